@@ -1,0 +1,258 @@
+//! Model and device catalogs: the architecture numbers and hardware peaks every model in simwatt needs.
+//!
+//! Built-in copies of `profiles/models.yaml` and `profiles/devices.yaml` are compiled into the binary so a
+//! run works from any directory; a config may point at other files (`catalog: {models: .., devices: ..}`).
+//! Lookups accept the catalog key or any listed alias, case-insensitively.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const BUILTIN_MODELS: &str = include_str!("../profiles/models.yaml");
+const BUILTIN_DEVICES: &str = include_str!("../profiles/devices.yaml");
+
+/// A transformer decoder's architecture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub num_layers: u32,
+    pub hidden_size: u32,
+    pub num_attention_heads: u32,
+    pub num_kv_heads: u32,
+    pub head_dim: u32,
+    pub intermediate_size: u32,
+    pub vocab_size: u32,
+    /// Gated MLP (SwiGLU: three matrices) rather than two.
+    pub gated_mlp: bool,
+    /// Bytes per weight and per KV-cache element.
+    pub dtype_bytes: u32,
+    pub max_position_embeddings: u32,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl ModelSpec {
+    /// Width of the query projection output.
+    pub fn q_dim(&self) -> u64 {
+        self.num_attention_heads as u64 * self.head_dim as u64
+    }
+
+    /// Width of one of the key / value projection outputs.
+    pub fn kv_dim(&self) -> u64 {
+        self.num_kv_heads as u64 * self.head_dim as u64
+    }
+
+    /// Weights of the linear layers of one transformer layer (QKV, output projection, MLP).
+    pub fn linear_params_per_layer(&self) -> u64 {
+        let h = self.hidden_size as u64;
+        let i = self.intermediate_size as u64;
+        let mlp_mats = if self.gated_mlp { 3 } else { 2 };
+        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h + mlp_mats * h * i
+    }
+
+    /// All weights: layers, plus input embedding and output head (counted separately, untied).
+    pub fn total_params(&self) -> u64 {
+        self.num_layers as u64 * self.linear_params_per_layer()
+            + 2 * self.vocab_size as u64 * self.hidden_size as u64
+    }
+
+    /// KV-cache bytes per token for one layer (keys and values, all KV heads).
+    pub fn kv_bytes_per_token_per_layer(&self) -> u64 {
+        2 * self.kv_dim() * self.dtype_bytes as u64
+    }
+}
+
+/// A value with where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sourced {
+    pub value: f64,
+    pub source: String,
+    #[serde(default)]
+    pub year: Option<u32>,
+}
+
+/// An accelerator (or CPU) and its published peaks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// gpu | cpu | soc
+    pub kind: String,
+    /// Dense bf16/fp16 tensor throughput, TFLOP/s.
+    pub peak_tflops: f64,
+    /// Memory bandwidth, GB/s (1 GB = 1e9 bytes).
+    pub memory_bandwidth_gb_s: f64,
+    /// Device memory, GB (1 GB = 1e9 bytes).
+    pub memory_gb: f64,
+    pub tdp_w: f64,
+    #[serde(default)]
+    pub idle_w: Option<f64>,
+    /// Per-direction bandwidth between devices of one server (NVLink / PCIe), GB/s, for tensor- and
+    /// pipeline-parallel communication in the roofline.
+    #[serde(default)]
+    pub interconnect_gb_s: Option<f64>,
+    #[serde(default)]
+    pub rental_usd_per_gpu_hour: Option<Sourced>,
+    #[serde(default)]
+    pub profile_dir: Option<String>,
+    #[serde(default)]
+    pub network_profile: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl DeviceSpec {
+    pub fn peak_flops(&self) -> f64 {
+        self.peak_tflops * 1e12
+    }
+
+    pub fn memory_bandwidth_bytes_s(&self) -> f64 {
+        self.memory_bandwidth_gb_s * 1e9
+    }
+
+    pub fn memory_bytes(&self) -> f64 {
+        self.memory_gb * 1e9
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelsFile {
+    models: BTreeMap<String, ModelSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicesFile {
+    devices: BTreeMap<String, DeviceSpec>,
+}
+
+/// The model and device catalogs in use for a run, with where each came from.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    models: BTreeMap<String, ModelSpec>,
+    devices: BTreeMap<String, DeviceSpec>,
+    /// `builtin:profiles/models.yaml` or the file's path.
+    pub models_origin: String,
+    pub devices_origin: String,
+    /// The catalogs' text, for provenance hashes.
+    pub models_text: String,
+    pub devices_text: String,
+}
+
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+        path: origin.to_path_buf(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+impl Catalog {
+    /// The built-in catalogs.
+    pub fn builtin() -> Result<Self> {
+        Self::load(None, None)
+    }
+
+    /// Loads the catalogs, each from `path` when given, else the built-in copy.
+    pub fn load(models: Option<&Path>, devices: Option<&Path>) -> Result<Self> {
+        let (models_text, models_origin) = match models {
+            Some(p) => (read_text(p)?, p.display().to_string()),
+            None => (
+                BUILTIN_MODELS.to_string(),
+                "builtin:profiles/models.yaml".to_string(),
+            ),
+        };
+        let (devices_text, devices_origin) = match devices {
+            Some(p) => (read_text(p)?, p.display().to_string()),
+            None => (
+                BUILTIN_DEVICES.to_string(),
+                "builtin:profiles/devices.yaml".to_string(),
+            ),
+        };
+        let mf: ModelsFile = parse_yaml(&models_text, &PathBuf::from(&models_origin))?;
+        let df: DevicesFile = parse_yaml(&devices_text, &PathBuf::from(&devices_origin))?;
+        Ok(Catalog {
+            models: mf.models,
+            devices: df.devices,
+            models_origin,
+            devices_origin,
+            models_text,
+            devices_text,
+        })
+    }
+
+    /// The model called `name` (key or alias, case-insensitive), with its canonical key.
+    pub fn model(&self, name: &str) -> Option<(&str, &ModelSpec)> {
+        find(&self.models, name, |m| &m.aliases)
+    }
+
+    /// The device called `name` (key or alias, case-insensitive), with its canonical key.
+    pub fn device(&self, name: &str) -> Option<(&str, &DeviceSpec)> {
+        find(&self.devices, name, |d| &d.aliases)
+    }
+
+    pub fn model_names(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().map(|s| s.as_str())
+    }
+
+    pub fn device_names(&self) -> impl Iterator<Item = &str> {
+        self.devices.keys().map(|s| s.as_str())
+    }
+}
+
+fn find<'a, T>(
+    map: &'a BTreeMap<String, T>,
+    name: &str,
+    aliases: impl Fn(&T) -> &Vec<String>,
+) -> Option<(&'a str, &'a T)> {
+    let lname = name.to_ascii_lowercase();
+    map.iter()
+        .find(|(k, v)| {
+            k.to_ascii_lowercase() == lname
+                || aliases(v).iter().any(|a| a.to_ascii_lowercase() == lname)
+        })
+        .map(|(k, v)| (k.as_str(), v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalogs_parse_and_resolve_aliases() {
+        let c = Catalog::builtin().unwrap();
+        let (key, m) = c.model("META-LLAMA/llama-2-7b-hf").unwrap();
+        assert_eq!(key, "meta-llama/Llama-2-7b-hf");
+        assert_eq!(m.num_layers, 32);
+        assert_eq!(m.hidden_size, 4096);
+        assert!(c.device("a100").is_some());
+        assert!(c.device("h100").is_some());
+        assert!(c.model("no/such-model").is_none());
+    }
+
+    #[test]
+    fn llama2_7b_has_about_6_7_billion_parameters() {
+        let c = Catalog::builtin().unwrap();
+        let (_, m) = c.model("meta-llama/Llama-2-7b-hf").unwrap();
+        let p = m.total_params() as f64;
+        assert!((6.6e9..6.8e9).contains(&p), "{p}");
+        // 2 (K and V) x 4096 x 2 bytes per layer per token.
+        assert_eq!(m.kv_bytes_per_token_per_layer(), 16384);
+    }
+}

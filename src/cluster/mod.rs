@@ -1,0 +1,177 @@
+//! The simulated cluster: requests' serving state, replicas with their KV cache, routers and batching
+//! policies.
+//!
+//! The event loop ([`crate::sim`]) owns one [`Cluster`]; policies form batches from a replica's queues and
+//! the loop applies each finished batch back to the requests. All per-request state lives in one flat
+//! array indexed by request id.
+
+pub mod kv;
+pub mod policy;
+pub mod router;
+
+use crate::predictor::BatchShape;
+use crate::units::SimTime;
+use std::collections::VecDeque;
+
+/// Why a request was turned away instead of served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Its prompt and output need more KV-cache blocks than the replica has.
+    KvCapacity,
+    /// Its tokens exceed the per-iteration token budget and the policy cannot split them.
+    TokenBudget,
+    /// Its prompt and output exceed the model's context length.
+    ContextLength,
+}
+
+impl RejectReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::KvCapacity => "kv_capacity",
+            RejectReason::TokenBudget => "token_budget",
+            RejectReason::ContextLength => "context_length",
+        }
+    }
+}
+
+/// Where a request is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not yet arrived.
+    Pending,
+    /// In its replica's waiting queue (also after a preemption).
+    Waiting,
+    /// Admitted: holds KV cache and is in the replica's running list.
+    Running,
+    Completed,
+    Rejected(RejectReason),
+}
+
+/// One request's serving state. Times are simulated nanoseconds.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub arrival_ns: SimTime,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub replica: u32,
+    pub phase: Phase,
+    /// Tokens to prefill before decoding: the prompt, or after a preemption the prompt plus the tokens
+    /// generated so far (recomputation).
+    pub prefill_target: u32,
+    /// Tokens of `prefill_target` already processed.
+    pub prefilled: u32,
+    /// Output tokens emitted.
+    pub generated: u32,
+    /// Tokens whose keys and values are in the KV cache.
+    pub kv_tokens: u32,
+    /// KV-cache units (blocks, or tokens for token-granular caches) held.
+    pub kv_held: u64,
+    /// Part of a batch that has not finished yet.
+    pub in_flight: bool,
+    pub preemptions: u32,
+    pub scheduled_ns: Option<SimTime>,
+    pub first_token_ns: Option<SimTime>,
+    pub last_token_ns: SimTime,
+    pub completion_ns: Option<SimTime>,
+    pub tbt_max_ns: u64,
+}
+
+impl Request {
+    pub fn new(arrival_ns: SimTime, prompt_tokens: u32, output_tokens: u32) -> Self {
+        Request {
+            arrival_ns,
+            prompt_tokens,
+            output_tokens,
+            replica: 0,
+            phase: Phase::Pending,
+            prefill_target: prompt_tokens,
+            prefilled: 0,
+            generated: 0,
+            kv_tokens: 0,
+            kv_held: 0,
+            in_flight: false,
+            preemptions: 0,
+            scheduled_ns: None,
+            first_token_ns: None,
+            last_token_ns: 0,
+            completion_ns: None,
+            tbt_max_ns: 0,
+        }
+    }
+
+    /// Still prefilling (its next work is a prefill chunk).
+    pub fn in_prefill(&self) -> bool {
+        self.prefilled < self.prefill_target
+    }
+
+    /// Most tokens this request ever holds in the KV cache: the prompt and every output token but the
+    /// last (whose keys are never needed).
+    pub fn peak_kv_tokens(&self) -> u32 {
+        self.prompt_tokens + self.output_tokens - 1
+    }
+
+    /// Output tokens still to produce.
+    pub fn remaining_output(&self) -> u32 {
+        self.output_tokens - self.generated
+    }
+}
+
+/// One unit of work of a request in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchItem {
+    pub request: u32,
+    /// Prefill tokens processed (0 for a decode step).
+    pub prefill_tokens: u32,
+}
+
+/// A batch formed by a replica's policy, travelling through its pipeline stages.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub replica: u32,
+    pub items: Vec<BatchItem>,
+    pub shape: BatchShape,
+    /// Static-batch padding sequences (FasterTransformer), counted in `shape` but not in `items`.
+    pub padding_seqs: u32,
+    /// KV-cache units in use on the replica when the batch was formed.
+    pub kv_used: u64,
+}
+
+/// A pipeline stage of a replica: the batch it runs and those queued for it.
+#[derive(Debug, Clone, Default)]
+pub struct Stage {
+    pub current: Option<u32>,
+    pub queue: VecDeque<u32>,
+}
+
+/// One model replica: its queues, KV cache and pipeline stages.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub waiting: VecDeque<u32>,
+    /// Admitted requests in admission order.
+    pub running: Vec<u32>,
+    pub kv: kv::KvCache,
+    pub stages: Vec<Stage>,
+    /// Batches formed and not yet through the last stage.
+    pub batches_in_flight: u32,
+    /// Requests routed here and not yet finished (for least-outstanding routing).
+    pub outstanding: u32,
+    /// A schedule event is queued for this replica.
+    pub schedule_pending: bool,
+    /// Policy-specific state.
+    pub policy_state: policy::PolicyState,
+}
+
+impl Replica {
+    pub fn new(kv: kv::KvCache, stages: u32) -> Self {
+        Replica {
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            kv,
+            stages: vec![Stage::default(); stages as usize],
+            batches_in_flight: 0,
+            outstanding: 0,
+            schedule_pending: false,
+            policy_state: policy::PolicyState::default(),
+        }
+    }
+}

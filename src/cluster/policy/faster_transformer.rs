@@ -1,0 +1,53 @@
+//! FasterTransformer: static batching. A batch of up to max_num_seqs waiting requests (within the token
+//! budget and the KV cache, reserved for each request's maximum length) is prefilled together and then
+//! decodes until its longest request finishes. Requests that finish early stay in the batch as padding:
+//! they still cost compute, and no new request joins until the whole batch is done.
+
+use super::Ctx;
+use crate::cluster::{Batch, Phase};
+
+pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
+    let members = std::mem::take(&mut ctx.replica.policy_state.static_members);
+    let all_done = members
+        .iter()
+        .all(|&r| ctx.requests[r as usize].phase == Phase::Completed);
+    if !all_done {
+        if members.iter().any(|&r| ctx.requests[r as usize].in_flight) {
+            ctx.replica.policy_state.static_members = members;
+            return;
+        }
+        for &r in &members {
+            let req = &ctx.requests[r as usize];
+            if req.phase == Phase::Completed {
+                batch.shape.add_decode(req.kv_tokens);
+                batch.padding_seqs += 1;
+            } else {
+                ctx.push_decode(batch, r);
+            }
+        }
+        ctx.replica.policy_state.static_members = members;
+        return;
+    }
+
+    let mut new_members = members;
+    new_members.clear();
+    let mut tokens = 0u32;
+    while (new_members.len() as u32) < ctx.limits.max_num_seqs {
+        let Some(&r) = ctx.replica.waiting.front() else {
+            break;
+        };
+        let req = &ctx.requests[r as usize];
+        let need = req.prefill_target;
+        if tokens + need > ctx.limits.max_num_batched_tokens {
+            break;
+        }
+        let units = ctx.replica.kv.units_for(req.peak_kv_tokens());
+        if !ctx.admit_head(units) {
+            break;
+        }
+        ctx.push_prefill(batch, r, need);
+        tokens += need;
+        new_members.push(r);
+    }
+    ctx.replica.policy_state.static_members = new_members;
+}

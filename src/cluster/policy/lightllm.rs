@@ -1,0 +1,85 @@
+//! LightLLM: token-granular KV cache (TokenAttention) and admission by projected peak memory. A new
+//! request is admitted only if, with every running request growing to its full output length, the cache
+//! never overflows (LightLLM's router check), so it never preempts. Prefill and decode iterations
+//! alternate: waiting requests get a prefill-only batch once decodes have run max_waiting_iters
+//! iterations in a row (or at once when nothing can decode).
+
+use super::Ctx;
+use crate::cluster::Batch;
+
+/// Largest cache use over the future of a set of sequences, each (tokens cached now, tokens still to
+/// add): sorted by tokens to add, descending, the i-th finishes while the i+1 before it are still
+/// growing.
+fn projected_peak(seqs: &mut [(u64, u64)]) -> u64 {
+    seqs.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
+    let mut cum = 0u64;
+    let mut peak = 0u64;
+    for (i, (cur, left)) in seqs.iter().enumerate() {
+        cum += cur;
+        peak = peak.max(cum + left * (i as u64 + 1));
+    }
+    peak
+}
+
+pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
+    let decodable = ctx.replica.running.iter().any(|&r| {
+        let q = &ctx.requests[r as usize];
+        !q.in_flight && !q.in_prefill()
+    });
+    let waiting = !ctx.replica.waiting.is_empty();
+    if waiting
+        && (!decodable || ctx.replica.policy_state.waiting_iters >= ctx.limits.max_waiting_iters)
+    {
+        let mut seqs: Vec<(u64, u64)> = ctx
+            .replica
+            .running
+            .iter()
+            .map(|&r| {
+                let q = &ctx.requests[r as usize];
+                (q.kv_tokens as u64, q.remaining_output() as u64)
+            })
+            .collect();
+        let mut tokens = 0u32;
+        while (ctx.replica.running.len() as u32) < ctx.limits.max_num_seqs {
+            let Some(&r) = ctx.replica.waiting.front() else {
+                break;
+            };
+            let q = &ctx.requests[r as usize];
+            let need = q.prefill_target;
+            if tokens + need > ctx.limits.max_num_batched_tokens {
+                break;
+            }
+            seqs.push((need as u64, (q.output_tokens - q.generated - 1) as u64));
+            let mut trial = seqs.clone();
+            if projected_peak(&mut trial) > ctx.replica.kv.total || !ctx.admit_head(need as u64) {
+                seqs.pop();
+                break;
+            }
+            ctx.push_prefill(batch, r, need);
+            tokens += need;
+        }
+        if !batch.items.is_empty() {
+            ctx.replica.policy_state.waiting_iters = 0;
+            return;
+        }
+    }
+    let mut budget = ctx.limits.max_num_batched_tokens;
+    ctx.decode_pass(batch, &mut budget);
+    if waiting && !batch.items.is_empty() {
+        ctx.replica.policy_state.waiting_iters += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::projected_peak;
+
+    #[test]
+    fn peak_counts_sequences_still_growing() {
+        // One sequence: it grows to 10 + 5.
+        assert_eq!(projected_peak(&mut [(10, 5)]), 15);
+        // (10 now, 5 to add) and (20 now, 1 to add): after 1 step both are alive (10+1 + 20+1 = 32);
+        // after 5 the second is gone (10+5 = 15).
+        assert_eq!(projected_peak(&mut [(10, 5), (20, 1)]), 32);
+    }
+}

@@ -1,0 +1,203 @@
+//! Batching policies: how a replica picks the next iteration's work from its waiting and running requests.
+//!
+//! Each policy lives in its own file and follows the engine it is named after. They share the mechanics
+//! here: admitting a request (taking KV cache), preempting one (vLLM's recompute: free its cache and put
+//! it back at the head of the queue), and the decode pass that grows each running sequence's cache by a
+//! token, preempting the most recently admitted sequences when the cache runs out.
+
+mod faster_transformer;
+mod lightllm;
+mod orca;
+mod sarathi;
+mod vllm;
+
+use super::{Batch, BatchItem, Phase, RejectReason, Replica, Request};
+use crate::config::{Policy, SchedulerConfig};
+use crate::units::SimTime;
+
+/// Policy-specific state kept per replica.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyState {
+    /// LightLLM: decode iterations since a prefill was last scheduled while requests waited.
+    pub waiting_iters: u32,
+    /// FasterTransformer: members of the static batch in progress.
+    pub static_members: Vec<u32>,
+}
+
+/// A policy's limits, resolved from the scheduler config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub policy: Policy,
+    pub max_num_seqs: u32,
+    pub max_num_batched_tokens: u32,
+    pub chunk_size: u32,
+    pub max_waiting_iters: u32,
+    /// KV units kept free when admitting new requests (vLLM's 1% watermark), so that running sequences
+    /// can grow without immediate preemption.
+    pub watermark: u64,
+}
+
+impl Limits {
+    pub fn new(s: &SchedulerConfig, kv_total: u64) -> Self {
+        let watermark = match s.policy {
+            Policy::Vllm | Policy::Sarathi => kv_total / 100,
+            _ => 0,
+        };
+        Limits {
+            policy: s.policy,
+            max_num_seqs: s.max_num_seqs,
+            max_num_batched_tokens: s.max_num_batched_tokens,
+            chunk_size: s.chunk_size.unwrap_or(s.max_num_batched_tokens),
+            max_waiting_iters: s.max_waiting_iters.unwrap_or(10),
+            watermark,
+        }
+    }
+
+    /// Why this policy can never serve `r` on a replica with `kv_total` units, if it cannot.
+    pub fn rejection(
+        &self,
+        r: &Request,
+        kv_units_for_peak: u64,
+        kv_total: u64,
+    ) -> Option<RejectReason> {
+        if kv_units_for_peak > kv_total.saturating_sub(self.watermark) {
+            return Some(RejectReason::KvCapacity);
+        }
+        let budget = self.max_num_batched_tokens;
+        match self.policy {
+            // A preempted vLLM request re-prefills its prompt and generated tokens in one iteration.
+            Policy::Vllm if r.peak_kv_tokens() > budget => Some(RejectReason::TokenBudget),
+            Policy::Orca | Policy::FasterTransformer | Policy::Lightllm
+                if r.prompt_tokens > budget =>
+            {
+                Some(RejectReason::TokenBudget)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a policy works on: one replica and the request table.
+pub struct Ctx<'a> {
+    pub replica: &'a mut Replica,
+    pub requests: &'a mut [Request],
+    pub limits: &'a Limits,
+    pub now: SimTime,
+}
+
+impl Ctx<'_> {
+    /// Moves the request at the head of the waiting queue into the running list, taking `units` of KV
+    /// cache. Returns false (and changes nothing) when the cache cannot spare them above the watermark.
+    fn admit_head(&mut self, units: u64) -> bool {
+        let Some(&r) = self.replica.waiting.front() else {
+            return false;
+        };
+        let kv = &mut self.replica.kv;
+        if kv.free < units + self.limits.watermark || !kv.try_alloc(units) {
+            return false;
+        }
+        self.replica.waiting.pop_front();
+        self.replica.running.push(r);
+        let req = &mut self.requests[r as usize];
+        req.kv_held += units;
+        req.phase = Phase::Running;
+        req.scheduled_ns.get_or_insert(self.now);
+        true
+    }
+
+    /// Preempts the running request at `running[idx]`: its cache is freed, its progress is to be
+    /// recomputed, and it goes back to the head of the waiting queue.
+    fn preempt(&mut self, idx: usize) {
+        let r = self.replica.running.remove(idx);
+        let req = &mut self.requests[r as usize];
+        debug_assert!(!req.in_flight, "preempting a request in flight");
+        self.replica.kv.release(req.kv_held);
+        req.kv_held = 0;
+        req.kv_tokens = 0;
+        req.prefilled = 0;
+        req.prefill_target = req.prompt_tokens + req.generated;
+        req.preemptions += 1;
+        req.phase = Phase::Waiting;
+        self.replica.waiting.push_front(r);
+    }
+
+    /// Adds a prefill chunk of `tokens` for request `r` to the batch.
+    fn push_prefill(&mut self, batch: &mut Batch, r: u32, tokens: u32) {
+        let req = &mut self.requests[r as usize];
+        let samples = req.prefilled + tokens == req.prefill_target;
+        batch.shape.add_prefill(tokens, req.kv_tokens, samples);
+        batch.items.push(BatchItem {
+            request: r,
+            prefill_tokens: tokens,
+        });
+        req.in_flight = true;
+    }
+
+    /// Adds a decode step for request `r` to the batch.
+    fn push_decode(&mut self, batch: &mut Batch, r: u32) {
+        let req = &mut self.requests[r as usize];
+        batch.shape.add_decode(req.kv_tokens);
+        batch.items.push(BatchItem {
+            request: r,
+            prefill_tokens: 0,
+        });
+        req.in_flight = true;
+    }
+
+    /// Adds a decode step for every running request that is ready for one (not in flight, prefill done),
+    /// in admission order, while the batch has room and `budget` tokens last. Each step needs cache for
+    /// one more token; when none is free the most recently admitted request not in flight is preempted
+    /// (the request itself, if no other can be).
+    fn decode_pass(&mut self, batch: &mut Batch, budget: &mut u32) {
+        let mut i = 0;
+        while i < self.replica.running.len() {
+            if batch.items.len() as u32 >= self.limits.max_num_seqs || *budget == 0 {
+                return;
+            }
+            let r = self.replica.running[i];
+            let req = &self.requests[r as usize];
+            if req.in_flight || req.in_prefill() {
+                i += 1;
+                continue;
+            }
+            let need = self
+                .replica
+                .kv
+                .units_for(req.kv_tokens + 1)
+                .saturating_sub(req.kv_held);
+            if self.replica.kv.try_alloc(need) {
+                self.requests[r as usize].kv_held += need;
+                self.push_decode(batch, r);
+                *budget -= 1;
+                i += 1;
+                continue;
+            }
+            let victim = (i + 1..self.replica.running.len())
+                .rev()
+                .find(|&j| !self.requests[self.replica.running[j] as usize].in_flight);
+            match victim {
+                // Retry request i with the victim's cache freed.
+                Some(j) => self.preempt(j),
+                // Nothing else can give way: this request yields its own cache.
+                None => self.preempt(i),
+            }
+        }
+    }
+}
+
+/// Forms the next batch of `ctx.replica` under `ctx.limits.policy` into `batch` (cleared first).
+/// Returns whether the batch has any work.
+pub fn form_batch(ctx: &mut Ctx, batch: &mut Batch) -> bool {
+    batch.items.clear();
+    batch.shape = Default::default();
+    batch.padding_seqs = 0;
+    match ctx.limits.policy {
+        Policy::Vllm => vllm::form(ctx, batch),
+        Policy::Orca => orca::form(ctx, batch),
+        Policy::Sarathi => sarathi::form(ctx, batch),
+        Policy::FasterTransformer => faster_transformer::form(ctx, batch),
+        Policy::Lightllm => lightllm::form(ctx, batch),
+    }
+    batch.kv_used = ctx.replica.kv.used();
+    !batch.items.is_empty()
+}

@@ -1,0 +1,40 @@
+//! Sarathi-Serve: stall-free batching with chunked prefills. Each iteration has a token budget
+//! (max_num_batched_tokens). Running sequences decode first (one token each, preempting as vLLM when
+//! the cache runs out); then partially prefilled requests continue with chunks of at most chunk_size
+//! tokens; then new requests are admitted (cache for the whole prompt) and start their first chunk,
+//! until the budget or max_num_seqs is reached.
+
+use super::Ctx;
+use crate::cluster::Batch;
+
+pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
+    let mut budget = ctx.limits.max_num_batched_tokens;
+    ctx.decode_pass(batch, &mut budget);
+
+    let chunk = ctx.limits.chunk_size;
+    let mut i = 0;
+    while i < ctx.replica.running.len() && budget > 0 {
+        let r = ctx.replica.running[i];
+        let req = &ctx.requests[r as usize];
+        if !req.in_flight && req.in_prefill() {
+            let tokens = (req.prefill_target - req.prefilled).min(chunk).min(budget);
+            ctx.push_prefill(batch, r, tokens);
+            budget -= tokens;
+        }
+        i += 1;
+    }
+
+    while budget > 0 && (ctx.replica.running.len() as u32) < ctx.limits.max_num_seqs {
+        let Some(&r) = ctx.replica.waiting.front() else {
+            break;
+        };
+        let target = ctx.requests[r as usize].prefill_target;
+        let units = ctx.replica.kv.units_for(target);
+        if !ctx.admit_head(units) {
+            break;
+        }
+        let tokens = target.min(chunk).min(budget);
+        ctx.push_prefill(batch, r, tokens);
+        budget -= tokens;
+    }
+}

@@ -1,0 +1,566 @@
+//! Configs: read YAML, apply `--set` overrides, check every value, and resolve names against the catalogs.
+//!
+//! Input: a YAML file and `dotted.key=value` overrides. Output: a [`Scenario`], the validated and resolved
+//! description of one run that the rest of simwatt consumes. Every error names the file, the dotted field
+//! and the value.
+
+pub mod raw;
+
+use crate::catalog::{Catalog, DeviceSpec, ModelSpec};
+use crate::error::{Error, Result};
+pub use raw::*;
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+
+/// Reads `path` as YAML and applies the overrides, returning the merged YAML tree.
+pub fn load_tree(path: &Path, overrides: &[String]) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut tree: Value = serde_yaml::from_str(&text).map_err(|e| Error::Yaml {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if tree.is_null() {
+        tree = Value::Mapping(Default::default());
+    }
+    if !tree.is_mapping() {
+        return Err(Error::Yaml {
+            path: path.to_path_buf(),
+            message: "the top level must be a mapping of keys to values".into(),
+        });
+    }
+    for expr in overrides {
+        apply_override(&mut tree, expr)?;
+    }
+    Ok(tree)
+}
+
+/// Applies one `dotted.key=value` override to a YAML tree. The value is read as YAML, so `2.0` is a
+/// number, `[1, 2]` a list and `vllm` a string. Missing intermediate mappings are created; whether the
+/// key exists is checked when the tree is parsed into a config.
+pub fn apply_override(tree: &mut Value, expr: &str) -> Result<()> {
+    let bad = |message: &str| Error::Override {
+        expr: expr.to_string(),
+        message: message.to_string(),
+    };
+    let (key, value) = expr
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE, e.g. hardware.replicas=4"))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(|p| p.is_empty()) {
+        return Err(bad(
+            "the key must be dotted names, e.g. scheduler.max_num_seqs",
+        ));
+    }
+    let value: Value = serde_yaml::from_str(value)
+        .map_err(|e| bad(&format!("the value is not valid YAML: {e}")))?;
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut node = tree;
+    for (i, part) in parts.iter().enumerate() {
+        let map = match node {
+            Value::Mapping(m) => m,
+            _ => {
+                return Err(bad(&format!(
+                    "`{}` is not a mapping, so it has no key `{part}`",
+                    parts[..i].join(".")
+                )))
+            }
+        };
+        let k = Value::String(part.to_string());
+        if i + 1 == parts.len() {
+            map.insert(k, value);
+            return Ok(());
+        }
+        if !map.contains_key(&k) || map.get(&k).is_some_and(|v| v.is_null()) {
+            map.insert(k.clone(), Value::Mapping(Default::default()));
+        }
+        node = map.get_mut(&k).expect("inserted above");
+    }
+    Ok(())
+}
+
+/// Parses a YAML tree into the typed config, naming the dotted field of any error.
+pub fn parse_tree(path: &Path, tree: Value) -> Result<RawConfig> {
+    serde_path_to_error::deserialize(tree).map_err(|e| Error::Field {
+        path: path.to_path_buf(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+/// Reads, overrides and parses a config file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<RawConfig> {
+    parse_tree(path, load_tree(path, overrides)?)
+}
+
+/// A validated, resolved run description.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The config file the scenario came from (for error messages and provenance).
+    pub source: PathBuf,
+    /// The config with every default filled in, as written to `config.resolved.yaml`.
+    pub raw: RawConfig,
+    pub model_name: String,
+    pub model: ModelSpec,
+    pub device_name: String,
+    pub device: DeviceSpec,
+    pub catalog: Catalog,
+    pub memory: MemoryPlan,
+}
+
+/// How device memory is split on one GPU of a replica, and the resulting KV cache per replica.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MemoryPlan {
+    /// Memory the engine may use per GPU (device memory x gpu_memory_utilization), bytes.
+    pub usable_bytes_per_gpu: f64,
+    /// Weights held by one GPU (its share of the layers of its stage, embeddings on the first and last
+    /// stage), bytes.
+    pub weight_bytes_per_gpu: f64,
+    /// Peak activation memory reserved per GPU for a batch of `max_num_batched_tokens`, bytes.
+    pub activation_bytes_per_gpu: f64,
+    /// KV-cache bytes one token takes on one GPU (its layers, its share of the KV heads).
+    pub kv_bytes_per_token_per_gpu: u64,
+    /// Tokens per block (1 for LightLLM's token-granular cache).
+    pub block_size: u32,
+    /// KV-cache blocks (of `block_size` tokens) per replica.
+    pub num_blocks: u64,
+    /// Whether `num_blocks` came from `scheduler.num_gpu_blocks` rather than from memory.
+    pub blocks_overridden: bool,
+}
+
+impl Scenario {
+    /// Validates `raw` and resolves it against the catalogs. `path` names the config in errors.
+    pub fn resolve(path: &Path, raw: RawConfig) -> Result<Self> {
+        let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
+            Error::invalid(path, field, value, msg)
+        };
+        let catalog = Catalog::load(
+            raw.catalog.models.as_deref(),
+            raw.catalog.devices.as_deref(),
+        )?;
+        let (model_name, model) = catalog.model(&raw.model).ok_or_else(|| {
+            let known: Vec<&str> = catalog.model_names().collect();
+            inv(
+                "model",
+                &raw.model,
+                &format!(
+                    "not in the model catalog; known models: {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let (model_name, model) = (model_name.to_string(), model.clone());
+        let (device_name, device) = catalog.device(&raw.hardware.gpu).ok_or_else(|| {
+            let known: Vec<&str> = catalog.device_names().collect();
+            inv(
+                "hardware.gpu",
+                &raw.hardware.gpu,
+                &format!(
+                    "not in the device catalog; known devices: {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        let (device_name, device) = (device_name.to_string(), device.clone());
+
+        let hw = &raw.hardware;
+        if hw.tensor_parallel == 0 {
+            return Err(inv("hardware.tensor_parallel", &0, "must be at least 1"));
+        }
+        if hw.pipeline_stages == 0 {
+            return Err(inv("hardware.pipeline_stages", &0, "must be at least 1"));
+        }
+        if hw.replicas == 0 {
+            return Err(inv("hardware.replicas", &0, "must be at least 1"));
+        }
+        let tp = hw.tensor_parallel;
+        if model.num_attention_heads % tp != 0 {
+            return Err(inv(
+                "hardware.tensor_parallel",
+                &tp,
+                &format!(
+                    "does not divide the {} attention heads of {model_name}",
+                    model.num_attention_heads
+                ),
+            ));
+        }
+        if model.num_kv_heads % tp != 0 && tp % model.num_kv_heads != 0 {
+            return Err(inv(
+                "hardware.tensor_parallel",
+                &tp,
+                &format!(
+                    "neither divides nor is a multiple of the {} KV heads of {model_name}",
+                    model.num_kv_heads
+                ),
+            ));
+        }
+        if model.num_layers % hw.pipeline_stages != 0 {
+            return Err(inv(
+                "hardware.pipeline_stages",
+                &hw.pipeline_stages,
+                &format!(
+                    "does not divide the {} layers of {model_name}",
+                    model.num_layers
+                ),
+            ));
+        }
+        if !(hw.gpu_memory_utilization > 0.0 && hw.gpu_memory_utilization <= 1.0) {
+            return Err(inv(
+                "hardware.gpu_memory_utilization",
+                &hw.gpu_memory_utilization,
+                "must be in (0, 1]",
+            ));
+        }
+
+        validate_scheduler(path, &raw.scheduler)?;
+        validate_workload(path, &raw.workload)?;
+        validate_predictor(path, &raw.predictor)?;
+
+        let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
+        Ok(Scenario {
+            source: path.to_path_buf(),
+            raw,
+            model_name,
+            model,
+            device_name,
+            device,
+            catalog,
+            memory,
+        })
+    }
+
+    /// GPUs in one replica.
+    pub fn gpus_per_replica(&self) -> u32 {
+        self.raw.hardware.tensor_parallel * self.raw.hardware.pipeline_stages
+    }
+}
+
+fn validate_scheduler(path: &Path, s: &SchedulerConfig) -> Result<()> {
+    let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
+        Error::invalid(path, field, value, msg)
+    };
+    if s.max_num_seqs == 0 {
+        return Err(inv("scheduler.max_num_seqs", &0, "must be at least 1"));
+    }
+    if s.max_num_batched_tokens == 0 {
+        return Err(inv(
+            "scheduler.max_num_batched_tokens",
+            &0,
+            "must be at least 1",
+        ));
+    }
+    if s.block_size == 0 {
+        return Err(inv("scheduler.block_size", &0, "must be at least 1"));
+    }
+    if s.num_gpu_blocks == Some(0) {
+        return Err(inv("scheduler.num_gpu_blocks", &0, "must be at least 1"));
+    }
+    let policy = s.policy.name();
+    if let Some(c) = s.chunk_size {
+        if s.policy != Policy::Sarathi {
+            return Err(inv(
+                "scheduler.chunk_size",
+                &c,
+                &format!("applies to policy sarathi only, not {policy}"),
+            ));
+        }
+        if c == 0 {
+            return Err(inv("scheduler.chunk_size", &c, "must be at least 1"));
+        }
+        if c > s.max_num_batched_tokens {
+            return Err(inv(
+                "scheduler.chunk_size",
+                &c,
+                &format!(
+                    "is larger than the per-iteration token budget scheduler.max_num_batched_tokens = {}",
+                    s.max_num_batched_tokens
+                ),
+            ));
+        }
+    }
+    if let Some(w) = s.max_waiting_iters {
+        if s.policy != Policy::Lightllm {
+            return Err(inv(
+                "scheduler.max_waiting_iters",
+                &w,
+                &format!("applies to policy lightllm only, not {policy}"),
+            ));
+        }
+    }
+    if s.policy == Policy::Sarathi && s.max_num_batched_tokens < s.max_num_seqs {
+        return Err(inv(
+            "scheduler.max_num_batched_tokens",
+            &s.max_num_batched_tokens,
+            &format!(
+                "sarathi needs a token budget of at least max_num_seqs = {} so every running request can decode",
+                s.max_num_seqs
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn positive_finite(path: &Path, field: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            path,
+            field,
+            v,
+            "must be a finite number > 0",
+        ))
+    }
+}
+
+fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
+    let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
+        Error::invalid(path, field, value, msg)
+    };
+    let uses_trace = matches!(w.arrival, ArrivalConfig::Trace { .. })
+        || matches!(w.lengths, LengthsConfig::Trace);
+    match w.requests {
+        Some(0) => return Err(inv("workload.requests", &0, "must be at least 1")),
+        None if !uses_trace => {
+            return Err(Error::Field {
+                path: path.to_path_buf(),
+                field: "workload.requests".into(),
+                message: "missing: the number of requests is required unless arrivals or lengths come from a trace".into(),
+            })
+        }
+        _ => {}
+    }
+    if uses_trace && w.trace.is_none() {
+        return Err(Error::Field {
+            path: path.to_path_buf(),
+            field: "workload.trace".into(),
+            message: "missing: arrival or lengths of type trace need a trace file".into(),
+        });
+    }
+    match &w.arrival {
+        ArrivalConfig::Poisson { rate } | ArrivalConfig::Static { rate } => {
+            positive_finite(path, "workload.arrival.rate", *rate)?
+        }
+        ArrivalConfig::Gamma { rate, cv } => {
+            positive_finite(path, "workload.arrival.rate", *rate)?;
+            positive_finite(path, "workload.arrival.cv", *cv)?;
+        }
+        ArrivalConfig::Trace { time_scale } => {
+            positive_finite(path, "workload.arrival.time_scale", *time_scale)?
+        }
+        ArrivalConfig::AllAtOnce => {}
+    }
+    match &w.lengths {
+        LengthsConfig::Uniform { prompt, output } => {
+            for (name, r) in [("prompt", prompt), ("output", output)] {
+                let field = format!("workload.lengths.{name}");
+                let shown = format!("[{}, {}]", r[0], r[1]);
+                if r[0] == 0 {
+                    return Err(inv(&field, &shown, "lengths must be at least 1 token"));
+                }
+                if r[0] > r[1] {
+                    return Err(inv(&field, &shown, "the range is empty: min > max"));
+                }
+            }
+        }
+        LengthsConfig::Fixed { prompt, output } => {
+            if *prompt == 0 {
+                return Err(inv(
+                    "workload.lengths.prompt",
+                    &0,
+                    "must be at least 1 token",
+                ));
+            }
+            if *output == 0 {
+                return Err(inv(
+                    "workload.lengths.output",
+                    &0,
+                    "must be at least 1 token",
+                ));
+            }
+        }
+        LengthsConfig::Zipf {
+            min,
+            max,
+            theta,
+            prefill_to_decode_ratio,
+        } => {
+            if *min < 2 {
+                return Err(inv(
+                    "workload.lengths.min",
+                    min,
+                    "must be at least 2 tokens (one prompt and one output token)",
+                ));
+            }
+            if min > max {
+                return Err(inv(
+                    "workload.lengths.max",
+                    max,
+                    &format!("is below workload.lengths.min = {min}"),
+                ));
+            }
+            if !(theta.is_finite() && *theta >= 0.0) {
+                return Err(inv(
+                    "workload.lengths.theta",
+                    theta,
+                    "must be a finite number >= 0",
+                ));
+            }
+            positive_finite(
+                path,
+                "workload.lengths.prefill_to_decode_ratio",
+                *prefill_to_decode_ratio,
+            )?;
+        }
+        LengthsConfig::Trace => {}
+    }
+    Ok(())
+}
+
+fn validate_predictor(path: &Path, p: &PredictorConfig) -> Result<()> {
+    let PredictorConfig::Roofline {
+        compute_efficiency,
+        memory_efficiency,
+        layer_overhead_us,
+        iteration_overhead_ms,
+    } = p;
+    for (field, v) in [
+        ("predictor.compute_efficiency", *compute_efficiency),
+        ("predictor.memory_efficiency", *memory_efficiency),
+    ] {
+        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+            return Err(Error::invalid(path, field, v, "must be in (0, 1]"));
+        }
+    }
+    for (field, v) in [
+        ("predictor.layer_overhead_us", *layer_overhead_us),
+        ("predictor.iteration_overhead_ms", *iteration_overhead_ms),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(Error::invalid(
+                path,
+                field,
+                v,
+                "must be a finite number >= 0",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Splits one GPU's memory into weights, activations and KV cache, as vLLM's profiling run does, and
+/// sizes the replica's KV cache in blocks.
+fn plan_memory(
+    path: &Path,
+    raw: &RawConfig,
+    model_name: &str,
+    model: &ModelSpec,
+    device: &DeviceSpec,
+) -> Result<MemoryPlan> {
+    let hw = &raw.hardware;
+    let tp = hw.tensor_parallel as f64;
+    let stages = hw.pipeline_stages as f64;
+    let dtype = model.dtype_bytes as f64;
+    let layers_per_stage = model.num_layers as f64 / stages;
+    let embed = model.vocab_size as f64 * model.hidden_size as f64;
+    // The heaviest stage: the first holds the input embedding and the last the output head; with one
+    // stage, both.
+    let embed_on_heaviest = if hw.pipeline_stages == 1 { 2.0 } else { 1.0 };
+    let weight_bytes_per_gpu = (layers_per_stage * model.linear_params_per_layer() as f64
+        + embed_on_heaviest * embed)
+        * dtype
+        / tp;
+    // Activations of one forward pass over max_num_batched_tokens: the residual stream and its
+    // normalised copy, the QKV output, the MLP intermediate (two for gated MLPs) and the logits of the
+    // sequences that sample, each on this GPU's shard.
+    let tokens = raw.scheduler.max_num_batched_tokens as f64;
+    let h = model.hidden_size as f64;
+    let mlp_inter = model.intermediate_size as f64 * if model.gated_mlp { 2.0 } else { 1.0 };
+    let qkv = (model.q_dim() + 2 * model.kv_dim()) as f64;
+    let per_token = 2.0 * h + (qkv + mlp_inter) / tp;
+    let logits = raw.scheduler.max_num_seqs as f64 * model.vocab_size as f64 / tp * 4.0;
+    let activation_bytes_per_gpu = tokens * per_token * dtype + logits;
+
+    let usable = device.memory_bytes() * hw.gpu_memory_utilization;
+    let kv_heads_per_gpu = (model.num_kv_heads as f64 / tp).max(1.0);
+    let kv_bytes_per_token_per_gpu =
+        (2.0 * layers_per_stage * kv_heads_per_gpu * model.head_dim as f64 * dtype).round() as u64;
+    let block_size = if raw.scheduler.policy == Policy::Lightllm {
+        1
+    } else {
+        raw.scheduler.block_size
+    };
+    let free = usable - weight_bytes_per_gpu - activation_bytes_per_gpu;
+    let (num_blocks, blocks_overridden) = match raw.scheduler.num_gpu_blocks {
+        // The override counts blocks of scheduler.block_size tokens; a token-granular cache gets the
+        // same number of tokens.
+        Some(n) => (n * (raw.scheduler.block_size / block_size) as u64, true),
+        None => {
+            if free <= 0.0 {
+                return Err(Error::invalid(
+                    path,
+                    "hardware.gpu",
+                    &raw.hardware.gpu,
+                    format!(
+                        "{model_name} does not fit: per GPU it needs {:.2} GB of weights and {:.2} GB of activations, \
+                         but only {:.2} GB is usable ({} GB x gpu_memory_utilization {}); \
+                         raise tensor_parallel or pipeline_stages, or use a larger device",
+                        weight_bytes_per_gpu / 1e9,
+                        activation_bytes_per_gpu / 1e9,
+                        usable / 1e9,
+                        device.memory_gb,
+                        hw.gpu_memory_utilization
+                    ),
+                ));
+            }
+            let blocks =
+                (free / (kv_bytes_per_token_per_gpu as f64 * block_size as f64)).floor() as u64;
+            if blocks == 0 {
+                return Err(Error::invalid(
+                    path,
+                    "hardware.gpu",
+                    &raw.hardware.gpu,
+                    format!("{model_name} leaves no room for a single KV-cache block"),
+                ));
+            }
+            (blocks, false)
+        }
+    };
+    Ok(MemoryPlan {
+        usable_bytes_per_gpu: usable,
+        weight_bytes_per_gpu,
+        activation_bytes_per_gpu,
+        kv_bytes_per_token_per_gpu,
+        block_size,
+        num_blocks,
+        blocks_overridden,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(y: &str) -> Value {
+        serde_yaml::from_str(y).unwrap()
+    }
+
+    #[test]
+    fn override_sets_nested_keys_with_yaml_values() {
+        let mut t = tree("a: {b: 1}\n");
+        apply_override(&mut t, "a.b=2.5").unwrap();
+        apply_override(&mut t, "a.c=[1, 2]").unwrap();
+        apply_override(&mut t, "d.e=vllm").unwrap();
+        assert_eq!(t, tree("a: {b: 2.5, c: [1, 2]}\nd: {e: vllm}\n"));
+    }
+
+    #[test]
+    fn override_without_equals_or_through_a_scalar_is_an_error() {
+        let mut t = tree("a: 1\n");
+        let e = apply_override(&mut t, "a").unwrap_err().to_string();
+        assert!(e.contains("KEY=VALUE"), "{e}");
+        let e = apply_override(&mut t, "a.b=3").unwrap_err().to_string();
+        assert!(e.contains("`a` is not a mapping"), "{e}");
+        let e = apply_override(&mut t, "a..b=3").unwrap_err().to_string();
+        assert!(e.contains("dotted"), "{e}");
+    }
+}

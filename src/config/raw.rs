@@ -1,0 +1,274 @@
+//! The raw config: a serde mirror of the YAML a user writes.
+//!
+//! Every struct denies unknown fields, so a typo is an error rather than a silently ignored setting.
+//! Defaults live here, next to the field they fill, and the resolved config written to each run folder
+//! shows them all. Range checks and cross-field checks happen in [`super::resolve`].
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole config file (`simwatt simulate --config FILE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Master seed; every random stream of the run is derived from it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Model name, a key (or alias) of the model catalog.
+    pub model: String,
+    pub hardware: HardwareConfig,
+    /// Global router that assigns arriving requests to replicas.
+    #[serde(default)]
+    pub router: RouterKind,
+    pub scheduler: SchedulerConfig,
+    pub workload: WorkloadConfig,
+    #[serde(default)]
+    pub predictor: PredictorConfig,
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// Devices and how the model is laid out on them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardwareConfig {
+    /// Device id (or alias) from the device catalog, e.g. `a100`, `h100`.
+    pub gpu: String,
+    /// Tensor-parallel degree: GPUs per pipeline stage.
+    #[serde(default = "one")]
+    pub tensor_parallel: u32,
+    /// Pipeline-parallel stages per replica.
+    #[serde(default = "one")]
+    pub pipeline_stages: u32,
+    /// Independent model replicas.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Fraction of device memory the engine may use (weights + activations + KV cache), as vLLM's
+    /// `gpu_memory_utilization`.
+    #[serde(default = "default_gpu_memory_utilization")]
+    pub gpu_memory_utilization: f64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_gpu_memory_utilization() -> f64 {
+    0.9
+}
+
+/// Global routing policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouterKind {
+    /// Replica i, i+1, ... in turn.
+    #[default]
+    RoundRobin,
+    /// The replica with the fewest requests assigned and not yet finished (ties: lowest index).
+    LeastOutstanding,
+    /// A uniformly random replica, from the run's `router` random stream.
+    Random,
+}
+
+impl RouterKind {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouterKind::RoundRobin => "round_robin",
+            RouterKind::LeastOutstanding => "least_outstanding",
+            RouterKind::Random => "random",
+        }
+    }
+}
+
+/// Batching policy of each replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// vLLM (v0 scheduler): prefill-first, paged KV cache, preempt-and-recompute.
+    Vllm,
+    /// Orca: iteration-level batching, prefills and decodes mixed, memory reserved for the whole request.
+    Orca,
+    /// Sarathi-Serve: chunked prefills piggybacked on decodes under a per-iteration token budget.
+    Sarathi,
+    /// FasterTransformer: static batches that run until their longest request finishes.
+    FasterTransformer,
+    /// LightLLM: token-granular KV cache, admission by projected peak memory, no preemption.
+    Lightllm,
+}
+
+impl Policy {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Vllm => "vllm",
+            Policy::Orca => "orca",
+            Policy::Sarathi => "sarathi",
+            Policy::FasterTransformer => "faster_transformer",
+            Policy::Lightllm => "lightllm",
+        }
+    }
+}
+
+/// Replica-level batching settings. Fields that a policy does not use are rejected for that policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    pub policy: Policy,
+    /// Most requests in one batch (vLLM's `max_num_seqs`).
+    #[serde(default = "default_max_num_seqs")]
+    pub max_num_seqs: u32,
+    /// Most tokens (prefill + decode) in one iteration; for sarathi, the per-iteration token budget.
+    #[serde(default = "default_max_num_batched_tokens")]
+    pub max_num_batched_tokens: u32,
+    /// Tokens per KV-cache block (paged attention). LightLLM allocates single tokens and ignores it.
+    #[serde(default = "default_block_size")]
+    pub block_size: u32,
+    /// sarathi only: the largest prefill chunk of one request in one iteration (default: the token budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_size: Option<u32>,
+    /// lightllm only: decode iterations a waiting prefill may be held back (default 10, as LightLLM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_waiting_iters: Option<u32>,
+    /// Use exactly this many KV-cache blocks (of `block_size` tokens) per replica instead of sizing the
+    /// cache from device memory (vLLM's `num_gpu_blocks_override`). LightLLM gets as many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_gpu_blocks: Option<u64>,
+}
+
+fn default_max_num_seqs() -> u32 {
+    128
+}
+
+fn default_max_num_batched_tokens() -> u32 {
+    4096
+}
+
+fn default_block_size() -> u32 {
+    16
+}
+
+/// The requests to serve.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    /// Number of requests. Optional when arrivals or lengths come from a trace (then: every row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    pub arrival: ArrivalConfig,
+    pub lengths: LengthsConfig,
+    /// CSV trace for `arrival: {type: trace}` and/or `lengths: {type: trace}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<PathBuf>,
+}
+
+/// Inter-arrival process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ArrivalConfig {
+    /// Exponential gaps with mean 1/rate (requests per second).
+    Poisson { rate: f64 },
+    /// Gamma gaps with mean 1/rate and coefficient of variation `cv` (burstiness; cv = 1 is Poisson).
+    Gamma { rate: f64, cv: f64 },
+    /// Constant gaps of exactly 1/rate.
+    Static { rate: f64 },
+    /// Every request arrives at time 0.
+    AllAtOnce,
+    /// Arrival times from the trace's `arrived_at` column (seconds), multiplied by `time_scale`.
+    Trace {
+        #[serde(default = "unit_scale")]
+        time_scale: f64,
+    },
+}
+
+fn unit_scale() -> f64 {
+    1.0
+}
+
+/// Prompt and output lengths, in tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LengthsConfig {
+    /// Prompt and output each uniform over an inclusive range `[min, max]`.
+    Uniform { prompt: [u32; 2], output: [u32; 2] },
+    /// Every request has the same lengths.
+    Fixed { prompt: u32, output: u32 },
+    /// Total tokens Zipf-distributed over `[min, max]` with exponent `theta` (rank 1 = `min`), split into
+    /// prompt and output by `prefill_to_decode_ratio` (as Vidur's Zipf generator).
+    Zipf {
+        min: u32,
+        max: u32,
+        theta: f64,
+        #[serde(default = "default_pd_ratio")]
+        prefill_to_decode_ratio: f64,
+    },
+    /// Lengths from the trace's `num_prefill_tokens` and `num_decode_tokens` columns, in row order.
+    Trace,
+}
+
+fn default_pd_ratio() -> f64 {
+    20.0
+}
+
+/// Execution-time model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PredictorConfig {
+    /// Roofline from the model's FLOPs and bytes against the device's peaks, scaled by efficiencies.
+    Roofline {
+        /// Achieved fraction of peak compute in dense matrix work.
+        #[serde(default = "default_compute_efficiency")]
+        compute_efficiency: f64,
+        /// Achieved fraction of peak memory bandwidth.
+        #[serde(default = "default_memory_efficiency")]
+        memory_efficiency: f64,
+        /// Fixed cost of each transformer layer (kernel launches, small ops), microseconds.
+        #[serde(default = "default_layer_overhead_us")]
+        layer_overhead_us: f64,
+        /// Fixed cost per iteration on the host (scheduling, sampling, input preparation), milliseconds.
+        #[serde(default = "default_iteration_overhead_ms")]
+        iteration_overhead_ms: f64,
+    },
+}
+
+impl Default for PredictorConfig {
+    fn default() -> Self {
+        PredictorConfig::Roofline {
+            compute_efficiency: default_compute_efficiency(),
+            memory_efficiency: default_memory_efficiency(),
+            layer_overhead_us: default_layer_overhead_us(),
+            iteration_overhead_ms: default_iteration_overhead_ms(),
+        }
+    }
+}
+
+fn default_compute_efficiency() -> f64 {
+    0.6
+}
+
+fn default_memory_efficiency() -> f64 {
+    0.8
+}
+
+fn default_layer_overhead_us() -> f64 {
+    20.0
+}
+
+fn default_iteration_overhead_ms() -> f64 {
+    2.0
+}
+
+/// Where the model and device catalogs come from (default: the ones built into simwatt, copies of
+/// `profiles/models.yaml` and `profiles/devices.yaml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<PathBuf>,
+}

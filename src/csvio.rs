@@ -1,0 +1,180 @@
+//! Reading CSV inputs (traces, profiles, power logs) with errors that name the file, column, row and value.
+//!
+//! Files are read with polars, every column as text, and each needed column is then parsed here, so a bad
+//! cell is reported as "file: column `x`, row 17: `abc` is not a number" rather than as a type-inference
+//! failure somewhere in the file.
+
+use crate::error::{Error, Result};
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// A CSV file held as text columns.
+#[derive(Debug)]
+pub struct CsvTable {
+    pub path: PathBuf,
+    df: DataFrame,
+}
+
+impl CsvTable {
+    /// Reads `path` (with a header row). An empty file or one without data rows is an error.
+    pub fn read(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+            ));
+        }
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.len() == 0 {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: "the file is empty (a header row and data rows are needed)".into(),
+            });
+        }
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|r| r.finish())
+            .map_err(|e| Error::Csv {
+                path: path.to_path_buf(),
+                message: format!("not a readable CSV file: {e}"),
+            })?;
+        if df.height() == 0 {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: "no data rows after the header".into(),
+            });
+        }
+        Ok(CsvTable {
+            path: path.to_path_buf(),
+            df,
+        })
+    }
+
+    /// Number of data rows.
+    pub fn rows(&self) -> usize {
+        self.df.height()
+    }
+
+    /// Column names, in file order.
+    pub fn columns(&self) -> Vec<String> {
+        self.df
+            .get_column_names()
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    pub fn has_column(&self, name: &str) -> bool {
+        self.df.column(name).is_ok()
+    }
+
+    fn text_column(&self, name: &str) -> Result<&StringChunked> {
+        let col = self.df.column(name).map_err(|_| Error::Column {
+            path: self.path.clone(),
+            column: name.to_string(),
+            row: None,
+            message: format!("missing (the header has: {})", self.columns().join(", ")),
+        })?;
+        col.str()
+            .map_err(|e| Error::Internal(format!("{}: {e}", self.path.display())))
+    }
+
+    /// Parses column `name` as finite numbers. Empty cells, NaN, infinities and text are errors naming
+    /// the row (1-based, header excluded) and the cell.
+    pub fn f64_column(&self, name: &str) -> Result<Vec<f64>> {
+        let col = self.text_column(name)?;
+        let mut out = Vec::with_capacity(col.len());
+        for (i, cell) in col.iter().enumerate() {
+            let bad = |msg: String| Error::Column {
+                path: self.path.clone(),
+                column: name.to_string(),
+                row: Some(i + 1),
+                message: msg,
+            };
+            let cell = cell.map(str::trim).unwrap_or("");
+            if cell.is_empty() {
+                return Err(bad("empty cell, a number is needed".into()));
+            }
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| bad(format!("`{cell}` is not a number")))?;
+            if !v.is_finite() {
+                return Err(bad(format!("`{cell}` is not a finite number")));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Parses column `name` as whole numbers >= `min`. Fractional values are errors, not rounded.
+    pub fn u32_column(&self, name: &str, min: u32) -> Result<Vec<u32>> {
+        let vals = self.f64_column(name)?;
+        vals.into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if v.fract() != 0.0 || v < min as f64 || v > u32::MAX as f64 {
+                    Err(Error::Column {
+                        path: self.path.clone(),
+                        column: name.to_string(),
+                        row: Some(i + 1),
+                        message: format!("{v} is not a whole number >= {min}"),
+                    })
+                } else {
+                    Ok(v as u32)
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn parses_numbers_and_names_bad_cells() {
+        let f = write("a,b\n1,2\n3.5,x\n");
+        let t = CsvTable::read(f.path()).unwrap();
+        assert_eq!(t.rows(), 2);
+        assert_eq!(t.f64_column("a").unwrap(), vec![1.0, 3.5]);
+        let e = t.f64_column("b").unwrap_err().to_string();
+        assert!(
+            e.contains("column `b`, row 2") && e.contains("`x` is not a number"),
+            "{e}"
+        );
+        let e = t.u32_column("a", 1).unwrap_err().to_string();
+        assert!(e.contains("3.5 is not a whole number"), "{e}");
+        let e = t.f64_column("c").unwrap_err().to_string();
+        assert!(e.contains("column `c`") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn empty_and_header_only_files_are_errors() {
+        let f = write("");
+        assert!(CsvTable::read(f.path())
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        let f = write("a,b\n");
+        assert!(CsvTable::read(f.path())
+            .unwrap_err()
+            .to_string()
+            .contains("no data rows"));
+        let f = write("a\nNaN\n");
+        let t = CsvTable::read(f.path()).unwrap();
+        assert!(t
+            .f64_column("a")
+            .unwrap_err()
+            .to_string()
+            .contains("not a finite"));
+    }
+}

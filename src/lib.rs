@@ -1,0 +1,21 @@
+//! simwatt: a discrete-event simulator of LLM inference serving, with energy as a first-class output.
+//!
+//! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
+//! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
+//! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver.
+
+pub mod catalog;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod csvio;
+pub mod error;
+pub mod metrics;
+pub mod output;
+pub mod predictor;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod sim;
+pub mod units;
+pub mod workload;

@@ -1,0 +1,264 @@
+//! Run metrics: per-request rows and the run summary, computed from a [`SimResult`].
+//!
+//! Every metric here is defined, with its unit, in docs/metrics.md; names carry their unit (`_s`,
+//! `_per_s`). Percentiles are linear interpolations between order statistics (numpy's default), except
+//! the token-gap percentiles, which come from a histogram with 3 significant digits (error < 0.1%).
+
+use crate::cluster::{Phase, Request};
+use crate::config::Scenario;
+use crate::sim::SimResult;
+use crate::units::ns_to_secs;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Mean and percentiles of a latency, seconds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Stats {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+/// The `q` quantile (0..=1) of sorted values, interpolating linearly between order statistics.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+impl Stats {
+    /// Statistics of `values` (any order); `None` when empty.
+    pub fn of(mut values: Vec<f64>) -> Option<Stats> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Some(Stats {
+            mean,
+            p50: quantile_sorted(&values, 0.5),
+            p90: quantile_sorted(&values, 0.9),
+            p99: quantile_sorted(&values, 0.99),
+        })
+    }
+}
+
+/// One request's outcome, as written to requests.csv / requests.parquet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRow {
+    pub request_id: u64,
+    pub arrival_s: f64,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub replica: u32,
+    /// `completed`, or `rejected_<reason>`.
+    pub status: String,
+    pub scheduled_s: Option<f64>,
+    pub first_token_s: Option<f64>,
+    pub completion_s: Option<f64>,
+    pub ttft_s: Option<f64>,
+    pub e2e_s: Option<f64>,
+    pub tbt_mean_s: Option<f64>,
+    pub tbt_max_s: Option<f64>,
+    pub preemptions: u32,
+}
+
+impl RequestRow {
+    pub fn from_request(id: usize, r: &Request) -> Self {
+        let status = match r.phase {
+            Phase::Completed => "completed".to_string(),
+            Phase::Rejected(reason) => format!("rejected_{}", reason.name()),
+            _ => "unfinished".to_string(),
+        };
+        let done = r.phase == Phase::Completed;
+        let first = r.first_token_ns.filter(|_| done);
+        let completion = r.completion_ns.filter(|_| done);
+        let tbt_mean = match (first, completion) {
+            (Some(f), Some(c)) if r.output_tokens > 1 => {
+                Some(ns_to_secs(c - f) / (r.output_tokens - 1) as f64)
+            }
+            _ => None,
+        };
+        RequestRow {
+            request_id: id as u64,
+            arrival_s: ns_to_secs(r.arrival_ns),
+            prompt_tokens: r.prompt_tokens,
+            output_tokens: r.output_tokens,
+            replica: r.replica,
+            status,
+            scheduled_s: r.scheduled_ns.map(ns_to_secs),
+            first_token_s: first.map(ns_to_secs),
+            completion_s: completion.map(ns_to_secs),
+            ttft_s: first.map(|f| ns_to_secs(f - r.arrival_ns)),
+            e2e_s: completion.map(|c| ns_to_secs(c - r.arrival_ns)),
+            tbt_mean_s: tbt_mean,
+            tbt_max_s: if done && r.output_tokens > 1 {
+                Some(ns_to_secs(r.tbt_max_ns))
+            } else {
+                None
+            },
+            preemptions: r.preemptions,
+        }
+    }
+}
+
+/// The run summary written to summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub simwatt_version: String,
+    pub seed: u64,
+    pub model: String,
+    pub gpu: String,
+    pub policy: String,
+    pub replicas: u32,
+    pub gpus_per_replica: u32,
+    pub predictor: String,
+    pub requests_total: u64,
+    pub requests_completed: u64,
+    pub requests_rejected: u64,
+    /// Rejected requests by reason.
+    pub requests_rejected_by_reason: BTreeMap<String, u64>,
+    pub preemptions: u64,
+    pub makespan_s: f64,
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub output_tokens_per_s: f64,
+    pub requests_per_s: f64,
+    pub ttft_s: Option<Stats>,
+    pub tbt_s: Option<Stats>,
+    pub e2e_s: Option<Stats>,
+    pub scheduling_delay_s: Option<Stats>,
+    pub batches: u64,
+    pub batch_stages: u64,
+    pub mean_batch_requests: f64,
+    pub kv_blocks_per_replica: u64,
+    pub kv_block_size_tokens: u32,
+    pub events: u64,
+    pub sim_wall_s: f64,
+    pub sim_requests_per_wall_s: f64,
+    pub sim_events_per_wall_s: f64,
+}
+
+/// Builds the summary of a run. `wall_s` is the wall-clock time of the simulation itself.
+pub fn summarize(
+    s: &Scenario,
+    predictor: &str,
+    res: &SimResult,
+    rows: &[RequestRow],
+    wall_s: f64,
+) -> Summary {
+    let completed: Vec<&RequestRow> = rows.iter().filter(|r| r.status == "completed").collect();
+    let mut by_reason = BTreeMap::new();
+    for r in &res.requests {
+        if let Phase::Rejected(reason) = r.phase {
+            *by_reason.entry(reason.name().to_string()).or_insert(0u64) += 1;
+        }
+    }
+    let makespan_s = completed
+        .iter()
+        .filter_map(|r| r.completion_s)
+        .fold(0.0, f64::max);
+    let output_tokens: u64 = completed.iter().map(|r| r.output_tokens as u64).sum();
+    let prompt_tokens: u64 = completed.iter().map(|r| r.prompt_tokens as u64).sum();
+    let per_s = |x: f64| {
+        if makespan_s > 0.0 {
+            x / makespan_s
+        } else {
+            0.0
+        }
+    };
+    let tbt = if res.tbt_ns.is_empty() {
+        None
+    } else {
+        let q = |p: f64| ns_to_secs(res.tbt_ns.value_at_quantile(p));
+        Some(Stats {
+            mean: res.tbt_sum_ns as f64 / res.tbt_ns.len() as f64 / 1e9,
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+        })
+    };
+    let last_stage = s.raw.hardware.pipeline_stages - 1;
+    let (batches, batch_reqs) = res
+        .batches
+        .stage
+        .iter()
+        .zip(&res.batches.num_requests)
+        .filter(|(st, _)| **st == last_stage)
+        .fold((0u64, 0u64), |(n, k), (_, q)| (n + 1, k + *q as u64));
+    let total = res.requests.len() as u64;
+    let rejected = by_reason.values().sum();
+    Summary {
+        simwatt_version: env!("CARGO_PKG_VERSION").to_string(),
+        seed: s.raw.seed,
+        model: s.model_name.clone(),
+        gpu: s.device_name.clone(),
+        policy: s.raw.scheduler.policy.name().to_string(),
+        replicas: s.raw.hardware.replicas,
+        gpus_per_replica: s.gpus_per_replica(),
+        predictor: predictor.to_string(),
+        requests_total: total,
+        requests_completed: completed.len() as u64,
+        requests_rejected: rejected,
+        requests_rejected_by_reason: by_reason,
+        preemptions: res.requests.iter().map(|r| r.preemptions as u64).sum(),
+        makespan_s,
+        prompt_tokens,
+        output_tokens,
+        output_tokens_per_s: per_s(output_tokens as f64),
+        requests_per_s: per_s(completed.len() as f64),
+        ttft_s: Stats::of(completed.iter().filter_map(|r| r.ttft_s).collect()),
+        tbt_s: tbt,
+        e2e_s: Stats::of(completed.iter().filter_map(|r| r.e2e_s).collect()),
+        scheduling_delay_s: Stats::of(
+            completed
+                .iter()
+                .filter_map(|r| r.scheduled_s.map(|t| t - r.arrival_s))
+                .collect(),
+        ),
+        batches,
+        batch_stages: res.batches.len() as u64,
+        mean_batch_requests: if batches > 0 {
+            batch_reqs as f64 / batches as f64
+        } else {
+            0.0
+        },
+        kv_blocks_per_replica: res.kv_units_per_replica,
+        kv_block_size_tokens: s.memory.block_size,
+        events: res.events,
+        sim_wall_s: wall_s,
+        sim_requests_per_wall_s: if wall_s > 0.0 {
+            total as f64 / wall_s
+        } else {
+            0.0
+        },
+        sim_events_per_wall_s: if wall_s > 0.0 {
+            res.events as f64 / wall_s
+        } else {
+            0.0
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile_sorted(&v, 0.5), 2.5);
+        assert_eq!(quantile_sorted(&v, 0.0), 1.0);
+        assert_eq!(quantile_sorted(&v, 1.0), 4.0);
+        assert!((quantile_sorted(&v, 0.9) - 3.7).abs() < 1e-12);
+        let s = Stats::of(vec![4.0, 1.0, 3.0, 2.0]).unwrap();
+        assert_eq!(s.mean, 2.5);
+        assert_eq!(s.p50, 2.5);
+        assert!(Stats::of(vec![]).is_none());
+    }
+}

@@ -1,0 +1,236 @@
+//! Roofline execution-time model: each operation takes the longer of its compute time and its memory
+//! time at the device's peak compute and bandwidth, scaled by achieved-efficiency factors, plus fixed
+//! per-layer and per-iteration overheads and tensor/pipeline-parallel communication.
+//!
+//! This is the placeholder predictor until the profile-fitted one exists, and the fallback for any
+//! (model, device) pair without profiles. Its efficiencies are uncalibrated defaults unless the config
+//! sets them; every run's provenance says so.
+
+use super::{BatchShape, Predictor, PredictorInfo, StageCost};
+use crate::catalog::{DeviceSpec, ModelSpec};
+use crate::units::duration_ns;
+
+/// Interconnect bandwidth assumed when the device catalog gives none, GB/s per direction (PCIe 4.0 x16).
+pub const DEFAULT_INTERCONNECT_GB_S: f64 = 32.0;
+/// Latency of one collective or point-to-point transfer, microseconds.
+pub const COMM_LATENCY_US: f64 = 10.0;
+
+/// Roofline parameters, from the config's `predictor` section.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RooflineParams {
+    pub compute_efficiency: f64,
+    pub memory_efficiency: f64,
+    pub layer_overhead_us: f64,
+    pub iteration_overhead_ms: f64,
+}
+
+/// The roofline model of one (model, device, TP, PP) configuration.
+#[derive(Debug, Clone)]
+pub struct Roofline {
+    params: RooflineParams,
+    model: ModelSpec,
+    tp: u32,
+    stages: u32,
+    flops_per_s: f64,
+    bytes_per_s: f64,
+    link_bytes_per_s: f64,
+    device_name: String,
+}
+
+impl Roofline {
+    pub fn new(
+        model: &ModelSpec,
+        device_name: &str,
+        device: &DeviceSpec,
+        tp: u32,
+        stages: u32,
+        params: RooflineParams,
+    ) -> Self {
+        Roofline {
+            params,
+            model: model.clone(),
+            tp,
+            stages,
+            flops_per_s: device.peak_flops() * params.compute_efficiency,
+            bytes_per_s: device.memory_bandwidth_bytes_s() * params.memory_efficiency,
+            link_bytes_per_s: device
+                .interconnect_gb_s
+                .unwrap_or(DEFAULT_INTERCONNECT_GB_S)
+                * 1e9,
+            device_name: device_name.to_string(),
+        }
+    }
+
+    fn op_time_s(&self, flops: f64, bytes: f64) -> f64 {
+        (flops / self.flops_per_s).max(bytes / self.bytes_per_s)
+    }
+
+    /// FLOPs and bytes of one layer's work on one GPU, and its time in seconds.
+    fn layer(&self, s: &BatchShape) -> (f64, f64, f64) {
+        let m = &self.model;
+        let tp = self.tp as f64;
+        let dt = m.dtype_bytes as f64;
+        let h = m.hidden_size as f64;
+        let tokens = s.total_tokens() as f64;
+
+        // Linear layers (QKV, output projection, MLP): 2 FLOPs per weight per token; weights read once,
+        // activations read and written.
+        let w = m.linear_params_per_layer() as f64 / tp;
+        let lin_flops = 2.0 * w * tokens;
+        let act_width = (m.q_dim() + 2 * m.kv_dim()) as f64 / tp
+            + h
+            + m.intermediate_size as f64 * if m.gated_mlp { 3.0 } else { 2.0 } / tp;
+        let lin_bytes = w * dt + tokens * act_width * dt * 2.0;
+        let t_lin = self.op_time_s(lin_flops, lin_bytes);
+
+        // Norms, residual adds, rotary embedding, activation: memory-bound elementwise work.
+        let elem_bytes = tokens * h * dt * 10.0;
+        let t_elem = elem_bytes / self.bytes_per_s;
+
+        // Attention: QK^T and AV, 4 FLOPs per query-key pair per head dimension, on this GPU's heads.
+        let heads = m.num_attention_heads as f64 / tp;
+        let hd = m.head_dim as f64;
+        let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
+        let pre_flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;
+        let pre_bytes = s.prefill_tokens as f64 * (heads + 2.0 * kv_heads) * hd * dt * 2.0;
+        let t_pre = if s.prefill_seqs > 0 {
+            self.op_time_s(pre_flops, pre_bytes)
+        } else {
+            0.0
+        };
+        // Decode: each sequence reads its whole KV cache.
+        let dec_bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * dt;
+        let dec_flops = 4.0 * heads * hd * s.decode_context_sum as f64;
+        let t_dec = if s.decode_seqs > 0 {
+            self.op_time_s(dec_flops, dec_bytes)
+        } else {
+            0.0
+        };
+
+        // Tensor parallelism: two all-reduces of the layer's activations (ring: 2(n-1)/n of the data).
+        let t_ar = if self.tp > 1 {
+            let bytes = tokens * h * dt;
+            2.0 * (2.0 * (tp - 1.0) / tp * bytes / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6)
+        } else {
+            0.0
+        };
+
+        let flops = lin_flops + pre_flops + dec_flops;
+        let bytes = lin_bytes + elem_bytes + pre_bytes + dec_bytes;
+        let time = t_lin + t_elem + t_pre + t_dec + t_ar + self.params.layer_overhead_us * 1e-6;
+        (flops, bytes, time)
+    }
+}
+
+impl Predictor for Roofline {
+    fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
+        let m = &self.model;
+        let layers = (m.num_layers / self.stages) as f64;
+        let (lf, lb, lt) = self.layer(s);
+        let mut flops = lf * layers;
+        let mut bytes = lb * layers;
+        let mut time = lt * layers;
+        let dt = m.dtype_bytes as f64;
+        let h = m.hidden_size as f64;
+        if stage + 1 == self.stages {
+            // Output head on the sampled sequences (vocab split across TP), then the host-side work of the
+            // iteration (scheduling, sampling, preparing inputs), paid once per batch.
+            let head_w = m.vocab_size as f64 * h / self.tp as f64;
+            let hf = 2.0 * head_w * s.sampled_seqs as f64;
+            let hb =
+                head_w * dt + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
+            flops += hf;
+            bytes += hb;
+            time += self.op_time_s(hf, hb) + self.params.iteration_overhead_ms * 1e-3;
+        } else {
+            // Send the activations to the next stage.
+            let b = s.total_tokens() as f64 * h * dt / self.tp as f64;
+            time += b / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6;
+        }
+        StageCost {
+            time_ns: duration_ns(time * 1e9),
+            flops,
+            bytes,
+        }
+    }
+
+    fn info(&self) -> PredictorInfo {
+        let ops = [
+            "linear_layers",
+            "elementwise",
+            "attention_prefill",
+            "attention_decode",
+            "all_reduce",
+            "send_recv",
+            "lm_head",
+            "cpu_overhead",
+        ];
+        PredictorInfo {
+            kind: "roofline".into(),
+            note: format!(
+                "placeholder roofline on {}: peak compute and bandwidth from the device catalog scaled by \
+                 uncalibrated efficiencies; not fitted to profiles, so latencies are indicative only",
+                self.device_name
+            ),
+            sources: ops.iter().map(|o| (o.to_string(), "roofline".to_string())).collect(),
+            parameters: serde_json::to_value(self.params).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn roofline(tp: u32, stages: u32) -> Roofline {
+        let c = Catalog::builtin().unwrap();
+        let (_, m) = c.model("meta-llama/Llama-2-7b-hf").unwrap();
+        let (name, d) = c.device("a100").unwrap();
+        let p = RooflineParams {
+            compute_efficiency: 0.6,
+            memory_efficiency: 0.8,
+            layer_overhead_us: 0.0,
+            iteration_overhead_ms: 0.0,
+        };
+        Roofline::new(m, name, d, tp, stages, p)
+    }
+
+    #[test]
+    fn single_decode_is_bound_by_reading_the_weights() {
+        let r = roofline(1, 1);
+        let mut s = BatchShape::default();
+        s.add_decode(100);
+        let c = r.stage_cost(&s, 0);
+        // ~13.5 GB of weights at 0.8 x 2039 GB/s is ~8.3 ms.
+        let ms = c.time_ns as f64 / 1e6;
+        assert!((7.5..9.5).contains(&ms), "{ms} ms");
+    }
+
+    #[test]
+    fn cost_grows_with_work() {
+        let r = roofline(1, 1);
+        let mut small = BatchShape::default();
+        small.add_prefill(512, 0, true);
+        let mut big = BatchShape::default();
+        big.add_prefill(4096, 0, true);
+        let (a, b) = (r.stage_cost(&small, 0), r.stage_cost(&big, 0));
+        assert!(b.time_ns > 4 * a.time_ns, "{} vs {}", b.time_ns, a.time_ns);
+        assert!(b.flops > 7.0 * a.flops);
+        let mut d1 = BatchShape::default();
+        d1.add_decode(1000);
+        let mut d2 = BatchShape::default();
+        d2.add_decode(100_000);
+        assert!(r.stage_cost(&d2, 0).time_ns > r.stage_cost(&d1, 0).time_ns);
+    }
+
+    #[test]
+    fn tensor_parallelism_cuts_per_gpu_work() {
+        let mut s = BatchShape::default();
+        s.add_prefill(2048, 0, true);
+        let one = roofline(1, 1).stage_cost(&s, 0);
+        let two = roofline(2, 1).stage_cost(&s, 0);
+        assert!(two.flops < 0.55 * one.flops);
+        assert!(two.time_ns < one.time_ns);
+    }
+}

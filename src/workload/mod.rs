@@ -1,0 +1,391 @@
+//! The requests of a run, all generated before the event loop starts.
+//!
+//! Input: the workload section of a [`Scenario`](crate::config::Scenario). Output: requests sorted by
+//! arrival time (ties keep generation order), each with its prompt and output length. Arrival gaps and
+//! lengths draw from separate named random streams, so changing the length distribution leaves arrival
+//! times as they were.
+
+use crate::config::{ArrivalConfig, LengthsConfig, WorkloadConfig};
+use crate::csvio::CsvTable;
+use crate::error::{Error, Result};
+use crate::rng::substream;
+use crate::units::{secs_to_ns, SimTime};
+use rand::RngExt;
+use rand_distr::{Distribution, Exp, Gamma, Zipf};
+use std::path::Path;
+
+/// One request to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub arrival_ns: SimTime,
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// A trace's columns, as far as the workload uses them.
+struct Trace {
+    arrivals_s: Option<Vec<f64>>,
+    lengths: Option<Vec<(u32, u32)>>,
+    rows: usize,
+}
+
+fn read_trace(path: &Path, need_arrivals: bool, need_lengths: bool) -> Result<Trace> {
+    let t = CsvTable::read(path)?;
+    let arrivals_s = if need_arrivals {
+        let a = t.f64_column("arrived_at")?;
+        for (i, w) in a.windows(2).enumerate() {
+            if w[1] < w[0] {
+                return Err(Error::Column {
+                    path: path.to_path_buf(),
+                    column: "arrived_at".into(),
+                    row: Some(i + 2),
+                    message: format!(
+                        "arrival times must not decrease, but {} follows {}",
+                        w[1], w[0]
+                    ),
+                });
+            }
+        }
+        if let Some((i, v)) = a.iter().enumerate().find(|(_, v)| **v < 0.0) {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: "arrived_at".into(),
+                row: Some(i + 1),
+                message: format!("{v} is negative"),
+            });
+        }
+        Some(a)
+    } else {
+        None
+    };
+    let lengths = if need_lengths {
+        let p = t.u32_column("num_prefill_tokens", 1)?;
+        let d = t.u32_column("num_decode_tokens", 1)?;
+        Some(p.into_iter().zip(d).collect())
+    } else {
+        None
+    };
+    Ok(Trace {
+        arrivals_s,
+        lengths,
+        rows: t.rows(),
+    })
+}
+
+/// Generates the requests of `w` from `seed`. `config_path` names the config in errors.
+pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec<RequestSpec>> {
+    let need_arrivals = matches!(w.arrival, ArrivalConfig::Trace { .. });
+    let need_lengths = matches!(w.lengths, LengthsConfig::Trace);
+    let trace = match (&w.trace, need_arrivals || need_lengths) {
+        (Some(p), true) => Some(read_trace(p, need_arrivals, need_lengths)?),
+        _ => None,
+    };
+    let n = match (w.requests, &trace) {
+        (Some(n), Some(t)) if n as usize > t.rows => {
+            return Err(Error::invalid(
+                config_path,
+                "workload.requests",
+                n,
+                format!(
+                    "the trace {} has only {} rows",
+                    w.trace.as_deref().unwrap_or(Path::new("")).display(),
+                    t.rows
+                ),
+            ))
+        }
+        (Some(n), _) => n as usize,
+        (None, Some(t)) => t.rows,
+        (None, None) => {
+            return Err(Error::Internal(
+                "workload.requests unset without a trace".into(),
+            ))
+        }
+    };
+
+    let arrivals = arrival_times(w, n, seed, trace.as_ref())?;
+    let lengths = lengths(w, n, seed, trace.as_ref())?;
+    Ok(arrivals
+        .into_iter()
+        .zip(lengths)
+        .map(|(arrival_ns, (prompt_tokens, output_tokens))| RequestSpec {
+            arrival_ns,
+            prompt_tokens,
+            output_tokens,
+        })
+        .collect())
+}
+
+fn arrival_times(
+    w: &WorkloadConfig,
+    n: usize,
+    seed: u64,
+    trace: Option<&Trace>,
+) -> Result<Vec<SimTime>> {
+    let mut rng = substream(seed, "workload.arrival");
+    let mut out = Vec::with_capacity(n);
+    // Gaps accumulate in f64 seconds and each arrival is rounded once, so rounding errors do not add up.
+    let mut t = 0.0f64;
+    let mut push_gaps = |gap: &mut dyn FnMut() -> f64| {
+        for _ in 0..n {
+            t += gap();
+            out.push(secs_to_ns(t));
+        }
+    };
+    match &w.arrival {
+        ArrivalConfig::Poisson { rate } => {
+            let exp = Exp::new(*rate).map_err(|e| Error::Internal(e.to_string()))?;
+            push_gaps(&mut || exp.sample(&mut rng));
+        }
+        ArrivalConfig::Gamma { rate, cv } => {
+            // Mean 1/rate and coefficient of variation cv: shape 1/cv^2, scale cv^2/rate.
+            let shape = 1.0 / (cv * cv);
+            let gamma =
+                Gamma::new(shape, cv * cv / rate).map_err(|e| Error::Internal(e.to_string()))?;
+            push_gaps(&mut || gamma.sample(&mut rng));
+        }
+        ArrivalConfig::Static { rate } => {
+            let gap = 1.0 / rate;
+            let mut i = 0u64;
+            // Exactly i/rate, not a running sum.
+            out.extend((0..n).map(|_| {
+                i += 1;
+                secs_to_ns(i as f64 * gap)
+            }));
+        }
+        ArrivalConfig::AllAtOnce => out.resize(n, 0),
+        ArrivalConfig::Trace { time_scale } => {
+            let a = trace
+                .and_then(|t| t.arrivals_s.as_ref())
+                .ok_or_else(|| Error::Internal("trace arrivals not loaded".into()))?;
+            out.extend(a[..n].iter().map(|s| secs_to_ns(s * time_scale)));
+        }
+    }
+    Ok(out)
+}
+
+fn lengths(
+    w: &WorkloadConfig,
+    n: usize,
+    seed: u64,
+    trace: Option<&Trace>,
+) -> Result<Vec<(u32, u32)>> {
+    let mut rng = substream(seed, "workload.lengths");
+    Ok(match &w.lengths {
+        LengthsConfig::Uniform { prompt, output } => (0..n)
+            .map(|_| {
+                (
+                    rng.random_range(prompt[0]..=prompt[1]),
+                    rng.random_range(output[0]..=output[1]),
+                )
+            })
+            .collect(),
+        LengthsConfig::Fixed { prompt, output } => vec![(*prompt, *output); n],
+        LengthsConfig::Zipf {
+            min,
+            max,
+            theta,
+            prefill_to_decode_ratio,
+        } => {
+            let zipf = Zipf::new((max - min + 1) as f64, *theta)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            (0..n)
+                .map(|_| {
+                    let total = min - 1 + zipf.sample(&mut rng) as u32;
+                    split_total(total, *prefill_to_decode_ratio)
+                })
+                .collect()
+        }
+        LengthsConfig::Trace => {
+            let l = trace
+                .and_then(|t| t.lengths.as_ref())
+                .ok_or_else(|| Error::Internal("trace lengths not loaded".into()))?;
+            l[..n].to_vec()
+        }
+    })
+}
+
+/// Splits `total` tokens into (prompt, output) with prompt/output close to `ratio`, each at least 1.
+fn split_total(total: u32, ratio: f64) -> (u32, u32) {
+    let output = ((total as f64 / (1.0 + ratio)).round() as u32).clamp(1, total - 1);
+    (total - output, output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ArrivalConfig, LengthsConfig};
+
+    fn workload(arrival: ArrivalConfig, lengths: LengthsConfig, n: u64) -> WorkloadConfig {
+        WorkloadConfig {
+            requests: Some(n),
+            arrival,
+            lengths,
+            trace: None,
+        }
+    }
+
+    fn gaps_s(reqs: &[RequestSpec]) -> Vec<f64> {
+        let mut prev = 0u64;
+        reqs.iter()
+            .map(|r| {
+                let g = (r.arrival_ns - prev) as f64 / 1e9;
+                prev = r.arrival_ns;
+                g
+            })
+            .collect()
+    }
+
+    fn mean_var(x: &[f64]) -> (f64, f64) {
+        let m = x.iter().sum::<f64>() / x.len() as f64;
+        let v = x.iter().map(|g| (g - m) * (g - m)).sum::<f64>() / (x.len() - 1) as f64;
+        (m, v)
+    }
+
+    #[test]
+    fn poisson_gaps_have_mean_and_variance_of_the_exponential_and_are_not_clipped() {
+        let rate = 2.0;
+        let n = 200_000;
+        let w = workload(
+            ArrivalConfig::Poisson { rate },
+            LengthsConfig::Fixed {
+                prompt: 1,
+                output: 1,
+            },
+            n,
+        );
+        let reqs = generate(Path::new("t.yaml"), &w, 42).unwrap();
+        let g = gaps_s(&reqs);
+        let (m, v) = mean_var(&g);
+        // Standard error of the mean is 1/(rate sqrt(n)) ~ 0.0011 s; allow 4 sigma.
+        assert!((m - 0.5).abs() < 4.0 * 0.5 / (n as f64).sqrt(), "mean {m}");
+        // Exponential variance is 1/rate^2 = 0.25.
+        assert!((v - 0.25).abs() < 0.01, "variance {v}");
+        // Vidur clips gaps at 3x the mean; an exponential exceeds that with probability e^-3 ~ 5%.
+        let above = g.iter().filter(|x| **x > 1.5).count() as f64 / n as f64;
+        assert!(
+            (above - (-3.0f64).exp()).abs() < 0.003,
+            "tail share {above}"
+        );
+        let max = g.iter().cloned().fold(0.0, f64::max);
+        assert!(
+            max > 4.0,
+            "largest gap {max} should exceed 8x the mean at n = {n}"
+        );
+    }
+
+    #[test]
+    fn gamma_gaps_have_the_requested_mean_and_cv() {
+        let w = workload(
+            ArrivalConfig::Gamma { rate: 4.0, cv: 3.0 },
+            LengthsConfig::Fixed {
+                prompt: 1,
+                output: 1,
+            },
+            200_000,
+        );
+        let g = gaps_s(&generate(Path::new("t.yaml"), &w, 1).unwrap());
+        let (m, v) = mean_var(&g);
+        assert!((m - 0.25).abs() < 0.01, "mean {m}");
+        let cv = v.sqrt() / m;
+        assert!((cv - 3.0).abs() < 0.15, "cv {cv}");
+    }
+
+    #[test]
+    fn static_arrivals_are_evenly_spaced() {
+        let w = workload(
+            ArrivalConfig::Static { rate: 3.0 },
+            LengthsConfig::Fixed {
+                prompt: 5,
+                output: 7,
+            },
+            4,
+        );
+        let r = generate(Path::new("t.yaml"), &w, 0).unwrap();
+        let t: Vec<u64> = r.iter().map(|r| r.arrival_ns).collect();
+        assert_eq!(
+            t,
+            vec![333_333_333, 666_666_667, 1_000_000_000, 1_333_333_333]
+        );
+        assert!(r
+            .iter()
+            .all(|r| r.prompt_tokens == 5 && r.output_tokens == 7));
+    }
+
+    #[test]
+    fn uniform_lengths_stay_in_range_and_cover_it() {
+        let w = workload(
+            ArrivalConfig::AllAtOnce,
+            LengthsConfig::Uniform {
+                prompt: [512, 2048],
+                output: [128, 512],
+            },
+            50_000,
+        );
+        let r = generate(Path::new("t.yaml"), &w, 3).unwrap();
+        assert!(r.iter().all(|r| r.arrival_ns == 0));
+        let (pmin, pmax) = r.iter().fold((u32::MAX, 0), |(a, b), r| {
+            (a.min(r.prompt_tokens), b.max(r.prompt_tokens))
+        });
+        let (omin, omax) = r.iter().fold((u32::MAX, 0), |(a, b), r| {
+            (a.min(r.output_tokens), b.max(r.output_tokens))
+        });
+        assert_eq!((pmin, pmax), (512, 2048));
+        assert_eq!((omin, omax), (128, 512));
+        let mean = r.iter().map(|r| r.prompt_tokens as f64).sum::<f64>() / r.len() as f64;
+        assert!((mean - 1280.0).abs() < 5.0, "mean prompt {mean}");
+    }
+
+    #[test]
+    fn zipf_totals_stay_in_range_and_favour_small_values() {
+        let (min, max) = (100, 4000);
+        let w = workload(
+            ArrivalConfig::AllAtOnce,
+            LengthsConfig::Zipf {
+                min,
+                max,
+                theta: 1.2,
+                prefill_to_decode_ratio: 4.0,
+            },
+            50_000,
+        );
+        let r = generate(Path::new("t.yaml"), &w, 9).unwrap();
+        let totals: Vec<u32> = r
+            .iter()
+            .map(|r| r.prompt_tokens + r.output_tokens)
+            .collect();
+        assert!(totals.iter().all(|t| (min..=max).contains(t)));
+        assert!(r
+            .iter()
+            .all(|r| r.prompt_tokens >= 1 && r.output_tokens >= 1));
+        // Rank 1 (the minimum) is the most frequent value, with probability 1/H(n, theta).
+        let h: f64 = (1..=(max - min + 1)).map(|k| (k as f64).powf(-1.2)).sum();
+        let share_min = totals.iter().filter(|t| **t == min).count() as f64 / totals.len() as f64;
+        assert!(
+            (share_min - 1.0 / h).abs() < 0.01,
+            "share {share_min} vs {}",
+            1.0 / h
+        );
+    }
+
+    #[test]
+    fn same_seed_same_requests_other_seed_other_requests() {
+        let w = workload(
+            ArrivalConfig::Poisson { rate: 1.0 },
+            LengthsConfig::Uniform {
+                prompt: [1, 100],
+                output: [1, 100],
+            },
+            100,
+        );
+        let a = generate(Path::new("t.yaml"), &w, 5).unwrap();
+        assert_eq!(a, generate(Path::new("t.yaml"), &w, 5).unwrap());
+        assert_ne!(a, generate(Path::new("t.yaml"), &w, 6).unwrap());
+    }
+
+    #[test]
+    fn split_keeps_both_parts_positive() {
+        assert_eq!(split_total(2, 20.0), (1, 1));
+        assert_eq!(split_total(21, 20.0), (20, 1));
+        assert_eq!(split_total(100, 1.0), (50, 50));
+    }
+}

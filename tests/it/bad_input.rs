@@ -1,0 +1,197 @@
+//! Bad input gets a clear error naming the key or column and the value, a non-zero exit, and no panic.
+
+use crate::common::*;
+
+/// Writes the quickstart config with `edit` applied to its text, runs simulate on it, and returns the
+/// process output.
+fn run_config(text: &str, extra: &[&str]) -> std::process::Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "bad.yaml", text);
+    let out = tmp.path().join("out");
+    let mut args = vec![
+        "simulate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let o = simwatt(&args);
+    assert!(!out.exists(), "a failed run left an output folder");
+    o
+}
+
+fn quickstart_text() -> String {
+    std::fs::read_to_string(quickstart()).unwrap()
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let text = quickstart_text().replace("max_num_seqs: 128", "max_num_seqz: 128");
+    assert_clean_failure(
+        &run_config(&text, &[]),
+        &["scheduler", "max_num_seqz", "unknown field"],
+    );
+}
+
+#[test]
+fn unknown_key_through_set_is_named() {
+    let o = run_config(&quickstart_text(), &["--set", "hardware.gpus=2"]);
+    assert_clean_failure(&o, &["hardware", "gpus", "unknown field"]);
+}
+
+#[test]
+fn wrong_type_is_named_with_the_value() {
+    let text = quickstart_text().replace("requests: 512", "requests: many");
+    assert_clean_failure(&run_config(&text, &[]), &["workload.requests", "many"]);
+}
+
+#[test]
+fn negative_rate_is_named_with_the_value() {
+    let o = run_config(&quickstart_text(), &["--set", "workload.arrival.rate=-2"]);
+    assert_clean_failure(&o, &["workload.arrival.rate", "-2", "> 0"]);
+}
+
+#[test]
+fn missing_trace_file_is_named() {
+    let o = run_config(
+        &quickstart_text(),
+        &[
+            "--set",
+            "workload.arrival={type: trace}",
+            "--set",
+            "workload.trace=traces/no_such_trace.csv",
+        ],
+    );
+    assert_clean_failure(&o, &["traces/no_such_trace.csv", "not found"]);
+}
+
+#[test]
+fn trace_with_a_missing_column_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = write(
+        tmp.path(),
+        "t.csv",
+        "arrived_at,num_prefill_tokens\n0.0,10\n1.0,20\n",
+    );
+    let o = run_config(
+        &quickstart_text(),
+        &[
+            "--set",
+            "workload.lengths={type: trace}",
+            "--set",
+            &format!("workload.trace={}", trace.display()),
+            "--set",
+            "workload.requests=2",
+        ],
+    );
+    assert_clean_failure(&o, &["t.csv", "num_decode_tokens", "missing"]);
+}
+
+#[test]
+fn trace_with_unsorted_arrivals_or_bad_cells_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "arrived_at,num_prefill_tokens,num_decode_tokens\n1.0,5,5\n0.5,5,5\n",
+            "arrived_at",
+        ),
+        (
+            "arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,abc,5\n",
+            "`abc` is not a number",
+        ),
+        (
+            "arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,0,5\n",
+            "num_prefill_tokens",
+        ),
+    ];
+    for (i, (csv, needle)) in cases.iter().enumerate() {
+        let trace = write(tmp.path(), &format!("t{i}.csv"), csv);
+        let o = run_config(
+            &quickstart_text(),
+            &[
+                "--set",
+                "workload.arrival={type: trace}",
+                "--set",
+                "workload.lengths={type: trace}",
+                "--set",
+                &format!("workload.trace={}", trace.display()),
+            ],
+        );
+        assert_clean_failure(&o, &[needle, "row"]);
+    }
+}
+
+#[test]
+fn tensor_parallel_degree_that_does_not_divide_the_heads_is_named() {
+    let o = run_config(&quickstart_text(), &["--set", "hardware.tensor_parallel=3"]);
+    assert_clean_failure(
+        &o,
+        &["hardware.tensor_parallel", "= 3", "32 attention heads"],
+    );
+}
+
+#[test]
+fn model_that_does_not_fit_is_named() {
+    let o = run_config(
+        &quickstart_text(),
+        &["--set", "model=meta-llama/Llama-2-70b-hf"],
+    );
+    assert_clean_failure(&o, &["does not fit", "Llama-2-70b-hf"]);
+}
+
+#[test]
+fn policy_parameters_are_validated() {
+    let o = run_config(
+        &quickstart_text(),
+        &[
+            "--set",
+            "scheduler.policy=sarathi",
+            "--set",
+            "scheduler.chunk_size=8192",
+        ],
+    );
+    assert_clean_failure(&o, &["scheduler.chunk_size", "8192", "token budget"]);
+    let o = run_config(&quickstart_text(), &["--set", "scheduler.chunk_size=256"]);
+    assert_clean_failure(&o, &["scheduler.chunk_size", "sarathi only"]);
+}
+
+#[test]
+fn unknown_policy_model_and_gpu_are_named() {
+    let o = run_config(&quickstart_text(), &["--set", "scheduler.policy=magic"]);
+    assert_clean_failure(&o, &["scheduler.policy", "magic"]);
+    let o = run_config(&quickstart_text(), &["--set", "model=acme/giant"]);
+    assert_clean_failure(&o, &["model", "acme/giant", "not in the model catalog"]);
+    let o = run_config(&quickstart_text(), &["--set", "hardware.gpu=tpu9"]);
+    assert_clean_failure(&o, &["hardware.gpu", "tpu9"]);
+}
+
+#[test]
+fn yaml_syntax_error_and_malformed_set_are_reported() {
+    assert_clean_failure(&run_config("seed: [1, 2\n", &[]), &["invalid YAML"]);
+    let o = run_config(&quickstart_text(), &["--set", "hardware.replicas"]);
+    assert_clean_failure(&o, &["--set hardware.replicas", "KEY=VALUE"]);
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let o = simwatt(&["simulate", "--config", "experiments/nope.yaml", "-q"]);
+    assert_clean_failure(&o, &["experiments/nope.yaml"]);
+}
+
+#[test]
+fn empty_ranges_and_zero_counts_are_named() {
+    let o = run_config(
+        &quickstart_text(),
+        &[
+            "--set",
+            "workload.lengths={type: uniform, prompt: [100, 10], output: [1, 2]}",
+        ],
+    );
+    assert_clean_failure(&o, &["workload.lengths.prompt", "[100, 10]", "empty"]);
+    let o = run_config(&quickstart_text(), &["--set", "hardware.replicas=0"]);
+    assert_clean_failure(&o, &["hardware.replicas", "= 0"]);
+    let o = run_config(&quickstart_text(), &["--set", "workload.requests=0"]);
+    assert_clean_failure(&o, &["workload.requests", "= 0"]);
+}

@@ -1,0 +1,196 @@
+//! End-to-end runs of the `simwatt` binary.
+
+use crate::common::*;
+
+fn summary(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn quickstart_completes_every_request_and_writes_the_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = simwatt(&[
+        "simulate",
+        "--config",
+        "experiments/quickstart.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "config.resolved.yaml",
+        "provenance.json",
+        "requests.csv",
+        "requests.parquet",
+        "batches.parquet",
+        "summary.json",
+        "summary.md",
+    ] {
+        let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert!(meta.len() > 0, "{f} is empty");
+    }
+    let s = summary(&out);
+    assert_eq!(s["requests_completed"], s["requests_total"]);
+    assert_eq!(s["requests_total"], 512);
+    for key in ["ttft_s", "tbt_s", "e2e_s"] {
+        for q in ["mean", "p50", "p90", "p99"] {
+            let v = s[key][q].as_f64().unwrap_or_else(|| panic!("{key}.{q}"));
+            assert!(v > 0.0, "{key}.{q} = {v}");
+        }
+        assert!(s[key]["p50"].as_f64() <= s[key]["p99"].as_f64());
+    }
+    assert!(s["makespan_s"].as_f64().unwrap() > 0.0);
+    assert!(s["sim_requests_per_wall_s"].as_f64().unwrap() > 0.0);
+    let prov: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("provenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(prov["predictor"]["kind"], "roofline");
+    assert_eq!(prov["seed"], 42);
+    assert!(prov["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
+    // No temporary folder is left beside the run.
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("run")]);
+}
+
+#[test]
+fn same_seed_gives_identical_bytes_and_another_seed_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: &str| {
+        let out = tmp.path().join(name);
+        let o = simwatt(&[
+            "simulate",
+            "-c",
+            "experiments/quickstart.yaml",
+            "-o",
+            out.to_str().unwrap(),
+            "--seed",
+            seed,
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (
+            std::fs::read(out.join("requests.csv")).unwrap(),
+            std::fs::read(out.join("requests.parquet")).unwrap(),
+            std::fs::read(out.join("batches.parquet")).unwrap(),
+        )
+    };
+    let a = run("a", "7");
+    let b = run("b", "7");
+    let c = run("c", "8");
+    assert!(a.0 == b.0, "requests.csv differs between identical runs");
+    assert!(
+        a.1 == b.1,
+        "requests.parquet differs between identical runs"
+    );
+    assert!(a.2 == b.2, "batches.parquet differs between identical runs");
+    assert!(a.0 != c.0, "a different seed gave the same requests.csv");
+}
+
+#[test]
+fn an_occupied_output_folder_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "x").unwrap();
+    let args = |force: bool| {
+        let mut v = vec![
+            "simulate",
+            "-c",
+            "experiments/quickstart.yaml",
+            "--set",
+            "workload.requests=16",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ];
+        if force {
+            v.push("--force");
+        }
+        simwatt(&v)
+    };
+    assert_clean_failure(&args(false), &["already exists", "--force"]);
+    assert!(out.join("keep.txt").exists());
+    let o = args(true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!out.join("keep.txt").exists());
+    assert!(out.join("summary.json").exists());
+}
+
+#[test]
+fn help_explains_every_verb_and_flag() {
+    let o = simwatt(&["--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("simulate"), "{text}");
+    let o = simwatt(&["simulate", "--help"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for flag in ["--config", "--set", "--out", "--seed", "--quiet", "--force"] {
+        assert!(text.contains(flag), "{flag} missing from: {text}");
+    }
+}
+
+#[test]
+fn trace_replay_uses_the_trace_arrivals_and_lengths() {
+    let o = simulate(
+        &quickstart(),
+        &[
+            "workload.arrival={type: trace}",
+            "workload.lengths={type: trace}",
+            "workload.trace=traces/splitwise_conv.csv",
+            "workload.requests=200",
+        ],
+    );
+    assert_eq!(o.summary.requests_total, 200);
+    // Llama-2-7B's context is 4,096 tokens: longer conversations are rejected, the rest complete.
+    let too_long = o
+        .rows
+        .iter()
+        .filter(|r| r.prompt_tokens + r.output_tokens > 4096)
+        .count() as u64;
+    assert!(too_long > 0);
+    assert_eq!(o.summary.requests_rejected, too_long);
+    assert_eq!(o.summary.requests_completed, 200 - too_long);
+    assert!(o
+        .rows
+        .iter()
+        .all(|r| (r.status == "completed") == (r.prompt_tokens + r.output_tokens <= 4096)));
+    // The first rows of the trace: arrived_at 0.0 and 4.314579 s, prompts 374 and 396, outputs 44 and 109.
+    assert_eq!(o.rows[0].arrival_s, 0.0);
+    assert_eq!(o.rows[1].arrival_s, 4.314579);
+    assert_eq!(
+        (o.rows[0].prompt_tokens, o.rows[0].output_tokens),
+        (374, 44)
+    );
+    assert_eq!(
+        (o.rows[1].prompt_tokens, o.rows[1].output_tokens),
+        (396, 109)
+    );
+}
+
+#[test]
+fn length_only_trace_with_synthetic_arrivals() {
+    let o = simulate(
+        &quickstart(),
+        &[
+            "workload.lengths={type: trace}",
+            "workload.trace=traces/arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv",
+            "workload.requests=100",
+        ],
+    );
+    // The arXiv trace holds prompts up to ~4k tokens; Llama-2-7B's context is 4096, so longer requests
+    // are rejected with a reason instead of being truncated.
+    assert_eq!(o.summary.requests_total, 100);
+    assert_eq!(
+        o.summary.requests_completed + o.summary.requests_rejected,
+        100
+    );
+    assert_eq!(
+        (o.rows[0].prompt_tokens, o.rows[0].output_tokens),
+        (3772, 54)
+    );
+}

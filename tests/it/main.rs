@@ -1,0 +1,6 @@
+//! simwatt's integration tests: one binary, one module per concern.
+
+mod bad_input;
+mod cli;
+mod common;
+mod policies;
