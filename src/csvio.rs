@@ -108,6 +108,43 @@ impl CsvTable {
         Ok(out)
     }
 
+    /// Like [`Self::f64_column`], but empty cells take `empty` (for columns where a blank means "did not
+    /// run"). Text, NaN written out, and infinities are still errors.
+    pub fn f64_column_or(&self, name: &str, empty: f64) -> Result<Vec<f64>> {
+        let col = self.text_column(name)?;
+        let mut out = Vec::with_capacity(col.len());
+        for (i, cell) in col.iter().enumerate() {
+            let cell = cell.map(str::trim).unwrap_or("");
+            if cell.is_empty() {
+                out.push(empty);
+                continue;
+            }
+            let bad = |msg: String| Error::Column {
+                path: self.path.clone(),
+                column: name.to_string(),
+                row: Some(i + 1),
+                message: msg,
+            };
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| bad(format!("`{cell}` is not a number")))?;
+            if !v.is_finite() {
+                return Err(bad(format!("`{cell}` is not a finite number")));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// The cells of column `name` as text (empty cells as "").
+    pub fn text_values(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .text_column(name)?
+            .iter()
+            .map(|c| c.unwrap_or("").trim().to_string())
+            .collect())
+    }
+
     /// Parses column `name` as whole numbers >= `min`. Fractional values are errors, not rounded.
     pub fn u32_column(&self, name: &str, min: u32) -> Result<Vec<u32>> {
         let vals = self.f64_column(name)?;

@@ -1,9 +1,12 @@
 //! The `simulate` driver: config -> scenario -> workload -> predictor -> event loop -> run folder.
 
-use crate::config::{self, PredictorConfig, Scenario};
+use crate::config::{self, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario};
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, RequestRow, Summary};
 use crate::output::{self, sha256_hex, RunDir};
+use crate::predictor::profile::{
+    fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
+};
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
 use crate::sim::{self, SimResult};
@@ -42,34 +45,98 @@ pub fn load_scenario(args: &SimulateArgs) -> Result<Scenario> {
     Scenario::resolve(&args.config, raw)
 }
 
+/// The roofline of a scenario with the given parameters.
+fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
+    Roofline::new(
+        &s.model,
+        &s.device_name,
+        &s.device,
+        s.raw.hardware.tensor_parallel,
+        s.raw.hardware.pipeline_stages,
+        RooflineParams {
+            compute_efficiency: r.compute_efficiency,
+            memory_efficiency: r.memory_efficiency,
+            layer_overhead_us: r.layer_overhead_us,
+            iteration_overhead_ms: r.iteration_overhead_ms,
+        },
+    )
+}
+
+/// Locates the profiles of a scenario's (device, model, TP) under `dir`.
+pub fn profile_sources(s: &Scenario, dir: &Path) -> Option<ProfileSources> {
+    ProfileSources::locate(
+        dir,
+        s.device.profile_dir.as_deref(),
+        s.device.network_profile.as_deref(),
+        &s.model_name,
+        s.raw.hardware.tensor_parallel,
+    )
+    .filter(|src| src.attention.exists())
+}
+
+/// Fits (or loads from the cache) the profile tables of a scenario.
+pub fn fit_for(s: &Scenario, src: &ProfileSources, p: &ProfilesConfig) -> Result<FittedTables> {
+    let (_, a100) = s.catalog.device("a100").ok_or_else(|| {
+        Error::Internal(
+            "the device catalog has no a100, on which the attention profile was measured".into(),
+        )
+    })?;
+    let settings = FitSettings {
+        gpu: s.device_name.clone(),
+        model: s.model_name.clone(),
+        tensor_parallel: s.raw.hardware.tensor_parallel,
+        seed: p.forest_seed,
+    };
+    fit_tables(src, &settings, a100, p.cache)
+}
+
 /// Builds the execution-time predictor the scenario asks for.
-pub fn build_predictor(s: &Scenario) -> Box<dyn Predictor> {
-    match s.raw.predictor {
-        PredictorConfig::Roofline {
-            compute_efficiency,
-            memory_efficiency,
-            layer_overhead_us,
-            iteration_overhead_ms,
-        } => Box::new(Roofline::new(
-            &s.model,
-            &s.device_name,
-            &s.device,
-            s.raw.hardware.tensor_parallel,
-            s.raw.hardware.pipeline_stages,
-            RooflineParams {
-                compute_efficiency,
-                memory_efficiency,
-                layer_overhead_us,
-                iteration_overhead_ms,
-            },
-        )),
-    }
+pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
+    let (p, required) = match &s.raw.predictor {
+        PredictorConfig::Roofline(r) => return Ok(Box::new(roofline(s, r))),
+        PredictorConfig::Auto(p) => (p, false),
+        PredictorConfig::Profiles(p) => (p, true),
+    };
+    let Some(src) = profile_sources(s, &p.dir) else {
+        if required {
+            return Err(Error::invalid(
+                &s.source,
+                "predictor.type",
+                "profiles",
+                format!(
+                    "no profile of {} on {} under {} (compute/<device>/<model>/mlp.csv and attention/a100/attention.csv)",
+                    s.model_name,
+                    s.device_name,
+                    p.dir.display()
+                ),
+            ));
+        }
+        let r = RooflineConfig {
+            iteration_overhead_ms: p.iteration_overhead_ms,
+            ..RooflineConfig::default()
+        };
+        return Ok(Box::new(roofline(s, &r)));
+    };
+    let tables = fit_for(s, &src, p)?;
+    let r = RooflineConfig {
+        iteration_overhead_ms: p.iteration_overhead_ms,
+        ..RooflineConfig::default()
+    };
+    Ok(Box::new(ProfilePredictor::new(
+        tables,
+        roofline(s, &r),
+        &s.model,
+        &s.device,
+        s.raw.hardware.tensor_parallel,
+        s.raw.hardware.pipeline_stages,
+        p.iteration_overhead_ms,
+    )))
 }
 
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
-    let predictor = build_predictor(&scenario);
+    let predictor = build_predictor(&scenario)?;
     let t0 = Instant::now();
     let result = sim::run(&scenario, &specs, predictor.as_ref(), progress)?;
     let wall_s = t0.elapsed().as_secs_f64();

@@ -417,32 +417,35 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
 }
 
 fn validate_predictor(path: &Path, p: &PredictorConfig) -> Result<()> {
-    let PredictorConfig::Roofline {
-        compute_efficiency,
-        memory_efficiency,
-        layer_overhead_us,
-        iteration_overhead_ms,
-    } = p;
-    for (field, v) in [
-        ("predictor.compute_efficiency", *compute_efficiency),
-        ("predictor.memory_efficiency", *memory_efficiency),
-    ] {
-        if !(v.is_finite() && v > 0.0 && v <= 1.0) {
-            return Err(Error::invalid(path, field, v, "must be in (0, 1]"));
+    let overhead = match p {
+        PredictorConfig::Roofline(r) => {
+            for (field, v) in [
+                ("predictor.compute_efficiency", r.compute_efficiency),
+                ("predictor.memory_efficiency", r.memory_efficiency),
+            ] {
+                if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                    return Err(Error::invalid(path, field, v, "must be in (0, 1]"));
+                }
+            }
+            if !(r.layer_overhead_us.is_finite() && r.layer_overhead_us >= 0.0) {
+                return Err(Error::invalid(
+                    path,
+                    "predictor.layer_overhead_us",
+                    r.layer_overhead_us,
+                    "must be a finite number >= 0",
+                ));
+            }
+            r.iteration_overhead_ms
         }
-    }
-    for (field, v) in [
-        ("predictor.layer_overhead_us", *layer_overhead_us),
-        ("predictor.iteration_overhead_ms", *iteration_overhead_ms),
-    ] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(Error::invalid(
-                path,
-                field,
-                v,
-                "must be a finite number >= 0",
-            ));
-        }
+        PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) => p.iteration_overhead_ms,
+    };
+    if !(overhead.is_finite() && overhead >= 0.0) {
+        return Err(Error::invalid(
+            path,
+            "predictor.iteration_overhead_ms",
+            overhead,
+            "must be a finite number >= 0",
+        ));
     }
     Ok(())
 }

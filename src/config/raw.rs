@@ -218,31 +218,85 @@ fn default_pd_ratio() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum PredictorConfig {
+    /// Profile-fitted model when profiles exist for the (device, model, TP), else the roofline. The run's
+    /// provenance and summary say which was used.
+    Auto(ProfilesConfig),
+    /// Profile-fitted model; an error when no profile exists for the (device, model, TP).
+    Profiles(ProfilesConfig),
     /// Roofline from the model's FLOPs and bytes against the device's peaks, scaled by efficiencies.
-    Roofline {
-        /// Achieved fraction of peak compute in dense matrix work.
-        #[serde(default = "default_compute_efficiency")]
-        compute_efficiency: f64,
-        /// Achieved fraction of peak memory bandwidth.
-        #[serde(default = "default_memory_efficiency")]
-        memory_efficiency: f64,
-        /// Fixed cost of each transformer layer (kernel launches, small ops), microseconds.
-        #[serde(default = "default_layer_overhead_us")]
-        layer_overhead_us: f64,
-        /// Fixed cost per iteration on the host (scheduling, sampling, input preparation), milliseconds.
-        #[serde(default = "default_iteration_overhead_ms")]
-        iteration_overhead_ms: f64,
-    },
+    Roofline(RooflineConfig),
 }
 
-impl Default for PredictorConfig {
+/// Settings of the profile-fitted predictor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilesConfig {
+    /// Folder with Vidur-format profiles (`compute/<device>/<model>/mlp.csv`, `network/..`,
+    /// `attention/a100/attention.csv`).
+    #[serde(default = "default_profiles_dir")]
+    pub dir: PathBuf,
+    /// Seed of the forests (independent of the run seed, so runs share one fitted model).
+    #[serde(default)]
+    pub forest_seed: u64,
+    /// Reuse fitted tables from the on-disk cache.
+    #[serde(default = "yes")]
+    pub cache: bool,
+    /// Fixed cost per iteration on the host (scheduling, sampling, input preparation), milliseconds.
+    #[serde(default = "default_iteration_overhead_ms")]
+    pub iteration_overhead_ms: f64,
+}
+
+impl Default for ProfilesConfig {
     fn default() -> Self {
-        PredictorConfig::Roofline {
+        ProfilesConfig {
+            dir: default_profiles_dir(),
+            forest_seed: 0,
+            cache: true,
+            iteration_overhead_ms: default_iteration_overhead_ms(),
+        }
+    }
+}
+
+fn default_profiles_dir() -> PathBuf {
+    PathBuf::from("profiles/vidur")
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Settings of the roofline predictor.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RooflineConfig {
+    /// Achieved fraction of peak compute in dense matrix work.
+    #[serde(default = "default_compute_efficiency")]
+    pub compute_efficiency: f64,
+    /// Achieved fraction of peak memory bandwidth.
+    #[serde(default = "default_memory_efficiency")]
+    pub memory_efficiency: f64,
+    /// Fixed cost of each transformer layer (kernel launches, small ops), microseconds.
+    #[serde(default = "default_layer_overhead_us")]
+    pub layer_overhead_us: f64,
+    /// Fixed cost per iteration on the host (scheduling, sampling, input preparation), milliseconds.
+    #[serde(default = "default_iteration_overhead_ms")]
+    pub iteration_overhead_ms: f64,
+}
+
+impl Default for RooflineConfig {
+    fn default() -> Self {
+        RooflineConfig {
             compute_efficiency: default_compute_efficiency(),
             memory_efficiency: default_memory_efficiency(),
             layer_overhead_us: default_layer_overhead_us(),
             iteration_overhead_ms: default_iteration_overhead_ms(),
         }
+    }
+}
+
+impl Default for PredictorConfig {
+    fn default() -> Self {
+        PredictorConfig::Auto(ProfilesConfig::default())
     }
 }
 

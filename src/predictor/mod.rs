@@ -4,6 +4,9 @@
 //! (time in nanoseconds, plus the FLOPs and bytes moved, which the power model uses). The event loop
 //! only sees the [`Predictor`] trait, so the roofline and profile-fitted models are interchangeable.
 
+pub mod attention;
+pub mod fit;
+pub mod profile;
 pub mod roofline;
 
 use serde::Serialize;

@@ -122,6 +122,34 @@ impl Roofline {
     }
 }
 
+impl Roofline {
+    /// One ring all-reduce of `bytes` across the TP group, seconds.
+    pub fn all_reduce_s(&self, bytes: f64) -> f64 {
+        let tp = self.tp as f64;
+        2.0 * (tp - 1.0) / tp * bytes / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6
+    }
+
+    /// Sending `bytes` to the next pipeline stage, seconds.
+    pub fn send_recv_s(&self, bytes: f64) -> f64 {
+        bytes / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6
+    }
+
+    /// The output head over the sampled sequences, seconds.
+    pub fn lm_head_s(&self, s: &BatchShape) -> f64 {
+        let (f, b) = self.lm_head_work(s);
+        self.op_time_s(f, b)
+    }
+
+    fn lm_head_work(&self, s: &BatchShape) -> (f64, f64) {
+        let m = &self.model;
+        let head_w = m.vocab_size as f64 * m.hidden_size as f64 / self.tp as f64;
+        let flops = 2.0 * head_w * s.sampled_seqs as f64;
+        let bytes = head_w * m.dtype_bytes as f64
+            + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
+        (flops, bytes)
+    }
+}
+
 impl Predictor for Roofline {
     fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
         let m = &self.model;
@@ -144,8 +172,7 @@ impl Predictor for Roofline {
             time += self.op_time_s(hf, hb) + self.params.iteration_overhead_ms * 1e-3;
         } else {
             // Send the activations to the next stage.
-            let b = s.total_tokens() as f64 * h * dt / self.tp as f64;
-            time += b / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6;
+            time += self.send_recv_s(s.total_tokens() as f64 * h * dt / self.tp as f64);
         }
         StageCost {
             time_ns: duration_ns(time * 1e9),

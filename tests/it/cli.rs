@@ -47,7 +47,7 @@ fn quickstart_completes_every_request_and_writes_the_run_folder() {
     let prov: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("provenance.json")).unwrap())
             .unwrap();
-    assert_eq!(prov["predictor"]["kind"], "roofline");
+    assert_eq!(prov["predictor"]["kind"], "profiles");
     assert_eq!(prov["seed"], 42);
     assert!(prov["inputs"][0]["sha256"].as_str().unwrap().len() == 64);
     // No temporary folder is left beside the run.

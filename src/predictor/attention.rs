@@ -1,0 +1,188 @@
+//! Attention time from a roofline calibrated on a measured attention profile.
+//!
+//! Per-model attention profiles are not available; one real one is (Vidur's historical A100 profile of
+//! a Llama-2-70B-shaped layer at TP 2, FlashAttention). Prefill time is modelled as
+//! `a_p + FLOPs / (peak_flops x e_p)` and decode time as `a_d + KV bytes / (bandwidth x e_d) + s_d x seqs`,
+//! with (a_p, e_p) and (a_d, e_d, s_d) fitted by least squares on that profile's rows (FLOPs and bytes
+//! computed from the profiled shapes and the A100's peaks). The fitted efficiencies then price any
+//! model on any device from its own FLOPs, bytes and peaks. Reported error is 5-fold cross-validated.
+
+use super::fit::{fold_split, mape, max_abs_err};
+use super::BatchShape;
+use crate::catalog::{DeviceSpec, ModelSpec};
+use crate::csvio::CsvTable;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+use smartcore::linear::linear_regression::{LinearRegression, LinearRegressionParameters};
+use std::path::Path;
+
+/// Calibrated attention coefficients.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct AttentionModel {
+    /// Fixed cost of a prefill attention call, ms.
+    pub prefill_fixed_ms: f64,
+    /// Achieved fraction of peak compute in prefill attention.
+    pub prefill_efficiency: f64,
+    /// Fixed cost of a decode attention call, ms.
+    pub decode_fixed_ms: f64,
+    /// Achieved fraction of peak bandwidth reading the KV cache.
+    pub decode_efficiency: f64,
+    /// Cost per decoded sequence, ms.
+    pub decode_per_seq_ms: f64,
+}
+
+/// How well the calibration reproduces the profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttentionReport {
+    pub source: String,
+    pub prefill_rows: usize,
+    pub decode_rows: usize,
+    pub prefill_cv_mape_pct: f64,
+    pub prefill_cv_max_err_ms: f64,
+    pub decode_cv_mape_pct: f64,
+    pub decode_cv_max_err_ms: f64,
+    pub model: AttentionModel,
+}
+
+/// Shape of the profiled layer: Llama-2-70B (64 query heads, 8 KV heads, head dim 128) at TP 2.
+const PROFILE_Q_HEADS_PER_GPU: f64 = 32.0;
+const PROFILE_KV_HEADS_PER_GPU: f64 = 4.0;
+const PROFILE_HEAD_DIM: f64 = 128.0;
+const DTYPE_BYTES: f64 = 2.0;
+
+fn lstsq(rows: &[Vec<f64>], y: &[f64]) -> Result<(f64, Vec<f64>)> {
+    let x = DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| Error::Internal(e.to_string()))?;
+    let m = LinearRegression::fit(&x, &y.to_vec(), LinearRegressionParameters::default())
+        .map_err(|e| Error::Internal(format!("attention calibration: {e}")))?;
+    let w = m.coefficients();
+    let coef = (0..rows[0].len()).map(|i| *w.get((i, 0))).collect();
+    Ok((*m.intercept(), coef))
+}
+
+/// Cross-validated predictions of a linear least-squares fit.
+fn cv_predict(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>> {
+    let mut pred = vec![0.0; y.len()];
+    for fold in 0..5 {
+        let (tr, te) = fold_split(y.len(), 5, fold);
+        let r: Vec<Vec<f64>> = tr.iter().map(|&i| rows[i].clone()).collect();
+        let t: Vec<f64> = tr.iter().map(|&i| y[i]).collect();
+        let (b, w) = lstsq(&r, &t)?;
+        for &i in &te {
+            pred[i] = b + rows[i].iter().zip(&w).map(|(x, c)| x * c).sum::<f64>();
+        }
+    }
+    Ok(pred)
+}
+
+fn optional_col(t: &CsvTable, name: &str) -> Result<Vec<f64>> {
+    // Reshape kernels are absent in some profile versions, and empty where they did not run: both cost
+    // nothing.
+    if !t.has_column(name) {
+        return Ok(vec![0.0; t.rows()]);
+    }
+    t.f64_column_or(name, 0.0)
+}
+
+impl AttentionModel {
+    /// Calibrates on the attention profile at `path`, measured on `device`.
+    pub fn calibrate(path: &Path, device: &DeviceSpec) -> Result<(Self, AttentionReport)> {
+        let t = CsvTable::read(path)?;
+        let is_prefill = t.text_values("is_prefill")?;
+        let batch = t.f64_column("batch_size")?;
+        let chunk = t.f64_column("prefill_chunk_size")?;
+        let kv = t.f64_column("kv_cache_size")?;
+        let pre = t.f64_column_or("time_stats.attn_prefill.median", f64::NAN)?;
+        let dec = t.f64_column_or("time_stats.attn_decode.median", f64::NAN)?;
+        let rin = optional_col(&t, "time_stats.attn_input_reshape.median")?;
+        let rout = optional_col(&t, "time_stats.attn_output_reshape.median")?;
+        let peak = device.peak_flops();
+        let bw = device.memory_bandwidth_bytes_s();
+
+        let (mut px, mut py, mut dx, mut dy) = (vec![], vec![], vec![], vec![]);
+        for i in 0..t.rows() {
+            let reshape = rin[i] + rout[i];
+            if is_prefill[i].eq_ignore_ascii_case("true") {
+                if !pre[i].is_finite() {
+                    continue;
+                }
+                let (p, c) = (chunk[i], kv[i]);
+                let pairs = batch[i] * (p * c + p * (p + 1.0) / 2.0);
+                let flops = 4.0 * PROFILE_Q_HEADS_PER_GPU * PROFILE_HEAD_DIM * pairs;
+                px.push(vec![flops / peak * 1e3]);
+                py.push(pre[i] + reshape);
+            } else {
+                if !dec[i].is_finite() {
+                    continue;
+                }
+                let bytes = batch[i]
+                    * (kv[i] + 1.0)
+                    * 2.0
+                    * PROFILE_KV_HEADS_PER_GPU
+                    * PROFILE_HEAD_DIM
+                    * DTYPE_BYTES;
+                dx.push(vec![bytes / bw * 1e3, batch[i]]);
+                dy.push(dec[i] + reshape);
+            }
+        }
+        if px.len() < 10 || dx.len() < 10 {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: format!(
+                    "too few rows to calibrate attention: {} prefill and {} decode rows with times",
+                    px.len(),
+                    dx.len()
+                ),
+            });
+        }
+        let (pa, pw) = lstsq(&px, &py)?;
+        let (da, dw) = lstsq(&dx, &dy)?;
+        if pw[0] <= 0.0 || dw[0] <= 0.0 {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: "attention times do not grow with work; cannot calibrate".into(),
+            });
+        }
+        let model = AttentionModel {
+            prefill_fixed_ms: pa.max(0.0),
+            prefill_efficiency: (1.0 / pw[0]).min(1.0),
+            decode_fixed_ms: da.max(0.0),
+            decode_efficiency: (1.0 / dw[0]).min(1.0),
+            decode_per_seq_ms: dw[1].max(0.0),
+        };
+        let pcv = cv_predict(&px, &py)?;
+        let dcv = cv_predict(&dx, &dy)?;
+        let report = AttentionReport {
+            source: path.display().to_string(),
+            prefill_rows: px.len(),
+            decode_rows: dx.len(),
+            prefill_cv_mape_pct: mape(&pcv, &py),
+            prefill_cv_max_err_ms: max_abs_err(&pcv, &py),
+            decode_cv_mape_pct: mape(&dcv, &dy),
+            decode_cv_max_err_ms: max_abs_err(&dcv, &dy),
+            model,
+        };
+        Ok((model, report))
+    }
+
+    /// Attention time of one layer on one GPU for batch `s`, ms.
+    pub fn time_ms(&self, s: &BatchShape, m: &ModelSpec, d: &DeviceSpec, tp: u32) -> f64 {
+        let heads = m.num_attention_heads as f64 / tp as f64;
+        let kv_heads = (m.num_kv_heads as f64 / tp as f64).max(1.0);
+        let hd = m.head_dim as f64;
+        let dt = m.dtype_bytes as f64;
+        let mut ms = 0.0;
+        if s.prefill_seqs > 0 {
+            let flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;
+            ms += self.prefill_fixed_ms + flops / (d.peak_flops() * self.prefill_efficiency) * 1e3;
+        }
+        if s.decode_seqs > 0 {
+            let bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * dt;
+            ms += self.decode_fixed_ms
+                + bytes / (d.memory_bandwidth_bytes_s() * self.decode_efficiency) * 1e3
+                + self.decode_per_seq_ms * s.decode_seqs as f64;
+        }
+        ms
+    }
+}

@@ -1,0 +1,597 @@
+//! The profile-fitted execution-time model: per-operation regressions over Vidur's profiler CSVs,
+//! tabulated over every token count a scenario can batch and cached on disk, so the event loop only
+//! looks values up.
+//!
+//! Inputs: `compute/<gpu>/<model>/mlp.csv` (per-layer linear, norm, activation, rotary and add kernels
+//! against `num_tokens`, per tensor-parallel degree) and `network/<sku>/{all_reduce,send_recv}.csv`
+//! (collectives against message bytes). Attention has no per-model profile here: it comes from a
+//! roofline calibrated on the one real attention profile (see [`super::attention`]). Output: a
+//! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error.
+
+use super::attention::AttentionModel;
+use super::fit::{fold_split, mape, max_abs_err, select_forest, Forest, ForestParams, Quadratic};
+use super::roofline::Roofline;
+use super::{BatchShape, Predictor, PredictorInfo, StageCost};
+use crate::csvio::CsvTable;
+use crate::error::{Error, Result};
+use crate::output::sha256_hex;
+use crate::units::duration_ns;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Per-layer operations of mlp.csv that every profiled model has, in execution order.
+pub const LAYER_OPS: [&str; 8] = [
+    "input_layernorm",
+    "attn_pre_proj",
+    "attn_rope",
+    "attn_post_proj",
+    "mlp_up_proj",
+    "mlp_act",
+    "mlp_down_proj",
+    "add",
+];
+/// Per-layer operations some models lack (phi-2 has parallel attention: no second norm).
+pub const OPTIONAL_LAYER_OPS: [&str; 1] = ["post_attention_layernorm"];
+/// Operations of mlp.csv that are linear layers (the held-out error target of the fit applies to them).
+pub const LINEAR_OPS: [&str; 4] = [
+    "attn_pre_proj",
+    "attn_post_proj",
+    "mlp_up_proj",
+    "mlp_down_proj",
+];
+
+/// Held-out error of one operation's regressions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpReport {
+    pub op: String,
+    pub source: String,
+    pub rows: usize,
+    pub feature: String,
+    pub feature_max: f64,
+    pub forest_params: ForestParams,
+    pub forest_cv_mape_pct: f64,
+    pub forest_test_mape_pct: f64,
+    pub forest_test_max_err_ms: f64,
+    pub quadratic_test_mape_pct: f64,
+    pub quadratic_test_max_err_ms: f64,
+}
+
+/// What a fit produced and how well it did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitReport {
+    pub gpu: String,
+    pub model: String,
+    pub tensor_parallel: u32,
+    pub ops: Vec<OpReport>,
+    pub attention: super::attention::AttentionReport,
+    pub fit_seconds: f64,
+    pub cache_file: String,
+    pub from_cache: bool,
+}
+
+/// A tabulated operation: time in milliseconds for 1..=len tokens (or table points).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpTable {
+    pub op: String,
+    /// Largest feature value seen in the profile; beyond it the table was extended in proportion to
+    /// the work (see `extend`).
+    pub profiled_max: f64,
+    pub values_ms: Vec<f64>,
+}
+
+/// A collective's time against message bytes, tabulated on a log grid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommTable {
+    pub op: String,
+    pub source: String,
+    /// Grid points (bytes), ascending.
+    pub bytes: Vec<f64>,
+    pub values_ms: Vec<f64>,
+}
+
+impl CommTable {
+    /// Time for `b` bytes: linear interpolation on the grid; beyond it, in proportion to bytes.
+    fn eval_ms(&self, b: f64) -> f64 {
+        let n = self.bytes.len();
+        if b <= self.bytes[0] {
+            return self.values_ms[0];
+        }
+        if b >= self.bytes[n - 1] {
+            return self.values_ms[n - 1] * b / self.bytes[n - 1];
+        }
+        let i = self.bytes.partition_point(|x| *x < b);
+        let (x0, x1) = (self.bytes[i - 1], self.bytes[i]);
+        let (y0, y1) = (self.values_ms[i - 1], self.values_ms[i]);
+        y0 + (y1 - y0) * (b - x0) / (x1 - x0)
+    }
+}
+
+/// Everything the fitted predictor needs; what is cached on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FittedTables {
+    pub simwatt_version: String,
+    pub layer_ops: Vec<OpTable>,
+    pub all_reduce: Option<CommTable>,
+    pub send_recv: Option<CommTable>,
+    pub attention: AttentionModel,
+    pub report: FitReport,
+}
+
+/// Where the profiles for a (device, model, TP) are.
+#[derive(Debug, Clone)]
+pub struct ProfileSources {
+    pub mlp: PathBuf,
+    pub all_reduce: Option<PathBuf>,
+    pub send_recv: Option<PathBuf>,
+    pub attention: PathBuf,
+}
+
+impl ProfileSources {
+    /// The profile files for `model` on a device whose catalog entry names `profile_dir` and
+    /// `network_profile`, under `root` (normally profiles/vidur). `None` when the compute profile does
+    /// not exist.
+    pub fn locate(
+        root: &Path,
+        profile_dir: Option<&str>,
+        network_profile: Option<&str>,
+        model: &str,
+        tp: u32,
+    ) -> Option<Self> {
+        let mlp = root
+            .join("compute")
+            .join(profile_dir?)
+            .join(model)
+            .join("mlp.csv");
+        if !mlp.exists() {
+            return None;
+        }
+        // Pairwise-NVLink profiles cover 2 and 4 GPUs; 8 GPUs need the DGX (NVSwitch) profile.
+        let net = network_profile.map(|n| {
+            if tp > 4 {
+                n.replace("pairwise_nvlink", "dgx")
+            } else {
+                n.to_string()
+            }
+        });
+        let file = |name: &str| {
+            net.as_ref()
+                .map(|n| root.join("network").join(n).join(name))
+                .filter(|p| p.exists())
+        };
+        Some(ProfileSources {
+            mlp,
+            all_reduce: file("all_reduce.csv"),
+            send_recv: file("send_recv.csv"),
+            attention: root.join("attention/a100/attention.csv"),
+        })
+    }
+}
+
+/// Settings of a fit that change its result (part of the cache key).
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSettings {
+    pub gpu: String,
+    pub model: String,
+    pub tensor_parallel: u32,
+    pub seed: u64,
+}
+
+fn median_col(op: &str) -> String {
+    format!("time_stats.{op}.median")
+}
+
+/// Rows of mlp.csv for one TP degree: num_tokens and each op's median time (ms).
+struct MlpRows {
+    tokens: Vec<f64>,
+    ops: Vec<(String, Vec<f64>)>,
+}
+
+fn read_mlp(path: &Path, tp: u32) -> Result<MlpRows> {
+    let t = CsvTable::read(path)?;
+    let tps = t.f64_column("num_tensor_parallel_workers")?;
+    let tokens_all = t.f64_column("num_tokens")?;
+    let keep: Vec<usize> = (0..t.rows()).filter(|&i| tps[i] == tp as f64).collect();
+    if keep.is_empty() {
+        let mut avail: Vec<u64> = tps.iter().map(|v| *v as u64).collect();
+        avail.sort_unstable();
+        avail.dedup();
+        return Err(Error::Column {
+            path: path.to_path_buf(),
+            column: "num_tensor_parallel_workers".into(),
+            row: None,
+            message: format!("no rows for tensor_parallel = {tp} (the profile has {avail:?})"),
+        });
+    }
+    let mut ops = Vec::new();
+    for op in LAYER_OPS.iter().chain(OPTIONAL_LAYER_OPS.iter()) {
+        let col = median_col(op);
+        if !t.has_column(&col) && OPTIONAL_LAYER_OPS.contains(op) {
+            continue;
+        }
+        let v = t.f64_column(&col)?;
+        if let Some(i) = keep.iter().find(|&&i| v[i] < 0.0) {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: col,
+                row: Some(i + 1),
+                message: format!("negative time {} ms", v[*i]),
+            });
+        }
+        ops.push((op.to_string(), keep.iter().map(|&i| v[i]).collect()));
+    }
+    let tokens: Vec<f64> = keep.iter().map(|&i| tokens_all[i]).collect();
+    if let Some(i) = keep.iter().find(|&&i| tokens_all[i] < 1.0) {
+        return Err(Error::Column {
+            path: path.to_path_buf(),
+            column: "num_tokens".into(),
+            row: Some(i + 1),
+            message: format!("{} is not a positive token count", tokens_all[*i]),
+        });
+    }
+    Ok(MlpRows { tokens, ops })
+}
+
+/// Rows of a network profile for `workers` GPUs on one node: (bytes, median ms).
+fn read_comm(path: &Path, op: &str, workers: u32) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
+    let t = CsvTable::read(path)?;
+    let nw = t.f64_column("num_workers")?;
+    let dpn = t.f64_column("devices_per_node")?;
+    let size = t.f64_column("size")?;
+    let time = t.f64_column(&median_col(op))?;
+    let mut rows: Vec<(f64, f64)> = (0..t.rows())
+        .filter(|&i| nw[i] == workers as f64 && dpn[i] == workers as f64)
+        .map(|i| (size[i], time[i]))
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Some(rows.into_iter().unzip()))
+}
+
+/// Fits forest and quadratic to (x, y); returns the report and the chosen forest fitted on all rows.
+fn fit_op(
+    op: &str,
+    source: &Path,
+    feature: &str,
+    x: &[f64],
+    y: &[f64],
+    seed: u64,
+) -> Result<(OpReport, Forest)> {
+    // Held-out test: every 5th row (deterministic), never seen by model selection.
+    let (train, test) = fold_split(x.len(), 5, 2);
+    let pick = |v: &[f64], idx: &[usize]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let (xtr, ytr, xte, yte) = (
+        pick(x, &train),
+        pick(y, &train),
+        pick(x, &test),
+        pick(y, &test),
+    );
+    let (params, cv) = select_forest(&xtr, &ytr, seed)?;
+    let f = Forest::fit(&xtr, &ytr, params, seed)?;
+    let fp = f.predict(&xte)?;
+    let q = Quadratic::fit(&xtr, &ytr)?;
+    let qp: Vec<f64> = xte.iter().map(|v| q.eval(*v)).collect();
+    let report = OpReport {
+        op: op.to_string(),
+        source: source.display().to_string(),
+        rows: x.len(),
+        feature: feature.to_string(),
+        feature_max: x.iter().cloned().fold(0.0, f64::max),
+        forest_params: params,
+        forest_cv_mape_pct: cv,
+        forest_test_mape_pct: mape(&fp, &yte),
+        forest_test_max_err_ms: max_abs_err(&fp, &yte),
+        quadratic_test_mape_pct: mape(&qp, &yte),
+        quadratic_test_max_err_ms: max_abs_err(&qp, &yte),
+    };
+    Ok((report, Forest::fit(x, y, params, seed)?))
+}
+
+/// Log-spaced grid from `lo` to `hi` (inclusive), `n` points.
+fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| lo * (hi / lo).powf(i as f64 / (n - 1) as f64))
+        .collect()
+}
+
+fn fit_comm(
+    path: &Path,
+    op: &str,
+    workers: u32,
+    seed: u64,
+) -> Result<Option<(CommTable, OpReport)>> {
+    let Some((x, y)) = read_comm(path, op, workers)? else {
+        return Ok(None);
+    };
+    let lx: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+    let (report, forest) = fit_op(op, path, "ln(size_bytes)", &lx, &y, seed)?;
+    let grid = log_grid(x[0], x[x.len() - 1], 256);
+    let lg: Vec<f64> = grid.iter().map(|v| v.ln()).collect();
+    let values_ms = forest.predict(&lg)?;
+    Ok(Some((
+        CommTable {
+            op: op.to_string(),
+            source: path.display().to_string(),
+            bytes: grid,
+            values_ms,
+        },
+        report,
+    )))
+}
+
+/// The cache folder: $SIMWATT_CACHE_DIR, else $XDG_CACHE_HOME/simwatt, else $HOME/.cache/simwatt.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SIMWATT_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("simwatt");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/simwatt"))
+        .unwrap_or_else(|| std::env::temp_dir().join("simwatt-cache"))
+}
+
+fn cache_key(src: &ProfileSources, settings: &FitSettings) -> Result<String> {
+    let mut text = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
+    text.push_str(env!("CARGO_PKG_VERSION"));
+    text.push_str(&serde_json::to_string(&super::fit::FOREST_GRID).unwrap_or_default());
+    for p in [
+        Some(&src.mlp),
+        src.all_reduce.as_ref(),
+        src.send_recv.as_ref(),
+        Some(&src.attention),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        text.push_str(&sha256_hex(&bytes));
+    }
+    Ok(sha256_hex(text.as_bytes()))
+}
+
+/// Fits every table for `settings` from `src`, or loads them from the cache.
+/// `calibration_device` is the device the attention profile was measured on.
+pub fn fit_tables(
+    src: &ProfileSources,
+    settings: &FitSettings,
+    calibration_device: &crate::catalog::DeviceSpec,
+    use_cache: bool,
+) -> Result<FittedTables> {
+    let key = cache_key(src, settings)?;
+    let dir = cache_dir();
+    let file = dir.join(format!("latency-{}.json", &key[..32]));
+    if use_cache {
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(mut t) = serde_json::from_str::<FittedTables>(&text) {
+                t.report.from_cache = true;
+                return Ok(t);
+            }
+        }
+    }
+    let t0 = Instant::now();
+    let rows = read_mlp(&src.mlp, settings.tensor_parallel)?;
+    let mut ops = Vec::new();
+    let mut tables = Vec::new();
+    // Tables cover every token count up to the largest profiled one; larger batches are extended in
+    // proportion to tokens at lookup time.
+    let n = rows.tokens.iter().cloned().fold(1.0, f64::max) as usize;
+    let grid: Vec<f64> = (1..=n).map(|t| t as f64).collect();
+    for (op, y) in &rows.ops {
+        let (report, forest) = fit_op(op, &src.mlp, "num_tokens", &rows.tokens, y, settings.seed)?;
+        let profiled_max = report.feature_max;
+        let inside = grid.partition_point(|t| *t <= profiled_max);
+        let mut values = forest.predict(&grid[..inside])?;
+        if inside < n {
+            // Beyond the profile the time grows in proportion to tokens from the last profiled value
+            // (these kernels are throughput-bound at large token counts), joined continuously.
+            let edge = forest.predict(&[profiled_max])?[0];
+            values.extend(grid[inside..].iter().map(|t| edge * t / profiled_max));
+        }
+        tables.push(OpTable {
+            op: op.clone(),
+            profiled_max,
+            values_ms: values,
+        });
+        ops.push(report);
+    }
+    let mut all_reduce = None;
+    if settings.tensor_parallel > 1 {
+        if let Some(p) = &src.all_reduce {
+            if let Some((t, r)) =
+                fit_comm(p, "all_reduce", settings.tensor_parallel, settings.seed)?
+            {
+                ops.push(r);
+                all_reduce = Some(t);
+            }
+        }
+    }
+    let mut send_recv = None;
+    if let Some(p) = &src.send_recv {
+        if let Some((t, r)) = fit_comm(p, "send_recv", 2, settings.seed)? {
+            ops.push(r);
+            send_recv = Some(t);
+        }
+    }
+    let (attention, attention_report) =
+        AttentionModel::calibrate(&src.attention, calibration_device)?;
+    let fitted = FittedTables {
+        simwatt_version: env!("CARGO_PKG_VERSION").to_string(),
+        layer_ops: tables,
+        all_reduce,
+        send_recv,
+        attention,
+        report: FitReport {
+            gpu: settings.gpu.clone(),
+            model: settings.model.clone(),
+            tensor_parallel: settings.tensor_parallel,
+            ops,
+            attention: attention_report,
+            fit_seconds: t0.elapsed().as_secs_f64(),
+            cache_file: file.display().to_string(),
+            from_cache: false,
+        },
+    };
+    if use_cache {
+        // A failed cache write costs only a refit next time; write to a temp file and rename so a
+        // concurrent reader never sees half a file.
+        let _ = std::fs::create_dir_all(&dir);
+        let tmp = dir.join(format!(
+            ".latency-{}.{}.tmp",
+            &key[..32],
+            std::process::id()
+        ));
+        if let Ok(text) = serde_json::to_string(&fitted) {
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, &file);
+            }
+        }
+    }
+    Ok(fitted)
+}
+
+/// Execution times from fitted tables; FLOPs and bytes (for power) and the output head from the
+/// roofline of the same configuration.
+pub struct ProfilePredictor {
+    tables: FittedTables,
+    roofline: Roofline,
+    model: crate::catalog::ModelSpec,
+    device: crate::catalog::DeviceSpec,
+    tp: u32,
+    stages: u32,
+    iteration_overhead_ms: f64,
+}
+
+impl ProfilePredictor {
+    pub fn new(
+        tables: FittedTables,
+        roofline: Roofline,
+        model: &crate::catalog::ModelSpec,
+        device: &crate::catalog::DeviceSpec,
+        tp: u32,
+        stages: u32,
+        iteration_overhead_ms: f64,
+    ) -> Self {
+        ProfilePredictor {
+            tables,
+            roofline,
+            model: model.clone(),
+            device: device.clone(),
+            tp,
+            stages,
+            iteration_overhead_ms,
+        }
+    }
+
+    pub fn report(&self) -> &FitReport {
+        &self.tables.report
+    }
+
+    /// Sum of the per-layer op tables at `tokens`, ms.
+    fn layer_ops_ms(&self, tokens: u32) -> f64 {
+        if tokens == 0 {
+            return 0.0;
+        }
+        self.tables
+            .layer_ops
+            .iter()
+            .map(|t| match t.values_ms.get(tokens as usize - 1) {
+                Some(v) => *v,
+                // Past the table: in proportion to tokens from its last entry.
+                None => {
+                    t.values_ms[t.values_ms.len() - 1] * tokens as f64 / t.values_ms.len() as f64
+                }
+            })
+            .sum()
+    }
+}
+
+impl Predictor for ProfilePredictor {
+    fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
+        let rl = self.roofline.stage_cost(s, stage);
+        let layers = (self.model.num_layers / self.stages) as f64;
+        let tokens = s.total_tokens();
+        let act_bytes =
+            tokens as f64 * self.model.hidden_size as f64 * self.model.dtype_bytes as f64;
+        let mut per_layer_ms = self.layer_ops_ms(tokens)
+            + self
+                .tables
+                .attention
+                .time_ms(s, &self.model, &self.device, self.tp);
+        if self.tp > 1 {
+            per_layer_ms += 2.0
+                * match &self.tables.all_reduce {
+                    Some(t) => t.eval_ms(act_bytes),
+                    None => self.roofline.all_reduce_s(act_bytes) * 1e3,
+                };
+        }
+        let mut ms = per_layer_ms * layers;
+        if stage + 1 == self.stages {
+            ms += self.roofline.lm_head_s(s) * 1e3 + self.iteration_overhead_ms;
+        } else {
+            let b = act_bytes / self.tp as f64;
+            ms += match &self.tables.send_recv {
+                Some(t) => t.eval_ms(b),
+                None => self.roofline.send_recv_s(b) * 1e3,
+            };
+        }
+        StageCost {
+            time_ns: duration_ns(ms * 1e6),
+            flops: rl.flops,
+            bytes: rl.bytes,
+        }
+    }
+
+    fn info(&self) -> PredictorInfo {
+        let mut sources: Vec<(String, String)> = self
+            .tables
+            .report
+            .ops
+            .iter()
+            .map(|r| (r.op.clone(), format!("random forest on {}", r.source)))
+            .collect();
+        sources.push((
+            "attention_prefill".into(),
+            format!(
+                "roofline calibrated on {}",
+                self.tables.report.attention.source
+            ),
+        ));
+        sources.push((
+            "attention_decode".into(),
+            format!(
+                "roofline calibrated on {}",
+                self.tables.report.attention.source
+            ),
+        ));
+        if self.tp > 1 && self.tables.all_reduce.is_none() {
+            sources.push(("all_reduce".into(), "roofline".into()));
+        }
+        if self.stages > 1 && self.tables.send_recv.is_none() {
+            sources.push(("send_recv".into(), "roofline".into()));
+        }
+        sources.push(("lm_head".into(), "roofline".into()));
+        sources.push((
+            "cpu_overhead".into(),
+            "constant iteration_overhead_ms".into(),
+        ));
+        PredictorInfo {
+            kind: "profiles".into(),
+            note: format!(
+                "per-operation random forests fitted on Vidur profiles of {} on {} (TP {}); attention from a \
+                 roofline calibrated on a measured A100 attention profile",
+                self.tables.report.model, self.tables.report.gpu, self.tp
+            ),
+            sources,
+            parameters: serde_json::json!({
+                "iteration_overhead_ms": self.iteration_overhead_ms,
+                "fit_seconds": self.tables.report.fit_seconds,
+                "from_cache": self.tables.report.from_cache,
+                "cache_file": self.tables.report.cache_file,
+            }),
+        }
+    }
+}
