@@ -16,6 +16,47 @@ pub struct Cli {
 pub enum Command {
     /// Simulate one serving scenario and write a run folder (requests, batches, summary, provenance).
     Simulate(SimulateCmd),
+    /// Fit models from measured data and report their error.
+    #[command(subcommand)]
+    Fit(FitCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FitCmd {
+    /// Fit the execution-time model (per-operation forests over Vidur profiles) of a device and model,
+    /// cache it, and print each operation's held-out error, forest against quadratic, and the fit time.
+    Latency(FitLatencyCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct FitLatencyCmd {
+    /// Device id or alias from the device catalog, e.g. a100.
+    #[arg(long, required_unless_present = "all")]
+    pub gpu: Option<String>,
+    /// Model name or alias from the model catalog, e.g. meta-llama/Llama-2-7b-hf.
+    #[arg(long, required_unless_present = "all")]
+    pub model: Option<String>,
+    /// Tensor-parallel degree of the profile rows to fit.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    /// Fit every (device, model, TP) with a profile under --profiles instead of one.
+    #[arg(long, conflicts_with_all = ["gpu", "model"])]
+    pub all: bool,
+    /// Folder of Vidur-format profiles.
+    #[arg(long, default_value = "profiles/vidur", value_name = "DIR")]
+    pub profiles: PathBuf,
+    /// Seed of the forests.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Refit even when the cache holds the tables (the new fit is not written to the cache).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also write the report (markdown) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod csvio;
 pub mod error;
+pub mod fit_cmd;
 pub mod metrics;
 pub mod output;
 pub mod predictor;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use simwatt::cli::{Cli, Command, SimulateCmd};
+use simwatt::cli::{Cli, Command, FitCmd, FitLatencyCmd, SimulateCmd};
 use simwatt::run::{self, SimulateArgs};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -64,10 +64,46 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
+    use simwatt::fit_cmd::{fit_one, report_markdown, shipped_targets, FitTarget};
+    let catalog = simwatt::catalog::Catalog::builtin()?;
+    let targets = if cmd.all {
+        shipped_targets(&catalog, &cmd.profiles)?
+    } else {
+        vec![FitTarget {
+            gpu: cmd.gpu.clone().unwrap_or_default(),
+            model: cmd.model.clone().unwrap_or_default(),
+            tp: cmd.tp,
+        }]
+    };
+    let pb = progress_bar(targets.len() as u64, cmd.quiet);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} fitting [{bar:40}] {pos}/{len} models {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut text = String::new();
+    for t in &targets {
+        pb.set_message(format!("{} {} TP{}", t.gpu, t.model, t.tp));
+        let r = fit_one(&catalog, &cmd.profiles, t, cmd.seed, !cmd.no_cache)?;
+        let md = report_markdown(&r);
+        pb.suspend(|| println!("{md}"));
+        text.push_str(&md);
+        text.push('\n');
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let Some(path) = &cmd.report {
+        std::fs::write(path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
+        Command::Fit(FitCmd::Latency(cmd)) => fit_latency(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

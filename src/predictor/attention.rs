@@ -2,9 +2,10 @@
 //!
 //! Per-model attention profiles are not available; one real one is (Vidur's historical A100 profile of
 //! a Llama-2-70B-shaped layer at TP 2, FlashAttention). Prefill time is modelled as
-//! `a_p + FLOPs / (peak_flops x e_p)` and decode time as `a_d + KV bytes / (bandwidth x e_d) + s_d x seqs`,
-//! with (a_p, e_p) and (a_d, e_d, s_d) fitted by least squares on that profile's rows (FLOPs and bytes
-//! computed from the profiled shapes and the A100's peaks). The fitted efficiencies then price any
+//! `a_p + FLOPs / (peak_flops x e_p) + t_p x tokens` and decode time as
+//! `a_d + KV bytes / (bandwidth x e_d) + s_d x seqs`, with the coefficients fitted by least squares in
+//! relative error on that profile's rows (FLOPs and bytes computed from the profiled shapes and the
+//! A100's peaks). The fitted efficiencies then price any
 //! model on any device from its own FLOPs, bytes and peaks. Reported error is 5-fold cross-validated.
 
 use super::fit::{fold_split, mape, max_abs_err};
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::linear::linear_regression::{LinearRegression, LinearRegressionParameters};
+use smartcore::linalg::traits::qr::QRDecomposable;
 use std::path::Path;
 
 /// Calibrated attention coefficients.
@@ -25,6 +26,8 @@ pub struct AttentionModel {
     pub prefill_fixed_ms: f64,
     /// Achieved fraction of peak compute in prefill attention.
     pub prefill_efficiency: f64,
+    /// Cost per prefill token (reading and writing its queries, keys, values and output), ms.
+    pub prefill_per_token_ms: f64,
     /// Fixed cost of a decode attention call, ms.
     pub decode_fixed_ms: f64,
     /// Achieved fraction of peak bandwidth reading the KV cache.
@@ -52,25 +55,44 @@ const PROFILE_KV_HEADS_PER_GPU: f64 = 4.0;
 const PROFILE_HEAD_DIM: f64 = 128.0;
 const DTYPE_BYTES: f64 = 2.0;
 
-fn lstsq(rows: &[Vec<f64>], y: &[f64]) -> Result<(f64, Vec<f64>)> {
-    let x = DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| Error::Internal(e.to_string()))?;
-    let m = LinearRegression::fit(&x, &y.to_vec(), LinearRegressionParameters::default())
+/// Least squares in relative error: minimises sum(((c . x_i) - y_i) / y_i)^2 over coefficients `c`,
+/// where each row `x_i` starts with the constant 1. Relative error is what the fit is judged on, and
+/// plain least squares would let the largest kernels (tens of times longer) decide alone.
+fn rel_lstsq(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>> {
+    let k = rows[0].len();
+    // Scale columns to a maximum of 1 for conditioning, then undo it on the coefficients.
+    let scale: Vec<f64> = (0..k)
+        .map(|j| {
+            rows.iter()
+                .map(|r| r[j].abs())
+                .fold(0.0, f64::max)
+                .max(1e-300)
+        })
+        .collect();
+    let a: Vec<Vec<f64>> = rows
+        .iter()
+        .zip(y)
+        .map(|(r, yi)| r.iter().zip(&scale).map(|(x, s)| x / s / yi).collect())
+        .collect();
+    let b: Vec<Vec<f64>> = vec![vec![1.0]; y.len()];
+    let am = DenseMatrix::from_2d_vec(&a).map_err(|e| Error::Internal(e.to_string()))?;
+    let bm = DenseMatrix::from_2d_vec(&b).map_err(|e| Error::Internal(e.to_string()))?;
+    let w = am
+        .qr_solve_mut(bm)
         .map_err(|e| Error::Internal(format!("attention calibration: {e}")))?;
-    let w = m.coefficients();
-    let coef = (0..rows[0].len()).map(|i| *w.get((i, 0))).collect();
-    Ok((*m.intercept(), coef))
+    Ok((0..k).map(|j| *w.get((j, 0)) / scale[j]).collect())
 }
 
-/// Cross-validated predictions of a linear least-squares fit.
+/// Cross-validated predictions of [`rel_lstsq`].
 fn cv_predict(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>> {
     let mut pred = vec![0.0; y.len()];
     for fold in 0..5 {
         let (tr, te) = fold_split(y.len(), 5, fold);
         let r: Vec<Vec<f64>> = tr.iter().map(|&i| rows[i].clone()).collect();
         let t: Vec<f64> = tr.iter().map(|&i| y[i]).collect();
-        let (b, w) = lstsq(&r, &t)?;
+        let w = rel_lstsq(&r, &t)?;
         for &i in &te {
-            pred[i] = b + rows[i].iter().zip(&w).map(|(x, c)| x * c).sum::<f64>();
+            pred[i] = rows[i].iter().zip(&w).map(|(x, c)| x * c).sum::<f64>();
         }
     }
     Ok(pred)
@@ -110,7 +132,7 @@ impl AttentionModel {
                 let (p, c) = (chunk[i], kv[i]);
                 let pairs = batch[i] * (p * c + p * (p + 1.0) / 2.0);
                 let flops = 4.0 * PROFILE_Q_HEADS_PER_GPU * PROFILE_HEAD_DIM * pairs;
-                px.push(vec![flops / peak * 1e3]);
+                px.push(vec![1.0, flops / peak * 1e3, batch[i] * p]);
                 py.push(pre[i] + reshape);
             } else {
                 if !dec[i].is_finite() {
@@ -122,7 +144,7 @@ impl AttentionModel {
                     * PROFILE_KV_HEADS_PER_GPU
                     * PROFILE_HEAD_DIM
                     * DTYPE_BYTES;
-                dx.push(vec![bytes / bw * 1e3, batch[i]]);
+                dx.push(vec![1.0, bytes / bw * 1e3, batch[i]]);
                 dy.push(dec[i] + reshape);
             }
         }
@@ -136,20 +158,21 @@ impl AttentionModel {
                 ),
             });
         }
-        let (pa, pw) = lstsq(&px, &py)?;
-        let (da, dw) = lstsq(&dx, &dy)?;
-        if pw[0] <= 0.0 || dw[0] <= 0.0 {
+        let pw = rel_lstsq(&px, &py)?;
+        let dw = rel_lstsq(&dx, &dy)?;
+        if pw[1] <= 0.0 || dw[1] <= 0.0 {
             return Err(Error::Csv {
                 path: path.to_path_buf(),
                 message: "attention times do not grow with work; cannot calibrate".into(),
             });
         }
         let model = AttentionModel {
-            prefill_fixed_ms: pa.max(0.0),
-            prefill_efficiency: (1.0 / pw[0]).min(1.0),
-            decode_fixed_ms: da.max(0.0),
-            decode_efficiency: (1.0 / dw[0]).min(1.0),
-            decode_per_seq_ms: dw[1].max(0.0),
+            prefill_fixed_ms: pw[0].max(0.0),
+            prefill_efficiency: (1.0 / pw[1]).min(1.0),
+            prefill_per_token_ms: pw[2].max(0.0),
+            decode_fixed_ms: dw[0].max(0.0),
+            decode_efficiency: (1.0 / dw[1]).min(1.0),
+            decode_per_seq_ms: dw[2].max(0.0),
         };
         let pcv = cv_predict(&px, &py)?;
         let dcv = cv_predict(&dx, &dy)?;
@@ -176,6 +199,7 @@ impl AttentionModel {
         if s.prefill_seqs > 0 {
             let flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;
             ms += self.prefill_fixed_ms + flops / (d.peak_flops() * self.prefill_efficiency) * 1e3;
+            ms += self.prefill_per_token_ms * s.prefill_tokens as f64;
         }
         if s.decode_seqs > 0 {
             let bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * dt;

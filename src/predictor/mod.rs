@@ -26,6 +26,8 @@ pub struct BatchShape {
     pub prefill_attn_pairs: u64,
     /// Sum over prefill sequences of p^2 (for profile-fitted attention).
     pub prefill_tokens_sq: u64,
+    /// Sum over prefill sequences of the tokens already cached before their chunk.
+    pub prefill_cached_tokens: u64,
     /// Largest context (cached + chunk) of any prefill sequence.
     pub prefill_max_context: u32,
     /// Sequences that decode one token, including padding sequences of static batches.
@@ -46,6 +48,7 @@ impl BatchShape {
         self.prefill_tokens += tokens;
         self.prefill_attn_pairs += p * c + p * (p + 1) / 2;
         self.prefill_tokens_sq += p * p;
+        self.prefill_cached_tokens += c;
         self.prefill_max_context = self.prefill_max_context.max(tokens + cached);
         if samples {
             self.sampled_seqs += 1;

@@ -1,0 +1,187 @@
+//! The profile-fitted execution-time model: accuracy on held-out rows, determinism, sources.
+
+use crate::common::*;
+use simwatt::catalog::Catalog;
+use simwatt::fit_cmd::{fit_one, shipped_targets};
+use simwatt::predictor::profile::{fit_tables, FitSettings, ProfileSources, LINEAR_OPS};
+
+fn profiles() -> std::path::PathBuf {
+    root().join("profiles/vidur")
+}
+
+#[test]
+fn every_shipped_linear_layer_fit_is_within_5_percent_on_held_out_rows() {
+    let catalog = Catalog::builtin().unwrap();
+    let targets = shipped_targets(&catalog, &profiles()).unwrap();
+    // 8 (device, model) pairs, most at TP 1, 2, 4 and 8.
+    assert!(targets.len() >= 20, "{} targets", targets.len());
+    for t in &targets {
+        let r = fit_one(&catalog, &profiles(), t, 0, false).unwrap();
+        let linear: Vec<_> = r
+            .ops
+            .iter()
+            .filter(|o| LINEAR_OPS.contains(&o.op.as_str()))
+            .collect();
+        assert_eq!(linear.len(), 4, "{t:?}");
+        for o in linear {
+            assert!(
+                o.forest_test_mape_pct <= 5.0,
+                "{} {} TP{} {}: {:.2}%",
+                t.gpu,
+                t.model,
+                t.tp,
+                o.op,
+                o.forest_test_mape_pct
+            );
+        }
+        assert!(r.attention.prefill_cv_mape_pct < 20.0);
+        assert!(r.attention.decode_cv_mape_pct < 20.0);
+    }
+}
+
+#[test]
+fn same_seed_gives_the_same_tables_byte_for_byte() {
+    let catalog = Catalog::builtin().unwrap();
+    let (_, d) = catalog.device("h100").unwrap();
+    let (_, a100) = catalog.device("a100").unwrap();
+    let src = ProfileSources::locate(
+        &profiles(),
+        d.profile_dir.as_deref(),
+        d.network_profile.as_deref(),
+        "meta-llama/Llama-2-7b-hf",
+        2,
+    )
+    .unwrap();
+    let fit = |seed| {
+        let s = FitSettings {
+            gpu: "h100".into(),
+            model: "meta-llama/Llama-2-7b-hf".into(),
+            tensor_parallel: 2,
+            seed,
+        };
+        let t = fit_tables(&src, &s, a100, false).unwrap();
+        serde_json::to_string(&(&t.layer_ops, &t.all_reduce, &t.send_recv, &t.attention)).unwrap()
+    };
+    let a = fit(3);
+    assert!(a == fit(3), "refit with the same seed differs");
+    assert!(a != fit(4), "another forest seed gave identical tables");
+}
+
+#[test]
+fn quickstart_uses_the_fitted_model_and_names_its_sources() {
+    let o = simulate(&quickstart(), &["workload.requests=20"]);
+    assert_eq!(o.predictor.kind, "profiles");
+    assert_eq!(o.summary.predictor, "profiles");
+    let sources: std::collections::BTreeMap<_, _> = o.predictor.sources.iter().cloned().collect();
+    assert!(
+        sources["mlp_up_proj"].contains("random forest"),
+        "{sources:?}"
+    );
+    assert!(sources["mlp_up_proj"].contains("a100/meta-llama/Llama-2-7b-hf/mlp.csv"));
+    assert!(sources["attention_decode"].contains("calibrated"));
+}
+
+#[test]
+fn a_pair_without_profiles_runs_on_the_roofline_and_says_so() {
+    let cfg = root().join("experiments/tinyllama-rtx3060.yaml");
+    let o = simulate(&cfg, &[]);
+    assert_eq!(o.predictor.kind, "roofline");
+    assert_eq!(o.summary.requests_completed, 200);
+    assert!(o.predictor.sources.iter().all(|(_, s)| s == "roofline"));
+    let md = simwatt::report::summary_markdown(&o);
+    assert!(md.contains("roofline"), "{md}");
+}
+
+#[test]
+fn requiring_profiles_where_none_exist_is_an_error() {
+    let raw = simwatt::config::load(
+        &root().join("experiments/tinyllama-rtx3060.yaml"),
+        &["predictor={type: profiles}".to_string()],
+    )
+    .unwrap();
+    let s = simwatt::config::Scenario::resolve(std::path::Path::new("t.yaml"), raw).unwrap();
+    let e = simwatt::run::simulate(s, &|_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("predictor.type") && e.contains("no profile"),
+        "{e}"
+    );
+}
+
+#[test]
+fn fitted_ttft_grows_with_the_prompt() {
+    // Prefill time grows with the prompt under the fitted model, and decode with the context.
+    let o = simulate(
+        &quickstart(),
+        &[
+            "workload.requests=64",
+            "workload.arrival={type: static, rate: 0.2}",
+        ],
+    );
+    let mut rows: Vec<_> = o
+        .rows
+        .iter()
+        .map(|r| (r.prompt_tokens, r.ttft_s.unwrap()))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    let n = rows.len();
+    let short: f64 = rows[..n / 4].iter().map(|r| r.1).sum::<f64>() / (n / 4) as f64;
+    let long: f64 = rows[n - n / 4..].iter().map(|r| r.1).sum::<f64>() / (n / 4) as f64;
+    assert!(
+        long > 1.5 * short,
+        "TTFT short prompts {short}, long prompts {long}"
+    );
+}
+
+#[test]
+fn a_malformed_profile_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("compute/a100/meta-llama/Llama-2-7b-hf");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src =
+        std::fs::read_to_string(profiles().join("compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv"))
+            .unwrap();
+    // Drop the column of one operation's median.
+    let mut lines = src.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let drop = header
+        .iter()
+        .position(|h| *h == "time_stats.mlp_up_proj.median")
+        .unwrap();
+    let keep = |l: &str| {
+        l.split(',')
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, c)| c)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out = keep(&header.join(","));
+    out.push('\n');
+    for l in lines {
+        out.push_str(&keep(l));
+        out.push('\n');
+    }
+    std::fs::write(dir.join("mlp.csv"), out).unwrap();
+    std::fs::create_dir_all(tmp.path().join("attention/a100")).unwrap();
+    std::fs::copy(
+        profiles().join("attention/a100/attention.csv"),
+        tmp.path().join("attention/a100/attention.csv"),
+    )
+    .unwrap();
+    let o = simwatt(&[
+        "fit",
+        "latency",
+        "--gpu",
+        "a100",
+        "--model",
+        "meta-llama/Llama-2-7b-hf",
+        "--profiles",
+        tmp.path().to_str().unwrap(),
+        "--no-cache",
+        "-q",
+    ]);
+    assert_clean_failure(&o, &["mlp.csv", "time_stats.mlp_up_proj.median", "missing"]);
+}
