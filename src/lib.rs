@@ -13,6 +13,7 @@ pub mod error;
 pub mod fit_cmd;
 pub mod metrics;
 pub mod output;
+pub mod power;
 pub mod predictor;
 pub mod report;
 pub mod rng;

@@ -1,0 +1,204 @@
+//! GPU power: the utilisation-based power model, its profiles, and the two baselines it is compared with.
+//!
+//! During a batch stage of predicted time T that executes F FLOPs and moves B bytes on one GPU,
+//! u_c = F / (T x peak_flops) and u_m = B / (T x peak_bandwidth), each clipped to [0, 1], and the GPU
+//! draws P = min(P_cap, P_0 + k_c u_c + k_m u_m). Between stages (model loaded, nothing running) it draws
+//! P_idle. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
+//! fit's error. Baselines: TDP x time, and Vidur-Energy's curve
+//! P_idle + (P_max - P_idle) x min(1, (MFU / 0.45)^0.7).
+
+use crate::catalog::DeviceSpec;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where a power profile's parameters came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerProvenance {
+    /// `fitted` (from measurements) or `published` (from datasheet figures, not fitted).
+    pub method: String,
+    /// The data the parameters came from.
+    pub data: Vec<String>,
+    /// Fit error, when fitted (metric name -> value).
+    #[serde(default)]
+    pub error: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// Parameters of one device's power model, watts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerProfile {
+    /// Device id in the device catalog.
+    pub device: String,
+    /// Power with the model loaded and nothing running.
+    pub idle_w: f64,
+    /// Power of a running stage at zero utilisation.
+    pub p0_w: f64,
+    /// Extra power at full compute utilisation.
+    pub k_compute_w: f64,
+    /// Extra power at full memory-bandwidth utilisation.
+    pub k_memory_w: f64,
+    /// Power cap (the board limit).
+    pub cap_w: f64,
+    pub provenance: PowerProvenance,
+}
+
+impl PowerProfile {
+    /// Reads and checks a profile file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let de = serde_yaml::Deserializer::from_str(&text);
+        let p: PowerProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+            path: path.to_path_buf(),
+            field: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        p.validate(path)?;
+        Ok(p)
+    }
+
+    /// Every parameter finite and non-negative, idle and P_0 below the cap.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        for (field, v) in [
+            ("idle_w", self.idle_w),
+            ("p0_w", self.p0_w),
+            ("k_compute_w", self.k_compute_w),
+            ("k_memory_w", self.k_memory_w),
+            ("cap_w", self.cap_w),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(
+                    path,
+                    field,
+                    v,
+                    "must be a finite number >= 0",
+                ));
+            }
+        }
+        if self.cap_w <= 0.0 || self.idle_w > self.cap_w || self.p0_w > self.cap_w {
+            return Err(Error::invalid(
+                path,
+                "cap_w",
+                self.cap_w,
+                format!(
+                    "must be > 0 and at least idle_w ({}) and p0_w ({})",
+                    self.idle_w, self.p0_w
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Power of one GPU running a stage of `time_s` seconds with `flops` and `bytes`, watts.
+    pub fn busy_w(&self, u: Utilisation) -> f64 {
+        (self.p0_w + self.k_compute_w * u.compute + self.k_memory_w * u.memory).min(self.cap_w)
+    }
+}
+
+/// Compute and memory-bandwidth utilisation of a stage, each in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Utilisation {
+    pub compute: f64,
+    pub memory: f64,
+}
+
+impl Utilisation {
+    /// Utilisation of one GPU executing `flops` and moving `bytes` in `time_s` seconds on `d`.
+    pub fn of(flops: f64, bytes: f64, time_s: f64, d: &DeviceSpec) -> Self {
+        if time_s <= 0.0 {
+            return Utilisation::default();
+        }
+        Utilisation {
+            compute: (flops / (time_s * d.peak_flops())).clamp(0.0, 1.0),
+            memory: (bytes / (time_s * d.memory_bandwidth_bytes_s())).clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// Vidur-Energy's MFU curve at which power saturates.
+pub const VIDUR_MFU_SATURATION: f64 = 0.45;
+/// Vidur-Energy's curve exponent.
+pub const VIDUR_EXPONENT: f64 = 0.7;
+
+/// Vidur-Energy's power curve: P_idle + (P_max - P_idle) x min(1, (MFU / 0.45)^0.7), watts.
+pub fn vidur_energy_w(idle_w: f64, max_w: f64, mfu: f64) -> f64 {
+    let x = (mfu.max(0.0) / VIDUR_MFU_SATURATION)
+        .powf(VIDUR_EXPONENT)
+        .min(1.0);
+    idle_w + (max_w - idle_w) * x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> PowerProfile {
+        PowerProfile {
+            device: "x".into(),
+            idle_w: 60.0,
+            p0_w: 100.0,
+            k_compute_w: 200.0,
+            k_memory_w: 150.0,
+            cap_w: 400.0,
+            provenance: PowerProvenance {
+                method: "published".into(),
+                data: vec![],
+                error: Default::default(),
+                notes: None,
+            },
+        }
+    }
+
+    #[test]
+    fn busy_power_is_linear_in_utilisation_and_capped() {
+        let p = profile();
+        assert_eq!(
+            p.busy_w(Utilisation {
+                compute: 0.0,
+                memory: 0.0
+            }),
+            100.0
+        );
+        assert_eq!(
+            p.busy_w(Utilisation {
+                compute: 0.5,
+                memory: 0.2
+            }),
+            100.0 + 100.0 + 30.0
+        );
+        assert_eq!(
+            p.busy_w(Utilisation {
+                compute: 1.0,
+                memory: 1.0
+            }),
+            400.0
+        );
+    }
+
+    #[test]
+    fn vidur_curve_at_exact_points() {
+        assert_eq!(vidur_energy_w(50.0, 400.0, 0.0), 50.0);
+        assert_eq!(vidur_energy_w(50.0, 400.0, 0.45), 400.0);
+        assert_eq!(vidur_energy_w(50.0, 400.0, 0.9), 400.0);
+        let half = vidur_energy_w(50.0, 400.0, 0.225);
+        assert!((half - (50.0 + 350.0 * 0.5f64.powf(0.7))).abs() < 1e-12);
+    }
+
+    #[test]
+    fn invalid_profiles_are_named() {
+        let mut p = profile();
+        p.cap_w = 50.0;
+        let e = p.validate(Path::new("p.yaml")).unwrap_err().to_string();
+        assert!(e.contains("cap_w") && e.contains("50"), "{e}");
+        p.cap_w = 400.0;
+        p.k_memory_w = f64::NAN;
+        assert!(p
+            .validate(Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string()
+            .contains("k_memory_w"));
+    }
+}
