@@ -4,6 +4,7 @@
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
 //! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver.
 
+pub mod accounting;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;

@@ -66,6 +66,13 @@ pub struct RequestRow {
     pub tbt_mean_s: Option<f64>,
     pub tbt_max_s: Option<f64>,
     pub preemptions: u32,
+    /// Busy GPU energy attributed to this request (prefill + decode), joules; null without a power
+    /// profile.
+    pub energy_j: Option<f64>,
+    pub prefill_energy_j: Option<f64>,
+    pub decode_energy_j: Option<f64>,
+    /// Operational carbon of `energy_j` in the headline region, grams CO2e.
+    pub carbon_g: Option<f64>,
 }
 
 impl RequestRow {
@@ -103,6 +110,10 @@ impl RequestRow {
                 None
             },
             preemptions: r.preemptions,
+            energy_j: None,
+            prefill_energy_j: None,
+            decode_energy_j: None,
+            carbon_g: None,
         }
     }
 }
@@ -142,6 +153,41 @@ pub struct Summary {
     pub sim_wall_s: f64,
     pub sim_requests_per_wall_s: f64,
     pub sim_events_per_wall_s: f64,
+    #[serde(flatten)]
+    pub energy: EnergySummary,
+}
+
+/// Energy, carbon, cost and water of a run (see docs/metrics.md). Values are null when the input they
+/// need is missing; `energy_note` and each region's `notes` say what was missing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EnergySummary {
+    /// The power profile used (path) and how its parameters were obtained.
+    pub power_profile: Option<String>,
+    pub power_profile_method: Option<String>,
+    pub energy_note: Option<String>,
+    /// GPU energy (busy + idle, every GPU, whole span), joules.
+    pub energy_j: Option<f64>,
+    pub busy_energy_j: Option<f64>,
+    pub idle_energy_j: Option<f64>,
+    pub host_energy_j: Option<f64>,
+    /// Prefill and decode shares of the busy energy, joules.
+    pub prefill_energy_j: Option<f64>,
+    pub decode_energy_j: Option<f64>,
+    pub avg_power_w: Option<f64>,
+    pub j_per_output_token: Option<f64>,
+    pub j_per_request: Option<f64>,
+    pub tdp_baseline_energy_j: Option<f64>,
+    pub vidur_baseline_energy_j: Option<f64>,
+    /// Headline region (the first configured) and its figures.
+    pub region: Option<String>,
+    pub energy_kwh_facility: Option<f64>,
+    pub carbon_g: Option<f64>,
+    pub carbon_g_per_1k_tokens: Option<f64>,
+    pub embodied_carbon_g: Option<f64>,
+    pub cost_usd: Option<f64>,
+    pub water_l: Option<f64>,
+    /// Every configured region.
+    pub regions: Vec<crate::accounting::RegionReport>,
 }
 
 /// Builds the summary of a run. `wall_s` is the wall-clock time of the simulation itself.
@@ -242,6 +288,7 @@ pub fn summarize(
         } else {
             0.0
         },
+        energy: EnergySummary::default(),
     }
 }
 

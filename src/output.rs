@@ -153,6 +153,10 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
             "preemptions".into(),
             rows.iter().map(|r| r.preemptions).collect::<Vec<u32>>(),
         ),
+        col_f("energy_j", &|r| r.energy_j),
+        col_f("prefill_energy_j", &|r| r.prefill_energy_j),
+        col_f("decode_energy_j", &|r| r.decode_energy_j),
+        col_f("carbon_g", &|r| r.carbon_g),
     ])
     .map_err(|e| Error::Internal(e.to_string()))
 }
@@ -172,6 +176,8 @@ pub fn batches_frame(b: &BatchLog) -> Result<DataFrame> {
         Column::new("kv_blocks_used".into(), b.kv_blocks_used.clone()),
         Column::new("flops".into(), b.flops.clone()),
         Column::new("bytes".into(), b.bytes.clone()),
+        Column::new("power_w".into(), b.power_w.clone()),
+        Column::new("energy_j".into(), b.energy_j.clone()),
     ])
     .map_err(|e| Error::Internal(e.to_string()))
 }
@@ -187,4 +193,55 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
         .finish(df)
         .map(|_| ())
         .map_err(frame_err(path))
+}
+
+/// Per-GPU power as piecewise-constant segments: for each (replica, stage) group of `gpus` identical
+/// GPUs, busy segments (one per batch stage) and the idle segments between them, over the whole span.
+pub fn power_frame(s: &crate::config::Scenario, res: &crate::sim::SimResult) -> Result<DataFrame> {
+    let hw = &s.raw.hardware;
+    let idle_w = match crate::run::power_profile(s)?.0 {
+        Some(p) => p.idle_w,
+        None => {
+            return Err(Error::Internal(
+                "power.parquet without a power profile".into(),
+            ))
+        }
+    };
+    let b = &res.batches;
+    let (mut rep, mut stg, mut start, mut end, mut state, mut watts) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for r in 0..hw.replicas {
+        for st in 0..hw.pipeline_stages {
+            let mut t = 0u64;
+            let mut push = |a: u64, z: u64, busy: bool, w: f64| {
+                rep.push(r);
+                stg.push(st);
+                start.push(ns_to_secs(a));
+                end.push(ns_to_secs(z));
+                state.push(if busy { "busy" } else { "idle" });
+                watts.push(w);
+            };
+            for i in (0..b.len()).filter(|&i| b.replica[i] == r && b.stage[i] == st) {
+                if b.start_ns[i] > t {
+                    push(t, b.start_ns[i], false, idle_w);
+                }
+                push(b.start_ns[i], b.end_ns[i], true, b.power_w[i]);
+                t = b.end_ns[i];
+            }
+            if res.end_ns > t {
+                push(t, res.end_ns, false, idle_w);
+            }
+        }
+    }
+    let n = rep.len();
+    DataFrame::new_infer_height(vec![
+        Column::new("replica".into(), rep),
+        Column::new("stage".into(), stg),
+        Column::new("gpus".into(), vec![hw.tensor_parallel; n]),
+        Column::new("start_s".into(), start),
+        Column::new("end_s".into(), end),
+        Column::new("state".into(), state),
+        Column::new("power_w".into(), watts),
+    ])
+    .map_err(|e| Error::Internal(e.to_string()))
 }

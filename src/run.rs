@@ -1,14 +1,17 @@
 //! The `simulate` driver: config -> scenario -> workload -> predictor -> event loop -> run folder.
 
+use crate::accounting;
 use crate::config::{self, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario};
 use crate::error::{Error, Result};
-use crate::metrics::{summarize, RequestRow, Summary};
+use crate::metrics::{summarize, EnergySummary, RequestRow, Summary};
 use crate::output::{self, sha256_hex, RunDir};
+use crate::power::PowerProfile;
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
 };
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
+use crate::sim::StageEnergy;
 use crate::sim::{self, SimResult};
 use crate::workload;
 use serde::Serialize;
@@ -138,16 +141,40 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
     let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
     let predictor = build_predictor(&scenario)?;
     let t0 = Instant::now();
-    let result = sim::run(&scenario, &specs, predictor.as_ref(), progress)?;
+    let (profile, profile_path, energy_note) = power_profile(&scenario)?;
+    let stage_energy = profile.as_ref().map(|p| StageEnergy {
+        profile: p.clone(),
+        device: scenario.device.clone(),
+        gpus_per_stage: scenario.raw.hardware.tensor_parallel,
+    });
+    let result = sim::run(
+        &scenario,
+        &specs,
+        predictor.as_ref(),
+        stage_energy.as_ref(),
+        progress,
+    )?;
     let wall_s = t0.elapsed().as_secs_f64();
-    let rows: Vec<RequestRow> = result
+    let mut rows: Vec<RequestRow> = result
         .requests
         .iter()
         .enumerate()
         .map(|(i, r)| RequestRow::from_request(i, r))
         .collect();
     let info = predictor.info();
-    let summary = summarize(&scenario, &info.kind, &result, &rows, wall_s);
+    let mut summary = summarize(&scenario, &info.kind, &result, &rows, wall_s);
+    let energy = match &profile {
+        Some(p) => {
+            let e = energy_summary(&scenario, &result, &summary, p, &profile_path)?;
+            attribute_request_energy(&mut rows, &result, &e);
+            e
+        }
+        None => EnergySummary {
+            energy_note,
+            ..Default::default()
+        },
+    };
+    summary.energy = energy;
     Ok(RunOutcome {
         scenario,
         result,
@@ -155,6 +182,119 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
         summary,
         predictor: info,
     })
+}
+
+/// The power profile of the scenario's device: the configured file, else profiles/power/<device>.yaml.
+/// Returns (profile, its path, why there is none).
+pub fn power_profile(s: &Scenario) -> Result<(Option<PowerProfile>, String, Option<String>)> {
+    let path = match &s.raw.energy.power_profile {
+        Some(p) => p.clone(),
+        None => {
+            let p = PathBuf::from("profiles/power").join(format!("{}.yaml", s.device_name));
+            if !p.exists() {
+                return Ok((
+                    None,
+                    String::new(),
+                    Some(format!(
+                        "no power profile for {} ({} not found; set energy.power_profile), so energy, carbon, cost and water are not computed",
+                        s.device_name,
+                        p.display()
+                    )),
+                ));
+            }
+            p
+        }
+    };
+    let p = PowerProfile::load(&path)?;
+    Ok((Some(p), path.display().to_string(), None))
+}
+
+/// Energy totals and per-region footprints of a finished run.
+fn energy_summary(
+    s: &Scenario,
+    res: &SimResult,
+    summary: &Summary,
+    profile: &PowerProfile,
+    profile_path: &str,
+) -> Result<EnergySummary> {
+    let start = chrono::DateTime::parse_from_rfc3339(&s.raw.energy.start_time)
+        .map_err(|_| {
+            Error::invalid(
+                &s.source,
+                "energy.start_time",
+                &s.raw.energy.start_time,
+                "not an ISO 8601 time",
+            )
+        })?
+        .with_timezone(&chrono::Utc);
+    let e = accounting::energy_totals(
+        s,
+        &res.batches,
+        profile,
+        res.end_ns,
+        accounting::offset_in_hour_s(start),
+    );
+    let embodied = accounting::load_embodied(
+        &s.raw.regions_dir,
+        &s.device_name,
+        s.raw.energy.lifetime_years,
+    )?;
+    let mut regions = Vec::new();
+    for id in s.raw.region_ids() {
+        let r = accounting::load_region(&s.raw.regions_dir, &id)?;
+        regions.push(accounting::region_report(
+            &e,
+            &r,
+            &s.device,
+            embodied,
+            start,
+            summary.output_tokens,
+        )?);
+    }
+    let per = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
+    let head = regions.first();
+    let prefill: f64 = res.requests.iter().map(|r| r.prefill_energy_j).sum();
+    let decode: f64 = res.requests.iter().map(|r| r.decode_energy_j).sum();
+    Ok(EnergySummary {
+        power_profile: Some(profile_path.to_string()),
+        power_profile_method: Some(profile.provenance.method.clone()),
+        energy_note: None,
+        energy_j: Some(e.gpu_energy_j),
+        busy_energy_j: Some(e.busy_energy_j),
+        idle_energy_j: Some(e.idle_energy_j),
+        host_energy_j: Some(e.host_energy_j),
+        prefill_energy_j: Some(prefill),
+        decode_energy_j: Some(decode),
+        avg_power_w: (e.span_s > 0.0).then(|| e.gpu_energy_j / e.span_s),
+        j_per_output_token: per(e.gpu_energy_j, summary.output_tokens),
+        j_per_request: per(e.gpu_energy_j, summary.requests_completed),
+        tdp_baseline_energy_j: Some(e.tdp_baseline_energy_j),
+        vidur_baseline_energy_j: Some(e.vidur_baseline_energy_j),
+        region: head.map(|r| r.region.clone()),
+        energy_kwh_facility: head.map(|r| r.energy_kwh_facility),
+        carbon_g: head.map(|r| r.carbon_g),
+        carbon_g_per_1k_tokens: head.and_then(|r| r.carbon_g_per_1k_tokens),
+        embodied_carbon_g: head.and_then(|r| r.embodied_carbon_g),
+        cost_usd: head.and_then(|r| r.cost_usd),
+        water_l: head.and_then(|r| r.water_l),
+        regions,
+    })
+}
+
+/// Fills each request's energy columns; its carbon uses the headline region's energy-weighted mean
+/// intensity and PUE.
+fn attribute_request_energy(rows: &mut [RequestRow], res: &SimResult, e: &EnergySummary) {
+    let g_per_j = e
+        .regions
+        .first()
+        .map(|r| r.carbon_intensity_g_per_kwh * r.pue / accounting::J_PER_KWH);
+    for (row, r) in rows.iter_mut().zip(&res.requests) {
+        let total = r.prefill_energy_j + r.decode_energy_j;
+        row.energy_j = Some(total);
+        row.prefill_energy_j = Some(r.prefill_energy_j);
+        row.decode_energy_j = Some(r.decode_energy_j);
+        row.carbon_g = g_per_j.map(|k| total * k);
+    }
 }
 
 #[derive(Serialize)]
@@ -206,6 +346,15 @@ pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<Path
     if let Some(t) = &s.raw.workload.trace {
         inputs.push(file_sha("trace", t)?);
     }
+    if let Some(p) = &o.summary.energy.power_profile {
+        inputs.push(file_sha("power_profile", Path::new(p))?);
+    }
+    for id in s.raw.region_ids() {
+        inputs.push(file_sha(
+            "region",
+            &s.raw.regions_dir.join(format!("{id}.yaml")),
+        )?);
+    }
     for (role, origin, text) in [
         (
             "model_catalog",
@@ -242,6 +391,10 @@ pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<Path
     output::write_parquet(&dir.file("requests.parquet"), &mut req)?;
     let mut batches = output::batches_frame(&o.result.batches)?;
     output::write_parquet(&dir.file("batches.parquet"), &mut batches)?;
+    if o.summary.energy.energy_j.is_some() {
+        let mut power = output::power_frame(s, &o.result)?;
+        output::write_parquet(&dir.file("power.parquet"), &mut power)?;
+    }
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
     dir.write_text("summary.md", &crate::report::summary_markdown(o))?;
     dir.commit()

@@ -74,6 +74,10 @@ pub struct Request {
     pub last_token_ns: SimTime,
     pub completion_ns: Option<SimTime>,
     pub tbt_max_ns: u64,
+    /// GPU energy of the batch stages this request took part in, shared by tokens processed: prefill
+    /// chunks (recomputation included) and decode steps, joules.
+    pub prefill_energy_j: f64,
+    pub decode_energy_j: f64,
 }
 
 impl Request {
@@ -96,6 +100,8 @@ impl Request {
             last_token_ns: 0,
             completion_ns: None,
             tbt_max_ns: 0,
+            prefill_energy_j: 0.0,
+            decode_energy_j: 0.0,
         }
     }
 

@@ -214,6 +214,7 @@ impl Scenario {
         validate_scheduler(path, &raw.scheduler)?;
         validate_workload(path, &raw.workload)?;
         validate_predictor(path, &raw.predictor)?;
+        validate_energy(path, &raw)?;
 
         let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
         Ok(Scenario {
@@ -414,6 +415,52 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
         LengthsConfig::Trace => {}
     }
     Ok(())
+}
+
+fn validate_energy(path: &Path, raw: &RawConfig) -> Result<()> {
+    let e = &raw.energy;
+    if !(e.host_power_w_per_gpu.is_finite() && e.host_power_w_per_gpu >= 0.0) {
+        return Err(Error::invalid(
+            path,
+            "energy.host_power_w_per_gpu",
+            e.host_power_w_per_gpu,
+            "must be a finite number >= 0",
+        ));
+    }
+    if let Some(y) = e.lifetime_years {
+        positive_finite(path, "energy.lifetime_years", y)?;
+    }
+    if chrono::DateTime::parse_from_rfc3339(&e.start_time).is_err() {
+        return Err(Error::invalid(
+            path,
+            "energy.start_time",
+            &e.start_time,
+            "not an ISO 8601 / RFC 3339 time such as 2024-06-01T00:00:00Z",
+        ));
+    }
+    if raw.region.is_some() && !raw.regions.is_empty() {
+        return Err(Error::invalid(
+            path,
+            "regions",
+            format!("{:?}", raw.regions),
+            "give either `region` or `regions`, not both",
+        ));
+    }
+    Ok(())
+}
+
+impl RawConfig {
+    /// The region ids asked for, in order (from `region`, comma-separated, or `regions`).
+    pub fn region_ids(&self) -> Vec<String> {
+        match &self.region {
+            Some(r) => r
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => self.regions.clone(),
+        }
+    }
 }
 
 fn validate_predictor(path: &Path, p: &PredictorConfig) -> Result<()> {

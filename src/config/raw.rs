@@ -26,6 +26,56 @@ pub struct RawConfig {
     pub predictor: PredictorConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub energy: EnergyConfig,
+    /// Region(s) to report carbon, cost and water for: one id, or several separated by commas
+    /// (`--set region=aws-us-east-1,gcp-europe-north1`). The first is the headline in summary.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Regions as a list (instead of `region`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
+    /// Folder of region files (`<id>.yaml`, `embodied.yaml`, `hourly/`).
+    #[serde(default = "default_regions_dir")]
+    pub regions_dir: PathBuf,
+}
+
+fn default_regions_dir() -> PathBuf {
+    PathBuf::from("regions")
+}
+
+/// Energy accounting settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnergyConfig {
+    /// Power profile of the device (default: `profiles/power/<device id>.yaml`). Without one, energy
+    /// outputs are left empty and the run says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_profile: Option<PathBuf>,
+    /// Host (CPU, memory, fans, network) power per GPU, watts, drawn over the whole span.
+    #[serde(default)]
+    pub host_power_w_per_gpu: f64,
+    /// When the simulated run starts, for hourly carbon and price series (ISO 8601, UTC).
+    #[serde(default = "default_start_time")]
+    pub start_time: String,
+    /// Hardware lifetime over which embodied carbon is amortised, years (default: regions/embodied.yaml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_years: Option<f64>,
+}
+
+fn default_start_time() -> String {
+    "2024-06-01T00:00:00Z".to_string()
+}
+
+impl Default for EnergyConfig {
+    fn default() -> Self {
+        EnergyConfig {
+            power_profile: None,
+            host_power_w_per_gpu: 0.0,
+            start_time: default_start_time(),
+            lifetime_years: None,
+        }
+    }
 }
 
 fn default_seed() -> u64 {

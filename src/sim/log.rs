@@ -18,14 +18,26 @@ pub struct BatchLog {
     pub kv_blocks_used: Vec<u64>,
     pub flops: Vec<f64>,
     pub bytes: Vec<f64>,
+    /// Power of each GPU of the stage while it runs this batch, watts (NaN without a power profile).
+    pub power_w: Vec<f64>,
+    /// Energy of all GPUs of the stage for this batch, joules (NaN without a power profile).
+    pub energy_j: Vec<f64>,
 }
 
 impl BatchLog {
-    pub fn push(&mut self, b: &Batch, stage: u32, start: SimTime, end: SimTime, cost: &StageCost) {
+    pub fn push(
+        &mut self,
+        b: &Batch,
+        stage: u32,
+        start: SimTime,
+        cost: &StageCost,
+        power_w: f64,
+        energy_j: f64,
+    ) {
         self.replica.push(b.replica);
         self.stage.push(stage);
         self.start_ns.push(start);
-        self.end_ns.push(end);
+        self.end_ns.push(start + cost.time_ns);
         self.num_requests.push(b.items.len() as u32);
         self.prefill_tokens.push(b.shape.prefill_tokens);
         self.decode_tokens
@@ -34,6 +46,8 @@ impl BatchLog {
         self.kv_blocks_used.push(b.kv_used);
         self.flops.push(cost.flops);
         self.bytes.push(cost.bytes);
+        self.power_w.push(power_w);
+        self.energy_j.push(energy_j);
     }
 
     pub fn len(&self) -> usize {

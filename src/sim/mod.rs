@@ -9,13 +9,15 @@ mod log;
 
 pub use log::BatchLog;
 
+use crate::catalog::DeviceSpec;
 use crate::cluster::kv::KvCache;
 use crate::cluster::policy::{form_batch, Ctx, Limits};
 use crate::cluster::router::Router;
 use crate::cluster::{Batch, Phase, Replica, Request};
 use crate::config::Scenario;
 use crate::error::{Error, Result};
-use crate::predictor::Predictor;
+use crate::power::{PowerProfile, Utilisation};
+use crate::predictor::{Predictor, StageCost};
 use crate::rng::substream;
 use crate::units::SimTime;
 use crate::workload::RequestSpec;
@@ -50,6 +52,25 @@ pub struct SimResult {
     pub kv_units_per_replica: u64,
 }
 
+/// What the loop needs to price a stage's energy: the power profile and the device of each GPU, and
+/// how many GPUs run one stage (the tensor-parallel degree).
+pub struct StageEnergy {
+    pub profile: PowerProfile,
+    pub device: DeviceSpec,
+    pub gpus_per_stage: u32,
+}
+
+impl StageEnergy {
+    /// Per-GPU power and all-GPU energy of a stage with cost `c`.
+    pub fn price(&self, c: &StageCost) -> (f64, f64) {
+        let t = c.time_ns as f64 / 1e9;
+        let w = self
+            .profile
+            .busy_w(Utilisation::of(c.flops, c.bytes, t, &self.device));
+        (w, w * t * self.gpus_per_stage as f64)
+    }
+}
+
 /// Observer of progress: called with the number of requests finished (completed or rejected).
 pub type Progress<'a> = &'a dyn Fn(u64);
 
@@ -64,6 +85,7 @@ struct Sim<'a> {
     limits: Limits,
     router: Router,
     predictor: &'a dyn Predictor,
+    energy: Option<&'a StageEnergy>,
     stages: u32,
     log: BatchLog,
     tbt: Histogram<u64>,
@@ -76,6 +98,7 @@ pub fn run(
     scenario: &Scenario,
     specs: &[RequestSpec],
     predictor: &dyn Predictor,
+    energy: Option<&StageEnergy>,
     progress: Progress,
 ) -> Result<SimResult> {
     if specs.windows(2).any(|w| w[1].arrival_ns < w[0].arrival_ns) {
@@ -111,6 +134,7 @@ pub fn run(
         limits,
         router: Router::new(scenario.raw.router, substream(scenario.raw.seed, "router")),
         predictor,
+        energy,
         stages: hw.pipeline_stages,
         log: BatchLog::default(),
         // 1 ns to 2^50 ns (13 days) at 3 significant digits; longer gaps are recorded as 13 days.
@@ -246,7 +270,30 @@ impl Sim<'_> {
         let r = batch.replica;
         let cost = self.predictor.stage_cost(&batch.shape, stage);
         let end = self.now + cost.time_ns;
-        self.log.push(batch, stage, self.now, end, &cost);
+        let (power_w, energy_j) = match self.energy {
+            Some(e) => e.price(&cost),
+            None => (f64::NAN, f64::NAN),
+        };
+        self.log
+            .push(batch, stage, self.now, &cost, power_w, energy_j);
+        if energy_j.is_finite() {
+            // Share the stage's energy among its requests by tokens processed (padding sequences of
+            // static batches are paid for by the real ones).
+            let tokens: u64 = batch
+                .items
+                .iter()
+                .map(|i| i.prefill_tokens.max(1) as u64)
+                .sum();
+            for item in &batch.items {
+                let share = energy_j * item.prefill_tokens.max(1) as f64 / tokens as f64;
+                let req = &mut self.requests[item.request as usize];
+                if item.prefill_tokens > 0 {
+                    req.prefill_energy_j += share;
+                } else {
+                    req.decode_energy_j += share;
+                }
+            }
+        }
         self.replicas[r as usize].stages[stage as usize].current = Some(id);
         self.push(end, Event::StageDone { replica: r, stage });
     }

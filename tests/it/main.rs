@@ -3,5 +3,6 @@
 mod bad_input;
 mod cli;
 mod common;
+mod energy;
 mod latency;
 mod policies;

@@ -1,0 +1,472 @@
+//! Energy accounting and its conversion to carbon, cost and water per region.
+//!
+//! Input: a finished simulation (its batch-stage log with each stage's power and energy), the power
+//! profile, and region files. Output: GPU energy over the whole simulated span (busy stages plus idle
+//! power between them, for every GPU), the two baselines (TDP x time, Vidur-Energy's MFU curve), hourly
+//! IT energy aligned to the run's start time, and per region: facility energy (x PUE), operational
+//! carbon (constant or hourly grid intensity), embodied carbon amortised per GPU-hour, cost (energy x
+//! price + GPU-hours x rental price) and water (IT kWh x (WUE + PUE x grid water intensity)).
+
+use crate::catalog::{DeviceSpec, Sourced};
+use crate::config::Scenario;
+use crate::error::{Error, Result};
+use crate::power::{vidur_energy_w, PowerProfile, Utilisation};
+use crate::sim::BatchLog;
+use chrono::{DateTime, Duration, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Joules per kilowatt-hour.
+pub const J_PER_KWH: f64 = 3.6e6;
+
+/// A source reference attached to hourly series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesRef {
+    pub file: PathBuf,
+    pub source: String,
+    #[serde(default)]
+    pub year: Option<u32>,
+    #[serde(default)]
+    pub licence: Option<String>,
+}
+
+/// A region file as written (`regions/<id>.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionFile {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub location: String,
+    #[serde(default)]
+    pub grid_zone: Option<String>,
+    pub carbon_intensity_g_per_kwh: Sourced,
+    pub pue: Sourced,
+    #[serde(default)]
+    pub wue_l_per_kwh: Option<Sourced>,
+    #[serde(default)]
+    pub grid_water_intensity_l_per_kwh: Option<Sourced>,
+    #[serde(default)]
+    pub electricity_price_usd_per_kwh: Option<Sourced>,
+    #[serde(default)]
+    pub embodied: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub hourly_carbon: Option<SeriesRef>,
+    #[serde(default)]
+    pub hourly_price: Option<SeriesRef>,
+}
+
+/// An hourly series: one value per hour from `start` (UTC, on the hour), contiguous.
+#[derive(Debug, Clone)]
+pub struct HourlySeries {
+    pub path: PathBuf,
+    pub start: DateTime<Utc>,
+    pub values: Vec<f64>,
+}
+
+impl HourlySeries {
+    /// Reads a two-column CSV (`hour_utc`, `column`), checking that hours are contiguous.
+    pub fn read(path: &Path, column: &str) -> Result<Self> {
+        let t = crate::csvio::CsvTable::read(path)?;
+        let hours = t.text_values("hour_utc")?;
+        let values = t.f64_column(column)?;
+        let mut start = None;
+        for (i, h) in hours.iter().enumerate() {
+            let at = DateTime::parse_from_rfc3339(h)
+                .map_err(|_| Error::Column {
+                    path: path.to_path_buf(),
+                    column: "hour_utc".into(),
+                    row: Some(i + 1),
+                    message: format!("`{h}` is not an ISO 8601 time"),
+                })?
+                .with_timezone(&Utc);
+            let s = *start.get_or_insert(at);
+            if at != s + Duration::hours(i as i64) {
+                return Err(Error::Column {
+                    path: path.to_path_buf(),
+                    column: "hour_utc".into(),
+                    row: Some(i + 1),
+                    message: format!(
+                        "`{h}` breaks the hourly sequence (expected one row per hour)"
+                    ),
+                });
+            }
+            if values[i] < 0.0 {
+                return Err(Error::Column {
+                    path: path.to_path_buf(),
+                    column: column.into(),
+                    row: Some(i + 1),
+                    message: format!("{} is negative", values[i]),
+                });
+            }
+        }
+        Ok(HourlySeries {
+            path: path.to_path_buf(),
+            start: start.ok_or_else(|| Error::Csv {
+                path: path.to_path_buf(),
+                message: "no rows".into(),
+            })?,
+            values,
+        })
+    }
+
+    /// Values for `n` consecutive hours starting at the hour containing `from`.
+    pub fn window(&self, from: DateTime<Utc>, n: usize) -> Result<&[f64]> {
+        let first = from
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(from);
+        let offset = (first - self.start).num_hours();
+        if offset < 0 || offset as usize + n > self.values.len() {
+            return Err(Error::Csv {
+                path: self.path.clone(),
+                message: format!(
+                    "the run ({n} hour(s) from {first}) is outside the series, which covers {} hours from {}; \
+                     set energy.start_time inside it",
+                    self.values.len(),
+                    self.start
+                ),
+            });
+        }
+        Ok(&self.values[offset as usize..offset as usize + n])
+    }
+}
+
+/// A loaded region.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub file: RegionFile,
+    pub path: PathBuf,
+    pub hourly_carbon: Option<HourlySeries>,
+    pub hourly_price: Option<HourlySeries>,
+}
+
+/// Loads `dir/<id>.yaml` and its hourly series.
+pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
+    let path = dir.join(format!("{id}.yaml"));
+    if !path.exists() {
+        let mut known: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().map(|s| s.to_string()))
+                    .filter(|n| n.ends_with(".yaml") && n != "embodied.yaml")
+                    .map(|n| n.trim_end_matches(".yaml").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        known.sort();
+        return Err(Error::invalid(
+            &path,
+            "region",
+            id,
+            format!("no such region file; known regions: {}", known.join(", ")),
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let de = serde_yaml::Deserializer::from_str(&text);
+    let file: RegionFile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+        path: path.clone(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })?;
+    for (field, v) in [
+        (
+            "carbon_intensity_g_per_kwh",
+            Some(&file.carbon_intensity_g_per_kwh),
+        ),
+        ("pue", Some(&file.pue)),
+        ("wue_l_per_kwh", file.wue_l_per_kwh.as_ref()),
+        (
+            "grid_water_intensity_l_per_kwh",
+            file.grid_water_intensity_l_per_kwh.as_ref(),
+        ),
+        (
+            "electricity_price_usd_per_kwh",
+            file.electricity_price_usd_per_kwh.as_ref(),
+        ),
+    ] {
+        if let Some(s) = v {
+            if !(s.value.is_finite() && s.value >= 0.0) || (field == "pue" && s.value < 1.0) {
+                return Err(Error::invalid(
+                    &path,
+                    format!("{field}.value"),
+                    s.value,
+                    "out of range",
+                ));
+            }
+        }
+    }
+    let hourly_carbon = match &file.hourly_carbon {
+        Some(r) => Some(HourlySeries::read(&dir.join(&r.file), "carbon_g_per_kwh")?),
+        None => None,
+    };
+    let hourly_price = match &file.hourly_price {
+        Some(r) => Some(HourlySeries::read(&dir.join(&r.file), "price_usd_per_kwh")?),
+        None => None,
+    };
+    Ok(Region {
+        file,
+        path,
+        hourly_carbon,
+        hourly_price,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct EmbodiedDevice {
+    kgco2e: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct EmbodiedFile {
+    default_lifetime_years: f64,
+    devices: BTreeMap<String, EmbodiedDevice>,
+}
+
+/// Embodied carbon of one device and the lifetime it is amortised over.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Embodied {
+    pub kgco2e_per_device: f64,
+    pub lifetime_years: f64,
+}
+
+/// Reads `dir/embodied.yaml` for `device` (None when the file or the device is absent).
+pub fn load_embodied(dir: &Path, device: &str, lifetime: Option<f64>) -> Result<Option<Embodied>> {
+    let path = dir.join("embodied.yaml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let f: EmbodiedFile = serde_yaml::from_str(&text).map_err(|e| Error::Yaml {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(f.devices.get(device).map(|d| Embodied {
+        kgco2e_per_device: d.kgco2e,
+        lifetime_years: lifetime.unwrap_or(f.default_lifetime_years),
+    }))
+}
+
+/// GPU energy of a run, its baselines, and its hourly profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnergyTotals {
+    /// The simulated span: time 0 to the last event, seconds.
+    pub span_s: f64,
+    pub gpus: u32,
+    /// Energy of the batch stages (all GPUs), joules.
+    pub busy_energy_j: f64,
+    /// Idle power between stages, every GPU, joules.
+    pub idle_energy_j: f64,
+    /// busy + idle, joules.
+    pub gpu_energy_j: f64,
+    /// Host power over the span, joules.
+    pub host_energy_j: f64,
+    /// GPU + host ("IT") energy, joules.
+    pub it_energy_j: f64,
+    /// Baseline: every GPU at TDP over the whole span, joules.
+    pub tdp_baseline_energy_j: f64,
+    /// Baseline: Vidur-Energy's MFU curve during stages, the fitted idle power between them, joules.
+    pub vidur_baseline_energy_j: f64,
+    /// IT energy per wall-clock hour from the hour containing the start time, joules.
+    #[serde(skip)]
+    pub hourly_it_energy_j: Vec<f64>,
+}
+
+/// Integrates power over the run.
+pub fn energy_totals(
+    s: &Scenario,
+    log: &BatchLog,
+    profile: &PowerProfile,
+    span_ns: u64,
+    start_offset_s: f64,
+) -> EnergyTotals {
+    let hw = &s.raw.hardware;
+    let tp = hw.tensor_parallel as f64;
+    let groups = (hw.replicas * hw.pipeline_stages) as usize;
+    let span_s = span_ns as f64 / 1e9;
+    let gpus = hw.replicas * hw.tensor_parallel * hw.pipeline_stages;
+    let nhours = ((start_offset_s + span_s) / 3600.0).floor() as usize + 1;
+    let mut hourly = vec![0.0; nhours];
+    let mut busy_hour = vec![vec![0.0; nhours]; groups];
+    let mut busy_s = vec![0.0; groups];
+    let (mut busy_j, mut vidur_busy_j) = (0.0, 0.0);
+    // Calls `f(hour, seconds)` for each hourly bucket that [a, b) seconds of the run overlap.
+    let spread = |a: f64, b: f64, f: &mut dyn FnMut(usize, f64)| {
+        let (a, b) = (a + start_offset_s, b + start_offset_s);
+        let mut h = (a / 3600.0).floor() as usize;
+        while (h as f64) * 3600.0 < b && h < nhours {
+            let overlap = b.min((h + 1) as f64 * 3600.0) - a.max(h as f64 * 3600.0);
+            if overlap > 0.0 {
+                f(h, overlap);
+            }
+            h += 1;
+        }
+    };
+    for i in 0..log.len() {
+        let g = (log.replica[i] * hw.pipeline_stages + log.stage[i]) as usize;
+        let (a, b) = (log.start_ns[i] as f64 / 1e9, log.end_ns[i] as f64 / 1e9);
+        let dur = b - a;
+        let e = log.energy_j[i];
+        busy_j += e;
+        busy_s[g] += dur;
+        let u = Utilisation::of(log.flops[i], log.bytes[i], dur, &s.device);
+        vidur_busy_j += vidur_energy_w(profile.idle_w, s.device.tdp_w, u.compute) * dur * tp;
+        spread(a, b, &mut |h, overlap| {
+            hourly[h] += e * overlap / dur.max(1e-300);
+            busy_hour[g][h] += overlap;
+        });
+    }
+    let idle_j: f64 = busy_s
+        .iter()
+        .map(|b| (span_s - b).max(0.0) * profile.idle_w * tp)
+        .sum();
+    let host_w = s.raw.energy.host_power_w_per_gpu * gpus as f64;
+    spread(0.0, span_s, &mut |h, overlap| {
+        let idle_here: f64 = busy_hour
+            .iter()
+            .map(|bh| (overlap - bh[h]).max(0.0) * profile.idle_w * tp)
+            .sum();
+        hourly[h] += idle_here + host_w * overlap;
+    });
+    let host_j = host_w * span_s;
+    EnergyTotals {
+        span_s,
+        gpus,
+        busy_energy_j: busy_j,
+        idle_energy_j: idle_j,
+        gpu_energy_j: busy_j + idle_j,
+        host_energy_j: host_j,
+        it_energy_j: busy_j + idle_j + host_j,
+        tdp_baseline_energy_j: s.device.tdp_w * gpus as f64 * span_s + host_j,
+        vidur_baseline_energy_j: vidur_busy_j + idle_j + host_j,
+        hourly_it_energy_j: hourly,
+    }
+}
+
+/// One run's footprint in one region.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    pub region: String,
+    pub name: String,
+    pub pue: f64,
+    /// `constant` or `hourly`.
+    pub carbon_intensity_kind: String,
+    /// Energy-weighted mean grid intensity over the run, gCO2e/kWh.
+    pub carbon_intensity_g_per_kwh: f64,
+    pub energy_kwh_facility: f64,
+    /// Operational carbon: facility kWh x grid intensity, grams CO2e.
+    pub carbon_g: f64,
+    pub carbon_g_per_1k_tokens: Option<f64>,
+    /// Embodied carbon of the GPUs for the span, amortised over their lifetime, grams CO2e.
+    pub embodied_carbon_g: Option<f64>,
+    pub total_carbon_g: Option<f64>,
+    pub energy_cost_usd: Option<f64>,
+    pub rental_cost_usd: Option<f64>,
+    /// energy + rental cost; null when either is unknown.
+    pub cost_usd: Option<f64>,
+    pub water_l: Option<f64>,
+    /// What was missing, when a value is null.
+    pub notes: Vec<String>,
+}
+
+/// The footprint of `e` in `region`, for a run that started at `start` and produced `output_tokens`.
+pub fn region_report(
+    e: &EnergyTotals,
+    region: &Region,
+    device: &DeviceSpec,
+    embodied: Option<Embodied>,
+    start: DateTime<Utc>,
+    output_tokens: u64,
+) -> Result<RegionReport> {
+    let f = &region.file;
+    let pue = f.pue.value;
+    let it_kwh = e.it_energy_j / J_PER_KWH;
+    let facility_kwh = it_kwh * pue;
+    let mut notes = Vec::new();
+    let n = e.hourly_it_energy_j.len();
+    let (carbon_g, kind) = match &region.hourly_carbon {
+        Some(series) => {
+            let w = series.window(start, n)?;
+            let g: f64 = e
+                .hourly_it_energy_j
+                .iter()
+                .zip(w)
+                .map(|(j, i)| j / J_PER_KWH * pue * i)
+                .sum();
+            (g, "hourly")
+        }
+        None => (
+            facility_kwh * f.carbon_intensity_g_per_kwh.value,
+            "constant",
+        ),
+    };
+    let energy_cost = match (&region.hourly_price, &f.electricity_price_usd_per_kwh) {
+        (Some(series), _) => {
+            let w = series.window(start, n)?;
+            Some(
+                e.hourly_it_energy_j
+                    .iter()
+                    .zip(w)
+                    .map(|(j, p)| j / J_PER_KWH * pue * p)
+                    .sum::<f64>(),
+            )
+        }
+        (None, Some(p)) => Some(facility_kwh * p.value),
+        (None, None) => {
+            notes.push(format!("no electricity price for {}", f.id));
+            None
+        }
+    };
+    let gpu_hours = e.gpus as f64 * e.span_s / 3600.0;
+    let rental = match &device.rental_usd_per_gpu_hour {
+        Some(r) => Some(gpu_hours * r.value),
+        None => {
+            notes.push(format!("no rental price for {}", device.name));
+            None
+        }
+    };
+    let embodied_g = match embodied {
+        Some(em) => Some(em.kgco2e_per_device * 1000.0 * gpu_hours / (em.lifetime_years * 8760.0)),
+        None => {
+            notes.push(format!("no embodied-carbon factor for {}", device.name));
+            None
+        }
+    };
+    let water = match (&f.wue_l_per_kwh, &f.grid_water_intensity_l_per_kwh) {
+        (Some(wue), Some(grid)) => Some(it_kwh * (wue.value + pue * grid.value)),
+        _ => {
+            notes.push(format!("no WUE or grid water intensity for {}", f.id));
+            None
+        }
+    };
+    Ok(RegionReport {
+        region: f.id.clone(),
+        name: f.name.clone(),
+        pue,
+        carbon_intensity_kind: kind.to_string(),
+        carbon_intensity_g_per_kwh: if facility_kwh > 0.0 {
+            carbon_g / facility_kwh
+        } else {
+            f.carbon_intensity_g_per_kwh.value
+        },
+        energy_kwh_facility: facility_kwh,
+        carbon_g,
+        carbon_g_per_1k_tokens: (output_tokens > 0)
+            .then(|| carbon_g / output_tokens as f64 * 1000.0),
+        embodied_carbon_g: embodied_g,
+        total_carbon_g: embodied_g.map(|g| g + carbon_g),
+        energy_cost_usd: energy_cost,
+        rental_cost_usd: rental,
+        cost_usd: energy_cost.zip(rental).map(|(a, b)| a + b),
+        water_l: water,
+        notes,
+    })
+}
+
+/// Seconds from the hour containing `start` to `start`.
+pub fn offset_in_hour_s(start: DateTime<Utc>) -> f64 {
+    start.minute() as f64 * 60.0 + start.second() as f64 + start.nanosecond() as f64 / 1e9
+}
