@@ -83,6 +83,94 @@ pub fn summary_markdown(o: &RunOutcome) -> String {
         "| scheduling delay (scheduling_delay_s) {}",
         fmt_stats(&s.scheduling_delay_s)
     );
+    let e = &s.energy;
+    let _ = writeln!(m, "\n## Energy\n");
+    match e.energy_j {
+        None => {
+            let _ = writeln!(
+                m,
+                "Not computed: {}.",
+                e.energy_note.as_deref().unwrap_or("no power profile")
+            );
+        }
+        Some(j) => {
+            let _ = writeln!(
+                m,
+                "Power profile: `{}` ({}).\n",
+                e.power_profile.as_deref().unwrap_or("-"),
+                e.power_profile_method.as_deref().unwrap_or("-")
+            );
+            let opt = |v: Option<f64>, d: usize| {
+                v.map(|x| format!("{x:.d$}")).unwrap_or_else(|| "-".into())
+            };
+            let _ = writeln!(m, "| metric | value |\n|---|---|");
+            let _ = writeln!(m, "| GPU energy (J) | {j:.0} |");
+            let _ = writeln!(
+                m,
+                "| of which busy / idle (J) | {} / {} |",
+                opt(e.busy_energy_j, 0),
+                opt(e.idle_energy_j, 0)
+            );
+            let _ = writeln!(
+                m,
+                "| of which prefill / decode (J) | {} / {} |",
+                opt(e.prefill_energy_j, 0),
+                opt(e.decode_energy_j, 0)
+            );
+            let _ = writeln!(
+                m,
+                "| average GPU power, all GPUs (W) | {} |",
+                opt(e.avg_power_w, 1)
+            );
+            let _ = writeln!(
+                m,
+                "| energy per output token (J/token) | {} |",
+                opt(e.j_per_output_token, 4)
+            );
+            let _ = writeln!(
+                m,
+                "| energy per request (J/request) | {} |",
+                opt(e.j_per_request, 1)
+            );
+            let _ = writeln!(
+                m,
+                "| baseline TDP x time (J) | {} |",
+                opt(e.tdp_baseline_energy_j, 0)
+            );
+            let _ = writeln!(
+                m,
+                "| baseline Vidur-Energy curve (J) | {} |",
+                opt(e.vidur_baseline_energy_j, 0)
+            );
+            if !e.regions.is_empty() {
+                let _ = writeln!(m, "\n## Carbon, cost and water by region\n");
+                let _ = writeln!(
+                    m,
+                    "| region | PUE | grid gCO2e/kWh | facility kWh | carbon (gCO2e) | embodied (gCO2e) | cost (USD) | water (L) |\n|---|---|---|---|---|---|---|---|"
+                );
+                for r in &e.regions {
+                    let _ = writeln!(
+                        m,
+                        "| {} | {:.2} | {:.1} ({}) | {:.4} | {:.2} | {} | {} | {} |",
+                        r.region,
+                        r.pue,
+                        r.carbon_intensity_g_per_kwh,
+                        r.carbon_intensity_kind,
+                        r.energy_kwh_facility,
+                        r.carbon_g,
+                        opt(r.embodied_carbon_g, 2),
+                        opt(r.cost_usd, 4),
+                        opt(r.water_l, 3)
+                    );
+                }
+                for r in &e.regions {
+                    for n in &r.notes {
+                        let _ = writeln!(m, "\n- {}: {n}", r.region);
+                    }
+                }
+            }
+        }
+    }
     let _ = writeln!(m, "\n## Simulator\n");
     let _ = writeln!(
         m,
