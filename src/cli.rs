@@ -51,6 +51,10 @@ pub struct FitLatencyCmd {
     /// Refit even when the cache holds the tables (the new fit is not written to the cache).
     #[arg(long)]
     pub no_cache: bool,
+    /// Instead of fitting tables, measure extrapolation: fit each per-layer operation on rows up to
+    /// half the profiled maximum and report its error on the upper half, flat forest vs linear tail.
+    #[arg(long)]
+    pub extrapolation: bool,
     /// Also write the report (markdown) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -46,14 +46,12 @@ pub fn shipped_targets(catalog: &Catalog, dir: &Path) -> Result<Vec<FitTarget>> 
     Ok(out)
 }
 
-/// Fits one target.
-pub fn fit_one(
+/// The profile files of a target.
+fn sources(
     catalog: &Catalog,
     dir: &Path,
     t: &FitTarget,
-    seed: u64,
-    use_cache: bool,
-) -> Result<FitReport> {
+) -> Result<(String, String, ProfileSources)> {
     let (gpu, device) = catalog.device(&t.gpu).ok_or_else(|| Error::Output {
         path: PathBuf::from("--gpu"),
         message: format!("`{}` is not in the device catalog", t.gpu),
@@ -75,12 +73,49 @@ pub fn fit_one(
             "no compute profile of {model} on {gpu} (looked for compute/<device>/<model>/mlp.csv)"
         ),
     })?;
+    Ok((gpu.to_string(), model.to_string(), src))
+}
+
+/// The extrapolation study of a target, as markdown.
+pub fn extrapolation_markdown(
+    catalog: &Catalog,
+    dir: &Path,
+    t: &FitTarget,
+    seed: u64,
+) -> Result<String> {
+    let (gpu, model, src) = sources(catalog, dir, t)?;
+    let rows = crate::predictor::profile::extrapolation_study(&src, t.tp, seed)?;
+    let mut m = String::new();
+    let _ = writeln!(m, "### {model} on {gpu}, TP {}\n", t.tp);
+    let _ = writeln!(
+        m,
+        "| operation | fitted up to (tokens) | held-back rows | flat forest MAPE % | linear tail MAPE % |\n|---|---|---|---|---|"
+    );
+    for r in rows {
+        let _ = writeln!(
+            m,
+            "| {} | {:.0} | {} | {:.1} | {:.1} |",
+            r.op, r.train_max_tokens, r.test_rows, r.flat_forest_mape_pct, r.tail_mape_pct
+        );
+    }
+    Ok(m)
+}
+
+/// Fits one target.
+pub fn fit_one(
+    catalog: &Catalog,
+    dir: &Path,
+    t: &FitTarget,
+    seed: u64,
+    use_cache: bool,
+) -> Result<FitReport> {
+    let (gpu, model, src) = sources(catalog, dir, t)?;
     let (_, a100) = catalog
         .device("a100")
         .ok_or_else(|| Error::Internal("the device catalog has no a100".into()))?;
     let settings = FitSettings {
-        gpu: gpu.to_string(),
-        model: model.to_string(),
+        gpu,
+        model,
         tensor_parallel: t.tp,
         seed,
     };

@@ -85,8 +85,17 @@ fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
     let mut text = String::new();
     for t in &targets {
         pb.set_message(format!("{} {} TP{}", t.gpu, t.model, t.tp));
-        let r = fit_one(&catalog, &cmd.profiles, t, cmd.seed, !cmd.no_cache)?;
-        let md = report_markdown(&r);
+        let md = if cmd.extrapolation {
+            simwatt::fit_cmd::extrapolation_markdown(&catalog, &cmd.profiles, t, cmd.seed)?
+        } else {
+            report_markdown(&fit_one(
+                &catalog,
+                &cmd.profiles,
+                t,
+                cmd.seed,
+                !cmd.no_cache,
+            )?)
+        };
         pb.suspend(|| println!("{md}"));
         text.push_str(&md);
         text.push('\n');

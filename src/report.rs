@@ -39,6 +39,21 @@ pub fn summary_markdown(o: &RunOutcome) -> String {
         "Execution times: **{}**. {}\n",
         o.predictor.kind, o.predictor.note
     );
+    for c in &o.predictor.out_of_range {
+        let share = c.beyond_profile as f64 / c.predictions.max(1) as f64;
+        if share > 0.01 {
+            let _ = writeln!(
+                m,
+                "> **Warning:** {:.1}% of `{}` predictions ({} of {}) fell outside the profiled range and were \
+                 extrapolated (linear tail or roofline); treat latencies of large batches or long contexts \
+                 with care.\n",
+                100.0 * share,
+                c.op,
+                c.beyond_profile,
+                c.predictions
+            );
+        }
+    }
     let _ = writeln!(m, "## Requests\n");
     let _ = writeln!(m, "| metric | value |\n|---|---|");
     let _ = writeln!(m, "| requests (total) | {} |", s.requests_total);

@@ -46,6 +46,8 @@ pub struct AttentionReport {
     pub prefill_cv_max_err_ms: f64,
     pub decode_cv_mape_pct: f64,
     pub decode_cv_max_err_ms: f64,
+    /// Largest context (cached + new tokens) in the profile; longer contexts are extrapolated.
+    pub max_context: f64,
     pub model: AttentionModel,
 }
 
@@ -123,8 +125,10 @@ impl AttentionModel {
         let bw = device.memory_bandwidth_bytes_s();
 
         let (mut px, mut py, mut dx, mut dy) = (vec![], vec![], vec![], vec![]);
+        let mut max_context = 0.0f64;
         for i in 0..t.rows() {
             let reshape = rin[i] + rout[i];
+            max_context = max_context.max(kv[i] + chunk[i]);
             if is_prefill[i].eq_ignore_ascii_case("true") {
                 if !pre[i].is_finite() {
                     continue;
@@ -184,6 +188,7 @@ impl AttentionModel {
             prefill_cv_max_err_ms: max_abs_err(&pcv, &py),
             decode_cv_mape_pct: mape(&dcv, &dy),
             decode_cv_max_err_ms: max_abs_err(&dcv, &dy),
+            max_context,
             model,
         };
         Ok((model, report))

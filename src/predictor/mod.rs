@@ -10,6 +10,7 @@ pub mod profile;
 pub mod roofline;
 
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What one iteration of a replica computes, summarised so that any predictor can price it.
 ///
@@ -95,6 +96,57 @@ pub struct PredictorInfo {
     pub sources: Vec<(String, String)>,
     /// Parameters of the model.
     pub parameters: serde_json::Value,
+    /// Per operation: predictions made, and how many fell outside the range the model was fitted on
+    /// (extrapolated). Empty for models without a fitted range.
+    pub out_of_range: Vec<RangeCount>,
+}
+
+/// Predictions of one operation and how many were extrapolated.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RangeCount {
+    pub op: String,
+    pub predictions: u64,
+    pub beyond_profile: u64,
+}
+
+/// Thread-safe counters of in-range and extrapolated predictions per operation.
+#[derive(Debug)]
+pub struct RangeCounts {
+    ops: Vec<(&'static str, AtomicU64, AtomicU64)>,
+}
+
+impl RangeCounts {
+    pub fn new(ops: &[&'static str]) -> Self {
+        RangeCounts {
+            ops: ops
+                .iter()
+                .map(|o| (*o, AtomicU64::new(0), AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    /// Counts one prediction of `op`, extrapolated or not.
+    pub fn record(&self, op: &str, beyond: bool) {
+        if let Some((_, n, b)) = self.ops.iter().find(|(o, _, _)| *o == op) {
+            n.fetch_add(1, Ordering::Relaxed);
+            if beyond {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counts so far, operations with no prediction left out.
+    pub fn snapshot(&self) -> Vec<RangeCount> {
+        self.ops
+            .iter()
+            .map(|(o, n, b)| RangeCount {
+                op: o.to_string(),
+                predictions: n.load(Ordering::Relaxed),
+                beyond_profile: b.load(Ordering::Relaxed),
+            })
+            .filter(|c| c.predictions > 0)
+            .collect()
+    }
 }
 
 /// Predicts batch-stage execution costs. Implementations are pure: the same shape gives the same cost.

@@ -78,6 +78,96 @@ pub struct OpTable {
     /// the work (see `extend`).
     pub profiled_max: f64,
     pub values_ms: Vec<f64>,
+    /// Beyond `profiled_max`: time grows by this many ms per extra token (a straight line fitted to the
+    /// upper half of the profile), starting from the table's last value.
+    pub tail_ms_per_token: f64,
+}
+
+impl OpTable {
+    /// Time at `tokens` (>= 1), ms: the table inside the profile, the linear tail beyond it.
+    pub fn eval_ms(&self, tokens: u32) -> f64 {
+        match self.values_ms.get(tokens as usize - 1) {
+            Some(v) => *v,
+            None => {
+                let n = self.values_ms.len();
+                self.values_ms[n - 1] + self.tail_ms_per_token * (tokens as usize - n) as f64
+            }
+        }
+    }
+}
+
+/// Slope (ms per unit of x) of a straight line fitted by least squares to the rows in the upper
+/// half of x's range, for extending a fit beyond the data. Falls back to the proportional slope
+/// `edge_y / edge_x` when the rows are too few or the fitted slope is not positive.
+pub fn tail_slope(x: &[f64], y: &[f64], edge_x: f64, edge_y: f64) -> f64 {
+    let lo = 0.5 * edge_x;
+    let (tx, ty): (Vec<f64>, Vec<f64>) = x
+        .iter()
+        .zip(y)
+        .filter(|(xi, _)| **xi >= lo)
+        .map(|(a, b)| (*a, *b))
+        .unzip();
+    let fallback = edge_y / edge_x;
+    if tx.len() < 3 {
+        return fallback;
+    }
+    let n = tx.len() as f64;
+    let (mx, my) = (tx.iter().sum::<f64>() / n, ty.iter().sum::<f64>() / n);
+    let sxx: f64 = tx.iter().map(|v| (v - mx) * (v - mx)).sum();
+    let sxy: f64 = tx.iter().zip(&ty).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    if slope > 0.0 {
+        slope
+    } else {
+        fallback
+    }
+}
+
+/// Extrapolation error of one operation: fitted on rows up to half the profiled maximum, scored on
+/// the rows above it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtrapolationRow {
+    pub op: String,
+    pub train_max_tokens: f64,
+    pub test_rows: usize,
+    /// The forest alone (constant beyond its data), MAPE %.
+    pub flat_forest_mape_pct: f64,
+    /// The forest with simwatt's linear tail, MAPE %.
+    pub tail_mape_pct: f64,
+}
+
+/// Held-back study of the extrapolation of each per-layer operation of `src` at TP `tp`.
+pub fn extrapolation_study(
+    src: &ProfileSources,
+    tp: u32,
+    seed: u64,
+) -> Result<Vec<ExtrapolationRow>> {
+    let rows = read_mlp(&src.mlp, tp)?;
+    let max = rows.tokens.iter().cloned().fold(0.0, f64::max);
+    let half = max / 2.0;
+    let mut out = Vec::new();
+    for (op, y) in &rows.ops {
+        let (tr, te): (Vec<usize>, Vec<usize>) =
+            (0..rows.tokens.len()).partition(|&i| rows.tokens[i] <= half);
+        let pick = |v: &[f64], idx: &[usize]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        let (xtr, ytr) = (pick(&rows.tokens, &tr), pick(y, &tr));
+        let (xte, yte) = (pick(&rows.tokens, &te), pick(y, &te));
+        let (params, _) = select_forest(&xtr, &ytr, seed)?;
+        let f = Forest::fit(&xtr, &ytr, params, seed)?;
+        let edge_x = xtr.iter().cloned().fold(0.0, f64::max);
+        let edge_y = f.predict(&[edge_x])?[0];
+        let slope = tail_slope(&xtr, &ytr, edge_x, edge_y);
+        let flat = f.predict(&xte)?;
+        let tail: Vec<f64> = xte.iter().map(|t| edge_y + slope * (t - edge_x)).collect();
+        out.push(ExtrapolationRow {
+            op: op.clone(),
+            train_max_tokens: edge_x,
+            test_rows: xte.len(),
+            flat_forest_mape_pct: mape(&flat, &yte),
+            tail_mape_pct: mape(&tail, &yte),
+        });
+    }
+    Ok(out)
 }
 
 /// A collective's time against message bytes, tabulated on a log grid.
@@ -376,24 +466,20 @@ pub fn fit_tables(
     let rows = read_mlp(&src.mlp, settings.tensor_parallel)?;
     let mut ops = Vec::new();
     let mut tables = Vec::new();
-    // Tables cover every token count up to the largest profiled one; larger batches are extended in
-    // proportion to tokens at lookup time.
+    // Tables cover every token count up to the largest profiled one; larger batches follow each
+    // operation's linear tail at lookup time.
     let n = rows.tokens.iter().cloned().fold(1.0, f64::max) as usize;
     let grid: Vec<f64> = (1..=n).map(|t| t as f64).collect();
     for (op, y) in &rows.ops {
         let (report, forest) = fit_op(op, &src.mlp, "num_tokens", &rows.tokens, y, settings.seed)?;
         let profiled_max = report.feature_max;
         let inside = grid.partition_point(|t| *t <= profiled_max);
-        let mut values = forest.predict(&grid[..inside])?;
-        if inside < n {
-            // Beyond the profile the time grows in proportion to tokens from the last profiled value
-            // (these kernels are throughput-bound at large token counts), joined continuously.
-            let edge = forest.predict(&[profiled_max])?[0];
-            values.extend(grid[inside..].iter().map(|t| edge * t / profiled_max));
-        }
+        let values = forest.predict(&grid[..inside])?;
+        let edge = values.last().copied().unwrap_or(0.0);
         tables.push(OpTable {
             op: op.clone(),
             profiled_max,
+            tail_ms_per_token: tail_slope(&rows.tokens, y, profiled_max, edge),
             values_ms: values,
         });
         ops.push(report);
@@ -463,6 +549,7 @@ pub struct ProfilePredictor {
     tp: u32,
     stages: u32,
     iteration_overhead_ms: f64,
+    counts: super::RangeCounts,
 }
 
 impl ProfilePredictor {
@@ -483,6 +570,13 @@ impl ProfilePredictor {
             tp,
             stages,
             iteration_overhead_ms,
+            counts: super::RangeCounts::new(&[
+                "linear_layers",
+                "attention_prefill",
+                "attention_decode",
+                "all_reduce",
+                "send_recv",
+            ]),
         }
     }
 
@@ -495,16 +589,16 @@ impl ProfilePredictor {
         if tokens == 0 {
             return 0.0;
         }
+        let beyond = self
+            .tables
+            .layer_ops
+            .first()
+            .is_some_and(|t| tokens as usize > t.values_ms.len());
+        self.counts.record("linear_layers", beyond);
         self.tables
             .layer_ops
             .iter()
-            .map(|t| match t.values_ms.get(tokens as usize - 1) {
-                Some(v) => *v,
-                // Past the table: in proportion to tokens from its last entry.
-                None => {
-                    t.values_ms[t.values_ms.len() - 1] * tokens as f64 / t.values_ms.len() as f64
-                }
-            })
+            .map(|t| t.eval_ms(tokens))
             .sum()
     }
 }
@@ -516,6 +610,18 @@ impl Predictor for ProfilePredictor {
         let tokens = s.total_tokens();
         let act_bytes =
             tokens as f64 * self.model.hidden_size as f64 * self.model.dtype_bytes as f64;
+        if s.prefill_seqs > 0 {
+            self.counts.record(
+                "attention_prefill",
+                s.prefill_max_context as f64 > self.tables.report.attention.max_context,
+            );
+        }
+        if s.decode_seqs > 0 {
+            self.counts.record(
+                "attention_decode",
+                s.decode_max_context as f64 > self.tables.report.attention.max_context,
+            );
+        }
         let mut per_layer_ms = self.layer_ops_ms(tokens)
             + self
                 .tables
@@ -534,7 +640,11 @@ impl Predictor for ProfilePredictor {
         } else {
             let b = act_bytes / self.tp as f64;
             ms += match &self.tables.send_recv {
-                Some(t) => t.eval_ms(b),
+                Some(t) => {
+                    self.counts
+                        .record("send_recv", b > t.bytes[t.bytes.len() - 1]);
+                    t.eval_ms(b)
+                }
                 None => self.roofline.send_recv_s(b) * 1e3,
             };
         }
@@ -592,6 +702,7 @@ impl Predictor for ProfilePredictor {
                 "from_cache": self.tables.report.from_cache,
                 "cache_file": self.tables.report.cache_file,
             }),
+            out_of_range: self.counts.snapshot(),
         }
     }
 }

@@ -201,6 +201,7 @@ impl Predictor for Roofline {
             ),
             sources: ops.iter().map(|o| (o.to_string(), "roofline".to_string())).collect(),
             parameters: serde_json::to_value(self.params).unwrap_or_default(),
+            out_of_range: Vec::new(),
         }
     }
 }

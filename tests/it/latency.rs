@@ -185,3 +185,108 @@ fn a_malformed_profile_is_named() {
     ]);
     assert_clean_failure(&o, &["mlp.csv", "time_stats.mlp_up_proj.median", "missing"]);
 }
+
+#[test]
+fn extrapolating_past_the_profile_beats_a_flat_forest_by_far() {
+    let catalog = Catalog::builtin().unwrap();
+    for (gpu, model) in [
+        ("a100", "meta-llama/Llama-2-7b-hf"),
+        ("h100", "meta-llama/Llama-2-70b-hf"),
+        ("a100", "meta-llama/Meta-Llama-3-8B"),
+    ] {
+        let (_, d) = catalog.device(gpu).unwrap();
+        let src = ProfileSources::locate(
+            &profiles(),
+            d.profile_dir.as_deref(),
+            d.network_profile.as_deref(),
+            model,
+            1,
+        )
+        .unwrap();
+        let rows = simwatt::predictor::profile::extrapolation_study(&src, 1, 0).unwrap();
+        assert!(rows.len() >= 8);
+        for r in &rows {
+            assert!(r.test_rows > 20, "{gpu} {model} {}", r.op);
+            // A forest predicts its last value past its data: about 30% too fast on the upper half.
+            assert!(
+                r.flat_forest_mape_pct > 20.0,
+                "{gpu} {model} {}: {r:?}",
+                r.op
+            );
+            assert!(
+                r.tail_mape_pct < r.flat_forest_mape_pct / 2.0,
+                "{gpu} {model} {}: {r:?}",
+                r.op
+            );
+        }
+        let mean_tail = rows.iter().map(|r| r.tail_mape_pct).sum::<f64>() / rows.len() as f64;
+        assert!(
+            mean_tail < 10.0,
+            "{gpu} {model}: mean tail MAPE {mean_tail}"
+        );
+    }
+}
+
+#[test]
+fn long_prompts_past_the_profile_complete_and_ttft_keeps_growing() {
+    // A long-context model with Llama-2-7B's shape (whose profiles stop at 4,096 tokens), serving
+    // prompts up to 32k tokens with max_num_seqs 512.
+    let tmp = tempfile::tempdir().unwrap();
+    let models = std::fs::read_to_string(root().join("profiles/models.yaml")).unwrap();
+    let long = models.replacen(
+        "max_position_embeddings: 4096",
+        "max_position_embeddings: 40960",
+        1,
+    );
+    assert_ne!(long, models);
+    let catalog = write(tmp.path(), "models.yaml", &long);
+    let o = simulate(
+        &quickstart(),
+        &[
+            &format!("catalog.models={}", catalog.display()),
+            "scheduler.policy=sarathi",
+            "scheduler.max_num_seqs=512",
+            "scheduler.max_num_batched_tokens=8192",
+            "scheduler.chunk_size=8192",
+            "workload.requests=40",
+            "workload.arrival={type: static, rate: 0.05}",
+            "workload.lengths={type: uniform, prompt: [1024, 32768], output: [4, 8]}",
+        ],
+    );
+    assert_eq!(
+        o.summary.requests_completed, 40,
+        "{:?}",
+        o.summary.requests_rejected_by_reason
+    );
+    let counts: std::collections::BTreeMap<_, _> = o
+        .predictor
+        .out_of_range
+        .iter()
+        .map(|c| (c.op.clone(), (c.predictions, c.beyond_profile)))
+        .collect();
+    assert!(counts["linear_layers"].1 > 0, "{counts:?}");
+    assert!(counts["attention_prefill"].1 > 0, "{counts:?}");
+    assert!(simwatt::report::summary_markdown(&o).contains("outside the profiled range"));
+    // Requests arrive 20 s apart, so each prefills alone: TTFT must keep rising with the prompt, also
+    // between 16k and 32k tokens where everything is extrapolated.
+    let mut rows: Vec<_> = o
+        .rows
+        .iter()
+        .map(|r| (r.prompt_tokens, r.ttft_s.unwrap()))
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    let band = |lo: u32, hi: u32| {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.0 >= lo && r.0 < hi)
+            .map(|r| r.1)
+            .collect();
+        assert!(!v.is_empty(), "no prompt in [{lo}, {hi})");
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (a, b, c) = (band(1024, 4096), band(8192, 16384), band(24576, 32769));
+    assert!(
+        b > 2.0 * a && c > 1.5 * b,
+        "TTFT by prompt band: {a} {b} {c}"
+    );
+}
