@@ -9,11 +9,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Shown in the message and not chained as a source, so it is printed once.
+        err: std::io::Error,
     },
     /// A YAML file is not valid YAML.
     #[error("{path}: invalid YAML: {message}")]
@@ -65,7 +65,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            err: source,
         }
     }
 

@@ -142,6 +142,10 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
     let predictor = build_predictor(&scenario)?;
     let t0 = Instant::now();
     let (profile, profile_path, energy_note) = power_profile(&scenario)?;
+    // Check every region before spending time on the simulation.
+    for id in scenario.raw.region_ids() {
+        accounting::load_region(&scenario.raw.regions_dir, &id)?;
+    }
     let stage_energy = profile.as_ref().map(|p| StageEnergy {
         profile: p.clone(),
         device: scenario.device.clone(),

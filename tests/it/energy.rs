@@ -215,6 +215,8 @@ fn without_a_power_profile_energy_is_empty_and_says_why() {
             cfg.to_str().unwrap(),
             "--set",
             "workload.requests=8",
+            "--set",
+            "region=null",
             "-o",
             "run",
             "-q",
