@@ -16,6 +16,7 @@ pub mod predictor;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod runfolder;
 pub mod sim;
 pub mod units;
 pub mod workload;
