@@ -12,6 +12,7 @@ pub mod csvio;
 pub mod error;
 pub mod metrics;
 pub mod output;
+pub mod plots;
 pub mod predictor;
 pub mod report;
 pub mod rng;
