@@ -19,5 +19,6 @@ pub mod rng;
 pub mod run;
 pub mod runfolder;
 pub mod sim;
+pub mod trace;
 pub mod units;
 pub mod workload;
