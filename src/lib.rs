@@ -2,7 +2,8 @@
 //!
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
-//! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver.
+//! [`predictor`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
+//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver.
 
 pub mod catalog;
 pub mod cli;

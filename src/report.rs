@@ -1,99 +1,341 @@
-//! Human-readable reports: summary.md of a run.
+//! The report of a run folder: plots (PNG + SVG), `trace.json` (Chrome / Perfetto) and `summary.md`.
+//!
+//! Input: a run folder on disk (read with [`RunFolder::read`]), never the in-memory state of a simulation:
+//! `simulate` calls [`write_report`] on its folder once the data files are written, and
+//! `simwatt report RUN_DIR` calls the same function later, so both give the same report.
+//! Output: the files named above, in the run folder.
 
-use crate::metrics::Stats;
-use crate::run::RunOutcome;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::plots::{self, PlotFile};
+use crate::runfolder::RunFolder;
+use crate::trace;
+use serde_json::Value;
 use std::fmt::Write;
+use std::path::Path;
 
-fn fmt_stats(s: &Option<Stats>) -> String {
-    match s {
-        Some(s) => format!(
-            "| {:.4} | {:.4} | {:.4} | {:.4} |",
-            s.mean, s.p50, s.p90, s.p99
-        ),
-        None => "| - | - | - | - |".into(),
+/// What a report writes besides summary.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Draw the plots (PNG + SVG).
+    pub plots: bool,
+    /// Write trace.json.
+    pub trace: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            plots: true,
+            trace: true,
+        }
     }
 }
 
-/// The markdown summary of a run.
-pub fn summary_markdown(o: &RunOutcome) -> String {
-    let s = &o.summary;
-    let sc = &o.scenario;
-    let hw = &sc.raw.hardware;
+/// What a report wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportOutput {
+    pub plots: Vec<PlotFile>,
+    /// Events in trace.json, when written.
+    pub trace_events: Option<usize>,
+}
+
+/// Writes the report of the run folder `dir` into it: plots, trace.json and summary.md.
+pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<ReportOutput> {
+    let run = RunFolder::read(dir)?;
+    let plots = if opts.plots {
+        plots::run_plots(&run, dir)?
+    } else {
+        Vec::new()
+    };
+    let trace_events = if opts.trace {
+        Some(trace::write_trace(&run, &dir.join("trace.json"))?)
+    } else {
+        None
+    };
+    let md = summary_markdown(&run, &plots, trace_events.is_some());
+    let path = dir.join("summary.md");
+    std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
+    Ok(ReportOutput {
+        plots,
+        trace_events,
+    })
+}
+
+/// `| mean | p50 | p90 | p99 |` cells of a statistics object of summary.json.
+fn fmt_stats(v: Option<&Value>) -> String {
+    let get = |q: &str| v.and_then(|s| s.get(q)).and_then(Value::as_f64);
+    match (get("mean"), get("p50"), get("p90"), get("p99")) {
+        (Some(m), Some(a), Some(b), Some(c)) => format!("| {m:.4} | {a:.4} | {b:.4} | {c:.4} |"),
+        _ => "| - | - | - | - |".into(),
+    }
+}
+
+/// Unit of a summary key, from its suffix (docs/metrics.md: names carry their unit).
+fn unit_of(key: &str) -> &'static str {
+    const SUFFIXES: [(&str, &str); 14] = [
+        ("_per_s", "/s"),
+        ("_kwh", "kWh"),
+        ("_wh", "Wh"),
+        ("_j", "J"),
+        ("_w", "W"),
+        ("_s", "s"),
+        ("_g", "g"),
+        ("_kg", "kg"),
+        ("_usd", "USD"),
+        ("_l", "L"),
+        ("_tokens", "tokens"),
+        ("_bytes", "B"),
+        ("_pct", "%"),
+        ("_ratio", "-"),
+    ];
+    SUFFIXES
+        .iter()
+        .find(|(s, _)| key.ends_with(s))
+        .map(|(_, u)| *u)
+        .unwrap_or("-")
+}
+
+/// Keys of summary.json that the tables above "Other values" show.
+const SHOWN_KEYS: [&str; 31] = [
+    "simwatt_version",
+    "seed",
+    "model",
+    "gpu",
+    "policy",
+    "replicas",
+    "gpus_per_replica",
+    "predictor",
+    "requests_total",
+    "requests_completed",
+    "requests_rejected",
+    "requests_rejected_by_reason",
+    "preemptions",
+    "makespan_s",
+    "prompt_tokens",
+    "output_tokens",
+    "output_tokens_per_s",
+    "requests_per_s",
+    "ttft_s",
+    "tbt_s",
+    "e2e_s",
+    "scheduling_delay_s",
+    "batches",
+    "batch_stages",
+    "mean_batch_requests",
+    "kv_blocks_per_replica",
+    "kv_block_size_tokens",
+    "events",
+    "sim_wall_s",
+    "sim_requests_per_wall_s",
+    "sim_events_per_wall_s",
+];
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_u64() || v.is_i64() => format!("{x:.0}"),
+        Some(x) if x.abs() >= 1e5 || (x != 0.0 && x.abs() < 1e-3) => format!("{x:.4e}"),
+        Some(x) => format!("{x:.4}"),
+        None => v.to_string(),
+    }
+}
+
+/// The markdown summary of a run, from its files; links `plots` and, when `trace`, trace.json.
+pub fn summary_markdown(run: &RunFolder, plots: &[PlotFile], trace: bool) -> String {
+    let s = &run.summary;
+    let int = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let f = |k: &str| run.summary_f64(k).unwrap_or(f64::NAN);
+    let text = |k: &str| run.summary_str(k).unwrap_or("?").to_string();
+    let cfg = |k: &str| {
+        run.config_u64(k)
+            .map(|v| v.to_string())
+            .unwrap_or("?".into())
+    };
+    let gpu = text("gpu");
+    // The device's full name, when the run used the built-in catalog.
+    let builtin_devices = run
+        .config_value("catalog.devices")
+        .is_none_or(|v| v.is_null());
+    let gpu_name = builtin_devices
+        .then(|| Catalog::builtin().ok())
+        .flatten()
+        .and_then(|c| c.device(&gpu).map(|(_, d)| d.name.clone()))
+        .unwrap_or(gpu);
+    let router = run
+        .config_value("router")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?");
+
     let mut m = String::new();
     let _ = writeln!(m, "# simwatt run summary\n");
     let _ = writeln!(
         m,
         "{} on {} x {} (TP {}, PP {}, {} replica(s)), policy `{}`, router `{}`, seed {}.\n",
-        s.model,
-        s.gpus_per_replica * s.replicas,
-        sc.device.name,
-        hw.tensor_parallel,
-        hw.pipeline_stages,
-        hw.replicas,
-        s.policy,
-        sc.raw.router.name(),
-        s.seed
+        text("model"),
+        int("gpus_per_replica") * int("replicas"),
+        gpu_name,
+        cfg("hardware.tensor_parallel"),
+        cfg("hardware.pipeline_stages"),
+        int("replicas"),
+        text("policy"),
+        router,
+        int("seed"),
     );
-    let _ = writeln!(
-        m,
-        "Execution times: **{}**. {}\n",
-        o.predictor.kind, o.predictor.note
-    );
+    let note = run
+        .provenance
+        .as_ref()
+        .and_then(|p| p.pointer("/predictor/note"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let _ = writeln!(m, "Execution times: **{}**. {note}\n", text("predictor"));
+
     let _ = writeln!(m, "## Requests\n");
     let _ = writeln!(m, "| metric | value |\n|---|---|");
-    let _ = writeln!(m, "| requests (total) | {} |", s.requests_total);
-    let _ = writeln!(m, "| requests completed | {} |", s.requests_completed);
-    let _ = writeln!(m, "| requests rejected | {} |", s.requests_rejected);
-    for (reason, n) in &s.requests_rejected_by_reason {
-        let _ = writeln!(m, "| rejected: {reason} | {n} |");
+    let _ = writeln!(m, "| requests (total) | {} |", int("requests_total"));
+    let _ = writeln!(m, "| requests completed | {} |", int("requests_completed"));
+    let _ = writeln!(m, "| requests rejected | {} |", int("requests_rejected"));
+    if let Some(by) = s
+        .get("requests_rejected_by_reason")
+        .and_then(Value::as_object)
+    {
+        for (reason, n) in by {
+            let _ = writeln!(m, "| rejected: {reason} | {n} |");
+        }
     }
-    let _ = writeln!(m, "| preemptions | {} |", s.preemptions);
-    let _ = writeln!(m, "| makespan (s) | {:.3} |", s.makespan_s);
-    let _ = writeln!(m, "| output tokens | {} |", s.output_tokens);
+    let _ = writeln!(m, "| preemptions | {} |", int("preemptions"));
+    let _ = writeln!(m, "| makespan (s) | {:.3} |", f("makespan_s"));
+    let _ = writeln!(m, "| output tokens | {} |", int("output_tokens"));
     let _ = writeln!(
         m,
         "| output throughput (tokens/s) | {:.1} |",
-        s.output_tokens_per_s
+        f("output_tokens_per_s")
     );
     let _ = writeln!(
         m,
         "| request throughput (requests/s) | {:.3} |",
-        s.requests_per_s
+        f("requests_per_s")
     );
     let _ = writeln!(
         m,
         "| mean requests per batch | {:.2} |",
-        s.mean_batch_requests
+        f("mean_batch_requests")
     );
     let _ = writeln!(
         m,
         "| KV cache per replica | {} blocks x {} tokens |",
-        s.kv_blocks_per_replica, s.kv_block_size_tokens
+        int("kv_blocks_per_replica"),
+        int("kv_block_size_tokens")
     );
+
     let _ = writeln!(m, "\n## Latency (seconds)\n");
     let _ = writeln!(
         m,
         "| metric | mean | p50 | p90 | p99 |\n|---|---|---|---|---|"
     );
-    let _ = writeln!(m, "| time to first token (ttft_s) {}", fmt_stats(&s.ttft_s));
-    let _ = writeln!(m, "| time between tokens (tbt_s) {}", fmt_stats(&s.tbt_s));
-    let _ = writeln!(m, "| end-to-end latency (e2e_s) {}", fmt_stats(&s.e2e_s));
-    let _ = writeln!(
-        m,
-        "| scheduling delay (scheduling_delay_s) {}",
-        fmt_stats(&s.scheduling_delay_s)
-    );
+    for (label, key) in [
+        ("time to first token", "ttft_s"),
+        ("time between tokens", "tbt_s"),
+        ("end-to-end latency", "e2e_s"),
+        ("scheduling delay", "scheduling_delay_s"),
+    ] {
+        let _ = writeln!(m, "| {label} (`{key}`) {}", fmt_stats(s.get(key)));
+    }
+
+    // Values added to summary.json after this report was written (energy, carbon, cost, ...) still show.
+    if let Some(obj) = s.as_object() {
+        let other: Vec<(&String, &Value)> = obj
+            .iter()
+            .filter(|(k, v)| !SHOWN_KEYS.contains(&k.as_str()) && (v.is_number() || v.is_object()))
+            .collect();
+        if !other.is_empty() {
+            let _ = writeln!(m, "\n## Other values\n");
+            let _ = writeln!(m, "| key | value | unit |\n|---|---|---|");
+            for (k, v) in other {
+                match v {
+                    Value::Object(o) => {
+                        for (sub, x) in o.iter().filter(|(_, x)| x.is_number()) {
+                            let _ = writeln!(m, "| `{k}.{sub}` | {} | {} |", num(x), unit_of(k));
+                        }
+                    }
+                    _ => {
+                        let _ = writeln!(m, "| `{k}` | {} | {} |", num(v), unit_of(k));
+                    }
+                }
+            }
+        }
+    }
+
+    if !plots.is_empty() {
+        let _ = writeln!(m, "\n## Plots\n");
+        let _ = writeln!(
+            m,
+            "Each plot is a PNG (shown) and an SVG (linked) of the same figure.\n"
+        );
+        let mut section = "";
+        for p in plots {
+            if p.section != section {
+                section = p.section;
+                let _ = writeln!(m, "### {section}\n");
+                if section == "Replica timelines" && run.replicas() > plots::MAX_TIMELINES {
+                    let _ = writeln!(
+                        m,
+                        "The first {} of {} replicas are drawn.\n",
+                        plots::MAX_TIMELINES,
+                        run.replicas()
+                    );
+                }
+            }
+            let _ = writeln!(
+                m,
+                "![{c}]({s}.png)\n\n{c} ([SVG]({s}.svg))\n",
+                c = p.caption,
+                s = p.stem
+            );
+        }
+    }
+
+    if trace {
+        let _ = writeln!(m, "## Trace\n");
+        let _ = writeln!(
+            m,
+            "[`trace.json`](trace.json) holds every batch stage (one process per replica, one thread per \
+             pipeline stage), the KV-cache use per replica and each request's lifetime (queued, prefill, \
+             decode) in the Chrome trace event format. Open it in <https://ui.perfetto.dev> \
+             (\"Open trace file\") or chrome://tracing; times are simulated."
+        );
+    }
+
     let _ = writeln!(m, "\n## Simulator\n");
     let _ = writeln!(
         m,
         "{} events in {:.3} s wall time ({:.0} simulated requests per wall-second).",
-        s.events, s.sim_wall_s, s.sim_requests_per_wall_s
+        int("events"),
+        f("sim_wall_s"),
+        f("sim_requests_per_wall_s")
     );
     let _ = writeln!(
         m,
         "\nFiles: `requests.csv` / `requests.parquet` (one row per request), `batches.parquet` (one row per \
          batch stage), `summary.json`, `config.resolved.yaml`, `provenance.json`. Metric definitions: \
-         docs/metrics.md in the simwatt repository."
+         docs/metrics.md in the simwatt repository. `simwatt report` remakes this summary, the plots and the \
+         trace from these files."
     );
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_come_from_key_suffixes() {
+        assert_eq!(unit_of("energy_j"), "J");
+        assert_eq!(unit_of("mean_power_w"), "W");
+        assert_eq!(unit_of("output_tokens_per_s"), "/s");
+        assert_eq!(unit_of("carbon_g"), "g");
+        assert_eq!(unit_of("cost_usd"), "USD");
+        assert_eq!(unit_of("water_l"), "L");
+        assert_eq!(unit_of("makespan_s"), "s");
+        assert_eq!(unit_of("batches"), "-");
+    }
 }

@@ -9,6 +9,7 @@ use crate::predictor::profile::{
 };
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
+use crate::report::ReportOptions;
 use crate::sim::{self, SimResult};
 use crate::workload;
 use serde::Serialize;
@@ -195,8 +196,19 @@ pub fn default_out(config: &Path) -> PathBuf {
     PathBuf::from("runs").join(stem)
 }
 
-/// Writes the run folder for `o` to `out` (atomically).
+/// Writes the run folder for `o` to `out` (atomically), with the full report (plots, trace, summary.md).
 pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<PathBuf> {
+    write_run_with(o, args, out, &ReportOptions::default())
+}
+
+/// Writes the run folder for `o` to `out` (atomically): the data files, then the report made from them
+/// (as `simwatt report` would) with `report`'s options.
+pub fn write_run_with(
+    o: &RunOutcome,
+    args: &SimulateArgs,
+    out: &Path,
+    report: &ReportOptions,
+) -> Result<PathBuf> {
     let s = &o.scenario;
     let dir = RunDir::create(out, args.force)?;
     let resolved = serde_yaml::to_string(&s.raw).map_err(|e| Error::Internal(e.to_string()))?;
@@ -243,7 +255,7 @@ pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<Path
     let mut batches = output::batches_frame(&o.result.batches)?;
     output::write_parquet(&dir.file("batches.parquet"), &mut batches)?;
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
-    dir.write_text("summary.md", &crate::report::summary_markdown(o))?;
+    crate::report::write_report(dir.path(), report)?;
     dir.commit()
 }
 
