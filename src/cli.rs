@@ -19,6 +19,8 @@ pub enum Command {
     /// Fit models from measured data and report their error.
     #[command(subcommand)]
     Fit(FitCmd),
+    /// Remake a run folder's plots, trace.json and summary.md from its files.
+    Report(ReportCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,4 +86,26 @@ pub struct SimulateCmd {
     /// Replace the run folder if it already exists.
     #[arg(long)]
     pub force: bool,
+    /// Skip the plots (PNG + SVG); `simwatt report` can draw them later.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Skip trace.json (the Chrome / Perfetto trace); `simwatt report` can write it later.
+    #[arg(long)]
+    pub no_trace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportCmd {
+    /// Run folder written by `simwatt simulate`.
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Skip the plots (PNG + SVG).
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Skip trace.json.
+    #[arg(long)]
+    pub no_trace: bool,
+    /// Print nothing on success.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }

@@ -2,7 +2,8 @@
 //!
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
-//! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver.
+//! [`predictor`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
+//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver.
 
 pub mod accounting;
 pub mod catalog;
@@ -14,11 +15,14 @@ pub mod error;
 pub mod fit_cmd;
 pub mod metrics;
 pub mod output;
+pub mod plots;
 pub mod power;
 pub mod predictor;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod runfolder;
 pub mod sim;
+pub mod trace;
 pub mod units;
 pub mod workload;

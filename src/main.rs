@@ -2,7 +2,8 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use simwatt::cli::{Cli, Command, FitCmd, FitLatencyCmd, SimulateCmd};
+use simwatt::cli::{Cli, Command, FitCmd, FitLatencyCmd, ReportCmd, SimulateCmd};
+use simwatt::report::{self, ReportOptions};
 use simwatt::run::{self, SimulateArgs};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -47,7 +48,11 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
     let pb = progress_bar(total, args.quiet);
     let outcome = run::simulate(scenario, &|n| pb.set_position(n))?;
     pb.finish_and_clear();
-    let dir = run::write_run(&outcome, &args, &out)?;
+    let report_opts = ReportOptions {
+        plots: !cmd.no_plots,
+        trace: !cmd.no_trace,
+    };
+    let dir = run::write_run_with(&outcome, &args, &out, &report_opts)?;
     if !args.quiet {
         let s = &outcome.summary;
         eprintln!(
@@ -108,11 +113,33 @@ fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn report(cmd: ReportCmd) -> anyhow::Result<()> {
+    let opts = ReportOptions {
+        plots: !cmd.no_plots,
+        trace: !cmd.no_trace,
+    };
+    let out = report::write_report(&cmd.run_dir, &opts)?;
+    if !cmd.quiet {
+        let trace = if out.trace_events.is_some() {
+            ", trace.json"
+        } else {
+            ""
+        };
+        eprintln!(
+            "{}: summary.md, {} plots (PNG + SVG){trace}",
+            cmd.run_dir.display(),
+            out.plots.len()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
         Command::Fit(FitCmd::Latency(cmd)) => fit_latency(cmd),
+        Command::Report(cmd) => report(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -62,6 +62,11 @@ impl RunDir {
         })
     }
 
+    /// The folder being written (hidden until [`RunDir::commit`]).
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// Path of `name` inside the folder being written.
     pub fn file(&self, name: &str) -> PathBuf {
         self.tmp.join(name)

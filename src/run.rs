@@ -11,6 +11,7 @@ use crate::predictor::profile::{
 };
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
+use crate::report::ReportOptions;
 use crate::sim::StageEnergy;
 use crate::sim::{self, SimResult};
 use crate::workload;
@@ -339,8 +340,19 @@ pub fn default_out(config: &Path) -> PathBuf {
     PathBuf::from("runs").join(stem)
 }
 
-/// Writes the run folder for `o` to `out` (atomically).
+/// Writes the run folder for `o` to `out` (atomically), with the full report (plots, trace, summary.md).
 pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<PathBuf> {
+    write_run_with(o, args, out, &ReportOptions::default())
+}
+
+/// Writes the run folder for `o` to `out` (atomically): the data files, then the report made from them
+/// (as `simwatt report` would) with `report`'s options.
+pub fn write_run_with(
+    o: &RunOutcome,
+    args: &SimulateArgs,
+    out: &Path,
+    report: &ReportOptions,
+) -> Result<PathBuf> {
     let s = &o.scenario;
     let dir = RunDir::create(out, args.force)?;
     let resolved = serde_yaml::to_string(&s.raw).map_err(|e| Error::Internal(e.to_string()))?;
@@ -400,7 +412,7 @@ pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<Path
         output::write_parquet(&dir.file("power.parquet"), &mut power)?;
     }
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
-    dir.write_text("summary.md", &crate::report::summary_markdown(o))?;
+    crate::report::write_report(dir.path(), report)?;
     dir.commit()
 }
 

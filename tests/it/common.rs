@@ -52,3 +52,23 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Writes the run folder of an in-memory outcome (without plots or trace) and returns its summary.md.
+pub fn summary_md_of(o: &RunOutcome) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let args = run::SimulateArgs {
+        config: quickstart(),
+        overrides: vec![],
+        out: Some(out.clone()),
+        seed: None,
+        quiet: true,
+        force: false,
+    };
+    let opts = simwatt::report::ReportOptions {
+        plots: false,
+        trace: false,
+    };
+    run::write_run_with(o, &args, &out, &opts).expect("run folder written");
+    std::fs::read_to_string(out.join("summary.md")).unwrap()
+}

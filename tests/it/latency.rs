@@ -88,7 +88,7 @@ fn a_pair_without_profiles_runs_on_the_roofline_and_says_so() {
     assert_eq!(o.predictor.kind, "roofline");
     assert_eq!(o.summary.requests_completed, 200);
     assert!(o.predictor.sources.iter().all(|(_, s)| s == "roofline"));
-    let md = simwatt::report::summary_markdown(&o);
+    let md = summary_md_of(&o);
     assert!(md.contains("roofline"), "{md}");
 }
 
@@ -266,7 +266,7 @@ fn long_prompts_past_the_profile_complete_and_ttft_keeps_growing() {
         .collect();
     assert!(counts["linear_layers"].1 > 0, "{counts:?}");
     assert!(counts["attention_prefill"].1 > 0, "{counts:?}");
-    assert!(simwatt::report::summary_markdown(&o).contains("outside the profiled range"));
+    assert!(summary_md_of(&o).contains("outside the profiled range"));
     // Requests arrive 20 s apart, so each prefills alone: TTFT must keep rising with the prompt, also
     // between 16k and 32k tokens where everything is extrapolated.
     let mut rows: Vec<_> = o

@@ -6,3 +6,4 @@ mod common;
 mod energy;
 mod latency;
 mod policies;
+mod report;

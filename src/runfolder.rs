@@ -1,0 +1,234 @@
+//! Reading a run folder back: the input of `simwatt report` and of everything derived from a run
+//! (plots, summary.md, trace.json).
+//!
+//! Input: a folder written by `simulate` (`summary.json`, `config.resolved.yaml`, `requests.parquet`,
+//! `batches.parquet`; `provenance.json` and `power.parquet` when present). Output: a [`RunFolder`] that holds
+//! the tables as polars frames and the JSON / YAML documents as values, with typed column accessors whose
+//! errors name the file and the column. Nothing here depends on the in-memory state of a simulation, so a
+//! report made right after `simulate` and one made later from the files are the same.
+
+use crate::error::{Error, Result};
+use polars::prelude::*;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A table of a run folder (a parquet file read whole).
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The file it was read from.
+    pub path: PathBuf,
+    pub df: DataFrame,
+}
+
+impl Table {
+    /// Reads a parquet file.
+    pub fn read_parquet(path: &Path) -> Result<Table> {
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let df = ParquetReader::new(f).finish().map_err(|e| Error::Csv {
+            path: path.to_path_buf(),
+            message: format!("not a readable parquet file: {e}"),
+        })?;
+        Ok(Table {
+            path: path.to_path_buf(),
+            df,
+        })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.df.height()
+    }
+
+    /// Whether the table has a column named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.df.get_column_index(name).is_some()
+    }
+
+    fn column_err(&self, name: &str, message: impl Into<String>) -> Error {
+        Error::Column {
+            path: self.path.clone(),
+            column: name.to_string(),
+            row: None,
+            message: message.into(),
+        }
+    }
+
+    /// A numeric column as f64 values (nulls as `None`). A missing or non-numeric column is an error
+    /// naming the file and the column.
+    pub fn f64s(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let col = self
+            .df
+            .column(name)
+            .map_err(|_| self.column_err(name, "missing"))?;
+        if !col.dtype().is_primitive_numeric() {
+            return Err(self.column_err(name, format!("expected numbers, found {}", col.dtype())));
+        }
+        let cast = col
+            .cast(&DataType::Float64)
+            .map_err(|e| self.column_err(name, e.to_string()))?;
+        let ca = cast
+            .f64()
+            .map_err(|e| self.column_err(name, e.to_string()))?;
+        Ok(ca.iter().collect())
+    }
+
+    /// A numeric column without nulls.
+    pub fn f64s_required(&self, name: &str) -> Result<Vec<f64>> {
+        self.f64s(name)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| v.ok_or_else(|| self.null_err(name, i)))
+            .collect()
+    }
+
+    /// A non-negative integer column without nulls (ids, counts).
+    pub fn u64s(&self, name: &str) -> Result<Vec<u64>> {
+        self.f64s_required(name)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if v >= 0.0 && v.fract() == 0.0 {
+                    Ok(v as u64)
+                } else {
+                    Err(Error::Column {
+                        path: self.path.clone(),
+                        column: name.to_string(),
+                        row: Some(i + 1),
+                        message: format!("{v} is not a non-negative integer"),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// A text column (nulls as empty strings).
+    pub fn strings(&self, name: &str) -> Result<Vec<String>> {
+        let col = self
+            .df
+            .column(name)
+            .map_err(|_| self.column_err(name, "missing"))?;
+        let ca = col
+            .str()
+            .map_err(|_| self.column_err(name, format!("expected text, found {}", col.dtype())))?;
+        Ok(ca
+            .iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect())
+    }
+
+    fn null_err(&self, name: &str, i: usize) -> Error {
+        Error::Column {
+            path: self.path.clone(),
+            column: name.to_string(),
+            row: Some(i + 1),
+            message: "empty value".into(),
+        }
+    }
+}
+
+/// Everything a report is made from, read from a run folder.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    pub dir: PathBuf,
+    /// `summary.json`.
+    pub summary: serde_json::Value,
+    /// `config.resolved.yaml`.
+    pub config: serde_yaml::Value,
+    /// `provenance.json`, when present.
+    pub provenance: Option<serde_json::Value>,
+    /// `requests.parquet`: one row per request.
+    pub requests: Table,
+    /// `batches.parquet`: one row per batch stage.
+    pub batches: Table,
+    /// `power.parquet`, when the run has one.
+    pub power: Option<Table>,
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| Error::Csv {
+        path: path.to_path_buf(),
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
+impl RunFolder {
+    /// Reads the run folder `dir`.
+    pub fn read(dir: &Path) -> Result<RunFolder> {
+        if !dir.is_dir() {
+            return Err(Error::Output {
+                path: dir.to_path_buf(),
+                message: "not a run folder (no such folder)".into(),
+            });
+        }
+        let summary = read_json(&dir.join("summary.json"))?;
+        let config_path = dir.join("config.resolved.yaml");
+        let config = serde_yaml::from_str(&read_text(&config_path)?).map_err(|e| Error::Yaml {
+            path: config_path.clone(),
+            message: e.to_string(),
+        })?;
+        let prov_path = dir.join("provenance.json");
+        let provenance = if prov_path.exists() {
+            Some(read_json(&prov_path)?)
+        } else {
+            None
+        };
+        let power_path = dir.join("power.parquet");
+        let power = if power_path.exists() {
+            Some(Table::read_parquet(&power_path)?)
+        } else {
+            None
+        };
+        Ok(RunFolder {
+            dir: dir.to_path_buf(),
+            summary,
+            config,
+            provenance,
+            requests: Table::read_parquet(&dir.join("requests.parquet"))?,
+            batches: Table::read_parquet(&dir.join("batches.parquet"))?,
+            power,
+        })
+    }
+
+    /// A number of summary.json at a dotted path (`ttft_s.p50`), if present and numeric.
+    pub fn summary_f64(&self, dotted: &str) -> Option<f64> {
+        dotted
+            .split('.')
+            .try_fold(&self.summary, |v, k| v.get(k))
+            .and_then(|v| v.as_f64())
+    }
+
+    /// A string of summary.json, if present.
+    pub fn summary_str(&self, key: &str) -> Option<&str> {
+        self.summary.get(key).and_then(|v| v.as_str())
+    }
+
+    /// A value of config.resolved.yaml at a dotted path (`hardware.tensor_parallel`), if present.
+    pub fn config_value(&self, dotted: &str) -> Option<&serde_yaml::Value> {
+        dotted.split('.').try_fold(&self.config, |v, k| v.get(k))
+    }
+
+    /// A non-negative integer of config.resolved.yaml, if present.
+    pub fn config_u64(&self, dotted: &str) -> Option<u64> {
+        self.config_value(dotted).and_then(|v| v.as_u64())
+    }
+
+    /// Number of replicas (from the summary, else the config, else 1).
+    pub fn replicas(&self) -> u32 {
+        self.summary_f64("replicas")
+            .map(|r| r as u32)
+            .or_else(|| self.config_u64("hardware.replicas").map(|r| r as u32))
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Number of pipeline stages (from the config, else 1).
+    pub fn pipeline_stages(&self) -> u32 {
+        self.config_u64("hardware.pipeline_stages")
+            .map(|p| p as u32)
+            .unwrap_or(1)
+            .max(1)
+    }
+}

@@ -1,0 +1,365 @@
+//! Reports of a run folder: plots (PNG + SVG), trace.json (Chrome trace event format), summary.md, and
+//! `simwatt report` remaking them from the files alone.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A small run (2 replicas, 40 requests) written by the binary to `dir/name`, with `extra` flags.
+fn small_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args = vec![
+        "simulate",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.requests=40",
+        "--set",
+        "hardware.replicas=2",
+        "--set",
+        "workload.arrival={type: poisson, rate: 4}",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let o = simwatt(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+/// The figures a run with two replicas gets, with their size in pixels.
+const FIGURES: [(&str, u32, u32); 5] = [
+    ("ttft_cdf", 1200, 750),
+    ("tbt_cdf", 1200, 750),
+    ("e2e_cdf", 1200, 750),
+    ("timeline_replica0", 1200, 1050),
+    ("timeline_replica1", 1200, 1050),
+];
+
+/// Checks a PNG: signature, IHDR, that it decodes to `w` x `h`, and that it has drawing on it (not a
+/// blank page): some share of non-white pixels and several colours.
+fn assert_valid_png(path: &Path, w: u32, h: u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{}: PNG signature",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR", "{}: IHDR first", path.display());
+    assert!(
+        bytes.len() > 20_000,
+        "{}: only {} bytes",
+        path.display(),
+        bytes.len()
+    );
+    let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    let mut reader = decoder.read_info().expect("PNG header decodes");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG data decodes");
+    assert_eq!((info.width, info.height), (w, h), "{}", path.display());
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{}: colour image", path.display());
+    let pixels = buf[..info.buffer_size()].chunks(channels);
+    let mut non_white = 0usize;
+    let mut colours = std::collections::HashSet::new();
+    for px in pixels {
+        if px[..3] != [255, 255, 255] {
+            non_white += 1;
+        }
+        colours.insert((px[0] / 32, px[1] / 32, px[2] / 32));
+    }
+    let share = non_white as f64 / (w * h) as f64;
+    assert!(
+        share > 0.01 && share < 0.6,
+        "{}: {:.1}% of pixels drawn",
+        path.display(),
+        share * 100.0
+    );
+    assert!(
+        colours.len() >= 8,
+        "{}: {} colours",
+        path.display(),
+        colours.len()
+    );
+}
+
+/// Checks an SVG: parses as XML with an `<svg>` root of the given size, and holds text and shapes.
+fn assert_valid_svg(path: &Path, w: u32, h: u32, must_say: &[&str]) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        text.len() > 5_000,
+        "{}: only {} bytes",
+        path.display(),
+        text.len()
+    );
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{}: not XML: {e}", path.display()));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg", "{}", path.display());
+    assert_eq!(root.attribute("width"), Some(w.to_string().as_str()));
+    assert_eq!(root.attribute("height"), Some(h.to_string().as_str()));
+    let texts: Vec<String> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    for needle in must_say {
+        assert!(
+            texts.iter().any(|t| t.contains(needle)),
+            "{}: no text `{needle}` among {texts:?}",
+            path.display()
+        );
+    }
+    let shapes = root
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("polyline")
+                || n.has_tag_name("path")
+                || n.has_tag_name("circle")
+                || n.has_tag_name("polygon")
+        })
+        .count();
+    assert!(shapes > 3, "{}: {shapes} shapes", path.display());
+}
+
+#[test]
+fn every_plot_renders_as_a_valid_png_and_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path(), "run", &[]);
+    for (stem, w, h) in FIGURES {
+        assert_valid_png(&run.join(format!("{stem}.png")), w, h);
+        let words: &[&str] = match stem {
+            "ttft_cdf" => &[
+                "time to first token (s)",
+                "fraction of requests",
+                "replica 1",
+            ],
+            "tbt_cdf" => &["time between tokens (s", "mean gap of a request"],
+            "e2e_cdf" => &["end-to-end latency (s)", "all replicas"],
+            _ => &[
+                "simulated time (s)",
+                "requests per batch",
+                "KV cache (blocks)",
+            ],
+        };
+        assert_valid_svg(&run.join(format!("{stem}.svg")), w, h, words);
+    }
+}
+
+#[test]
+fn summary_md_links_every_plot_and_the_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path(), "run", &[]);
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    for (stem, _, _) in FIGURES {
+        assert!(
+            md.contains(&format!("]({stem}.png)")),
+            "{stem}.png not shown"
+        );
+        assert!(
+            md.contains(&format!("[SVG]({stem}.svg)")),
+            "{stem}.svg not linked"
+        );
+    }
+    assert!(md.contains("(trace.json)"), "{md}");
+    assert!(md.contains("ui.perfetto.dev"));
+    // The key numbers, in tables with units.
+    assert!(md.contains("| makespan (s) |"), "{md}");
+    assert!(md.contains("## Latency (seconds)"), "{md}");
+    assert!(md.contains("| time to first token (`ttft_s`) | "), "{md}");
+}
+
+#[test]
+fn trace_json_follows_the_chrome_trace_event_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path(), "run", &["--set", "hardware.pipeline_stages=2"]);
+    let text = std::fs::read_to_string(run.join("trace.json")).unwrap();
+    let trace: serde_json::Value = serde_json::from_str(&text).expect("trace.json is JSON");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let events = trace["traceEvents"]
+        .as_array()
+        .expect("a traceEvents array");
+    assert!(!events.is_empty());
+    let mut by_ph: BTreeMap<String, usize> = BTreeMap::new();
+    // Open nestable async spans per (cat, id): each `b` is closed by an `e` of the same name, in order.
+    let mut open: BTreeMap<(String, u64), Vec<String>> = BTreeMap::new();
+    let mut process_names = Vec::new();
+    for ev in events {
+        let name = ev["name"].as_str().unwrap_or_else(|| panic!("name: {ev}"));
+        let ph = ev["ph"].as_str().unwrap_or_else(|| panic!("ph: {ev}"));
+        let ts = ev["ts"].as_f64().unwrap_or_else(|| panic!("ts: {ev}"));
+        assert!(ts >= 0.0, "{ev}");
+        assert!(ev["pid"].is_u64(), "pid: {ev}");
+        assert!(ev["tid"].is_u64(), "tid: {ev}");
+        *by_ph.entry(ph.to_string()).or_default() += 1;
+        match ph {
+            "X" => {
+                let dur = ev["dur"].as_f64().unwrap_or_else(|| panic!("dur: {ev}"));
+                assert!(dur >= 0.0, "{ev}");
+                assert!(["prefill", "decode", "mixed"].contains(&name), "{ev}");
+                assert!(ev["tid"].as_u64().unwrap() < 2, "a pipeline stage: {ev}");
+            }
+            "b" | "e" => {
+                let key = (
+                    ev["cat"].as_str().expect("cat").to_string(),
+                    ev["id"].as_u64().expect("id"),
+                );
+                let stack = open.entry(key).or_default();
+                if ph == "b" {
+                    stack.push(name.to_string());
+                } else {
+                    assert_eq!(stack.pop().as_deref(), Some(name), "unbalanced: {ev}");
+                }
+            }
+            "M" => {
+                if name == "process_name" {
+                    process_names.push(ev["args"]["name"].as_str().unwrap().to_string());
+                }
+            }
+            "C" | "i" => assert!(ev["args"].is_object(), "{ev}"),
+            other => panic!("unexpected phase {other}: {ev}"),
+        }
+    }
+    assert!(open.values().all(Vec::is_empty), "spans left open");
+    assert_eq!(process_names, vec!["replica 0", "replica 1"]);
+    // One complete event per batch stage; four spans (request, queued, prefill, decode) per request.
+    assert_eq!(by_ph["X"] as u64, summary["batch_stages"].as_u64().unwrap());
+    assert_eq!(
+        by_ph["b"] as u64,
+        4 * summary["requests_completed"].as_u64().unwrap()
+    );
+    assert_eq!(by_ph["b"], by_ph["e"]);
+}
+
+#[test]
+fn report_remakes_plots_trace_and_summary_from_the_run_folder_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = small_run(tmp.path(), "full", &[]);
+    let bare = small_run(tmp.path(), "bare", &["--no-plots", "--no-trace"]);
+    let names = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        !names(&bare)
+            .iter()
+            .any(|n| n.ends_with(".png") || n.ends_with(".svg") || n == "trace.json"),
+        "{:?}",
+        names(&bare)
+    );
+    let o = simwatt(&["report", bare.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("5 plots"), "{}", stderr(&o));
+    assert_eq!(names(&bare), names(&full));
+    // The same run gives the same report, whether made by simulate or later by report; only the
+    // simulator's wall time in summary.md may differ.
+    for (stem, _, _) in FIGURES {
+        for ext in ["png", "svg"] {
+            let f = format!("{stem}.{ext}");
+            assert!(
+                std::fs::read(full.join(&f)).unwrap() == std::fs::read(bare.join(&f)).unwrap(),
+                "{f} differs"
+            );
+        }
+    }
+    assert!(
+        std::fs::read(full.join("trace.json")).unwrap()
+            == std::fs::read(bare.join("trace.json")).unwrap()
+    );
+    let strip = |dir: &Path| -> String {
+        std::fs::read_to_string(dir.join("summary.md"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains("wall time"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&full), strip(&bare));
+    // The data files are untouched by the report.
+    for f in ["requests.csv", "requests.parquet", "batches.parquet"] {
+        assert!(
+            std::fs::read(full.join(f)).unwrap() == std::fs::read(bare.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn report_of_a_folder_that_is_not_a_run_fails_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope");
+    let o = simwatt(&["report", missing.to_str().unwrap()]);
+    assert_clean_failure(&o, &["nope", "not a run folder"]);
+    std::fs::create_dir(&missing).unwrap();
+    let o = simwatt(&["report", missing.to_str().unwrap()]);
+    assert_clean_failure(&o, &["summary.json"]);
+}
+
+#[test]
+fn a_run_with_no_completed_request_still_gets_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Llama-2-7B's context is 4,096 tokens: every request is rejected.
+    let run = small_run(
+        tmp.path(),
+        "run",
+        &[
+            "--set",
+            "workload.lengths={type: fixed, prompt: 5000, output: 10}",
+        ],
+    );
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(md.contains("rejected: context_length | 40"), "{md}");
+    assert!(!md.contains("## Plots"), "{md}");
+    assert!(!run.join("ttft_cdf.png").exists());
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("trace.json")).unwrap()).unwrap();
+    let rejected = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["name"] == "rejected_context_length")
+        .count();
+    assert_eq!(rejected, 40);
+}
+
+#[test]
+fn help_lists_the_report_verb_and_the_report_flags() {
+    let text = String::from_utf8_lossy(&simwatt(&["--help"]).stdout).to_string();
+    assert!(text.contains("report"), "{text}");
+    let text = String::from_utf8_lossy(&simwatt(&["simulate", "--help"]).stdout).to_string();
+    for flag in ["--no-plots", "--no-trace"] {
+        assert!(text.contains(flag), "{flag} missing from: {text}");
+    }
+    let text = String::from_utf8_lossy(&simwatt(&["report", "--help"]).stdout).to_string();
+    assert!(text.contains("RUN_DIR"), "{text}");
+}
+
+#[test]
+fn summary_values_added_later_show_with_their_unit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path(), "run", &["--no-plots", "--no-trace"]);
+    // A summary key this report does not know still shows, with the unit its name carries.
+    let path = run.join("summary.json");
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    s["cooling_energy_j"] = serde_json::json!(1234.5);
+    s["power_w"] = serde_json::json!({"mean": 300.25, "p99": 400.0});
+    std::fs::write(&path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
+    let o = simwatt(&["report", run.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(md.contains("| `cooling_energy_j` | 1234.5000 | J |"), "{md}");
+    assert!(md.contains("| `power_w.mean` | 300.2500 | W |"), "{md}");
+    assert!(
+        !md.contains("| `makespan_s` |"),
+        "known keys stay in their own tables"
+    );
+}
