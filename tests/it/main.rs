@@ -5,3 +5,4 @@ mod cli;
 mod common;
 mod latency;
 mod policies;
+mod power;
