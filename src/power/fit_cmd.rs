@@ -88,6 +88,15 @@ pub fn fit_from_manifests(
         all.observations.append(&mut l.observations);
         all.skipped.append(&mut l.skipped);
     }
+    if all.observations.iter().filter(|o| o.evaluated).count() < 2 {
+        return Err(Error::Output {
+            path: manifests.first().cloned().unwrap_or_default(),
+            message: format!(
+                "the manifests yield {} measured configuration(s); a fit with leave-one-out needs at least 2",
+                all.observations.iter().filter(|o| o.evaluated).count()
+            ),
+        });
+    }
     let fit = fit_device(gpu, device.tdp_w, all, data)?;
     // Which predictor priced which source's simulations.
     let mut predictors: BTreeMap<(String, String, String), usize> = BTreeMap::new();

@@ -680,7 +680,9 @@ fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
         // Output lengths: only their mean is published; draw them uniformly over [1, 2 x mean - 1]
         // (seeded by the row), so that requests finish at different times as they do in the real run.
         let mut rng = substream(row.row as u64, "power.mlenergy.output");
-        let hi = ((2.0 * row.avg_output_tokens).round() as u32 - 1).clamp(1, *max_output_tokens);
+        let hi = ((2.0 * row.avg_output_tokens).round() as u32)
+            .saturating_sub(1)
+            .clamp(1, (*max_output_tokens).max(1));
         let n = prompt_tokens.len() * *dup_factor as usize;
         let specs: Vec<RequestSpec> = (0..n)
             .map(|i| RequestSpec {

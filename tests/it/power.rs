@@ -457,3 +457,28 @@ fn fit_power_cli_writes_the_profile_and_the_report() {
         md.contains("TDP x time") && md.contains("Vidur-Energy") && md.contains("argonne-vllm")
     );
 }
+
+#[test]
+fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = write(tmp.path(), "m.yaml", "gpu: h100\nsources: []\n");
+    let o = simwatt(&[
+        "fit",
+        "power",
+        "--gpu",
+        "h100",
+        "--data",
+        m.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["m.yaml", "at least 2"]);
+    let wrong = write(tmp.path(), "w.yaml", "gpu: a100\nsources: []\n");
+    let o = simwatt(&[
+        "fit",
+        "power",
+        "--gpu",
+        "h100",
+        "--data",
+        wrong.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["w.yaml", "another device"]);
+}
