@@ -28,6 +28,27 @@ pub enum FitCmd {
     /// Fit the execution-time model (per-operation forests over Vidur profiles) of a device and model,
     /// cache it, and print each operation's held-out error, forest against quadratic, and the fit time.
     Latency(FitLatencyCmd),
+    /// Fit a device's power profile (idle, P_0, k_compute, k_memory) from measured power data by
+    /// non-negative least squares on window energies, and report its leave-one-out error of mean power
+    /// and energy per token beside TDP x time and Vidur-Energy's curve.
+    Power(FitPowerCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct FitPowerCmd {
+    /// Device id or alias from the device catalog, e.g. a100.
+    #[arg(long)]
+    pub gpu: String,
+    /// Measurement manifest(s) listing the data and how it was measured
+    /// [default: profiles/power/measured/<gpu>.yaml]. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub data: Vec<PathBuf>,
+    /// Profile to write [default: profiles/power/<gpu>.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write the report (markdown) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,67 @@ impl CsvTable {
         self.df.column(name).is_ok()
     }
 
+    /// The exact name of the first column whose name, with surrounding spaces trimmed, is one of
+    /// `names` (tools such as nvidia-smi write `a, b` headers, so names come with a leading space).
+    pub fn find_column(&self, names: &[&str]) -> Option<String> {
+        self.columns()
+            .into_iter()
+            .find(|c| names.iter().any(|n| c.trim() == *n))
+    }
+
+    /// The exact name of the first column whose trimmed name starts with `prefix` (for headers that
+    /// carry a unit, such as `power.draw [W]`).
+    pub fn find_column_prefix(&self, prefix: &str) -> Option<String> {
+        self.columns()
+            .into_iter()
+            .find(|c| c.trim().starts_with(prefix))
+    }
+
+    /// An error for a column that is missing, listing the header.
+    pub fn missing_column(&self, name: &str, message: &str) -> Error {
+        Error::Column {
+            path: self.path.clone(),
+            column: name.to_string(),
+            row: None,
+            message: format!(
+                "missing{message} (the header has: {})",
+                self.columns()
+                    .iter()
+                    .map(|c| c.trim())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Like [`Self::f64_column`], but a cell may end with the unit `unit` (as nvidia-smi writes
+    /// `250.31 W` unless asked for `nounits`); the unit is dropped. Any other text is an error.
+    pub fn f64_column_unit(&self, name: &str, unit: &str) -> Result<Vec<f64>> {
+        let col = self.text_column(name)?;
+        let mut out = Vec::with_capacity(col.len());
+        for (i, cell) in col.iter().enumerate() {
+            let bad = |msg: String| Error::Column {
+                path: self.path.clone(),
+                column: name.trim().to_string(),
+                row: Some(i + 1),
+                message: msg,
+            };
+            let raw = cell.map(str::trim).unwrap_or("");
+            let cell = raw.strip_suffix(unit).map(str::trim_end).unwrap_or(raw);
+            if cell.is_empty() {
+                return Err(bad("empty cell, a number is needed".into()));
+            }
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| bad(format!("`{raw}` is not a number (in {unit})")))?;
+            if !v.is_finite() {
+                return Err(bad(format!("`{raw}` is not a finite number")));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
     fn text_column(&self, name: &str) -> Result<&StringChunked> {
         let col = self.df.column(name).map_err(|_| Error::Column {
             path: self.path.clone(),

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use simwatt::cli::{Cli, Command, FitCmd, FitLatencyCmd, ReportCmd, SimulateCmd};
+use simwatt::cli::{Cli, Command, FitCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd};
 use simwatt::report::{self, ReportOptions};
 use simwatt::run::{self, SimulateArgs};
 use std::io::IsTerminal;
@@ -134,12 +134,25 @@ fn report(cmd: ReportCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
+    let args = simwatt::power::fit_cmd::FitPowerArgs {
+        gpu: cmd.gpu,
+        data: cmd.data,
+        out: cmd.out,
+        report: cmd.report,
+    };
+    let text = simwatt::power::fit_cmd::run(&args, &|m| eprintln!("{m}"))?;
+    println!("{text}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
         Command::Fit(FitCmd::Latency(cmd)) => fit_latency(cmd),
         Command::Report(cmd) => report(cmd),
+        Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

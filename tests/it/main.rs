@@ -6,4 +6,5 @@ mod common;
 mod energy;
 mod latency;
 mod policies;
+mod power;
 mod report;

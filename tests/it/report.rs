@@ -356,7 +356,10 @@ fn summary_values_added_later_show_with_their_unit() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
-    assert!(md.contains("| `cooling_energy_j` | 1234.5000 | J |"), "{md}");
+    assert!(
+        md.contains("| `cooling_energy_j` | 1234.5000 | J |"),
+        "{md}"
+    );
     assert!(md.contains("| `power_w.mean` | 300.2500 | W |"), "{md}");
     assert!(
         !md.contains("| `makespan_s` |"),

@@ -1,0 +1,159 @@
+//! The `fit power` driver: read the measurement manifests of a device, replay every measured
+//! configuration, fit the power profile, evaluate it by leave-one-out, write the profile and the report.
+
+use super::fit::{fit_device, PowerFit};
+use super::measured::{load_observations, Loaded, Manifest};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What `simwatt fit power` was asked.
+#[derive(Debug, Clone)]
+pub struct FitPowerArgs {
+    pub gpu: String,
+    /// Manifests; empty means `profiles/power/measured/<gpu>.yaml`.
+    pub data: Vec<PathBuf>,
+    /// Profile to write; `None` means `profiles/power/<gpu>.yaml`.
+    pub out: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+}
+
+/// The default manifest of a device.
+pub fn default_manifest(gpu: &str) -> PathBuf {
+    PathBuf::from("profiles/power/measured").join(format!("{gpu}.yaml"))
+}
+
+/// Loads the manifests and fits, without writing anything. `log` receives messages (skipped sources).
+pub fn fit_from_manifests(
+    gpu: &str,
+    manifests: &[PathBuf],
+    log: &dyn Fn(&str),
+) -> Result<(PowerFit, Vec<String>)> {
+    let catalog = Catalog::builtin()?;
+    let (gpu, device) = catalog.device(gpu).ok_or_else(|| Error::Output {
+        path: PathBuf::from("--gpu"),
+        message: format!(
+            "`{gpu}` is not in the device catalog; known devices: {}",
+            catalog.device_names().collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    let mut all = Loaded {
+        observations: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut data = Vec::new();
+    let mut notes = Vec::new();
+    for path in manifests {
+        let m = Manifest::load(path)?;
+        let fits = std::iter::once(&m.gpu)
+            .chain(&m.also_fits)
+            .any(|d| catalog.device(d).map(|(k, _)| k) == Some(gpu));
+        if !fits {
+            return Err(Error::invalid(
+                path,
+                "gpu",
+                &m.gpu,
+                format!("this manifest is for another device than --gpu {gpu}"),
+            ));
+        }
+        let mut l = load_observations(path, &m)?;
+        for s in &l.skipped {
+            log(s);
+        }
+        for src in &m.sources {
+            let n = l
+                .observations
+                .iter()
+                .filter(|o| o.source == src.name())
+                .count();
+            if n == 0 {
+                continue;
+            }
+            data.push(format!(
+                "{}: {} {} from {}",
+                src.name(),
+                n,
+                match (src, n) {
+                    (crate::power::measured::Source::Idle { .. }, _) => "reading",
+                    (_, 1) => "configuration",
+                    _ => "configurations",
+                },
+                src.describe()
+            ));
+        }
+        if let Some(n) = &m.notes {
+            notes.push(n.trim().to_string());
+        }
+        all.observations.append(&mut l.observations);
+        all.skipped.append(&mut l.skipped);
+    }
+    if all.observations.iter().filter(|o| o.evaluated).count() < 2 {
+        return Err(Error::Output {
+            path: manifests.first().cloned().unwrap_or_default(),
+            message: format!(
+                "the manifests yield {} measured configuration(s); a fit with leave-one-out needs at least 2",
+                all.observations.iter().filter(|o| o.evaluated).count()
+            ),
+        });
+    }
+    let fit = fit_device(gpu, device.tdp_w, all, data)?;
+    // Which predictor priced which source's simulations.
+    let mut predictors: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for o in fit.observations.iter().filter(|o| o.evaluated) {
+        *predictors
+            .entry((o.source.clone(), o.model.clone(), o.predictor.clone()))
+            .or_default() += 1;
+    }
+    let used: Vec<String> = predictors
+        .iter()
+        .map(|((s, m, p), n)| format!("{s} {m}: {p} ({n})"))
+        .collect();
+    notes.push(format!(
+        "Execution-time model of the replayed configurations: {}.",
+        used.join("; ")
+    ));
+    Ok((fit, notes))
+}
+
+/// Runs `fit power`: fits, writes the profile and the report, and returns the report text.
+pub fn run(args: &FitPowerArgs, log: &dyn Fn(&str)) -> Result<String> {
+    let catalog = Catalog::builtin()?;
+    let gpu = catalog
+        .device(&args.gpu)
+        .map(|(k, _)| k.to_string())
+        .unwrap_or_else(|| args.gpu.clone());
+    let manifests = if args.data.is_empty() {
+        vec![default_manifest(&gpu)]
+    } else {
+        args.data.clone()
+    };
+    let (fit, notes) = fit_from_manifests(&gpu, &manifests, log)?;
+    let mut command = format!("simwatt fit power --gpu {gpu}");
+    if !args.data.is_empty() {
+        for d in &args.data {
+            command.push_str(&format!(" --data {}", d.display()));
+        }
+    }
+    let report = fit.report_markdown(&command);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("profiles/power").join(format!("{gpu}.yaml")));
+    let profile = fit.profile(notes.join(" "));
+    profile.validate(&out)?;
+    let yaml = serde_yaml::to_string(&profile).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = format!(
+        "# Power profile of {gpu}, fitted by `{command}` (do not edit by hand; rerun the command).\n\
+         # Schema: simwatt::power::PowerProfile. Leave-one-out errors in provenance.error, in percent.\n{yaml}"
+    );
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::write(&out, text).map_err(|e| Error::io(&out, e))?;
+    if let Some(r) = &args.report {
+        std::fs::write(r, &report).map_err(|e| Error::io(r, e))?;
+    }
+    log(&format!("profile: {}", out.display()));
+    Ok(report)
+}

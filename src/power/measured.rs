@@ -1,0 +1,892 @@
+//! Measured configurations, replayed through simwatt: the bridge between power logs and the power model.
+//!
+//! Input: a measurement manifest (YAML) listing sources: aggregate benchmark tables (LLM-Inference-Bench,
+//! ML.ENERGY) and power time series (nvidia-smi, the vLLM protocol's power logger, RAPL) with their
+//! request logs, each with the serving settings it was measured under. Each measured configuration is
+//! simulated with simwatt's own event loop and execution-time predictor, and the simulated batch stages
+//! are cut to the measured windows. Output: [`Observation`]s, whose windows hold the measured energy and
+//! the simulated busy pieces (duration, compute and memory-bandwidth utilisation) that the power model's
+//! energy is linear in. The simulation does not depend on power parameters, so it runs once per
+//! configuration and every fit and leave-one-out refit reuses it.
+
+use super::logs::{self, EnergyWindow, LoggedRequest};
+use super::Utilisation;
+use crate::config::{self, Scenario};
+use crate::error::{Error, Result};
+use crate::rng::substream;
+use crate::run;
+use crate::sim::{self, SimResult};
+use crate::units::{ns_to_secs, secs_to_ns, SimTime};
+use crate::workload::RequestSpec;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A measurement manifest: the data one device's power profile is fitted on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Device (catalog id) whose profile the data fits.
+    pub gpu: String,
+    /// Other catalog devices this data may fit (e.g. another memory size of the same chip).
+    #[serde(default)]
+    pub also_fits: Vec<String>,
+    /// Copied into the fitted profile's notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    pub sources: Vec<Source>,
+}
+
+/// Serving settings shared by every source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serving {
+    /// Catalog id of the device the data was measured on (its peaks set the utilisations).
+    pub device: String,
+    /// Use the Vidur profiles of this catalog device instead of the measured device's own (for a SKU
+    /// with the same chip but no profiles of its own, e.g. A100-40GB priced with the A100-80GB
+    /// profiles).
+    #[serde(default)]
+    pub profiles_from: Option<String>,
+    /// `vllm` unless the engine batched otherwise (`sarathi` for chunked prefill).
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    #[serde(default)]
+    pub max_num_batched_tokens: Option<u32>,
+    #[serde(default)]
+    pub chunk_size: Option<u32>,
+    #[serde(default = "default_gmu")]
+    pub gpu_memory_utilization: f64,
+}
+
+fn default_policy() -> String {
+    "vllm".into()
+}
+
+fn default_gmu() -> f64 {
+    0.9
+}
+
+/// One source of measured data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Source {
+    /// LLM-Inference-Bench's power table: static batches, mean power of GPU 0.
+    Argonne {
+        name: String,
+        path: PathBuf,
+        /// Rows whose `Hardware` is this.
+        hardware: String,
+        /// Rows whose `Framework` is this.
+        framework: String,
+        /// Model names in the file -> catalog models; rows of other models are skipped.
+        models: BTreeMap<String, String>,
+        /// Idle time inside the power window before and after the batch, seconds.
+        #[serde(default = "one_s")]
+        padding_s: f64,
+        #[serde(flatten)]
+        serving: Serving,
+    },
+    /// ML.ENERGY leaderboard runs: all requests submitted at once under a batch cap, GPU energy of all
+    /// GPUs over the steady state (until the waiting queue first empties).
+    Mlenergy {
+        name: String,
+        path: PathBuf,
+        /// The exact prompt set (ShareGPT JSON) whose first human turns were sent.
+        prompts: PathBuf,
+        /// Rows whose `GPU` is this.
+        gpu_name: String,
+        /// Rows whose `task` is this.
+        task: String,
+        models: BTreeMap<String, String>,
+        /// Times the prompt set was repeated.
+        dup_factor: u32,
+        /// Characters per token, to estimate prompt lengths from the prompt texts (no tokenizer here).
+        chars_per_token: f64,
+        /// Tokens the chat template adds to every prompt.
+        template_tokens: u32,
+        /// Longest output (max_tokens).
+        max_output_tokens: u32,
+        #[serde(flatten)]
+        serving: Serving,
+    },
+    /// An nvidia-smi power log and the run's per-request log.
+    NvidiaSmi(TimeSeries),
+    /// The vLLM energy-measurement protocol's power logger and the run's per-request log.
+    VllmPowerLog(TimeSeries),
+    /// RAPL package-energy counters (CPU) and the run's per-request log.
+    Rapl(TimeSeries),
+    /// A published reading of the idle power (no work running): one window of pure idle. It takes part
+    /// in every fit like one configuration but is not a leave-one-out test point (it is not a serving
+    /// run).
+    Idle {
+        name: String,
+        power_w: f64,
+        /// Catalog id of the device it was read on.
+        device: String,
+        /// Where the reading was published.
+        citation: String,
+    },
+}
+
+fn one_s() -> f64 {
+    1.0
+}
+
+/// A measured serving run with a power time series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSeries {
+    pub name: String,
+    /// The power log.
+    pub path: PathBuf,
+    /// The per-request log (arrival, prompt and output tokens).
+    pub requests: PathBuf,
+    /// Skip this source, with a message, when its files are absent (data that may not be copied into
+    /// the repository and is read from beside it).
+    #[serde(default)]
+    pub optional: bool,
+    pub model: String,
+    #[serde(default = "one_u32")]
+    pub tensor_parallel: u32,
+    pub max_num_seqs: u32,
+    /// Seconds each power reading averages over (default: the interval since the previous reading).
+    #[serde(default)]
+    pub averaging_s: Option<f64>,
+    /// Seconds added to the power log's clock to put it on the request log's clock.
+    #[serde(default)]
+    pub clock_offset_s: f64,
+    /// Windows overlapping the `warmup_s` seconds before the first request are dropped (the engine's
+    /// warm-up request, which the request log does not list).
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// RAPL only: the counter's wrap-around range, microjoules.
+    #[serde(default)]
+    pub max_energy_range_uj: Option<f64>,
+    #[serde(flatten)]
+    pub serving: Serving,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+
+impl Source {
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Argonne { name, .. }
+            | Source::Mlenergy { name, .. }
+            | Source::Idle { name, .. } => name,
+            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => &t.name,
+        }
+    }
+
+    /// The files the source reads.
+    pub fn files(&self) -> Vec<&Path> {
+        match self {
+            Source::Argonne { path, .. } => vec![path],
+            Source::Mlenergy { path, prompts, .. } => vec![path, prompts],
+            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => {
+                vec![&t.path, &t.requests]
+            }
+            Source::Idle { .. } => vec![],
+        }
+    }
+
+    /// What the source is, for the profile's provenance.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Idle {
+                power_w, citation, ..
+            } => format!("idle reading {power_w} W from {citation}"),
+            _ => self
+                .files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and "),
+        }
+    }
+
+    fn optional(&self) -> bool {
+        match self {
+            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => t.optional,
+            _ => false,
+        }
+    }
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let de = serde_yaml::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+            path: path.to_path_buf(),
+            field: e.path().to_string(),
+            message: e.inner().to_string(),
+        })
+    }
+}
+
+/// One measured window and the simulated time it maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Window {
+    /// Length of the measured window, seconds.
+    pub measured_s: f64,
+    /// Measured energy of one GPU (the mean over the run's GPUs) in the window, joules.
+    pub measured_j: f64,
+    /// Length of the simulated window it corresponds to, seconds.
+    pub sim_s: f64,
+}
+
+/// A busy interval of a simulated GPU inside one window. With pipeline stages, `dt_s` is already
+/// divided by the number of stages, so that the pieces of a window add up to the mean GPU's busy time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Piece {
+    pub window: u32,
+    pub dt_s: f64,
+    pub u: Utilisation,
+}
+
+/// One measured configuration, replayed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    /// Source name from the manifest.
+    pub source: String,
+    /// What was measured, e.g. `Llama-2-7b-hf bs16 in/out 1024`.
+    pub label: String,
+    /// Catalog device the configuration was simulated on.
+    pub device: String,
+    pub model: String,
+    pub tensor_parallel: u32,
+    /// `profiles` or `roofline`: which execution-time model priced the simulation.
+    pub predictor: String,
+    /// GPUs the measured energy covers.
+    pub gpus: u32,
+    /// Factor from the summed window energies to the energy of all GPUs: the GPU count when each window
+    /// holds the mean GPU (aggregate rows), 1 when every GPU has its own windows (time series).
+    pub gpu_factor: f64,
+    pub tdp_w: f64,
+    pub windows: Vec<Window>,
+    #[serde(skip)]
+    pub pieces: Vec<Piece>,
+    /// Whether it is a leave-one-out test point (false for published idle readings).
+    pub evaluated: bool,
+    /// Measured over simulated duration of the busy part of the run (1 for clock-aligned time series).
+    /// Replaying a measurement at its measured pace stretches every simulated stage by this factor: the
+    /// same FLOPs and bytes over a longer (or shorter) time, so utilisations divide by it.
+    pub stretch: f64,
+    /// Output tokens in the measured window(s), and in the simulated ones.
+    pub measured_tokens: f64,
+    pub sim_tokens: f64,
+    /// Measured energy per output token over all GPUs, joules (when the source states it differently
+    /// from the windows' energy, as ML.ENERGY's steady-state figure does).
+    pub measured_j_per_token: f64,
+    /// Measured and simulated duration of the run (batch latency, or steady state), seconds, for
+    /// context.
+    pub measured_run_s: Option<f64>,
+    pub sim_run_s: f64,
+}
+
+impl Observation {
+    /// Measured mean power of one GPU over all windows, watts.
+    pub fn measured_mean_w(&self) -> f64 {
+        let e: f64 = self.windows.iter().map(|w| w.measured_j).sum();
+        let s: f64 = self.windows.iter().map(|w| w.measured_s).sum();
+        e / s
+    }
+
+    /// Simulated busy time of the mean GPU in each window, seconds.
+    pub fn busy_s(&self) -> Vec<f64> {
+        let mut b = vec![0.0; self.windows.len()];
+        for p in &self.pieces {
+            b[p.window as usize] += p.dt_s;
+        }
+        b
+    }
+}
+
+/// Sources the fit reads, with the ones skipped and why.
+pub struct Loaded {
+    pub observations: Vec<Observation>,
+    pub skipped: Vec<String>,
+}
+
+/// Reads every source of `manifest` and replays each configuration. `manifest_path` names the manifest
+/// in errors. Optional sources whose files are absent are skipped with a message in `skipped`.
+pub fn load_observations(manifest_path: &Path, manifest: &Manifest) -> Result<Loaded> {
+    let mut observations = Vec::new();
+    let mut skipped = Vec::new();
+    for src in &manifest.sources {
+        if let Some(missing) = src.files().into_iter().find(|p| !p.exists()) {
+            if src.optional() {
+                skipped.push(format!(
+                    "{}: skipped, {} is absent",
+                    src.name(),
+                    missing.display()
+                ));
+                continue;
+            }
+        }
+        let mut obs = match src {
+            Source::Argonne {
+                name,
+                path,
+                hardware,
+                framework,
+                models,
+                padding_s,
+                serving,
+            } => argonne(
+                manifest_path,
+                name,
+                path,
+                hardware,
+                framework,
+                models,
+                *padding_s,
+                serving,
+            )?,
+            Source::Mlenergy { .. } => mlenergy(manifest_path, src)?,
+            Source::NvidiaSmi(t) => {
+                let traces = logs::read_nvidia_smi(&t.path, t.averaging_s)?;
+                vec![time_series(manifest_path, t, traces)?]
+            }
+            Source::VllmPowerLog(t) => {
+                let tr = logs::read_vllm_power_log(&t.path, t.averaging_s)?;
+                vec![time_series(manifest_path, t, vec![tr])?]
+            }
+            Source::Rapl(t) => {
+                let tr = logs::read_rapl(&t.path, t.max_energy_range_uj)?;
+                vec![time_series(manifest_path, t, vec![tr])?]
+            }
+            Source::Idle {
+                name,
+                power_w,
+                device,
+                citation,
+            } => vec![idle(manifest_path, name, *power_w, device, citation)?],
+        };
+        if obs.is_empty() {
+            return Err(Error::invalid(
+                manifest_path,
+                format!("sources.{}", src.name()),
+                src.name(),
+                "selects no rows of its data (check the hardware, framework, GPU, task and model names)",
+            ));
+        }
+        observations.append(&mut obs);
+    }
+    Ok(Loaded {
+        observations,
+        skipped,
+    })
+}
+
+/// Settings of one simulated configuration.
+struct SimSetup<'a> {
+    serving: &'a Serving,
+    model: &'a str,
+    tp: u32,
+    pp: u32,
+    max_num_seqs: u32,
+    requests: usize,
+}
+
+fn ymap(pairs: Vec<(&str, Value)>) -> Value {
+    let mut m = Mapping::new();
+    for (k, v) in pairs {
+        m.insert(Value::String(k.into()), v);
+    }
+    Value::Mapping(m)
+}
+
+/// Builds and resolves the scenario of one configuration (workload placeholders: the requests are
+/// passed to the event loop directly).
+fn scenario(manifest_path: &Path, s: &SimSetup) -> Result<Scenario> {
+    let sv = s.serving;
+    let mut sched = vec![
+        ("policy", Value::String(sv.policy.clone())),
+        ("max_num_seqs", Value::from(s.max_num_seqs)),
+    ];
+    if let Some(t) = sv.max_num_batched_tokens {
+        sched.push(("max_num_batched_tokens", Value::from(t)));
+    }
+    if let Some(c) = sv.chunk_size {
+        sched.push(("chunk_size", Value::from(c)));
+    }
+    let tree = ymap(vec![
+        ("model", Value::String(s.model.into())),
+        (
+            "hardware",
+            ymap(vec![
+                ("gpu", Value::String(sv.device.clone())),
+                ("tensor_parallel", Value::from(s.tp)),
+                ("pipeline_stages", Value::from(s.pp)),
+                (
+                    "gpu_memory_utilization",
+                    Value::from(sv.gpu_memory_utilization),
+                ),
+            ]),
+        ),
+        ("scheduler", ymap(sched)),
+        (
+            "workload",
+            ymap(vec![
+                ("requests", Value::from(s.requests.max(1) as u64)),
+                ("arrival", ymap(vec![("type", "all_at_once".into())])),
+                (
+                    "lengths",
+                    ymap(vec![
+                        ("type", "fixed".into()),
+                        ("prompt", Value::from(1)),
+                        ("output", Value::from(1)),
+                    ]),
+                ),
+            ]),
+        ),
+    ]);
+    let raw = config::parse_tree(manifest_path, tree)?;
+    let mut sc = Scenario::resolve(manifest_path, raw)?;
+    if let Some(other) = &sv.profiles_from {
+        let (_, d) = sc.catalog.device(other).ok_or_else(|| {
+            Error::invalid(
+                manifest_path,
+                "profiles_from",
+                other,
+                "not in the device catalog",
+            )
+        })?;
+        sc.device.profile_dir = d.profile_dir.clone();
+        sc.device.network_profile = d.network_profile.clone();
+    }
+    Ok(sc)
+}
+
+/// Simulates `specs` under `s`; returns the scenario, the result and the predictor kind.
+fn simulate(
+    manifest_path: &Path,
+    s: &SimSetup,
+    specs: &[RequestSpec],
+) -> Result<(Scenario, SimResult, String)> {
+    let sc = scenario(manifest_path, s)?;
+    let predictor = run::build_predictor(&sc)?;
+    let result = sim::run(&sc, specs, predictor.as_ref(), None, &|_| {})?;
+    let kind = predictor.info().kind;
+    Ok((sc, result, kind))
+}
+
+/// Cuts the simulated stages into pieces of the windows `[start_ns[i], end_ns[i])` (sorted by start,
+/// possibly overlapping). Stages at times before 0 do not exist; windows may start before 0.
+fn cut(sc: &Scenario, r: &SimResult, windows: &[(f64, f64)]) -> Vec<Piece> {
+    let stages = sc.raw.hardware.pipeline_stages as f64;
+    let b = &r.batches;
+    let mut pieces = Vec::new();
+    // Windows sorted by start; the latest window end so far, to stop scanning early.
+    let starts: Vec<f64> = windows.iter().map(|w| w.0).collect();
+    let max_len = windows.iter().map(|w| w.1 - w.0).fold(0.0f64, f64::max);
+    for i in 0..b.len() {
+        let (s, e) = (ns_to_secs(b.start_ns[i]), ns_to_secs(b.end_ns[i]));
+        if e <= s {
+            continue;
+        }
+        let u = Utilisation::of(b.flops[i], b.bytes[i], e - s, &sc.device);
+        // First window that can overlap: start > s - max_len.
+        let first = starts.partition_point(|&ws| ws <= s - max_len);
+        for (k, &(ws, we)) in windows.iter().enumerate().skip(first) {
+            if ws >= e {
+                break;
+            }
+            let dt = e.min(we) - s.max(ws);
+            if dt > 0.0 {
+                pieces.push(Piece {
+                    window: k as u32,
+                    dt_s: dt / stages,
+                    u,
+                });
+            }
+        }
+    }
+    pieces
+}
+
+/// Output tokens the simulation produced by `until_ns`: first tokens of requests plus decode tokens of
+/// last-stage batch stages that ended by then.
+fn tokens_by(sc: &Scenario, r: &SimResult, until_ns: SimTime) -> f64 {
+    let last = sc.raw.hardware.pipeline_stages - 1;
+    let first: usize = r
+        .requests
+        .iter()
+        .filter(|q| q.first_token_ns.is_some_and(|t| t <= until_ns))
+        .count();
+    let b = &r.batches;
+    let decode: u64 = (0..b.len())
+        .filter(|&i| b.stage[i] == last && b.end_ns[i] <= until_ns)
+        .map(|i| b.decode_tokens[i] as u64)
+        .sum();
+    first as f64 + decode as f64
+}
+
+fn short_model(m: &str) -> &str {
+    m.rsplit('/').next().unwrap_or(m)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn argonne(
+    manifest_path: &Path,
+    name: &str,
+    path: &Path,
+    hardware: &str,
+    framework: &str,
+    models: &BTreeMap<String, String>,
+    padding_s: f64,
+    serving: &Serving,
+) -> Result<Vec<Observation>> {
+    let rows = logs::read_argonne(path)?;
+    let mut out = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| r.hardware == hardware && r.framework == framework)
+    {
+        let Some(model) = models.get(&row.model) else {
+            continue;
+        };
+        let setup = SimSetup {
+            serving,
+            model,
+            tp: row.num_gpus,
+            pp: 1,
+            max_num_seqs: row.batch_size,
+            requests: row.batch_size as usize,
+        };
+        let specs: Vec<RequestSpec> = (0..row.batch_size)
+            .map(|_| RequestSpec {
+                arrival_ns: 0,
+                prompt_tokens: row.length,
+                output_tokens: row.length,
+            })
+            .collect();
+        let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+        let run_s = ns_to_secs(r.end_ns);
+        let window = (-padding_s, run_s + padding_s);
+        let pieces = cut(&sc, &r, &[window]);
+        let measured_s = row.latency_s + 2.0 * padding_s;
+        let tokens = row.batch_size as f64 * row.length as f64;
+        out.push(Observation {
+            source: name.into(),
+            label: format!(
+                "{} bs{} in/out {} (row {})",
+                short_model(&row.model),
+                row.batch_size,
+                row.length,
+                row.row
+            ),
+            device: sc.device_name.clone(),
+            model: sc.model_name.clone(),
+            tensor_parallel: row.num_gpus,
+            predictor: kind,
+            // Power of GPU 0 only.
+            gpus: 1,
+            gpu_factor: 1.0,
+            tdp_w: sc.device.tdp_w,
+            windows: vec![Window {
+                measured_s,
+                measured_j: row.avg_power_w * measured_s,
+                sim_s: window.1 - window.0,
+            }],
+            pieces,
+            measured_tokens: tokens,
+            sim_tokens: tokens,
+            measured_j_per_token: row.avg_power_w * measured_s / tokens,
+            measured_run_s: Some(row.latency_s),
+            sim_run_s: run_s,
+            stretch: row.latency_s / run_s,
+            evaluated: true,
+        });
+    }
+    Ok(out)
+}
+
+/// Characters of the first human turn of each conversation of a ShareGPT JSON file.
+fn prompt_chars(path: &Path) -> Result<Vec<usize>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Csv {
+        path: path.to_path_buf(),
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let bad = |m: &str| Error::Csv {
+        path: path.to_path_buf(),
+        message: m.to_string(),
+    };
+    let convs = v
+        .as_array()
+        .ok_or_else(|| bad("expected a list of conversations"))?;
+    let mut out = Vec::with_capacity(convs.len());
+    for (i, c) in convs.iter().enumerate() {
+        let turn = c["conversations"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["from"] == "human"))
+            .and_then(|t| t["value"].as_str())
+            .ok_or_else(|| bad(&format!("conversation {i} has no human turn")))?;
+        out.push(turn.chars().count());
+    }
+    if out.is_empty() {
+        return Err(bad("no conversations"));
+    }
+    Ok(out)
+}
+
+fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
+    let Source::Mlenergy {
+        name,
+        path,
+        prompts,
+        gpu_name,
+        task,
+        models,
+        dup_factor,
+        chars_per_token,
+        template_tokens,
+        max_output_tokens,
+        serving,
+    } = src
+    else {
+        return Err(Error::Internal("mlenergy called on another source".into()));
+    };
+    if !(chars_per_token.is_finite() && *chars_per_token > 0.0) {
+        return Err(Error::invalid(
+            manifest_path,
+            format!("sources.{name}.chars_per_token"),
+            chars_per_token,
+            "must be a finite number > 0",
+        ));
+    }
+    let rows = logs::read_mlenergy(path)?;
+    let chars = prompt_chars(prompts)?;
+    let prompt_tokens: Vec<u32> = chars
+        .iter()
+        .map(|&c| (c as f64 / chars_per_token).ceil() as u32 + template_tokens)
+        .collect();
+    let mut out = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| &r.gpu == gpu_name && &r.task == task)
+    {
+        let Some(model) = models.get(&row.model) else {
+            continue;
+        };
+        // Output lengths: only their mean is published; draw them uniformly over [1, 2 x mean - 1]
+        // (seeded by the row), so that requests finish at different times as they do in the real run.
+        let mut rng = substream(row.row as u64, "power.mlenergy.output");
+        let hi = ((2.0 * row.avg_output_tokens).round() as u32)
+            .saturating_sub(1)
+            .clamp(1, (*max_output_tokens).max(1));
+        let n = prompt_tokens.len() * *dup_factor as usize;
+        let specs: Vec<RequestSpec> = (0..n)
+            .map(|i| RequestSpec {
+                arrival_ns: 0,
+                prompt_tokens: prompt_tokens[i % prompt_tokens.len()],
+                output_tokens: rng.random_range(1..=hi),
+            })
+            .collect();
+        let setup = SimSetup {
+            serving,
+            model,
+            tp: row.tp,
+            pp: row.pp,
+            max_num_seqs: row.max_num_seqs,
+            requests: n,
+        };
+        let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+        // Steady state: until the last request is admitted (the waiting queue first empties).
+        let end_ns = r
+            .requests
+            .iter()
+            .filter_map(|q| q.scheduled_ns)
+            .max()
+            .unwrap_or(r.end_ns)
+            .max(1);
+        let end_s = ns_to_secs(end_ns);
+        let pieces = cut(&sc, &r, &[(0.0, end_s)]);
+        let gpus = row.tp * row.pp;
+        let mean_w = row.mean_w_per_gpu();
+        // The measured steady state produced the simulated window's tokens at the measured rate.
+        let sim_tokens = tokens_by(&sc, &r, end_ns);
+        let measured_s = sim_tokens / row.token_tput;
+        out.push(Observation {
+            source: name.clone(),
+            label: format!(
+                "{} TP{} max_num_seqs {} (row {})",
+                short_model(&row.model),
+                row.tp,
+                row.max_num_seqs,
+                row.row
+            ),
+            device: sc.device_name.clone(),
+            model: sc.model_name.clone(),
+            tensor_parallel: row.tp,
+            predictor: kind,
+            gpus,
+            gpu_factor: gpus as f64,
+            tdp_w: sc.device.tdp_w,
+            windows: vec![Window {
+                measured_s,
+                measured_j: mean_w * measured_s,
+                sim_s: end_s,
+            }],
+            pieces,
+            measured_tokens: sim_tokens,
+            sim_tokens,
+            measured_j_per_token: row.j_per_token(),
+            measured_run_s: Some(measured_s),
+            sim_run_s: end_s,
+            stretch: measured_s / end_s,
+            evaluated: true,
+        });
+    }
+    Ok(out)
+}
+
+fn time_series(
+    manifest_path: &Path,
+    t: &TimeSeries,
+    traces: Vec<logs::PowerTrace>,
+) -> Result<Observation> {
+    let reqs: Vec<LoggedRequest> = logs::read_request_log(&t.requests)?;
+    let t0 = reqs[0].arrival_s;
+    let specs: Vec<RequestSpec> = reqs
+        .iter()
+        .map(|q| RequestSpec {
+            arrival_ns: secs_to_ns(q.arrival_s - t0),
+            prompt_tokens: q.prompt_tokens,
+            output_tokens: q.output_tokens,
+        })
+        .collect();
+    let setup = SimSetup {
+        serving: &t.serving,
+        model: &t.model,
+        tp: t.tensor_parallel,
+        pp: 1,
+        max_num_seqs: t.max_num_seqs,
+        requests: specs.len(),
+    };
+    let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+    // Every GPU's windows on the simulated clock, warm-up dropped.
+    let mut ws: Vec<EnergyWindow> = Vec::new();
+    for tr in &traces {
+        for w in &tr.windows {
+            let (a, b) = (
+                w.start_s + t.clock_offset_s - t0,
+                w.end_s + t.clock_offset_s - t0,
+            );
+            if b > -t.warmup_s && a < 0.0 && t.warmup_s > 0.0 {
+                continue;
+            }
+            ws.push(EnergyWindow {
+                start_s: a,
+                end_s: b,
+                energy_j: w.energy_j,
+            });
+        }
+    }
+    if ws.is_empty() {
+        return Err(Error::Csv {
+            path: t.path.clone(),
+            message: "no power readings left after dropping the warm-up".into(),
+        });
+    }
+    ws.sort_by(|x, y| x.start_s.total_cmp(&y.start_s));
+    let bounds: Vec<(f64, f64)> = ws.iter().map(|w| (w.start_s, w.end_s)).collect();
+    let pieces = cut(&sc, &r, &bounds);
+    let tokens: f64 = reqs.iter().map(|q| q.output_tokens as f64).sum();
+    let windows: Vec<Window> = ws
+        .iter()
+        .map(|w| Window {
+            measured_s: w.duration_s(),
+            measured_j: w.energy_j,
+            sim_s: w.duration_s(),
+        })
+        .collect();
+    let total_j: f64 = windows.iter().map(|w| w.measured_j).sum();
+    let gpus = traces.len() as u32;
+    // Energy is summed over the GPUs' traces; per-GPU windows share the simulated timeline.
+    let last = ws.iter().map(|w| w.end_s).fold(f64::MIN, f64::max);
+    let first = ws.iter().map(|w| w.start_s).fold(f64::MAX, f64::min);
+    Ok(Observation {
+        source: t.name.clone(),
+        label: format!(
+            "{} serving {} requests, {} readings",
+            short_model(&t.model),
+            reqs.len(),
+            windows.len()
+        ),
+        device: sc.device_name.clone(),
+        model: sc.model_name.clone(),
+        tensor_parallel: t.tensor_parallel,
+        predictor: kind,
+        gpus,
+        gpu_factor: 1.0,
+        tdp_w: sc.device.tdp_w,
+        windows,
+        pieces,
+        measured_tokens: tokens,
+        sim_tokens: tokens,
+        measured_j_per_token: total_j / tokens,
+        measured_run_s: Some(last - first),
+        sim_run_s: ns_to_secs(r.end_ns),
+        stretch: 1.0,
+        evaluated: true,
+    })
+}
+
+fn idle(
+    manifest_path: &Path,
+    name: &str,
+    power_w: f64,
+    device: &str,
+    citation: &str,
+) -> Result<Observation> {
+    if !(power_w.is_finite() && power_w > 0.0) {
+        return Err(Error::invalid(
+            manifest_path,
+            format!("sources.{name}.power_w"),
+            power_w,
+            "must be a finite number > 0",
+        ));
+    }
+    let catalog = crate::catalog::Catalog::builtin()?;
+    let (dev, spec) = catalog.device(device).ok_or_else(|| {
+        Error::invalid(
+            manifest_path,
+            format!("sources.{name}.device"),
+            device,
+            "not in the device catalog",
+        )
+    })?;
+    Ok(Observation {
+        source: name.into(),
+        label: format!("idle reading ({citation})"),
+        device: dev.into(),
+        model: "-".into(),
+        tensor_parallel: 1,
+        predictor: "-".into(),
+        gpus: 1,
+        gpu_factor: 1.0,
+        tdp_w: spec.tdp_w,
+        windows: vec![Window {
+            measured_s: 1.0,
+            measured_j: power_w,
+            sim_s: 1.0,
+        }],
+        pieces: vec![],
+        measured_tokens: 0.0,
+        sim_tokens: 0.0,
+        measured_j_per_token: f64::NAN,
+        measured_run_s: None,
+        sim_run_s: 0.0,
+        evaluated: false,
+        stretch: 1.0,
+    })
+}
