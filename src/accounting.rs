@@ -11,7 +11,7 @@ use crate::catalog::{DeviceSpec, Sourced};
 use crate::config::Scenario;
 use crate::error::{Error, Result};
 use crate::power::{vidur_energy_w, PowerProfile, Utilisation};
-use crate::sim::BatchLog;
+use crate::sim::{BatchLog, BatchRow};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -275,7 +275,126 @@ pub struct EnergyTotals {
     pub hourly_it_energy_j: Vec<f64>,
 }
 
-/// Integrates power over the run.
+/// Calls `f(hour, seconds)` for each hourly bucket that [a, b) seconds of the run overlap, hours
+/// counted from the hour containing the start (`offset_s` into it).
+fn spread(offset_s: f64, a: f64, b: f64, f: &mut dyn FnMut(usize, f64)) {
+    let (a, b) = (a + offset_s, b + offset_s);
+    let mut h = (a / 3600.0).floor() as usize;
+    while (h as f64) * 3600.0 < b {
+        let overlap = b.min((h + 1) as f64 * 3600.0) - a.max(h as f64 * 3600.0);
+        if overlap > 0.0 {
+            f(h, overlap);
+        }
+        h += 1;
+    }
+}
+
+fn grow(v: &mut Vec<f64>, h: usize) {
+    if v.len() <= h {
+        v.resize(h + 1, 0.0);
+    }
+}
+
+/// Accumulates the energy of batch-stage rows as the simulation produces them, in memory that grows
+/// with the number of GPU groups and of hours, not of rows.
+pub struct EnergyAcc {
+    pipeline_stages: u32,
+    tp: f64,
+    gpus: u32,
+    idle_w: f64,
+    tdp_w: f64,
+    host_w: f64,
+    device: DeviceSpec,
+    offset_s: f64,
+    busy_j: f64,
+    vidur_busy_j: f64,
+    busy_s: Vec<f64>,
+    /// Busy energy per hour.
+    hourly_busy_j: Vec<f64>,
+    /// Busy seconds per group per hour.
+    busy_hour: Vec<Vec<f64>>,
+}
+
+impl EnergyAcc {
+    pub fn new(s: &Scenario, profile: &PowerProfile, start_offset_s: f64) -> Self {
+        let hw = &s.raw.hardware;
+        let groups = (hw.replicas * hw.pipeline_stages) as usize;
+        let gpus = hw.replicas * hw.tensor_parallel * hw.pipeline_stages;
+        EnergyAcc {
+            pipeline_stages: hw.pipeline_stages,
+            tp: hw.tensor_parallel as f64,
+            gpus,
+            idle_w: profile.idle_w,
+            tdp_w: s.device.tdp_w,
+            host_w: s.raw.energy.host_power_w_per_gpu * gpus as f64,
+            device: s.device.clone(),
+            offset_s: start_offset_s,
+            busy_j: 0.0,
+            vidur_busy_j: 0.0,
+            busy_s: vec![0.0; groups],
+            hourly_busy_j: Vec::new(),
+            busy_hour: vec![Vec::new(); groups],
+        }
+    }
+
+    /// Adds one batch-stage row.
+    pub fn add(&mut self, r: &BatchRow) {
+        let g = (r.replica * self.pipeline_stages + r.stage) as usize;
+        let (a, b) = (r.start_ns as f64 / 1e9, r.end_ns as f64 / 1e9);
+        let dur = b - a;
+        let e = r.energy_j;
+        self.busy_j += e;
+        self.busy_s[g] += dur;
+        let u = Utilisation::of(r.flops, r.bytes, dur, &self.device);
+        self.vidur_busy_j += vidur_energy_w(self.idle_w, self.tdp_w, u.compute) * dur * self.tp;
+        let (hourly, busy_hour) = (&mut self.hourly_busy_j, &mut self.busy_hour[g]);
+        spread(self.offset_s, a, b, &mut |h, overlap| {
+            grow(hourly, h);
+            grow(busy_hour, h);
+            hourly[h] += e * overlap / dur.max(1e-300);
+            busy_hour[h] += overlap;
+        });
+    }
+
+    /// The totals for a run whose span ends at `span_ns`.
+    pub fn finish(&self, span_ns: u64) -> EnergyTotals {
+        let span_s = span_ns as f64 / 1e9;
+        let nhours = ((self.offset_s + span_s) / 3600.0).floor() as usize + 1;
+        let mut hourly = self.hourly_busy_j.clone();
+        hourly.resize(nhours.max(hourly.len()), 0.0);
+        let idle_j: f64 = self
+            .busy_s
+            .iter()
+            .map(|b| (span_s - b).max(0.0) * self.idle_w * self.tp)
+            .sum();
+        let (idle_w, tp, host_w) = (self.idle_w, self.tp, self.host_w);
+        spread(self.offset_s, 0.0, span_s, &mut |h, overlap| {
+            grow(&mut hourly, h);
+            let idle_here: f64 = self
+                .busy_hour
+                .iter()
+                .map(|bh| (overlap - bh.get(h).copied().unwrap_or(0.0)).max(0.0) * idle_w * tp)
+                .sum();
+            hourly[h] += idle_here + host_w * overlap;
+        });
+        hourly.truncate(nhours);
+        let host_j = host_w * span_s;
+        EnergyTotals {
+            span_s,
+            gpus: self.gpus,
+            busy_energy_j: self.busy_j,
+            idle_energy_j: idle_j,
+            gpu_energy_j: self.busy_j + idle_j,
+            host_energy_j: host_j,
+            it_energy_j: self.busy_j + idle_j + host_j,
+            tdp_baseline_energy_j: self.tdp_w * self.gpus as f64 * span_s + host_j,
+            vidur_baseline_energy_j: self.vidur_busy_j + idle_j + host_j,
+            hourly_it_energy_j: hourly,
+        }
+    }
+}
+
+/// Integrates power over a run whose batch-stage log is in memory.
 pub fn energy_totals(
     s: &Scenario,
     log: &BatchLog,
@@ -283,67 +402,11 @@ pub fn energy_totals(
     span_ns: u64,
     start_offset_s: f64,
 ) -> EnergyTotals {
-    let hw = &s.raw.hardware;
-    let tp = hw.tensor_parallel as f64;
-    let groups = (hw.replicas * hw.pipeline_stages) as usize;
-    let span_s = span_ns as f64 / 1e9;
-    let gpus = hw.replicas * hw.tensor_parallel * hw.pipeline_stages;
-    let nhours = ((start_offset_s + span_s) / 3600.0).floor() as usize + 1;
-    let mut hourly = vec![0.0; nhours];
-    let mut busy_hour = vec![vec![0.0; nhours]; groups];
-    let mut busy_s = vec![0.0; groups];
-    let (mut busy_j, mut vidur_busy_j) = (0.0, 0.0);
-    // Calls `f(hour, seconds)` for each hourly bucket that [a, b) seconds of the run overlap.
-    let spread = |a: f64, b: f64, f: &mut dyn FnMut(usize, f64)| {
-        let (a, b) = (a + start_offset_s, b + start_offset_s);
-        let mut h = (a / 3600.0).floor() as usize;
-        while (h as f64) * 3600.0 < b && h < nhours {
-            let overlap = b.min((h + 1) as f64 * 3600.0) - a.max(h as f64 * 3600.0);
-            if overlap > 0.0 {
-                f(h, overlap);
-            }
-            h += 1;
-        }
-    };
+    let mut acc = EnergyAcc::new(s, profile, start_offset_s);
     for i in 0..log.len() {
-        let g = (log.replica[i] * hw.pipeline_stages + log.stage[i]) as usize;
-        let (a, b) = (log.start_ns[i] as f64 / 1e9, log.end_ns[i] as f64 / 1e9);
-        let dur = b - a;
-        let e = log.energy_j[i];
-        busy_j += e;
-        busy_s[g] += dur;
-        let u = Utilisation::of(log.flops[i], log.bytes[i], dur, &s.device);
-        vidur_busy_j += vidur_energy_w(profile.idle_w, s.device.tdp_w, u.compute) * dur * tp;
-        spread(a, b, &mut |h, overlap| {
-            hourly[h] += e * overlap / dur.max(1e-300);
-            busy_hour[g][h] += overlap;
-        });
+        acc.add(&log.row(i));
     }
-    let idle_j: f64 = busy_s
-        .iter()
-        .map(|b| (span_s - b).max(0.0) * profile.idle_w * tp)
-        .sum();
-    let host_w = s.raw.energy.host_power_w_per_gpu * gpus as f64;
-    spread(0.0, span_s, &mut |h, overlap| {
-        let idle_here: f64 = busy_hour
-            .iter()
-            .map(|bh| (overlap - bh[h]).max(0.0) * profile.idle_w * tp)
-            .sum();
-        hourly[h] += idle_here + host_w * overlap;
-    });
-    let host_j = host_w * span_s;
-    EnergyTotals {
-        span_s,
-        gpus,
-        busy_energy_j: busy_j,
-        idle_energy_j: idle_j,
-        gpu_energy_j: busy_j + idle_j,
-        host_energy_j: host_j,
-        it_energy_j: busy_j + idle_j + host_j,
-        tdp_baseline_energy_j: s.device.tdp_w * gpus as f64 * span_s + host_j,
-        vidur_baseline_energy_j: vidur_busy_j + idle_j + host_j,
-        hourly_it_energy_j: hourly,
-    }
+    acc.finish(span_ns)
 }
 
 /// One run's footprint in one region.

@@ -46,13 +46,13 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
     }
     let total = scenario.raw.workload.requests.unwrap_or(0);
     let pb = progress_bar(total, args.quiet);
-    let outcome = run::simulate(scenario, &|n| pb.set_position(n))?;
-    pb.finish_and_clear();
     let report_opts = ReportOptions {
         plots: !cmd.no_plots,
         trace: !cmd.no_trace,
     };
-    let dir = run::write_run_with(&outcome, &args, &out, &report_opts)?;
+    let (outcome, dir) =
+        run::simulate_and_write(scenario, &args, &out, &report_opts, &|n| pb.set_position(n))?;
+    pb.finish_and_clear();
     if !args.quiet {
         let s = &outcome.summary;
         eprintln!(

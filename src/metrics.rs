@@ -57,7 +57,7 @@ pub struct RequestRow {
     pub output_tokens: u32,
     pub replica: u32,
     /// `completed`, or `rejected_<reason>`.
-    pub status: String,
+    pub status: &'static str,
     pub scheduled_s: Option<f64>,
     pub first_token_s: Option<f64>,
     pub completion_s: Option<f64>,
@@ -78,9 +78,9 @@ pub struct RequestRow {
 impl RequestRow {
     pub fn from_request(id: usize, r: &Request) -> Self {
         let status = match r.phase {
-            Phase::Completed => "completed".to_string(),
-            Phase::Rejected(reason) => format!("rejected_{}", reason.name()),
-            _ => "unfinished".to_string(),
+            Phase::Completed => "completed",
+            Phase::Rejected(reason) => reason.status(),
+            _ => "unfinished",
         };
         let done = r.phase == Phase::Completed;
         let first = r.first_token_ns.filter(|_| done);
@@ -229,14 +229,7 @@ pub fn summarize(
             p99: q(0.99),
         })
     };
-    let last_stage = s.raw.hardware.pipeline_stages - 1;
-    let (batches, batch_reqs) = res
-        .batches
-        .stage
-        .iter()
-        .zip(&res.batches.num_requests)
-        .filter(|(st, _)| **st == last_stage)
-        .fold((0u64, 0u64), |(n, k), (_, q)| (n + 1, k + *q as u64));
+    let (batches, batch_reqs) = (res.batches_last_stage, res.batch_requests_last_stage);
     let total = res.requests.len() as u64;
     let rejected = by_reason.values().sum();
     Summary {
@@ -268,7 +261,7 @@ pub fn summarize(
                 .collect(),
         ),
         batches,
-        batch_stages: res.batches.len() as u64,
+        batch_stages: res.batch_stages,
         mean_batch_requests: if batches > 0 {
             batch_reqs as f64 / batches as f64
         } else {

@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::metrics::RequestRow;
-use crate::sim::BatchLog;
+use crate::sim::{BatchLog, BatchRow, BatchSink};
 use crate::units::ns_to_secs;
+use crate::units::SimTime;
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -143,9 +144,7 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
         ),
         Column::new(
             "status".into(),
-            rows.iter()
-                .map(|r| r.status.as_str())
-                .collect::<Vec<&str>>(),
+            rows.iter().map(|r| r.status).collect::<Vec<&str>>(),
         ),
         col_f("scheduled_s", &|r| r.scheduled_s),
         col_f("first_token_s", &|r| r.first_token_s),
@@ -200,53 +199,232 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
         .map_err(frame_err(path))
 }
 
-/// Per-GPU power as piecewise-constant segments: for each (replica, stage) group of `gpus` identical
-/// GPUs, busy segments (one per batch stage) and the idle segments between them, over the whole span.
-pub fn power_frame(s: &crate::config::Scenario, res: &crate::sim::SimResult) -> Result<DataFrame> {
-    let hw = &s.raw.hardware;
-    let idle_w = match crate::run::power_profile(s)?.0 {
-        Some(p) => p.idle_w,
-        None => {
-            return Err(Error::Internal(
-                "power.parquet without a power profile".into(),
-            ))
-        }
-    };
-    let b = &res.batches;
-    let (mut rep, mut stg, mut start, mut end, mut state, mut watts) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for r in 0..hw.replicas {
-        for st in 0..hw.pipeline_stages {
-            let mut t = 0u64;
-            let mut push = |a: u64, z: u64, busy: bool, w: f64| {
-                rep.push(r);
-                stg.push(st);
-                start.push(ns_to_secs(a));
-                end.push(ns_to_secs(z));
-                state.push(if busy { "busy" } else { "idle" });
-                watts.push(w);
-            };
-            for i in (0..b.len()).filter(|&i| b.replica[i] == r && b.stage[i] == st) {
-                if b.start_ns[i] > t {
-                    push(t, b.start_ns[i], false, idle_w);
-                }
-                push(b.start_ns[i], b.end_ns[i], true, b.power_w[i]);
-                t = b.end_ns[i];
+/// Rows buffered before a chunk is written (one Parquet row group / CSV block).
+pub const CHUNK_ROWS: usize = 1 << 16;
+
+/// A Parquet file written chunk by chunk on a background thread, so a table never has to be held
+/// whole in memory and compression runs beside the event loop rather than inside it.
+pub struct ParquetStream {
+    path: PathBuf,
+    tx: Option<std::sync::mpsc::SyncSender<DataFrame>>,
+    worker: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl ParquetStream {
+    pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
+        let f = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut writer = ParquetWriter::new(f)
+            .batched(schema)
+            .map_err(frame_err(path))?;
+        // Two chunks in flight at most: memory stays bounded if the disk is slower than the loop.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
+        let p = path.to_path_buf();
+        let worker = std::thread::spawn(move || -> Result<()> {
+            for df in rx {
+                writer.write_batch(&df).map_err(frame_err(&p))?;
             }
-            if res.end_ns > t {
-                push(t, res.end_ns, false, idle_w);
-            }
+            writer.finish().map(|_| ()).map_err(frame_err(&p))
+        });
+        Ok(ParquetStream {
+            path: path.to_path_buf(),
+            tx: Some(tx),
+            worker: Some(worker),
+        })
+    }
+
+    pub fn write(&mut self, df: DataFrame) -> Result<()> {
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(df).is_ok())
+            .unwrap_or(false);
+        if sent {
+            Ok(())
+        } else {
+            // The writer stopped: its error says why.
+            self.join().and(Err(Error::Internal(format!(
+                "{}: writer stopped",
+                self.path.display()
+            ))))
         }
     }
-    let n = rep.len();
-    DataFrame::new_infer_height(vec![
-        Column::new("replica".into(), rep),
-        Column::new("stage".into(), stg),
-        Column::new("gpus".into(), vec![hw.tensor_parallel; n]),
-        Column::new("start_s".into(), start),
-        Column::new("end_s".into(), end),
-        Column::new("state".into(), state),
-        Column::new("power_w".into(), watts),
-    ])
-    .map_err(|e| Error::Internal(e.to_string()))
+
+    fn join(&mut self) -> Result<()> {
+        self.tx.take();
+        match self.worker.take() {
+            Some(w) => w.join().map_err(|_| {
+                Error::Internal(format!("{}: writer thread panicked", self.path.display()))
+            })?,
+            None => Ok(()),
+        }
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.join()
+    }
+}
+
+/// Streams batch-stage rows to batches.parquet in chunks.
+pub struct BatchesWriter {
+    buf: BatchLog,
+    out: ParquetStream,
+}
+
+impl BatchesWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let schema = batches_frame(&BatchLog::default())?
+            .schema()
+            .as_ref()
+            .clone();
+        Ok(BatchesWriter {
+            buf: BatchLog::default(),
+            out: ParquetStream::create(path, &schema)?,
+        })
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.out.write(batches_frame(&self.buf)?)?;
+            let cleared = std::mem::take(&mut self.buf);
+            drop(cleared);
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        self.out.finish()
+    }
+}
+
+impl BatchSink for BatchesWriter {
+    fn push(&mut self, row: &BatchRow) -> Result<()> {
+        self.buf.push(row)?;
+        if self.buf.len() >= CHUNK_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct SegmentCols {
+    replica: Vec<u32>,
+    stage: Vec<u32>,
+    start_s: Vec<f64>,
+    end_s: Vec<f64>,
+    state: Vec<&'static str>,
+    power_w: Vec<f64>,
+}
+
+/// Per-GPU power as piecewise-constant segments, streamed to power.parquet: for each (replica, stage)
+/// group of `gpus` identical GPUs, one busy segment per batch stage and idle segments between them,
+/// over the whole span. Rows come in the order the stages started (each group's rows in time order).
+pub struct PowerSegments {
+    stages: u32,
+    gpus: u32,
+    idle_w: f64,
+    last_end: Vec<SimTime>,
+    buf: SegmentCols,
+    out: ParquetStream,
+}
+
+impl PowerSegments {
+    pub fn create(path: &Path, s: &crate::config::Scenario, idle_w: f64) -> Result<Self> {
+        let hw = &s.raw.hardware;
+        let mut me = PowerSegments {
+            stages: hw.pipeline_stages,
+            gpus: hw.tensor_parallel,
+            idle_w,
+            last_end: vec![0; (hw.replicas * hw.pipeline_stages) as usize],
+            buf: SegmentCols::default(),
+            out: ParquetStream::create(path, &Schema::default())?,
+        };
+        let schema = me.frame()?.schema().as_ref().clone();
+        me.out = ParquetStream::create(path, &schema)?;
+        Ok(me)
+    }
+
+    fn segment(&mut self, g: usize, a: SimTime, z: SimTime, busy: bool, w: f64) {
+        let b = &mut self.buf;
+        b.replica.push(g as u32 / self.stages);
+        b.stage.push(g as u32 % self.stages);
+        b.start_s.push(ns_to_secs(a));
+        b.end_s.push(ns_to_secs(z));
+        b.state.push(if busy { "busy" } else { "idle" });
+        b.power_w.push(w);
+    }
+
+    fn frame(&mut self) -> Result<DataFrame> {
+        let b = std::mem::take(&mut self.buf);
+        let n = b.replica.len();
+        DataFrame::new_infer_height(vec![
+            Column::new("replica".into(), b.replica),
+            Column::new("stage".into(), b.stage),
+            Column::new("gpus".into(), vec![self.gpus; n]),
+            Column::new("start_s".into(), b.start_s),
+            Column::new("end_s".into(), b.end_s),
+            Column::new("state".into(), b.state),
+            Column::new("power_w".into(), b.power_w),
+        ])
+        .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.buf.replica.is_empty() {
+            let df = self.frame()?;
+            self.out.write(df)?;
+        }
+        Ok(())
+    }
+
+    /// Ends every group at `end_ns` (idle after its last stage) and closes the file.
+    pub fn finish(mut self, end_ns: SimTime) -> Result<()> {
+        for g in 0..self.last_end.len() {
+            if end_ns > self.last_end[g] {
+                let (a, w) = (self.last_end[g], self.idle_w);
+                self.segment(g, a, end_ns, false, w);
+            }
+        }
+        self.flush()?;
+        self.out.finish()
+    }
+}
+
+impl BatchSink for PowerSegments {
+    fn push(&mut self, r: &BatchRow) -> Result<()> {
+        let g = (r.replica * self.stages + r.stage) as usize;
+        if r.start_ns > self.last_end[g] {
+            let (a, w) = (self.last_end[g], self.idle_w);
+            self.segment(g, a, r.start_ns, false, w);
+        }
+        self.segment(g, r.start_ns, r.end_ns, true, r.power_w);
+        self.last_end[g] = r.end_ns;
+        if self.buf.replica.len() >= CHUNK_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the request table to requests.csv and requests.parquet in chunks.
+pub fn write_requests(dir: &Path, rows: &[RequestRow]) -> Result<()> {
+    let csv_path = dir.join("requests.csv");
+    let pq_path = dir.join("requests.parquet");
+    let schema = requests_frame(&[])?.schema().as_ref().clone();
+    let mut pq = ParquetStream::create(&pq_path, &schema)?;
+    let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+    let mut csv = CsvWriter::new(f)
+        .batched(&schema)
+        .map_err(frame_err(&csv_path))?;
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        let df = requests_frame(chunk)?;
+        csv.write_batch(&df).map_err(frame_err(&csv_path))?;
+        pq.write(df)?;
+    }
+    if rows.is_empty() {
+        csv.write_batch(&requests_frame(&[])?)
+            .map_err(frame_err(&csv_path))?;
+    }
+    pq.finish()
 }

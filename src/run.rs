@@ -1,10 +1,12 @@
 //! The `simulate` driver: config -> scenario -> workload -> predictor -> event loop -> run folder.
 
 use crate::accounting;
+use crate::accounting::EnergyAcc;
 use crate::config::{self, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario};
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, Summary};
 use crate::output::{self, sha256_hex, RunDir};
+use crate::output::{BatchesWriter, PowerSegments};
 use crate::power::PowerProfile;
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
@@ -12,8 +14,8 @@ use crate::predictor::profile::{
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
 use crate::report::ReportOptions;
-use crate::sim::StageEnergy;
 use crate::sim::{self, SimResult};
+use crate::sim::{BatchRow, BatchSink, StageEnergy};
 use crate::workload;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ pub struct RunOutcome {
     pub rows: Vec<RequestRow>,
     pub summary: Summary,
     pub predictor: PredictorInfo,
+    /// batches.parquet and power.parquet were written while simulating (not kept in memory).
+    pub streamed: bool,
 }
 
 /// Loads and resolves the config of `args` (overrides and seed applied).
@@ -139,26 +143,115 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
 
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcome> {
+    simulate_impl(scenario, progress, None)
+}
+
+/// The run's start time (for hourly series).
+fn start_time(s: &Scenario) -> Result<chrono::DateTime<chrono::Utc>> {
+    Ok(
+        chrono::DateTime::parse_from_rfc3339(&s.raw.energy.start_time)
+            .map_err(|_| {
+                Error::invalid(
+                    &s.source,
+                    "energy.start_time",
+                    &s.raw.energy.start_time,
+                    "not an ISO 8601 time",
+                )
+            })?
+            .with_timezone(&chrono::Utc),
+    )
+}
+
+/// Sends each batch-stage row to the files being written and the energy accumulator.
+struct Tee<'a> {
+    batches: &'a mut BatchesWriter,
+    power: Option<&'a mut PowerSegments>,
+    energy: Option<&'a mut EnergyAcc>,
+}
+
+impl BatchSink for Tee<'_> {
+    fn push(&mut self, row: &BatchRow) -> Result<()> {
+        self.batches.push(row)?;
+        if let Some(p) = self.power.as_deref_mut() {
+            p.push(row)?;
+        }
+        if let Some(e) = self.energy.as_deref_mut() {
+            e.add(row);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a scenario. With `stream_dir`, batches.parquet and power.parquet are written there while the
+/// loop runs and the batch log is not kept in memory; without, it is kept in `SimResult::batches`.
+fn simulate_impl(
+    scenario: Scenario,
+    progress: sim::Progress,
+    stream_dir: Option<&Path>,
+) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
     let predictor = build_predictor(&scenario)?;
-    let t0 = Instant::now();
     let (profile, profile_path, energy_note) = power_profile(&scenario)?;
     // Check every region before spending time on the simulation.
     for id in scenario.raw.region_ids() {
         accounting::load_region(&scenario.raw.regions_dir, &id)?;
     }
+    let start = start_time(&scenario)?;
     let stage_energy = profile.as_ref().map(|p| StageEnergy {
         profile: p.clone(),
         device: scenario.device.clone(),
         gpus_per_stage: scenario.raw.hardware.tensor_parallel,
     });
-    let result = sim::run(
-        &scenario,
-        &specs,
-        predictor.as_ref(),
-        stage_energy.as_ref(),
-        progress,
-    )?;
+    let mut acc = profile
+        .as_ref()
+        .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
+    let t0 = Instant::now();
+    let result = match stream_dir {
+        None => {
+            let result = sim::run(
+                &scenario,
+                &specs,
+                predictor.as_ref(),
+                stage_energy.as_ref(),
+                progress,
+            )?;
+            if let Some(a) = acc.as_mut() {
+                for i in 0..result.batches.len() {
+                    a.add(&result.batches.row(i));
+                }
+            }
+            result
+        }
+        Some(dir) => {
+            let mut batches = BatchesWriter::create(&dir.join("batches.parquet"))?;
+            let mut power = match &profile {
+                Some(p) => Some(PowerSegments::create(
+                    &dir.join("power.parquet"),
+                    &scenario,
+                    p.idle_w,
+                )?),
+                None => None,
+            };
+            let mut tee = Tee {
+                batches: &mut batches,
+                power: power.as_mut(),
+                energy: acc.as_mut(),
+            };
+            let result = sim::run_into(
+                &scenario,
+                &specs,
+                predictor.as_ref(),
+                stage_energy.as_ref(),
+                progress,
+                &mut tee,
+            )?;
+            batches.finish()?;
+            if let Some(p) = power {
+                p.finish(result.end_ns)?;
+            }
+            result
+        }
+    };
     let wall_s = t0.elapsed().as_secs_f64();
     let mut rows: Vec<RequestRow> = result
         .requests
@@ -168,13 +261,22 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
         .collect();
     let info = predictor.info();
     let mut summary = summarize(&scenario, &info.kind, &result, &rows, wall_s);
-    let energy = match &profile {
-        Some(p) => {
-            let e = energy_summary(&scenario, &result, &summary, p, &profile_path)?;
+    let energy = match (&profile, &acc) {
+        (Some(p), Some(a)) => {
+            let totals = a.finish(result.end_ns);
+            let e = energy_summary(
+                &scenario,
+                &result,
+                &summary,
+                p,
+                &profile_path,
+                &totals,
+                start,
+            )?;
             attribute_request_energy(&mut rows, &result, &e);
             e
         }
-        None => EnergySummary {
+        _ => EnergySummary {
             energy_note,
             ..Default::default()
         },
@@ -186,6 +288,7 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
         rows,
         summary,
         predictor: info,
+        streamed: stream_dir.is_some(),
     })
 }
 
@@ -221,24 +324,9 @@ fn energy_summary(
     summary: &Summary,
     profile: &PowerProfile,
     profile_path: &str,
+    e: &accounting::EnergyTotals,
+    start: chrono::DateTime<chrono::Utc>,
 ) -> Result<EnergySummary> {
-    let start = chrono::DateTime::parse_from_rfc3339(&s.raw.energy.start_time)
-        .map_err(|_| {
-            Error::invalid(
-                &s.source,
-                "energy.start_time",
-                &s.raw.energy.start_time,
-                "not an ISO 8601 time",
-            )
-        })?
-        .with_timezone(&chrono::Utc);
-    let e = accounting::energy_totals(
-        s,
-        &res.batches,
-        profile,
-        res.end_ns,
-        accounting::offset_in_hour_s(start),
-    );
     let embodied = accounting::load_embodied(
         &s.raw.regions_dir,
         &s.device_name,
@@ -248,7 +336,7 @@ fn energy_summary(
     for id in s.raw.region_ids() {
         let r = accounting::load_region(&s.raw.regions_dir, &id)?;
         regions.push(accounting::region_report(
-            &e,
+            e,
             &r,
             &s.device,
             embodied,
@@ -353,8 +441,58 @@ pub fn write_run_with(
     out: &Path,
     report: &ReportOptions,
 ) -> Result<PathBuf> {
-    let s = &o.scenario;
     let dir = RunDir::create(out, args.force)?;
+    if !o.streamed {
+        let b = &o.result.batches;
+        let mut batches = BatchesWriter::create(&dir.file("batches.parquet"))?;
+        let mut power = match power_profile(&o.scenario)?.0 {
+            Some(p) if o.summary.energy.energy_j.is_some() => Some(PowerSegments::create(
+                &dir.file("power.parquet"),
+                &o.scenario,
+                p.idle_w,
+            )?),
+            _ => None,
+        };
+        for i in 0..b.len() {
+            let row = b.row(i);
+            batches.push(&row)?;
+            if let Some(p) = power.as_mut() {
+                p.push(&row)?;
+            }
+        }
+        batches.finish()?;
+        if let Some(p) = power {
+            p.finish(o.result.end_ns)?;
+        }
+    }
+    write_rest(o, args, &dir, report)?;
+    dir.commit()
+}
+
+/// Simulates `scenario` streaming its batch log into a new run folder at `out`, then writes the rest
+/// of the folder and moves it into place.
+pub fn simulate_and_write(
+    scenario: Scenario,
+    args: &SimulateArgs,
+    out: &Path,
+    report: &ReportOptions,
+    progress: sim::Progress,
+) -> Result<(RunOutcome, PathBuf)> {
+    let dir = RunDir::create(out, args.force)?;
+    let o = simulate_impl(scenario, progress, Some(dir.path()))?;
+    write_rest(&o, args, &dir, report)?;
+    let path = dir.commit()?;
+    Ok((o, path))
+}
+
+/// Everything of a run folder but the batch log and power segments.
+fn write_rest(
+    o: &RunOutcome,
+    args: &SimulateArgs,
+    dir: &RunDir,
+    report: &ReportOptions,
+) -> Result<()> {
+    let s = &o.scenario;
     let resolved = serde_yaml::to_string(&s.raw).map_err(|e| Error::Internal(e.to_string()))?;
     dir.write_text("config.resolved.yaml", &resolved)?;
 
@@ -401,19 +539,10 @@ pub fn write_run_with(
         memory: &s.memory,
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
-
-    let mut req = output::requests_frame(&o.rows)?;
-    output::write_csv(&dir.file("requests.csv"), &mut req)?;
-    output::write_parquet(&dir.file("requests.parquet"), &mut req)?;
-    let mut batches = output::batches_frame(&o.result.batches)?;
-    output::write_parquet(&dir.file("batches.parquet"), &mut batches)?;
-    if o.summary.energy.energy_j.is_some() {
-        let mut power = output::power_frame(s, &o.result)?;
-        output::write_parquet(&dir.file("power.parquet"), &mut power)?;
-    }
+    output::write_requests(dir.path(), &o.rows)?;
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
     crate::report::write_report(dir.path(), report)?;
-    dir.commit()
+    Ok(())
 }
 
 /// Pretty JSON ending with a newline.

@@ -25,6 +25,15 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// The request's status in requests.csv.
+    pub fn status(self) -> &'static str {
+        match self {
+            RejectReason::KvCapacity => "rejected_kv_capacity",
+            RejectReason::TokenBudget => "rejected_token_budget",
+            RejectReason::ContextLength => "rejected_context_length",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RejectReason::KvCapacity => "kv_capacity",

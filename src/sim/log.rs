@@ -1,10 +1,64 @@
-//! The batch-stage log: one row per batch per pipeline stage, kept as columns.
+//! The batch-stage log: one row per batch per pipeline stage, handed to a [`BatchSink`] as the loop
+//! produces it. [`BatchLog`] keeps the rows in memory as columns (for tests and replays); the
+//! `simulate` command streams them to disk instead, so memory does not grow with the run's length.
 
 use crate::cluster::Batch;
 use crate::predictor::StageCost;
 use crate::units::SimTime;
 
-/// Columns of the batch-stage log (see docs/metrics.md, batches.parquet).
+/// One batch on one pipeline stage (see docs/metrics.md, batches.parquet).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchRow {
+    pub replica: u32,
+    pub stage: u32,
+    pub start_ns: SimTime,
+    pub end_ns: SimTime,
+    pub num_requests: u32,
+    pub prefill_tokens: u32,
+    pub decode_tokens: u32,
+    pub padding_seqs: u32,
+    pub kv_blocks_used: u64,
+    pub flops: f64,
+    pub bytes: f64,
+    /// Power of each GPU of the stage while it runs this batch, watts (NaN without a power profile).
+    pub power_w: f64,
+    /// Energy of all GPUs of the stage for this batch, joules (NaN without a power profile).
+    pub energy_j: f64,
+}
+
+impl BatchRow {
+    pub fn new(
+        b: &Batch,
+        stage: u32,
+        start: SimTime,
+        cost: &StageCost,
+        power_w: f64,
+        energy_j: f64,
+    ) -> Self {
+        BatchRow {
+            replica: b.replica,
+            stage,
+            start_ns: start,
+            end_ns: start + cost.time_ns,
+            num_requests: b.items.len() as u32,
+            prefill_tokens: b.shape.prefill_tokens,
+            decode_tokens: b.shape.decode_seqs - b.padding_seqs,
+            padding_seqs: b.padding_seqs,
+            kv_blocks_used: b.kv_used,
+            flops: cost.flops,
+            bytes: cost.bytes,
+            power_w,
+            energy_j,
+        }
+    }
+}
+
+/// Receives batch-stage rows as the simulation produces them.
+pub trait BatchSink {
+    fn push(&mut self, row: &BatchRow) -> crate::error::Result<()>;
+}
+
+/// Columns of the batch-stage log, in memory.
 #[derive(Debug, Default, Clone)]
 pub struct BatchLog {
     pub replica: Vec<u32>,
@@ -18,43 +72,54 @@ pub struct BatchLog {
     pub kv_blocks_used: Vec<u64>,
     pub flops: Vec<f64>,
     pub bytes: Vec<f64>,
-    /// Power of each GPU of the stage while it runs this batch, watts (NaN without a power profile).
     pub power_w: Vec<f64>,
-    /// Energy of all GPUs of the stage for this batch, joules (NaN without a power profile).
     pub energy_j: Vec<f64>,
 }
 
-impl BatchLog {
-    pub fn push(
-        &mut self,
-        b: &Batch,
-        stage: u32,
-        start: SimTime,
-        cost: &StageCost,
-        power_w: f64,
-        energy_j: f64,
-    ) {
-        self.replica.push(b.replica);
-        self.stage.push(stage);
-        self.start_ns.push(start);
-        self.end_ns.push(start + cost.time_ns);
-        self.num_requests.push(b.items.len() as u32);
-        self.prefill_tokens.push(b.shape.prefill_tokens);
-        self.decode_tokens
-            .push(b.shape.decode_seqs - b.padding_seqs);
-        self.padding_seqs.push(b.padding_seqs);
-        self.kv_blocks_used.push(b.kv_used);
-        self.flops.push(cost.flops);
-        self.bytes.push(cost.bytes);
-        self.power_w.push(power_w);
-        self.energy_j.push(energy_j);
+impl BatchSink for BatchLog {
+    fn push(&mut self, r: &BatchRow) -> crate::error::Result<()> {
+        self.replica.push(r.replica);
+        self.stage.push(r.stage);
+        self.start_ns.push(r.start_ns);
+        self.end_ns.push(r.end_ns);
+        self.num_requests.push(r.num_requests);
+        self.prefill_tokens.push(r.prefill_tokens);
+        self.decode_tokens.push(r.decode_tokens);
+        self.padding_seqs.push(r.padding_seqs);
+        self.kv_blocks_used.push(r.kv_blocks_used);
+        self.flops.push(r.flops);
+        self.bytes.push(r.bytes);
+        self.power_w.push(r.power_w);
+        self.energy_j.push(r.energy_j);
+        Ok(())
     }
+}
 
+impl BatchLog {
     pub fn len(&self) -> usize {
         self.replica.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.replica.is_empty()
+    }
+
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> BatchRow {
+        BatchRow {
+            replica: self.replica[i],
+            stage: self.stage[i],
+            start_ns: self.start_ns[i],
+            end_ns: self.end_ns[i],
+            num_requests: self.num_requests[i],
+            prefill_tokens: self.prefill_tokens[i],
+            decode_tokens: self.decode_tokens[i],
+            padding_seqs: self.padding_seqs[i],
+            kv_blocks_used: self.kv_blocks_used[i],
+            flops: self.flops[i],
+            bytes: self.bytes[i],
+            power_w: self.power_w[i],
+            energy_j: self.energy_j[i],
+        }
     }
 }

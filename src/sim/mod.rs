@@ -7,7 +7,7 @@
 
 mod log;
 
-pub use log::BatchLog;
+pub use log::{BatchLog, BatchRow, BatchSink};
 
 use crate::catalog::DeviceSpec;
 use crate::cluster::kv::KvCache;
@@ -44,6 +44,11 @@ pub struct SimResult {
     pub tbt_ns: Histogram<u64>,
     /// Exact sum of the gaps in `tbt_ns`, nanoseconds.
     pub tbt_sum_ns: u128,
+    /// Batch stages run (rows of batches.parquet).
+    pub batch_stages: u64,
+    /// Batches that left the last pipeline stage, and the requests they carried.
+    pub batches_last_stage: u64,
+    pub batch_requests_last_stage: u64,
     /// Events processed.
     pub events: u64,
     /// Time of the last event, nanoseconds.
@@ -87,19 +92,39 @@ struct Sim<'a> {
     predictor: &'a dyn Predictor,
     energy: Option<&'a StageEnergy>,
     stages: u32,
-    log: BatchLog,
+    sink: &'a mut dyn BatchSink,
+    batch_stages: u64,
+    batches_last_stage: u64,
+    batch_requests_last_stage: u64,
     tbt: Histogram<u64>,
     tbt_sum: u128,
     finished: u64,
 }
 
-/// Runs the simulation of `scenario` over `specs` (sorted by arrival time).
+/// Runs the simulation of `scenario` over `specs` (sorted by arrival time), keeping the batch-stage
+/// log in memory (`SimResult::batches`).
 pub fn run(
     scenario: &Scenario,
     specs: &[RequestSpec],
     predictor: &dyn Predictor,
     energy: Option<&StageEnergy>,
     progress: Progress,
+) -> Result<SimResult> {
+    let mut log = BatchLog::default();
+    let mut res = run_into(scenario, specs, predictor, energy, progress, &mut log)?;
+    res.batches = log;
+    Ok(res)
+}
+
+/// Runs the simulation, handing each batch-stage row to `sink` as it is produced;
+/// `SimResult::batches` is left empty.
+pub fn run_into(
+    scenario: &Scenario,
+    specs: &[RequestSpec],
+    predictor: &dyn Predictor,
+    energy: Option<&StageEnergy>,
+    progress: Progress,
+    sink: &mut dyn BatchSink,
 ) -> Result<SimResult> {
     if specs.windows(2).any(|w| w[1].arrival_ns < w[0].arrival_ns) {
         return Err(Error::Internal("requests are not sorted by arrival".into()));
@@ -136,7 +161,10 @@ pub fn run(
         predictor,
         energy,
         stages: hw.pipeline_stages,
-        log: BatchLog::default(),
+        sink,
+        batch_stages: 0,
+        batches_last_stage: 0,
+        batch_requests_last_stage: 0,
         // 1 ns to 2^50 ns (13 days) at 3 significant digits; longer gaps are recorded as 13 days.
         tbt: Histogram::new_with_bounds(1, 1 << 50, 3)
             .map_err(|e| Error::Internal(e.to_string()))?,
@@ -183,7 +211,10 @@ pub fn run(
     }
     Ok(SimResult {
         requests: sim.requests,
-        batches: sim.log,
+        batches: BatchLog::default(),
+        batch_stages: sim.batch_stages,
+        batches_last_stage: sim.batches_last_stage,
+        batch_requests_last_stage: sim.batch_requests_last_stage,
         tbt_ns: sim.tbt,
         tbt_sum_ns: sim.tbt_sum,
         events,
@@ -249,23 +280,24 @@ impl Sim<'_> {
                 break;
             }
             self.replicas[r as usize].batches_in_flight += 1;
-            self.enter_stage(id, 0);
+            self.enter_stage(id, 0)?;
         }
         Ok(())
     }
 
     /// Batch `id` reaches `stage`: it starts now if the stage is idle, else it queues.
-    fn enter_stage(&mut self, id: u32, stage: u32) {
+    fn enter_stage(&mut self, id: u32, stage: u32) -> Result<()> {
         let r = self.batches[id as usize].replica;
         let st = &mut self.replicas[r as usize].stages[stage as usize];
         if st.current.is_some() {
             st.queue.push_back(id);
+            Ok(())
         } else {
-            self.start_stage(id, stage);
+            self.start_stage(id, stage)
         }
     }
 
-    fn start_stage(&mut self, id: u32, stage: u32) {
+    fn start_stage(&mut self, id: u32, stage: u32) -> Result<()> {
         let batch = &self.batches[id as usize];
         let r = batch.replica;
         let cost = self.predictor.stage_cost(&batch.shape, stage);
@@ -274,8 +306,14 @@ impl Sim<'_> {
             Some(e) => e.price(&cost),
             None => (f64::NAN, f64::NAN),
         };
-        self.log
-            .push(batch, stage, self.now, &cost, power_w, energy_j);
+        self.sink.push(&BatchRow::new(
+            batch, stage, self.now, &cost, power_w, energy_j,
+        ))?;
+        self.batch_stages += 1;
+        if stage + 1 == self.stages {
+            self.batches_last_stage += 1;
+            self.batch_requests_last_stage += batch.items.len() as u64;
+        }
         if energy_j.is_finite() {
             // Share the stage's energy among its requests by tokens processed (padding sequences of
             // static batches are paid for by the real ones).
@@ -296,6 +334,7 @@ impl Sim<'_> {
         }
         self.replicas[r as usize].stages[stage as usize].current = Some(id);
         self.push(end, Event::StageDone { replica: r, stage });
+        Ok(())
     }
 
     fn stage_done(&mut self, r: u32, stage: u32) -> Result<()> {
@@ -304,11 +343,10 @@ impl Sim<'_> {
             Error::Internal(format!("replica {r} stage {stage} finished with no batch"))
         })?;
         if let Some(next) = st.queue.pop_front() {
-            self.start_stage(next, stage);
+            self.start_stage(next, stage)?;
         }
         if stage + 1 < self.stages {
-            self.enter_stage(id, stage + 1);
-            return Ok(());
+            return self.enter_stage(id, stage + 1);
         }
         self.finish_batch(id)?;
         self.free_batches.push(id);
