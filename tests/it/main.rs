@@ -4,3 +4,4 @@ mod bad_input;
 mod cli;
 mod common;
 mod policies;
+mod predictor_cache;
