@@ -16,6 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Simulate one serving scenario and write a run folder (requests, batches, summary, provenance).
     Simulate(SimulateCmd),
+    /// Grids of runs from a sweep file: plan, run (locally or as shards of a batch array), merge, emit.
+    Sweep(crate::sweep::SweepCmd),
 }
 
 #[derive(Debug, Args)]

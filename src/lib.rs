@@ -2,7 +2,8 @@
 //!
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
-//! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver.
+//! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver; [`sweep`]
+//! (grids of runs, sharded over batch arrays) drives it many times.
 
 pub mod catalog;
 pub mod cli;
@@ -17,5 +18,6 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod sim;
+pub mod sweep;
 pub mod units;
 pub mod workload;

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
+        Command::Sweep(cmd) => simwatt::sweep::main(cmd).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,3 +5,4 @@ mod cli;
 mod common;
 mod policies;
 mod predictor_cache;
+mod sweep;
