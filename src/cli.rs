@@ -18,6 +18,8 @@ pub enum Command {
     Simulate(SimulateCmd),
     /// Grids of runs from a sweep file: plan, run (locally or as shards of a batch array), merge, emit.
     Sweep(crate::sweep::SweepCmd),
+    /// Searches over simulated runs, e.g. the highest request rate that meets a latency SLO.
+    Search(crate::search::SearchCmd),
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
 //! [`predictor`] -> [`metrics`] -> [`output`] / [`report`]. [`run`] is the `simulate` driver; [`sweep`]
-//! (grids of runs, sharded over batch arrays) drives it many times.
+//! (grids of runs, sharded over batch arrays) and [`search`] (capacity under an SLO) drive it many times.
 
 pub mod catalog;
 pub mod cli;
@@ -17,6 +17,7 @@ pub mod predictor;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod search;
 pub mod sim;
 pub mod sweep;
 pub mod units;

@@ -69,6 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
         Command::Sweep(cmd) => simwatt::sweep::main(cmd).map_err(Into::into),
+        Command::Search(cmd) => simwatt::search::main(cmd).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

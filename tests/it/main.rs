@@ -5,4 +5,5 @@ mod cli;
 mod common;
 mod policies;
 mod predictor_cache;
+mod search;
 mod sweep;
