@@ -6,4 +6,5 @@ mod common;
 mod policies;
 mod predictor_cache;
 mod search;
+mod slurm;
 mod sweep;
