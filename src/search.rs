@@ -16,6 +16,7 @@
 use crate::config::{self, ArrivalConfig, Scenario};
 use crate::error::{Error, Result};
 use crate::run;
+use crate::sweep::shard;
 use crate::sweep::spec::{override_expr, value_text, Plan};
 use crate::sweep::table::{self, summary_numbers};
 use clap::{Args, Subcommand};
@@ -551,13 +552,11 @@ fn build_table(
         targets.iter().map(|t| t.point as u64).collect::<Vec<u64>>(),
     )];
     for (i, axis) in axes.iter().enumerate() {
-        cols.push(Column::new(
-            axis.as_str().into(),
-            targets
-                .iter()
-                .map(|t| value_text(&t.params[i]))
-                .collect::<Vec<String>>(),
-        ));
+        let cells: Vec<_> = targets
+            .iter()
+            .map(|t| Some(table::axis_cell(&t.params[i])))
+            .collect();
+        cols.push(table::typed_column(axis, &cells));
     }
     cols.push(Column::new(
         "status".into(),
@@ -757,7 +756,7 @@ fn probes_frame(
     slo: &[SloTerm],
 ) -> Result<DataFrame> {
     let mut point = Vec::new();
-    let mut params: Vec<Vec<String>> = vec![Vec::new(); axes.len()];
+    let mut params: Vec<Vec<Option<table::Node>>> = vec![Vec::new(); axes.len()];
     let mut order = Vec::new();
     let mut rate = Vec::new();
     let mut meets = Vec::new();
@@ -766,7 +765,7 @@ fn probes_frame(
         for (k, p) in f.probes.iter().enumerate() {
             point.push(t.point as u64);
             for (i, v) in t.params.iter().enumerate() {
-                params[i].push(value_text(v));
+                params[i].push(Some(table::axis_cell(v)));
             }
             order.push(k as u32);
             rate.push(p.rate);
@@ -783,8 +782,8 @@ fn probes_frame(
         }
     }
     let mut cols = vec![Column::new("point".into(), point)];
-    for (a, v) in axes.iter().zip(params) {
-        cols.push(Column::new(a.as_str().into(), v));
+    for (a, cells) in axes.iter().zip(params) {
+        cols.push(table::typed_column(a, &cells));
     }
     cols.push(Column::new("probe".into(), order));
     cols.push(Column::new("rate_rps".into(), rate));
@@ -894,26 +893,12 @@ fn capacity(a: CapacityArgs) -> Result<()> {
             }],
         )
     };
-    // Fit or load each distinct predictor once before going parallel.
-    let mut seen = std::collections::BTreeSet::new();
-    for t in targets.iter().filter(|t| t.invalid.is_none()) {
+    shard::warm_predictors(targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
         let raw = config::parse_tree(&path, t.trees[0].clone())?;
-        let s = Scenario::resolve(&path, raw)?;
-        if seen.insert(format!(
-            "{}|{}|{}|{}",
-            s.device_name,
-            s.model_name,
-            s.raw.hardware.tensor_parallel,
-            serde_json::to_string(&s.raw.predictor).unwrap_or_default()
-        )) {
-            run::build_predictor(&s)?;
-        }
-    }
+        Scenario::resolve(&path, raw)
+    }))?;
     let jobs = a.jobs.unwrap_or_else(crate::sweep::default_jobs).max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .build()
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let pool = shard::thread_pool(jobs)?;
     let t0 = std::time::Instant::now();
     let found: Vec<Found> = pool.install(|| {
         targets

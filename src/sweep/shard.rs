@@ -7,6 +7,7 @@
 //! Input: a [`Plan`] and a [`Shard`]. Output: `shard-IIIII-of-NNNNN.parquet` in the sweep's output
 //! folder, written through a temporary file and a rename, tagged with the sweep's hash.
 
+use crate::config::Scenario;
 use crate::error::{Error, Result};
 use crate::run;
 use crate::sweep::spec::{Plan, RunSpec};
@@ -218,14 +219,13 @@ pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
     Ok(record("ok", None, Some(summary)))
 }
 
-/// Fits (or loads) the execution-time tables of every distinct predictor among `specs` once, serially,
-/// so that parallel runs read the on-disk cache instead of fitting the same tables side by side.
-pub fn warm_predictors(plan: &Plan, specs: &[&RunSpec]) -> Result<()> {
+/// Fits (or loads) the execution-time tables of every distinct predictor among `scenarios` once,
+/// serially, so that parallel runs read the on-disk cache instead of fitting the same tables side by
+/// side.
+pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
-    for spec in specs {
-        let Ok(s) = plan.scenario(spec)? else {
-            continue;
-        };
+    for s in scenarios {
+        let s = s?;
         let key = format!(
             "{}|{}|{}|{}",
             s.device_name,
@@ -240,6 +240,14 @@ pub fn warm_predictors(plan: &Plan, specs: &[&RunSpec]) -> Result<()> {
     Ok(())
 }
 
+/// A pool of `jobs` threads (at least one).
+pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {jobs} threads: {e}")))
+}
+
 /// Runs `specs` on `jobs` threads (results in run order). `tick` is called after each run.
 pub fn run_specs(
     plan: &Plan,
@@ -247,12 +255,13 @@ pub fn run_specs(
     jobs: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<RunRecord>> {
-    warm_predictors(plan, specs)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.max(1))
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start {jobs} threads: {e}")))?;
-    pool.install(|| {
+    // Runs whose config is rejected (skip_invalid) have no predictor to warm.
+    warm_predictors(specs.iter().filter_map(|spec| match plan.scenario(spec) {
+        Ok(Ok(s)) => Some(Ok(s)),
+        Ok(Err(_)) => None,
+        Err(e) => Some(Err(e)),
+    }))?;
+    thread_pool(jobs)?.install(|| {
         specs
             .par_iter()
             .map(|spec| {

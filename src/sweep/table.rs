@@ -54,9 +54,9 @@ fn internal(e: PolarsError) -> Error {
     Error::Internal(e.to_string())
 }
 
-/// The frame of a shard file.
-pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
-    DataFrame::new_infer_height(vec![
+/// The columns naming each run: `run`, `run_id`, `replicate`, `seed`.
+fn id_columns(records: &[RunRecord]) -> Vec<Column> {
+    vec![
         Column::new(
             "run".into(),
             records.iter().map(|r| r.run).collect::<Vec<u64>>(),
@@ -76,13 +76,12 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
             "seed".into(),
             records.iter().map(|r| r.seed).collect::<Vec<u64>>(),
         ),
-        Column::new(
-            "params_json".into(),
-            records
-                .iter()
-                .map(|r| r.params_json.as_str())
-                .collect::<Vec<&str>>(),
-        ),
+    ]
+}
+
+/// The columns `status` and `error`.
+fn status_columns(records: &[RunRecord]) -> [Column; 2] {
+    [
         Column::new(
             "status".into(),
             records
@@ -97,15 +96,28 @@ pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
                 .map(|r| r.error.as_deref())
                 .collect::<Vec<Option<&str>>>(),
         ),
-        Column::new(
-            "summary_json".into(),
-            records
-                .iter()
-                .map(|r| r.summary_json.as_deref())
-                .collect::<Vec<Option<&str>>>(),
-        ),
-    ])
-    .map_err(internal)
+    ]
+}
+
+/// The frame of a shard file.
+pub fn records_frame(records: &[RunRecord]) -> Result<DataFrame> {
+    let mut columns = id_columns(records);
+    columns.push(Column::new(
+        "params_json".into(),
+        records
+            .iter()
+            .map(|r| r.params_json.as_str())
+            .collect::<Vec<&str>>(),
+    ));
+    columns.extend(status_columns(records));
+    columns.push(Column::new(
+        "summary_json".into(),
+        records
+            .iter()
+            .map(|r| r.summary_json.as_deref())
+            .collect::<Vec<Option<&str>>>(),
+    ));
+    DataFrame::new_infer_height(columns).map_err(internal)
 }
 
 /// Writes `df` to `path` as Parquet with key-value metadata, through a temporary file in the same
@@ -365,7 +377,7 @@ pub fn summary_numbers(json: &str) -> Result<BTreeMap<String, f64>> {
 }
 
 /// A column of values of mixed JSON kinds, typed as narrowly as its values allow.
-fn typed_column(name: &str, cells: &[Option<Node>]) -> Column {
+pub fn typed_column(name: &str, cells: &[Option<Node>]) -> Column {
     let present = || cells.iter().flatten();
     let all = |f: fn(&Node) -> bool| present().all(f);
     let name: PlSmallStr = name.into();
@@ -436,7 +448,7 @@ fn typed_column(name: &str, cells: &[Option<Node>]) -> Column {
 }
 
 /// A YAML axis value as a cell.
-fn axis_cell(v: &serde_yaml::Value) -> Node {
+pub fn axis_cell(v: &serde_yaml::Value) -> Node {
     use serde_yaml::Value as Y;
     match v {
         Y::Null => Node::Null,
@@ -458,27 +470,7 @@ fn axis_cell(v: &serde_yaml::Value) -> Node {
 /// The results table of a sweep: one row per record (records in run order), parameters and
 /// flattened summary metrics.
 pub fn results_frame(plan: &Plan, records: &[RunRecord]) -> Result<DataFrame> {
-    let mut columns = vec![
-        Column::new(
-            "run".into(),
-            records.iter().map(|r| r.run).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "run_id".into(),
-            records
-                .iter()
-                .map(|r| r.run_id.as_str())
-                .collect::<Vec<&str>>(),
-        ),
-        Column::new(
-            "replicate".into(),
-            records.iter().map(|r| r.replicate).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "seed".into(),
-            records.iter().map(|r| r.seed).collect::<Vec<u64>>(),
-        ),
-    ];
+    let mut columns = id_columns(records);
     for (i, axis) in plan.axes.iter().enumerate() {
         let cells: Vec<Option<Node>> = records
             .iter()
@@ -490,20 +482,7 @@ pub fn results_frame(plan: &Plan, records: &[RunRecord]) -> Result<DataFrame> {
             .collect();
         columns.push(typed_column(axis, &cells));
     }
-    columns.push(Column::new(
-        "status".into(),
-        records
-            .iter()
-            .map(|r| r.status.as_str())
-            .collect::<Vec<&str>>(),
-    ));
-    columns.push(Column::new(
-        "error".into(),
-        records
-            .iter()
-            .map(|r| r.error.as_deref())
-            .collect::<Vec<Option<&str>>>(),
-    ));
+    columns.extend(status_columns(records));
 
     // Metric columns: grouped by top-level summary key (in summary order), sorted by name within a
     // group, so the order does not depend on which runs came first.
