@@ -21,6 +21,10 @@ pub enum Command {
     Fit(FitCmd),
     /// Remake a run folder's plots, trace.json and summary.md from its files.
     Report(ReportCmd),
+    /// Grids of runs from a sweep file: plan, run (locally or as shards of a batch array), merge, emit.
+    Sweep(crate::sweep::SweepCmd),
+    /// Searches over simulated runs, e.g. the highest request rate that meets a latency SLO.
+    Search(crate::search::SearchCmd),
 }
 
 #[derive(Debug, Subcommand)]

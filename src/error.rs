@@ -51,6 +51,9 @@ pub enum Error {
     /// The output folder cannot be used.
     #[error("{path}: {message}")]
     Output { path: PathBuf, message: String },
+    /// One run of a sweep or a capacity search failed; `run` names it and its parameters.
+    #[error("{run}: {error}")]
+    Run { run: String, error: Box<Error> },
     /// The simulation reached a state its invariants forbid. This is a bug in simwatt, reported rather
     /// than hidden.
     #[error("internal error: {0}")]

@@ -3,7 +3,9 @@
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
 //! [`predictor`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
-//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver.
+//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver;
+//! [`sweep`] (grids of runs, sharded over batch arrays) and [`search`] (capacity under an SLO) drive it
+//! many times.
 
 pub mod accounting;
 pub mod catalog;
@@ -22,7 +24,9 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod runfolder;
+pub mod search;
 pub mod sim;
+pub mod sweep;
 pub mod trace;
 pub mod units;
 pub mod workload;

@@ -153,6 +153,8 @@ fn main() -> ExitCode {
         Command::Fit(FitCmd::Latency(cmd)) => fit_latency(cmd),
         Command::Report(cmd) => report(cmd),
         Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
+        Command::Sweep(cmd) => simwatt::sweep::main(cmd).map_err(Into::into),
+        Command::Search(cmd) => simwatt::search::main(cmd).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,14 +10,19 @@ use rand_chacha::ChaCha8Rng;
 
 /// The random stream called `name` of the run seeded with `seed`.
 pub fn substream(seed: u64, name: &str) -> ChaCha8Rng {
-    // FNV-1a over the name, then SplitMix64 over (seed, name hash): distinct names and seeds give
-    // unrelated 64-bit seeds.
+    ChaCha8Rng::seed_from_u64(derive_seed(seed, name))
+}
+
+/// A 64-bit seed derived from `seed` and `name` (a stream name, a sweep run id): distinct names and
+/// seeds give unrelated seeds.
+pub fn derive_seed(seed: u64, name: &str) -> u64 {
+    // FNV-1a over the name, then SplitMix64 over (seed, name hash).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    ChaCha8Rng::seed_from_u64(splitmix64(seed ^ splitmix64(h)))
+    splitmix64(seed ^ splitmix64(h))
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -7,4 +7,8 @@ mod energy;
 mod latency;
 mod policies;
 mod power;
+mod predictor_cache;
 mod report;
+mod search;
+mod slurm;
+mod sweep;

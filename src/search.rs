@@ -1,0 +1,1025 @@
+//! Capacity search: the highest request rate a configuration serves within a latency SLO, found by
+//! bisection over simulated runs; over a sweep, each configuration's capacity and the cheapest,
+//! lowest-energy and lowest-carbon configuration that meets the SLO, with a Pareto table
+//! (Vidur-Search's question, with energy and carbon added).
+//!
+//! Input: a config or a sweep file (a sweep must not have a `workload.arrival.rate` axis: the search
+//! sets the rate), and SLO bounds on summary metrics (`ttft_p90_s=0.5` is `ttft_s_p90 <= 0.5`). A rate
+//! meets the SLO when every bound holds in every replicate. The search doubles or halves the config's
+//! own rate until the SLO flips, then bisects until the bracket is within the tolerance; it assumes
+//! latency grows with the rate. Output: a table per configuration (`capacity.csv|parquet`), every probe
+//! (`probes.csv`) and a Markdown report. Objectives are per request at capacity: `cost_usd`,
+//! `energy_j` and `carbon_g` of the run's summary when it has them; the rental cost (GPU-hours x the
+//! device catalog's rental price) always. A ranking by a metric the summary lacks is refused, never
+//! filled in.
+
+use crate::config::{self, ArrivalConfig, Scenario};
+use crate::error::{Error, Result};
+use crate::run;
+use crate::sweep::shard;
+use crate::sweep::spec::{override_expr, value_text, Plan};
+use crate::sweep::table::{self, summary_numbers};
+use clap::{Args, Subcommand};
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `simwatt search ...`
+#[derive(Debug, Args)]
+pub struct SearchCmd {
+    #[command(subcommand)]
+    pub verb: SearchVerb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchVerb {
+    /// The highest request rate that meets an SLO, for a config or for every configuration of a sweep.
+    Capacity(CapacityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// A config, or a sweep file (every configuration is searched).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Upper bounds on summary metrics, e.g. ttft_p90_s=0.5,tbt_p99_s=0.1 (ttft_p90_s is the
+    /// summary's ttft_s.p90; any numeric summary column may be named as in a sweep table).
+    #[arg(long, value_name = "METRIC=BOUND,...")]
+    pub slo: String,
+    /// Override a config key (of the config, or of every run of a sweep). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Stop when the bracket [meets, fails] is narrower than this fraction of the capacity.
+    #[arg(long, default_value_t = 0.02)]
+    pub tolerance: f64,
+    /// Most rates simulated per configuration.
+    #[arg(long, default_value_t = 24)]
+    pub max_probes: u32,
+    /// Lowest rate tried [default: the config's rate / 1024].
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub min_rate: Option<f64>,
+    /// Highest rate tried [default: the config's rate x 1024].
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub max_rate: Option<f64>,
+    /// Rank by these (comma-separated): cost, energy, carbon [default: those the summary has].
+    #[arg(long, value_name = "LIST")]
+    pub objectives: Option<String>,
+    /// Threads (configurations searched at once) [default: the CPUs available].
+    #[arg(long, short = 'j', value_name = "J")]
+    pub jobs: Option<usize>,
+    /// Write capacity.csv, capacity.parquet, probes.csv and capacity.md here.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No messages on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// One bound of an SLO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloTerm {
+    /// As the user wrote it (`ttft_p90_s`).
+    pub written: String,
+    /// The summary column (`ttft_s_p90`).
+    pub column: String,
+    pub bound: f64,
+}
+
+/// Parses `ttft_p90_s=0.5,tbt_p99_s=0.1`. `<metric>_<stat>_s` names the summary column
+/// `<metric>_s_<stat>`; any other name is taken as a column name.
+pub fn parse_slo(text: &str) -> Result<Vec<SloTerm>> {
+    let bad = |value: &str, message: String| Error::invalid("--slo", "slo", value, message);
+    let mut terms = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, bound) = part
+            .split_once('=')
+            .ok_or_else(|| bad(part, "expected METRIC=BOUND, e.g. ttft_p90_s=0.5".into()))?;
+        let name = name.trim();
+        let bound: f64 = bound.trim().parse().map_err(|_| {
+            bad(
+                part,
+                format!("the bound `{}` is not a number", bound.trim()),
+            )
+        })?;
+        if !(bound.is_finite() && bound >= 0.0) {
+            return Err(bad(part, "the bound must be a finite number >= 0".into()));
+        }
+        let mut column = name.to_string();
+        if let Some(stem) = name.strip_suffix("_s") {
+            for stat in ["mean", "p50", "p90", "p99"] {
+                if let Some(metric) = stem.strip_suffix(&format!("_{stat}")) {
+                    column = format!("{metric}_s_{stat}");
+                }
+            }
+        }
+        if terms.iter().any(|t: &SloTerm| t.column == column) {
+            return Err(bad(part, format!("`{column}` is bounded twice")));
+        }
+        terms.push(SloTerm {
+            written: name.to_string(),
+            column,
+            bound,
+        });
+    }
+    if terms.is_empty() {
+        return Err(bad(
+            text,
+            "no bound given; e.g. --slo ttft_p90_s=0.5,tbt_p99_s=0.1".into(),
+        ));
+    }
+    Ok(terms)
+}
+
+/// The result of a search over the rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bracket {
+    /// The highest rate found to meet the SLO (`None`: not even the lowest rate does).
+    pub capacity: Option<f64>,
+    /// The lowest rate found to fail it (`None`: even the highest rate meets it).
+    pub first_fail: Option<f64>,
+    /// Every rate tried and whether it met the SLO, in order.
+    pub probes: Vec<(f64, bool)>,
+    /// `found` (bracket within the tolerance), `below_min_rate`, `at_max_rate` or `max_probes`.
+    pub outcome: &'static str,
+}
+
+/// Rounds to 6 significant digits, so the rates tried are short numbers that can be typed back.
+fn round6(x: f64) -> f64 {
+    format!("{x:.5e}").parse().unwrap_or(x)
+}
+
+/// Finds the highest rate in `[min, max]` for which `meets` holds, assuming it holds below some rate
+/// and fails above: doubling or halving from `start` until the answer flips, then bisecting until the
+/// bracket is narrower than `tol` x capacity, within `max_probes` calls.
+pub fn bisect(
+    start: f64,
+    min: f64,
+    max: f64,
+    tol: f64,
+    max_probes: u32,
+    mut meets: impl FnMut(f64) -> Result<bool>,
+) -> Result<Bracket> {
+    let mut probes = Vec::new();
+    let mut lo: Option<f64> = None;
+    let mut hi: Option<f64> = None;
+    let mut rate = round6(start.clamp(min, max));
+    let mut outcome = "max_probes";
+    while (probes.len() as u32) < max_probes {
+        let ok = meets(rate)?;
+        probes.push((rate, ok));
+        if ok {
+            lo = Some(rate);
+            if hi.is_some() {
+                break;
+            }
+            if rate >= max {
+                outcome = "at_max_rate";
+                break;
+            }
+            rate = round6((rate * 2.0).min(max));
+        } else {
+            hi = Some(rate);
+            if lo.is_some() {
+                break;
+            }
+            if rate <= min {
+                outcome = "below_min_rate";
+                break;
+            }
+            rate = round6((rate / 2.0).max(min));
+        }
+    }
+    if let (Some(_), Some(_)) = (lo, hi) {
+        outcome = "max_probes";
+        while let (Some(l), Some(h)) = (lo, hi) {
+            if h - l <= tol * l {
+                outcome = "found";
+                break;
+            }
+            let mid = round6((l + h) / 2.0);
+            if mid <= l || mid >= h {
+                outcome = "found";
+                break;
+            }
+            if probes.len() as u32 >= max_probes {
+                break;
+            }
+            let ok = meets(mid)?;
+            probes.push((mid, ok));
+            if ok {
+                lo = Some(mid);
+            } else {
+                hi = Some(mid);
+            }
+        }
+    }
+    Ok(Bracket {
+        capacity: lo,
+        first_fail: hi,
+        probes,
+        outcome,
+    })
+}
+
+/// One configuration to search: its parameters and one config tree per replicate.
+struct Target {
+    point: usize,
+    params: Vec<Value>,
+    trees: Vec<Value>,
+    /// Why the configuration is invalid (a sweep with `skip_invalid: true`).
+    invalid: Option<String>,
+}
+
+/// One simulated rate of one configuration.
+struct Probe {
+    rate: f64,
+    meets: bool,
+    /// Flattened numeric summary of each replicate.
+    numbers: Vec<BTreeMap<String, f64>>,
+}
+
+/// Everything found for one configuration.
+struct Found {
+    bracket: Bracket,
+    probes: Vec<Probe>,
+    gpus: Option<u32>,
+    rental_usd_per_gpu_hour: Option<f64>,
+    invalid: Option<String>,
+}
+
+const RATE_KEY: &str = "workload.arrival.rate";
+
+fn set_rate(path: &Path, tree: &Value, rate: f64) -> Result<Scenario> {
+    let mut t = tree.clone();
+    config::apply_override(&mut t, &override_expr(RATE_KEY, &Value::from(rate)))?;
+    let raw = config::parse_tree(path, t)?;
+    Scenario::resolve(path, raw)
+}
+
+fn config_rate(path: &Path, s: &Scenario) -> Result<f64> {
+    match &s.raw.workload.arrival {
+        ArrivalConfig::Poisson { rate }
+        | ArrivalConfig::Gamma { rate, .. }
+        | ArrivalConfig::Static { rate } => Ok(*rate),
+        other => Err(Error::invalid(
+            path,
+            "workload.arrival.type",
+            match other {
+                ArrivalConfig::AllAtOnce => "all_at_once",
+                _ => "trace",
+            },
+            "a capacity search sets workload.arrival.rate; use poisson, gamma or static arrivals",
+        )),
+    }
+}
+
+/// Checks that every SLO column exists in a summary (a `null` statistic, e.g. no request completed,
+/// counts as present but failing).
+fn check_columns(slo: &[SloTerm], summary_json: &str) -> Result<()> {
+    let flat = table::flatten_summary(summary_json)?;
+    let known = |c: &str| {
+        flat.columns.iter().any(|f| {
+            f.name == c || (f.value == table::Node::Null && c.starts_with(&format!("{}_", f.name)))
+        })
+    };
+    for t in slo {
+        if !known(&t.column) {
+            let latencies: Vec<&str> = flat
+                .columns
+                .iter()
+                .map(|f| f.name.as_str())
+                .filter(|n| n.contains("_s_p") || n.contains("_s_mean"))
+                .collect();
+            return Err(Error::invalid(
+                "--slo",
+                "slo",
+                &t.written,
+                format!(
+                    "`{}` is not a metric of the run summary; latency metrics: {}",
+                    t.column,
+                    latencies.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs) -> Result<Found> {
+    if let Some(reason) = &target.invalid {
+        return Ok(Found {
+            bracket: Bracket {
+                capacity: None,
+                first_fail: None,
+                probes: vec![],
+                outcome: "invalid",
+            },
+            probes: vec![],
+            gpus: None,
+            rental_usd_per_gpu_hour: None,
+            invalid: Some(reason.clone()),
+        });
+    }
+    let first = {
+        let raw = config::parse_tree(path, target.trees[0].clone())?;
+        Scenario::resolve(path, raw)?
+    };
+    let start = config_rate(path, &first)?;
+    let min = a.min_rate.unwrap_or(start / 1024.0);
+    let max = a.max_rate.unwrap_or(start * 1024.0);
+    if !(min > 0.0 && min <= max && max.is_finite()) {
+        return Err(Error::invalid(
+            "--min-rate",
+            "min-rate",
+            min,
+            format!("needs 0 < min-rate <= max-rate = {max}"),
+        ));
+    }
+    let gpus = first.raw.hardware.replicas * first.gpus_per_replica();
+    let rental = first
+        .device
+        .rental_usd_per_gpu_hour
+        .as_ref()
+        .map(|s| s.value);
+    let mut probes = Vec::new();
+    let mut checked = false;
+    let bracket = bisect(start, min, max, a.tolerance, a.max_probes, |rate| {
+        let mut numbers = Vec::new();
+        let mut meets = true;
+        for tree in &target.trees {
+            let s = set_rate(path, tree, rate)?;
+            let o = run::simulate(s, &|_| {})?;
+            let json =
+                serde_json::to_string(&o.summary).map_err(|e| Error::Internal(e.to_string()))?;
+            if !checked {
+                check_columns(slo, &json)?;
+                checked = true;
+            }
+            let n = summary_numbers(&json)?;
+            meets &= slo
+                .iter()
+                .all(|t| n.get(&t.column).is_some_and(|v| *v <= t.bound));
+            numbers.push(n);
+        }
+        probes.push(Probe {
+            rate,
+            meets,
+            numbers,
+        });
+        Ok(meets)
+    })?;
+    Ok(Found {
+        bracket,
+        probes,
+        gpus: Some(gpus),
+        rental_usd_per_gpu_hour: rental,
+        invalid: None,
+    })
+}
+
+/// An objective to rank by: name, the per-request column in the capacity table, and the summary
+/// metric it needs.
+struct Objective {
+    name: &'static str,
+    column: &'static str,
+    needs: &'static str,
+}
+
+const OBJECTIVES: [Objective; 3] = [
+    Objective {
+        name: "cost",
+        column: "cost_usd_per_1k_requests",
+        needs: "cost_usd",
+    },
+    Objective {
+        name: "energy",
+        column: "energy_j_per_request",
+        needs: "energy_j",
+    },
+    Objective {
+        name: "carbon",
+        column: "carbon_g_per_request",
+        needs: "carbon_g",
+    },
+];
+
+/// Mean over replicates of `metric / requests_completed` at the capacity rate.
+fn per_request(found: &Found, metric: &str) -> Option<f64> {
+    let cap = found.bracket.capacity?;
+    let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
+    let mut vals = Vec::new();
+    for n in &probe.numbers {
+        let done = *n.get("requests_completed")?;
+        if done <= 0.0 {
+            return None;
+        }
+        vals.push(n.get(metric)? / done);
+    }
+    Some(vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+/// Mean over replicates of a metric at the capacity rate.
+fn at_capacity(found: &Found, metric: &str) -> Option<f64> {
+    let cap = found.bracket.capacity?;
+    let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
+    let vals: Option<Vec<f64>> = probe
+        .numbers
+        .iter()
+        .map(|n| n.get(metric).copied())
+        .collect();
+    let vals = vals?;
+    Some(vals.iter().sum::<f64>() / vals.len() as f64)
+}
+
+/// The rows of the capacity table, one per configuration, and the notes on objectives.
+struct Table {
+    frame: DataFrame,
+    report: String,
+}
+
+/// Indices of the rows not dominated: `max` column maximised, `mins` minimised; rows with a missing
+/// value in any of them take no part.
+pub fn pareto(max: &[Option<f64>], mins: &[Vec<Option<f64>>]) -> Vec<bool> {
+    let n = max.len();
+    let vec_of = |i: usize| -> Option<Vec<f64>> {
+        let mut v = vec![-(max[i]?)];
+        for m in mins {
+            v.push(m[i]?);
+        }
+        Some(v)
+    };
+    let rows: Vec<Option<Vec<f64>>> = (0..n).map(vec_of).collect();
+    (0..n)
+        .map(|i| {
+            let Some(a) = &rows[i] else { return false };
+            !rows.iter().enumerate().any(|(j, b)| {
+                j != i
+                    && b.as_ref().is_some_and(|b| {
+                        b.iter().zip(a).all(|(x, y)| x <= y) && b.iter().zip(a).any(|(x, y)| x < y)
+                    })
+            })
+        })
+        .collect()
+}
+
+fn fmt_num(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(0.0) => "0".into(),
+        Some(v) if v.abs() >= 1000.0 || v.abs() < 0.001 => format!("{v:.3e}"),
+        Some(v) => format!("{:.4}", v)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string(),
+    }
+}
+
+fn build_table(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    wanted: &[&Objective],
+    explicit: bool,
+) -> Result<Table> {
+    let n = found.len();
+    let mut report = String::new();
+    // Which objectives the summaries can support.
+    let has = |metric: &str| {
+        found.iter().any(|f| {
+            f.probes
+                .iter()
+                .any(|p| p.numbers.iter().any(|n| n.contains_key(metric)))
+        })
+    };
+    let mut notes = Vec::new();
+    let mut ranked: Vec<(&Objective, Vec<Option<f64>>)> = Vec::new();
+    for o in wanted {
+        if has(o.needs) {
+            let col = if o.name == "cost" {
+                found
+                    .iter()
+                    .map(|f| per_request(f, "cost_usd").map(|c| c * 1000.0))
+                    .collect()
+            } else {
+                found.iter().map(|f| per_request(f, o.needs)).collect()
+            };
+            ranked.push((o, col));
+        } else if explicit {
+            return Err(Error::invalid(
+                "--objectives",
+                "objectives",
+                o.name,
+                format!(
+                    "the run summary has no `{}` metric, so configurations cannot be ranked by {}; simwatt does not make one up",
+                    o.needs, o.name
+                ),
+            ));
+        } else if o.name != "cost" {
+            // (Without `cost_usd`, the rental cost stands in for cost, labelled as such below.)
+            notes.push(format!(
+                "- {}: not ranked: the run summary has no `{}` metric.",
+                o.name, o.needs
+            ));
+        }
+    }
+    let rental_per_hour: Vec<Option<f64>> = found
+        .iter()
+        .map(|f| Some(f.gpus? as f64 * f.rental_usd_per_gpu_hour?))
+        .collect();
+    let rental_per_1k: Vec<Option<f64>> = found
+        .iter()
+        .zip(&rental_per_hour)
+        .map(|(f, h)| {
+            let cap = f.bracket.capacity?;
+            Some(h.as_ref()? / (cap * 3.6))
+        })
+        .collect();
+    // Without a cost metric, the rental cost stands in for "cheapest", labelled as such.
+    let use_rental =
+        wanted.iter().any(|o| o.name == "cost") && !ranked.iter().any(|(o, _)| o.name == "cost");
+    let capacity: Vec<Option<f64>> = found.iter().map(|f| f.bracket.capacity).collect();
+    let mut mins: Vec<Vec<Option<f64>>> = ranked.iter().map(|(_, c)| c.clone()).collect();
+    if use_rental {
+        mins.push(rental_per_1k.clone());
+    }
+    let front = pareto(&capacity, &mins);
+
+    let mut cols: Vec<Column> = vec![Column::new(
+        "point".into(),
+        targets.iter().map(|t| t.point as u64).collect::<Vec<u64>>(),
+    )];
+    for (i, axis) in axes.iter().enumerate() {
+        let cells: Vec<_> = targets
+            .iter()
+            .map(|t| Some(table::axis_cell(&t.params[i])))
+            .collect();
+        cols.push(table::typed_column(axis, &cells));
+    }
+    cols.push(Column::new(
+        "status".into(),
+        found
+            .iter()
+            .map(|f| if f.invalid.is_some() { "invalid" } else { "ok" })
+            .collect::<Vec<&str>>(),
+    ));
+    cols.push(Column::new(
+        "error".into(),
+        found
+            .iter()
+            .map(|f| f.invalid.clone())
+            .collect::<Vec<Option<String>>>(),
+    ));
+    cols.push(Column::new("capacity_rps".into(), capacity.clone()));
+    cols.push(Column::new(
+        "first_fail_rps".into(),
+        found
+            .iter()
+            .map(|f| f.bracket.first_fail)
+            .collect::<Vec<Option<f64>>>(),
+    ));
+    cols.push(Column::new(
+        "search_outcome".into(),
+        found
+            .iter()
+            .map(|f| f.bracket.outcome)
+            .collect::<Vec<&str>>(),
+    ));
+    cols.push(Column::new(
+        "probes".into(),
+        found
+            .iter()
+            .map(|f| f.bracket.probes.len() as u32)
+            .collect::<Vec<u32>>(),
+    ));
+    for t in slo {
+        cols.push(Column::new(
+            format!("{}_at_capacity", t.column).into(),
+            found
+                .iter()
+                .map(|f| at_capacity(f, &t.column))
+                .collect::<Vec<Option<f64>>>(),
+        ));
+    }
+    cols.push(Column::new(
+        "gpus".into(),
+        found.iter().map(|f| f.gpus).collect::<Vec<Option<u32>>>(),
+    ));
+    cols.push(Column::new(
+        "rental_usd_per_gpu_hour".into(),
+        found
+            .iter()
+            .map(|f| f.rental_usd_per_gpu_hour)
+            .collect::<Vec<Option<f64>>>(),
+    ));
+    cols.push(Column::new(
+        "rental_usd_per_hour".into(),
+        rental_per_hour.clone(),
+    ));
+    cols.push(Column::new(
+        "rental_usd_per_1k_requests".into(),
+        rental_per_1k.clone(),
+    ));
+    for (o, c) in &ranked {
+        cols.push(Column::new(o.column.into(), c.clone()));
+    }
+    cols.push(Column::new("pareto".into(), front.clone()));
+    let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))?;
+
+    // The report.
+    let label = |i: usize| -> String {
+        if axes.is_empty() {
+            "the config".into()
+        } else {
+            let parts: Vec<String> = axes
+                .iter()
+                .zip(&targets[i].params)
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect();
+            format!("point {} ({})", targets[i].point, parts.join(", "))
+        }
+    };
+    let slo_text: Vec<String> = slo
+        .iter()
+        .map(|t| format!("{} <= {}", t.column, t.bound))
+        .collect();
+    report.push_str(&format!(
+        "# Capacity under the SLO {}\n\n",
+        slo_text.join(", ")
+    ));
+    let mut header = vec!["point".to_string()];
+    header.extend(axes.iter().cloned());
+    header.extend(
+        [
+            "capacity (req/s)",
+            "first fail (req/s)",
+            "outcome",
+            "GPUs",
+            "rental $/1k req",
+        ]
+        .map(String::from),
+    );
+    for (o, _) in &ranked {
+        header.push(o.column.to_string());
+    }
+    header.push("Pareto".into());
+    report.push_str(&format!("| {} |\n", header.join(" | ")));
+    report.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for i in 0..n {
+        let mut row = vec![targets[i].point.to_string()];
+        row.extend(targets[i].params.iter().map(value_text));
+        row.push(fmt_num(capacity[i]));
+        row.push(fmt_num(found[i].bracket.first_fail));
+        row.push(found[i].bracket.outcome.to_string());
+        row.push(
+            found[i]
+                .gpus
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "-".into()),
+        );
+        row.push(fmt_num(rental_per_1k[i]));
+        for (_, c) in &ranked {
+            row.push(fmt_num(c[i]));
+        }
+        row.push(if front[i] { "yes" } else { "" }.into());
+        report.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    report.push('\n');
+    let best = |col: &[Option<f64>]| -> Option<usize> {
+        (0..n).filter(|i| col[*i].is_some()).min_by(|a, b| {
+            col[*a]
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&col[*b].unwrap_or(f64::INFINITY))
+        })
+    };
+    if capacity.iter().all(|c| c.is_none()) {
+        report.push_str("No configuration meets the SLO at any rate tried.\n");
+    } else {
+        for (o, c) in &ranked {
+            if let Some(i) = best(c) {
+                report.push_str(&format!(
+                    "- lowest {} ({} = {}): {}, capacity {} req/s\n",
+                    o.name,
+                    o.column,
+                    fmt_num(c[i]),
+                    label(i),
+                    fmt_num(capacity[i])
+                ));
+            }
+        }
+        if use_rental {
+            match best(&rental_per_1k) {
+                Some(i) => report.push_str(&format!(
+                    "- cheapest by rental cost only (GPU-hours x the catalog's rental price; no `cost_usd` in the summary), {} $/1k requests: {}, capacity {} req/s\n",
+                    fmt_num(rental_per_1k[i]),
+                    label(i),
+                    fmt_num(capacity[i])
+                )),
+                None => report.push_str("- cheapest: not ranked: no `cost_usd` in the summary and no rental price in the device catalog.\n"),
+            }
+        }
+        if let Some(i) = (0..n).filter(|i| capacity[*i].is_some()).max_by(|a, b| {
+            capacity[*a]
+                .unwrap_or(0.0)
+                .total_cmp(&capacity[*b].unwrap_or(0.0))
+                .then(b.cmp(a))
+        }) {
+            report.push_str(&format!(
+                "- highest capacity: {}, {} req/s\n",
+                label(i),
+                fmt_num(capacity[i])
+            ));
+        }
+    }
+    for note in notes {
+        report.push_str(&note);
+        report.push('\n');
+    }
+    let mut pareto_over = vec!["capacity (max)".to_string()];
+    pareto_over.extend(ranked.iter().map(|(o, _)| format!("{} (min)", o.column)));
+    if use_rental {
+        pareto_over.push("rental_usd_per_1k_requests (min)".into());
+    }
+    report.push_str(&format!(
+        "\nPareto: not dominated on {}. The search assumes latency grows with the rate; each capacity is the highest rate seen to meet the SLO, `first fail` the lowest seen to miss it.\n",
+        pareto_over.join(", ")
+    ));
+    Ok(Table { frame, report })
+}
+
+fn probes_frame(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+) -> Result<DataFrame> {
+    let mut point = Vec::new();
+    let mut params: Vec<Vec<Option<table::Node>>> = vec![Vec::new(); axes.len()];
+    let mut order = Vec::new();
+    let mut rate = Vec::new();
+    let mut meets = Vec::new();
+    let mut metrics: Vec<Vec<Option<f64>>> = vec![Vec::new(); slo.len()];
+    for (t, f) in targets.iter().zip(found) {
+        for (k, p) in f.probes.iter().enumerate() {
+            point.push(t.point as u64);
+            for (i, v) in t.params.iter().enumerate() {
+                params[i].push(Some(table::axis_cell(v)));
+            }
+            order.push(k as u32);
+            rate.push(p.rate);
+            meets.push(p.meets);
+            for (i, term) in slo.iter().enumerate() {
+                // The worst replicate.
+                let worst = p
+                    .numbers
+                    .iter()
+                    .map(|n| n.get(&term.column).copied())
+                    .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)));
+                metrics[i].push(worst);
+            }
+        }
+    }
+    let mut cols = vec![Column::new("point".into(), point)];
+    for (a, cells) in axes.iter().zip(params) {
+        cols.push(table::typed_column(a, &cells));
+    }
+    cols.push(Column::new("probe".into(), order));
+    cols.push(Column::new("rate_rps".into(), rate));
+    cols.push(Column::new("meets_slo".into(), meets));
+    for (t, v) in slo.iter().zip(metrics) {
+        cols.push(Column::new(t.column.as_str().into(), v));
+    }
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Whether a YAML file is a sweep file (it has `axes`) rather than a config.
+fn is_sweep(path: &Path) -> Result<bool> {
+    let tree = config::load_tree(path, &[])?;
+    Ok(tree.get("axes").is_some())
+}
+
+/// Runs `simwatt search ...`.
+pub fn main(cmd: SearchCmd) -> Result<()> {
+    match cmd.verb {
+        SearchVerb::Capacity(a) => capacity(a),
+    }
+}
+
+fn capacity(a: CapacityArgs) -> Result<()> {
+    let slo = parse_slo(&a.slo)?;
+    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
+        return Err(Error::invalid(
+            "--tolerance",
+            "tolerance",
+            a.tolerance,
+            "must be a number > 0",
+        ));
+    }
+    if a.max_probes < 2 {
+        return Err(Error::invalid(
+            "--max-probes",
+            "max-probes",
+            a.max_probes,
+            "must be at least 2",
+        ));
+    }
+    let (wanted, explicit): (Vec<&Objective>, bool) = match &a.objectives {
+        None => (OBJECTIVES.iter().collect(), false),
+        Some(list) => {
+            let mut v = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let o = OBJECTIVES.iter().find(|o| o.name == name).ok_or_else(|| {
+                    Error::invalid(
+                        "--objectives",
+                        "objectives",
+                        name,
+                        "expected cost, energy or carbon",
+                    )
+                })?;
+                v.push(o);
+            }
+            (v, true)
+        }
+    };
+    let (path, axes, targets) = if is_sweep(&a.config)? {
+        let plan = Plan::expand(&a.config)?;
+        if let Some(k) = plan
+            .axes
+            .iter()
+            .find(|k| *k == RATE_KEY || RATE_KEY.starts_with(&format!("{k}.")))
+        {
+            return Err(Error::Field {
+                path: plan.path.clone(),
+                field: format!("axes.{k}"),
+                message: "a capacity search sets the request rate itself; remove this axis".into(),
+            });
+        }
+        let invalid = plan.check_runs()?;
+        let mut targets: Vec<Target> = Vec::new();
+        for (run, reason) in plan.runs.iter().zip(&invalid) {
+            let mut tree = plan.tree(run)?;
+            for s in &a.set {
+                config::apply_override(&mut tree, s)?;
+            }
+            if run.replicate == 0 {
+                targets.push(Target {
+                    point: run.point,
+                    params: run.values.clone(),
+                    trees: Vec::new(),
+                    invalid: None,
+                });
+            }
+            let t = targets
+                .last_mut()
+                .ok_or_else(|| Error::Internal("replicate before point".into()))?;
+            t.trees.push(tree);
+            if let Some(r) = reason {
+                t.invalid.get_or_insert_with(|| r.clone());
+            }
+        }
+        (plan.path.clone(), plan.axes.clone(), targets)
+    } else {
+        let tree = config::load_tree(&a.config, &a.set)?;
+        (
+            a.config.clone(),
+            Vec::new(),
+            vec![Target {
+                point: 0,
+                params: Vec::new(),
+                trees: vec![tree],
+                invalid: None,
+            }],
+        )
+    };
+    shard::warm_predictors(targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
+        let raw = config::parse_tree(&path, t.trees[0].clone())?;
+        Scenario::resolve(&path, raw)
+    }))?;
+    let jobs = a.jobs.unwrap_or_else(crate::sweep::default_jobs).max(1);
+    let pool = shard::thread_pool(jobs)?;
+    let t0 = std::time::Instant::now();
+    let found: Vec<Found> = pool.install(|| {
+        targets
+            .par_iter()
+            .map(|t| {
+                search_target(&path, t, &slo, &a).map_err(|e| match e {
+                    Error::Invalid { .. } | Error::Field { .. } if axes.is_empty() => e,
+                    e => Error::Run {
+                        run: format!("point {}", t.point),
+                        error: Box::new(e),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let table = build_table(&axes, &targets, &found, &slo, &wanted, explicit)?;
+    print!("{}", table.report);
+    let sims: usize = found.iter().map(|f| f.probes.len()).sum::<usize>()
+        * targets.first().map(|t| t.trees.len()).unwrap_or(1);
+    if !a.quiet {
+        eprintln!(
+            "{} configurations, {} simulated runs in {:.2} s on {jobs} threads",
+            targets.len(),
+            sims,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let mut frame = table.frame;
+        table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
+        table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
+        let mut probes = probes_frame(&axes, &targets, &found, &slo)?;
+        table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
+        let md = out.join("capacity.md");
+        std::fs::write(&md, &table.report).map_err(|e| Error::io(&md, e))?;
+        if !a.quiet {
+            eprintln!(
+                "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md",
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slo_names_map_to_summary_columns() {
+        let t = parse_slo("ttft_p90_s=0.5, tbt_p99_s=0.1,e2e_s_p50=3,scheduling_delay_mean_s=1")
+            .unwrap();
+        let cols: Vec<&str> = t.iter().map(|t| t.column.as_str()).collect();
+        assert_eq!(
+            cols,
+            [
+                "ttft_s_p90",
+                "tbt_s_p99",
+                "e2e_s_p50",
+                "scheduling_delay_s_mean"
+            ]
+        );
+        assert_eq!(t[0].bound, 0.5);
+        for bad in [
+            "",
+            "ttft_p90_s",
+            "ttft_p90_s=x",
+            "ttft_p90_s=-1",
+            "ttft_p90_s=1,ttft_s_p90=2",
+        ] {
+            let e = parse_slo(bad).unwrap_err().to_string();
+            assert!(e.contains("--slo"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bisection_brackets_a_threshold_within_the_tolerance() {
+        // Meets the SLO up to 13.7 req/s.
+        let b = bisect(2.0, 0.01, 1000.0, 0.01, 40, |r| Ok(r <= 13.7)).unwrap();
+        let cap = b.capacity.unwrap();
+        let fail = b.first_fail.unwrap();
+        assert!(cap <= 13.7 && fail > 13.7, "{b:?}");
+        assert!(fail - cap <= 0.01 * cap, "{b:?}");
+        assert_eq!(b.outcome, "found");
+        // Doubling from 2: 2, 4, 8, 16 (fails), then bisection.
+        assert_eq!(
+            &b.probes[..4],
+            &[(2.0, true), (4.0, true), (8.0, true), (16.0, false)]
+        );
+        // Starting above the threshold halves down first.
+        let b = bisect(100.0, 0.01, 1000.0, 0.01, 40, |r| Ok(r <= 13.7)).unwrap();
+        assert!(
+            b.capacity.unwrap() <= 13.7 && b.first_fail.unwrap() - b.capacity.unwrap() <= 0.137
+        );
+    }
+
+    #[test]
+    fn bisection_reports_the_ends_of_the_range() {
+        let b = bisect(1.0, 0.5, 4.0, 0.01, 40, |_| Ok(true)).unwrap();
+        assert_eq!(
+            (b.capacity, b.first_fail, b.outcome),
+            (Some(4.0), None, "at_max_rate")
+        );
+        let b = bisect(1.0, 0.5, 4.0, 0.01, 40, |_| Ok(false)).unwrap();
+        assert_eq!(
+            (b.capacity, b.first_fail, b.outcome),
+            (None, Some(0.5), "below_min_rate")
+        );
+        let b = bisect(1.0, 0.001, 1e6, 1e-9, 5, |r| Ok(r < 3.3)).unwrap();
+        assert_eq!(b.probes.len(), 5);
+        assert_eq!(b.outcome, "max_probes");
+    }
+
+    #[test]
+    fn pareto_keeps_the_rows_no_other_row_beats_everywhere() {
+        let cap = [Some(10.0), Some(20.0), Some(5.0), None, Some(20.0)];
+        let cost = vec![vec![Some(1.0), Some(2.0), Some(1.5), Some(0.1), Some(2.0)]];
+        // Row 2 is dominated by row 0 (more capacity, cheaper); row 3 has no capacity; rows 1 and 4
+        // tie, so neither dominates the other.
+        assert_eq!(pareto(&cap, &cost), [true, true, false, false, true]);
+    }
+}

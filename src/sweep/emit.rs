@@ -1,0 +1,354 @@
+//! Job scripts for running a sweep's shards on a batch system: a Slurm array plus an `afterany` merge
+//! job, a Kubernetes Indexed Job, or a GNU parallel line. simwatt links no engine library; these are
+//! text, written by pure functions from the plan and the options.
+//!
+//! Input: a [`Plan`] and [`EmitOptions`]. Output: `(file name, contents)` pairs (or one line for GNU
+//! parallel). Every script runs `simwatt sweep run --shard auto/N` (or `{}/N`) with the shard count
+//! written in, so a resubmission of some shards still partitions the sweep the same way.
+
+use crate::sweep::merge::RESULTS_PARQUET;
+use crate::sweep::spec::Plan;
+use serde_yaml::{Mapping, Value};
+use std::path::{Path, PathBuf};
+
+/// Where and how the shards run.
+#[derive(Debug, Clone)]
+pub struct EmitOptions {
+    pub shards: u32,
+    /// The sweep file, as the scripts will name it.
+    pub config: PathBuf,
+    /// The sweep's output folder, as the scripts will name it.
+    pub out: PathBuf,
+    /// The folder the jobs run in (relative paths in configs resolve against it).
+    pub workdir: PathBuf,
+    /// The folder the scripts are written to (Slurm logs go to its `logs/`).
+    pub dir: PathBuf,
+    /// The simwatt executable the jobs run.
+    pub simwatt: String,
+    /// Most shards running at once (Slurm `%P`, Kubernetes `parallelism`, GNU parallel `--jobs`).
+    pub max_parallel: Option<u32>,
+    /// CPUs (rayon threads) per shard.
+    pub cpus_per_task: u32,
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub account: Option<String>,
+    /// Container image (Kubernetes).
+    pub image: String,
+    /// PersistentVolumeClaim mounted at `workdir` (Kubernetes).
+    pub pvc: String,
+}
+
+/// A word for a POSIX shell: as it is when safe, else in single quotes.
+pub fn sh_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn q(p: &Path) -> String {
+    sh_quote(&p.display().to_string())
+}
+
+/// The sweep's name as a Kubernetes / Slurm job name: lowercase letters, digits and `-`.
+pub fn job_name(plan: &Plan) -> String {
+    let mut s: String = plan
+        .name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.truncate(40);
+    let s = s.trim_matches('-');
+    if s.is_empty() {
+        "simwatt-sweep".into()
+    } else {
+        format!("simwatt-{s}")
+    }
+}
+
+fn header(plan: &Plan, o: &EmitOptions, what: &str) -> String {
+    format!(
+        "# {what} of the simwatt sweep `{}` ({}): {} runs in {} shards, sweep hash {}.\n# Emitted by `simwatt sweep emit` (simwatt {}).\n",
+        plan.name,
+        o.config.display(),
+        plan.runs.len(),
+        o.shards,
+        plan.short_hash(),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// `sweep.sbatch` (the shard array), `merge.sbatch` (the merge) and `submit.sh` (both, linked by an
+/// `afterany` dependency).
+pub fn slurm(plan: &Plan, o: &EmitOptions) -> Vec<(String, String)> {
+    let n = o.shards;
+    let logs = o.dir.join("logs");
+    let throttle = o.max_parallel.map(|p| format!("%{p}")).unwrap_or_default();
+    let mut site = String::new();
+    for (flag, v) in [
+        ("partition", &o.partition),
+        ("time", &o.time),
+        ("account", &o.account),
+    ] {
+        if let Some(v) = v {
+            site.push_str(&format!("#SBATCH --{flag}={v}\n"));
+        }
+    }
+    let sweep = format!(
+        "#!/bin/bash\n{}#\n\
+         # Submit every shard, then the merge once all have ended:  bash {submit}\n\
+         # Resubmit only the shards `simwatt sweep merge` lists:     sbatch --array=LIST {script}\n\
+         #   (or bash {submit} --array=LIST, which also merges again afterwards)\n\
+         # A shard whose file is already written exits at once, so resubmitting it is harmless.\n\
+         # The shard count ({n}) is written here: SLURM_ARRAY_TASK_COUNT counts only this submission's\n\
+         # tasks, which is not the shard count when some shards are resubmitted.\n\
+         #SBATCH --job-name={name}\n\
+         #SBATCH --array=0-{last}{throttle}\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         #SBATCH --output={logs}/shard-%a-job-%A.out\n\
+         {site}\
+         set -euo pipefail\n\
+         cd {workdir}\n\
+         exec {simwatt} sweep run --config {config} --shard auto/{n} --out {out} --jobs \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"\n",
+        header(plan, o, "Shard array"),
+        submit = q(&o.dir.join("submit.sh")),
+        script = q(&o.dir.join("sweep.sbatch")),
+        name = job_name(plan),
+        last = n - 1,
+        cpus = o.cpus_per_task,
+        logs = logs.display(),
+        workdir = q(&o.workdir),
+        simwatt = sh_quote(&o.simwatt),
+        config = q(&o.config),
+        out = q(&o.out),
+    );
+    let merge = format!(
+        "#!/bin/bash\n{}#\n\
+         # Writes {out_disp}/{RESULTS_PARQUET} and results.csv. submit.sh starts it after the shard array\n\
+         # with --dependency=afterany, so it also runs when shards failed: it then lists them in its log\n\
+         # in the form `sbatch --array=` takes, and fails.\n\
+         #SBATCH --job-name={name}-merge\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --cpus-per-task=1\n\
+         #SBATCH --output={logs}/merge-job-%j.out\n\
+         {site}\
+         set -euo pipefail\n\
+         cd {workdir}\n\
+         exec {simwatt} sweep merge --config {config} --out {out} --shards {n} --resubmit-script {script}\n",
+        header(plan, o, "Merge job"),
+        out_disp = o.out.display(),
+        name = job_name(plan),
+        logs = logs.display(),
+        workdir = q(&o.workdir),
+        simwatt = sh_quote(&o.simwatt),
+        config = q(&o.config),
+        out = q(&o.out),
+        script = q(&o.dir.join("sweep.sbatch")),
+    );
+    let submit = format!(
+        "#!/bin/bash\n{}#\n\
+         # Submits the shard array, then the merge job once every shard has ended (afterany: also when\n\
+         # some failed). Arguments go to the shard array's sbatch, e.g. --array=3,5 to resubmit only\n\
+         # shards 3 and 5. Prints the two job ids.\n\
+         set -euo pipefail\n\
+         mkdir -p {logs}\n\
+         shards=$(sbatch --parsable \"$@\" {script})\n\
+         shards=${{shards%%;*}}\n\
+         merge=$(sbatch --parsable --dependency=afterany:\"$shards\" --kill-on-invalid-dep=yes {merge})\n\
+         merge=${{merge%%;*}}\n\
+         echo \"shards: job $shards; merge: job $merge\"\n",
+        header(plan, o, "Submission"),
+        logs = q(&logs),
+        script = q(&o.dir.join("sweep.sbatch")),
+        merge = q(&o.dir.join("merge.sbatch")),
+    );
+    vec![
+        ("sweep.sbatch".into(), sweep),
+        ("merge.sbatch".into(), merge),
+        ("submit.sh".into(), submit),
+    ]
+}
+
+fn map(pairs: Vec<(&str, Value)>) -> Value {
+    let mut m = Mapping::new();
+    for (k, v) in pairs {
+        m.insert(Value::from(k), v);
+    }
+    Value::Mapping(m)
+}
+
+fn strs(items: &[String]) -> Value {
+    Value::Sequence(items.iter().map(|s| Value::from(s.as_str())).collect())
+}
+
+fn k8s_job(plan: &Plan, o: &EmitOptions, name: &str, command: Vec<String>, indexed: bool) -> Value {
+    let labels = map(vec![
+        ("app.kubernetes.io/name", Value::from("simwatt")),
+        ("simwatt/sweep", Value::from(job_name(plan))),
+        ("simwatt/sweep-hash", Value::from(plan.short_hash())),
+    ]);
+    let cpus = if indexed { o.cpus_per_task } else { 1 };
+    let container = map(vec![
+        ("name", Value::from(if indexed { "shard" } else { "merge" })),
+        ("image", Value::from(o.image.as_str())),
+        ("workingDir", Value::from(o.workdir.display().to_string())),
+        ("command", strs(&command)),
+        (
+            "resources",
+            map(vec![(
+                "requests",
+                map(vec![("cpu", Value::from(cpus.to_string()))]),
+            )]),
+        ),
+        (
+            "volumeMounts",
+            Value::Sequence(vec![map(vec![
+                ("name", Value::from("work")),
+                ("mountPath", Value::from(o.workdir.display().to_string())),
+            ])]),
+        ),
+    ]);
+    let pod = map(vec![
+        ("metadata", map(vec![("labels", labels.clone())])),
+        (
+            "spec",
+            map(vec![
+                ("restartPolicy", Value::from("Never")),
+                ("containers", Value::Sequence(vec![container])),
+                (
+                    "volumes",
+                    Value::Sequence(vec![map(vec![
+                        ("name", Value::from("work")),
+                        (
+                            "persistentVolumeClaim",
+                            map(vec![("claimName", Value::from(o.pvc.as_str()))]),
+                        ),
+                    ])]),
+                ),
+            ]),
+        ),
+    ]);
+    let mut spec = Vec::new();
+    if indexed {
+        spec.push(("completionMode", Value::from("Indexed")));
+        spec.push(("completions", Value::from(o.shards)));
+        spec.push((
+            "parallelism",
+            Value::from(o.max_parallel.unwrap_or(o.shards).min(o.shards)),
+        ));
+        spec.push(("backoffLimitPerIndex", Value::from(2)));
+        spec.push(("maxFailedIndexes", Value::from(o.shards)));
+    } else {
+        spec.push(("backoffLimit", Value::from(0)));
+    }
+    spec.push(("template", pod));
+    map(vec![
+        ("apiVersion", Value::from("batch/v1")),
+        ("kind", Value::from("Job")),
+        (
+            "metadata",
+            map(vec![("name", Value::from(name)), ("labels", labels)]),
+        ),
+        ("spec", map(spec)),
+    ])
+}
+
+/// `sweep-job.yaml` (an Indexed Job, one completion index per shard) and `merge-job.yaml`.
+pub fn k8s(plan: &Plan, o: &EmitOptions) -> Vec<(String, String)> {
+    let name = job_name(plan);
+    let cfg = o.config.display().to_string();
+    let out = o.out.display().to_string();
+    let run: Vec<String> = [
+        &o.simwatt,
+        "sweep",
+        "run",
+        "--config",
+        &cfg,
+        "--shard",
+        &format!("auto/{}", o.shards),
+        "--out",
+        &out,
+        "--jobs",
+        &o.cpus_per_task.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let merge: Vec<String> = [
+        &o.simwatt,
+        "sweep",
+        "merge",
+        "--config",
+        &cfg,
+        "--out",
+        &out,
+        "--shards",
+        &o.shards.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let yaml = |v: &Value| serde_yaml::to_string(v).unwrap_or_default();
+    let sweep = format!(
+        "{}#\n\
+         # Each pod runs shard $JOB_COMPLETION_INDEX of {n} (`--shard auto/{n}`); shard files and the\n\
+         # merged table go to {out} on the PersistentVolumeClaim `{pvc}`, mounted at {wd}, which must hold\n\
+         # the sweep file and its base config. A failed index is retried twice, and the other indexes go on.\n\
+         #   kubectl apply -f sweep-job.yaml\n\
+         #   kubectl wait --for=condition=complete --timeout=24h job/{name}   # or condition=failed\n\
+         #   kubectl apply -f merge-job.yaml\n\
+         # If the merge lists missing shards: kubectl delete job {name}, then apply this file again;\n\
+         # shards already written exit at once, so only the missing ones do work.\n{}",
+        header(plan, o, "Kubernetes Indexed Job"),
+        yaml(&k8s_job(plan, o, &name, run, true)),
+        n = o.shards,
+        pvc = o.pvc,
+        wd = o.workdir.display(),
+    );
+    let merge_job = format!(
+        "{}#\n# Run after sweep-job.yaml has finished: writes {out}/{RESULTS_PARQUET} and results.csv, or\n# fails listing the missing shards.\n{}",
+        header(plan, o, "Kubernetes merge Job"),
+        yaml(&k8s_job(plan, o, &format!("{name}-merge"), merge, false)),
+    );
+    vec![
+        ("sweep-job.yaml".into(), sweep),
+        ("merge-job.yaml".into(), merge_job),
+    ]
+}
+
+/// One shell line running every shard with GNU parallel, then the merge.
+pub fn shell(_plan: &Plan, o: &EmitOptions) -> String {
+    let n = o.shards;
+    let jobs = o
+        .max_parallel
+        .map(|p| format!("--jobs {p} "))
+        .unwrap_or_default();
+    let simwatt = sh_quote(&o.simwatt);
+    let config = q(&o.config);
+    let out = q(&o.out);
+    format!(
+        "mkdir -p {out} && parallel {jobs}--joblog {out}/parallel.joblog {simwatt} sweep run --config {config} --shard {{}}/{n} --out {out} --jobs {cpus} --quiet ::: $(seq 0 {last}) && {simwatt} sweep merge --config {config} --out {out} --shards {n}",
+        cpus = o.cpus_per_task,
+        last = n - 1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(sh_quote("/a/b-c_d.yaml"), "/a/b-c_d.yaml");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote("$HOME"), "'$HOME'");
+        assert_eq!(sh_quote(""), "''");
+    }
+}

@@ -1,0 +1,399 @@
+//! The `sweep` driver: grids of simulation runs from a sweep file, run on local threads (rayon) or as
+//! the shards of a batch array (Slurm, Kubernetes, GNU parallel, ...), then merged into one table.
+//!
+//! [`spec`] expands a sweep file into a [`Plan`] of runs with stable ids and seeds; [`shard`] runs a
+//! shard's share and writes its Parquet file; [`merge`] checks completeness and writes the table
+//! ([`table`] defines its columns); [`emit`] writes job scripts. A run's seed depends only on the sweep
+//! and its id, never on the shard count or the order of execution, so a serial, a threaded and a
+//! sharded sweep give identical tables. Nothing below this driver knows about sweeps.
+
+pub mod emit;
+pub mod merge;
+pub mod shard;
+pub mod spec;
+pub mod table;
+
+use crate::error::{Error, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+pub use shard::{Shard, ShardArg};
+pub use spec::Plan;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `simwatt sweep ...`
+#[derive(Debug, Args)]
+pub struct SweepCmd {
+    #[command(subcommand)]
+    pub verb: SweepVerb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepVerb {
+    /// List the runs of a sweep (ids, seeds, values, shards) after checking every run's config.
+    Plan(PlanArgs),
+    /// Run a sweep, or one shard of it, on local threads and write the shard's Parquet file.
+    Run(RunArgs),
+    /// Check that every shard is done and write the merged table (results.parquet and results.csv).
+    Merge(MergeArgs),
+    /// Write job scripts: a Slurm array plus merge job, a Kubernetes Indexed Job, or a GNU parallel line.
+    Emit(EmitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Sweep file (YAML). See experiments/sweep-example.yaml and docs/sweeps.md.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Also show which of N shards each run belongs to.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Sweep file (YAML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Run only shard I of N (runs whose index mod N is I). `auto/N` reads I from the batch system's
+    /// array index (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, PBS_ARRAY_INDEX, SGE_TASK_ID - 1,
+    /// AWS_BATCH_JOB_ARRAY_INDEX, ...). Without it the whole sweep runs and is merged at once.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardArg>,
+    /// Threads [default: the CPUs available].
+    #[arg(long, short = 'j', value_name = "J")]
+    pub jobs: Option<usize>,
+    /// Output folder for shard files and the merged table [default: runs/<sweep name>].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar or messages (the bar is also off when stderr is not a terminal).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Sweep file (YAML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Output folder holding the shard files [default: runs/<sweep name>].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Shard count [default: the one of the shard files present].
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// The sbatch script to name in the resubmission hint when shards are missing.
+    #[arg(long, value_name = "FILE")]
+    pub resubmit_script: Option<PathBuf>,
+}
+
+/// Where the shards will run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmitTarget {
+    /// sweep.sbatch (array), merge.sbatch (afterany) and submit.sh.
+    Slurm,
+    /// sweep-job.yaml (Indexed Job) and merge-job.yaml.
+    K8s,
+    /// One GNU parallel line, printed.
+    Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    #[arg(value_enum)]
+    pub target: EmitTarget,
+    /// Sweep file (YAML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Number of shards (array tasks); each runs about runs/N runs.
+    #[arg(long, value_name = "N")]
+    pub shards: u32,
+    /// The sweep's output folder [default: runs/<sweep name>].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Folder to write the scripts to [default: <out>/slurm or <out>/k8s].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The simwatt executable the jobs run [default: this one; `simwatt` for k8s].
+    #[arg(long, value_name = "PATH")]
+    pub simwatt: Option<String>,
+    /// Most shards running at once.
+    #[arg(long, value_name = "P")]
+    pub max_parallel: Option<u32>,
+    /// CPUs (threads) per shard.
+    #[arg(long, default_value_t = 1, value_name = "C")]
+    pub cpus_per_task: u32,
+    /// Slurm partition.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Slurm time limit per shard, e.g. 01:00:00.
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Slurm account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Kubernetes: container image with simwatt on its PATH.
+    #[arg(long, default_value = concat!("simwatt:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// Kubernetes: PersistentVolumeClaim holding the sweep files and the outputs.
+    #[arg(long, default_value = "simwatt-work")]
+    pub pvc: String,
+    /// Kubernetes: where the claim is mounted and the jobs run.
+    #[arg(long, default_value = "/work")]
+    pub workdir: PathBuf,
+}
+
+/// The default output folder of a sweep: runs/<name>.
+pub fn default_out(plan: &Plan) -> PathBuf {
+    PathBuf::from("runs").join(&plan.name)
+}
+
+/// Threads to use when --jobs is not given.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn progress_bar(total: u64, label: String, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {label} [{{bar:40}}] {{pos}}/{{len}} runs ({{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Runs `simwatt sweep ...`.
+pub fn main(cmd: SweepCmd) -> Result<()> {
+    match cmd.verb {
+        SweepVerb::Plan(a) => plan_cmd(a),
+        SweepVerb::Run(a) => run_cmd(a),
+        SweepVerb::Merge(a) => merge_cmd(a),
+        SweepVerb::Emit(a) => emit_cmd(a),
+    }
+}
+
+fn plan_cmd(a: PlanArgs) -> Result<()> {
+    let plan = Plan::expand(&a.config)?;
+    let invalid = plan.check_runs()?;
+    if a.shards == Some(0) {
+        return Err(Error::invalid(
+            "--shards",
+            "shards",
+            0,
+            "must be at least 1",
+        ));
+    }
+    let mut text = format!(
+        "# sweep {} ({}): {} runs = {} points x {} replicates ({}, seeds {}), base seed {}, hash {}\n",
+        plan.name,
+        plan.path.display(),
+        plan.runs.len(),
+        plan.points(),
+        plan.replicates,
+        match plan.combine {
+            spec::Combine::Product => "product",
+            spec::Combine::Zip => "zip",
+        },
+        plan.seeds.name(),
+        plan.base_seed,
+        plan.short_hash()
+    );
+    let bad = invalid.iter().filter(|r| r.is_some()).count();
+    if bad > 0 {
+        text.push_str(&format!(
+            "# {bad} runs are invalid and will be recorded as such (skip_invalid: true)\n"
+        ));
+    }
+    if let Some(n) = a.shards {
+        let per = plan.runs.len().div_ceil(n as usize);
+        text.push_str(&format!(
+            "# {n} shards of up to {per} runs; run r is in shard r mod {n}\n"
+        ));
+    }
+    let mut header = vec!["run", "run_id", "replicate", "seed"];
+    if a.shards.is_some() {
+        header.push("shard");
+    }
+    header.extend(plan.axes.iter().map(|s| s.as_str()));
+    header.push("status");
+    text.push_str(&header.join("\t"));
+    text.push('\n');
+    for (run, reason) in plan.runs.iter().zip(&invalid) {
+        let mut row = vec![
+            run.index.to_string(),
+            run.id.clone(),
+            run.replicate.to_string(),
+            run.seed.to_string(),
+        ];
+        if let Some(n) = a.shards {
+            row.push((run.index % n as usize).to_string());
+        }
+        row.extend(run.values.iter().map(spec::value_text));
+        row.push(if reason.is_some() { "invalid" } else { "ok" }.into());
+        text.push_str(&row.join("\t"));
+        text.push('\n');
+    }
+    print!("{text}");
+    Ok(())
+}
+
+fn run_cmd(a: RunArgs) -> Result<()> {
+    let plan = Plan::load(&a.config)?;
+    let shard = match a.shard {
+        None => Shard::ALL,
+        Some(arg) => arg.resolve(|k| std::env::var(k).ok())?,
+    };
+    let out = a.out.unwrap_or_else(|| default_out(&plan));
+    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
+    let runs = shard.runs(&plan).len();
+    let pb = progress_bar(
+        runs as u64,
+        format!("sweep {} shard {shard}", plan.name),
+        a.quiet,
+    );
+    let t0 = Instant::now();
+    let done = shard::run_shard(&plan, shard, &out, jobs, &|| pb.inc(1))?;
+    pb.finish_and_clear();
+    if !a.quiet {
+        match &done {
+            None => eprintln!(
+                "shard {shard}: already done ({}); nothing to run",
+                shard.path(&out).display()
+            ),
+            Some((path, n)) => eprintln!(
+                "shard {shard}: {n} runs in {:.2} s on {jobs} threads -> {}",
+                t0.elapsed().as_secs_f64(),
+                path.display()
+            ),
+        }
+    }
+    if shard.count == 1 {
+        let (parquet, csv) = merge::merge(&plan, 1, &out, None)?;
+        if !a.quiet {
+            eprintln!("results: {} and {}", csv.display(), parquet.display());
+        }
+    }
+    Ok(())
+}
+
+fn merge_cmd(a: MergeArgs) -> Result<()> {
+    let plan = Plan::expand(&a.config)?;
+    let out = a.out.unwrap_or_else(|| default_out(&plan));
+    let count = match a.shards {
+        Some(n) => n,
+        None => merge::infer_count(&out)?,
+    };
+    let (parquet, csv) = merge::merge(&plan, count, &out, a.resubmit_script.as_deref())?;
+    eprintln!(
+        "merged {count} shards, {} runs: {} and {}",
+        plan.runs.len(),
+        csv.display(),
+        parquet.display()
+    );
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).map_err(|e| Error::io(p, e))
+}
+
+fn emit_cmd(a: EmitArgs) -> Result<()> {
+    let plan = Plan::load(&a.config)?;
+    if a.shards == 0 || a.shards as usize > plan.runs.len() {
+        return Err(Error::invalid(
+            "--shards",
+            "shards",
+            a.shards,
+            format!("must be between 1 and the sweep's {} runs", plan.runs.len()),
+        ));
+    }
+    if a.cpus_per_task == 0 {
+        return Err(Error::invalid(
+            "--cpus-per-task",
+            "cpus-per-task",
+            0,
+            "must be at least 1",
+        ));
+    }
+    let out = a.out.clone().unwrap_or_else(|| default_out(&plan));
+    let this_exe = || {
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "simwatt".into())
+    };
+    let sub = match a.target {
+        EmitTarget::Slurm => "slurm",
+        EmitTarget::K8s => "k8s",
+        EmitTarget::Shell => "shell",
+    };
+    let dir = absolute(&a.dir.clone().unwrap_or_else(|| out.join(sub)))?;
+    let mut o = emit::EmitOptions {
+        shards: a.shards,
+        config: absolute(&a.config)?,
+        out: absolute(&out)?,
+        workdir: absolute(Path::new("."))?,
+        dir: dir.clone(),
+        simwatt: a.simwatt.clone().unwrap_or_else(this_exe),
+        max_parallel: a.max_parallel,
+        cpus_per_task: a.cpus_per_task,
+        partition: a.partition.clone(),
+        time: a.time.clone(),
+        account: a.account.clone(),
+        image: a.image.clone(),
+        pvc: a.pvc.clone(),
+    };
+    let files = match a.target {
+        EmitTarget::Shell => {
+            println!("{}", emit::shell(&plan, &o));
+            return Ok(());
+        }
+        EmitTarget::Slurm => emit::slurm(&plan, &o),
+        EmitTarget::K8s => {
+            // Inside the container: the paths as given, relative to the mounted working folder.
+            o.config = a.config.clone();
+            o.out = out.clone();
+            o.workdir = a.workdir.clone();
+            o.simwatt = a.simwatt.clone().unwrap_or_else(|| "simwatt".into());
+            emit::k8s(&plan, &o)
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    if a.target == EmitTarget::Slurm {
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
+    }
+    for (name, text) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        #[cfg(unix)]
+        if name.ends_with(".sh") || name.ends_with(".sbatch") {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+        }
+        println!("{}", path.display());
+    }
+    match a.target {
+        EmitTarget::Slurm => eprintln!(
+            "submit with: bash {}   ({} shards of {} runs)",
+            dir.join("submit.sh").display(),
+            a.shards,
+            plan.runs.len()
+        ),
+        EmitTarget::K8s => eprintln!(
+            "submit with: kubectl apply -f {}; after it completes: kubectl apply -f {}",
+            dir.join("sweep-job.yaml").display(),
+            dir.join("merge-job.yaml").display()
+        ),
+        EmitTarget::Shell => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! Shards: which runs a shard holds, where its file goes, and running it with rayon.
+//!
+//! Run `r` of a sweep belongs to shard `r mod N`, so neighbouring runs (which often differ in cost, e.g.
+//! along a rate axis) are spread over the shards. The shard index comes from the command line or, with
+//! `auto/N`, from the array index a batch system gives each task. `N` is always explicit: a batch
+//! system's task count is not the shard count when only failed shards are resubmitted.
+//! Input: a [`Plan`] and a [`Shard`]. Output: `shard-IIIII-of-NNNNN.parquet` in the sweep's output
+//! folder, written through a temporary file and a rename, tagged with the sweep's hash.
+
+use crate::config::Scenario;
+use crate::error::{Error, Result};
+use crate::run;
+use crate::sweep::spec::{Plan, RunSpec};
+use crate::sweep::table::{self, RunRecord, META_HASH, META_SHARD};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// A shard as written on the command line: `I/N`, or `auto/N` (index from the environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    Fixed(Shard),
+    Auto { count: u32 },
+}
+
+impl std::str::FromStr for ShardArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected I/N (e.g. 3/8) or auto/N"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: the shard count `{n}` is not a whole number"))?;
+        if count == 0 {
+            return Err(format!("`{s}`: the shard count must be at least 1"));
+        }
+        if i.trim() == "auto" {
+            return Ok(ShardArg::Auto { count });
+        }
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}`: the shard index `{i}` is not a whole number or `auto`"))?;
+        if index >= count {
+            return Err(format!(
+                "`{s}`: the shard index must be below the shard count (shards are numbered from 0)"
+            ));
+        }
+        Ok(ShardArg::Fixed(Shard { index, count }))
+    }
+}
+
+/// Environment variables that hold a task's array index, and the index of the first task.
+pub const ARRAY_INDEX_VARS: [(&str, u32); 7] = [
+    ("SLURM_ARRAY_TASK_ID", 0),
+    ("JOB_COMPLETION_INDEX", 0),      // Kubernetes Indexed Job
+    ("PBS_ARRAY_INDEX", 0),           // PBS Pro
+    ("AWS_BATCH_JOB_ARRAY_INDEX", 0), // AWS Batch
+    ("BATCH_TASK_INDEX", 0),          // Google Cloud Batch
+    ("SGE_TASK_ID", 1),               // Grid Engine: 1-based
+    ("LSB_JOBINDEX", 1),              // LSF: 1-based
+];
+
+impl ShardArg {
+    /// The shard, reading the array index from `env` for `auto/N`.
+    pub fn resolve(self, env: impl Fn(&str) -> Option<String>) -> Result<Shard> {
+        let count = match self {
+            ShardArg::Fixed(s) => return Ok(s),
+            ShardArg::Auto { count } => count,
+        };
+        let bad = |var: &str, value: &str, message: String| Error::Invalid {
+            path: PathBuf::from("--shard"),
+            field: var.to_string(),
+            value: value.to_string(),
+            message,
+        };
+        for (var, first) in ARRAY_INDEX_VARS {
+            let Some(value) = env(var) else { continue };
+            // Grid Engine sets SGE_TASK_ID=undefined outside array jobs.
+            if value.trim().is_empty() || value.trim() == "undefined" {
+                continue;
+            }
+            let raw: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| bad(var, &value, "an array index must be a whole number".into()))?;
+            if raw < first as u64 {
+                return Err(bad(
+                    var,
+                    &value,
+                    format!("is {first}-based, so it cannot be below {first}"),
+                ));
+            }
+            let index = raw - first as u64;
+            if index >= count as u64 {
+                return Err(bad(
+                    var,
+                    &value,
+                    format!(
+                        "gives shard {index}, but --shard auto/{count} has shards 0 to {}; submit the array as 0-{}",
+                        count - 1,
+                        count - 1
+                    ),
+                ));
+            }
+            return Ok(Shard {
+                index: index as u32,
+                count,
+            });
+        }
+        let names: Vec<&str> = ARRAY_INDEX_VARS.iter().map(|(v, _)| *v).collect();
+        Err(Error::Invalid {
+            path: PathBuf::from("--shard"),
+            field: "auto".into(),
+            value: format!("auto/{count}"),
+            message: format!(
+                "no array index in the environment (looked for {}); outside a batch array give the index, e.g. --shard 0/{count}",
+                names.join(", ")
+            ),
+        })
+    }
+}
+
+impl Shard {
+    /// The whole sweep as one shard.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// The runs of this shard, in run order.
+    pub fn runs<'a>(&self, plan: &'a Plan) -> Vec<&'a RunSpec> {
+        plan.runs
+            .iter()
+            .filter(|r| r.index % self.count as usize == self.index as usize)
+            .collect()
+    }
+
+    /// The shard's file name, `shard-00003-of-00008.parquet`.
+    pub fn file_name(&self) -> String {
+        format!("shard-{:05}-of-{:05}.parquet", self.index, self.count)
+    }
+
+    pub fn path(&self, out: &Path) -> PathBuf {
+        out.join(self.file_name())
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What a shard file on disk says about a shard.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ShardState {
+    Missing,
+    /// Written by this sweep.
+    Done,
+}
+
+/// Whether `shard` of `plan` is done in `out`. A file written by another sweep (another hash) is an
+/// error: it must not be mixed in, nor silently replaced.
+pub fn state(plan: &Plan, shard: Shard, out: &Path) -> Result<ShardState> {
+    let path = shard.path(out);
+    if !path.exists() {
+        return Ok(ShardState::Missing);
+    }
+    let meta = table::read_metadata(&path)?;
+    match meta.get(META_HASH) {
+        Some(h) if *h == plan.hash => Ok(ShardState::Done),
+        other => Err(Error::Output {
+            path,
+            message: format!(
+                "was written by another sweep (hash {}, this sweep's is {}): the sweep file, its base config or simwatt changed since; delete the output folder's shard files or choose another --out",
+                other.map(|h| &h[..h.len().min(12)]).unwrap_or("none"),
+                plan.short_hash()
+            ),
+        }),
+    }
+}
+
+/// Simulates one run into its record. `invalid` is the reason its config was rejected, if it was.
+pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
+    let params_json = table::params_json(plan, &spec.values);
+    let record = |status: &str, error: Option<String>, summary_json: Option<String>| RunRecord {
+        run: spec.index as u64,
+        run_id: spec.id.clone(),
+        replicate: spec.replicate,
+        seed: spec.seed,
+        params_json: params_json.clone(),
+        status: status.into(),
+        error,
+        summary_json,
+    };
+    let scenario = match plan.scenario(spec)? {
+        Ok(s) => s,
+        Err(e) if plan.skip_invalid => return Ok(record("invalid", Some(e.to_string()), None)),
+        Err(e) => {
+            return Err(Error::Run {
+                run: plan.describe(spec),
+                error: Box::new(e),
+            })
+        }
+    };
+    let outcome = run::simulate(scenario, &|_| {}).map_err(|e| Error::Run {
+        run: plan.describe(spec),
+        error: Box::new(e),
+    })?;
+    let summary =
+        serde_json::to_string(&outcome.summary).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(record("ok", None, Some(summary)))
+}
+
+/// Fits (or loads) the execution-time tables of every distinct predictor among `scenarios` once,
+/// serially, so that parallel runs read the on-disk cache instead of fitting the same tables side by
+/// side.
+pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in scenarios {
+        let s = s?;
+        let key = format!(
+            "{}|{}|{}|{}",
+            s.device_name,
+            s.model_name,
+            s.raw.hardware.tensor_parallel,
+            serde_json::to_string(&s.raw.predictor).unwrap_or_default()
+        );
+        if seen.insert(key) {
+            run::build_predictor(&s)?;
+        }
+    }
+    Ok(())
+}
+
+/// A pool of `jobs` threads (at least one).
+pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start {jobs} threads: {e}")))
+}
+
+/// Runs `specs` on `jobs` threads (results in run order). `tick` is called after each run.
+pub fn run_specs(
+    plan: &Plan,
+    specs: &[&RunSpec],
+    jobs: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<RunRecord>> {
+    // Runs whose config is rejected (skip_invalid) have no predictor to warm.
+    warm_predictors(specs.iter().filter_map(|spec| match plan.scenario(spec) {
+        Ok(Ok(s)) => Some(Ok(s)),
+        Ok(Err(_)) => None,
+        Err(e) => Some(Err(e)),
+    }))?;
+    thread_pool(jobs)?.install(|| {
+        specs
+            .par_iter()
+            .map(|spec| {
+                let r = run_one(plan, spec);
+                tick();
+                r
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+}
+
+/// Runs a shard and writes its file. Returns the file and the number of runs, or `None` when the
+/// shard was already done.
+pub fn run_shard(
+    plan: &Plan,
+    shard: Shard,
+    out: &Path,
+    jobs: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Option<(PathBuf, usize)>> {
+    if state(plan, shard, out)? == ShardState::Done {
+        return Ok(None);
+    }
+    let specs = shard.runs(plan);
+    let records = run_specs(plan, &specs, jobs, tick)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let path = shard.path(out);
+    let mut df = table::records_frame(&records)?;
+    table::write_parquet_atomic(
+        &path,
+        &mut df,
+        &[
+            (META_HASH, plan.hash.clone()),
+            (META_SHARD, shard.to_string()),
+            ("simwatt.version", env!("CARGO_PKG_VERSION").to_string()),
+            ("simwatt.sweep", plan.path.display().to_string()),
+        ],
+    )?;
+    Ok(Some((path, records.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn shard_arguments_parse_and_check_their_range() {
+        assert_eq!(
+            "3/8".parse::<ShardArg>(),
+            Ok(ShardArg::Fixed(Shard { index: 3, count: 8 }))
+        );
+        assert_eq!(
+            "auto/8".parse::<ShardArg>(),
+            Ok(ShardArg::Auto { count: 8 })
+        );
+        assert!("8/8".parse::<ShardArg>().unwrap_err().contains("below"));
+        assert!("1/0"
+            .parse::<ShardArg>()
+            .unwrap_err()
+            .contains("at least 1"));
+        assert!("3".parse::<ShardArg>().unwrap_err().contains("I/N"));
+        assert!("x/2".parse::<ShardArg>().unwrap_err().contains("`x`"));
+    }
+
+    #[test]
+    fn auto_reads_each_batch_systems_array_index() {
+        let auto = ShardArg::Auto { count: 8 };
+        let idx = |vars: &[(&str, &str)]| auto.resolve(env(vars)).map(|s| s.index);
+        assert_eq!(
+            idx(&[
+                ("SLURM_ARRAY_TASK_ID", "5"),
+                ("SLURM_ARRAY_TASK_COUNT", "2")
+            ])
+            .unwrap(),
+            5
+        );
+        assert_eq!(idx(&[("JOB_COMPLETION_INDEX", "0")]).unwrap(), 0);
+        assert_eq!(idx(&[("PBS_ARRAY_INDEX", "7")]).unwrap(), 7);
+        assert_eq!(idx(&[("AWS_BATCH_JOB_ARRAY_INDEX", "2")]).unwrap(), 2);
+        assert_eq!(idx(&[("SGE_TASK_ID", "1")]).unwrap(), 0);
+        assert_eq!(
+            idx(&[("SGE_TASK_ID", "undefined"), ("LSB_JOBINDEX", "8")]).unwrap(),
+            7
+        );
+        let e = idx(&[("SLURM_ARRAY_TASK_ID", "8")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("SLURM_ARRAY_TASK_ID") && e.contains("0-7"),
+            "{e}"
+        );
+        let e = idx(&[("SGE_TASK_ID", "0")]).unwrap_err().to_string();
+        assert!(e.contains("1-based"), "{e}");
+        let e = idx(&[]).unwrap_err().to_string();
+        assert!(
+            e.contains("no array index") && e.contains("--shard 0/8"),
+            "{e}"
+        );
+        let e = idx(&[("SLURM_ARRAY_TASK_ID", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`SLURM_ARRAY_TASK_ID` = x"), "{e}");
+    }
+}

@@ -1,0 +1,231 @@
+//! Capacity search: the highest request rate within an SLO, for a config and over a sweep.
+
+use crate::common::*;
+use std::path::Path;
+
+/// Reads a CSV written by simwatt into (header, rows).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+fn cell<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
+    &row[header
+        .iter()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))]
+}
+
+#[test]
+fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.requests=96",
+        "--slo",
+        "ttft_p90_s=0.5,tbt_p99_s=0.2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        report.contains("ttft_s_p90 <= 0.5, tbt_s_p99 <= 0.2"),
+        "{report}"
+    );
+    let (h, rows) = read_csv(&out.join("capacity.csv"));
+    assert_eq!(rows.len(), 1);
+    let cap: f64 = cell(&h, &rows[0], "capacity_rps").parse().unwrap();
+    let fail: f64 = cell(&h, &rows[0], "first_fail_rps").parse().unwrap();
+    assert_eq!(cell(&h, &rows[0], "search_outcome"), "found");
+    assert!(cap < fail && fail - cap <= 0.02 * cap, "{cap} {fail}");
+    // The rental cost: one A100 at the catalog's price, per 1,000 requests at capacity.
+    let rental: f64 = cell(&h, &rows[0], "rental_usd_per_1k_requests")
+        .parse()
+        .unwrap();
+    assert!((rental - 3.43 / (cap * 3.6)).abs() < 1e-9, "{rental}");
+    // Simulating the two rates again: the capacity meets both bounds, the first failing rate misses one.
+    let at = |rate: f64| {
+        simulate(
+            &quickstart(),
+            &[
+                "workload.requests=96",
+                &format!("workload.arrival.rate={rate}"),
+            ],
+        )
+        .summary
+    };
+    let s = at(cap);
+    assert!(s.ttft_s.unwrap().p90 <= 0.5 && s.tbt_s.unwrap().p99 <= 0.2);
+    let s = at(fail);
+    assert!(s.ttft_s.unwrap().p90 > 0.5 || s.tbt_s.unwrap().p99 > 0.2);
+    let ttft: f64 = cell(&h, &rows[0], "ttft_s_p90_at_capacity")
+        .parse()
+        .unwrap();
+    assert_eq!(ttft, at(cap).ttft_s.unwrap().p90);
+    // Every probe is listed.
+    let (ph, probes) = read_csv(&out.join("probes.csv"));
+    assert_eq!(
+        probes.len(),
+        cell(&h, &rows[0], "probes").parse::<usize>().unwrap()
+    );
+    assert!(probes
+        .iter()
+        .any(|p| cell(&ph, p, "rate_rps").parse::<f64>().unwrap() == cap
+            && cell(&ph, p, "meets_slo") == "true"));
+    assert!(out.join("capacity.md").exists() && out.join("capacity.parquet").exists());
+}
+
+#[test]
+fn capacity_over_a_sweep_names_the_best_configurations_and_the_pareto_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/capacity-example.yaml",
+        "--slo",
+        "ttft_p90_s=0.5,tbt_p99_s=0.2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8_lossy(&o.stdout).to_string();
+    let (h, rows) = read_csv(&out.join("capacity.csv"));
+    assert_eq!(rows.len(), 8);
+    let caps: Vec<f64> = rows
+        .iter()
+        .map(|r| cell(&h, r, "capacity_rps").parse().unwrap())
+        .collect();
+    assert!(caps.iter().all(|c| *c > 0.0), "{caps:?}");
+    assert!(rows.iter().any(|r| cell(&h, r, "pareto") == "true"));
+    // The configuration with the highest capacity is never dominated.
+    let best = (0..8).max_by(|a, b| caps[*a].total_cmp(&caps[*b])).unwrap();
+    assert_eq!(cell(&h, &rows[best], "pareto"), "true");
+    assert!(report.contains("- highest capacity: point"), "{report}");
+    // Cost, energy and carbon come from the summary when it has them; otherwise the report says so
+    // (and ranks by rental cost, labelled as such) instead of inventing numbers.
+    let summary =
+        serde_json::to_value(simulate(&quickstart(), &["workload.requests=8"]).summary).unwrap();
+    for (metric, name, column) in [
+        ("energy_j", "energy", "energy_j_per_request"),
+        ("carbon_g", "carbon", "carbon_g_per_request"),
+    ] {
+        if summary.get(metric).is_some_and(|v| v.is_number()) {
+            assert!(
+                report.contains(&format!("- lowest {name} ({column}")),
+                "{report}"
+            );
+            assert!(h.iter().any(|c| c == column), "{h:?}");
+        } else {
+            assert!(
+                report.contains(&format!(
+                    "- {name}: not ranked: the run summary has no `{metric}`"
+                )),
+                "{report}"
+            );
+            assert!(!h.iter().any(|c| c == column), "{h:?}");
+        }
+    }
+    if !summary.get("cost_usd").is_some_and(|v| v.is_number()) {
+        assert!(report.contains("cheapest by rental cost only"), "{report}");
+    }
+}
+
+#[test]
+fn ranking_by_a_metric_the_summary_lacks_is_refused() {
+    let summary =
+        serde_json::to_value(simulate(&quickstart(), &["workload.requests=8"]).summary).unwrap();
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/capacity-example.yaml",
+        "--slo",
+        "ttft_p90_s=0.5",
+        "--objectives",
+        "energy",
+        "--max-probes",
+        "4",
+        "-q",
+    ]);
+    if summary.get("energy_j").is_some_and(|v| v.is_number()) {
+        assert!(o.status.success(), "{}", stderr(&o));
+    } else {
+        assert_clean_failure(
+            &o,
+            &["--objectives", "energy_j", "cannot be ranked by energy"],
+        );
+    }
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--slo",
+        "ttft_p90_s=0.5",
+        "--objectives",
+        "speed",
+    ]);
+    assert_clean_failure(&o, &["--objectives", "speed", "cost, energy or carbon"]);
+}
+
+#[test]
+fn capacity_search_refuses_what_it_cannot_answer() {
+    // The sweep already varies the rate.
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/sweep-example.yaml",
+        "--slo",
+        "ttft_p90_s=0.5",
+    ]);
+    assert_clean_failure(&o, &["sweep-example.yaml", "axes.workload.arrival.rate"]);
+    // A metric the summary does not have.
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.requests=8",
+        "--slo",
+        "ttft_p95_s=0.5",
+    ]);
+    assert_clean_failure(&o, &["--slo", "ttft_p95_s", "not a metric", "ttft_s_p90"]);
+    // Arrivals without a rate.
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.arrival={type: all_at_once}",
+        "--slo",
+        "ttft_p90_s=0.5",
+    ]);
+    assert_clean_failure(&o, &["workload.arrival.type", "all_at_once", "poisson"]);
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--slo",
+        "ttft_p90_s",
+    ]);
+    assert_clean_failure(&o, &["--slo", "METRIC=BOUND"]);
+}

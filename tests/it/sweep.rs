@@ -1,0 +1,494 @@
+//! Sweeps: planning, running (serial, threaded, sharded), merging and emitting job scripts.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+const EXAMPLE: &str = "experiments/sweep-example.yaml";
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", stderr(o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn sweep_run(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        "run",
+        "-c",
+        EXAMPLE,
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    simwatt(&args)
+}
+
+fn results(out: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(out.join("results.csv")).unwrap(),
+        std::fs::read(out.join("results.parquet")).unwrap(),
+    )
+}
+
+/// Writes a sweep over the quickstart config with `body` (axes and options) to `dir`.
+fn sweep_file(dir: &Path, body: &str) -> PathBuf {
+    let text = format!(
+        "base: {}\nset:\n  workload.requests: 16\n{body}",
+        quickstart().display()
+    );
+    write(dir, "sweep.yaml", &text)
+}
+
+#[test]
+fn serial_threaded_and_sharded_sweeps_give_identical_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let serial = tmp.path().join("serial");
+    let threaded = tmp.path().join("threaded");
+    let sharded = tmp.path().join("sharded");
+    ok(&sweep_run(&serial, &["--jobs", "1"]));
+    ok(&sweep_run(&threaded, &["--jobs", "2"]));
+    // Shards in a scrambled order, one of them through the batch-array environment variable.
+    for i in ["2", "0"] {
+        ok(&sweep_run(
+            &sharded,
+            &["--shard", &format!("{i}/3"), "--jobs", "2"],
+        ));
+    }
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+        .args([
+            "sweep",
+            "run",
+            "-c",
+            EXAMPLE,
+            "-o",
+            sharded.to_str().unwrap(),
+        ])
+        .args(["--shard", "auto/3", "--jobs", "1", "-q"])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "1")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    ok(&o);
+    ok(&simwatt(&[
+        "sweep",
+        "merge",
+        "-c",
+        EXAMPLE,
+        "-o",
+        sharded.to_str().unwrap(),
+    ]));
+
+    let a = results(&serial);
+    assert!(
+        a == results(&threaded),
+        "the threaded table differs from the serial one"
+    );
+    assert!(
+        a == results(&sharded),
+        "the sharded table differs from the serial one"
+    );
+
+    // 3 policies x 3 rates x 2 GPUs x 2 replicates, each run once, with its parameters and metrics.
+    let csv = String::from_utf8(a.0).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for col in [
+        "run",
+        "run_id",
+        "replicate",
+        "seed",
+        "scheduler.policy",
+        "workload.arrival.rate",
+        "hardware.gpu",
+        "status",
+        "requests_completed",
+        "ttft_s_p90",
+        "tbt_s_p99",
+    ] {
+        assert!(header.contains(&col), "no column {col} in {header:?}");
+    }
+    assert!(!header.iter().any(|c| c.contains("wall")), "{header:?}");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 36);
+    let ids: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[1]).collect();
+    assert_eq!(ids.len(), 36);
+    assert!(rows.iter().enumerate().all(|(i, r)| r[0] == i.to_string()));
+    let status = header.iter().position(|c| *c == "status").unwrap();
+    assert!(rows.iter().all(|r| r[status] == "ok"));
+    // Shared seeds: replicate 0 has one seed everywhere, replicate 1 another.
+    let seeds: std::collections::BTreeSet<(&str, &str)> =
+        rows.iter().map(|r| (r[2], r[3])).collect();
+    assert_eq!(seeds.len(), 2);
+}
+
+#[test]
+fn a_sweep_row_is_the_run_simulate_gives_with_its_values_and_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = sweep_file(dir, "axes:\n  scheduler.policy: [vllm, orca]\n");
+    let out = dir.join("out");
+    ok(&simwatt(&[
+        "sweep",
+        "run",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|c| *c == name).unwrap()];
+    assert_eq!(col("scheduler.policy"), "orca");
+    let single = simulate(
+        &quickstart(),
+        &[
+            "workload.requests=16",
+            "scheduler.policy=orca",
+            &format!("seed={}", col("seed")),
+        ],
+    );
+    let ttft: f64 = col("ttft_s_p90").parse().unwrap();
+    assert_eq!(ttft, single.summary.ttft_s.unwrap().p90);
+    assert_eq!(col("events"), single.summary.events.to_string());
+}
+
+#[test]
+fn a_finished_shard_is_skipped_and_a_shard_of_another_sweep_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let cfg = sweep_file(dir, "axes:\n  scheduler.max_num_seqs: [32, 64, 128]\n");
+    let out = dir.join("out");
+    let run = |cfg: &Path| {
+        simwatt(&[
+            "sweep",
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--shard",
+            "1/2",
+        ])
+    };
+    ok(&run(&cfg));
+    let file = out.join("shard-00001-of-00002.parquet");
+    let before = std::fs::read(&file).unwrap();
+    let o = run(&cfg);
+    ok(&o);
+    assert!(stderr(&o).contains("already done"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    // No temporary file is left beside the shard.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names, ["shard-00001-of-00002.parquet"]);
+    // The same output folder for a changed sweep: refused, the old file kept.
+    let changed = sweep_file(dir, "axes:\n  scheduler.max_num_seqs: [32, 64, 256]\n");
+    assert_clean_failure(
+        &run(&changed),
+        &["shard-00001-of-00002.parquet", "another sweep"],
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn merge_lists_the_missing_shards_in_sbatch_array_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for i in [0, 2, 3] {
+        ok(&sweep_run(&out, &["--shard", &format!("{i}/6")]));
+    }
+    let merge = |extra: &[&str]| {
+        let mut args = vec!["sweep", "merge", "-c", EXAMPLE, "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        simwatt(&args)
+    };
+    assert_clean_failure(
+        &merge(&["--resubmit-script", "/jobs/sweep.sbatch"]),
+        &[
+            "3 of 6 shards missing",
+            "sbatch --array=1,4-5 /jobs/sweep.sbatch",
+        ],
+    );
+    assert!(!out.join("results.csv").exists());
+    for i in [1, 4, 5] {
+        ok(&sweep_run(&out, &["--shard", &format!("{i}/6")]));
+    }
+    ok(&merge(&[]));
+    assert!(out.join("results.csv").exists() && out.join("results.parquet").exists());
+    // Listing the missing shards of a count with no files at all.
+    assert_clean_failure(&merge(&["--shards", "4"]), &["4 of 4 shards missing: 0-3"]);
+}
+
+#[test]
+fn sweep_plan_lists_every_run_with_its_id_seed_and_shard() {
+    let text = ok(&simwatt(&["sweep", "plan", "-c", EXAMPLE, "--shards", "5"]));
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines[0],
+        "run\trun_id\treplicate\tseed\tshard\tscheduler.policy\tworkload.arrival.rate\thardware.gpu\tstatus"
+    );
+    assert_eq!(lines.len(), 37);
+    let row: Vec<&str> = lines[8].split('\t').collect();
+    assert_eq!(row[0], "7");
+    assert_eq!(row[4], "2");
+    assert!(
+        text.contains("36 runs = 18 points x 2 replicates"),
+        "{text}"
+    );
+    // Ids and seeds do not depend on the shard count.
+    let plain = ok(&simwatt(&["sweep", "plan", "-c", EXAMPLE]));
+    let ids = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split('\t').take(4).collect::<Vec<_>>().join("\t"))
+            .collect()
+    };
+    assert_eq!(ids(&text), ids(&plain));
+}
+
+#[test]
+fn bad_sweep_files_get_errors_naming_the_file_field_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 7] = [
+        (
+            "axes:\n  workload.arrival.rate: {from: 4, to: 1, step: 1}\n",
+            &["sweep.yaml", "axes.workload.arrival.rate", "empty"],
+        ),
+        (
+            "axes:\n  workload.arrival.rate: {from: 1, to: 4, step: 0}\n",
+            &["sweep.yaml", "axes.workload.arrival.rate.step", "= 0"],
+        ),
+        (
+            "axes:\n  workload.arrival.rate: {from: 1, to: 30, step: 1}\n  scheduler.policy: [vllm, orca]\nmax_runs: 50\n",
+            &["sweep.yaml", "max_runs", "= 50", "60 runs"],
+        ),
+        (
+            "axes:\n  scheduler.max_num_seqz: [1, 2]\n",
+            &["sweep.yaml", "max_num_seqz", "unknown field"],
+        ),
+        ("axis:\n  seed: [1]\n", &["sweep.yaml", "axis", "unknown field"]),
+        (
+            "axes:\n  scheduler.max_num_seqs: [8, many]\n",
+            &["sweep.yaml", "scheduler.max_num_seqs", "many"],
+        ),
+        (
+            "axes:\n  hardware.tensor_parallel: [1, 3]\n",
+            &["sweep.yaml", "hardware.tensor_parallel", "= 3", "does not divide", "skip_invalid"],
+        ),
+    ];
+    for (body, needles) in cases {
+        let cfg = sweep_file(tmp.path(), body);
+        for verb in ["plan", "run"] {
+            let out = tmp.path().join("out");
+            let o = simwatt(
+                &[
+                    "sweep",
+                    verb,
+                    "-c",
+                    cfg.to_str().unwrap(),
+                    "-o",
+                    out.to_str().unwrap(),
+                ][..if verb == "plan" { 4 } else { 6 }],
+            );
+            assert_clean_failure(&o, needles);
+            assert!(!out.exists(), "a refused sweep wrote {}", out.display());
+        }
+    }
+    let o = simwatt(&[
+        "sweep",
+        "run",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--shard",
+        "3/3",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("below the shard count"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn skip_invalid_records_rejected_combinations_in_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = sweep_file(
+        tmp.path(),
+        "axes:\n  hardware.tensor_parallel: [1, 3]\nskip_invalid: true\n",
+    );
+    let out = tmp.path().join("out");
+    ok(&simwatt(&[
+        "sweep",
+        "run",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows[1].contains(",1,ok,,"), "{}", rows[1]);
+    assert!(
+        rows[2].contains(",3,invalid,") && rows[2].contains("does not divide"),
+        "{}",
+        rows[2]
+    );
+}
+
+#[test]
+fn emitted_job_scripts_shard_the_sweep_with_a_fixed_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("jobs");
+    let emit = |target: &str, sub: &str| {
+        let d = dir.join(sub);
+        ok(&simwatt(&[
+            "sweep",
+            "emit",
+            target,
+            "-c",
+            EXAMPLE,
+            "--shards",
+            "4",
+            "--dir",
+            d.to_str().unwrap(),
+            "--max-parallel",
+            "2",
+            "--simwatt",
+            "/opt/simwatt/bin/simwatt",
+            "--partition",
+            "debug",
+        ]))
+    };
+    let listed = emit("slurm", "slurm");
+    let sbatch = std::fs::read_to_string(dir.join("slurm/sweep.sbatch")).unwrap();
+    for needle in [
+        "#SBATCH --array=0-3%2",
+        "#SBATCH --partition=debug",
+        "--shard auto/4",
+        "exec /opt/simwatt/bin/simwatt sweep run --config ",
+        "sweep-example.yaml",
+    ] {
+        assert!(sbatch.contains(needle), "no `{needle}` in:\n{sbatch}");
+    }
+    assert!(!sbatch.contains("SLURM_ARRAY_TASK_COUNT}"), "{sbatch}");
+    let merge = std::fs::read_to_string(dir.join("slurm/merge.sbatch")).unwrap();
+    assert!(
+        merge.contains("sweep merge --config") && merge.contains("--shards 4"),
+        "{merge}"
+    );
+    let submit = std::fs::read_to_string(dir.join("slurm/submit.sh")).unwrap();
+    assert!(submit.contains("--dependency=afterany:"), "{submit}");
+    for f in ["sweep.sbatch", "merge.sbatch", "submit.sh"] {
+        assert!(listed.contains(f), "{listed}");
+        let o = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(dir.join("slurm").join(f))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{f}: {}", stderr(&o));
+    }
+    // Emitting again gives the same bytes.
+    emit("slurm", "slurm2");
+    assert_eq!(
+        sbatch,
+        std::fs::read_to_string(dir.join("slurm2/sweep.sbatch"))
+            .unwrap()
+            .replace("slurm2", "slurm")
+    );
+
+    emit("k8s", "k8s");
+    let job: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("k8s/sweep-job.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    assert_eq!(job["spec"]["completions"], 4);
+    assert_eq!(job["spec"]["parallelism"], 2);
+    let cmd: Vec<&str> = job["spec"]["template"]["spec"]["containers"][0]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &cmd[..7],
+        [
+            "/opt/simwatt/bin/simwatt",
+            "sweep",
+            "run",
+            "--config",
+            EXAMPLE,
+            "--shard",
+            "auto/4"
+        ]
+    );
+    let merge_job: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("k8s/merge-job.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        merge_job["spec"]["template"]["spec"]["containers"][0]["command"][2],
+        "merge"
+    );
+
+    let line = emit("shell", "shell");
+    assert!(line.starts_with("mkdir -p "), "{line}");
+    assert!(line.contains("parallel --jobs 2 --joblog "), "{line}");
+    assert!(
+        line.contains("--shard {}/4") && line.contains("::: $(seq 0 3)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("sweep merge --config") && line.contains("--shards 4"),
+        "{line}"
+    );
+    assert!(!dir.join("shell").exists());
+
+    // More shards than runs is refused.
+    let o = simwatt(&["sweep", "emit", "slurm", "-c", EXAMPLE, "--shards", "37"]);
+    assert_clean_failure(&o, &["--shards", "37", "36 runs"]);
+}
+
+#[test]
+fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
+    if std::process::Command::new("parallel")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: GNU parallel is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let line = ok(&simwatt(&[
+        "sweep",
+        "emit",
+        "shell",
+        "-c",
+        EXAMPLE,
+        "--shards",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+        "--simwatt",
+        env!("CARGO_BIN_EXE_simwatt"),
+    ]));
+    let o = std::process::Command::new("bash")
+        .args(["-c", line.trim()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let serial = tmp.path().join("serial");
+    ok(&sweep_run(&serial, &[]));
+    assert!(results(&out) == results(&serial));
+}
