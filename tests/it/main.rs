@@ -1,6 +1,7 @@
 //! simwatt's integration tests: one binary, one module per concern.
 
 mod bad_input;
+mod bad_input_table;
 mod cli;
 mod common;
 mod energy;

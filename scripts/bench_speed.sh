@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Speed and memory of the event loop on the peers' workload (experiments/bench-10k.yaml: Poisson 4 req/s,
+# prompts U[512, 2048], outputs U[128, 512], one A100 serving Llama-2-7B), for every batching policy, and
+# on 1,000,000 requests of the same workload with the rate and replicas scaled 100x so it stays stable.
+# The execution-time model is fitted once before timing (its time is reported separately); plots and the
+# trace are off. Reports simulated requests and events per wall-second of the event loop (summary.json's
+# sim_wall_s: workload generation and writing requests.csv excluded, batches streamed to disk included),
+# the whole command's wall time, and peak RSS.
+# Usage: scripts/bench_speed.sh   (from the repository root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/simwatt
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+t0=$(date +%s.%N)
+$bin fit latency --gpu a100 --model meta-llama/Llama-2-7b-hf -q >/dev/null
+t1=$(date +%s.%N)
+awk -v a="$t0" -v b="$t1" 'BEGIN { printf "predictor fit or cache load (one-time): %.2f s\n", b - a }'
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+printf "%-20s %10s %14s %14s %10s %12s\n" workload requests "sim req/s" "events/s" "wall s" "peak RSS MB"
+
+run() {
+  local name=$1; shift
+  /usr/bin/time -f "%e %M" -o "$out/time" $bin simulate -c experiments/bench-10k.yaml "$@" \
+    -o "$out/run" --force -q --no-plots --no-trace
+  read -r wall rss < "$out/time"
+  python3 - "$name" "$wall" "$rss" "$out/run/summary.json" <<'PY'
+import json, sys
+name, wall, rss, path = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = json.load(open(path))
+print(f"{name:<20} {s['requests_total']:>10} {s['sim_requests_per_wall_s']:>14.0f} "
+      f"{s['sim_events_per_wall_s']:>14.0f} {wall:>10.2f} {rss / 1024:>12.0f}")
+PY
+}
+
+for p in vllm orca sarathi faster_transformer lightllm; do
+  run "10k $p" --set scheduler.policy=$p
+done
+run "1M vllm" --set workload.requests=1000000 --set workload.arrival.rate=400 --set hardware.replicas=100

@@ -1,0 +1,200 @@
+//! The bad-input table: every malformed config, trace, profile, power profile and region file below
+//! must end with exit code 1, a message naming the file, field or column and the bad value, no panic,
+//! and no output folder.
+
+use crate::common::*;
+
+/// One malformed input: files to create (name, text; `{qs}` is replaced by the quickstart config's
+/// text), the command (`{d}` is the case's folder), and words the error must contain.
+struct Case {
+    name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    needles: &'static [&'static str],
+}
+
+const TRACE_OK: &str = "arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,10,5\n1.0,20,5\n";
+
+fn sim(extra: &'static [&'static str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "simulate",
+        "-c",
+        "{d}/c.yaml",
+        "-o",
+        "{d}/out",
+        "-q",
+        "--no-plots",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+macro_rules! case {
+    ($name:expr, [$($f:expr),*], $args:expr, [$($n:expr),*]) => {
+        Case { name: $name, files: &[$($f),*], args: $args, needles: &[$($n),*] }
+    };
+}
+
+const QS: (&str, &str) = ("c.yaml", "{qs}");
+/// The real attention profile, so a profile case fails on its mlp.csv alone.
+const ATTN: (&str, &str) = ("p/attention/a100/attention.csv", "{attention}");
+
+fn cases() -> Vec<Case> {
+    vec![
+        // Configs.
+        case!("yaml syntax", [("c.yaml", "seed: [1, 2\n")], &[], ["c.yaml", "invalid YAML"]),
+        case!("top level not a mapping", [("c.yaml", "- 1\n- 2\n")], &[], ["c.yaml", "mapping"]),
+        case!("unknown top-level key", [QS], &["--set", "colour=blue"], ["colour", "unknown field"]),
+        case!("unknown nested key", [QS], &["--set", "scheduler.max_seqs=4"], ["scheduler", "max_seqs"]),
+        case!("seed not a number", [QS], &["--set", "seed=abc"], ["seed", "abc"]),
+        case!("fractional request count", [QS], &["--set", "workload.requests=1.5"], ["workload.requests", "1.5"]),
+        case!("negative rate", [QS], &["--set", "workload.arrival.rate=-1"], ["workload.arrival.rate", "-1"]),
+        case!("zero rate", [QS], &["--set", "workload.arrival.rate=0"], ["workload.arrival.rate", "= 0"]),
+        case!("NaN rate", [QS], &["--set", "workload.arrival.rate=.nan"], ["workload.arrival.rate", "NaN"]),
+        case!("gamma cv zero", [QS], &["--set", "workload.arrival={type: gamma, rate: 1, cv: 0}"], ["workload.arrival.cv", "= 0"]),
+        case!("empty prompt range", [QS], &["--set", "workload.lengths={type: uniform, prompt: [9, 3], output: [1, 2]}"], ["workload.lengths.prompt", "[9, 3]"]),
+        case!("zero output tokens", [QS], &["--set", "workload.lengths={type: fixed, prompt: 5, output: 0}"], ["workload.lengths.output", "= 0"]),
+        case!("zipf min above max", [QS], &["--set", "workload.lengths={type: zipf, min: 90, max: 10, theta: 1}"], ["workload.lengths.max", "10"]),
+        case!("zipf negative theta", [QS], &["--set", "workload.lengths={type: zipf, min: 10, max: 90, theta: -1}"], ["workload.lengths.theta", "-1"]),
+        case!("TP not dividing heads", [QS], &["--set", "hardware.tensor_parallel=3"], ["hardware.tensor_parallel", "= 3", "heads"]),
+        case!("PP not dividing layers", [QS], &["--set", "hardware.pipeline_stages=5"], ["hardware.pipeline_stages", "= 5", "layers"]),
+        case!("zero replicas", [QS], &["--set", "hardware.replicas=0"], ["hardware.replicas", "= 0"]),
+        case!("memory utilisation above 1", [QS], &["--set", "hardware.gpu_memory_utilization=1.5"], ["gpu_memory_utilization", "1.5"]),
+        case!("model does not fit", [QS], &["--set", "model=meta-llama/Llama-2-70b-hf"], ["does not fit", "Llama-2-70b-hf"]),
+        case!("chunk above token budget", [QS], &["--set", "scheduler.policy=sarathi", "--set", "scheduler.chunk_size=9999"], ["scheduler.chunk_size", "9999"]),
+        case!("chunk size for vllm", [QS], &["--set", "scheduler.chunk_size=256"], ["scheduler.chunk_size", "sarathi only"]),
+        case!("waiting iters for vllm", [QS], &["--set", "scheduler.max_waiting_iters=3"], ["scheduler.max_waiting_iters", "lightllm only"]),
+        case!("unknown policy", [QS], &["--set", "scheduler.policy=fifo"], ["scheduler.policy", "fifo"]),
+        case!("unknown router", [QS], &["--set", "router=smart"], ["router", "smart"]),
+        case!("unknown model", [QS], &["--set", "model=acme/x"], ["model", "acme/x"]),
+        case!("unknown gpu", [QS], &["--set", "hardware.gpu=tpu9"], ["hardware.gpu", "tpu9"]),
+        case!("unknown region", [QS], &["--set", "region=moon-1"], ["region", "moon-1"]),
+        case!("bad start time", [QS], &["--set", "energy.start_time=noon"], ["energy.start_time", "noon"]),
+        case!("region and regions", [QS], &["--set", "regions=[aws-us-east-1]"], ["regions", "not both"]),
+        case!("unknown predictor", [QS], &["--set", "predictor={type: oracle}"], ["predictor", "oracle"]),
+        case!("efficiency above 1", [QS], &["--set", "predictor={type: roofline, compute_efficiency: 2}"], ["predictor.compute_efficiency", "2"]),
+        case!("malformed --set", [QS], &["--set", "hardware.replicas"], ["--set hardware.replicas", "KEY=VALUE"]),
+        case!("requests missing", [QS], &["--set", "workload.requests=null"], ["workload.requests", "missing"]),
+        case!("trace type without file", [QS], &["--set", "workload.arrival={type: trace}"], ["workload.trace", "missing"]),
+        // Traces.
+        case!("trace not found", [QS], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/none.csv"], ["none.csv", "not found"]),
+        case!("trace missing column", [QS, ("t.csv", "arrived_at,num_prefill_tokens\n0,5\n")], &["--set", "workload.lengths={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=1"], ["t.csv", "num_decode_tokens", "missing"]),
+        case!("trace unsorted", [QS, ("t.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n2,5,5\n1,5,5\n")], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/t.csv"], ["t.csv", "arrived_at", "row 2"]),
+        case!("trace zero-length prompt", [QS, ("t.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n0,0,5\n")], &["--set", "workload.arrival={type: trace}", "--set", "workload.lengths={type: trace}", "--set", "workload.trace={d}/t.csv"], ["t.csv", "num_prefill_tokens", "row 1", "0"]),
+        case!("trace text cell", [QS, ("t.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n0,5,five\n")], &["--set", "workload.lengths={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=1"], ["t.csv", "num_decode_tokens", "`five`"]),
+        case!("trace empty", [QS, ("t.csv", "")], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/t.csv"], ["t.csv", "empty"]),
+        case!("trace header only", [QS, ("t.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n")], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/t.csv"], ["t.csv", "no data rows"]),
+        case!("more requests than trace rows", [QS, ("t.csv", TRACE_OK)], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=5"], ["workload.requests", "5", "2 rows"]),
+        // Power profiles.
+        case!("power cap below idle", [QS, ("p.yaml", "device: a100\nidle_w: 90\np0_w: 100\nk_compute_w: 1\nk_memory_w: 1\ncap_w: 50\nprovenance: {method: published, data: []}\n")], &["--set", "energy.power_profile={d}/p.yaml"], ["p.yaml", "cap_w", "50"]),
+        case!("power profile field missing", [QS, ("p.yaml", "device: a100\nidle_w: 90\nk_compute_w: 1\nk_memory_w: 1\ncap_w: 500\nprovenance: {method: published, data: []}\n")], &["--set", "energy.power_profile={d}/p.yaml"], ["p.yaml", "p0_w"]),
+        case!("power profile NaN", [QS, ("p.yaml", "device: a100\nidle_w: .nan\np0_w: 100\nk_compute_w: 1\nk_memory_w: 1\ncap_w: 500\nprovenance: {method: published, data: []}\n")], &["--set", "energy.power_profile={d}/p.yaml"], ["p.yaml", "idle_w", "NaN"]),
+        // Region files.
+        case!("region file unknown key", [QS, ("r/x.yaml", "id: x\nname: X\nprovider: p\nlocation: L\ncarbon_intensity_g_per_kwh: {value: 1, source: s}\npue: {value: 1.1, source: s}\nsunshine: 3\n")], &["--set", "regions_dir={d}/r", "--set", "region=x"], ["x.yaml", "sunshine"]),
+        case!("region PUE below 1", [QS, ("r/x.yaml", "id: x\nname: X\nprovider: p\nlocation: L\ncarbon_intensity_g_per_kwh: {value: 1, source: s}\npue: {value: 0.5, source: s}\n")], &["--set", "regions_dir={d}/r", "--set", "region=x"], ["x.yaml", "pue", "0.5"]),
+        case!("hourly series with a gap", [QS, ("r/x.yaml", "id: x\nname: X\nprovider: p\nlocation: L\ncarbon_intensity_g_per_kwh: {value: 1, source: s}\npue: {value: 1.1, source: s}\nhourly_carbon: {file: h.csv, source: s}\n"), ("r/h.csv", "hour_utc,carbon_g_per_kwh\n2024-06-01T00:00:00Z,100\n2024-06-01T02:00:00Z,100\n")], &["--set", "regions_dir={d}/r", "--set", "region=x"], ["h.csv", "hour_utc", "row 2"]),
+        // Profiler CSVs.
+        case!("profile missing column", [ATTN, ("p/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv", "num_tokens,num_tensor_parallel_workers\n1,1\n")], &["fit", "latency", "--gpu", "a100", "--model", "meta-llama/Llama-2-7b-hf", "--profiles", "{d}/p", "--no-cache", "-q"], ["mlp.csv", "time_stats.", "missing"]),
+        case!("profile empty", [ATTN, ("p/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv", "")], &["fit", "latency", "--gpu", "a100", "--model", "meta-llama/Llama-2-7b-hf", "--profiles", "{d}/p", "--no-cache", "-q"], ["mlp.csv", "empty"]),
+        case!("profile TP absent", [ATTN, ("p/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv", "num_tokens,num_tensor_parallel_workers\n1,2\n")], &["fit", "latency", "--gpu", "a100", "--model", "meta-llama/Llama-2-7b-hf", "--profiles", "{d}/p", "--no-cache", "-q"], ["mlp.csv", "num_tensor_parallel_workers", "tensor_parallel = 1"]),
+    ]
+}
+
+#[test]
+fn every_malformed_input_fails_cleanly_naming_what_is_wrong() {
+    let qs = std::fs::read_to_string(quickstart()).unwrap();
+    let attention =
+        std::fs::read_to_string(root().join("profiles/vidur/attention/a100/attention.csv"))
+            .unwrap();
+    let table = cases();
+    assert!(table.len() >= 30, "{} cases", table.len());
+    let mut failures = Vec::new();
+    for case in &table {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().to_str().unwrap().to_string();
+        for (name, text) in case.files {
+            let p = tmp.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            let text = match *text {
+                "{attention}" => attention.clone(),
+                t => t.replace("{qs}", &qs).replace("{d}", &d),
+            };
+            std::fs::write(&p, text).unwrap();
+        }
+        let mut args: Vec<String> = if case.args.first().is_some_and(|a| *a == "fit") {
+            case.args.iter().map(|a| a.to_string()).collect()
+        } else {
+            sim(case.args)
+        };
+        for a in args.iter_mut() {
+            *a = a.replace("{d}", &d);
+        }
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let o = simwatt(&refs);
+        let err = stderr(&o);
+        let ok = o.status.code() == Some(1)
+            && !err.contains("panicked")
+            && case.needles.iter().all(|n| err.contains(n))
+            && !tmp.path().join("out").exists();
+        if !ok {
+            failures.push(format!(
+                "{}: exit {:?}, out exists {}, stderr: {}",
+                case.name,
+                o.status.code(),
+                tmp.path().join("out").exists(),
+                err.trim()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
+}
+
+fn run_summary(config: &str) -> serde_json::Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = simwatt(&[
+        "simulate",
+        "-c",
+        config,
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+        "--no-plots",
+        "--no-trace",
+    ]);
+    assert!(o.status.success(), "{config}: {}", stderr(&o));
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn overload_runs_to_a_clean_end_with_queues_and_preemptions_counted() {
+    let s = run_summary("experiments/overload.yaml");
+    assert_eq!(s["requests_completed"], 3000);
+    assert!(s["preemptions"].as_u64().unwrap() > 0, "{s}");
+    // Arrivals end after about 60 s; the backlog takes far longer to serve.
+    assert!(s["makespan_s"].as_f64().unwrap() > 600.0);
+    assert!(s["scheduling_delay_s"]["p90"].as_f64().unwrap() > 300.0);
+}
+
+#[test]
+fn oversized_requests_are_rejected_and_counted_not_looped_on() {
+    let s = run_summary("experiments/oversized.yaml");
+    let rejected = s["requests_rejected_by_reason"]["kv_capacity"]
+        .as_u64()
+        .unwrap();
+    assert!(rejected > 0, "{s}");
+    assert_eq!(s["requests_rejected"].as_u64().unwrap(), rejected);
+    assert_eq!(
+        s["requests_completed"].as_u64().unwrap() + rejected,
+        s["requests_total"].as_u64().unwrap()
+    );
+}
