@@ -5,6 +5,7 @@ mod bad_input_table;
 mod cli;
 mod common;
 mod energy;
+mod fuzz;
 mod latency;
 mod policies;
 mod power;

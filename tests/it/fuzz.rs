@@ -1,0 +1,91 @@
+//! Property tests over arbitrary input to the config and CSV readers: whatever the bytes, they return a
+//! value or an error, never a panic. CI runs the default number of cases; the fuzzing campaign reported
+//! in docs/robustness.md ran them with PROPTEST_CASES=1000000 (see scripts/fuzz.sh).
+
+use proptest::prelude::*;
+use simwatt::config;
+use std::path::Path;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// YAML-looking text: keys of the real config, punctuation and numbers in any order.
+fn yamlish() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("seed".to_string()),
+        Just("model".to_string()),
+        Just("hardware".to_string()),
+        Just("scheduler".to_string()),
+        Just("workload".to_string()),
+        Just("arrival".to_string()),
+        Just("lengths".to_string()),
+        Just("type".to_string()),
+        Just("poisson".to_string()),
+        Just("rate".to_string()),
+        Just("policy".to_string()),
+        Just("vllm".to_string()),
+        Just("requests".to_string()),
+        Just(": ".to_string()),
+        Just("\n".to_string()),
+        Just("  ".to_string()),
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just(", ".to_string()),
+        Just("- ".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("!!".to_string()),
+        Just(".nan".to_string()),
+        Just("-1e308".to_string()),
+        any::<i64>().prop_map(|v| v.to_string()),
+        any::<f64>().prop_map(|v| v.to_string()),
+        "[ -~]{0,8}",
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|v| v.concat())
+}
+
+fn parse_config(text: &str, overrides: &[String]) {
+    let tmp = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    std::fs::write(tmp.path(), text).unwrap();
+    if let Ok(raw) = config::load(tmp.path(), overrides) {
+        let _ = config::Scenario::resolve(Path::new("fuzz.yaml"), raw);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn config_reader_never_panics_on_yamlish_text(text in yamlish()) {
+        parse_config(&text, &[]);
+    }
+
+    #[test]
+    fn config_reader_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        parse_config(&String::from_utf8_lossy(&bytes), &[]);
+    }
+
+    #[test]
+    fn overrides_never_panic_on_the_quickstart(key in "[a-z_.]{0,30}", value in yamlish()) {
+        let text = std::fs::read_to_string(crate::common::quickstart()).unwrap();
+        parse_config(&text, &[format!("{key}={value}")]);
+    }
+
+    #[test]
+    fn csv_reader_never_panics(rows in prop::collection::vec("[-0-9a-zA-Z.,eE\"\\n ]{0,40}", 0..20)) {
+        let tmp = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        let text = format!("arrived_at,num_prefill_tokens,num_decode_tokens\n{}", rows.join("\n"));
+        std::fs::write(tmp.path(), text).unwrap();
+        if let Ok(t) = simwatt::csvio::CsvTable::read(tmp.path()) {
+            let _ = t.f64_column("arrived_at");
+            let _ = t.u32_column("num_prefill_tokens", 1);
+            let _ = t.f64_column_or("num_decode_tokens", 0.0);
+        }
+    }
+}
