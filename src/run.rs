@@ -140,6 +140,17 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
+    simulate_specs(scenario, &specs, progress)
+}
+
+/// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
+/// workload section would generate: the replay of a measured run. Energy, summary and request rows are
+/// computed exactly as for [`simulate`].
+pub fn simulate_specs(
+    scenario: Scenario,
+    specs: &[workload::RequestSpec],
+    progress: sim::Progress,
+) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario)?;
     let t0 = Instant::now();
     let (profile, profile_path, energy_note) = power_profile(&scenario)?;
@@ -154,7 +165,7 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
     });
     let result = sim::run(
         &scenario,
-        &specs,
+        specs,
         predictor.as_ref(),
         stage_energy.as_ref(),
         progress,
