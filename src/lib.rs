@@ -3,7 +3,8 @@
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
 //! [`predictor`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
-//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver.
+//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver;
+//! [`validate`] replays measured runs and reports simwatt's error.
 
 pub mod accounting;
 pub mod catalog;
@@ -25,4 +26,5 @@ pub mod runfolder;
 pub mod sim;
 pub mod trace;
 pub mod units;
+pub mod validate;
 pub mod workload;
