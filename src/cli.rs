@@ -23,7 +23,7 @@ pub enum Command {
     Report(ReportCmd),
     /// Replay measured runs through simwatt and report its error on latency, throughput, power and
     /// energy, beside TDP x time and Vidur-Energy's curve. Exits 0 whatever the error, unless
-    /// --max-error thresholds are passed (then 2).
+    /// a --max-error threshold is passed (then 3).
     Validate(ValidateCmd),
 }
 
@@ -55,7 +55,7 @@ pub struct ValidateCmd {
     pub force: bool,
     /// Largest allowed |relative error| of a metric, as METRIC=LIMIT (a fraction, 0.15, or a
     /// percentage, 15%); `*` for every metric. Repeatable. Any metric past its limit makes the exit
-    /// status 2.
+    /// status 3 (1 is an error, 2 a usage error).
     #[arg(long = "max-error", value_name = "METRIC=LIMIT")]
     pub max_error: Vec<String>,
     /// Power readings ending within this many seconds before the first request are left out of the

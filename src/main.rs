@@ -149,7 +149,7 @@ fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
 }
 
 /// Exit status of a validation whose errors pass a `--max-error` threshold.
-const EXIT_THRESHOLD: u8 = 2;
+const EXIT_THRESHOLD: u8 = 3;
 
 fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
     let args = simwatt::validate::ValidateArgs {
