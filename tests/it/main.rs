@@ -8,3 +8,4 @@ mod latency;
 mod policies;
 mod power;
 mod report;
+mod validate;
