@@ -385,3 +385,46 @@ fn shipped_validation_suite_runs_and_meets_the_a100_serving_targets() {
         );
     }
 }
+
+#[test]
+fn validate_measured_spec_replays_argonne_rows_with_their_published_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write(
+        tmp.path(),
+        "argonne.yaml",
+        "format: argonne\n\
+         path: profiles/power/measured/argonne/power_results.csv\n\
+         hardware: Nvidia H100 GPU\n\
+         framework: vLLM\n\
+         model: meta-llama/Llama-2-7b-hf\n",
+    );
+    let cfg = write(
+        tmp.path(),
+        "cfg.yaml",
+        &CONFIG.replace("gpu: a100", "gpu: h100"),
+    );
+    let out = tmp.path().join("out");
+    let o = simwatt(&[
+        "validate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--measured",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = read_json(&out.join("validation.json"));
+    let points = j["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4, "batch 1, 16, 32, 64");
+    // Row 12 of the table: batch 1, latency 7.838529322932785 s, avg_power 367078.0625 mW.
+    let m = &points[0]["metrics"];
+    assert!(close(f(&m["duration_s"]["measured"]), 7.838529322932785));
+    assert!(close(f(&m["mean_power_w"]["measured"]), 367.0780625));
+    assert!(close(
+        f(&m["j_per_output_token"]["measured"]),
+        367.0780625 * (7.838529322932785 + 2.0) / 1024.0
+    ));
+    assert!(close(f(&m["mean_power_w"]["tdp_x_time"]), 700.0));
+}
