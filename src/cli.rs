@@ -25,6 +25,53 @@ pub enum Command {
     Sweep(crate::sweep::SweepCmd),
     /// Searches over simulated runs, e.g. the highest request rate that meets a latency SLO.
     Search(crate::search::SearchCmd),
+    /// Replay measured runs through simwatt and report its error on latency, throughput, power and
+    /// energy, beside TDP x time and Vidur-Energy's curve. Exits 0 whatever the error, unless
+    /// a --max-error threshold is passed (then 3).
+    Validate(ValidateCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateCmd {
+    /// Config whose model, hardware, scheduler, predictor and power profile are simulated (its
+    /// workload is replaced by the measured requests).
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        requires = "measured",
+        conflicts_with = "suite"
+    )]
+    pub config: Option<PathBuf>,
+    /// A measured run's folder (a request log and power logs: vLLM energy-measurement protocol,
+    /// nvidia-smi CSVs, or the PowerTrace-Sim layout), or a measured-data spec (.yaml) as in a suite
+    /// case's `measured:`.
+    #[arg(long, value_name = "PATH", requires = "config")]
+    pub measured: Option<PathBuf>,
+    /// A folder of validation cases (*.yaml), e.g. experiments/validation: one error table across them.
+    #[arg(long, value_name = "DIR", required_unless_present = "config")]
+    pub suite: Option<PathBuf>,
+    /// Output folder [default: runs/validate, or runs/validation with --suite].
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace the output folder if it already exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Largest allowed |relative error| of a metric, as METRIC=LIMIT (a fraction, 0.15, or a
+    /// percentage, 15%); `*` for every metric. Repeatable. Any metric past its limit makes the exit
+    /// status 3 (1 is an error, 2 a usage error).
+    #[arg(long = "max-error", value_name = "METRIC=LIMIT")]
+    pub max_error: Vec<String>,
+    /// Power readings ending within this many seconds before the first request are left out of the
+    /// idle baseline (the engine's warm-up request) [default: 1].
+    #[arg(long, value_name = "SECONDS")]
+    pub warmup_s: Option<f64>,
+    /// Skip the overlay plots.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Print nothing but errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 //! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver;
 //! [`sweep`] (grids of runs, sharded over batch arrays) and [`search`] (capacity under an SLO) drive it
 //! many times.
+//! [`validate`] replays measured runs and reports simwatt's error.
 
 pub mod accounting;
 pub mod catalog;
@@ -29,4 +30,5 @@ pub mod sim;
 pub mod sweep;
 pub mod trace;
 pub mod units;
+pub mod validate;
 pub mod workload;

@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use simwatt::cli::{Cli, Command, FitCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd};
+use simwatt::cli::{
+    Cli, Command, FitCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd, ValidateCmd,
+};
 use simwatt::report::{self, ReportOptions};
 use simwatt::run::{self, SimulateArgs};
 use std::io::IsTerminal;
@@ -146,6 +148,41 @@ fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Exit status of a validation whose errors pass a `--max-error` threshold.
+const EXIT_THRESHOLD: u8 = 3;
+
+fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
+    let args = simwatt::validate::ValidateArgs {
+        config: cmd.config,
+        measured: cmd.measured,
+        suite: cmd.suite,
+        out: cmd.out,
+        force: cmd.force,
+        thresholds: simwatt::validate::Thresholds::parse(&cmd.max_error)?,
+        warmup_s: cmd.warmup_s,
+        plots: !cmd.no_plots,
+    };
+    let quiet = cmd.quiet;
+    let o = simwatt::validate::run(&args, &|m| {
+        if !quiet {
+            eprintln!("{m}")
+        }
+    })?;
+    if !quiet {
+        println!("{}", o.markdown);
+        eprintln!("validation folder: {}", o.dir.display());
+    }
+    if o.exceeded.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} metric(s) past their --max-error threshold (see validation.md)",
+            o.exceeded.len()
+        );
+        Ok(ExitCode::from(EXIT_THRESHOLD))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -155,6 +192,10 @@ fn main() -> ExitCode {
         Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
         Command::Sweep(cmd) => simwatt::sweep::main(cmd).map_err(Into::into),
         Command::Search(cmd) => simwatt::search::main(cmd).map_err(Into::into),
+        Command::Validate(cmd) => match validate(cmd) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,10 +26,10 @@ static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// Font sizes in pixels (of a figure about 1200 pixels wide).
-const TITLE_PX: u32 = 28;
-const DESC_PX: u32 = 22;
-const TICK_PX: u32 = 18;
-const LEGEND_PX: u32 = 18;
+pub(crate) const TITLE_PX: u32 = 28;
+pub(crate) const DESC_PX: u32 = 22;
+pub(crate) const TICK_PX: u32 = 18;
+pub(crate) const LEGEND_PX: u32 = 18;
 
 /// At most this many replicas get their own timeline figure (the first ones, by index).
 pub const MAX_TIMELINES: u32 = 8;
@@ -101,7 +101,7 @@ fn ensure_font() -> Result<()> {
     }
 }
 
-fn font(px: u32) -> TextStyle<'static> {
+pub(crate) fn font(px: u32) -> TextStyle<'static> {
     (FAMILY, px).into_font().color(&BLACK)
 }
 
@@ -772,7 +772,7 @@ impl Figure for ReplicaTimeline {
 }
 
 /// Draws legend entries (label, colour, line width) in one column, centred in `area` (of width `w`).
-fn legend_below<DB: DrawingBackend>(
+pub(crate) fn legend_below<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     items: &[(String, RGBColor, u32)],
     w: u32,

@@ -190,6 +190,26 @@ fn simulate_impl(
     stream_dir: Option<&Path>,
 ) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
+    simulate_requests(scenario, &specs, progress, stream_dir)
+}
+
+/// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
+/// workload section would generate: the replay of a measured run. Energy, summary and request rows are
+/// computed exactly as for [`simulate`].
+pub fn simulate_specs(
+    scenario: Scenario,
+    specs: &[workload::RequestSpec],
+    progress: sim::Progress,
+) -> Result<RunOutcome> {
+    simulate_requests(scenario, specs, progress, None)
+}
+
+fn simulate_requests(
+    scenario: Scenario,
+    specs: &[workload::RequestSpec],
+    progress: sim::Progress,
+    stream_dir: Option<&Path>,
+) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario)?;
     let (profile, profile_path, energy_note) = power_profile(&scenario)?;
     // Check every region before spending time on the simulation.
@@ -210,7 +230,7 @@ fn simulate_impl(
         None => {
             let result = sim::run(
                 &scenario,
-                &specs,
+                specs,
                 predictor.as_ref(),
                 stage_energy.as_ref(),
                 progress,
@@ -239,7 +259,7 @@ fn simulate_impl(
             };
             let result = sim::run_into(
                 &scenario,
-                &specs,
+                specs,
                 predictor.as_ref(),
                 stage_energy.as_ref(),
                 progress,

@@ -450,6 +450,9 @@ pub struct MlEnergyRow {
     pub token_tput: f64,
     pub avg_output_tokens: f64,
     pub avg_batch: f64,
+    /// Mean over steady-state iterations of each iteration's time per output token, seconds (when the
+    /// table has `Avg TPOT (s)`).
+    pub avg_tpot_s: Option<f64>,
 }
 
 impl MlEnergyRow {
@@ -465,7 +468,8 @@ impl MlEnergyRow {
 }
 
 /// Reads the ML.ENERGY leaderboard's flattened run table: columns `task`, `GPU`, `Model`, `TP`, `PP`,
-/// `max_num_seqs`, `Energy/req (J)`, `Token tput (tok/s)`, `Avg Output Tokens`, `Avg BS (reqs)`.
+/// `max_num_seqs`, `Energy/req (J)`, `Token tput (tok/s)`, `Avg Output Tokens`, `Avg BS (reqs)`, and
+/// `Avg TPOT (s)` when present.
 pub fn read_mlenergy(path: &Path) -> Result<Vec<MlEnergyRow>> {
     let t = CsvTable::read(path)?;
     let text = |n: &str| -> Result<Vec<String>> {
@@ -497,6 +501,10 @@ pub fn read_mlenergy(path: &Path) -> Result<Vec<MlEnergyRow>> {
         num("Avg Output Tokens")?,
         num("Avg BS (reqs)")?,
     );
+    let tpot = match t.find_column(&["Avg TPOT (s)"]) {
+        Some(_) => Some(num("Avg TPOT (s)")?),
+        None => None,
+    };
     Ok((0..t.rows())
         .map(|r| MlEnergyRow {
             row: r + 1,
@@ -510,6 +518,7 @@ pub fn read_mlenergy(path: &Path) -> Result<Vec<MlEnergyRow>> {
             token_tput: tput[r],
             avg_output_tokens: out_tok[r],
             avg_batch: bs[r],
+            avg_tpot_s: tpot.as_ref().map(|v| v[r]),
         })
         .collect())
 }
@@ -521,36 +530,99 @@ pub struct LoggedRequest {
     pub arrival_s: f64,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
+    /// Measured time to first token, seconds, when the log has it.
+    pub ttft_s: Option<f64>,
+    /// Measured end-to-end latency (dispatch to last token), seconds, when the log has it.
+    pub e2e_s: Option<f64>,
 }
 
-/// Reads a per-request log: either a benchmark client's columns (`request_timestamp_epoch_s`,
-/// `input_len_tokens`, `output_len_tokens`) or simwatt's trace columns (`arrived_at`,
-/// `num_prefill_tokens`, `num_decode_tokens`). Rows are sorted by arrival.
+/// Reads a per-request log, in one of three layouts:
+/// - a benchmark client's columns (`request_timestamp_epoch_s`, `input_len_tokens`,
+///   `output_len_tokens`, optionally `ttft_s` and `latency_s` or `e2e_s`);
+/// - the vLLM energy-measurement protocol's request log (`timestamp`: dispatch time, seconds, on the
+///   power log's clock; `prompt_tokens`, `completion_tokens`, `latency`: end-to-end seconds; optionally
+///   `ttft`);
+/// - simwatt's trace columns (`arrived_at`, `num_prefill_tokens`, `num_decode_tokens`).
+///
+/// Rows are sorted by arrival. A latency or TTFT that is negative, or a TTFT above the latency, is an
+/// error naming the row.
 pub fn read_request_log(path: &Path) -> Result<Vec<LoggedRequest>> {
     let t = CsvTable::read(path)?;
-    let names = if t.find_column(&["request_timestamp_epoch_s"]).is_some() {
-        [
-            "request_timestamp_epoch_s",
-            "input_len_tokens",
-            "output_len_tokens",
-        ]
+    let (names, ttft, e2e): ([&str; 3], &[&str], &[&str]) = if t
+        .find_column(&["request_timestamp_epoch_s"])
+        .is_some()
+    {
+        (
+            [
+                "request_timestamp_epoch_s",
+                "input_len_tokens",
+                "output_len_tokens",
+            ],
+            &["ttft_s"],
+            &["latency_s", "e2e_s"],
+        )
+    } else if t.find_column(&["completion_tokens"]).is_some() {
+        (
+            ["timestamp", "prompt_tokens", "completion_tokens"],
+            &["ttft", "ttft_s"],
+            &["latency", "latency_s"],
+        )
     } else if t.find_column(&["arrived_at"]).is_some() {
-        ["arrived_at", "num_prefill_tokens", "num_decode_tokens"]
+        (
+            ["arrived_at", "num_prefill_tokens", "num_decode_tokens"],
+            &[],
+            &[],
+        )
     } else {
         return Err(t.missing_column(
-            "request_timestamp_epoch_s",
-            " (or arrived_at: a request log needs arrival times)",
-        ));
+                "request_timestamp_epoch_s",
+                " (or timestamp with prompt_tokens and completion_tokens, or arrived_at: a request log \
+                 needs arrival times and lengths)",
+            ));
     };
     let col = |n: &str| t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""));
     let arr = t.f64_column(&col(names[0])?)?;
     let p = t.u32_column(&col(names[1])?, 1)?;
     let o = t.u32_column(&col(names[2])?, 1)?;
+    let optional = |alts: &[&str]| -> Result<Option<(String, Vec<f64>)>> {
+        match t.find_column(alts) {
+            Some(c) => {
+                let v = t.f64_column(&c)?;
+                if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| **x < 0.0) {
+                    return Err(Error::Column {
+                        path: t.path.clone(),
+                        column: c.trim().to_string(),
+                        row: Some(i + 1),
+                        message: format!("{x} is negative; a latency is a duration in seconds"),
+                    });
+                }
+                Ok(Some((c, v)))
+            }
+            None => Ok(None),
+        }
+    };
+    let ttft = optional(ttft)?;
+    let e2e = optional(e2e)?;
+    if let (Some((tc, tv)), Some((_, ev))) = (&ttft, &e2e) {
+        if let Some(i) = (0..tv.len()).find(|&i| tv[i] > ev[i] + 1e-9) {
+            return Err(Error::Column {
+                path: t.path.clone(),
+                column: tc.trim().to_string(),
+                row: Some(i + 1),
+                message: format!(
+                    "time to first token {} s is longer than the end-to-end latency {} s",
+                    tv[i], ev[i]
+                ),
+            });
+        }
+    }
     let mut out: Vec<LoggedRequest> = (0..t.rows())
         .map(|r| LoggedRequest {
             arrival_s: arr[r],
             prompt_tokens: p[r],
             output_tokens: o[r],
+            ttft_s: ttft.as_ref().map(|(_, v)| v[r]),
+            e2e_s: e2e.as_ref().map(|(_, v)| v[r]),
         })
         .collect();
     out.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));

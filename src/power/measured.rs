@@ -514,7 +514,7 @@ fn cut(sc: &Scenario, r: &SimResult, windows: &[(f64, f64)]) -> Vec<Piece> {
 
 /// Output tokens the simulation produced by `until_ns`: first tokens of requests plus decode tokens of
 /// last-stage batch stages that ended by then.
-fn tokens_by(sc: &Scenario, r: &SimResult, until_ns: SimTime) -> f64 {
+pub fn tokens_by(sc: &Scenario, r: &SimResult, until_ns: SimTime) -> f64 {
     let last = sc.raw.hardware.pipeline_stages - 1;
     let first: usize = r
         .requests
@@ -610,7 +610,7 @@ fn argonne(
 }
 
 /// Characters of the first human turn of each conversation of a ShareGPT JSON file.
-fn prompt_chars(path: &Path) -> Result<Vec<usize>> {
+pub fn prompt_chars(path: &Path) -> Result<Vec<usize>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Csv {
         path: path.to_path_buf(),
@@ -636,6 +636,38 @@ fn prompt_chars(path: &Path) -> Result<Vec<usize>> {
         return Err(bad("no conversations"));
     }
     Ok(out)
+}
+
+/// Prompt lengths estimated from the prompt texts' characters: `ceil(chars / chars_per_token)` plus the
+/// chat template's tokens (there is no tokenizer here).
+pub fn prompt_tokens_of(chars: &[usize], chars_per_token: f64, template_tokens: u32) -> Vec<u32> {
+    chars
+        .iter()
+        .map(|&c| (c as f64 / chars_per_token).ceil() as u32 + template_tokens)
+        .collect()
+}
+
+/// The requests of one ML.ENERGY run: the prompt set repeated `dup_factor` times, all at t = 0. Only the
+/// mean output length is published, so output lengths are drawn uniformly over [1, 2 x mean - 1]
+/// (seeded by the row), so that requests finish at different times as they do in the real run.
+pub fn mlenergy_requests(
+    row: &logs::MlEnergyRow,
+    prompt_tokens: &[u32],
+    dup_factor: u32,
+    max_output_tokens: u32,
+) -> Vec<RequestSpec> {
+    let mut rng = substream(row.row as u64, "power.mlenergy.output");
+    let hi = ((2.0 * row.avg_output_tokens).round() as u32)
+        .saturating_sub(1)
+        .clamp(1, max_output_tokens.max(1));
+    let n = prompt_tokens.len() * dup_factor as usize;
+    (0..n)
+        .map(|i| RequestSpec {
+            arrival_ns: 0,
+            prompt_tokens: prompt_tokens[i % prompt_tokens.len()],
+            output_tokens: rng.random_range(1..=hi),
+        })
+        .collect()
 }
 
 fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
@@ -665,10 +697,7 @@ fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
     }
     let rows = logs::read_mlenergy(path)?;
     let chars = prompt_chars(prompts)?;
-    let prompt_tokens: Vec<u32> = chars
-        .iter()
-        .map(|&c| (c as f64 / chars_per_token).ceil() as u32 + template_tokens)
-        .collect();
+    let prompt_tokens = prompt_tokens_of(&chars, *chars_per_token, *template_tokens);
     let mut out = Vec::new();
     for row in rows
         .iter()
@@ -677,20 +706,8 @@ fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
         let Some(model) = models.get(&row.model) else {
             continue;
         };
-        // Output lengths: only their mean is published; draw them uniformly over [1, 2 x mean - 1]
-        // (seeded by the row), so that requests finish at different times as they do in the real run.
-        let mut rng = substream(row.row as u64, "power.mlenergy.output");
-        let hi = ((2.0 * row.avg_output_tokens).round() as u32)
-            .saturating_sub(1)
-            .clamp(1, (*max_output_tokens).max(1));
-        let n = prompt_tokens.len() * *dup_factor as usize;
-        let specs: Vec<RequestSpec> = (0..n)
-            .map(|i| RequestSpec {
-                arrival_ns: 0,
-                prompt_tokens: prompt_tokens[i % prompt_tokens.len()],
-                output_tokens: rng.random_range(1..=hi),
-            })
-            .collect();
+        let specs = mlenergy_requests(row, &prompt_tokens, *dup_factor, *max_output_tokens);
+        let n = specs.len();
         let setup = SimSetup {
             serving,
             model,

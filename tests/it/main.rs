@@ -14,3 +14,4 @@ mod report;
 mod search;
 mod slurm;
 mod sweep;
+mod validate;

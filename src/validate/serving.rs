@@ -1,0 +1,565 @@
+//! Measured serving runs: a folder holding a per-request log and one or more power logs, read as the
+//! tools wrote them, and their replay through simwatt.
+//!
+//! Input: a folder. Its CSV files are told apart by their headers: a request log (the vLLM
+//! energy-measurement protocol's `timestamp, prompt_tokens, completion_tokens, latency[, ttft]`, a
+//! benchmark client's `request_timestamp_epoch_s, input_len_tokens, output_len_tokens[, ttft_s]`, or
+//! simwatt's trace columns), power logs (nvidia-smi `--query-gpu` CSVs, the protocol's power logger
+//! `time, power_W, gpu_util, mem_used_bytes`), and an optional `manifest.json` (the PowerTrace-Sim
+//! layout: engine settings and the run's summary). The files are read by the readers in
+//! [`crate::power::logs`]. Output: a [`CaseResult`] with one [`Point`]: TTFT, end-to-end and inter-token
+//! latency where measured, throughput, idle power, mean power, energy and J per output token over the
+//! active window, with and without the idle baseline, each measured and simulated.
+//!
+//! Clock: the request log's first dispatch is time 0 on both sides. The active window runs from it to
+//! the last completion (measured: dispatch + latency; without latencies, the manifest's benchmark
+//! duration; without either, the end of the power log, and the report says so). The idle baseline is
+//! the mean power of the readings that end before the first dispatch less `warmup_s` (the engine's
+//! warm-up request), as the protocol measures idle power before load.
+
+use super::{
+    plots, replay_scenario, simulated_setup, CaseResult, MetricValue, Point, PowerTimeline,
+};
+use crate::error::{Error, Result};
+use crate::metrics::Stats;
+use crate::power::logs::{self, EnergyWindow, LoggedRequest, PowerTrace};
+use crate::run;
+use crate::units::secs_to_ns;
+use crate::workload::RequestSpec;
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+
+/// How to read a measured run's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunOptions {
+    /// Readings ending within this many seconds before the first request are not idle.
+    pub warmup_s: f64,
+    /// Seconds added to the power logs' clock to put them on the request log's clock.
+    pub clock_offset_s: f64,
+    /// Seconds each power reading averages over (default: the interval since the previous one).
+    pub averaging_s: Option<f64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            warmup_s: 1.0,
+            clock_offset_s: 0.0,
+            averaging_s: None,
+        }
+    }
+}
+
+/// A measured serving run, read.
+#[derive(Debug, Clone)]
+pub struct MeasuredRun {
+    pub dir: PathBuf,
+    pub requests_path: PathBuf,
+    pub power_paths: Vec<PathBuf>,
+    pub requests: Vec<LoggedRequest>,
+    /// One trace per GPU, on the request log's clock with the first request at 0.
+    pub traces: Vec<PowerTrace>,
+    pub manifest: Option<serde_json::Value>,
+}
+
+/// What kind of CSV a header says a file is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Requests,
+    NvidiaSmi,
+    VllmPower,
+}
+
+fn classify(path: &Path) -> Result<Option<Kind>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let header: Vec<String> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|c| c.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let has = |n: &str| header.iter().any(|c| c == n);
+    Ok(if header.iter().any(|c| c.starts_with("power.draw")) {
+        Some(Kind::NvidiaSmi)
+    } else if has("power_W") {
+        Some(Kind::VllmPower)
+    } else if has("request_timestamp_epoch_s") || has("completion_tokens") || has("arrived_at") {
+        Some(Kind::Requests)
+    } else {
+        None
+    })
+}
+
+/// Reads a measured run's folder.
+pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
+    let bad = |m: String| Error::Csv {
+        path: dir.to_path_buf(),
+        message: m,
+    };
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a folder (a measured run is a folder with a request log and power logs)",
+            ),
+        ));
+    }
+    let mut csvs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+        .collect();
+    csvs.sort();
+    let mut requests = Vec::new();
+    let mut power = Vec::new();
+    for p in &csvs {
+        match classify(p)? {
+            Some(Kind::Requests) => requests.push(p.clone()),
+            Some(k) => power.push((p.clone(), k)),
+            None => {}
+        }
+    }
+    let requests_path = match requests.as_slice() {
+        [one] => one.clone(),
+        [] => return Err(bad(
+            "no request log: expected a CSV with `timestamp, prompt_tokens, completion_tokens, \
+                 latency` (vLLM energy-measurement protocol), `request_timestamp_epoch_s, \
+                 input_len_tokens, output_len_tokens` or `arrived_at, num_prefill_tokens, \
+                 num_decode_tokens`"
+                .into(),
+        )),
+        many => {
+            return Err(bad(format!(
+                "more than one request log: {}",
+                many.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    if power.is_empty() {
+        return Err(bad(
+            "no power log: expected an nvidia-smi CSV (`power.draw [W]`) or the vLLM power \
+             logger's CSV (`time, power_W, gpu_util, mem_used_bytes`)"
+                .into(),
+        ));
+    }
+    let reqs = logs::read_request_log(&requests_path)?;
+    let t0 = reqs[0].arrival_s;
+    let mut traces = Vec::new();
+    for (p, k) in &power {
+        let mut ts = match k {
+            Kind::NvidiaSmi => logs::read_nvidia_smi(p, opts.averaging_s)?,
+            _ => vec![logs::read_vllm_power_log(p, opts.averaging_s)?],
+        };
+        for t in &mut ts {
+            for w in &mut t.windows {
+                w.start_s += opts.clock_offset_s - t0;
+                w.end_s += opts.clock_offset_s - t0;
+            }
+        }
+        traces.append(&mut ts);
+    }
+    // The power log must cover the requests: a log on another clock (local time against epoch
+    // seconds) would not.
+    let last_arrival = reqs.last().map_or(0.0, |r| r.arrival_s - t0);
+    for t in &traces {
+        let (a, b) = (
+            t.windows.first().map_or(0.0, |w| w.start_s),
+            t.windows.last().map_or(0.0, |w| w.end_s),
+        );
+        if b < 0.0 || a > last_arrival {
+            return Err(Error::Csv {
+                path: t.path.clone(),
+                message: format!(
+                    "the power log ({a:.1} s to {b:.1} s from the first request) does not overlap the \
+                     requests (0 to {last_arrival:.1} s): are both logs on the same clock? (set \
+                     clock_offset_s)"
+                ),
+            });
+        }
+    }
+    let manifest_path = dir.join("manifest.json");
+    let manifest = if manifest_path.exists() {
+        let text =
+            std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        Some(serde_json::from_str(&text).map_err(|e| Error::Csv {
+            path: manifest_path.clone(),
+            message: format!("not valid JSON: {e}"),
+        })?)
+    } else {
+        None
+    };
+    Ok(MeasuredRun {
+        dir: dir.to_path_buf(),
+        requests_path,
+        power_paths: power.into_iter().map(|(p, _)| p).collect(),
+        requests: reqs,
+        traces,
+        manifest,
+    })
+}
+
+/// Energy of `w` inside `[a, b]`, assuming constant power over the window.
+fn clipped(w: &EnergyWindow, a: f64, b: f64) -> (f64, f64) {
+    let dt = w.end_s.min(b) - w.start_s.max(a);
+    if dt <= 0.0 || w.duration_s() <= 0.0 {
+        (0.0, 0.0)
+    } else {
+        (w.energy_j * dt / w.duration_s(), dt)
+    }
+}
+
+impl MeasuredRun {
+    /// End of the active window (seconds from the first request) and how it was found.
+    pub fn active_end(&self) -> (f64, String) {
+        let t0 = self.requests[0].arrival_s;
+        if self.requests.iter().all(|r| r.e2e_s.is_some()) {
+            let end = self
+                .requests
+                .iter()
+                .map(|r| r.arrival_s - t0 + r.e2e_s.unwrap_or(0.0))
+                .fold(0.0, f64::max);
+            return (end, "the last completion (dispatch + latency)".into());
+        }
+        let duration = self.manifest.as_ref().and_then(|m| {
+            m.pointer("/probe/levels/0/summary/duration")
+                .and_then(serde_json::Value::as_f64)
+        });
+        if let Some(d) = duration.filter(|d| *d > 0.0) {
+            return (
+                d,
+                "the benchmark's duration in manifest.json (first dispatch to last completion; the \
+                 request log has no latencies)"
+                    .into(),
+            );
+        }
+        let end = self
+            .traces
+            .iter()
+            .filter_map(|t| t.windows.last().map(|w| w.end_s))
+            .fold(0.0, f64::max);
+        (
+            end,
+            "the end of the power log (the request log has no latencies and there is no manifest \
+             with the run's duration)"
+                .into(),
+        )
+    }
+
+    /// Mean energy of one GPU (the mean over the traces) inside `[a, b]`, joules.
+    pub fn energy_per_gpu(&self, a: f64, b: f64) -> f64 {
+        let total: f64 = self
+            .traces
+            .iter()
+            .flat_map(|t| t.windows.iter().map(|w| clipped(w, a, b).0))
+            .sum();
+        total / self.traces.len() as f64
+    }
+
+    /// Idle power per GPU: the mean power of the readings that end before `-warmup_s`.
+    pub fn idle_w(&self, warmup_s: f64) -> Option<(f64, usize)> {
+        let mut e = 0.0;
+        let mut s = 0.0;
+        let mut n = 0;
+        for w in self.traces.iter().flat_map(|t| &t.windows) {
+            if w.end_s <= -warmup_s {
+                e += w.energy_j;
+                s += w.duration_s();
+                n += 1;
+            }
+        }
+        (s > 0.0).then(|| (e / s, n))
+    }
+}
+
+fn quantiles(v: Vec<f64>) -> Option<Stats> {
+    Stats::of(v.into_iter().filter(|x| x.is_finite()).collect())
+}
+
+fn add_stats(p: &mut Point, prefix: &str, m: Option<Stats>, s: Option<Stats>) {
+    if let (Some(m), Some(s)) = (m, s) {
+        p.add(&format!("{prefix}_p50_s"), MetricValue::new(m.p50, s.p50));
+        p.add(&format!("{prefix}_p90_s"), MetricValue::new(m.p90, s.p90));
+        p.add(&format!("{prefix}_p99_s"), MetricValue::new(m.p99, s.p99));
+    }
+}
+
+/// A manifest's description of the measured engine, for the notes.
+fn manifest_notes(m: &serde_json::Value, sim_model: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let s = |p: &str| {
+        m.pointer(p)
+            .map(|v| v.to_string().trim_matches('"').to_string())
+    };
+    if let Some(model) = s("/model") {
+        let engine = s("/versions/vllm")
+            .map(|v| format!(" on vLLM {v}"))
+            .unwrap_or_default();
+        let mut n = format!("measured: {model}{engine}");
+        for (k, p) in [
+            ("max_num_seqs", "/server/max_num_seqs"),
+            ("max_num_batched_tokens", "/server/max_num_batched_tokens"),
+            ("chunked prefill", "/server/enable_chunked_prefill"),
+            ("prefix caching", "/server/enable_prefix_caching"),
+        ] {
+            if let Some(v) = s(p) {
+                n.push_str(&format!(", {k} {v}"));
+            }
+        }
+        notes.push(n);
+        if !model.eq_ignore_ascii_case(sim_model) {
+            notes.push(format!(
+                "warning: the manifest's model ({model}) is not the simulated one ({sim_model})"
+            ));
+        }
+    }
+    notes
+}
+
+/// Replays a measured run through the config `tree` (from `config_path`) and compares. Plots go to
+/// `plot_dir` when given.
+pub fn validate_run(
+    name: &str,
+    config_path: &Path,
+    config_label: &str,
+    tree: &Value,
+    run: &MeasuredRun,
+    opts: &RunOptions,
+    plot_dir: Option<&Path>,
+) -> Result<CaseResult> {
+    let reqs = &run.requests;
+    let t0 = reqs[0].arrival_s;
+    let specs: Vec<RequestSpec> = reqs
+        .iter()
+        .map(|q| RequestSpec {
+            arrival_ns: secs_to_ns(q.arrival_s - t0),
+            prompt_tokens: q.prompt_tokens,
+            output_tokens: q.output_tokens,
+        })
+        .collect();
+    let scenario = replay_scenario(config_path, tree, &[], specs.len())?;
+    let (profile, profile_path, energy_note) = run::power_profile(&scenario)?;
+    let o = run::simulate_specs(scenario, &specs, &|_| {})?;
+    let s = &o.summary;
+    let mut p = Point::new(
+        format!(
+            "{} requests, {} power reading(s)",
+            reqs.len(),
+            run.traces.iter().map(|t| t.windows.len()).sum::<usize>()
+        ),
+        o.predictor.kind.clone(),
+    );
+    let mut notes = Vec::new();
+    if let Some(m) = &run.manifest {
+        notes.extend(manifest_notes(m, &o.scenario.model_name));
+    }
+    if s.requests_rejected > 0 {
+        p.notes.push(format!(
+            "{} of {} requests were rejected by the simulation ({:?}); simulated statistics cover the \
+             completed ones",
+            s.requests_rejected, s.requests_total, s.requests_rejected_by_reason
+        ));
+    }
+
+    // Latency.
+    let done: Vec<&crate::metrics::RequestRow> =
+        o.rows.iter().filter(|r| r.status == "completed").collect();
+    let sim_ttft = quantiles(done.iter().filter_map(|r| r.ttft_s).collect());
+    let sim_e2e = quantiles(done.iter().filter_map(|r| r.e2e_s).collect());
+    let sim_itl = quantiles(done.iter().filter_map(|r| r.tbt_mean_s).collect());
+    let meas_ttft: Option<Vec<f64>> = reqs.iter().map(|r| r.ttft_s).collect();
+    let meas_e2e: Option<Vec<f64>> = reqs.iter().map(|r| r.e2e_s).collect();
+    add_stats(
+        &mut p,
+        "ttft",
+        meas_ttft.clone().and_then(quantiles),
+        sim_ttft,
+    );
+    add_stats(&mut p, "e2e", meas_e2e.clone().and_then(quantiles), sim_e2e);
+    if let (Some(tt), Some(ee)) = (&meas_ttft, &meas_e2e) {
+        let itl: Vec<f64> = reqs
+            .iter()
+            .zip(tt.iter().zip(ee))
+            .filter(|(r, _)| r.output_tokens > 1)
+            .map(|(r, (t, e))| (e - t) / (r.output_tokens - 1) as f64)
+            .collect();
+        if let (Some(m), Some(si)) = (quantiles(itl), sim_itl) {
+            p.add("itl_mean_s", MetricValue::new(m.mean, si.mean));
+            p.add("itl_p50_s", MetricValue::new(m.p50, si.p50));
+        }
+    }
+    if meas_ttft.is_none() {
+        p.notes
+            .push("the request log has no TTFT column: TTFT not compared".into());
+    }
+    if meas_e2e.is_none() {
+        p.notes.push(
+            "the request log has no latency column: end-to-end and inter-token latency not compared"
+                .into(),
+        );
+    }
+
+    // Throughput over the active window.
+    let (t_meas, how) = run.active_end();
+    notes.push(format!(
+        "measured active window: from the first request to {how}"
+    ));
+    let t_sim = s.makespan_s;
+    let out_meas: f64 = reqs.iter().map(|r| r.output_tokens as f64).sum();
+    let out_sim = s.output_tokens as f64;
+    p.add("duration_s", MetricValue::new(t_meas, t_sim));
+    p.add(
+        "output_tokens_per_s",
+        MetricValue::new(out_meas / t_meas, out_sim / t_sim),
+    );
+    p.add(
+        "requests_per_s",
+        MetricValue::new(
+            reqs.len() as f64 / t_meas,
+            s.requests_completed as f64 / t_sim,
+        ),
+    );
+
+    // Power and energy.
+    let gpus = (o.scenario.raw.hardware.tensor_parallel
+        * o.scenario.raw.hardware.pipeline_stages
+        * o.scenario.raw.hardware.replicas) as f64;
+    if run.traces.len() as f64 != gpus {
+        notes.push(format!(
+            "the power logs hold {} GPU trace(s), the simulation {} GPU(s): measured energy is the mean \
+             traced GPU's x {}",
+            run.traces.len(),
+            gpus,
+            gpus
+        ));
+    }
+    let meas_idle = run.idle_w(opts.warmup_s);
+    let mut timeline = None;
+    match &profile {
+        Some(prof) => {
+            let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
+            let e_sim = tl.energy(0.0, t_sim);
+            let e_meas = run.energy_per_gpu(0.0, t_meas) * gpus;
+            let per_gpu_w = |e: f64| e / (gpus * t_sim);
+            p.add(
+                "mean_power_w",
+                MetricValue::with_baselines(e_meas / (gpus * t_meas), e_sim, per_gpu_w),
+            );
+            p.add(
+                "energy_j",
+                MetricValue::with_baselines(e_meas, e_sim, |e| e),
+            );
+            p.add(
+                "j_per_output_token",
+                MetricValue::with_baselines(e_meas / out_meas, e_sim, |e| e / out_sim),
+            );
+            match meas_idle {
+                Some((idle, n)) => {
+                    notes.push(format!(
+                        "measured idle baseline: {idle:.1} W per GPU, the mean of {n} reading(s) before \
+                         load (ending {:.2} s or more before the first request)",
+                        opts.warmup_s
+                    ));
+                    p.add("idle_power_w", MetricValue::new(idle, prof.idle_w));
+                    let above_meas = e_meas - idle * gpus * t_meas;
+                    let above_sim = e_sim.simwatt_j - prof.idle_w * gpus * t_sim;
+                    p.add(
+                        "energy_above_idle_j",
+                        MetricValue::new(above_meas, above_sim),
+                    );
+                    p.add(
+                        "j_per_output_token_above_idle",
+                        MetricValue::new(above_meas / out_meas, above_sim / out_sim),
+                    );
+                }
+                None => p.notes.push(format!(
+                    "no power reading ends {:.2} s or more before the first request: no idle baseline, \
+                     energy above idle not compared",
+                    opts.warmup_s
+                )),
+            }
+            timeline = Some(tl);
+        }
+        None => p.notes.push(format!(
+            "no power comparison: {}",
+            energy_note.unwrap_or_else(|| "no power profile".into())
+        )),
+    }
+
+    let mut plot_files = Vec::new();
+    if let Some(dir) = plot_dir {
+        if let Some(tl) = &timeline {
+            plot_files.push(plots::power_overlay(
+                dir,
+                name,
+                run,
+                tl,
+                t_meas,
+                t_sim,
+                meas_idle.map(|x| x.0),
+            )?);
+        }
+        let sim_sorted = |v: Vec<f64>| {
+            let mut v: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        if let Some(m) = meas_ttft {
+            let s = sim_sorted(done.iter().filter_map(|r| r.ttft_s).collect());
+            plot_files.push(plots::latency_overlay(
+                dir,
+                "ttft_cdf",
+                "Time to first token: measured and simulated",
+                "time to first token (s)",
+                sim_sorted(m),
+                s,
+            )?);
+        }
+        if let Some(m) = meas_e2e {
+            let s = sim_sorted(done.iter().filter_map(|r| r.e2e_s).collect());
+            plot_files.push(plots::latency_overlay(
+                dir,
+                "e2e_cdf",
+                "End-to-end latency: measured and simulated",
+                "end-to-end latency (s)",
+                sim_sorted(m),
+                s,
+            )?);
+        }
+    }
+    Ok(CaseResult {
+        name: name.to_string(),
+        description: None,
+        status: "ok".into(),
+        message: None,
+        config: config_label.to_string(),
+        measured: format!(
+            "{} (requests: {}; power: {})",
+            run.dir.display(),
+            file_name(&run.requests_path),
+            run.power_paths
+                .iter()
+                .map(|p| file_name(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        simulated: simulated_setup(
+            &o.scenario,
+            (!profile_path.is_empty()).then_some(profile_path.as_str()),
+            &o.predictor.kind,
+        ),
+        notes,
+        points: vec![p],
+        plots: plot_files,
+    })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}

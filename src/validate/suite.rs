@@ -1,0 +1,319 @@
+//! Validation cases and suites: what a case file holds, how one case runs, and the two entry points
+//! (`validate --config CFG --measured PATH`, `validate --suite DIR`).
+//!
+//! A case file (`experiments/validation/*.yaml`) holds a `config` (a path to a simwatt config, or the
+//! config inline; its workload is ignored) and `measured`: where the measured data lives and in what
+//! form ([`MeasuredSpec`]). Data that may not be copied into the project is read from beside it
+//! (`../shared/...`) with `optional: true`, and the case is skipped with a message when it is absent.
+//! Paths are relative to the working directory, as everywhere in simwatt.
+
+use super::report;
+use super::serving::{self, RunOptions};
+use super::tables::{self, ArgonneSpec, MlEnergySpec};
+use super::{CaseResult, ValidateArgs, ValidateOutcome};
+use crate::config;
+use crate::error::{Error, Result};
+use crate::output::RunDir;
+use serde::Deserialize;
+use serde_yaml::Value;
+use std::path::{Path, PathBuf};
+
+/// Where a case's measured data lives and how to read it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MeasuredSpec {
+    /// A serving run's folder: a per-request log and power log(s) (vLLM energy-measurement protocol,
+    /// nvidia-smi, PowerTrace-Sim layout).
+    Run {
+        path: PathBuf,
+        /// Skip the case, with a message, when the folder is absent.
+        #[serde(default)]
+        optional: bool,
+        /// Readings ending within this many seconds before the first request are not idle.
+        #[serde(default = "one_s")]
+        warmup_s: f64,
+        /// Seconds added to the power logs' clock to put them on the request log's clock.
+        #[serde(default)]
+        clock_offset_s: f64,
+        /// Seconds each power reading averages over (default: the interval since the previous one).
+        #[serde(default)]
+        averaging_s: Option<f64>,
+    },
+    /// Rows of the ML.ENERGY leaderboard v2 table.
+    Mlenergy(MlEnergySpec),
+    /// Rows of LLM-Inference-Bench's power table.
+    Argonne(ArgonneSpec),
+}
+
+fn one_s() -> f64 {
+    1.0
+}
+
+impl MeasuredSpec {
+    fn files(&self) -> Vec<&Path> {
+        match self {
+            MeasuredSpec::Run { path, .. } => vec![path],
+            MeasuredSpec::Mlenergy(spec) => vec![&spec.path, &spec.prompts],
+            MeasuredSpec::Argonne(spec) => vec![&spec.path],
+        }
+    }
+
+    fn optional(&self) -> bool {
+        matches!(self, MeasuredSpec::Run { optional: true, .. })
+    }
+
+    fn describe(&self) -> String {
+        self.files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+}
+
+/// A validation case file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    /// Name in tables (default: the file's stem).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A path to a config file, or the config inline.
+    pub config: Value,
+    pub measured: MeasuredSpec,
+}
+
+fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let de = serde_yaml::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+        path: path.to_path_buf(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+/// Runs one case. `case_path` names the file that holds it; plots go to `plot_dir`.
+pub fn run_case(
+    name: &str,
+    case_path: &Path,
+    config: &Value,
+    measured: &MeasuredSpec,
+    plot_dir: Option<&Path>,
+) -> Result<CaseResult> {
+    let (config_path, config_label, tree) = match config {
+        Value::String(p) => {
+            let p = PathBuf::from(p);
+            let tree = config::load_tree(&p, &[])?;
+            (p.clone(), p.display().to_string(), tree)
+        }
+        Value::Mapping(_) => (
+            case_path.to_path_buf(),
+            format!("{} (inline)", case_path.display()),
+            config.clone(),
+        ),
+        _ => {
+            return Err(Error::invalid(
+                case_path,
+                "config",
+                "?",
+                "must be a path to a config file or a config mapping",
+            ))
+        }
+    };
+    if let Some(missing) = measured.files().into_iter().find(|p| !p.exists()) {
+        if measured.optional() {
+            return Ok(CaseResult::skipped(
+                name,
+                &config_label,
+                &measured.describe(),
+                format!(
+                    "skipped: {} is absent (this data may not be copied into the project and is read \
+                     from beside it)",
+                    missing.display()
+                ),
+            ));
+        }
+    }
+    match measured {
+        MeasuredSpec::Run {
+            path,
+            warmup_s,
+            clock_offset_s,
+            averaging_s,
+            ..
+        } => {
+            let opts = RunOptions {
+                warmup_s: *warmup_s,
+                clock_offset_s: *clock_offset_s,
+                averaging_s: *averaging_s,
+            };
+            let run = serving::read_run(path, &opts)?;
+            serving::validate_run(
+                name,
+                &config_path,
+                &config_label,
+                &tree,
+                &run,
+                &opts,
+                plot_dir,
+            )
+        }
+        MeasuredSpec::Mlenergy(spec) => {
+            tables::validate_mlenergy(name, &config_path, &config_label, &tree, spec)
+        }
+        MeasuredSpec::Argonne(spec) => {
+            tables::validate_argonne(name, &config_path, &config_label, &tree, spec)
+        }
+    }
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "case".into())
+}
+
+/// `validate --config CFG --measured PATH`: PATH is a serving run's folder, or a YAML file with a
+/// measured-data spec (a suite case's `measured:` block).
+pub fn run_single(
+    cfg: &Path,
+    measured: &Path,
+    out: &Path,
+    args: &ValidateArgs,
+    log: &dyn Fn(&str),
+    command: &str,
+) -> Result<ValidateOutcome> {
+    let spec = if measured.is_dir() {
+        MeasuredSpec::Run {
+            path: measured.to_path_buf(),
+            optional: false,
+            warmup_s: args.warmup_s.unwrap_or(1.0),
+            clock_offset_s: 0.0,
+            averaging_s: None,
+        }
+    } else if measured
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "yml")
+    {
+        load_yaml::<MeasuredSpec>(measured)?
+    } else if !measured.exists() {
+        return Err(Error::io(
+            measured,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not found"),
+        ));
+    } else {
+        return Err(Error::Output {
+            path: measured.to_path_buf(),
+            message: "--measured takes a measured run's folder (request log + power logs) or a \
+                      measured-data spec (.yaml)"
+                .into(),
+        });
+    };
+    let dir = RunDir::create(out, args.force)?;
+    let name = stem(measured);
+    let case = run_case(
+        &name,
+        cfg,
+        &Value::String(cfg.display().to_string()),
+        &spec,
+        args.plots.then_some(dir.path()),
+    )?;
+    if let Some(m) = &case.message {
+        log(&format!("{name}: {m}"));
+    }
+    let cases = vec![case];
+    let exceeded = args.thresholds.check(&cases);
+    let md = report::single_markdown(&cases[0], &args.thresholds, &exceeded, command);
+    dir.write_text(
+        "validation.json",
+        &report::single_json(&cases[0], &args.thresholds, &exceeded, command)?,
+    )?;
+    dir.write_text("validation.md", &md)?;
+    let dir = dir.commit()?;
+    Ok(ValidateOutcome {
+        dir,
+        cases,
+        exceeded,
+        markdown: md,
+    })
+}
+
+/// `validate --suite DIR`: every `*.yaml` case file of `dir`, in name order.
+pub fn run_suite(
+    suite: &Path,
+    out: &Path,
+    args: &ValidateArgs,
+    log: &dyn Fn(&str),
+    command: &str,
+) -> Result<ValidateOutcome> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(suite)
+        .map_err(|e| Error::io(suite, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Output {
+            path: suite.to_path_buf(),
+            message: "no case files (*.yaml) in the suite folder".into(),
+        });
+    }
+    // Read every case before running any, so a typo fails fast.
+    let mut cases_in = Vec::new();
+    for f in &files {
+        let c: CaseFile = load_yaml(f)?;
+        let name = c.name.clone().unwrap_or_else(|| stem(f));
+        if cases_in.iter().any(|(n, _, _)| n == &name) {
+            return Err(Error::invalid(
+                f,
+                "name",
+                &name,
+                "another case has this name",
+            ));
+        }
+        cases_in.push((name, f.clone(), c));
+    }
+    let dir = RunDir::create(out, args.force)?;
+    let mut cases = Vec::new();
+    for (name, f, c) in &cases_in {
+        let started = std::time::Instant::now();
+        let plot_dir = dir.path().join(name);
+        // Serving runs get their overlay plots in a folder of their own.
+        let plots = args.plots && matches!(c.measured, MeasuredSpec::Run { .. });
+        if plots {
+            std::fs::create_dir_all(&plot_dir).map_err(|e| Error::io(&plot_dir, e))?;
+        }
+        let mut r = run_case(name, f, &c.config, &c.measured, plots.then_some(&*plot_dir))?;
+        if plots && r.plots.is_empty() {
+            let _ = std::fs::remove_dir(&plot_dir);
+        }
+        r.plots = r.plots.iter().map(|p| format!("{name}/{p}")).collect();
+        r.description = c.description.clone();
+        match &r.message {
+            Some(m) => log(&format!("{name}: {m}")),
+            None => log(&format!(
+                "{name}: {} point(s) in {:.1} s",
+                r.points.len(),
+                started.elapsed().as_secs_f64()
+            )),
+        }
+        cases.push(r);
+    }
+    let exceeded = args.thresholds.check(&cases);
+    let md = report::suite_markdown(&cases, &args.thresholds, &exceeded, command);
+    dir.write_text(
+        "validation.json",
+        &report::suite_json(&cases, &args.thresholds, &exceeded, command)?,
+    )?;
+    dir.write_text("validation.md", &md)?;
+    let dir = dir.commit()?;
+    Ok(ValidateOutcome {
+        dir,
+        cases,
+        exceeded,
+        markdown: md,
+    })
+}

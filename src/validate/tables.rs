@@ -1,0 +1,395 @@
+//! Measured benchmark tables replayed through simwatt: ML.ENERGY leaderboard v2 runs (all requests at
+//! once under a batch cap) and LLM-Inference-Bench static batches (Argonne).
+//!
+//! Input: a config tree and the table's selection (GPU, task or framework, model). Each selected row is
+//! simulated with the config's model, device, scheduler and power profile, its batch cap and
+//! tensor-parallel degree taken from the row, its requests rebuilt as [`crate::power::measured`] rebuilds
+//! them for the power fit. Output: a [`CaseResult`] with one [`Point`] per row: throughput, mean power and
+//! J per output token (with the two baselines), and the inter-token latency (ML.ENERGY) or batch
+//! latency (Argonne).
+
+use super::{replay_scenario, simulated_setup, CaseResult, MetricValue, Point, PowerTimeline};
+use crate::error::{Error, Result};
+use crate::power::logs;
+use crate::power::measured::{mlenergy_requests, prompt_chars, prompt_tokens_of, tokens_by};
+use crate::run;
+use crate::units::ns_to_secs;
+use crate::workload::RequestSpec;
+use serde::Deserialize;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Rows of the ML.ENERGY leaderboard v2 table to replay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlEnergySpec {
+    /// `mlenergy_v2_llm_configurations.csv`.
+    pub path: PathBuf,
+    /// The exact prompt set (ShareGPT JSON) whose first human turns were sent.
+    pub prompts: PathBuf,
+    /// Rows whose `GPU` is this.
+    pub gpu_name: String,
+    /// Rows whose `task` is this.
+    pub task: String,
+    /// Rows whose `Model` is this.
+    pub model: String,
+    /// Rows with these `max_num_seqs` (default: all).
+    #[serde(default)]
+    pub max_num_seqs: Vec<u32>,
+    pub dup_factor: u32,
+    pub chars_per_token: f64,
+    pub template_tokens: u32,
+    pub max_output_tokens: u32,
+}
+
+/// Rows of LLM-Inference-Bench's power table to replay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgonneSpec {
+    /// `power_results.csv`.
+    pub path: PathBuf,
+    /// Rows whose `Hardware` is this.
+    pub hardware: String,
+    /// Rows whose `Framework` is this.
+    pub framework: String,
+    /// Rows whose `Model` is this.
+    pub model: String,
+    /// Idle time in the power window before and after the batch, seconds.
+    #[serde(default = "one_s")]
+    pub padding_s: f64,
+}
+
+fn one_s() -> f64 {
+    1.0
+}
+
+fn case(
+    name: &str,
+    config_label: &str,
+    measured: String,
+    simulated: BTreeMap<String, String>,
+    notes: Vec<String>,
+    points: Vec<Point>,
+) -> CaseResult {
+    CaseResult {
+        name: name.to_string(),
+        description: None,
+        status: "ok".into(),
+        message: None,
+        config: config_label.to_string(),
+        measured,
+        simulated,
+        notes,
+        points,
+        plots: Vec::new(),
+    }
+}
+
+/// Replays the selected ML.ENERGY rows. The measured window is the steady state (until the waiting queue
+/// first empties); so is the simulated one (until the last request is admitted).
+pub fn validate_mlenergy(
+    name: &str,
+    config_path: &Path,
+    config_label: &str,
+    tree: &Value,
+    spec: &MlEnergySpec,
+) -> Result<CaseResult> {
+    if !(spec.chars_per_token.is_finite() && spec.chars_per_token > 0.0) {
+        return Err(Error::invalid(
+            config_path,
+            "measured.chars_per_token",
+            spec.chars_per_token,
+            "must be a finite number > 0",
+        ));
+    }
+    let rows: Vec<logs::MlEnergyRow> = logs::read_mlenergy(&spec.path)?
+        .into_iter()
+        .filter(|r| r.gpu == spec.gpu_name && r.task == spec.task && r.model == spec.model)
+        .filter(|r| spec.max_num_seqs.is_empty() || spec.max_num_seqs.contains(&r.max_num_seqs))
+        .collect();
+    if rows.is_empty() {
+        return Err(Error::invalid(
+            config_path,
+            "measured",
+            &spec.model,
+            format!(
+                "selects no row of {} (GPU `{}`, task `{}`)",
+                spec.path.display(),
+                spec.gpu_name,
+                spec.task
+            ),
+        ));
+    }
+    let chars = prompt_chars(&spec.prompts)?;
+    let prompt_tokens = prompt_tokens_of(&chars, spec.chars_per_token, spec.template_tokens);
+    let mut points = Vec::new();
+    let mut simulated = BTreeMap::new();
+    let mut rows = rows;
+    rows.sort_by_key(|r| (r.tp, r.pp, r.max_num_seqs));
+    for row in &rows {
+        let specs = mlenergy_requests(row, &prompt_tokens, spec.dup_factor, spec.max_output_tokens);
+        let overrides = vec![
+            format!("scheduler.max_num_seqs={}", row.max_num_seqs),
+            format!("hardware.tensor_parallel={}", row.tp),
+            format!("hardware.pipeline_stages={}", row.pp),
+        ];
+        let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
+        let (profile, profile_path, energy_note) = run::power_profile(&sc)?;
+        let o = run::simulate_specs(sc, &specs, &|_| {})?;
+        let end_ns = o
+            .result
+            .requests
+            .iter()
+            .filter_map(|q| q.scheduled_ns)
+            .max()
+            .unwrap_or(o.result.end_ns)
+            .max(1);
+        let end_s = ns_to_secs(end_ns);
+        let tokens = tokens_by(&o.scenario, &o.result, end_ns);
+        let mut p = Point::new(
+            format!("max_num_seqs {} (TP{})", row.max_num_seqs, row.tp),
+            o.predictor.kind.clone(),
+        );
+        p.add(
+            "output_tokens_per_s",
+            MetricValue::new(row.token_tput, tokens / end_s),
+        );
+        if let Some(tpot) = row.avg_tpot_s {
+            // Time between consecutive iterations of the last pipeline stage of replica 0 that
+            // decoded, in the steady state: the time per output token of each running request.
+            let b = &o.result.batches;
+            let last = o.scenario.raw.hardware.pipeline_stages - 1;
+            let ends: Vec<u64> = (0..b.len())
+                .filter(|&i| {
+                    b.replica[i] == 0
+                        && b.stage[i] == last
+                        && b.decode_tokens[i] > 0
+                        && b.end_ns[i] <= end_ns
+                })
+                .map(|i| b.end_ns[i])
+                .collect();
+            if ends.len() > 1 {
+                let gaps = (ends[ends.len() - 1] - ends[0]) as f64 / 1e9 / (ends.len() - 1) as f64;
+                p.add("itl_mean_s", MetricValue::new(tpot, gaps));
+            }
+        }
+        match &profile {
+            Some(prof) => {
+                let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
+                let e = tl.energy(0.0, end_s);
+                let gpus = tl.gpus();
+                p.add(
+                    "mean_power_w",
+                    MetricValue::with_baselines(row.mean_w_per_gpu(), e, |x| x / (gpus * end_s)),
+                );
+                p.add(
+                    "j_per_output_token",
+                    MetricValue::with_baselines(row.j_per_token(), e, |x| x / tokens),
+                );
+            }
+            None => p.notes.push(format!(
+                "no power comparison: {}",
+                energy_note.clone().unwrap_or_default()
+            )),
+        }
+        if simulated.is_empty() {
+            simulated = simulated_setup(
+                &o.scenario,
+                (!profile_path.is_empty()).then_some(profile_path.as_str()),
+                &o.predictor.kind,
+            );
+            simulated.insert(
+                "batch cap".into(),
+                "scheduler.max_num_seqs and hardware.tensor_parallel from each row".into(),
+            );
+        }
+        points.push(p);
+    }
+    let notes = vec![
+        format!(
+            "{} requests per row: the {} prompts x {}, all at t = 0; prompt lengths estimated as \
+             characters / {} + {} template tokens (no tokenizer here); only the mean output length is \
+             published, so output lengths are drawn uniformly over [1, 2 x mean - 1] (seeded by the row)",
+            chars.len() * spec.dup_factor as usize,
+            chars.len(),
+            spec.dup_factor,
+            spec.chars_per_token,
+            spec.template_tokens
+        ),
+        "window: the steady state, from the start until the waiting queue first empties (measured: \
+         server-side, as ML.ENERGY aggregates; simulated: until the last request is admitted)"
+            .into(),
+        "mean power: ML.ENERGY's steady-state energy per token x token throughput / GPUs; \
+         inter-token latency: ML.ENERGY's `Avg TPOT` (mean over iterations of the iteration's time \
+         per output token) against the mean time between simulated decode iterations"
+            .into(),
+    ];
+    Ok(case(
+        name,
+        config_label,
+        format!(
+            "{} ({} rows: {}, {}, {}) with prompts {}",
+            spec.path.display(),
+            rows.len(),
+            spec.model,
+            spec.gpu_name,
+            spec.task,
+            spec.prompts.display()
+        ),
+        simulated,
+        notes,
+        points,
+    ))
+}
+
+/// Replays the selected LLM-Inference-Bench rows: `Batch Size` requests of `Input Output Length` prompt
+/// and output tokens, all at t = 0. The power window is the batch plus `padding_s` of idle on each side,
+/// as the benchmark averaged GPU 0's power.
+pub fn validate_argonne(
+    name: &str,
+    config_path: &Path,
+    config_label: &str,
+    tree: &Value,
+    spec: &ArgonneSpec,
+) -> Result<CaseResult> {
+    let mut rows: Vec<logs::ArgonneRow> = logs::read_argonne(&spec.path)?
+        .into_iter()
+        .filter(|r| {
+            r.hardware == spec.hardware && r.framework == spec.framework && r.model == spec.model
+        })
+        .collect();
+    if rows.is_empty() {
+        return Err(Error::invalid(
+            config_path,
+            "measured",
+            &spec.model,
+            format!(
+                "selects no row of {} (hardware `{}`, framework `{}`)",
+                spec.path.display(),
+                spec.hardware,
+                spec.framework
+            ),
+        ));
+    }
+    // The upstream table repeats some rows verbatim; count each measurement once.
+    let before = rows.len();
+    rows.dedup_by(|a, b| {
+        (
+            a.num_gpus,
+            a.length,
+            a.batch_size,
+            a.latency_s,
+            a.avg_power_w,
+        ) == (
+            b.num_gpus,
+            b.length,
+            b.batch_size,
+            b.latency_s,
+            b.avg_power_w,
+        )
+    });
+    let mut notes = vec![
+        format!(
+            "each row: `Batch Size` requests of exactly `Input Output Length` prompt and output \
+             tokens at t = 0; power window = the batch + {} s of idle on each side (the benchmark \
+             averaged GPU 0's NVML power from 1 s before to 1 s after a `generate` call); J per output \
+             token = mean power x that window / output tokens on both sides",
+            spec.padding_s
+        ),
+        "batch latency = `duration_s`: measured wall time of one `generate` call, simulated time to \
+         the last completion"
+            .into(),
+    ];
+    if rows.len() < before {
+        notes.push(format!(
+            "{} duplicated row(s) of the table counted once",
+            before - rows.len()
+        ));
+    }
+    let pad = spec.padding_s;
+    let mut points = Vec::new();
+    let mut simulated = BTreeMap::new();
+    for row in &rows {
+        let specs: Vec<RequestSpec> = (0..row.batch_size)
+            .map(|_| RequestSpec {
+                arrival_ns: 0,
+                prompt_tokens: row.length,
+                output_tokens: row.length,
+            })
+            .collect();
+        let overrides = vec![
+            format!("scheduler.max_num_seqs={}", row.batch_size),
+            format!("hardware.tensor_parallel={}", row.num_gpus),
+        ];
+        let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
+        let (profile, profile_path, energy_note) = run::power_profile(&sc)?;
+        let o = run::simulate_specs(sc, &specs, &|_| {})?;
+        let t_sim = o.summary.makespan_s;
+        let tokens = (row.batch_size * row.length) as f64;
+        let mut p = Point::new(
+            format!(
+                "batch {} in/out {} (row {})",
+                row.batch_size, row.length, row.row
+            ),
+            o.predictor.kind.clone(),
+        );
+        p.add("duration_s", MetricValue::new(row.latency_s, t_sim));
+        p.add(
+            "output_tokens_per_s",
+            MetricValue::new(tokens / row.latency_s, tokens / t_sim),
+        );
+        match &profile {
+            Some(prof) => {
+                let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
+                let e = tl.energy(-pad, t_sim + pad);
+                let gpus = tl.gpus();
+                let win = t_sim + 2.0 * pad;
+                p.add(
+                    "mean_power_w",
+                    MetricValue::with_baselines(row.avg_power_w, e, |x| x / (gpus * win)),
+                );
+                p.add(
+                    "j_per_output_token",
+                    MetricValue::with_baselines(
+                        row.avg_power_w * (row.latency_s + 2.0 * pad) * row.num_gpus as f64
+                            / tokens,
+                        e,
+                        |x| x / tokens,
+                    ),
+                );
+            }
+            None => p.notes.push(format!(
+                "no power comparison: {}",
+                energy_note.clone().unwrap_or_default()
+            )),
+        }
+        if simulated.is_empty() {
+            simulated = simulated_setup(
+                &o.scenario,
+                (!profile_path.is_empty()).then_some(profile_path.as_str()),
+                &o.predictor.kind,
+            );
+            simulated.insert(
+                "batch cap".into(),
+                "scheduler.max_num_seqs = the row's batch size".into(),
+            );
+        }
+        points.push(p);
+    }
+    Ok(case(
+        name,
+        config_label,
+        format!(
+            "{} ({} rows: {}, {}, {})",
+            spec.path.display(),
+            rows.len(),
+            spec.model,
+            spec.hardware,
+            spec.framework
+        ),
+        simulated,
+        notes,
+        points,
+    ))
+}
