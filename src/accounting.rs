@@ -93,7 +93,8 @@ impl HourlySeries {
                     ),
                 });
             }
-            if values[i] < 0.0 {
+            // Wholesale electricity prices can be negative; carbon intensity cannot.
+            if values[i] < 0.0 && column == "carbon_g_per_kwh" {
                 return Err(Error::Column {
                     path: path.to_path_buf(),
                     column: column.into(),

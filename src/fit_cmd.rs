@@ -119,7 +119,15 @@ pub fn fit_one(
         tensor_parallel: t.tp,
         seed,
     };
-    Ok(fit_tables(&src, &settings, a100, use_cache)?.report)
+    let (_, device) = catalog
+        .device(&t.gpu)
+        .ok_or_else(|| Error::Internal("target device vanished from the catalog".into()))?;
+    let calibration = if src.attention_is_models_own {
+        device
+    } else {
+        a100
+    };
+    Ok(fit_tables(&src, &settings, calibration, use_cache)?.report)
 }
 
 /// The markdown table of one fit.

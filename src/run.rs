@@ -95,7 +95,13 @@ pub fn fit_for(s: &Scenario, src: &ProfileSources, p: &ProfilesConfig) -> Result
         tensor_parallel: s.raw.hardware.tensor_parallel,
         seed: p.forest_seed,
     };
-    fit_tables(src, &settings, a100, p.cache)
+    // A model's own attention profile was measured on the scenario's device, the fallback on an A100.
+    let calibration = if src.attention_is_models_own {
+        &s.device
+    } else {
+        a100
+    };
+    fit_tables(src, &settings, calibration, p.cache)
 }
 
 /// Builds the execution-time predictor the scenario asks for.

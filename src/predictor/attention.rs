@@ -1,7 +1,10 @@
 //! Attention time from a roofline calibrated on a measured attention profile.
 //!
-//! Per-model attention profiles are not available; one real one is (Vidur's historical A100 profile of
-//! a Llama-2-70B-shaped layer at TP 2, FlashAttention). Prefill time is modelled as
+//! A model's own attention profile (`compute/<device>/<model>/attention.csv`, Vidur's format) is used
+//! when it exists; the shipped data has none, and falls back on the one real profile available
+//! (Vidur's historical A100 profile of a Llama-2-70B-shaped layer at TP 2, FlashAttention). The layer
+//! shape of each row comes from the profile's own columns (n_q_head, n_kv_head, n_embd,
+//! num_tensor_parallel_workers). Prefill time is modelled as
 //! `a_p + FLOPs / (peak_flops x e_p) + t_p x tokens` and decode time as
 //! `a_d + KV bytes / (bandwidth x e_d) + s_d x seqs`, with the coefficients fitted by least squares in
 //! relative error on that profile's rows (FLOPs and bytes computed from the profiled shapes and the
@@ -51,10 +54,7 @@ pub struct AttentionReport {
     pub model: AttentionModel,
 }
 
-/// Shape of the profiled layer: Llama-2-70B (64 query heads, 8 KV heads, head dim 128) at TP 2.
-const PROFILE_Q_HEADS_PER_GPU: f64 = 32.0;
-const PROFILE_KV_HEADS_PER_GPU: f64 = 4.0;
-const PROFILE_HEAD_DIM: f64 = 128.0;
+/// Bytes per KV-cache element in the profiles (fp16 / bf16).
 const DTYPE_BYTES: f64 = 2.0;
 
 /// Least squares in relative error: minimises sum(((c . x_i) - y_i) / y_i)^2 over coefficients `c`,
@@ -121,6 +121,24 @@ impl AttentionModel {
         let dec = t.f64_column_or("time_stats.attn_decode.median", f64::NAN)?;
         let rin = optional_col(&t, "time_stats.attn_input_reshape.median")?;
         let rout = optional_col(&t, "time_stats.attn_output_reshape.median")?;
+        // Each row's layer shape, per GPU: the profile says which model and TP degree it measured.
+        let q_heads = t.f64_column("n_q_head")?;
+        let kv_heads = t.f64_column("n_kv_head")?;
+        let embd = t.f64_column("n_embd")?;
+        let tp = t.f64_column("num_tensor_parallel_workers")?;
+        if let Some(i) = (0..t.rows())
+            .find(|&i| q_heads[i] < 1.0 || kv_heads[i] < 1.0 || tp[i] < 1.0 || embd[i] < q_heads[i])
+        {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: "n_q_head".into(),
+                row: Some(i + 1),
+                message: format!(
+                    "inconsistent layer shape: n_q_head {}, n_kv_head {}, n_embd {}, num_tensor_parallel_workers {}",
+                    q_heads[i], kv_heads[i], embd[i], tp[i]
+                ),
+            });
+        }
         let peak = device.peak_flops();
         let bw = device.memory_bandwidth_bytes_s();
 
@@ -128,6 +146,9 @@ impl AttentionModel {
         let mut max_context = 0.0f64;
         for i in 0..t.rows() {
             let reshape = rin[i] + rout[i];
+            let head_dim = embd[i] / q_heads[i];
+            let q_per_gpu = q_heads[i] / tp[i];
+            let kv_per_gpu = (kv_heads[i] / tp[i]).max(1.0);
             max_context = max_context.max(kv[i] + chunk[i]);
             if is_prefill[i].eq_ignore_ascii_case("true") {
                 if !pre[i].is_finite() {
@@ -135,19 +156,14 @@ impl AttentionModel {
                 }
                 let (p, c) = (chunk[i], kv[i]);
                 let pairs = batch[i] * (p * c + p * (p + 1.0) / 2.0);
-                let flops = 4.0 * PROFILE_Q_HEADS_PER_GPU * PROFILE_HEAD_DIM * pairs;
+                let flops = 4.0 * q_per_gpu * head_dim * pairs;
                 px.push(vec![1.0, flops / peak * 1e3, batch[i] * p]);
                 py.push(pre[i] + reshape);
             } else {
                 if !dec[i].is_finite() {
                     continue;
                 }
-                let bytes = batch[i]
-                    * (kv[i] + 1.0)
-                    * 2.0
-                    * PROFILE_KV_HEADS_PER_GPU
-                    * PROFILE_HEAD_DIM
-                    * DTYPE_BYTES;
+                let bytes = batch[i] * (kv[i] + 1.0) * 2.0 * kv_per_gpu * head_dim * DTYPE_BYTES;
                 dx.push(vec![1.0, bytes / bw * 1e3, batch[i]]);
                 dy.push(dec[i] + reshape);
             }

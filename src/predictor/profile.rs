@@ -215,6 +215,8 @@ pub struct ProfileSources {
     pub all_reduce: Option<PathBuf>,
     pub send_recv: Option<PathBuf>,
     pub attention: PathBuf,
+    /// The attention profile is the model's own on this device (else the historical A100 one).
+    pub attention_is_models_own: bool,
 }
 
 impl ProfileSources {
@@ -228,14 +230,14 @@ impl ProfileSources {
         model: &str,
         tp: u32,
     ) -> Option<Self> {
-        let mlp = root
-            .join("compute")
-            .join(profile_dir?)
-            .join(model)
-            .join("mlp.csv");
+        let dir = root.join("compute").join(profile_dir?).join(model);
+        let mlp = dir.join("mlp.csv");
         if !mlp.exists() {
             return None;
         }
+        let own = dir.join("attention.csv");
+        let attention_is_models_own = own.exists();
+        let model_attention = attention_is_models_own.then_some(own);
         // Pairwise-NVLink profiles cover 2 and 4 GPUs; 8 GPUs need the DGX (NVSwitch) profile.
         let net = network_profile.map(|n| {
             if tp > 4 {
@@ -253,7 +255,11 @@ impl ProfileSources {
             mlp,
             all_reduce: file("all_reduce.csv"),
             send_recv: file("send_recv.csv"),
-            attention: root.join("attention/a100/attention.csv"),
+            attention: match model_attention {
+                Some(p) => p,
+                None => root.join("attention/a100/attention.csv"),
+            },
+            attention_is_models_own,
         })
     }
 }

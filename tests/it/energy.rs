@@ -306,3 +306,22 @@ fn bad_regions_and_power_profiles_are_named() {
     ]);
     assert_clean_failure(&o, &["US-CAL-CISO_2024.csv", "outside the series"]);
 }
+
+#[test]
+fn every_shipped_region_reports_a_run() {
+    // Hourly wholesale prices can be negative (aws-ap-southeast-2's AEMO series has such hours).
+    let ids: Vec<String> = std::fs::read_dir(root().join("regions"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(|s| s.to_string()))
+        .filter(|n| n.ends_with(".yaml") && n != "embodied.yaml")
+        .map(|n| n.trim_end_matches(".yaml").to_string())
+        .collect();
+    assert!(ids.len() >= 15, "{ids:?}");
+    let set = format!("region={}", ids.join(","));
+    let (o, _t) = run_with_profile(&[&set, "workload.requests=16"]);
+    assert_eq!(o.summary.energy.regions.len(), ids.len());
+    for r in &o.summary.energy.regions {
+        assert!(r.carbon_g > 0.0, "{}", r.region);
+    }
+}

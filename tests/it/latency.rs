@@ -290,3 +290,45 @@ fn long_prompts_past_the_profile_complete_and_ttft_keeps_growing() {
         "TTFT by prompt band: {a} {b} {c}"
     );
 }
+
+#[test]
+fn a_models_own_attention_profile_is_used_instead_of_the_fallback() {
+    // Put an attention profile (here: the historical one, under another name) beside a model's mlp.csv.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("compute/h100/meta-llama/Llama-2-7b-hf");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        profiles().join("compute/h100/meta-llama/Llama-2-7b-hf/mlp.csv"),
+        dir.join("mlp.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        profiles().join("attention/a100/attention.csv"),
+        dir.join("attention.csv"),
+    )
+    .unwrap();
+    let o = simulate(
+        &quickstart(),
+        &[
+            "hardware.gpu=h100",
+            &format!(
+                "predictor={{type: profiles, dir: {}, cache: false}}",
+                tmp.path().display()
+            ),
+            "workload.requests=8",
+        ],
+    );
+    let sources: std::collections::BTreeMap<_, _> = o.predictor.sources.iter().cloned().collect();
+    let own = dir.join("attention.csv").display().to_string();
+    assert!(sources["attention_decode"].contains(&own), "{sources:?}");
+    assert!(sources["attention_prefill"].contains(&own));
+    // Calibrated against the H100's peaks rather than the A100's: other efficiencies than the fallback.
+    let fallback = simulate(&quickstart(), &["hardware.gpu=h100", "workload.requests=8"]);
+    let e = |x: &simwatt::run::RunOutcome| x.predictor.parameters.to_string();
+    assert_ne!(e(&o), "");
+    assert!(fallback
+        .predictor
+        .sources
+        .iter()
+        .any(|(_, s)| s.contains("attention/a100/attention.csv")));
+}
