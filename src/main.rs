@@ -136,6 +136,18 @@ fn report(cmd: ReportCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A progress bar advanced by the replays of `fit power`.
+struct ReplayBar(ProgressBar);
+
+impl simwatt::power::measured::ReplayProgress for ReplayBar {
+    fn replaying(&self, what: &str) {
+        self.0.set_message(what.to_string());
+    }
+    fn replayed(&self) {
+        self.0.inc(1);
+    }
+}
+
 fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
     let args = simwatt::power::fit_cmd::FitPowerArgs {
         gpu: cmd.gpu,
@@ -143,7 +155,22 @@ fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
         out: cmd.out,
         report: cmd.report,
     };
-    let text = simwatt::power::fit_cmd::run(&args, &|m| eprintln!("{m}"))?;
+    let pb = progress_bar(0, cmd.quiet);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} replaying [{bar:40}] {pos}/{len} configurations {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let bar = ReplayBar(pb);
+    let text = simwatt::power::fit_cmd::run_with(
+        &args,
+        &|m| bar.0.suspend(|| eprintln!("{m}")),
+        &|n| bar.0.set_length(n as u64),
+        &bar,
+    )?;
+    bar.0.finish_and_clear();
     println!("{text}");
     Ok(())
 }

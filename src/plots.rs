@@ -9,8 +9,8 @@
 //!
 //! Each figure is a type implementing [`Figure`] (what to draw, generic over the plotters backend) made by
 //! one function from the run folder, which returns nothing when the run lacks the columns the figure needs.
-//! To add a figure (power over time, energy per replica, J per output token, regions): write such a
-//! function and a [`Figure`] impl, and call it from [`run_plots`].
+//! To add a figure: write such a function and a [`Figure`] impl, and call it from [`run_plots`]. The
+//! latency and timeline figures are here, the power, energy and region figures in [`energy`].
 
 use crate::error::{Error, Result};
 use crate::metrics::quantile_sorted;
@@ -20,6 +20,12 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 use std::sync::OnceLock;
+
+pub mod energy;
+pub use energy::{
+    energy_by_replica, energy_per_token, power_timeline, region_chart, EnergyByReplica,
+    EnergyPerToken, PowerTimeline, RegionChart,
+};
 
 /// DejaVu Sans 2.37 (Debian's fonts-dejavu-core), Bitstream Vera licence: assets/fonts/.
 static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
@@ -142,6 +148,18 @@ pub fn run_plots(run: &RunFolder, dir: &Path) -> Result<Vec<PlotFile>> {
         out.push(render(&fig, dir)?);
     }
     for fig in replica_timelines(run)? {
+        out.push(render(&fig, dir)?);
+    }
+    if let Some(fig) = power_timeline(run)? {
+        out.push(render(&fig, dir)?);
+    }
+    if let Some(fig) = energy_by_replica(run)? {
+        out.push(render(&fig, dir)?);
+    }
+    if let Some(fig) = energy_per_token(run)? {
+        out.push(render(&fig, dir)?);
+    }
+    if let Some(fig) = region_chart(run) {
         out.push(render(&fig, dir)?);
     }
     Ok(out)

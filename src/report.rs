@@ -162,6 +162,16 @@ fn num(v: &Value) -> String {
     }
 }
 
+/// Markdown links to those of `wanted` (stem, text) that are among `plots`, comma-separated.
+fn plot_links(plots: &[PlotFile], wanted: &[(&str, &str)]) -> String {
+    wanted
+        .iter()
+        .filter(|(stem, _)| plots.iter().any(|p| p.stem == *stem))
+        .map(|(stem, text)| format!("[{text}]({stem}.png)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The markdown summary of a run, from its files; links `plots` and, when `trace`, trace.json.
 pub fn summary_markdown(run: &RunFolder, plots: &[PlotFile], trace: bool) -> String {
     let s = &run.summary;
@@ -331,6 +341,17 @@ pub fn summary_markdown(run: &RunFolder, plots: &[PlotFile], trace: bool) -> Str
         ] {
             let _ = writeln!(m, "| {label} | {} |", opt(key, d));
         }
+        let energy_plots = plot_links(
+            plots,
+            &[
+                ("power_timeline", "power over time"),
+                ("energy_by_replica", "energy per replica"),
+                ("energy_per_token", "energy per token against batch size"),
+            ],
+        );
+        if !energy_plots.is_empty() {
+            let _ = writeln!(m, "\nPlots: {energy_plots}.");
+        }
         let regions = s
             .get("regions")
             .and_then(Value::as_array)
@@ -364,6 +385,10 @@ pub fn summary_markdown(run: &RunFolder, plots: &[PlotFile], trace: bool) -> Str
                     g(r, "cost_usd", 4),
                     g(r, "water_l", 3)
                 );
+            }
+            let region_plot = plot_links(plots, &[("regions", "carbon, cost and water by region")]);
+            if !region_plot.is_empty() {
+                let _ = writeln!(m, "\nPlot: {region_plot}.");
             }
             for r in &regions {
                 let id = r.get("region").and_then(Value::as_str).unwrap_or("?");

@@ -2,7 +2,7 @@
 //! configuration, fit the power profile, evaluate it by leave-one-out, write the profile and the report.
 
 use super::fit::{fit_device, PowerFit};
-use super::measured::{load_observations, Loaded, Manifest};
+use super::measured::{count_replays, load_observations_with, Loaded, Manifest, ReplayProgress};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -30,6 +30,18 @@ pub fn fit_from_manifests(
     manifests: &[PathBuf],
     log: &dyn Fn(&str),
 ) -> Result<(PowerFit, Vec<String>)> {
+    fit_from_manifests_with(gpu, manifests, log, &|_| {}, &())
+}
+
+/// [`fit_from_manifests`], telling `planned` how many configurations will be replayed (once, before the
+/// first) and `progress` about each as it is replayed.
+pub fn fit_from_manifests_with(
+    gpu: &str,
+    manifests: &[PathBuf],
+    log: &dyn Fn(&str),
+    planned: &dyn Fn(usize),
+    progress: &dyn ReplayProgress,
+) -> Result<(PowerFit, Vec<String>)> {
     let catalog = Catalog::builtin()?;
     let (gpu, device) = catalog.device(gpu).ok_or_else(|| Error::Output {
         path: PathBuf::from("--gpu"),
@@ -44,6 +56,7 @@ pub fn fit_from_manifests(
     };
     let mut data = Vec::new();
     let mut notes = Vec::new();
+    let mut loaded = Vec::new();
     for path in manifests {
         let m = Manifest::load(path)?;
         let fits = std::iter::once(&m.gpu)
@@ -57,7 +70,15 @@ pub fn fit_from_manifests(
                 format!("this manifest is for another device than --gpu {gpu}"),
             ));
         }
-        let mut l = load_observations(path, &m)?;
+        loaded.push((path, m));
+    }
+    let mut total = 0;
+    for (_, m) in &loaded {
+        total += count_replays(m)?;
+    }
+    planned(total);
+    for (path, m) in loaded {
+        let mut l = load_observations_with(path, &m, progress)?;
         for s in &l.skipped {
             log(s);
         }
@@ -118,6 +139,16 @@ pub fn fit_from_manifests(
 
 /// Runs `fit power`: fits, writes the profile and the report, and returns the report text.
 pub fn run(args: &FitPowerArgs, log: &dyn Fn(&str)) -> Result<String> {
+    run_with(args, log, &|_| {}, &())
+}
+
+/// [`run`], reporting the replays of the measured configurations as [`fit_from_manifests_with`] does.
+pub fn run_with(
+    args: &FitPowerArgs,
+    log: &dyn Fn(&str),
+    planned: &dyn Fn(usize),
+    progress: &dyn ReplayProgress,
+) -> Result<String> {
     let catalog = Catalog::builtin()?;
     let gpu = catalog
         .device(&args.gpu)
@@ -128,7 +159,7 @@ pub fn run(args: &FitPowerArgs, log: &dyn Fn(&str)) -> Result<String> {
     } else {
         args.data.clone()
     };
-    let (fit, notes) = fit_from_manifests(&gpu, &manifests, log)?;
+    let (fit, notes) = fit_from_manifests_with(&gpu, &manifests, log, planned, progress)?;
     let mut command = format!("simwatt fit power --gpu {gpu}");
     if !args.data.is_empty() {
         for d in &args.data {

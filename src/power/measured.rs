@@ -308,6 +308,77 @@ impl Observation {
     }
 }
 
+/// Progress of replaying measured configurations (for a progress bar). Both methods do nothing by
+/// default; `()` is the progress that reports nothing.
+pub trait ReplayProgress {
+    /// A configuration, described by `what`, is about to be simulated.
+    fn replaying(&self, what: &str) {
+        let _ = what;
+    }
+    /// The configuration announced last has been simulated.
+    fn replayed(&self) {}
+}
+
+impl ReplayProgress for () {}
+
+/// The configurations of an Argonne (LLM-Inference-Bench) table that a source selects, with the catalog
+/// model each is simulated with.
+fn argonne_selected<'r>(
+    rows: &'r [logs::ArgonneRow],
+    hardware: &str,
+    framework: &str,
+    models: &'r BTreeMap<String, String>,
+) -> impl Iterator<Item = (&'r logs::ArgonneRow, &'r String)> + 'r {
+    let (hardware, framework) = (hardware.to_string(), framework.to_string());
+    rows.iter()
+        .filter(move |r| r.hardware == hardware && r.framework == framework)
+        .filter_map(|r| models.get(&r.model).map(|m| (r, m)))
+}
+
+/// The configurations of an ML.ENERGY table that a source selects, with the catalog model of each.
+fn mlenergy_selected<'r>(
+    rows: &'r [logs::MlEnergyRow],
+    gpu_name: &str,
+    task: &str,
+    models: &'r BTreeMap<String, String>,
+) -> impl Iterator<Item = (&'r logs::MlEnergyRow, &'r String)> + 'r {
+    let (gpu_name, task) = (gpu_name.to_string(), task.to_string());
+    rows.iter()
+        .filter(move |r| r.gpu == gpu_name && r.task == task)
+        .filter_map(|r| models.get(&r.model).map(|m| (r, m)))
+}
+
+/// How many configurations [`load_observations`] will simulate for `manifest` (reads the tables, simulates
+/// nothing): each selected row of a benchmark table, each time series; idle readings and optional
+/// sources whose files are absent count none.
+pub fn count_replays(manifest: &Manifest) -> Result<usize> {
+    let mut n = 0;
+    for src in &manifest.sources {
+        if src.optional() && src.files().into_iter().any(|p| !p.exists()) {
+            continue;
+        }
+        n += match src {
+            Source::Argonne {
+                path,
+                hardware,
+                framework,
+                models,
+                ..
+            } => argonne_selected(&logs::read_argonne(path)?, hardware, framework, models).count(),
+            Source::Mlenergy {
+                path,
+                gpu_name,
+                task,
+                models,
+                ..
+            } => mlenergy_selected(&logs::read_mlenergy(path)?, gpu_name, task, models).count(),
+            Source::NvidiaSmi(_) | Source::VllmPowerLog(_) | Source::Rapl(_) => 1,
+            Source::Idle { .. } => 0,
+        };
+    }
+    Ok(n)
+}
+
 /// Sources the fit reads, with the ones skipped and why.
 pub struct Loaded {
     pub observations: Vec<Observation>,
@@ -317,6 +388,15 @@ pub struct Loaded {
 /// Reads every source of `manifest` and replays each configuration. `manifest_path` names the manifest
 /// in errors. Optional sources whose files are absent are skipped with a message in `skipped`.
 pub fn load_observations(manifest_path: &Path, manifest: &Manifest) -> Result<Loaded> {
+    load_observations_with(manifest_path, manifest, &())
+}
+
+/// [`load_observations`], telling `progress` about each configuration it replays.
+pub fn load_observations_with(
+    manifest_path: &Path,
+    manifest: &Manifest,
+    progress: &dyn ReplayProgress,
+) -> Result<Loaded> {
     let mut observations = Vec::new();
     let mut skipped = Vec::new();
     for src in &manifest.sources {
@@ -348,19 +428,20 @@ pub fn load_observations(manifest_path: &Path, manifest: &Manifest) -> Result<Lo
                 models,
                 *padding_s,
                 serving,
+                progress,
             )?,
-            Source::Mlenergy { .. } => mlenergy(manifest_path, src)?,
+            Source::Mlenergy { .. } => mlenergy(manifest_path, src, progress)?,
             Source::NvidiaSmi(t) => {
                 let traces = logs::read_nvidia_smi(&t.path, t.averaging_s)?;
-                vec![time_series(manifest_path, t, traces)?]
+                vec![time_series(manifest_path, t, traces, progress)?]
             }
             Source::VllmPowerLog(t) => {
                 let tr = logs::read_vllm_power_log(&t.path, t.averaging_s)?;
-                vec![time_series(manifest_path, t, vec![tr])?]
+                vec![time_series(manifest_path, t, vec![tr], progress)?]
             }
             Source::Rapl(t) => {
                 let tr = logs::read_rapl(&t.path, t.max_energy_range_uj)?;
-                vec![time_series(manifest_path, t, vec![tr])?]
+                vec![time_series(manifest_path, t, vec![tr], progress)?]
             }
             Source::Idle {
                 name,
@@ -543,16 +624,19 @@ fn argonne(
     models: &BTreeMap<String, String>,
     padding_s: f64,
     serving: &Serving,
+    progress: &dyn ReplayProgress,
 ) -> Result<Vec<Observation>> {
     let rows = logs::read_argonne(path)?;
     let mut out = Vec::new();
-    for row in rows
-        .iter()
-        .filter(|r| r.hardware == hardware && r.framework == framework)
-    {
-        let Some(model) = models.get(&row.model) else {
-            continue;
-        };
+    for (row, model) in argonne_selected(&rows, hardware, framework, models) {
+        let label = format!(
+            "{} bs{} in/out {} (row {})",
+            short_model(&row.model),
+            row.batch_size,
+            row.length,
+            row.row
+        );
+        progress.replaying(&format!("{name}: {label}"));
         let setup = SimSetup {
             serving,
             model,
@@ -569,6 +653,7 @@ fn argonne(
             })
             .collect();
         let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+        progress.replayed();
         let run_s = ns_to_secs(r.end_ns);
         let window = (-padding_s, run_s + padding_s);
         let pieces = cut(&sc, &r, &[window]);
@@ -576,13 +661,7 @@ fn argonne(
         let tokens = row.batch_size as f64 * row.length as f64;
         out.push(Observation {
             source: name.into(),
-            label: format!(
-                "{} bs{} in/out {} (row {})",
-                short_model(&row.model),
-                row.batch_size,
-                row.length,
-                row.row
-            ),
+            label,
             device: sc.device_name.clone(),
             model: sc.model_name.clone(),
             tensor_parallel: row.num_gpus,
@@ -670,7 +749,11 @@ pub fn mlenergy_requests(
         .collect()
 }
 
-fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
+fn mlenergy(
+    manifest_path: &Path,
+    src: &Source,
+    progress: &dyn ReplayProgress,
+) -> Result<Vec<Observation>> {
     let Source::Mlenergy {
         name,
         path,
@@ -699,13 +782,15 @@ fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
     let chars = prompt_chars(prompts)?;
     let prompt_tokens = prompt_tokens_of(&chars, *chars_per_token, *template_tokens);
     let mut out = Vec::new();
-    for row in rows
-        .iter()
-        .filter(|r| &r.gpu == gpu_name && &r.task == task)
-    {
-        let Some(model) = models.get(&row.model) else {
-            continue;
-        };
+    for (row, model) in mlenergy_selected(&rows, gpu_name, task, models) {
+        let label = format!(
+            "{} TP{} max_num_seqs {} (row {})",
+            short_model(&row.model),
+            row.tp,
+            row.max_num_seqs,
+            row.row
+        );
+        progress.replaying(&format!("{name}: {label}"));
         let specs = mlenergy_requests(row, &prompt_tokens, *dup_factor, *max_output_tokens);
         let n = specs.len();
         let setup = SimSetup {
@@ -717,6 +802,7 @@ fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
             requests: n,
         };
         let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+        progress.replayed();
         // Steady state: until the last request is admitted (the waiting queue first empties).
         let end_ns = r
             .requests
@@ -734,13 +820,7 @@ fn mlenergy(manifest_path: &Path, src: &Source) -> Result<Vec<Observation>> {
         let measured_s = sim_tokens / row.token_tput;
         out.push(Observation {
             source: name.clone(),
-            label: format!(
-                "{} TP{} max_num_seqs {} (row {})",
-                short_model(&row.model),
-                row.tp,
-                row.max_num_seqs,
-                row.row
-            ),
+            label,
             device: sc.device_name.clone(),
             model: sc.model_name.clone(),
             tensor_parallel: row.tp,
@@ -770,6 +850,7 @@ fn time_series(
     manifest_path: &Path,
     t: &TimeSeries,
     traces: Vec<logs::PowerTrace>,
+    progress: &dyn ReplayProgress,
 ) -> Result<Observation> {
     let reqs: Vec<LoggedRequest> = logs::read_request_log(&t.requests)?;
     let t0 = reqs[0].arrival_s;
@@ -789,7 +870,14 @@ fn time_series(
         max_num_seqs: t.max_num_seqs,
         requests: specs.len(),
     };
+    progress.replaying(&format!(
+        "{}: {} serving {} requests",
+        t.name,
+        short_model(&t.model),
+        specs.len()
+    ));
     let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+    progress.replayed();
     // Every GPU's windows on the simulated clock, warm-up dropped.
     let mut ws: Vec<EnergyWindow> = Vec::new();
     for tr in &traces {

@@ -4,9 +4,9 @@
 use crate::common::*;
 use simwatt::catalog::Catalog;
 use simwatt::power::fit::{self, fit_device, nnls, Method};
-use simwatt::power::fit_cmd::{default_manifest, fit_from_manifests};
+use simwatt::power::fit_cmd::{default_manifest, fit_from_manifests, fit_from_manifests_with};
 use simwatt::power::logs::{read_nvidia_smi, read_rapl, read_vllm_power_log};
-use simwatt::power::measured::{Loaded, Observation, Piece, Window};
+use simwatt::power::measured::{Loaded, Observation, Piece, ReplayProgress, Window};
 use simwatt::power::{PowerProfile, Utilisation};
 use std::path::Path;
 
@@ -456,6 +456,79 @@ fn fit_power_cli_writes_the_profile_and_the_report() {
     assert!(
         md.contains("TDP x time") && md.contains("Vidur-Energy") && md.contains("argonne-vllm")
     );
+}
+
+/// Records what a fit reports about its replays.
+#[derive(Default)]
+struct Recorder {
+    events: std::cell::RefCell<Vec<String>>,
+}
+
+impl ReplayProgress for Recorder {
+    fn replaying(&self, what: &str) {
+        self.events.borrow_mut().push(format!("start {what}"));
+    }
+    fn replayed(&self) {
+        self.events.borrow_mut().push("done".into());
+    }
+}
+
+#[test]
+fn fit_power_announces_how_many_configurations_it_replays_then_each_one() {
+    let planned = std::cell::Cell::new(None);
+    let rec = Recorder::default();
+    let (fit, _) = fit_from_manifests_with(
+        "h100",
+        &[default_manifest("h100")],
+        &|_| {},
+        &|n| planned.set(Some(n)),
+        &rec,
+    )
+    .unwrap();
+    let events = rec.events.into_inner();
+    let replayed = events.iter().filter(|e| *e == "done").count();
+    // Every configuration replayed once, idle readings not at all; the total is known before the first.
+    let evaluated = fit.observations.iter().filter(|o| o.evaluated).count();
+    assert_eq!(planned.get(), Some(evaluated));
+    assert_eq!(replayed, evaluated);
+    for pair in events.chunks(2) {
+        assert!(
+            pair[0].starts_with("start ") && pair[1] == "done",
+            "{pair:?}"
+        );
+    }
+    assert!(
+        events[0].contains("argonne-vllm: ") && events[0].contains(" bs"),
+        "{}",
+        events[0]
+    );
+}
+
+#[test]
+fn fit_power_takes_quiet_and_draws_no_bar_off_a_terminal() {
+    let text = String::from_utf8_lossy(&simwatt(&["fit", "power", "--help"]).stdout).to_string();
+    assert!(text.contains("--quiet"), "{text}");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("h100.yaml");
+    for quiet in [false, true] {
+        let mut args = vec![
+            "fit",
+            "power",
+            "--gpu",
+            "h100",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if quiet {
+            args.push("-q");
+        }
+        let o = simwatt(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        // Stderr is a pipe here: no progress bar either way, only the line naming the profile.
+        let err = stderr(&o);
+        assert!(!err.contains("replaying"), "{err}");
+        assert!(err.trim_end().ends_with("h100.yaml"), "{err}");
+    }
 }
 
 #[test]

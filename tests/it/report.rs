@@ -28,7 +28,7 @@ fn small_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     out
 }
 
-/// The figures a run with two replicas gets, with their size in pixels.
+/// The latency and timeline figures a run with two replicas gets, with their size in pixels.
 const FIGURES: [(&str, u32, u32); 5] = [
     ("ttft_cdf", 1200, 750),
     ("tbt_cdf", 1200, 750),
@@ -36,6 +36,35 @@ const FIGURES: [(&str, u32, u32); 5] = [
     ("timeline_replica0", 1200, 1050),
     ("timeline_replica1", 1200, 1050),
 ];
+
+/// The energy figures a run with a power profile and regions gets (their height depends on the run).
+const ENERGY_FIGURES: [&str; 4] = [
+    "power_timeline",
+    "energy_by_replica",
+    "energy_per_token",
+    "regions",
+];
+
+/// Width and height of a PNG, from its IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.len() > 24, "{}: too short", path.display());
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+/// The stems of the plots in a run folder (`<stem>.png`), sorted.
+fn plot_stems(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            name.strip_suffix(".png").map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    v
+}
 
 /// Checks a PNG: signature, IHDR, that it decodes to `w` x `h`, and that it has drawing on it (not a
 /// blank page): some share of non-white pixels and several colours.
@@ -153,7 +182,13 @@ fn summary_md_links_every_plot_and_the_trace() {
     let tmp = tempfile::tempdir().unwrap();
     let run = small_run(tmp.path(), "run", &[]);
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
-    for (stem, _, _) in FIGURES {
+    let stems = plot_stems(&run);
+    assert_eq!(
+        stems.len(),
+        FIGURES.len() + ENERGY_FIGURES.len(),
+        "{stems:?}"
+    );
+    for stem in &stems {
         assert!(
             md.contains(&format!("]({stem}.png)")),
             "{stem}.png not shown"
@@ -256,11 +291,11 @@ fn report_remakes_plots_trace_and_summary_from_the_run_folder_alone() {
     );
     let o = simwatt(&["report", bare.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("5 plots"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("9 plots"), "{}", stderr(&o));
     assert_eq!(names(&bare), names(&full));
     // The same run gives the same report, whether made by simulate or later by report; only the
     // simulator's wall time in summary.md may differ.
-    for (stem, _, _) in FIGURES {
+    for stem in plot_stems(&full) {
         for ext in ["png", "svg"] {
             let f = format!("{stem}.{ext}");
             assert!(
@@ -316,8 +351,10 @@ fn a_run_with_no_completed_request_still_gets_a_report() {
     );
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(md.contains("rejected: context_length | 40"), "{md}");
-    assert!(!md.contains("## Plots"), "{md}");
-    assert!(!run.join("ttft_cdf.png").exists());
+    // No batch ran: no latency, timeline or batch-energy plots; the GPUs idled until the last arrival,
+    // which the power and region plots show.
+    assert_eq!(plot_stems(&run), vec!["power_timeline", "regions"]);
+    assert!(!md.contains("### Latency"), "{md}");
     let trace: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("trace.json")).unwrap()).unwrap();
     let rejected = trace["traceEvents"]
@@ -365,4 +402,188 @@ fn summary_values_added_later_show_with_their_unit() {
         !md.contains("| `makespan_s` |"),
         "known keys stay in their own tables"
     );
+}
+
+/// Checks each energy figure of `run`: a valid PNG and an SVG of the same size holding `words`.
+fn assert_energy_figures(run: &Path, words: &[(&str, &[&str])]) {
+    for (stem, must_say) in words {
+        let png = run.join(format!("{stem}.png"));
+        let (w, h) = png_size(&png);
+        assert_eq!(w, 1200, "{stem}");
+        assert!((500..=3000).contains(&h), "{stem}: {h} pixels high");
+        assert_valid_png(&png, w, h);
+        assert_valid_svg(&run.join(format!("{stem}.svg")), w, h, must_say);
+    }
+}
+
+#[test]
+fn energy_plots_render_as_valid_png_and_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    // gcp-europe-north1 has no electricity price and no water figures: those show as n/a.
+    let run = small_run(
+        tmp.path(),
+        "run",
+        &["--set", "region=aws-us-east-1,gcp-europe-north1"],
+    );
+    assert_energy_figures(
+        &run,
+        &[
+            (
+                "power_timeline",
+                &[
+                    "power per GPU (W)",
+                    "simulated time (s)",
+                    "replica 1",
+                    "idle",
+                    "TDP (400 W)",
+                ],
+            ),
+            (
+                "energy_by_replica",
+                &[
+                    "GPU energy (",
+                    "replica",
+                    "prefill (all replicas: ",
+                    "decode",
+                    "idle",
+                ],
+            ),
+            (
+                "energy_per_token",
+                &[
+                    "energy per token (J/token)",
+                    "requests in the batch",
+                    "decode-only",
+                ],
+            ),
+            (
+                "regions",
+                &[
+                    "carbon (gCO2e)",
+                    "cost (USD)",
+                    "water (L)",
+                    "gcp-europe-north1",
+                    "n/a: no electricity price",
+                    "n/a: no WUE or grid water intensity",
+                    "embodied",
+                ],
+            ),
+        ],
+    );
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(md.contains("### Power and energy"), "{md}");
+    assert!(md.contains("### Carbon, cost and water by region"), "{md}");
+    for stem in ENERGY_FIGURES {
+        assert!(md.contains(&format!("[SVG]({stem}.svg)")), "{stem}: {md}");
+    }
+}
+
+#[test]
+fn energy_plots_of_a_pipelined_chunked_run_show_stages_and_mixed_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(
+        tmp.path(),
+        "run",
+        &[
+            "--set",
+            "hardware.pipeline_stages=2",
+            "--set",
+            "scheduler.policy=sarathi",
+        ],
+    );
+    assert_energy_figures(
+        &run,
+        &[
+            (
+                "power_timeline",
+                &["replica 0, stage 1", "replica 1, stage 0"],
+            ),
+            ("energy_per_token", &["mixed (prefill + decode)"]),
+        ],
+    );
+}
+
+#[test]
+fn energy_per_replica_adds_up_to_the_summary_split() {
+    // The plot splits each stage's energy between prefill and decode by tokens from batches.parquet; the
+    // summary sums what the simulator charged each request. They agree, with mixed batches (sarathi),
+    // padding (faster_transformer) and pipeline stages.
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, extra) in [
+        ("sarathi", ["--set", "scheduler.policy=sarathi"]),
+        ("ft", ["--set", "scheduler.policy=faster_transformer"]),
+        ("pp", ["--set", "hardware.pipeline_stages=2"]),
+    ] {
+        let dir = small_run(tmp.path(), name, &[&extra[..], &["--no-plots"]].concat());
+        let run = simwatt::runfolder::RunFolder::read(&dir).unwrap();
+        let e = simwatt::plots::energy_by_replica(&run)
+            .unwrap()
+            .expect("a run with a power profile");
+        assert_eq!(e.prefill_j.len(), 2, "{name}");
+        let close = |a: f64, key: &str| {
+            let b = run.summary_f64(key).unwrap();
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "{name} {key}: {a} vs {b}"
+            );
+        };
+        close(e.prefill_j.iter().sum(), "prefill_energy_j");
+        close(e.decode_j.iter().sum(), "decode_energy_j");
+        close(e.idle_j.iter().sum(), "idle_energy_j");
+        assert!(e.prefill_j.iter().all(|v| *v > 0.0), "{name}: {e:?}");
+    }
+}
+
+#[test]
+fn a_run_without_a_power_profile_has_no_energy_plots_and_no_error() {
+    // From a folder without profiles/power/, the default profile path does not exist.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "c.yaml",
+        &std::fs::read_to_string(quickstart()).unwrap(),
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+        .args([
+            "simulate",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--set",
+            "workload.requests=20",
+            "--set",
+            "region=null",
+            "-o",
+            "run",
+            "-q",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = tmp.path().join("run");
+    assert!(!run.join("power.parquet").exists());
+    let stems = plot_stems(&run);
+    assert_eq!(
+        stems,
+        vec!["e2e_cdf", "tbt_cdf", "timeline_replica0", "ttft_cdf"],
+        "only the latency and timeline plots"
+    );
+    // Remade from the files, still without them and without an error.
+    let o = simwatt(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4 plots"), "{}", stderr(&o));
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(!md.contains("Power and energy"), "{md}");
+    assert!(!md.contains("regions.png"), "{md}");
+}
+
+#[test]
+fn a_run_with_a_power_profile_and_no_region_has_no_region_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = small_run(tmp.path(), "run", &["--set", "region=null"]);
+    let stems = plot_stems(&run);
+    for stem in ["power_timeline", "energy_by_replica", "energy_per_token"] {
+        assert!(stems.iter().any(|s| s == stem), "{stem} missing: {stems:?}");
+    }
+    assert!(!stems.iter().any(|s| s == "regions"), "{stems:?}");
 }
