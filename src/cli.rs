@@ -21,6 +21,9 @@ pub enum Command {
     Fit(FitCmd),
     /// Remake a run folder's plots, trace.json and summary.md from its files.
     Report(ReportCmd),
+    /// Plot a merged sweep (its results.csv): a metric against an axis, one line per value of another
+    /// axis; writes sweep_*.png / .svg and sweep.md in the sweep folder.
+    Plot(PlotCmd),
     /// Grids of runs from a sweep file: plan, run (locally or as shards of a batch array), merge, emit.
     Sweep(crate::sweep::SweepCmd),
     /// Searches over simulated runs, e.g. the highest request rate that meets a latency SLO.
@@ -72,6 +75,22 @@ pub struct ValidateCmd {
     /// Print nothing but errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotCmd {
+    /// A sweep output folder holding results.csv (from `simwatt sweep merge`).
+    #[arg(value_name = "SWEEP_DIR")]
+    pub dir: PathBuf,
+    /// Column on the x axis (a numeric sweep axis, e.g. workload.arrival.rate).
+    #[arg(long)]
+    pub x: String,
+    /// Metric column on the y axis, e.g. ttft_s_p90 or j_per_output_token.
+    #[arg(long)]
+    pub y: String,
+    /// Column whose values get one line each, e.g. scheduler.policy.
+    #[arg(long)]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

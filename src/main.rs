@@ -216,6 +216,18 @@ fn main() -> ExitCode {
         Command::Simulate(cmd) => simulate(cmd),
         Command::Fit(FitCmd::Latency(cmd)) => fit_latency(cmd),
         Command::Report(cmd) => report(cmd),
+        Command::Plot(cmd) => {
+            simwatt::plots::sweep::plot_sweep(&cmd.dir, &cmd.x, &cmd.y, cmd.by.as_deref())
+                .map(|f| {
+                    eprintln!(
+                        "{}: {}.png, {}.svg, sweep.md",
+                        cmd.dir.display(),
+                        f.stem,
+                        f.stem
+                    )
+                })
+                .map_err(Into::into)
+        }
         Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
         Command::Sweep(cmd) => simwatt::sweep::main(cmd).map_err(Into::into),
         Command::Search(cmd) => simwatt::search::main(cmd).map_err(Into::into),

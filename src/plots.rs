@@ -22,6 +22,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 pub mod energy;
+pub mod sweep;
 pub use energy::{
     energy_by_replica, energy_per_token, power_timeline, region_chart, EnergyByReplica,
     EnergyPerToken, PowerTimeline, RegionChart,
@@ -817,7 +818,10 @@ pub(crate) fn legend_below<DB: DrawingBackend>(
 }
 
 /// A legend sample: a short line in the series colour.
-fn legend_line(color: RGBColor, width: u32) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+pub(crate) fn legend_line(
+    color: RGBColor,
+    width: u32,
+) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(width))
 }
 

@@ -587,3 +587,64 @@ fn a_run_with_a_power_profile_and_no_region_has_no_region_plot() {
     }
     assert!(!stems.iter().any(|s| s == "regions"), "{stems:?}");
 }
+
+#[test]
+fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = "run,status,scheduler.policy,workload.arrival.rate,ttft_s_p90,j_per_output_token\n\
+               0,ok,vllm,2,0.10,0.40\n1,ok,vllm,4,0.15,0.35\n2,ok,orca,2,0.12,\n3,ok,orca,4,0.20,0.30\n\
+               4,ok,vllm,4,0.17,0.36\n5,failed,orca,8,,\n";
+    std::fs::write(tmp.path().join("results.csv"), csv).unwrap();
+    let chart = simwatt::plots::sweep::sweep_chart(
+        tmp.path(),
+        "workload.arrival.rate",
+        "ttft_s_p90",
+        Some("scheduler.policy"),
+    )
+    .unwrap();
+    assert_eq!(chart.runs, 5);
+    let vllm = chart.series.iter().find(|s| s.label == "vllm").unwrap();
+    // Two replicates at rate 4: mean 0.16, range 0.15-0.17.
+    let p = vllm.points[1];
+    assert_eq!(p.0, 4.0);
+    assert!(
+        (p.1 - 0.16).abs() < 1e-12 && p.2 == 0.15 && p.3 == 0.17,
+        "{p:?}"
+    );
+    let o = simwatt(&[
+        "plot",
+        tmp.path().to_str().unwrap(),
+        "--x",
+        "workload.arrival.rate",
+        "--y",
+        "ttft_s_p90",
+        "--by",
+        "scheduler.policy",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stem = "sweep_ttft_s_p90_vs_workload_arrival_rate_by_scheduler_policy";
+    let png = std::fs::read(tmp.path().join(format!("{stem}.png"))).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 10_000);
+    let svg = std::fs::read_to_string(tmp.path().join(format!("{stem}.svg"))).unwrap();
+    assert_eq!(
+        roxmltree::Document::parse(&svg)
+            .unwrap()
+            .root_element()
+            .tag_name()
+            .name(),
+        "svg"
+    );
+    let md = std::fs::read_to_string(tmp.path().join("sweep.md")).unwrap();
+    assert!(md.contains(&format!("![{stem}]({stem}.png)")), "{md}");
+    assert!(md.contains("| vllm | 4 | 0.16 | 0.15 | 0.17 |"), "{md}");
+    let o = simwatt(&[
+        "plot",
+        tmp.path().to_str().unwrap(),
+        "--x",
+        "rate",
+        "--y",
+        "ttft_s_p90",
+    ]);
+    assert_clean_failure(&o, &["results.csv", "`rate`", "missing"]);
+}
