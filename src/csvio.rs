@@ -106,29 +106,7 @@ impl CsvTable {
     /// Like [`Self::f64_column`], but a cell may end with the unit `unit` (as nvidia-smi writes
     /// `250.31 W` unless asked for `nounits`); the unit is dropped. Any other text is an error.
     pub fn f64_column_unit(&self, name: &str, unit: &str) -> Result<Vec<f64>> {
-        let col = self.text_column(name)?;
-        let mut out = Vec::with_capacity(col.len());
-        for (i, cell) in col.iter().enumerate() {
-            let bad = |msg: String| Error::Column {
-                path: self.path.clone(),
-                column: name.trim().to_string(),
-                row: Some(i + 1),
-                message: msg,
-            };
-            let raw = cell.map(str::trim).unwrap_or("");
-            let cell = raw.strip_suffix(unit).map(str::trim_end).unwrap_or(raw);
-            if cell.is_empty() {
-                return Err(bad("empty cell, a number is needed".into()));
-            }
-            let v: f64 = cell
-                .parse()
-                .map_err(|_| bad(format!("`{raw}` is not a number (in {unit})")))?;
-            if !v.is_finite() {
-                return Err(bad(format!("`{raw}` is not a finite number")));
-            }
-            out.push(v);
-        }
-        Ok(out)
+        self.numbers(name, None, Some(unit))
     }
 
     fn text_column(&self, name: &str) -> Result<&StringChunked> {
@@ -145,24 +123,44 @@ impl CsvTable {
     /// Parses column `name` as finite numbers. Empty cells, NaN, infinities and text are errors naming
     /// the row (1-based, header excluded) and the cell.
     pub fn f64_column(&self, name: &str) -> Result<Vec<f64>> {
+        self.numbers(name, None, None)
+    }
+
+    /// The column's cells as finite numbers: an empty cell takes `empty` or is an error, a trailing
+    /// `unit` is dropped, anything else that is not a finite number is an error naming the row.
+    fn numbers(&self, name: &str, empty: Option<f64>, unit: Option<&str>) -> Result<Vec<f64>> {
         let col = self.text_column(name)?;
+        let column = if unit.is_some() { name.trim() } else { name };
         let mut out = Vec::with_capacity(col.len());
         for (i, cell) in col.iter().enumerate() {
             let bad = |msg: String| Error::Column {
                 path: self.path.clone(),
-                column: name.to_string(),
+                column: column.to_string(),
                 row: Some(i + 1),
                 message: msg,
             };
-            let cell = cell.map(str::trim).unwrap_or("");
+            let raw = cell.map(str::trim).unwrap_or("");
+            let cell = match unit {
+                Some(u) => raw.strip_suffix(u).map(str::trim_end).unwrap_or(raw),
+                None => raw,
+            };
             if cell.is_empty() {
-                return Err(bad("empty cell, a number is needed".into()));
+                match empty {
+                    Some(v) => {
+                        out.push(v);
+                        continue;
+                    }
+                    None => return Err(bad("empty cell, a number is needed".into())),
+                }
             }
-            let v: f64 = cell
-                .parse()
-                .map_err(|_| bad(format!("`{cell}` is not a number")))?;
+            let v: f64 = cell.parse().map_err(|_| {
+                bad(match unit {
+                    Some(u) => format!("`{raw}` is not a number (in {u})"),
+                    None => format!("`{raw}` is not a number"),
+                })
+            })?;
             if !v.is_finite() {
-                return Err(bad(format!("`{cell}` is not a finite number")));
+                return Err(bad(format!("`{raw}` is not a finite number")));
             }
             out.push(v);
         }
@@ -172,29 +170,7 @@ impl CsvTable {
     /// Like [`Self::f64_column`], but empty cells take `empty` (for columns where a blank means "did not
     /// run"). Text, NaN written out, and infinities are still errors.
     pub fn f64_column_or(&self, name: &str, empty: f64) -> Result<Vec<f64>> {
-        let col = self.text_column(name)?;
-        let mut out = Vec::with_capacity(col.len());
-        for (i, cell) in col.iter().enumerate() {
-            let cell = cell.map(str::trim).unwrap_or("");
-            if cell.is_empty() {
-                out.push(empty);
-                continue;
-            }
-            let bad = |msg: String| Error::Column {
-                path: self.path.clone(),
-                column: name.to_string(),
-                row: Some(i + 1),
-                message: msg,
-            };
-            let v: f64 = cell
-                .parse()
-                .map_err(|_| bad(format!("`{cell}` is not a number")))?;
-            if !v.is_finite() {
-                return Err(bad(format!("`{cell}` is not a finite number")));
-            }
-            out.push(v);
-        }
-        Ok(out)
+        self.numbers(name, Some(empty), None)
     }
 
     /// The cells of column `name` as text (empty cells as "").
