@@ -11,7 +11,7 @@ use crate::catalog::{DeviceSpec, Sourced};
 use crate::config::Scenario;
 use crate::error::{Error, Result};
 use crate::power::{vidur_energy_w, PowerProfile, Utilisation};
-use crate::sim::{BatchLog, BatchRow};
+use crate::sim::BatchRow;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -393,21 +393,6 @@ impl EnergyAcc {
             hourly_it_energy_j: hourly,
         }
     }
-}
-
-/// Integrates power over a run whose batch-stage log is in memory.
-pub fn energy_totals(
-    s: &Scenario,
-    log: &BatchLog,
-    profile: &PowerProfile,
-    span_ns: u64,
-    start_offset_s: f64,
-) -> EnergyTotals {
-    let mut acc = EnergyAcc::new(s, profile, start_offset_s);
-    for i in 0..log.len() {
-        acc.add(&log.row(i));
-    }
-    acc.finish(span_ns)
 }
 
 /// One run's footprint in one region.

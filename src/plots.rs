@@ -166,6 +166,20 @@ pub fn run_plots(run: &RunFolder, dir: &Path) -> Result<Vec<PlotFile>> {
     Ok(out)
 }
 
+/// A tick label: [`fmt_num`], except that on a log axis only 1, 2 and 5 times powers of ten are
+/// labelled (the others crowd together).
+pub fn tick_label(v: f64, log: bool) -> String {
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    let shown = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|m| (mantissa - m).abs() < 1e-6 * m);
+    if !log || shown {
+        fmt_num(v)
+    } else {
+        String::new()
+    }
+}
+
 /// A number for a tick label or a legend: three significant digits, no trailing zeros.
 pub fn fmt_num(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
@@ -448,18 +462,7 @@ impl LatencyCdf {
         } else {
             self.x_desc.to_string()
         };
-        // On a log axis, label 1, 2 and 5 times powers of ten only (the others crowd together).
-        let x_fmt = |v: &f64| {
-            let mantissa = v / 10f64.powf(v.log10().floor());
-            let shown = [1.0, 2.0, 5.0, 10.0]
-                .iter()
-                .any(|m| (mantissa - m).abs() < 1e-6 * m);
-            if !log || shown {
-                fmt_num(*v)
-            } else {
-                String::new()
-            }
-        };
+        let x_fmt = |v: &f64| tick_label(*v, log);
         chart
             .configure_mesh()
             .x_desc(x_desc)

@@ -479,12 +479,13 @@ pub fn write_run_with(
             )?),
             _ => None,
         };
+        let mut tee = Tee {
+            batches: &mut batches,
+            power: power.as_mut(),
+            energy: None,
+        };
         for i in 0..b.len() {
-            let row = b.row(i);
-            batches.push(&row)?;
-            if let Some(p) = power.as_mut() {
-                p.push(&row)?;
-            }
+            tee.push(&b.row(i))?;
         }
         batches.finish()?;
         if let Some(p) = power {

@@ -1083,18 +1083,7 @@ impl EnergyPerToken {
         } else {
             "requests in the batch"
         };
-        // On a log axis, label 1, 2 and 5 times powers of ten only.
-        let x_fmt = |v: &f64| {
-            let mantissa = v / 10f64.powf(v.log10().floor());
-            let shown = [1.0, 2.0, 5.0, 10.0]
-                .iter()
-                .any(|m| (mantissa - m).abs() < 1e-6 * m);
-            if !log || shown {
-                fmt_num(*v)
-            } else {
-                String::new()
-            }
-        };
+        let x_fmt = |v: &f64| super::tick_label(*v, log);
         chart
             .configure_mesh()
             .x_desc(x_desc)
