@@ -249,7 +249,7 @@ fn pct_label(prefix: &str, v: &[f64]) -> String {
 /// The latency CDFs of a run: time to first token, time between tokens, end-to-end latency, over
 /// completed requests. Runs with no completed request get none.
 pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
-    let req = &run.requests;
+    let req = run.requests()?;
     let status = req.strings("status")?;
     let replica = req.u64s("replica")?;
     let done: Vec<bool> = status.iter().map(|s| s == "completed").collect();
@@ -638,7 +638,7 @@ pub struct ReplicaTimeline {
 /// The timelines of the first [`MAX_TIMELINES`] replicas, from batches.parquet (pipeline stage 0: the
 /// batches as formed).
 pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
-    let b = &run.batches;
+    let b = run.batches()?;
     if b.rows() == 0 {
         return Ok(Vec::new());
     }

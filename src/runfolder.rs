@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use polars::prelude::*;
+use std::cell::OnceCell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -125,7 +126,8 @@ impl Table {
     }
 }
 
-/// Everything a report is made from, read from a run folder.
+/// Everything a report is made from, read from a run folder. The tables are read on first use, so a
+/// report that needs only the summary does not load a long run's batch log.
 #[derive(Debug, Clone)]
 pub struct RunFolder {
     pub dir: PathBuf,
@@ -135,12 +137,18 @@ pub struct RunFolder {
     pub config: serde_yaml::Value,
     /// `provenance.json`, when present.
     pub provenance: Option<serde_json::Value>,
-    /// `requests.parquet`: one row per request.
-    pub requests: Table,
-    /// `batches.parquet`: one row per batch stage.
-    pub batches: Table,
-    /// `power.parquet`, when the run has one.
-    pub power: Option<Table>,
+    requests: OnceCell<Table>,
+    batches: OnceCell<Table>,
+    power: OnceCell<Option<Table>>,
+}
+
+/// The table in `cell`, read from `path` the first time.
+fn lazy<T>(cell: &OnceCell<T>, load: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(t) = cell.get() {
+        return Ok(t);
+    }
+    let t = load()?;
+    Ok(cell.get_or_init(|| t))
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -175,21 +183,54 @@ impl RunFolder {
         } else {
             None
         };
-        let power_path = dir.join("power.parquet");
-        let power = if power_path.exists() {
-            Some(Table::read_parquet(&power_path)?)
-        } else {
-            None
-        };
+        for name in ["requests.parquet", "batches.parquet"] {
+            let path = dir.join(name);
+            if !path.is_file() {
+                return Err(Error::io(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "missing from the run folder",
+                    ),
+                ));
+            }
+        }
         Ok(RunFolder {
             dir: dir.to_path_buf(),
             summary,
             config,
             provenance,
-            requests: Table::read_parquet(&dir.join("requests.parquet"))?,
-            batches: Table::read_parquet(&dir.join("batches.parquet"))?,
-            power,
+            requests: OnceCell::new(),
+            batches: OnceCell::new(),
+            power: OnceCell::new(),
         })
+    }
+
+    /// `requests.parquet`: one row per request.
+    pub fn requests(&self) -> Result<&Table> {
+        lazy(&self.requests, || {
+            Table::read_parquet(&self.dir.join("requests.parquet"))
+        })
+    }
+
+    /// `batches.parquet`: one row per batch stage.
+    pub fn batches(&self) -> Result<&Table> {
+        lazy(&self.batches, || {
+            Table::read_parquet(&self.dir.join("batches.parquet"))
+        })
+    }
+
+    /// `power.parquet`, when the run has one.
+    pub fn power(&self) -> Result<Option<&Table>> {
+        let p = lazy(&self.power, || {
+            let path = self.dir.join("power.parquet");
+            if path.exists() {
+                Table::read_parquet(&path).map(Some)
+            } else {
+                Ok(None)
+            }
+        })?;
+        Ok(p.as_ref())
     }
 
     /// A number of summary.json at a dotted path (`ttft_s.p50`), if present and numeric.

@@ -62,7 +62,7 @@ pub struct TraceEvents {
 
 /// Builds the trace events of `run`.
 pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
-    let b = &run.batches;
+    let b = run.batches()?;
     let replica = b.u64s("replica")?;
     let stage = b.u64s("stage")?;
     let start = b.f64s_required("start_s")?;
@@ -72,7 +72,7 @@ pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
     let decode = b.u64s("decode_tokens")?;
     let kv = b.u64s("kv_blocks_used")?;
 
-    let r = &run.requests;
+    let r = run.requests()?;
     let id = r.u64s("request_id")?;
     let arrival = r.f64s_required("arrival_s")?;
     let req_replica = r.u64s("replica")?;
