@@ -1,4 +1,5 @@
-//! Run metrics: per-request rows and the run summary, computed from a [`SimResult`].
+//! Run metrics: per-request rows and the run summary, computed from a [`SimResult`] and the finished
+//! requests' [`RequestStats`].
 //!
 //! Every metric here is defined, with its unit, in docs/metrics.md; names carry their unit (`_s`,
 //! `_per_s`). Percentiles are linear interpolations between order statistics (numpy's default), except
@@ -190,27 +191,77 @@ pub struct EnergySummary {
     pub regions: Vec<crate::accounting::RegionReport>,
 }
 
+/// What the summary needs of the requests, accumulated one finished request at a time (so a streamed
+/// run need not keep its requests): counts and token sums, and the completed requests' latencies for
+/// exact percentiles (24 bytes per completed request).
+#[derive(Debug, Clone, Default)]
+pub struct RequestStats {
+    pub total: u64,
+    pub completed: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub preemptions: u64,
+    /// Latest completion among completed requests, seconds.
+    pub makespan_s: f64,
+    /// Prompt and output tokens of completed requests.
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub ttft_s: Vec<f64>,
+    pub e2e_s: Vec<f64>,
+    pub scheduling_delay_s: Vec<f64>,
+    /// Busy GPU energy attributed to prefill and decode, summed over every request, joules.
+    pub prefill_energy_j: f64,
+    pub decode_energy_j: f64,
+}
+
+impl RequestStats {
+    /// Adds a finished request `r` and its row.
+    pub fn add(&mut self, r: &Request, row: &RequestRow) {
+        self.total += 1;
+        if let Phase::Rejected(reason) = r.phase {
+            *self
+                .rejected_by_reason
+                .entry(reason.name().to_string())
+                .or_insert(0) += 1;
+        }
+        self.preemptions += r.preemptions as u64;
+        self.prefill_energy_j += r.prefill_energy_j;
+        self.decode_energy_j += r.decode_energy_j;
+        if row.status != "completed" {
+            return;
+        }
+        self.completed += 1;
+        if let Some(c) = row.completion_s {
+            self.makespan_s = self.makespan_s.max(c);
+        }
+        self.output_tokens += row.output_tokens as u64;
+        self.prompt_tokens += row.prompt_tokens as u64;
+        self.ttft_s.extend(row.ttft_s);
+        self.e2e_s.extend(row.e2e_s);
+        self.scheduling_delay_s
+            .extend(row.scheduled_s.map(|t| t - row.arrival_s));
+    }
+
+    /// Statistics of requests kept in memory, by id.
+    pub fn of(requests: &[Request], rows: &[RequestRow]) -> Self {
+        let mut s = RequestStats::default();
+        for (r, row) in requests.iter().zip(rows) {
+            s.add(r, row);
+        }
+        s
+    }
+}
+
 /// Builds the summary of a run. `wall_s` is the wall-clock time of the simulation itself.
 pub fn summarize(
     s: &Scenario,
     predictor: &str,
     res: &SimResult,
-    rows: &[RequestRow],
+    stats: &RequestStats,
     wall_s: f64,
 ) -> Summary {
-    let completed: Vec<&RequestRow> = rows.iter().filter(|r| r.status == "completed").collect();
-    let mut by_reason = BTreeMap::new();
-    for r in &res.requests {
-        if let Phase::Rejected(reason) = r.phase {
-            *by_reason.entry(reason.name().to_string()).or_insert(0u64) += 1;
-        }
-    }
-    let makespan_s = completed
-        .iter()
-        .filter_map(|r| r.completion_s)
-        .fold(0.0, f64::max);
-    let output_tokens: u64 = completed.iter().map(|r| r.output_tokens as u64).sum();
-    let prompt_tokens: u64 = completed.iter().map(|r| r.prompt_tokens as u64).sum();
+    let makespan_s = stats.makespan_s;
+    let output_tokens = stats.output_tokens;
+    let prompt_tokens = stats.prompt_tokens;
     let per_s = |x: f64| {
         if makespan_s > 0.0 {
             x / makespan_s
@@ -230,8 +281,8 @@ pub fn summarize(
         })
     };
     let (batches, batch_reqs) = (res.batches_last_stage, res.batch_requests_last_stage);
-    let total = res.requests.len() as u64;
-    let rejected = by_reason.values().sum();
+    let total = stats.total;
+    let rejected = stats.rejected_by_reason.values().sum();
     Summary {
         simwatt_version: env!("CARGO_PKG_VERSION").to_string(),
         seed: s.raw.seed,
@@ -242,24 +293,19 @@ pub fn summarize(
         gpus_per_replica: s.gpus_per_replica(),
         predictor: predictor.to_string(),
         requests_total: total,
-        requests_completed: completed.len() as u64,
+        requests_completed: stats.completed,
         requests_rejected: rejected,
-        requests_rejected_by_reason: by_reason,
-        preemptions: res.requests.iter().map(|r| r.preemptions as u64).sum(),
+        requests_rejected_by_reason: stats.rejected_by_reason.clone(),
+        preemptions: stats.preemptions,
         makespan_s,
         prompt_tokens,
         output_tokens,
         output_tokens_per_s: per_s(output_tokens as f64),
-        requests_per_s: per_s(completed.len() as f64),
-        ttft_s: Stats::of(completed.iter().filter_map(|r| r.ttft_s).collect()),
+        requests_per_s: per_s(stats.completed as f64),
+        ttft_s: Stats::of(stats.ttft_s.clone()),
         tbt_s: tbt,
-        e2e_s: Stats::of(completed.iter().filter_map(|r| r.e2e_s).collect()),
-        scheduling_delay_s: Stats::of(
-            completed
-                .iter()
-                .filter_map(|r| r.scheduled_s.map(|t| t - r.arrival_s))
-                .collect(),
-        ),
+        e2e_s: Stats::of(stats.e2e_s.clone()),
+        scheduling_delay_s: Stats::of(stats.scheduling_delay_s.clone()),
         batches,
         batch_stages: res.batch_stages,
         mean_batch_requests: if batches > 0 {

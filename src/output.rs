@@ -1,6 +1,7 @@
 //! Writing a run folder: all files go to a hidden sibling folder first, which is renamed into place only
 //! when every file is written, so an interrupted or failed run never leaves a folder that looks complete.
 
+use crate::cluster::{Phase, RejectReason, Request};
 use crate::error::{Error, Result};
 use crate::metrics::RequestRow;
 use crate::sim::{BatchLog, BatchRow, BatchSink};
@@ -409,6 +410,15 @@ impl BatchSink for PowerSegments {
 
 /// Writes the request table to requests.csv and requests.parquet in chunks.
 pub fn write_requests(dir: &Path, rows: &[RequestRow]) -> Result<()> {
+    let mut chunks = rows.chunks(CHUNK_ROWS);
+    write_requests_chunked(dir, &mut || Ok(chunks.next().map(|c| c.to_vec())))
+}
+
+/// Writes requests.csv and requests.parquet from the chunks `next` returns, in order, until `None`.
+pub fn write_requests_chunked(
+    dir: &Path,
+    next: &mut dyn FnMut() -> Result<Option<Vec<RequestRow>>>,
+) -> Result<()> {
     let csv_path = dir.join("requests.csv");
     let pq_path = dir.join("requests.parquet");
     let schema = requests_frame(&[])?.schema().as_ref().clone();
@@ -417,14 +427,156 @@ pub fn write_requests(dir: &Path, rows: &[RequestRow]) -> Result<()> {
     let mut csv = CsvWriter::new(f)
         .batched(&schema)
         .map_err(frame_err(&csv_path))?;
-    for chunk in rows.chunks(CHUNK_ROWS) {
-        let df = requests_frame(chunk)?;
+    let mut any = false;
+    while let Some(chunk) = next()? {
+        let df = requests_frame(&chunk)?;
         csv.write_batch(&df).map_err(frame_err(&csv_path))?;
         pq.write(df)?;
+        any = true;
     }
-    if rows.is_empty() {
+    if !any {
         csv.write_batch(&requests_frame(&[])?)
             .map_err(frame_err(&csv_path))?;
     }
     pq.finish()
+}
+
+/// Finished requests kept on disk until the run's energy is known, so a long run need not hold them
+/// in memory: fixed-size little-endian records in a scratch file of the run's staging folder, read
+/// back in order by [`SpillReader`] and removed when it is dropped.
+pub struct RequestSpill {
+    path: PathBuf,
+    w: std::io::BufWriter<File>,
+    n: u64,
+}
+
+const SPILL_RECORD: usize = 77;
+const NONE_NS: u64 = u64::MAX;
+
+fn phase_code(p: Phase) -> Result<u8> {
+    Ok(match p {
+        Phase::Completed => 0,
+        Phase::Rejected(RejectReason::KvCapacity) => 1,
+        Phase::Rejected(RejectReason::TokenBudget) => 2,
+        Phase::Rejected(RejectReason::ContextLength) => 3,
+        other => return Err(Error::Internal(format!("request spilled while {other:?}"))),
+    })
+}
+
+fn phase_of(code: u8) -> Result<Phase> {
+    Ok(match code {
+        0 => Phase::Completed,
+        1 => Phase::Rejected(RejectReason::KvCapacity),
+        2 => Phase::Rejected(RejectReason::TokenBudget),
+        3 => Phase::Rejected(RejectReason::ContextLength),
+        c => return Err(Error::Internal(format!("request spill: phase code {c}"))),
+    })
+}
+
+impl RequestSpill {
+    pub fn create(path: &Path) -> Result<Self> {
+        let f = File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(RequestSpill {
+            path: path.to_path_buf(),
+            w: std::io::BufWriter::with_capacity(1 << 20, f),
+            n: 0,
+        })
+    }
+
+    /// Appends finished request `id`.
+    pub fn push(&mut self, id: u32, r: &Request) -> Result<()> {
+        use std::io::Write;
+        let mut rec = [0u8; SPILL_RECORD];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            rec[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&id.to_le_bytes());
+        put(&r.arrival_ns.to_le_bytes());
+        put(&r.prompt_tokens.to_le_bytes());
+        put(&r.output_tokens.to_le_bytes());
+        put(&r.replica.to_le_bytes());
+        put(&[phase_code(r.phase)?]);
+        put(&r.preemptions.to_le_bytes());
+        for t in [r.scheduled_ns, r.first_token_ns, r.completion_ns] {
+            put(&t.unwrap_or(NONE_NS).to_le_bytes());
+        }
+        put(&r.tbt_max_ns.to_le_bytes());
+        put(&r.prefill_energy_j.to_le_bytes());
+        put(&r.decode_energy_j.to_le_bytes());
+        debug_assert_eq!(at, SPILL_RECORD);
+        self.w
+            .write_all(&rec)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Closes the file and opens it for reading from the start.
+    pub fn finish(self) -> Result<SpillReader> {
+        let RequestSpill { path, w, n } = self;
+        w.into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(SpillReader {
+            r: std::io::BufReader::with_capacity(1 << 20, f),
+            path,
+            left: n,
+        })
+    }
+}
+
+/// Reads a [`RequestSpill`] back; removes the file when dropped.
+pub struct SpillReader {
+    path: PathBuf,
+    r: std::io::BufReader<File>,
+    left: u64,
+}
+
+impl SpillReader {
+    /// Up to `max` requests (id, request), in the order they were spilled; empty at the end.
+    pub fn next_chunk(&mut self, max: usize) -> Result<Vec<(u32, Request)>> {
+        use std::io::Read;
+        let n = (self.left as usize).min(max);
+        let mut out = Vec::with_capacity(n);
+        let mut rec = [0u8; SPILL_RECORD];
+        for _ in 0..n {
+            self.r
+                .read_exact(&mut rec)
+                .map_err(|e| Error::io(&self.path, e))?;
+            let mut at = 0;
+            let mut take = |k: usize| {
+                let s = &rec[at..at + k];
+                at += k;
+                s
+            };
+            let u32_ = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
+            let u64_ = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+            let id = u32_(take(4));
+            let arrival = u64_(take(8));
+            let prompt = u32_(take(4));
+            let output = u32_(take(4));
+            let mut r = Request::new(arrival, prompt, output);
+            r.replica = u32_(take(4));
+            r.phase = phase_of(take(1)[0])?;
+            r.preemptions = u32_(take(4));
+            let opt = |v: u64| (v != NONE_NS).then_some(v);
+            r.scheduled_ns = opt(u64_(take(8)));
+            r.first_token_ns = opt(u64_(take(8)));
+            r.completion_ns = opt(u64_(take(8)));
+            r.tbt_max_ns = u64_(take(8));
+            r.prefill_energy_j = f64::from_bits(u64_(take(8)));
+            r.decode_energy_j = f64::from_bits(u64_(take(8)));
+            out.push((id, r));
+        }
+        self.left -= n as u64;
+        Ok(out)
+    }
+}
+
+impl Drop for SpillReader {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

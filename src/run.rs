@@ -2,11 +2,12 @@
 
 use crate::accounting;
 use crate::accounting::EnergyAcc;
+use crate::cluster::Request;
 use crate::config::{self, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario};
 use crate::error::{Error, Result};
-use crate::metrics::{summarize, EnergySummary, RequestRow, Summary};
+use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::output::{self, sha256_hex, RunDir};
-use crate::output::{BatchesWriter, PowerSegments};
+use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::PowerProfile;
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
@@ -15,7 +16,7 @@ use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
 use crate::report::ReportOptions;
 use crate::sim::{self, SimResult};
-use crate::sim::{BatchRow, BatchSink, StageEnergy};
+use crate::sim::{BatchRow, BatchSink, RequestSink, StageEnergy};
 use crate::workload;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -36,10 +37,12 @@ pub struct SimulateArgs {
 pub struct RunOutcome {
     pub scenario: Scenario,
     pub result: SimResult,
+    /// One row per request, by id (empty for a streamed run, whose requests went straight to disk).
     pub rows: Vec<RequestRow>,
     pub summary: Summary,
     pub predictor: PredictorInfo,
-    /// batches.parquet and power.parquet were written while simulating (not kept in memory).
+    /// batches.parquet, power.parquet and the requests tables were written while simulating (not kept
+    /// in memory).
     pub streamed: bool,
 }
 
@@ -188,8 +191,23 @@ impl BatchSink for Tee<'_> {
     }
 }
 
-/// Runs a scenario. With `stream_dir`, batches.parquet and power.parquet are written there while the
-/// loop runs and the batch log is not kept in memory; without, it is kept in `SimResult::batches`.
+/// Finished requests of a streamed run: summary statistics in memory, the requests themselves spilled
+/// to disk until their energy columns can be filled.
+struct StreamedRequests {
+    stats: RequestStats,
+    spill: RequestSpill,
+}
+
+impl RequestSink for StreamedRequests {
+    fn finished(&mut self, id: u32, r: &Request) -> Result<()> {
+        self.stats.add(r, &RequestRow::from_request(id as usize, r));
+        self.spill.push(id, r)
+    }
+}
+
+/// Runs a scenario. With `stream_dir`, batches.parquet, power.parquet and the requests tables are
+/// written there and neither the batch log nor the finished requests are kept in memory; without, they
+/// are kept in `SimResult::batches` and `RunOutcome::rows`.
 fn simulate_impl(
     scenario: Scenario,
     progress: sim::Progress,
@@ -232,6 +250,7 @@ fn simulate_requests(
         .as_ref()
         .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
     let t0 = Instant::now();
+    let mut streamed_requests = None;
     let result = match stream_dir {
         None => {
             let result = sim::run(
@@ -263,6 +282,10 @@ fn simulate_requests(
                 power: power.as_mut(),
                 energy: acc.as_mut(),
             };
+            let mut finished = StreamedRequests {
+                stats: RequestStats::default(),
+                spill: RequestSpill::create(&dir.join(".requests.spill"))?,
+            };
             let result = sim::run_into(
                 &scenario,
                 specs,
@@ -270,11 +293,13 @@ fn simulate_requests(
                 stage_energy.as_ref(),
                 progress,
                 &mut tee,
+                &mut finished,
             )?;
             batches.finish()?;
             if let Some(p) = power {
                 p.finish(result.end_ns)?;
             }
+            streamed_requests = Some(finished);
             result
         }
     };
@@ -285,28 +310,50 @@ fn simulate_requests(
         .enumerate()
         .map(|(i, r)| RequestRow::from_request(i, r))
         .collect();
+    let stats = match &streamed_requests {
+        Some(f) => &f.stats,
+        None => &RequestStats::of(&result.requests, &rows),
+    };
     let info = predictor.info();
-    let mut summary = summarize(&scenario, &info.kind, &result, &rows, wall_s);
+    let mut summary = summarize(&scenario, &info.kind, &result, stats, wall_s);
     let energy = match (&profile, &acc) {
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
-            let e = energy_summary(
-                &scenario,
-                &result,
-                &summary,
-                p,
-                &profile_path,
-                &totals,
-                start,
-            )?;
-            attribute_request_energy(&mut rows, &result, &e);
-            e
+            energy_summary(&scenario, stats, &summary, p, &profile_path, &totals, start)?
         }
         _ => EnergySummary {
             energy_note,
             ..Default::default()
         },
     };
+    // Each request's energy columns (null without a power profile).
+    let g_per_j = energy.energy_j.map(|_| carbon_g_per_j(&energy));
+    if let Some(g) = g_per_j {
+        for (row, r) in rows.iter_mut().zip(&result.requests) {
+            fill_request_energy(row, r, g);
+        }
+    }
+    if let (Some(f), Some(dir)) = (streamed_requests, stream_dir) {
+        let mut spill = f.spill.finish()?;
+        output::write_requests_chunked(dir, &mut || {
+            let chunk = spill.next_chunk(CHUNK_ROWS)?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(
+                chunk
+                    .iter()
+                    .map(|(id, r)| {
+                        let mut row = RequestRow::from_request(*id as usize, r);
+                        if let Some(g) = g_per_j {
+                            fill_request_energy(&mut row, r, g);
+                        }
+                        row
+                    })
+                    .collect(),
+            ))
+        })?;
+    }
     summary.energy = energy;
     Ok(RunOutcome {
         scenario,
@@ -346,7 +393,7 @@ pub fn power_profile(s: &Scenario) -> Result<(Option<PowerProfile>, String, Opti
 /// Energy totals and per-region footprints of a finished run.
 fn energy_summary(
     s: &Scenario,
-    res: &SimResult,
+    stats: &RequestStats,
     summary: &Summary,
     profile: &PowerProfile,
     profile_path: &str,
@@ -372,8 +419,7 @@ fn energy_summary(
     }
     let per = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
     let head = regions.first();
-    let prefill: f64 = res.requests.iter().map(|r| r.prefill_energy_j).sum();
-    let decode: f64 = res.requests.iter().map(|r| r.decode_energy_j).sum();
+    let (prefill, decode) = (stats.prefill_energy_j, stats.decode_energy_j);
     Ok(EnergySummary {
         power_profile: Some(profile_path.to_string()),
         power_profile_method: Some(profile.provenance.method.clone()),
@@ -400,20 +446,21 @@ fn energy_summary(
     })
 }
 
-/// Fills each request's energy columns; its carbon uses the headline region's energy-weighted mean
-/// intensity and PUE.
-fn attribute_request_energy(rows: &mut [RequestRow], res: &SimResult, e: &EnergySummary) {
-    let g_per_j = e
-        .regions
+/// Grams CO2e per joule of GPU energy in the headline region: its energy-weighted mean intensity
+/// times its PUE (`None` without a region intensity).
+fn carbon_g_per_j(e: &EnergySummary) -> Option<f64> {
+    e.regions
         .first()
-        .map(|r| r.carbon_intensity_g_per_kwh * r.pue / accounting::J_PER_KWH);
-    for (row, r) in rows.iter_mut().zip(&res.requests) {
-        let total = r.prefill_energy_j + r.decode_energy_j;
-        row.energy_j = Some(total);
-        row.prefill_energy_j = Some(r.prefill_energy_j);
-        row.decode_energy_j = Some(r.decode_energy_j);
-        row.carbon_g = g_per_j.map(|k| total * k);
-    }
+        .map(|r| r.carbon_intensity_g_per_kwh * r.pue / accounting::J_PER_KWH)
+}
+
+/// Fills a request's energy columns from its attributed energy, and its carbon at `g_per_j`.
+fn fill_request_energy(row: &mut RequestRow, r: &Request, g_per_j: Option<f64>) {
+    let total = r.prefill_energy_j + r.decode_energy_j;
+    row.energy_j = Some(total);
+    row.prefill_energy_j = Some(r.prefill_energy_j);
+    row.decode_energy_j = Some(r.decode_energy_j);
+    row.carbon_g = g_per_j.map(|k| total * k);
 }
 
 #[derive(Serialize)]
@@ -566,7 +613,9 @@ fn write_rest(
         memory: &s.memory,
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
-    output::write_requests(dir.path(), &o.rows)?;
+    if !o.streamed {
+        output::write_requests(dir.path(), &o.rows)?;
+    }
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
     crate::report::write_report(dir.path(), report)?;
     Ok(())

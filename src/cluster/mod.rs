@@ -77,6 +77,9 @@ pub struct Request {
     pub kv_held: u64,
     /// Part of a batch that has not finished yet.
     pub in_flight: bool,
+    /// Still referred to by its replica after finishing (a static batch's padding member), so the
+    /// loop keeps it.
+    pub pinned: bool,
     pub preemptions: u32,
     pub scheduled_ns: Option<SimTime>,
     pub first_token_ns: Option<SimTime>,
@@ -103,6 +106,7 @@ impl Request {
             kv_tokens: 0,
             kv_held: 0,
             in_flight: false,
+            pinned: false,
             preemptions: 0,
             scheduled_ns: None,
             first_token_ns: None,

@@ -1,13 +1,15 @@
 //! The discrete-event loop.
 //!
-//! Input: a resolved [`Scenario`], its requests (sorted by arrival) and a [`Predictor`]. Output: a
-//! [`SimResult`] with every request's timeline, one log row per batch stage, and the token-gap
-//! histogram. Time is integer nanoseconds; events at the same instant run in the order they were
+//! Input: a resolved [`Scenario`], its requests (sorted by arrival) and a [`Predictor`]. Output: each
+//! finished request's timeline (to a [`RequestSink`], in id order), one log row per batch stage (to a
+//! [`BatchSink`]), and a [`SimResult`] with the token-gap histogram and counts. Time is integer nanoseconds; events at the same instant run in the order they were
 //! created (a sequence number breaks ties), so a run is reproducible bit for bit.
 
 mod log;
+mod window;
 
 pub use log::{BatchLog, BatchRow, BatchSink};
+pub use window::{RequestSink, RequestWindow};
 
 use crate::catalog::DeviceSpec;
 use crate::cluster::kv::KvCache;
@@ -38,6 +40,7 @@ enum Event {
 
 /// Everything a run produces.
 pub struct SimResult {
+    /// Every request, by id (filled by [`run`]; empty from [`run_into`], whose sink gets them).
     pub requests: Vec<Request>,
     pub batches: BatchLog,
     /// Gaps between consecutive output tokens of every request, nanoseconds.
@@ -55,6 +58,8 @@ pub struct SimResult {
     pub end_ns: SimTime,
     /// KV-cache units per replica.
     pub kv_units_per_replica: u64,
+    /// Most requests the loop held at once: from the oldest unfinished to the newest arrival.
+    pub peak_requests_held: u64,
 }
 
 /// What the loop needs to price a stage's energy: the power profile and the device of each GPU, and
@@ -83,7 +88,7 @@ struct Sim<'a> {
     now: SimTime,
     seq: u64,
     queue: BinaryHeap<Reverse<(SimTime, u64, Event)>>,
-    requests: Vec<Request>,
+    requests: RequestWindow,
     replicas: Vec<Replica>,
     batches: Vec<Batch>,
     free_batches: Vec<u32>,
@@ -111,13 +116,24 @@ pub fn run(
     progress: Progress,
 ) -> Result<SimResult> {
     let mut log = BatchLog::default();
-    let mut res = run_into(scenario, specs, predictor, energy, progress, &mut log)?;
+    let mut requests = Vec::with_capacity(specs.len());
+    let mut res = run_into(
+        scenario,
+        specs,
+        predictor,
+        energy,
+        progress,
+        &mut log,
+        &mut requests,
+    )?;
     res.batches = log;
+    res.requests = requests;
     Ok(res)
 }
 
-/// Runs the simulation, handing each batch-stage row to `sink` as it is produced;
-/// `SimResult::batches` is left empty.
+/// Runs the simulation, handing each batch-stage row to `sink` as it is produced and each request to
+/// `finished` once it is done (in id order); `SimResult::batches` and `SimResult::requests` are left
+/// empty, and the loop keeps only the requests in flight.
 pub fn run_into(
     scenario: &Scenario,
     specs: &[RequestSpec],
@@ -125,6 +141,7 @@ pub fn run_into(
     energy: Option<&StageEnergy>,
     progress: Progress,
     sink: &mut dyn BatchSink,
+    finished: &mut dyn RequestSink,
 ) -> Result<SimResult> {
     if specs.windows(2).any(|w| w[1].arrival_ns < w[0].arrival_ns) {
         return Err(Error::Internal("requests are not sorted by arrival".into()));
@@ -144,15 +161,11 @@ pub fn run_into(
     let replicas = (0..hw.replicas)
         .map(|_| Replica::new(kv.clone(), hw.pipeline_stages))
         .collect();
-    let requests = specs
-        .iter()
-        .map(|s| Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens))
-        .collect();
     let mut sim = Sim {
         now: 0,
         seq: 0,
         queue: BinaryHeap::new(),
-        requests,
+        requests: RequestWindow::default(),
         replicas,
         batches: Vec::new(),
         free_batches: Vec::new(),
@@ -185,6 +198,11 @@ pub fn run_into(
                 if let Some(next) = specs.get(i as usize + 1) {
                     sim.push(next.arrival_ns, Event::Arrival(i + 1));
                 }
+                let s = &specs[i as usize];
+                let id =
+                    sim.requests
+                        .push(Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens));
+                debug_assert_eq!(id, i);
                 sim.arrive(i, max_context);
             }
             Event::Schedule(r) => {
@@ -193,24 +211,22 @@ pub fn run_into(
             }
             Event::StageDone { replica, stage } => sim.stage_done(replica, stage)?,
         }
+        sim.requests.retire(finished)?;
         if events % 4096 == 0 {
             progress(sim.finished);
         }
     }
     progress(sim.finished);
 
-    let unfinished = sim
-        .requests
-        .iter()
-        .filter(|r| !matches!(r.phase, Phase::Completed | Phase::Rejected(_)))
-        .count();
+    let peak_requests_held = sim.requests.peak() as u64;
+    let unfinished = sim.requests.drain(finished)?;
     if unfinished > 0 {
         return Err(Error::Internal(format!(
             "the event queue ran dry with {unfinished} requests neither completed nor rejected"
         )));
     }
     Ok(SimResult {
-        requests: sim.requests,
+        requests: Vec::new(),
         batches: BatchLog::default(),
         batch_stages: sim.batch_stages,
         batches_last_stage: sim.batches_last_stage,
@@ -220,6 +236,7 @@ pub fn run_into(
         events,
         end_ns: sim.now,
         kv_units_per_replica: kv.total,
+        peak_requests_held,
     })
 }
 

@@ -194,3 +194,63 @@ fn length_only_trace_with_synthetic_arrivals() {
         (3772, 54)
     );
 }
+
+#[test]
+fn streamed_and_in_memory_runs_write_the_same_tables() {
+    // `simulate` streams batches, power and requests to disk while it runs; the in-memory path (used
+    // by sweeps and replays) keeps them. Both must write the same bytes.
+    let tmp = tempfile::tempdir().unwrap();
+    for policy in ["vllm", "faster_transformer"] {
+        let streamed = tmp.path().join(format!("streamed-{policy}"));
+        let set = format!("scheduler.policy={policy}");
+        let o = simwatt(&[
+            "simulate",
+            "-c",
+            "experiments/quickstart.yaml",
+            "--set",
+            &set,
+            "--set",
+            "workload.requests=96",
+            "-o",
+            streamed.to_str().unwrap(),
+            "-q",
+            "--no-plots",
+            "--no-trace",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mem = simulate(&quickstart(), &[&set, "workload.requests=96"]);
+        let in_memory = tmp.path().join(format!("memory-{policy}"));
+        let args = simwatt::run::SimulateArgs {
+            config: quickstart(),
+            overrides: vec![],
+            out: None,
+            seed: None,
+            quiet: true,
+            force: false,
+        };
+        simwatt::run::write_run_with(
+            &mem,
+            &args,
+            &in_memory,
+            &simwatt::report::ReportOptions {
+                plots: false,
+                trace: false,
+            },
+        )
+        .unwrap();
+        for f in [
+            "requests.csv",
+            "requests.parquet",
+            "batches.parquet",
+            "power.parquet",
+        ] {
+            let a = std::fs::read(streamed.join(f)).unwrap();
+            let b = std::fs::read(in_memory.join(f)).unwrap();
+            assert!(a == b, "{policy}: {f} differs");
+        }
+        assert!(
+            !streamed.join(".requests.spill").exists(),
+            "the scratch file is removed"
+        );
+    }
+}

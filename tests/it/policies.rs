@@ -267,3 +267,31 @@ fn pipeline_parallelism_keeps_several_batches_in_flight() {
     });
     assert!(overlap, "pipeline stages never overlapped");
 }
+
+#[test]
+fn the_loop_holds_the_requests_in_flight_not_every_request() {
+    // 3,000 requests of the speed benchmark's lengths at a rate one A100 sustains (static batching
+    // sustains far less): the loop's request window stays a small fraction of the run.
+    let config = root().join("experiments/bench-10k.yaml");
+    for policy in POLICIES {
+        let rate = if policy == "faster_transformer" {
+            0.35
+        } else {
+            2.5
+        };
+        let o = simulate(
+            &config,
+            &[
+                "workload.requests=3000",
+                &format!("workload.arrival.rate={rate}"),
+                &format!("scheduler.policy={policy}"),
+            ],
+        );
+        check_invariants(&o);
+        let held = o.result.peak_requests_held;
+        assert!(
+            held > 0 && held < 150,
+            "{policy}: held {held} of 3000 requests at once"
+        );
+    }
+}

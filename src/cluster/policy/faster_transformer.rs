@@ -29,6 +29,10 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
         return;
     }
 
+    // The old batch is done: its members may now leave the loop's request window.
+    for &r in &members {
+        ctx.requests[r as usize].pinned = false;
+    }
     let mut new_members = members;
     new_members.clear();
     let mut tokens = 0u32;
@@ -46,6 +50,8 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
             break;
         }
         ctx.push_prefill(batch, r, need);
+        // Members that finish early are padding until the whole batch is done, so they stay.
+        ctx.requests[r as usize].pinned = true;
         tokens += need;
         new_members.push(r);
     }

@@ -13,6 +13,7 @@ mod vllm;
 
 use super::{Batch, BatchItem, Phase, RejectReason, Replica, Request};
 use crate::config::{Policy, SchedulerConfig};
+use crate::sim::RequestWindow;
 use crate::units::SimTime;
 
 /// Policy-specific state kept per replica.
@@ -80,7 +81,7 @@ impl Limits {
 /// What a policy works on: one replica and the request table.
 pub struct Ctx<'a> {
     pub replica: &'a mut Replica,
-    pub requests: &'a mut [Request],
+    pub requests: &'a mut RequestWindow,
     pub limits: &'a Limits,
     pub now: SimTime,
 }
