@@ -4,7 +4,6 @@
 
 use crate::cluster::{Phase, Request};
 use crate::error::Result;
-use std::collections::VecDeque;
 use std::ops::{Index, IndexMut};
 
 /// Receives each request once it is finished (completed or rejected), in request-id order.
@@ -21,13 +20,22 @@ impl RequestSink for Vec<Request> {
     }
 }
 
-/// Requests `base..base + len`, indexed by id.
+/// Requests from the oldest not yet retired to the newest arrival, indexed by id. A plain vector with
+/// a moving front (indexing is one subtraction, as cheap as the flat array it replaces); the retired
+/// prefix is dropped once it is at least half the vector, so memory stays within twice the requests
+/// held.
 #[derive(Debug, Default)]
 pub struct RequestWindow {
-    base: u32,
-    reqs: VecDeque<Request>,
+    /// Id of `reqs[0]`.
+    first_id: u32,
+    /// Index in `reqs` of the oldest request not retired.
+    front: usize,
+    reqs: Vec<Request>,
     peak: usize,
 }
+
+/// Retired requests kept before the vector is compacted.
+const COMPACT_AFTER: usize = 1024;
 
 fn is_finished(r: &Request) -> bool {
     matches!(r.phase, Phase::Completed | Phase::Rejected(_))
@@ -36,18 +44,18 @@ fn is_finished(r: &Request) -> bool {
 impl RequestWindow {
     /// Adds the next request; its id is the returned value.
     pub fn push(&mut self, r: Request) -> u32 {
-        self.reqs.push_back(r);
-        self.peak = self.peak.max(self.reqs.len());
-        self.base + self.reqs.len() as u32 - 1
+        self.reqs.push(r);
+        self.peak = self.peak.max(self.len());
+        self.first_id + self.reqs.len() as u32 - 1
     }
 
     /// Requests held.
     pub fn len(&self) -> usize {
-        self.reqs.len()
+        self.reqs.len() - self.front
     }
 
     pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
+        self.len() == 0
     }
 
     /// Most requests held at once.
@@ -58,13 +66,17 @@ impl RequestWindow {
     /// Hands the finished requests at the front that nothing refers to any more (not `pinned`) to
     /// `sink` and drops them.
     pub fn retire(&mut self, sink: &mut dyn RequestSink) -> Result<()> {
-        while let Some(front) = self.reqs.front() {
-            if !is_finished(front) || front.pinned {
+        while let Some(r) = self.reqs.get(self.front) {
+            if !is_finished(r) || r.pinned {
                 break;
             }
-            sink.finished(self.base, front)?;
-            self.reqs.pop_front();
-            self.base += 1;
+            sink.finished(self.first_id + self.front as u32, r)?;
+            self.front += 1;
+        }
+        if self.front >= COMPACT_AFTER && self.front * 2 >= self.reqs.len() {
+            self.reqs.drain(..self.front);
+            self.first_id += self.front as u32;
+            self.front = 0;
         }
         Ok(())
     }
@@ -73,28 +85,32 @@ impl RequestWindow {
     /// matter) and returns how many were not finished.
     pub fn drain(&mut self, sink: &mut dyn RequestSink) -> Result<usize> {
         let mut unfinished = 0;
-        while let Some(r) = self.reqs.pop_front() {
-            if is_finished(&r) {
-                sink.finished(self.base, &r)?;
+        for (k, r) in self.reqs.iter().enumerate().skip(self.front) {
+            if is_finished(r) {
+                sink.finished(self.first_id + k as u32, r)?;
             } else {
                 unfinished += 1;
             }
-            self.base += 1;
         }
+        self.first_id += self.reqs.len() as u32;
+        self.front = 0;
+        self.reqs.clear();
         Ok(unfinished)
     }
 }
 
 impl Index<usize> for RequestWindow {
     type Output = Request;
+    #[inline]
     fn index(&self, id: usize) -> &Request {
-        &self.reqs[id - self.base as usize]
+        &self.reqs[id - self.first_id as usize]
     }
 }
 
 impl IndexMut<usize> for RequestWindow {
+    #[inline]
     fn index_mut(&mut self, id: usize) -> &mut Request {
-        &mut self.reqs[id - self.base as usize]
+        &mut self.reqs[id - self.first_id as usize]
     }
 }
 
@@ -127,5 +143,18 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert_eq!(out[2].arrival_ns, 3);
         assert_eq!(w.peak(), 4);
+        assert!(w.is_empty());
+
+        // Long runs compact the retired prefix: the vector stays near the requests held.
+        let mut w = RequestWindow::default();
+        for i in 0..10_000u64 {
+            let id = w.push(Request::new(i, 8, 4));
+            w[id as usize].phase = Phase::Completed;
+            w.retire(&mut out).unwrap();
+            assert!(w.reqs.len() <= 2 * COMPACT_AFTER);
+            assert_eq!(w.len(), 0);
+        }
+        assert_eq!(out.len(), 10_003);
+        assert_eq!(out[10_002].arrival_ns, 9_999);
     }
 }
