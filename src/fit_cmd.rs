@@ -148,13 +148,13 @@ pub fn report_markdown(r: &FitReport) -> String {
     );
     let _ = writeln!(
         m,
-        "| operation | rows | feature max | forest (trees, depth, min leaf) | forest CV MAPE % | forest test MAPE % | forest test max err (ms) | quadratic test MAPE % | quadratic test max err (ms) |"
+        "| operation | rows | feature max | forest (trees, depth, min leaf) | forest CV MAPE % | forest test MAPE % | forest test max err (ms) | quadratic CV MAPE % | quadratic test MAPE % | quadratic test max err (ms) | tabulated |"
     );
-    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|---|---|");
     for o in &r.ops {
         let _ = writeln!(
             m,
-            "| {} | {} | {:.0} | {}, {}, {} | {:.2} | {:.2} | {:.4} | {:.2} | {:.4} |",
+            "| {} | {} | {:.0} | {}, {}, {} | {:.2} | {:.2} | {:.4} | {:.2} | {:.2} | {:.4} | {} |",
             o.op,
             o.rows,
             if o.feature.starts_with("ln") {
@@ -168,19 +168,21 @@ pub fn report_markdown(r: &FitReport) -> String {
             o.forest_cv_mape_pct,
             o.forest_test_mape_pct,
             o.forest_test_max_err_ms,
+            o.quadratic_cv_mape_pct,
             o.quadratic_test_mape_pct,
-            o.quadratic_test_max_err_ms
+            o.quadratic_test_max_err_ms,
+            o.model
         );
     }
     let a = &r.attention;
     let _ = writeln!(
         m,
-        "| attention prefill (calibrated roofline) | {} | - | - | {:.2} (5-fold CV) | - | {:.4} | - | - |",
+        "| attention prefill (calibrated roofline) | {} | - | - | {:.2} (5-fold CV) | - | {:.4} | - | - | - | roofline |",
         a.prefill_rows, a.prefill_cv_mape_pct, a.prefill_cv_max_err_ms
     );
     let _ = writeln!(
         m,
-        "| attention decode (calibrated roofline) | {} | - | - | {:.2} (5-fold CV) | - | {:.4} | - | - |",
+        "| attention decode (calibrated roofline) | {} | - | - | {:.2} (5-fold CV) | - | {:.4} | - | - | - | roofline |",
         a.decode_rows, a.decode_cv_mape_pct, a.decode_cv_max_err_ms
     );
     m

@@ -3,7 +3,9 @@
 use crate::accounting;
 use crate::accounting::EnergyAcc;
 use crate::cluster::Request;
-use crate::config::{self, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario};
+use crate::config::{
+    self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
+};
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::output::{self, sha256_hex, RunDir};
@@ -73,16 +75,22 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
     )
 }
 
-/// Locates the profiles of a scenario's (device, model, TP) under `dir`.
-pub fn profile_sources(s: &Scenario, dir: &Path) -> Option<ProfileSources> {
+/// Locates the profiles of a scenario's (device, model, TP) under `p.dir`.
+pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSources> {
     ProfileSources::locate(
-        dir,
+        &p.dir,
         s.device.profile_dir.as_deref(),
         s.device.network_profile.as_deref(),
         &s.model_name,
         s.raw.hardware.tensor_parallel,
     )
     .filter(|src| src.attention.exists())
+    .map(|mut src| {
+        if p.cpu_overheads == CpuOverheads::Constant {
+            src.cpu_overheads = None;
+        }
+        src
+    })
 }
 
 /// Fits (or loads from the cache) the profile tables of a scenario.
@@ -114,7 +122,7 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
         PredictorConfig::Auto(p) => (p, false),
         PredictorConfig::Profiles(p) => (p, true),
     };
-    let Some(src) = profile_sources(s, &p.dir) else {
+    let Some(src) = profile_sources(s, p) else {
         if required {
             return Err(Error::invalid(
                 &s.source,

@@ -79,7 +79,15 @@ pub fn apply_override(tree: &mut Value, expr: &str) -> Result<()> {
 }
 
 /// Parses a YAML tree into the typed config, naming the dotted field of any error.
-pub fn parse_tree(path: &Path, tree: Value) -> Result<RawConfig> {
+pub fn parse_tree(path: &Path, mut tree: Value) -> Result<RawConfig> {
+    // A predictor section without `type` is the default kind (auto), so `--set
+    // predictor.iteration_overhead_ms=3` works on a config that never mentions the predictor.
+    if let Some(Value::Mapping(p)) = tree.get_mut("predictor") {
+        let key = Value::String("type".into());
+        if !p.contains_key(&key) {
+            p.insert(key, Value::String("auto".into()));
+        }
+    }
     serde_path_to_error::deserialize(tree).map_err(|e| Error::Field {
         path: path.to_path_buf(),
         field: e.path().to_string(),

@@ -291,9 +291,25 @@ pub struct ProfilesConfig {
     /// Reuse fitted tables from the on-disk cache.
     #[serde(default = "yes")]
     pub cache: bool,
-    /// Fixed cost per iteration on the host (scheduling, sampling, input preparation), milliseconds.
+    /// Host cost per iteration (scheduling, sampling, input preparation, output processing):
+    /// `profile` fits it against batch size from the device's cpu_overheads.csv when that has rows for
+    /// the model and TP (else the constant below applies); `constant` always uses the constant.
+    #[serde(default)]
+    pub cpu_overheads: CpuOverheads,
+    /// Fixed cost per iteration on the host when no CPU-overhead profile applies, milliseconds.
     #[serde(default = "default_iteration_overhead_ms")]
     pub iteration_overhead_ms: f64,
+}
+
+/// Where the host cost of an iteration comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuOverheads {
+    /// Fitted from the CPU-overhead profile when it covers the model and TP.
+    #[default]
+    Profile,
+    /// `iteration_overhead_ms` for every iteration.
+    Constant,
 }
 
 impl Default for ProfilesConfig {
@@ -302,6 +318,7 @@ impl Default for ProfilesConfig {
             dir: default_profiles_dir(),
             forest_seed: 0,
             cache: true,
+            cpu_overheads: CpuOverheads::default(),
             iteration_overhead_ms: default_iteration_overhead_ms(),
         }
     }

@@ -4,12 +4,17 @@
 //!
 //! Inputs: `compute/<gpu>/<model>/mlp.csv` (per-layer linear, norm, activation, rotary and add kernels
 //! against `num_tokens`, per tensor-parallel degree) and `network/<sku>/{all_reduce,send_recv}.csv`
-//! (collectives against message bytes). Attention has no per-model profile here: it comes from a
+//! (collectives against message bytes), and `cpu_overheads/<gpu>/cpu_overheads.csv` (the host's
+//! scheduling, sampling, input preparation, output processing and Ray communication per iteration
+//! against batch size, per model and TP). Attention has no per-model profile here: it comes from a
 //! roofline calibrated on the one real attention profile (see [`super::attention`]). Output: a
 //! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error.
 
 use super::attention::AttentionModel;
-use super::fit::{fold_split, mape, max_abs_err, select_forest, Forest, ForestParams, Quadratic};
+use super::fit::{
+    fold_split, mape, max_abs_err, quadratic_cv_mape, select_forest, Forest, ForestParams,
+    Quadratic,
+};
 use super::roofline::Roofline;
 use super::{BatchShape, Predictor, PredictorInfo, StageCost};
 use crate::csvio::CsvTable;
@@ -41,6 +46,16 @@ pub const LINEAR_OPS: [&str; 4] = [
     "mlp_down_proj",
 ];
 
+/// Host-side (CPU) components of one iteration, as Vidur models them: (operation, column of
+/// cpu_overheads.csv), each regressed on batch size. Their sum is the iteration's host overhead.
+pub const CPU_OVERHEAD_OPS: [(&str, &str); 5] = [
+    ("cpu_schedule", "schedule_median"),
+    ("cpu_sampler_e2e", "sampler_e2e_median"),
+    ("cpu_prepare_inputs_e2e", "prepare_inputs_e2e_median"),
+    ("cpu_process_model_outputs", "process_model_outputs_median"),
+    ("cpu_ray_comm_time", "ray_comm_time_mean"),
+];
+
 /// Held-out error of one operation's regressions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OpReport {
@@ -51,6 +66,10 @@ pub struct OpReport {
     pub feature_max: f64,
     pub forest_params: ForestParams,
     pub forest_cv_mape_pct: f64,
+    pub quadratic_cv_mape_pct: f64,
+    /// The regression tabulated: `forest`, or `quadratic` where it was allowed to compete and won on
+    /// cross-validated error.
+    pub model: String,
     pub forest_test_mape_pct: f64,
     pub forest_test_max_err_ms: f64,
     pub quadratic_test_mape_pct: f64,
@@ -202,6 +221,9 @@ impl CommTable {
 pub struct FittedTables {
     pub simwatt_version: String,
     pub layer_ops: Vec<OpTable>,
+    /// Host overhead components against batch size ([`CPU_OVERHEAD_OPS`]); empty when the CPU-overhead
+    /// profile has no rows for this model and TP (the constant `iteration_overhead_ms` applies).
+    pub cpu_overheads: Vec<OpTable>,
     pub all_reduce: Option<CommTable>,
     pub send_recv: Option<CommTable>,
     pub attention: AttentionModel,
@@ -217,6 +239,8 @@ pub struct ProfileSources {
     pub attention: PathBuf,
     /// The attention profile is the model's own on this device (else the historical A100 one).
     pub attention_is_models_own: bool,
+    /// The device's CPU-overhead profile, when it has one (it may still lack this model or TP).
+    pub cpu_overheads: Option<PathBuf>,
 }
 
 impl ProfileSources {
@@ -251,8 +275,13 @@ impl ProfileSources {
                 .map(|n| root.join("network").join(n).join(name))
                 .filter(|p| p.exists())
         };
+        let cpu = root
+            .join("cpu_overheads")
+            .join(profile_dir?)
+            .join("cpu_overheads.csv");
         Some(ProfileSources {
             mlp,
+            cpu_overheads: cpu.exists().then_some(cpu),
             all_reduce: file("all_reduce.csv"),
             send_recv: file("send_recv.csv"),
             attention: match model_attention {
@@ -346,6 +375,48 @@ fn read_comm(path: &Path, op: &str, workers: u32) -> Result<Option<(Vec<f64>, Ve
     Ok(Some(rows.into_iter().unzip()))
 }
 
+/// Rows of cpu_overheads.csv for `model` at `tp`: batch sizes and each [`CPU_OVERHEAD_OPS`] column (ms).
+/// `None` when the file has no rows for them.
+#[allow(clippy::type_complexity)]
+fn read_cpu_overheads(
+    path: &Path,
+    model: &str,
+    tp: u32,
+) -> Result<Option<(Vec<f64>, Vec<(String, Vec<f64>)>)>> {
+    let t = CsvTable::read(path)?;
+    let models = t.text_values("model_name")?;
+    let tps = t.f64_column("tensor_parallel_degree")?;
+    let batch = t.f64_column("batch_size")?;
+    let keep: Vec<usize> = (0..t.rows())
+        .filter(|&i| models[i] == model && tps[i] == tp as f64)
+        .collect();
+    if keep.is_empty() {
+        return Ok(None);
+    }
+    if let Some(&i) = keep.iter().find(|&&i| batch[i] < 1.0) {
+        return Err(Error::Column {
+            path: path.to_path_buf(),
+            column: "batch_size".into(),
+            row: Some(i + 1),
+            message: format!("{} is not a positive batch size", batch[i]),
+        });
+    }
+    let mut ops = Vec::new();
+    for (op, col) in CPU_OVERHEAD_OPS {
+        let v = t.f64_column(col)?;
+        if let Some(&i) = keep.iter().find(|&&i| v[i] < 0.0) {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: col.to_string(),
+                row: Some(i + 1),
+                message: format!("negative time {} ms", v[i]),
+            });
+        }
+        ops.push((op.to_string(), keep.iter().map(|&i| v[i]).collect()));
+    }
+    Ok(Some((keep.iter().map(|&i| batch[i]).collect(), ops)))
+}
+
 /// Fits forest and quadratic to (x, y); returns the report and the chosen forest fitted on all rows.
 fn fit_op(
     op: &str,
@@ -377,12 +448,59 @@ fn fit_op(
         feature_max: x.iter().cloned().fold(0.0, f64::max),
         forest_params: params,
         forest_cv_mape_pct: cv,
+        quadratic_cv_mape_pct: quadratic_cv_mape(&xtr, &ytr)?,
+        model: "forest".into(),
         forest_test_mape_pct: mape(&fp, &yte),
         forest_test_max_err_ms: max_abs_err(&fp, &yte),
         quadratic_test_mape_pct: mape(&qp, &yte),
         quadratic_test_max_err_ms: max_abs_err(&qp, &yte),
     };
     Ok((report, Forest::fit(x, y, params, seed)?))
+}
+
+/// Which regressions may be tabulated for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Candidates {
+    /// The forest (hundreds of profile rows: it follows any shape).
+    Forest,
+    /// Forest or quadratic, whichever has the lower cross-validated error: with a dozen rows a forest
+    /// is a staircase that cannot follow a linear trend, and a low-order polynomial often does better.
+    ForestOrQuadratic,
+}
+
+/// Fits one operation against an integer feature (tokens, batch size) and tabulates the chosen
+/// regression at every value from 1 to the largest profiled one, with a linear tail beyond.
+fn fit_table(
+    op: &str,
+    source: &Path,
+    feature: &str,
+    (x, y): (&[f64], &[f64]),
+    seed: u64,
+    candidates: Candidates,
+) -> Result<(OpTable, OpReport)> {
+    let (mut report, forest) = fit_op(op, source, feature, x, y, seed)?;
+    let profiled_max = report.feature_max;
+    let grid: Vec<f64> = (1..=profiled_max.max(1.0) as usize)
+        .map(|t| t as f64)
+        .collect();
+    let values = if candidates == Candidates::ForestOrQuadratic
+        && report.quadratic_cv_mape_pct < report.forest_cv_mape_pct
+    {
+        report.model = "quadratic".into();
+        let q = Quadratic::fit(x, y)?;
+        // Below the smallest profiled value the parabola is extrapolated; a time is never negative.
+        grid.iter().map(|v| q.eval(*v).max(0.0)).collect()
+    } else {
+        forest.predict(&grid)?
+    };
+    let edge = values.last().copied().unwrap_or(0.0);
+    let table = OpTable {
+        op: op.to_string(),
+        profiled_max,
+        tail_ms_per_token: tail_slope(x, y, profiled_max, edge),
+        values_ms: values,
+    };
+    Ok((table, report))
 }
 
 /// Log-spaced grid from `lo` to `hi` (inclusive), `n` points.
@@ -439,6 +557,7 @@ fn cache_key(src: &ProfileSources, settings: &FitSettings) -> Result<String> {
         src.all_reduce.as_ref(),
         src.send_recv.as_ref(),
         Some(&src.attention),
+        src.cpu_overheads.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -474,21 +593,36 @@ pub fn fit_tables(
     let mut tables = Vec::new();
     // Tables cover every token count up to the largest profiled one; larger batches follow each
     // operation's linear tail at lookup time.
-    let n = rows.tokens.iter().cloned().fold(1.0, f64::max) as usize;
-    let grid: Vec<f64> = (1..=n).map(|t| t as f64).collect();
     for (op, y) in &rows.ops {
-        let (report, forest) = fit_op(op, &src.mlp, "num_tokens", &rows.tokens, y, settings.seed)?;
-        let profiled_max = report.feature_max;
-        let inside = grid.partition_point(|t| *t <= profiled_max);
-        let values = forest.predict(&grid[..inside])?;
-        let edge = values.last().copied().unwrap_or(0.0);
-        tables.push(OpTable {
-            op: op.clone(),
-            profiled_max,
-            tail_ms_per_token: tail_slope(&rows.tokens, y, profiled_max, edge),
-            values_ms: values,
-        });
+        let (table, report) = fit_table(
+            op,
+            &src.mlp,
+            "num_tokens",
+            (&rows.tokens, y),
+            settings.seed,
+            Candidates::Forest,
+        )?;
+        tables.push(table);
         ops.push(report);
+    }
+    let mut cpu_overheads = Vec::new();
+    if let Some(path) = &src.cpu_overheads {
+        if let Some((batch, cols)) =
+            read_cpu_overheads(path, &settings.model, settings.tensor_parallel)?
+        {
+            for (op, y) in &cols {
+                let (table, report) = fit_table(
+                    op,
+                    path,
+                    "batch_size",
+                    (&batch, y),
+                    settings.seed,
+                    Candidates::ForestOrQuadratic,
+                )?;
+                cpu_overheads.push(table);
+                ops.push(report);
+            }
+        }
     }
     let mut all_reduce = None;
     if settings.tensor_parallel > 1 {
@@ -513,6 +647,7 @@ pub fn fit_tables(
     let fitted = FittedTables {
         simwatt_version: env!("CARGO_PKG_VERSION").to_string(),
         layer_ops: tables,
+        cpu_overheads,
         all_reduce,
         send_recv,
         attention,
@@ -582,8 +717,21 @@ impl ProfilePredictor {
                 "attention_decode",
                 "all_reduce",
                 "send_recv",
+                "cpu_overhead",
             ]),
         }
+    }
+
+    /// Host overhead of an iteration of `batch_size` sequences, ms: the fitted components' sum, else
+    /// the constant.
+    fn cpu_overhead_ms(&self, batch_size: u32) -> f64 {
+        let Some(first) = self.tables.cpu_overheads.first() else {
+            return self.iteration_overhead_ms;
+        };
+        let b = batch_size.max(1);
+        self.counts
+            .record("cpu_overhead", b as f64 > first.profiled_max);
+        self.tables.cpu_overheads.iter().map(|t| t.eval_ms(b)).sum()
     }
 
     pub fn report(&self) -> &FitReport {
@@ -642,7 +790,8 @@ impl Predictor for ProfilePredictor {
         }
         let mut ms = per_layer_ms * layers;
         if stage + 1 == self.stages {
-            ms += self.roofline.lm_head_s(s) * 1e3 + self.iteration_overhead_ms;
+            ms += self.roofline.lm_head_s(s) * 1e3
+                + self.cpu_overhead_ms(s.prefill_seqs + s.decode_seqs);
         } else {
             let b = act_bytes / self.tp as f64;
             ms += match &self.tables.send_recv {
@@ -690,10 +839,19 @@ impl Predictor for ProfilePredictor {
             sources.push(("send_recv".into(), "roofline".into()));
         }
         sources.push(("lm_head".into(), "roofline".into()));
-        sources.push((
-            "cpu_overhead".into(),
-            "constant iteration_overhead_ms".into(),
-        ));
+        let cpu = match self.tables.report.ops.iter().find(|o| o.op == "cpu_schedule") {
+            Some(o) => format!(
+                "forest or quadratic (by cross-validated error) on {} (schedule, sampler, input \
+                 preparation, output processing, Ray communication) against batch size",
+                o.source
+            ),
+            None => format!(
+                "constant iteration_overhead_ms ({} ms): no CPU-overhead profile of this model at TP {} \
+                 on this device",
+                self.iteration_overhead_ms, self.tp
+            ),
+        };
+        sources.push(("cpu_overhead".into(), cpu));
         PredictorInfo {
             kind: "profiles".into(),
             note: format!(

@@ -60,7 +60,14 @@ fn same_seed_gives_the_same_tables_byte_for_byte() {
             seed,
         };
         let t = fit_tables(&src, &s, a100, false).unwrap();
-        serde_json::to_string(&(&t.layer_ops, &t.all_reduce, &t.send_recv, &t.attention)).unwrap()
+        serde_json::to_string(&(
+            &t.layer_ops,
+            &t.cpu_overheads,
+            &t.all_reduce,
+            &t.send_recv,
+            &t.attention,
+        ))
+        .unwrap()
     };
     let a = fit(3);
     assert!(a == fit(3), "refit with the same seed differs");
@@ -79,6 +86,93 @@ fn quickstart_uses_the_fitted_model_and_names_its_sources() {
     );
     assert!(sources["mlp_up_proj"].contains("a100/meta-llama/Llama-2-7b-hf/mlp.csv"));
     assert!(sources["attention_decode"].contains("calibrated"));
+    assert!(
+        sources["cpu_overhead"].contains("cpu_overheads/a100/cpu_overheads.csv"),
+        "{sources:?}"
+    );
+}
+
+#[test]
+fn host_overhead_is_fitted_against_batch_size_where_profiled_and_constant_elsewhere() {
+    use simwatt::predictor::BatchShape;
+    let catalog = Catalog::builtin().unwrap();
+    let (_, a100) = catalog.device("a100").unwrap();
+    let src = ProfileSources::locate(
+        &profiles(),
+        a100.profile_dir.as_deref(),
+        a100.network_profile.as_deref(),
+        "meta-llama/Llama-2-7b-hf",
+        1,
+    )
+    .unwrap();
+    let settings = FitSettings {
+        gpu: "a100".into(),
+        model: "meta-llama/Llama-2-7b-hf".into(),
+        tensor_parallel: 1,
+        seed: 0,
+    };
+    let t = fit_tables(&src, &settings, a100, false).unwrap();
+    let names: Vec<&str> = t.cpu_overheads.iter().map(|o| o.op.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cpu_schedule",
+            "cpu_sampler_e2e",
+            "cpu_prepare_inputs_e2e",
+            "cpu_process_model_outputs",
+            "cpu_ray_comm_time"
+        ]
+    );
+    // The profile's five components sum to 1.39 ms at batch 8 and 7.23 ms at batch 128 (A100,
+    // Llama-2-7B, TP 1); they grow almost linearly, so cross-validation picks the quadratic.
+    let total = |b: u32| t.cpu_overheads.iter().map(|o| o.eval_ms(b)).sum::<f64>();
+    assert!((total(8) - 1.39).abs() < 0.1, "batch 8: {}", total(8));
+    assert!((total(128) - 7.23).abs() < 0.3, "batch 128: {}", total(128));
+    assert!(total(256) > total(128), "the linear tail keeps growing");
+    for r in t.report.ops.iter().filter(|o| o.op.starts_with("cpu_")) {
+        assert_eq!(r.feature, "batch_size");
+        let chosen_cv = match r.model.as_str() {
+            "quadratic" => r.quadratic_cv_mape_pct,
+            _ => r.forest_cv_mape_pct,
+        };
+        assert!(
+            chosen_cv <= r.forest_cv_mape_pct.min(r.quadratic_cv_mape_pct),
+            "{r:?}"
+        );
+    }
+
+    // The fitted overhead reaches the stage time: a 128-sequence decode step costs more host time
+    // than an 8-sequence one, and `cpu_overheads: constant` removes the difference from the host part.
+    let step = |over: &[&str], seqs: u32| {
+        let o = simulate(&quickstart(), &[&["workload.requests=4"], over].concat());
+        let mut shape = BatchShape::default();
+        for _ in 0..seqs {
+            shape.add_decode(512);
+        }
+        let p = simwatt::run::build_predictor(&o.scenario).unwrap();
+        (p.stage_cost(&shape, 0).time_ns, o.predictor.sources.clone())
+    };
+    let (fit8, sources) = step(&[], 8);
+    let (fit128, _) = step(&[], 128);
+    let (const8, const_sources) = step(&["predictor.cpu_overheads=constant"], 8);
+    let (const128, _) = step(&["predictor.cpu_overheads=constant"], 128);
+    let host_growth_ms = ((fit128 - fit8) as f64 - (const128 - const8) as f64) / 1e6;
+    assert!(
+        (host_growth_ms - (total(128) - total(8))).abs() < 1e-3,
+        "host part grows by {host_growth_ms} ms"
+    );
+    let find = |s: &[(String, String)]| {
+        s.iter()
+            .find(|(k, _)| k == "cpu_overhead")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert!(find(&sources).contains("cpu_overheads.csv"));
+    assert!(find(&const_sources).contains("constant iteration_overhead_ms"));
+
+    // No CPU-overhead profile on the H100: the constant applies and provenance says so.
+    let o = simulate(&quickstart(), &["hardware.gpu=h100", "workload.requests=4"]);
+    assert!(find(&o.predictor.sources).contains("constant"));
 }
 
 #[test]

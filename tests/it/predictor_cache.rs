@@ -19,8 +19,14 @@ fn fitted_tables_survive_the_json_cache_bit_for_bit() {
     };
     let mut p = p.clone();
     p.cache = false;
-    let src = run::profile_sources(&s, &root().join(&p.dir)).expect("A100 profiles ship");
+    p.dir = root().join(&p.dir);
+    let src = run::profile_sources(&s, &p).expect("A100 profiles ship");
     let fresh = run::fit_for(&s, &src, &p).unwrap();
+    assert_eq!(
+        fresh.cpu_overheads.len(),
+        5,
+        "the A100 CPU-overhead profile covers Llama-2-7B TP 1"
+    );
     let text = serde_json::to_string(&fresh).unwrap();
     let back: FittedTables = serde_json::from_str(&text).unwrap();
     let again = serde_json::to_string(&back).unwrap();
