@@ -488,8 +488,10 @@ fn fit_table(
     {
         report.model = "quadratic".into();
         let q = Quadratic::fit(x, y)?;
-        // Below the smallest profiled value the parabola is extrapolated; a time is never negative.
-        grid.iter().map(|v| q.eval(*v).max(0.0)).collect()
+        // Below the smallest profiled value the time is held at its value there, as the forest's is:
+        // the data say nothing about how much cheaper a smaller batch is.
+        let lo = x.iter().cloned().fold(f64::INFINITY, f64::min);
+        grid.iter().map(|v| q.eval(v.max(lo)).max(0.0)).collect()
     } else {
         forest.predict(&grid)?
     };
