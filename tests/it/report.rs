@@ -504,9 +504,10 @@ fn a_run_with_a_power_profile_and_no_region_has_no_region_plot() {
 #[test]
 fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
     let tmp = tempfile::tempdir().unwrap();
-    let csv = "run,status,scheduler.policy,workload.arrival.rate,ttft_s_p90,j_per_output_token\n\
-               0,ok,vllm,2,0.10,0.40\n1,ok,vllm,4,0.15,0.35\n2,ok,orca,2,0.12,\n3,ok,orca,4,0.20,0.30\n\
-               4,ok,vllm,4,0.17,0.36\n5,failed,orca,8,,\n";
+    // As a merged sweep writes it: ids, axes, status, metrics.
+    let csv = "run,scheduler.policy,workload.arrival.rate,status,ttft_s_p90,j_per_output_token\n\
+               0,vllm,2,ok,0.10,0.40\n1,vllm,4,ok,0.15,0.35\n2,orca,2,ok,0.12,\n3,orca,4,ok,0.20,0.30\n\
+               4,vllm,4,ok,0.17,0.36\n5,orca,8,failed,,\n";
     std::fs::write(tmp.path().join("results.csv"), csv).unwrap();
     let chart = simwatt::plots::sweep::sweep_chart(
         tmp.path(),
@@ -551,6 +552,18 @@ fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
     let md = std::fs::read_to_string(tmp.path().join("sweep.md")).unwrap();
     assert!(md.contains(&format!("![{stem}]({stem}.png)")), "{md}");
     assert!(md.contains("| vllm | 4 | 0.16 | 0.15 | 0.17 |"), "{md}");
+    // The key numbers of every point, with units: the two replicates of (vllm, 4) averaged, the failed
+    // run counted but not averaged, metrics the table lacks named.
+    assert!(
+        md.contains(
+            "| scheduler.policy | workload.arrival.rate | runs ok | TTFT p90 (s) | energy per output token (J/token) |"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| vllm | 4 | 2/2 | 0.16 | 0.355 |"), "{md}");
+    assert!(md.contains("| orca | 2 | 1/1 | 0.12 | - |"), "{md}");
+    assert!(md.contains("| orca | 8 | 0/1 | - | - |"), "{md}");
+    assert!(md.contains("not shown: `requests_per_s`"), "{md}");
     let o = simwatt(&[
         "plot",
         tmp.path().to_str().unwrap(),
