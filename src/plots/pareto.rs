@@ -458,10 +458,17 @@ impl Figure for ParetoChart {
             (y0 - pad, y1 + pad)
         };
         let (top, bottom) = if x1 / x0 > LOG_X_SPREAD {
-            // Start just below a power of ten, so that the log axis labels it (it labels powers of ten
-            // inside the range, then their multiples).
-            let start = 10f64.powf((x0 / 1.2).log10().floor()) * (1.0 - 1e-9);
-            self.draw_on(&chart_area, (start..x1 * 1.35).log_scale(), yr, true)?
+            // Ticks of our own: plotters' log axis starts its ticks at the first power of ten. The axis
+            // starts at a labelled value when one is near enough below the smallest capacity.
+            let nice = log_ticks(x0 / 1.6, x0).0.last().copied();
+            let start = nice.map_or(x0 / 1.35, |v| (v * (1.0 - 1e-9)).min(x0 / 1.35));
+            let end = x1 * 1.35;
+            let (bold, light) = log_ticks(start, end);
+            let range = (start..end)
+                .log_scale()
+                .with_key_points(bold)
+                .with_light_points(light);
+            self.draw_on(&chart_area, range, yr, true)?
         } else {
             let pad = if x1 > x0 { 0.12 * (x1 - x0) } else { x0 * 0.1 };
             self.draw_on(&chart_area, (x0 - pad).max(0.0)..x1 + pad, yr, false)?
@@ -533,6 +540,34 @@ pub fn front_of(points: &[ParetoPoint], cost: bool) -> Vec<bool> {
         mins.push(points.iter().map(|p| p.cost).collect());
     }
     crate::search::pareto(&caps, &mins)
+}
+
+/// Ticks of a log axis over `[lo, hi]` (0 < lo < hi): labelled ones at 1, 2 and 5 times powers of ten,
+/// and light ones at every multiple 1-9 of a power of ten.
+pub fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let (mut bold, mut light) = (Vec::new(), Vec::new());
+    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+        return (bold, light);
+    }
+    let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    for k in k0..=k1 {
+        for m in 1..=9 {
+            // m / 10^-k rather than m x 10^k: 0.2, not 0.20000000000000004.
+            let v = if k >= 0 {
+                m as f64 * 10f64.powi(k)
+            } else {
+                m as f64 / 10f64.powi(-k)
+            };
+            if v < lo || v > hi {
+                continue;
+            }
+            if [1, 2, 5].contains(&m) {
+                bold.push(v);
+            }
+            light.push(v);
+        }
+    }
+    (bold, light)
 }
 
 /// The viridis colour map (matplotlib's, through 9 of its colours) at `t` in [0, 1].
@@ -756,6 +791,19 @@ mod tests {
         );
         let (x, y) = one[0].unwrap();
         assert!(x + 80 <= 300 || y + 18 <= 298 || y >= 302, "{one:?}");
+    }
+
+    #[test]
+    fn log_ticks_label_one_two_five() {
+        let (bold, light) = log_ticks(2.1, 61.0);
+        assert_eq!(bold, [5.0, 10.0, 20.0, 50.0]);
+        assert_eq!(light.first(), Some(&3.0));
+        assert_eq!(light.last(), Some(&60.0));
+        assert_eq!(light.len(), 7 + 6);
+        let (bold, _) = log_ticks(0.015, 0.3);
+        assert_eq!(bold, [0.02, 0.05, 0.1, 0.2]);
+        assert_eq!(log_ticks(0.0, 1.0), (vec![], vec![]));
+        assert_eq!(log_ticks(2.0, 1.0), (vec![], vec![]));
     }
 
     #[test]
