@@ -10,7 +10,8 @@
 //! Each figure is a type implementing [`Figure`] (what to draw, generic over the plotters backend) made by
 //! one function from the run folder, which returns nothing when the run lacks the columns the figure needs.
 //! To add a figure: write such a function and a [`Figure`] impl, and call it from [`run_plots`]. The
-//! latency and timeline figures are here, the power, energy and region figures in [`energy`].
+//! latency and timeline figures are here, the power, energy and region figures in [`energy`]; figures of
+//! many runs in [`sweep`] (a sweep metric against an axis) and [`pareto`] (a capacity search's front).
 
 use crate::error::{Error, Result};
 use crate::metrics::quantile_sorted;
@@ -22,6 +23,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 pub mod energy;
+pub mod pareto;
 pub mod sweep;
 pub use energy::{
     energy_by_replica, energy_per_token, power_timeline, region_chart, EnergyByReplica,

@@ -8,13 +8,20 @@
 //! meets the SLO when every bound holds in every replicate. The search doubles or halves the config's
 //! own rate until the SLO flips, then bisects until the bracket is within the tolerance; it assumes
 //! latency grows with the rate. Output: a table per configuration (`capacity.csv|parquet`), every probe
-//! (`probes.csv`) and a Markdown report. Objectives are per request at capacity: `cost_usd`,
-//! `energy_j` and `carbon_g` of the run's summary when it has them; the rental cost (GPU-hours x the
-//! device catalog's rental price) always. A ranking by a metric the summary lacks is refused, never
-//! filled in.
+//! (`probes.csv`), a Markdown report (`capacity.md`) and the Pareto plot of capacity against energy
+//! per output token and cost (`capacity_pareto.png|svg`, [`crate::plots::pareto`]). Objectives are
+//! per request at capacity: `cost_usd`, `energy_j` and `carbon_g` of the run's summary when it has
+//! them; the rental cost (GPU-hours x the device catalog's rental price) always. A ranking by a
+//! metric the summary lacks is refused, never filled in.
 
 use crate::config::{self, ArrivalConfig, Scenario};
 use crate::error::{Error, Result};
+use crate::plots::{
+    self,
+    pareto::{CostKind, ParetoChart, ParetoPoint},
+    sweep::unit_of_column,
+    PlotFile,
+};
 use crate::run;
 use crate::sweep::shard;
 use crate::sweep::spec::{override_expr, value_text, Plan};
@@ -69,7 +76,8 @@ pub struct CapacityArgs {
     /// Threads (configurations searched at once) [default: the CPUs available].
     #[arg(long, short = 'j', value_name = "J")]
     pub jobs: Option<usize>,
-    /// Write capacity.csv, capacity.parquet, probes.csv and capacity.md here.
+    /// Write capacity.csv, capacity.parquet, probes.csv, capacity.md and the Pareto plot
+    /// (capacity_pareto.png, .svg) here.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// No messages on stderr.
@@ -437,6 +445,16 @@ fn at_capacity(found: &Found, metric: &str) -> Option<f64> {
 struct Table {
     frame: DataFrame,
     report: String,
+    /// The Pareto plot (`None`: no configuration has both a capacity and an energy per token).
+    chart: Option<ParetoChart>,
+    /// The plot's points: their row and how the report names them (`point 4 (scheduler.policy=...)`).
+    plotted: Vec<(usize, String)>,
+    /// The table's `pareto` column.
+    front: Vec<bool>,
+    /// What the table's `pareto` column is over.
+    pareto_over: String,
+    /// Configurations left out of the plot and why.
+    left_out: Vec<String>,
 }
 
 /// Indices of the rows not dominated: `max` column maximised, `mins` minimised; rows with a missing
@@ -546,6 +564,12 @@ fn build_table(
         mins.push(rental_per_1k.clone());
     }
     let front = pareto(&capacity, &mins);
+    let j_per_token: Option<Vec<Option<f64>>> = has("j_per_output_token").then(|| {
+        found
+            .iter()
+            .map(|f| at_capacity(f, "j_per_output_token"))
+            .collect()
+    });
 
     let mut cols: Vec<Column> = vec![Column::new(
         "point".into(),
@@ -625,6 +649,9 @@ fn build_table(
     for (o, c) in &ranked {
         cols.push(Column::new(o.column.into(), c.clone()));
     }
+    if let Some(j) = &j_per_token {
+        cols.push(Column::new("j_per_output_token".into(), j.clone()));
+    }
     cols.push(Column::new("pareto".into(), front.clone()));
     let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))?;
 
@@ -651,18 +678,27 @@ fn build_table(
     ));
     let mut header = vec!["point".to_string()];
     header.extend(axes.iter().cloned());
-    header.extend(
-        [
-            "capacity (req/s)",
-            "first fail (req/s)",
-            "outcome",
-            "GPUs",
-            "rental $/1k req",
-        ]
-        .map(String::from),
-    );
+    header.extend(["capacity (req/s)", "first fail (req/s)", "outcome"].map(String::from));
+    let slo_at_capacity: Vec<Vec<Option<f64>>> = slo
+        .iter()
+        .map(|t| found.iter().map(|f| at_capacity(f, &t.column)).collect())
+        .collect();
+    for t in slo {
+        header.push(with_unit(&format!("{} at capacity", t.column), &t.column));
+    }
+    header.extend(["GPUs", "rental (USD/1k req)"].map(String::from));
     for (o, _) in &ranked {
-        header.push(o.column.to_string());
+        header.push(
+            match o.name {
+                "cost" => "cost (USD/1k req)",
+                "energy" => "energy (J/req)",
+                _ => "carbon (gCO2e/req)",
+            }
+            .to_string(),
+        );
+    }
+    if j_per_token.is_some() {
+        header.push("energy per output token (J/token)".into());
     }
     header.push("Pareto".into());
     report.push_str(&format!("| {} |\n", header.join(" | ")));
@@ -673,6 +709,9 @@ fn build_table(
         row.push(fmt_num(capacity[i]));
         row.push(fmt_num(found[i].bracket.first_fail));
         row.push(found[i].bracket.outcome.to_string());
+        for v in &slo_at_capacity {
+            row.push(fmt_num(v[i]));
+        }
         row.push(
             found[i]
                 .gpus
@@ -682,6 +721,9 @@ fn build_table(
         row.push(fmt_num(rental_per_1k[i]));
         for (_, c) in &ranked {
             row.push(fmt_num(c[i]));
+        }
+        if let Some(j) = &j_per_token {
+            row.push(fmt_num(j[i]));
         }
         row.push(if front[i] { "yes" } else { "" }.into());
         report.push_str(&format!("| {} |\n", row.join(" | ")));
@@ -746,7 +788,128 @@ fn build_table(
         "\nPareto: not dominated on {}. The search assumes latency grows with the rate; each capacity is the highest rate seen to meet the SLO, `first fail` the lowest seen to miss it.\n",
         pareto_over.join(", ")
     ));
-    Ok(Table { frame, report })
+    let pareto_over = pareto_over.join(", ");
+
+    // The plot: capacity against J per output token, coloured by cost (the summary's, else rental).
+    let (cost_kind, cost_col): (Option<CostKind>, Vec<Option<f64>>) = if has("cost_usd") {
+        (
+            Some(CostKind::Cost),
+            found
+                .iter()
+                .map(|f| per_request(f, "cost_usd").map(|c| c * 1000.0))
+                .collect(),
+        )
+    } else if rental_per_1k.iter().any(|c| c.is_some()) {
+        (Some(CostKind::Rental), rental_per_1k.clone())
+    } else {
+        (None, vec![None; n])
+    };
+    let mut points = Vec::new();
+    let mut plotted = Vec::new();
+    let mut left_out = Vec::new();
+    for i in 0..n {
+        let j = j_per_token.as_ref().and_then(|j| j[i]);
+        match (capacity[i], j) {
+            (Some(c), Some(j)) if c > 0.0 && c.is_finite() && j.is_finite() => {
+                points.push(ParetoPoint {
+                    label: if axes.is_empty() {
+                        "the config".into()
+                    } else {
+                        targets[i].params.iter().map(value_text).collect::<Vec<_>>().join(", ")
+                    },
+                    capacity_rps: c,
+                    j_per_output_token: j,
+                    cost: cost_col[i],
+                });
+                plotted.push((i, label(i)));
+            }
+            (None, _) => left_out.push(match &found[i].invalid {
+                Some(reason) => format!("{}: invalid configuration ({reason})", label(i)),
+                None => format!(
+                    "{}: no rate tried meets the SLO (search outcome `{}`)",
+                    label(i),
+                    found[i].bracket.outcome
+                ),
+            }),
+            _ => left_out.push(format!(
+                "{}: no energy per output token at capacity (`j_per_output_token` missing from the run summary)",
+                label(i)
+            )),
+        }
+    }
+    let chart = (!points.is_empty()).then(|| {
+        let slo_text = slo
+            .iter()
+            .map(|t| match unit_of_column(&t.column) {
+                "" => format!("{} ≤ {}", t.column, t.bound),
+                u => format!("{} ≤ {} {u}", t.column, t.bound),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        ParetoChart::new(slo_text, axes.to_vec(), cost_kind, points)
+    });
+    Ok(Table {
+        frame,
+        report,
+        chart,
+        plotted,
+        front,
+        pareto_over,
+        left_out,
+    })
+}
+
+/// A column header with the unit the metric's name carries: `ttft_s_p90 at capacity (s)`.
+fn with_unit(text: &str, column: &str) -> String {
+    match unit_of_column(column) {
+        "" => text.to_string(),
+        u => format!("{text} ({u})"),
+    }
+}
+
+/// The section of capacity.md on the Pareto plot: the figure, its front, and what it leaves out.
+fn plot_section(table: &Table, file: Option<&PlotFile>) -> String {
+    let mut md = String::from("\n## Pareto plot\n\n");
+    match (&table.chart, file) {
+        (Some(chart), Some(f)) => {
+            md.push_str(&format!(
+                "![{0}]({0}.png)\n\n{1} ([SVG]({0}.svg)).\n\n",
+                f.stem, f.caption
+            ));
+            let order = chart.front_order();
+            let front: Vec<&str> = order.iter().map(|i| table.plotted[*i].1.as_str()).collect();
+            let over = if chart.cost.is_some() {
+                "capacity, energy per output token and cost"
+            } else {
+                "capacity and energy per output token"
+            };
+            md.push_str(&format!(
+                "Front of the plot (not dominated on {over}), by capacity: {}.\n",
+                front.join("; ")
+            ));
+            let same = table
+                .plotted
+                .iter()
+                .zip(&chart.front)
+                .all(|((row, _), on)| table.front[*row] == *on);
+            if !same {
+                md.push_str(&format!(
+                    "\nThe table's Pareto column is over other quantities ({}), so it names other configurations.\n",
+                    table.pareto_over
+                ));
+            }
+        }
+        _ => md.push_str(
+            "No plot: no configuration has both a capacity and an energy per output token.\n",
+        ),
+    }
+    if !table.left_out.is_empty() {
+        md.push_str("\nLeft out of the plot:\n\n");
+        for l in &table.left_out {
+            md.push_str(&format!("- {l}\n"));
+        }
+    }
+    md
 }
 
 fn probes_frame(
@@ -928,17 +1091,36 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     }
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let mut frame = table.frame;
+        let mut frame = table.frame.clone();
         table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
         table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
         let mut probes = probes_frame(&axes, &targets, &found, &slo)?;
         table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
+        let file = match &table.chart {
+            Some(chart) => Some(plots::render(chart, out)?),
+            None => {
+                // No plot this time: one left by an earlier search in this folder would mislead.
+                for ext in ["png", "svg"] {
+                    let old = out.join(format!("{}.{ext}", plots::pareto::STEM));
+                    match std::fs::remove_file(&old) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(Error::io(&old, e))
+                        }
+                        _ => {}
+                    }
+                }
+                None
+            }
+        };
         let md = out.join("capacity.md");
-        std::fs::write(&md, &table.report).map_err(|e| Error::io(&md, e))?;
+        let text = format!("{}{}", table.report, plot_section(&table, file.as_ref()));
+        std::fs::write(&md, text).map_err(|e| Error::io(&md, e))?;
         if !a.quiet {
             eprintln!(
-                "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md",
-                out.display()
+                "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md{}",
+                out.display(),
+                file.map(|f| format!(", {0}.png, {0}.svg", f.stem))
+                    .unwrap_or_default()
             );
         }
     }

@@ -138,7 +138,7 @@ fn legend_row<DB: DrawingBackend>(
 }
 
 /// Draws `text` on `area` at the absolute backend position `abs` (as a chart's `backend_coord` gives).
-fn text_at<DB: DrawingBackend>(
+pub(crate) fn text_at<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     text: &str,
     abs: (i32, i32),

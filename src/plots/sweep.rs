@@ -1,6 +1,7 @@
 //! Sweep plots: any metric of a merged sweep table against any numeric axis, one line per value of
 //! another axis (the mean over replicates and every other axis, with the min-max range as whiskers).
-//! `simwatt plot SWEEP_DIR --x AXIS --y METRIC [--by AXIS]` draws one and rewrites sweep.md.
+//! `simwatt plot SWEEP_DIR --x AXIS --y METRIC [--by AXIS]` draws one and rewrites sweep.md: the plots,
+//! the key numbers of every point of the sweep ([`sweep_summary`]) and the last plot's numbers.
 
 use super::{fmt_num, font, legend_line, render, DrawResult, Figure, PlotFile, PALETTE};
 use crate::csvio::CsvTable;
@@ -35,6 +36,9 @@ pub fn unit_of_column(name: &str) -> &'static str {
         .find_map(|s| name.strip_suffix(s))
         .unwrap_or(name);
     for (suffix, unit) in [
+        ("j_per_output_token", "J/token"),
+        ("j_per_request", "J/request"),
+        ("_g_per_1k_tokens", "gCO2e/1k tokens"),
         ("_per_s", "/s"),
         ("_kwh_facility", "kWh"),
         ("_kwh", "kWh"),
@@ -223,6 +227,152 @@ impl Figure for SweepChart {
     }
 }
 
+/// The key metrics of a sweep summary: results.csv column and table header (with its unit).
+pub const KEY_METRICS: [(&str, &str); 7] = [
+    ("requests_per_s", "throughput (req/s)"),
+    ("output_tokens_per_s", "throughput (output tokens/s)"),
+    ("ttft_s_p90", "TTFT p90 (s)"),
+    ("j_per_output_token", "energy per output token (J/token)"),
+    ("energy_j", "energy (J)"),
+    ("carbon_g", "carbon (gCO2e)"),
+    ("cost_usd", "cost (USD)"),
+];
+
+/// The runs' identity columns of results.csv, which are not axes.
+const ID_COLUMNS: [&str; 4] = ["run", "run_id", "replicate", "seed"];
+
+/// One point of a sweep (a combination of axis values) and the mean of each key metric over its
+/// completed runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointRow {
+    /// The axis values, as written in results.csv.
+    pub values: Vec<String>,
+    /// Runs of the point with status `ok`, and all its runs.
+    pub ok: usize,
+    pub runs: usize,
+    /// Per metric of [`SweepSummary::metrics`]: the mean over the completed runs that have it.
+    pub means: Vec<Option<f64>>,
+}
+
+/// The key numbers of every point of a sweep, in run order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSummary {
+    /// The axis columns (those before `status`, less `run`, `run_id`, `replicate` and `seed`).
+    pub axes: Vec<String>,
+    /// The metrics of [`KEY_METRICS`] that results.csv has: (column, header).
+    pub metrics: Vec<(&'static str, &'static str)>,
+    /// Those it lacks (e.g. no region: no carbon or cost).
+    pub missing: Vec<&'static str>,
+    pub rows: Vec<PointRow>,
+}
+
+/// Groups the runs of a merged results table by their axis values and averages the key metrics over
+/// each point's completed runs. Empty and non-numeric cells are left out of a mean, never taken as 0.
+pub fn sweep_summary(t: &CsvTable) -> Result<SweepSummary> {
+    let columns = t.columns();
+    let status_at = columns.iter().position(|c| c == "status");
+    let axes: Vec<String> = columns[..status_at.unwrap_or(0)]
+        .iter()
+        .filter(|c| !ID_COLUMNS.contains(&c.as_str()))
+        .cloned()
+        .collect();
+    let status = match status_at {
+        Some(_) => t.text_values("status")?,
+        None => vec!["ok".to_string(); t.rows()],
+    };
+    let axis_cells: Vec<Vec<String>> = axes
+        .iter()
+        .map(|a| t.text_values(a))
+        .collect::<Result<_>>()?;
+    let (metrics, missing): (Vec<_>, Vec<_>) =
+        KEY_METRICS.iter().partition(|(c, _)| t.has_column(c));
+    let metrics: Vec<(&'static str, &'static str)> = metrics.into_iter().copied().collect();
+    let missing: Vec<&'static str> = missing.into_iter().map(|(c, _)| *c).collect();
+    let cells: Vec<Vec<String>> = metrics
+        .iter()
+        .map(|(c, _)| t.text_values(c))
+        .collect::<Result<_>>()?;
+    let mut index: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+    let mut sums: Vec<Vec<(f64, usize)>> = Vec::new();
+    let mut rows: Vec<PointRow> = Vec::new();
+    for i in 0..t.rows() {
+        let key: Vec<String> = axis_cells.iter().map(|c| c[i].clone()).collect();
+        let k = *index.entry(key.clone()).or_insert_with(|| {
+            rows.push(PointRow {
+                values: key,
+                ok: 0,
+                runs: 0,
+                means: vec![None; metrics.len()],
+            });
+            sums.push(vec![(0.0, 0); metrics.len()]);
+            rows.len() - 1
+        });
+        rows[k].runs += 1;
+        if status[i] != "ok" {
+            continue;
+        }
+        rows[k].ok += 1;
+        for (m, col) in cells.iter().enumerate() {
+            if let Ok(v) = col[i].parse::<f64>() {
+                if v.is_finite() {
+                    sums[k][m].0 += v;
+                    sums[k][m].1 += 1;
+                }
+            }
+        }
+    }
+    for (row, s) in rows.iter_mut().zip(&sums) {
+        row.means = s
+            .iter()
+            .map(|(sum, n)| (*n > 0).then(|| sum / *n as f64))
+            .collect();
+    }
+    Ok(SweepSummary {
+        axes,
+        metrics,
+        missing,
+        rows,
+    })
+}
+
+/// The sweep summary as a Markdown section.
+fn summary_markdown(s: &SweepSummary) -> String {
+    let mut md = String::from("## Key numbers by point\n\n");
+    let _ = writeln!(
+        md,
+        "Each row is a point of the sweep (a combination of axis values): the mean over its completed \
+         runs (replicates); `-`: none of them has the metric. Energy, carbon and cost are per run.\n"
+    );
+    let mut header: Vec<String> = s.axes.clone();
+    header.push("runs ok".into());
+    header.extend(s.metrics.iter().map(|(_, h)| h.to_string()));
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+    for r in &s.rows {
+        let mut cells = r.values.clone();
+        cells.push(format!("{}/{}", r.ok, r.runs));
+        cells.extend(
+            r.means
+                .iter()
+                .map(|m| m.map(fmt_num).unwrap_or_else(|| "-".into())),
+        );
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
+    }
+    if !s.missing.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nNot in results.csv, so not shown: {}.",
+            s.missing
+                .iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    md.push('\n');
+    md
+}
+
 /// Draws one sweep chart into `dir` and rewrites `dir/sweep.md` with every sweep chart there and the
 /// chart's numbers.
 pub fn plot_sweep(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<PlotFile> {
@@ -247,6 +397,9 @@ pub fn plot_sweep(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<Plot
     for s in &stems {
         let _ = writeln!(md, "![{s}]({s}.png)\n\n`{s}` ([SVG]({s}.svg))\n");
     }
+    md.push_str(&summary_markdown(&sweep_summary(&CsvTable::read(
+        &dir.join("results.csv"),
+    )?)?));
     let _ = writeln!(md, "## {} against {}\n", chart.y, chart.x);
     let _ = writeln!(md, "{}.\n", file.caption);
     let _ = writeln!(
@@ -272,4 +425,74 @@ pub fn plot_sweep(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<Plot
     let path = dir.join("sweep.md");
     std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_come_from_column_names() {
+        assert_eq!(unit_of_column("ttft_s_p90"), "s");
+        assert_eq!(unit_of_column("j_per_output_token"), "J/token");
+        assert_eq!(unit_of_column("carbon_g_per_1k_tokens"), "gCO2e/1k tokens");
+        assert_eq!(unit_of_column("output_tokens"), "tokens");
+        assert_eq!(unit_of_column("cost_usd"), "USD");
+        assert_eq!(unit_of_column("scheduler.policy"), "");
+    }
+
+    #[test]
+    fn the_summary_averages_each_point_over_its_completed_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("results.csv");
+        // Two points of two replicates; one run failed, one lacks carbon; no cost column.
+        std::fs::write(
+            &path,
+            "run,run_id,replicate,seed,scheduler.policy,hardware.gpu,status,error,requests_per_s,ttft_s_p90,j_per_output_token,carbon_g\n\
+             0,a,0,11,vllm,a100,ok,,2.0,0.10,0.40,1.0\n\
+             1,b,1,12,vllm,a100,ok,,4.0,0.20,0.50,\n\
+             2,c,0,13,orca,a100,ok,,3.0,0.30,0.60,2.0\n\
+             3,d,1,14,orca,a100,failed,boom,,,,\n",
+        )
+        .unwrap();
+        let s = sweep_summary(&CsvTable::read(&path).unwrap()).unwrap();
+        assert_eq!(s.axes, ["scheduler.policy", "hardware.gpu"]);
+        let cols: Vec<&str> = s.metrics.iter().map(|m| m.0).collect();
+        assert_eq!(
+            cols,
+            [
+                "requests_per_s",
+                "ttft_s_p90",
+                "j_per_output_token",
+                "carbon_g"
+            ]
+        );
+        assert_eq!(s.missing, ["output_tokens_per_s", "energy_j", "cost_usd"]);
+        assert_eq!(s.rows.len(), 2);
+        let vllm = &s.rows[0];
+        assert_eq!(
+            (vllm.values.clone(), vllm.ok, vllm.runs),
+            (vec!["vllm".to_string(), "a100".into()], 2, 2)
+        );
+        assert_eq!(vllm.means[0], Some(3.0));
+        assert!((vllm.means[1].unwrap() - 0.15).abs() < 1e-12);
+        // Carbon: the one run that has it, not (1 + 0) / 2.
+        assert_eq!(vllm.means[3], Some(1.0));
+        let orca = &s.rows[1];
+        assert_eq!((orca.ok, orca.runs), (1, 2));
+        assert_eq!(orca.means, [Some(3.0), Some(0.3), Some(0.6), Some(2.0)]);
+        let md = summary_markdown(&s);
+        assert!(
+            md.contains("| scheduler.policy | hardware.gpu | runs ok | throughput (req/s) | TTFT p90 (s) | energy per output token (J/token) | carbon (gCO2e) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| orca | a100 | 1/2 | 3 | 0.3 | 0.6 | 2 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("not shown: `output_tokens_per_s`, `energy_j`, `cost_usd`"),
+            "{md}"
+        );
+    }
 }

@@ -72,3 +72,90 @@ pub fn summary_md_of(o: &RunOutcome) -> String {
     run::write_run_with(o, &args, &out, &opts).expect("run folder written");
     std::fs::read_to_string(out.join("summary.md")).unwrap()
 }
+
+/// Checks a PNG: signature, IHDR, that it decodes to `w` x `h`, and that it has drawing on it (not a
+/// blank page): some share of non-white pixels and several colours.
+pub fn assert_valid_png(path: &Path, w: u32, h: u32) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{}: PNG signature",
+        path.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR", "{}: IHDR first", path.display());
+    assert!(
+        bytes.len() > 20_000,
+        "{}: only {} bytes",
+        path.display(),
+        bytes.len()
+    );
+    let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    let mut reader = decoder.read_info().expect("PNG header decodes");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG data decodes");
+    assert_eq!((info.width, info.height), (w, h), "{}", path.display());
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{}: colour image", path.display());
+    let pixels = buf[..info.buffer_size()].chunks(channels);
+    let mut non_white = 0usize;
+    let mut colours = std::collections::HashSet::new();
+    for px in pixels {
+        if px[..3] != [255, 255, 255] {
+            non_white += 1;
+        }
+        colours.insert((px[0] / 32, px[1] / 32, px[2] / 32));
+    }
+    let share = non_white as f64 / (w * h) as f64;
+    assert!(
+        share > 0.01 && share < 0.6,
+        "{}: {:.1}% of pixels drawn",
+        path.display(),
+        share * 100.0
+    );
+    assert!(
+        colours.len() >= 8,
+        "{}: {} colours",
+        path.display(),
+        colours.len()
+    );
+}
+
+/// Checks an SVG: parses as XML with an `<svg>` root of the given size, and holds text and shapes.
+pub fn assert_valid_svg(path: &Path, w: u32, h: u32, must_say: &[&str]) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        text.len() > 5_000,
+        "{}: only {} bytes",
+        path.display(),
+        text.len()
+    );
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{}: not XML: {e}", path.display()));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg", "{}", path.display());
+    assert_eq!(root.attribute("width"), Some(w.to_string().as_str()));
+    assert_eq!(root.attribute("height"), Some(h.to_string().as_str()));
+    let texts: Vec<String> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    for needle in must_say {
+        assert!(
+            texts.iter().any(|t| t.contains(needle)),
+            "{}: no text `{needle}` among {texts:?}",
+            path.display()
+        );
+    }
+    let shapes = root
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("polyline")
+                || n.has_tag_name("path")
+                || n.has_tag_name("circle")
+                || n.has_tag_name("polygon")
+        })
+        .count();
+    assert!(shapes > 3, "{}: {shapes} shapes", path.display());
+}

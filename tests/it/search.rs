@@ -85,6 +85,189 @@ fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
         .any(|p| cell(&ph, p, "rate_rps").parse::<f64>().unwrap() == cap
             && cell(&ph, p, "meets_slo") == "true"));
     assert!(out.join("capacity.md").exists() && out.join("capacity.parquet").exists());
+    // One configuration: a plot of one point, on its own front.
+    assert_valid_png(&out.join("capacity_pareto.png"), 1200, 790);
+    assert_valid_svg(
+        &out.join("capacity_pareto.svg"),
+        1200,
+        790,
+        &[
+            "the config",
+            "capacity: highest request rate meeting the SLO (req/s)",
+        ],
+    );
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(md.contains("by capacity: the config."), "{md}");
+    assert!(!md.contains("Left out"), "{md}");
+}
+
+/// The points of the capacity table not dominated on capacity (max), J per output token and the cost
+/// column `cost` (min): the front the plot draws, recomputed here from capacity.csv.
+fn front_from_csv(h: &[String], rows: &[Vec<String>], cost: &str) -> Vec<String> {
+    let num = |r: &Vec<String>, c: &str| cell(h, r, c).parse::<f64>().ok();
+    let pts: Vec<(String, [f64; 3])> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                cell(h, r, "point").to_string(),
+                [
+                    -num(r, "capacity_rps")?,
+                    num(r, "j_per_output_token")?,
+                    num(r, cost)?,
+                ],
+            ))
+        })
+        .collect();
+    pts.iter()
+        .filter(|(_, a)| {
+            !pts.iter().any(|(_, b)| {
+                b.iter().zip(a).all(|(x, y)| x <= y) && b.iter().zip(a).any(|(x, y)| x < y)
+            })
+        })
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+#[test]
+fn a_capacity_search_plots_its_pareto_front_the_same_every_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = tmp.path().join(name);
+        let o = simwatt(&[
+            "search",
+            "capacity",
+            "-c",
+            "experiments/capacity-example.yaml",
+            "--slo",
+            "ttft_p90_s=0.5,tbt_p99_s=0.2",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let out = run("a");
+    // Legend: the front, dominated points, the labels' axes.
+    assert_valid_png(&out.join("capacity_pareto.png"), 1200, 850);
+    let (h, rows) = read_csv(&out.join("capacity.csv"));
+    let (cost, cost_label) = if h.iter().any(|c| c == "cost_usd_per_1k_requests") {
+        ("cost_usd_per_1k_requests", "cost (USD per 1,000 requests)")
+    } else {
+        (
+            "rental_usd_per_1k_requests",
+            "GPU rental cost only (USD per 1,000 requests)",
+        )
+    };
+    assert_valid_svg(
+        &out.join("capacity_pareto.svg"),
+        1200,
+        850,
+        &[
+            "SLO: ttft_s_p90 ≤ 0.5 s, tbt_s_p99 ≤ 0.2 s",
+            "capacity: highest request rate meeting the SLO (req/s, log scale)",
+            "energy per output token at capacity (J/token)",
+            cost_label,
+            "sarathi, h100, 2",
+            "points labelled: scheduler.policy, hardware.gpu, hardware.tensor_parallel",
+        ],
+    );
+    // capacity.md links the plot and names its front: the points no other beats on capacity, J per
+    // output token and cost at once.
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(
+        md.contains("![capacity_pareto](capacity_pareto.png)")
+            && md.contains("[SVG](capacity_pareto.svg)"),
+        "{md}"
+    );
+    assert!(md.contains("| energy per output token (J/token) |"), "{md}");
+    let front = front_from_csv(&h, &rows, cost);
+    assert!(!front.is_empty() && front.len() < rows.len(), "{front:?}");
+    let line = md
+        .lines()
+        .find(|l| l.starts_with("Front of the plot"))
+        .unwrap_or_else(|| panic!("{md}"));
+    let named: Vec<&str> = line
+        .split("point ")
+        .skip(1)
+        .map(|p| p.split(' ').next().unwrap())
+        .collect();
+    let mut sorted_named: Vec<&str> = named.clone();
+    sorted_named.sort();
+    assert_eq!(sorted_named, front, "{line}");
+    // Joined by capacity: the named points in order of rising capacity.
+    let cap = |p: &str| -> f64 {
+        let r = rows.iter().find(|r| cell(&h, r, "point") == p).unwrap();
+        cell(&h, r, "capacity_rps").parse().unwrap()
+    };
+    assert!(named.windows(2).all(|w| cap(w[0]) <= cap(w[1])), "{line}");
+    // The same inputs give the same bytes.
+    let again = run("b");
+    for f in ["capacity_pareto.png", "capacity_pareto.svg", "capacity.md"] {
+        assert!(
+            std::fs::read(out.join(f)).unwrap() == std::fs::read(again.join(f)).unwrap(),
+            "{f} differs between two identical searches"
+        );
+    }
+}
+
+#[test]
+fn configurations_without_a_capacity_are_left_out_of_the_plot_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let search = |slo: &str, name: &str| {
+        let out = tmp.path().join(name);
+        let o = simwatt(&[
+            "search",
+            "capacity",
+            "-c",
+            "experiments/capacity-example.yaml",
+            "--set",
+            "workload.requests=48",
+            "--slo",
+            slo,
+            "--min-rate",
+            "1",
+            "--max-probes",
+            "8",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    // A tight TTFT bound that only some configurations meet at 1 req/s.
+    let out = search("ttft_p90_s=0.07", "tight");
+    let (h, rows) = read_csv(&out.join("capacity.csv"));
+    let failed: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| cell(&h, r, "capacity_rps").is_empty())
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.len() < rows.len(),
+        "the bound should split the configurations: {rows:?}"
+    );
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(md.contains("Left out of the plot:"), "{md}");
+    for r in &failed {
+        let point = format!("- point {} (", cell(&h, r, "point"));
+        let line = md
+            .lines()
+            .find(|l| l.starts_with(&point))
+            .unwrap_or_else(|| panic!("no `{point}` in {md}"));
+        assert!(line.contains("below_min_rate"), "{line}");
+    }
+    assert!(out.join("capacity_pareto.png").exists());
+    // A bound no configuration meets, searched into the same folder: no plot (the earlier one is
+    // removed), and capacity.md says so.
+    let out = search("ttft_p90_s=0.001", "tight");
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(
+        md.contains("No plot: no configuration has both a capacity"),
+        "{md}"
+    );
+    assert!(!out.join("capacity_pareto.png").exists());
+    assert!(!out.join("capacity_pareto.svg").exists());
 }
 
 #[test]
