@@ -8,7 +8,7 @@
 # trace are off. Reports simulated requests and events per wall-second of the event loop (summary.json's
 # sim_wall_s: workload generation and writing requests.csv excluded, batches streamed to disk included),
 # the whole command's wall time, and peak RSS.
-# Usage: scripts/bench_speed.sh   (from the repository root)
+# Usage: [REPS=3] scripts/bench_speed.sh   (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -23,17 +23,26 @@ awk -v a="$t0" -v b="$t1" 'BEGIN { printf "predictor fit or cache load (one-time
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 printf "%-20s %10s %14s %14s %10s %12s\n" workload requests "sim req/s" "events/s" "wall s" "peak RSS MB"
 
+# Each row is the median of REPS runs (default 3) by simulated requests per second; wall time is that
+# run's, peak RSS the largest of the runs.
+reps=${REPS:-3}
 run() {
   local name=$1; shift
-  /usr/bin/time -f "%e %M" -o "$out/time" $bin simulate -c experiments/bench-10k.yaml "$@" \
-    -o "$out/run" --force -q --no-plots --no-trace
-  read -r wall rss < "$out/time"
-  python3 - "$name" "$wall" "$rss" "$out/run/summary.json" <<'PY'
-import json, sys
-name, wall, rss, path = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-s = json.load(open(path))
-print(f"{name:<20} {s['requests_total']:>10} {s['sim_requests_per_wall_s']:>14.0f} "
-      f"{s['sim_events_per_wall_s']:>14.0f} {wall:>10.2f} {rss / 1024:>12.0f}")
+  : > "$out/rows"
+  for _ in $(seq "$reps"); do
+    /usr/bin/time -f "%e %M" -o "$out/time" $bin simulate -c experiments/bench-10k.yaml "$@" \
+      -o "$out/run" --force -q --no-plots --no-trace
+    read -r wall rss < "$out/time"
+    python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s["requests_total"], s["sim_requests_per_wall_s"], s["sim_events_per_wall_s"], sys.argv[2], sys.argv[3])' \
+      "$out/run/summary.json" "$wall" "$rss" >> "$out/rows"
+  done
+  python3 - "$name" "$out/rows" <<'PY'
+import sys
+name, path = sys.argv[1], sys.argv[2]
+rows = sorted((tuple(float(x) for x in l.split()) for l in open(path)), key=lambda r: r[1])
+n, rps, eps, wall, _ = rows[len(rows) // 2]
+rss = max(r[4] for r in rows)
+print(f"{name:<20} {n:>10.0f} {rps:>14.0f} {eps:>14.0f} {wall:>10.2f} {rss / 1024:>12.0f}")
 PY
 }
 
