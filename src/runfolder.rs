@@ -53,9 +53,9 @@ impl Table {
         }
     }
 
-    /// A numeric column as f64 values (nulls as `None`). A missing or non-numeric column is an error
-    /// naming the file and the column.
-    pub fn f64s(&self, name: &str) -> Result<Vec<Option<f64>>> {
+    /// A numeric column cast to f64. A missing or non-numeric column is an error naming the file and
+    /// the column.
+    fn f64_chunked(&self, name: &str) -> Result<Column> {
         let col = self
             .df
             .column(name)
@@ -63,22 +63,31 @@ impl Table {
         if !col.dtype().is_primitive_numeric() {
             return Err(self.column_err(name, format!("expected numbers, found {}", col.dtype())));
         }
-        let cast = col
-            .cast(&DataType::Float64)
-            .map_err(|e| self.column_err(name, e.to_string()))?;
+        col.cast(&DataType::Float64)
+            .map_err(|e| self.column_err(name, e.to_string()))
+    }
+
+    /// A numeric column as f64 values (nulls as `None`).
+    pub fn f64s(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let cast = self.f64_chunked(name)?;
         let ca = cast
             .f64()
             .map_err(|e| self.column_err(name, e.to_string()))?;
         Ok(ca.iter().collect())
     }
 
-    /// A numeric column without nulls.
+    /// A numeric column without nulls (collected without an intermediate `Option` per row: a long
+    /// run's batch log has millions of rows).
     pub fn f64s_required(&self, name: &str) -> Result<Vec<f64>> {
-        self.f64s(name)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| v.ok_or_else(|| self.null_err(name, i)))
-            .collect()
+        let cast = self.f64_chunked(name)?;
+        let ca = cast
+            .f64()
+            .map_err(|e| self.column_err(name, e.to_string()))?;
+        if ca.null_count() > 0 {
+            let i = ca.iter().position(|v| v.is_none()).unwrap_or(0);
+            return Err(self.null_err(name, i));
+        }
+        Ok(ca.into_no_null_iter().collect())
     }
 
     /// A non-negative integer column without nulls (ids, counts).
