@@ -9,7 +9,8 @@ n=${1:-1000000}
 filter=${2:-fuzz::}
 cargo test --release --no-run --quiet
 for t in config_reader_never_panics_on_arbitrary_bytes config_reader_never_panics_on_yamlish_text \
-         overrides_never_panic_on_the_quickstart csv_reader_never_panics; do
+         overrides_never_panic_on_the_quickstart csv_reader_never_panics trace_reader_never_panics \
+         nvidia_smi_reader_never_panics; do
   case "fuzz::$t" in *"$filter"*) ;; *) continue ;; esac
   start=$(date +%s)
   PROPTEST_CASES=$n cargo test --release --quiet --test it "fuzz::$t" -- --exact 2>&1 | grep -E "test result|panicked|minimal" || true

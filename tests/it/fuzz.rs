@@ -1,5 +1,5 @@
-//! Property tests over arbitrary input to the config and CSV readers: whatever the bytes, they return a
-//! value or an error, never a panic. CI runs the default number of cases; the fuzzing campaign reported
+//! Property tests over arbitrary input to the config, CSV, trace and nvidia-smi readers: whatever the
+//! bytes, they return a value or an error, never a panic. CI runs the default number of cases; the fuzzing campaign reported
 //! in docs/robustness.md ran them with PROPTEST_CASES=1000000 (see scripts/fuzz.sh).
 
 use proptest::prelude::*;
@@ -58,6 +58,39 @@ fn parse_config(text: &str, overrides: &[String]) {
     }
 }
 
+/// A CSV row: numbers (ordinary, huge, negative, NaN-like), text and empty cells, quotes.
+fn csv_row() -> impl Strategy<Value = String> {
+    let cell = prop_oneof![
+        any::<u32>().prop_map(|v| v.to_string()),
+        any::<f64>().prop_map(|v| v.to_string()),
+        (0.0..1e4f64).prop_map(|v| format!("{v:.3}")),
+        Just("".to_string()),
+        Just("NaN".to_string()),
+        Just("inf".to_string()),
+        Just("-1".to_string()),
+        Just("\"1,2\"".to_string()),
+        "[-0-9a-zA-Z.eE ]{0,8}",
+    ];
+    prop::collection::vec(cell, 0..5).prop_map(|v| v.join(","))
+}
+
+/// An nvidia-smi row: timestamps well- and ill-formed, GPU index, power with and without a unit.
+fn smi_row() -> impl Strategy<Value = String> {
+    let ts = prop_oneof![
+        (0u32..60, 0u32..1000).prop_map(|(s, ms)| format!("2024/05/01 10:00:{s:02}.{ms:03}")),
+        Just("2024/13/45 99:99:99.999".to_string()),
+        "[0-9/:. ]{0,24}",
+    ];
+    let power = prop_oneof![
+        (0.0..1000.0f64).prop_map(|v| format!("{v:.2} W")),
+        (0.0..1000.0f64).prop_map(|v| format!("{v:.2}")),
+        any::<f64>().prop_map(|v| v.to_string()),
+        Just("[N/A]".to_string()),
+        Just("".to_string()),
+    ];
+    (ts, 0u32..3, power, 0u32..120).prop_map(|(t, i, p, u)| format!("{t}, {i}, {p}, {u} %"))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -75,6 +108,34 @@ proptest! {
     fn overrides_never_panic_on_the_quickstart(key in "[a-z_.]{0,30}", value in yamlish()) {
         let text = std::fs::read_to_string(crate::common::quickstart()).unwrap();
         parse_config(&text, &[format!("{key}={value}")]);
+    }
+
+    #[test]
+    fn trace_reader_never_panics(rows in prop::collection::vec(csv_row(), 0..20), header in 0usize..3) {
+        // The real trace path: CSV parsing, column checks, sorting checks and length limits.
+        let headers = [
+            "arrived_at,num_prefill_tokens,num_decode_tokens",
+            "arrived_at,num_prefill_tokens",
+            "num_prefill_tokens,num_decode_tokens",
+        ];
+        let tmp = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        std::fs::write(tmp.path(), format!("{}\n{}", headers[header], rows.join("\n"))).unwrap();
+        let w = simwatt::config::WorkloadConfig {
+            requests: None,
+            arrival: simwatt::config::ArrivalConfig::Trace { time_scale: 1.0 },
+            lengths: simwatt::config::LengthsConfig::Trace,
+            trace: Some(tmp.path().to_path_buf()),
+        };
+        let _ = simwatt::workload::generate(Path::new("fuzz.yaml"), &w, 1);
+    }
+
+    #[test]
+    fn nvidia_smi_reader_never_panics(rows in prop::collection::vec(smi_row(), 0..20)) {
+        let tmp = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+        let text = format!("timestamp, index, power.draw [W], utilization.gpu [%]\n{}", rows.join("\n"));
+        std::fs::write(tmp.path(), text).unwrap();
+        let _ = simwatt::power::logs::read_nvidia_smi(tmp.path(), None);
+        let _ = simwatt::power::logs::read_nvidia_smi(tmp.path(), Some(0.1));
     }
 
     #[test]
