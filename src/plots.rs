@@ -114,6 +114,27 @@ pub(crate) fn font(px: u32) -> TextStyle<'static> {
     (FAMILY, px).into_font().color(&BLACK)
 }
 
+/// The house style of a chart's mesh: axis descriptions and tick labels in the house fonts, four light
+/// lines between bold ones, both faint. `chart.configure_mesh().house_style().x_desc(..)...draw()`.
+pub(crate) trait HouseMesh {
+    fn house_style(&mut self) -> &mut Self;
+}
+
+impl<X, Y, DB> HouseMesh for plotters::chart::MeshStyle<'_, '_, X, Y, DB>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+    DB: DrawingBackend,
+{
+    fn house_style(&mut self) -> &mut Self {
+        self.axis_desc_style(font(DESC_PX))
+            .label_style(font(TICK_PX))
+            .max_light_lines(4)
+            .light_line_style(BLACK.mix(0.04))
+            .bold_line_style(BLACK.mix(0.12))
+    }
+}
+
 /// Draws `fig` to `<dir>/<stem>.png` and `<dir>/<stem>.svg`.
 pub fn render<F: Figure>(fig: &F, dir: &Path) -> Result<PlotFile> {
     ensure_font()?;
@@ -467,15 +488,11 @@ impl LatencyCdf {
         let x_fmt = |v: &f64| tick_label(*v, log);
         chart
             .configure_mesh()
+            .house_style()
             .x_desc(x_desc)
             .y_desc("fraction of requests ≤ x")
-            .axis_desc_style(font(DESC_PX))
-            .label_style(font(TICK_PX))
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&|v| fmt_num(*v))
-            .max_light_lines(4)
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
             .draw()?;
         for s in &self.series {
             let style = s.color.stroke_width(s.width);
@@ -857,15 +874,11 @@ fn draw_panel<DB: DrawingBackend>(
         .y_label_area_size(90)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
     let mut mesh = chart.configure_mesh();
+    mesh.house_style();
     mesh.y_desc(panel.y_desc.as_str())
-        .axis_desc_style(font(DESC_PX))
-        .label_style(font(TICK_PX))
         .x_label_formatter(&|v| fmt_num(*v))
         .y_label_formatter(&|v| fmt_num(*v))
-        .y_labels(5)
-        .max_light_lines(4)
-        .light_line_style(BLACK.mix(0.04))
-        .bold_line_style(BLACK.mix(0.12));
+        .y_labels(5);
     if x_desc {
         mesh.x_desc("simulated time (s)");
     }

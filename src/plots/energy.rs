@@ -11,7 +11,7 @@
 //! - [`RegionChart`] (`regions`): carbon, cost and water of the run in each configured region.
 
 use super::{
-    fmt_num, font, DrawResult, Figure, DESC_PX, EXACT_STEPS_MAX, LEGEND_PX, LOG_SPREAD,
+    fmt_num, font, DrawResult, Figure, HouseMesh, DESC_PX, EXACT_STEPS_MAX, LEGEND_PX, LOG_SPREAD,
     MAX_TIMELINES, PALETTE, TICK_PX, TIMELINE_BINS, TITLE_PX,
 };
 use crate::catalog::Catalog;
@@ -568,15 +568,11 @@ impl PowerTimeline {
         }
         let mut chart = builder.build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         let mut mesh = chart.configure_mesh();
+        mesh.house_style();
         mesh.y_desc("power per GPU (W)")
-            .axis_desc_style(font(DESC_PX))
-            .label_style(font(TICK_PX))
             .x_label_formatter(&|v| fmt_num(*v))
             .y_label_formatter(&|v| fmt_num(*v))
-            .y_labels(5)
-            .max_light_lines(4)
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12));
+            .y_labels(5);
         if x_desc {
             mesh.x_desc("simulated time (s)");
         }
@@ -772,18 +768,14 @@ impl Figure for EnergyByReplica {
         };
         chart
             .configure_mesh()
+            .house_style()
             .disable_x_mesh()
             .x_desc("replica")
             .y_desc(format!("GPU energy ({unit})"))
-            .axis_desc_style(font(DESC_PX))
-            .label_style(font(TICK_PX))
             .x_labels(n.min(30) + 1)
             .x_label_formatter(&label)
             .y_label_formatter(&|v| fmt_num(*v))
             .y_labels(6)
-            .max_light_lines(4)
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
             .draw()?;
         let half = if n > 1 { 0.35 } else { 0.15 };
         for (r, total) in totals.iter().enumerate() {
@@ -1086,15 +1078,11 @@ impl EnergyPerToken {
         let x_fmt = |v: &f64| super::tick_label(*v, log);
         chart
             .configure_mesh()
+            .house_style()
             .x_desc(x_desc)
             .y_desc("energy per token (J/token)")
-            .axis_desc_style(font(DESC_PX))
-            .label_style(font(TICK_PX))
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&|v| fmt_num(*v))
-            .max_light_lines(4)
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
             .draw()?;
         for s in &self.series {
             let color = s.color;
@@ -1389,17 +1377,13 @@ fn draw_region_panel<DB: DrawingBackend>(
     };
     chart
         .configure_mesh()
+        .house_style()
         .disable_y_mesh()
         .x_desc(p.x_desc.as_str())
-        .axis_desc_style(font(DESC_PX))
-        .label_style(font(TICK_PX))
         .x_label_formatter(&shown)
         .y_label_formatter(&|_| String::new())
         .y_labels(0)
         .x_labels(6)
-        .max_light_lines(4)
-        .light_line_style(BLACK.mix(0.04))
-        .bold_line_style(BLACK.mix(0.12))
         .draw()?;
     let tick = font(TICK_PX);
     for (i, name) in p.names.iter().enumerate() {

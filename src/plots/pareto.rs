@@ -10,7 +10,9 @@
 //! sit above another one in the plane: it is cheaper. Written as `capacity_pareto.png` and `.svg`.
 
 use super::energy::text_at;
-use super::{fmt_num, font, tick_label, DrawResult, Figure, DESC_PX, LEGEND_PX, TICK_PX, TITLE_PX};
+use super::{
+    fmt_num, font, tick_label, DrawResult, Figure, HouseMesh, DESC_PX, LEGEND_PX, TICK_PX, TITLE_PX,
+};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -243,15 +245,11 @@ impl ParetoChart {
         let x_fmt = |v: &f64| tick_label(*v, log);
         chart
             .configure_mesh()
+            .house_style()
             .x_desc(x_desc)
             .y_desc("energy per output token at capacity (J/token)")
-            .axis_desc_style(font(DESC_PX))
-            .label_style(font(TICK_PX))
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&|v| fmt_num(*v))
-            .max_light_lines(4)
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
             .draw()?;
         let at = |p: &ParetoPoint| (p.capacity_rps, p.j_per_output_token);
         // The front line under the markers.

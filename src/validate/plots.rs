@@ -7,8 +7,8 @@ use super::PowerTimeline;
 use crate::error::Result;
 use crate::metrics::quantile_sorted;
 use crate::plots::{
-    self, fmt_num, fmt_secs, font, legend_below, CdfSeries, DrawResult, Figure, LatencyCdf,
-    DESC_PX, PALETTE, TICK_PX, TITLE_PX,
+    self, fmt_num, fmt_secs, font, legend_below, CdfSeries, DrawResult, Figure, HouseMesh,
+    LatencyCdf, PALETTE, TITLE_PX,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -89,15 +89,11 @@ impl Figure for PowerOverlay {
             .build_cartesian_2d(x0..x1, 0.0..y_max)?;
         chart
             .configure_mesh()
+            .house_style()
             .x_desc("time from the first request (s)")
             .y_desc("power per GPU (W)")
-            .axis_desc_style(font(DESC_PX))
-            .label_style(font(TICK_PX))
             .x_label_formatter(&|v| fmt_num(*v))
             .y_label_formatter(&|v| fmt_num(*v))
-            .max_light_lines(4)
-            .light_line_style(BLACK.mix(0.04))
-            .bold_line_style(BLACK.mix(0.12))
             .draw()?;
         for (v, c) in self
             .measured_idle_w
