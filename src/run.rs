@@ -43,6 +43,8 @@ pub struct RunOutcome {
     pub rows: Vec<RequestRow>,
     pub summary: Summary,
     pub predictor: PredictorInfo,
+    /// Idle power per GPU of the power profile that priced the run (`None` without energy).
+    pub idle_w: Option<f64>,
     /// batches.parquet, power.parquet and the requests tables were written while simulating (not kept
     /// in memory).
     pub streamed: bool,
@@ -363,12 +365,17 @@ fn simulate_requests(
         })?;
     }
     summary.energy = energy;
+    let summary_has_energy = summary.energy.energy_j.is_some();
     Ok(RunOutcome {
         scenario,
         result,
         rows,
         summary,
         predictor: info,
+        idle_w: profile
+            .as_ref()
+            .filter(|_| summary_has_energy)
+            .map(|p| p.idle_w),
         streamed: stream_dir.is_some(),
     })
 }
@@ -526,13 +533,13 @@ pub fn write_run_with(
     if !o.streamed {
         let b = &o.result.batches;
         let mut batches = BatchesWriter::create(&dir.file("batches.parquet"))?;
-        let mut power = match power_profile(&o.scenario)?.0 {
-            Some(p) if o.summary.energy.energy_j.is_some() => Some(PowerSegments::create(
+        let mut power = match o.idle_w {
+            Some(idle_w) => Some(PowerSegments::create(
                 &dir.file("power.parquet"),
                 &o.scenario,
-                p.idle_w,
+                idle_w,
             )?),
-            _ => None,
+            None => None,
         };
         let mut tee = Tee {
             batches: &mut batches,
