@@ -439,15 +439,15 @@ impl Figure for LatencyCdf {
         };
         // A wide spread (preemption stalls next to normal gaps) reads better on a log axis.
         // The legend goes in a strip below the chart, where it cannot hide a curve.
-        let (w, h) = root.dim_in_pixel();
+        let (_, h) = root.dim_in_pixel();
         let legend_h = 30 + 30 * self.series.len() as u32;
         let (chart_area, legend_area) = root.split_vertically(h.saturating_sub(legend_h));
-        let items: Vec<(String, RGBColor, u32)> = self
+        let items: Vec<(String, (RGBColor, u32))> = self
             .series
             .iter()
-            .map(|s| (s.label.clone(), s.color, s.width))
+            .map(|s| (s.label.clone(), (s.color, s.width)))
             .collect();
-        legend_below(&legend_area, &items, w)?;
+        legend_below(&legend_area, &items)?;
         if hi / lo > LOG_SPREAD {
             // Start just below a power of ten, so that the log axis labels it (it labels powers of ten
             // inside the range, then their multiples).
@@ -812,24 +812,25 @@ impl Figure for ReplicaTimeline {
     }
 }
 
-/// Draws legend entries (label, colour, line width) in one column, centred in `area` (of width `w`).
-pub(crate) fn legend_below<DB: DrawingBackend>(
+/// Legend entries in one column, centred in `area` (below a chart, where they hide nothing), the first
+/// `top` pixels down and 30 apart: `sample` draws each entry's sample in the 30-pixel slot starting at
+/// (x0, y), then its text follows.
+pub(crate) fn legend_column<DB: DrawingBackend, T>(
     area: &DrawingArea<DB, Shift>,
-    items: &[(String, RGBColor, u32)],
-    w: u32,
+    items: &[(String, T)],
+    top: i32,
+    mut sample: impl FnMut(&DrawingArea<DB, Shift>, &T, i32, i32) -> DrawResult<DB>,
 ) -> DrawResult<DB> {
     let style = font(LEGEND_PX);
+    let (w, _) = area.dim_in_pixel();
     let mut widest = 0;
-    for (text, _, _) in items {
+    for (text, _) in items {
         widest = widest.max(area.estimate_text_size(text, &style)?.0);
     }
     let x0 = ((w as i32 - 44 - widest as i32) / 2).max(10);
-    for (k, (text, color, width)) in items.iter().enumerate() {
-        let y = 10 + 30 * k as i32 + 15;
-        area.draw(&PathElement::new(
-            vec![(x0, y), (x0 + 30, y)],
-            color.stroke_width((*width).max(3)),
-        ))?;
+    for (k, (text, item)) in items.iter().enumerate() {
+        let y = top + 30 * k as i32 + 15;
+        sample(area, item, x0, y)?;
         area.draw(&Text::new(
             text.clone(),
             (x0 + 44, y),
@@ -837,6 +838,19 @@ pub(crate) fn legend_below<DB: DrawingBackend>(
         ))?;
     }
     Ok(())
+}
+
+/// Legend entries (label, (colour, line width)) as short lines, below a chart.
+pub(crate) fn legend_below<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[(String, (RGBColor, u32))],
+) -> DrawResult<DB> {
+    legend_column(area, items, 10, |area, (color, width), x0, y| {
+        area.draw(&PathElement::new(
+            vec![(x0, y), (x0 + 30, y)],
+            color.stroke_width((*width).max(3)),
+        ))
+    })
 }
 
 /// A legend sample: a short line in the series colour.

@@ -97,23 +97,9 @@ fn legend_strip<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     items: &[(String, Swatch)],
 ) -> DrawResult<DB> {
-    let style = font(LEGEND_PX);
-    let (w, _) = area.dim_in_pixel();
-    let mut widest = 0;
-    for (text, _) in items {
-        widest = widest.max(area.estimate_text_size(text, &style)?.0);
-    }
-    let x0 = ((w as i32 - 44 - widest as i32) / 2).max(10);
-    for (k, (text, swatch)) in items.iter().enumerate() {
-        let y = 5 + 30 * k as i32 + 15;
-        draw_swatch(area, *swatch, x0, y)?;
-        area.draw(&Text::new(
-            text.clone(),
-            (x0 + 44, y),
-            style.pos(Pos::new(HPos::Left, VPos::Center)),
-        ))?;
-    }
-    Ok(())
+    super::legend_column(area, items, 5, |area, swatch, x0, y| {
+        draw_swatch(area, *swatch, x0, y)
+    })
 }
 
 /// Legend entries on one line from `(x, y)` (the vertical centre); returns the x after the last one.

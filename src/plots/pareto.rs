@@ -484,21 +484,13 @@ impl ParetoChart {
         area: &DrawingArea<DB, Shift>,
         lines: &[(String, Mark)],
     ) -> DrawResult<DB> {
-        let style = font(LEGEND_PX);
-        let (w, _) = area.dim_in_pixel();
-        let mut widest = 0;
-        for (text, _) in lines {
-            widest = widest.max(area.estimate_text_size(text, &style)?.0);
-        }
-        let x0 = ((w as i32 - 44 - widest as i32) / 2).max(10);
         // A mid-scale fill for the marker samples.
         let sample = if self.cost.is_some() {
             viridis(0.5)
         } else {
             FRONT_FILL
         };
-        for (k, (text, mark)) in lines.iter().enumerate() {
-            let y = 10 + 30 * k as i32 + 15;
+        super::legend_column(area, lines, 10, |area, mark, x0, y| {
             let c = (x0 + 15, y);
             match mark {
                 Mark::Front => {
@@ -507,22 +499,16 @@ impl ParetoChart {
                         FRONT_LINE.stroke_width(2),
                     ))?;
                     area.draw(&Circle::new(c, FRONT_R, sample.filled()))?;
-                    area.draw(&Circle::new(c, FRONT_R, FRONT_LINE.stroke_width(2)))?;
+                    area.draw(&Circle::new(c, FRONT_R, FRONT_LINE.stroke_width(2)))
                 }
                 Mark::Dominated => {
                     let fill = if self.cost.is_some() { sample } else { GREY };
                     area.draw(&Circle::new(c, DOMINATED_R, fill.mix(0.35).filled()))?;
-                    area.draw(&Circle::new(c, DOMINATED_R, GREY.stroke_width(1)))?;
+                    area.draw(&Circle::new(c, DOMINATED_R, GREY.stroke_width(1)))
                 }
-                Mark::None => {}
+                Mark::None => Ok(()),
             }
-            area.draw(&Text::new(
-                text.clone(),
-                (x0 + 44, y),
-                style.pos(Pos::new(HPos::Left, VPos::Center)),
-            ))?;
-        }
-        Ok(())
+        })
     }
 }
 

@@ -46,31 +46,27 @@ impl Figure for PowerOverlay {
         let mut items = vec![
             (
                 format!("measured (active window {})", fmt_secs(self.t_meas)),
-                PALETTE[7],
-                2,
+                (PALETTE[7], 2),
             ),
             (
                 format!("simwatt (simulated active window {})", fmt_secs(self.t_sim)),
-                PALETTE[1],
-                2,
+                (PALETTE[1], 2),
             ),
         ];
         if let Some(w) = self.measured_idle_w {
             items.push((
                 format!("measured idle before load: {} W", fmt_num(w)),
-                grey,
-                2,
+                (grey, 2),
             ));
         }
         items.push((
             format!("simwatt idle_w: {} W", fmt_num(self.sim_idle_w)),
-            PALETTE[0],
-            2,
+            (PALETTE[0], 2),
         ));
-        let (w, h) = root.dim_in_pixel();
+        let (_, h) = root.dim_in_pixel();
         let legend_h = 30 + 30 * items.len() as u32;
         let (chart_area, legend_area) = root.split_vertically(h.saturating_sub(legend_h));
-        legend_below(&legend_area, &items, w)?;
+        legend_below(&legend_area, &items)?;
         let y_max = self
             .measured
             .iter()
