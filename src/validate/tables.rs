@@ -12,6 +12,7 @@ use super::{replay_scenario, simulated_setup, CaseResult, MetricValue, Point, Po
 use crate::error::{Error, Result};
 use crate::power::logs;
 use crate::power::measured::{mlenergy_requests, prompt_chars, prompt_tokens_of, tokens_by};
+use crate::power::PowerProfile;
 use crate::run;
 use crate::units::ns_to_secs;
 use crate::workload::RequestSpec;
@@ -58,6 +59,56 @@ pub struct ArgonneSpec {
     /// Idle time in the power window before and after the batch, seconds.
     #[serde(default = "one_s")]
     pub padding_s: f64,
+}
+
+/// Adds the point's mean power per GPU and J per output token over the simulated window `(t0, t1)`,
+/// against the `measured` pair and the baselines, or a note saying why there is no power comparison
+/// (no profile: the run's energy note).
+fn add_power_metrics(
+    p: &mut Point,
+    o: &run::RunOutcome,
+    (profile, energy_note): (Option<&PowerProfile>, Option<&String>),
+    (t0, t1): (f64, f64),
+    (mean_w, j_per_token): (f64, f64),
+    tokens: f64,
+) {
+    let Some(prof) = profile else {
+        p.notes.push(format!(
+            "no power comparison: {}",
+            energy_note.cloned().unwrap_or_default()
+        ));
+        return;
+    };
+    let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
+    let e = tl.energy(t0, t1);
+    let gpus = tl.gpus();
+    let window_s = t1 - t0;
+    p.add(
+        "mean_power_w",
+        MetricValue::with_baselines(mean_w, e, |x| x / (gpus * window_s)),
+    );
+    p.add(
+        "j_per_output_token",
+        MetricValue::with_baselines(j_per_token, e, |x| x / tokens),
+    );
+}
+
+/// Describes the simulated setup from the first point's run (the rows differ only in `batch_cap`).
+fn describe_once(
+    simulated: &mut BTreeMap<String, String>,
+    o: &run::RunOutcome,
+    profile_path: &str,
+    batch_cap: &str,
+) {
+    if !simulated.is_empty() {
+        return;
+    }
+    *simulated = simulated_setup(
+        &o.scenario,
+        (!profile_path.is_empty()).then_some(profile_path),
+        &o.predictor.kind,
+    );
+    simulated.insert("batch cap".into(), batch_cap.into());
 }
 
 fn one_s() -> f64 {
@@ -174,36 +225,20 @@ pub fn validate_mlenergy(
                 p.add("itl_mean_s", MetricValue::new(tpot, gaps));
             }
         }
-        match &profile {
-            Some(prof) => {
-                let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
-                let e = tl.energy(0.0, end_s);
-                let gpus = tl.gpus();
-                p.add(
-                    "mean_power_w",
-                    MetricValue::with_baselines(row.mean_w_per_gpu(), e, |x| x / (gpus * end_s)),
-                );
-                p.add(
-                    "j_per_output_token",
-                    MetricValue::with_baselines(row.j_per_token(), e, |x| x / tokens),
-                );
-            }
-            None => p.notes.push(format!(
-                "no power comparison: {}",
-                energy_note.clone().unwrap_or_default()
-            )),
-        }
-        if simulated.is_empty() {
-            simulated = simulated_setup(
-                &o.scenario,
-                (!profile_path.is_empty()).then_some(profile_path.as_str()),
-                &o.predictor.kind,
-            );
-            simulated.insert(
-                "batch cap".into(),
-                "scheduler.max_num_seqs and hardware.tensor_parallel from each row".into(),
-            );
-        }
+        add_power_metrics(
+            &mut p,
+            &o,
+            (profile.as_ref(), energy_note.as_ref()),
+            (0.0, end_s),
+            (row.mean_w_per_gpu(), row.j_per_token()),
+            tokens,
+        );
+        describe_once(
+            &mut simulated,
+            &o,
+            &profile_path,
+            "scheduler.max_num_seqs and hardware.tensor_parallel from each row",
+        );
         points.push(p);
     }
     let notes = vec![
@@ -339,42 +374,23 @@ pub fn validate_argonne(
             "output_tokens_per_s",
             MetricValue::new(tokens / row.latency_s, tokens / t_sim),
         );
-        match &profile {
-            Some(prof) => {
-                let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
-                let e = tl.energy(-pad, t_sim + pad);
-                let gpus = tl.gpus();
-                let win = t_sim + 2.0 * pad;
-                p.add(
-                    "mean_power_w",
-                    MetricValue::with_baselines(row.avg_power_w, e, |x| x / (gpus * win)),
-                );
-                p.add(
-                    "j_per_output_token",
-                    MetricValue::with_baselines(
-                        row.avg_power_w * (row.latency_s + 2.0 * pad) * row.num_gpus as f64
-                            / tokens,
-                        e,
-                        |x| x / tokens,
-                    ),
-                );
-            }
-            None => p.notes.push(format!(
-                "no power comparison: {}",
-                energy_note.clone().unwrap_or_default()
-            )),
-        }
-        if simulated.is_empty() {
-            simulated = simulated_setup(
-                &o.scenario,
-                (!profile_path.is_empty()).then_some(profile_path.as_str()),
-                &o.predictor.kind,
-            );
-            simulated.insert(
-                "batch cap".into(),
-                "scheduler.max_num_seqs = the row's batch size".into(),
-            );
-        }
+        add_power_metrics(
+            &mut p,
+            &o,
+            (profile.as_ref(), energy_note.as_ref()),
+            (-pad, t_sim + pad),
+            (
+                row.avg_power_w,
+                row.avg_power_w * (row.latency_s + 2.0 * pad) * row.num_gpus as f64 / tokens,
+            ),
+            tokens,
+        );
+        describe_once(
+            &mut simulated,
+            &o,
+            &profile_path,
+            "scheduler.max_num_seqs = the row's batch size",
+        );
         points.push(p);
     }
     Ok(case(
