@@ -162,7 +162,7 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
 
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcome> {
-    simulate_impl(scenario, progress, None)
+    simulate_impl(scenario, progress, Keep::Memory)
 }
 
 /// The run's start time (for hourly series).
@@ -183,14 +183,16 @@ fn start_time(s: &Scenario) -> Result<chrono::DateTime<chrono::Utc>> {
 
 /// Sends each batch-stage row to the files being written and the energy accumulator.
 struct Tee<'a> {
-    batches: &'a mut BatchesWriter,
+    batches: Option<&'a mut BatchesWriter>,
     power: Option<&'a mut PowerSegments>,
     energy: Option<&'a mut EnergyAcc>,
 }
 
 impl BatchSink for Tee<'_> {
     fn push(&mut self, row: &BatchRow) -> Result<()> {
-        self.batches.push(row)?;
+        if let Some(b) = self.batches.as_deref_mut() {
+            b.push(row)?;
+        }
         if let Some(p) = self.power.as_deref_mut() {
             p.push(row)?;
         }
@@ -201,30 +203,54 @@ impl BatchSink for Tee<'_> {
     }
 }
 
-/// Finished requests of a streamed run: summary statistics in memory, the requests themselves spilled
-/// to disk until their energy columns can be filled.
+/// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
+/// folder is being written, the requests themselves spilled to disk until their energy columns can be
+/// filled.
 struct StreamedRequests {
     stats: RequestStats,
-    spill: RequestSpill,
+    spill: Option<RequestSpill>,
 }
 
 impl RequestSink for StreamedRequests {
     fn finished(&mut self, id: u32, r: &Request) -> Result<()> {
         self.stats.add(r, &RequestRow::from_request(id as usize, r));
-        self.spill.push(id, r)
+        match self.spill.as_mut() {
+            Some(s) => s.push(id, r),
+            None => Ok(()),
+        }
     }
 }
 
-/// Runs a scenario. With `stream_dir`, batches.parquet, power.parquet and the requests tables are
-/// written there and neither the batch log nor the finished requests are kept in memory; without, they
-/// are kept in `SimResult::batches` and `RunOutcome::rows`.
-fn simulate_impl(
-    scenario: Scenario,
-    progress: sim::Progress,
-    stream_dir: Option<&Path>,
-) -> Result<RunOutcome> {
+/// What a run keeps of its batch log and finished requests.
+#[derive(Debug, Clone, Copy)]
+enum Keep<'a> {
+    /// Everything, in memory (`SimResult::batches`, `RunOutcome::rows`).
+    Memory,
+    /// Streamed into the run folder being written at this path.
+    Stream(&'a Path),
+    /// Only what the summary needs: energy accumulated as batches run, request statistics.
+    Summary,
+}
+
+impl<'a> Keep<'a> {
+    fn dir(self) -> Option<&'a Path> {
+        match self {
+            Keep::Stream(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a scenario, keeping what `keep` says (see [`Keep`]).
+fn simulate_impl(scenario: Scenario, progress: sim::Progress, keep: Keep) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
-    simulate_requests(scenario, &specs, progress, stream_dir)
+    simulate_requests(scenario, &specs, progress, keep)
+}
+
+/// Runs a scenario for its summary alone (sweeps, capacity search): the same summary as [`simulate`],
+/// without keeping the batch log or the requests, so memory stays bounded by the requests in flight.
+pub fn simulate_summary(scenario: Scenario) -> Result<Summary> {
+    Ok(simulate_impl(scenario, &|_| {}, Keep::Summary)?.summary)
 }
 
 /// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
@@ -235,14 +261,14 @@ pub fn simulate_specs(
     specs: &[workload::RequestSpec],
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_requests(scenario, specs, progress, None)
+    simulate_requests(scenario, specs, progress, Keep::Memory)
 }
 
 fn simulate_requests(
     scenario: Scenario,
     specs: &[workload::RequestSpec],
     progress: sim::Progress,
-    stream_dir: Option<&Path>,
+    keep: Keep,
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario)?;
     let (profile, profile_path, energy_note) = power_profile(&scenario)?;
@@ -261,8 +287,8 @@ fn simulate_requests(
         .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
     let t0 = Instant::now();
     let mut streamed_requests = None;
-    let result = match stream_dir {
-        None => {
+    let result = match keep {
+        Keep::Memory => {
             let result = sim::run(
                 &scenario,
                 specs,
@@ -277,24 +303,29 @@ fn simulate_requests(
             }
             result
         }
-        Some(dir) => {
-            let mut batches = BatchesWriter::create(&dir.join("batches.parquet"))?;
-            let mut power = match &profile {
-                Some(p) => Some(PowerSegments::create(
-                    &dir.join("power.parquet"),
+        Keep::Stream(_) | Keep::Summary => {
+            let dir = keep.dir();
+            let mut batches = dir
+                .map(|d| BatchesWriter::create(&d.join("batches.parquet")))
+                .transpose()?;
+            let mut power = match (&profile, dir) {
+                (Some(p), Some(d)) => Some(PowerSegments::create(
+                    &d.join("power.parquet"),
                     &scenario,
                     p.idle_w,
                 )?),
-                None => None,
+                _ => None,
             };
             let mut tee = Tee {
-                batches: &mut batches,
+                batches: batches.as_mut(),
                 power: power.as_mut(),
                 energy: acc.as_mut(),
             };
             let mut finished = StreamedRequests {
                 stats: RequestStats::default(),
-                spill: RequestSpill::create(&dir.join(".requests.spill"))?,
+                spill: dir
+                    .map(|d| RequestSpill::create(&d.join(".requests.spill")))
+                    .transpose()?,
             };
             let result = sim::run_into(
                 &scenario,
@@ -305,7 +336,9 @@ fn simulate_requests(
                 &mut tee,
                 &mut finished,
             )?;
-            batches.finish()?;
+            if let Some(b) = batches {
+                b.finish()?;
+            }
             if let Some(p) = power {
                 p.finish(result.end_ns)?;
             }
@@ -343,8 +376,8 @@ fn simulate_requests(
             fill_request_energy(row, r, g);
         }
     }
-    if let (Some(f), Some(dir)) = (streamed_requests, stream_dir) {
-        let mut spill = f.spill.finish()?;
+    if let (Some(spill), Some(dir)) = (streamed_requests.and_then(|f| f.spill), keep.dir()) {
+        let mut spill = spill.finish()?;
         output::write_requests_chunked(dir, &mut || {
             let chunk = spill.next_chunk(CHUNK_ROWS)?;
             if chunk.is_empty() {
@@ -376,7 +409,7 @@ fn simulate_requests(
             .as_ref()
             .filter(|_| summary_has_energy)
             .map(|p| p.idle_w),
-        streamed: stream_dir.is_some(),
+        streamed: !matches!(keep, Keep::Memory),
     })
 }
 
@@ -542,7 +575,7 @@ pub fn write_run_with(
             None => None,
         };
         let mut tee = Tee {
-            batches: &mut batches,
+            batches: Some(&mut batches),
             power: power.as_mut(),
             energy: None,
         };
@@ -568,7 +601,7 @@ pub fn simulate_and_write(
     progress: sim::Progress,
 ) -> Result<(RunOutcome, PathBuf)> {
     let dir = RunDir::create(out, args.force)?;
-    let o = simulate_impl(scenario, progress, Some(dir.path()))?;
+    let o = simulate_impl(scenario, progress, Keep::Stream(dir.path()))?;
     write_rest(&o, args, &dir, report)?;
     let path = dir.commit()?;
     Ok((o, path))

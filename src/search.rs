@@ -358,9 +358,9 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
         let mut meets = true;
         for tree in &target.trees {
             let s = set_rate(path, tree, rate)?;
-            let o = run::simulate(s, &|_| {})?;
+            let summary = run::simulate_summary(s)?;
             let json =
-                serde_json::to_string(&o.summary).map_err(|e| Error::Internal(e.to_string()))?;
+                serde_json::to_string(&summary).map_err(|e| Error::Internal(e.to_string()))?;
             if !checked {
                 check_columns(slo, &json)?;
                 checked = true;

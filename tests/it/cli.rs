@@ -254,3 +254,32 @@ fn streamed_and_in_memory_runs_write_the_same_tables() {
         );
     }
 }
+
+#[test]
+fn the_summary_only_run_of_sweeps_gives_the_same_summary() {
+    // Sweeps and the capacity search keep neither the batch log nor the requests; their summary must
+    // be the in-memory run's, number for number (wall-clock timings aside).
+    for policy in ["vllm", "faster_transformer"] {
+        let set = [
+            format!("scheduler.policy={policy}"),
+            "workload.requests=96".into(),
+        ];
+        let raw = simwatt::config::load(&quickstart(), &set).unwrap();
+        let s = simwatt::config::Scenario::resolve(&quickstart(), raw).unwrap();
+        let mem = simwatt::run::simulate(s.clone(), &|_| {}).unwrap().summary;
+        let only = simwatt::run::simulate_summary(s).unwrap();
+        let json = |v: &simwatt::metrics::Summary| {
+            let mut j = serde_json::to_value(v).unwrap();
+            for k in [
+                "sim_wall_s",
+                "sim_requests_per_wall_s",
+                "sim_events_per_wall_s",
+            ] {
+                j.as_object_mut().unwrap().remove(k);
+            }
+            j
+        };
+        assert_eq!(json(&mem), json(&only), "{policy}");
+        assert!(only.energy.energy_j.is_some_and(|e| e > 0.0));
+    }
+}
