@@ -101,8 +101,8 @@ fn cv_predict(rows: &[Vec<f64>], y: &[f64]) -> Result<Vec<f64>> {
 }
 
 fn optional_col(t: &CsvTable, name: &str) -> Result<Vec<f64>> {
-    // Reshape kernels are absent in some profile versions, and empty where they did not run: both cost
-    // nothing.
+    // Reshape and KV-cache-save kernels are absent in some profile versions, and empty where they did
+    // not run: both cost nothing.
     if !t.has_column(name) {
         return Ok(vec![0.0; t.rows()]);
     }
@@ -121,6 +121,9 @@ impl AttentionModel {
         let dec = t.f64_column_or("time_stats.attn_decode.median", f64::NAN)?;
         let rin = optional_col(&t, "time_stats.attn_input_reshape.median")?;
         let rout = optional_col(&t, "time_stats.attn_output_reshape.median")?;
+        // Writing the new tokens' keys and values to the paged cache (newer Vidur profiles time it
+        // separately; the historical A100 profile has no such column).
+        let kv_save = optional_col(&t, "time_stats.attn_kv_cache_save.median")?;
         // Each row's layer shape, per GPU: the profile says which model and TP degree it measured.
         let q_heads = t.f64_column("n_q_head")?;
         let kv_heads = t.f64_column("n_kv_head")?;
@@ -145,7 +148,7 @@ impl AttentionModel {
         let (mut px, mut py, mut dx, mut dy) = (vec![], vec![], vec![], vec![]);
         let mut max_context = 0.0f64;
         for i in 0..t.rows() {
-            let reshape = rin[i] + rout[i];
+            let extra = rin[i] + rout[i] + kv_save[i];
             let head_dim = embd[i] / q_heads[i];
             let q_per_gpu = q_heads[i] / tp[i];
             let kv_per_gpu = (kv_heads[i] / tp[i]).max(1.0);
@@ -158,14 +161,14 @@ impl AttentionModel {
                 let pairs = batch[i] * (p * c + p * (p + 1.0) / 2.0);
                 let flops = 4.0 * q_per_gpu * head_dim * pairs;
                 px.push(vec![1.0, flops / peak * 1e3, batch[i] * p]);
-                py.push(pre[i] + reshape);
+                py.push(pre[i] + extra);
             } else {
                 if !dec[i].is_finite() {
                     continue;
                 }
                 let bytes = batch[i] * (kv[i] + 1.0) * 2.0 * kv_per_gpu * head_dim * DTYPE_BYTES;
                 dx.push(vec![1.0, bytes / bw * 1e3, batch[i]]);
-                dy.push(dec[i] + reshape);
+                dy.push(dec[i] + extra);
             }
         }
         if px.len() < 10 || dx.len() < 10 {

@@ -426,3 +426,38 @@ fn a_models_own_attention_profile_is_used_instead_of_the_fallback() {
         .iter()
         .any(|(_, s)| s.contains("attention/a100/attention.csv")));
 }
+
+#[test]
+fn a_kv_cache_save_column_is_part_of_attention_time() {
+    // Newer Vidur attention profiles time the KV-cache write separately; when a profile has it, the
+    // calibrated attention includes it.
+    use simwatt::predictor::attention::AttentionModel;
+    use simwatt::predictor::BatchShape;
+    let catalog = Catalog::builtin().unwrap();
+    let (_, a100) = catalog.device("a100").unwrap();
+    let (_, model) = catalog.model("meta-llama/Llama-2-7b-hf").unwrap();
+    let src = profiles().join("attention/a100/attention.csv");
+    let text = std::fs::read_to_string(&src).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!(
+        "{},time_stats.attn_kv_cache_save.median\n",
+        lines.next().unwrap()
+    );
+    for l in lines {
+        out.push_str(l);
+        out.push_str(",0.05\n");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let with = write(tmp.path(), "attention.csv", &out);
+    let (plain, _) = AttentionModel::calibrate(&src, a100).unwrap();
+    let (saved, _) = AttentionModel::calibrate(&with, a100).unwrap();
+    let mut decode = BatchShape::default();
+    for _ in 0..16 {
+        decode.add_decode(1024);
+    }
+    let added = saved.time_ms(&decode, model, a100, 1) - plain.time_ms(&decode, model, a100, 1);
+    assert!(
+        (added - 0.05).abs() < 0.02,
+        "a 0.05 ms KV save added {added} ms to a decode step"
+    );
+}
