@@ -272,7 +272,14 @@ fn pct_label(prefix: &str, v: &[f64]) -> String {
 /// The latency CDFs of a run: time to first token, time between tokens, end-to-end latency, over
 /// completed requests. Runs with no completed request get none.
 pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
-    let req = run.requests()?;
+    let req = run.requests(&[
+        "status",
+        "replica",
+        "ttft_s",
+        "tbt_mean_s",
+        "tbt_max_s",
+        "e2e_s",
+    ])?;
     let status = req.strings("status")?;
     let replica = req.u64s("replica")?;
     let done: Vec<bool> = status.iter().map(|s| s == "completed").collect();
@@ -657,7 +664,16 @@ pub struct ReplicaTimeline {
 /// The timelines of the first [`MAX_TIMELINES`] replicas, from batches.parquet (pipeline stage 0: the
 /// batches as formed).
 pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
-    let b = run.batches()?;
+    let b = run.batches(&[
+        "replica",
+        "stage",
+        "start_s",
+        "end_s",
+        "num_requests",
+        "prefill_tokens",
+        "decode_tokens",
+        "kv_blocks_used",
+    ])?;
     if b.rows() == 0 {
         return Ok(Vec::new());
     }

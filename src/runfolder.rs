@@ -9,7 +9,6 @@
 
 use crate::error::{Error, Result};
 use polars::prelude::*;
-use std::cell::OnceCell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -24,15 +23,50 @@ pub struct Table {
 impl Table {
     /// Reads a parquet file.
     pub fn read_parquet(path: &Path) -> Result<Table> {
-        let f = File::open(path).map_err(|e| Error::io(path, e))?;
-        let df = ParquetReader::new(f).finish().map_err(|e| Error::Csv {
+        Self::read_parquet_columns(path, None)
+    }
+
+    /// Reads the columns `names` of a parquet file (every column with `None`). Names the file does not
+    /// have are left out rather than refused, so callers can still ask [`Table::has`] and get the usual
+    /// "missing column" error naming the file when they need one.
+    pub fn read_parquet_columns(path: &Path, names: Option<&[&str]>) -> Result<Table> {
+        Ok(Self::read_parquet_head(path, names, None)?.0)
+    }
+
+    /// Like [`Table::read_parquet_columns`], reading only the first `rows` rows when given; also returns
+    /// the file's row count.
+    pub fn read_parquet_head(
+        path: &Path,
+        names: Option<&[&str]>,
+        rows: Option<usize>,
+    ) -> Result<(Table, usize)> {
+        let bad = |e: PolarsError| Error::Csv {
             path: path.to_path_buf(),
             message: format!("not a readable parquet file: {e}"),
-        })?;
-        Ok(Table {
-            path: path.to_path_buf(),
-            df,
-        })
+        };
+        let open = || File::open(path).map_err(|e| Error::io(path, e));
+        let mut reader = ParquetReader::new(open()?);
+        let total = ParquetReader::new(open()?).num_rows().map_err(bad)?;
+        if let Some(n) = rows {
+            reader = reader.with_slice(Some((0, n.min(total))));
+        }
+        if let Some(names) = names {
+            let schema = ParquetReader::new(open()?).schema().map_err(bad)?;
+            let present: Vec<String> = names
+                .iter()
+                .filter(|n| schema.contains(n))
+                .map(|n| n.to_string())
+                .collect();
+            reader = reader.with_columns(Some(present));
+        }
+        let df = reader.finish().map_err(bad)?;
+        Ok((
+            Table {
+                path: path.to_path_buf(),
+                df,
+            },
+            total,
+        ))
     }
 
     pub fn rows(&self) -> usize {
@@ -135,8 +169,9 @@ impl Table {
     }
 }
 
-/// Everything a report is made from, read from a run folder. The tables are read on first use, so a
-/// report that needs only the summary does not load a long run's batch log.
+/// Everything a report is made from, read from a run folder. The tables are read when asked for, and
+/// only the columns asked for, so a report that needs only the summary does not load a long run's
+/// batch log and one plot's columns are freed before the next plot reads its own.
 #[derive(Debug, Clone)]
 pub struct RunFolder {
     pub dir: PathBuf,
@@ -146,18 +181,6 @@ pub struct RunFolder {
     pub config: serde_yaml::Value,
     /// `provenance.json`, when present.
     pub provenance: Option<serde_json::Value>,
-    requests: OnceCell<Table>,
-    batches: OnceCell<Table>,
-    power: OnceCell<Option<Table>>,
-}
-
-/// The table in `cell`, read from `path` the first time.
-fn lazy<T>(cell: &OnceCell<T>, load: impl FnOnce() -> Result<T>) -> Result<&T> {
-    if let Some(t) = cell.get() {
-        return Ok(t);
-    }
-    let t = load()?;
-    Ok(cell.get_or_init(|| t))
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -209,37 +232,39 @@ impl RunFolder {
             summary,
             config,
             provenance,
-            requests: OnceCell::new(),
-            batches: OnceCell::new(),
-            power: OnceCell::new(),
         })
     }
 
-    /// `requests.parquet`: one row per request.
-    pub fn requests(&self) -> Result<&Table> {
-        lazy(&self.requests, || {
-            Table::read_parquet(&self.dir.join("requests.parquet"))
-        })
+    /// Columns `cols` of `requests.parquet` (one row per request). Each call reads the file: plots
+    /// ask for the few columns they draw, so a long run's tables are never all in memory at once.
+    pub fn requests(&self, cols: &[&str]) -> Result<Table> {
+        Table::read_parquet_columns(&self.dir.join("requests.parquet"), Some(cols))
     }
 
-    /// `batches.parquet`: one row per batch stage.
-    pub fn batches(&self) -> Result<&Table> {
-        lazy(&self.batches, || {
-            Table::read_parquet(&self.dir.join("batches.parquet"))
-        })
+    /// Columns `cols` of the first `rows` rows of `requests.parquet` (requests in id order, which is
+    /// arrival order), and its row count.
+    pub fn requests_head(&self, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
+        Table::read_parquet_head(&self.dir.join("requests.parquet"), Some(cols), Some(rows))
     }
 
-    /// `power.parquet`, when the run has one.
-    pub fn power(&self) -> Result<Option<&Table>> {
-        let p = lazy(&self.power, || {
-            let path = self.dir.join("power.parquet");
-            if path.exists() {
-                Table::read_parquet(&path).map(Some)
-            } else {
-                Ok(None)
-            }
-        })?;
-        Ok(p.as_ref())
+    /// Columns `cols` of the first `rows` rows of `batches.parquet` (batch stages in order of start
+    /// time), and its row count.
+    pub fn batches_head(&self, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
+        Table::read_parquet_head(&self.dir.join("batches.parquet"), Some(cols), Some(rows))
+    }
+
+    /// Columns `cols` of `batches.parquet` (one row per batch stage).
+    pub fn batches(&self, cols: &[&str]) -> Result<Table> {
+        Table::read_parquet_columns(&self.dir.join("batches.parquet"), Some(cols))
+    }
+
+    /// Columns `cols` of `power.parquet`, when the run has one.
+    pub fn power(&self, cols: &[&str]) -> Result<Option<Table>> {
+        let path = self.dir.join("power.parquet");
+        if !path.exists() {
+            return Ok(None);
+        }
+        Table::read_parquet_columns(&path, Some(cols)).map(Some)
     }
 
     /// A number of summary.json at a dotted path (`ttft_s.p50`), if present and numeric.

@@ -32,26 +32,58 @@ fn us(s: f64) -> f64 {
     (s * 1e9).round() / 1e3
 }
 
+/// Receives a trace as it is built: its `otherData` first, then each event in order.
+trait TraceOut {
+    fn other(&mut self, other: Value) -> Result<()>;
+    fn event(&mut self, event: Value) -> Result<()>;
+}
+
+/// Writes the trace to a file as it is built, so a long run's events are never all in memory.
+struct TraceWriter<'a> {
+    path: &'a Path,
+    w: BufWriter<std::fs::File>,
+    events: usize,
+}
+
+impl TraceWriter<'_> {
+    fn io(&self, e: std::io::Error) -> Error {
+        Error::io(self.path, e)
+    }
+}
+
+impl TraceOut for TraceWriter<'_> {
+    fn other(&mut self, other: Value) -> Result<()> {
+        self.w
+            .write_all(b"{\"displayTimeUnit\":\"ms\",\"otherData\":")
+            .map_err(|e| self.io(e))?;
+        serde_json::to_writer(&mut self.w, &other).map_err(|e| self.io(e.into()))?;
+        self.w
+            .write_all(b",\"traceEvents\":[\n")
+            .map_err(|e| self.io(e))
+    }
+
+    fn event(&mut self, event: Value) -> Result<()> {
+        if self.events > 0 {
+            self.w.write_all(b",\n").map_err(|e| self.io(e))?;
+        }
+        serde_json::to_writer(&mut self.w, &event).map_err(|e| self.io(e.into()))?;
+        self.events += 1;
+        Ok(())
+    }
+}
+
 /// Writes the trace of `run` to `path`; returns the number of events.
 pub fn write_trace(run: &RunFolder, path: &Path) -> Result<usize> {
-    let events = trace_events(run)?;
     let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut w = BufWriter::new(f);
-    let io = |e: std::io::Error| Error::io(path, e);
-    let js = |e: serde_json::Error| Error::io(path, e.into());
-    w.write_all(b"{\"displayTimeUnit\":\"ms\",\"otherData\":")
-        .map_err(io)?;
-    serde_json::to_writer(&mut w, &events.other).map_err(js)?;
-    w.write_all(b",\"traceEvents\":[\n").map_err(io)?;
-    for (i, ev) in events.events.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",\n").map_err(io)?;
-        }
-        serde_json::to_writer(&mut w, ev).map_err(js)?;
-    }
-    w.write_all(b"\n]}\n").map_err(io)?;
-    w.flush().map_err(io)?;
-    Ok(events.events.len())
+    let mut out = TraceWriter {
+        path,
+        w: BufWriter::new(f),
+        events: 0,
+    };
+    build(run, &mut out, (MAX_BATCH_STAGES, MAX_REQUESTS))?;
+    out.w.write_all(b"\n]}\n").map_err(|e| out.io(e))?;
+    out.w.flush().map_err(|e| out.io(e))?;
+    Ok(out.events)
 }
 
 /// The events of a trace and its `otherData`.
@@ -60,9 +92,57 @@ pub struct TraceEvents {
     pub other: Value,
 }
 
-/// Builds the trace events of `run`.
+impl TraceOut for TraceEvents {
+    fn other(&mut self, other: Value) -> Result<()> {
+        self.other = other;
+        Ok(())
+    }
+
+    fn event(&mut self, event: Value) -> Result<()> {
+        self.events.push(event);
+        Ok(())
+    }
+}
+
+/// Builds the trace events of `run` in memory.
 pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
-    let b = run.batches()?;
+    trace_events_cut(run, MAX_BATCH_STAGES, MAX_REQUESTS)
+}
+
+/// [`trace_events`] with other limits on batch stages and requests (for tests of the cut).
+pub fn trace_events_cut(
+    run: &RunFolder,
+    max_stages: usize,
+    max_requests: usize,
+) -> Result<TraceEvents> {
+    let mut t = TraceEvents {
+        events: Vec::new(),
+        other: Value::Null,
+    };
+    build(run, &mut t, (max_stages, max_requests))?;
+    Ok(t)
+}
+
+/// Builds the trace of `run` into `out`, cut after `max_stages` batch stages or `max_requests`
+/// requests, whichever comes first in time.
+fn build(
+    run: &RunFolder,
+    out: &mut dyn TraceOut,
+    (max_stages, max_requests): (usize, usize),
+) -> Result<()> {
+    let (b, total_stages) = run.batches_head(
+        &[
+            "replica",
+            "stage",
+            "start_s",
+            "end_s",
+            "num_requests",
+            "prefill_tokens",
+            "decode_tokens",
+            "kv_blocks_used",
+        ],
+        max_stages + 1,
+    )?;
     let replica = b.u64s("replica")?;
     let stage = b.u64s("stage")?;
     let start = b.f64s_required("start_s")?;
@@ -72,7 +152,21 @@ pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
     let decode = b.u64s("decode_tokens")?;
     let kv = b.u64s("kv_blocks_used")?;
 
-    let r = run.requests()?;
+    let (r, total_requests) = run.requests_head(
+        &[
+            "request_id",
+            "arrival_s",
+            "replica",
+            "status",
+            "prompt_tokens",
+            "output_tokens",
+            "scheduled_s",
+            "first_token_s",
+            "completion_s",
+            "preemptions",
+        ],
+        max_requests + 1,
+    )?;
     let id = r.u64s("request_id")?;
     let arrival = r.f64s_required("arrival_s")?;
     let req_replica = r.u64s("replica")?;
@@ -85,41 +179,54 @@ pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
     let preemptions = r.u64s("preemptions")?;
 
     // Cut very long runs at a time, so that the trace holds every event before it and none after.
+    // Only the first rows of each table are read: batch stages are written in order of start time and
+    // requests in order of arrival, so the rows past the cut are never needed.
     let mut cut = f64::INFINITY;
-    if start.len() > MAX_BATCH_STAGES {
+    if start.len() > max_stages {
         let mut s = start.clone();
         s.sort_by(f64::total_cmp);
-        cut = cut.min(s[MAX_BATCH_STAGES]);
+        cut = cut.min(s[max_stages]);
     }
-    if arrival.len() > MAX_REQUESTS {
+    if arrival.len() > max_requests {
         let mut a = arrival.clone();
         a.sort_by(f64::total_cmp);
-        cut = cut.min(a[MAX_REQUESTS]);
+        cut = cut.min(a[max_requests]);
     }
 
     let replicas = run.replicas() as u64;
     let stages = run.pipeline_stages() as u64;
     let requests_tid = stages;
-    let mut ev = Vec::new();
+    let rejected = (0..id.len())
+        .filter(|&i| arrival[i] < cut && status[i] != "completed")
+        .count();
+    let other = json!({
+        "generator": format!("simwatt {}", env!("CARGO_PKG_VERSION")),
+        "time": "simulated time; ts and dur in microseconds",
+        "batch_stages": total_stages,
+        "requests": total_requests,
+        "rejected_requests_shown": rejected,
+        "cut_at_s": if cut.is_finite() { json!(cut) } else { Value::Null },
+    });
+    out.other(other)?;
     for p in 0..replicas {
-        ev.push(
+        out.event(
             json!({"name": "process_name", "ph": "M", "ts": 0, "pid": p, "tid": 0,
             "args": {"name": format!("replica {p}")}}),
-        );
-        ev.push(
+        )?;
+        out.event(
             json!({"name": "process_sort_index", "ph": "M", "ts": 0, "pid": p, "tid": 0,
             "args": {"sort_index": p}}),
-        );
+        )?;
         for t in 0..stages {
-            ev.push(
+            out.event(
                 json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": p, "tid": t,
                 "args": {"name": format!("stage {t}")}}),
-            );
+            )?;
         }
-        ev.push(
+        out.event(
             json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": p, "tid": requests_tid,
             "args": {"name": "requests"}}),
-        );
+        )?;
     }
     for i in 0..start.len() {
         if start[i] >= cut {
@@ -130,31 +237,29 @@ pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
             (false, _) => "decode",
             (true, true) => "mixed",
         };
-        ev.push(json!({
+        out.event(json!({
             "name": name, "cat": "batch", "ph": "X",
             "ts": us(start[i]), "dur": us((end[i] - start[i]).max(0.0)),
             "pid": replica[i], "tid": stage[i],
             "args": {"requests": nreq[i], "prefill_tokens": prefill[i],
                      "decode_tokens": decode[i], "kv_blocks_used": kv[i]},
-        }));
+        }))?;
         if stage[i] == 0 {
-            ev.push(
+            out.event(
                 json!({"name": "kv_blocks_used", "ph": "C", "ts": us(start[i]),
                 "pid": replica[i], "tid": 0, "args": {"blocks": kv[i]}}),
-            );
+            )?;
         }
     }
-    let mut rejected = 0u64;
     for i in 0..id.len() {
         if arrival[i] >= cut {
             continue;
         }
         let (pid, rid) = (req_replica[i], id[i]);
         if status[i] != "completed" {
-            rejected += 1;
-            ev.push(json!({"name": status[i], "cat": "request", "ph": "i", "s": "p",
+            out.event(json!({"name": status[i], "cat": "request", "ph": "i", "s": "p",
                 "ts": us(arrival[i]), "pid": pid, "tid": requests_tid,
-                "args": {"request_id": rid, "prompt_tokens": prompt[i], "output_tokens": output[i]}}));
+                "args": {"request_id": rid, "prompt_tokens": prompt[i], "output_tokens": output[i]}}))?;
             continue;
         }
         let (Some(sch), Some(ft), Some(done)) = (scheduled[i], first[i], completion[i]) else {
@@ -172,24 +277,16 @@ pub fn trace_events(run: &RunFolder) -> Result<TraceEvents> {
         let mut open = span("request", "b", arrival[i]);
         open["args"] = json!({"request_id": rid, "prompt_tokens": prompt[i],
             "output_tokens": output[i], "preemptions": preemptions[i]});
-        ev.push(open);
+        out.event(open)?;
         for (name, t0, t1) in [
             ("queued", arrival[i], sch),
             ("prefill", sch, ft),
             ("decode", ft, done),
         ] {
-            ev.push(span(name, "b", t0));
-            ev.push(span(name, "e", t1.max(t0)));
+            out.event(span(name, "b", t0))?;
+            out.event(span(name, "e", t1.max(t0)))?;
         }
-        ev.push(span("request", "e", done));
+        out.event(span("request", "e", done))?;
     }
-    let other = json!({
-        "generator": format!("simwatt {}", env!("CARGO_PKG_VERSION")),
-        "time": "simulated time; ts and dur in microseconds",
-        "batch_stages": start.len(),
-        "requests": id.len(),
-        "rejected_requests_shown": rejected,
-        "cut_at_s": if cut.is_finite() { json!(cut) } else { Value::Null },
-    });
-    Ok(TraceEvents { events: ev, other })
+    Ok(())
 }

@@ -220,6 +220,11 @@ struct Group {
 }
 
 /// The groups of power.parquet, ordered by (replica, stage), each group's segments by start.
+/// The columns of power.parquet that [`power_groups`] reads.
+const POWER_COLUMNS: [&str; 7] = [
+    "replica", "stage", "gpus", "start_s", "end_s", "state", "power_w",
+];
+
 fn power_groups(t: &Table) -> Result<Vec<Group>> {
     let replica = t.u64s("replica")?;
     let stage = t.u64s("stage")?;
@@ -364,13 +369,13 @@ pub struct PowerTimeline {
 
 /// The power figure of a run with power.parquet (the first [`MAX_TIMELINES`] (replica, stage) groups).
 pub fn power_timeline(run: &RunFolder) -> Result<Option<PowerTimeline>> {
-    let Some(t) = run.power()? else {
+    let Some(t) = run.power(&POWER_COLUMNS)? else {
         return Ok(None);
     };
     if t.rows() == 0 {
         return Ok(None);
     }
-    let groups = power_groups(t)?;
+    let groups = power_groups(&t)?;
     let n = groups.len();
     let t_end = groups
         .iter()
@@ -629,7 +634,7 @@ pub struct EnergyByReplica {
 /// The `energy_j` column of batches.parquet, when every stage has a finite energy (a run with a power
 /// profile).
 fn stage_energies(run: &RunFolder) -> Result<Option<Vec<f64>>> {
-    let b = run.batches()?;
+    let b = run.batches(&["energy_j"])?;
     if b.rows() == 0 || !b.has("energy_j") {
         return Ok(None);
     }
@@ -657,14 +662,14 @@ pub fn split_stage_energy(energy_j: f64, prefill_tokens: f64, decode_tokens: f64
 
 /// The energy of each replica, from batches.parquet (busy) and power.parquet (idle); none without either.
 pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
-    let (Some(power), Some(energy)) = (run.power()?, stage_energies(run)?) else {
+    let (Some(power), Some(energy)) = (run.power(&POWER_COLUMNS)?, stage_energies(run)?) else {
         return Ok(None);
     };
-    let b = run.batches()?;
+    let b = run.batches(&["replica", "prefill_tokens", "decode_tokens"])?;
     let replica = b.u64s("replica")?;
     let prefill = b.f64s_required("prefill_tokens")?;
     let decode = b.f64s_required("decode_tokens")?;
-    let groups = power_groups(power)?;
+    let groups = power_groups(&power)?;
     let n = replica
         .iter()
         .map(|r| *r as usize + 1)
@@ -842,7 +847,13 @@ struct BatchEnergy {
 /// replica's stages in order and each stage runs batches first come, first served, so the k-th row of
 /// (replica, stage s) is the same batch for every s.
 fn batch_energies(run: &RunFolder, energy: &[f64]) -> Result<Vec<BatchEnergy>> {
-    let b = run.batches()?;
+    let b = run.batches(&[
+        "replica",
+        "stage",
+        "num_requests",
+        "prefill_tokens",
+        "decode_tokens",
+    ])?;
     let replica = b.u64s("replica")?;
     let stage = b.u64s("stage")?;
     let reqs = b.f64s_required("num_requests")?;

@@ -39,6 +39,10 @@ fn check_invariants(o: &RunOutcome) {
     // Every output token is produced exactly once: the batches' decode tokens plus one token per
     // completed prefill (the first token, and the next token after each recompute).
     let b = &o.result.batches;
+    assert!(
+        b.start_ns.windows(2).all(|w| w[0] <= w[1]),
+        "batch stages are logged in order of start time (the trace reads only the first rows)"
+    );
     let last = o.scenario.raw.hardware.pipeline_stages - 1;
     let decode: u64 = b
         .stage

@@ -574,3 +574,46 @@ fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
     ]);
     assert_clean_failure(&o, &["results.csv", "`rate`", "missing"]);
 }
+
+#[test]
+fn a_cut_trace_holds_every_event_before_the_cut_and_none_after() {
+    // The trace reads only the first rows of each table; with small limits, compare it with the full
+    // tables: every batch stage and request before the cut is in, none after.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_run(tmp.path(), "cut", &["--no-plots", "--no-trace"]);
+    let run = simwatt::runfolder::RunFolder::read(&dir).unwrap();
+    let batches = run.batches(&["start_s"]).unwrap();
+    let starts = batches.f64s_required("start_s").unwrap();
+    let arrivals = run
+        .requests(&["arrival_s"])
+        .unwrap()
+        .f64s_required("arrival_s")
+        .unwrap();
+    for (max_stages, max_requests) in [(50, 1000), (1_000_000, 10), (120, 25)] {
+        let t = simwatt::trace::trace_events_cut(&run, max_stages, max_requests).unwrap();
+        let cut = t.other["cut_at_s"].as_f64().expect("the trace is cut");
+        let mut sorted = starts.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mut a = arrivals.clone();
+        a.sort_by(f64::total_cmp);
+        let expect_cut = sorted
+            .get(max_stages)
+            .copied()
+            .unwrap_or(f64::INFINITY)
+            .min(a.get(max_requests).copied().unwrap_or(f64::INFINITY));
+        assert_eq!(cut, expect_cut, "limits {max_stages}, {max_requests}");
+        let shown = t.events.iter().filter(|e| e["cat"] == "batch").count();
+        assert_eq!(shown, starts.iter().filter(|s| **s < cut).count());
+        let requests = t
+            .events
+            .iter()
+            .filter(|e| {
+                e["cat"] == "request"
+                    && (e["ph"] == "i" || (e["ph"] == "b" && e["name"] == "request"))
+            })
+            .count();
+        assert_eq!(requests, arrivals.iter().filter(|s| **s < cut).count());
+        assert_eq!(t.other["batch_stages"], starts.len());
+        assert_eq!(t.other["requests"], arrivals.len());
+    }
+}
