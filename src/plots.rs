@@ -677,6 +677,17 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     if b.rows() == 0 {
         return Ok(Vec::new());
     }
+    let t_end = b.f64s_required("end_s")?.into_iter().fold(0.0, f64::max);
+    let replicas = run.replicas();
+    // Only the first replicas' first stage is drawn: select those rows before reading the rest.
+    let shown = replicas.min(MAX_TIMELINES) as u64;
+    let keep: Vec<bool> = b
+        .u64s("replica")?
+        .into_iter()
+        .zip(b.u64s("stage")?)
+        .map(|(r, s)| r < shown && s == 0)
+        .collect();
+    let b = b.filter(&keep)?;
     let replica = b.u64s("replica")?;
     let stage = b.u64s("stage")?;
     let start = b.f64s_required("start_s")?;
@@ -685,8 +696,6 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     let prefill = b.f64s_required("prefill_tokens")?;
     let decode = b.f64s_required("decode_tokens")?;
     let kv = b.f64s_required("kv_blocks_used")?;
-    let t_end = end.iter().copied().fold(0.0, f64::max);
-    let replicas = run.replicas();
     let capacity = run.summary_f64("kv_blocks_per_replica");
     let block_tokens = run.summary_f64("kv_block_size_tokens").unwrap_or(1.0);
     let (kv_desc, kv_label) = if block_tokens == 1.0 {

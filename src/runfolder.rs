@@ -73,6 +73,19 @@ impl Table {
         self.df.height()
     }
 
+    /// The rows where `keep` is true (`keep` has one entry per row).
+    pub fn filter(&self, keep: &[bool]) -> Result<Table> {
+        let mask = BooleanChunked::from_slice("keep".into(), keep);
+        let df = self.df.filter(&mask).map_err(|e| Error::Csv {
+            path: self.path.clone(),
+            message: format!("cannot select rows: {e}"),
+        })?;
+        Ok(Table {
+            path: self.path.clone(),
+            df,
+        })
+    }
+
     /// Whether the table has a column named `name`.
     pub fn has(&self, name: &str) -> bool {
         self.df.get_column_index(name).is_some()
@@ -140,6 +153,41 @@ impl Table {
                         message: format!("{v} is not a non-negative integer"),
                     })
                 }
+            })
+            .collect()
+    }
+
+    /// A text column as indices into `allowed` (one byte per row, no string per row: a long run's
+    /// power log has tens of millions of rows). A null or any other value is an error naming the row.
+    pub fn text_codes(&self, name: &str, allowed: &[&str]) -> Result<Vec<u8>> {
+        let col = self
+            .df
+            .column(name)
+            .map_err(|_| self.column_err(name, "missing"))?;
+        let ca = col
+            .str()
+            .map_err(|_| self.column_err(name, format!("expected text, found {}", col.dtype())))?;
+        ca.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let v = v.unwrap_or_default();
+                allowed
+                    .iter()
+                    .position(|a| *a == v)
+                    .map(|k| k as u8)
+                    .ok_or_else(|| Error::Column {
+                        path: self.path.clone(),
+                        column: name.to_string(),
+                        row: Some(i + 1),
+                        message: format!(
+                            "`{v}` is not one of {}",
+                            allowed
+                                .iter()
+                                .map(|a| format!("`{a}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
             })
             .collect()
     }

@@ -231,22 +231,12 @@ fn power_groups(t: &Table) -> Result<Vec<Group>> {
     let gpus = t.u64s("gpus")?;
     let start = t.f64s_required("start_s")?;
     let end = t.f64s_required("end_s")?;
-    let state = t.strings("state")?;
+    // 0 = busy, 1 = idle; anything else is an error naming the row.
+    let state = t.text_codes("state", &["busy", "idle"])?;
     let w = t.f64s_required("power_w")?;
     let mut groups: BTreeMap<(u64, u64), Group> = BTreeMap::new();
     for i in 0..t.rows() {
-        let busy = match state[i].as_str() {
-            "busy" => true,
-            "idle" => false,
-            other => {
-                return Err(Error::Column {
-                    path: t.path.clone(),
-                    column: "state".into(),
-                    row: Some(i + 1),
-                    message: format!("`{other}` is neither `busy` nor `idle`"),
-                })
-            }
-        };
+        let busy = state[i] == 0;
         groups
             .entry((replica[i], stage[i]))
             .or_insert_with(|| Group {
@@ -375,13 +365,21 @@ pub fn power_timeline(run: &RunFolder) -> Result<Option<PowerTimeline>> {
     if t.rows() == 0 {
         return Ok(None);
     }
-    let groups = power_groups(&t)?;
-    let n = groups.len();
-    let t_end = groups
-        .iter()
-        .flat_map(|g| g.segments.iter().map(|s| s.end))
-        .fold(0.0, f64::max);
-    let shown: Vec<Group> = groups.into_iter().take(MAX_TIMELINES as usize).collect();
+    // Every group counts and sets the time axis, but only the first are drawn: select their rows
+    // before building segments.
+    let pairs: Vec<(u64, u64)> = t
+        .u64s("replica")?
+        .into_iter()
+        .zip(t.u64s("stage")?)
+        .collect();
+    let all: std::collections::BTreeSet<(u64, u64)> = pairs.iter().copied().collect();
+    let n = all.len();
+    let t_end = t.f64s_required("end_s")?.into_iter().fold(0.0, f64::max);
+    let first: std::collections::BTreeSet<(u64, u64)> =
+        all.into_iter().take(MAX_TIMELINES as usize).collect();
+    let keep: Vec<bool> = pairs.iter().map(|p| first.contains(p)).collect();
+    drop(pairs);
+    let shown = power_groups(&t.filter(&keep)?)?;
     // Bin every panel alike, so that they read the same way.
     let binned = shown
         .iter()
@@ -669,7 +667,13 @@ pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
     let replica = b.u64s("replica")?;
     let prefill = b.f64s_required("prefill_tokens")?;
     let decode = b.f64s_required("decode_tokens")?;
-    let groups = power_groups(&power)?;
+    // Only idle segments count here (busy energy comes from the batches): drop the busy rows first.
+    let idle: Vec<bool> = power
+        .text_codes("state", &["busy", "idle"])?
+        .into_iter()
+        .map(|c| c == 1)
+        .collect();
+    let groups = power_groups(&power.filter(&idle)?)?;
     let n = replica
         .iter()
         .map(|r| *r as usize + 1)
