@@ -1067,7 +1067,8 @@ fn capacity(a: CapacityArgs) -> Result<()> {
         targets
             .par_iter()
             .map(|t| {
-                search_target(&path, t, &slo, &a).map_err(|e| match e {
+                let found = shard::off_pool(|| search_target(&path, t, &slo, &a)).and_then(|r| r);
+                found.map_err(|e| match e {
                     Error::Invalid { .. } | Error::Field { .. } if axes.is_empty() => e,
                     e => Error::Run {
                         run: format!("point {}", t.point),

@@ -239,6 +239,24 @@ pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) ->
     Ok(())
 }
 
+/// Runs `f` on a fresh thread that is not a rayon worker, and waits for it.
+///
+/// A run reads CSV files through polars, which runs them on its own rayon pool. A worker of another
+/// pool that calls into polars' pool does not just wait: rayon keeps it busy with its own pool's jobs
+/// meanwhile, so it starts another run, which reads a CSV and starts another, until the stack
+/// overflows (a 1,000-run sweep did). A plain thread blocks instead. Spawning one per run costs
+/// microseconds against milliseconds of simulation.
+pub fn off_pool<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn_scoped(s, f)
+            .map_err(|e| Error::Internal(format!("cannot start a thread: {e}")))?
+            .join()
+            .map_err(|_| Error::Internal("a run's thread panicked".into()))
+    })
+}
+
 /// A pool of `jobs` threads (at least one).
 pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
@@ -264,7 +282,7 @@ pub fn run_specs(
         specs
             .par_iter()
             .map(|spec| {
-                let r = run_one(plan, spec);
+                let r = off_pool(|| run_one(plan, spec)).and_then(|r| r);
                 tick();
                 r
             })

@@ -492,3 +492,29 @@ fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
     ok(&sweep_run(&serial, &[]));
     assert!(results(&out) == results(&serial));
 }
+
+#[test]
+fn a_thousand_run_sweep_on_one_thread_completes() {
+    // Regression: each run reads region CSVs through polars' own thread pool; a sweep worker waiting
+    // on that pool used to pick up further runs while it waited, nesting them until the stack
+    // overflowed (about 80 deep into this sweep). Runs now wait on a plain thread.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let o = simwatt(&[
+        "sweep",
+        "run",
+        "--config",
+        "experiments/sweep-1000.yaml",
+        "--jobs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = std::fs::read_to_string(out.join("results.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(rows, 1001, "a header and 1,000 runs");
+}
