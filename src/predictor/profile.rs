@@ -22,8 +22,10 @@ use crate::error::{Error, Result};
 use crate::output::sha256_hex;
 use crate::units::duration_ns;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime};
 
 /// Per-layer operations of mlp.csv that every profiled model has, in execution order.
 pub const LAYER_OPS: [&str; 8] = [
@@ -564,10 +566,39 @@ fn cache_key(src: &ProfileSources, settings: &FitSettings) -> Result<String> {
     .into_iter()
     .flatten()
     {
-        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-        text.push_str(&sha256_hex(&bytes));
+        text.push_str(&file_sha(p)?);
     }
     Ok(sha256_hex(text.as_bytes()))
+}
+
+/// SHA-256 of a file, remembered for the life of the process while the file's length and modification
+/// time stay the same: a sweep prices thousands of runs from the same few profile files, and hashing
+/// them again for every run took most of its time.
+fn file_sha(p: &Path) -> Result<String> {
+    type Memo = HashMap<PathBuf, (u64, Option<SystemTime>, String)>;
+    static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
+    let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+    let stamp = (meta.len(), meta.modified().ok());
+    let memo = MEMO.get_or_init(Default::default);
+    if let Ok(m) = memo.lock() {
+        if let Some((len, modified, sha)) = m.get(p) {
+            if (*len, *modified) == stamp {
+                return Ok(sha.clone());
+            }
+        }
+    }
+    let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+    let sha = sha256_hex(&bytes);
+    if let Ok(mut m) = memo.lock() {
+        m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
+    }
+    Ok(sha)
+}
+
+/// Tables already loaded or fitted by this process, by cache key (a sweep's runs share a few).
+fn loaded_tables() -> &'static Mutex<HashMap<String, FittedTables>> {
+    static LOADED: OnceLock<Mutex<HashMap<String, FittedTables>>> = OnceLock::new();
+    LOADED.get_or_init(Default::default)
 }
 
 /// Fits every table for `settings` from `src`, or loads them from the cache.
@@ -582,9 +613,19 @@ pub fn fit_tables(
     let dir = cache_dir();
     let file = dir.join(format!("latency-{}.json", &key[..32]));
     if use_cache {
+        if let Some(t) = loaded_tables()
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return Ok(t);
+        }
         if let Ok(text) = std::fs::read_to_string(&file) {
             if let Ok(mut t) = serde_json::from_str::<FittedTables>(&text) {
                 t.report.from_cache = true;
+                if let Ok(mut m) = loaded_tables().lock() {
+                    m.insert(key, t.clone());
+                }
                 return Ok(t);
             }
         }
@@ -677,6 +718,12 @@ pub fn fit_tables(
             if std::fs::write(&tmp, text).is_ok() {
                 let _ = std::fs::rename(&tmp, &file);
             }
+        }
+        // Later runs of this process take the tables as they would from the disk cache.
+        if let Ok(mut m) = loaded_tables().lock() {
+            let mut cached = fitted.clone();
+            cached.report.from_cache = true;
+            m.insert(key, cached);
         }
     }
     Ok(fitted)
