@@ -171,6 +171,19 @@ impl Catalog {
 
     /// Loads the catalogs, each from `path` when given, else the built-in copy.
     pub fn load(models: Option<&Path>, devices: Option<&Path>) -> Result<Self> {
+        // The built-in pair is parsed once per process: every config of a sweep resolves against it.
+        static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        if models.is_none() && devices.is_none() {
+            if let Some(c) = BUILTIN.get() {
+                return Ok(c.clone());
+            }
+            let c = Self::parse(None, None)?;
+            return Ok(BUILTIN.get_or_init(|| c).clone());
+        }
+        Self::parse(models, devices)
+    }
+
+    fn parse(models: Option<&Path>, devices: Option<&Path>) -> Result<Self> {
         let (models_text, models_origin) = match models {
             Some(p) => (read_text(p)?, p.display().to_string()),
             None => (
