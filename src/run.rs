@@ -272,10 +272,13 @@ fn simulate_requests(
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario)?;
     let (profile, profile_path, energy_note) = power_profile(&scenario)?;
-    // Check every region before spending time on the simulation.
-    for id in scenario.raw.region_ids() {
-        accounting::load_region(&scenario.raw.regions_dir, &id)?;
-    }
+    // Every region is read (and checked) before spending time on the simulation, once.
+    let regions = scenario
+        .raw
+        .region_ids()
+        .iter()
+        .map(|id| accounting::load_region(&scenario.raw.regions_dir, id))
+        .collect::<Result<Vec<_>>>()?;
     let start = start_time(&scenario)?;
     let stage_energy = profile.as_ref().map(|p| StageEnergy {
         profile: p.clone(),
@@ -362,7 +365,7 @@ fn simulate_requests(
     let energy = match (&profile, &acc) {
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
-            energy_summary(&scenario, stats, &summary, p, &profile_path, &totals, start)?
+            energy_summary(&scenario, &regions, stats, p, &profile_path, &totals, start)?
         }
         _ => EnergySummary {
             energy_note,
@@ -441,8 +444,8 @@ pub fn power_profile(s: &Scenario) -> Result<(Option<PowerProfile>, String, Opti
 /// Energy totals and per-region footprints of a finished run.
 fn energy_summary(
     s: &Scenario,
+    regions: &[accounting::Region],
     stats: &RequestStats,
-    summary: &Summary,
     profile: &PowerProfile,
     profile_path: &str,
     e: &accounting::EnergyTotals,
@@ -453,18 +456,10 @@ fn energy_summary(
         &s.device_name,
         s.raw.energy.lifetime_years,
     )?;
-    let mut regions = Vec::new();
-    for id in s.raw.region_ids() {
-        let r = accounting::load_region(&s.raw.regions_dir, &id)?;
-        regions.push(accounting::region_report(
-            e,
-            &r,
-            &s.device,
-            embodied,
-            start,
-            summary.output_tokens,
-        )?);
-    }
+    let regions = regions
+        .iter()
+        .map(|r| accounting::region_report(e, r, &s.device, embodied, start, stats.output_tokens))
+        .collect::<Result<Vec<_>>>()?;
     let per = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
     let head = regions.first();
     let (prefill, decode) = (stats.prefill_energy_j, stats.decode_energy_j);
@@ -479,8 +474,8 @@ fn energy_summary(
         prefill_energy_j: Some(prefill),
         decode_energy_j: Some(decode),
         avg_power_w: (e.span_s > 0.0).then(|| e.gpu_energy_j / e.span_s),
-        j_per_output_token: per(e.gpu_energy_j, summary.output_tokens),
-        j_per_request: per(e.gpu_energy_j, summary.requests_completed),
+        j_per_output_token: per(e.gpu_energy_j, stats.output_tokens),
+        j_per_request: per(e.gpu_energy_j, stats.completed),
         tdp_baseline_energy_j: Some(e.tdp_baseline_energy_j),
         vidur_baseline_energy_j: Some(e.vidur_baseline_energy_j),
         region: head.map(|r| r.region.clone()),
