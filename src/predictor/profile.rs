@@ -308,6 +308,21 @@ fn median_col(op: &str) -> String {
     format!("time_stats.{op}.median")
 }
 
+/// The times (ms) of column `col` at the rows `keep`; a negative one is an error naming the file, the
+/// column and the row.
+fn kept_times(t: &CsvTable, col: &str, keep: &[usize]) -> Result<Vec<f64>> {
+    let v = t.f64_column(col)?;
+    if let Some(&i) = keep.iter().find(|&&i| v[i] < 0.0) {
+        return Err(Error::Column {
+            path: t.path.clone(),
+            column: col.to_string(),
+            row: Some(i + 1),
+            message: format!("negative time {} ms", v[i]),
+        });
+    }
+    Ok(keep.iter().map(|&i| v[i]).collect())
+}
+
 /// Rows of mlp.csv for one TP degree: num_tokens and each op's median time (ms).
 struct MlpRows {
     tokens: Vec<f64>,
@@ -336,16 +351,7 @@ fn read_mlp(path: &Path, tp: u32) -> Result<MlpRows> {
         if !t.has_column(&col) && OPTIONAL_LAYER_OPS.contains(op) {
             continue;
         }
-        let v = t.f64_column(&col)?;
-        if let Some(i) = keep.iter().find(|&&i| v[i] < 0.0) {
-            return Err(Error::Column {
-                path: path.to_path_buf(),
-                column: col,
-                row: Some(i + 1),
-                message: format!("negative time {} ms", v[*i]),
-            });
-        }
-        ops.push((op.to_string(), keep.iter().map(|&i| v[i]).collect()));
+        ops.push((op.to_string(), kept_times(&t, &col, &keep)?));
     }
     let tokens: Vec<f64> = keep.iter().map(|&i| tokens_all[i]).collect();
     if let Some(i) = keep.iter().find(|&&i| tokens_all[i] < 1.0) {
@@ -405,16 +411,7 @@ fn read_cpu_overheads(
     }
     let mut ops = Vec::new();
     for (op, col) in CPU_OVERHEAD_OPS {
-        let v = t.f64_column(col)?;
-        if let Some(&i) = keep.iter().find(|&&i| v[i] < 0.0) {
-            return Err(Error::Column {
-                path: path.to_path_buf(),
-                column: col.to_string(),
-                row: Some(i + 1),
-                message: format!("negative time {} ms", v[i]),
-            });
-        }
-        ops.push((op.to_string(), keep.iter().map(|&i| v[i]).collect()));
+        ops.push((op.to_string(), kept_times(&t, col, &keep)?));
     }
     Ok(Some((keep.iter().map(|&i| batch[i]).collect(), ops)))
 }
@@ -895,8 +892,8 @@ impl Predictor for ProfilePredictor {
                 o.source
             ),
             None => format!(
-                "constant iteration_overhead_ms ({} ms): no CPU-overhead profile of this model at TP {} \
-                 on this device",
+                "constant iteration_overhead_ms ({} ms): no CPU-overhead profile covers this model at \
+                 TP {} on this device, or predictor.cpu_overheads is constant",
                 self.iteration_overhead_ms, self.tp
             ),
         };
