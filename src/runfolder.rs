@@ -21,15 +21,10 @@ pub struct Table {
 }
 
 impl Table {
-    /// Reads a parquet file.
-    pub fn read_parquet(path: &Path) -> Result<Table> {
-        Self::read_parquet_columns(path, None)
-    }
-
-    /// Reads the columns `names` of a parquet file (every column with `None`). Names the file does not
-    /// have are left out rather than refused, so callers can still ask [`Table::has`] and get the usual
-    /// "missing column" error naming the file when they need one.
-    pub fn read_parquet_columns(path: &Path, names: Option<&[&str]>) -> Result<Table> {
+    /// Reads the columns `names` of a parquet file. Names the file does not have are left out rather
+    /// than refused, so callers can still ask [`Table::has`] and get the usual "missing column" error
+    /// naming the file when they need one.
+    pub fn read_parquet_columns(path: &Path, names: &[&str]) -> Result<Table> {
         Ok(Self::read_parquet_head(path, names, None)?.0)
     }
 
@@ -37,28 +32,26 @@ impl Table {
     /// the file's row count.
     pub fn read_parquet_head(
         path: &Path,
-        names: Option<&[&str]>,
+        names: &[&str],
         rows: Option<usize>,
     ) -> Result<(Table, usize)> {
         let bad = |e: PolarsError| Error::Csv {
             path: path.to_path_buf(),
             message: format!("not a readable parquet file: {e}"),
         };
-        let open = || File::open(path).map_err(|e| Error::io(path, e));
-        let mut reader = ParquetReader::new(open()?);
-        let total = ParquetReader::new(open()?).num_rows().map_err(bad)?;
+        let f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = ParquetReader::new(f);
+        let total = reader.num_rows().map_err(bad)?;
         if let Some(n) = rows {
             reader = reader.with_slice(Some((0, n.min(total))));
         }
-        if let Some(names) = names {
-            let schema = ParquetReader::new(open()?).schema().map_err(bad)?;
-            let present: Vec<String> = names
-                .iter()
-                .filter(|n| schema.contains(n))
-                .map(|n| n.to_string())
-                .collect();
-            reader = reader.with_columns(Some(present));
-        }
+        let schema = reader.schema().map_err(bad)?;
+        let present: Vec<String> = names
+            .iter()
+            .filter(|n| schema.contains(n))
+            .map(|n| n.to_string())
+            .collect();
+        reader = reader.with_columns(Some(present));
         let df = reader.finish().map_err(bad)?;
         Ok((
             Table {
@@ -157,17 +150,21 @@ impl Table {
             .collect()
     }
 
-    /// A text column as indices into `allowed` (one byte per row, no string per row: a long run's
-    /// power log has tens of millions of rows). A null or any other value is an error naming the row.
-    pub fn text_codes(&self, name: &str, allowed: &[&str]) -> Result<Vec<u8>> {
+    /// A text column; a missing or non-text one is an error naming the file and the column.
+    fn text_column(&self, name: &str) -> Result<&StringChunked> {
         let col = self
             .df
             .column(name)
             .map_err(|_| self.column_err(name, "missing"))?;
-        let ca = col
-            .str()
-            .map_err(|_| self.column_err(name, format!("expected text, found {}", col.dtype())))?;
-        ca.iter()
+        col.str()
+            .map_err(|_| self.column_err(name, format!("expected text, found {}", col.dtype())))
+    }
+
+    /// A text column as indices into `allowed` (one byte per row, no string per row: a long run's
+    /// power log has tens of millions of rows). A null or any other value is an error naming the row.
+    pub fn text_codes(&self, name: &str, allowed: &[&str]) -> Result<Vec<u8>> {
+        self.text_column(name)?
+            .iter()
             .enumerate()
             .map(|(i, v)| {
                 let v = v.unwrap_or_default();
@@ -194,14 +191,8 @@ impl Table {
 
     /// A text column (nulls as empty strings).
     pub fn strings(&self, name: &str) -> Result<Vec<String>> {
-        let col = self
-            .df
-            .column(name)
-            .map_err(|_| self.column_err(name, "missing"))?;
-        let ca = col
-            .str()
-            .map_err(|_| self.column_err(name, format!("expected text, found {}", col.dtype())))?;
-        Ok(ca
+        Ok(self
+            .text_column(name)?
             .iter()
             .map(|s| s.unwrap_or_default().to_string())
             .collect())
@@ -286,24 +277,24 @@ impl RunFolder {
     /// Columns `cols` of `requests.parquet` (one row per request). Each call reads the file: plots
     /// ask for the few columns they draw, so a long run's tables are never all in memory at once.
     pub fn requests(&self, cols: &[&str]) -> Result<Table> {
-        Table::read_parquet_columns(&self.dir.join("requests.parquet"), Some(cols))
+        Table::read_parquet_columns(&self.dir.join("requests.parquet"), cols)
     }
 
     /// Columns `cols` of the first `rows` rows of `requests.parquet` (requests in id order, which is
     /// arrival order), and its row count.
     pub fn requests_head(&self, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
-        Table::read_parquet_head(&self.dir.join("requests.parquet"), Some(cols), Some(rows))
+        Table::read_parquet_head(&self.dir.join("requests.parquet"), cols, Some(rows))
     }
 
     /// Columns `cols` of the first `rows` rows of `batches.parquet` (batch stages in order of start
     /// time), and its row count.
     pub fn batches_head(&self, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
-        Table::read_parquet_head(&self.dir.join("batches.parquet"), Some(cols), Some(rows))
+        Table::read_parquet_head(&self.dir.join("batches.parquet"), cols, Some(rows))
     }
 
     /// Columns `cols` of `batches.parquet` (one row per batch stage).
     pub fn batches(&self, cols: &[&str]) -> Result<Table> {
-        Table::read_parquet_columns(&self.dir.join("batches.parquet"), Some(cols))
+        Table::read_parquet_columns(&self.dir.join("batches.parquet"), cols)
     }
 
     /// Columns `cols` of `power.parquet`, when the run has one.
@@ -312,7 +303,7 @@ impl RunFolder {
         if !path.exists() {
             return Ok(None);
         }
-        Table::read_parquet_columns(&path, Some(cols)).map(Some)
+        Table::read_parquet_columns(&path, cols).map(Some)
     }
 
     /// A number of summary.json at a dotted path (`ttft_s.p50`), if present and numeric.
