@@ -25,9 +25,9 @@ pub enum Command {
     /// axis; writes sweep_*.png / .svg and sweep.md in the sweep folder.
     Plot(PlotCmd),
     /// Grids of runs from a sweep file: plan, run (locally or as shards of a batch array), merge, emit.
-    Sweep(crate::sweep::SweepCmd),
+    Sweep(crate::drivers::sweep::SweepCmd),
     /// Searches over simulated runs, e.g. the highest request rate that meets a latency SLO.
-    Search(crate::search::SearchCmd),
+    Search(crate::drivers::search::SearchCmd),
     /// Replay measured runs through simwatt and report its error on latency, throughput, power and
     /// energy, beside TDP x time and Vidur-Energy's curve. Exits 0 whatever the error, unless
     /// a --max-error threshold is passed (then 3).

@@ -5,8 +5,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use simwatt::cli::{
     Cli, Command, FitCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd, ValidateCmd,
 };
+use simwatt::drivers::simulate::{self, SimulateArgs};
 use simwatt::report::{self, ReportOptions};
-use simwatt::run::{self, SimulateArgs};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -34,11 +34,11 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         quiet: cmd.quiet,
         force: cmd.force,
     };
-    let scenario = run::load_scenario(&args)?;
+    let scenario = simulate::load_scenario(&args)?;
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| run::default_out(&args.config));
+        .unwrap_or_else(|| simulate::default_out(&args.config));
     // Refuse an occupied output folder before spending time on the simulation.
     if !args.force && out.exists() && std::fs::read_dir(&out)?.next().is_some() {
         anyhow::bail!(
@@ -53,7 +53,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         trace: !cmd.no_trace,
     };
     let (outcome, dir) =
-        run::simulate_and_write(scenario, &args, &out, &report_opts, &|n| pb.set_position(n))?;
+        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &|n| pb.set_position(n))?;
     pb.finish_and_clear();
     if !args.quiet {
         let s = &outcome.summary;
@@ -72,7 +72,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
 }
 
 fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
-    use simwatt::fit_cmd::{fit_one, report_markdown, shipped_targets, FitTarget};
+    use simwatt::drivers::fit_latency::{fit_one, report_markdown, shipped_targets, FitTarget};
     let catalog = simwatt::catalog::Catalog::builtin()?;
     let targets = if cmd.all {
         shipped_targets(&catalog, &cmd.profiles)?
@@ -93,7 +93,12 @@ fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
     for t in &targets {
         pb.set_message(format!("{} {} TP{}", t.gpu, t.model, t.tp));
         let md = if cmd.extrapolation {
-            simwatt::fit_cmd::extrapolation_markdown(&catalog, &cmd.profiles, t, cmd.seed)?
+            simwatt::drivers::fit_latency::extrapolation_markdown(
+                &catalog,
+                &cmd.profiles,
+                t,
+                cmd.seed,
+            )?
         } else {
             report_markdown(&fit_one(
                 &catalog,
@@ -139,7 +144,7 @@ fn report(cmd: ReportCmd) -> anyhow::Result<()> {
 /// A progress bar advanced by the replays of `fit power`.
 struct ReplayBar(ProgressBar);
 
-impl simwatt::power::measured::ReplayProgress for ReplayBar {
+impl simwatt::drivers::fit_power::replay::ReplayProgress for ReplayBar {
     fn replaying(&self, what: &str) {
         self.0.set_message(what.to_string());
     }
@@ -149,7 +154,7 @@ impl simwatt::power::measured::ReplayProgress for ReplayBar {
 }
 
 fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
-    let args = simwatt::power::fit_cmd::FitPowerArgs {
+    let args = simwatt::drivers::fit_power::FitPowerArgs {
         gpu: cmd.gpu,
         data: cmd.data,
         out: cmd.out,
@@ -164,7 +169,7 @@ fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
         .progress_chars("=> "),
     );
     let bar = ReplayBar(pb);
-    let text = simwatt::power::fit_cmd::run_with(
+    let text = simwatt::drivers::fit_power::run_with(
         &args,
         &|m| bar.0.suspend(|| eprintln!("{m}")),
         &|n| bar.0.set_length(n as u64),
@@ -179,18 +184,18 @@ fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
 const EXIT_THRESHOLD: u8 = 3;
 
 fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
-    let args = simwatt::validate::ValidateArgs {
+    let args = simwatt::drivers::validate::ValidateArgs {
         config: cmd.config,
         measured: cmd.measured,
         suite: cmd.suite,
         out: cmd.out,
         force: cmd.force,
-        thresholds: simwatt::validate::Thresholds::parse(&cmd.max_error)?,
+        thresholds: simwatt::drivers::validate::Thresholds::parse(&cmd.max_error)?,
         warmup_s: cmd.warmup_s,
         plots: !cmd.no_plots,
     };
     let quiet = cmd.quiet;
-    let o = simwatt::validate::run(&args, &|m| {
+    let o = simwatt::drivers::validate::run(&args, &|m| {
         if !quiet {
             eprintln!("{m}")
         }
@@ -229,8 +234,8 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
         }
         Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
-        Command::Sweep(cmd) => simwatt::sweep::main(cmd).map_err(Into::into),
-        Command::Search(cmd) => simwatt::search::main(cmd).map_err(Into::into),
+        Command::Sweep(cmd) => simwatt::drivers::sweep::main(cmd).map_err(Into::into),
+        Command::Search(cmd) => simwatt::drivers::search::main(cmd).map_err(Into::into),
         Command::Validate(cmd) => match validate(cmd) {
             Ok(code) => return code,
             Err(e) => Err(e),

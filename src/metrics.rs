@@ -331,6 +331,31 @@ pub fn summarize(
     }
 }
 
+/// Indices of the rows not dominated: `max` column maximised, `mins` minimised; rows with a missing
+/// value in any of them take no part.
+pub fn pareto(max: &[Option<f64>], mins: &[Vec<Option<f64>>]) -> Vec<bool> {
+    let n = max.len();
+    let vec_of = |i: usize| -> Option<Vec<f64>> {
+        let mut v = vec![-(max[i]?)];
+        for m in mins {
+            v.push(m[i]?);
+        }
+        Some(v)
+    };
+    let rows: Vec<Option<Vec<f64>>> = (0..n).map(vec_of).collect();
+    (0..n)
+        .map(|i| {
+            let Some(a) = &rows[i] else { return false };
+            !rows.iter().enumerate().any(|(j, b)| {
+                j != i
+                    && b.as_ref().is_some_and(|b| {
+                        b.iter().zip(a).all(|(x, y)| x <= y) && b.iter().zip(a).any(|(x, y)| x < y)
+                    })
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

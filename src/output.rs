@@ -8,15 +8,8 @@ use crate::sim::{BatchLog, BatchRow, BatchSink};
 use crate::units::ns_to_secs;
 use crate::units::SimTime;
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
-/// Hex SHA-256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A run folder being written.
 pub struct RunDir {

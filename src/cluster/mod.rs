@@ -8,6 +8,7 @@
 pub mod kv;
 pub mod policy;
 pub mod router;
+pub mod window;
 
 use crate::predictor::BatchShape;
 use crate::units::SimTime;

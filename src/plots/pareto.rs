@@ -523,7 +523,7 @@ pub fn front_of(points: &[ParetoPoint], cost: bool) -> Vec<bool> {
     if cost {
         mins.push(points.iter().map(|p| p.cost).collect());
     }
-    crate::search::pareto(&caps, &mins)
+    crate::metrics::pareto(&caps, &mins)
 }
 
 /// Ticks of a log axis over `[lo, hi]` (0 < lo < hi): labelled ones at 1, 2 and 5 times powers of ten,

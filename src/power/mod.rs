@@ -7,11 +7,6 @@
 //! fit's error. Baselines: TDP x time, and Vidur-Energy's curve
 //! P_idle + (P_max - P_idle) x min(1, (MFU / 0.45)^0.7).
 
-pub mod fit;
-pub mod fit_cmd;
-pub mod logs;
-pub mod measured;
-
 use crate::catalog::DeviceSpec;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

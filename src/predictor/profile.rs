@@ -18,8 +18,8 @@ use super::fit::{
 use super::roofline::Roofline;
 use super::{BatchShape, Predictor, PredictorInfo, StageCost};
 use crate::csvio::CsvTable;
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::output::sha256_hex;
 use crate::units::duration_ns;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

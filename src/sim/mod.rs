@@ -6,10 +6,9 @@
 //! created (a sequence number breaks ties), so a run is reproducible bit for bit.
 
 mod log;
-mod window;
 
+pub use crate::cluster::window::{RequestSink, RequestWindow};
 pub use log::{BatchLog, BatchRow, BatchSink};
-pub use window::{RequestSink, RequestWindow};
 
 use crate::catalog::DeviceSpec;
 use crate::cluster::kv::KvCache;

@@ -220,7 +220,7 @@ fn streamed_and_in_memory_runs_write_the_same_tables() {
         assert!(o.status.success(), "{}", stderr(&o));
         let mem = simulate(&quickstart(), &[&set, "workload.requests=96"]);
         let in_memory = tmp.path().join(format!("memory-{policy}"));
-        let args = simwatt::run::SimulateArgs {
+        let args = simwatt::drivers::simulate::SimulateArgs {
             config: quickstart(),
             overrides: vec![],
             out: None,
@@ -228,7 +228,7 @@ fn streamed_and_in_memory_runs_write_the_same_tables() {
             quiet: true,
             force: false,
         };
-        simwatt::run::write_run_with(
+        simwatt::drivers::simulate::write_run_with(
             &mem,
             &args,
             &in_memory,
@@ -266,8 +266,10 @@ fn the_summary_only_run_of_sweeps_gives_the_same_summary() {
         ];
         let raw = simwatt::config::load(&quickstart(), &set).unwrap();
         let s = simwatt::config::Scenario::resolve(&quickstart(), raw).unwrap();
-        let mem = simwatt::run::simulate(s.clone(), &|_| {}).unwrap().summary;
-        let only = simwatt::run::simulate_summary(s).unwrap();
+        let mem = simwatt::drivers::simulate::simulate(s.clone(), &|_| {})
+            .unwrap()
+            .summary;
+        let only = simwatt::drivers::simulate::simulate_summary(s).unwrap();
         let json = |v: &simwatt::metrics::Summary| {
             let mut j = serde_json::to_value(v).unwrap();
             for k in [

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use simwatt::config::{self, Scenario};
-use simwatt::run::{self, RunOutcome};
+use simwatt::drivers::simulate::{self, RunOutcome};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,7 +43,7 @@ pub fn simulate(config: &Path, overrides: &[&str]) -> RunOutcome {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let raw = config::load(config, &overrides).expect("config loads");
     let scenario = Scenario::resolve(config, raw).expect("config resolves");
-    run::simulate(scenario, &|_| {}).expect("simulation runs")
+    simulate::simulate(scenario, &|_| {}).expect("simulation runs")
 }
 
 /// Writes `text` to a file in `dir` and returns its path.
@@ -57,7 +57,7 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn summary_md_of(o: &RunOutcome) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let args = run::SimulateArgs {
+    let args = simulate::SimulateArgs {
         config: quickstart(),
         overrides: vec![],
         out: Some(out.clone()),
@@ -69,7 +69,7 @@ pub fn summary_md_of(o: &RunOutcome) -> String {
         plots: false,
         trace: false,
     };
-    run::write_run_with(o, &args, &out, &opts).expect("run folder written");
+    simulate::write_run_with(o, &args, &out, &opts).expect("run folder written");
     std::fs::read_to_string(out.join("summary.md")).unwrap()
 }
 

@@ -1,7 +1,7 @@
 //! Energy accounting, carbon, cost and water: conservation laws and region handling.
 
 use crate::common::*;
-use simwatt::run::RunOutcome;
+use simwatt::drivers::simulate::RunOutcome;
 
 const PROFILE: &str = "device: a100
 idle_w: 80

@@ -134,8 +134,8 @@ proptest! {
         let tmp = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
         let text = format!("timestamp, index, power.draw [W], utilization.gpu [%]\n{}", rows.join("\n"));
         std::fs::write(tmp.path(), text).unwrap();
-        let _ = simwatt::power::logs::read_nvidia_smi(tmp.path(), None);
-        let _ = simwatt::power::logs::read_nvidia_smi(tmp.path(), Some(0.1));
+        let _ = simwatt::measured::logs::read_nvidia_smi(tmp.path(), None);
+        let _ = simwatt::measured::logs::read_nvidia_smi(tmp.path(), Some(0.1));
     }
 
     #[test]

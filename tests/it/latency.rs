@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use simwatt::catalog::Catalog;
-use simwatt::fit_cmd::{fit_one, shipped_targets};
+use simwatt::drivers::fit_latency::{fit_one, shipped_targets};
 use simwatt::predictor::profile::{fit_tables, FitSettings, ProfileSources, LINEAR_OPS};
 
 fn profiles() -> std::path::PathBuf {
@@ -149,7 +149,7 @@ fn host_overhead_is_fitted_against_batch_size_where_profiled_and_constant_elsewh
         for _ in 0..seqs {
             shape.add_decode(512);
         }
-        let p = simwatt::run::build_predictor(&o.scenario).unwrap();
+        let p = simwatt::drivers::simulate::build_predictor(&o.scenario).unwrap();
         (p.stage_cost(&shape, 0).time_ns, o.predictor.sources.clone())
     };
     let (fit8, sources) = step(&[], 8);
@@ -194,7 +194,7 @@ fn requiring_profiles_where_none_exist_is_an_error() {
     )
     .unwrap();
     let s = simwatt::config::Scenario::resolve(std::path::Path::new("t.yaml"), raw).unwrap();
-    let e = simwatt::run::simulate(s, &|_| {})
+    let e = simwatt::drivers::simulate::simulate(s, &|_| {})
         .err()
         .unwrap()
         .to_string();
@@ -418,7 +418,7 @@ fn a_models_own_attention_profile_is_used_instead_of_the_fallback() {
     assert!(sources["attention_prefill"].contains(&own));
     // Calibrated against the H100's peaks rather than the A100's: other efficiencies than the fallback.
     let fallback = simulate(&quickstart(), &["hardware.gpu=h100", "workload.requests=8"]);
-    let e = |x: &simwatt::run::RunOutcome| x.predictor.parameters.to_string();
+    let e = |x: &simwatt::drivers::simulate::RunOutcome| x.predictor.parameters.to_string();
     assert_ne!(e(&o), "");
     assert!(fallback
         .predictor

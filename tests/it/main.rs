@@ -1,5 +1,6 @@
 //! simwatt's integration tests: one binary, one module per concern.
 
+mod architecture;
 mod bad_input;
 mod bad_input_table;
 mod cli;

@@ -1,7 +1,7 @@
 //! Each batching policy, run in memory, with the invariants every run must keep.
 
 use crate::common::*;
-use simwatt::run::RunOutcome;
+use simwatt::drivers::simulate::RunOutcome;
 
 const POLICIES: [&str; 5] = ["vllm", "orca", "sarathi", "faster_transformer", "lightllm"];
 

@@ -3,10 +3,10 @@
 
 use crate::common::*;
 use simwatt::catalog::Catalog;
-use simwatt::power::fit::{self, fit_device, nnls, Method};
-use simwatt::power::fit_cmd::{default_manifest, fit_from_manifests, fit_from_manifests_with};
-use simwatt::power::logs::{read_nvidia_smi, read_rapl, read_vllm_power_log};
-use simwatt::power::measured::{Loaded, Observation, Piece, ReplayProgress, Window};
+use simwatt::drivers::fit_power::fit::{self, fit_device, nnls, Method};
+use simwatt::drivers::fit_power::replay::{Loaded, Observation, Piece, ReplayProgress, Window};
+use simwatt::drivers::fit_power::{default_manifest, fit_from_manifests, fit_from_manifests_with};
+use simwatt::measured::logs::{read_nvidia_smi, read_rapl, read_vllm_power_log};
 use simwatt::power::{PowerProfile, Utilisation};
 use std::path::Path;
 

@@ -3,8 +3,8 @@
 
 use crate::common::*;
 use simwatt::config::{self, PredictorConfig, Scenario};
+use simwatt::drivers::simulate;
 use simwatt::predictor::profile::FittedTables;
-use simwatt::run;
 
 /// Regression: the cache is JSON, and serde_json's default float parser is off by one ulp on about one
 /// value in eight of these tables (e.g. 0.009882663690476199 read back as 0.0098826636904762). A run
@@ -20,8 +20,8 @@ fn fitted_tables_survive_the_json_cache_bit_for_bit() {
     let mut p = p.clone();
     p.cache = false;
     p.dir = root().join(&p.dir);
-    let src = run::profile_sources(&s, &p).expect("A100 profiles ship");
-    let fresh = run::fit_for(&s, &src, &p).unwrap();
+    let src = simulate::profile_sources(&s, &p).expect("A100 profiles ship");
+    let fresh = simulate::fit_for(&s, &src, &p).unwrap();
     assert_eq!(
         fresh.cpu_overheads.len(),
         5,

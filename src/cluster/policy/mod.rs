@@ -11,9 +11,9 @@ mod orca;
 mod sarathi;
 mod vllm;
 
+use super::window::RequestWindow;
 use super::{Batch, BatchItem, Phase, RejectReason, Replica, Request};
 use crate::config::{Policy, SchedulerConfig};
-use crate::sim::RequestWindow;
 use crate::units::SimTime;
 
 /// Policy-specific state kept per replica.

@@ -15,17 +15,18 @@
 //! metric the summary lacks is refused, never filled in.
 
 use crate::config::{self, ArrivalConfig, Scenario};
+use crate::drivers::simulate;
+use crate::drivers::sweep::shard;
+use crate::drivers::sweep::spec::{override_expr, value_text, Plan};
+use crate::drivers::sweep::table::{self, summary_numbers};
 use crate::error::{Error, Result};
+use crate::metrics::pareto;
 use crate::plots::{
     self,
     pareto::{CostKind, ParetoChart, ParetoPoint},
     sweep::unit_of_column,
     PlotFile,
 };
-use crate::run;
-use crate::sweep::shard;
-use crate::sweep::spec::{override_expr, value_text, Plan};
-use crate::sweep::table::{self, summary_numbers};
 use clap::{Args, Subcommand};
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -358,7 +359,7 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
         let mut meets = true;
         for tree in &target.trees {
             let s = set_rate(path, tree, rate)?;
-            let summary = run::simulate_summary(s)?;
+            let summary = simulate::simulate_summary(s)?;
             let json =
                 serde_json::to_string(&summary).map_err(|e| Error::Internal(e.to_string()))?;
             if !checked {
@@ -455,31 +456,6 @@ struct Table {
     pareto_over: String,
     /// Configurations left out of the plot and why.
     left_out: Vec<String>,
-}
-
-/// Indices of the rows not dominated: `max` column maximised, `mins` minimised; rows with a missing
-/// value in any of them take no part.
-pub fn pareto(max: &[Option<f64>], mins: &[Vec<Option<f64>>]) -> Vec<bool> {
-    let n = max.len();
-    let vec_of = |i: usize| -> Option<Vec<f64>> {
-        let mut v = vec![-(max[i]?)];
-        for m in mins {
-            v.push(m[i]?);
-        }
-        Some(v)
-    };
-    let rows: Vec<Option<Vec<f64>>> = (0..n).map(vec_of).collect();
-    (0..n)
-        .map(|i| {
-            let Some(a) = &rows[i] else { return false };
-            !rows.iter().enumerate().any(|(j, b)| {
-                j != i
-                    && b.as_ref().is_some_and(|b| {
-                        b.iter().zip(a).all(|(x, y)| x <= y) && b.iter().zip(a).any(|(x, y)| x < y)
-                    })
-            })
-        })
-        .collect()
 }
 
 fn fmt_num(x: Option<f64>) -> String {
@@ -1060,7 +1036,10 @@ fn capacity(a: CapacityArgs) -> Result<()> {
         let raw = config::parse_tree(&path, t.trees[0].clone())?;
         Scenario::resolve(&path, raw)
     }))?;
-    let jobs = a.jobs.unwrap_or_else(crate::sweep::default_jobs).max(1);
+    let jobs = a
+        .jobs
+        .unwrap_or_else(crate::drivers::sweep::default_jobs)
+        .max(1);
     let pool = shard::thread_pool(jobs)?;
     let t0 = std::time::Instant::now();
     let found: Vec<Found> = pool.install(|| {

@@ -6,8 +6,8 @@
 //! parallel). Every script runs `simwatt sweep run --shard auto/N` (or `{}/N`) with the shard count
 //! written in, so a resubmission of some shards still partitions the sweep the same way.
 
-use crate::sweep::merge::RESULTS_PARQUET;
-use crate::sweep::spec::Plan;
+use crate::drivers::sweep::merge::RESULTS_PARQUET;
+use crate::drivers::sweep::spec::Plan;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
 

@@ -6,9 +6,10 @@ use crate::cluster::Request;
 use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
 };
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
-use crate::output::{self, sha256_hex, RunDir};
+use crate::output::{self, RunDir};
 use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::PowerProfile;
 use crate::predictor::profile::{

@@ -1,10 +1,13 @@
 //! The `fit power` driver: read the measurement manifests of a device, replay every measured
 //! configuration, fit the power profile, evaluate it by leave-one-out, write the profile and the report.
 
-use super::fit::{fit_device, PowerFit};
-use super::measured::{count_replays, load_observations_with, Loaded, Manifest, ReplayProgress};
+pub mod fit;
+pub mod replay;
+
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use fit::{fit_device, PowerFit};
+use replay::{count_replays, load_observations_with, Loaded, Manifest, ReplayProgress};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -96,7 +99,7 @@ pub fn fit_from_manifests_with(
                 src.name(),
                 n,
                 match (src, n) {
-                    (crate::power::measured::Source::Idle { .. }, _) => "reading",
+                    (crate::drivers::fit_power::replay::Source::Idle { .. }, _) => "reading",
                     (_, 1) => "configuration",
                     _ => "configurations",
                 },

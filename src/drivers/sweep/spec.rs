@@ -8,8 +8,8 @@
 //! model that does not fit, is an error unless `skip_invalid: true` records it in the table instead).
 
 use crate::config::{self, RawConfig, Scenario};
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::output::sha256_hex;
 use crate::rng;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};

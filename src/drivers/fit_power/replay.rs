@@ -9,12 +9,12 @@
 //! energy is linear in. The simulation does not depend on power parameters, so it runs once per
 //! configuration and every fit and leave-one-out refit reuses it.
 
-use super::logs::{self, EnergyWindow, LoggedRequest};
-use super::Utilisation;
 use crate::config::{self, Scenario};
+use crate::drivers::simulate;
 use crate::error::{Error, Result};
+use crate::measured::logs::{self, EnergyWindow, LoggedRequest};
+use crate::power::Utilisation;
 use crate::rng::substream;
-use crate::run;
 use crate::sim::{self, SimResult};
 use crate::units::{ns_to_secs, secs_to_ns, SimTime};
 use crate::workload::RequestSpec;
@@ -553,7 +553,7 @@ fn simulate(
     specs: &[RequestSpec],
 ) -> Result<(Scenario, SimResult, String)> {
     let sc = scenario(manifest_path, s)?;
-    let predictor = run::build_predictor(&sc)?;
+    let predictor = simulate::build_predictor(&sc)?;
     let result = sim::run(&sc, specs, predictor.as_ref(), None, &|_| {})?;
     let kind = predictor.info().kind;
     Ok((sc, result, kind))

@@ -2,9 +2,9 @@
 //! simulated latency CDFs. Drawn with the run plots' helpers ([`crate::plots`]: embedded font, palette,
 //! legend below the chart), as PNG and SVG.
 
-use super::serving::MeasuredRun;
 use super::PowerTimeline;
 use crate::error::Result;
+use crate::measured::run::MeasuredRun;
 use crate::metrics::quantile_sorted;
 use crate::plots::{
     self, fmt_num, fmt_secs, font, legend_below, CdfSeries, DrawResult, Figure, HouseMesh,

@@ -3,17 +3,19 @@
 //!
 //! Input: a config tree and the table's selection (GPU, task or framework, model). Each selected row is
 //! simulated with the config's model, device, scheduler and power profile, its batch cap and
-//! tensor-parallel degree taken from the row, its requests rebuilt as [`crate::power::measured`] rebuilds
+//! tensor-parallel degree taken from the row, its requests rebuilt as [`crate::drivers::fit_power::replay`] rebuilds
 //! them for the power fit. Output: a [`CaseResult`] with one [`Point`] per row: throughput, mean power and
 //! J per output token (with the two baselines), and the inter-token latency (ML.ENERGY) or batch
 //! latency (Argonne).
 
 use super::{replay_scenario, simulated_setup, CaseResult, MetricValue, Point, PowerTimeline};
+use crate::drivers::fit_power::replay::{
+    mlenergy_requests, prompt_chars, prompt_tokens_of, tokens_by,
+};
+use crate::drivers::simulate;
 use crate::error::{Error, Result};
-use crate::power::logs;
-use crate::power::measured::{mlenergy_requests, prompt_chars, prompt_tokens_of, tokens_by};
+use crate::measured::logs;
 use crate::power::PowerProfile;
-use crate::run;
 use crate::units::ns_to_secs;
 use crate::workload::RequestSpec;
 use serde::Deserialize;
@@ -66,7 +68,7 @@ pub struct ArgonneSpec {
 /// (no profile: the run's energy note).
 fn add_power_metrics(
     p: &mut Point,
-    o: &run::RunOutcome,
+    o: &simulate::RunOutcome,
     (profile, energy_note): (Option<&PowerProfile>, Option<&String>),
     (t0, t1): (f64, f64),
     (mean_w, j_per_token): (f64, f64),
@@ -96,7 +98,7 @@ fn add_power_metrics(
 /// Describes the simulated setup from the first point's run (the rows differ only in `batch_cap`).
 fn describe_once(
     simulated: &mut BTreeMap<String, String>,
-    o: &run::RunOutcome,
+    o: &simulate::RunOutcome,
     profile_path: &str,
     batch_cap: &str,
 ) {
@@ -186,8 +188,8 @@ pub fn validate_mlenergy(
             format!("hardware.pipeline_stages={}", row.pp),
         ];
         let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
-        let (profile, profile_path, energy_note) = run::power_profile(&sc)?;
-        let o = run::simulate_specs(sc, &specs, &|_| {})?;
+        let (profile, profile_path, energy_note) = simulate::power_profile(&sc)?;
+        let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
         let end_ns = o
             .result
             .requests
@@ -358,8 +360,8 @@ pub fn validate_argonne(
             format!("hardware.tensor_parallel={}", row.num_gpus),
         ];
         let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
-        let (profile, profile_path, energy_note) = run::power_profile(&sc)?;
-        let o = run::simulate_specs(sc, &specs, &|_| {})?;
+        let (profile, profile_path, energy_note) = simulate::power_profile(&sc)?;
+        let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
         let t_sim = o.summary.makespan_s;
         let tokens = (row.batch_size * row.length) as f64;
         let mut p = Point::new(

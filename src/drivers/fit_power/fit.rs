@@ -9,9 +9,9 @@
 //! configuration counts once (a time series of 300 readings does not outvote 20 benchmark rows).
 //! Output: the fitted parameters, a per-configuration leave-one-out table, and a [`PowerProfile`].
 
-use super::measured::{Loaded, Observation};
-use super::{vidur_energy_w, PowerProfile, PowerProvenance, Utilisation};
+use super::replay::{Loaded, Observation};
 use crate::error::{Error, Result};
+use crate::power::{vidur_energy_w, PowerProfile, PowerProvenance, Utilisation};
 use ndarray::{Array1, Array2};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -135,7 +135,7 @@ fn window_energy(
     o: &Observation,
     m: Method,
     stretch: f64,
-    len: impl Fn(&super::measured::Window) -> f64,
+    len: impl Fn(&super::replay::Window) -> f64,
 ) -> f64 {
     let cap = o.tdp_w;
     let idle_w = match m {

@@ -5,10 +5,10 @@
 //! missing shards in the form `sbatch --array=` takes (`3,5,17-20`), so that exactly those can be
 //! resubmitted.
 
+use crate::drivers::sweep::shard::{self, Shard, ShardState};
+use crate::drivers::sweep::spec::Plan;
+use crate::drivers::sweep::table::{self, META_HASH};
 use crate::error::{Error, Result};
-use crate::sweep::shard::{self, Shard, ShardState};
-use crate::sweep::spec::Plan;
-use crate::sweep::table::{self, META_HASH};
 use std::path::{Path, PathBuf};
 
 /// The merged table's files, in the output folder.

@@ -2,7 +2,7 @@
 //! arrival, indexed by request id. Finished requests leave from the front, in id order, to a
 //! [`RequestSink`], so memory grows with the span of requests in flight, not with the run's length.
 
-use crate::cluster::{Phase, Request};
+use super::{Phase, Request};
 use crate::error::Result;
 use std::ops::{Index, IndexMut};
 

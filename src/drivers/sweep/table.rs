@@ -9,8 +9,8 @@
 //! summary flattened with `_` (`ttft_s.p90` -> `ttft_s_p90`). Summary keys with `wall` in their name
 //! (the simulator's own wall-clock speed) are left out: they differ from run to run.
 
+use crate::drivers::sweep::spec::{value_text, Plan};
 use crate::error::{Error, Result};
-use crate::sweep::spec::{value_text, Plan};
 use polars::prelude::*;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::{BTreeMap, BTreeSet};

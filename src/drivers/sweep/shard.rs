@@ -8,10 +8,10 @@
 //! folder, written through a temporary file and a rename, tagged with the sweep's hash.
 
 use crate::config::Scenario;
+use crate::drivers::simulate;
+use crate::drivers::sweep::spec::{Plan, RunSpec};
+use crate::drivers::sweep::table::{self, RunRecord, META_HASH, META_SHARD};
 use crate::error::{Error, Result};
-use crate::run;
-use crate::sweep::spec::{Plan, RunSpec};
-use crate::sweep::table::{self, RunRecord, META_HASH, META_SHARD};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -210,7 +210,7 @@ pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
             })
         }
     };
-    let summary = run::simulate_summary(scenario).map_err(|e| Error::Run {
+    let summary = simulate::simulate_summary(scenario).map_err(|e| Error::Run {
         run: plan.describe(spec),
         error: Box::new(e),
     })?;
@@ -233,7 +233,7 @@ pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) ->
             serde_json::to_string(&s.raw.predictor).unwrap_or_default()
         );
         if seen.insert(key) {
-            run::build_predictor(&s)?;
+            simulate::build_predictor(&s)?;
         }
     }
     Ok(())
