@@ -417,7 +417,7 @@ fn simulate_requests(
     })
 }
 
-/// The power profile of the scenario's device: the configured file, else profiles/power/<device>.yaml.
+/// The power profile of the scenario's device: the configured file, else `profiles/power/<device>.yaml`.
 /// Returns (profile, its path, why there is none).
 pub fn power_profile(s: &Scenario) -> Result<(Option<PowerProfile>, String, Option<String>)> {
     let path = match &s.raw.energy.power_profile {
@@ -536,7 +536,7 @@ fn file_sha(role: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
-/// Default run folder: runs/<config stem>.
+/// Default run folder: `runs/<config stem>`.
 pub fn default_out(config: &Path) -> PathBuf {
     let stem = config
         .file_stem()

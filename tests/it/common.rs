@@ -23,6 +23,21 @@ pub fn simwatt(args: &[&str]) -> Output {
         .expect("the simwatt binary runs")
 }
 
+/// Called by a test whose data or tool is absent, just before it returns early. Where `required` (CI
+/// sets `CI=true`: see [`in_ci`]), the absence is a failure naming `what`; elsewhere the test says
+/// that it skipped and why, so a missing input never passes silently.
+pub fn skip_or_fail(what: &str, required: bool) {
+    if required {
+        panic!("required here but absent: {what}");
+    }
+    eprintln!("skipped: {what}");
+}
+
+/// Whether the tests run under CI (`CI=true`, as CI services set it): there a test may not skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
