@@ -18,20 +18,18 @@ use crate::config::{self, ArrivalConfig, Scenario};
 use crate::drivers::simulate;
 use crate::drivers::sweep::shard;
 use crate::drivers::sweep::spec::{override_expr, value_text, Plan};
-use crate::drivers::sweep::table::{self, summary_numbers};
+use crate::drivers::sweep::table;
 use crate::error::{Error, Result};
-use crate::metrics::pareto;
+use crate::metrics::{pareto, unit_of_column, Summary, SUMMARY_COLUMNS};
 use crate::plots::{
     self,
     pareto::{CostKind, ParetoChart, ParetoPoint},
-    sweep::unit_of_column,
     PlotFile,
 };
 use clap::{Args, Subcommand};
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde_yaml::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `simwatt search ...`
@@ -245,8 +243,8 @@ struct Target {
 struct Probe {
     rate: f64,
     meets: bool,
-    /// Flattened numeric summary of each replicate.
-    numbers: Vec<BTreeMap<String, f64>>,
+    /// The summary of each replicate.
+    summaries: Vec<Summary>,
 }
 
 /// Everything found for one configuration.
@@ -286,19 +284,13 @@ fn config_rate(path: &Path, s: &Scenario) -> Result<f64> {
 
 /// Checks that every SLO column exists in a summary (a `null` statistic, e.g. no request completed,
 /// counts as present but failing).
-fn check_columns(slo: &[SloTerm], summary_json: &str) -> Result<()> {
-    let flat = table::flatten_summary(summary_json)?;
-    let known = |c: &str| {
-        flat.columns.iter().any(|f| {
-            f.name == c || (f.value == table::Node::Null && c.starts_with(&format!("{}_", f.name)))
-        })
-    };
+fn check_columns(slo: &[SloTerm], summary: &Summary) -> Result<()> {
     for t in slo {
-        if !known(&t.column) {
-            let latencies: Vec<&str> = flat
-                .columns
+        if !summary.has_column(&t.column) {
+            let latencies: Vec<&str> = SUMMARY_COLUMNS
                 .iter()
-                .map(|f| f.name.as_str())
+                .filter(|c| (c.get)(summary).is_some())
+                .map(|c| c.name)
                 .filter(|n| n.contains("_s_p") || n.contains("_s_mean"))
                 .collect();
             return Err(Error::invalid(
@@ -355,27 +347,24 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
     let mut probes = Vec::new();
     let mut checked = false;
     let bracket = bisect(start, min, max, a.tolerance, a.max_probes, |rate| {
-        let mut numbers = Vec::new();
+        let mut summaries = Vec::new();
         let mut meets = true;
         for tree in &target.trees {
             let s = set_rate(path, tree, rate)?;
             let summary = simulate::simulate_summary(s)?;
-            let json =
-                serde_json::to_string(&summary).map_err(|e| Error::Internal(e.to_string()))?;
             if !checked {
-                check_columns(slo, &json)?;
+                check_columns(slo, &summary)?;
                 checked = true;
             }
-            let n = summary_numbers(&json)?;
             meets &= slo
                 .iter()
-                .all(|t| n.get(&t.column).is_some_and(|v| *v <= t.bound));
-            numbers.push(n);
+                .all(|t| summary.column(&t.column).is_some_and(|v| v <= t.bound));
+            summaries.push(summary);
         }
         probes.push(Probe {
             rate,
             meets,
-            numbers,
+            summaries,
         });
         Ok(meets)
     })?;
@@ -419,12 +408,12 @@ fn per_request(found: &Found, metric: &str) -> Option<f64> {
     let cap = found.bracket.capacity?;
     let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
     let mut vals = Vec::new();
-    for n in &probe.numbers {
-        let done = *n.get("requests_completed")?;
+    for s in &probe.summaries {
+        let done = s.requests_completed as f64;
         if done <= 0.0 {
             return None;
         }
-        vals.push(n.get(metric)? / done);
+        vals.push(s.column(metric)? / done);
     }
     Some(vals.iter().sum::<f64>() / vals.len() as f64)
 }
@@ -433,11 +422,7 @@ fn per_request(found: &Found, metric: &str) -> Option<f64> {
 fn at_capacity(found: &Found, metric: &str) -> Option<f64> {
     let cap = found.bracket.capacity?;
     let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
-    let vals: Option<Vec<f64>> = probe
-        .numbers
-        .iter()
-        .map(|n| n.get(metric).copied())
-        .collect();
+    let vals: Option<Vec<f64>> = probe.summaries.iter().map(|s| s.column(metric)).collect();
     let vals = vals?;
     Some(vals.iter().sum::<f64>() / vals.len() as f64)
 }
@@ -485,7 +470,7 @@ fn build_table(
         found.iter().any(|f| {
             f.probes
                 .iter()
-                .any(|p| p.numbers.iter().any(|n| n.contains_key(metric)))
+                .any(|p| p.summaries.iter().any(|s| s.column(metric).is_some()))
         })
     };
     let mut notes = Vec::new();
@@ -912,9 +897,9 @@ fn probes_frame(
             for (i, term) in slo.iter().enumerate() {
                 // The worst replicate.
                 let worst = p
-                    .numbers
+                    .summaries
                     .iter()
-                    .map(|n| n.get(&term.column).copied())
+                    .map(|s| s.column(&term.column))
                     .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)));
                 metrics[i].push(worst);
             }

@@ -2,17 +2,19 @@
 //! use over simulated time, as exact steps for a few batches and time bins (mean and min-max band) for many.
 //!
 //! Input: `batches.parquet` (and the summary's KV-cache size) of a [`RunFolder`]. Output: one
-//! [`ReplicaTimeline`] per replica up to [`super::MAX_TIMELINES`], drawn by [`super::render`], and the
-//! [`Profile`] type the power timeline reuses. Shares the house style of [`super`] and touches no file.
+//! [`ReplicaTimeline`] per replica up to [`super::MAX_TIMELINES`], drawn by [`super::render`].
+//! Shares the house style of [`super`] and touches no file.
 
 use super::{
     fmt_num, fmt_secs, font, legend_line, DrawResult, Figure, HouseMesh, EXACT_STEPS_MAX,
     LEGEND_PX, MAX_TIMELINES, PALETTE, TIMELINE_BINS, TITLE_PX,
 };
 use crate::error::Result;
+use crate::metrics::Summary;
 use crate::runfolder::RunFolder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use serde::Deserialize;
 
 /// Up to this many sparse events per replica (prefill batches) are drawn one point each.
 const EXACT_POINTS_MAX: usize = 5000;
@@ -196,8 +198,10 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     let prefill = b.f64s_required("prefill_tokens")?;
     let decode = b.f64s_required("decode_tokens")?;
     let kv = b.f64s_required("kv_blocks_used")?;
-    let capacity = run.summary_f64("kv_blocks_per_replica");
-    let block_tokens = run.summary_f64("kv_block_size_tokens").unwrap_or(1.0);
+    // The KV-cache size, from the summary (a summary that does not parse leaves the capacity line out).
+    let summary = Summary::deserialize(&run.summary).ok();
+    let capacity = summary.as_ref().map(|s| s.kv_blocks_per_replica as f64);
+    let block_tokens = summary.map_or(1.0, |s| s.kv_block_size_tokens as f64);
     let (kv_desc, kv_label) = if block_tokens == 1.0 {
         ("KV cache (tokens)".to_string(), "in use".to_string())
     } else {

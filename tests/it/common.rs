@@ -68,13 +68,14 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Writes the run folder of an in-memory outcome (without plots or trace) and returns its summary.md.
-pub fn summary_md_of(o: &RunOutcome) -> String {
+/// Simulates a config with overrides as `simulate` does (streaming into a run folder, without plots or
+/// trace) and returns the outcome and the folder's summary.md.
+pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let args = simulate::SimulateArgs {
-        config: quickstart(),
-        overrides: vec![],
+        config: config.to_path_buf(),
+        overrides: overrides.iter().map(|s| s.to_string()).collect(),
         out: Some(out.clone()),
         seed: None,
         quiet: true,
@@ -84,8 +85,10 @@ pub fn summary_md_of(o: &RunOutcome) -> String {
         plots: false,
         trace: false,
     };
-    simulate::write_run_with(o, &args, &out, &opts).expect("run folder written");
-    std::fs::read_to_string(out.join("summary.md")).unwrap()
+    let scenario = simulate::load_scenario(&args).expect("config resolves");
+    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, &|_| {})
+        .expect("run folder written");
+    (o, std::fs::read_to_string(dir.join("summary.md")).unwrap())
 }
 
 /// Checks a PNG: signature, IHDR, that it decodes to `w` x `h`, and that it has drawing on it (not a
