@@ -455,24 +455,36 @@ fn fmt_num(x: Option<f64>) -> String {
     }
 }
 
-fn build_table(
-    axes: &[String],
-    targets: &[Target],
-    found: &[Found],
-    slo: &[SloTerm],
-    wanted: &[&Objective],
-    explicit: bool,
-) -> Result<Table> {
-    let n = found.len();
-    let mut report = String::new();
-    // Which objectives the summaries can support.
-    let has = |metric: &str| {
-        found.iter().any(|f| {
-            f.probes
-                .iter()
-                .any(|p| p.summaries.iter().any(|s| s.column(metric).is_some()))
-        })
-    };
+/// The numbers of each configuration that the table, the report and the plot share.
+struct Ranking<'a> {
+    /// The objectives the summaries support, each with its per-request column.
+    ranked: Vec<(&'a Objective, Vec<Option<f64>>)>,
+    /// Why a wanted objective is not ranked.
+    notes: Vec<String>,
+    rental_per_hour: Vec<Option<f64>>,
+    rental_per_1k: Vec<Option<f64>>,
+    /// Without a cost metric, the rental cost stands in for "cheapest", labelled as such.
+    use_rental: bool,
+    capacity: Vec<Option<f64>>,
+    /// Not dominated on capacity and the ranked objectives.
+    front: Vec<bool>,
+    /// Energy per output token at capacity, when the summaries have it.
+    j_per_token: Option<Vec<Option<f64>>>,
+}
+
+/// Whether any replicate of any probe has a value of `metric`.
+fn has_metric(found: &[Found], metric: &str) -> bool {
+    found.iter().any(|f| {
+        f.probes
+            .iter()
+            .any(|p| p.summaries.iter().any(|s| s.column(metric).is_some()))
+    })
+}
+
+/// The objectives the summaries support (an explicitly wanted one they lack is refused), the rental
+/// cost, the Pareto front and the energy per output token of each configuration.
+fn rank<'a>(found: &[Found], wanted: &[&'a Objective], explicit: bool) -> Result<Ranking<'a>> {
+    let has = |metric: &str| has_metric(found, metric);
     let mut notes = Vec::new();
     let mut ranked: Vec<(&Objective, Vec<Option<f64>>)> = Vec::new();
     for o in wanted {
@@ -531,7 +543,49 @@ fn build_table(
             .map(|f| at_capacity(f, "j_per_output_token"))
             .collect()
     });
+    Ok(Ranking {
+        ranked,
+        notes,
+        rental_per_hour,
+        rental_per_1k,
+        use_rental,
+        capacity,
+        front,
+        j_per_token,
+    })
+}
 
+/// How the report names configuration `i`: `point 4 (scheduler.policy=vllm, ...)`.
+fn point_label(axes: &[String], targets: &[Target], i: usize) -> String {
+    if axes.is_empty() {
+        "the config".into()
+    } else {
+        let parts: Vec<String> = axes
+            .iter()
+            .zip(&targets[i].params)
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect();
+        format!("point {} ({})", targets[i].point, parts.join(", "))
+    }
+}
+
+/// The capacity table (`capacity.csv|parquet`): one row per configuration.
+fn capacity_frame(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    r: &Ranking,
+) -> Result<DataFrame> {
+    let Ranking {
+        ranked,
+        rental_per_hour,
+        rental_per_1k,
+        capacity,
+        front,
+        j_per_token,
+        ..
+    } = r;
     let mut cols: Vec<Column> = vec![Column::new(
         "point".into(),
         targets.iter().map(|t| t.point as u64).collect::<Vec<u64>>(),
@@ -607,28 +661,34 @@ fn build_table(
         "rental_usd_per_1k_requests".into(),
         rental_per_1k.clone(),
     ));
-    for (o, c) in &ranked {
+    for (o, c) in ranked {
         cols.push(Column::new(o.column.into(), c.clone()));
     }
     if let Some(j) = &j_per_token {
         cols.push(Column::new("j_per_output_token".into(), j.clone()));
     }
     cols.push(Column::new("pareto".into(), front.clone()));
-    let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))?;
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))
+}
 
-    // The report.
-    let label = |i: usize| -> String {
-        if axes.is_empty() {
-            "the config".into()
-        } else {
-            let parts: Vec<String> = axes
-                .iter()
-                .zip(&targets[i].params)
-                .map(|(k, v)| format!("{k}={}", value_text(v)))
-                .collect();
-            format!("point {} ({})", targets[i].point, parts.join(", "))
-        }
-    };
+/// The report's heading and its Markdown table, one row per configuration.
+fn report_table(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    r: &Ranking,
+) -> String {
+    let Ranking {
+        ranked,
+        rental_per_1k,
+        capacity,
+        front,
+        j_per_token,
+        ..
+    } = r;
+    let n = found.len();
+    let mut report = String::new();
     let slo_text: Vec<String> = slo
         .iter()
         .map(|t| format!("{} <= {}", t.column, t.bound))
@@ -648,7 +708,7 @@ fn build_table(
         header.push(with_unit(&format!("{} at capacity", t.column), &t.column));
     }
     header.extend(["GPUs", "rental (USD/1k req)"].map(String::from));
-    for (o, _) in &ranked {
+    for (o, _) in ranked {
         header.push(
             match o.name {
                 "cost" => "cost (USD/1k req)",
@@ -680,7 +740,7 @@ fn build_table(
                 .unwrap_or_else(|| "-".into()),
         );
         row.push(fmt_num(rental_per_1k[i]));
-        for (_, c) in &ranked {
+        for (_, c) in ranked {
             row.push(fmt_num(c[i]));
         }
         if let Some(j) = &j_per_token {
@@ -690,6 +750,23 @@ fn build_table(
         report.push_str(&format!("| {} |\n", row.join(" | ")));
     }
     report.push('\n');
+    report
+}
+
+/// The report's findings: the best configuration by each objective, the highest capacity, the notes
+/// on objectives not ranked, and what the Pareto column is over (returned too, for capacity.md).
+fn report_findings(axes: &[String], targets: &[Target], r: &Ranking) -> (String, String) {
+    let Ranking {
+        ranked,
+        notes,
+        rental_per_1k,
+        use_rental,
+        capacity,
+        ..
+    } = r;
+    let n = capacity.len();
+    let label = |i: usize| point_label(axes, targets, i);
+    let mut report = String::new();
     let best = |col: &[Option<f64>]| -> Option<usize> {
         (0..n).filter(|i| col[*i].is_some()).min_by(|a, b| {
             col[*a]
@@ -700,7 +777,7 @@ fn build_table(
     if capacity.iter().all(|c| c.is_none()) {
         report.push_str("No configuration meets the SLO at any rate tried.\n");
     } else {
-        for (o, c) in &ranked {
+        for (o, c) in ranked {
             if let Some(i) = best(c) {
                 report.push_str(&format!(
                     "- lowest {} ({} = {}): {}, capacity {} req/s\n",
@@ -712,8 +789,8 @@ fn build_table(
                 ));
             }
         }
-        if use_rental {
-            match best(&rental_per_1k) {
+        if *use_rental {
+            match best(rental_per_1k) {
                 Some(i) => report.push_str(&format!(
                     "- cheapest by rental cost only (GPU-hours x the catalog's rental price; no `cost_usd` in the summary), {} $/1k requests: {}, capacity {} req/s\n",
                     fmt_num(rental_per_1k[i]),
@@ -737,12 +814,12 @@ fn build_table(
         }
     }
     for note in notes {
-        report.push_str(&note);
+        report.push_str(note);
         report.push('\n');
     }
     let mut pareto_over = vec!["capacity (max)".to_string()];
     pareto_over.extend(ranked.iter().map(|(o, _)| format!("{} (min)", o.column)));
-    if use_rental {
+    if *use_rental {
         pareto_over.push("rental_usd_per_1k_requests (min)".into());
     }
     report.push_str(&format!(
@@ -751,20 +828,41 @@ fn build_table(
     ));
     let pareto_over = pareto_over.join(", ");
 
-    // The plot: capacity against J per output token, coloured by cost (the summary's, else rental).
-    let (cost_kind, cost_col): (Option<CostKind>, Vec<Option<f64>>) = if has("cost_usd") {
-        (
-            Some(CostKind::Cost),
-            found
-                .iter()
-                .map(|f| per_request(f, "cost_usd").map(|c| c * 1000.0))
-                .collect(),
-        )
-    } else if rental_per_1k.iter().any(|c| c.is_some()) {
-        (Some(CostKind::Rental), rental_per_1k.clone())
-    } else {
-        (None, vec![None; n])
-    };
+    (report, pareto_over)
+}
+
+/// The Pareto plot's chart (capacity against J per output token, coloured by cost: the summary's,
+/// else the rental cost), the rows it shows with their labels, and the rows left out and why.
+#[allow(clippy::type_complexity)] // three plain results of one pass
+fn pareto_plot(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    r: &Ranking,
+) -> (Option<ParetoChart>, Vec<(usize, String)>, Vec<String>) {
+    let Ranking {
+        rental_per_1k,
+        capacity,
+        j_per_token,
+        ..
+    } = r;
+    let n = found.len();
+    let label = |i: usize| point_label(axes, targets, i);
+    let (cost_kind, cost_col): (Option<CostKind>, Vec<Option<f64>>) =
+        if has_metric(found, "cost_usd") {
+            (
+                Some(CostKind::Cost),
+                found
+                    .iter()
+                    .map(|f| per_request(f, "cost_usd").map(|c| c * 1000.0))
+                    .collect(),
+            )
+        } else if rental_per_1k.iter().any(|c| c.is_some()) {
+            (Some(CostKind::Rental), rental_per_1k.clone())
+        } else {
+            (None, vec![None; n])
+        };
     let mut points = Vec::new();
     let mut plotted = Vec::new();
     let mut left_out = Vec::new();
@@ -809,12 +907,29 @@ fn build_table(
             .join(", ");
         ParetoChart::new(slo_text, axes.to_vec(), cost_kind, points)
     });
+    (chart, plotted, left_out)
+}
+
+fn build_table(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    wanted: &[&Objective],
+    explicit: bool,
+) -> Result<Table> {
+    let r = rank(found, wanted, explicit)?;
+    let frame = capacity_frame(axes, targets, found, slo, &r)?;
+    let mut report = report_table(axes, targets, found, slo, &r);
+    let (findings, pareto_over) = report_findings(axes, targets, &r);
+    report.push_str(&findings);
+    let (chart, plotted, left_out) = pareto_plot(axes, targets, found, slo, &r);
     Ok(Table {
         frame,
         report,
         chart,
         plotted,
-        front,
+        front: r.front,
         pareto_over,
         left_out,
     })
