@@ -1046,25 +1046,9 @@ pub fn main(cmd: SearchCmd) -> Result<()> {
     }
 }
 
-fn capacity(a: CapacityArgs) -> Result<()> {
-    let slo = parse_slo(&a.slo)?;
-    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
-        return Err(Error::invalid(
-            "--tolerance",
-            "tolerance",
-            a.tolerance,
-            "must be a number > 0",
-        ));
-    }
-    if a.max_probes < 2 {
-        return Err(Error::invalid(
-            "--max-probes",
-            "max-probes",
-            a.max_probes,
-            "must be at least 2",
-        ));
-    }
-    let (wanted, explicit): (Vec<&Objective>, bool) = match &a.objectives {
+/// The objectives of `--objectives` (all of them when not given) and whether they were given.
+fn parse_objectives(objectives: Option<&str>) -> Result<(Vec<&'static Objective>, bool)> {
+    Ok(match objectives {
         None => (OBJECTIVES.iter().collect(), false),
         Some(list) => {
             let mut v = Vec::new();
@@ -1081,8 +1065,13 @@ fn capacity(a: CapacityArgs) -> Result<()> {
             }
             (v, true)
         }
-    };
-    let (path, axes, targets) = if is_sweep(&a.config)? {
+    })
+}
+
+/// The configurations to search: the config, or every point of a sweep (its replicates' config trees),
+/// with `--set` applied; also the file's path and the sweep's axes.
+fn load_targets(a: &CapacityArgs) -> Result<(PathBuf, Vec<String>, Vec<Target>)> {
+    Ok(if is_sweep(&a.config)? {
         let plan = Plan::expand(&a.config)?;
         if let Some(k) = plan
             .axes
@@ -1131,7 +1120,75 @@ fn capacity(a: CapacityArgs) -> Result<()> {
                 invalid: None,
             }],
         )
+    })
+}
+
+/// Writes capacity.csv|parquet, probes.csv, the Pareto plot (or removes a stale one) and capacity.md.
+fn write_outputs(
+    out: &Path,
+    table: &Table,
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    quiet: bool,
+) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut frame = table.frame.clone();
+    table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
+    table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
+    let mut probes = probes_frame(&axes, &targets, &found, &slo)?;
+    table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
+    let file = match &table.chart {
+        Some(chart) => Some(plots::render(chart, out)?),
+        None => {
+            // No plot this time: one left by an earlier search in this folder would mislead.
+            for ext in ["png", "svg"] {
+                let old = out.join(format!("{}.{ext}", plots::pareto::STEM));
+                match std::fs::remove_file(&old) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(&old, e))
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
     };
+    let md = out.join("capacity.md");
+    let text = format!("{}{}", table.report, plot_section(&table, file.as_ref()));
+    std::fs::write(&md, text).map_err(|e| Error::io(&md, e))?;
+    if !quiet {
+        eprintln!(
+            "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md{}",
+            out.display(),
+            file.map(|f| format!(", {0}.png, {0}.svg", f.stem))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn capacity(a: CapacityArgs) -> Result<()> {
+    let slo = parse_slo(&a.slo)?;
+    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
+        return Err(Error::invalid(
+            "--tolerance",
+            "tolerance",
+            a.tolerance,
+            "must be a number > 0",
+        ));
+    }
+    if a.max_probes < 2 {
+        return Err(Error::invalid(
+            "--max-probes",
+            "max-probes",
+            a.max_probes,
+            "must be at least 2",
+        ));
+    }
+    let (wanted, explicit) = parse_objectives(a.objectives.as_deref())?;
+    let (path, axes, targets) = load_targets(&a)?;
     shard::warm_predictors(targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
         let raw = config::parse_tree(&path, t.trees[0].clone())?;
         Scenario::resolve(&path, raw)
@@ -1170,39 +1227,7 @@ fn capacity(a: CapacityArgs) -> Result<()> {
         );
     }
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let mut frame = table.frame.clone();
-        table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
-        table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
-        let mut probes = probes_frame(&axes, &targets, &found, &slo)?;
-        table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
-        let file = match &table.chart {
-            Some(chart) => Some(plots::render(chart, out)?),
-            None => {
-                // No plot this time: one left by an earlier search in this folder would mislead.
-                for ext in ["png", "svg"] {
-                    let old = out.join(format!("{}.{ext}", plots::pareto::STEM));
-                    match std::fs::remove_file(&old) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(&old, e))
-                        }
-                        _ => {}
-                    }
-                }
-                None
-            }
-        };
-        let md = out.join("capacity.md");
-        let text = format!("{}{}", table.report, plot_section(&table, file.as_ref()));
-        std::fs::write(&md, text).map_err(|e| Error::io(&md, e))?;
-        if !a.quiet {
-            eprintln!(
-                "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md{}",
-                out.display(),
-                file.map(|f| format!(", {0}.png, {0}.svg", f.stem))
-                    .unwrap_or_default()
-            );
-        }
+        write_outputs(out, &table, &axes, &targets, &found, &slo, a.quiet)?;
     }
     Ok(())
 }
