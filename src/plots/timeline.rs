@@ -165,6 +165,7 @@ pub struct ReplicaTimeline {
 
 /// The timelines of the first [`MAX_TIMELINES`] replicas, from batches.parquet (pipeline stage 0: the
 /// batches as formed).
+// Long (~125 lines): three panel definitions per replica, read in the order they are drawn.
 pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     let b = run.batches(&[
         "replica",
