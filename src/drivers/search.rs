@@ -1137,7 +1137,7 @@ fn write_outputs(
     let mut frame = table.frame.clone();
     table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
     table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
-    let mut probes = probes_frame(&axes, &targets, &found, &slo)?;
+    let mut probes = probes_frame(axes, targets, found, slo)?;
     table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
     let file = match &table.chart {
         Some(chart) => Some(plots::render(chart, out)?),
@@ -1156,7 +1156,7 @@ fn write_outputs(
         }
     };
     let md = out.join("capacity.md");
-    let text = format!("{}{}", table.report, plot_section(&table, file.as_ref()));
+    let text = format!("{}{}", table.report, plot_section(table, file.as_ref()));
     std::fs::write(&md, text).map_err(|e| Error::io(&md, e))?;
     if !quiet {
         eprintln!(
