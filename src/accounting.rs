@@ -396,7 +396,7 @@ impl EnergyAcc {
 }
 
 /// One run's footprint in one region.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RegionReport {
     pub region: String,
     pub name: String,

@@ -104,6 +104,8 @@ pub enum FitCmd {
     Power(FitPowerCmd),
 }
 
+// Doc comments here are --help text, where <name> stands for a value, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
 pub struct FitPowerCmd {
     /// Device id or alias from the device catalog, e.g. a100.
@@ -159,6 +161,8 @@ pub struct FitLatencyCmd {
     pub quiet: bool,
 }
 
+// Doc comments here are --help text, where <name> stands for a value, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
 pub struct SimulateCmd {
     /// Scenario config (YAML). See experiments/quickstart.yaml for the shape.

@@ -3,10 +3,10 @@
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
 //! [`predictor`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
-//! summary.md) reads the written run folder back through [`runfolder`]. [`run`] is the `simulate` driver;
-//! [`sweep`] (grids of runs, sharded over batch arrays) and [`search`] (capacity under an SLO) drive it
-//! many times.
-//! [`validate`] replays measured runs and reports simwatt's error.
+//! summary.md) reads the written run folder back through [`runfolder`]. [`drivers::simulate`] is the `simulate`
+//! driver; [`drivers::sweep`] (grids of runs, sharded over batch arrays) and [`drivers::search`] (capacity
+//! under an SLO) drive it many times.
+//! [`drivers::validate`] replays measured runs and reports simwatt's error.
 
 pub mod accounting;
 pub mod catalog;

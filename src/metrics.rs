@@ -4,16 +4,21 @@
 //! Every metric here is defined, with its unit, in docs/metrics.md; names carry their unit (`_s`,
 //! `_per_s`). Percentiles are linear interpolations between order statistics (numpy's default), except
 //! the token-gap percentiles, which come from a histogram with 3 significant digits (error < 0.1%).
+//!
+//! [`Summary`] is the one schema of summary.json: written by `simulate`, read back as the same struct by
+//! the report, the capacity search and validation. Where a user names a summary value as a table column
+//! (`ttft_s_p90`, as in a sweep's results table), it resolves through [`SUMMARY_COLUMNS`]; the unit a
+//! column's name carries comes from [`unit_of_column`]. This module reads no file.
 
 use crate::cluster::{Phase, Request};
 use crate::config::Scenario;
 use crate::sim::SimResult;
 use crate::units::ns_to_secs;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Mean and percentiles of a latency, seconds.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Stats {
     pub mean: f64,
     pub p50: f64,
@@ -119,8 +124,8 @@ impl RequestRow {
     }
 }
 
-/// The run summary written to summary.json.
-#[derive(Debug, Clone, Serialize)]
+/// The run summary written to summary.json, and read back from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub simwatt_version: String,
     pub seed: u64,
@@ -156,11 +161,15 @@ pub struct Summary {
     pub sim_events_per_wall_s: f64,
     #[serde(flatten)]
     pub energy: EnergySummary,
+    /// Keys of a summary.json that this schema does not name (written by another version, or added by
+    /// hand); empty in a summary made here. The report lists them under "Other values".
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// Energy, carbon, cost and water of a run (see docs/metrics.md). Values are null when the input they
 /// need is missing; `energy_note` and each region's `notes` say what was missing.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EnergySummary {
     /// The power profile used (path) and how its parameters were obtained.
     pub power_profile: Option<String>,
@@ -328,7 +337,143 @@ pub fn summarize(
             0.0
         },
         energy: EnergySummary::default(),
+        other: BTreeMap::new(),
     }
+}
+
+/// A numeric column of the summary, named as in a sweep's results table: the summary's key path joined
+/// with `_` (`ttft_s.p90` is `ttft_s_p90`).
+pub struct SummaryColumn {
+    pub name: &'static str,
+    /// The value; `None` when the summary holds null there (no energy without a power profile, no
+    /// latency without a completed request).
+    pub get: fn(&Summary) -> Option<f64>,
+}
+
+macro_rules! columns {
+    ($($name:literal => |$s:ident| $get:expr),* $(,)?) => {
+        [$(SummaryColumn { name: $name, get: |$s: &Summary| $get }),*]
+    };
+}
+
+/// Every numeric column of the summary, in summary.json's order, defined once: the capacity search's
+/// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
+/// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
+/// (`sim_*wall*`) is no column, since it differs from run to run.
+pub const SUMMARY_COLUMNS: [SummaryColumn; 51] = columns![
+    "seed" => |s| Some(s.seed as f64),
+    "replicas" => |s| Some(s.replicas as f64),
+    "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
+    "requests_total" => |s| Some(s.requests_total as f64),
+    "requests_completed" => |s| Some(s.requests_completed as f64),
+    "requests_rejected" => |s| Some(s.requests_rejected as f64),
+    "preemptions" => |s| Some(s.preemptions as f64),
+    "makespan_s" => |s| Some(s.makespan_s),
+    "prompt_tokens" => |s| Some(s.prompt_tokens as f64),
+    "output_tokens" => |s| Some(s.output_tokens as f64),
+    "output_tokens_per_s" => |s| Some(s.output_tokens_per_s),
+    "requests_per_s" => |s| Some(s.requests_per_s),
+    "ttft_s_mean" => |s| Some(s.ttft_s?.mean),
+    "ttft_s_p50" => |s| Some(s.ttft_s?.p50),
+    "ttft_s_p90" => |s| Some(s.ttft_s?.p90),
+    "ttft_s_p99" => |s| Some(s.ttft_s?.p99),
+    "tbt_s_mean" => |s| Some(s.tbt_s?.mean),
+    "tbt_s_p50" => |s| Some(s.tbt_s?.p50),
+    "tbt_s_p90" => |s| Some(s.tbt_s?.p90),
+    "tbt_s_p99" => |s| Some(s.tbt_s?.p99),
+    "e2e_s_mean" => |s| Some(s.e2e_s?.mean),
+    "e2e_s_p50" => |s| Some(s.e2e_s?.p50),
+    "e2e_s_p90" => |s| Some(s.e2e_s?.p90),
+    "e2e_s_p99" => |s| Some(s.e2e_s?.p99),
+    "scheduling_delay_s_mean" => |s| Some(s.scheduling_delay_s?.mean),
+    "scheduling_delay_s_p50" => |s| Some(s.scheduling_delay_s?.p50),
+    "scheduling_delay_s_p90" => |s| Some(s.scheduling_delay_s?.p90),
+    "scheduling_delay_s_p99" => |s| Some(s.scheduling_delay_s?.p99),
+    "batches" => |s| Some(s.batches as f64),
+    "batch_stages" => |s| Some(s.batch_stages as f64),
+    "mean_batch_requests" => |s| Some(s.mean_batch_requests),
+    "kv_blocks_per_replica" => |s| Some(s.kv_blocks_per_replica as f64),
+    "kv_block_size_tokens" => |s| Some(s.kv_block_size_tokens as f64),
+    "events" => |s| Some(s.events as f64),
+    "energy_j" => |s| s.energy.energy_j,
+    "busy_energy_j" => |s| s.energy.busy_energy_j,
+    "idle_energy_j" => |s| s.energy.idle_energy_j,
+    "host_energy_j" => |s| s.energy.host_energy_j,
+    "prefill_energy_j" => |s| s.energy.prefill_energy_j,
+    "decode_energy_j" => |s| s.energy.decode_energy_j,
+    "avg_power_w" => |s| s.energy.avg_power_w,
+    "j_per_output_token" => |s| s.energy.j_per_output_token,
+    "j_per_request" => |s| s.energy.j_per_request,
+    "tdp_baseline_energy_j" => |s| s.energy.tdp_baseline_energy_j,
+    "vidur_baseline_energy_j" => |s| s.energy.vidur_baseline_energy_j,
+    "energy_kwh_facility" => |s| s.energy.energy_kwh_facility,
+    "carbon_g" => |s| s.energy.carbon_g,
+    "carbon_g_per_1k_tokens" => |s| s.energy.carbon_g_per_1k_tokens,
+    "embodied_carbon_g" => |s| s.energy.embodied_carbon_g,
+    "cost_usd" => |s| s.energy.cost_usd,
+    "water_l" => |s| s.energy.water_l,
+];
+
+/// Prefix of the per-reason rejection columns (`requests_rejected_by_reason_context_length`).
+const REJECTED_BY_REASON: &str = "requests_rejected_by_reason_";
+
+impl Summary {
+    /// Whether `name` is a numeric column of this summary (its value may still be null).
+    pub fn has_column(&self, name: &str) -> bool {
+        match name.strip_prefix(REJECTED_BY_REASON) {
+            Some(reason) => self.requests_rejected_by_reason.contains_key(reason),
+            None => SUMMARY_COLUMNS.iter().any(|c| c.name == name),
+        }
+    }
+
+    /// The value of the numeric column `name` (see [`SUMMARY_COLUMNS`]); `None` when it is not a
+    /// column of this summary or is null here.
+    pub fn column(&self, name: &str) -> Option<f64> {
+        if let Some(reason) = name.strip_prefix(REJECTED_BY_REASON) {
+            return self
+                .requests_rejected_by_reason
+                .get(reason)
+                .map(|n| *n as f64);
+        }
+        SUMMARY_COLUMNS
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| (c.get)(self))
+    }
+}
+
+/// The unit a column's or summary key's name carries (docs/metrics.md: names carry their unit), for
+/// every label of a table or an axis: `ttft_s_p90` -> `s`, `carbon_g` -> `gCO2e`; `""` when the name
+/// carries none. A statistic's suffix (`_mean`, `_p50`, `_p90`, `_p99`) is looked through.
+pub fn unit_of_column(name: &str) -> &'static str {
+    let base = ["_mean", "_p50", "_p90", "_p99"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    for (suffix, unit) in [
+        ("j_per_output_token", "J/token"),
+        ("j_per_request", "J/request"),
+        ("_g_per_1k_tokens", "gCO2e/1k tokens"),
+        ("_per_s", "/s"),
+        ("_kwh_facility", "kWh"),
+        ("_kwh", "kWh"),
+        ("_wh", "Wh"),
+        ("_j", "J"),
+        ("_w", "W"),
+        ("_s", "s"),
+        ("_g", "gCO2e"),
+        ("_kg", "kg"),
+        ("_usd", "USD"),
+        ("_l", "L"),
+        ("_tokens", "tokens"),
+        ("_bytes", "B"),
+        ("_pct", "%"),
+    ] {
+        if base.ends_with(suffix) {
+            return unit;
+        }
+    }
+    ""
 }
 
 /// Indices of the rows not dominated: `max` column maximised, `mins` minimised; rows with a missing
@@ -371,5 +516,22 @@ mod tests {
         assert_eq!(s.mean, 2.5);
         assert_eq!(s.p50, 2.5);
         assert!(Stats::of(vec![]).is_none());
+    }
+
+    #[test]
+    fn units_come_from_column_names() {
+        assert_eq!(unit_of_column("ttft_s_p90"), "s");
+        assert_eq!(unit_of_column("energy_j"), "J");
+        assert_eq!(unit_of_column("mean_power_w"), "W");
+        assert_eq!(unit_of_column("output_tokens_per_s"), "/s");
+        assert_eq!(unit_of_column("j_per_output_token"), "J/token");
+        assert_eq!(unit_of_column("carbon_g"), "gCO2e");
+        assert_eq!(unit_of_column("carbon_g_per_1k_tokens"), "gCO2e/1k tokens");
+        assert_eq!(unit_of_column("output_tokens"), "tokens");
+        assert_eq!(unit_of_column("cost_usd"), "USD");
+        assert_eq!(unit_of_column("water_l"), "L");
+        assert_eq!(unit_of_column("makespan_s"), "s");
+        assert_eq!(unit_of_column("batches"), "");
+        assert_eq!(unit_of_column("scheduler.policy"), "");
     }
 }

@@ -167,16 +167,19 @@ fn build(
         ],
         max_requests + 1,
     )?;
-    let id = r.u64s("request_id")?;
-    let arrival = r.f64s_required("arrival_s")?;
-    let req_replica = r.u64s("replica")?;
-    let status = r.strings("status")?;
-    let prompt = r.u64s("prompt_tokens")?;
-    let output = r.u64s("output_tokens")?;
-    let scheduled = r.f64s("scheduled_s")?;
-    let first = r.f64s("first_token_s")?;
-    let completion = r.f64s("completion_s")?;
-    let preemptions = r.u64s("preemptions")?;
+    let req = RequestColumns {
+        id: r.u64s("request_id")?,
+        arrival: r.f64s_required("arrival_s")?,
+        replica: r.u64s("replica")?,
+        status: r.strings("status")?,
+        prompt: r.u64s("prompt_tokens")?,
+        output: r.u64s("output_tokens")?,
+        scheduled: r.f64s("scheduled_s")?,
+        first: r.f64s("first_token_s")?,
+        completion: r.f64s("completion_s")?,
+        preemptions: r.u64s("preemptions")?,
+    };
+    let (arrival, status) = (&req.arrival, &req.status);
 
     // Cut very long runs at a time, so that the trace holds every event before it and none after.
     // Only the first rows of each table are read: batch stages are written in order of start time and
@@ -188,7 +191,7 @@ fn build(
         cut = cut.min(s[max_stages]);
     }
     if arrival.len() > max_requests {
-        let mut a = arrival.clone();
+        let mut a = arrival.to_vec();
         a.sort_by(f64::total_cmp);
         cut = cut.min(a[max_requests]);
     }
@@ -196,7 +199,7 @@ fn build(
     let replicas = run.replicas() as u64;
     let stages = run.pipeline_stages() as u64;
     let requests_tid = stages;
-    let rejected = (0..id.len())
+    let rejected = (0..req.id.len())
         .filter(|&i| arrival[i] < cut && status[i] != "completed")
         .count();
     let other = json!({
@@ -208,26 +211,7 @@ fn build(
         "cut_at_s": if cut.is_finite() { json!(cut) } else { Value::Null },
     });
     out.other(other)?;
-    for p in 0..replicas {
-        out.event(
-            json!({"name": "process_name", "ph": "M", "ts": 0, "pid": p, "tid": 0,
-            "args": {"name": format!("replica {p}")}}),
-        )?;
-        out.event(
-            json!({"name": "process_sort_index", "ph": "M", "ts": 0, "pid": p, "tid": 0,
-            "args": {"sort_index": p}}),
-        )?;
-        for t in 0..stages {
-            out.event(
-                json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": p, "tid": t,
-                "args": {"name": format!("stage {t}")}}),
-            )?;
-        }
-        out.event(
-            json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": p, "tid": requests_tid,
-            "args": {"name": "requests"}}),
-        )?;
-    }
+    write_metadata(out, replicas, stages)?;
     for i in 0..start.len() {
         if start[i] >= cut {
             continue;
@@ -251,20 +235,73 @@ fn build(
             )?;
         }
     }
-    for i in 0..id.len() {
-        if arrival[i] >= cut {
+    write_request_events(out, &req, &r.path, cut, requests_tid)
+}
+
+/// The columns of requests.parquet that the trace shows, one entry per request in arrival order.
+struct RequestColumns {
+    id: Vec<u64>,
+    arrival: Vec<f64>,
+    replica: Vec<u64>,
+    status: Vec<String>,
+    prompt: Vec<u64>,
+    output: Vec<u64>,
+    scheduled: Vec<Option<f64>>,
+    first: Vec<Option<f64>>,
+    completion: Vec<Option<f64>>,
+    preemptions: Vec<u64>,
+}
+
+/// The names of the processes (one per replica) and threads (one per stage, and one for requests).
+fn write_metadata(out: &mut dyn TraceOut, replicas: u64, stages: u64) -> Result<()> {
+    let requests_tid = stages;
+    for p in 0..replicas {
+        out.event(
+            json!({"name": "process_name", "ph": "M", "ts": 0, "pid": p, "tid": 0,
+            "args": {"name": format!("replica {p}")}}),
+        )?;
+        out.event(
+            json!({"name": "process_sort_index", "ph": "M", "ts": 0, "pid": p, "tid": 0,
+            "args": {"sort_index": p}}),
+        )?;
+        for t in 0..stages {
+            out.event(
+                json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": p, "tid": t,
+                "args": {"name": format!("stage {t}")}}),
+            )?;
+        }
+        out.event(
+            json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": p, "tid": requests_tid,
+            "args": {"name": "requests"}}),
+        )?;
+    }
+    Ok(())
+}
+
+/// Each request that arrived before `cut`: an instant for a rejected one, nested spans (request,
+/// queued, prefill, decode) for a completed one. `path` is requests.parquet, for errors.
+fn write_request_events(
+    out: &mut dyn TraceOut,
+    req: &RequestColumns,
+    path: &Path,
+    cut: f64,
+    requests_tid: u64,
+) -> Result<()> {
+    for i in 0..req.id.len() {
+        if req.arrival[i] >= cut {
             continue;
         }
-        let (pid, rid) = (req_replica[i], id[i]);
-        if status[i] != "completed" {
-            out.event(json!({"name": status[i], "cat": "request", "ph": "i", "s": "p",
-                "ts": us(arrival[i]), "pid": pid, "tid": requests_tid,
-                "args": {"request_id": rid, "prompt_tokens": prompt[i], "output_tokens": output[i]}}))?;
+        let (pid, rid) = (req.replica[i], req.id[i]);
+        if req.status[i] != "completed" {
+            out.event(json!({"name": req.status[i], "cat": "request", "ph": "i", "s": "p",
+                "ts": us(req.arrival[i]), "pid": pid, "tid": requests_tid,
+                "args": {"request_id": rid, "prompt_tokens": req.prompt[i], "output_tokens": req.output[i]}}))?;
             continue;
         }
-        let (Some(sch), Some(ft), Some(done)) = (scheduled[i], first[i], completion[i]) else {
+        let (Some(sch), Some(ft), Some(done)) = (req.scheduled[i], req.first[i], req.completion[i])
+        else {
             return Err(Error::Column {
-                path: r.path.clone(),
+                path: path.to_path_buf(),
                 column: "scheduled_s, first_token_s, completion_s".into(),
                 row: Some(i + 1),
                 message: "a completed request needs all three times".into(),
@@ -274,12 +311,12 @@ fn build(
             json!({"name": name, "cat": "request", "ph": ph, "id": rid, "ts": us(t),
                 "pid": pid, "tid": requests_tid})
         };
-        let mut open = span("request", "b", arrival[i]);
-        open["args"] = json!({"request_id": rid, "prompt_tokens": prompt[i],
-            "output_tokens": output[i], "preemptions": preemptions[i]});
+        let mut open = span("request", "b", req.arrival[i]);
+        open["args"] = json!({"request_id": rid, "prompt_tokens": req.prompt[i],
+            "output_tokens": req.output[i], "preemptions": req.preemptions[i]});
         out.event(open)?;
         for (name, t0, t1) in [
-            ("queued", arrival[i], sch),
+            ("queued", req.arrival[i], sch),
             ("prefill", sch, ft),
             ("decode", ft, done),
         ] {

@@ -1,7 +1,7 @@
 //! The simulated cluster: requests' serving state, replicas with their KV cache, routers and batching
 //! policies.
 //!
-//! The event loop ([`crate::sim`]) owns one [`Cluster`]; policies form batches from a replica's queues and
+//! The event loop ([`crate::sim`]) owns the cluster; policies form batches from a replica's queues and
 //! the loop applies each finished batch back to the requests. All per-request state lives in one flat
 //! array indexed by request id.
 

@@ -2,7 +2,7 @@
 //!
 //! Every struct denies unknown fields, so a typo is an error rather than a silently ignored setting.
 //! Defaults live here, next to the field they fill, and the resolved config written to each run folder
-//! shows them all. Range checks and cross-field checks happen in [`super::resolve`].
+//! shows them all. Range checks and cross-field checks happen in [`super::Scenario::resolve`].
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

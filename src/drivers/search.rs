@@ -18,20 +18,18 @@ use crate::config::{self, ArrivalConfig, Scenario};
 use crate::drivers::simulate;
 use crate::drivers::sweep::shard;
 use crate::drivers::sweep::spec::{override_expr, value_text, Plan};
-use crate::drivers::sweep::table::{self, summary_numbers};
+use crate::drivers::sweep::table;
 use crate::error::{Error, Result};
-use crate::metrics::pareto;
+use crate::metrics::{pareto, unit_of_column, Summary, SUMMARY_COLUMNS};
 use crate::plots::{
     self,
     pareto::{CostKind, ParetoChart, ParetoPoint},
-    sweep::unit_of_column,
     PlotFile,
 };
 use clap::{Args, Subcommand};
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde_yaml::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `simwatt search ...`
@@ -245,8 +243,8 @@ struct Target {
 struct Probe {
     rate: f64,
     meets: bool,
-    /// Flattened numeric summary of each replicate.
-    numbers: Vec<BTreeMap<String, f64>>,
+    /// The summary of each replicate.
+    summaries: Vec<Summary>,
 }
 
 /// Everything found for one configuration.
@@ -286,19 +284,13 @@ fn config_rate(path: &Path, s: &Scenario) -> Result<f64> {
 
 /// Checks that every SLO column exists in a summary (a `null` statistic, e.g. no request completed,
 /// counts as present but failing).
-fn check_columns(slo: &[SloTerm], summary_json: &str) -> Result<()> {
-    let flat = table::flatten_summary(summary_json)?;
-    let known = |c: &str| {
-        flat.columns.iter().any(|f| {
-            f.name == c || (f.value == table::Node::Null && c.starts_with(&format!("{}_", f.name)))
-        })
-    };
+fn check_columns(slo: &[SloTerm], summary: &Summary) -> Result<()> {
     for t in slo {
-        if !known(&t.column) {
-            let latencies: Vec<&str> = flat
-                .columns
+        if !summary.has_column(&t.column) {
+            let latencies: Vec<&str> = SUMMARY_COLUMNS
                 .iter()
-                .map(|f| f.name.as_str())
+                .filter(|c| (c.get)(summary).is_some())
+                .map(|c| c.name)
                 .filter(|n| n.contains("_s_p") || n.contains("_s_mean"))
                 .collect();
             return Err(Error::invalid(
@@ -355,27 +347,24 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
     let mut probes = Vec::new();
     let mut checked = false;
     let bracket = bisect(start, min, max, a.tolerance, a.max_probes, |rate| {
-        let mut numbers = Vec::new();
+        let mut summaries = Vec::new();
         let mut meets = true;
         for tree in &target.trees {
             let s = set_rate(path, tree, rate)?;
             let summary = simulate::simulate_summary(s)?;
-            let json =
-                serde_json::to_string(&summary).map_err(|e| Error::Internal(e.to_string()))?;
             if !checked {
-                check_columns(slo, &json)?;
+                check_columns(slo, &summary)?;
                 checked = true;
             }
-            let n = summary_numbers(&json)?;
             meets &= slo
                 .iter()
-                .all(|t| n.get(&t.column).is_some_and(|v| *v <= t.bound));
-            numbers.push(n);
+                .all(|t| summary.column(&t.column).is_some_and(|v| v <= t.bound));
+            summaries.push(summary);
         }
         probes.push(Probe {
             rate,
             meets,
-            numbers,
+            summaries,
         });
         Ok(meets)
     })?;
@@ -419,12 +408,12 @@ fn per_request(found: &Found, metric: &str) -> Option<f64> {
     let cap = found.bracket.capacity?;
     let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
     let mut vals = Vec::new();
-    for n in &probe.numbers {
-        let done = *n.get("requests_completed")?;
+    for s in &probe.summaries {
+        let done = s.requests_completed as f64;
         if done <= 0.0 {
             return None;
         }
-        vals.push(n.get(metric)? / done);
+        vals.push(s.column(metric)? / done);
     }
     Some(vals.iter().sum::<f64>() / vals.len() as f64)
 }
@@ -433,11 +422,7 @@ fn per_request(found: &Found, metric: &str) -> Option<f64> {
 fn at_capacity(found: &Found, metric: &str) -> Option<f64> {
     let cap = found.bracket.capacity?;
     let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
-    let vals: Option<Vec<f64>> = probe
-        .numbers
-        .iter()
-        .map(|n| n.get(metric).copied())
-        .collect();
+    let vals: Option<Vec<f64>> = probe.summaries.iter().map(|s| s.column(metric)).collect();
     let vals = vals?;
     Some(vals.iter().sum::<f64>() / vals.len() as f64)
 }
@@ -470,24 +455,36 @@ fn fmt_num(x: Option<f64>) -> String {
     }
 }
 
-fn build_table(
-    axes: &[String],
-    targets: &[Target],
-    found: &[Found],
-    slo: &[SloTerm],
-    wanted: &[&Objective],
-    explicit: bool,
-) -> Result<Table> {
-    let n = found.len();
-    let mut report = String::new();
-    // Which objectives the summaries can support.
-    let has = |metric: &str| {
-        found.iter().any(|f| {
-            f.probes
-                .iter()
-                .any(|p| p.numbers.iter().any(|n| n.contains_key(metric)))
-        })
-    };
+/// The numbers of each configuration that the table, the report and the plot share.
+struct Ranking<'a> {
+    /// The objectives the summaries support, each with its per-request column.
+    ranked: Vec<(&'a Objective, Vec<Option<f64>>)>,
+    /// Why a wanted objective is not ranked.
+    notes: Vec<String>,
+    rental_per_hour: Vec<Option<f64>>,
+    rental_per_1k: Vec<Option<f64>>,
+    /// Without a cost metric, the rental cost stands in for "cheapest", labelled as such.
+    use_rental: bool,
+    capacity: Vec<Option<f64>>,
+    /// Not dominated on capacity and the ranked objectives.
+    front: Vec<bool>,
+    /// Energy per output token at capacity, when the summaries have it.
+    j_per_token: Option<Vec<Option<f64>>>,
+}
+
+/// Whether any replicate of any probe has a value of `metric`.
+fn has_metric(found: &[Found], metric: &str) -> bool {
+    found.iter().any(|f| {
+        f.probes
+            .iter()
+            .any(|p| p.summaries.iter().any(|s| s.column(metric).is_some()))
+    })
+}
+
+/// The objectives the summaries support (an explicitly wanted one they lack is refused), the rental
+/// cost, the Pareto front and the energy per output token of each configuration.
+fn rank<'a>(found: &[Found], wanted: &[&'a Objective], explicit: bool) -> Result<Ranking<'a>> {
+    let has = |metric: &str| has_metric(found, metric);
     let mut notes = Vec::new();
     let mut ranked: Vec<(&Objective, Vec<Option<f64>>)> = Vec::new();
     for o in wanted {
@@ -546,7 +543,49 @@ fn build_table(
             .map(|f| at_capacity(f, "j_per_output_token"))
             .collect()
     });
+    Ok(Ranking {
+        ranked,
+        notes,
+        rental_per_hour,
+        rental_per_1k,
+        use_rental,
+        capacity,
+        front,
+        j_per_token,
+    })
+}
 
+/// How the report names configuration `i`: `point 4 (scheduler.policy=vllm, ...)`.
+fn point_label(axes: &[String], targets: &[Target], i: usize) -> String {
+    if axes.is_empty() {
+        "the config".into()
+    } else {
+        let parts: Vec<String> = axes
+            .iter()
+            .zip(&targets[i].params)
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect();
+        format!("point {} ({})", targets[i].point, parts.join(", "))
+    }
+}
+
+/// The capacity table (`capacity.csv|parquet`): one row per configuration.
+fn capacity_frame(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    r: &Ranking,
+) -> Result<DataFrame> {
+    let Ranking {
+        ranked,
+        rental_per_hour,
+        rental_per_1k,
+        capacity,
+        front,
+        j_per_token,
+        ..
+    } = r;
     let mut cols: Vec<Column> = vec![Column::new(
         "point".into(),
         targets.iter().map(|t| t.point as u64).collect::<Vec<u64>>(),
@@ -622,28 +661,34 @@ fn build_table(
         "rental_usd_per_1k_requests".into(),
         rental_per_1k.clone(),
     ));
-    for (o, c) in &ranked {
+    for (o, c) in ranked {
         cols.push(Column::new(o.column.into(), c.clone()));
     }
     if let Some(j) = &j_per_token {
         cols.push(Column::new("j_per_output_token".into(), j.clone()));
     }
     cols.push(Column::new("pareto".into(), front.clone()));
-    let frame = DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))?;
+    DataFrame::new_infer_height(cols).map_err(|e| Error::Internal(e.to_string()))
+}
 
-    // The report.
-    let label = |i: usize| -> String {
-        if axes.is_empty() {
-            "the config".into()
-        } else {
-            let parts: Vec<String> = axes
-                .iter()
-                .zip(&targets[i].params)
-                .map(|(k, v)| format!("{k}={}", value_text(v)))
-                .collect();
-            format!("point {} ({})", targets[i].point, parts.join(", "))
-        }
-    };
+/// The report's heading and its Markdown table, one row per configuration.
+fn report_table(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    r: &Ranking,
+) -> String {
+    let Ranking {
+        ranked,
+        rental_per_1k,
+        capacity,
+        front,
+        j_per_token,
+        ..
+    } = r;
+    let n = found.len();
+    let mut report = String::new();
     let slo_text: Vec<String> = slo
         .iter()
         .map(|t| format!("{} <= {}", t.column, t.bound))
@@ -663,7 +708,7 @@ fn build_table(
         header.push(with_unit(&format!("{} at capacity", t.column), &t.column));
     }
     header.extend(["GPUs", "rental (USD/1k req)"].map(String::from));
-    for (o, _) in &ranked {
+    for (o, _) in ranked {
         header.push(
             match o.name {
                 "cost" => "cost (USD/1k req)",
@@ -695,7 +740,7 @@ fn build_table(
                 .unwrap_or_else(|| "-".into()),
         );
         row.push(fmt_num(rental_per_1k[i]));
-        for (_, c) in &ranked {
+        for (_, c) in ranked {
             row.push(fmt_num(c[i]));
         }
         if let Some(j) = &j_per_token {
@@ -705,6 +750,23 @@ fn build_table(
         report.push_str(&format!("| {} |\n", row.join(" | ")));
     }
     report.push('\n');
+    report
+}
+
+/// The report's findings: the best configuration by each objective, the highest capacity, the notes
+/// on objectives not ranked, and what the Pareto column is over (returned too, for capacity.md).
+fn report_findings(axes: &[String], targets: &[Target], r: &Ranking) -> (String, String) {
+    let Ranking {
+        ranked,
+        notes,
+        rental_per_1k,
+        use_rental,
+        capacity,
+        ..
+    } = r;
+    let n = capacity.len();
+    let label = |i: usize| point_label(axes, targets, i);
+    let mut report = String::new();
     let best = |col: &[Option<f64>]| -> Option<usize> {
         (0..n).filter(|i| col[*i].is_some()).min_by(|a, b| {
             col[*a]
@@ -715,7 +777,7 @@ fn build_table(
     if capacity.iter().all(|c| c.is_none()) {
         report.push_str("No configuration meets the SLO at any rate tried.\n");
     } else {
-        for (o, c) in &ranked {
+        for (o, c) in ranked {
             if let Some(i) = best(c) {
                 report.push_str(&format!(
                     "- lowest {} ({} = {}): {}, capacity {} req/s\n",
@@ -727,8 +789,8 @@ fn build_table(
                 ));
             }
         }
-        if use_rental {
-            match best(&rental_per_1k) {
+        if *use_rental {
+            match best(rental_per_1k) {
                 Some(i) => report.push_str(&format!(
                     "- cheapest by rental cost only (GPU-hours x the catalog's rental price; no `cost_usd` in the summary), {} $/1k requests: {}, capacity {} req/s\n",
                     fmt_num(rental_per_1k[i]),
@@ -752,12 +814,12 @@ fn build_table(
         }
     }
     for note in notes {
-        report.push_str(&note);
+        report.push_str(note);
         report.push('\n');
     }
     let mut pareto_over = vec!["capacity (max)".to_string()];
     pareto_over.extend(ranked.iter().map(|(o, _)| format!("{} (min)", o.column)));
-    if use_rental {
+    if *use_rental {
         pareto_over.push("rental_usd_per_1k_requests (min)".into());
     }
     report.push_str(&format!(
@@ -766,20 +828,41 @@ fn build_table(
     ));
     let pareto_over = pareto_over.join(", ");
 
-    // The plot: capacity against J per output token, coloured by cost (the summary's, else rental).
-    let (cost_kind, cost_col): (Option<CostKind>, Vec<Option<f64>>) = if has("cost_usd") {
-        (
-            Some(CostKind::Cost),
-            found
-                .iter()
-                .map(|f| per_request(f, "cost_usd").map(|c| c * 1000.0))
-                .collect(),
-        )
-    } else if rental_per_1k.iter().any(|c| c.is_some()) {
-        (Some(CostKind::Rental), rental_per_1k.clone())
-    } else {
-        (None, vec![None; n])
-    };
+    (report, pareto_over)
+}
+
+/// The Pareto plot's chart (capacity against J per output token, coloured by cost: the summary's,
+/// else the rental cost), the rows it shows with their labels, and the rows left out and why.
+#[allow(clippy::type_complexity)] // three plain results of one pass
+fn pareto_plot(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    r: &Ranking,
+) -> (Option<ParetoChart>, Vec<(usize, String)>, Vec<String>) {
+    let Ranking {
+        rental_per_1k,
+        capacity,
+        j_per_token,
+        ..
+    } = r;
+    let n = found.len();
+    let label = |i: usize| point_label(axes, targets, i);
+    let (cost_kind, cost_col): (Option<CostKind>, Vec<Option<f64>>) =
+        if has_metric(found, "cost_usd") {
+            (
+                Some(CostKind::Cost),
+                found
+                    .iter()
+                    .map(|f| per_request(f, "cost_usd").map(|c| c * 1000.0))
+                    .collect(),
+            )
+        } else if rental_per_1k.iter().any(|c| c.is_some()) {
+            (Some(CostKind::Rental), rental_per_1k.clone())
+        } else {
+            (None, vec![None; n])
+        };
     let mut points = Vec::new();
     let mut plotted = Vec::new();
     let mut left_out = Vec::new();
@@ -824,12 +907,29 @@ fn build_table(
             .join(", ");
         ParetoChart::new(slo_text, axes.to_vec(), cost_kind, points)
     });
+    (chart, plotted, left_out)
+}
+
+fn build_table(
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    wanted: &[&Objective],
+    explicit: bool,
+) -> Result<Table> {
+    let r = rank(found, wanted, explicit)?;
+    let frame = capacity_frame(axes, targets, found, slo, &r)?;
+    let mut report = report_table(axes, targets, found, slo, &r);
+    let (findings, pareto_over) = report_findings(axes, targets, &r);
+    report.push_str(&findings);
+    let (chart, plotted, left_out) = pareto_plot(axes, targets, found, slo, &r);
     Ok(Table {
         frame,
         report,
         chart,
         plotted,
-        front,
+        front: r.front,
         pareto_over,
         left_out,
     })
@@ -912,9 +1012,9 @@ fn probes_frame(
             for (i, term) in slo.iter().enumerate() {
                 // The worst replicate.
                 let worst = p
-                    .numbers
+                    .summaries
                     .iter()
-                    .map(|n| n.get(&term.column).copied())
+                    .map(|s| s.column(&term.column))
                     .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)));
                 metrics[i].push(worst);
             }
@@ -946,25 +1046,9 @@ pub fn main(cmd: SearchCmd) -> Result<()> {
     }
 }
 
-fn capacity(a: CapacityArgs) -> Result<()> {
-    let slo = parse_slo(&a.slo)?;
-    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
-        return Err(Error::invalid(
-            "--tolerance",
-            "tolerance",
-            a.tolerance,
-            "must be a number > 0",
-        ));
-    }
-    if a.max_probes < 2 {
-        return Err(Error::invalid(
-            "--max-probes",
-            "max-probes",
-            a.max_probes,
-            "must be at least 2",
-        ));
-    }
-    let (wanted, explicit): (Vec<&Objective>, bool) = match &a.objectives {
+/// The objectives of `--objectives` (all of them when not given) and whether they were given.
+fn parse_objectives(objectives: Option<&str>) -> Result<(Vec<&'static Objective>, bool)> {
+    Ok(match objectives {
         None => (OBJECTIVES.iter().collect(), false),
         Some(list) => {
             let mut v = Vec::new();
@@ -981,8 +1065,13 @@ fn capacity(a: CapacityArgs) -> Result<()> {
             }
             (v, true)
         }
-    };
-    let (path, axes, targets) = if is_sweep(&a.config)? {
+    })
+}
+
+/// The configurations to search: the config, or every point of a sweep (its replicates' config trees),
+/// with `--set` applied; also the file's path and the sweep's axes.
+fn load_targets(a: &CapacityArgs) -> Result<(PathBuf, Vec<String>, Vec<Target>)> {
+    Ok(if is_sweep(&a.config)? {
         let plan = Plan::expand(&a.config)?;
         if let Some(k) = plan
             .axes
@@ -1031,7 +1120,75 @@ fn capacity(a: CapacityArgs) -> Result<()> {
                 invalid: None,
             }],
         )
+    })
+}
+
+/// Writes capacity.csv|parquet, probes.csv, the Pareto plot (or removes a stale one) and capacity.md.
+fn write_outputs(
+    out: &Path,
+    table: &Table,
+    axes: &[String],
+    targets: &[Target],
+    found: &[Found],
+    slo: &[SloTerm],
+    quiet: bool,
+) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut frame = table.frame.clone();
+    table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
+    table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
+    let mut probes = probes_frame(axes, targets, found, slo)?;
+    table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
+    let file = match &table.chart {
+        Some(chart) => Some(plots::render(chart, out)?),
+        None => {
+            // No plot this time: one left by an earlier search in this folder would mislead.
+            for ext in ["png", "svg"] {
+                let old = out.join(format!("{}.{ext}", plots::pareto::STEM));
+                match std::fs::remove_file(&old) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(&old, e))
+                    }
+                    _ => {}
+                }
+            }
+            None
+        }
     };
+    let md = out.join("capacity.md");
+    let text = format!("{}{}", table.report, plot_section(table, file.as_ref()));
+    std::fs::write(&md, text).map_err(|e| Error::io(&md, e))?;
+    if !quiet {
+        eprintln!(
+            "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md{}",
+            out.display(),
+            file.map(|f| format!(", {0}.png, {0}.svg", f.stem))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn capacity(a: CapacityArgs) -> Result<()> {
+    let slo = parse_slo(&a.slo)?;
+    if !(a.tolerance.is_finite() && a.tolerance > 0.0) {
+        return Err(Error::invalid(
+            "--tolerance",
+            "tolerance",
+            a.tolerance,
+            "must be a number > 0",
+        ));
+    }
+    if a.max_probes < 2 {
+        return Err(Error::invalid(
+            "--max-probes",
+            "max-probes",
+            a.max_probes,
+            "must be at least 2",
+        ));
+    }
+    let (wanted, explicit) = parse_objectives(a.objectives.as_deref())?;
+    let (path, axes, targets) = load_targets(&a)?;
     shard::warm_predictors(targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
         let raw = config::parse_tree(&path, t.trees[0].clone())?;
         Scenario::resolve(&path, raw)
@@ -1070,39 +1227,7 @@ fn capacity(a: CapacityArgs) -> Result<()> {
         );
     }
     if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let mut frame = table.frame.clone();
-        table::write_csv_atomic(&out.join("capacity.csv"), &mut frame)?;
-        table::write_parquet_atomic(&out.join("capacity.parquet"), &mut frame, &[])?;
-        let mut probes = probes_frame(&axes, &targets, &found, &slo)?;
-        table::write_csv_atomic(&out.join("probes.csv"), &mut probes)?;
-        let file = match &table.chart {
-            Some(chart) => Some(plots::render(chart, out)?),
-            None => {
-                // No plot this time: one left by an earlier search in this folder would mislead.
-                for ext in ["png", "svg"] {
-                    let old = out.join(format!("{}.{ext}", plots::pareto::STEM));
-                    match std::fs::remove_file(&old) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(&old, e))
-                        }
-                        _ => {}
-                    }
-                }
-                None
-            }
-        };
-        let md = out.join("capacity.md");
-        let text = format!("{}{}", table.report, plot_section(&table, file.as_ref()));
-        std::fs::write(&md, text).map_err(|e| Error::io(&md, e))?;
-        if !a.quiet {
-            eprintln!(
-                "written: {}/capacity.csv, capacity.parquet, probes.csv, capacity.md{}",
-                out.display(),
-                file.map(|f| format!(", {0}.png, {0}.svg", f.stem))
-                    .unwrap_or_default()
-            );
-        }
+        write_outputs(out, &table, &axes, &targets, &found, &slo, a.quiet)?;
     }
     Ok(())
 }

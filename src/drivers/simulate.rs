@@ -46,9 +46,6 @@ pub struct RunOutcome {
     pub predictor: PredictorInfo,
     /// Idle power per GPU of the power profile that priced the run (`None` without energy).
     pub idle_w: Option<f64>,
-    /// batches.parquet, power.parquet and the requests tables were written while simulating (not kept
-    /// in memory).
-    pub streamed: bool,
 }
 
 /// Loads and resolves the config of `args` (overrides and seed applied).
@@ -413,11 +410,10 @@ fn simulate_requests(
             .as_ref()
             .filter(|_| summary_has_energy)
             .map(|p| p.idle_w),
-        streamed: !matches!(keep, Keep::Memory),
     })
 }
 
-/// The power profile of the scenario's device: the configured file, else profiles/power/<device>.yaml.
+/// The power profile of the scenario's device: the configured file, else `profiles/power/<device>.yaml`.
 /// Returns (profile, its path, why there is none).
 pub fn power_profile(s: &Scenario) -> Result<(Option<PowerProfile>, String, Option<String>)> {
     let path = match &s.raw.energy.power_profile {
@@ -536,55 +532,13 @@ fn file_sha(role: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
-/// Default run folder: runs/<config stem>.
+/// Default run folder: `runs/<config stem>`.
 pub fn default_out(config: &Path) -> PathBuf {
     let stem = config
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "run".into());
     PathBuf::from("runs").join(stem)
-}
-
-/// Writes the run folder for `o` to `out` (atomically), with the full report (plots, trace, summary.md).
-pub fn write_run(o: &RunOutcome, args: &SimulateArgs, out: &Path) -> Result<PathBuf> {
-    write_run_with(o, args, out, &ReportOptions::default())
-}
-
-/// Writes the run folder for `o` to `out` (atomically): the data files, then the report made from them
-/// (as `simwatt report` would) with `report`'s options.
-pub fn write_run_with(
-    o: &RunOutcome,
-    args: &SimulateArgs,
-    out: &Path,
-    report: &ReportOptions,
-) -> Result<PathBuf> {
-    let dir = RunDir::create(out, args.force)?;
-    if !o.streamed {
-        let b = &o.result.batches;
-        let mut batches = BatchesWriter::create(&dir.file("batches.parquet"))?;
-        let mut power = match o.idle_w {
-            Some(idle_w) => Some(PowerSegments::create(
-                &dir.file("power.parquet"),
-                &o.scenario,
-                idle_w,
-            )?),
-            None => None,
-        };
-        let mut tee = Tee {
-            batches: Some(&mut batches),
-            power: power.as_mut(),
-            energy: None,
-        };
-        for i in 0..b.len() {
-            tee.push(&b.row(i))?;
-        }
-        batches.finish()?;
-        if let Some(p) = power {
-            p.finish(o.result.end_ns)?;
-        }
-    }
-    write_rest(o, args, &dir, report)?;
-    dir.commit()
 }
 
 /// Simulates `scenario` streaming its batch log into a new run folder at `out`, then writes the rest
@@ -657,9 +611,6 @@ fn write_rest(
         memory: &s.memory,
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
-    if !o.streamed {
-        output::write_requests(dir.path(), &o.rows)?;
-    }
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
     crate::report::write_report(dir.path(), report)?;
     Ok(())

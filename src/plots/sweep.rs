@@ -6,6 +6,7 @@
 use super::{fmt_num, font, legend_line, render, DrawResult, Figure, PlotFile, PALETTE};
 use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
+use crate::metrics::unit_of_column;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -27,34 +28,6 @@ pub struct SweepChart {
     pub by: Option<String>,
     pub series: Vec<SweepSeries>,
     pub runs: usize,
-}
-
-/// The unit a column's name carries (`ttft_s_p90` -> s).
-pub fn unit_of_column(name: &str) -> &'static str {
-    let base = ["_mean", "_p50", "_p90", "_p99"]
-        .iter()
-        .find_map(|s| name.strip_suffix(s))
-        .unwrap_or(name);
-    for (suffix, unit) in [
-        ("j_per_output_token", "J/token"),
-        ("j_per_request", "J/request"),
-        ("_g_per_1k_tokens", "gCO2e/1k tokens"),
-        ("_per_s", "/s"),
-        ("_kwh_facility", "kWh"),
-        ("_kwh", "kWh"),
-        ("_j", "J"),
-        ("_w", "W"),
-        ("_s", "s"),
-        ("_g", "gCO2e"),
-        ("_usd", "USD"),
-        ("_l", "L"),
-        ("_tokens", "tokens"),
-    ] {
-        if base.ends_with(suffix) {
-            return unit;
-        }
-    }
-    ""
 }
 
 /// Reads `results.csv` of a merged sweep and groups `y` by (`by`, `x`).
@@ -430,16 +403,6 @@ pub fn plot_sweep(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<Plot
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn units_come_from_column_names() {
-        assert_eq!(unit_of_column("ttft_s_p90"), "s");
-        assert_eq!(unit_of_column("j_per_output_token"), "J/token");
-        assert_eq!(unit_of_column("carbon_g_per_1k_tokens"), "gCO2e/1k tokens");
-        assert_eq!(unit_of_column("output_tokens"), "tokens");
-        assert_eq!(unit_of_column("cost_usd"), "USD");
-        assert_eq!(unit_of_column("scheduler.policy"), "");
-    }
 
     #[test]
     fn the_summary_averages_each_point_over_its_completed_runs() {

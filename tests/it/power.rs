@@ -383,7 +383,12 @@ fn check_shipped(gpu: &str) {
 #[test]
 fn shipped_a100_profile_beats_both_baselines_on_leave_one_out_mean_power() {
     if !shared_present() {
-        eprintln!("../shared is absent: the A100 fit runs without the PowerTrace-Sim serving run");
+        // The fit still runs on the shipped data alone; only under CI is the missing source a failure.
+        skip_or_fail(
+            "../shared/data/measured/powertrace_sim_wilkins: the A100 fit runs without the \
+             PowerTrace-Sim serving run and is not compared with the shipped profile",
+            in_ci(),
+        );
     }
     check_shipped("a100");
 }

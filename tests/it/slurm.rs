@@ -95,10 +95,12 @@ fn states(job: &str) -> Vec<(String, String)> {
 #[test]
 fn a_slurm_array_sweep_with_a_failed_shard_is_completed_by_resubmitting_only_that_shard() {
     if let Err(why) = slurm_available() {
-        if std::env::var("SIMWATT_REQUIRE_SLURM").as_deref() == Ok("1") {
-            panic!("SIMWATT_REQUIRE_SLURM=1 but no Slurm: {why}");
-        }
-        eprintln!("skipped: no Slurm cluster ({why}); .ci/slurm-start.sh starts one");
+        // Only a root CI job can start a cluster, so CI=true alone does not require one.
+        let required = std::env::var("SIMWATT_REQUIRE_SLURM").as_deref() == Ok("1");
+        skip_or_fail(
+            &format!("no Slurm cluster ({why}); .ci/slurm-start.sh starts one, SIMWATT_REQUIRE_SLURM=1 requires one"),
+            required,
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -464,7 +464,7 @@ fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: GNU parallel is not installed");
+        skip_or_fail("GNU parallel (`parallel` on PATH)", in_ci());
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -51,6 +51,8 @@ pub struct PlanArgs {
     pub shards: Option<u32>,
 }
 
+// Doc comments here are --help text, where <name> stands for a value, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Sweep file (YAML).
@@ -72,6 +74,8 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+// Doc comments here are --help text, where <name> stands for a value, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Sweep file (YAML).
@@ -99,6 +103,8 @@ pub enum EmitTarget {
     Shell,
 }
 
+// Doc comments here are --help text, where <name> stands for a value, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
 pub struct EmitArgs {
     #[arg(value_enum)]
@@ -144,7 +150,7 @@ pub struct EmitArgs {
     pub workdir: PathBuf,
 }
 
-/// The default output folder of a sweep: runs/<name>.
+/// The default output folder of a sweep: `runs/<name>`.
 pub fn default_out(plan: &Plan) -> PathBuf {
     PathBuf::from("runs").join(&plan.name)
 }

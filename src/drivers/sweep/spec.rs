@@ -225,6 +225,7 @@ fn expand_axis(path: &Path, key: &str, spec: &Value, limit: u64) -> Result<Vec<V
     Ok(values)
 }
 
+/// A range axis (`{from, to, step | factor | count, scale}`) expanded into its values, at most `limit`.
 fn expand_range(path: &Path, at: &str, m: &Mapping, limit: u64) -> Result<Vec<Value>> {
     let mut from = None;
     let mut to = None;
@@ -269,151 +270,213 @@ fn expand_range(path: &Path, at: &str, m: &Mapping, limit: u64) -> Result<Vec<Va
             ));
         }
     }
-    let shown = |name: &str, n: Num| (format!("{at}.{name}"), n.value);
-    let too_many = |n: f64| {
-        Error::invalid(
+    let not_count = |scale: &Option<String>| match scale {
+        Some(_) => Err(field(
             path,
-            at,
-            format!("{n} values"),
-            format!("more values than the sweep's max_runs = {limit}"),
-        )
+            &format!("{at}.scale"),
+            "applies to `count` ranges only",
+        )),
+        None => Ok(()),
     };
     match (step, factor, count) {
         (Some(step), None, None) => {
-            if scale.is_some() {
-                return Err(field(path, &format!("{at}.scale"), "applies to `count` ranges only"));
-            }
-            let (f, v) = shown("step", step);
-            if step.value == 0.0 || !step.value.is_finite() {
-                return Err(Error::invalid(path, f, v, "the step must be a finite number other than 0"));
-            }
-            let span = to.value - from.value;
-            if span * step.value < 0.0 {
-                return Err(Error::invalid(
-                    path,
-                    at,
-                    format!("{{from: {}, to: {}, step: {}}}", from.value, to.value, step.value),
-                    "the range is empty: the step goes away from `to`",
-                ));
-            }
-            let n = (span / step.value + 1e-9).floor() + 1.0;
-            if n > limit as f64 {
-                return Err(too_many(n));
-            }
-            let n = n as i64;
-            Ok(match (from.int, step.int, to.int) {
-                (Some(a), Some(s), Some(_)) => (0..n).map(|k| Value::from(a + k * s)).collect(),
-                _ => (0..n)
-                    .map(|k| Value::from(tidy(from.value + k as f64 * step.value)))
-                    .collect(),
-            })
+            not_count(&scale)?;
+            step_range(path, at, from, to, step, limit)
         }
         (None, Some(factor), None) => {
-            if scale.is_some() {
-                return Err(field(path, &format!("{at}.scale"), "applies to `count` ranges only"));
-            }
-            let (f, v) = shown("factor", factor);
-            if !(factor.value.is_finite() && factor.value > 0.0 && factor.value != 1.0) {
-                return Err(Error::invalid(path, f, v, "the factor must be a finite number > 0 other than 1"));
-            }
-            if !(from.value > 0.0 && to.value > 0.0) {
-                return Err(Error::invalid(
-                    path,
-                    format!("{at}.from"),
-                    from.value,
-                    "a geometric range needs `from` and `to` > 0",
-                ));
-            }
-            let ratio = (to.value / from.value).ln() / factor.value.ln();
-            if ratio < -1e-9 {
-                return Err(Error::invalid(
-                    path,
-                    at,
-                    format!("{{from: {}, to: {}, factor: {}}}", from.value, to.value, factor.value),
-                    "the range is empty: the factor goes away from `to`",
-                ));
-            }
-            let n = (ratio + 1e-9).floor() + 1.0;
-            if n > limit as f64 {
-                return Err(too_many(n));
-            }
-            let n = n as u32;
-            Ok(match (from.int, factor.int, to.int) {
-                (Some(a), Some(f), Some(_)) => {
-                    let mut out = Vec::new();
-                    let mut x = a;
-                    for _ in 0..n {
-                        out.push(Value::from(x));
-                        x = x.saturating_mul(f);
-                    }
-                    out
-                }
-                _ => (0..n)
-                    .map(|k| Value::from(tidy(from.value * factor.value.powi(k as i32))))
-                    .collect(),
-            })
+            not_count(&scale)?;
+            factor_range(path, at, from, to, factor, limit)
         }
-        (None, None, Some(count)) => {
-            let (f, v) = shown("count", count);
-            let n = match count.int {
-                Some(n) if n >= 1 => n as u64,
-                _ => return Err(Error::invalid(path, f, v, "must be a whole number >= 1")),
-            };
-            if n > limit {
-                return Err(too_many(n as f64));
-            }
-            let log = match scale.as_deref() {
-                None | Some("linear") => false,
-                Some("log") => true,
-                Some(other) => {
-                    return Err(Error::invalid(
-                        path,
-                        format!("{at}.scale"),
-                        other,
-                        "expected `linear` or `log`",
-                    ))
-                }
-            };
-            if log && !(from.value > 0.0 && to.value > 0.0) {
-                return Err(Error::invalid(
-                    path,
-                    format!("{at}.from"),
-                    from.value,
-                    "a log-scale range needs `from` and `to` > 0",
-                ));
-            }
-            let at_k = |k: u64| {
-                if n == 1 {
-                    return from.value;
-                }
-                let t = k as f64 / (n - 1) as f64;
-                if log {
-                    (from.value.ln() + t * (to.value.ln() - from.value.ln())).exp()
-                } else {
-                    from.value + t * (to.value - from.value)
-                }
-            };
-            if from.int.is_some() && to.int.is_some() {
-                // Integer ends give integer values, rounded to the nearest.
-                let ints: Vec<i64> = (0..n).map(|k| at_k(k).round() as i64).collect();
-                if ints.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(Error::invalid(
-                        path,
-                        f,
-                        v,
-                        "rounding to whole numbers gives the same value twice; use fewer values or non-integer ends",
-                    ));
-                }
-                Ok(ints.into_iter().map(Value::from).collect())
-            } else {
-                Ok((0..n).map(|k| Value::from(tidy(at_k(k)))).collect())
-            }
-        }
+        (None, None, Some(count)) => count_range(path, at, from, to, count, scale.as_deref(), limit),
         _ => Err(field(
             path,
             at,
             "a range needs exactly one of `step` (linear), `factor` (geometric) or `count` (with `scale: linear | log`)",
         )),
+    }
+}
+
+/// The error of a range with more values than the sweep's `max_runs`.
+fn too_many_values(path: &Path, at: &str, n: f64, limit: u64) -> Error {
+    Error::invalid(
+        path,
+        at,
+        format!("{n} values"),
+        format!("more values than the sweep's max_runs = {limit}"),
+    )
+}
+
+/// A linear range: `from`, `from + step`, ... up to `to`.
+fn step_range(
+    path: &Path,
+    at: &str,
+    from: Num,
+    to: Num,
+    step: Num,
+    limit: u64,
+) -> Result<Vec<Value>> {
+    let shown = |name: &str, n: Num| (format!("{at}.{name}"), n.value);
+    let too_many = |n: f64| too_many_values(path, at, n, limit);
+    let (f, v) = shown("step", step);
+    if step.value == 0.0 || !step.value.is_finite() {
+        return Err(Error::invalid(
+            path,
+            f,
+            v,
+            "the step must be a finite number other than 0",
+        ));
+    }
+    let span = to.value - from.value;
+    if span * step.value < 0.0 {
+        return Err(Error::invalid(
+            path,
+            at,
+            format!(
+                "{{from: {}, to: {}, step: {}}}",
+                from.value, to.value, step.value
+            ),
+            "the range is empty: the step goes away from `to`",
+        ));
+    }
+    let n = (span / step.value + 1e-9).floor() + 1.0;
+    if n > limit as f64 {
+        return Err(too_many(n));
+    }
+    let n = n as i64;
+    Ok(match (from.int, step.int, to.int) {
+        (Some(a), Some(s), Some(_)) => (0..n).map(|k| Value::from(a + k * s)).collect(),
+        _ => (0..n)
+            .map(|k| Value::from(tidy(from.value + k as f64 * step.value)))
+            .collect(),
+    })
+}
+
+/// A geometric range: `from`, `from x factor`, ... up to `to`.
+fn factor_range(
+    path: &Path,
+    at: &str,
+    from: Num,
+    to: Num,
+    factor: Num,
+    limit: u64,
+) -> Result<Vec<Value>> {
+    let shown = |name: &str, n: Num| (format!("{at}.{name}"), n.value);
+    let too_many = |n: f64| too_many_values(path, at, n, limit);
+    let (f, v) = shown("factor", factor);
+    if !(factor.value.is_finite() && factor.value > 0.0 && factor.value != 1.0) {
+        return Err(Error::invalid(
+            path,
+            f,
+            v,
+            "the factor must be a finite number > 0 other than 1",
+        ));
+    }
+    if !(from.value > 0.0 && to.value > 0.0) {
+        return Err(Error::invalid(
+            path,
+            format!("{at}.from"),
+            from.value,
+            "a geometric range needs `from` and `to` > 0",
+        ));
+    }
+    let ratio = (to.value / from.value).ln() / factor.value.ln();
+    if ratio < -1e-9 {
+        return Err(Error::invalid(
+            path,
+            at,
+            format!(
+                "{{from: {}, to: {}, factor: {}}}",
+                from.value, to.value, factor.value
+            ),
+            "the range is empty: the factor goes away from `to`",
+        ));
+    }
+    let n = (ratio + 1e-9).floor() + 1.0;
+    if n > limit as f64 {
+        return Err(too_many(n));
+    }
+    let n = n as u32;
+    Ok(match (from.int, factor.int, to.int) {
+        (Some(a), Some(f), Some(_)) => {
+            let mut out = Vec::new();
+            let mut x = a;
+            for _ in 0..n {
+                out.push(Value::from(x));
+                x = x.saturating_mul(f);
+            }
+            out
+        }
+        _ => (0..n)
+            .map(|k| Value::from(tidy(from.value * factor.value.powi(k as i32))))
+            .collect(),
+    })
+}
+
+/// `count` values from `from` to `to`, evenly spaced on a linear or log `scale`.
+fn count_range(
+    path: &Path,
+    at: &str,
+    from: Num,
+    to: Num,
+    count: Num,
+    scale: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Value>> {
+    let shown = |name: &str, n: Num| (format!("{at}.{name}"), n.value);
+    let too_many = |n: f64| too_many_values(path, at, n, limit);
+    let (f, v) = shown("count", count);
+    let n = match count.int {
+        Some(n) if n >= 1 => n as u64,
+        _ => return Err(Error::invalid(path, f, v, "must be a whole number >= 1")),
+    };
+    if n > limit {
+        return Err(too_many(n as f64));
+    }
+    let log = match scale {
+        None | Some("linear") => false,
+        Some("log") => true,
+        Some(other) => {
+            return Err(Error::invalid(
+                path,
+                format!("{at}.scale"),
+                other,
+                "expected `linear` or `log`",
+            ))
+        }
+    };
+    if log && !(from.value > 0.0 && to.value > 0.0) {
+        return Err(Error::invalid(
+            path,
+            format!("{at}.from"),
+            from.value,
+            "a log-scale range needs `from` and `to` > 0",
+        ));
+    }
+    let at_k = |k: u64| {
+        if n == 1 {
+            return from.value;
+        }
+        let t = k as f64 / (n - 1) as f64;
+        if log {
+            (from.value.ln() + t * (to.value.ln() - from.value.ln())).exp()
+        } else {
+            from.value + t * (to.value - from.value)
+        }
+    };
+    if from.int.is_some() && to.int.is_some() {
+        // Integer ends give integer values, rounded to the nearest.
+        let ints: Vec<i64> = (0..n).map(|k| at_k(k).round() as i64).collect();
+        if ints.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::invalid(
+                path,
+                f,
+                v,
+                "rounding to whole numbers gives the same value twice; use fewer values or non-integer ends",
+            ));
+        }
+        Ok(ints.into_iter().map(Value::from).collect())
+    } else {
+        Ok((0..n).map(|k| Value::from(tidy(at_k(k)))).collect())
     }
 }
 
@@ -444,11 +507,40 @@ impl Plan {
 
     /// Reads and expands a sweep file without resolving the runs' configs.
     pub fn expand(path: &Path) -> Result<Plan> {
+        let file = Self::read_file(path)?;
+        let name = Self::name_of(path, &file)?;
+        if file.replicates == 0 {
+            return Err(Error::invalid(path, "replicates", 0, "must be at least 1"));
+        }
+        if file.max_runs == 0 {
+            return Err(Error::invalid(path, "max_runs", 0, "must be at least 1"));
+        }
+
+        let (base, base_seed) = Self::base_of(path, &file)?;
+        let (axes, columns) = Self::axes_of(path, &file)?;
+        let points = Self::points_of(path, &file, &axes, &columns)?;
+        let runs = Self::runs_of(path, &file, &axes, points, base_seed)?;
+        let mut plan = Plan {
+            path: path.to_path_buf(),
+            name,
+            base,
+            base_seed,
+            axes,
+            combine: file.combine,
+            replicates: file.replicates,
+            seeds: file.seeds,
+            skip_invalid: file.skip_invalid,
+            runs,
+            hash: String::new(),
+        };
+        plan.hash = plan.compute_hash();
+        Ok(plan)
+    }
+
+    /// The sweep file, parsed; an error names the field that does not parse.
+    fn read_file(path: &Path) -> Result<SweepFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let file: SweepFile = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(
-            &text,
-        ))
-        .map_err(|e| {
+        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text)).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();
             if at == "." || at.is_empty() {
@@ -459,23 +551,23 @@ impl Plan {
             } else {
                 field(path, &at, inner.to_string())
             }
-        })?;
-        let name = match &file.name {
+        })
+    }
+
+    /// The sweep's name: `name`, else the file's stem.
+    fn name_of(path: &Path, file: &SweepFile) -> Result<String> {
+        Ok(match &file.name {
             Some(n) if n.trim().is_empty() => return Err(field(path, "name", "must not be empty")),
             Some(n) => n.clone(),
             None => path
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_else(|| "sweep".into()),
-        };
-        if file.replicates == 0 {
-            return Err(Error::invalid(path, "replicates", 0, "must be at least 1"));
-        }
-        if file.max_runs == 0 {
-            return Err(Error::invalid(path, "max_runs", 0, "must be at least 1"));
-        }
+        })
+    }
 
-        // The base config, with `set` applied.
+    /// The base config with `set` applied, and its seed (42 when it sets none).
+    fn base_of(path: &Path, file: &SweepFile) -> Result<(Value, u64)> {
         let mut base = match &file.base {
             Value::String(p) => {
                 let rel = Path::new(p);
@@ -528,8 +620,12 @@ impl Plan {
                 )
             })?,
         };
+        Ok((base, base_seed))
+    }
 
-        // Axes.
+    /// The axes' keys and each axis's values, checked: dotted keys, no axis inside another, no `seed`
+    /// axis with replicates.
+    fn axes_of(path: &Path, file: &SweepFile) -> Result<(Vec<String>, Vec<Vec<Value>>)> {
         if file.axes.is_empty() {
             return Err(field(path, "axes", "no axes: a sweep needs at least one"));
         }
@@ -566,8 +662,7 @@ impl Plan {
             columns.push(expand_axis(path, &key, spec, file.max_runs)?);
             axes.push(key);
         }
-        let seed_axis = axes.iter().any(|a| a == "seed");
-        if seed_axis && file.replicates > 1 {
+        if axes.iter().any(|a| a == "seed") && file.replicates > 1 {
             return Err(Error::invalid(
                 path,
                 "replicates",
@@ -575,17 +670,25 @@ impl Plan {
                 "with a `seed` axis the replicates would repeat the same seeds; use one or the other",
             ));
         }
+        Ok((axes, columns))
+    }
 
-        // Points.
-        let points = match file.combine {
+    /// The points of the sweep: the axes' values combined (`product` or `zip`), at most `max_runs` runs.
+    fn points_of(
+        path: &Path,
+        file: &SweepFile,
+        axes: &[String],
+        columns: &[Vec<Value>],
+    ) -> Result<Vec<Vec<Value>>> {
+        Ok(match file.combine {
             Combine::Product => {
                 let n = columns
                     .iter()
                     .try_fold(1u64, |acc, c| acc.checked_mul(c.len() as u64))
                     .unwrap_or(u64::MAX);
-                check_size(path, &file, n, &axes, &columns)?;
+                check_size(path, file, n, axes, columns)?;
                 let mut out: Vec<Vec<Value>> = vec![Vec::new()];
-                for col in &columns {
+                for col in columns {
                     let mut next = Vec::with_capacity(out.len() * col.len());
                     for p in &out {
                         for v in col {
@@ -611,17 +714,27 @@ impl Plan {
                         ),
                     ));
                 }
-                check_size(path, &file, n as u64, &axes, &columns)?;
+                check_size(path, file, n as u64, axes, columns)?;
                 (0..n)
                     .map(|i| columns.iter().map(|c| c[i].clone()).collect())
                     .collect()
             }
-        };
+        })
+    }
 
+    /// The runs: each point's replicates, with their ids and seeds.
+    fn runs_of(
+        path: &Path,
+        file: &SweepFile,
+        axes: &[String],
+        points: Vec<Vec<Value>>,
+        base_seed: u64,
+    ) -> Result<Vec<RunSpec>> {
         let mut runs = Vec::with_capacity(points.len() * file.replicates as usize);
+        let seed_axis = axes.iter().any(|a| a == "seed");
         for (p, values) in points.into_iter().enumerate() {
             for r in 0..file.replicates {
-                let id = run_id(&axes, &values, r);
+                let id = run_id(axes, &values, r);
                 let seed = if seed_axis {
                     let i = axes.iter().position(|a| a == "seed").unwrap_or(0);
                     values[i].as_u64().ok_or_else(|| {
@@ -650,22 +763,7 @@ impl Plan {
                 });
             }
         }
-
-        let mut plan = Plan {
-            path: path.to_path_buf(),
-            name,
-            base,
-            base_seed,
-            axes,
-            combine: file.combine,
-            replicates: file.replicates,
-            seeds: file.seeds,
-            skip_invalid: file.skip_invalid,
-            runs,
-            hash: String::new(),
-        };
-        plan.hash = plan.compute_hash();
-        Ok(plan)
+        Ok(runs)
     }
 
     fn compute_hash(&self) -> String {

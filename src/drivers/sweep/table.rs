@@ -359,23 +359,6 @@ pub fn flatten_summary(json: &str) -> Result<Flattened> {
     Ok(out)
 }
 
-/// The flattened summary of a run as numbers by column name (non-numeric values left out).
-pub fn summary_numbers(json: &str) -> Result<BTreeMap<String, f64>> {
-    Ok(flatten_summary(json)?
-        .columns
-        .into_iter()
-        .filter_map(|f| {
-            let x = match f.value {
-                Node::UInt(u) => u as f64,
-                Node::Int(i) => i as f64,
-                Node::Float(f) => f,
-                _ => return None,
-            };
-            Some((f.name, x))
-        })
-        .collect())
-}
-
 /// A column of values of mixed JSON kinds, typed as narrowly as its values allow.
 pub fn typed_column(name: &str, cells: &[Option<Node>]) -> Column {
     let present = || cells.iter().flatten();

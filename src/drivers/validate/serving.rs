@@ -22,8 +22,10 @@ use super::{
 };
 use crate::drivers::simulate;
 use crate::error::Result;
+use crate::measured::logs::LoggedRequest;
 pub use crate::measured::run::{read_run, MeasuredRun, RunOptions};
-use crate::metrics::Stats;
+use crate::metrics::{RequestRow, Stats, Summary};
+use crate::power::PowerProfile;
 use crate::units::secs_to_ns;
 use crate::workload::RequestSpec;
 use serde_yaml::Value;
@@ -118,21 +120,97 @@ pub fn validate_run(
         ));
     }
 
-    // Latency.
-    let done: Vec<&crate::metrics::RequestRow> =
-        o.rows.iter().filter(|r| r.status == "completed").collect();
+    let (meas_ttft, meas_e2e) = compare_latency(&mut p, reqs, &o.rows);
+    let window = compare_throughput(&mut p, &mut notes, run, s);
+    // Power and energy.
+    let gpus = (o.scenario.raw.hardware.tensor_parallel
+        * o.scenario.raw.hardware.pipeline_stages
+        * o.scenario.raw.hardware.replicas) as f64;
+    if run.traces.len() as f64 != gpus {
+        notes.push(format!(
+            "the power logs hold {} GPU trace(s), the simulation {} GPU(s): measured energy is the mean \
+             traced GPU's x {}",
+            run.traces.len(),
+            gpus,
+            gpus
+        ));
+    }
+    let meas_idle = run.idle_w(opts.warmup_s);
+    let timeline = compare_power(
+        &mut p,
+        &mut notes,
+        &o,
+        profile.as_ref(),
+        energy_note,
+        &window,
+        gpus,
+        meas_idle,
+        opts,
+        run,
+    );
+    let plot_files = match plot_dir {
+        Some(dir) => draw_plots(
+            dir,
+            name,
+            run,
+            &o.rows,
+            timeline.as_ref(),
+            &window,
+            meas_idle,
+            (meas_ttft, meas_e2e),
+        )?,
+        None => Vec::new(),
+    };
+    Ok(CaseResult {
+        name: name.to_string(),
+        description: None,
+        status: "ok".into(),
+        message: None,
+        config: config_label.to_string(),
+        measured: format!(
+            "{} (requests: {}; power: {})",
+            run.dir.display(),
+            file_name(&run.requests_path),
+            run.power_paths
+                .iter()
+                .map(|p| file_name(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        simulated: simulated_setup(
+            &o.scenario,
+            (!profile_path.is_empty()).then_some(profile_path.as_str()),
+            &o.predictor.kind,
+        ),
+        notes,
+        points: vec![p],
+        plots: plot_files,
+    })
+}
+
+/// The measured and simulated active window and output tokens, for the rates and energies per token.
+struct Window {
+    t_meas: f64,
+    t_sim: f64,
+    out_meas: f64,
+    out_sim: f64,
+}
+
+/// Adds TTFT, end-to-end and inter-token latency (measured against the simulated completed requests
+/// `rows`) to `p`; returns the measured TTFT and end-to-end latencies, when the log has them.
+fn compare_latency(
+    p: &mut Point,
+    reqs: &[LoggedRequest],
+    rows: &[RequestRow],
+) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+    let done: Vec<&RequestRow> = rows.iter().filter(|r| r.status == "completed").collect();
     let sim_ttft = quantiles(done.iter().filter_map(|r| r.ttft_s).collect());
     let sim_e2e = quantiles(done.iter().filter_map(|r| r.e2e_s).collect());
     let sim_itl = quantiles(done.iter().filter_map(|r| r.tbt_mean_s).collect());
     let meas_ttft: Option<Vec<f64>> = reqs.iter().map(|r| r.ttft_s).collect();
     let meas_e2e: Option<Vec<f64>> = reqs.iter().map(|r| r.e2e_s).collect();
-    add_stats(
-        &mut p,
-        "ttft",
-        meas_ttft.clone().and_then(quantiles),
-        sim_ttft,
-    );
-    add_stats(&mut p, "e2e", meas_e2e.clone().and_then(quantiles), sim_e2e);
+    add_stats(p, "ttft", meas_ttft.clone().and_then(quantiles), sim_ttft);
+    add_stats(p, "e2e", meas_e2e.clone().and_then(quantiles), sim_e2e);
     if let (Some(tt), Some(ee)) = (&meas_ttft, &meas_e2e) {
         let itl: Vec<f64> = reqs
             .iter()
@@ -156,7 +234,18 @@ pub fn validate_run(
         );
     }
 
-    // Throughput over the active window.
+    (meas_ttft, meas_e2e)
+}
+
+/// Adds the run's duration and throughput over the active window (measured: from the first request to
+/// the end the log shows) to `p`.
+fn compare_throughput(
+    p: &mut Point,
+    notes: &mut Vec<String>,
+    run: &MeasuredRun,
+    s: &Summary,
+) -> Window {
+    let reqs = &run.requests;
     let (t_meas, how) = run.active_end();
     notes.push(format!(
         "measured active window: from the first request to {how}"
@@ -177,22 +266,37 @@ pub fn validate_run(
         ),
     );
 
-    // Power and energy.
-    let gpus = (o.scenario.raw.hardware.tensor_parallel
-        * o.scenario.raw.hardware.pipeline_stages
-        * o.scenario.raw.hardware.replicas) as f64;
-    if run.traces.len() as f64 != gpus {
-        notes.push(format!(
-            "the power logs hold {} GPU trace(s), the simulation {} GPU(s): measured energy is the mean \
-             traced GPU's x {}",
-            run.traces.len(),
-            gpus,
-            gpus
-        ));
+    Window {
+        t_meas,
+        t_sim,
+        out_meas,
+        out_sim,
     }
-    let meas_idle = run.idle_w(opts.warmup_s);
+}
+
+/// Adds mean power, energy and energy per token (with the TDP x time and Vidur-Energy baselines) and,
+/// with a measured idle baseline, the energy above idle to `p`; returns the simulated power timeline.
+#[allow(clippy::too_many_arguments)] // the comparison's inputs, each used once
+fn compare_power(
+    p: &mut Point,
+    notes: &mut Vec<String>,
+    o: &simulate::RunOutcome,
+    profile: Option<&PowerProfile>,
+    energy_note: Option<String>,
+    w: &Window,
+    gpus: f64,
+    meas_idle: Option<(f64, usize)>,
+    opts: &RunOptions,
+    run: &MeasuredRun,
+) -> Option<PowerTimeline> {
+    let Window {
+        t_meas,
+        t_sim,
+        out_meas,
+        out_sim,
+    } = *w;
     let mut timeline = None;
-    match &profile {
+    match profile {
         Some(prof) => {
             let tl = PowerTimeline::new(&o.scenario, &o.result.batches, prof);
             let e_sim = tl.energy(0.0, t_sim);
@@ -243,72 +347,62 @@ pub fn validate_run(
         )),
     }
 
+    timeline
+}
+
+/// The power and latency overlays of measured and simulated runs, drawn into `dir`.
+#[allow(clippy::too_many_arguments)] // the plots' inputs, each used once
+fn draw_plots(
+    dir: &Path,
+    name: &str,
+    run: &MeasuredRun,
+    rows: &[RequestRow],
+    timeline: Option<&PowerTimeline>,
+    w: &Window,
+    meas_idle: Option<(f64, usize)>,
+    (meas_ttft, meas_e2e): (Option<Vec<f64>>, Option<Vec<f64>>),
+) -> Result<Vec<String>> {
+    let done: Vec<&RequestRow> = rows.iter().filter(|r| r.status == "completed").collect();
     let mut plot_files = Vec::new();
-    if let Some(dir) = plot_dir {
-        if let Some(tl) = &timeline {
-            plot_files.push(plots::power_overlay(
-                dir,
-                name,
-                run,
-                tl,
-                t_meas,
-                t_sim,
-                meas_idle.map(|x| x.0),
-            )?);
-        }
-        let sim_sorted = |v: Vec<f64>| {
-            let mut v: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
-            v.sort_by(f64::total_cmp);
-            v
-        };
-        if let Some(m) = meas_ttft {
-            let s = sim_sorted(done.iter().filter_map(|r| r.ttft_s).collect());
-            plot_files.push(plots::latency_overlay(
-                dir,
-                "ttft_cdf",
-                "Time to first token: measured and simulated",
-                "time to first token (s)",
-                sim_sorted(m),
-                s,
-            )?);
-        }
-        if let Some(m) = meas_e2e {
-            let s = sim_sorted(done.iter().filter_map(|r| r.e2e_s).collect());
-            plot_files.push(plots::latency_overlay(
-                dir,
-                "e2e_cdf",
-                "End-to-end latency: measured and simulated",
-                "end-to-end latency (s)",
-                sim_sorted(m),
-                s,
-            )?);
-        }
+    if let Some(tl) = timeline {
+        plot_files.push(plots::power_overlay(
+            dir,
+            name,
+            run,
+            tl,
+            w.t_meas,
+            w.t_sim,
+            meas_idle.map(|x| x.0),
+        )?);
     }
-    Ok(CaseResult {
-        name: name.to_string(),
-        description: None,
-        status: "ok".into(),
-        message: None,
-        config: config_label.to_string(),
-        measured: format!(
-            "{} (requests: {}; power: {})",
-            run.dir.display(),
-            file_name(&run.requests_path),
-            run.power_paths
-                .iter()
-                .map(|p| file_name(p))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        simulated: simulated_setup(
-            &o.scenario,
-            (!profile_path.is_empty()).then_some(profile_path.as_str()),
-            &o.predictor.kind,
-        ),
-        notes,
-        points: vec![p],
-        plots: plot_files,
-    })
+    let sim_sorted = |v: Vec<f64>| {
+        let mut v: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    if let Some(m) = meas_ttft {
+        let s = sim_sorted(done.iter().filter_map(|r| r.ttft_s).collect());
+        plot_files.push(plots::latency_overlay(
+            dir,
+            "ttft_cdf",
+            "Time to first token: measured and simulated",
+            "time to first token (s)",
+            sim_sorted(m),
+            s,
+        )?);
+    }
+    if let Some(m) = meas_e2e {
+        let s = sim_sorted(done.iter().filter_map(|r| r.e2e_s).collect());
+        plot_files.push(plots::latency_overlay(
+            dir,
+            "e2e_cdf",
+            "End-to-end latency: measured and simulated",
+            "end-to-end latency (s)",
+            sim_sorted(m),
+            s,
+        )?);
+    }
+    Ok(plot_files)
 }
 
 fn file_name(p: &Path) -> String {

@@ -139,15 +139,9 @@ fn case(
     }
 }
 
-/// Replays the selected ML.ENERGY rows. The measured window is the steady state (until the waiting queue
-/// first empties); so is the simulated one (until the last request is admitted).
-pub fn validate_mlenergy(
-    name: &str,
-    config_path: &Path,
-    config_label: &str,
-    tree: &Value,
-    spec: &MlEnergySpec,
-) -> Result<CaseResult> {
+/// The rows of the ML.ENERGY table that `spec` selects (its GPU, task, model and `max_num_seqs`
+/// values); none is an error naming the selection.
+fn select_mlenergy_rows(config_path: &Path, spec: &MlEnergySpec) -> Result<Vec<logs::MlEnergyRow>> {
     if !(spec.chars_per_token.is_finite() && spec.chars_per_token > 0.0) {
         return Err(Error::invalid(
             config_path,
@@ -174,6 +168,42 @@ pub fn validate_mlenergy(
             ),
         ));
     }
+    Ok(rows)
+}
+
+/// What an ML.ENERGY replay assumes: the requests per row, the window and what is compared.
+fn mlenergy_notes(prompts: usize, spec: &MlEnergySpec) -> Vec<String> {
+    vec![
+        format!(
+            "{} requests per row: the {} prompts x {}, all at t = 0; prompt lengths estimated as \
+             characters / {} + {} template tokens (no tokenizer here); only the mean output length is \
+             published, so output lengths are drawn uniformly over [1, 2 x mean - 1] (seeded by the row)",
+            prompts * spec.dup_factor as usize,
+            prompts,
+            spec.dup_factor,
+            spec.chars_per_token,
+            spec.template_tokens
+        ),
+        "window: the steady state, from the start until the waiting queue first empties (measured: \
+         server-side, as ML.ENERGY aggregates; simulated: until the last request is admitted)"
+            .into(),
+        "mean power: ML.ENERGY's steady-state energy per token x token throughput / GPUs; \
+         inter-token latency: ML.ENERGY's `Avg TPOT` (mean over iterations of the iteration's time \
+         per output token) against the mean time between simulated decode iterations"
+            .into(),
+    ]
+}
+
+/// Replays the selected ML.ENERGY rows. The measured window is the steady state (until the waiting queue
+/// first empties); so is the simulated one (until the last request is admitted).
+pub fn validate_mlenergy(
+    name: &str,
+    config_path: &Path,
+    config_label: &str,
+    tree: &Value,
+    spec: &MlEnergySpec,
+) -> Result<CaseResult> {
+    let rows = select_mlenergy_rows(config_path, spec)?;
     let chars = prompt_chars(&spec.prompts)?;
     let prompt_tokens = prompt_tokens_of(&chars, spec.chars_per_token, spec.template_tokens);
     let mut points = Vec::new();
@@ -243,25 +273,7 @@ pub fn validate_mlenergy(
         );
         points.push(p);
     }
-    let notes = vec![
-        format!(
-            "{} requests per row: the {} prompts x {}, all at t = 0; prompt lengths estimated as \
-             characters / {} + {} template tokens (no tokenizer here); only the mean output length is \
-             published, so output lengths are drawn uniformly over [1, 2 x mean - 1] (seeded by the row)",
-            chars.len() * spec.dup_factor as usize,
-            chars.len(),
-            spec.dup_factor,
-            spec.chars_per_token,
-            spec.template_tokens
-        ),
-        "window: the steady state, from the start until the waiting queue first empties (measured: \
-         server-side, as ML.ENERGY aggregates; simulated: until the last request is admitted)"
-            .into(),
-        "mean power: ML.ENERGY's steady-state energy per token x token throughput / GPUs; \
-         inter-token latency: ML.ENERGY's `Avg TPOT` (mean over iterations of the iteration's time \
-         per output token) against the mean time between simulated decode iterations"
-            .into(),
-    ];
+    let notes = mlenergy_notes(chars.len(), spec);
     Ok(case(
         name,
         config_label,
@@ -280,16 +292,12 @@ pub fn validate_mlenergy(
     ))
 }
 
-/// Replays the selected LLM-Inference-Bench rows: `Batch Size` requests of `Input Output Length` prompt
-/// and output tokens, all at t = 0. The power window is the batch plus `padding_s` of idle on each side,
-/// as the benchmark averaged GPU 0's power.
-pub fn validate_argonne(
-    name: &str,
+/// The rows of the LLM-Inference-Bench table that `spec` selects, each measurement once, and the
+/// notes on how they are replayed; none selected is an error naming the selection.
+fn select_argonne_rows(
     config_path: &Path,
-    config_label: &str,
-    tree: &Value,
     spec: &ArgonneSpec,
-) -> Result<CaseResult> {
+) -> Result<(Vec<logs::ArgonneRow>, Vec<String>)> {
     let mut rows: Vec<logs::ArgonneRow> = logs::read_argonne(&spec.path)?
         .into_iter()
         .filter(|r| {
@@ -344,6 +352,20 @@ pub fn validate_argonne(
             before - rows.len()
         ));
     }
+    Ok((rows, notes))
+}
+
+/// Replays the selected LLM-Inference-Bench rows: `Batch Size` requests of `Input Output Length` prompt
+/// and output tokens, all at t = 0. The power window is the batch plus `padding_s` of idle on each side,
+/// as the benchmark averaged GPU 0's power.
+pub fn validate_argonne(
+    name: &str,
+    config_path: &Path,
+    config_label: &str,
+    tree: &Value,
+    spec: &ArgonneSpec,
+) -> Result<CaseResult> {
+    let (rows, notes) = select_argonne_rows(config_path, spec)?;
     let pad = spec.padding_s;
     let mut points = Vec::new();
     let mut simulated = BTreeMap::new();
