@@ -4,7 +4,9 @@
 //! description of one run that the rest of simwatt consumes. Every error names the file, the dotted field
 //! and the value.
 
+pub mod power_profile;
 pub mod raw;
+pub mod region;
 
 use crate::catalog::{Catalog, DeviceSpec, ModelSpec};
 use crate::error::{Error, Result};
