@@ -89,7 +89,7 @@ pub struct EnergyAcc {
 
 impl EnergyAcc {
     pub fn new(s: &Scenario, profile: &PowerProfile, start_offset_s: f64) -> Self {
-        let hw = &s.raw.hardware;
+        let hw = &s.hardware;
         let groups = (hw.replicas * hw.pipeline_stages) as usize;
         let gpus = hw.replicas * hw.tensor_parallel * hw.pipeline_stages;
         EnergyAcc {
@@ -98,7 +98,7 @@ impl EnergyAcc {
             gpus,
             idle_w: profile.idle_w,
             tdp_w: s.device.tdp_w,
-            host_w: s.raw.energy.host_power_w_per_gpu * gpus as f64,
+            host_w: s.energy.host_power_w_per_gpu * gpus as f64,
             device: s.device.clone(),
             offset_s: start_offset_s,
             busy_j: 0.0,
