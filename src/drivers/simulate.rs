@@ -14,6 +14,7 @@ use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::PowerProfile;
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
+    SHARED_ATTENTION_PROFILE,
 };
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
@@ -98,23 +99,13 @@ pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSource
 
 /// Fits (or loads from the cache) the profile tables of a scenario.
 pub fn fit_for(s: &Scenario, src: &ProfileSources, p: &ProfilesConfig) -> Result<FittedTables> {
-    let (_, a100) = s.catalog.device("a100").ok_or_else(|| {
-        Error::Internal(
-            "the device catalog has no a100, on which the attention profile was measured".into(),
-        )
-    })?;
     let settings = FitSettings {
         gpu: s.device_name.clone(),
         model: s.model_name.clone(),
         tensor_parallel: s.hardware.tensor_parallel,
         seed: p.forest_seed,
     };
-    // A model's own attention profile was measured on the scenario's device, the fallback on an A100.
-    let calibration = if src.attention_is_models_own {
-        &s.device
-    } else {
-        a100
-    };
+    let calibration = src.attention_calibration_device(&s.catalog, &s.device)?;
     fit_tables(src, &settings, calibration, p.cache)
 }
 
@@ -132,7 +123,7 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
                 "predictor.type",
                 "profiles",
                 format!(
-                    "no profile of {} on {} under {} (compute/<device>/<model>/mlp.csv and attention/a100/attention.csv)",
+                    "no profile of {} on {} under {} (compute/<device>/<model>/mlp.csv and {SHARED_ATTENTION_PROFILE})",
                     s.model_name,
                     s.device_name,
                     p.dir.display()
