@@ -1,8 +1,10 @@
 //! Configs: read YAML, apply `--set` overrides, check every value, and resolve names against the catalogs.
 //!
-//! Input: a YAML file and `dotted.key=value` overrides. Output: a [`Scenario`], the validated and resolved
-//! description of one run that the rest of simwatt consumes. Every error names the file, the dotted field
-//! and the value.
+//! Input: a YAML file and `dotted.key=value` overrides, the catalogs, the power profile and region files
+//! it names. Output: a [`Scenario`], the validated and resolved description of one run that the rest of
+//! simwatt consumes (typed hardware and scheduler with every default filled in, the parsed start time,
+//! the loaded power profile and regions), and the resolved YAML for `config.resolved.yaml`. Every error
+//! names the file, the dotted field and the value. It may import only the foundation modules.
 
 pub mod power_profile;
 pub mod raw;
