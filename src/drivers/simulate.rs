@@ -385,7 +385,7 @@ fn simulate_requests(
     })
 }
 
-/// The power profile the scenario resolved (the configured file, else profiles/power/<device>.yaml):
+/// The power profile the scenario resolved (the configured file, else `profiles/power/<device>.yaml`):
 /// (profile, its path, why there is none).
 pub fn power_profile(s: &Scenario) -> (Option<PowerProfile>, String, Option<String>) {
     let e = &s.energy;
@@ -486,7 +486,7 @@ fn file_sha(role: &str, path: &Path) -> Result<InputFile> {
     })
 }
 
-/// Default run folder: runs/<config stem>.
+/// Default run folder: `runs/<config stem>`.
 pub fn default_out(config: &Path) -> PathBuf {
     let stem = config
         .file_stem()
