@@ -728,21 +728,14 @@ pub fn prompt_tokens_of(chars: &[usize], chars_per_token: f64, template_tokens: 
 
 /// The requests of one ML.ENERGY run: the prompt set repeated `dup_factor` times, all at t = 0. Only the
 /// mean output length is published, so output lengths are drawn uniformly over [1, 2 x mean - 1]
-/// (from the run seed's stream named after the row's configuration, so reordering or filtering the
-/// table does not change a row's draws), so that requests finish at different times as they do in the
-/// real run.
+/// (seeded by the row), so that requests finish at different times as they do in the real run.
 pub fn mlenergy_requests(
     row: &logs::MlEnergyRow,
     prompt_tokens: &[u32],
     dup_factor: u32,
     max_output_tokens: u32,
-    seed: u64,
 ) -> Vec<RequestSpec> {
-    let stream = format!(
-        "power.mlenergy.output/{}/{}/{}/tp{}/pp{}/max_num_seqs{}",
-        row.task, row.gpu, row.model, row.tp, row.pp, row.max_num_seqs
-    );
-    let mut rng = substream(seed, &stream);
+    let mut rng = substream(row.row as u64, "power.mlenergy.output");
     let hi = ((2.0 * row.avg_output_tokens).round() as u32)
         .saturating_sub(1)
         .clamp(1, max_output_tokens.max(1));
@@ -798,13 +791,7 @@ fn mlenergy(
             row.row
         );
         progress.replaying(&format!("{name}: {label}"));
-        let specs = mlenergy_requests(
-            row,
-            &prompt_tokens,
-            *dup_factor,
-            *max_output_tokens,
-            config::DEFAULT_SEED,
-        );
+        let specs = mlenergy_requests(row, &prompt_tokens, *dup_factor, *max_output_tokens);
         let n = specs.len();
         let setup = SimSetup {
             serving,

@@ -181,20 +181,13 @@ pub fn validate_mlenergy(
     let mut rows = rows;
     rows.sort_by_key(|r| (r.tp, r.pp, r.max_num_seqs));
     for row in &rows {
+        let specs = mlenergy_requests(row, &prompt_tokens, spec.dup_factor, spec.max_output_tokens);
         let overrides = vec![
             format!("scheduler.max_num_seqs={}", row.max_num_seqs),
             format!("hardware.tensor_parallel={}", row.tp),
             format!("hardware.pipeline_stages={}", row.pp),
         ];
-        let n = prompt_tokens.len() * spec.dup_factor as usize;
-        let sc = replay_scenario(config_path, tree, &overrides, n)?;
-        let specs = mlenergy_requests(
-            row,
-            &prompt_tokens,
-            spec.dup_factor,
-            spec.max_output_tokens,
-            sc.seed,
-        );
+        let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
         let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
         let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
         let end_ns = o
@@ -254,7 +247,7 @@ pub fn validate_mlenergy(
         format!(
             "{} requests per row: the {} prompts x {}, all at t = 0; prompt lengths estimated as \
              characters / {} + {} template tokens (no tokenizer here); only the mean output length is \
-             published, so output lengths are drawn uniformly over [1, 2 x mean - 1] (the run seed's stream for the row)",
+             published, so output lengths are drawn uniformly over [1, 2 x mean - 1] (seeded by the row)",
             chars.len() * spec.dup_factor as usize,
             chars.len(),
             spec.dup_factor,
