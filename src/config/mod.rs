@@ -176,8 +176,10 @@ pub struct Energy {
     pub host_power_w_per_gpu: f64,
     /// When the simulated run starts (for hourly series).
     pub start_time: chrono::DateTime<chrono::Utc>,
-    /// The regions asked for, in order, each read and checked.
-    pub regions: Vec<Region>,
+    /// The region files asked for, in order (`<regions_dir>/<id>.yaml`); read and checked by
+    /// [`Scenario::load_regions`] once per run, so that a sweep checking thousands of configs does not
+    /// read every hourly series each time.
+    pub region_files: Vec<(String, PathBuf)>,
     /// Embodied carbon of the device (read only when there is a power profile; `None` when
     /// `embodied.yaml` or the device is absent).
     pub embodied: Option<Embodied>,
@@ -341,14 +343,13 @@ impl Scenario {
         serde_yaml::to_string(&self.raw).map_err(|e| Error::Internal(e.to_string()))
     }
 
-    /// The region ids asked for, in order.
-    pub fn region_ids(&self) -> Vec<String> {
-        self.raw.region_ids()
-    }
-
-    /// The folder of region files.
-    pub fn regions_dir(&self) -> &Path {
-        &self.raw.regions_dir
+    /// Reads and checks the regions asked for, in order (each region file and its hourly series).
+    pub fn load_regions(&self) -> Result<Vec<Region>> {
+        self.energy
+            .region_files
+            .iter()
+            .map(|(id, _)| region::load_region(&self.raw.regions_dir, id))
+            .collect()
     }
 }
 
@@ -399,12 +400,14 @@ fn resolve_energy(path: &Path, raw: &mut RawConfig, device_name: &str) -> Result
             )
         })?
         .with_timezone(&chrono::Utc);
-    // Every region is read (and checked) before any time is spent simulating, once.
-    let regions = raw
+    let region_files = raw
         .region_ids()
-        .iter()
-        .map(|id| region::load_region(&raw.regions_dir, id))
-        .collect::<Result<Vec<_>>>()?;
+        .into_iter()
+        .map(|id| {
+            let file = raw.regions_dir.join(format!("{id}.yaml"));
+            (id, file)
+        })
+        .collect();
     let embodied = match &power_profile {
         Some(_) => region::load_embodied(&raw.regions_dir, device_name, raw.energy.lifetime_years)?,
         None => None,
@@ -415,7 +418,7 @@ fn resolve_energy(path: &Path, raw: &mut RawConfig, device_name: &str) -> Result
         note,
         host_power_w_per_gpu: raw.energy.host_power_w_per_gpu,
         start_time,
-        regions,
+        region_files,
         embodied,
     })
 }

@@ -248,6 +248,8 @@ fn simulate_requests(
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario)?;
     let (profile, profile_path, energy_note) = power_profile(&scenario);
+    // Every region is read (and checked) before spending time on the simulation, once.
+    let regions = scenario.load_regions()?;
     let start = scenario.energy.start_time;
     let stage_energy = profile.as_ref().map(|p| StageEnergy {
         profile: p.clone(),
@@ -334,7 +336,7 @@ fn simulate_requests(
     let energy = match (&profile, &acc) {
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
-            energy_summary(&scenario, stats, p, &profile_path, &totals)?
+            energy_summary(&scenario, &regions, stats, p, &profile_path, &totals)?
         }
         _ => EnergySummary {
             energy_note,
@@ -399,15 +401,14 @@ pub fn power_profile(s: &Scenario) -> (Option<PowerProfile>, String, Option<Stri
 /// Energy totals and per-region footprints of a finished run.
 fn energy_summary(
     s: &Scenario,
+    regions: &[accounting::Region],
     stats: &RequestStats,
     profile: &PowerProfile,
     profile_path: &str,
     e: &accounting::EnergyTotals,
 ) -> Result<EnergySummary> {
     let (embodied, start) = (s.energy.embodied, s.energy.start_time);
-    let regions = s
-        .energy
-        .regions
+    let regions = regions
         .iter()
         .map(|r| accounting::region_report(e, r, &s.device, embodied, start, stats.output_tokens))
         .collect::<Result<Vec<_>>>()?;
@@ -571,8 +572,8 @@ fn write_rest(
     if let Some(p) = &o.summary.energy.power_profile {
         inputs.push(file_sha("power_profile", Path::new(p))?);
     }
-    for r in &s.energy.regions {
-        inputs.push(file_sha("region", &r.path)?);
+    for (_, path) in &s.energy.region_files {
+        inputs.push(file_sha("region", path)?);
     }
     for (role, origin, text) in [
         (
