@@ -46,7 +46,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
             out.display()
         );
     }
-    let total = scenario.raw.workload.requests.unwrap_or(0);
+    let total = scenario.workload.requests.unwrap_or(0);
     let pb = progress_bar(total, args.quiet);
     let report_opts = ReportOptions {
         plots: !cmd.no_plots,

@@ -294,11 +294,11 @@ pub fn summarize(
     let rejected = stats.rejected_by_reason.values().sum();
     Summary {
         simwatt_version: env!("CARGO_PKG_VERSION").to_string(),
-        seed: s.raw.seed,
+        seed: s.seed,
         model: s.model_name.clone(),
         gpu: s.device_name.clone(),
-        policy: s.raw.scheduler.policy.name().to_string(),
-        replicas: s.raw.hardware.replicas,
+        policy: s.scheduler.policy.name().to_string(),
+        replicas: s.hardware.replicas,
         gpus_per_replica: s.gpus_per_replica(),
         predictor: predictor.to_string(),
         requests_total: total,

@@ -325,7 +325,7 @@ pub struct PowerSegments {
 
 impl PowerSegments {
     pub fn create(path: &Path, s: &crate::config::Scenario, idle_w: f64) -> Result<Self> {
-        let hw = &s.raw.hardware;
+        let hw = &s.hardware;
         let mut me = PowerSegments {
             stages: hw.pipeline_stages,
             gpus: hw.tensor_parallel,

@@ -1,14 +1,20 @@
 //! Configs: read YAML, apply `--set` overrides, check every value, and resolve names against the catalogs.
 //!
-//! Input: a YAML file and `dotted.key=value` overrides. Output: a [`Scenario`], the validated and resolved
-//! description of one run that the rest of simwatt consumes. Every error names the file, the dotted field
-//! and the value.
+//! Input: a YAML file and `dotted.key=value` overrides, the catalogs, the power profile and region files
+//! it names. Output: a [`Scenario`], the validated and resolved description of one run that the rest of
+//! simwatt consumes (typed hardware and scheduler with every default filled in, the parsed start time,
+//! the loaded power profile and regions), and the resolved YAML for `config.resolved.yaml`. Every error
+//! names the file, the dotted field and the value. It may import only the foundation modules.
 
+pub mod power_profile;
 pub mod raw;
+pub mod region;
 
 use crate::catalog::{Catalog, DeviceSpec, ModelSpec};
 use crate::error::{Error, Result};
+pub use power_profile::PowerProfile;
 pub use raw::*;
+use region::{Embodied, Region};
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
 
@@ -100,19 +106,83 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<RawConfig> {
     parse_tree(path, load_tree(path, overrides)?)
 }
 
-/// A validated, resolved run description.
+/// A validated, resolved run description: every default filled in, every name looked up, every file it
+/// names read. Nothing downstream reads the raw YAML; `config.resolved.yaml` is written from here
+/// ([`Scenario::resolved_yaml`]).
 #[derive(Debug, Clone)]
 pub struct Scenario {
     /// The config file the scenario came from (for error messages and provenance).
     pub source: PathBuf,
     /// The config with every default filled in, as written to `config.resolved.yaml`.
-    pub raw: RawConfig,
+    raw: RawConfig,
+    /// Master seed; every random stream of the run is derived from it.
+    pub seed: u64,
     pub model_name: String,
     pub model: ModelSpec,
     pub device_name: String,
     pub device: DeviceSpec,
     pub catalog: Catalog,
+    pub hardware: Hardware,
     pub memory: MemoryPlan,
+    pub router: RouterKind,
+    pub scheduler: Scheduler,
+    pub workload: WorkloadConfig,
+    pub predictor: PredictorConfig,
+    pub energy: Energy,
+}
+
+/// Devices and how the model is laid out on them, checked against the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hardware {
+    /// GPUs per pipeline stage.
+    pub tensor_parallel: u32,
+    /// Pipeline-parallel stages per replica.
+    pub pipeline_stages: u32,
+    /// Independent model replicas.
+    pub replicas: u32,
+    /// Fraction of device memory the engine may use.
+    pub gpu_memory_utilization: f64,
+}
+
+/// Replica-level batching settings with every default filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduler {
+    pub policy: Policy,
+    pub max_num_seqs: u32,
+    pub max_num_batched_tokens: u32,
+    /// Tokens per KV-cache block as configured (the cache itself: [`MemoryPlan::block_size`]).
+    pub block_size: u32,
+    /// sarathi: the largest prefill chunk of one request in one iteration (default: the token budget).
+    pub chunk_size: u32,
+    /// lightllm: decode iterations a waiting prefill may be held back (default 10, as LightLLM).
+    pub max_waiting_iters: u32,
+    /// KV-cache blocks per replica given by the config instead of sized from memory.
+    pub num_gpu_blocks: Option<u64>,
+}
+
+/// LightLLM's default for `scheduler.max_waiting_iters`.
+pub const DEFAULT_MAX_WAITING_ITERS: u32 = 10;
+
+/// The energy, carbon, cost and water inputs of a run, read and checked.
+#[derive(Debug, Clone)]
+pub struct Energy {
+    /// The device's power profile, when there is one.
+    pub power_profile: Option<PowerProfile>,
+    /// Where it was read from (empty without one).
+    pub power_profile_path: String,
+    /// Why there is no power profile, when there is none.
+    pub note: Option<String>,
+    /// Host power per GPU, watts.
+    pub host_power_w_per_gpu: f64,
+    /// When the simulated run starts (for hourly series).
+    pub start_time: chrono::DateTime<chrono::Utc>,
+    /// The region files asked for, in order (`<regions_dir>/<id>.yaml`); read and checked by
+    /// [`Scenario::load_regions`] once per run, so that a sweep checking thousands of configs does not
+    /// read every hourly series each time.
+    pub region_files: Vec<(String, PathBuf)>,
+    /// Embodied carbon of the device (read only when there is a power profile; `None` when
+    /// `embodied.yaml` or the device is absent).
+    pub embodied: Option<Embodied>,
 }
 
 /// How device memory is split on one GPU of a replica, and the resulting KV cache per replica.
@@ -137,7 +207,7 @@ pub struct MemoryPlan {
 
 impl Scenario {
     /// Validates `raw` and resolves it against the catalogs. `path` names the config in errors.
-    pub fn resolve(path: &Path, raw: RawConfig) -> Result<Self> {
+    pub fn resolve(path: &Path, mut raw: RawConfig) -> Result<Self> {
         let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
             Error::invalid(path, field, value, msg)
         };
@@ -225,22 +295,132 @@ impl Scenario {
         validate_energy(path, &raw)?;
 
         let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
+        fill_scheduler_defaults(&mut raw.scheduler);
+        let energy = resolve_energy(path, &mut raw, &device_name)?;
+        let hw = &raw.hardware;
+        let hardware = Hardware {
+            tensor_parallel: hw.tensor_parallel,
+            pipeline_stages: hw.pipeline_stages,
+            replicas: hw.replicas,
+            gpu_memory_utilization: hw.gpu_memory_utilization,
+        };
+        let sc = &raw.scheduler;
+        let scheduler = Scheduler {
+            policy: sc.policy,
+            max_num_seqs: sc.max_num_seqs,
+            max_num_batched_tokens: sc.max_num_batched_tokens,
+            block_size: sc.block_size,
+            chunk_size: sc.chunk_size.unwrap_or(sc.max_num_batched_tokens),
+            max_waiting_iters: sc.max_waiting_iters.unwrap_or(DEFAULT_MAX_WAITING_ITERS),
+            num_gpu_blocks: sc.num_gpu_blocks,
+        };
         Ok(Scenario {
             source: path.to_path_buf(),
-            raw,
+            seed: raw.seed,
             model_name,
             model,
             device_name,
             device,
             catalog,
+            hardware,
             memory,
+            router: raw.router,
+            scheduler,
+            workload: raw.workload.clone(),
+            predictor: raw.predictor.clone(),
+            energy,
+            raw,
         })
     }
 
     /// GPUs in one replica.
     pub fn gpus_per_replica(&self) -> u32 {
-        self.raw.hardware.tensor_parallel * self.raw.hardware.pipeline_stages
+        self.hardware.tensor_parallel * self.hardware.pipeline_stages
     }
+
+    /// The config with every default filled in, as YAML: the text of `config.resolved.yaml`.
+    pub fn resolved_yaml(&self) -> Result<String> {
+        serde_yaml::to_string(&self.raw).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// Reads and checks the regions asked for, in order (each region file and its hourly series).
+    pub fn load_regions(&self) -> Result<Vec<Region>> {
+        self.energy
+            .region_files
+            .iter()
+            .map(|(id, _)| region::load_region(&self.raw.regions_dir, id))
+            .collect()
+    }
+}
+
+/// Writes the defaults a policy uses into the scheduler section, so `config.resolved.yaml` shows them:
+/// sarathi's chunk size (the token budget) and lightllm's `max_waiting_iters`. Fields a policy does
+/// not use stay absent (the config rejects them for that policy).
+fn fill_scheduler_defaults(s: &mut SchedulerConfig) {
+    match s.policy {
+        Policy::Sarathi => {
+            s.chunk_size.get_or_insert(s.max_num_batched_tokens);
+        }
+        Policy::Lightllm => {
+            s.max_waiting_iters.get_or_insert(DEFAULT_MAX_WAITING_ITERS);
+        }
+        Policy::Vllm | Policy::Orca | Policy::FasterTransformer => {}
+    }
+}
+
+/// Reads the power profile (the configured file, else `profiles/power/<device>.yaml` when it exists,
+/// which is then written into the resolved config), the start time, the regions and, with a power
+/// profile, the device's embodied carbon.
+fn resolve_energy(path: &Path, raw: &mut RawConfig, device_name: &str) -> Result<Energy> {
+    let (power_profile, power_profile_path, note) = match &raw.energy.power_profile {
+        Some(p) => (Some(PowerProfile::load(p)?), p.display().to_string(), None),
+        None => {
+            let p = PathBuf::from("profiles/power").join(format!("{device_name}.yaml"));
+            if p.exists() {
+                let profile = PowerProfile::load(&p)?;
+                let shown = p.display().to_string();
+                raw.energy.power_profile = Some(p);
+                (Some(profile), shown, None)
+            } else {
+                let note = format!(
+                    "no power profile for {device_name} ({} not found; set energy.power_profile), so energy, carbon, cost and water are not computed",
+                    p.display()
+                );
+                (None, String::new(), Some(note))
+            }
+        }
+    };
+    let start_time = chrono::DateTime::parse_from_rfc3339(&raw.energy.start_time)
+        .map_err(|_| {
+            Error::invalid(
+                path,
+                "energy.start_time",
+                &raw.energy.start_time,
+                "not an ISO 8601 / RFC 3339 time such as 2024-06-01T00:00:00Z",
+            )
+        })?
+        .with_timezone(&chrono::Utc);
+    let region_files = raw
+        .region_ids()
+        .into_iter()
+        .map(|id| {
+            let file = raw.regions_dir.join(format!("{id}.yaml"));
+            (id, file)
+        })
+        .collect();
+    let embodied = match &power_profile {
+        Some(_) => region::load_embodied(&raw.regions_dir, device_name, raw.energy.lifetime_years)?,
+        None => None,
+    };
+    Ok(Energy {
+        power_profile,
+        power_profile_path,
+        note,
+        host_power_w_per_gpu: raw.energy.host_power_w_per_gpu,
+        start_time,
+        region_files,
+        embodied,
+    })
 }
 
 fn validate_scheduler(path: &Path, s: &SchedulerConfig) -> Result<()> {

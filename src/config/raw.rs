@@ -2,7 +2,9 @@
 //!
 //! Every struct denies unknown fields, so a typo is an error rather than a silently ignored setting.
 //! Defaults live here, next to the field they fill, and the resolved config written to each run folder
-//! shows them all. Range checks and cross-field checks happen in [`super::Scenario::resolve`].
+//! shows them all. Range checks, cross-field checks and the defaults that depend on other fields (a
+//! policy's chunk size or waiting limit, the device's power profile) happen in
+//! [`super::Scenario::resolve`], which writes those defaults back here.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -79,8 +81,11 @@ impl Default for EnergyConfig {
 }
 
 fn default_seed() -> u64 {
-    42
+    DEFAULT_SEED
 }
+
+/// The master seed of a config that gives none.
+pub const DEFAULT_SEED: u64 = 42;
 
 /// Devices and how the model is laid out on them.
 #[derive(Debug, Clone, Serialize, Deserialize)]

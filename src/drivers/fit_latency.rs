@@ -110,9 +110,6 @@ pub fn fit_one(
     use_cache: bool,
 ) -> Result<FitReport> {
     let (gpu, model, src) = sources(catalog, dir, t)?;
-    let (_, a100) = catalog
-        .device("a100")
-        .ok_or_else(|| Error::Internal("the device catalog has no a100".into()))?;
     let settings = FitSettings {
         gpu,
         model,
@@ -122,11 +119,7 @@ pub fn fit_one(
     let (_, device) = catalog
         .device(&t.gpu)
         .ok_or_else(|| Error::Internal("target device vanished from the catalog".into()))?;
-    let calibration = if src.attention_is_models_own {
-        device
-    } else {
-        a100
-    };
+    let calibration = src.attention_calibration_device(catalog, device)?;
     Ok(fit_tables(&src, &settings, calibration, use_cache)?.report)
 }
 

@@ -266,7 +266,7 @@ fn set_rate(path: &Path, tree: &Value, rate: f64) -> Result<Scenario> {
 }
 
 fn config_rate(path: &Path, s: &Scenario) -> Result<f64> {
-    match &s.raw.workload.arrival {
+    match &s.workload.arrival {
         ArrivalConfig::Poisson { rate }
         | ArrivalConfig::Gamma { rate, .. }
         | ArrivalConfig::Static { rate } => Ok(*rate),
@@ -338,7 +338,7 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
             format!("needs 0 < min-rate <= max-rate = {max}"),
         ));
     }
-    let gpus = first.raw.hardware.replicas * first.gpus_per_replica();
+    let gpus = first.hardware.replicas * first.gpus_per_replica();
     let rental = first
         .device
         .rental_usd_per_gpu_hour

@@ -14,6 +14,7 @@ use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::PowerProfile;
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
+    SHARED_ATTENTION_PROFILE,
 };
 use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
@@ -64,8 +65,8 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
         &s.model,
         &s.device_name,
         &s.device,
-        s.raw.hardware.tensor_parallel,
-        s.raw.hardware.pipeline_stages,
+        s.hardware.tensor_parallel,
+        s.hardware.pipeline_stages,
         RooflineParams {
             compute_efficiency: r.compute_efficiency,
             memory_efficiency: r.memory_efficiency,
@@ -82,7 +83,7 @@ pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSource
         s.device.profile_dir.as_deref(),
         s.device.network_profile.as_deref(),
         &s.model_name,
-        s.raw.hardware.tensor_parallel,
+        s.hardware.tensor_parallel,
     )
     .filter(|src| src.attention.exists())
     .map(|mut src| {
@@ -95,29 +96,19 @@ pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSource
 
 /// Fits (or loads from the cache) the profile tables of a scenario.
 pub fn fit_for(s: &Scenario, src: &ProfileSources, p: &ProfilesConfig) -> Result<FittedTables> {
-    let (_, a100) = s.catalog.device("a100").ok_or_else(|| {
-        Error::Internal(
-            "the device catalog has no a100, on which the attention profile was measured".into(),
-        )
-    })?;
     let settings = FitSettings {
         gpu: s.device_name.clone(),
         model: s.model_name.clone(),
-        tensor_parallel: s.raw.hardware.tensor_parallel,
+        tensor_parallel: s.hardware.tensor_parallel,
         seed: p.forest_seed,
     };
-    // A model's own attention profile was measured on the scenario's device, the fallback on an A100.
-    let calibration = if src.attention_is_models_own {
-        &s.device
-    } else {
-        a100
-    };
+    let calibration = src.attention_calibration_device(&s.catalog, &s.device)?;
     fit_tables(src, &settings, calibration, p.cache)
 }
 
 /// Builds the execution-time predictor the scenario asks for.
 pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
-    let (p, required) = match &s.raw.predictor {
+    let (p, required) = match &s.predictor {
         PredictorConfig::Roofline(r) => return Ok(Box::new(roofline(s, r))),
         PredictorConfig::Auto(p) => (p, false),
         PredictorConfig::Profiles(p) => (p, true),
@@ -129,7 +120,7 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
                 "predictor.type",
                 "profiles",
                 format!(
-                    "no profile of {} on {} under {} (compute/<device>/<model>/mlp.csv and attention/a100/attention.csv)",
+                    "no profile of {} on {} under {} (compute/<device>/<model>/mlp.csv and {SHARED_ATTENTION_PROFILE})",
                     s.model_name,
                     s.device_name,
                     p.dir.display()
@@ -152,8 +143,8 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
         roofline(s, &r),
         &s.model,
         &s.device,
-        s.raw.hardware.tensor_parallel,
-        s.raw.hardware.pipeline_stages,
+        s.hardware.tensor_parallel,
+        s.hardware.pipeline_stages,
         p.iteration_overhead_ms,
     )))
 }
@@ -161,22 +152,6 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcome> {
     simulate_impl(scenario, progress, Keep::Memory)
-}
-
-/// The run's start time (for hourly series).
-fn start_time(s: &Scenario) -> Result<chrono::DateTime<chrono::Utc>> {
-    Ok(
-        chrono::DateTime::parse_from_rfc3339(&s.raw.energy.start_time)
-            .map_err(|_| {
-                Error::invalid(
-                    &s.source,
-                    "energy.start_time",
-                    &s.raw.energy.start_time,
-                    "not an ISO 8601 time",
-                )
-            })?
-            .with_timezone(&chrono::Utc),
-    )
 }
 
 /// Sends each batch-stage row to the files being written and the energy accumulator.
@@ -241,7 +216,7 @@ impl<'a> Keep<'a> {
 
 /// Runs a scenario, keeping what `keep` says (see [`Keep`]).
 fn simulate_impl(scenario: Scenario, progress: sim::Progress, keep: Keep) -> Result<RunOutcome> {
-    let specs = workload::generate(&scenario.source, &scenario.raw.workload, scenario.raw.seed)?;
+    let specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
     simulate_requests(scenario, &specs, progress, keep)
 }
 
@@ -269,19 +244,14 @@ fn simulate_requests(
     keep: Keep,
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario)?;
-    let (profile, profile_path, energy_note) = power_profile(&scenario)?;
+    let (profile, profile_path, energy_note) = power_profile(&scenario);
     // Every region is read (and checked) before spending time on the simulation, once.
-    let regions = scenario
-        .raw
-        .region_ids()
-        .iter()
-        .map(|id| accounting::load_region(&scenario.raw.regions_dir, id))
-        .collect::<Result<Vec<_>>>()?;
-    let start = start_time(&scenario)?;
+    let regions = scenario.load_regions()?;
+    let start = scenario.energy.start_time;
     let stage_energy = profile.as_ref().map(|p| StageEnergy {
         profile: p.clone(),
         device: scenario.device.clone(),
-        gpus_per_stage: scenario.raw.hardware.tensor_parallel,
+        gpus_per_stage: scenario.hardware.tensor_parallel,
     });
     let mut acc = profile
         .as_ref()
@@ -363,7 +333,7 @@ fn simulate_requests(
     let energy = match (&profile, &acc) {
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
-            energy_summary(&scenario, &regions, stats, p, &profile_path, &totals, start)?
+            energy_summary(&scenario, &regions, stats, p, &profile_path, &totals)?
         }
         _ => EnergySummary {
             energy_note,
@@ -413,29 +383,15 @@ fn simulate_requests(
     })
 }
 
-/// The power profile of the scenario's device: the configured file, else `profiles/power/<device>.yaml`.
-/// Returns (profile, its path, why there is none).
-pub fn power_profile(s: &Scenario) -> Result<(Option<PowerProfile>, String, Option<String>)> {
-    let path = match &s.raw.energy.power_profile {
-        Some(p) => p.clone(),
-        None => {
-            let p = PathBuf::from("profiles/power").join(format!("{}.yaml", s.device_name));
-            if !p.exists() {
-                return Ok((
-                    None,
-                    String::new(),
-                    Some(format!(
-                        "no power profile for {} ({} not found; set energy.power_profile), so energy, carbon, cost and water are not computed",
-                        s.device_name,
-                        p.display()
-                    )),
-                ));
-            }
-            p
-        }
-    };
-    let p = PowerProfile::load(&path)?;
-    Ok((Some(p), path.display().to_string(), None))
+/// The power profile the scenario resolved (the configured file, else `profiles/power/<device>.yaml`):
+/// (profile, its path, why there is none).
+pub fn power_profile(s: &Scenario) -> (Option<PowerProfile>, String, Option<String>) {
+    let e = &s.energy;
+    (
+        e.power_profile.clone(),
+        e.power_profile_path.clone(),
+        e.note.clone(),
+    )
 }
 
 /// Energy totals and per-region footprints of a finished run.
@@ -446,13 +402,8 @@ fn energy_summary(
     profile: &PowerProfile,
     profile_path: &str,
     e: &accounting::EnergyTotals,
-    start: chrono::DateTime<chrono::Utc>,
 ) -> Result<EnergySummary> {
-    let embodied = accounting::load_embodied(
-        &s.raw.regions_dir,
-        &s.device_name,
-        s.raw.energy.lifetime_years,
-    )?;
+    let (embodied, start) = (s.energy.embodied, s.energy.start_time);
     let regions = regions
         .iter()
         .map(|r| accounting::region_report(e, r, &s.device, embodied, start, stats.output_tokens))
@@ -565,21 +516,18 @@ fn write_rest(
     report: &ReportOptions,
 ) -> Result<()> {
     let s = &o.scenario;
-    let resolved = serde_yaml::to_string(&s.raw).map_err(|e| Error::Internal(e.to_string()))?;
+    let resolved = s.resolved_yaml()?;
     dir.write_text("config.resolved.yaml", &resolved)?;
 
     let mut inputs = vec![file_sha("config", &args.config)?];
-    if let Some(t) = &s.raw.workload.trace {
+    if let Some(t) = &s.workload.trace {
         inputs.push(file_sha("trace", t)?);
     }
     if let Some(p) = &o.summary.energy.power_profile {
         inputs.push(file_sha("power_profile", Path::new(p))?);
     }
-    for id in s.raw.region_ids() {
-        inputs.push(file_sha(
-            "region",
-            &s.raw.regions_dir.join(format!("{id}.yaml")),
-        )?);
+    for (_, path) in &s.energy.region_files {
+        inputs.push(file_sha("region", path)?);
     }
     for (role, origin, text) in [
         (
@@ -601,7 +549,7 @@ fn write_rest(
     }
     let prov = Provenance {
         simwatt_version: env!("CARGO_PKG_VERSION"),
-        seed: s.raw.seed,
+        seed: s.seed,
         command: std::env::args().collect(),
         config_file: args.config.display().to_string(),
         config_overrides: &args.overrides,

@@ -4,94 +4,15 @@
 //! u_c = F / (T x peak_flops) and u_m = B / (T x peak_bandwidth), each clipped to [0, 1], and the GPU
 //! draws P = min(P_cap, P_0 + k_c u_c + k_m u_m). Between stages (model loaded, nothing running) it draws
 //! P_idle. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
-//! fit's error. Baselines: TDP x time, and Vidur-Energy's curve
+//! fit's error (the file format and its checks: [`crate::config::power_profile`]). Baselines: TDP x time, and Vidur-Energy's curve
 //! P_idle + (P_max - P_idle) x min(1, (MFU / 0.45)^0.7).
 
 use crate::catalog::DeviceSpec;
-use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
-use std::path::Path;
+use serde::Serialize;
 
-/// Where a power profile's parameters came from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PowerProvenance {
-    /// `fitted` (from measurements) or `published` (from datasheet figures, not fitted).
-    pub method: String,
-    /// The data the parameters came from.
-    pub data: Vec<String>,
-    /// Fit error, when fitted (metric name -> value).
-    #[serde(default)]
-    pub error: std::collections::BTreeMap<String, f64>,
-    #[serde(default)]
-    pub notes: Option<String>,
-}
-
-/// Parameters of one device's power model, watts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PowerProfile {
-    /// Device id in the device catalog.
-    pub device: String,
-    /// Power with the model loaded and nothing running.
-    pub idle_w: f64,
-    /// Power of a running stage at zero utilisation.
-    pub p0_w: f64,
-    /// Extra power at full compute utilisation.
-    pub k_compute_w: f64,
-    /// Extra power at full memory-bandwidth utilisation.
-    pub k_memory_w: f64,
-    /// Power cap (the board limit).
-    pub cap_w: f64,
-    pub provenance: PowerProvenance,
-}
+pub use crate::config::power_profile::{PowerProfile, PowerProvenance};
 
 impl PowerProfile {
-    /// Reads and checks a profile file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let de = serde_yaml::Deserializer::from_str(&text);
-        let p: PowerProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
-            path: path.to_path_buf(),
-            field: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
-        p.validate(path)?;
-        Ok(p)
-    }
-
-    /// Every parameter finite and non-negative, idle and P_0 below the cap.
-    pub fn validate(&self, path: &Path) -> Result<()> {
-        for (field, v) in [
-            ("idle_w", self.idle_w),
-            ("p0_w", self.p0_w),
-            ("k_compute_w", self.k_compute_w),
-            ("k_memory_w", self.k_memory_w),
-            ("cap_w", self.cap_w),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid(
-                    path,
-                    field,
-                    v,
-                    "must be a finite number >= 0",
-                ));
-            }
-        }
-        if self.cap_w <= 0.0 || self.idle_w > self.cap_w || self.p0_w > self.cap_w {
-            return Err(Error::invalid(
-                path,
-                "cap_w",
-                self.cap_w,
-                format!(
-                    "must be > 0 and at least idle_w ({}) and p0_w ({})",
-                    self.idle_w, self.p0_w
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// Power of one GPU running a stage of `time_s` seconds with `flops` and `bytes`, watts.
     pub fn busy_w(&self, u: Utilisation) -> f64 {
         (self.p0_w + self.k_compute_w * u.compute + self.k_memory_w * u.memory).min(self.cap_w)
@@ -185,20 +106,5 @@ mod tests {
         assert_eq!(vidur_energy_w(50.0, 400.0, 0.9), 400.0);
         let half = vidur_energy_w(50.0, 400.0, 0.225);
         assert!((half - (50.0 + 350.0 * 0.5f64.powf(0.7))).abs() < 1e-12);
-    }
-
-    #[test]
-    fn invalid_profiles_are_named() {
-        let mut p = profile();
-        p.cap_w = 50.0;
-        let e = p.validate(Path::new("p.yaml")).unwrap_err().to_string();
-        assert!(e.contains("cap_w") && e.contains("50"), "{e}");
-        p.cap_w = 400.0;
-        p.k_memory_w = f64::NAN;
-        assert!(p
-            .validate(Path::new("p.yaml"))
-            .unwrap_err()
-            .to_string()
-            .contains("k_memory_w"));
     }
 }

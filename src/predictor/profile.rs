@@ -239,13 +239,38 @@ pub struct ProfileSources {
     pub all_reduce: Option<PathBuf>,
     pub send_recv: Option<PathBuf>,
     pub attention: PathBuf,
-    /// The attention profile is the model's own on this device (else the historical A100 one).
-    pub attention_is_models_own: bool,
+    /// The catalog id of the device the attention profile was measured on, when that is not the
+    /// scenario's own device (`None`: the model's own profile, measured on the device being modelled).
+    pub attention_measured_on: Option<String>,
     /// The device's CPU-overhead profile, when it has one (it may still lack this model or TP).
     pub cpu_overheads: Option<PathBuf>,
 }
 
+/// The attention profile used for a model without one of its own, under the profiles root. The folder
+/// it sits in is the catalog id of the device it was measured on.
+pub const SHARED_ATTENTION_PROFILE: &str = "attention/a100/attention.csv";
+
 impl ProfileSources {
+    /// The device the attention profile was measured on, on which its roofline is calibrated:
+    /// `device` for a model's own profile, else the catalog entry named by the shared profile's folder.
+    pub fn attention_calibration_device<'a>(
+        &self,
+        catalog: &'a crate::catalog::Catalog,
+        device: &'a crate::catalog::DeviceSpec,
+    ) -> Result<&'a crate::catalog::DeviceSpec> {
+        match &self.attention_measured_on {
+            None => Ok(device),
+            Some(id) => catalog.device(id).map(|(_, d)| d).ok_or_else(|| {
+                Error::invalid(
+                    &self.attention,
+                    "device",
+                    id,
+                    "the attention profile was measured on a device the device catalog does not have",
+                )
+            }),
+        }
+    }
+
     /// The profile files for `model` on a device whose catalog entry names `profile_dir` and
     /// `network_profile`, under `root` (normally profiles/vidur). `None` when the compute profile does
     /// not exist.
@@ -262,8 +287,7 @@ impl ProfileSources {
             return None;
         }
         let own = dir.join("attention.csv");
-        let attention_is_models_own = own.exists();
-        let model_attention = attention_is_models_own.then_some(own);
+        let model_attention = own.exists().then_some(own);
         // Pairwise-NVLink profiles cover 2 and 4 GPUs; 8 GPUs need the DGX (NVSwitch) profile.
         let net = network_profile.map(|n| {
             if tp > 4 {
@@ -281,16 +305,21 @@ impl ProfileSources {
             .join("cpu_overheads")
             .join(profile_dir?)
             .join("cpu_overheads.csv");
+        let shared = root.join(SHARED_ATTENTION_PROFILE);
+        let attention_measured_on = match model_attention {
+            Some(_) => None,
+            None => shared
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().to_string()),
+        };
         Some(ProfileSources {
             mlp,
             cpu_overheads: cpu.exists().then_some(cpu),
             all_reduce: file("all_reduce.csv"),
             send_recv: file("send_recv.csv"),
-            attention: match model_attention {
-                Some(p) => p,
-                None => root.join("attention/a100/attention.csv"),
-            },
-            attention_is_models_own,
+            attention: model_attention.unwrap_or(shared),
+            attention_measured_on,
         })
     }
 }

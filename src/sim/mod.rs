@@ -153,10 +153,10 @@ pub fn run_into(
             "at most 4294967295 requests per run",
         ));
     }
-    let hw = &scenario.raw.hardware;
+    let hw = &scenario.hardware;
     let mem = &scenario.memory;
     let kv = KvCache::new(mem.block_size, mem.num_blocks);
-    let limits = Limits::new(&scenario.raw.scheduler, kv.total);
+    let limits = Limits::new(&scenario.scheduler, kv.total);
     let replicas = (0..hw.replicas)
         .map(|_| Replica::new(kv.clone(), hw.pipeline_stages))
         .collect();
@@ -169,7 +169,7 @@ pub fn run_into(
         batches: Vec::new(),
         free_batches: Vec::new(),
         limits,
-        router: Router::new(scenario.raw.router, substream(scenario.raw.seed, "router")),
+        router: Router::new(scenario.router, substream(scenario.seed, "router")),
         predictor,
         energy,
         stages: hw.pipeline_stages,

@@ -43,7 +43,7 @@ fn check_invariants(o: &RunOutcome) {
         b.start_ns.windows(2).all(|w| w[0] <= w[1]),
         "batch stages are logged in order of start time (the trace reads only the first rows)"
     );
-    let last = o.scenario.raw.hardware.pipeline_stages - 1;
+    let last = o.scenario.hardware.pipeline_stages - 1;
     let decode: u64 = b
         .stage
         .iter()
@@ -70,7 +70,7 @@ fn check_invariants(o: &RunOutcome) {
         b.kv_blocks_used.iter().all(|u| *u <= cap),
         "KV over capacity"
     );
-    for rep in 0..o.scenario.raw.hardware.replicas {
+    for rep in 0..o.scenario.hardware.replicas {
         for st in 0..=last {
             let mut prev_end = 0u64;
             for i in 0..b.len() {

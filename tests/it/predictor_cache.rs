@@ -14,7 +14,7 @@ use simwatt::predictor::profile::FittedTables;
 fn fitted_tables_survive_the_json_cache_bit_for_bit() {
     let raw = config::load(&quickstart(), &[]).unwrap();
     let s = Scenario::resolve(&quickstart(), raw).unwrap();
-    let PredictorConfig::Auto(p) = &s.raw.predictor else {
+    let PredictorConfig::Auto(p) = &s.predictor else {
         panic!("the quickstart uses the auto predictor");
     };
     let mut p = p.clone();

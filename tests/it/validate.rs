@@ -315,7 +315,7 @@ fn validate_malformed_measured_data_is_a_clear_error() {
 #[test]
 fn power_timeline_over_the_span_equals_the_run_energy() {
     let o = simulate(&quickstart(), &["workload.requests=40"]);
-    let (p, _, _) = simwatt::drivers::simulate::power_profile(&o.scenario).unwrap();
+    let (p, _, _) = simwatt::drivers::simulate::power_profile(&o.scenario);
     let tl = PowerTimeline::new(&o.scenario, &o.result.batches, &p.unwrap());
     let span = o.result.end_ns as f64 / 1e9;
     let e = tl.energy(0.0, span);

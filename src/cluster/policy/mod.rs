@@ -13,7 +13,7 @@ mod vllm;
 
 use super::window::RequestWindow;
 use super::{Batch, BatchItem, Phase, RejectReason, Replica, Request};
-use crate::config::{Policy, SchedulerConfig};
+use crate::config::{Policy, Scheduler};
 use crate::units::SimTime;
 
 /// Policy-specific state kept per replica.
@@ -39,7 +39,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(s: &SchedulerConfig, kv_total: u64) -> Self {
+    pub fn new(s: &Scheduler, kv_total: u64) -> Self {
         let watermark = match s.policy {
             Policy::Vllm | Policy::Sarathi => kv_total / 100,
             _ => 0,
@@ -48,8 +48,8 @@ impl Limits {
             policy: s.policy,
             max_num_seqs: s.max_num_seqs,
             max_num_batched_tokens: s.max_num_batched_tokens,
-            chunk_size: s.chunk_size.unwrap_or(s.max_num_batched_tokens),
-            max_waiting_iters: s.max_waiting_iters.unwrap_or(10),
+            chunk_size: s.chunk_size,
+            max_waiting_iters: s.max_waiting_iters,
             watermark,
         }
     }

@@ -562,7 +562,7 @@ fn simulate(
 /// Cuts the simulated stages into pieces of the windows `[start_ns[i], end_ns[i])` (sorted by start,
 /// possibly overlapping). Stages at times before 0 do not exist; windows may start before 0.
 fn cut(sc: &Scenario, r: &SimResult, windows: &[(f64, f64)]) -> Vec<Piece> {
-    let stages = sc.raw.hardware.pipeline_stages as f64;
+    let stages = sc.hardware.pipeline_stages as f64;
     let b = &r.batches;
     let mut pieces = Vec::new();
     // Windows sorted by start; the latest window end so far, to stop scanning early.
@@ -596,7 +596,7 @@ fn cut(sc: &Scenario, r: &SimResult, windows: &[(f64, f64)]) -> Vec<Piece> {
 /// Output tokens the simulation produced by `until_ns`: first tokens of requests plus decode tokens of
 /// last-stage batch stages that ended by then.
 pub fn tokens_by(sc: &Scenario, r: &SimResult, until_ns: SimTime) -> f64 {
-    let last = sc.raw.hardware.pipeline_stages - 1;
+    let last = sc.hardware.pipeline_stages - 1;
     let first: usize = r
         .requests
         .iter()

@@ -229,8 +229,8 @@ pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) ->
             "{}|{}|{}|{}",
             s.device_name,
             s.model_name,
-            s.raw.hardware.tensor_parallel,
-            serde_json::to_string(&s.raw.predictor).unwrap_or_default()
+            s.hardware.tensor_parallel,
+            serde_json::to_string(&s.predictor).unwrap_or_default()
         );
         if seen.insert(key) {
             simulate::build_predictor(&s)?;

@@ -304,7 +304,7 @@ pub struct PowerTimeline {
 
 impl PowerTimeline {
     pub fn new(s: &Scenario, log: &BatchLog, profile: &PowerProfile) -> Self {
-        let hw = &s.raw.hardware;
+        let hw = &s.hardware;
         let mut groups = vec![Vec::new(); (hw.replicas * hw.pipeline_stages) as usize];
         for i in 0..log.len() {
             let g = (log.replica[i] * hw.pipeline_stages + log.stage[i]) as usize;
@@ -416,7 +416,7 @@ pub fn simulated_setup(
     profile: Option<&str>,
     predictor: &str,
 ) -> BTreeMap<String, String> {
-    let sc = &s.raw.scheduler;
+    let sc = &s.scheduler;
     let mut m = BTreeMap::new();
     m.insert("model".into(), s.model_name.clone());
     m.insert("gpu".into(), s.device_name.clone());
@@ -424,10 +424,10 @@ pub fn simulated_setup(
         "hardware".into(),
         format!(
             "TP {} x PP {} x {} replica(s), gpu_memory_utilization {}",
-            s.raw.hardware.tensor_parallel,
-            s.raw.hardware.pipeline_stages,
-            s.raw.hardware.replicas,
-            s.raw.hardware.gpu_memory_utilization
+            s.hardware.tensor_parallel,
+            s.hardware.pipeline_stages,
+            s.hardware.replicas,
+            s.hardware.gpu_memory_utilization
         ),
     );
     m.insert(
@@ -438,9 +438,11 @@ pub fn simulated_setup(
             sc.max_num_seqs,
             sc.max_num_batched_tokens,
             sc.block_size,
-            sc.chunk_size
-                .map(|c| format!(", chunk_size {c}"))
-                .unwrap_or_default()
+            if sc.policy == config::Policy::Sarathi {
+                format!(", chunk_size {}", sc.chunk_size)
+            } else {
+                String::new()
+            }
         ),
     );
     m.insert("predictor".into(), predictor.to_string());

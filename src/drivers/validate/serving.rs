@@ -97,7 +97,7 @@ pub fn validate_run(
         })
         .collect();
     let scenario = replay_scenario(config_path, tree, &[], specs.len())?;
-    let (profile, profile_path, energy_note) = simulate::power_profile(&scenario)?;
+    let (profile, profile_path, energy_note) = simulate::power_profile(&scenario);
     let o = simulate::simulate_specs(scenario, &specs, &|_| {})?;
     let s = &o.summary;
     let mut p = Point::new(
@@ -123,9 +123,9 @@ pub fn validate_run(
     let (meas_ttft, meas_e2e) = compare_latency(&mut p, reqs, &o.rows);
     let window = compare_throughput(&mut p, &mut notes, run, s);
     // Power and energy.
-    let gpus = (o.scenario.raw.hardware.tensor_parallel
-        * o.scenario.raw.hardware.pipeline_stages
-        * o.scenario.raw.hardware.replicas) as f64;
+    let gpus = (o.scenario.hardware.tensor_parallel
+        * o.scenario.hardware.pipeline_stages
+        * o.scenario.hardware.replicas) as f64;
     if run.traces.len() as f64 != gpus {
         notes.push(format!(
             "the power logs hold {} GPU trace(s), the simulation {} GPU(s): measured energy is the mean \

@@ -218,7 +218,7 @@ pub fn validate_mlenergy(
             format!("hardware.pipeline_stages={}", row.pp),
         ];
         let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
-        let (profile, profile_path, energy_note) = simulate::power_profile(&sc)?;
+        let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
         let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
         let end_ns = o
             .result
@@ -242,7 +242,7 @@ pub fn validate_mlenergy(
             // Time between consecutive iterations of the last pipeline stage of replica 0 that
             // decoded, in the steady state: the time per output token of each running request.
             let b = &o.result.batches;
-            let last = o.scenario.raw.hardware.pipeline_stages - 1;
+            let last = o.scenario.hardware.pipeline_stages - 1;
             let ends: Vec<u64> = (0..b.len())
                 .filter(|&i| {
                     b.replica[i] == 0
@@ -382,7 +382,7 @@ pub fn validate_argonne(
             format!("hardware.tensor_parallel={}", row.num_gpus),
         ];
         let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
-        let (profile, profile_path, energy_note) = simulate::power_profile(&sc)?;
+        let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
         let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
         let t_sim = o.summary.makespan_s;
         let tokens = (row.batch_size * row.length) as f64;

@@ -1,0 +1,128 @@
+//! The power-profile file format (`profiles/power/<device>.yaml`): the parameters of one device's power
+//! model and where they came from, read and checked.
+//!
+//! Input: a YAML file. Output: a [`PowerProfile`] whose parameters are finite, non-negative and below
+//! the cap. The model that prices a batch stage with these parameters lives in `power/`; this module
+//! holds only the data and its checks, and may not compute power.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where a power profile's parameters came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerProvenance {
+    /// `fitted` (from measurements) or `published` (from datasheet figures, not fitted).
+    pub method: String,
+    /// The data the parameters came from.
+    pub data: Vec<String>,
+    /// Fit error, when fitted (metric name -> value).
+    #[serde(default)]
+    pub error: std::collections::BTreeMap<String, f64>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// Parameters of one device's power model, watts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerProfile {
+    /// Device id in the device catalog.
+    pub device: String,
+    /// Power with the model loaded and nothing running.
+    pub idle_w: f64,
+    /// Power of a running stage at zero utilisation.
+    pub p0_w: f64,
+    /// Extra power at full compute utilisation.
+    pub k_compute_w: f64,
+    /// Extra power at full memory-bandwidth utilisation.
+    pub k_memory_w: f64,
+    /// Power cap (the board limit).
+    pub cap_w: f64,
+    pub provenance: PowerProvenance,
+}
+
+impl PowerProfile {
+    /// Reads and checks a profile file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let de = serde_yaml::Deserializer::from_str(&text);
+        let p: PowerProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+            path: path.to_path_buf(),
+            field: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        p.validate(path)?;
+        Ok(p)
+    }
+
+    /// Every parameter finite and non-negative, idle and P_0 below the cap.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        for (field, v) in [
+            ("idle_w", self.idle_w),
+            ("p0_w", self.p0_w),
+            ("k_compute_w", self.k_compute_w),
+            ("k_memory_w", self.k_memory_w),
+            ("cap_w", self.cap_w),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(
+                    path,
+                    field,
+                    v,
+                    "must be a finite number >= 0",
+                ));
+            }
+        }
+        if self.cap_w <= 0.0 || self.idle_w > self.cap_w || self.p0_w > self.cap_w {
+            return Err(Error::invalid(
+                path,
+                "cap_w",
+                self.cap_w,
+                format!(
+                    "must be > 0 and at least idle_w ({}) and p0_w ({})",
+                    self.idle_w, self.p0_w
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> PowerProfile {
+        PowerProfile {
+            device: "x".into(),
+            idle_w: 60.0,
+            p0_w: 100.0,
+            k_compute_w: 200.0,
+            k_memory_w: 150.0,
+            cap_w: 400.0,
+            provenance: PowerProvenance {
+                method: "published".into(),
+                data: vec![],
+                error: Default::default(),
+                notes: None,
+            },
+        }
+    }
+
+    #[test]
+    fn invalid_profiles_are_named() {
+        let mut p = profile();
+        p.cap_w = 50.0;
+        let e = p.validate(Path::new("p.yaml")).unwrap_err().to_string();
+        assert!(e.contains("cap_w") && e.contains("50"), "{e}");
+        p.cap_w = 400.0;
+        p.k_memory_w = f64::NAN;
+        assert!(p
+            .validate(Path::new("p.yaml"))
+            .unwrap_err()
+            .to_string()
+            .contains("k_memory_w"));
+    }
+}

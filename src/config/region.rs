@@ -1,0 +1,245 @@
+//! The region file formats: `regions/<id>.yaml` (grid carbon intensity, PUE, water, electricity price,
+//! each with its source), the hourly series it may point at (`regions/hourly/*.csv`), and
+//! `regions/embodied.yaml` (manufacturing carbon per device and the lifetime it is amortised over).
+//!
+//! Input: a regions folder and region ids. Output: each [`Region`] read and range-checked, with its
+//! hourly series checked for contiguous hours, and the [`Embodied`] factor of a device. Turning energy
+//! into carbon, cost and water is `accounting/`'s job; this module holds only the data and its checks.
+
+use crate::catalog::Sourced;
+use crate::error::{Error, Result};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A source reference attached to hourly series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesRef {
+    pub file: PathBuf,
+    pub source: String,
+    #[serde(default)]
+    pub year: Option<u32>,
+    #[serde(default)]
+    pub licence: Option<String>,
+}
+
+/// A region file as written (`regions/<id>.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionFile {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub location: String,
+    #[serde(default)]
+    pub grid_zone: Option<String>,
+    pub carbon_intensity_g_per_kwh: Sourced,
+    pub pue: Sourced,
+    #[serde(default)]
+    pub wue_l_per_kwh: Option<Sourced>,
+    #[serde(default)]
+    pub grid_water_intensity_l_per_kwh: Option<Sourced>,
+    #[serde(default)]
+    pub electricity_price_usd_per_kwh: Option<Sourced>,
+    #[serde(default)]
+    pub embodied: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub hourly_carbon: Option<SeriesRef>,
+    #[serde(default)]
+    pub hourly_price: Option<SeriesRef>,
+}
+
+/// An hourly series: one value per hour from `start` (UTC, on the hour), contiguous.
+#[derive(Debug, Clone)]
+pub struct HourlySeries {
+    pub path: PathBuf,
+    pub start: DateTime<Utc>,
+    pub values: Vec<f64>,
+}
+
+impl HourlySeries {
+    /// Reads a two-column CSV (`hour_utc`, `column`), checking that hours are contiguous.
+    pub fn read(path: &Path, column: &str) -> Result<Self> {
+        let t = crate::csvio::CsvTable::read(path)?;
+        let hours = t.text_values("hour_utc")?;
+        let values = t.f64_column(column)?;
+        let mut start = None;
+        for (i, h) in hours.iter().enumerate() {
+            let at = DateTime::parse_from_rfc3339(h)
+                .map_err(|_| Error::Column {
+                    path: path.to_path_buf(),
+                    column: "hour_utc".into(),
+                    row: Some(i + 1),
+                    message: format!("`{h}` is not an ISO 8601 time"),
+                })?
+                .with_timezone(&Utc);
+            let s = *start.get_or_insert(at);
+            if at != s + Duration::hours(i as i64) {
+                return Err(Error::Column {
+                    path: path.to_path_buf(),
+                    column: "hour_utc".into(),
+                    row: Some(i + 1),
+                    message: format!(
+                        "`{h}` breaks the hourly sequence (expected one row per hour)"
+                    ),
+                });
+            }
+            // Wholesale electricity prices can be negative; carbon intensity cannot.
+            if values[i] < 0.0 && column == "carbon_g_per_kwh" {
+                return Err(Error::Column {
+                    path: path.to_path_buf(),
+                    column: column.into(),
+                    row: Some(i + 1),
+                    message: format!("{} is negative", values[i]),
+                });
+            }
+        }
+        Ok(HourlySeries {
+            path: path.to_path_buf(),
+            start: start.ok_or_else(|| Error::Csv {
+                path: path.to_path_buf(),
+                message: "no rows".into(),
+            })?,
+            values,
+        })
+    }
+
+    /// Values for `n` consecutive hours starting at the hour containing `from`.
+    pub fn window(&self, from: DateTime<Utc>, n: usize) -> Result<&[f64]> {
+        let first = from
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(from);
+        let offset = (first - self.start).num_hours();
+        if offset < 0 || offset as usize + n > self.values.len() {
+            return Err(Error::Csv {
+                path: self.path.clone(),
+                message: format!(
+                    "the run ({n} hour(s) from {first}) is outside the series, which covers {} hours from {}; \
+                     set energy.start_time inside it",
+                    self.values.len(),
+                    self.start
+                ),
+            });
+        }
+        Ok(&self.values[offset as usize..offset as usize + n])
+    }
+}
+
+/// A loaded region.
+#[derive(Debug, Clone)]
+pub struct Region {
+    pub file: RegionFile,
+    pub path: PathBuf,
+    pub hourly_carbon: Option<HourlySeries>,
+    pub hourly_price: Option<HourlySeries>,
+}
+
+/// Loads `dir/<id>.yaml` and its hourly series.
+pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
+    let path = dir.join(format!("{id}.yaml"));
+    if !path.exists() {
+        let mut known: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_str().map(|s| s.to_string()))
+                    .filter(|n| n.ends_with(".yaml") && n != "embodied.yaml")
+                    .map(|n| n.trim_end_matches(".yaml").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        known.sort();
+        return Err(Error::invalid(
+            &path,
+            "region",
+            id,
+            format!("no such region file; known regions: {}", known.join(", ")),
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let de = serde_yaml::Deserializer::from_str(&text);
+    let file: RegionFile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+        path: path.clone(),
+        field: e.path().to_string(),
+        message: e.inner().to_string(),
+    })?;
+    for (field, v) in [
+        (
+            "carbon_intensity_g_per_kwh",
+            Some(&file.carbon_intensity_g_per_kwh),
+        ),
+        ("pue", Some(&file.pue)),
+        ("wue_l_per_kwh", file.wue_l_per_kwh.as_ref()),
+        (
+            "grid_water_intensity_l_per_kwh",
+            file.grid_water_intensity_l_per_kwh.as_ref(),
+        ),
+        (
+            "electricity_price_usd_per_kwh",
+            file.electricity_price_usd_per_kwh.as_ref(),
+        ),
+    ] {
+        if let Some(s) = v {
+            if !(s.value.is_finite() && s.value >= 0.0) || (field == "pue" && s.value < 1.0) {
+                return Err(Error::invalid(
+                    &path,
+                    format!("{field}.value"),
+                    s.value,
+                    "out of range",
+                ));
+            }
+        }
+    }
+    let hourly_carbon = match &file.hourly_carbon {
+        Some(r) => Some(HourlySeries::read(&dir.join(&r.file), "carbon_g_per_kwh")?),
+        None => None,
+    };
+    let hourly_price = match &file.hourly_price {
+        Some(r) => Some(HourlySeries::read(&dir.join(&r.file), "price_usd_per_kwh")?),
+        None => None,
+    };
+    Ok(Region {
+        file,
+        path,
+        hourly_carbon,
+        hourly_price,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct EmbodiedDevice {
+    kgco2e: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct EmbodiedFile {
+    default_lifetime_years: f64,
+    devices: BTreeMap<String, EmbodiedDevice>,
+}
+
+/// Embodied carbon of one device and the lifetime it is amortised over.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Embodied {
+    pub kgco2e_per_device: f64,
+    pub lifetime_years: f64,
+}
+
+/// Reads `dir/embodied.yaml` for `device` (None when the file or the device is absent).
+pub fn load_embodied(dir: &Path, device: &str, lifetime: Option<f64>) -> Result<Option<Embodied>> {
+    let path = dir.join("embodied.yaml");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let f: EmbodiedFile = serde_yaml::from_str(&text).map_err(|e| Error::Yaml {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(f.devices.get(device).map(|d| Embodied {
+        kgco2e_per_device: d.kgco2e,
+        lifetime_years: lifetime.unwrap_or(f.default_lifetime_years),
+    }))
+}
