@@ -6,7 +6,7 @@
 //! (model, device) pair without profiles. Its efficiencies are uncalibrated defaults unless the config
 //! sets them; every run's provenance says so.
 
-use super::{BatchShape, Predictor, PredictorInfo, StageCost};
+use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec};
 use crate::units::duration_ns;
 
@@ -150,7 +150,7 @@ impl Roofline {
     }
 }
 
-impl Predictor for Roofline {
+impl CostModel for Roofline {
     fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
         let m = &self.model;
         let layers = (m.num_layers / self.stages) as f64;
@@ -180,7 +180,9 @@ impl Predictor for Roofline {
             bytes,
         }
     }
+}
 
+impl Predictor for Roofline {
     fn info(&self) -> PredictorInfo {
         let ops = [
             "linear_layers",
