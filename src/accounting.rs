@@ -1,19 +1,21 @@
 //! Energy accounting and its conversion to carbon, cost and water per region.
 //!
 //! Input: a finished simulation (its batch-stage log with each stage's power and energy), the power
-//! profile, and region files (read by [`crate::config::region`]). Output: GPU energy over the whole simulated span (busy stages plus idle
+//! profile, and region files. Output: GPU energy over the whole simulated span (busy stages plus idle
 //! power between them, for every GPU), the two baselines (TDP x time, Vidur-Energy's MFU curve), hourly
 //! IT energy aligned to the run's start time, and per region: facility energy (x PUE), operational
 //! carbon (constant or hourly grid intensity), embodied carbon amortised per GPU-hour, cost (energy x
 //! price + GPU-hours x rental price) and water (IT kWh x (WUE + PUE x grid water intensity)).
 
 use crate::catalog::DeviceSpec;
+use crate::cluster::window::RequestWindow;
+use crate::cluster::BatchItem;
 use crate::config::Scenario;
 use crate::error::Result;
-use crate::power::{vidur_energy_w, PowerProfile, Utilisation};
-use crate::sim::BatchRow;
+use crate::power::{energy_j, vidur_energy_w, PowerProfile, Utilisation};
+use crate::sim::{BatchRow, BatchSink, EnergySharing};
 use chrono::{DateTime, Timelike, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Joules per kilowatt-hour.
 pub const J_PER_KWH: f64 = 3.6e6;
@@ -118,7 +120,11 @@ impl EnergyAcc {
         self.busy_j += e;
         self.busy_s[g] += dur;
         let u = Utilisation::of(r.flops, r.bytes, dur, &self.device);
-        self.vidur_busy_j += vidur_energy_w(self.idle_w, self.tdp_w, u.compute) * dur * self.tp;
+        self.vidur_busy_j += energy_j(
+            vidur_energy_w(self.idle_w, self.tdp_w, u.compute),
+            dur,
+            self.tp,
+        );
         let (hourly, busy_hour) = (&mut self.hourly_busy_j, &mut self.busy_hour[g]);
         spread(self.offset_s, a, b, &mut |h, overlap| {
             grow(hourly, h);
@@ -137,7 +143,7 @@ impl EnergyAcc {
         let idle_j: f64 = self
             .busy_s
             .iter()
-            .map(|b| (span_s - b).max(0.0) * self.idle_w * self.tp)
+            .map(|b| energy_j(self.idle_w, (span_s - b).max(0.0), self.tp))
             .sum();
         let (idle_w, tp, host_w) = (self.idle_w, self.tp, self.host_w);
         spread(self.offset_s, 0.0, span_s, &mut |h, overlap| {
@@ -145,12 +151,18 @@ impl EnergyAcc {
             let idle_here: f64 = self
                 .busy_hour
                 .iter()
-                .map(|bh| (overlap - bh.get(h).copied().unwrap_or(0.0)).max(0.0) * idle_w * tp)
+                .map(|bh| {
+                    energy_j(
+                        idle_w,
+                        (overlap - bh.get(h).copied().unwrap_or(0.0)).max(0.0),
+                        tp,
+                    )
+                })
                 .sum();
-            hourly[h] += idle_here + host_w * overlap;
+            hourly[h] += idle_here + energy_j(host_w, overlap, 1.0);
         });
         hourly.truncate(nhours);
-        let host_j = host_w * span_s;
+        let host_j = energy_j(host_w, span_s, 1.0);
         EnergyTotals {
             span_s,
             gpus: self.gpus,
@@ -166,8 +178,53 @@ impl EnergyAcc {
     }
 }
 
+impl BatchSink for EnergyAcc {
+    fn push(&mut self, row: &BatchRow) -> Result<()> {
+        self.add(row);
+        Ok(())
+    }
+}
+
+/// Shares a stage's energy among its requests by tokens processed: a prefill chunk counts its tokens, a
+/// decode step counts one. Padding sequences of static batches are paid for by the real ones. A
+/// request's share goes to its prefill energy when it prefilled in the stage, else to its decode energy.
+pub struct ShareByTokens;
+
+impl EnergySharing for ShareByTokens {
+    fn share(&self, energy_j: f64, items: &[BatchItem], requests: &mut RequestWindow) {
+        if !energy_j.is_finite() {
+            return;
+        }
+        let tokens: u64 = items.iter().map(|i| i.prefill_tokens.max(1) as u64).sum();
+        for item in items {
+            let share = energy_j * item.prefill_tokens.max(1) as f64 / tokens as f64;
+            let req = &mut requests[item.request as usize];
+            if item.prefill_tokens > 0 {
+                req.prefill_energy_j += share;
+            } else {
+                req.decode_energy_j += share;
+            }
+        }
+    }
+}
+
+/// Splits a batch stage's energy between prefill and decode by tokens, as [`ShareByTokens`] shares it
+/// among requests: each prefill token and each decode step (one token) gets the same share; padding sequences
+/// of static batches get none. Returns (prefill J, decode J).
+pub fn split_stage_energy(energy_j: f64, prefill_tokens: f64, decode_tokens: f64) -> (f64, f64) {
+    let tokens = prefill_tokens + decode_tokens;
+    if tokens > 0.0 {
+        (
+            energy_j * prefill_tokens / tokens,
+            energy_j * decode_tokens / tokens,
+        )
+    } else {
+        (0.0, energy_j)
+    }
+}
+
 /// One run's footprint in one region.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegionReport {
     pub region: String,
     pub name: String,
@@ -289,4 +346,17 @@ pub fn region_report(
 /// Seconds from the hour containing `start` to `start`.
 pub fn offset_in_hour_s(start: DateTime<Utc>) -> f64 {
     start.minute() as f64 * 60.0 + start.second() as f64 + start.nanosecond() as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixed_stage_energy_is_split_by_tokens_as_requests_are_charged() {
+        // 300 prefill tokens and 100 decode steps: three quarters to prefill.
+        assert_eq!(split_stage_energy(40.0, 300.0, 100.0), (30.0, 10.0));
+        assert_eq!(split_stage_energy(40.0, 0.0, 8.0), (0.0, 40.0));
+        assert_eq!(split_stage_energy(40.0, 512.0, 0.0), (40.0, 0.0));
+    }
 }

@@ -1,9 +1,11 @@
 //! Writing a run folder: all files go to a hidden sibling folder first, which is renamed into place only
 //! when every file is written, so an interrupted or failed run never leaves a folder that looks complete.
+//! The tables' columns are named by their schemas in [`crate::runfolder`] (`REQUESTS`, `BATCHES`, `POWER`).
 
 use crate::cluster::{Phase, RejectReason, Request};
 use crate::error::{Error, Result};
 use crate::metrics::RequestRow;
+use crate::runfolder::{TableSchema, BATCHES, POWER, REQUESTS};
 use crate::sim::{BatchLog, BatchRow, BatchSink};
 use crate::units::ns_to_secs;
 use crate::units::SimTime;
@@ -107,90 +109,104 @@ fn frame_err(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
     }
 }
 
+/// A table of `schema` from its columns' values, in the schema's order (the names come from the schema).
+fn frame(schema: &TableSchema, values: Vec<Column>) -> Result<DataFrame> {
+    if values.len() != schema.columns.len() {
+        return Err(Error::Internal(format!(
+            "{}: {} columns built for {} named",
+            schema.file,
+            values.len(),
+            schema.columns.len()
+        )));
+    }
+    let named = values
+        .into_iter()
+        .zip(schema.columns)
+        .map(|(c, name)| c.with_name((*name).into()))
+        .collect();
+    DataFrame::new_infer_height(named).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// The per-request table.
 pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
-    let col_f = |name: &str, f: &dyn Fn(&RequestRow) -> Option<f64>| {
+    let col_f = |f: &dyn Fn(&RequestRow) -> Option<f64>| {
         Column::new(
-            name.into(),
+            PlSmallStr::EMPTY,
             rows.iter().map(f).collect::<Vec<Option<f64>>>(),
         )
     };
-    DataFrame::new_infer_height(vec![
-        Column::new(
-            "request_id".into(),
-            rows.iter().map(|r| r.request_id).collect::<Vec<u64>>(),
-        ),
-        Column::new(
-            "arrival_s".into(),
-            rows.iter().map(|r| r.arrival_s).collect::<Vec<f64>>(),
-        ),
-        Column::new(
-            "prompt_tokens".into(),
-            rows.iter().map(|r| r.prompt_tokens).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "output_tokens".into(),
-            rows.iter().map(|r| r.output_tokens).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "replica".into(),
-            rows.iter().map(|r| r.replica).collect::<Vec<u32>>(),
-        ),
-        Column::new(
-            "status".into(),
-            rows.iter().map(|r| r.status).collect::<Vec<&str>>(),
-        ),
-        col_f("scheduled_s", &|r| r.scheduled_s),
-        col_f("first_token_s", &|r| r.first_token_s),
-        col_f("completion_s", &|r| r.completion_s),
-        col_f("ttft_s", &|r| r.ttft_s),
-        col_f("e2e_s", &|r| r.e2e_s),
-        col_f("tbt_mean_s", &|r| r.tbt_mean_s),
-        col_f("tbt_max_s", &|r| r.tbt_max_s),
-        Column::new(
-            "preemptions".into(),
-            rows.iter().map(|r| r.preemptions).collect::<Vec<u32>>(),
-        ),
-        col_f("energy_j", &|r| r.energy_j),
-        col_f("prefill_energy_j", &|r| r.prefill_energy_j),
-        col_f("decode_energy_j", &|r| r.decode_energy_j),
-        col_f("carbon_g", &|r| r.carbon_g),
-    ])
-    .map_err(|e| Error::Internal(e.to_string()))
+    frame(
+        &REQUESTS,
+        vec![
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.request_id).collect::<Vec<u64>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.arrival_s).collect::<Vec<f64>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.prompt_tokens).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.output_tokens).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.replica).collect::<Vec<u32>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.status).collect::<Vec<&str>>(),
+            ),
+            col_f(&|r| r.scheduled_s),
+            col_f(&|r| r.first_token_s),
+            col_f(&|r| r.completion_s),
+            col_f(&|r| r.ttft_s),
+            col_f(&|r| r.e2e_s),
+            col_f(&|r| r.tbt_mean_s),
+            col_f(&|r| r.tbt_max_s),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.preemptions).collect::<Vec<u32>>(),
+            ),
+            col_f(&|r| r.energy_j),
+            col_f(&|r| r.prefill_energy_j),
+            col_f(&|r| r.decode_energy_j),
+            col_f(&|r| r.carbon_g),
+        ],
+    )
 }
 
 /// The batch-stage table.
 pub fn batches_frame(b: &BatchLog) -> Result<DataFrame> {
     let secs = |v: &[u64]| v.iter().map(|t| ns_to_secs(*t)).collect::<Vec<f64>>();
-    DataFrame::new_infer_height(vec![
-        Column::new("replica".into(), b.replica.clone()),
-        Column::new("stage".into(), b.stage.clone()),
-        Column::new("start_s".into(), secs(&b.start_ns)),
-        Column::new("end_s".into(), secs(&b.end_ns)),
-        Column::new("num_requests".into(), b.num_requests.clone()),
-        Column::new("prefill_tokens".into(), b.prefill_tokens.clone()),
-        Column::new("decode_tokens".into(), b.decode_tokens.clone()),
-        Column::new("padding_seqs".into(), b.padding_seqs.clone()),
-        Column::new("kv_blocks_used".into(), b.kv_blocks_used.clone()),
-        Column::new("flops".into(), b.flops.clone()),
-        Column::new("bytes".into(), b.bytes.clone()),
-        Column::new("power_w".into(), b.power_w.clone()),
-        Column::new("energy_j".into(), b.energy_j.clone()),
-    ])
-    .map_err(|e| Error::Internal(e.to_string()))
+    frame(
+        &BATCHES,
+        vec![
+            Column::new(PlSmallStr::EMPTY, b.replica.clone()),
+            Column::new(PlSmallStr::EMPTY, b.stage.clone()),
+            Column::new(PlSmallStr::EMPTY, secs(&b.start_ns)),
+            Column::new(PlSmallStr::EMPTY, secs(&b.end_ns)),
+            Column::new(PlSmallStr::EMPTY, b.num_requests.clone()),
+            Column::new(PlSmallStr::EMPTY, b.prefill_tokens.clone()),
+            Column::new(PlSmallStr::EMPTY, b.decode_tokens.clone()),
+            Column::new(PlSmallStr::EMPTY, b.padding_seqs.clone()),
+            Column::new(PlSmallStr::EMPTY, b.kv_blocks_used.clone()),
+            Column::new(PlSmallStr::EMPTY, b.flops.clone()),
+            Column::new(PlSmallStr::EMPTY, b.bytes.clone()),
+            Column::new(PlSmallStr::EMPTY, b.power_w.clone()),
+            Column::new(PlSmallStr::EMPTY, b.energy_j.clone()),
+        ],
+    )
 }
 
 pub fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
     CsvWriter::new(&mut f).finish(df).map_err(frame_err(path))
-}
-
-pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let f = File::create(path).map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(f)
-        .finish(df)
-        .map(|_| ())
-        .map_err(frame_err(path))
 }
 
 /// Rows buffered before a chunk is written (one Parquet row group / CSV block).
@@ -352,16 +368,18 @@ impl PowerSegments {
     fn frame(&mut self) -> Result<DataFrame> {
         let b = std::mem::take(&mut self.buf);
         let n = b.replica.len();
-        DataFrame::new_infer_height(vec![
-            Column::new("replica".into(), b.replica),
-            Column::new("stage".into(), b.stage),
-            Column::new("gpus".into(), vec![self.gpus; n]),
-            Column::new("start_s".into(), b.start_s),
-            Column::new("end_s".into(), b.end_s),
-            Column::new("state".into(), b.state),
-            Column::new("power_w".into(), b.power_w),
-        ])
-        .map_err(|e| Error::Internal(e.to_string()))
+        frame(
+            &POWER,
+            vec![
+                Column::new(PlSmallStr::EMPTY, b.replica),
+                Column::new(PlSmallStr::EMPTY, b.stage),
+                Column::new(PlSmallStr::EMPTY, vec![self.gpus; n]),
+                Column::new(PlSmallStr::EMPTY, b.start_s),
+                Column::new(PlSmallStr::EMPTY, b.end_s),
+                Column::new(PlSmallStr::EMPTY, b.state),
+                Column::new(PlSmallStr::EMPTY, b.power_w),
+            ],
+        )
     }
 
     fn flush(&mut self) -> Result<()> {

@@ -12,6 +12,82 @@ use polars::prelude::*;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// A table of a run folder: its file and its columns in order (docs/metrics.md describes each). The
+/// writers of `crate::output` name their columns from here and the readers below accept only these
+/// names, so a table's schema is written down once.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSchema {
+    pub file: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+impl TableSchema {
+    /// Refuses a column name the table does not define (a reader asking for a misspelt column).
+    fn check(&self, names: &[&str]) -> Result<()> {
+        match names.iter().find(|n| !self.columns.contains(n)) {
+            Some(n) => Err(Error::Internal(format!(
+                "{} has no column `{n}` (its columns: {})",
+                self.file,
+                self.columns.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One row per request.
+pub const REQUESTS: TableSchema = TableSchema {
+    file: "requests.parquet",
+    columns: &[
+        "request_id",
+        "arrival_s",
+        "prompt_tokens",
+        "output_tokens",
+        "replica",
+        "status",
+        "scheduled_s",
+        "first_token_s",
+        "completion_s",
+        "ttft_s",
+        "e2e_s",
+        "tbt_mean_s",
+        "tbt_max_s",
+        "preemptions",
+        "energy_j",
+        "prefill_energy_j",
+        "decode_energy_j",
+        "carbon_g",
+    ],
+};
+
+/// One row per batch per pipeline stage.
+pub const BATCHES: TableSchema = TableSchema {
+    file: "batches.parquet",
+    columns: &[
+        "replica",
+        "stage",
+        "start_s",
+        "end_s",
+        "num_requests",
+        "prefill_tokens",
+        "decode_tokens",
+        "padding_seqs",
+        "kv_blocks_used",
+        "flops",
+        "bytes",
+        "power_w",
+        "energy_j",
+    ],
+};
+
+/// Per-GPU power of each (replica, stage) group as piecewise-constant segments.
+pub const POWER: TableSchema = TableSchema {
+    file: "power.parquet",
+    columns: &[
+        "replica", "stage", "gpus", "start_s", "end_s", "state", "power_w",
+    ],
+};
+
 /// A table of a run folder (a parquet file read whole).
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -254,7 +330,7 @@ impl RunFolder {
         } else {
             None
         };
-        for name in ["requests.parquet", "batches.parquet"] {
+        for name in [REQUESTS.file, BATCHES.file] {
             let path = dir.join(name);
             if !path.is_file() {
                 return Err(Error::io(
@@ -277,33 +353,42 @@ impl RunFolder {
     /// Columns `cols` of `requests.parquet` (one row per request). Each call reads the file: plots
     /// ask for the few columns they draw, so a long run's tables are never all in memory at once.
     pub fn requests(&self, cols: &[&str]) -> Result<Table> {
-        Table::read_parquet_columns(&self.dir.join("requests.parquet"), cols)
+        self.read_table(&REQUESTS, cols)
     }
 
     /// Columns `cols` of the first `rows` rows of `requests.parquet` (requests in id order, which is
     /// arrival order), and its row count.
     pub fn requests_head(&self, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
-        Table::read_parquet_head(&self.dir.join("requests.parquet"), cols, Some(rows))
+        self.read_head(&REQUESTS, cols, rows)
     }
 
     /// Columns `cols` of the first `rows` rows of `batches.parquet` (batch stages in order of start
     /// time), and its row count.
     pub fn batches_head(&self, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
-        Table::read_parquet_head(&self.dir.join("batches.parquet"), cols, Some(rows))
+        self.read_head(&BATCHES, cols, rows)
     }
 
     /// Columns `cols` of `batches.parquet` (one row per batch stage).
     pub fn batches(&self, cols: &[&str]) -> Result<Table> {
-        Table::read_parquet_columns(&self.dir.join("batches.parquet"), cols)
+        self.read_table(&BATCHES, cols)
     }
 
     /// Columns `cols` of `power.parquet`, when the run has one.
     pub fn power(&self, cols: &[&str]) -> Result<Option<Table>> {
-        let path = self.dir.join("power.parquet");
-        if !path.exists() {
+        if !self.dir.join(POWER.file).exists() {
             return Ok(None);
         }
-        Table::read_parquet_columns(&path, cols).map(Some)
+        self.read_table(&POWER, cols).map(Some)
+    }
+
+    fn read_table(&self, table: &TableSchema, cols: &[&str]) -> Result<Table> {
+        table.check(cols)?;
+        Table::read_parquet_columns(&self.dir.join(table.file), cols)
+    }
+
+    fn read_head(&self, table: &TableSchema, cols: &[&str], rows: usize) -> Result<(Table, usize)> {
+        table.check(cols)?;
+        Table::read_parquet_head(&self.dir.join(table.file), cols, Some(rows))
     }
 
     /// A number of summary.json at a dotted path (`ttft_s.p50`), if present and numeric.

@@ -1,17 +1,20 @@
 //! The simulated cluster: requests' serving state, replicas with their KV cache, routers and batching
 //! policies.
 //!
-//! The event loop ([`crate::sim`]) owns the cluster; policies form batches from a replica's queues and
-//! the loop applies each finished batch back to the requests. All per-request state lives in one flat
+//! The event loop ([`crate::sim`]) holds the replicas and the requests in flight; policies form batches
+//! from a replica's queues, and [`finish::finish_batch`] applies each batch that leaves the last stage
+//! back to its requests and replica. All per-request state lives in one flat
 //! array indexed by request id.
 
+pub mod finish;
 pub mod kv;
 pub mod policy;
 pub mod router;
+pub mod shape;
 pub mod window;
 
-use crate::predictor::BatchShape;
 use crate::units::SimTime;
+pub use shape::BatchShape;
 use std::collections::VecDeque;
 
 /// Why a request was turned away instead of served.

@@ -1,7 +1,7 @@
 //! The `simulate` driver: config -> scenario -> workload -> predictor -> event loop -> run folder.
 
 use crate::accounting;
-use crate::accounting::EnergyAcc;
+use crate::accounting::{EnergyAcc, ShareByTokens};
 use crate::cluster::Request;
 use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::output::{self, RunDir};
 use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
-use crate::power::PowerProfile;
+use crate::power::{PowerProfile, StageEnergy};
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
     SHARED_ATTENTION_PROFILE,
@@ -20,7 +20,7 @@ use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
 use crate::report::ReportOptions;
 use crate::sim::{self, SimResult};
-use crate::sim::{BatchRow, BatchSink, RequestSink, StageEnergy};
+use crate::sim::{BatchLog, BatchSink, CostModel, Energy, FanOut, RequestSink};
 use crate::workload;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -154,28 +154,6 @@ pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcom
     simulate_impl(scenario, progress, Keep::Memory)
 }
 
-/// Sends each batch-stage row to the files being written and the energy accumulator.
-struct Tee<'a> {
-    batches: Option<&'a mut BatchesWriter>,
-    power: Option<&'a mut PowerSegments>,
-    energy: Option<&'a mut EnergyAcc>,
-}
-
-impl BatchSink for Tee<'_> {
-    fn push(&mut self, row: &BatchRow) -> Result<()> {
-        if let Some(b) = self.batches.as_deref_mut() {
-            b.push(row)?;
-        }
-        if let Some(p) = self.power.as_deref_mut() {
-            p.push(row)?;
-        }
-        if let Some(e) = self.energy.as_deref_mut() {
-            e.add(row);
-        }
-        Ok(())
-    }
-}
-
 /// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
 /// folder is being written, the requests themselves spilled to disk until their energy columns can be
 /// filled.
@@ -253,70 +231,24 @@ fn simulate_requests(
         device: scenario.device.clone(),
         gpus_per_stage: scenario.hardware.tensor_parallel,
     });
+    let energy = stage_energy.as_ref().map(|e| Energy {
+        power: e,
+        sharing: &ShareByTokens,
+    });
     let mut acc = profile
         .as_ref()
         .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
     let t0 = Instant::now();
-    let mut streamed_requests = None;
-    let result = match keep {
-        Keep::Memory => {
-            let result = sim::run(
-                &scenario,
-                specs,
-                predictor.as_ref(),
-                stage_energy.as_ref(),
-                progress,
-            )?;
-            if let Some(a) = acc.as_mut() {
-                for i in 0..result.batches.len() {
-                    a.add(&result.batches.row(i));
-                }
-            }
-            result
-        }
-        Keep::Stream(_) | Keep::Summary => {
-            let dir = keep.dir();
-            let mut batches = dir
-                .map(|d| BatchesWriter::create(&d.join("batches.parquet")))
-                .transpose()?;
-            let mut power = match (&profile, dir) {
-                (Some(p), Some(d)) => Some(PowerSegments::create(
-                    &d.join("power.parquet"),
-                    &scenario,
-                    p.idle_w,
-                )?),
-                _ => None,
-            };
-            let mut tee = Tee {
-                batches: batches.as_mut(),
-                power: power.as_mut(),
-                energy: acc.as_mut(),
-            };
-            let mut finished = StreamedRequests {
-                stats: RequestStats::default(),
-                spill: dir
-                    .map(|d| RequestSpill::create(&d.join(".requests.spill")))
-                    .transpose()?,
-            };
-            let result = sim::run_into(
-                &scenario,
-                specs,
-                predictor.as_ref(),
-                stage_energy.as_ref(),
-                progress,
-                &mut tee,
-                &mut finished,
-            )?;
-            if let Some(b) = batches {
-                b.finish()?;
-            }
-            if let Some(p) = power {
-                p.finish(result.end_ns)?;
-            }
-            streamed_requests = Some(finished);
-            result
-        }
-    };
+    let (result, streamed_requests) = run_loop(
+        &scenario,
+        specs,
+        predictor.as_ref(),
+        energy,
+        acc.as_mut(),
+        profile.as_ref().map(|p| p.idle_w),
+        progress,
+        keep,
+    )?;
     let wall_s = t0.elapsed().as_secs_f64();
     let mut rows: Vec<RequestRow> = result
         .requests
@@ -380,6 +312,70 @@ fn simulate_requests(
             .as_ref()
             .filter(|_| summary_has_energy)
             .map(|p| p.idle_w),
+    })
+}
+
+/// Runs the event loop with the batch sinks and request sink that `keep` asks for: the in-memory log
+/// and requests, or the run folder's batches.parquet, power.parquet (with `idle_w`, when the run has a
+/// power profile) and a request spill; `acc`, when given, accumulates energy as stages run. Returns the
+/// result and, unless the requests were kept in memory, what was streamed of them.
+#[allow(clippy::too_many_arguments)] // the loop's inputs and the sinks' settings, each used once
+fn run_loop(
+    scenario: &Scenario,
+    specs: &[workload::RequestSpec],
+    cost: &dyn CostModel,
+    energy: Option<Energy>,
+    acc: Option<&mut EnergyAcc>,
+    idle_w: Option<f64>,
+    progress: sim::Progress,
+    keep: Keep,
+) -> Result<(SimResult, Option<StreamedRequests>)> {
+    let dir = keep.dir();
+    let mut log = matches!(keep, Keep::Memory).then(BatchLog::default);
+    let mut batches = dir
+        .map(|d| BatchesWriter::create(&d.join("batches.parquet")))
+        .transpose()?;
+    let mut power = match (idle_w, dir) {
+        (Some(idle_w), Some(d)) => Some(PowerSegments::create(
+            &d.join("power.parquet"),
+            scenario,
+            idle_w,
+        )?),
+        _ => None,
+    };
+    let mut sinks = FanOut::default()
+        .with(log.as_mut().map(|l| l as &mut dyn BatchSink))
+        .with(batches.as_mut().map(|b| b as &mut dyn BatchSink))
+        .with(power.as_mut().map(|p| p as &mut dyn BatchSink))
+        .with(acc.map(|a| a as &mut dyn BatchSink));
+    let mut kept_requests = Vec::new();
+    let mut streamed = StreamedRequests {
+        stats: RequestStats::default(),
+        spill: dir
+            .map(|d| RequestSpill::create(&d.join(".requests.spill")))
+            .transpose()?,
+    };
+    let finished: &mut dyn RequestSink = match keep {
+        Keep::Memory => &mut kept_requests,
+        Keep::Stream(_) | Keep::Summary => &mut streamed,
+    };
+    let mut result = sim::run_into(
+        scenario, specs, cost, energy, progress, &mut sinks, finished,
+    )?;
+    drop(sinks);
+    if let Some(b) = batches {
+        b.finish()?;
+    }
+    if let Some(p) = power {
+        p.finish(result.end_ns)?;
+    }
+    Ok(match log {
+        Some(log) => {
+            result.batches = log;
+            result.requests = kept_requests;
+            (result, None)
+        }
+        None => (result, Some(streamed)),
     })
 }
 

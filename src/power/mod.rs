@@ -4,10 +4,15 @@
 //! u_c = F / (T x peak_flops) and u_m = B / (T x peak_bandwidth), each clipped to [0, 1], and the GPU
 //! draws P = min(P_cap, P_0 + k_c u_c + k_m u_m). Between stages (model loaded, nothing running) it draws
 //! P_idle. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
-//! fit's error (the file format and its checks: [`crate::config::power_profile`]). Baselines: TDP x time, and Vidur-Energy's curve
+//! fit's error (the file format and its checks: [`crate::config::power_profile`]). Baselines: TDP x time,
+//! and Vidur-Energy's curve
 //! P_idle + (P_max - P_idle) x min(1, (MFU / 0.45)^0.7).
+//!
+//! [`StageEnergy`] is the one place a stage's cost becomes watts and joules: the event loop reaches it
+//! through [`crate::sim::StagePower`]. Nothing here knows about requests or the loop's state.
 
 use crate::catalog::DeviceSpec;
+use crate::sim::{StageCost, StagePower};
 use serde::Serialize;
 
 pub use crate::config::power_profile::{PowerProfile, PowerProvenance};
@@ -36,6 +41,31 @@ impl Utilisation {
             compute: (flops / (time_s * d.peak_flops())).clamp(0.0, 1.0),
             memory: (bytes / (time_s * d.memory_bandwidth_bytes_s())).clamp(0.0, 1.0),
         }
+    }
+}
+
+/// Energy of `gpus` GPUs each drawing `power_w` watts for `seconds` seconds, joules: the one place a
+/// power becomes an energy (stages, idle stretches, baselines).
+pub fn energy_j(power_w: f64, seconds: f64, gpus: f64) -> f64 {
+    power_w * seconds * gpus
+}
+
+/// What prices a stage's energy: the power profile and the device of each GPU, and how many GPUs run
+/// one stage (the tensor-parallel degree).
+pub struct StageEnergy {
+    pub profile: PowerProfile,
+    pub device: DeviceSpec,
+    pub gpus_per_stage: u32,
+}
+
+impl StagePower for StageEnergy {
+    /// Per-GPU power and all-GPU energy of a stage with cost `c`.
+    fn price(&self, c: &StageCost) -> (f64, f64) {
+        let t = c.time_ns as f64 / 1e9;
+        let w = self
+            .profile
+            .busy_w(Utilisation::of(c.flops, c.bytes, t, &self.device));
+        (w, energy_j(w, t, self.gpus_per_stage as f64))
     }
 }
 

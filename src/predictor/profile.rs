@@ -16,7 +16,7 @@ use super::fit::{
     Quadratic,
 };
 use super::roofline::Roofline;
-use super::{BatchShape, Predictor, PredictorInfo, StageCost};
+use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
 use crate::csvio::CsvTable;
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
@@ -832,7 +832,7 @@ impl ProfilePredictor {
     }
 }
 
-impl Predictor for ProfilePredictor {
+impl CostModel for ProfilePredictor {
     fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
         let rl = self.roofline.stage_cost(s, stage);
         let layers = (self.model.num_layers / self.stages) as f64;
@@ -884,7 +884,9 @@ impl Predictor for ProfilePredictor {
             bytes: rl.bytes,
         }
     }
+}
 
+impl Predictor for ProfilePredictor {
     fn info(&self) -> PredictorInfo {
         let mut sources: Vec<(String, String)> = self
             .tables

@@ -12,7 +12,7 @@
 //! Input: the model and device specs, the parallelism and [`RooflineParams`]. Output: a [`StageCost`]
 //! per batch shape. Reads no file and touches no state outside its own struct.
 
-use super::{BatchShape, Predictor, PredictorInfo, StageCost};
+use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec};
 use crate::units::duration_ns;
 
@@ -156,7 +156,7 @@ impl Roofline {
     }
 }
 
-impl Predictor for Roofline {
+impl CostModel for Roofline {
     fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
         let m = &self.model;
         let layers = (m.num_layers / self.stages) as f64;
@@ -186,7 +186,9 @@ impl Predictor for Roofline {
             bytes,
         }
     }
+}
 
+impl Predictor for Roofline {
     fn info(&self) -> PredictorInfo {
         let ops = [
             "linear_layers",

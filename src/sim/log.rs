@@ -1,9 +1,10 @@
 //! The batch-stage log: one row per batch per pipeline stage, handed to a [`BatchSink`] as the loop
-//! produces it. [`BatchLog`] keeps the rows in memory as columns (for tests and replays); the
-//! `simulate` command streams them to disk instead, so memory does not grow with the run's length.
+//! produces it ([`FanOut`] hands it to several). [`BatchLog`] keeps the rows in memory as columns (for
+//! tests and replays); the `simulate` command streams them to disk instead, so memory does not grow
+//! with the run's length.
 
+use super::models::StageCost;
 use crate::cluster::Batch;
-use crate::predictor::StageCost;
 use crate::units::SimTime;
 
 /// One batch on one pipeline stage (see docs/metrics.md, batches.parquet).
@@ -53,9 +54,33 @@ impl BatchRow {
     }
 }
 
-/// Receives batch-stage rows as the simulation produces them.
+/// Receives batch-stage rows as the simulation produces them: the in-memory log, the files of a run
+/// folder, the energy accumulator.
 pub trait BatchSink {
     fn push(&mut self, row: &BatchRow) -> crate::error::Result<()>;
+}
+
+/// Hands each row to every sink, in the order they were given.
+#[derive(Default)]
+pub struct FanOut<'a> {
+    sinks: Vec<&'a mut dyn BatchSink>,
+}
+
+impl<'a> FanOut<'a> {
+    /// Adds `sink`, when there is one.
+    pub fn with(mut self, sink: Option<&'a mut dyn BatchSink>) -> Self {
+        self.sinks.extend(sink);
+        self
+    }
+}
+
+impl BatchSink for FanOut<'_> {
+    fn push(&mut self, row: &BatchRow) -> crate::error::Result<()> {
+        for s in self.sinks.iter_mut() {
+            s.push(row)?;
+        }
+        Ok(())
+    }
 }
 
 /// Columns of the batch-stage log, in memory.

@@ -1,30 +1,32 @@
-//! The discrete-event loop.
+//! The discrete-event loop: it orders events and calls the cluster (routing, batching, finishing a
+//! batch), the cost model and the energy models (through the traits of [`models`]) and the sinks.
 //!
-//! Input: a resolved [`Scenario`], its requests (sorted by arrival) and a [`Predictor`]. Output: each
-//! finished request's timeline (to a [`RequestSink`], in id order), one log row per batch stage (to a
-//! [`BatchSink`]), and a [`SimResult`] with the token-gap histogram and counts. Time is integer nanoseconds; events at the same instant run in the order they were
-//! created (a sequence number breaks ties), so a run is reproducible bit for bit.
+//! Input: a resolved [`Scenario`], its requests (sorted by arrival), a [`CostModel`] and, optionally,
+//! the [`Energy`] models. Output: each finished request's timeline (to a [`RequestSink`], in id order),
+//! one row per batch stage (to a [`BatchSink`]), and a [`SimResult`] with the token-gap histogram and
+//! counts. Time is integer nanoseconds; events at the same instant run in the order they were created
+//! ([`queue::EventQueue`]), so a run is reproducible bit for bit. Imports nothing above the cluster.
 
 mod log;
+pub mod models;
+pub mod queue;
 
 pub use crate::cluster::window::{RequestSink, RequestWindow};
-pub use log::{BatchLog, BatchRow, BatchSink};
+pub use log::{BatchLog, BatchRow, BatchSink, FanOut};
+pub use models::{CostModel, Energy, EnergySharing, StageCost, StagePower};
 
-use crate::catalog::DeviceSpec;
+use crate::cluster::finish::{finish_batch, TokenGaps};
 use crate::cluster::kv::KvCache;
 use crate::cluster::policy::{form_batch, Ctx, Limits};
 use crate::cluster::router::Router;
 use crate::cluster::{Batch, Phase, Replica, Request};
 use crate::config::Scenario;
 use crate::error::{Error, Result};
-use crate::power::{PowerProfile, Utilisation};
-use crate::predictor::{Predictor, StageCost};
 use crate::rng::substream;
 use crate::units::SimTime;
 use crate::workload::RequestSpec;
 use hdrhistogram::Histogram;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use queue::EventQueue;
 
 /// What happens at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,47 +63,25 @@ pub struct SimResult {
     pub peak_requests_held: u64,
 }
 
-/// What the loop needs to price a stage's energy: the power profile and the device of each GPU, and
-/// how many GPUs run one stage (the tensor-parallel degree).
-pub struct StageEnergy {
-    pub profile: PowerProfile,
-    pub device: DeviceSpec,
-    pub gpus_per_stage: u32,
-}
-
-impl StageEnergy {
-    /// Per-GPU power and all-GPU energy of a stage with cost `c`.
-    pub fn price(&self, c: &StageCost) -> (f64, f64) {
-        let t = c.time_ns as f64 / 1e9;
-        let w = self
-            .profile
-            .busy_w(Utilisation::of(c.flops, c.bytes, t, &self.device));
-        (w, w * t * self.gpus_per_stage as f64)
-    }
-}
-
 /// Observer of progress: called with the number of requests finished (completed or rejected).
 pub type Progress<'a> = &'a dyn Fn(u64);
 
 struct Sim<'a> {
-    now: SimTime,
-    seq: u64,
-    queue: BinaryHeap<Reverse<(SimTime, u64, Event)>>,
+    queue: EventQueue<Event>,
     requests: RequestWindow,
     replicas: Vec<Replica>,
     batches: Vec<Batch>,
     free_batches: Vec<u32>,
     limits: Limits,
     router: Router,
-    predictor: &'a dyn Predictor,
-    energy: Option<&'a StageEnergy>,
+    cost: &'a dyn CostModel,
+    energy: Option<Energy<'a>>,
     stages: u32,
     sink: &'a mut dyn BatchSink,
     batch_stages: u64,
     batches_last_stage: u64,
     batch_requests_last_stage: u64,
-    tbt: Histogram<u64>,
-    tbt_sum: u128,
+    gaps: TokenGaps,
     finished: u64,
 }
 
@@ -110,8 +90,8 @@ struct Sim<'a> {
 pub fn run(
     scenario: &Scenario,
     specs: &[RequestSpec],
-    predictor: &dyn Predictor,
-    energy: Option<&StageEnergy>,
+    cost: &dyn CostModel,
+    energy: Option<Energy>,
     progress: Progress,
 ) -> Result<SimResult> {
     let mut log = BatchLog::default();
@@ -119,7 +99,7 @@ pub fn run(
     let mut res = run_into(
         scenario,
         specs,
-        predictor,
+        cost,
         energy,
         progress,
         &mut log,
@@ -136,8 +116,8 @@ pub fn run(
 pub fn run_into(
     scenario: &Scenario,
     specs: &[RequestSpec],
-    predictor: &dyn Predictor,
-    energy: Option<&StageEnergy>,
+    cost: &dyn CostModel,
+    energy: Option<Energy>,
     progress: Progress,
     sink: &mut dyn BatchSink,
     finished: &mut dyn RequestSink,
@@ -161,48 +141,41 @@ pub fn run_into(
         .map(|_| Replica::new(kv.clone(), hw.pipeline_stages))
         .collect();
     let mut sim = Sim {
-        now: 0,
-        seq: 0,
-        queue: BinaryHeap::new(),
+        queue: EventQueue::default(),
         requests: RequestWindow::default(),
         replicas,
         batches: Vec::new(),
         free_batches: Vec::new(),
         limits,
         router: Router::new(scenario.router, substream(scenario.seed, "router")),
-        predictor,
+        cost,
         energy,
         stages: hw.pipeline_stages,
         sink,
         batch_stages: 0,
         batches_last_stage: 0,
         batch_requests_last_stage: 0,
-        // 1 ns to 2^50 ns (13 days) at 3 significant digits; longer gaps are recorded as 13 days.
-        tbt: Histogram::new_with_bounds(1, 1 << 50, 3)
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        tbt_sum: 0,
+        gaps: TokenGaps::new()?,
         finished: 0,
     };
     if let Some(first) = specs.first() {
-        sim.push(first.arrival_ns, Event::Arrival(0));
+        sim.queue.push(first.arrival_ns, Event::Arrival(0))?;
     }
     let max_context = scenario.model.max_position_embeddings;
     let mut events = 0u64;
-    while let Some(Reverse((t, _, ev))) = sim.queue.pop() {
-        debug_assert!(t >= sim.now, "time went backwards");
-        sim.now = t;
+    while let Some((_, ev)) = sim.queue.pop() {
         events += 1;
         match ev {
             Event::Arrival(i) => {
                 if let Some(next) = specs.get(i as usize + 1) {
-                    sim.push(next.arrival_ns, Event::Arrival(i + 1));
+                    sim.queue.push(next.arrival_ns, Event::Arrival(i + 1))?;
                 }
                 let s = &specs[i as usize];
                 let id =
                     sim.requests
                         .push(Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens));
                 debug_assert_eq!(id, i);
-                sim.arrive(i, max_context);
+                sim.arrive(i, max_context)?;
             }
             Event::Schedule(r) => {
                 sim.replicas[r as usize].schedule_pending = false;
@@ -230,22 +203,17 @@ pub fn run_into(
         batch_stages: sim.batch_stages,
         batches_last_stage: sim.batches_last_stage,
         batch_requests_last_stage: sim.batch_requests_last_stage,
-        tbt_ns: sim.tbt,
-        tbt_sum_ns: sim.tbt_sum,
+        tbt_ns: sim.gaps.hist,
+        tbt_sum_ns: sim.gaps.sum_ns,
         events,
-        end_ns: sim.now,
+        end_ns: sim.queue.now(),
         kv_units_per_replica: kv.total,
         peak_requests_held,
     })
 }
 
 impl Sim<'_> {
-    fn push(&mut self, t: SimTime, ev: Event) {
-        self.queue.push(Reverse((t, self.seq, ev)));
-        self.seq += 1;
-    }
-
-    fn arrive(&mut self, i: u32, max_context: u32) {
+    fn arrive(&mut self, i: u32, max_context: u32) -> Result<()> {
         let replica = self.router.route(&self.replicas);
         let kv_total = self.replicas[replica as usize].kv.total;
         let units = self.replicas[replica as usize]
@@ -261,7 +229,7 @@ impl Sim<'_> {
         if let Some(reason) = reason {
             req.phase = Phase::Rejected(reason);
             self.finished += 1;
-            return;
+            return Ok(());
         }
         req.phase = Phase::Waiting;
         let rep = &mut self.replicas[replica as usize];
@@ -269,8 +237,10 @@ impl Sim<'_> {
         rep.outstanding += 1;
         if !rep.schedule_pending {
             rep.schedule_pending = true;
-            self.push(self.now, Event::Schedule(replica));
+            let now = self.queue.now();
+            self.queue.push(now, Event::Schedule(replica))?;
         }
+        Ok(())
     }
 
     /// Forms batches on replica `r` while its pipeline has room for another.
@@ -289,7 +259,7 @@ impl Sim<'_> {
                 replica: &mut self.replicas[r as usize],
                 requests: &mut self.requests,
                 limits: &self.limits,
-                now: self.now,
+                now: self.queue.now(),
             };
             if !form_batch(&mut ctx, batch) {
                 self.free_batches.push(id);
@@ -314,43 +284,27 @@ impl Sim<'_> {
     }
 
     fn start_stage(&mut self, id: u32, stage: u32) -> Result<()> {
+        let now = self.queue.now();
         let batch = &self.batches[id as usize];
         let r = batch.replica;
-        let cost = self.predictor.stage_cost(&batch.shape, stage);
-        let end = self.now + cost.time_ns;
+        let cost = self.cost.stage_cost(&batch.shape, stage);
+        let end = now + cost.time_ns;
         let (power_w, energy_j) = match self.energy {
-            Some(e) => e.price(&cost),
+            Some(e) => e.power.price(&cost),
             None => (f64::NAN, f64::NAN),
         };
-        self.sink.push(&BatchRow::new(
-            batch, stage, self.now, &cost, power_w, energy_j,
-        ))?;
+        self.sink
+            .push(&BatchRow::new(batch, stage, now, &cost, power_w, energy_j))?;
         self.batch_stages += 1;
         if stage + 1 == self.stages {
             self.batches_last_stage += 1;
             self.batch_requests_last_stage += batch.items.len() as u64;
         }
-        if energy_j.is_finite() {
-            // Share the stage's energy among its requests by tokens processed (padding sequences of
-            // static batches are paid for by the real ones).
-            let tokens: u64 = batch
-                .items
-                .iter()
-                .map(|i| i.prefill_tokens.max(1) as u64)
-                .sum();
-            for item in &batch.items {
-                let share = energy_j * item.prefill_tokens.max(1) as f64 / tokens as f64;
-                let req = &mut self.requests[item.request as usize];
-                if item.prefill_tokens > 0 {
-                    req.prefill_energy_j += share;
-                } else {
-                    req.decode_energy_j += share;
-                }
-            }
+        if let Some(e) = self.energy {
+            e.sharing.share(energy_j, &batch.items, &mut self.requests);
         }
         self.replicas[r as usize].stages[stage as usize].current = Some(id);
-        self.push(end, Event::StageDone { replica: r, stage });
-        Ok(())
+        self.queue.push(end, Event::StageDone { replica: r, stage })
     }
 
     fn stage_done(&mut self, r: u32, stage: u32) -> Result<()> {
@@ -364,64 +318,17 @@ impl Sim<'_> {
         if stage + 1 < self.stages {
             return self.enter_stage(id, stage + 1);
         }
-        self.finish_batch(id)?;
+        let rep = &mut self.replicas[r as usize];
+        let now = self.queue.now();
+        self.finished += finish_batch(
+            &self.batches[id as usize],
+            &mut self.requests,
+            rep,
+            now,
+            &mut self.gaps,
+        )?;
         self.free_batches.push(id);
         self.replicas[r as usize].batches_in_flight -= 1;
         self.schedule(r)
-    }
-
-    /// Applies a batch that has left the last stage: prefill progress, emitted tokens, completions.
-    fn finish_batch(&mut self, id: u32) -> Result<()> {
-        let now = self.now;
-        let batch = &self.batches[id as usize];
-        let r = batch.replica as usize;
-        let mut completed_any = false;
-        for item in &batch.items {
-            let req = &mut self.requests[item.request as usize];
-            if req.phase != Phase::Running || !req.in_flight {
-                return Err(Error::Internal(format!(
-                    "request {} finished a batch in phase {:?} (in flight: {})",
-                    item.request, req.phase, req.in_flight
-                )));
-            }
-            req.in_flight = false;
-            let emits = if item.prefill_tokens > 0 {
-                req.prefilled += item.prefill_tokens;
-                req.kv_tokens += item.prefill_tokens;
-                !req.in_prefill()
-            } else {
-                req.kv_tokens += 1;
-                true
-            };
-            if !emits {
-                continue;
-            }
-            req.generated += 1;
-            if req.first_token_ns.is_none() {
-                req.first_token_ns = Some(now);
-            } else {
-                let gap = now - req.last_token_ns;
-                req.tbt_max_ns = req.tbt_max_ns.max(gap);
-                self.tbt.saturating_record(gap);
-                self.tbt_sum += gap as u128;
-            }
-            req.last_token_ns = now;
-            if req.generated == req.output_tokens {
-                req.phase = Phase::Completed;
-                req.completion_ns = Some(now);
-                self.replicas[r].kv.release(req.kv_held);
-                req.kv_held = 0;
-                self.replicas[r].outstanding -= 1;
-                self.finished += 1;
-                completed_any = true;
-            }
-        }
-        if completed_any {
-            let requests = &self.requests;
-            self.replicas[r]
-                .running
-                .retain(|&q| requests[q as usize].phase != Phase::Completed);
-        }
-        Ok(())
     }
 }
