@@ -99,6 +99,11 @@ pub struct DeviceSpec {
     /// pipeline-parallel communication in the roofline.
     #[serde(default)]
     pub interconnect_gb_s: Option<f64>,
+    /// Latency of one hop between two devices of one server (one step of a ring collective, or one
+    /// point-to-point send), microseconds. A ring all-reduce over n devices pays it 2(n-1) times, on top
+    /// of the roofline's fixed per-collective cost. `None`: no per-hop term.
+    #[serde(default)]
+    pub interconnect_latency_us: Option<f64>,
     #[serde(default)]
     pub rental_usd_per_gpu_hour: Option<Sourced>,
     #[serde(default)]
@@ -227,6 +232,101 @@ impl Catalog {
     pub fn device_names(&self) -> impl Iterator<Item = &str> {
         self.devices.keys().map(|s| s.as_str())
     }
+}
+
+/// Checks every entry of a catalog: every count and size of a model positive (and head counts that
+/// divide), every peak, capacity and power of a device positive, and every optional figure (idle power,
+/// interconnect bandwidth and latency, rental price) positive where given. The error names the catalog,
+/// the entry and the field.
+pub fn validate(catalog: &Catalog) -> Result<()> {
+    for name in catalog.model_names() {
+        if let Some((_, m)) = catalog.model(name) {
+            check_model(m).map_err(|(field, value, message)| {
+                Error::invalid(
+                    &catalog.models_origin,
+                    format!("models.{name}.{field}"),
+                    value,
+                    message,
+                )
+            })?;
+        }
+    }
+    for name in catalog.device_names() {
+        if let Some((_, d)) = catalog.device(name) {
+            check_device(d).map_err(|(field, value, message)| {
+                Error::invalid(
+                    &catalog.devices_origin,
+                    format!("devices.{name}.{field}"),
+                    value,
+                    message,
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A field that failed a check: its name, its value and why.
+type Failed = (&'static str, String, &'static str);
+
+fn check_model(m: &ModelSpec) -> std::result::Result<(), Failed> {
+    let counts = [
+        ("num_layers", m.num_layers),
+        ("hidden_size", m.hidden_size),
+        ("num_attention_heads", m.num_attention_heads),
+        ("num_kv_heads", m.num_kv_heads),
+        ("head_dim", m.head_dim),
+        ("intermediate_size", m.intermediate_size),
+        ("vocab_size", m.vocab_size),
+        ("dtype_bytes", m.dtype_bytes),
+        ("max_position_embeddings", m.max_position_embeddings),
+    ];
+    for (field, v) in counts {
+        if v == 0 {
+            return Err((field, v.to_string(), "must be positive"));
+        }
+    }
+    if m.num_attention_heads % m.num_kv_heads != 0 {
+        return Err((
+            "num_kv_heads",
+            m.num_kv_heads.to_string(),
+            "must divide num_attention_heads (each KV head serves a whole group of query heads)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let required = [
+        ("peak_tflops", d.peak_tflops),
+        ("memory_bandwidth_gb_s", d.memory_bandwidth_gb_s),
+        ("memory_gb", d.memory_gb),
+        ("tdp_w", d.tdp_w),
+    ];
+    for (field, v) in required {
+        if !positive(v) {
+            return Err((field, v.to_string(), "must be a positive number"));
+        }
+    }
+    let optional = [
+        ("idle_w", d.idle_w),
+        ("interconnect_gb_s", d.interconnect_gb_s),
+        ("interconnect_latency_us", d.interconnect_latency_us),
+        (
+            "rental_usd_per_gpu_hour",
+            d.rental_usd_per_gpu_hour.as_ref().map(|r| r.value),
+        ),
+    ];
+    for (field, v) in optional {
+        if let Some(v) = v.filter(|v| !positive(*v)) {
+            return Err((field, v.to_string(), "must be a positive number when given"));
+        }
+    }
+    if d.idle_w.is_some_and(|idle| idle >= d.tdp_w) {
+        return Err(("idle_w", format!("{:?}", d.idle_w), "must be below tdp_w"));
+    }
+    Ok(())
 }
 
 fn find<'a, T>(

@@ -18,7 +18,8 @@ use crate::units::duration_ns;
 
 /// Interconnect bandwidth assumed when the device catalog gives none, GB/s per direction (PCIe 4.0 x16).
 pub const DEFAULT_INTERCONNECT_GB_S: f64 = 32.0;
-/// Latency of one collective or point-to-point transfer, microseconds.
+/// Fixed cost of one collective or point-to-point transfer (launch and setup), microseconds; paid once
+/// per transfer whatever the device, on top of the device's per-hop `interconnect_latency_us`.
 pub const COMM_LATENCY_US: f64 = 10.0;
 
 /// Roofline parameters, from the config's `predictor` section.
@@ -40,6 +41,8 @@ pub struct Roofline {
     flops_per_s: f64,
     bytes_per_s: f64,
     link_bytes_per_s: f64,
+    /// Latency of one hop between two GPUs, seconds (0 when the catalog gives none).
+    hop_latency_s: f64,
     device_name: String,
 }
 
@@ -63,6 +66,7 @@ impl Roofline {
                 .interconnect_gb_s
                 .unwrap_or(DEFAULT_INTERCONNECT_GB_S)
                 * 1e9,
+            hop_latency_s: device.interconnect_latency_us.unwrap_or(0.0) * 1e-6,
             device_name: device_name.to_string(),
         }
     }
@@ -113,10 +117,9 @@ impl Roofline {
             0.0
         };
 
-        // Tensor parallelism: two all-reduces of the layer's activations (ring: 2(n-1)/n of the data).
+        // Tensor parallelism: two all-reduces of the layer's activations.
         let t_ar = if self.tp > 1 {
-            let bytes = tokens * h * dt;
-            2.0 * (2.0 * (tp - 1.0) / tp * bytes / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6)
+            2.0 * self.all_reduce_s(tokens * h * dt)
         } else {
             0.0
         };
@@ -129,15 +132,22 @@ impl Roofline {
 }
 
 impl Roofline {
-    /// One ring all-reduce of `bytes` across the TP group, seconds.
+    /// One ring all-reduce of `bytes` across the TP group of n GPUs, seconds: 2(n-1) steps (n-1 of
+    /// reduce-scatter, n-1 of all-gather), each moving a chunk of bytes/n over one link and paying one hop
+    /// latency, plus the fixed per-collective cost.
     pub fn all_reduce_s(&self, bytes: f64) -> f64 {
-        let tp = self.tp as f64;
-        2.0 * (tp - 1.0) / tp * bytes / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6
+        let n = self.tp as f64;
+        let steps = 2.0 * (n - 1.0);
+        // steps x (bytes / n) / bandwidth, written as before so a device without a hop latency keeps
+        // its exact figures.
+        steps / n * bytes / self.link_bytes_per_s
+            + steps * self.hop_latency_s
+            + COMM_LATENCY_US * 1e-6
     }
 
-    /// Sending `bytes` to the next pipeline stage, seconds.
+    /// Sending `bytes` to the next pipeline stage, seconds: one hop plus the fixed per-transfer cost.
     pub fn send_recv_s(&self, bytes: f64) -> f64 {
-        bytes / self.link_bytes_per_s + COMM_LATENCY_US * 1e-6
+        bytes / self.link_bytes_per_s + self.hop_latency_s + COMM_LATENCY_US * 1e-6
     }
 
     /// The output head over the sampled sequences, seconds.

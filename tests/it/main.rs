@@ -3,6 +3,7 @@
 mod architecture;
 mod bad_input;
 mod bad_input_table;
+mod catalog;
 mod cli;
 mod common;
 mod energy;

@@ -1,0 +1,160 @@
+//! The built-in model and device catalogs: every entry valid, every multi-GPU device with an
+//! interconnect, tensor-parallel collectives priced at the device's link, and every model servable.
+
+use crate::common::{quickstart, simulate, write};
+use simwatt::catalog::{self, Catalog};
+use simwatt::predictor::roofline::{Roofline, RooflineParams, COMM_LATENCY_US};
+use simwatt::predictor::{BatchShape, Predictor};
+
+fn params() -> RooflineParams {
+    RooflineParams {
+        compute_efficiency: 0.6,
+        memory_efficiency: 0.8,
+        layer_overhead_us: 0.0,
+        iteration_overhead_ms: 0.0,
+    }
+}
+
+#[test]
+fn every_builtin_entry_validates() {
+    catalog::validate(&Catalog::builtin().unwrap()).unwrap();
+}
+
+#[test]
+fn a_nonpositive_interconnect_is_refused_by_entry_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = include_str!("../../profiles/devices.yaml").replacen(
+        "interconnect_gb_s: 450.0",
+        "interconnect_gb_s: -450.0",
+        1,
+    );
+    let devices = write(tmp.path(), "devices.yaml", &text);
+    let c = Catalog::load(None, Some(devices.as_path())).unwrap();
+    let err = catalog::validate(&c).unwrap_err().to_string();
+    assert!(err.contains("devices.h100.interconnect_gb_s"), "{err}");
+    assert!(err.contains("-450"), "{err}");
+    assert!(err.contains("devices.yaml"), "{err}");
+}
+
+#[test]
+fn every_gpu_has_an_interconnect_bandwidth_and_latency() {
+    let c = Catalog::builtin().unwrap();
+    let mut gpus = 0;
+    for name in c.device_names() {
+        let (_, d) = c.device(name).unwrap();
+        if d.kind != "gpu" {
+            continue;
+        }
+        gpus += 1;
+        assert!(
+            d.interconnect_gb_s.is_some(),
+            "{name}: no interconnect_gb_s"
+        );
+        assert!(
+            d.interconnect_latency_us.is_some(),
+            "{name}: no interconnect_latency_us"
+        );
+        let notes = d.notes.as_deref().unwrap_or("");
+        assert!(
+            notes.contains("interconnect"),
+            "{name}: the notes do not say what the interconnect figure assumes"
+        );
+    }
+    assert!(gpus >= 12, "{gpus} GPUs");
+}
+
+#[test]
+fn nvidia_smi_names_resolve() {
+    let c = Catalog::builtin().unwrap();
+    for (smi, key) in [
+        ("NVIDIA H100 80GB HBM3", "h100"),
+        ("NVIDIA H200", "h200"),
+        ("NVIDIA B200", "b200"),
+        ("NVIDIA A100-SXM4-80GB", "a100"),
+        ("NVIDIA L4", "l4"),
+        ("NVIDIA L40S", "l40s"),
+        ("NVIDIA H100 NVL", "h100-nvl"),
+        ("NVIDIA H100 PCIe", "h100-pcie"),
+        ("AMD Instinct MI300X", "mi300x"),
+    ] {
+        assert_eq!(c.device(smi).map(|(k, _)| k), Some(key), "{smi}");
+    }
+}
+
+/// A decode stage of Llama-3.1-70B at TP 4 on HGX H100: each of its 160 all-reduces (two per layer)
+/// moves 64 sequences x 8192 x 2 bytes = 1 MiB over NVLink 4 (450 GB/s per direction), in 6 ring
+/// steps of 0.6 us each, plus the fixed 10 us: 6/4 x 1048576 / 450e9 + 6 x 0.6e-6 + 10e-6 = 17.095 us.
+#[test]
+fn llama_3_1_70b_tp4_on_h100_prices_its_all_reduce_over_nvlink() {
+    let c = Catalog::builtin().unwrap();
+    let (_, m) = c.model("meta-llama/Llama-3.1-70B-Instruct").unwrap();
+    let (name, d) = c.device("h100").unwrap();
+    let nvlink = Roofline::new(m, name, d, 4, 1, params());
+    let bytes = 64.0 * 8192.0 * 2.0;
+    let hand = 1.5 * bytes / 450e9 + 6.0 * 0.6e-6 + COMM_LATENCY_US * 1e-6;
+    assert!((hand - 17.095e-6).abs() < 1e-9, "{hand}");
+    assert!((nvlink.all_reduce_s(bytes) - hand).abs() < 1e-12);
+
+    // The whole stage: against the same device with a free link, the difference is the 160
+    // all-reduces' link and hop time, 160 x (3.4953 + 3.6) us = 1135.2 us.
+    let mut free = d.clone();
+    free.interconnect_gb_s = Some(1e12);
+    free.interconnect_latency_us = None;
+    let free = Roofline::new(m, name, &free, 4, 1, params());
+    let mut s = BatchShape::default();
+    for _ in 0..64 {
+        s.add_decode(1000);
+    }
+    let extra_ns = nvlink.stage_cost(&s, 0).time_ns - free.stage_cost(&s, 0).time_ns;
+    let want_ns = 160.0 * (1.5 * bytes / 450e9 + 6.0 * 0.6e-6) * 1e9;
+    assert!(
+        (extra_ns as f64 - want_ns).abs() < 2.0,
+        "{extra_ns} ns vs {want_ns} ns"
+    );
+    // Over PCIe 4.0 (the default when a device gives no interconnect) the same all-reduce costs
+    // 1.5 x 1 MiB / 32 GB/s + 10 us = 59.2 us, 3.5 times the NVLink price.
+    let mut pcie = d.clone();
+    pcie.interconnect_gb_s = None;
+    pcie.interconnect_latency_us = None;
+    let pcie = Roofline::new(m, name, &pcie, 4, 1, params());
+    assert!(pcie.all_reduce_s(bytes) > 3.4 * nvlink.all_reduce_s(bytes));
+}
+
+#[test]
+fn qwen3_14b_on_h100_loads_and_serves() {
+    let o = simulate(
+        &quickstart(),
+        &[
+            "model=Qwen/Qwen3-14B",
+            "hardware.gpu=h100",
+            "workload.requests=20",
+        ],
+    );
+    assert_eq!(o.predictor.kind, "roofline");
+    assert_eq!(o.summary.requests_completed, 20);
+}
+
+#[test]
+fn every_new_model_serves_a_few_requests_on_a_new_device() {
+    for (model, gpu, tp) in [
+        ("Qwen/Qwen3-32B", "h200", 1),
+        ("google/gemma-3-12b-it", "l40s", 1),
+        ("google/gemma-3-27b-it", "b200", 1),
+        ("meta-llama/Llama-3.1-70B", "h100", 4),
+        ("meta-llama/Llama-3.3-70B-Instruct", "mi300x", 1),
+        ("meta-llama/Llama-3.2-1B-Instruct", "l4", 1),
+        ("meta-llama/Llama-3.2-3B", "h100-pcie", 2),
+        ("mistralai/Mistral-7B-Instruct-v0.1", "h100-nvl", 2),
+    ] {
+        let o = simulate(
+            &quickstart(),
+            &[
+                &format!("model={model}"),
+                &format!("hardware.gpu={gpu}"),
+                &format!("hardware.tensor_parallel={tp}"),
+                "workload.requests=5",
+            ],
+        );
+        assert_eq!(o.summary.requests_completed, 5, "{model} on {gpu} TP {tp}");
+    }
+}
