@@ -4,7 +4,7 @@
 use crate::common::{quickstart, simulate, write};
 use simwatt::catalog::{self, Catalog};
 use simwatt::predictor::roofline::{Roofline, RooflineParams, COMM_LATENCY_US};
-use simwatt::predictor::{BatchShape, Predictor};
+use simwatt::predictor::{BatchShape, CostModel};
 
 fn params() -> RooflineParams {
     RooflineParams {
