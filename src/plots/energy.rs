@@ -185,7 +185,7 @@ fn fmt_pct(part: f64, total: f64) -> String {
 }
 
 /// Thermal design power of the run's device, when the run used the built-in device catalog.
-fn device_tdp_w(run: &RunFolder) -> Option<f64> {
+fn device_tdp_w(run: &RunFolder, builtin_catalog: &Catalog) -> Option<f64> {
     let builtin = run
         .config_value("catalog.devices")
         .is_none_or(|v| v.is_null());
@@ -193,8 +193,7 @@ fn device_tdp_w(run: &RunFolder) -> Option<f64> {
         return None;
     }
     let gpu = run.summary_str("gpu")?;
-    let catalog = Catalog::builtin().ok()?;
-    catalog.device(gpu).map(|(_, d)| d.tdp_w)
+    builtin_catalog.device(gpu).map(|(_, d)| d.tdp_w)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -358,7 +357,7 @@ pub struct PowerTimeline {
 }
 
 /// The power figure of a run with power.parquet (the first [`MAX_TIMELINES`] (replica, stage) groups).
-pub fn power_timeline(run: &RunFolder) -> Result<Option<PowerTimeline>> {
+pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Option<PowerTimeline>> {
     let Some(t) = run.power(&POWER_COLUMNS)? else {
         return Ok(None);
     };
@@ -399,7 +398,7 @@ pub fn power_timeline(run: &RunFolder) -> Result<Option<PowerTimeline>> {
         pipeline_stages: run.pipeline_stages(),
         t_end,
         bin_s: binned.then(|| t_end / TIMELINE_BINS as f64),
-        tdp_w: device_tdp_w(run),
+        tdp_w: device_tdp_w(run, builtin_catalog),
     }))
 }
 
