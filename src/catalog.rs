@@ -2,12 +2,14 @@
 //!
 //! Built-in copies of `profiles/models.yaml` and `profiles/devices.yaml` are compiled into the binary so a
 //! run works from any directory; a config may point at other files (`catalog: {models: .., devices: ..}`).
-//! Lookups accept the catalog key or any listed alias, case-insensitively.
+//! Lookups accept the catalog key or any listed alias, case-insensitively. [`Catalogs`] holds the
+//! built-in pair parsed once, for a command to share between the configs it resolves.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const BUILTIN_MODELS: &str = include_str!("../profiles/models.yaml");
 const BUILTIN_DEVICES: &str = include_str!("../profiles/devices.yaml");
@@ -169,26 +171,14 @@ fn read_text(path: &Path) -> Result<String> {
 }
 
 impl Catalog {
-    /// The built-in catalogs.
+    /// Parses the built-in catalogs. A command that resolves many configs parses them once, through
+    /// [`Catalogs`].
     pub fn builtin() -> Result<Self> {
         Self::load(None, None)
     }
 
     /// Loads the catalogs, each from `path` when given, else the built-in copy.
     pub fn load(models: Option<&Path>, devices: Option<&Path>) -> Result<Self> {
-        // The built-in pair is parsed once per process: every config of a sweep resolves against it.
-        static BUILTIN: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
-        if models.is_none() && devices.is_none() {
-            if let Some(c) = BUILTIN.get() {
-                return Ok(c.clone());
-            }
-            let c = Self::parse(None, None)?;
-            return Ok(BUILTIN.get_or_init(|| c).clone());
-        }
-        Self::parse(models, devices)
-    }
-
-    fn parse(models: Option<&Path>, devices: Option<&Path>) -> Result<Self> {
         let (models_text, models_origin) = match models {
             Some(p) => (read_text(p)?, p.display().to_string()),
             None => (
@@ -327,6 +317,36 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
         return Err(("idle_w", format!("{:?}", d.idle_w), "must be below tdp_w"));
     }
     Ok(())
+}
+
+/// The catalogs one command resolves its configs against: the built-in pair, parsed once when the
+/// command starts and shared by every scenario that names no catalog file (a sweep resolves thousands).
+#[derive(Debug, Clone)]
+pub struct Catalogs {
+    builtin: Arc<Catalog>,
+}
+
+impl Catalogs {
+    /// Parses the built-in catalogs.
+    pub fn new() -> Result<Self> {
+        Ok(Catalogs {
+            builtin: Arc::new(Catalog::builtin()?),
+        })
+    }
+
+    /// The built-in catalogs.
+    pub fn builtin(&self) -> &Arc<Catalog> {
+        &self.builtin
+    }
+
+    /// The catalogs of a config: the shared built-in pair when it names no file, else each from `path`
+    /// when given, else the built-in copy.
+    pub fn load(&self, models: Option<&Path>, devices: Option<&Path>) -> Result<Arc<Catalog>> {
+        if models.is_none() && devices.is_none() {
+            return Ok(Arc::clone(&self.builtin));
+        }
+        Catalog::load(models, devices).map(Arc::new)
+    }
 }
 
 fn find<'a, T>(

@@ -34,7 +34,8 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         quiet: cmd.quiet,
         force: cmd.force,
     };
-    let scenario = simulate::load_scenario(&args)?;
+    let caches = simwatt::drivers::Caches::new()?;
+    let scenario = simulate::load_scenario(&args, &caches.catalogs)?;
     let out = args
         .out
         .clone()
@@ -53,7 +54,9 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         trace: !cmd.no_trace,
     };
     let (outcome, dir) =
-        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &|n| pb.set_position(n))?;
+        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &caches, &|n| {
+            pb.set_position(n)
+        })?;
     pb.finish_and_clear();
     if !args.quiet {
         let s = &outcome.summary;
@@ -74,6 +77,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
 fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
     use simwatt::drivers::fit_latency::{fit_one, report_markdown, shipped_targets, FitTarget};
     let catalog = simwatt::catalog::Catalog::builtin()?;
+    let tables = simwatt::predictor::profile::TableCache::default();
     let targets = if cmd.all {
         shipped_targets(&catalog, &cmd.profiles)?
     } else {
@@ -102,6 +106,7 @@ fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
         } else {
             report_markdown(&fit_one(
                 &catalog,
+                &tables,
                 &cmd.profiles,
                 t,
                 cmd.seed,
@@ -125,7 +130,8 @@ fn report(cmd: ReportCmd) -> anyhow::Result<()> {
         plots: !cmd.no_plots,
         trace: !cmd.no_trace,
     };
-    let out = report::write_report(&cmd.run_dir, &opts)?;
+    let catalogs = simwatt::catalog::Catalogs::new()?;
+    let out = report::write_report(&cmd.run_dir, &opts, catalogs.builtin())?;
     if !cmd.quiet {
         let trace = if out.trace_events.is_some() {
             ", trace.json"

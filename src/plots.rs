@@ -16,6 +16,7 @@
 //! the power, energy and region figures in [`energy`]; figures of many runs in [`sweep`] (a sweep metric
 //! against an axis) and [`pareto`] (a capacity search's front).
 
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::runfolder::RunFolder;
 use plotters::coord::Shift;
@@ -164,7 +165,7 @@ pub fn render<F: Figure>(fig: &F, dir: &Path) -> Result<PlotFile> {
 }
 
 /// Writes every figure the run's files allow to `dir`, in summary.md's order.
-pub fn run_plots(run: &RunFolder, dir: &Path) -> Result<Vec<PlotFile>> {
+pub fn run_plots(run: &RunFolder, dir: &Path, builtin_catalog: &Catalog) -> Result<Vec<PlotFile>> {
     let mut out = Vec::new();
     for fig in latency_cdfs(run)? {
         out.push(render(&fig, dir)?);
@@ -172,7 +173,7 @@ pub fn run_plots(run: &RunFolder, dir: &Path) -> Result<Vec<PlotFile>> {
     for fig in replica_timelines(run)? {
         out.push(render(&fig, dir)?);
     }
-    if let Some(fig) = power_timeline(run)? {
+    if let Some(fig) = power_timeline(run, builtin_catalog)? {
         out.push(render(&fig, dir)?);
     }
     if let Some(fig) = energy_by_replica(run)? {

@@ -44,11 +44,16 @@ pub struct ReportOutput {
     pub trace_events: Option<usize>,
 }
 
-/// Writes the report of the run folder `dir` into it: plots, trace.json and summary.md.
-pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<ReportOutput> {
+/// Writes the report of the run folder `dir` into it: plots, trace.json and summary.md. A run that used
+/// the built-in device catalog is described from `builtin_catalog`.
+pub fn write_report(
+    dir: &Path,
+    opts: &ReportOptions,
+    builtin_catalog: &Catalog,
+) -> Result<ReportOutput> {
     let run = RunFolder::read(dir)?;
     let plots = if opts.plots {
-        plots::run_plots(&run, dir)?
+        plots::run_plots(&run, dir, builtin_catalog)?
     } else {
         Vec::new()
     };
@@ -57,7 +62,7 @@ pub fn write_report(dir: &Path, opts: &ReportOptions) -> Result<ReportOutput> {
     } else {
         None
     };
-    let md = summary_markdown(&run, &plots, trace_events.is_some())?;
+    let md = summary_markdown(&run, &plots, trace_events.is_some(), builtin_catalog)?;
     let path = dir.join("summary.md");
     std::fs::write(&path, md).map_err(|e| Error::io(&path, e))?;
     Ok(ReportOutput {
@@ -111,10 +116,15 @@ fn read_summary(run: &RunFolder) -> Result<Summary> {
 }
 
 /// The markdown summary of a run, from its files; links `plots` and, when `trace`, trace.json.
-pub fn summary_markdown(run: &RunFolder, plots: &[PlotFile], trace: bool) -> Result<String> {
+pub fn summary_markdown(
+    run: &RunFolder,
+    plots: &[PlotFile],
+    trace: bool,
+    builtin_catalog: &Catalog,
+) -> Result<String> {
     let s = read_summary(run)?;
     let mut m = String::new();
-    write_heading(&mut m, run, &s);
+    write_heading(&mut m, run, &s, builtin_catalog);
     write_requests(&mut m, &s);
     write_latency(&mut m, &s);
     write_energy(&mut m, &s.energy, plots);
@@ -128,7 +138,7 @@ pub fn summary_markdown(run: &RunFolder, plots: &[PlotFile], trace: bool) -> Res
 }
 
 /// The title, what ran on what, the predictor and warnings on extrapolated predictions.
-fn write_heading(m: &mut String, run: &RunFolder, s: &Summary) {
+fn write_heading(m: &mut String, run: &RunFolder, s: &Summary, builtin_catalog: &Catalog) {
     let cfg = |k: &str| {
         run.config_u64(k)
             .map(|v| v.to_string())
@@ -139,9 +149,8 @@ fn write_heading(m: &mut String, run: &RunFolder, s: &Summary) {
         .config_value("catalog.devices")
         .is_none_or(|v| v.is_null());
     let gpu_name = builtin_devices
-        .then(|| Catalog::builtin().ok())
+        .then(|| builtin_catalog.device(&s.gpu).map(|(_, d)| d.name.clone()))
         .flatten()
-        .and_then(|c| c.device(&s.gpu).map(|(_, d)| d.name.clone()))
         .unwrap_or_else(|| s.gpu.clone());
     let router = run
         .config_value("router")

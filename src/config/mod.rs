@@ -10,13 +10,14 @@ pub mod power_profile;
 pub mod raw;
 pub mod region;
 
-use crate::catalog::{Catalog, DeviceSpec, ModelSpec};
+use crate::catalog::{Catalog, Catalogs, DeviceSpec, ModelSpec};
 use crate::error::{Error, Result};
 pub use power_profile::PowerProfile;
 pub use raw::*;
 use region::{Embodied, Region};
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Reads `path` as YAML and applies the overrides, returning the merged YAML tree.
 pub fn load_tree(path: &Path, overrides: &[String]) -> Result<Value> {
@@ -121,7 +122,9 @@ pub struct Scenario {
     pub model: ModelSpec,
     pub device_name: String,
     pub device: DeviceSpec,
-    pub catalog: Catalog,
+    /// The catalogs the names were looked up in (shared by every scenario resolved against the same
+    /// [`Catalogs`] that names no catalog file).
+    pub catalog: Arc<Catalog>,
     pub hardware: Hardware,
     pub memory: MemoryPlan,
     pub router: RouterKind,
@@ -206,12 +209,13 @@ pub struct MemoryPlan {
 }
 
 impl Scenario {
-    /// Validates `raw` and resolves it against the catalogs. `path` names the config in errors.
-    pub fn resolve(path: &Path, mut raw: RawConfig) -> Result<Self> {
+    /// Validates `raw` and resolves it against the catalogs it names, the built-in ones from
+    /// `catalogs`. `path` names the config in errors.
+    pub fn resolve(catalogs: &Catalogs, path: &Path, mut raw: RawConfig) -> Result<Self> {
         let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
             Error::invalid(path, field, value, msg)
         };
-        let catalog = Catalog::load(
+        let catalog = catalogs.load(
             raw.catalog.models.as_deref(),
             raw.catalog.devices.as_deref(),
         )?;

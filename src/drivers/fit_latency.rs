@@ -3,7 +3,7 @@
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::predictor::profile::{fit_tables, FitReport, FitSettings, ProfileSources};
+use crate::predictor::profile::{fit_tables, FitReport, FitSettings, ProfileSources, TableCache};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -101,9 +101,10 @@ pub fn extrapolation_markdown(
     Ok(m)
 }
 
-/// Fits one target.
+/// Fits one target, or takes its tables from `tables`.
 pub fn fit_one(
     catalog: &Catalog,
+    tables: &TableCache,
     dir: &Path,
     t: &FitTarget,
     seed: u64,
@@ -120,7 +121,7 @@ pub fn fit_one(
         .device(&t.gpu)
         .ok_or_else(|| Error::Internal("target device vanished from the catalog".into()))?;
     let calibration = src.attention_calibration_device(catalog, device)?;
-    Ok(fit_tables(&src, &settings, calibration, use_cache)?.report)
+    Ok(fit_tables(tables, &src, &settings, calibration, use_cache)?.report)
 }
 
 /// The markdown table of one fit.

@@ -3,7 +3,8 @@
 //!
 //! Input: what the CLI parsed. Output: run folders, tables and reports on disk, and in-memory outcomes
 //! for other drivers. Drivers wire the layers below (config, workload, sim, predictor, power,
-//! accounting, metrics/output, report/plots) together; nothing below imports a driver.
+//! accounting, metrics/output, report/plots) together; nothing below imports a driver. A verb makes one
+//! [`Caches`] (parsed catalogs, fitted tables) and hands it to every run it makes.
 
 pub mod fit_latency;
 pub mod fit_power;
@@ -11,3 +12,25 @@ pub mod search;
 pub mod simulate;
 pub mod sweep;
 pub mod validate;
+
+use crate::catalog::Catalogs;
+use crate::error::Result;
+use crate::predictor::profile::TableCache;
+
+/// What every run of one command shares, made once by the verb's driver and passed down by reference:
+/// the parsed built-in catalogs and the fitted execution-time tables.
+#[derive(Debug)]
+pub struct Caches {
+    pub catalogs: Catalogs,
+    pub tables: TableCache,
+}
+
+impl Caches {
+    /// The built-in catalogs, parsed, and an empty table cache over the default on-disk cache folder.
+    pub fn new() -> Result<Self> {
+        Ok(Caches {
+            catalogs: Catalogs::new()?,
+            tables: TableCache::default(),
+        })
+    }
+}

@@ -14,11 +14,12 @@
 //! them; the rental cost (GPU-hours x the device catalog's rental price) always. A ranking by a
 //! metric the summary lacks is refused, never filled in.
 
+use crate::catalog::Catalogs;
 use crate::config::{self, ArrivalConfig, Scenario};
-use crate::drivers::simulate;
 use crate::drivers::sweep::shard;
 use crate::drivers::sweep::spec::{override_expr, value_text, Plan};
 use crate::drivers::sweep::table;
+use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
 use crate::metrics::{pareto, unit_of_column, Summary, SUMMARY_COLUMNS};
 use crate::plots::{
@@ -258,11 +259,11 @@ struct Found {
 
 const RATE_KEY: &str = "workload.arrival.rate";
 
-fn set_rate(path: &Path, tree: &Value, rate: f64) -> Result<Scenario> {
+fn set_rate(catalogs: &Catalogs, path: &Path, tree: &Value, rate: f64) -> Result<Scenario> {
     let mut t = tree.clone();
     config::apply_override(&mut t, &override_expr(RATE_KEY, &Value::from(rate)))?;
     let raw = config::parse_tree(path, t)?;
-    Scenario::resolve(path, raw)
+    Scenario::resolve(catalogs, path, raw)
 }
 
 fn config_rate(path: &Path, s: &Scenario) -> Result<f64> {
@@ -308,7 +309,13 @@ fn check_columns(slo: &[SloTerm], summary: &Summary) -> Result<()> {
     Ok(())
 }
 
-fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs) -> Result<Found> {
+fn search_target(
+    caches: &Caches,
+    path: &Path,
+    target: &Target,
+    slo: &[SloTerm],
+    a: &CapacityArgs,
+) -> Result<Found> {
     if let Some(reason) = &target.invalid {
         return Ok(Found {
             bracket: Bracket {
@@ -325,7 +332,7 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
     }
     let first = {
         let raw = config::parse_tree(path, target.trees[0].clone())?;
-        Scenario::resolve(path, raw)?
+        Scenario::resolve(&caches.catalogs, path, raw)?
     };
     let start = config_rate(path, &first)?;
     let min = a.min_rate.unwrap_or(start / 1024.0);
@@ -350,8 +357,8 @@ fn search_target(path: &Path, target: &Target, slo: &[SloTerm], a: &CapacityArgs
         let mut summaries = Vec::new();
         let mut meets = true;
         for tree in &target.trees {
-            let s = set_rate(path, tree, rate)?;
-            let summary = simulate::simulate_summary(s)?;
+            let s = set_rate(&caches.catalogs, path, tree, rate)?;
+            let summary = simulate::simulate_summary(s, &caches.tables)?;
             if !checked {
                 check_columns(slo, &summary)?;
                 checked = true;
@@ -1070,7 +1077,10 @@ fn parse_objectives(objectives: Option<&str>) -> Result<(Vec<&'static Objective>
 
 /// The configurations to search: the config, or every point of a sweep (its replicates' config trees),
 /// with `--set` applied; also the file's path and the sweep's axes.
-fn load_targets(a: &CapacityArgs) -> Result<(PathBuf, Vec<String>, Vec<Target>)> {
+fn load_targets(
+    a: &CapacityArgs,
+    catalogs: &Catalogs,
+) -> Result<(PathBuf, Vec<String>, Vec<Target>)> {
     Ok(if is_sweep(&a.config)? {
         let plan = Plan::expand(&a.config)?;
         if let Some(k) = plan
@@ -1084,7 +1094,7 @@ fn load_targets(a: &CapacityArgs) -> Result<(PathBuf, Vec<String>, Vec<Target>)>
                 message: "a capacity search sets the request rate itself; remove this axis".into(),
             });
         }
-        let invalid = plan.check_runs()?;
+        let invalid = plan.check_runs(catalogs)?;
         let mut targets: Vec<Target> = Vec::new();
         for (run, reason) in plan.runs.iter().zip(&invalid) {
             let mut tree = plan.tree(run)?;
@@ -1188,22 +1198,25 @@ fn capacity(a: CapacityArgs) -> Result<()> {
         ));
     }
     let (wanted, explicit) = parse_objectives(a.objectives.as_deref())?;
-    let (path, axes, targets) = load_targets(&a)?;
-    shard::warm_predictors(targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
-        let raw = config::parse_tree(&path, t.trees[0].clone())?;
-        Scenario::resolve(&path, raw)
-    }))?;
+    let caches = Caches::new()?;
+    let (path, axes, targets) = load_targets(&a, &caches.catalogs)?;
     let jobs = a
         .jobs
         .unwrap_or_else(crate::drivers::sweep::default_jobs)
         .max(1);
     let pool = shard::thread_pool(jobs)?;
+    let scenarios = targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
+        let raw = config::parse_tree(&path, t.trees[0].clone())?;
+        Scenario::resolve(&caches.catalogs, &path, raw)
+    });
+    shard::warm_predictors(scenarios, &caches.tables, &pool)?;
     let t0 = std::time::Instant::now();
     let found: Vec<Found> = pool.install(|| {
         targets
             .par_iter()
             .map(|t| {
-                let found = shard::off_pool(|| search_target(&path, t, &slo, &a)).and_then(|r| r);
+                let found =
+                    shard::off_pool(|| search_target(&caches, &path, t, &slo, &a)).and_then(|r| r);
                 found.map_err(|e| match e {
                     Error::Invalid { .. } | Error::Field { .. } if axes.is_empty() => e,
                     e => Error::Run {

@@ -2,18 +2,20 @@
 
 use crate::accounting;
 use crate::accounting::{EnergyAcc, ShareByTokens};
+use crate::catalog::Catalogs;
 use crate::cluster::Request;
 use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
 };
 use crate::digest::sha256_hex;
+use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::output::{self, RunDir};
 use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::{PowerProfile, StageEnergy};
 use crate::predictor::profile::{
-    fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources,
+    fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources, TableCache,
     SHARED_ATTENTION_PROFILE,
 };
 use crate::predictor::roofline::{Roofline, RooflineParams};
@@ -49,14 +51,14 @@ pub struct RunOutcome {
     pub idle_w: Option<f64>,
 }
 
-/// Loads and resolves the config of `args` (overrides and seed applied).
-pub fn load_scenario(args: &SimulateArgs) -> Result<Scenario> {
+/// Loads and resolves the config of `args` (overrides and seed applied) against `catalogs`.
+pub fn load_scenario(args: &SimulateArgs, catalogs: &Catalogs) -> Result<Scenario> {
     let mut overrides = args.overrides.clone();
     if let Some(seed) = args.seed {
         overrides.push(format!("seed={seed}"));
     }
     let raw = config::load(&args.config, &overrides)?;
-    Scenario::resolve(&args.config, raw)
+    Scenario::resolve(catalogs, &args.config, raw)
 }
 
 /// The roofline of a scenario with the given parameters.
@@ -94,8 +96,13 @@ pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSource
     })
 }
 
-/// Fits (or loads from the cache) the profile tables of a scenario.
-pub fn fit_for(s: &Scenario, src: &ProfileSources, p: &ProfilesConfig) -> Result<FittedTables> {
+/// Fits the profile tables of a scenario, or takes them from `tables`.
+pub fn fit_for(
+    s: &Scenario,
+    src: &ProfileSources,
+    p: &ProfilesConfig,
+    tables: &TableCache,
+) -> Result<FittedTables> {
     let settings = FitSettings {
         gpu: s.device_name.clone(),
         model: s.model_name.clone(),
@@ -103,11 +110,11 @@ pub fn fit_for(s: &Scenario, src: &ProfileSources, p: &ProfilesConfig) -> Result
         seed: p.forest_seed,
     };
     let calibration = src.attention_calibration_device(&s.catalog, &s.device)?;
-    fit_tables(src, &settings, calibration, p.cache)
+    fit_tables(tables, src, &settings, calibration, p.cache)
 }
 
-/// Builds the execution-time predictor the scenario asks for.
-pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
+/// Builds the execution-time predictor the scenario asks for, its fitted tables from `tables`.
+pub fn build_predictor(s: &Scenario, tables: &TableCache) -> Result<Box<dyn Predictor>> {
     let (p, required) = match &s.predictor {
         PredictorConfig::Roofline(r) => return Ok(Box::new(roofline(s, r))),
         PredictorConfig::Auto(p) => (p, false),
@@ -133,13 +140,13 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
         };
         return Ok(Box::new(roofline(s, &r)));
     };
-    let tables = fit_for(s, &src, p)?;
+    let fitted = fit_for(s, &src, p, tables)?;
     let r = RooflineConfig {
         iteration_overhead_ms: p.iteration_overhead_ms,
         ..RooflineConfig::default()
     };
     Ok(Box::new(ProfilePredictor::new(
-        tables,
+        fitted,
         roofline(s, &r),
         &s.model,
         &s.device,
@@ -150,8 +157,12 @@ pub fn build_predictor(s: &Scenario) -> Result<Box<dyn Predictor>> {
 }
 
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
-pub fn simulate(scenario: Scenario, progress: sim::Progress) -> Result<RunOutcome> {
-    simulate_impl(scenario, progress, Keep::Memory)
+pub fn simulate(
+    scenario: Scenario,
+    tables: &TableCache,
+    progress: sim::Progress,
+) -> Result<RunOutcome> {
+    simulate_impl(scenario, tables, progress, Keep::Memory)
 }
 
 /// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
@@ -193,15 +204,20 @@ impl<'a> Keep<'a> {
 }
 
 /// Runs a scenario, keeping what `keep` says (see [`Keep`]).
-fn simulate_impl(scenario: Scenario, progress: sim::Progress, keep: Keep) -> Result<RunOutcome> {
+fn simulate_impl(
+    scenario: Scenario,
+    tables: &TableCache,
+    progress: sim::Progress,
+    keep: Keep,
+) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
-    simulate_requests(scenario, &specs, progress, keep)
+    simulate_requests(scenario, &specs, tables, progress, keep)
 }
 
 /// Runs a scenario for its summary alone (sweeps, capacity search): the same summary as [`simulate`],
 /// without keeping the batch log or the requests, so memory stays bounded by the requests in flight.
-pub fn simulate_summary(scenario: Scenario) -> Result<Summary> {
-    Ok(simulate_impl(scenario, &|_| {}, Keep::Summary)?.summary)
+pub fn simulate_summary(scenario: Scenario, tables: &TableCache) -> Result<Summary> {
+    Ok(simulate_impl(scenario, tables, &|_| {}, Keep::Summary)?.summary)
 }
 
 /// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
@@ -210,18 +226,20 @@ pub fn simulate_summary(scenario: Scenario) -> Result<Summary> {
 pub fn simulate_specs(
     scenario: Scenario,
     specs: &[workload::RequestSpec],
+    tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_requests(scenario, specs, progress, Keep::Memory)
+    simulate_requests(scenario, specs, tables, progress, Keep::Memory)
 }
 
 fn simulate_requests(
     scenario: Scenario,
     specs: &[workload::RequestSpec],
+    tables: &TableCache,
     progress: sim::Progress,
     keep: Keep,
 ) -> Result<RunOutcome> {
-    let predictor = build_predictor(&scenario)?;
+    let predictor = build_predictor(&scenario, tables)?;
     let (profile, profile_path, energy_note) = power_profile(&scenario);
     // Every region is read (and checked) before spending time on the simulation, once.
     let regions = scenario.load_regions()?;
@@ -495,11 +513,12 @@ pub fn simulate_and_write(
     args: &SimulateArgs,
     out: &Path,
     report: &ReportOptions,
+    caches: &Caches,
     progress: sim::Progress,
 ) -> Result<(RunOutcome, PathBuf)> {
     let dir = RunDir::create(out, args.force)?;
-    let o = simulate_impl(scenario, progress, Keep::Stream(dir.path()))?;
-    write_rest(&o, args, &dir, report)?;
+    let o = simulate_impl(scenario, &caches.tables, progress, Keep::Stream(dir.path()))?;
+    write_rest(&o, args, &dir, report, &caches.catalogs)?;
     let path = dir.commit()?;
     Ok((o, path))
 }
@@ -510,6 +529,7 @@ fn write_rest(
     args: &SimulateArgs,
     dir: &RunDir,
     report: &ReportOptions,
+    catalogs: &Catalogs,
 ) -> Result<()> {
     let s = &o.scenario;
     let resolved = s.resolved_yaml()?;
@@ -556,7 +576,7 @@ fn write_rest(
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
-    crate::report::write_report(dir.path(), report)?;
+    crate::report::write_report(dir.path(), report, catalogs.builtin())?;
     Ok(())
 }
 

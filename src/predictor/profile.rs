@@ -8,7 +8,8 @@
 //! scheduling, sampling, input preparation, output processing and Ray communication per iteration
 //! against batch size, per model and TP). Attention has no per-model profile here: it comes from a
 //! roofline calibrated on the one real attention profile (see [`super::attention`]). Output: a
-//! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error.
+//! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error. Fitted tables are kept
+//! in a [`TableCache`] that a driver makes and shares between its runs, and on disk between processes.
 
 use super::attention::AttentionModel;
 use super::fit::{
@@ -24,7 +25,8 @@ use crate::units::duration_ns;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 /// Per-layer operations of mlp.csv that every profiled model has, in execution order.
@@ -578,7 +580,7 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("simwatt-cache"))
 }
 
-fn cache_key(src: &ProfileSources, settings: &FitSettings) -> Result<String> {
+fn cache_key(cache: &TableCache, src: &ProfileSources, settings: &FitSettings) -> Result<String> {
     let mut text = serde_json::to_string(settings).map_err(|e| Error::Internal(e.to_string()))?;
     text.push_str(env!("CARGO_PKG_VERSION"));
     text.push_str(&serde_json::to_string(&super::fit::FOREST_GRID).unwrap_or_default());
@@ -592,70 +594,144 @@ fn cache_key(src: &ProfileSources, settings: &FitSettings) -> Result<String> {
     .into_iter()
     .flatten()
     {
-        text.push_str(&file_sha(p)?);
+        text.push_str(&cache.file_sha(p)?);
     }
     Ok(sha256_hex(text.as_bytes()))
 }
 
-/// SHA-256 of a file, remembered for the life of the process while the file's length and modification
-/// time stay the same: a sweep prices thousands of runs from the same few profile files, and hashing
-/// them again for every run took most of its time.
-fn file_sha(p: &Path) -> Result<String> {
-    type Memo = HashMap<PathBuf, (u64, Option<SystemTime>, String)>;
-    static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
-    let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-    let stamp = (meta.len(), meta.modified().ok());
-    let memo = MEMO.get_or_init(Default::default);
-    if let Ok(m) = memo.lock() {
-        if let Some((len, modified, sha)) = m.get(p) {
-            if (*len, *modified) == stamp {
-                return Ok(sha.clone());
-            }
+/// A profile file's length, modification time and SHA-256.
+type FileStamp = (u64, Option<SystemTime>, String);
+
+/// The fitted execution-time tables and profile-file hashes one command shares between its runs. A
+/// driver makes one, passes it by reference to every run (it is `Sync`: a sweep's threads share it) and
+/// may warm it first, so that tables are fitted once per (device, model, TP) and not once per run. Behind
+/// it sits the on-disk cache of fitted tables, a folder of `latency-<key>.json` files.
+#[derive(Debug)]
+pub struct TableCache {
+    /// The on-disk cache folder.
+    dir: PathBuf,
+    /// SHA-256 of each profile file read, kept while its length and modification time stay the same: a
+    /// sweep prices thousands of runs from the same few files, and hashing them for every run took most
+    /// of its time.
+    hashes: Mutex<HashMap<PathBuf, FileStamp>>,
+    /// Tables loaded or fitted so far, by cache key; a key's slot is held while its tables are fitted,
+    /// so two runs that need the same tables at once fit them once.
+    tables: Mutex<HashMap<String, Arc<Mutex<Option<FittedTables>>>>>,
+    /// Tables fitted from the profiles (not loaded from memory or disk).
+    fits: AtomicUsize,
+}
+
+impl Default for TableCache {
+    fn default() -> Self {
+        Self::new(cache_dir())
+    }
+}
+
+impl TableCache {
+    /// An empty cache over the on-disk cache folder `dir` (normally [`cache_dir`]).
+    pub fn new(dir: PathBuf) -> Self {
+        TableCache {
+            dir,
+            hashes: Mutex::default(),
+            tables: Mutex::default(),
+            fits: AtomicUsize::new(0),
         }
     }
-    let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-    let sha = sha256_hex(&bytes);
-    if let Ok(mut m) = memo.lock() {
-        m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
+
+    /// How many tables this cache has fitted from the profiles.
+    pub fn fits(&self) -> usize {
+        self.fits.load(Ordering::Relaxed)
     }
-    Ok(sha)
+
+    /// SHA-256 of the file `p`, hashed once while its length and modification time stay the same.
+    fn file_sha(&self, p: &Path) -> Result<String> {
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        let stamp = (meta.len(), meta.modified().ok());
+        if let Ok(m) = self.hashes.lock() {
+            if let Some((len, modified, sha)) = m.get(p) {
+                if (*len, *modified) == stamp {
+                    return Ok(sha.clone());
+                }
+            }
+        }
+        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+        let sha = sha256_hex(&bytes);
+        if let Ok(mut m) = self.hashes.lock() {
+            m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
+        }
+        Ok(sha)
+    }
+
+    /// The slot of cache key `key`, made empty when new.
+    fn slot(&self, key: &str) -> Result<Arc<Mutex<Option<FittedTables>>>> {
+        let mut m = self
+            .tables
+            .lock()
+            .map_err(|_| Error::Internal("the table cache is poisoned".into()))?;
+        Ok(Arc::clone(m.entry(key.to_string()).or_default()))
+    }
 }
 
-/// Tables already loaded or fitted by this process, by cache key (a sweep's runs share a few).
-fn loaded_tables() -> &'static Mutex<HashMap<String, FittedTables>> {
-    static LOADED: OnceLock<Mutex<HashMap<String, FittedTables>>> = OnceLock::new();
-    LOADED.get_or_init(Default::default)
-}
-
-/// Fits every table for `settings` from `src`, or loads them from the cache.
+/// Fits every table for `settings` from `src`, or takes them from `cache`: from its memory, else from
+/// its folder on disk (`use_cache` false: fitted afresh, and neither kept nor written).
 /// `calibration_device` is the device the attention profile was measured on.
 pub fn fit_tables(
+    cache: &TableCache,
     src: &ProfileSources,
     settings: &FitSettings,
     calibration_device: &crate::catalog::DeviceSpec,
     use_cache: bool,
 ) -> Result<FittedTables> {
-    let key = cache_key(src, settings)?;
-    let dir = cache_dir();
-    let file = dir.join(format!("latency-{}.json", &key[..32]));
-    if use_cache {
-        if let Some(t) = loaded_tables()
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
+    let key = cache_key(cache, src, settings)?;
+    let file = cache.dir.join(format!("latency-{}.json", &key[..32]));
+    if !use_cache {
+        return fit_afresh(cache, src, settings, calibration_device, &file);
+    }
+    let slot = cache.slot(&key)?;
+    let mut slot = slot
+        .lock()
+        .map_err(|_| Error::Internal("the table cache is poisoned".into()))?;
+    if let Some(t) = slot.as_ref() {
+        return Ok(t.clone());
+    }
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Ok(mut t) = serde_json::from_str::<FittedTables>(&text) {
+            t.report.from_cache = true;
+            *slot = Some(t.clone());
             return Ok(t);
         }
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            if let Ok(mut t) = serde_json::from_str::<FittedTables>(&text) {
-                t.report.from_cache = true;
-                if let Ok(mut m) = loaded_tables().lock() {
-                    m.insert(key, t.clone());
-                }
-                return Ok(t);
-            }
+    }
+    let fitted = fit_afresh(cache, src, settings, calibration_device, &file)?;
+    // A failed cache write costs only a refit next time; write to a temp file and rename so a
+    // concurrent reader never sees half a file.
+    let dir = &cache.dir;
+    let _ = std::fs::create_dir_all(dir);
+    let tmp = dir.join(format!(
+        ".latency-{}.{}.tmp",
+        &key[..32],
+        std::process::id()
+    ));
+    if let Ok(text) = serde_json::to_string(&fitted) {
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &file);
         }
     }
+    // Later runs take the tables as they would from the disk cache.
+    let mut cached = fitted.clone();
+    cached.report.from_cache = true;
+    *slot = Some(cached);
+    Ok(fitted)
+}
+
+/// Fits every table for `settings` from `src`; `file` is where the cache keeps them (for the report).
+fn fit_afresh(
+    cache: &TableCache,
+    src: &ProfileSources,
+    settings: &FitSettings,
+    calibration_device: &crate::catalog::DeviceSpec,
+    file: &Path,
+) -> Result<FittedTables> {
+    cache.fits.fetch_add(1, Ordering::Relaxed);
     let t0 = Instant::now();
     let rows = read_mlp(&src.mlp, settings.tensor_parallel)?;
     let mut ops = Vec::new();
@@ -731,27 +807,6 @@ pub fn fit_tables(
             from_cache: false,
         },
     };
-    if use_cache {
-        // A failed cache write costs only a refit next time; write to a temp file and rename so a
-        // concurrent reader never sees half a file.
-        let _ = std::fs::create_dir_all(&dir);
-        let tmp = dir.join(format!(
-            ".latency-{}.{}.tmp",
-            &key[..32],
-            std::process::id()
-        ));
-        if let Ok(text) = serde_json::to_string(&fitted) {
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, &file);
-            }
-        }
-        // Later runs of this process take the tables as they would from the disk cache.
-        if let Ok(mut m) = loaded_tables().lock() {
-            let mut cached = fitted.clone();
-            cached.report.from_cache = true;
-            m.insert(key, cached);
-        }
-    }
     Ok(fitted)
 }
 

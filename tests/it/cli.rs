@@ -281,11 +281,11 @@ fn the_summary_only_run_of_sweeps_gives_the_same_summary() {
             "workload.requests=96".into(),
         ];
         let raw = simwatt::config::load(&quickstart(), &set).unwrap();
-        let s = simwatt::config::Scenario::resolve(&quickstart(), raw).unwrap();
-        let mem = simwatt::drivers::simulate::simulate(s.clone(), &|_| {})
+        let s = simwatt::config::Scenario::resolve(&caches().catalogs, &quickstart(), raw).unwrap();
+        let mem = simwatt::drivers::simulate::simulate(s.clone(), &caches().tables, &|_| {})
             .unwrap()
             .summary;
-        let only = simwatt::drivers::simulate::simulate_summary(s).unwrap();
+        let only = simwatt::drivers::simulate::simulate_summary(s, &caches().tables).unwrap();
         let json = |v: &simwatt::metrics::Summary| {
             let mut j = serde_json::to_value(v).unwrap();
             for k in [

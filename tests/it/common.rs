@@ -2,8 +2,17 @@
 
 use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate::{self, RunOutcome};
+use simwatt::drivers::Caches;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The caches the in-process tests share, as the runs of one command do: the built-in catalogs parsed
+/// once, and fitted tables loaded once.
+pub fn caches() -> &'static Caches {
+    static CACHES: OnceLock<Caches> = OnceLock::new();
+    CACHES.get_or_init(|| Caches::new().expect("the built-in catalogs parse"))
+}
 
 /// The repository root (tests run with it as the working directory).
 pub fn root() -> PathBuf {
@@ -57,8 +66,8 @@ pub fn assert_clean_failure(o: &Output, needles: &[&str]) {
 pub fn simulate(config: &Path, overrides: &[&str]) -> RunOutcome {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let raw = config::load(config, &overrides).expect("config loads");
-    let scenario = Scenario::resolve(config, raw).expect("config resolves");
-    simulate::simulate(scenario, &|_| {}).expect("simulation runs")
+    let scenario = Scenario::resolve(&caches().catalogs, config, raw).expect("config resolves");
+    simulate::simulate(scenario, &caches().tables, &|_| {}).expect("simulation runs")
 }
 
 /// Writes `text` to a file in `dir` and returns its path.
@@ -85,8 +94,8 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         plots: false,
         trace: false,
     };
-    let scenario = simulate::load_scenario(&args).expect("config resolves");
-    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, &|_| {})
+    let scenario = simulate::load_scenario(&args, &caches().catalogs).expect("config resolves");
+    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, caches(), &|_| {})
         .expect("run folder written");
     (o, std::fs::read_to_string(dir.join("summary.md")).unwrap())
 }

@@ -54,7 +54,11 @@ fn parse_config(text: &str, overrides: &[String]) {
     let tmp = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
     std::fs::write(tmp.path(), text).unwrap();
     if let Ok(raw) = config::load(tmp.path(), overrides) {
-        let _ = config::Scenario::resolve(Path::new("fuzz.yaml"), raw);
+        let _ = config::Scenario::resolve(
+            &crate::common::caches().catalogs,
+            Path::new("fuzz.yaml"),
+            raw,
+        );
     }
 }
 

@@ -16,7 +16,7 @@ fn every_shipped_linear_layer_fit_is_within_5_percent_on_held_out_rows() {
     // 8 (device, model) pairs, most at TP 1, 2, 4 and 8.
     assert!(targets.len() >= 20, "{} targets", targets.len());
     for t in &targets {
-        let r = fit_one(&catalog, &profiles(), t, 0, false).unwrap();
+        let r = fit_one(&catalog, &caches().tables, &profiles(), t, 0, false).unwrap();
         let linear: Vec<_> = r
             .ops
             .iter()
@@ -59,7 +59,7 @@ fn same_seed_gives_the_same_tables_byte_for_byte() {
             tensor_parallel: 2,
             seed,
         };
-        let t = fit_tables(&src, &s, a100, false).unwrap();
+        let t = fit_tables(&caches().tables, &src, &s, a100, false).unwrap();
         serde_json::to_string(&(
             &t.layer_ops,
             &t.cpu_overheads,
@@ -111,7 +111,7 @@ fn host_overhead_is_fitted_against_batch_size_where_profiled_and_constant_elsewh
         tensor_parallel: 1,
         seed: 0,
     };
-    let t = fit_tables(&src, &settings, a100, false).unwrap();
+    let t = fit_tables(&caches().tables, &src, &settings, a100, false).unwrap();
     let names: Vec<&str> = t.cpu_overheads.iter().map(|o| o.op.as_str()).collect();
     assert_eq!(
         names,
@@ -149,7 +149,7 @@ fn host_overhead_is_fitted_against_batch_size_where_profiled_and_constant_elsewh
         for _ in 0..seqs {
             shape.add_decode(512);
         }
-        let p = simwatt::drivers::simulate::build_predictor(&o.scenario).unwrap();
+        let p = simwatt::drivers::simulate::build_predictor(&o.scenario, &caches().tables).unwrap();
         (p.stage_cost(&shape, 0).time_ns, o.predictor.sources.clone())
     };
     let (fit8, sources) = step(&[], 8);
@@ -192,8 +192,10 @@ fn requiring_profiles_where_none_exist_is_an_error() {
         &["predictor={type: profiles}".to_string()],
     )
     .unwrap();
-    let s = simwatt::config::Scenario::resolve(std::path::Path::new("t.yaml"), raw).unwrap();
-    let e = simwatt::drivers::simulate::simulate(s, &|_| {})
+    let s =
+        simwatt::config::Scenario::resolve(&caches().catalogs, std::path::Path::new("t.yaml"), raw)
+            .unwrap();
+    let e = simwatt::drivers::simulate::simulate(s, &caches().tables, &|_| {})
         .err()
         .unwrap()
         .to_string();

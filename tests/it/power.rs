@@ -483,6 +483,7 @@ fn fit_power_announces_how_many_configurations_it_replays_then_each_one() {
     let planned = std::cell::Cell::new(None);
     let rec = Recorder::default();
     let (fit, _) = fit_from_manifests_with(
+        caches(),
         "h100",
         &[default_manifest("h100")],
         &|_| {},

@@ -4,7 +4,7 @@
 pub mod fit;
 pub mod replay;
 
-use crate::catalog::Catalog;
+use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use fit::{fit_device, PowerFit};
 use replay::{count_replays, load_observations_with, Loaded, Manifest, ReplayProgress};
@@ -33,19 +33,20 @@ pub fn fit_from_manifests(
     manifests: &[PathBuf],
     log: &dyn Fn(&str),
 ) -> Result<(PowerFit, Vec<String>)> {
-    fit_from_manifests_with(gpu, manifests, log, &|_| {}, &())
+    fit_from_manifests_with(&Caches::new()?, gpu, manifests, log, &|_| {}, &())
 }
 
-/// [`fit_from_manifests`], telling `planned` how many configurations will be replayed (once, before the
-/// first) and `progress` about each as it is replayed.
+/// [`fit_from_manifests`], sharing `caches` between the replays and telling `planned` how many
+/// configurations will be replayed (once, before the first) and `progress` about each as it is replayed.
 pub fn fit_from_manifests_with(
+    caches: &Caches,
     gpu: &str,
     manifests: &[PathBuf],
     log: &dyn Fn(&str),
     planned: &dyn Fn(usize),
     progress: &dyn ReplayProgress,
 ) -> Result<(PowerFit, Vec<String>)> {
-    let catalog = Catalog::builtin()?;
+    let catalog = caches.catalogs.builtin();
     let (gpu, device) = catalog.device(gpu).ok_or_else(|| Error::Output {
         path: PathBuf::from("--gpu"),
         message: format!(
@@ -81,7 +82,7 @@ pub fn fit_from_manifests_with(
     }
     planned(total);
     for (path, m) in loaded {
-        let mut l = load_observations_with(path, &m, progress)?;
+        let mut l = load_observations_with(caches, path, &m, progress)?;
         for s in &l.skipped {
             log(s);
         }
@@ -152,8 +153,10 @@ pub fn run_with(
     planned: &dyn Fn(usize),
     progress: &dyn ReplayProgress,
 ) -> Result<String> {
-    let catalog = Catalog::builtin()?;
-    let gpu = catalog
+    let caches = Caches::new()?;
+    let gpu = caches
+        .catalogs
+        .builtin()
         .device(&args.gpu)
         .map(|(k, _)| k.to_string())
         .unwrap_or_else(|| args.gpu.clone());
@@ -162,7 +165,7 @@ pub fn run_with(
     } else {
         args.data.clone()
     };
-    let (fit, notes) = fit_from_manifests_with(&gpu, &manifests, log, planned, progress)?;
+    let (fit, notes) = fit_from_manifests_with(&caches, &gpu, &manifests, log, planned, progress)?;
     let mut command = format!("simwatt fit power --gpu {gpu}");
     if !args.data.is_empty() {
         for d in &args.data {

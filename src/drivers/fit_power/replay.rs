@@ -9,8 +9,9 @@
 //! energy is linear in. The simulation does not depend on power parameters, so it runs once per
 //! configuration and every fit and leave-one-out refit reuses it.
 
+use crate::catalog::Catalogs;
 use crate::config::{self, Scenario};
-use crate::drivers::simulate;
+use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
 use crate::measured::logs::{self, EnergyWindow, LoggedRequest};
 use crate::power::Utilisation;
@@ -388,11 +389,13 @@ pub struct Loaded {
 /// Reads every source of `manifest` and replays each configuration. `manifest_path` names the manifest
 /// in errors. Optional sources whose files are absent are skipped with a message in `skipped`.
 pub fn load_observations(manifest_path: &Path, manifest: &Manifest) -> Result<Loaded> {
-    load_observations_with(manifest_path, manifest, &())
+    load_observations_with(&Caches::new()?, manifest_path, manifest, &())
 }
 
-/// [`load_observations`], telling `progress` about each configuration it replays.
+/// [`load_observations`], sharing `caches` between the replays and telling `progress` about each
+/// configuration it replays.
 pub fn load_observations_with(
+    caches: &Caches,
     manifest_path: &Path,
     manifest: &Manifest,
     progress: &dyn ReplayProgress,
@@ -420,6 +423,7 @@ pub fn load_observations_with(
                 padding_s,
                 serving,
             } => argonne(
+                caches,
                 manifest_path,
                 name,
                 path,
@@ -430,25 +434,32 @@ pub fn load_observations_with(
                 serving,
                 progress,
             )?,
-            Source::Mlenergy { .. } => mlenergy(manifest_path, src, progress)?,
+            Source::Mlenergy { .. } => mlenergy(caches, manifest_path, src, progress)?,
             Source::NvidiaSmi(t) => {
                 let traces = logs::read_nvidia_smi(&t.path, t.averaging_s)?;
-                vec![time_series(manifest_path, t, traces, progress)?]
+                vec![time_series(caches, manifest_path, t, traces, progress)?]
             }
             Source::VllmPowerLog(t) => {
                 let tr = logs::read_vllm_power_log(&t.path, t.averaging_s)?;
-                vec![time_series(manifest_path, t, vec![tr], progress)?]
+                vec![time_series(caches, manifest_path, t, vec![tr], progress)?]
             }
             Source::Rapl(t) => {
                 let tr = logs::read_rapl(&t.path, t.max_energy_range_uj)?;
-                vec![time_series(manifest_path, t, vec![tr], progress)?]
+                vec![time_series(caches, manifest_path, t, vec![tr], progress)?]
             }
             Source::Idle {
                 name,
                 power_w,
                 device,
                 citation,
-            } => vec![idle(manifest_path, name, *power_w, device, citation)?],
+            } => vec![idle(
+                caches,
+                manifest_path,
+                name,
+                *power_w,
+                device,
+                citation,
+            )?],
         };
         if obs.is_empty() {
             return Err(Error::invalid(
@@ -486,7 +497,7 @@ fn ymap(pairs: Vec<(&str, Value)>) -> Value {
 
 /// Builds and resolves the scenario of one configuration (workload placeholders: the requests are
 /// passed to the event loop directly).
-fn scenario(manifest_path: &Path, s: &SimSetup) -> Result<Scenario> {
+fn scenario(catalogs: &Catalogs, manifest_path: &Path, s: &SimSetup) -> Result<Scenario> {
     let sv = s.serving;
     let mut sched = vec![
         ("policy", Value::String(sv.policy.clone())),
@@ -530,7 +541,7 @@ fn scenario(manifest_path: &Path, s: &SimSetup) -> Result<Scenario> {
         ),
     ]);
     let raw = config::parse_tree(manifest_path, tree)?;
-    let mut sc = Scenario::resolve(manifest_path, raw)?;
+    let mut sc = Scenario::resolve(catalogs, manifest_path, raw)?;
     if let Some(other) = &sv.profiles_from {
         let (_, d) = sc.catalog.device(other).ok_or_else(|| {
             Error::invalid(
@@ -548,12 +559,13 @@ fn scenario(manifest_path: &Path, s: &SimSetup) -> Result<Scenario> {
 
 /// Simulates `specs` under `s`; returns the scenario, the result and the predictor kind.
 fn simulate(
+    caches: &Caches,
     manifest_path: &Path,
     s: &SimSetup,
     specs: &[RequestSpec],
 ) -> Result<(Scenario, SimResult, String)> {
-    let sc = scenario(manifest_path, s)?;
-    let predictor = simulate::build_predictor(&sc)?;
+    let sc = scenario(&caches.catalogs, manifest_path, s)?;
+    let predictor = simulate::build_predictor(&sc, &caches.tables)?;
     let result = sim::run(&sc, specs, predictor.as_ref(), None, &|_| {})?;
     let kind = predictor.info().kind;
     Ok((sc, result, kind))
@@ -616,6 +628,7 @@ fn short_model(m: &str) -> &str {
 
 #[allow(clippy::too_many_arguments)]
 fn argonne(
+    caches: &Caches,
     manifest_path: &Path,
     name: &str,
     path: &Path,
@@ -652,7 +665,7 @@ fn argonne(
                 output_tokens: row.length,
             })
             .collect();
-        let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+        let (sc, r, kind) = simulate(caches, manifest_path, &setup, &specs)?;
         progress.replayed();
         let run_s = ns_to_secs(r.end_ns);
         let window = (-padding_s, run_s + padding_s);
@@ -750,6 +763,7 @@ pub fn mlenergy_requests(
 }
 
 fn mlenergy(
+    caches: &Caches,
     manifest_path: &Path,
     src: &Source,
     progress: &dyn ReplayProgress,
@@ -801,7 +815,7 @@ fn mlenergy(
             max_num_seqs: row.max_num_seqs,
             requests: n,
         };
-        let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+        let (sc, r, kind) = simulate(caches, manifest_path, &setup, &specs)?;
         progress.replayed();
         // Steady state: until the last request is admitted (the waiting queue first empties).
         let end_ns = r
@@ -847,6 +861,7 @@ fn mlenergy(
 }
 
 fn time_series(
+    caches: &Caches,
     manifest_path: &Path,
     t: &TimeSeries,
     traces: Vec<logs::PowerTrace>,
@@ -876,7 +891,7 @@ fn time_series(
         short_model(&t.model),
         specs.len()
     ));
-    let (sc, r, kind) = simulate(manifest_path, &setup, &specs)?;
+    let (sc, r, kind) = simulate(caches, manifest_path, &setup, &specs)?;
     progress.replayed();
     // Every GPU's windows on the simulated clock, warm-up dropped.
     let mut ws: Vec<EnergyWindow> = Vec::new();
@@ -947,6 +962,7 @@ fn time_series(
 }
 
 fn idle(
+    caches: &Caches,
     manifest_path: &Path,
     name: &str,
     power_w: f64,
@@ -961,8 +977,7 @@ fn idle(
             "must be a finite number > 0",
         ));
     }
-    let catalog = crate::catalog::Catalog::builtin()?;
-    let (dev, spec) = catalog.device(device).ok_or_else(|| {
+    let (dev, spec) = caches.catalogs.builtin().device(device).ok_or_else(|| {
         Error::invalid(
             manifest_path,
             format!("sources.{name}.device"),

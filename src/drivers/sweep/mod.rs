@@ -13,6 +13,8 @@ pub mod shard;
 pub mod spec;
 pub mod table;
 
+use crate::catalog::Catalogs;
+use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -189,7 +191,7 @@ pub fn main(cmd: SweepCmd) -> Result<()> {
 
 fn plan_cmd(a: PlanArgs) -> Result<()> {
     let plan = Plan::expand(&a.config)?;
-    let invalid = plan.check_runs()?;
+    let invalid = plan.check_runs(&Catalogs::new()?)?;
     if a.shards == Some(0) {
         return Err(Error::invalid(
             "--shards",
@@ -253,7 +255,8 @@ fn plan_cmd(a: PlanArgs) -> Result<()> {
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
-    let plan = Plan::load(&a.config)?;
+    let caches = Caches::new()?;
+    let plan = Plan::load(&a.config, &caches.catalogs)?;
     let shard = match a.shard {
         None => Shard::ALL,
         Some(arg) => arg.resolve(|k| std::env::var(k).ok())?,
@@ -267,7 +270,7 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         a.quiet,
     );
     let t0 = Instant::now();
-    let done = shard::run_shard(&plan, shard, &out, jobs, &|| pb.inc(1))?;
+    let done = shard::run_shard(&plan, &caches, shard, &out, jobs, &|| pb.inc(1))?;
     pb.finish_and_clear();
     if !a.quiet {
         match &done {
@@ -313,7 +316,7 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 fn emit_cmd(a: EmitArgs) -> Result<()> {
-    let plan = Plan::load(&a.config)?;
+    let plan = Plan::load(&a.config, &Catalogs::new()?)?;
     if a.shards == 0 || a.shards as usize > plan.runs.len() {
         return Err(Error::invalid(
             "--shards",

@@ -8,10 +8,11 @@
 //! folder, written through a temporary file and a rename, tagged with the sweep's hash.
 
 use crate::config::Scenario;
-use crate::drivers::simulate;
 use crate::drivers::sweep::spec::{Plan, RunSpec};
 use crate::drivers::sweep::table::{self, RunRecord, META_HASH, META_SHARD};
+use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
+use crate::predictor::profile::TableCache;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -187,8 +188,9 @@ pub fn state(plan: &Plan, shard: Shard, out: &Path) -> Result<ShardState> {
     }
 }
 
-/// Simulates one run into its record. `invalid` is the reason its config was rejected, if it was.
-pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
+/// Simulates one run into its record, resolving its config against `caches.catalogs` and taking its
+/// execution-time tables from `caches.tables`.
+pub fn run_one(plan: &Plan, caches: &Caches, spec: &RunSpec) -> Result<RunRecord> {
     let params_json = table::params_json(plan, &spec.values);
     let record = |status: &str, error: Option<String>, summary_json: Option<String>| RunRecord {
         run: spec.index as u64,
@@ -200,7 +202,7 @@ pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
         error,
         summary_json,
     };
-    let scenario = match plan.scenario(spec)? {
+    let scenario = match plan.scenario(&caches.catalogs, spec)? {
         Ok(s) => s,
         Err(e) if plan.skip_invalid => return Ok(record("invalid", Some(e.to_string()), None)),
         Err(e) => {
@@ -210,7 +212,7 @@ pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
             })
         }
     };
-    let summary = simulate::simulate_summary(scenario).map_err(|e| Error::Run {
+    let summary = simulate::simulate_summary(scenario, &caches.tables).map_err(|e| Error::Run {
         run: plan.describe(spec),
         error: Box::new(e),
     })?;
@@ -218,11 +220,16 @@ pub fn run_one(plan: &Plan, spec: &RunSpec) -> Result<RunRecord> {
     Ok(record("ok", None, Some(summary)))
 }
 
-/// Fits (or loads) the execution-time tables of every distinct predictor among `scenarios` once,
-/// serially, so that parallel runs read the on-disk cache instead of fitting the same tables side by
-/// side.
-pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) -> Result<()> {
+/// Fits (or loads) into `tables` the execution-time tables of every distinct predictor among
+/// `scenarios`, each once, distinct ones side by side on `pool`; the runs that follow then take them
+/// from `tables`.
+pub fn warm_predictors(
+    scenarios: impl IntoIterator<Item = Result<Scenario>>,
+    tables: &TableCache,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
+    let mut distinct = Vec::new();
     for s in scenarios {
         let s = s?;
         let key = format!(
@@ -233,10 +240,14 @@ pub fn warm_predictors(scenarios: impl IntoIterator<Item = Result<Scenario>>) ->
             serde_json::to_string(&s.predictor).unwrap_or_default()
         );
         if seen.insert(key) {
-            simulate::build_predictor(&s)?;
+            distinct.push(s);
         }
     }
-    Ok(())
+    pool.install(|| {
+        distinct.par_iter().try_for_each(|s| {
+            off_pool(|| simulate::build_predictor(s, tables).map(|_| ())).and_then(|r| r)
+        })
+    })
 }
 
 /// Runs `f` on a fresh thread that is not a rayon worker, and waits for it.
@@ -265,24 +276,30 @@ pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool> {
         .map_err(|e| Error::Internal(format!("cannot start {jobs} threads: {e}")))
 }
 
-/// Runs `specs` on `jobs` threads (results in run order). `tick` is called after each run.
+/// Runs `specs` on `jobs` threads (results in run order), sharing `caches`; the tables every run needs
+/// are fitted or loaded first. `tick` is called after each run.
 pub fn run_specs(
     plan: &Plan,
+    caches: &Caches,
     specs: &[&RunSpec],
     jobs: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<RunRecord>> {
+    let pool = thread_pool(jobs)?;
     // Runs whose config is rejected (skip_invalid) have no predictor to warm.
-    warm_predictors(specs.iter().filter_map(|spec| match plan.scenario(spec) {
-        Ok(Ok(s)) => Some(Ok(s)),
-        Ok(Err(_)) => None,
-        Err(e) => Some(Err(e)),
-    }))?;
-    thread_pool(jobs)?.install(|| {
+    let scenarios = specs
+        .iter()
+        .filter_map(|spec| match plan.scenario(&caches.catalogs, spec) {
+            Ok(Ok(s)) => Some(Ok(s)),
+            Ok(Err(_)) => None,
+            Err(e) => Some(Err(e)),
+        });
+    warm_predictors(scenarios, &caches.tables, &pool)?;
+    pool.install(|| {
         specs
             .par_iter()
             .map(|spec| {
-                let r = off_pool(|| run_one(plan, spec)).and_then(|r| r);
+                let r = off_pool(|| run_one(plan, caches, spec)).and_then(|r| r);
                 tick();
                 r
             })
@@ -294,6 +311,7 @@ pub fn run_specs(
 /// shard was already done.
 pub fn run_shard(
     plan: &Plan,
+    caches: &Caches,
     shard: Shard,
     out: &Path,
     jobs: usize,
@@ -303,7 +321,7 @@ pub fn run_shard(
         return Ok(None);
     }
     let specs = shard.runs(plan);
-    let records = run_specs(plan, &specs, jobs, tick)?;
+    let records = run_specs(plan, caches, &specs, jobs, tick)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let path = shard.path(out);
     let mut df = table::records_frame(&records)?;

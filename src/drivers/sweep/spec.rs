@@ -7,6 +7,7 @@
 //! run's config (a typo in an axis key is always an error; a combination the config rejects, such as a
 //! model that does not fit, is an error unless `skip_invalid: true` records it in the table instead).
 
+use crate::catalog::Catalogs;
 use crate::config::{self, RawConfig, Scenario};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
@@ -498,10 +499,11 @@ fn run_id(axes: &[String], values: &[Value], replicate: u32) -> String {
 }
 
 impl Plan {
-    /// Reads, expands and checks a sweep file (every run's config is parsed and resolved).
-    pub fn load(path: &Path) -> Result<Plan> {
+    /// Reads, expands and checks a sweep file (every run's config is parsed and resolved against
+    /// `catalogs`).
+    pub fn load(path: &Path, catalogs: &Catalogs) -> Result<Plan> {
         let plan = Plan::expand(path)?;
-        plan.check_runs()?;
+        plan.check_runs(catalogs)?;
         Ok(plan)
     }
 
@@ -855,19 +857,23 @@ impl Plan {
         })
     }
 
-    /// The resolved scenario of a run: `Ok(Err(message))` when the config rejects this combination
-    /// (it does not fit, TP does not divide the heads, ...).
-    pub fn scenario(&self, run: &RunSpec) -> Result<std::result::Result<Scenario, Error>> {
+    /// The scenario of a run, resolved against `catalogs`: `Ok(Err(message))` when the config rejects
+    /// this combination (it does not fit, TP does not divide the heads, ...).
+    pub fn scenario(
+        &self,
+        catalogs: &Catalogs,
+        run: &RunSpec,
+    ) -> Result<std::result::Result<Scenario, Error>> {
         let raw = self.raw(run)?;
-        Ok(Scenario::resolve(&self.path, raw))
+        Ok(Scenario::resolve(catalogs, &self.path, raw))
     }
 
     /// Parses and resolves every run: returns, per run, the reason it is invalid (or `None`). Fails
     /// on any parse error, and on any invalid run unless the sweep has `skip_invalid: true`.
-    pub fn check_runs(&self) -> Result<Vec<Option<String>>> {
+    pub fn check_runs(&self, catalogs: &Catalogs) -> Result<Vec<Option<String>>> {
         let mut reasons = Vec::with_capacity(self.runs.len());
         for run in &self.runs {
-            reasons.push(self.scenario(run)?.err().map(|e| e.to_string()));
+            reasons.push(self.scenario(catalogs, run)?.err().map(|e| e.to_string()));
         }
         let bad: Vec<(usize, &String)> = reasons
             .iter()

@@ -17,7 +17,9 @@ pub mod serving;
 pub mod suite;
 pub mod tables;
 
+use crate::catalog::Catalogs;
 use crate::config::{self, Scenario};
+use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::power::{vidur_energy_w, PowerProfile, Utilisation};
 use crate::sim::BatchLog;
@@ -388,6 +390,7 @@ fn placeholder_workload(n: usize) -> Value {
 /// settings with `overrides` applied, and its workload replaced by `n` placeholder requests (the
 /// measured requests go to the event loop directly). `path` names the config in errors.
 pub fn replay_scenario(
+    catalogs: &Catalogs,
     path: &Path,
     tree: &Value,
     overrides: &[String],
@@ -407,7 +410,7 @@ pub fn replay_scenario(
         m.insert("workload".into(), placeholder_workload(n));
     }
     let raw = config::parse_tree(path, tree)?;
-    Scenario::resolve(path, raw)
+    Scenario::resolve(catalogs, path, raw)
 }
 
 /// Who simulated what, for the report.
@@ -482,20 +485,21 @@ pub struct ValidateOutcome {
 /// Runs `validate`: a single case or a suite; writes the output folder.
 pub fn run(args: &ValidateArgs, log: &dyn Fn(&str)) -> Result<ValidateOutcome> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let caches = Caches::new()?;
     match (&args.suite, &args.config, &args.measured) {
         (Some(dir), None, None) => {
             let out = args
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs/validation"));
-            suite::run_suite(dir, &out, args, log, &command)
+            suite::run_suite(&caches, dir, &out, args, log, &command)
         }
         (None, Some(cfg), Some(measured)) => {
             let out = args
                 .out
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs/validate"));
-            suite::run_single(cfg, measured, &out, args, log, &command)
+            suite::run_single(&caches, cfg, measured, &out, args, log, &command)
         }
         _ => Err(Error::Output {
             path: PathBuf::from("validate"),

@@ -20,7 +20,7 @@
 use super::{
     plots, replay_scenario, simulated_setup, CaseResult, MetricValue, Point, PowerTimeline,
 };
-use crate::drivers::simulate;
+use crate::drivers::{simulate, Caches};
 use crate::error::Result;
 use crate::measured::logs::LoggedRequest;
 pub use crate::measured::run::{read_run, MeasuredRun, RunOptions};
@@ -77,7 +77,9 @@ fn manifest_notes(m: &serde_json::Value, sim_model: &str) -> Vec<String> {
 
 /// Replays a measured run through the config `tree` (from `config_path`) and compares. Plots go to
 /// `plot_dir` when given.
+#[allow(clippy::too_many_arguments)] // the case's inputs, each used once
 pub fn validate_run(
+    caches: &Caches,
     name: &str,
     config_path: &Path,
     config_label: &str,
@@ -96,9 +98,9 @@ pub fn validate_run(
             output_tokens: q.output_tokens,
         })
         .collect();
-    let scenario = replay_scenario(config_path, tree, &[], specs.len())?;
+    let scenario = replay_scenario(&caches.catalogs, config_path, tree, &[], specs.len())?;
     let (profile, profile_path, energy_note) = simulate::power_profile(&scenario);
-    let o = simulate::simulate_specs(scenario, &specs, &|_| {})?;
+    let o = simulate::simulate_specs(scenario, &specs, &caches.tables, &|_| {})?;
     let s = &o.summary;
     let mut p = Point::new(
         format!(

@@ -12,6 +12,7 @@ use super::serving::{self, RunOptions};
 use super::tables::{self, ArgonneSpec, MlEnergySpec};
 use super::{CaseResult, ValidateArgs, ValidateOutcome};
 use crate::config;
+use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::output::RunDir;
 use serde::Deserialize;
@@ -97,6 +98,7 @@ fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Runs one case. `case_path` names the file that holds it; plots go to `plot_dir`.
 pub fn run_case(
+    caches: &Caches,
     name: &str,
     case_path: &Path,
     config: &Value,
@@ -152,6 +154,7 @@ pub fn run_case(
             };
             let run = serving::read_run(path, &opts)?;
             serving::validate_run(
+                caches,
                 name,
                 &config_path,
                 &config_label,
@@ -162,10 +165,10 @@ pub fn run_case(
             )
         }
         MeasuredSpec::Mlenergy(spec) => {
-            tables::validate_mlenergy(name, &config_path, &config_label, &tree, spec)
+            tables::validate_mlenergy(caches, name, &config_path, &config_label, &tree, spec)
         }
         MeasuredSpec::Argonne(spec) => {
-            tables::validate_argonne(name, &config_path, &config_label, &tree, spec)
+            tables::validate_argonne(caches, name, &config_path, &config_label, &tree, spec)
         }
     }
 }
@@ -179,6 +182,7 @@ fn stem(p: &Path) -> String {
 /// `validate --config CFG --measured PATH`: PATH is a serving run's folder, or a YAML file with a
 /// measured-data spec (a suite case's `measured:` block).
 pub fn run_single(
+    caches: &Caches,
     cfg: &Path,
     measured: &Path,
     out: &Path,
@@ -215,6 +219,7 @@ pub fn run_single(
     let dir = RunDir::create(out, args.force)?;
     let name = stem(measured);
     let case = run_case(
+        caches,
         &name,
         cfg,
         &Value::String(cfg.display().to_string()),
@@ -243,6 +248,7 @@ pub fn run_single(
 
 /// `validate --suite DIR`: every `*.yaml` case file of `dir`, in name order.
 pub fn run_suite(
+    caches: &Caches,
     suite: &Path,
     out: &Path,
     args: &ValidateArgs,
@@ -286,7 +292,8 @@ pub fn run_suite(
         if plots {
             std::fs::create_dir_all(&plot_dir).map_err(|e| Error::io(&plot_dir, e))?;
         }
-        let mut r = run_case(name, f, &c.config, &c.measured, plots.then_some(&*plot_dir))?;
+        let plots_to = plots.then_some(&*plot_dir);
+        let mut r = run_case(caches, name, f, &c.config, &c.measured, plots_to)?;
         if plots && r.plots.is_empty() {
             let _ = std::fs::remove_dir(&plot_dir);
         }

@@ -12,7 +12,7 @@ use super::{replay_scenario, simulated_setup, CaseResult, MetricValue, Point, Po
 use crate::drivers::fit_power::replay::{
     mlenergy_requests, prompt_chars, prompt_tokens_of, tokens_by,
 };
-use crate::drivers::simulate;
+use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
 use crate::measured::logs;
 use crate::power::PowerProfile;
@@ -197,6 +197,7 @@ fn mlenergy_notes(prompts: usize, spec: &MlEnergySpec) -> Vec<String> {
 /// Replays the selected ML.ENERGY rows. The measured window is the steady state (until the waiting queue
 /// first empties); so is the simulated one (until the last request is admitted).
 pub fn validate_mlenergy(
+    caches: &Caches,
     name: &str,
     config_path: &Path,
     config_label: &str,
@@ -217,9 +218,9 @@ pub fn validate_mlenergy(
             format!("hardware.tensor_parallel={}", row.tp),
             format!("hardware.pipeline_stages={}", row.pp),
         ];
-        let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
+        let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
         let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
-        let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
+        let o = simulate::simulate_specs(sc, &specs, &caches.tables, &|_| {})?;
         let end_ns = o
             .result
             .requests
@@ -359,6 +360,7 @@ fn select_argonne_rows(
 /// and output tokens, all at t = 0. The power window is the batch plus `padding_s` of idle on each side,
 /// as the benchmark averaged GPU 0's power.
 pub fn validate_argonne(
+    caches: &Caches,
     name: &str,
     config_path: &Path,
     config_label: &str,
@@ -381,9 +383,9 @@ pub fn validate_argonne(
             format!("scheduler.max_num_seqs={}", row.batch_size),
             format!("hardware.tensor_parallel={}", row.num_gpus),
         ];
-        let sc = replay_scenario(config_path, tree, &overrides, specs.len())?;
+        let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
         let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
-        let o = simulate::simulate_specs(sc, &specs, &|_| {})?;
+        let o = simulate::simulate_specs(sc, &specs, &caches.tables, &|_| {})?;
         let t_sim = o.summary.makespan_s;
         let tokens = (row.batch_size * row.length) as f64;
         let mut p = Point::new(

@@ -3,6 +3,7 @@
 
 use super::style::*;
 use super::tables::*;
+use crate::catalog::Catalog;
 use crate::error::Result;
 use crate::plots::{
     fmt_num, font, DrawResult, Figure, HouseMesh, DESC_PX, EXACT_STEPS_MAX, MAX_TIMELINES, PALETTE,
@@ -110,7 +111,7 @@ pub struct PowerTimeline {
 }
 
 /// The power figure of a run with power.parquet (the first [`MAX_TIMELINES`] (replica, stage) groups).
-pub fn power_timeline(run: &RunFolder) -> Result<Option<PowerTimeline>> {
+pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Option<PowerTimeline>> {
     let Some(t) = run.power(POWER.columns)? else {
         return Ok(None);
     };
@@ -151,7 +152,7 @@ pub fn power_timeline(run: &RunFolder) -> Result<Option<PowerTimeline>> {
         pipeline_stages: run.pipeline_stages(),
         t_end,
         bin_s: binned.then(|| t_end / TIMELINE_BINS as f64),
-        tdp_w: device_tdp_w(run),
+        tdp_w: device_tdp_w(run, builtin_catalog),
     }))
 }
 

@@ -166,7 +166,7 @@ pub(super) fn fmt_pct(part: f64, total: f64) -> String {
 }
 
 /// Thermal design power of the run's device, when the run used the built-in device catalog.
-pub(super) fn device_tdp_w(run: &RunFolder) -> Option<f64> {
+pub(super) fn device_tdp_w(run: &RunFolder, builtin_catalog: &Catalog) -> Option<f64> {
     let builtin = run
         .config_value("catalog.devices")
         .is_none_or(|v| v.is_null());
@@ -174,8 +174,7 @@ pub(super) fn device_tdp_w(run: &RunFolder) -> Option<f64> {
         return None;
     }
     let gpu = run.summary_str("gpu")?;
-    let catalog = Catalog::builtin().ok()?;
-    catalog.device(gpu).map(|(_, d)| d.tdp_w)
+    builtin_catalog.device(gpu).map(|(_, d)| d.tdp_w)
 }
 
 #[cfg(test)]
