@@ -244,54 +244,7 @@ impl Scenario {
         })?;
         let (device_name, device) = (device_name.to_string(), device.clone());
 
-        let hw = &raw.hardware;
-        if hw.tensor_parallel == 0 {
-            return Err(inv("hardware.tensor_parallel", &0, "must be at least 1"));
-        }
-        if hw.pipeline_stages == 0 {
-            return Err(inv("hardware.pipeline_stages", &0, "must be at least 1"));
-        }
-        if hw.replicas == 0 {
-            return Err(inv("hardware.replicas", &0, "must be at least 1"));
-        }
-        let tp = hw.tensor_parallel;
-        if model.num_attention_heads % tp != 0 {
-            return Err(inv(
-                "hardware.tensor_parallel",
-                &tp,
-                &format!(
-                    "does not divide the {} attention heads of {model_name}",
-                    model.num_attention_heads
-                ),
-            ));
-        }
-        if model.num_kv_heads % tp != 0 && tp % model.num_kv_heads != 0 {
-            return Err(inv(
-                "hardware.tensor_parallel",
-                &tp,
-                &format!(
-                    "neither divides nor is a multiple of the {} KV heads of {model_name}",
-                    model.num_kv_heads
-                ),
-            ));
-        }
-        if model.num_layers % hw.pipeline_stages != 0 {
-            return Err(inv(
-                "hardware.pipeline_stages",
-                &hw.pipeline_stages,
-                &format!(
-                    "does not divide the {} layers of {model_name}",
-                    model.num_layers
-                ),
-            ));
-        }
-        if !(hw.gpu_memory_utilization > 0.0 && hw.gpu_memory_utilization <= 1.0) {
-            return Err(inv(
-                "hardware.gpu_memory_utilization",
-                &hw.gpu_memory_utilization,
-                "must be in (0, 1]",
-            ));
-        }
+        validate_hardware(path, &raw.hardware, &model_name, &model)?;
 
         validate_scheduler(path, &raw.scheduler)?;
         validate_workload(path, &raw.workload)?;
@@ -425,6 +378,66 @@ fn resolve_energy(path: &Path, raw: &mut RawConfig, device_name: &str) -> Result
         region_files,
         embodied,
     })
+}
+
+/// Parallelism and memory share of the hardware section, checked against the model's shape.
+fn validate_hardware(
+    path: &Path,
+    hw: &HardwareConfig,
+    model_name: &str,
+    model: &ModelSpec,
+) -> Result<()> {
+    let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
+        Error::invalid(path, field, value, msg)
+    };
+    if hw.tensor_parallel == 0 {
+        return Err(inv("hardware.tensor_parallel", &0, "must be at least 1"));
+    }
+    if hw.pipeline_stages == 0 {
+        return Err(inv("hardware.pipeline_stages", &0, "must be at least 1"));
+    }
+    if hw.replicas == 0 {
+        return Err(inv("hardware.replicas", &0, "must be at least 1"));
+    }
+    let tp = hw.tensor_parallel;
+    if model.num_attention_heads % tp != 0 {
+        return Err(inv(
+            "hardware.tensor_parallel",
+            &tp,
+            &format!(
+                "does not divide the {} attention heads of {model_name}",
+                model.num_attention_heads
+            ),
+        ));
+    }
+    if model.num_kv_heads % tp != 0 && tp % model.num_kv_heads != 0 {
+        return Err(inv(
+            "hardware.tensor_parallel",
+            &tp,
+            &format!(
+                "neither divides nor is a multiple of the {} KV heads of {model_name}",
+                model.num_kv_heads
+            ),
+        ));
+    }
+    if model.num_layers % hw.pipeline_stages != 0 {
+        return Err(inv(
+            "hardware.pipeline_stages",
+            &hw.pipeline_stages,
+            &format!(
+                "does not divide the {} layers of {model_name}",
+                model.num_layers
+            ),
+        ));
+    }
+    if !(hw.gpu_memory_utilization > 0.0 && hw.gpu_memory_utilization <= 1.0) {
+        return Err(inv(
+            "hardware.gpu_memory_utilization",
+            &hw.gpu_memory_utilization,
+            "must be in (0, 1]",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_scheduler(path: &Path, s: &SchedulerConfig) -> Result<()> {
