@@ -5,4 +5,5 @@
 //! run a simulation or import a driver.
 
 pub mod logs;
+pub mod manifest;
 pub mod run;
