@@ -90,25 +90,31 @@ impl PowerProfile {
     }
 }
 
+/// A small profile with round numbers, for the power model's and the format's unit tests.
+#[cfg(test)]
+pub(crate) fn example_profile() -> PowerProfile {
+    PowerProfile {
+        device: "x".into(),
+        idle_w: 60.0,
+        p0_w: 100.0,
+        k_compute_w: 200.0,
+        k_memory_w: 150.0,
+        cap_w: 400.0,
+        provenance: PowerProvenance {
+            method: "published".into(),
+            data: vec![],
+            error: Default::default(),
+            notes: None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn profile() -> PowerProfile {
-        PowerProfile {
-            device: "x".into(),
-            idle_w: 60.0,
-            p0_w: 100.0,
-            k_compute_w: 200.0,
-            k_memory_w: 150.0,
-            cap_w: 400.0,
-            provenance: PowerProvenance {
-                method: "published".into(),
-                data: vec![],
-                error: Default::default(),
-                notes: None,
-            },
-        }
+        example_profile()
     }
 
     #[test]

@@ -87,20 +87,7 @@ mod tests {
     use super::*;
 
     fn profile() -> PowerProfile {
-        PowerProfile {
-            device: "x".into(),
-            idle_w: 60.0,
-            p0_w: 100.0,
-            k_compute_w: 200.0,
-            k_memory_w: 150.0,
-            cap_w: 400.0,
-            provenance: PowerProvenance {
-                method: "published".into(),
-                data: vec![],
-                error: Default::default(),
-                notes: None,
-            },
-        }
+        crate::config::power_profile::example_profile()
     }
 
     #[test]
