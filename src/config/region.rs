@@ -44,8 +44,6 @@ pub struct RegionFile {
     #[serde(default)]
     pub electricity_price_usd_per_kwh: Option<Sourced>,
     #[serde(default)]
-    pub embodied: Option<serde_yaml::Value>,
-    #[serde(default)]
     pub hourly_carbon: Option<SeriesRef>,
     #[serde(default)]
     pub hourly_price: Option<SeriesRef>,

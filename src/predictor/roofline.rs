@@ -213,7 +213,7 @@ impl Predictor for Roofline {
         PredictorInfo {
             kind: "roofline".into(),
             note: format!(
-                "placeholder roofline on {}: peak compute and bandwidth from the device catalog scaled by \
+                "roofline on {}: peak compute and bandwidth from the device catalog scaled by \
                  uncalibrated efficiencies; not fitted to profiles, so latencies are indicative only",
                 self.device_name
             ),
