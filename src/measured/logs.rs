@@ -9,6 +9,8 @@
 
 use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
+use crate::units::secs_to_ns;
+use crate::workload::RequestSpec;
 use std::path::{Path, PathBuf};
 
 /// The energy drawn over one time window, as a power reading (or a pair of energy-counter readings)
@@ -534,6 +536,21 @@ pub struct LoggedRequest {
     pub ttft_s: Option<f64>,
     /// Measured end-to-end latency (dispatch to last token), seconds, when the log has it.
     pub e2e_s: Option<f64>,
+}
+
+/// The requests of a measured run as the simulator takes them: arrivals from the first dispatch (t = 0),
+/// with the logged prompt and output lengths. Empty for an empty log.
+pub fn request_specs(reqs: &[LoggedRequest]) -> Vec<RequestSpec> {
+    let Some(t0) = reqs.first().map(|r| r.arrival_s) else {
+        return Vec::new();
+    };
+    reqs.iter()
+        .map(|q| RequestSpec {
+            arrival_ns: secs_to_ns(q.arrival_s - t0),
+            prompt_tokens: q.prompt_tokens,
+            output_tokens: q.output_tokens,
+        })
+        .collect()
 }
 
 /// Reads a per-request log, in one of three layouts:

@@ -17,7 +17,7 @@ use crate::measured::logs::{self, EnergyWindow, LoggedRequest};
 use crate::power::Utilisation;
 use crate::rng::substream;
 use crate::sim::{self, SimResult};
-use crate::units::{ns_to_secs, secs_to_ns, SimTime};
+use crate::units::{ns_to_secs, SimTime};
 use crate::workload::RequestSpec;
 
 pub use crate::measured::manifest::{
@@ -629,14 +629,7 @@ fn time_series(
 ) -> Result<Observation> {
     let reqs: Vec<LoggedRequest> = logs::read_request_log(&t.requests)?;
     let t0 = reqs[0].arrival_s;
-    let specs: Vec<RequestSpec> = reqs
-        .iter()
-        .map(|q| RequestSpec {
-            arrival_ns: secs_to_ns(q.arrival_s - t0),
-            prompt_tokens: q.prompt_tokens,
-            output_tokens: q.output_tokens,
-        })
-        .collect();
+    let specs = logs::request_specs(&reqs);
     let setup = SimSetup {
         serving: &t.serving,
         model: &t.model,

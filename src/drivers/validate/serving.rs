@@ -26,8 +26,6 @@ use crate::measured::logs::LoggedRequest;
 pub use crate::measured::run::{read_run, MeasuredRun, RunOptions};
 use crate::metrics::{RequestRow, Stats, Summary};
 use crate::power::PowerProfile;
-use crate::units::secs_to_ns;
-use crate::workload::RequestSpec;
 use serde_yaml::Value;
 use std::path::Path;
 
@@ -89,15 +87,7 @@ pub fn validate_run(
     plot_dir: Option<&Path>,
 ) -> Result<CaseResult> {
     let reqs = &run.requests;
-    let t0 = reqs[0].arrival_s;
-    let specs: Vec<RequestSpec> = reqs
-        .iter()
-        .map(|q| RequestSpec {
-            arrival_ns: secs_to_ns(q.arrival_s - t0),
-            prompt_tokens: q.prompt_tokens,
-            output_tokens: q.output_tokens,
-        })
-        .collect();
+    let specs = crate::measured::logs::request_specs(reqs);
     let scenario = replay_scenario(&caches.catalogs, config_path, tree, &[], specs.len())?;
     let (profile, profile_path, energy_note) = simulate::power_profile(&scenario);
     let o = simulate::simulate_specs(scenario, &specs, &caches.tables, &|_| {})?;

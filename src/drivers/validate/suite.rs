@@ -10,7 +10,7 @@
 use super::report;
 use super::serving::{self, RunOptions};
 use super::tables::{self, ArgonneSpec, MlEnergySpec};
-use super::{CaseResult, ValidateArgs, ValidateOutcome};
+use super::{CaseResult, Exceeded, ValidateArgs, ValidateOutcome};
 use crate::config;
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
@@ -232,18 +232,8 @@ pub fn run_single(
     let cases = vec![case];
     let exceeded = args.thresholds.check(&cases);
     let md = report::single_markdown(&cases[0], &args.thresholds, &exceeded, command);
-    dir.write_text(
-        "validation.json",
-        &report::single_json(&cases[0], &args.thresholds, &exceeded, command)?,
-    )?;
-    dir.write_text("validation.md", &md)?;
-    let dir = dir.commit()?;
-    Ok(ValidateOutcome {
-        dir,
-        cases,
-        exceeded,
-        markdown: md,
-    })
+    let json = report::single_json(&cases[0], &args.thresholds, &exceeded, command)?;
+    finish(dir, cases, exceeded, md, json)
 }
 
 /// `validate --suite DIR`: every `*.yaml` case file of `dir`, in name order.
@@ -311,16 +301,24 @@ pub fn run_suite(
     }
     let exceeded = args.thresholds.check(&cases);
     let md = report::suite_markdown(&cases, &args.thresholds, &exceeded, command);
-    dir.write_text(
-        "validation.json",
-        &report::suite_json(&cases, &args.thresholds, &exceeded, command)?,
-    )?;
-    dir.write_text("validation.md", &md)?;
-    let dir = dir.commit()?;
+    let json = report::suite_json(&cases, &args.thresholds, &exceeded, command)?;
+    finish(dir, cases, exceeded, md, json)
+}
+
+/// Writes validation.json and validation.md into the folder being written and moves it into place.
+fn finish(
+    dir: RunDir,
+    cases: Vec<CaseResult>,
+    exceeded: Vec<Exceeded>,
+    markdown: String,
+    json: String,
+) -> Result<ValidateOutcome> {
+    dir.write_text("validation.json", &json)?;
+    dir.write_text("validation.md", &markdown)?;
     Ok(ValidateOutcome {
-        dir,
+        dir: dir.commit()?,
         cases,
         exceeded,
-        markdown: md,
+        markdown,
     })
 }
