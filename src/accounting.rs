@@ -98,7 +98,7 @@ impl EnergyAcc {
             pipeline_stages: hw.pipeline_stages,
             tp: hw.tensor_parallel as f64,
             gpus,
-            idle_w: profile.idle_w,
+            idle_w: profile.between_batches_w(),
             tdp_w: s.device.tdp_w,
             host_w: s.energy.host_power_w_per_gpu * gpus as f64,
             device: s.device.clone(),

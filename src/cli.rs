@@ -102,6 +102,40 @@ pub enum FitCmd {
     /// non-negative least squares on window energies, and report its leave-one-out error of mean power
     /// and energy per token beside TDP x time and Vidur-Energy's curve.
     Power(FitPowerCmd),
+    /// Fit an engine profile (host time per iteration, its overlap with GPU work, eager launch cost,
+    /// front-end latency) to measured serving data given as validation cases, and report each model's
+    /// error predicted by a profile fitted without it.
+    Engine(FitEngineCmd),
+}
+
+// Doc comments here are --help text, where <name> stands for a value, not an HTML tag.
+#[allow(rustdoc::invalid_html_tags)]
+#[derive(Debug, Args)]
+pub struct FitEngineCmd {
+    /// Validation case files, or folders of them (every *.yaml), with measured serving data.
+    /// Repeatable.
+    #[arg(long, value_name = "PATH", required = true)]
+    pub cases: Vec<PathBuf>,
+    /// Engine profile to start from; its parameters that are not fitted are kept
+    /// [default: the file at --out].
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Profile to write.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Parameter to fit (e.g. host_ms, host_us_per_seq, overlap, eager_us_per_layer, admission_ms,
+    /// stream_ms). Repeatable.
+    #[arg(long = "param", value_name = "NAME", required = true)]
+    pub params: Vec<String>,
+    /// Skip the leave-one-model-out evaluation (faster; the report then shows in-sample errors).
+    #[arg(long)]
+    pub no_holdout: bool,
+    /// Also write the report (markdown) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress messages.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 // Doc comments here are --help text, where <name> stands for a value, not an HTML tag.

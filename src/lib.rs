@@ -2,7 +2,7 @@
 //!
 //! Data flow: [`config`] (YAML -> validated [`config::Scenario`]) -> [`workload`] (all requests before the
 //! loop) -> [`sim`] (event loop) over [`cluster`] (routers, batching policies, KV cache) priced by
-//! [`predictor`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
+//! [`predictor`] through the serving [`engine`] -> [`metrics`] -> [`output`]; [`report`] (plots, trace,
 //! summary.md) reads the written run folder back through [`runfolder`]. [`drivers::simulate`] is the `simulate`
 //! driver; [`drivers::sweep`] (grids of runs, sharded over batch arrays) and [`drivers::search`] (capacity
 //! under an SLO) drive it many times.
@@ -16,6 +16,7 @@ pub mod config;
 pub mod csvio;
 pub mod digest;
 pub mod drivers;
+pub mod engine;
 pub mod error;
 pub mod measured;
 pub mod metrics;

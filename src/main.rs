@@ -3,7 +3,8 @@
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use simwatt::cli::{
-    Cli, Command, FitCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd, ValidateCmd,
+    Cli, Command, FitCmd, FitEngineCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd,
+    ValidateCmd,
 };
 use simwatt::drivers::simulate::{self, SimulateArgs};
 use simwatt::report::{self, ReportOptions};
@@ -186,6 +187,31 @@ fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn fit_engine(cmd: FitEngineCmd) -> anyhow::Result<()> {
+    use simwatt::drivers::fit_engine::{FitEngineArgs, Param};
+    let params = cmd
+        .params
+        .iter()
+        .map(|p| Param::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let args = FitEngineArgs {
+        cases: cmd.cases,
+        template: cmd.template.unwrap_or_else(|| cmd.out.clone()),
+        out: cmd.out,
+        report: cmd.report,
+        params,
+        no_holdout: cmd.no_holdout,
+    };
+    let quiet = cmd.quiet;
+    let o = simwatt::drivers::fit_engine::run(&args, &|m| {
+        if !quiet {
+            eprintln!("{m}")
+        }
+    })?;
+    println!("{}", o.report);
+    Ok(())
+}
+
 /// Exit status of a validation whose errors pass a `--max-error` threshold.
 const EXIT_THRESHOLD: u8 = 3;
 
@@ -240,6 +266,7 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
         }
         Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
+        Command::Fit(FitCmd::Engine(cmd)) => fit_engine(cmd),
         Command::Sweep(cmd) => simwatt::drivers::sweep::main(cmd).map_err(Into::into),
         Command::Search(cmd) => simwatt::drivers::search::main(cmd).map_err(Into::into),
         Command::Validate(cmd) => match validate(cmd) {

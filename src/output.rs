@@ -198,7 +198,10 @@ pub fn batches_frame(b: &BatchLog) -> Result<DataFrame> {
             Column::new(PlSmallStr::EMPTY, b.kv_blocks_used.clone()),
             Column::new(PlSmallStr::EMPTY, b.flops.clone()),
             Column::new(PlSmallStr::EMPTY, b.bytes.clone()),
+            Column::new(PlSmallStr::EMPTY, secs(&b.host_ns)),
+            Column::new(PlSmallStr::EMPTY, b.clock.clone()),
             Column::new(PlSmallStr::EMPTY, b.power_w.clone()),
+            Column::new(PlSmallStr::EMPTY, b.host_power_w.clone()),
             Column::new(PlSmallStr::EMPTY, b.energy_j.clone()),
         ],
     )
@@ -355,13 +358,13 @@ impl PowerSegments {
         Ok(me)
     }
 
-    fn segment(&mut self, g: usize, a: SimTime, z: SimTime, busy: bool, w: f64) {
+    fn segment(&mut self, g: usize, a: SimTime, z: SimTime, state: &'static str, w: f64) {
         let b = &mut self.buf;
         b.replica.push(g as u32 / self.stages);
         b.stage.push(g as u32 % self.stages);
         b.start_s.push(ns_to_secs(a));
         b.end_s.push(ns_to_secs(z));
-        b.state.push(if busy { "busy" } else { "idle" });
+        b.state.push(state);
         b.power_w.push(w);
     }
 
@@ -395,7 +398,7 @@ impl PowerSegments {
         for g in 0..self.last_end.len() {
             if end_ns > self.last_end[g] {
                 let (a, w) = (self.last_end[g], self.idle_w);
-                self.segment(g, a, end_ns, false, w);
+                self.segment(g, a, end_ns, "idle", w);
             }
         }
         self.flush()?;
@@ -408,9 +411,13 @@ impl BatchSink for PowerSegments {
         let g = (r.replica * self.stages + r.stage) as usize;
         if r.start_ns > self.last_end[g] {
             let (a, w) = (self.last_end[g], self.idle_w);
-            self.segment(g, a, r.start_ns, false, w);
+            self.segment(g, a, r.start_ns, "idle", w);
         }
-        self.segment(g, r.start_ns, r.end_ns, true, r.power_w);
+        let gpu_end = r.end_ns - r.host_ns;
+        self.segment(g, r.start_ns, gpu_end, "busy", r.power_w);
+        if r.host_ns > 0 {
+            self.segment(g, gpu_end, r.end_ns, "host", r.host_power_w);
+        }
         self.last_end[g] = r.end_ns;
         if self.buf.replica.len() >= CHUNK_ROWS {
             self.flush()?;

@@ -75,7 +75,10 @@ pub const BATCHES: TableSchema = TableSchema {
         "kv_blocks_used",
         "flops",
         "bytes",
+        "host_s",
+        "clock",
         "power_w",
+        "host_power_w",
         "energy_j",
     ],
 };

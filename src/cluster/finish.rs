@@ -36,14 +36,20 @@ impl TokenGaps {
 }
 
 /// Applies `batch`, which has just left the last stage of `replica` at `now`, to its requests; returns
-/// how many requests it completed.
+/// how many requests it completed. Tokens reach the client `stream_ns` later (the engine's
+/// detokenisation and streaming): token times and completion are recorded then, while the KV cache is
+/// released now.
 pub fn finish_batch(
     batch: &Batch,
     requests: &mut RequestWindow,
     replica: &mut Replica,
     now: SimTime,
+    stream_ns: u64,
     gaps: &mut TokenGaps,
 ) -> Result<u64> {
+    let emitted = now.checked_add(stream_ns).ok_or_else(|| {
+        Error::Internal(format!("a token at {now} ns streamed past the end of time"))
+    })?;
     let mut completed = 0;
     for item in &batch.items {
         let req = &mut requests[item.request as usize];
@@ -67,16 +73,16 @@ pub fn finish_batch(
         }
         req.generated += 1;
         if req.first_token_ns.is_none() {
-            req.first_token_ns = Some(now);
+            req.first_token_ns = Some(emitted);
         } else {
-            let gap = now - req.last_token_ns;
+            let gap = emitted - req.last_token_ns;
             req.tbt_max_ns = req.tbt_max_ns.max(gap);
             gaps.record(gap);
         }
-        req.last_token_ns = now;
+        req.last_token_ns = emitted;
         if req.generated == req.output_tokens {
             req.phase = Phase::Completed;
-            req.completion_ns = Some(now);
+            req.completion_ns = Some(emitted);
             replica.kv.release(req.kv_held);
             req.kv_held = 0;
             replica.outstanding -= 1;

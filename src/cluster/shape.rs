@@ -56,6 +56,16 @@ impl BatchShape {
         self.sampled_seqs += 1;
     }
 
+    /// Adds `n` padding slots (a CUDA graph captured for more tokens than the batch has): each runs
+    /// through the linear layers as a decode token with an empty context and is not sampled.
+    pub fn add_padding(&mut self, n: u32) {
+        self.decode_seqs += n;
+        self.decode_context_sum += n as u64;
+        if n > 0 {
+            self.decode_max_context = self.decode_max_context.max(1);
+        }
+    }
+
     /// Tokens processed by the linear layers.
     pub fn total_tokens(&self) -> u32 {
         self.prefill_tokens + self.decode_seqs

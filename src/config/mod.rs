@@ -6,12 +6,14 @@
 //! the loaded power profile and regions), and the resolved YAML for `config.resolved.yaml`. Every error
 //! names the file, the dotted field and the value. It may import only the foundation modules.
 
+pub mod engine_profile;
 pub mod power_profile;
 pub mod raw;
 pub mod region;
 
 use crate::catalog::{Catalog, Catalogs, DeviceSpec, ModelSpec};
 use crate::error::{Error, Result};
+pub use engine_profile::EngineProfile;
 pub use power_profile::PowerProfile;
 pub use raw::*;
 use region::{Embodied, Region};
@@ -132,6 +134,15 @@ pub struct Scenario {
     pub workload: WorkloadConfig,
     pub predictor: PredictorConfig,
     pub energy: Energy,
+    pub engine: Engine,
+}
+
+/// The serving engine of a run, its profile read and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Engine {
+    pub profile: EngineProfile,
+    /// The profile's file (`built-in` for the vidur engine).
+    pub profile_path: String,
 }
 
 /// Devices and how the model is laid out on them, checked against the model.
@@ -254,6 +265,7 @@ impl Scenario {
         let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
         fill_scheduler_defaults(&mut raw.scheduler);
         let energy = resolve_energy(path, &mut raw, &device_name)?;
+        let engine = resolve_engine(path, &mut raw.engine)?;
         let hw = &raw.hardware;
         let hardware = Hardware {
             tensor_parallel: hw.tensor_parallel,
@@ -286,6 +298,7 @@ impl Scenario {
             workload: raw.workload.clone(),
             predictor: raw.predictor.clone(),
             energy,
+            engine,
             raw,
         })
     }
@@ -323,6 +336,95 @@ fn fill_scheduler_defaults(s: &mut SchedulerConfig) {
         }
         Policy::Vllm | Policy::Orca | Policy::FasterTransformer => {}
     }
+}
+
+/// Where shipped engine profiles live.
+pub const ENGINE_PROFILES_DIR: &str = "profiles/engine";
+
+/// Reads the engine profile: the configured file, else the built-in `vidur` engine, else the shipped
+/// `profiles/engine/<name>-<version>.yaml` (whose path is then written into the resolved config).
+fn resolve_engine(path: &Path, e: &mut EngineConfig) -> Result<Engine> {
+    if let Some(p) = &e.profile {
+        let profile = EngineProfile::load(p)?;
+        return Ok(Engine {
+            profile,
+            profile_path: p.display().to_string(),
+        });
+    }
+    let name = e.name.trim();
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::invalid(
+            path,
+            "engine.name",
+            &e.name,
+            "must be an engine name such as vidur or vllm",
+        ));
+    }
+    if name == "vidur" && e.version.is_none() {
+        return Ok(Engine {
+            profile: EngineProfile::vidur(),
+            profile_path: "built-in".into(),
+        });
+    }
+    let Some(version) = e.version.as_deref() else {
+        return Err(Error::invalid(
+            path,
+            "engine.version",
+            "(absent)",
+            format!(
+                "engine {name} needs a version (shipped profiles: {})",
+                shipped_engine_profiles().join(", ")
+            ),
+        ));
+    };
+    if version.is_empty() || version.contains(['/', '\\']) || version.starts_with('.') {
+        return Err(Error::invalid(
+            path,
+            "engine.version",
+            version,
+            "must be a version such as 0.11",
+        ));
+    }
+    let p = PathBuf::from(ENGINE_PROFILES_DIR).join(format!("{name}-{version}.yaml"));
+    if !p.exists() {
+        return Err(Error::invalid(
+            path,
+            "engine",
+            format!("{name} {version}"),
+            format!(
+                "no profile {} (shipped: {}; or set engine.profile to a file, e.g. from `simwatt fit engine`)",
+                p.display(),
+                shipped_engine_profiles().join(", ")
+            ),
+        ));
+    }
+    let profile = EngineProfile::load(&p)?;
+    let shown = p.display().to_string();
+    e.profile = Some(p);
+    Ok(Engine {
+        profile,
+        profile_path: shown,
+    })
+}
+
+/// The shipped engine profiles, as `name-version` (empty when the folder is absent).
+fn shipped_engine_profiles() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(ENGINE_PROFILES_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|d| {
+            d.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".yaml"))
+                .map(str::to_string)
+        })
+        .collect();
+    v.sort();
+    if v.is_empty() {
+        v.push(format!("none found under {ENGINE_PROFILES_DIR}"));
+    }
+    v
 }
 
 /// Reads the power profile (the configured file, else `profiles/power/<device>.yaml` when it exists,

@@ -30,8 +30,28 @@ pub struct PowerProvenance {
 pub struct PowerProfile {
     /// Device id in the device catalog.
     pub device: String,
-    /// Power with the model loaded and nothing running.
+    /// Idle power as fitted from the profile's data (benchmark idle readings mix GPUs with and without
+    /// a process); used between stages when `loaded_idle_w` is absent.
     pub idle_w: f64,
+    /// Power of a live server's GPU with the engine up, weights and KV cache allocated and no work
+    /// (CUDA context held, clocks up): what a replica draws between batches and while the GPU waits on
+    /// the host. `loaded_idle_source` says where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_idle_w: Option<f64>,
+    /// Where `loaded_idle_w` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_idle_source: Option<String>,
+    /// Power of the GPU with no process on it (empty idle), for reporting; watts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_idle_w: Option<f64>,
+    /// Time constant of the decay from busy power to loaded idle after a burst of GPU work, ms (0: an
+    /// immediate drop).
+    #[serde(default)]
+    pub tail_ms: f64,
+    /// Exponent of dynamic power against clock (P_dyn ~ f^alpha) used when a stage's demand exceeds
+    /// the cap and the clocks fall.
+    #[serde(default = "default_dvfs_exponent")]
+    pub dvfs_exponent: f64,
     /// Power of a running stage at zero utilisation.
     pub p0_w: f64,
     /// Extra power at full compute utilisation.
@@ -43,7 +63,19 @@ pub struct PowerProfile {
     pub provenance: PowerProvenance,
 }
 
+/// Dynamic power against clock frequency, P ~ f V^2 with V roughly proportional to f in the DVFS range.
+pub const DEFAULT_DVFS_EXPONENT: f64 = 3.0;
+
+fn default_dvfs_exponent() -> f64 {
+    DEFAULT_DVFS_EXPONENT
+}
+
 impl PowerProfile {
+    /// What a live replica's GPU draws with nothing to run: `loaded_idle_w`, else `idle_w`.
+    pub fn between_batches_w(&self) -> f64 {
+        self.loaded_idle_w.unwrap_or(self.idle_w)
+    }
+
     /// Reads and checks a profile file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -65,6 +97,9 @@ impl PowerProfile {
             ("k_compute_w", self.k_compute_w),
             ("k_memory_w", self.k_memory_w),
             ("cap_w", self.cap_w),
+            ("loaded_idle_w", self.loaded_idle_w.unwrap_or(0.0)),
+            ("empty_idle_w", self.empty_idle_w.unwrap_or(0.0)),
+            ("tail_ms", self.tail_ms),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(
@@ -75,7 +110,19 @@ impl PowerProfile {
                 ));
             }
         }
-        if self.cap_w <= 0.0 || self.idle_w > self.cap_w || self.p0_w > self.cap_w {
+        if !(self.dvfs_exponent.is_finite() && (1.0..=10.0).contains(&self.dvfs_exponent)) {
+            return Err(Error::invalid(
+                path,
+                "dvfs_exponent",
+                self.dvfs_exponent,
+                "must be a number from 1 to 10",
+            ));
+        }
+        if self.cap_w <= 0.0
+            || self.idle_w > self.cap_w
+            || self.p0_w > self.cap_w
+            || self.between_batches_w() > self.cap_w
+        {
             return Err(Error::invalid(
                 path,
                 "cap_w",
@@ -96,6 +143,11 @@ pub(crate) fn example_profile() -> PowerProfile {
     PowerProfile {
         device: "x".into(),
         idle_w: 60.0,
+        loaded_idle_w: None,
+        loaded_idle_source: None,
+        empty_idle_w: None,
+        tail_ms: 0.0,
+        dvfs_exponent: DEFAULT_DVFS_EXPONENT,
         p0_w: 100.0,
         k_compute_w: 200.0,
         k_memory_w: 150.0,

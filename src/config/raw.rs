@@ -30,6 +30,9 @@ pub struct RawConfig {
     pub catalog: CatalogConfig,
     #[serde(default)]
     pub energy: EnergyConfig,
+    /// The serving engine around the GPU work (default: `vidur`, the engine model of Vidur).
+    #[serde(default)]
+    pub engine: EngineConfig,
     /// Region(s) to report carbon, cost and water for: one id, or several separated by commas
     /// (`--set region=aws-us-east-1,gcp-europe-north1`). The first is the headline in summary.json.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +47,37 @@ pub struct RawConfig {
 
 fn default_regions_dir() -> PathBuf {
     PathBuf::from("regions")
+}
+
+/// Which serving engine's profile prices the work around the GPU (front end, host time per
+/// iteration, CUDA graphs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Engine name: `vidur` (built in: Vidur's host-overhead model, no front end) or the name of a
+    /// shipped profile, `profiles/engine/<name>-<version>.yaml` (e.g. `vllm`).
+    #[serde(default = "default_engine_name")]
+    pub name: String,
+    /// Engine version, which picks the shipped profile (e.g. `"0.11"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// An engine-profile file to use instead of the shipped one (e.g. from `simwatt fit engine`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<PathBuf>,
+}
+
+fn default_engine_name() -> String {
+    "vidur".to_string()
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            name: default_engine_name(),
+            version: None,
+            profile: None,
+        }
+    }
 }
 
 /// Energy accounting settings.

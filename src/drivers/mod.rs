@@ -1,11 +1,12 @@
 //! Drivers: one module per verb that runs the model end to end (simulate, sweep, capacity search,
-//! validate, fit latency, fit power).
+//! validate, fit latency, fit power, fit engine).
 //!
 //! Input: what the CLI parsed. Output: run folders, tables and reports on disk, and in-memory outcomes
 //! for other drivers. Drivers wire the layers below (config, workload, sim, predictor, power,
 //! accounting, metrics/output, report/plots) together; nothing below imports a driver. A verb makes one
 //! [`Caches`] (parsed catalogs, fitted tables) and hands it to every run it makes.
 
+pub mod fit_engine;
 pub mod fit_latency;
 pub mod fit_power;
 pub mod search;

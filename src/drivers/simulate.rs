@@ -240,6 +240,7 @@ fn simulate_requests(
     keep: Keep,
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario, tables)?;
+    let engine = crate::engine::EngineCost::new(predictor.as_ref(), &scenario);
     let (profile, profile_path, energy_note) = power_profile(&scenario);
     // Every region is read (and checked) before spending time on the simulation, once.
     let regions = scenario.load_regions()?;
@@ -260,10 +261,10 @@ fn simulate_requests(
     let (result, streamed_requests) = run_loop(
         &scenario,
         specs,
-        predictor.as_ref(),
+        &engine,
         energy,
         acc.as_mut(),
-        profile.as_ref().map(|p| p.idle_w),
+        profile.as_ref().map(|p| p.between_batches_w()),
         progress,
         keep,
     )?;
@@ -329,7 +330,7 @@ fn simulate_requests(
         idle_w: profile
             .as_ref()
             .filter(|_| summary_has_energy)
-            .map(|p| p.idle_w),
+            .map(|p| p.between_batches_w()),
     })
 }
 

@@ -1,9 +1,14 @@
 //! GPU power: the utilisation-based power model, its profiles, and the two baselines it is compared with.
 //!
-//! During a batch stage of predicted time T that executes F FLOPs and moves B bytes on one GPU,
+//! During a batch stage of predicted GPU time T that executes F FLOPs and moves B bytes on one GPU,
 //! u_c = F / (T x peak_flops) and u_m = B / (T x peak_bandwidth), each clipped to [0, 1], and the GPU
-//! draws P = min(P_cap, P_0 + k_c u_c + k_m u_m). Between stages (model loaded, nothing running) it draws
-//! P_idle. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
+//! demands P_d = P_0 + k_c u_c + k_m u_m. Under the cap it draws P_d for T. Above it the clocks fall
+//! (DVFS): dynamic power scales as f^alpha, so the clock fraction is f = ((P_cap - P_0) / (P_d -
+//! P_0))^(1/alpha), the compute-bound share s = u_c / (u_c + u_m) of the stage stretches by 1/f
+//! (T' = T (s / f + 1 - s)) and the GPU draws P_cap for T'. While the GPU waits on the engine's host
+//! work after the stage (host time H) it decays from its stage power to loaded idle with time constant
+//! tau: E_H = P_li H + (P - P_li) tau (1 - e^(-H / tau)). Between stages (replica up, nothing to run)
+//! it draws loaded idle P_li. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
 //! fit's error (the file format and its checks: [`crate::config::power_profile`]). Baselines: TDP x time,
 //! and Vidur-Energy's curve
 //! P_idle + (P_max - P_idle) x min(1, (MFU / 0.45)^0.7).
@@ -12,17 +17,57 @@
 //! through [`crate::sim::StagePower`]. Nothing here knows about requests or the loop's state.
 
 use crate::catalog::DeviceSpec;
-use crate::sim::{StageCost, StagePower};
+use crate::sim::{StageCost, StagePower, StagePrice};
+use crate::units::duration_ns;
 use serde::Serialize;
 
 pub use crate::config::power_profile::{PowerProfile, PowerProvenance};
 
 impl PowerProfile {
-    /// Power of one GPU running a stage of `time_s` seconds with `flops` and `bytes`, watts.
+    /// Power one GPU demands at full clocks at utilisation `u`, watts (may exceed the cap).
+    pub fn demand_w(&self, u: Utilisation) -> f64 {
+        self.p0_w + self.k_compute_w * u.compute + self.k_memory_w * u.memory
+    }
+
+    /// Power of one GPU at utilisation `u`, watts: the demand, at most the cap.
     pub fn busy_w(&self, u: Utilisation) -> f64 {
-        (self.p0_w + self.k_compute_w * u.compute + self.k_memory_w * u.memory).min(self.cap_w)
+        self.demand_w(u).min(self.cap_w)
+    }
+
+    /// The clock fraction the cap allows at utilisation `u` and the factor by which the stage's time
+    /// stretches (both 1 under the cap).
+    pub fn throttle(&self, u: Utilisation) -> (f64, f64) {
+        let demand = self.demand_w(u);
+        if demand <= self.cap_w || demand <= self.p0_w {
+            return (1.0, 1.0);
+        }
+        let f = ((self.cap_w - self.p0_w) / (demand - self.p0_w))
+            .powf(1.0 / self.dvfs_exponent)
+            .clamp(MIN_CLOCK, 1.0);
+        let share = if u.compute + u.memory > 0.0 {
+            u.compute / (u.compute + u.memory)
+        } else {
+            0.0
+        };
+        (f, share / f + 1.0 - share)
+    }
+
+    /// Energy of one GPU waiting `seconds` on the host right after drawing `after_w` watts, joules: loaded
+    /// idle plus the decay from `after_w` with time constant `tail_ms`.
+    pub fn host_wait_j(&self, after_w: f64, seconds: f64) -> f64 {
+        let idle = self.between_batches_w();
+        let tail = if self.tail_ms > 0.0 && seconds > 0.0 {
+            let tau = self.tail_ms * 1e-3;
+            (after_w - idle).max(0.0) * tau * (1.0 - (-seconds / tau).exp())
+        } else {
+            0.0
+        };
+        energy_j(idle, seconds, 1.0) + tail
     }
 }
+
+/// Lowest clock fraction the DVFS model goes to (a stage whose P_0 nearly reaches the cap).
+pub const MIN_CLOCK: f64 = 0.05;
 
 /// Compute and memory-bandwidth utilisation of a stage, each in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -59,13 +104,33 @@ pub struct StageEnergy {
 }
 
 impl StagePower for StageEnergy {
-    /// Per-GPU power and all-GPU energy of a stage with cost `c`.
-    fn price(&self, c: &StageCost) -> (f64, f64) {
+    /// The stage's GPU time at the clocks the cap allows, its power during GPU work and host wait, and
+    /// the energy of all its GPUs.
+    fn price(&self, c: &StageCost) -> StagePrice {
         let t = c.time_ns as f64 / 1e9;
-        let w = self
-            .profile
-            .busy_w(Utilisation::of(c.flops, c.bytes, t, &self.device));
-        (w, energy_j(w, t, self.gpus_per_stage as f64))
+        let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
+        let w = self.profile.busy_w(u);
+        let (clock, stretch) = self.profile.throttle(u);
+        let gpu_ns = if stretch > 1.0 {
+            duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
+        } else {
+            c.time_ns
+        };
+        let gpus = self.gpus_per_stage as f64;
+        let host_s = c.host_ns as f64 / 1e9;
+        let host_j = self.profile.host_wait_j(w, host_s);
+        let host_power_w = if host_s > 0.0 {
+            host_j / host_s
+        } else {
+            self.profile.between_batches_w()
+        };
+        StagePrice {
+            gpu_ns,
+            power_w: w,
+            host_power_w,
+            energy_j: energy_j(w, gpu_ns as f64 / 1e9, gpus) + host_j * gpus,
+            clock,
+        }
     }
 }
 

@@ -919,9 +919,10 @@ impl CostModel for ProfilePredictor {
                 };
         }
         let mut ms = per_layer_ms * layers;
+        let mut host_ms = 0.0;
         if stage + 1 == self.stages {
-            ms += self.roofline.lm_head_s(s) * 1e3
-                + self.cpu_overhead_ms(s.prefill_seqs + s.decode_seqs);
+            ms += self.roofline.lm_head_s(s) * 1e3;
+            host_ms = self.cpu_overhead_ms(s.prefill_seqs + s.decode_seqs);
         } else {
             let b = act_bytes / self.tp as f64;
             ms += match &self.tables.send_recv {
@@ -935,6 +936,7 @@ impl CostModel for ProfilePredictor {
         }
         StageCost {
             time_ns: duration_ns(ms * 1e6),
+            host_ns: (host_ms * 1e6).round().max(0.0) as u64,
             flops: rl.flops,
             bytes: rl.bytes,
         }

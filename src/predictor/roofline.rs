@@ -174,24 +174,28 @@ impl CostModel for Roofline {
         let mut flops = lf * layers;
         let mut bytes = lb * layers;
         let mut time = lt * layers;
+        let mut host = 0.0;
         let dt = m.dtype_bytes as f64;
         let h = m.hidden_size as f64;
         if stage + 1 == self.stages {
-            // Output head on the sampled sequences (vocab split across TP), then the host-side work of the
-            // iteration (scheduling, sampling, preparing inputs), paid once per batch.
+            // Output head on the sampled sequences (vocab split across TP); the host-side work of the
+            // iteration (scheduling, sampling, preparing inputs), paid once per batch, is host time (the
+            // engine model decides how much of it the GPU waits through).
             let head_w = m.vocab_size as f64 * h / self.tp as f64;
             let hf = 2.0 * head_w * s.sampled_seqs as f64;
             let hb =
                 head_w * dt + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
             flops += hf;
             bytes += hb;
-            time += self.op_time_s(hf, hb) + self.params.iteration_overhead_ms * 1e-3;
+            time += self.op_time_s(hf, hb);
+            host = self.params.iteration_overhead_ms * 1e-3;
         } else {
             // Send the activations to the next stage.
             time += self.send_recv_s(s.total_tokens() as f64 * h * dt / self.tp as f64);
         }
         StageCost {
             time_ns: duration_ns(time * 1e9),
+            host_ns: (host * 1e9).round() as u64,
             flops,
             bytes,
         }

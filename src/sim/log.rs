@@ -3,7 +3,7 @@
 //! tests and replays); the `simulate` command streams them to disk instead, so memory does not grow
 //! with the run's length.
 
-use super::models::StageCost;
+use super::models::{StageCost, StagePrice};
 use crate::cluster::Batch;
 use crate::units::SimTime;
 
@@ -21,9 +21,16 @@ pub struct BatchRow {
     pub kv_blocks_used: u64,
     pub flops: f64,
     pub bytes: f64,
-    /// Power of each GPU of the stage while it runs this batch, watts (NaN without a power profile).
+    /// Host time at the end of the stage that the GPU waits through (included in start..end), ns.
+    pub host_ns: u64,
+    /// Clock fraction the power cap allowed during the GPU work (1: unthrottled).
+    pub clock: f64,
+    /// Power of each GPU of the stage during its GPU work, watts (NaN without a power profile).
     pub power_w: f64,
-    /// Energy of all GPUs of the stage for this batch, joules (NaN without a power profile).
+    /// Mean power of each GPU during the host wait, watts (NaN without a power profile).
+    pub host_power_w: f64,
+    /// Energy of all GPUs of the stage for this batch, GPU work and host wait, joules (NaN without a
+    /// power profile).
     pub energy_j: f64,
 }
 
@@ -32,15 +39,15 @@ impl BatchRow {
         b: &Batch,
         stage: u32,
         start: SimTime,
+        end: SimTime,
         cost: &StageCost,
-        power_w: f64,
-        energy_j: f64,
+        price: &StagePrice,
     ) -> Self {
         BatchRow {
             replica: b.replica,
             stage,
             start_ns: start,
-            end_ns: start + cost.time_ns,
+            end_ns: end,
             num_requests: b.items.len() as u32,
             prefill_tokens: b.shape.prefill_tokens,
             decode_tokens: b.shape.decode_seqs - b.padding_seqs,
@@ -48,8 +55,11 @@ impl BatchRow {
             kv_blocks_used: b.kv_used,
             flops: cost.flops,
             bytes: cost.bytes,
-            power_w,
-            energy_j,
+            host_ns: cost.host_ns,
+            clock: price.clock,
+            power_w: price.power_w,
+            host_power_w: price.host_power_w,
+            energy_j: price.energy_j,
         }
     }
 }
@@ -97,7 +107,10 @@ pub struct BatchLog {
     pub kv_blocks_used: Vec<u64>,
     pub flops: Vec<f64>,
     pub bytes: Vec<f64>,
+    pub host_ns: Vec<u64>,
+    pub clock: Vec<f64>,
     pub power_w: Vec<f64>,
+    pub host_power_w: Vec<f64>,
     pub energy_j: Vec<f64>,
 }
 
@@ -114,7 +127,10 @@ impl BatchSink for BatchLog {
         self.kv_blocks_used.push(r.kv_blocks_used);
         self.flops.push(r.flops);
         self.bytes.push(r.bytes);
+        self.host_ns.push(r.host_ns);
+        self.clock.push(r.clock);
         self.power_w.push(r.power_w);
+        self.host_power_w.push(r.host_power_w);
         self.energy_j.push(r.energy_j);
         Ok(())
     }
@@ -143,7 +159,10 @@ impl BatchLog {
             kv_blocks_used: self.kv_blocks_used[i],
             flops: self.flops[i],
             bytes: self.bytes[i],
+            host_ns: self.host_ns[i],
+            clock: self.clock[i],
             power_w: self.power_w[i],
+            host_power_w: self.host_power_w[i],
             energy_j: self.energy_j[i],
         }
     }

@@ -13,7 +13,7 @@ pub mod queue;
 
 pub use crate::cluster::window::{RequestSink, RequestWindow};
 pub use log::{BatchLog, BatchRow, BatchSink, FanOut};
-pub use models::{CostModel, Energy, EnergySharing, StageCost, StagePower};
+pub use models::{CostModel, Energy, EnergySharing, StageCost, StagePower, StagePrice};
 
 use crate::cluster::finish::{finish_batch, TokenGaps};
 use crate::cluster::kv::KvCache;
@@ -31,8 +31,10 @@ use queue::EventQueue;
 /// What happens at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
-    /// Request `0` arrives at the router.
+    /// Request `0` arrives at the server (its front end starts on it).
     Arrival(u32),
+    /// Request `0` has passed the engine's front end and reaches the router.
+    Admit(u32),
     /// Replica `0` forms batches (queued after same-instant arrivals, so they batch together).
     Schedule(u32),
     /// Pipeline stage `stage` of `replica` finishes its current batch.
@@ -83,6 +85,32 @@ struct Sim<'a> {
     batch_requests_last_stage: u64,
     gaps: TokenGaps,
     finished: u64,
+    front_end: FrontEndNs,
+}
+
+/// The engine's per-request front-end costs in nanoseconds.
+#[derive(Debug, Clone, Copy)]
+struct FrontEndNs {
+    admission_ns: f64,
+    admission_ns_per_prompt_token: f64,
+    stream_ns: u64,
+}
+
+impl FrontEndNs {
+    fn of(s: &Scenario) -> Self {
+        let f = &s.engine.profile.front_end;
+        FrontEndNs {
+            admission_ns: f.admission_ms * 1e6,
+            admission_ns_per_prompt_token: f.admission_us_per_prompt_token * 1e3,
+            stream_ns: (f.stream_ms * 1e6).round() as u64,
+        }
+    }
+
+    /// From arrival to the scheduler's waiting queue for a prompt of `prompt_tokens`, nanoseconds.
+    fn admission(&self, prompt_tokens: u32) -> u64 {
+        (self.admission_ns + self.admission_ns_per_prompt_token * prompt_tokens as f64).round()
+            as u64
+    }
 }
 
 /// Runs the simulation of `scenario` over `specs` (sorted by arrival time), keeping the batch-stage
@@ -157,6 +185,7 @@ pub fn run_into(
         batch_requests_last_stage: 0,
         gaps: TokenGaps::new()?,
         finished: 0,
+        front_end: FrontEndNs::of(scenario),
     };
     if let Some(first) = specs.first() {
         sim.queue.push(first.arrival_ns, Event::Arrival(0))?;
@@ -175,8 +204,17 @@ pub fn run_into(
                     sim.requests
                         .push(Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens));
                 debug_assert_eq!(id, i);
-                sim.arrive(i, max_context)?;
+                let delay = sim.front_end.admission(s.prompt_tokens);
+                if delay == 0 {
+                    sim.arrive(i, max_context)?;
+                } else {
+                    let at = s.arrival_ns.checked_add(delay).ok_or_else(|| {
+                        Error::Internal(format!("request {i} admitted past the end of time"))
+                    })?;
+                    sim.queue.push(at, Event::Admit(i))?;
+                }
             }
+            Event::Admit(i) => sim.arrive(i, max_context)?,
             Event::Schedule(r) => {
                 sim.replicas[r as usize].schedule_pending = false;
                 sim.schedule(r)?;
@@ -288,20 +326,30 @@ impl Sim<'_> {
         let batch = &self.batches[id as usize];
         let r = batch.replica;
         let cost = self.cost.stage_cost(&batch.shape, stage);
-        let end = now + cost.time_ns;
-        let (power_w, energy_j) = match self.energy {
+        let price = match self.energy {
             Some(e) => e.power.price(&cost),
-            None => (f64::NAN, f64::NAN),
+            None => StagePrice::unpriced(&cost),
         };
+        let end = price
+            .gpu_ns
+            .checked_add(cost.host_ns)
+            .and_then(|d| now.checked_add(d))
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "a stage starting at {now} ns of {} + {} ns ends past the end of time",
+                    price.gpu_ns, cost.host_ns
+                ))
+            })?;
         self.sink
-            .push(&BatchRow::new(batch, stage, now, &cost, power_w, energy_j))?;
+            .push(&BatchRow::new(batch, stage, now, end, &cost, &price))?;
         self.batch_stages += 1;
         if stage + 1 == self.stages {
             self.batches_last_stage += 1;
             self.batch_requests_last_stage += batch.items.len() as u64;
         }
         if let Some(e) = self.energy {
-            e.sharing.share(energy_j, &batch.items, &mut self.requests);
+            e.sharing
+                .share(price.energy_j, &batch.items, &mut self.requests);
         }
         self.replicas[r as usize].stages[stage as usize].current = Some(id);
         self.queue.push(end, Event::StageDone { replica: r, stage })
@@ -325,6 +373,7 @@ impl Sim<'_> {
             &mut self.requests,
             rep,
             now,
+            self.front_end.stream_ns,
             &mut self.gaps,
         )?;
         self.free_batches.push(id);

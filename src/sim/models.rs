@@ -11,8 +11,12 @@ use serde::Serialize;
 /// The predicted cost of one batch on one pipeline stage (per GPU of the stage).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StageCost {
-    /// Wall time of the stage, nanoseconds (at least 1).
+    /// GPU time of the stage at full clocks, nanoseconds (at least 1).
     pub time_ns: u64,
+    /// Host time after the GPU work that the GPU waits through (the part of the engine's per-iteration
+    /// host work not hidden behind GPU work), nanoseconds. The stage occupies its GPUs for
+    /// `time_ns + host_ns` (longer when the power cap lowers clocks).
+    pub host_ns: u64,
     /// Floating-point operations executed by one GPU of the stage.
     pub flops: f64,
     /// Bytes moved to and from device memory by one GPU of the stage.
@@ -24,10 +28,38 @@ pub trait CostModel {
     fn stage_cost(&self, shape: &BatchShape, stage: u32) -> StageCost;
 }
 
-/// The power and energy of a stage from its cost.
+/// A stage priced by the power model: how long its GPU work takes at the clocks the power cap allows,
+/// the power during the GPU work and during the host wait after it, and the energy of both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StagePrice {
+    /// GPU time, nanoseconds: the cost's `time_ns`, stretched when the cap lowers clocks.
+    pub gpu_ns: u64,
+    /// Per-GPU power during the GPU work, watts.
+    pub power_w: f64,
+    /// Mean per-GPU power during the host wait, watts (loaded idle plus the decay after the burst).
+    pub host_power_w: f64,
+    /// Energy of all GPUs of the stage over GPU work and host wait, joules.
+    pub energy_j: f64,
+    /// Clock fraction the cap allowed (1: unthrottled).
+    pub clock: f64,
+}
+
+impl StagePrice {
+    /// The price of a stage without an energy model: full clocks, no power.
+    pub fn unpriced(c: &StageCost) -> Self {
+        StagePrice {
+            gpu_ns: c.time_ns,
+            power_w: f64::NAN,
+            host_power_w: f64::NAN,
+            energy_j: f64::NAN,
+            clock: 1.0,
+        }
+    }
+}
+
+/// The power, energy and throttled time of a stage from its cost.
 pub trait StagePower {
-    /// Per-GPU power (watts) and the energy of all GPUs of the stage (joules) over a stage of cost `c`.
-    fn price(&self, c: &StageCost) -> (f64, f64);
+    fn price(&self, c: &StageCost) -> StagePrice;
 }
 
 /// Shares a stage's energy among the requests of its batch.

@@ -49,12 +49,20 @@ fn request_energy_sums_to_busy_energy_and_total_is_busy_plus_idle() {
         let span = o.result.end_ns as f64 / 1e9;
         let gpus = 2.0 * 2.0 * 2.0;
         assert!(e.energy_j.unwrap() >= 80.0 * span * gpus * (1.0 - 1e-12));
-        // The stage log's energy is the per-stage power times time times TP.
+        // The stage log's energy is the GPU work's power times its time plus the host wait's power
+        // times its time, times TP; the host wait sits between loaded idle and the stage's power.
         let b = &o.result.batches;
         for i in 0..b.len() {
-            let t = (b.end_ns[i] - b.start_ns[i]) as f64 / 1e9;
-            assert!(rel(b.energy_j[i], b.power_w[i] * t * 2.0) < 1e-12);
+            let host = b.host_ns[i] as f64 / 1e9;
+            let gpu = (b.end_ns[i] - b.start_ns[i]) as f64 / 1e9 - host;
+            let expect = (b.power_w[i] * gpu + b.host_power_w[i] * host) * 2.0;
+            assert!(
+                rel(b.energy_j[i], expect) < 1e-9,
+                "{} vs {expect}",
+                b.energy_j[i]
+            );
             assert!((150.0..=400.0).contains(&b.power_w[i]));
+            assert!(b.host_power_w[i] >= 80.0 - 1e-9 && b.host_power_w[i] <= b.power_w[i] + 1e-9);
         }
     }
 }

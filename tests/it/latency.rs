@@ -150,7 +150,8 @@ fn host_overhead_is_fitted_against_batch_size_where_profiled_and_constant_elsewh
             shape.add_decode(512);
         }
         let p = simwatt::drivers::simulate::build_predictor(&o.scenario, &caches().tables).unwrap();
-        (p.stage_cost(&shape, 0).time_ns, o.predictor.sources.clone())
+        let c = p.stage_cost(&shape, 0);
+        (c.time_ns + c.host_ns, o.predictor.sources.clone())
     };
     let (fit8, sources) = step(&[], 8);
     let (fit128, _) = step(&[], 128);

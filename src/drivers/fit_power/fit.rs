@@ -326,8 +326,8 @@ pub fn fit_device(gpu: &str, cap_w: f64, loaded: Loaded, data: Vec<String>) -> R
 }
 
 impl PowerFit {
-    /// The profile file's content.
-    pub fn profile(&self, notes: String) -> PowerProfile {
+    /// The profile file's content; the parameters the fit does not estimate come from `keep`.
+    pub fn profile(&self, notes: String, keep: Option<&PowerProfile>) -> PowerProfile {
         let s = &self.summary;
         let mut error = BTreeMap::new();
         for (k, v) in [
@@ -360,6 +360,13 @@ impl PowerFit {
         PowerProfile {
             device: self.gpu.clone(),
             idle_w: r(self.coefficients.idle_w),
+            loaded_idle_w: keep.and_then(|k| k.loaded_idle_w),
+            loaded_idle_source: keep.and_then(|k| k.loaded_idle_source.clone()),
+            empty_idle_w: keep.and_then(|k| k.empty_idle_w),
+            tail_ms: keep.map_or(0.0, |k| k.tail_ms),
+            dvfs_exponent: keep.map_or(crate::config::power_profile::DEFAULT_DVFS_EXPONENT, |k| {
+                k.dvfs_exponent
+            }),
             p0_w: r(self.coefficients.p0_w),
             k_compute_w: r(self.coefficients.k_compute_w),
             k_memory_w: r(self.coefficients.k_memory_w),

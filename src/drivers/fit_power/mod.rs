@@ -6,6 +6,7 @@ pub mod replay;
 
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
+use crate::power::PowerProfile;
 use fit::{fit_device, PowerFit};
 use replay::{count_replays, load_observations_with, Loaded, Manifest, ReplayProgress};
 use std::collections::BTreeMap;
@@ -177,7 +178,13 @@ pub fn run_with(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("profiles/power").join(format!("{gpu}.yaml")));
-    let profile = fit.profile(notes.join(" "));
+    // Parameters the fit does not estimate (loaded and empty idle, the post-burst tail, the DVFS
+    // exponent) are carried over from the profile being replaced, when there is one.
+    let previous = out
+        .is_file()
+        .then(|| PowerProfile::load(&out))
+        .transpose()?;
+    let profile = fit.profile(notes.join(" "), previous.as_ref());
     profile.validate(&out)?;
     let yaml = serde_yaml::to_string(&profile).map_err(|e| Error::Internal(e.to_string()))?;
     let text = format!(

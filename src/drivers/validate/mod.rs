@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Every metric `validate` can compare, in the order tables show them, with what it is.
-pub const METRICS: [(&str, &str); 17] = [
+pub const METRICS: [(&str, &str); 18] = [
     (
         "ttft_p50_s",
         "time to first token, median over requests (s)",
@@ -54,8 +54,12 @@ pub const METRICS: [(&str, &str); 17] = [
         "requests over the active window (requests/s)",
     ),
     (
+        "running_batch_mean",
+        "requests running per iteration, mean over the steady state (requests)",
+    ),
+    (
         "idle_power_w",
-        "idle power per GPU: measured before load; simwatt's profile idle_w (W)",
+        "idle power per GPU of the live server: measured before load; simwatt's loaded idle (the profile's loaded_idle_w, else idle_w) (W)",
     ),
     (
         "mean_power_w",
@@ -312,8 +316,13 @@ impl PowerTimeline {
             let g = (log.replica[i] * hw.pipeline_stages + log.stage[i]) as usize;
             let (a, b) = (log.start_ns[i] as f64 / 1e9, log.end_ns[i] as f64 / 1e9);
             let u = Utilisation::of(log.flops[i], log.bytes[i], b - a, &s.device);
-            let vidur = vidur_energy_w(profile.idle_w, s.device.tdp_w, u.compute);
-            groups[g].push((a, b, log.power_w[i], vidur));
+            let vidur = vidur_energy_w(profile.between_batches_w(), s.device.tdp_w, u.compute);
+            // The GPU work at the stage's power, then the host wait at its own.
+            let gpu_end = b - log.host_ns[i] as f64 / 1e9;
+            groups[g].push((a, gpu_end, log.power_w[i], vidur));
+            if gpu_end < b {
+                groups[g].push((gpu_end, b, log.host_power_w[i], vidur));
+            }
         }
         for g in &mut groups {
             g.sort_by(|x, y| x.0.total_cmp(&y.0));
@@ -321,7 +330,7 @@ impl PowerTimeline {
         PowerTimeline {
             groups,
             gpus_per_group: hw.tensor_parallel as f64,
-            idle_w: profile.idle_w,
+            idle_w: profile.between_batches_w(),
             tdp_w: s.device.tdp_w,
         }
     }

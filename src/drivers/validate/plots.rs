@@ -60,7 +60,7 @@ impl Figure for PowerOverlay {
             ));
         }
         items.push((
-            format!("simwatt idle_w: {} W", fmt_num(self.sim_idle_w)),
+            format!("simwatt loaded idle: {} W", fmt_num(self.sim_idle_w)),
             (PALETTE[0], 2),
         ));
         let (_, h) = root.dim_in_pixel();

@@ -313,9 +313,9 @@ fn compare_power(
                          load (ending {:.2} s or more before the first request)",
                         opts.warmup_s
                     ));
-                    p.add("idle_power_w", MetricValue::new(idle, prof.idle_w));
+                    p.add("idle_power_w", MetricValue::new(idle, prof.between_batches_w()));
                     let above_meas = e_meas - idle * gpus * t_meas;
-                    let above_sim = e_sim.simwatt_j - prof.idle_w * gpus * t_sim;
+                    let above_sim = e_sim.simwatt_j - prof.between_batches_w() * gpus * t_sim;
                     p.add(
                         "energy_above_idle_j",
                         MetricValue::new(above_meas, above_sim),

@@ -86,6 +86,11 @@ pub struct CaseFile {
     pub measured: MeasuredSpec,
 }
 
+/// Reads a case file.
+pub fn load_case(path: &Path) -> Result<CaseFile> {
+    load_yaml(path)
+}
+
 fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let de = serde_yaml::Deserializer::from_str(&text);

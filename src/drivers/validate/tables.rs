@@ -244,18 +244,28 @@ pub fn validate_mlenergy(
             // decoded, in the steady state: the time per output token of each running request.
             let b = &o.result.batches;
             let last = o.scenario.hardware.pipeline_stages - 1;
-            let ends: Vec<u64> = (0..b.len())
+            let steady: Vec<usize> = (0..b.len())
                 .filter(|&i| {
                     b.replica[i] == 0
                         && b.stage[i] == last
                         && b.decode_tokens[i] > 0
                         && b.end_ns[i] <= end_ns
                 })
-                .map(|i| b.end_ns[i])
                 .collect();
-            if ends.len() > 1 {
-                let gaps = (ends[ends.len() - 1] - ends[0]) as f64 / 1e9 / (ends.len() - 1) as f64;
+            if steady.len() > 1 {
+                let (first, end) = (steady[0], steady[steady.len() - 1]);
+                let gaps =
+                    (b.end_ns[end] - b.end_ns[first]) as f64 / 1e9 / (steady.len() - 1) as f64;
                 p.add("itl_mean_s", MetricValue::new(tpot, gaps));
+                let running = steady
+                    .iter()
+                    .map(|&i| b.num_requests[i] as f64)
+                    .sum::<f64>()
+                    / steady.len() as f64;
+                p.add(
+                    "running_batch_mean",
+                    MetricValue::new(row.avg_batch, running),
+                );
             }
         }
         add_power_metrics(

@@ -32,7 +32,7 @@ pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
     let decode = b.f64s_required("decode_tokens")?;
     // Only idle segments count here (busy energy comes from the batches): drop the busy rows first.
     let idle: Vec<bool> = power
-        .text_codes("state", &["busy", "idle"])?
+        .text_codes("state", &["busy", "idle", "host"])?
         .into_iter()
         .map(|c| c == 1)
         .collect();

@@ -32,12 +32,13 @@ pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
     let gpus = t.u64s("gpus")?;
     let start = t.f64s_required("start_s")?;
     let end = t.f64s_required("end_s")?;
-    // 0 = busy, 1 = idle; anything else is an error naming the row.
-    let state = t.text_codes("state", &["busy", "idle"])?;
+    // 0 = busy, 1 = idle, 2 = host (the GPU waits on the engine's host work within a stage, so the
+    // segment belongs to the stage); anything else is an error naming the row.
+    let state = t.text_codes("state", &["busy", "idle", "host"])?;
     let w = t.f64s_required("power_w")?;
     let mut groups: BTreeMap<(u64, u64), Group> = BTreeMap::new();
     for i in 0..t.rows() {
-        let busy = state[i] == 0;
+        let busy = state[i] != 1;
         groups
             .entry((replica[i], stage[i]))
             .or_insert_with(|| Group {

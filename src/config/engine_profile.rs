@@ -1,0 +1,272 @@
+//! The engine-profile file format (`profiles/engine/<engine>-<version>.yaml`): what a serving engine
+//! adds around the GPU work of a batch, and where those numbers came from, read and checked.
+//!
+//! Input: a YAML file. Output: an [`EngineProfile`] whose parameters are finite and in range. The model
+//! that applies these parameters to a batch lives in `engine/` (iteration cost) and `sim/` (front-end
+//! delays); this module holds only the data and its checks, and may not compute a cost.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where an engine profile's parameters came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineProvenance {
+    /// `fitted` (by `simwatt fit engine`), `published` (from the engine's source or documentation) or
+    /// `derived` (from another profile or measurement, the notes say how).
+    pub method: String,
+    /// The data the parameters came from.
+    #[serde(default)]
+    pub data: Vec<String>,
+    /// Fit error (metric name -> value), when fitted.
+    #[serde(default)]
+    pub error: std::collections::BTreeMap<String, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// Per-request costs outside the iteration loop: the API server, tokenisation and the hand-off to the
+/// engine before a request can be scheduled, and detokenisation and streaming after each token.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FrontEnd {
+    /// From a request's arrival at the server to its entry into the scheduler's waiting queue,
+    /// milliseconds (request parsing, tokenisation of a short prompt, hand-off to the engine).
+    #[serde(default)]
+    pub admission_ms: f64,
+    /// Added to `admission_ms` per prompt token (tokenisation), microseconds.
+    #[serde(default)]
+    pub admission_us_per_prompt_token: f64,
+    /// From a token's sampling to its arrival at the client (detokenisation, streaming), milliseconds.
+    /// Shifts every token's time, so it adds to the time to first token and to the end-to-end latency
+    /// but not to the gaps between tokens.
+    #[serde(default)]
+    pub stream_ms: f64,
+}
+
+/// Host work of one iteration (schedule, prepare inputs, sample over the vocabulary, process outputs),
+/// and how much of it the GPU waits through.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Iteration {
+    /// Take the host time from the execution-time predictor (Vidur's `cpu_overheads.csv` fitted against
+    /// batch size, or `predictor.iteration_overhead_ms`) instead of the terms below.
+    #[serde(default)]
+    pub host_from_predictor: bool,
+    /// Fixed host time per iteration, milliseconds.
+    #[serde(default)]
+    pub host_ms: f64,
+    /// Host time per sequence in the batch, microseconds.
+    #[serde(default)]
+    pub host_us_per_seq: f64,
+    /// Host time per token scheduled (prefill and decode), microseconds.
+    #[serde(default)]
+    pub host_us_per_token: f64,
+    /// Host time per GPU of the replica beyond the first, milliseconds (an engine that hands each
+    /// iteration's inputs to one worker process per GPU pays for every worker).
+    #[serde(default)]
+    pub host_ms_per_extra_gpu: f64,
+    /// Fraction of the GPU time of the same iteration the host work can hide behind, in [0, 1]: 0 for
+    /// an engine that schedules and processes outputs while the GPU waits (vLLM 0.5), near 1 for one
+    /// that prepares the next iteration while the GPU runs this one (vLLM V1 async scheduling). The GPU
+    /// waits `max(0, host - overlap x gpu_time)`.
+    #[serde(default)]
+    pub overlap: f64,
+}
+
+/// How the engine launches a batch's kernels: CUDA graphs captured at fixed batch sizes (a smaller
+/// batch runs padded to the next captured size), eager launches above the largest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    /// Token counts at which graphs are captured, ascending. Empty: no graphs (every batch eager).
+    #[serde(default)]
+    pub graph_sizes: Vec<u32>,
+    /// Which batches run as graphs: `decode_only` (vLLM 0.5: batches without a prefill) or
+    /// `all` (vLLM V1 piecewise graphs: any batch whose token count is within the largest size).
+    #[serde(default)]
+    pub graph_batches: GraphBatches,
+    /// Extra launch cost per transformer layer of a batch run eagerly (kernel launches a graph
+    /// avoids), microseconds.
+    #[serde(default)]
+    pub eager_us_per_layer: f64,
+}
+
+/// Which batches are eligible for a CUDA graph.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphBatches {
+    #[default]
+    DecodeOnly,
+    All,
+}
+
+/// What one serving engine (name and version) adds around the GPU work.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineProfile {
+    /// Engine name (`vidur`, `vllm`, ...).
+    pub engine: String,
+    /// The engine version(s) the profile describes.
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub front_end: FrontEnd,
+    pub iteration: Iteration,
+    #[serde(default)]
+    pub launch: Launch,
+    pub provenance: EngineProvenance,
+}
+
+impl EngineProfile {
+    /// Reads and checks a profile file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks profile text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        let p: EngineProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+            path: path.to_path_buf(),
+            field: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        p.validate(path)?;
+        Ok(p)
+    }
+
+    /// Every time finite and non-negative, the overlap in [0, 1], graph sizes ascending and non-zero.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let f = &self.front_end;
+        let it = &self.iteration;
+        for (field, v) in [
+            ("front_end.admission_ms", f.admission_ms),
+            (
+                "front_end.admission_us_per_prompt_token",
+                f.admission_us_per_prompt_token,
+            ),
+            ("front_end.stream_ms", f.stream_ms),
+            ("iteration.host_ms", it.host_ms),
+            ("iteration.host_us_per_seq", it.host_us_per_seq),
+            ("iteration.host_us_per_token", it.host_us_per_token),
+            ("iteration.host_ms_per_extra_gpu", it.host_ms_per_extra_gpu),
+            ("launch.eager_us_per_layer", self.launch.eager_us_per_layer),
+        ] {
+            // Ten minutes bounds every per-request and per-iteration time here far above any engine's.
+            if !(v.is_finite() && (0.0..=600_000.0).contains(&v)) {
+                return Err(Error::invalid(
+                    path,
+                    field,
+                    v,
+                    "must be a finite number from 0 to 600000",
+                ));
+            }
+        }
+        if !(it.overlap.is_finite() && (0.0..=1.0).contains(&it.overlap)) {
+            return Err(Error::invalid(
+                path,
+                "iteration.overlap",
+                it.overlap,
+                "must be a number from 0 to 1",
+            ));
+        }
+        let g = &self.launch.graph_sizes;
+        if g.first() == Some(&0) || g.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(Error::invalid(
+                path,
+                "launch.graph_sizes",
+                format!("{g:?}"),
+                "must be positive and strictly ascending",
+            ));
+        }
+        if self.engine.trim().is_empty() {
+            return Err(Error::invalid(
+                path,
+                "engine",
+                "\"\"",
+                "must name the engine",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The built-in profile of the `vidur` engine: host time from the execution-time predictor (Vidur's
+    /// CPU-overhead profiles, or the predictor's constant), none of it hidden behind GPU work, no
+    /// front-end cost and no graph padding: what simwatt did before it modelled engines.
+    pub fn vidur() -> Self {
+        EngineProfile {
+            engine: "vidur".into(),
+            version: String::new(),
+            front_end: FrontEnd::default(),
+            iteration: Iteration {
+                host_from_predictor: true,
+                host_ms: 0.0,
+                host_us_per_seq: 0.0,
+                host_us_per_token: 0.0,
+                host_ms_per_extra_gpu: 0.0,
+                overlap: 0.0,
+            },
+            launch: Launch::default(),
+            provenance: EngineProvenance {
+                method: "published".into(),
+                data: vec!["Vidur's cpu_overheads profiles (profiles/vidur/cpu_overheads), where they cover the model; else predictor.iteration_overhead_ms".into()],
+                error: Default::default(),
+                notes: Some("Vidur's engine model: the host time of an iteration is added to its GPU time, none of it overlapped; no per-request front-end cost; no CUDA-graph padding.".into()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<EngineProfile> {
+        EngineProfile::parse(Path::new("e.yaml"), text)
+    }
+
+    const OK: &str = "engine: vllm\nversion: '0.11'\nfront_end: { admission_ms: 3 }\n\
+                      iteration: { host_ms: 1, host_us_per_seq: 5, overlap: 0.9 }\n\
+                      launch: { graph_sizes: [1, 2, 4, 8], graph_batches: all }\n\
+                      provenance: { method: published }\n";
+
+    #[test]
+    fn a_valid_profile_parses() {
+        let p = parse(OK).unwrap();
+        assert_eq!(p.front_end.admission_ms, 3.0);
+        assert_eq!(p.iteration.overlap, 0.9);
+        assert_eq!(p.launch.graph_batches, GraphBatches::All);
+        assert_eq!(p.launch.graph_sizes, vec![1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        for (from, to, field) in [
+            ("overlap: 0.9", "overlap: 1.5", "iteration.overlap"),
+            ("host_ms: 1", "host_ms: -1", "iteration.host_ms"),
+            (
+                "admission_ms: 3",
+                "admission_ms: .nan",
+                "front_end.admission_ms",
+            ),
+            ("[1, 2, 4, 8]", "[1, 4, 2]", "launch.graph_sizes"),
+            ("[1, 2, 4, 8]", "[0, 4]", "launch.graph_sizes"),
+            ("engine: vllm", "engine: ' '", "engine"),
+        ] {
+            let e = parse(&OK.replace(from, to)).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("e.yaml"), "{to}: {e}");
+        }
+        let e = parse(&OK.replace("overlap", "overlapp"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("overlapp"), "{e}");
+    }
+
+    #[test]
+    fn the_vidur_profile_is_valid() {
+        EngineProfile::vidur().validate(Path::new("x")).unwrap();
+    }
+}

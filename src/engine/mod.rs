@@ -1,0 +1,202 @@
+//! The serving engine around the GPU work: what an engine (vLLM 0.5, vLLM V1, Vidur's model) adds to
+//! each iteration of a replica.
+//!
+//! Input: the GPU cost model (a [`crate::predictor::Predictor`]) and the run's engine profile
+//! ([`crate::config::EngineProfile`]). Output: a [`CostModel`] the event loop calls, whose stage costs
+//! carry the GPU time of the batch as the engine launches it (CUDA-graph batches padded to the captured
+//! size, eager batches paying a launch cost per layer) and the host time of the iteration that the GPU
+//! waits through (`StageCost::host_ns`). The per-request front end (admission, streaming) is applied by
+//! the loop itself from the same profile. Knows nothing of power, energy or requests.
+
+use crate::cluster::BatchShape;
+use crate::config::engine_profile::{EngineProfile, GraphBatches};
+use crate::config::Scenario;
+use crate::sim::{CostModel, StageCost};
+use crate::units::duration_ns;
+
+/// A GPU cost model seen through an engine profile.
+pub struct EngineCost<'a> {
+    gpu: &'a dyn CostModel,
+    profile: EngineProfile,
+    /// Transformer layers per pipeline stage.
+    layers: u32,
+    stages: u32,
+    /// GPUs of a replica beyond the first.
+    extra_gpus: u32,
+}
+
+impl<'a> EngineCost<'a> {
+    pub fn new(gpu: &'a dyn CostModel, s: &Scenario) -> Self {
+        EngineCost {
+            gpu,
+            profile: s.engine.profile.clone(),
+            layers: s.model.num_layers / s.hardware.pipeline_stages.max(1),
+            stages: s.hardware.pipeline_stages.max(1),
+            extra_gpus: s.gpus_per_replica().saturating_sub(1),
+        }
+    }
+
+    /// `shape` as the GPU runs it: padded to the captured graph size when it runs as a graph; and
+    /// whether it runs eagerly.
+    pub fn launched(&self, shape: &BatchShape) -> (BatchShape, bool) {
+        let l = &self.profile.launch;
+        let Some(&largest) = l.graph_sizes.last() else {
+            return (*shape, true);
+        };
+        let tokens = shape.total_tokens();
+        let eligible = tokens <= largest
+            && match l.graph_batches {
+                GraphBatches::DecodeOnly => shape.prefill_seqs == 0,
+                GraphBatches::All => true,
+            };
+        if !eligible {
+            return (*shape, true);
+        }
+        let size = l
+            .graph_sizes
+            .iter()
+            .copied()
+            .find(|&g| g >= tokens)
+            .unwrap_or(largest);
+        let mut padded = *shape;
+        padded.add_padding(size - tokens);
+        (padded, false)
+    }
+
+    /// Host time of an iteration of `shape` before any overlap, nanoseconds (the engine's terms; the
+    /// predictor's when the profile takes it from there).
+    pub fn host_ns(&self, shape: &BatchShape, predictor_host_ns: u64) -> f64 {
+        let it = &self.profile.iteration;
+        if it.host_from_predictor {
+            return predictor_host_ns as f64;
+        }
+        let seqs = (shape.prefill_seqs + shape.decode_seqs) as f64;
+        it.host_ms * 1e6
+            + it.host_us_per_seq * 1e3 * seqs
+            + it.host_us_per_token * 1e3 * shape.total_tokens() as f64
+            + it.host_ms_per_extra_gpu * 1e6 * self.extra_gpus as f64
+    }
+}
+
+impl CostModel for EngineCost<'_> {
+    fn stage_cost(&self, shape: &BatchShape, stage: u32) -> StageCost {
+        let (launched, eager) = self.launched(shape);
+        let mut c = self.gpu.stage_cost(&launched, stage);
+        if eager && self.profile.launch.eager_us_per_layer > 0.0 {
+            c.time_ns = c.time_ns.saturating_add(duration_ns(
+                self.profile.launch.eager_us_per_layer * 1e3 * self.layers as f64,
+            ));
+        }
+        // The iteration's host work runs once, around the last stage (sampling, output processing and
+        // scheduling the next iteration).
+        let host = if stage + 1 == self.stages {
+            self.host_ns(shape, c.host_ns)
+        } else {
+            0.0
+        };
+        let hidden = self.profile.iteration.overlap * c.time_ns as f64;
+        c.host_ns = (host - hidden).max(0.0).round() as u64;
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::engine_profile::{EngineProvenance, FrontEnd, Iteration, Launch};
+
+    /// A GPU whose stage takes 1 us per token and reports 2 ms of host time.
+    struct PerToken;
+    impl CostModel for PerToken {
+        fn stage_cost(&self, s: &BatchShape, _stage: u32) -> StageCost {
+            StageCost {
+                time_ns: 1000 * s.total_tokens() as u64,
+                host_ns: 2_000_000,
+                flops: 0.0,
+                bytes: 0.0,
+            }
+        }
+    }
+
+    fn engine(it: Iteration, launch: Launch) -> EngineCost<'static> {
+        EngineCost {
+            gpu: &PerToken,
+            profile: EngineProfile {
+                engine: "t".into(),
+                version: String::new(),
+                front_end: FrontEnd::default(),
+                iteration: it,
+                launch,
+                provenance: EngineProvenance {
+                    method: "published".into(),
+                    data: vec![],
+                    error: Default::default(),
+                    notes: None,
+                },
+            },
+            layers: 10,
+            stages: 1,
+            extra_gpus: 0,
+        }
+    }
+
+    fn it(host_ms: f64, per_seq_us: f64, overlap: f64) -> Iteration {
+        Iteration {
+            host_from_predictor: false,
+            host_ms,
+            host_us_per_seq: per_seq_us,
+            host_us_per_token: 0.0,
+            host_ms_per_extra_gpu: 0.0,
+            overlap,
+        }
+    }
+
+    fn decode(n: u32) -> BatchShape {
+        let mut s = BatchShape::default();
+        for _ in 0..n {
+            s.add_decode(100);
+        }
+        s
+    }
+
+    #[test]
+    fn host_time_is_exposed_beyond_the_overlap() {
+        // 1 ms + 10 us x 100 seqs = 2 ms of host work; 100 tokens = 0.1 ms of GPU work.
+        let none = engine(it(1.0, 10.0, 0.0), Launch::default());
+        assert_eq!(none.stage_cost(&decode(100), 0).host_ns, 2_000_000);
+        // Overlap 1: 0.1 ms hidden behind the GPU.
+        let all = engine(it(1.0, 10.0, 1.0), Launch::default());
+        assert_eq!(all.stage_cost(&decode(100), 0).host_ns, 1_900_000);
+        // Host from the predictor: its 2 ms.
+        let mut v = it(0.0, 0.0, 0.0);
+        v.host_from_predictor = true;
+        assert_eq!(
+            engine(v, Launch::default())
+                .stage_cost(&decode(3), 0)
+                .host_ns,
+            2_000_000
+        );
+    }
+
+    #[test]
+    fn graphs_pad_decode_batches_and_eager_batches_pay_per_layer() {
+        let launch = Launch {
+            graph_sizes: vec![1, 2, 4, 8],
+            graph_batches: GraphBatches::DecodeOnly,
+            eager_us_per_layer: 5.0,
+        };
+        let e = engine(it(0.0, 0.0, 0.0), launch);
+        // 3 sequences run as the graph of 4: 4 tokens of GPU work.
+        assert_eq!(e.stage_cost(&decode(3), 0).time_ns, 4_000);
+        // 9 sequences: eager, 9 tokens plus 10 layers x 5 us.
+        assert_eq!(e.stage_cost(&decode(9), 0).time_ns, 9_000 + 50_000);
+        // A prefill is never a graph under decode_only.
+        let mut p = BatchShape::default();
+        p.add_prefill(3, 0, true);
+        assert_eq!(e.stage_cost(&p, 0).time_ns, 3_000 + 50_000);
+        let (padded, eager) = e.launched(&decode(3));
+        assert!(!eager);
+        assert_eq!(padded.decode_seqs, 4);
+        assert_eq!(padded.sampled_seqs, 3, "padding is not sampled");
+    }
+}
