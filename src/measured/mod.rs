@@ -6,4 +6,5 @@
 
 pub mod logs;
 pub mod manifest;
+pub mod mlenergy_v3;
 pub mod run;

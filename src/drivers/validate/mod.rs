@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Every metric `validate` can compare, in the order tables show them, with what it is.
-pub const METRICS: [(&str, &str); 18] = [
+pub const METRICS: [(&str, &str); 19] = [
     (
         "ttft_p50_s",
         "time to first token, median over requests (s)",
@@ -41,6 +41,10 @@ pub const METRICS: [(&str, &str); 18] = [
     ("e2e_p99_s", "end-to-end latency, 99th percentile (s)"),
     ("itl_mean_s", "inter-token latency, mean (s)"),
     ("itl_p50_s", "inter-token latency, median over requests (s)"),
+    (
+        "itl_median_s",
+        "inter-token latency, median over every gap between consecutive tokens (s)",
+    ),
     (
         "duration_s",
         "active window: first request to last completion (s)",

@@ -9,7 +9,7 @@
 
 use super::report;
 use super::serving::{self, RunOptions};
-use super::tables::{self, ArgonneSpec, MlEnergySpec};
+use super::tables::{self, ArgonneSpec, MlEnergySpec, MlEnergyV3Spec};
 use super::{CaseResult, Exceeded, ValidateArgs, ValidateOutcome};
 use crate::config;
 use crate::drivers::Caches;
@@ -42,6 +42,8 @@ pub enum MeasuredSpec {
     },
     /// Rows of the ML.ENERGY leaderboard v2 table.
     Mlenergy(MlEnergySpec),
+    /// Rows of the ML.ENERGY benchmark v3 table.
+    MlenergyV3(MlEnergyV3Spec),
     /// Rows of LLM-Inference-Bench's power table.
     Argonne(ArgonneSpec),
 }
@@ -55,6 +57,7 @@ impl MeasuredSpec {
         match self {
             MeasuredSpec::Run { path, .. } => vec![path],
             MeasuredSpec::Mlenergy(spec) => vec![&spec.path, &spec.prompts],
+            MeasuredSpec::MlenergyV3(spec) => vec![&spec.path],
             MeasuredSpec::Argonne(spec) => vec![&spec.path],
         }
     }
@@ -171,6 +174,9 @@ pub fn run_case(
         }
         MeasuredSpec::Mlenergy(spec) => {
             tables::validate_mlenergy(caches, name, &config_path, &config_label, &tree, spec)
+        }
+        MeasuredSpec::MlenergyV3(spec) => {
+            tables::validate_mlenergy_v3(caches, name, &config_path, &config_label, &tree, spec)
         }
         MeasuredSpec::Argonne(spec) => {
             tables::validate_argonne(caches, name, &config_path, &config_label, &tree, spec)

@@ -15,6 +15,7 @@ use crate::drivers::fit_power::replay::{
 use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
 use crate::measured::logs;
+use crate::measured::mlenergy_v3::{read_mlenergy_v3, MlEnergyV3Row};
 use crate::power::PowerProfile;
 use crate::units::ns_to_secs;
 use crate::workload::RequestSpec;
@@ -439,6 +440,272 @@ pub fn validate_argonne(
             spec.model,
             spec.hardware,
             spec.framework
+        ),
+        simulated,
+        notes,
+        points,
+    ))
+}
+
+/// Rows of the ML.ENERGY benchmark v3 table to replay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlEnergyV3Spec {
+    /// `mlenergy_v3_llm_configurations.csv`.
+    pub path: PathBuf,
+    /// Rows whose `gpu_model` is this (`H100`, `B200`).
+    pub gpu: String,
+    /// Rows whose `task` is this.
+    pub task: String,
+    /// Rows whose `model_id` is this.
+    pub model: String,
+    /// Rows whose `weight_precision` is this.
+    #[serde(default = "bfloat16")]
+    pub precision: String,
+    /// Rows with these `max_num_seqs` (default: all).
+    #[serde(default)]
+    pub max_num_seqs: Vec<u32>,
+    /// Mean prompt length in tokens (chat template included): the table does not record prompt
+    /// lengths, so they are drawn from a log-normal distribution with this mean.
+    pub prompt_tokens_mean: f64,
+    /// Shape (sigma) of that log-normal distribution.
+    #[serde(default = "one")]
+    pub prompt_tokens_sigma: f64,
+    /// Unique prompts of the benchmark.
+    #[serde(default = "unique_prompts")]
+    pub unique_prompts: u32,
+}
+
+fn bfloat16() -> String {
+    "bfloat16".into()
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn unique_prompts() -> u32 {
+    1024
+}
+
+/// Requests of a v3 configuration: `unique_prompts`, repeated until there are at least three times the
+/// batch cap (so a steady state exists), all at t = 0; prompt lengths log-normal with the spec's mean,
+/// output lengths uniform over [1, 2 x mean - 1], both seeded by the row.
+fn mlenergy_v3_requests(row: &MlEnergyV3Row, spec: &MlEnergyV3Spec) -> Vec<RequestSpec> {
+    use rand::RngExt;
+    use rand_distr::{Distribution, LogNormal};
+    let u = spec.unique_prompts.max(1) as usize;
+    let n = u * (3 * row.max_num_seqs as usize).div_ceil(u).max(1);
+    let sigma = spec.prompt_tokens_sigma;
+    let mu = spec.prompt_tokens_mean.ln() - sigma * sigma / 2.0;
+    let dist = LogNormal::new(mu, sigma).expect("checked finite and positive");
+    let mut prng = crate::rng::substream(row.row as u64, "validate.mlenergy_v3.prompt");
+    let prompts: Vec<u32> = (0..u)
+        .map(|_| (dist.sample(&mut prng).round() as u32).clamp(1, 16_384))
+        .collect();
+    let mut orng = crate::rng::substream(row.row as u64, "validate.mlenergy_v3.output");
+    let hi = ((2.0 * row.avg_output_len).round() as u32)
+        .saturating_sub(1)
+        .max(1);
+    (0..n)
+        .map(|i| RequestSpec {
+            arrival_ns: 0,
+            prompt_tokens: prompts[i % u],
+            output_tokens: orng.random_range(1..=hi),
+        })
+        .collect()
+}
+
+/// Replays the selected v3 rows over the benchmark's steady state: from when `max_num_seqs` requests
+/// have their first token until all but `max_num_seqs + 1` have finished.
+pub fn validate_mlenergy_v3(
+    caches: &Caches,
+    name: &str,
+    config_path: &Path,
+    config_label: &str,
+    tree: &Value,
+    spec: &MlEnergyV3Spec,
+) -> Result<CaseResult> {
+    for (field, v) in [
+        ("measured.prompt_tokens_mean", spec.prompt_tokens_mean),
+        ("measured.prompt_tokens_sigma", spec.prompt_tokens_sigma),
+    ] {
+        if !(v.is_finite() && v > 0.0 && v < 1e6) {
+            return Err(Error::invalid(
+                config_path,
+                field,
+                v,
+                "must be a finite number > 0",
+            ));
+        }
+    }
+    let mut rows: Vec<MlEnergyV3Row> = read_mlenergy_v3(&spec.path)?
+        .into_iter()
+        .filter(|r| {
+            r.gpu == spec.gpu
+                && r.task == spec.task
+                && r.model_id == spec.model
+                && r.weight_precision == spec.precision
+        })
+        .filter(|r| spec.max_num_seqs.is_empty() || spec.max_num_seqs.contains(&r.max_num_seqs))
+        .collect();
+    if rows.is_empty() {
+        return Err(Error::invalid(
+            config_path,
+            "measured",
+            &spec.model,
+            format!(
+                "selects no row of {} (gpu `{}`, task `{}`, precision `{}`)",
+                spec.path.display(),
+                spec.gpu,
+                spec.task,
+                spec.precision
+            ),
+        ));
+    }
+    rows.sort_by_key(|r| (r.tensor_parallel, r.max_num_seqs));
+    let mut points = Vec::new();
+    let mut simulated = BTreeMap::new();
+    for row in &rows {
+        let specs = mlenergy_v3_requests(row, spec);
+        let overrides = vec![
+            format!("scheduler.max_num_seqs={}", row.max_num_seqs),
+            format!("hardware.tensor_parallel={}", row.tensor_parallel),
+            format!("hardware.replicas={}", row.num_gpus / row.tensor_parallel),
+        ];
+        let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
+        let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
+        let o = simulate::simulate_specs(sc, &specs, &caches.tables, &|_| {})?;
+        let cap = row.max_num_seqs as usize;
+        let mut firsts: Vec<u64> = o
+            .result
+            .requests
+            .iter()
+            .filter_map(|q| q.first_token_ns)
+            .collect();
+        let mut done: Vec<u64> = o
+            .result
+            .requests
+            .iter()
+            .filter_map(|q| q.completion_ns)
+            .collect();
+        firsts.sort_unstable();
+        done.sort_unstable();
+        let (Some(&a_ns), Some(&b_ns)) = (
+            firsts.get(cap.saturating_sub(1)),
+            done.get(done.len().saturating_sub(cap + 2)),
+        ) else {
+            continue;
+        };
+        let mut p = Point::new(
+            format!(
+                "max_num_seqs {} (TP{}, {} GPU)",
+                row.max_num_seqs, row.tensor_parallel, row.num_gpus
+            ),
+            o.predictor.kind.clone(),
+        );
+        if b_ns <= a_ns {
+            p.notes.push("the simulated run has no steady state (it never holds max_num_seqs requests before they start finishing)".into());
+            points.push(p);
+            continue;
+        }
+        let (a, b) = (ns_to_secs(a_ns), ns_to_secs(b_ns));
+        let tokens =
+            tokens_by(&o.scenario, &o.result, b_ns) - tokens_by(&o.scenario, &o.result, a_ns);
+        p.add(
+            "output_tokens_per_s",
+            MetricValue::new(row.output_tokens_per_s, tokens / (b - a)),
+        );
+        // Gaps between consecutive decode iterations of replica 0's last stage in the window, each
+        // weighted by the tokens it delivered; the weighted median is the median token gap.
+        let bl = &o.result.batches;
+        let last = o.scenario.hardware.pipeline_stages - 1;
+        let steady: Vec<usize> = (0..bl.len())
+            .filter(|&i| {
+                bl.replica[i] == 0
+                    && bl.stage[i] == last
+                    && bl.decode_tokens[i] > 0
+                    && bl.end_ns[i] > a_ns
+                    && bl.end_ns[i] <= b_ns
+            })
+            .collect();
+        if steady.len() > 1 {
+            let mut gaps: Vec<(u64, u64)> = steady
+                .windows(2)
+                .map(|w| {
+                    (
+                        bl.end_ns[w[1]] - bl.end_ns[w[0]],
+                        bl.decode_tokens[w[1]] as u64,
+                    )
+                })
+                .collect();
+            gaps.sort_unstable();
+            let total: u64 = gaps.iter().map(|g| g.1).sum();
+            let mut acc = 0;
+            let median = gaps
+                .iter()
+                .find(|g| {
+                    acc += g.1;
+                    2 * acc >= total
+                })
+                .map_or(0, |g| g.0);
+            p.add(
+                "itl_median_s",
+                MetricValue::new(row.median_itl_ms / 1e3, median as f64 / 1e9),
+            );
+            let (mut busy, mut weighted) = (0.0, 0.0);
+            for &i in &steady {
+                let d = (bl.end_ns[i] - bl.start_ns[i]) as f64;
+                busy += d;
+                weighted += d * bl.num_requests[i] as f64;
+            }
+            p.add(
+                "running_batch_mean",
+                MetricValue::new(row.avg_batch_size, weighted / busy.max(1.0)),
+            );
+        }
+        add_power_metrics(
+            &mut p,
+            &o,
+            (profile.as_ref(), energy_note.as_ref()),
+            (a, b),
+            (row.power_per_gpu_w(), row.j_per_token),
+            tokens,
+        );
+        describe_once(
+            &mut simulated,
+            &o,
+            &profile_path,
+            "scheduler.max_num_seqs, hardware.tensor_parallel and replicas (num_gpus / TP) from each row",
+        );
+        points.push(p);
+    }
+    let notes = vec![
+        format!(
+            "requests per row: {} unique prompts, repeated up to at least 3 x max_num_seqs, all at t = 0; \
+             the table records no prompt lengths, so they are drawn log-normal with mean {} tokens \
+             (sigma {}), an assumption; output lengths uniform over [1, 2 x mean - 1] (the table's \
+             mean per row), seeded by the row",
+            spec.unique_prompts, spec.prompt_tokens_mean, spec.prompt_tokens_sigma
+        ),
+        "window: the benchmark's steady state, measured and simulated alike: from when max_num_seqs \
+         requests have their first token until all but max_num_seqs + 1 requests have finished"
+            .into(),
+        "mean power: the table's steady-state GPU power / GPUs; inter-token latency: the client's \
+         median token gap against the token-weighted median gap between simulated decode iterations"
+            .into(),
+    ];
+    Ok(case(
+        name,
+        config_label,
+        format!(
+            "{} ({} rows: {}, {}, {}, {})",
+            spec.path.display(),
+            rows.len(),
+            spec.model,
+            spec.gpu,
+            spec.task,
+            spec.precision
         ),
         simulated,
         notes,
