@@ -130,6 +130,14 @@ pub struct FitEngineCmd {
     /// Skip the leave-one-model-out evaluation (faster; the report then shows in-sample errors).
     #[arg(long)]
     pub no_holdout: bool,
+    /// Fit this power profile jointly with the engine (parameters power.p0_w, power.k_compute_w,
+    /// power.k_memory_w, power.loaded_idle_w); the cases on its device use it, and mean power joins
+    /// the fitted metrics.
+    #[arg(long, value_name = "FILE")]
+    pub power_profile: Option<PathBuf>,
+    /// Where to write the jointly fitted power profile.
+    #[arg(long, value_name = "FILE", requires = "power_profile")]
+    pub power_out: Option<PathBuf>,
     /// Also write the report (markdown) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -201,6 +201,8 @@ fn fit_engine(cmd: FitEngineCmd) -> anyhow::Result<()> {
         report: cmd.report,
         params,
         no_holdout: cmd.no_holdout,
+        power_profile: cmd.power_profile,
+        power_out: cmd.power_out,
     };
     let quiet = cmd.quiet;
     let o = simwatt::drivers::fit_engine::run(&args, &|m| {

@@ -28,7 +28,7 @@ pub struct EngineProvenance {
 
 /// Per-request costs outside the iteration loop: the API server, tokenisation and the hand-off to the
 /// engine before a request can be scheduled, and detokenisation and streaming after each token.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FrontEnd {
     /// From a request's arrival at the server to its entry into the scheduler's waiting queue,
@@ -43,6 +43,10 @@ pub struct FrontEnd {
     /// but not to the gaps between tokens.
     #[serde(default)]
     pub stream_ms: f64,
+    /// Where these values come from, when they are not fitted with the rest of the profile (a
+    /// published measurement, say): `simwatt fit engine` keeps it unless it fits a front-end parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Host work of one iteration (schedule, prepare inputs, sample over the vocabulary, process outputs),
@@ -93,6 +97,34 @@ pub struct Launch {
     pub eager_us_per_layer: f64,
 }
 
+/// GPU work of the sampler beyond the output head: passes over each sampled sequence's fp32 logits
+/// (softmax, penalties, top-k / top-p sorting), memory-bound, so they cost more for a larger vocabulary.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sampler {
+    /// Passes over the logits (vocabulary x 4 bytes) per sampled sequence, read at the device's memory
+    /// bandwidth x `memory_efficiency`.
+    #[serde(default)]
+    pub logit_passes: f64,
+    /// Achieved fraction of peak memory bandwidth of those passes.
+    #[serde(default = "default_sampler_efficiency")]
+    pub memory_efficiency: f64,
+}
+
+fn default_sampler_efficiency() -> f64 {
+    0.8
+}
+
+/// No sampler passes, at the default efficiency (what a profile without a `sampler` section reads as).
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler {
+            logit_passes: 0.0,
+            memory_efficiency: default_sampler_efficiency(),
+        }
+    }
+}
+
 /// Which batches are eligible for a CUDA graph.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -116,6 +148,8 @@ pub struct EngineProfile {
     pub iteration: Iteration,
     #[serde(default)]
     pub launch: Launch,
+    #[serde(default)]
+    pub sampler: Sampler,
     pub provenance: EngineProvenance,
 }
 
@@ -154,6 +188,7 @@ impl EngineProfile {
             ("iteration.host_us_per_token", it.host_us_per_token),
             ("iteration.host_ms_per_extra_gpu", it.host_ms_per_extra_gpu),
             ("launch.eager_us_per_layer", self.launch.eager_us_per_layer),
+            ("sampler.logit_passes", self.sampler.logit_passes),
         ] {
             // Ten minutes bounds every per-request and per-iteration time here far above any engine's.
             if !(v.is_finite() && (0.0..=600_000.0).contains(&v)) {
@@ -171,6 +206,15 @@ impl EngineProfile {
                 "iteration.overlap",
                 it.overlap,
                 "must be a number from 0 to 1",
+            ));
+        }
+        let e = self.sampler.memory_efficiency;
+        if !(e.is_finite() && e > 0.0 && e <= 1.0) {
+            return Err(Error::invalid(
+                path,
+                "sampler.memory_efficiency",
+                e,
+                "must be a number in (0, 1]",
             ));
         }
         let g = &self.launch.graph_sizes;
@@ -210,6 +254,10 @@ impl EngineProfile {
                 overlap: 0.0,
             },
             launch: Launch::default(),
+            sampler: Sampler {
+                logit_passes: 0.0,
+                memory_efficiency: default_sampler_efficiency(),
+            },
             provenance: EngineProvenance {
                 method: "published".into(),
                 data: vec!["Vidur's cpu_overheads profiles (profiles/vidur/cpu_overheads), where they cover the model; else predictor.iteration_overhead_ms".into()],

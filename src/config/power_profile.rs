@@ -48,6 +48,9 @@ pub struct PowerProfile {
     /// immediate drop).
     #[serde(default)]
     pub tail_ms: f64,
+    /// Where `tail_ms` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_source: Option<String>,
     /// Exponent of dynamic power against clock (P_dyn ~ f^alpha) used when a stage's demand exceeds
     /// the cap and the clocks fall.
     #[serde(default = "default_dvfs_exponent")]
@@ -147,6 +150,7 @@ pub(crate) fn example_profile() -> PowerProfile {
         loaded_idle_source: None,
         empty_idle_w: None,
         tail_ms: 0.0,
+        tail_source: None,
         dvfs_exponent: DEFAULT_DVFS_EXPONENT,
         p0_w: 100.0,
         k_compute_w: 200.0,

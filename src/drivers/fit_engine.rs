@@ -17,6 +17,7 @@ use super::validate::suite::{load_case, run_case, MeasuredSpec};
 use super::validate::{rel_error, CaseResult};
 use super::Caches;
 use crate::config::engine_profile::EngineProfile;
+use crate::config::PowerProfile;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde_yaml::Value;
@@ -34,21 +35,39 @@ pub enum Param {
     HostMsPerExtraGpu,
     Overlap,
     EagerUsPerLayer,
+    SamplerPasses,
     AdmissionMs,
     StreamMs,
+    PowerP0,
+    PowerKCompute,
+    PowerKMemory,
+    PowerLoadedIdle,
 }
 
 impl Param {
-    pub const ALL: [Param; 8] = [
+    pub const ALL: [Param; 13] = [
         Param::HostMs,
         Param::HostUsPerSeq,
         Param::HostUsPerToken,
         Param::HostMsPerExtraGpu,
         Param::Overlap,
         Param::EagerUsPerLayer,
+        Param::SamplerPasses,
         Param::AdmissionMs,
         Param::StreamMs,
+        Param::PowerP0,
+        Param::PowerKCompute,
+        Param::PowerKMemory,
+        Param::PowerLoadedIdle,
     ];
+
+    /// A parameter of the power profile (fitted jointly with `--power-profile`).
+    pub fn is_power(self) -> bool {
+        matches!(
+            self,
+            Param::PowerP0 | Param::PowerKCompute | Param::PowerKMemory | Param::PowerLoadedIdle
+        )
+    }
 
     /// The profile field, as written in the file.
     pub fn name(self) -> &'static str {
@@ -59,8 +78,13 @@ impl Param {
             Param::HostMsPerExtraGpu => "iteration.host_ms_per_extra_gpu",
             Param::Overlap => "iteration.overlap",
             Param::EagerUsPerLayer => "launch.eager_us_per_layer",
+            Param::SamplerPasses => "sampler.logit_passes",
             Param::AdmissionMs => "front_end.admission_ms",
             Param::StreamMs => "front_end.stream_ms",
+            Param::PowerP0 => "power.p0_w",
+            Param::PowerKCompute => "power.k_compute_w",
+            Param::PowerKMemory => "power.k_memory_w",
+            Param::PowerLoadedIdle => "power.loaded_idle_w",
         }
     }
 
@@ -78,8 +102,15 @@ impl Param {
             })
     }
 
-    fn get(self, p: &EngineProfile) -> f64 {
+    fn get(self, c: &Candidate) -> f64 {
+        let p = &c.engine;
+        let w = c.power.as_ref();
         match self {
+            Param::SamplerPasses => p.sampler.logit_passes,
+            Param::PowerP0 => w.map_or(0.0, |w| w.p0_w),
+            Param::PowerKCompute => w.map_or(0.0, |w| w.k_compute_w),
+            Param::PowerKMemory => w.map_or(0.0, |w| w.k_memory_w),
+            Param::PowerLoadedIdle => w.map_or(0.0, |w| w.between_batches_w()),
             Param::HostMs => p.iteration.host_ms,
             Param::HostUsPerSeq => p.iteration.host_us_per_seq,
             Param::HostUsPerToken => p.iteration.host_us_per_token,
@@ -91,9 +122,23 @@ impl Param {
         }
     }
 
-    fn set(self, p: &mut EngineProfile, v: f64) {
+    fn set(self, c: &mut Candidate, v: f64) {
         let v = v.clamp(0.0, self.upper());
+        if self.is_power() {
+            if let Some(w) = c.power.as_mut() {
+                match self {
+                    // A GPU running work draws at least what it draws loaded and idle.
+                    Param::PowerP0 => w.p0_w = v.max(w.between_batches_w()).min(w.cap_w),
+                    Param::PowerKCompute => w.k_compute_w = v,
+                    Param::PowerKMemory => w.k_memory_w = v,
+                    _ => w.loaded_idle_w = Some(v.min(w.cap_w)),
+                }
+            }
+            return;
+        }
+        let p = &mut c.engine;
         match self {
+            Param::SamplerPasses => p.sampler.logit_passes = v,
             Param::HostMs => p.iteration.host_ms = v,
             Param::HostUsPerSeq => p.iteration.host_us_per_seq = v,
             Param::HostUsPerToken => p.iteration.host_us_per_token = v,
@@ -102,6 +147,7 @@ impl Param {
             Param::EagerUsPerLayer => p.launch.eager_us_per_layer = v,
             Param::AdmissionMs => p.front_end.admission_ms = v,
             Param::StreamMs => p.front_end.stream_ms = v,
+            _ => {}
         }
     }
 
@@ -114,8 +160,11 @@ impl Param {
             Param::HostMsPerExtraGpu => 0.5,
             Param::Overlap => 0.1,
             Param::EagerUsPerLayer => 10.0,
+            Param::SamplerPasses => 2.0,
             Param::AdmissionMs => 1.0,
             Param::StreamMs => 1.0,
+            Param::PowerP0 | Param::PowerLoadedIdle => 10.0,
+            Param::PowerKCompute | Param::PowerKMemory => 30.0,
         }
     }
 
@@ -130,23 +179,26 @@ impl Param {
     fn round(self, v: f64) -> f64 {
         match self {
             Param::Overlap => (v * 1000.0).round() / 1000.0,
+            _ if self.is_power() => (v * 10.0).round() / 10.0,
             _ => (v * 100.0).round() / 100.0,
         }
     }
 }
 
 /// The metrics the fit minimises (relative errors), where a case measures them.
-pub const TARGETS: [&str; 4] = [
+pub const TARGETS: [&str; 5] = [
     "itl_mean_s",
     "itl_p50_s",
+    "itl_median_s",
     "ttft_p50_s",
     "output_tokens_per_s",
 ];
 
 /// The metrics the report shows per group.
-pub const REPORTED: [&str; 8] = [
+pub const REPORTED: [&str; 9] = [
     "itl_mean_s",
     "itl_p50_s",
+    "itl_median_s",
     "ttft_p50_s",
     "output_tokens_per_s",
     "running_batch_mean",
@@ -154,6 +206,13 @@ pub const REPORTED: [&str; 8] = [
     "mean_power_w",
     "j_per_output_token",
 ];
+
+/// What the fit moves: the engine profile and, in a joint fit, one device's power profile.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub engine: EngineProfile,
+    pub power: Option<PowerProfile>,
+}
 
 /// What `fit engine` was asked.
 #[derive(Debug, Clone)]
@@ -168,6 +227,10 @@ pub struct FitEngineArgs {
     pub params: Vec<Param>,
     /// Skip the leave-one-group-out evaluation.
     pub no_holdout: bool,
+    /// Fit this power profile jointly (its device's cases use it; mean power joins the targets).
+    pub power_profile: Option<PathBuf>,
+    /// Where to write the jointly fitted power profile.
+    pub power_out: Option<PathBuf>,
 }
 
 /// One case of the fit.
@@ -250,11 +313,21 @@ struct Evaluator<'a> {
 
 impl Evaluator<'_> {
     /// Every case of `cases` replayed with `profile`; skipped cases (absent optional data) are dropped.
-    fn run(&self, cases: &[&Case], profile: &EngineProfile) -> Result<Vec<(String, CaseResult)>> {
+    fn run(&self, cases: &[&Case], cand: &Candidate) -> Result<Vec<(String, CaseResult)>> {
         let k = self.counter.fetch_add(1, Ordering::Relaxed);
         let file = self.scratch.path().join(format!("engine-{k}.yaml"));
-        let yaml = serde_yaml::to_string(profile).map_err(|e| Error::Internal(e.to_string()))?;
+        let yaml =
+            serde_yaml::to_string(&cand.engine).map_err(|e| Error::Internal(e.to_string()))?;
         std::fs::write(&file, yaml).map_err(|e| Error::io(&file, e))?;
+        let power_file = match &cand.power {
+            Some(w) => {
+                let f = self.scratch.path().join(format!("power-{k}.yaml"));
+                let yaml = serde_yaml::to_string(w).map_err(|e| Error::Internal(e.to_string()))?;
+                std::fs::write(&f, yaml).map_err(|e| Error::io(&f, e))?;
+                Some((w.device.clone(), f))
+            }
+            None => None,
+        };
         let out: Vec<Result<(String, CaseResult)>> = cases
             .par_iter()
             .map(|c| {
@@ -265,6 +338,23 @@ impl Evaluator<'_> {
                 let mut e = serde_yaml::Mapping::new();
                 e.insert("profile".into(), Value::String(file.display().to_string()));
                 m.insert("engine".into(), Value::Mapping(e));
+                if let Some((device, f)) = &power_file {
+                    let gpu = m
+                        .get("hardware")
+                        .and_then(|h| h.get("gpu"))
+                        .and_then(Value::as_str);
+                    if gpu == Some(device.as_str()) {
+                        let energy = m
+                            .entry("energy".into())
+                            .or_insert_with(|| Value::Mapping(Default::default()));
+                        if let Value::Mapping(en) = energy {
+                            en.insert(
+                                "power_profile".into(),
+                                Value::String(f.display().to_string()),
+                            );
+                        }
+                    }
+                }
                 let r = run_case(self.caches, &c.name, &c.path, &tree, &c.measured, None)?;
                 Ok((c.group.clone(), r))
             })
@@ -280,13 +370,14 @@ impl Evaluator<'_> {
     }
 }
 
-/// Relative errors of the target metrics, in a fixed order.
-fn residuals(results: &[(String, CaseResult)]) -> Vec<f64> {
+/// Relative errors of the target metrics (and of mean power in a joint fit), in a fixed order.
+fn residuals(results: &[(String, CaseResult)], joint: bool) -> Vec<f64> {
     let mut r = Vec::new();
+    let power: &[&str] = if joint { &["mean_power_w"] } else { &[] };
     for (_, c) in results {
         for p in &c.points {
-            for t in TARGETS {
-                if let Some(m) = p.metrics.get(t) {
+            for t in TARGETS.iter().chain(power) {
+                if let Some(m) = p.metrics.get(*t) {
                     if let Some(e) = rel_error(m.simulated, m.measured) {
                         r.push(e);
                     }
@@ -308,12 +399,13 @@ const MAX_STEPS: usize = 8;
 fn fit(
     ev: &Evaluator,
     cases: &[&Case],
-    start: &EngineProfile,
+    start: &Candidate,
     params: &[Param],
     log: &dyn Fn(&str),
-) -> Result<(EngineProfile, usize)> {
+) -> Result<(Candidate, usize)> {
+    let joint = start.power.is_some();
     let mut cur = start.clone();
-    let mut r0 = residuals(&ev.run(cases, &cur)?);
+    let mut r0 = residuals(&ev.run(cases, &cur)?, joint);
     if r0.is_empty() {
         return Err(Error::Output {
             path: PathBuf::from("--cases"),
@@ -337,7 +429,7 @@ fn fit(
                 -p.step()
             };
             p.set(&mut probe, v + h);
-            let r = residuals(&ev.run(cases, &probe)?);
+            let r = residuals(&ev.run(cases, &probe)?, joint);
             if r.len() != r0.len() {
                 return Err(Error::Internal(
                     "fit engine: a probe changed which metrics were measured".into(),
@@ -371,7 +463,7 @@ fn fit(
             for (j, p) in params.iter().enumerate() {
                 p.set(&mut cand, (z0[j] + shrink * (z[j] - z0[j])) * p.step());
             }
-            let r = residuals(&ev.run(cases, &cand)?);
+            let r = residuals(&ev.run(cases, &cand)?, joint);
             if r.len() == r0.len() && sum_sq(&r) < sum_sq(&r0) {
                 accepted = Some((cand, r, shrink));
                 break;
@@ -396,9 +488,11 @@ fn fit(
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        // Stop when the parameters barely move or the objective gains less than 1%.
+        let gain = 1.0 - sum_sq(&r) / sum_sq(&r0).max(1e-300);
         cur = cand;
         r0 = r;
-        if moved < 0.02 {
+        if moved < 0.02 || gain < 0.01 {
             break;
         }
     }
@@ -476,8 +570,21 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
             message: "no parameter to fit".into(),
         });
     }
+    if args.params.iter().any(|p| p.is_power()) && args.power_profile.is_none() {
+        return Err(Error::Output {
+            path: PathBuf::from("--param"),
+            message: "power.* parameters are fitted jointly with --power-profile FILE".into(),
+        });
+    }
     let caches = Caches::new()?;
-    let template = EngineProfile::load(&args.template)?;
+    let template = Candidate {
+        engine: EngineProfile::load(&args.template)?,
+        power: args
+            .power_profile
+            .as_deref()
+            .map(PowerProfile::load)
+            .transpose()?,
+    };
     let cases = read_cases(&args.cases)?;
     let ev = Evaluator {
         caches: &caches,
@@ -527,8 +634,9 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
         }
     }
     log("fitting on every case");
-    let (mut profile, steps) = fit(&ev, &all, &template, &args.params, log)?;
-    let in_sample = ev.run(&all, &profile)?;
+    let (fitted, steps) = fit(&ev, &all, &template, &args.params, log)?;
+    let in_sample = ev.run(&all, &fitted)?;
+    let mut profile = fitted.engine.clone();
 
     let mut holdout_mape = BTreeMap::new();
     let mut error = BTreeMap::new();
@@ -543,8 +651,17 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
             error.insert(format!("fit_{m}_mape_pct"), (v * 100.0).round() / 100.0);
         }
     }
+    let power_flags = match (&args.power_profile, &args.power_out) {
+        (Some(p), Some(o)) => format!(
+            " --power-profile {} --power-out {}",
+            p.display(),
+            o.display()
+        ),
+        (Some(p), None) => format!(" --power-profile {}", p.display()),
+        _ => String::new(),
+    };
     let command = format!(
-        "simwatt fit engine --template {} {} {} --out {}",
+        "simwatt fit engine --template {}{power_flags} {} {} --out {}",
         args.template.display(),
         args.cases
             .iter()
@@ -558,6 +675,14 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
             .join(" "),
         args.out.display()
     );
+    // A front end the fit moved is no longer what the template's source says.
+    if args
+        .params
+        .iter()
+        .any(|p| matches!(p, Param::AdmissionMs | Param::StreamMs))
+    {
+        profile.front_end.source = Some("fitted with the rest of this profile".into());
+    }
     profile.provenance = crate::config::engine_profile::EngineProvenance {
         method: "fitted".into(),
         data: cases
@@ -593,7 +718,7 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
     let _ = writeln!(md, "Command: `{command}`\n");
     let _ = writeln!(md, "| parameter | value |\n|---|---|");
     for p in &args.params {
-        let _ = writeln!(md, "| `{}` | {} |", p.name(), p.get(&profile));
+        let _ = writeln!(md, "| `{}` | {} |", p.name(), p.get(&fitted));
     }
     let _ = writeln!(
         md,
@@ -654,6 +779,50 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
         profile.engine, profile.version
     );
     write_atomically(&args.out, &text)?;
+    if let (Some(mut w), Some(out)) = (fitted.power.clone(), &args.power_out) {
+        let mut err = BTreeMap::new();
+        for m in ["mean_power_w", "j_per_output_token"] {
+            if let Some((v, _)) = mape(&held_refs, m) {
+                err.insert(format!("holdout_{m}_mape_pct"), (v * 100.0).round() / 100.0);
+            }
+            if let Some((v, _)) = mape(&fit_refs, m) {
+                err.insert(format!("fit_{m}_mape_pct"), (v * 100.0).round() / 100.0);
+            }
+        }
+        w.provenance = crate::config::power_profile::PowerProvenance {
+            method: "fitted".into(),
+            data: profile.provenance.data.clone(),
+            error: err,
+            notes: Some(format!(
+                "Fitted jointly with the engine profile {} by `{command}`: {} moved to minimise the relative errors of the latency metrics and of mean power of the cases on {} (the other \
+                 parameters come from {}). holdout_*: each model predicted by parameters fitted on the other \
+                 models; fit_*: in sample.",
+                args.out.display(),
+                args.params
+                    .iter()
+                    .filter(|p| p.is_power())
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                w.device,
+                args.power_profile
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )),
+        };
+        w.validate(out)?;
+        let yaml = serde_yaml::to_string(&w).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomically(
+            out,
+            &format!(
+                "# Power profile of {}, fitted jointly with an engine profile by `simwatt fit engine` (rerun\n\
+                 # the command in provenance.notes). Schema: simwatt::power::PowerProfile.\n{yaml}",
+                w.device
+            ),
+        )?;
+        log(&format!("power profile: {}", out.display()));
+    }
     if let Some(r) = &args.report {
         write_atomically(r, &md)?;
     }

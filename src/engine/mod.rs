@@ -23,6 +23,10 @@ pub struct EngineCost<'a> {
     stages: u32,
     /// GPUs of a replica beyond the first.
     extra_gpus: u32,
+    /// Bytes of one sequence's fp32 logits on one GPU of the last stage (vocabulary split over TP).
+    logit_bytes: f64,
+    /// Bytes per second the sampler's passes achieve.
+    sampler_bytes_per_s: f64,
 }
 
 impl<'a> EngineCost<'a> {
@@ -33,6 +37,9 @@ impl<'a> EngineCost<'a> {
             layers: s.model.num_layers / s.hardware.pipeline_stages.max(1),
             stages: s.hardware.pipeline_stages.max(1),
             extra_gpus: s.gpus_per_replica().saturating_sub(1),
+            logit_bytes: 4.0 * s.model.vocab_size as f64 / s.hardware.tensor_parallel.max(1) as f64,
+            sampler_bytes_per_s: s.device.memory_bandwidth_bytes_s()
+                * s.engine.profile.sampler.memory_efficiency,
         }
     }
 
@@ -87,6 +94,15 @@ impl CostModel for EngineCost<'_> {
                 self.profile.launch.eager_us_per_layer * 1e3 * self.layers as f64,
             ));
         }
+        // The sampler's passes over the logits run on the last stage's GPUs.
+        let passes = self.profile.sampler.logit_passes;
+        if stage + 1 == self.stages && passes > 0.0 && shape.sampled_seqs > 0 {
+            let bytes = passes * self.logit_bytes * shape.sampled_seqs as f64;
+            c.bytes += bytes;
+            c.time_ns = c
+                .time_ns
+                .saturating_add(duration_ns(bytes / self.sampler_bytes_per_s * 1e9));
+        }
         // The iteration's host work runs once, around the last stage (sampling, output processing and
         // scheduling the next iteration).
         let host = if stage + 1 == self.stages {
@@ -103,7 +119,7 @@ impl CostModel for EngineCost<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::engine_profile::{EngineProvenance, FrontEnd, Iteration, Launch};
+    use crate::config::engine_profile::{EngineProvenance, FrontEnd, Iteration, Launch, Sampler};
 
     /// A GPU whose stage takes 1 us per token and reports 2 ms of host time.
     struct PerToken;
@@ -127,6 +143,7 @@ mod tests {
                 front_end: FrontEnd::default(),
                 iteration: it,
                 launch,
+                sampler: Default::default(),
                 provenance: EngineProvenance {
                     method: "published".into(),
                     data: vec![],
@@ -137,6 +154,8 @@ mod tests {
             layers: 10,
             stages: 1,
             extra_gpus: 0,
+            logit_bytes: 4000.0,
+            sampler_bytes_per_s: 1e12,
         }
     }
 
@@ -198,5 +217,18 @@ mod tests {
         assert!(!eager);
         assert_eq!(padded.decode_seqs, 4);
         assert_eq!(padded.sampled_seqs, 3, "padding is not sampled");
+    }
+
+    #[test]
+    fn the_sampler_reads_the_logits_of_each_sampled_sequence() {
+        let mut e = engine(it(0.0, 0.0, 0.0), Launch::default());
+        e.profile.sampler = Sampler {
+            logit_passes: 5.0,
+            memory_efficiency: 0.8,
+        };
+        // 10 sequences x 5 passes x 4000 bytes = 200 kB at 1 TB/s: 200 ns on top of 10 us.
+        let c = e.stage_cost(&decode(10), 0);
+        assert_eq!(c.time_ns, 10_000 + 200);
+        assert_eq!(c.bytes, 200_000.0);
     }
 }

@@ -7,6 +7,7 @@ mod catalog;
 mod cli;
 mod common;
 mod energy;
+mod engine;
 mod fuzz;
 mod latency;
 mod policies;

@@ -141,9 +141,15 @@ fn validate_vllm_protocol_run_reports_known_measured_values_and_relative_errors(
     ));
     assert!(close(sim("j_per_output_token"), sim("energy_j") / 100.0));
     assert!(close(f(&metric(&j, "mean_power_w")["tdp_x_time"]), 400.0));
+    let a100 =
+        simwatt::config::PowerProfile::load(&root().join("profiles/power/a100.yaml")).unwrap();
     assert!(
-        close(sim("idle_power_w"), 49.7),
-        "the shipped A100 profile's idle_w"
+        close(
+            sim("idle_power_w"),
+            a100.loaded_idle_w
+                .expect("the A100 profile has a loaded idle")
+        ),
+        "the shipped A100 profile's loaded idle: what a live server draws between batches"
     );
     check_rel_errors(&j);
     let md = std::fs::read_to_string(out.join("validation.md")).unwrap();

@@ -364,6 +364,7 @@ impl PowerFit {
             loaded_idle_source: keep.and_then(|k| k.loaded_idle_source.clone()),
             empty_idle_w: keep.and_then(|k| k.empty_idle_w),
             tail_ms: keep.map_or(0.0, |k| k.tail_ms),
+            tail_source: keep.and_then(|k| k.tail_source.clone()),
             dvfs_exponent: keep.map_or(crate::config::power_profile::DEFAULT_DVFS_EXPONENT, |k| {
                 k.dvfs_exponent
             }),
