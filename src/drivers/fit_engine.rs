@@ -370,10 +370,14 @@ impl Evaluator<'_> {
     }
 }
 
-/// Relative errors of the target metrics (and of mean power in a joint fit), in a fixed order.
+/// The power metrics a joint fit adds to [`TARGETS`]: mean power, and the idle power before load
+/// where a serving run's power log measures it (what fits `power.loaded_idle_w`).
+pub const POWER_TARGETS: [&str; 2] = ["mean_power_w", "idle_power_w"];
+
+/// Relative errors of the target metrics (and of the power metrics in a joint fit), in a fixed order.
 fn residuals(results: &[(String, CaseResult)], joint: bool) -> Vec<f64> {
     let mut r = Vec::new();
-    let power: &[&str] = if joint { &["mean_power_w"] } else { &[] };
+    let power: &[&str] = if joint { &POWER_TARGETS } else { &[] };
     for (_, c) in results {
         for p in &c.points {
             for t in TARGETS.iter().chain(power) {
@@ -794,7 +798,7 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
             data: profile.provenance.data.clone(),
             error: err,
             notes: Some(format!(
-                "Fitted jointly with the engine profile {} by `{command}`: {} moved to minimise the relative errors of the latency metrics and of mean power of the cases on {} (the other \
+                "Fitted jointly with the engine profile {} by `{command}`: {} moved to minimise the relative errors of the latency metrics and of mean power (and of idle power before load, where measured) of the cases on {} (the other \
                  parameters come from {}). holdout_*: each model predicted by parameters fitted on the other \
                  models; fit_*: in sample.",
                 args.out.display(),

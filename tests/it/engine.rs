@@ -350,6 +350,61 @@ fn fit_engine_recovers_the_host_time_of_a_sweep_and_writes_a_valid_profile() {
     assert_clean_failure(&o, &["warp_speed", "host_ms"]);
 }
 
+#[test]
+fn a_joint_fit_takes_loaded_idle_from_the_power_log_before_load() {
+    // The serving run of the validate tests idles at 60 W before its first request; the shipped A100
+    // profile's loaded idle is 75.4 W. Fitting power.loaded_idle_w alone on that run must move it to
+    // the measured idle, and the fitted profile must say it was fitted jointly.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = crate::validate::vllm_protocol_run(tmp.path());
+    let case = write(
+        tmp.path(),
+        "case.yaml",
+        &format!(
+            "description: synthetic serving run\nconfig:\n{}measured:\n  format: run\n  path: {}\n",
+            crate::validate::CONFIG
+                .lines()
+                .map(|l| format!("  {l}\n"))
+                .collect::<String>(),
+            run.display()
+        ),
+    );
+    let power_out = tmp.path().join("a100.yaml");
+    let o = simwatt(&[
+        "fit",
+        "engine",
+        "--cases",
+        case.to_str().unwrap(),
+        "--template",
+        "profiles/engine/vllm-0.11.yaml",
+        "--power-profile",
+        "profiles/power/a100.yaml",
+        "--power-out",
+        power_out.to_str().unwrap(),
+        "--out",
+        tmp.path().join("engine.yaml").to_str().unwrap(),
+        "--param",
+        "power.loaded_idle_w",
+        "--no-holdout",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = PowerProfile::load(&power_out).unwrap();
+    let idle = p.loaded_idle_w.expect("a fitted loaded idle");
+    // Mean power (250 W measured) is fitted too and also moves with loaded idle through the host
+    // waits, so the least-squares value sits near, not exactly at, the measured idle.
+    assert!(
+        (idle - 60.0).abs() < 0.05 * 60.0,
+        "fitted loaded idle {idle} W, measured 60 W"
+    );
+    assert!(p
+        .provenance
+        .notes
+        .as_deref()
+        .unwrap_or("")
+        .contains("jointly with the engine profile"));
+}
+
 /// Mean absolute relative error (percent) of `metric` over every point of a validation.json.
 fn mape_of(j: &serde_json::Value, metric: &str) -> Option<f64> {
     let mut errs = Vec::new();

@@ -8,7 +8,7 @@ use simwatt::drivers::validate::PowerTimeline;
 use std::path::{Path, PathBuf};
 
 /// A small, fast config: roofline execution times, so no profile is fitted.
-const CONFIG: &str = "\
+pub(crate) const CONFIG: &str = "\
 model: meta-llama/Llama-2-7b-hf
 hardware: { gpu: a100, tensor_parallel: 1 }
 scheduler: { policy: vllm, max_num_seqs: 64, max_num_batched_tokens: 4096, block_size: 16 }
@@ -41,7 +41,7 @@ fn power_rows() -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn vllm_protocol_run(dir: &Path) -> PathBuf {
+pub(crate) fn vllm_protocol_run(dir: &Path) -> PathBuf {
     let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
     write(&run, "requests.csv", REQUESTS);
