@@ -37,6 +37,18 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
     };
     let caches = simwatt::drivers::Caches::new()?;
     let scenario = simulate::load_scenario(&args, &caches.catalogs)?;
+    let fallbacks = scenario.fallbacks();
+    if cmd.strict && !fallbacks.is_empty() {
+        anyhow::bail!(
+            "{}: --strict: {}",
+            args.config.display(),
+            fallbacks.join("; ")
+        );
+    }
+    // Printed even with --quiet: a weaker model than expected must not pass unnoticed.
+    for f in &fallbacks {
+        eprintln!("warning: {f}");
+    }
     let out = args
         .out
         .clone()

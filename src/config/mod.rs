@@ -6,6 +6,7 @@
 //! the loaded power profile and regions), and the resolved YAML for `config.resolved.yaml`. Every error
 //! names the file, the dotted field and the value. It may import only the foundation modules.
 
+pub mod data;
 pub mod engine_profile;
 pub mod power_profile;
 pub mod raw;
@@ -118,6 +119,9 @@ pub struct Scenario {
     pub source: PathBuf,
     /// The config with every default filled in, as written to `config.resolved.yaml`.
     raw: RawConfig,
+    /// The shipped data directory the config's default files came from (`None`: none was found, so
+    /// the run has no Vidur profiles, power profile or regions unless the config names them).
+    pub data_dir: Option<data::DataDir>,
     /// Master seed; every random stream of the run is derived from it.
     pub seed: u64,
     pub model_name: String,
@@ -226,6 +230,8 @@ impl Scenario {
         let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
             Error::invalid(path, field, value, msg)
         };
+        let data = data::DataDir::find(path, raw.data_dir.as_deref());
+        anchor_paths(path, data.as_ref(), &mut raw);
         let catalog = catalogs.load(
             raw.catalog.models.as_deref(),
             raw.catalog.devices.as_deref(),
@@ -264,8 +270,8 @@ impl Scenario {
 
         let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
         fill_scheduler_defaults(&mut raw.scheduler);
-        let energy = resolve_energy(path, &mut raw, &device_name)?;
-        let engine = resolve_engine(path, &mut raw.engine)?;
+        let energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
+        let engine = resolve_engine(path, &mut raw.engine, data.as_ref())?;
         let hw = &raw.hardware;
         let hardware = Hardware {
             tensor_parallel: hw.tensor_parallel,
@@ -299,8 +305,47 @@ impl Scenario {
             predictor: raw.predictor.clone(),
             energy,
             engine,
+            data_dir: data,
             raw,
         })
+    }
+
+    /// What this run lacks that the shipped data would give the same config in the repository: no
+    /// data directory, a Vidur-profiles folder that does not exist (so an `auto` predictor falls back
+    /// to the uncalibrated roofline), no power profile. Empty when nothing falls back.
+    pub fn fallbacks(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.data_dir.is_none() {
+            v.push(format!(
+                "no data directory found (set {} or the config's data_dir to the folder holding profiles/ and regions/)",
+                data::ENV
+            ));
+        }
+        if let PredictorConfig::Auto(p) = &self.predictor {
+            if !p.dir.is_dir() {
+                v.push(format!(
+                    "the Vidur profiles folder {} does not exist, so execution times come from the uncalibrated roofline",
+                    p.dir.display()
+                ));
+            }
+        }
+        if let Some(n) = &self.energy.note {
+            v.push(n.clone());
+        }
+        v
+    }
+
+    /// The power-profile file the run reads, where it was found (`None`: no power profile).
+    pub fn power_profile_file(&self) -> Option<&Path> {
+        self.energy
+            .power_profile
+            .as_ref()
+            .and(self.raw.energy.power_profile.as_deref())
+    }
+
+    /// The engine-profile file the run reads (`None`: the built-in `vidur` engine).
+    pub fn engine_profile_file(&self) -> Option<&Path> {
+        self.raw.engine.profile.as_deref()
     }
 
     /// GPUs in one replica.
@@ -338,17 +383,43 @@ fn fill_scheduler_defaults(s: &mut SchedulerConfig) {
     }
 }
 
+/// Anchors every relative path the config names (see [`data::anchor`]): the catalogs, the trace,
+/// the Vidur profiles, the power and engine profiles and the regions folder.
+fn anchor_paths(path: &Path, data: Option<&data::DataDir>, raw: &mut RawConfig) {
+    let a = |p: &Path| data::anchor(p, path, data);
+    for p in [
+        &mut raw.catalog.models,
+        &mut raw.catalog.devices,
+        &mut raw.workload.trace,
+        &mut raw.energy.power_profile,
+        &mut raw.engine.profile,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *p = a(p);
+    }
+    raw.regions_dir = a(&raw.regions_dir);
+    if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &mut raw.predictor {
+        p.dir = a(&p.dir);
+    }
+}
+
 /// Where shipped engine profiles live.
 pub const ENGINE_PROFILES_DIR: &str = "profiles/engine";
 
 /// Reads the engine profile: the configured file, else the built-in `vidur` engine, else the shipped
 /// `profiles/engine/<name>-<version>.yaml` (whose path is then written into the resolved config).
-fn resolve_engine(path: &Path, e: &mut EngineConfig) -> Result<Engine> {
+fn resolve_engine(
+    path: &Path,
+    e: &mut EngineConfig,
+    data: Option<&data::DataDir>,
+) -> Result<Engine> {
     if let Some(p) = &e.profile {
         let profile = EngineProfile::load(p)?;
         return Ok(Engine {
             profile,
-            profile_path: p.display().to_string(),
+            profile_path: data::shown(p, data),
         });
     }
     let name = e.name.trim();
@@ -373,7 +444,7 @@ fn resolve_engine(path: &Path, e: &mut EngineConfig) -> Result<Engine> {
             "(absent)",
             format!(
                 "engine {name} needs a version (shipped profiles: {})",
-                shipped_engine_profiles().join(", ")
+                shipped_engine_profiles(data).join(", ")
             ),
         ));
     };
@@ -385,7 +456,7 @@ fn resolve_engine(path: &Path, e: &mut EngineConfig) -> Result<Engine> {
             "must be a version such as 0.11",
         ));
     }
-    let p = PathBuf::from(ENGINE_PROFILES_DIR).join(format!("{name}-{version}.yaml"));
+    let p = engine_profiles_dir(data).join(format!("{name}-{version}.yaml"));
     if !p.exists() {
         return Err(Error::invalid(
             path,
@@ -394,12 +465,12 @@ fn resolve_engine(path: &Path, e: &mut EngineConfig) -> Result<Engine> {
             format!(
                 "no profile {} (shipped: {}; or set engine.profile to a file, e.g. from `simwatt fit engine`)",
                 p.display(),
-                shipped_engine_profiles().join(", ")
+                shipped_engine_profiles(data).join(", ")
             ),
         ));
     }
     let profile = EngineProfile::load(&p)?;
-    let shown = p.display().to_string();
+    let shown = data::shown(&p, data);
     e.profile = Some(p);
     Ok(Engine {
         profile,
@@ -407,9 +478,18 @@ fn resolve_engine(path: &Path, e: &mut EngineConfig) -> Result<Engine> {
     })
 }
 
+/// The folder of shipped engine profiles, in the data directory when there is one.
+fn engine_profiles_dir(data: Option<&data::DataDir>) -> PathBuf {
+    data.map_or_else(
+        || PathBuf::from(ENGINE_PROFILES_DIR),
+        |d| d.join(ENGINE_PROFILES_DIR),
+    )
+}
+
 /// The shipped engine profiles, as `name-version` (empty when the folder is absent).
-fn shipped_engine_profiles() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(ENGINE_PROFILES_DIR)
+fn shipped_engine_profiles(data: Option<&data::DataDir>) -> Vec<String> {
+    let dir = engine_profiles_dir(data);
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -422,7 +502,7 @@ fn shipped_engine_profiles() -> Vec<String> {
         .collect();
     v.sort();
     if v.is_empty() {
-        v.push(format!("none found under {ENGINE_PROFILES_DIR}"));
+        v.push(format!("none found under {}", dir.display()));
     }
     v
 }
@@ -430,21 +510,34 @@ fn shipped_engine_profiles() -> Vec<String> {
 /// Reads the power profile (the configured file, else `profiles/power/<device>.yaml` when it exists,
 /// which is then written into the resolved config), the start time, the regions and, with a power
 /// profile, the device's embodied carbon.
-fn resolve_energy(path: &Path, raw: &mut RawConfig, device_name: &str) -> Result<Energy> {
+fn resolve_energy(
+    path: &Path,
+    raw: &mut RawConfig,
+    device_name: &str,
+    data: Option<&data::DataDir>,
+) -> Result<Energy> {
     let (power_profile, power_profile_path, note) = match &raw.energy.power_profile {
-        Some(p) => (Some(PowerProfile::load(p)?), p.display().to_string(), None),
+        Some(p) => (Some(PowerProfile::load(p)?), data::shown(p, data), None),
         None => {
-            let p = PathBuf::from("profiles/power").join(format!("{device_name}.yaml"));
+            let rel = PathBuf::from("profiles/power").join(format!("{device_name}.yaml"));
+            let p = data.map_or_else(|| rel.clone(), |d| d.join(&rel));
             if p.exists() {
                 let profile = PowerProfile::load(&p)?;
-                let shown = p.display().to_string();
+                let shown = data::shown(&p, data);
                 raw.energy.power_profile = Some(p);
                 (Some(profile), shown, None)
             } else {
-                let note = format!(
-                    "no power profile for {device_name} ({} not found; set energy.power_profile), so energy, carbon, cost and water are not computed",
-                    p.display()
-                );
+                let note = match data {
+                    Some(d) => format!(
+                        "no power profile for {device_name} ({} not found in the data directory {}; set energy.power_profile), so energy, carbon, cost and water are not computed",
+                        rel.display(),
+                        d.path.display()
+                    ),
+                    None => format!(
+                        "no power profile for {device_name}: no data directory was found (set {} or the config's data_dir to the folder holding profiles/ and regions/, or energy.power_profile), so energy, carbon, cost and water are not computed",
+                        data::ENV
+                    ),
+                };
                 (None, String::new(), Some(note))
             }
         }

@@ -43,6 +43,11 @@ pub struct RawConfig {
     /// Folder of region files (`<id>.yaml`, `embodied.yaml`, `hourly/`).
     #[serde(default = "default_regions_dir")]
     pub regions_dir: PathBuf,
+    /// The shipped data directory (Vidur profiles, power and engine profiles, regions), relative to
+    /// the config file. Default: found as `config::data` describes (`$SIMWATT_DATA_DIR`, the checkout
+    /// the config lies in, the current directory, the install prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
 }
 
 fn default_regions_dir() -> PathBuf {

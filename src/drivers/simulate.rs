@@ -484,6 +484,8 @@ struct Provenance<'a> {
     config_file: String,
     config_overrides: &'a [String],
     resolved_config_sha256: String,
+    /// The shipped data directory and how it was found (`null`: none).
+    data_dir: Option<String>,
     inputs: Vec<InputFile>,
     predictor: &'a PredictorInfo,
     memory: &'a crate::config::MemoryPlan,
@@ -540,8 +542,11 @@ fn write_rest(
     if let Some(t) = &s.workload.trace {
         inputs.push(file_sha("trace", t)?);
     }
-    if let Some(p) = &o.summary.energy.power_profile {
-        inputs.push(file_sha("power_profile", Path::new(p))?);
+    if let Some(p) = s.power_profile_file() {
+        inputs.push(file_sha("power_profile", p)?);
+    }
+    if let Some(p) = s.engine_profile_file() {
+        inputs.push(file_sha("engine_profile", p)?);
     }
     for (_, path) in &s.energy.region_files {
         inputs.push(file_sha("region", path)?);
@@ -571,6 +576,10 @@ fn write_rest(
         config_file: args.config.display().to_string(),
         config_overrides: &args.overrides,
         resolved_config_sha256: sha256_hex(resolved.as_bytes()),
+        data_dir: s
+            .data_dir
+            .as_ref()
+            .map(|d| format!("{} ({})", d.path.display(), d.how)),
         inputs,
         predictor: &o.predictor,
         memory: &s.memory,

@@ -209,12 +209,16 @@ fn baselines_and_power_segments_are_written() {
 
 #[test]
 fn without_a_power_profile_energy_is_empty_and_says_why() {
-    // From a folder without profiles/power/, the default profile path does not exist.
+    // A data directory without the device's power profile (and without Vidur profiles).
     let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("data/profiles/power")).unwrap();
     let cfg = write(
         tmp.path(),
         "c.yaml",
-        &std::fs::read_to_string(quickstart()).unwrap(),
+        &format!(
+            "{}\ndata_dir: data\n",
+            std::fs::read_to_string(quickstart()).unwrap()
+        ),
     );
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
         .args([

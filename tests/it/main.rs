@@ -14,6 +14,7 @@ mod policies;
 mod power;
 mod predictor_cache;
 mod report;
+mod runs_anywhere;
 mod search;
 mod slurm;
 mod sweep;

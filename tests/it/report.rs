@@ -449,12 +449,16 @@ fn energy_per_replica_adds_up_to_the_summary_split() {
 
 #[test]
 fn a_run_without_a_power_profile_has_no_energy_plots_and_no_error() {
-    // From a folder without profiles/power/, the default profile path does not exist.
+    // A data directory without the device's power profile (and without Vidur profiles).
     let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("data/profiles/power")).unwrap();
     let cfg = write(
         tmp.path(),
         "c.yaml",
-        &std::fs::read_to_string(quickstart()).unwrap(),
+        &format!(
+            "{}\ndata_dir: data\n",
+            std::fs::read_to_string(quickstart()).unwrap()
+        ),
     );
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
         .args([

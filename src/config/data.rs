@@ -1,0 +1,121 @@
+//! Where a config's files are found: the shipped data directory (Vidur profiles, power and engine
+//! profiles, regions, traces) and the paths a config names.
+//!
+//! Input: the config file's path, its optional `data_dir`, the `SIMWATT_DATA_DIR` environment variable,
+//! the running executable's location. Output: the data directory a run uses and every relative path
+//! of the config anchored to the first place it exists. It reads directory listings only; it may
+//! import nothing above the foundation modules.
+//!
+//! The data directory is the first of, in order: the config's `data_dir` (relative to the config
+//! file), `$SIMWATT_DATA_DIR`, the config file's folder or the nearest folder above it that holds
+//! `profiles/power` (a repository checkout), the current directory, `<prefix>/share/simwatt` beside
+//! an installed `<prefix>/bin/simwatt`, and the source tree the binary was built from when it still
+//! exists. A relative path in a config is looked up beside the config file, then in the data
+//! directory, then in the current directory; the first that exists is used (one that exists nowhere
+//! is kept as written, and the error that follows names it).
+
+use std::path::{Path, PathBuf};
+
+/// The folder that marks a data directory.
+const MARKER: &str = "profiles/power";
+
+/// The environment variable that names a data directory.
+pub const ENV: &str = "SIMWATT_DATA_DIR";
+
+/// A data directory and how it was found (for messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    pub path: PathBuf,
+    pub how: String,
+}
+
+impl DataDir {
+    /// Finds the data directory of the config at `config` (see the module header for the order).
+    /// `explicit` is the config's `data_dir`, relative to the config file.
+    pub fn find(config: &Path, explicit: Option<&Path>) -> Option<DataDir> {
+        let config_dir = config.parent().unwrap_or(Path::new(""));
+        if let Some(d) = explicit {
+            let p = if d.is_absolute() {
+                d.to_path_buf()
+            } else {
+                config_dir.join(d)
+            };
+            return Some(DataDir {
+                path: p,
+                how: "the config's data_dir".into(),
+            });
+        }
+        if let Some(d) = std::env::var_os(ENV).filter(|d| !d.is_empty()) {
+            return Some(DataDir {
+                path: PathBuf::from(d),
+                how: format!("${ENV}"),
+            });
+        }
+        for a in config_dir.ancestors() {
+            if a.join(MARKER).is_dir() {
+                return Some(DataDir {
+                    path: a.to_path_buf(),
+                    how: "the config file's folder or one above it".into(),
+                });
+            }
+        }
+        if Path::new(MARKER).is_dir() {
+            return Some(DataDir {
+                path: PathBuf::new(),
+                how: "the current directory".into(),
+            });
+        }
+        if let Some(share) = std::env::current_exe()
+            .ok()
+            .and_then(|e| Some(e.parent()?.parent()?.join("share/simwatt")))
+            .filter(|s| s.join(MARKER).is_dir())
+        {
+            return Some(DataDir {
+                path: share,
+                how: "the install prefix (share/simwatt beside bin/)".into(),
+            });
+        }
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"));
+        if source.join(MARKER).is_dir() {
+            return Some(DataDir {
+                path: source.to_path_buf(),
+                how: "the source tree simwatt was built from".into(),
+            });
+        }
+        None
+    }
+
+    /// `rel` under the data directory.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+}
+
+/// Anchors a path a config names: absolute paths as they are; a relative one beside the config file,
+/// else in the data directory, else in the current directory, whichever exists first; one that exists
+/// nowhere is returned as written.
+pub fn anchor(p: &Path, config: &Path, data: Option<&DataDir>) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let config_dir = config.parent().unwrap_or(Path::new(""));
+    let mut candidates = vec![config_dir.join(p)];
+    if let Some(d) = data {
+        candidates.push(d.join(p));
+    }
+    candidates.push(p.to_path_buf());
+    candidates
+        .into_iter()
+        .find(|c| c.exists())
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
+/// How a path is shown in outputs: relative to the data directory when it lies under it (so that a
+/// run gives the same summary wherever it is started), else as it is.
+pub fn shown(p: &Path, data: Option<&DataDir>) -> String {
+    data.and_then(|d| p.strip_prefix(&d.path).ok())
+        .filter(|r| !r.as_os_str().is_empty())
+        .unwrap_or(p)
+        .display()
+        .to_string()
+}
