@@ -343,6 +343,11 @@ impl Scenario {
             .and(self.raw.energy.power_profile.as_deref())
     }
 
+    /// The folder of region files the run reads.
+    pub fn regions_dir(&self) -> &Path {
+        &self.raw.regions_dir
+    }
+
     /// The engine-profile file the run reads (`None`: the built-in `vidur` engine).
     pub fn engine_profile_file(&self) -> Option<&Path> {
         self.raw.engine.profile.as_deref()

@@ -136,6 +136,25 @@ pub struct Region {
     pub hourly_price: Option<HourlySeries>,
 }
 
+/// The files region `id` reads: `dir/<id>.yaml` and the hourly series it names (an unreadable or
+/// malformed file yields just itself: [`load_region`] reports the error).
+pub fn region_input_files(dir: &Path, id: &str) -> Vec<PathBuf> {
+    let path = dir.join(format!("{id}.yaml"));
+    let mut v = vec![path.clone()];
+    if let Some(file) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_yaml::from_str::<RegionFile>(&t).ok())
+    {
+        for r in [file.hourly_carbon, file.hourly_price]
+            .into_iter()
+            .flatten()
+        {
+            v.push(dir.join(r.file));
+        }
+    }
+    v
+}
+
 /// Loads `dir/<id>.yaml` and its hourly series.
 pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
     let path = dir.join(format!("{id}.yaml"));

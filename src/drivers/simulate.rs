@@ -491,6 +491,50 @@ struct Provenance<'a> {
     memory: &'a crate::config::MemoryPlan,
 }
 
+/// Every file a run of `s` reads, with its role, in a fixed order: the trace, the power and engine
+/// profiles, each region file with its hourly series and the embodied-carbon table (with a power
+/// profile), the Vidur profile CSVs its predictor fits on, and catalog files named by the config. The
+/// config file itself is not included (a sweep's configs are built in memory).
+pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
+    let mut v: Vec<(&'static str, PathBuf)> = Vec::new();
+    if let Some(t) = &s.workload.trace {
+        v.push(("trace", t.clone()));
+    }
+    if let Some(p) = s.power_profile_file() {
+        v.push(("power_profile", p.to_path_buf()));
+    }
+    if let Some(p) = s.engine_profile_file() {
+        v.push(("engine_profile", p.to_path_buf()));
+    }
+    for (id, _) in &s.energy.region_files {
+        for f in crate::config::region::region_input_files(s.regions_dir(), id) {
+            v.push(("region", f));
+        }
+    }
+    if s.energy.power_profile.is_some() {
+        let e = s.regions_dir().join("embodied.yaml");
+        if e.exists() {
+            v.push(("embodied", e));
+        }
+    }
+    if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &s.predictor {
+        if let Some(src) = profile_sources(s, p) {
+            v.push(("profile_mlp", src.mlp));
+            v.push(("profile_attention", src.attention));
+            for (role, f) in [
+                ("profile_all_reduce", src.all_reduce),
+                ("profile_send_recv", src.send_recv),
+                ("profile_cpu_overheads", src.cpu_overheads),
+            ] {
+                if let Some(f) = f {
+                    v.push((role, f));
+                }
+            }
+        }
+    }
+    v
+}
+
 fn file_sha(role: &str, path: &Path) -> Result<InputFile> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     Ok(InputFile {
@@ -539,17 +583,8 @@ fn write_rest(
     dir.write_text("config.resolved.yaml", &resolved)?;
 
     let mut inputs = vec![file_sha("config", &args.config)?];
-    if let Some(t) = &s.workload.trace {
-        inputs.push(file_sha("trace", t)?);
-    }
-    if let Some(p) = s.power_profile_file() {
-        inputs.push(file_sha("power_profile", p)?);
-    }
-    if let Some(p) = s.engine_profile_file() {
-        inputs.push(file_sha("engine_profile", p)?);
-    }
-    for (_, path) in &s.energy.region_files {
-        inputs.push(file_sha("region", path)?);
+    for (role, path) in input_files(s) {
+        inputs.push(file_sha(role, &path)?);
     }
     for (role, origin, text) in [
         (

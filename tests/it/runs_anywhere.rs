@@ -103,6 +103,19 @@ fn runs_anywhere_the_quickstart_gives_the_same_summary_from_any_directory_and_in
     );
     let prov = std::fs::read_to_string(tmp.path().join("q3/provenance.json")).unwrap();
     assert!(prov.contains("install prefix"), "{prov}");
+    // provenance.json hashes every input the run read, the Vidur profile CSVs included.
+    for role in [
+        "profile_mlp",
+        "profile_attention",
+        "power_profile",
+        "region",
+        "embodied",
+    ] {
+        assert!(
+            prov.contains(&format!("\"role\": \"{role}\"")),
+            "{role}: {prov}"
+        );
+    }
 }
 
 #[test]
