@@ -142,6 +142,22 @@ fn case(
 
 /// The rows of the ML.ENERGY table that `spec` selects (its GPU, task, model and `max_num_seqs`
 /// values); none is an error naming the selection.
+/// The batches (indices into the batch log) that decoded on replica 0's last pipeline stage and
+/// ended in `(from_ns, to_ns]`: one per decode iteration the measured client would see.
+fn decode_iterations(o: &simulate::RunOutcome, from_ns: u64, to_ns: u64) -> Vec<usize> {
+    let b = &o.result.batches;
+    let last = o.scenario.hardware.pipeline_stages - 1;
+    (0..b.len())
+        .filter(|&i| {
+            b.replica[i] == 0
+                && b.stage[i] == last
+                && b.decode_tokens[i] > 0
+                && b.end_ns[i] > from_ns
+                && b.end_ns[i] <= to_ns
+        })
+        .collect()
+}
+
 fn select_mlenergy_rows(config_path: &Path, spec: &MlEnergySpec) -> Result<Vec<logs::MlEnergyRow>> {
     if !(spec.chars_per_token.is_finite() && spec.chars_per_token > 0.0) {
         return Err(Error::invalid(
@@ -244,15 +260,7 @@ pub fn validate_mlenergy(
             // Time between consecutive iterations of the last pipeline stage of replica 0 that
             // decoded, in the steady state: the time per output token of each running request.
             let b = &o.result.batches;
-            let last = o.scenario.hardware.pipeline_stages - 1;
-            let steady: Vec<usize> = (0..b.len())
-                .filter(|&i| {
-                    b.replica[i] == 0
-                        && b.stage[i] == last
-                        && b.decode_tokens[i] > 0
-                        && b.end_ns[i] <= end_ns
-                })
-                .collect();
+            let steady = decode_iterations(&o, 0, end_ns);
             if steady.len() > 1 {
                 let (first, end) = (steady[0], steady[steady.len() - 1]);
                 let gaps =
@@ -619,16 +627,7 @@ pub fn validate_mlenergy_v3(
         // Gaps between consecutive decode iterations of replica 0's last stage in the window, each
         // weighted by the tokens it delivered; the weighted median is the median token gap.
         let bl = &o.result.batches;
-        let last = o.scenario.hardware.pipeline_stages - 1;
-        let steady: Vec<usize> = (0..bl.len())
-            .filter(|&i| {
-                bl.replica[i] == 0
-                    && bl.stage[i] == last
-                    && bl.decode_tokens[i] > 0
-                    && bl.end_ns[i] > a_ns
-                    && bl.end_ns[i] <= b_ns
-            })
-            .collect();
+        let steady = decode_iterations(&o, a_ns, b_ns);
         if steady.len() > 1 {
             let mut gaps: Vec<(u64, u64)> = steady
                 .windows(2)
