@@ -644,7 +644,7 @@ impl TableCache {
     }
 
     /// SHA-256 of the file `p`, hashed once while its length and modification time stay the same.
-    fn file_sha(&self, p: &Path) -> Result<String> {
+    pub fn file_sha(&self, p: &Path) -> Result<String> {
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
         let stamp = (meta.len(), meta.modified().ok());
         if let Ok(m) = self.hashes.lock() {

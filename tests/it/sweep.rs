@@ -518,3 +518,106 @@ fn a_thousand_run_sweep_on_one_thread_completes() {
         .count();
     assert_eq!(rows, 1001, "a header and 1,000 runs");
 }
+
+/// Copies `src` (a folder) into `dst`.
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+/// Replaces `from` by `to` in the file at `path` (which must hold it).
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} has no {from:?}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn stale_sweep_results_editing_an_input_reruns_exactly_the_shards_that_read_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for d in ["profiles", "regions"] {
+        copy_dir(&root().join(d), &data.join(d));
+    }
+    // Two runs, one per shard: shard 0 prices in aws-us-east-1, shard 1 in aws-eu-north-1; both read
+    // the A100 power profile.
+    let cfg = write(
+        tmp.path(),
+        "sweep.yaml",
+        &format!(
+            "base: {}\nset:\n  workload.requests: 16\n  data_dir: {}\naxes:\n  region: [aws-us-east-1, aws-eu-north-1]\n",
+            quickstart().display(),
+            data.display()
+        ),
+    );
+    let out = tmp.path().join("out");
+    let run = |shard: &str| {
+        simwatt(&[
+            "sweep", "run", "-c", cfg.to_str().unwrap(), "-o", out.to_str().unwrap(), "--shard", shard,
+        ])
+    };
+    let merge = || simwatt(&["sweep", "merge", "-c", cfg.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let shard_file = |i: u32| out.join(format!("shard-0000{i}-of-00002.parquet"));
+    let bytes = |i: u32| std::fs::read(shard_file(i)).unwrap();
+    ok(&run("0/2"));
+    ok(&run("1/2"));
+    ok(&merge());
+    let results_before = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let (s0, s1) = (bytes(0), bytes(1));
+    for shard in ["0/2", "1/2"] {
+        let o = run(shard);
+        ok(&o);
+        assert!(stderr(&o).contains("already done"), "{}", stderr(&o));
+    }
+
+    // A region file one shard reads: PUE 1.00 -> 1.50 in aws-eu-north-1.
+    let region = data.join("regions/aws-eu-north-1.yaml");
+    let pue = std::fs::read_to_string(&region).unwrap();
+    let line = pue.lines().find(|l| l.starts_with("pue:")).unwrap().to_string();
+    edit(&region, &line, "pue: { value: 1.50, source: \"edited\", year: 2024 }");
+    // Merging now is refused: the table would mix in the old PUE.
+    assert_clean_failure(
+        &merge(),
+        &["1 of 2 shards to run (0 missing, 1 stale): 1", "aws-eu-north-1.yaml"],
+    );
+    let o0 = run("0/2");
+    ok(&o0);
+    assert!(stderr(&o0).contains("already done"), "{}", stderr(&o0));
+    assert_eq!(bytes(0), s0, "shard 0 does not read the edited region");
+    let o1 = run("1/2");
+    ok(&o1);
+    assert!(
+        stderr(&o1).contains("aws-eu-north-1.yaml") && stderr(&o1).contains("ran it again"),
+        "{}",
+        stderr(&o1)
+    );
+    assert_ne!(bytes(1), s1, "shard 1 reads the edited region");
+    ok(&merge());
+    let results_after = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let (b, a): (Vec<&str>, Vec<&str>) = (results_before.lines().collect(), results_after.lines().collect());
+    assert_eq!(b[1], a[1], "the aws-us-east-1 row is unchanged");
+    assert_ne!(b[2], a[2], "the aws-eu-north-1 row has the new PUE");
+
+    // The power profile both shards read: both run again.
+    let (s0, s1) = (bytes(0), bytes(1));
+    let profile = data.join("profiles/power/a100.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    std::fs::write(&profile, format!("{text}\n# edited\n")).unwrap();
+    for shard in ["0/2", "1/2"] {
+        let o = run(shard);
+        ok(&o);
+        assert!(stderr(&o).contains("a100.yaml"), "{}", stderr(&o));
+    }
+    // The edit is a comment: the runs give the same rows, but the files record the new hash.
+    assert!(bytes(0) != s0 && bytes(1) != s1);
+    ok(&merge());
+    assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), results_after);
+}

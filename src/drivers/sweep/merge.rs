@@ -1,4 +1,5 @@
-//! Merging shards: check that every shard of a sweep is there and belongs to it, then write one table.
+//! Merging shards: check that every shard of a sweep is there, belongs to it and was run from the inputs
+//! as they are now (not stale), then write one table.
 //!
 //! Input: a [`Plan`], the shard count and the output folder holding `shard-*-of-*.parquet`. Output:
 //! `results.parquet` and `results.csv` (one row per run, see [`super::table`]), or an error listing the
@@ -7,6 +8,7 @@
 
 use crate::drivers::sweep::shard::{self, Shard, ShardState};
 use crate::drivers::sweep::spec::Plan;
+use crate::drivers::Caches;
 use crate::drivers::sweep::table::{self, META_HASH};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -71,21 +73,29 @@ pub fn infer_count(out: &Path) -> Result<u32> {
     }
 }
 
-/// The shards of `count` not yet done in `out` (an error if a file there belongs to another sweep).
-pub fn missing(plan: &Plan, count: u32, out: &Path) -> Result<Vec<u32>> {
+/// The shards of `count` not done in `out`: missing ones, and stale ones (run from inputs that have
+/// changed since) with the inputs that changed. An error if a file there belongs to another sweep.
+pub fn missing(
+    plan: &Plan,
+    caches: &Caches,
+    count: u32,
+    out: &Path,
+) -> Result<Vec<(u32, ShardState)>> {
     let mut missing = Vec::new();
     for index in 0..count {
-        if shard::state(plan, Shard { index, count }, out)? == ShardState::Missing {
-            missing.push(index);
+        let st = shard::state(plan, caches, Shard { index, count }, out)?;
+        if st != ShardState::Done {
+            missing.push((index, st));
         }
     }
     Ok(missing)
 }
 
-/// Checks that the sweep's `count` shards are all in `out` and writes the merged table there.
-/// `resubmit` is the sbatch script to name in the message listing missing shards.
+/// Checks that the sweep's `count` shards are all in `out` and current, and writes the merged table
+/// there. `resubmit` is the sbatch script to name in the message listing shards to run again.
 pub fn merge(
     plan: &Plan,
+    caches: &Caches,
     count: u32,
     out: &Path,
     resubmit: Option<&Path>,
@@ -98,9 +108,10 @@ pub fn merge(
             "must be at least 1",
         ));
     }
-    let gone = missing(plan, count, out)?;
+    let gone = missing(plan, caches, count, out)?;
     if !gone.is_empty() {
-        let list = array_list(&gone);
+        let ids: Vec<u32> = gone.iter().map(|(i, _)| *i).collect();
+        let list = array_list(&ids);
         let script = resubmit
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<the sweep's sbatch script>".into());
@@ -109,13 +120,31 @@ pub fn merge(
         } else {
             ""
         };
+        let absent = gone
+            .iter()
+            .filter(|(_, s)| *s == ShardState::Missing)
+            .count();
+        let mut stale_text = String::new();
+        for (i, st) in gone.iter().filter(|(_, s)| *s != ShardState::Missing).take(3) {
+            if let ShardState::Stale { changed } = st {
+                stale_text.push_str(&format!(
+                    "\n  shard {i} is stale: run before {} changed",
+                    shard::changed_list(changed)
+                ));
+            }
+        }
         return Err(Error::Output {
             path: out.to_path_buf(),
             message: format!(
-                "{} of {count} shards missing: {list}\n  Slurm:   sbatch --array={list} {script}\n  locally: simwatt sweep run --config {} --shard {}/{count} --out {}{others}",
+                "{} of {count} shards {}: {list}{stale_text}\n  Slurm:   sbatch --array={list} {script}\n  locally: simwatt sweep run --config {} --shard {}/{count} --out {}{others}",
                 gone.len(),
+                if absent == gone.len() {
+                    "missing".to_string()
+                } else {
+                    format!("to run ({absent} missing, {} stale)", gone.len() - absent)
+                },
                 plan.path.display(),
-                gone[0],
+                ids[0],
                 out.display()
             ),
         });

@@ -18,7 +18,7 @@ use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-pub use shard::{Shard, ShardArg};
+pub use shard::{Shard, ShardArg, ShardState};
 pub use spec::Plan;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -272,21 +272,31 @@ fn run_cmd(a: RunArgs) -> Result<()> {
     let t0 = Instant::now();
     let done = shard::run_shard(&plan, &caches, shard, &out, jobs, &|| pb.inc(1))?;
     pb.finish_and_clear();
+    if let ShardState::Stale { changed } = &done.before {
+        // Said even with --quiet: results are being replaced.
+        eprintln!(
+            "shard {shard}: {} was run before {} changed; ran it again",
+            done.path.display(),
+            shard::changed_list(changed)
+        );
+    }
     if !a.quiet {
-        match &done {
-            None => eprintln!(
-                "shard {shard}: already done ({}); nothing to run",
-                shard.path(&out).display()
-            ),
-            Some((path, n)) => eprintln!(
-                "shard {shard}: {n} runs in {:.2} s on {jobs} threads -> {}",
+        if done.before == ShardState::Done {
+            eprintln!(
+                "shard {shard}: already done from the current inputs ({}); nothing to run",
+                done.path.display()
+            );
+        } else {
+            eprintln!(
+                "shard {shard}: {} runs in {:.2} s on {jobs} threads -> {}",
+                done.runs,
                 t0.elapsed().as_secs_f64(),
-                path.display()
-            ),
+                done.path.display()
+            );
         }
     }
     if shard.count == 1 {
-        let (parquet, csv) = merge::merge(&plan, 1, &out, None)?;
+        let (parquet, csv) = merge::merge(&plan, &caches, 1, &out, None)?;
         if !a.quiet {
             eprintln!("results: {} and {}", csv.display(), parquet.display());
         }
@@ -295,13 +305,20 @@ fn run_cmd(a: RunArgs) -> Result<()> {
 }
 
 fn merge_cmd(a: MergeArgs) -> Result<()> {
-    let plan = Plan::expand(&a.config)?;
+    let caches = Caches::new()?;
+    let plan = Plan::load(&a.config, &caches.catalogs)?;
     let out = a.out.unwrap_or_else(|| default_out(&plan));
     let count = match a.shards {
         Some(n) => n,
         None => merge::infer_count(&out)?,
     };
-    let (parquet, csv) = merge::merge(&plan, count, &out, a.resubmit_script.as_deref())?;
+    let (parquet, csv) = merge::merge(
+        &plan,
+        &caches,
+        count,
+        &out,
+        a.resubmit_script.as_deref(),
+    )?;
     eprintln!(
         "merged {count} shards, {} runs: {} and {}",
         plan.runs.len(),

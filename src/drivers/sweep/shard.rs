@@ -5,15 +5,21 @@
 //! `auto/N`, from the array index a batch system gives each task. `N` is always explicit: a batch
 //! system's task count is not the shard count when only failed shards are resubmitted.
 //! Input: a [`Plan`] and a [`Shard`]. Output: `shard-IIIII-of-NNNNN.parquet` in the sweep's output
-//! folder, written through a temporary file and a rename, tagged with the sweep's hash.
+//! folder, written through a temporary file and a rename, tagged with the sweep's hash and with the
+//! content hash of every input its runs read ([`shard_inputs`]: traces, power and engine profiles,
+//! region files, profile CSVs, catalogs, and the digest of simwatt's own sources). A shard whose inputs
+//! changed since it was written is stale: `sweep run` runs it again and `sweep merge` refuses it, naming
+//! the files that changed.
 
 use crate::config::Scenario;
 use crate::drivers::sweep::spec::{Plan, RunSpec};
-use crate::drivers::sweep::table::{self, RunRecord, META_HASH, META_SHARD};
+use crate::digest::{sha256_hex, SOURCE_DIGEST};
+use crate::drivers::sweep::table::{self, RunRecord, META_HASH, META_INPUTS, META_SHARD};
 use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
 use crate::predictor::profile::TableCache;
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Shard `index` of `count`.
@@ -163,29 +169,125 @@ impl std::fmt::Display for Shard {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ShardState {
     Missing,
-    /// Written by this sweep.
+    /// Written by this sweep from the inputs as they are now.
     Done,
+    /// Written by this sweep, but from other inputs: the files that changed (path, or `simwatt source`
+    /// when simwatt itself changed), at most a few named.
+    Stale { changed: Vec<String> },
 }
 
-/// Whether `shard` of `plan` is done in `out`. A file written by another sweep (another hash) is an
-/// error: it must not be mixed in, nor silently replaced.
-pub fn state(plan: &Plan, shard: Shard, out: &Path) -> Result<ShardState> {
+/// Key of the digest of simwatt's own sources in [`shard_inputs`].
+const SOURCE_KEY: &str = "simwatt source";
+
+/// Every input the runs of `shard` read, by name (a file's path, a catalog's origin, or
+/// `simwatt source`), with its SHA-256. Runs whose config is rejected (`skip_invalid`) read nothing.
+/// File hashes are kept in `caches.tables` while a file's length and modification time stay the same.
+pub fn shard_inputs(plan: &Plan, caches: &Caches, shard: Shard) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    files.insert(SOURCE_KEY.to_string(), SOURCE_DIGEST.to_string());
+    for spec in shard.runs(plan) {
+        let Ok(s) = plan.scenario(&caches.catalogs, spec)? else {
+            continue;
+        };
+        for (_, p) in simulate::input_files(&s) {
+            let key = p.display().to_string();
+            if !files.contains_key(&key) {
+                let sha = caches.tables.file_sha(&p)?;
+                files.insert(key, sha);
+            }
+        }
+        for (origin, text) in [
+            (&s.catalog.models_origin, &s.catalog.models_text),
+            (&s.catalog.devices_origin, &s.catalog.devices_text),
+        ] {
+            if !files.contains_key(origin) {
+                files.insert(origin.clone(), sha256_hex(text.as_bytes()));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The inputs map as written into a shard file's metadata.
+fn inputs_text(inputs: &BTreeMap<String, String>) -> Result<String> {
+    serde_json::to_string(inputs).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// The names whose hash differs between what a shard file recorded and `now` (added and removed ones
+/// too), `simwatt source` first.
+fn changed_inputs(recorded: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {
+    let mut changed: Vec<String> = recorded
+        .keys()
+        .chain(now.keys())
+        .filter(|k| recorded.get(*k) != now.get(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if let Some(i) = changed.iter().position(|k| k == SOURCE_KEY) {
+        let k = changed.remove(i);
+        changed.insert(0, k);
+    }
+    changed
+}
+
+/// Whether `shard` of `plan` is done in `out`, and from the inputs as they are now. A file written by
+/// another sweep (another hash) is an error: it must not be mixed in, nor silently replaced.
+pub fn state(plan: &Plan, caches: &Caches, shard: Shard, out: &Path) -> Result<ShardState> {
+    let now = shard_inputs(plan, caches, shard)?;
+    state_with(plan, shard, out, &now)
+}
+
+fn state_with(
+    plan: &Plan,
+    shard: Shard,
+    out: &Path,
+    now: &BTreeMap<String, String>,
+) -> Result<ShardState> {
     let path = shard.path(out);
     if !path.exists() {
         return Ok(ShardState::Missing);
     }
     let meta = table::read_metadata(&path)?;
     match meta.get(META_HASH) {
-        Some(h) if *h == plan.hash => Ok(ShardState::Done),
-        other => Err(Error::Output {
-            path,
-            message: format!(
-                "was written by another sweep (hash {}, this sweep's is {}): the sweep file, its base config or simwatt changed since; delete the output folder's shard files or choose another --out",
-                other.map(|h| &h[..h.len().min(12)]).unwrap_or("none"),
-                plan.short_hash()
-            ),
-        }),
+        Some(h) if *h == plan.hash => {}
+        other => {
+            return Err(Error::Output {
+                path,
+                message: format!(
+                    "was written by another sweep (hash {}, this sweep's is {}): the sweep file or its base config changed since; delete the output folder's shard files or choose another --out",
+                    other.map(|h| &h[..h.len().min(12)]).unwrap_or("none"),
+                    plan.short_hash()
+                ),
+            })
+        }
     }
+    let recorded: BTreeMap<String, String> = match meta.get(META_INPUTS) {
+        Some(text) => serde_json::from_str(text).map_err(|e| Error::Output {
+            path: path.clone(),
+            message: format!("its metadata `{META_INPUTS}` is not a JSON object of hashes: {e}"),
+        })?,
+        None => {
+            return Ok(ShardState::Stale {
+                changed: vec!["(the file records no input hashes)".into()],
+            })
+        }
+    };
+    let changed = changed_inputs(&recorded, now);
+    Ok(if changed.is_empty() {
+        ShardState::Done
+    } else {
+        ShardState::Stale { changed }
+    })
+}
+
+/// Up to three changed inputs, for a message: `a, b, c and 4 more`.
+pub fn changed_list(changed: &[String]) -> String {
+    let mut s = changed.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    if changed.len() > 3 {
+        s.push_str(&format!(" and {} more", changed.len() - 3));
+    }
+    s
 }
 
 /// Simulates one run into its record, resolving its config against `caches.catalogs` and taking its
@@ -307,8 +409,19 @@ pub fn run_specs(
     })
 }
 
-/// Runs a shard and writes its file. Returns the file and the number of runs, or `None` when the
-/// shard was already done.
+/// What [`run_shard`] did.
+#[derive(Debug)]
+pub struct ShardRun {
+    /// The shard file.
+    pub path: PathBuf,
+    /// The state the shard was in before: `Done` means nothing ran.
+    pub before: ShardState,
+    /// Runs simulated (0 when the shard was done).
+    pub runs: usize,
+}
+
+/// Runs a shard, unless it is done from the inputs as they are now, and writes its file (replacing a
+/// stale one).
 pub fn run_shard(
     plan: &Plan,
     caches: &Caches,
@@ -316,14 +429,20 @@ pub fn run_shard(
     out: &Path,
     jobs: usize,
     tick: &(dyn Fn() + Sync),
-) -> Result<Option<(PathBuf, usize)>> {
-    if state(plan, shard, out)? == ShardState::Done {
-        return Ok(None);
+) -> Result<ShardRun> {
+    let inputs = shard_inputs(plan, caches, shard)?;
+    let path = shard.path(out);
+    let before = state_with(plan, shard, out, &inputs)?;
+    if before == ShardState::Done {
+        return Ok(ShardRun {
+            path,
+            before,
+            runs: 0,
+        });
     }
     let specs = shard.runs(plan);
     let records = run_specs(plan, caches, &specs, jobs, tick)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let path = shard.path(out);
     let mut df = table::records_frame(&records)?;
     table::write_parquet_atomic(
         &path,
@@ -331,11 +450,16 @@ pub fn run_shard(
         &[
             (META_HASH, plan.hash.clone()),
             (META_SHARD, shard.to_string()),
+            (META_INPUTS, inputs_text(&inputs)?),
             ("simwatt.version", env!("CARGO_PKG_VERSION").to_string()),
             ("simwatt.sweep", plan.path.display().to_string()),
         ],
     )?;
-    Ok(Some((path, records.len())))
+    Ok(ShardRun {
+        path,
+        before,
+        runs: records.len(),
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 /// Parquet key-value metadata key holding the sweep's hash.
 pub const META_HASH: &str = "simwatt.sweep_hash";
+/// Parquet key-value metadata key holding, as a JSON object, the SHA-256 of every input a shard's runs
+/// read (see `shard::shard_inputs`).
+pub const META_INPUTS: &str = "simwatt.inputs";
 /// Parquet key-value metadata key holding `I/N` of a shard file.
 pub const META_SHARD: &str = "simwatt.shard";
 
