@@ -26,7 +26,9 @@ fn walk(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let mut files = Vec::new();
     walk(&root.join("src"), true, &mut files);
     for d in ["profiles", "profiles/power", "profiles/engine", "regions"] {
@@ -39,7 +41,11 @@ fn main() {
     let mut rel: Vec<(String, PathBuf)> = files
         .into_iter()
         .map(|p| {
-            let r = p.strip_prefix(&root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let r = p
+                .strip_prefix(&root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             (r, p)
         })
         .collect();

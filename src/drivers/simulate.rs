@@ -479,6 +479,8 @@ struct InputFile {
 #[derive(Serialize)]
 struct Provenance<'a> {
     simwatt_version: &'a str,
+    /// SHA-256 of the sources and built-in data simwatt was built from (`build.rs`).
+    simwatt_source_sha256: &'a str,
     seed: u64,
     command: Vec<String>,
     config_file: String,
@@ -606,6 +608,7 @@ fn write_rest(
     }
     let prov = Provenance {
         simwatt_version: env!("CARGO_PKG_VERSION"),
+        simwatt_source_sha256: crate::digest::SOURCE_DIGEST,
         seed: s.seed,
         command: std::env::args().collect(),
         config_file: args.config.display().to_string(),

@@ -561,10 +561,26 @@ fn stale_sweep_results_editing_an_input_reruns_exactly_the_shards_that_read_it()
     let out = tmp.path().join("out");
     let run = |shard: &str| {
         simwatt(&[
-            "sweep", "run", "-c", cfg.to_str().unwrap(), "-o", out.to_str().unwrap(), "--shard", shard,
+            "sweep",
+            "run",
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--shard",
+            shard,
         ])
     };
-    let merge = || simwatt(&["sweep", "merge", "-c", cfg.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let merge = || {
+        simwatt(&[
+            "sweep",
+            "merge",
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
     let shard_file = |i: u32| out.join(format!("shard-0000{i}-of-00002.parquet"));
     let bytes = |i: u32| std::fs::read(shard_file(i)).unwrap();
     ok(&run("0/2"));
@@ -581,12 +597,23 @@ fn stale_sweep_results_editing_an_input_reruns_exactly_the_shards_that_read_it()
     // A region file one shard reads: PUE 1.00 -> 1.50 in aws-eu-north-1.
     let region = data.join("regions/aws-eu-north-1.yaml");
     let pue = std::fs::read_to_string(&region).unwrap();
-    let line = pue.lines().find(|l| l.starts_with("pue:")).unwrap().to_string();
-    edit(&region, &line, "pue: { value: 1.50, source: \"edited\", year: 2024 }");
+    let line = pue
+        .lines()
+        .find(|l| l.starts_with("pue:"))
+        .unwrap()
+        .to_string();
+    edit(
+        &region,
+        &line,
+        "pue: { value: 1.50, source: \"edited\", year: 2024 }",
+    );
     // Merging now is refused: the table would mix in the old PUE.
     assert_clean_failure(
         &merge(),
-        &["1 of 2 shards to run (0 missing, 1 stale): 1", "aws-eu-north-1.yaml"],
+        &[
+            "1 of 2 shards to run (0 missing, 1 stale): 1",
+            "aws-eu-north-1.yaml",
+        ],
     );
     let o0 = run("0/2");
     ok(&o0);
@@ -602,7 +629,10 @@ fn stale_sweep_results_editing_an_input_reruns_exactly_the_shards_that_read_it()
     assert_ne!(bytes(1), s1, "shard 1 reads the edited region");
     ok(&merge());
     let results_after = std::fs::read_to_string(out.join("results.csv")).unwrap();
-    let (b, a): (Vec<&str>, Vec<&str>) = (results_before.lines().collect(), results_after.lines().collect());
+    let (b, a): (Vec<&str>, Vec<&str>) = (
+        results_before.lines().collect(),
+        results_after.lines().collect(),
+    );
     assert_eq!(b[1], a[1], "the aws-us-east-1 row is unchanged");
     assert_ne!(b[2], a[2], "the aws-eu-north-1 row has the new PUE");
 
@@ -619,5 +649,8 @@ fn stale_sweep_results_editing_an_input_reruns_exactly_the_shards_that_read_it()
     // The edit is a comment: the runs give the same rows, but the files record the new hash.
     assert!(bytes(0) != s0 && bytes(1) != s1);
     ok(&merge());
-    assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), results_after);
+    assert_eq!(
+        std::fs::read_to_string(out.join("results.csv")).unwrap(),
+        results_after
+    );
 }

@@ -8,8 +8,8 @@
 
 use crate::drivers::sweep::shard::{self, Shard, ShardState};
 use crate::drivers::sweep::spec::Plan;
-use crate::drivers::Caches;
 use crate::drivers::sweep::table::{self, META_HASH};
+use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -125,7 +125,11 @@ pub fn merge(
             .filter(|(_, s)| *s == ShardState::Missing)
             .count();
         let mut stale_text = String::new();
-        for (i, st) in gone.iter().filter(|(_, s)| *s != ShardState::Missing).take(3) {
+        for (i, st) in gone
+            .iter()
+            .filter(|(_, s)| *s != ShardState::Missing)
+            .take(3)
+        {
             if let ShardState::Stale { changed } = st {
                 stale_text.push_str(&format!(
                     "\n  shard {i} is stale: run before {} changed",

@@ -312,13 +312,7 @@ fn merge_cmd(a: MergeArgs) -> Result<()> {
         Some(n) => n,
         None => merge::infer_count(&out)?,
     };
-    let (parquet, csv) = merge::merge(
-        &plan,
-        &caches,
-        count,
-        &out,
-        a.resubmit_script.as_deref(),
-    )?;
+    let (parquet, csv) = merge::merge(&plan, &caches, count, &out, a.resubmit_script.as_deref())?;
     eprintln!(
         "merged {count} shards, {} runs: {} and {}",
         plan.runs.len(),

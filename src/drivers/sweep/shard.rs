@@ -12,8 +12,8 @@
 //! the files that changed.
 
 use crate::config::Scenario;
-use crate::drivers::sweep::spec::{Plan, RunSpec};
 use crate::digest::{sha256_hex, SOURCE_DIGEST};
+use crate::drivers::sweep::spec::{Plan, RunSpec};
 use crate::drivers::sweep::table::{self, RunRecord, META_HASH, META_INPUTS, META_SHARD};
 use crate::drivers::{simulate, Caches};
 use crate::error::{Error, Result};
@@ -173,7 +173,9 @@ pub enum ShardState {
     Done,
     /// Written by this sweep, but from other inputs: the files that changed (path, or `simwatt source`
     /// when simwatt itself changed), at most a few named.
-    Stale { changed: Vec<String> },
+    Stale {
+        changed: Vec<String>,
+    },
 }
 
 /// Key of the digest of simwatt's own sources in [`shard_inputs`].
@@ -182,7 +184,11 @@ const SOURCE_KEY: &str = "simwatt source";
 /// Every input the runs of `shard` read, by name (a file's path, a catalog's origin, or
 /// `simwatt source`), with its SHA-256. Runs whose config is rejected (`skip_invalid`) read nothing.
 /// File hashes are kept in `caches.tables` while a file's length and modification time stay the same.
-pub fn shard_inputs(plan: &Plan, caches: &Caches, shard: Shard) -> Result<BTreeMap<String, String>> {
+pub fn shard_inputs(
+    plan: &Plan,
+    caches: &Caches,
+    shard: Shard,
+) -> Result<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
     files.insert(SOURCE_KEY.to_string(), SOURCE_DIGEST.to_string());
     for spec in shard.runs(plan) {
@@ -215,7 +221,10 @@ fn inputs_text(inputs: &BTreeMap<String, String>) -> Result<String> {
 
 /// The names whose hash differs between what a shard file recorded and `now` (added and removed ones
 /// too), `simwatt source` first.
-fn changed_inputs(recorded: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {
+fn changed_inputs(
+    recorded: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut changed: Vec<String> = recorded
         .keys()
         .chain(now.keys())
@@ -283,7 +292,12 @@ fn state_with(
 
 /// Up to three changed inputs, for a message: `a, b, c and 4 more`.
 pub fn changed_list(changed: &[String]) -> String {
-    let mut s = changed.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = changed
+        .iter()
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if changed.len() > 3 {
         s.push_str(&format!(" and {} more", changed.len() - 3));
     }
