@@ -5,9 +5,19 @@
 //!
 //! Input: a config or a sweep file (a sweep must not have a `workload.arrival.rate` axis: the search
 //! sets the rate), and SLO bounds on summary metrics (`ttft_p90_s=0.5` is `ttft_s_p90 <= 0.5`). A rate
-//! meets the SLO when every bound holds in every replicate. The search doubles or halves the config's
-//! own rate until the SLO flips, then bisects until the bracket is within the tolerance; it assumes
-//! latency grows with the rate. Output: a table per configuration (`capacity.csv|parquet`), every probe
+//! meets the SLO when every bound holds in every replicate of a run in steady state. The search
+//! doubles or halves the config's own rate until the SLO flips, then bisects until the bracket is
+//! within the tolerance; it assumes latency grows with the rate.
+//!
+//! Steady state ([`steady_state`]): a short run above capacity can meet an SLO only because its queue
+//! had no time to build. So each probe's run is checked: its first quarter of requests (by arrival) is
+//! warm-up and dropped, the rest is cut into three windows by arrival, and the run is steady when its
+//! requests arrived over at least 4 x their mean end-to-end latency (by Little's law a shorter run is
+//! still filling up) and the mean TTFT and mean end-to-end latency of the last window are each at most
+//! 1.25 x those of the first plus 5 ms, with at least 32 completed requests per window. A probe that meets the SLO but is not steady is run again with twice
+//! the requests, up to `--max-requests`; one still drifting there counts as failing, and the capacity
+//! is then reported as unconfirmed (a lower bound). The capacity table says, per configuration, how
+//! many requests its capacity probe ran and whether it was steady. Output: a table per configuration (`capacity.csv|parquet`), every probe
 //! (`probes.csv`), a Markdown report (`capacity.md`) and the Pareto plot of capacity against energy
 //! per output token and cost (`capacity_pareto.png|svg`, [`crate::plots::pareto`]). Objectives are
 //! per request at capacity: `cost_usd`, `energy_j` and `carbon_g` of the run's summary when it has
@@ -70,6 +80,10 @@ pub struct CapacityArgs {
     /// Highest rate tried [default: the config's rate x 1024].
     #[arg(long, value_name = "REQ_PER_S")]
     pub max_rate: Option<f64>,
+    /// Most requests one probe may simulate while it lengthens a run until it is in steady state
+    /// [default: 8192, or the config's workload.requests when larger].
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
     /// Rank by these (comma-separated): cost, energy, carbon [default: those the summary has].
     #[arg(long, value_name = "LIST")]
     pub objectives: Option<String>,
@@ -246,6 +260,123 @@ struct Probe {
     meets: bool,
     /// The summary of each replicate.
     summaries: Vec<Summary>,
+    /// Requests per replicate of the run that decided (after any lengthening).
+    requests: u64,
+    /// The largest latency drift (last window / first window, TTFT or end-to-end) over the replicates.
+    drift: Option<f64>,
+    /// Every replicate was in steady state.
+    steady: bool,
+    /// It met the SLO but was not confirmed in steady state by `--max-requests`, so it counts as
+    /// failing.
+    forced: bool,
+    /// Runs simulated for this rate (replicates x lengths tried).
+    runs: usize,
+}
+
+/// Share of a run's requests (by arrival) dropped as warm-up by the steady-state check.
+pub const WARMUP_FRACTION: f64 = 0.25;
+/// Windows the rest is cut into.
+pub const DRIFT_WINDOWS: usize = 3;
+/// Fewest completed requests per window for the check to say anything.
+pub const MIN_WINDOW_REQUESTS: usize = 32;
+/// A run drifts when the last window's mean TTFT exceeds the first's by this factor ...
+pub const DRIFT_RATIO: f64 = 1.25;
+/// ... plus this many seconds (so a few milliseconds on a tiny TTFT are not drift).
+pub const DRIFT_FLOOR_S: f64 = 0.005;
+
+/// A run is too short to be steady when its requests arrive over less than this many times their
+/// mean time in the system (end-to-end latency): by Little's law the system is still filling up.
+pub const MIN_SPAN_OVER_E2E: f64 = 4.0;
+
+/// What the steady-state check found in one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SteadyState {
+    /// The larger of the mean TTFT and mean end-to-end latency of the last window over those of the
+    /// first (`None`: too few completed requests to tell).
+    pub drift: Option<f64>,
+    /// The arrival span over the mean end-to-end latency (`None`: nothing completed).
+    pub span_over_e2e: Option<f64>,
+    /// Enough requests over a long enough span, and no drift.
+    pub steady: bool,
+}
+
+/// One request as the steady-state check sees it: arrival, TTFT and end-to-end latency in seconds
+/// (latencies `None` when it did not complete).
+pub type ArrivalLatency = (f64, Option<f64>, Option<f64>);
+
+/// The steady-state check of one run, from its requests in any order: see the module header.
+pub fn steady_state(requests: &[ArrivalLatency]) -> SteadyState {
+    let mut by_arrival: Vec<&ArrivalLatency> = requests.iter().collect();
+    by_arrival.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let e2e: Vec<f64> = by_arrival.iter().filter_map(|r| r.2).collect();
+    let span = match (by_arrival.first(), by_arrival.last()) {
+        (Some(a), Some(b)) => b.0 - a.0,
+        _ => 0.0,
+    };
+    let span_over_e2e = (!e2e.is_empty()).then(|| {
+        let m = e2e.iter().sum::<f64>() / e2e.len() as f64;
+        if m > 0.0 {
+            span / m
+        } else {
+            f64::INFINITY
+        }
+    });
+    let warm = (by_arrival.len() as f64 * WARMUP_FRACTION).ceil() as usize;
+    let rest = &by_arrival[warm.min(by_arrival.len())..];
+    let per = rest.len() / DRIFT_WINDOWS;
+    let mean = |w: &[&ArrivalLatency], pick: fn(&ArrivalLatency) -> Option<f64>| -> Option<f64> {
+        let v: Vec<f64> = w.iter().filter_map(|r| pick(r)).collect();
+        (v.len() >= MIN_WINDOW_REQUESTS).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let mut drift: Option<f64> = None;
+    let mut flat = per > 0;
+    for pick in [|r: &ArrivalLatency| r.1, |r: &ArrivalLatency| r.2] {
+        let (first, last) = if per > 0 {
+            (
+                mean(&rest[..per], pick),
+                mean(&rest[rest.len() - per..], pick),
+            )
+        } else {
+            (None, None)
+        };
+        match (first, last) {
+            (Some(f), Some(l)) => {
+                let r = if f > 0.0 { l / f } else { f64::INFINITY };
+                drift = Some(drift.map_or(r, |d: f64| d.max(r)));
+                flat &= l <= DRIFT_RATIO * f + DRIFT_FLOOR_S;
+            }
+            _ => flat = false,
+        }
+    }
+    SteadyState {
+        drift: if flat || drift.is_some() { drift } else { None },
+        span_over_e2e,
+        steady: flat && span_over_e2e.is_some_and(|x| x >= MIN_SPAN_OVER_E2E),
+    }
+}
+
+/// Whether a capacity is confirmed in steady state, for the table: `steady`, or why not.
+fn steady_note(found: &Found) -> &'static str {
+    if found.invalid.is_some() {
+        return "-";
+    }
+    let forced = found
+        .probes
+        .iter()
+        .any(|p| p.forced && Some(p.rate) == found.bracket.first_fail);
+    if forced {
+        "unconfirmed: the first failing rate was not confirmed in steady state by --max-requests (a lower bound; raise it)"
+    } else if found.bracket.capacity.is_none() {
+        "-"
+    } else {
+        "steady"
+    }
+}
+
+/// The capacity probe of a configuration.
+fn capacity_probe(found: &Found) -> Option<&Probe> {
+    let cap = found.bracket.capacity?;
+    found.probes.iter().find(|p| p.rate == cap && p.meets)
 }
 
 /// Everything found for one configuration.
@@ -259,9 +390,19 @@ struct Found {
 
 const RATE_KEY: &str = "workload.arrival.rate";
 
-fn set_rate(catalogs: &Catalogs, path: &Path, tree: &Value, rate: f64) -> Result<Scenario> {
+fn set_rate(
+    catalogs: &Catalogs,
+    path: &Path,
+    tree: &Value,
+    rate: f64,
+    requests: u64,
+) -> Result<Scenario> {
     let mut t = tree.clone();
     config::apply_override(&mut t, &override_expr(RATE_KEY, &Value::from(rate)))?;
+    config::apply_override(
+        &mut t,
+        &override_expr("workload.requests", &Value::from(requests)),
+    )?;
     let raw = config::parse_tree(path, t)?;
     Scenario::resolve(catalogs, path, raw)
 }
@@ -351,29 +492,97 @@ fn search_target(
         .rental_usd_per_gpu_hour
         .as_ref()
         .map(|s| s.value);
+    let first_requests = first.workload.requests.ok_or_else(|| {
+        Error::invalid(
+            path,
+            "workload.requests",
+            "none",
+            "a capacity search lengthens runs until they are steady, so it needs workload.requests",
+        )
+    })?;
+    let max_requests = a.max_requests.unwrap_or(first_requests.max(8192));
+    if max_requests < first_requests {
+        return Err(Error::invalid(
+            "--max-requests",
+            "max-requests",
+            max_requests,
+            format!("must be at least the config's workload.requests ({first_requests})"),
+        ));
+    }
     let mut probes = Vec::new();
     let mut checked = false;
     let bracket = bisect(start, min, max, a.tolerance, a.max_probes, |rate| {
-        let mut summaries = Vec::new();
-        let mut meets = true;
-        for tree in &target.trees {
-            let s = set_rate(&caches.catalogs, path, tree, rate)?;
-            let summary = simulate::simulate_summary(s, &caches.tables)?;
-            if !checked {
-                check_columns(slo, &summary)?;
-                checked = true;
+        let mut requests = first_requests;
+        // The SLO metrics (worst replicate) of the previous, half as long run, when it was steady and
+        // met the SLO.
+        let mut previous: Option<Vec<f64>> = None;
+        let mut runs = 0;
+        loop {
+            runs += target.trees.len();
+            let mut summaries = Vec::new();
+            let mut steady = true;
+            let mut drift: Option<f64> = None;
+            for tree in &target.trees {
+                let s = set_rate(&caches.catalogs, path, tree, rate, requests)?;
+                let o = simulate::simulate(s, &caches.tables, &|_| {})?;
+                if !checked {
+                    check_columns(slo, &o.summary)?;
+                    checked = true;
+                }
+                let st = steady_state(
+                    &o.rows
+                        .iter()
+                        .map(|r| (r.arrival_s, r.ttft_s, r.e2e_s))
+                        .collect::<Vec<_>>(),
+                );
+                steady &= st.steady;
+                drift = match (drift, st.drift) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                summaries.push(o.summary);
             }
-            meets &= slo
+            let worst: Option<Vec<f64>> = slo
                 .iter()
-                .all(|t| summary.column(&t.column).is_some_and(|v| v <= t.bound));
-            summaries.push(summary);
+                .map(|t| {
+                    summaries
+                        .iter()
+                        .map(|s| s.column(&t.column))
+                        .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)))
+                })
+                .collect();
+            let meets = worst
+                .as_ref()
+                .is_some_and(|w| w.iter().zip(slo).all(|(v, t)| *v <= t.bound));
+            // Judged on the long-run value: warm-up bias falls about as 1/requests, so the value of a
+            // run twice as long as the last one that met is extrapolated as m + (m - m_previous).
+            let confirmed = match (&previous, &worst) {
+                (Some(p), Some(w)) if meets && steady => w
+                    .iter()
+                    .zip(p)
+                    .zip(slo)
+                    .all(|((m, mp), t)| m + (m - mp).max(0.0) <= t.bound),
+                _ => false,
+            };
+            let decided = !meets || confirmed;
+            if !decided && requests < max_requests {
+                previous = if meets && steady { worst } else { None };
+                requests = requests.saturating_mul(2).min(max_requests);
+                continue;
+            }
+            let forced = !decided;
+            probes.push(Probe {
+                rate,
+                meets: meets && !forced,
+                summaries,
+                requests,
+                drift,
+                steady,
+                forced,
+                runs,
+            });
+            return Ok(meets && !forced);
         }
-        probes.push(Probe {
-            rate,
-            meets,
-            summaries,
-        });
-        Ok(meets)
     })?;
     Ok(Found {
         bracket,
@@ -412,8 +621,7 @@ const OBJECTIVES: [Objective; 3] = [
 
 /// Mean over replicates of `metric / requests_completed` at the capacity rate.
 fn per_request(found: &Found, metric: &str) -> Option<f64> {
-    let cap = found.bracket.capacity?;
-    let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
+    let probe = capacity_probe(found)?;
     let mut vals = Vec::new();
     for s in &probe.summaries {
         let done = s.requests_completed as f64;
@@ -427,8 +635,7 @@ fn per_request(found: &Found, metric: &str) -> Option<f64> {
 
 /// Mean over replicates of a metric at the capacity rate.
 fn at_capacity(found: &Found, metric: &str) -> Option<f64> {
-    let cap = found.bracket.capacity?;
-    let probe = found.probes.iter().find(|p| p.rate == cap && p.meets)?;
+    let probe = capacity_probe(found)?;
     let vals: Option<Vec<f64>> = probe.summaries.iter().map(|s| s.column(metric)).collect();
     let vals = vals?;
     Some(vals.iter().sum::<f64>() / vals.len() as f64)
@@ -640,6 +847,24 @@ fn capacity_frame(
             .map(|f| f.bracket.probes.len() as u32)
             .collect::<Vec<u32>>(),
     ));
+    cols.push(Column::new(
+        "requests_at_capacity".into(),
+        found
+            .iter()
+            .map(|f| capacity_probe(f).map(|p| p.requests))
+            .collect::<Vec<Option<u64>>>(),
+    ));
+    cols.push(Column::new(
+        "latency_drift_at_capacity".into(),
+        found
+            .iter()
+            .map(|f| capacity_probe(f).and_then(|p| p.drift))
+            .collect::<Vec<Option<f64>>>(),
+    ));
+    cols.push(Column::new(
+        "steady_state".into(),
+        found.iter().map(steady_note).collect::<Vec<&str>>(),
+    ));
     for t in slo {
         cols.push(Column::new(
             format!("{}_at_capacity", t.column).into(),
@@ -706,7 +931,16 @@ fn report_table(
     ));
     let mut header = vec!["point".to_string()];
     header.extend(axes.iter().cloned());
-    header.extend(["capacity (req/s)", "first fail (req/s)", "outcome"].map(String::from));
+    header.extend(
+        [
+            "capacity (req/s)",
+            "first fail (req/s)",
+            "outcome",
+            "requests at capacity",
+            "steady state",
+        ]
+        .map(String::from),
+    );
     let slo_at_capacity: Vec<Vec<Option<f64>>> = slo
         .iter()
         .map(|t| found.iter().map(|f| at_capacity(f, &t.column)).collect())
@@ -737,6 +971,21 @@ fn report_table(
         row.push(fmt_num(capacity[i]));
         row.push(fmt_num(found[i].bracket.first_fail));
         row.push(found[i].bracket.outcome.to_string());
+        row.push(
+            capacity_probe(&found[i])
+                .map(|p| p.requests.to_string())
+                .unwrap_or_else(|| "-".into()),
+        );
+        row.push(
+            if steady_note(&found[i]) == "steady" {
+                "steady"
+            } else if steady_note(&found[i]) == "-" {
+                "-"
+            } else {
+                "unconfirmed"
+            }
+            .into(),
+        );
         for v in &slo_at_capacity {
             row.push(fmt_num(v[i]));
         }
@@ -1006,6 +1255,9 @@ fn probes_frame(
     let mut order = Vec::new();
     let mut rate = Vec::new();
     let mut meets = Vec::new();
+    let mut requests = Vec::new();
+    let mut drift = Vec::new();
+    let mut steady = Vec::new();
     let mut metrics: Vec<Vec<Option<f64>>> = vec![Vec::new(); slo.len()];
     for (t, f) in targets.iter().zip(found) {
         for (k, p) in f.probes.iter().enumerate() {
@@ -1016,6 +1268,9 @@ fn probes_frame(
             order.push(k as u32);
             rate.push(p.rate);
             meets.push(p.meets);
+            requests.push(p.requests);
+            drift.push(p.drift);
+            steady.push(p.steady);
             for (i, term) in slo.iter().enumerate() {
                 // The worst replicate.
                 let worst = p
@@ -1034,6 +1289,9 @@ fn probes_frame(
     cols.push(Column::new("probe".into(), order));
     cols.push(Column::new("rate_rps".into(), rate));
     cols.push(Column::new("meets_slo".into(), meets));
+    cols.push(Column::new("requests".into(), requests));
+    cols.push(Column::new("latency_drift".into(), drift));
+    cols.push(Column::new("steady".into(), steady));
     for (t, v) in slo.iter().zip(metrics) {
         cols.push(Column::new(t.column.as_str().into(), v));
     }
@@ -1229,8 +1487,22 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     })?;
     let table = build_table(&axes, &targets, &found, &slo, &wanted, explicit)?;
     print!("{}", table.report);
-    let sims: usize = found.iter().map(|f| f.probes.len()).sum::<usize>()
-        * targets.first().map(|t| t.trees.len()).unwrap_or(1);
+    let unconfirmed: Vec<String> = targets
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| steady_note(f).starts_with("unconfirmed"))
+        .map(|(t, _)| t.point.to_string())
+        .collect();
+    if !unconfirmed.is_empty() {
+        // Said even with --quiet: these capacities are lower bounds.
+        eprintln!(
+            "warning: {} of {} configurations (point {}) have a capacity not confirmed in steady state within --max-requests: too few requests; raise --max-requests",
+            unconfirmed.len(),
+            targets.len(),
+            unconfirmed.join(", ")
+        );
+    }
+    let sims: usize = found.iter().flat_map(|f| &f.probes).map(|p| p.runs).sum();
     if !a.quiet {
         eprintln!(
             "{} configurations, {} simulated runs in {:.2} s on {jobs} threads",
@@ -1274,6 +1546,38 @@ mod tests {
             let e = parse_slo(bad).unwrap_err().to_string();
             assert!(e.contains("--slo"), "{e}");
         }
+    }
+
+    fn series(n: usize, ttft: impl Fn(usize) -> f64, e2e: f64) -> Vec<ArrivalLatency> {
+        (0..n)
+            .map(|i| (i as f64 * 10.0, Some(ttft(i)), Some(e2e + ttft(i))))
+            .collect()
+    }
+
+    #[test]
+    fn steady_state_holds_for_flat_latency_and_not_for_a_growing_queue() {
+        // 400 requests 10 s apart, 1 s in the system: flat.
+        let flat = steady_state(&series(400, |i| 0.2 + 0.01 * (i % 7) as f64, 1.0));
+        assert!(flat.steady, "{flat:?}");
+        assert!((flat.drift.unwrap() - 1.0).abs() < 0.05);
+        // TTFT growing with arrival (a queue building up): drifts.
+        let growing = steady_state(&series(400, |i| 0.2 + 0.005 * i as f64, 1.0));
+        assert!(
+            !growing.steady && growing.drift.unwrap() > 1.25,
+            "{growing:?}"
+        );
+        // Too few requests per window to tell.
+        let few = steady_state(&series(100, |_| 0.2, 1.0));
+        assert!(!few.steady && few.drift.is_none(), "{few:?}");
+        // Flat, but arriving over less than 4x the time each spends in the system: still filling up.
+        let short = steady_state(&series(400, |_| 0.2, 1500.0));
+        assert!(!short.steady && short.span_over_e2e.unwrap() < MIN_SPAN_OVER_E2E);
+        // Requests that did not complete are left out of the windows.
+        let mut gaps = series(400, |_| 0.2, 1.0);
+        for r in gaps.iter_mut().step_by(10) {
+            *r = (r.0, None, None);
+        }
+        assert!(steady_state(&gaps).steady);
     }
 
     #[test]

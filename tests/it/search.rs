@@ -55,12 +55,28 @@ fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
         .parse()
         .unwrap();
     assert!((rental - 3.43 / (cap * 3.6)).abs() < 1e-9, "{rental}");
-    // Simulating the two rates again: the capacity meets both bounds, the first failing rate misses one.
+    // Simulating the two rates again, each with the number of requests that decided it: the capacity
+    // meets both bounds, the first failing rate misses one (or was not confirmed in steady state).
+    let (ph, probes) = read_csv(&out.join("probes.csv"));
+    let requests_at = |rate: f64| -> u64 {
+        let p = probes
+            .iter()
+            .find(|p| cell(&ph, p, "rate_rps").parse::<f64>().unwrap() == rate)
+            .unwrap();
+        cell(&ph, p, "requests").parse().unwrap()
+    };
+    assert_eq!(
+        requests_at(cap),
+        cell(&h, &rows[0], "requests_at_capacity")
+            .parse::<u64>()
+            .unwrap()
+    );
+    assert!(requests_at(cap) >= 96);
     let at = |rate: f64| {
         simulate(
             &quickstart(),
             &[
-                "workload.requests=96",
+                &format!("workload.requests={}", requests_at(rate)),
                 &format!("workload.arrival.rate={rate}"),
             ],
         )
@@ -69,13 +85,17 @@ fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
     let s = at(cap);
     assert!(s.ttft_s.unwrap().p90 <= 0.5 && s.tbt_s.unwrap().p99 <= 0.2);
     let s = at(fail);
-    assert!(s.ttft_s.unwrap().p90 > 0.5 || s.tbt_s.unwrap().p99 > 0.2);
+    let steady = probes
+        .iter()
+        .find(|p| cell(&ph, p, "rate_rps").parse::<f64>().unwrap() == fail)
+        .map(|p| cell(&ph, p, "steady") == "true")
+        .unwrap();
+    assert!(s.ttft_s.unwrap().p90 > 0.5 || s.tbt_s.unwrap().p99 > 0.2 || !steady);
     let ttft: f64 = cell(&h, &rows[0], "ttft_s_p90_at_capacity")
         .parse()
         .unwrap();
     assert_eq!(ttft, at(cap).ttft_s.unwrap().p90);
     // Every probe is listed.
-    let (ph, probes) = read_csv(&out.join("probes.csv"));
     assert_eq!(
         probes.len(),
         cell(&h, &rows[0], "probes").parse::<usize>().unwrap()
@@ -159,13 +179,25 @@ fn a_capacity_search_plots_its_pareto_front_the_same_every_time() {
             "GPU rental cost only (USD per 1,000 requests)",
         )
     };
+    // A log axis when the capacities span more than 5x.
+    let caps: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| cell(&h, r, "capacity_rps").parse().ok())
+        .collect();
+    let spread = caps.iter().cloned().fold(f64::MIN, f64::max)
+        / caps.iter().cloned().fold(f64::MAX, f64::min);
+    let x_title = if spread > 5.0 {
+        "capacity: highest request rate meeting the SLO (req/s, log scale)"
+    } else {
+        "capacity: highest request rate meeting the SLO (req/s)"
+    };
     assert_valid_svg(
         &out.join("capacity_pareto.svg"),
         1200,
         850,
         &[
             "SLO: ttft_s_p90 ≤ 0.5 s, tbt_s_p99 ≤ 0.2 s",
-            "capacity: highest request rate meeting the SLO (req/s, log scale)",
+            x_title,
             "energy per output token at capacity (J/token)",
             cost_label,
             "sarathi, h100, 2",
@@ -411,4 +443,86 @@ fn capacity_search_refuses_what_it_cannot_answer() {
         "ttft_p90_s",
     ]);
     assert_clean_failure(&o, &["--slo", "METRIC=BOUND"]);
+}
+
+#[test]
+fn capacity_search_is_not_optimistic_on_short_runs() {
+    // The shipped example (128 requests) against the same search started from 4,000 requests: each
+    // configuration's capacity agrees within 10%, or the short search says it is unconfirmed.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "search",
+            "capacity",
+            "-c",
+            "experiments/capacity-example.yaml",
+            "--slo",
+            "ttft_p90_s=0.5,tbt_p99_s=0.2",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        let o = simwatt(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_csv(&out.join("capacity.csv"))
+    };
+    let (h, short) = run("short", &[]);
+    let (hl, long) = run("long", &["--set", "workload.requests=4000"]);
+    assert_eq!(short.len(), 8);
+    for (s, l) in short.iter().zip(&long) {
+        let c = |h: &[String], r: &[String]| cell(h, r, "capacity_rps").parse::<f64>().unwrap();
+        let (cs, cl) = (c(&h, s), c(&hl, l));
+        let note = cell(&h, s, "steady_state");
+        assert!(
+            (cs / cl - 1.0).abs() <= 0.10 || note.starts_with("unconfirmed"),
+            "point {}: {cs} req/s from 128 requests, {cl} from 4,000 ({note})",
+            cell(&h, s, "point")
+        );
+        // A capacity found from 128 requests was confirmed on longer runs.
+        assert!(cell(&h, s, "requests_at_capacity").parse::<u64>().unwrap() >= 256);
+    }
+}
+
+#[test]
+fn capacity_search_says_when_max_requests_was_too_few_to_confirm_a_rate() {
+    // With no room to lengthen runs, no rate that meets the SLO can be confirmed in steady state.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.requests=128",
+        "--max-requests",
+        "128",
+        "--slo",
+        "ttft_p90_s=0.5,tbt_p99_s=0.2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&out.join("capacity.csv"));
+    assert_eq!(cell(&h, &rows[0], "capacity_rps"), "");
+    assert_eq!(cell(&h, &rows[0], "search_outcome"), "below_min_rate");
+    assert!(cell(&h, &rows[0], "steady_state").starts_with("unconfirmed"));
+    assert!(stderr(&o).contains("too few requests"), "{}", stderr(&o));
+    let (ph, probes) = read_csv(&out.join("probes.csv"));
+    assert!(probes.iter().all(|p| cell(&ph, p, "meets_slo") == "false"));
+    // And a maximum below the config's own request count is refused.
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--max-requests",
+        "100",
+        "--slo",
+        "ttft_p90_s=0.5",
+    ]);
+    assert_clean_failure(&o, &["--max-requests", "100", "workload.requests (512)"]);
 }
