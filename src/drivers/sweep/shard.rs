@@ -197,9 +197,8 @@ pub fn shard_inputs(
         };
         for (_, p) in simulate::input_files(&s) {
             let key = p.display().to_string();
-            if !files.contains_key(&key) {
-                let sha = caches.tables.file_sha(&p)?;
-                files.insert(key, sha);
+            if let std::collections::btree_map::Entry::Vacant(e) = files.entry(key) {
+                e.insert(caches.tables.file_sha(&p)?);
             }
         }
         for (origin, text) in [
