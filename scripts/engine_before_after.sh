@@ -33,7 +33,7 @@ def table(path):
                     out.setdefault((group(c["name"]), m), []).append(e)
     return out
 b, a = table(sys.argv[1]), table(sys.argv[2])
-show = ["itl_mean_s", "itl_median_s", "ttft_p50_s", "output_tokens_per_s", "idle_power_w",
+show = ["tpot_mean_s", "itl_p50_s", "ttft_p50_s", "output_tokens_per_s", "idle_power_w",
         "mean_power_w", "j_per_output_token"]
 groups = [("ML.ENERGY v2 (vLLM 0.5.4)", lambda n: n.startswith("mlenergy-") and not n.startswith("mlenergy-v3")),
           ("ML.ENERGY v3 (vLLM 0.11.1, H100)", lambda n: n.startswith("mlenergy-v3")),

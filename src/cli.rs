@@ -85,12 +85,18 @@ pub struct PlotCmd {
     /// Column on the x axis (a numeric sweep axis, e.g. workload.arrival.rate).
     #[arg(long)]
     pub x: String,
-    /// Metric column on the y axis, e.g. ttft_s_p90 or j_per_output_token.
+    /// Metric column on the y axis, e.g. ttft_p90_s or j_per_output_token.
     #[arg(long)]
     pub y: String,
     /// Column whose values get one line each, e.g. scheduler.policy.
     #[arg(long)]
     pub by: Option<String>,
+    /// Only runs whose axis has this value, e.g. hardware.gpu=a100. Repeatable.
+    #[arg(long = "where", value_name = "AXIS=VALUE")]
+    pub filters: Vec<String>,
+    /// Average over axes other than --x and --by that still vary (refused otherwise).
+    #[arg(long)]
+    pub average: bool,
 }
 
 #[derive(Debug, Subcommand)]

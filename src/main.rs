@@ -79,7 +79,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
             s.requests_total,
             s.requests_rejected,
             s.makespan_s,
-            s.ttft_s.map(|t| t.p50).unwrap_or(f64::NAN),
+            s.latency.ttft_p50_s.unwrap_or(f64::NAN),
             s.output_tokens_per_s
         );
         eprintln!("run folder: {}", dir.display());
@@ -261,24 +261,33 @@ fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn plot(cmd: simwatt::cli::PlotCmd) -> anyhow::Result<()> {
+    use simwatt::plots::sweep::{parse_where, plot_sweep, PlotFilter};
+    let filter = PlotFilter {
+        filters: cmd
+            .filters
+            .iter()
+            .map(|w| parse_where(w))
+            .collect::<Result<_, _>>()?,
+        average: cmd.average,
+    };
+    let f = plot_sweep(&cmd.dir, &cmd.x, &cmd.y, cmd.by.as_deref(), &filter)?;
+    eprintln!(
+        "{}: {}.png, {}.svg, sweep.md",
+        cmd.dir.display(),
+        f.stem,
+        f.stem
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
         Command::Fit(FitCmd::Latency(cmd)) => fit_latency(cmd),
         Command::Report(cmd) => report(cmd),
-        Command::Plot(cmd) => {
-            simwatt::plots::sweep::plot_sweep(&cmd.dir, &cmd.x, &cmd.y, cmd.by.as_deref())
-                .map(|f| {
-                    eprintln!(
-                        "{}: {}.png, {}.svg, sweep.md",
-                        cmd.dir.display(),
-                        f.stem,
-                        f.stem
-                    )
-                })
-                .map_err(Into::into)
-        }
+        Command::Plot(cmd) => plot(cmd),
         Command::Fit(FitCmd::Power(cmd)) => fit_power(cmd),
         Command::Fit(FitCmd::Engine(cmd)) => fit_engine(cmd),
         Command::Sweep(cmd) => simwatt::drivers::sweep::main(cmd).map_err(Into::into),

@@ -6,9 +6,11 @@
 //! the token-gap percentiles, which come from a histogram with 3 significant digits (error < 0.1%).
 //!
 //! [`Summary`] is the one schema of summary.json: written by `simulate`, read back as the same struct by
-//! the report, the capacity search and validation. Where a user names a summary value as a table column
-//! (`ttft_s_p90`, as in a sweep's results table), it resolves through [`SUMMARY_COLUMNS`]; the unit a
-//! column's name carries comes from [`unit_of_column`]. This module reads no file.
+//! the report, the capacity search and validation. Each metric has one name, the same in summary.json,
+//! sweep and capacity tables, SLO bounds, validation and plots: `<metric>_<stat>_<unit>` for latency
+//! statistics (`ttft_p90_s`, `itl_p99_s`, `tpot_mean_s`). A name resolves through [`SUMMARY_COLUMNS`];
+//! the unit a name carries comes from [`unit_of_column`]; a retired spelling (`ttft_s_p90`,
+//! `tbt_p99_s`) gets the current name from [`renamed_metric`]. This module reads no file.
 
 use crate::cluster::{Phase, Request};
 use crate::config::Scenario;
@@ -69,8 +71,10 @@ pub struct RequestRow {
     pub completion_s: Option<f64>,
     pub ttft_s: Option<f64>,
     pub e2e_s: Option<f64>,
-    pub tbt_mean_s: Option<f64>,
-    pub tbt_max_s: Option<f64>,
+    /// Time per output token: `(completion - first token) / (output_tokens - 1)`.
+    pub tpot_s: Option<f64>,
+    /// The request's largest inter-token latency (gap between consecutive output tokens).
+    pub itl_max_s: Option<f64>,
     pub preemptions: u32,
     /// Busy GPU energy attributed to this request (prefill + decode), joules; null without a power
     /// profile.
@@ -91,7 +95,7 @@ impl RequestRow {
         let done = r.phase == Phase::Completed;
         let first = r.first_token_ns.filter(|_| done);
         let completion = r.completion_ns.filter(|_| done);
-        let tbt_mean = match (first, completion) {
+        let tpot = match (first, completion) {
             (Some(f), Some(c)) if r.output_tokens > 1 => {
                 Some(ns_to_secs(c - f) / (r.output_tokens - 1) as f64)
             }
@@ -109,8 +113,8 @@ impl RequestRow {
             completion_s: completion.map(ns_to_secs),
             ttft_s: first.map(|f| ns_to_secs(f - r.arrival_ns)),
             e2e_s: completion.map(|c| ns_to_secs(c - r.arrival_ns)),
-            tbt_mean_s: tbt_mean,
-            tbt_max_s: if done && r.output_tokens > 1 {
+            tpot_s: tpot,
+            itl_max_s: if done && r.output_tokens > 1 {
                 Some(ns_to_secs(r.tbt_max_ns))
             } else {
                 None
@@ -146,10 +150,9 @@ pub struct Summary {
     pub output_tokens: u64,
     pub output_tokens_per_s: f64,
     pub requests_per_s: f64,
-    pub ttft_s: Option<Stats>,
-    pub tbt_s: Option<Stats>,
-    pub e2e_s: Option<Stats>,
-    pub scheduling_delay_s: Option<Stats>,
+    /// Latency statistics, flat: `ttft_mean_s`, `ttft_p50_s`, ... (docs/metrics.md).
+    #[serde(flatten)]
+    pub latency: Latency,
     pub batches: u64,
     pub batch_stages: u64,
     pub mean_batch_requests: f64,
@@ -165,6 +168,127 @@ pub struct Summary {
     /// hand); empty in a summary made here. The report lists them under "Other values".
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Which latency a [`Latency`] statistic is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyMetric {
+    /// Time to first token, per completed request.
+    Ttft,
+    /// Time per output token, per completed request with more than one output token.
+    Tpot,
+    /// Inter-token latency: every gap between consecutive output tokens of every completed request.
+    Itl,
+    /// End-to-end latency, per completed request.
+    E2e,
+    /// Arrival to first admission into a batch, per completed request.
+    SchedulingDelay,
+}
+
+macro_rules! latency {
+    ($($metric:ident: $mean:ident, $p50:ident, $p90:ident, $p99:ident;)*) => {
+        /// The latency statistics of a run, written flat into summary.json (`ttft_p90_s`); a `null`
+        /// statistic has no value (nothing completed, or no request with two output tokens).
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        pub struct Latency {
+            $(
+                pub $mean: Option<f64>,
+                pub $p50: Option<f64>,
+                pub $p90: Option<f64>,
+                pub $p99: Option<f64>,
+            )*
+        }
+
+        impl Latency {
+            /// The statistics of one metric (`None` when null).
+            pub fn get(&self, m: LatencyMetric) -> Option<Stats> {
+                match m {
+                    $(LatencyMetric::$metric => Some(Stats {
+                        mean: self.$mean?,
+                        p50: self.$p50?,
+                        p90: self.$p90?,
+                        p99: self.$p99?,
+                    }),)*
+                }
+            }
+
+            /// Sets the statistics of one metric.
+            pub fn set(&mut self, m: LatencyMetric, st: Option<Stats>) {
+                match m {
+                    $(LatencyMetric::$metric => {
+                        self.$mean = st.map(|s| s.mean);
+                        self.$p50 = st.map(|s| s.p50);
+                        self.$p90 = st.map(|s| s.p90);
+                        self.$p99 = st.map(|s| s.p99);
+                    })*
+                }
+            }
+        }
+    };
+}
+
+latency! {
+    Ttft: ttft_mean_s, ttft_p50_s, ttft_p90_s, ttft_p99_s;
+    Tpot: tpot_mean_s, tpot_p50_s, tpot_p90_s, tpot_p99_s;
+    Itl: itl_mean_s, itl_p50_s, itl_p90_s, itl_p99_s;
+    E2e: e2e_mean_s, e2e_p50_s, e2e_p90_s, e2e_p99_s;
+    SchedulingDelay: scheduling_delay_mean_s, scheduling_delay_p50_s, scheduling_delay_p90_s, scheduling_delay_p99_s;
+}
+
+impl Summary {
+    /// Time to first token over completed requests.
+    pub fn ttft(&self) -> Option<Stats> {
+        self.latency.get(LatencyMetric::Ttft)
+    }
+    /// Time per output token over completed requests with more than one output token.
+    pub fn tpot(&self) -> Option<Stats> {
+        self.latency.get(LatencyMetric::Tpot)
+    }
+    /// Inter-token latency over every token gap of every completed request.
+    pub fn itl(&self) -> Option<Stats> {
+        self.latency.get(LatencyMetric::Itl)
+    }
+    /// End-to-end latency over completed requests.
+    pub fn e2e(&self) -> Option<Stats> {
+        self.latency.get(LatencyMetric::E2e)
+    }
+    /// Scheduling delay over completed requests.
+    pub fn scheduling_delay(&self) -> Option<Stats> {
+        self.latency.get(LatencyMetric::SchedulingDelay)
+    }
+}
+
+/// The current name of a metric spelled as an earlier version did (`ttft_s_p90`, `ttft_s.p90` ->
+/// `ttft_p90_s`; `tbt_*` -> `itl_*`; `tbt_mean_s` of a request -> `tpot_s`), or `None` when `name` is
+/// not such a spelling.
+pub fn renamed_metric(name: &str) -> Option<String> {
+    let stats = ["mean", "p50", "p90", "p99"];
+    let fix = |m: &str| -> String {
+        match m {
+            "tbt" => "itl".into(),
+            m => m.into(),
+        }
+    };
+    for metric in ["ttft", "tbt", "e2e", "scheduling_delay", "tpot", "itl"] {
+        for stat in stats {
+            for old in [
+                format!("{metric}_s_{stat}"),
+                format!("{metric}_s.{stat}"),
+                format!("{metric}_{stat}_s"),
+            ] {
+                if name == old {
+                    let new = format!("{}_{stat}_s", fix(metric));
+                    return (new != name).then_some(new);
+                }
+            }
+        }
+    }
+    match name {
+        "tbt_mean_s" => Some("tpot_s (per request) or itl_mean_s (over every token gap)".into()),
+        "tbt_max_s" => Some("itl_max_s".into()),
+        "tbt_s" => Some("itl_mean_s, itl_p50_s, ...".into()),
+        _ => None,
+    }
 }
 
 /// Energy, carbon, cost and water of a run (see docs/metrics.md). Values are null when the input they
@@ -202,7 +326,7 @@ pub struct EnergySummary {
 
 /// What the summary needs of the requests, accumulated one finished request at a time (so a streamed
 /// run need not keep its requests): counts and token sums, and the completed requests' latencies for
-/// exact percentiles (24 bytes per completed request).
+/// exact percentiles (32 bytes per completed request).
 #[derive(Debug, Clone, Default)]
 pub struct RequestStats {
     pub total: u64,
@@ -215,6 +339,7 @@ pub struct RequestStats {
     pub prompt_tokens: u64,
     pub output_tokens: u64,
     pub ttft_s: Vec<f64>,
+    pub tpot_s: Vec<f64>,
     pub e2e_s: Vec<f64>,
     pub scheduling_delay_s: Vec<f64>,
     /// Busy GPU energy attributed to prefill and decode, summed over every request, joules.
@@ -245,6 +370,7 @@ impl RequestStats {
         self.output_tokens += row.output_tokens as u64;
         self.prompt_tokens += row.prompt_tokens as u64;
         self.ttft_s.extend(row.ttft_s);
+        self.tpot_s.extend(row.tpot_s);
         self.e2e_s.extend(row.e2e_s);
         self.scheduling_delay_s
             .extend(row.scheduled_s.map(|t| t - row.arrival_s));
@@ -278,7 +404,7 @@ pub fn summarize(
             0.0
         }
     };
-    let tbt = if res.tbt_ns.is_empty() {
+    let itl = if res.tbt_ns.is_empty() {
         None
     } else {
         let q = |p: f64| ns_to_secs(res.tbt_ns.value_at_quantile(p));
@@ -311,10 +437,18 @@ pub fn summarize(
         output_tokens,
         output_tokens_per_s: per_s(output_tokens as f64),
         requests_per_s: per_s(stats.completed as f64),
-        ttft_s: Stats::of(stats.ttft_s.clone()),
-        tbt_s: tbt,
-        e2e_s: Stats::of(stats.e2e_s.clone()),
-        scheduling_delay_s: Stats::of(stats.scheduling_delay_s.clone()),
+        latency: {
+            let mut l = Latency::default();
+            l.set(LatencyMetric::Ttft, Stats::of(stats.ttft_s.clone()));
+            l.set(LatencyMetric::Tpot, Stats::of(stats.tpot_s.clone()));
+            l.set(LatencyMetric::Itl, itl);
+            l.set(LatencyMetric::E2e, Stats::of(stats.e2e_s.clone()));
+            l.set(
+                LatencyMetric::SchedulingDelay,
+                Stats::of(stats.scheduling_delay_s.clone()),
+            );
+            l
+        },
         batches,
         batch_stages: res.batch_stages,
         mean_batch_requests: if batches > 0 {
@@ -341,8 +475,8 @@ pub fn summarize(
     }
 }
 
-/// A numeric column of the summary, named as in a sweep's results table: the summary's key path joined
-/// with `_` (`ttft_s.p90` is `ttft_s_p90`).
+/// A numeric column of the summary, named as in summary.json and a sweep's results table (a nested
+/// key's path joined with `_`).
 pub struct SummaryColumn {
     pub name: &'static str,
     /// The value; `None` when the summary holds null there (no energy without a power profile, no
@@ -360,7 +494,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 51] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 55] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -373,22 +507,26 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 51] = columns![
     "output_tokens" => |s| Some(s.output_tokens as f64),
     "output_tokens_per_s" => |s| Some(s.output_tokens_per_s),
     "requests_per_s" => |s| Some(s.requests_per_s),
-    "ttft_s_mean" => |s| Some(s.ttft_s?.mean),
-    "ttft_s_p50" => |s| Some(s.ttft_s?.p50),
-    "ttft_s_p90" => |s| Some(s.ttft_s?.p90),
-    "ttft_s_p99" => |s| Some(s.ttft_s?.p99),
-    "tbt_s_mean" => |s| Some(s.tbt_s?.mean),
-    "tbt_s_p50" => |s| Some(s.tbt_s?.p50),
-    "tbt_s_p90" => |s| Some(s.tbt_s?.p90),
-    "tbt_s_p99" => |s| Some(s.tbt_s?.p99),
-    "e2e_s_mean" => |s| Some(s.e2e_s?.mean),
-    "e2e_s_p50" => |s| Some(s.e2e_s?.p50),
-    "e2e_s_p90" => |s| Some(s.e2e_s?.p90),
-    "e2e_s_p99" => |s| Some(s.e2e_s?.p99),
-    "scheduling_delay_s_mean" => |s| Some(s.scheduling_delay_s?.mean),
-    "scheduling_delay_s_p50" => |s| Some(s.scheduling_delay_s?.p50),
-    "scheduling_delay_s_p90" => |s| Some(s.scheduling_delay_s?.p90),
-    "scheduling_delay_s_p99" => |s| Some(s.scheduling_delay_s?.p99),
+    "ttft_mean_s" => |s| s.latency.ttft_mean_s,
+    "ttft_p50_s" => |s| s.latency.ttft_p50_s,
+    "ttft_p90_s" => |s| s.latency.ttft_p90_s,
+    "ttft_p99_s" => |s| s.latency.ttft_p99_s,
+    "tpot_mean_s" => |s| s.latency.tpot_mean_s,
+    "tpot_p50_s" => |s| s.latency.tpot_p50_s,
+    "tpot_p90_s" => |s| s.latency.tpot_p90_s,
+    "tpot_p99_s" => |s| s.latency.tpot_p99_s,
+    "itl_mean_s" => |s| s.latency.itl_mean_s,
+    "itl_p50_s" => |s| s.latency.itl_p50_s,
+    "itl_p90_s" => |s| s.latency.itl_p90_s,
+    "itl_p99_s" => |s| s.latency.itl_p99_s,
+    "e2e_mean_s" => |s| s.latency.e2e_mean_s,
+    "e2e_p50_s" => |s| s.latency.e2e_p50_s,
+    "e2e_p90_s" => |s| s.latency.e2e_p90_s,
+    "e2e_p99_s" => |s| s.latency.e2e_p99_s,
+    "scheduling_delay_mean_s" => |s| s.latency.scheduling_delay_mean_s,
+    "scheduling_delay_p50_s" => |s| s.latency.scheduling_delay_p50_s,
+    "scheduling_delay_p90_s" => |s| s.latency.scheduling_delay_p90_s,
+    "scheduling_delay_p99_s" => |s| s.latency.scheduling_delay_p99_s,
     "batches" => |s| Some(s.batches as f64),
     "batch_stages" => |s| Some(s.batch_stages as f64),
     "mean_batch_requests" => |s| Some(s.mean_batch_requests),
@@ -443,7 +581,7 @@ impl Summary {
 }
 
 /// The unit a column's or summary key's name carries (docs/metrics.md: names carry their unit), for
-/// every label of a table or an axis: `ttft_s_p90` -> `s`, `carbon_g` -> `gCO2e`; `""` when the name
+/// every label of a table or an axis: `ttft_p90_s` -> `s`, `carbon_g` -> `gCO2e`; `""` when the name
 /// carries none. A statistic's suffix (`_mean`, `_p50`, `_p90`, `_p99`) is looked through.
 pub fn unit_of_column(name: &str) -> &'static str {
     let base = ["_mean", "_p50", "_p90", "_p99"]
@@ -519,8 +657,23 @@ mod tests {
     }
 
     #[test]
+    fn metric_vocabulary_retired_spellings_name_the_current_one() {
+        assert_eq!(renamed_metric("ttft_s_p90").as_deref(), Some("ttft_p90_s"));
+        assert_eq!(renamed_metric("ttft_s.p90").as_deref(), Some("ttft_p90_s"));
+        assert_eq!(renamed_metric("tbt_p99_s").as_deref(), Some("itl_p99_s"));
+        assert_eq!(renamed_metric("tbt_s_mean").as_deref(), Some("itl_mean_s"));
+        assert_eq!(renamed_metric("ttft_p90_s"), None);
+        assert_eq!(renamed_metric("energy_j"), None);
+        // Every current latency name is a summary column, and no retired one is.
+        for c in SUMMARY_COLUMNS.iter() {
+            assert_eq!(renamed_metric(c.name), None, "{}", c.name);
+        }
+    }
+
+    #[test]
     fn units_come_from_column_names() {
-        assert_eq!(unit_of_column("ttft_s_p90"), "s");
+        assert_eq!(unit_of_column("ttft_p90_s"), "s");
+        assert_eq!(unit_of_column("itl_mean_s"), "s");
         assert_eq!(unit_of_column("energy_j"), "J");
         assert_eq!(unit_of_column("mean_power_w"), "W");
         assert_eq!(unit_of_column("output_tokens_per_s"), "/s");

@@ -167,8 +167,8 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
             col_f(&|r| r.completion_s),
             col_f(&|r| r.ttft_s),
             col_f(&|r| r.e2e_s),
-            col_f(&|r| r.tbt_mean_s),
-            col_f(&|r| r.tbt_max_s),
+            col_f(&|r| r.tpot_s),
+            col_f(&|r| r.itl_max_s),
             Column::new(
                 PlSmallStr::EMPTY,
                 rows.iter().map(|r| r.preemptions).collect::<Vec<u32>>(),

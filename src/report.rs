@@ -242,13 +242,14 @@ fn write_latency(m: &mut String, s: &Summary) {
         "| metric | mean | p50 | p90 | p99 |\n|---|---|---|---|---|"
     );
     for (label, key, stats) in [
-        ("time to first token", "ttft_s", &s.ttft_s),
-        ("time between tokens", "tbt_s", &s.tbt_s),
-        ("end-to-end latency", "e2e_s", &s.e2e_s),
+        ("time to first token, per request", "ttft_*_s", s.ttft()),
+        ("time per output token, per request", "tpot_*_s", s.tpot()),
+        ("inter-token latency, every token gap", "itl_*_s", s.itl()),
+        ("end-to-end latency, per request", "e2e_*_s", s.e2e()),
         (
-            "scheduling delay",
-            "scheduling_delay_s",
-            &s.scheduling_delay_s,
+            "scheduling delay, per request",
+            "scheduling_delay_*_s",
+            s.scheduling_delay(),
         ),
     ] {
         let _ = writeln!(m, "| {label} (`{key}`) {}", fmt_stats(stats.as_ref()));

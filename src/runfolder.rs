@@ -50,8 +50,8 @@ pub const REQUESTS: TableSchema = TableSchema {
         "completion_s",
         "ttft_s",
         "e2e_s",
-        "tbt_mean_s",
-        "tbt_max_s",
+        "tpot_s",
+        "itl_max_s",
         "preemptions",
         "energy_j",
         "prefill_energy_j",
@@ -394,7 +394,7 @@ impl RunFolder {
         Table::read_parquet_head(&self.dir.join(table.file), cols, Some(rows))
     }
 
-    /// A number of summary.json at a dotted path (`ttft_s.p50`), if present and numeric.
+    /// A number of summary.json at a dotted path (`ttft_p50_s`), if present and numeric.
     pub fn summary_f64(&self, dotted: &str) -> Option<f64> {
         dotted
             .split('.')

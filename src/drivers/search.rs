@@ -4,7 +4,7 @@
 //! (Vidur-Search's question, with energy and carbon added).
 //!
 //! Input: a config or a sweep file (a sweep must not have a `workload.arrival.rate` axis: the search
-//! sets the rate), and SLO bounds on summary metrics (`ttft_p90_s=0.5` is `ttft_s_p90 <= 0.5`). A rate
+//! sets the rate), and SLO bounds on summary metrics (`ttft_p90_s=0.5` is `ttft_p90_s <= 0.5`). A rate
 //! meets the SLO when every bound holds in every replicate of a run in steady state. The search
 //! doubles or halves the config's own rate until the SLO flips, then bisects until the bracket is
 //! within the tolerance; it assumes latency grows with the rate.
@@ -61,8 +61,8 @@ pub struct CapacityArgs {
     /// A config, or a sweep file (every configuration is searched).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
-    /// Upper bounds on summary metrics, e.g. ttft_p90_s=0.5,tbt_p99_s=0.1 (ttft_p90_s is the
-    /// summary's ttft_s.p90; any numeric summary column may be named as in a sweep table).
+    /// Upper bounds on summary metrics, e.g. ttft_p90_s=0.5,itl_p99_s=0.1 (any numeric column of
+    /// summary.json, named as there and in a sweep table; docs/metrics.md).
     #[arg(long, value_name = "METRIC=BOUND,...")]
     pub slo: String,
     /// Override a config key (of the config, or of every run of a sweep). Repeatable.
@@ -104,13 +104,13 @@ pub struct CapacityArgs {
 pub struct SloTerm {
     /// As the user wrote it (`ttft_p90_s`).
     pub written: String,
-    /// The summary column (`ttft_s_p90`).
+    /// The summary column (`ttft_p90_s`).
     pub column: String,
     pub bound: f64,
 }
 
-/// Parses `ttft_p90_s=0.5,tbt_p99_s=0.1`. `<metric>_<stat>_s` names the summary column
-/// `<metric>_s_<stat>`; any other name is taken as a column name.
+/// Parses `ttft_p90_s=0.5,itl_p99_s=0.1`: each name is a summary column, spelled as in summary.json
+/// and every table (docs/metrics.md); a spelling of an earlier version gets the current name.
 pub fn parse_slo(text: &str) -> Result<Vec<SloTerm>> {
     let bad = |value: &str, message: String| Error::invalid("--slo", "slo", value, message);
     let mut terms = Vec::new();
@@ -128,14 +128,10 @@ pub fn parse_slo(text: &str) -> Result<Vec<SloTerm>> {
         if !(bound.is_finite() && bound >= 0.0) {
             return Err(bad(part, "the bound must be a finite number >= 0".into()));
         }
-        let mut column = name.to_string();
-        if let Some(stem) = name.strip_suffix("_s") {
-            for stat in ["mean", "p50", "p90", "p99"] {
-                if let Some(metric) = stem.strip_suffix(&format!("_{stat}")) {
-                    column = format!("{metric}_s_{stat}");
-                }
-            }
+        if let Some(now) = crate::metrics::renamed_metric(name) {
+            return Err(bad(part, format!("`{name}` is now called `{now}`")));
         }
+        let column = name.to_string();
         if terms.iter().any(|t: &SloTerm| t.column == column) {
             return Err(bad(part, format!("`{column}` is bounded twice")));
         }
@@ -148,7 +144,7 @@ pub fn parse_slo(text: &str) -> Result<Vec<SloTerm>> {
     if terms.is_empty() {
         return Err(bad(
             text,
-            "no bound given; e.g. --slo ttft_p90_s=0.5,tbt_p99_s=0.1".into(),
+            "no bound given; e.g. --slo ttft_p90_s=0.5,itl_p99_s=0.1".into(),
         ));
     }
     Ok(terms)
@@ -433,7 +429,7 @@ fn check_columns(slo: &[SloTerm], summary: &Summary) -> Result<()> {
                 .iter()
                 .filter(|c| (c.get)(summary).is_some())
                 .map(|c| c.name)
-                .filter(|n| n.contains("_s_p") || n.contains("_s_mean"))
+                .filter(|n| n.ends_with("_s") && (n.contains("_p") || n.contains("_mean")))
                 .collect();
             return Err(Error::invalid(
                 "--slo",
@@ -1191,7 +1187,7 @@ fn build_table(
     })
 }
 
-/// A column header with the unit the metric's name carries: `ttft_s_p90 at capacity (s)`.
+/// A column header with the unit the metric's name carries: `ttft_p90_s at capacity (s)`.
 fn with_unit(text: &str, column: &str) -> String {
     match unit_of_column(column) {
         "" => text.to_string(),
@@ -1523,16 +1519,16 @@ mod tests {
 
     #[test]
     fn slo_names_map_to_summary_columns() {
-        let t = parse_slo("ttft_p90_s=0.5, tbt_p99_s=0.1,e2e_s_p50=3,scheduling_delay_mean_s=1")
+        let t = parse_slo("ttft_p90_s=0.5, itl_p99_s=0.1,e2e_p50_s=3,scheduling_delay_mean_s=1")
             .unwrap();
         let cols: Vec<&str> = t.iter().map(|t| t.column.as_str()).collect();
         assert_eq!(
             cols,
             [
-                "ttft_s_p90",
-                "tbt_s_p99",
-                "e2e_s_p50",
-                "scheduling_delay_s_mean"
+                "ttft_p90_s",
+                "itl_p99_s",
+                "e2e_p50_s",
+                "scheduling_delay_mean_s"
             ]
         );
         assert_eq!(t[0].bound, 0.5);
@@ -1541,11 +1537,16 @@ mod tests {
             "ttft_p90_s",
             "ttft_p90_s=x",
             "ttft_p90_s=-1",
-            "ttft_p90_s=1,ttft_s_p90=2",
+            "ttft_p90_s=1,ttft_p90_s=2",
         ] {
             let e = parse_slo(bad).unwrap_err().to_string();
             assert!(e.contains("--slo"), "{e}");
         }
+        // Spellings of earlier versions name the current one.
+        let e = parse_slo("tbt_p99_s=0.2").unwrap_err().to_string();
+        assert!(e.contains("`tbt_p99_s` is now called `itl_p99_s`"), "{e}");
+        let e = parse_slo("ttft_s_p90=0.5").unwrap_err().to_string();
+        assert!(e.contains("`ttft_p90_s`"), "{e}");
     }
 
     fn series(n: usize, ttft: impl Fn(usize) -> f64, e2e: f64) -> Vec<ArrivalLatency> {

@@ -1,4 +1,4 @@
-//! Latency CDFs of a run: time to first token, time between tokens and end-to-end latency over its
+//! Latency CDFs of a run: time to first token, time per output token and largest inter-token gap, and end-to-end latency over its
 //! completed requests, all replicas together and, for 2 to 8 replicas, one line per replica.
 //!
 //! Input: `requests.parquet` of a [`RunFolder`] (and `batches.parquet` for the token gaps). Output: one
@@ -51,15 +51,16 @@ fn pct_label(prefix: &str, v: &[f64]) -> String {
     )
 }
 
-/// The latency CDFs of a run: time to first token, time between tokens, end-to-end latency, over
+/// The latency CDFs of a run: time to first token, time per output token and largest inter-token gap,
+/// end-to-end latency, over
 /// completed requests. Runs with no completed request get none.
 pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
     let req = run.requests(&[
         "status",
         "replica",
         "ttft_s",
-        "tbt_mean_s",
-        "tbt_max_s",
+        "tpot_s",
+        "itl_max_s",
         "e2e_s",
     ])?;
     let status = req.strings("status")?;
@@ -126,26 +127,29 @@ pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
             series: ttft,
         });
     }
-    let tbt_mean = sorted(column("tbt_mean_s")?.into_iter().map(|(_, v)| v).collect());
-    let tbt_max = sorted(column("tbt_max_s")?.into_iter().map(|(_, v)| v).collect());
-    if !tbt_mean.is_empty() {
+    let tpot = sorted(column("tpot_s")?.into_iter().map(|(_, v)| v).collect());
+    let itl_max = sorted(column("itl_max_s")?.into_iter().map(|(_, v)| v).collect());
+    if !tpot.is_empty() {
         figs.push(LatencyCdf {
-            stem: "tbt_cdf",
-            title: "Time between output tokens, per request".into(),
-            caption: "Time between tokens: CDF over completed requests of each request's mean gap \
-                      (`tbt_mean_s`) and largest gap (`tbt_max_s`, preemption stalls included)"
-                .into(),
-            x_desc: "time between tokens (s)",
+            stem: "tpot_cdf",
+            title: "Time per output token and largest inter-token gap, per request".into(),
+            caption:
+                "CDF over completed requests with two or more output tokens of each request's \
+                      time per output token (`tpot_s`, its mean gap) and its largest inter-token \
+                      latency (`itl_max_s`, preemption stalls included). The summary's `itl_*_s` \
+                      percentiles are over every token gap instead, so they differ from these"
+                    .into(),
+            x_desc: "token gap (s)",
             series: vec![
                 CdfSeries {
-                    label: pct_label("mean gap of a request", &tbt_mean),
-                    sorted: tbt_mean,
+                    label: pct_label("TPOT of a request", &tpot),
+                    sorted: tpot,
                     color: PALETTE[0],
                     width: 3,
                 },
                 CdfSeries {
-                    label: pct_label("largest gap of a request", &tbt_max),
-                    sorted: tbt_max,
+                    label: pct_label("largest ITL of a request", &itl_max),
+                    sorted: itl_max,
                     color: PALETTE[1],
                     width: 2,
                 },

@@ -82,7 +82,7 @@ pub struct ParetoPoint {
 /// Capacity against energy per output token, coloured by cost, with the front drawn.
 #[derive(Debug, Clone)]
 pub struct ParetoChart {
-    /// The SLO as text, e.g. `ttft_s_p90 ≤ 0.5 s, tbt_s_p99 ≤ 0.2 s`.
+    /// The SLO as text, e.g. `ttft_p90_s ≤ 0.5 s, itl_p99_s ≤ 0.2 s`.
     pub slo: String,
     /// The axes whose values label the points (empty for a single config).
     pub label_keys: Vec<String>,

@@ -1,12 +1,15 @@
 //! Sweep plots: any metric of a merged sweep table against any numeric axis, one line per value of
-//! another axis (the mean over replicates and every other axis, with the min-max range as whiskers).
-//! `simwatt plot SWEEP_DIR --x AXIS --y METRIC [--by AXIS]` draws one and rewrites sweep.md: the plots,
-//! the key numbers of every point of the sweep ([`sweep_summary`]) and the last plot's numbers.
+//! another axis (the mean over replicates, with the min-max range as whiskers).
+//! `simwatt plot SWEEP_DIR --x AXIS --y METRIC [--by AXIS] [--where AXIS=VALUE]... [--average]` draws
+//! one and rewrites sweep.md: the plots, the key numbers of every point of the sweep
+//! ([`sweep_summary`]) and the last plot's numbers. An axis other than `x` and `by` that still has
+//! several values among the runs plotted is an error naming it, unless `--where` fixes it or
+//! `--average` asks to average over it (the caption then names what was averaged).
 
 use super::{fmt_num, font, legend_line, render, DrawResult, Figure, PlotFile, PALETTE};
 use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
-use crate::metrics::unit_of_column;
+use crate::metrics::{renamed_metric, unit_of_column};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -28,12 +31,97 @@ pub struct SweepChart {
     pub by: Option<String>,
     pub series: Vec<SweepSeries>,
     pub runs: usize,
+    /// The `--where` filters applied: (axis, value).
+    pub filters: Vec<(String, String)>,
+    /// Axes averaged over (`--average`), with their values among the runs plotted.
+    pub averaged: Vec<(String, Vec<String>)>,
 }
 
-/// Reads `results.csv` of a merged sweep and groups `y` by (`by`, `x`).
-pub fn sweep_chart(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<SweepChart> {
+/// Which runs a sweep plot takes and how it treats the other axes.
+#[derive(Debug, Clone, Default)]
+pub struct PlotFilter {
+    /// Keep only runs whose axis has this value (`--where AXIS=VALUE`), compared as numbers when
+    /// both parse as numbers.
+    pub filters: Vec<(String, String)>,
+    /// Average over axes that still vary, instead of refusing.
+    pub average: bool,
+}
+
+/// Parses `AXIS=VALUE`.
+pub fn parse_where(text: &str) -> Result<(String, String)> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(Error::invalid(
+            "--where",
+            "where",
+            text,
+            "expected AXIS=VALUE, e.g. --where hardware.gpu=a100",
+        )),
+    }
+}
+
+fn same_value(cell: &str, want: &str) -> bool {
+    match (cell.parse::<f64>(), want.parse::<f64>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => cell == want,
+    }
+}
+
+/// Checks that `name` is a column of `t`, naming the current spelling of a retired metric name.
+fn check_column(t: &CsvTable, path: &Path, flag: &str, name: &str) -> Result<()> {
+    if t.has_column(name) {
+        return Ok(());
+    }
+    let hint = match renamed_metric(name) {
+        Some(now) => format!("`{name}` is now called `{now}`"),
+        None => format!(
+            "missing from results.csv; its columns: {}",
+            t.columns().join(", ")
+        ),
+    };
+    Err(Error::invalid(path, flag, name, hint))
+}
+
+/// Reads `results.csv` of a merged sweep and groups `y` by (`by`, `x`), over the runs `filter` keeps.
+pub fn sweep_chart(
+    dir: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    filter: &PlotFilter,
+) -> Result<SweepChart> {
     let path = dir.join("results.csv");
     let t = CsvTable::read(&path)?;
+    check_column(&t, &path, "--x", x)?;
+    check_column(&t, &path, "--y", y)?;
+    if let Some(b) = by {
+        check_column(&t, &path, "--by", b)?;
+    }
+    let columns = t.columns();
+    let axes: Vec<String> = columns[..columns.iter().position(|c| c == "status").unwrap_or(0)]
+        .iter()
+        .filter(|c| !ID_COLUMNS.contains(&c.as_str()))
+        .cloned()
+        .collect();
+    let mut keep = vec![true; t.rows()];
+    for (k, v) in &filter.filters {
+        check_column(&t, &path, "--where", k)?;
+        let cells = t.text_values(k)?;
+        for (i, c) in cells.iter().enumerate() {
+            keep[i] &= same_value(c, v);
+        }
+        if !keep.iter().any(|k| *k) {
+            let mut values: Vec<String> = cells.clone();
+            values.sort();
+            values.dedup();
+            return Err(Error::invalid(
+                &path,
+                "--where",
+                format!("{k}={v}"),
+                format!("no run has this value; {k} takes: {}", values.join(", ")),
+            ));
+        }
+    }
     let xs = t.f64_column(x)?;
     let ys = t.text_values(y)?;
     let groups = match by {
@@ -47,15 +135,17 @@ pub fn sweep_chart(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<Swe
     };
     let mut acc: BTreeMap<String, BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
     let mut used = 0;
+    let mut used_rows = Vec::new();
     for i in 0..t.rows() {
         // Runs that failed or lack the metric (e.g. no power profile) leave an empty cell: skipped.
         let Ok(v) = ys[i].parse::<f64>() else {
             continue;
         };
-        if status[i] != "ok" || !v.is_finite() {
+        if !keep[i] || status[i] != "ok" || !v.is_finite() {
             continue;
         }
         used += 1;
+        used_rows.push(i);
         acc.entry(groups[i].clone())
             .or_default()
             .entry(xs[i].to_bits())
@@ -69,6 +159,40 @@ pub fn sweep_chart(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<Swe
             row: None,
             message: "no run has a numeric value to plot".into(),
         });
+    }
+    // Axes that still vary among the runs plotted would be averaged into one point.
+    let mut averaged = Vec::new();
+    for a in &axes {
+        if a == x || Some(a.as_str()) == by || filter.filters.iter().any(|(k, _)| k == a) {
+            continue;
+        }
+        let cells = t.text_values(a)?;
+        let mut values: Vec<String> = used_rows.iter().map(|i| cells[*i].clone()).collect();
+        values.sort();
+        values.dedup();
+        if values.len() > 1 {
+            averaged.push((a.clone(), values));
+        }
+    }
+    if !averaged.is_empty() && !filter.average {
+        let (a, values) = &averaged[0];
+        let others: Vec<&str> = averaged[1..].iter().map(|(a, _)| a.as_str()).collect();
+        return Err(Error::invalid(
+            &path,
+            "--x/--y/--by",
+            format!("{y} against {x}"),
+            format!(
+                "the axis `{a}` has {} values among the runs plotted ({}), which one line would average over{}: pick one with --where {a}={}, draw a line each with --by {a}, or pass --average to average over it",
+                values.len(),
+                values.join(", "),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (so do {})", others.join(", "))
+                },
+                values[0]
+            ),
+        ));
     }
     let series = acc
         .into_iter()
@@ -92,11 +216,27 @@ pub fn sweep_chart(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<Swe
         by: by.map(|s| s.to_string()),
         series,
         runs: used,
+        filters: filter.filters.clone(),
+        averaged,
     })
 }
 
+/// Units of the config keys a sweep commonly varies whose names carry none.
+const AXIS_UNITS: [(&str, &str); 5] = [
+    ("workload.arrival.rate", "requests/s"),
+    ("hardware.tensor_parallel", "GPUs"),
+    ("hardware.pipeline_stages", "stages"),
+    ("hardware.replicas", "replicas"),
+    ("scheduler.max_num_seqs", "sequences"),
+];
+
 fn axis_label(name: &str) -> String {
-    match unit_of_column(name) {
+    let unit = AXIS_UNITS
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, u)| *u)
+        .unwrap_or_else(|| unit_of_column(name));
+    match unit {
         "" => name.to_string(),
         u => format!("{name} ({u})"),
     }
@@ -110,7 +250,7 @@ fn safe(name: &str) -> String {
 
 impl Figure for SweepChart {
     fn stem(&self) -> String {
-        match &self.by {
+        let mut stem = match &self.by {
             Some(b) => format!(
                 "sweep_{}_vs_{}_by_{}",
                 safe(&self.y),
@@ -118,15 +258,39 @@ impl Figure for SweepChart {
                 safe(b)
             ),
             None => format!("sweep_{}_vs_{}", safe(&self.y), safe(&self.x)),
+        };
+        for (k, v) in &self.filters {
+            stem.push_str(&format!("_where_{}_{}", safe(k), safe(v)));
         }
+        stem
     }
 
     fn caption(&self) -> String {
+        let filters: Vec<String> = self
+            .filters
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        let averaged: Vec<String> = self
+            .averaged
+            .iter()
+            .map(|(a, v)| format!("{a} ({})", v.join(", ")))
+            .collect();
         format!(
-            "{} against {}{}: mean over replicates and the other axes ({} runs), whiskers from the smallest to the largest run",
+            "{} against {}{}{}: mean over replicates{} ({} runs), whiskers from the smallest to the largest run",
             self.y,
             self.x,
             self.by.as_ref().map(|b| format!(", one line per {b}")).unwrap_or_default(),
+            if filters.is_empty() {
+                String::new()
+            } else {
+                format!(", runs with {}", filters.join(", "))
+            },
+            if averaged.is_empty() {
+                String::new()
+            } else {
+                format!(" and over {}", averaged.join(", "))
+            },
             self.runs
         )
     }
@@ -204,7 +368,7 @@ impl Figure for SweepChart {
 pub const KEY_METRICS: [(&str, &str); 7] = [
     ("requests_per_s", "throughput (req/s)"),
     ("output_tokens_per_s", "throughput (output tokens/s)"),
-    ("ttft_s_p90", "TTFT p90 (s)"),
+    ("ttft_p90_s", "TTFT p90 (s)"),
     ("j_per_output_token", "energy per output token (J/token)"),
     ("energy_j", "energy (J)"),
     ("carbon_g", "carbon (gCO2e)"),
@@ -348,8 +512,14 @@ fn summary_markdown(s: &SweepSummary) -> String {
 
 /// Draws one sweep chart into `dir` and rewrites `dir/sweep.md` with every sweep chart there and the
 /// chart's numbers.
-pub fn plot_sweep(dir: &Path, x: &str, y: &str, by: Option<&str>) -> Result<PlotFile> {
-    let chart = sweep_chart(dir, x, y, by)?;
+pub fn plot_sweep(
+    dir: &Path,
+    x: &str,
+    y: &str,
+    by: Option<&str>,
+    filter: &PlotFilter,
+) -> Result<PlotFile> {
+    let chart = sweep_chart(dir, x, y, by, filter)?;
     let file = render(&chart, dir)?;
     let mut md = String::new();
     let _ = writeln!(md, "# simwatt sweep\n");
@@ -411,7 +581,7 @@ mod tests {
         // Two points of two replicates; one run failed, one lacks carbon; no cost column.
         std::fs::write(
             &path,
-            "run,run_id,replicate,seed,scheduler.policy,hardware.gpu,status,error,requests_per_s,ttft_s_p90,j_per_output_token,carbon_g\n\
+            "run,run_id,replicate,seed,scheduler.policy,hardware.gpu,status,error,requests_per_s,ttft_p90_s,j_per_output_token,carbon_g\n\
              0,a,0,11,vllm,a100,ok,,2.0,0.10,0.40,1.0\n\
              1,b,1,12,vllm,a100,ok,,4.0,0.20,0.50,\n\
              2,c,0,13,orca,a100,ok,,3.0,0.30,0.60,2.0\n\
@@ -425,7 +595,7 @@ mod tests {
             cols,
             [
                 "requests_per_s",
-                "ttft_s_p90",
+                "ttft_p90_s",
                 "j_per_output_token",
                 "carbon_g"
             ]

@@ -334,7 +334,7 @@ fn fit_engine_recovers_the_host_time_of_a_sweep_and_writes_a_valid_profile() {
         (got - fitted_value).abs() < 0.35 * fitted_value,
         "{got} vs {fitted_value}"
     );
-    let itl = p.provenance.error["fit_itl_mean_s_mape_pct"];
+    let itl = p.provenance.error["fit_tpot_mean_s_mape_pct"];
     assert!(itl < 20.0, "{itl}");
     // A parameter that is not one fails cleanly.
     let o = simwatt(&[

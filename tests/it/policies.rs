@@ -19,7 +19,7 @@ fn check_invariants(o: &RunOutcome) {
                 r.completion_s.unwrap(),
             );
             assert!(r.arrival_s <= s && s < f && f <= c, "request {i}: {r:?}");
-            assert!(r.tbt_max_s.unwrap_or(0.0) >= r.tbt_mean_s.unwrap_or(0.0) - 1e-12);
+            assert!(r.itl_max_s.unwrap_or(0.0) >= r.tpot_s.unwrap_or(0.0) - 1e-12);
         } else {
             assert!(
                 r.status.starts_with("rejected_"),

@@ -31,7 +31,7 @@ fn small_run(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
 /// The latency and timeline figures a run with two replicas gets, with their size in pixels.
 const FIGURES: [(&str, u32, u32); 5] = [
     ("ttft_cdf", 1200, 750),
-    ("tbt_cdf", 1200, 750),
+    ("tpot_cdf", 1200, 750),
     ("e2e_cdf", 1200, 750),
     ("timeline_replica0", 1200, 1050),
     ("timeline_replica1", 1200, 1050),
@@ -78,7 +78,7 @@ fn every_plot_renders_as_a_valid_png_and_svg() {
                 "fraction of requests",
                 "replica 1",
             ],
-            "tbt_cdf" => &["time between tokens (s", "mean gap of a request"],
+            "tpot_cdf" => &["token gap (s", "TPOT of a request"],
             "e2e_cdf" => &["end-to-end latency (s)", "all replicas"],
             _ => &[
                 "simulated time (s)",
@@ -116,7 +116,10 @@ fn summary_md_links_every_plot_and_the_trace() {
     // The key numbers, in tables with units.
     assert!(md.contains("| makespan (s) |"), "{md}");
     assert!(md.contains("## Latency (seconds)"), "{md}");
-    assert!(md.contains("| time to first token (`ttft_s`) | "), "{md}");
+    assert!(
+        md.contains("| time to first token, per request (`ttft_*_s`) | "),
+        "{md}"
+    );
 }
 
 #[test]
@@ -482,7 +485,7 @@ fn a_run_without_a_power_profile_has_no_energy_plots_and_no_error() {
     let stems = plot_stems(&run);
     assert_eq!(
         stems,
-        vec!["e2e_cdf", "tbt_cdf", "timeline_replica0", "ttft_cdf"],
+        vec!["e2e_cdf", "timeline_replica0", "tpot_cdf", "ttft_cdf"],
         "only the latency and timeline plots"
     );
     // Remade from the files, still without them and without an error.
@@ -509,15 +512,16 @@ fn a_run_with_a_power_profile_and_no_region_has_no_region_plot() {
 fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
     let tmp = tempfile::tempdir().unwrap();
     // As a merged sweep writes it: ids, axes, status, metrics.
-    let csv = "run,scheduler.policy,workload.arrival.rate,status,ttft_s_p90,j_per_output_token\n\
+    let csv = "run,scheduler.policy,workload.arrival.rate,status,ttft_p90_s,j_per_output_token\n\
                0,vllm,2,ok,0.10,0.40\n1,vllm,4,ok,0.15,0.35\n2,orca,2,ok,0.12,\n3,orca,4,ok,0.20,0.30\n\
                4,vllm,4,ok,0.17,0.36\n5,orca,8,failed,,\n";
     std::fs::write(tmp.path().join("results.csv"), csv).unwrap();
     let chart = simwatt::plots::sweep::sweep_chart(
         tmp.path(),
         "workload.arrival.rate",
-        "ttft_s_p90",
+        "ttft_p90_s",
         Some("scheduler.policy"),
+        &Default::default(),
     )
     .unwrap();
     assert_eq!(chart.runs, 5);
@@ -535,12 +539,12 @@ fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
         "--x",
         "workload.arrival.rate",
         "--y",
-        "ttft_s_p90",
+        "ttft_p90_s",
         "--by",
         "scheduler.policy",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let stem = "sweep_ttft_s_p90_vs_workload_arrival_rate_by_scheduler_policy";
+    let stem = "sweep_ttft_p90_s_vs_workload_arrival_rate_by_scheduler_policy";
     let png = std::fs::read(tmp.path().join(format!("{stem}.png"))).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 10_000);
@@ -574,9 +578,74 @@ fn a_sweep_plot_draws_a_metric_against_an_axis_with_a_line_per_value() {
         "--x",
         "rate",
         "--y",
+        "ttft_p90_s",
+    ]);
+    assert_clean_failure(&o, &["results.csv", "`--x` = rate", "missing"]);
+}
+
+#[test]
+fn sweep_plot_never_averages_over_another_axis_silently() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two GPUs at each rate: one line would merge them.
+    let csv = "run,hardware.gpu,workload.arrival.rate,status,ttft_p90_s\n\
+               0,a100,2,ok,0.20\n1,h100,2,ok,0.10\n2,a100,4,ok,0.40\n3,h100,4,ok,0.12\n";
+    std::fs::write(tmp.path().join("results.csv"), csv).unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let plot = |extra: &[&str]| {
+        let mut args = vec![
+            "plot",
+            dir,
+            "--x",
+            "workload.arrival.rate",
+            "--y",
+            "ttft_p90_s",
+        ];
+        args.extend_from_slice(extra);
+        simwatt(&args)
+    };
+    assert_clean_failure(
+        &plot(&[]),
+        &[
+            "results.csv",
+            "`hardware.gpu` has 2 values among the runs plotted (a100, h100)",
+            "--where hardware.gpu=a100",
+            "--by hardware.gpu",
+            "--average",
+        ],
+    );
+    // One GPU: its own numbers, the filter in the file name and the caption, units on the axes.
+    let o = plot(&["--where", "hardware.gpu=a100"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stem = "sweep_ttft_p90_s_vs_workload_arrival_rate_where_hardware_gpu_a100";
+    let md = std::fs::read_to_string(tmp.path().join("sweep.md")).unwrap();
+    assert!(md.contains("| - | 4 | 0.4 | 0.4 | 0.4 |"), "{md}");
+    assert!(md.contains("runs with hardware.gpu = a100"), "{md}");
+    assert_valid_svg(
+        &tmp.path().join(format!("{stem}.svg")),
+        1200,
+        750,
+        &["workload.arrival.rate (requests/s)", "ttft_p90_s (s)"],
+    );
+    // Averaging when asked, and said.
+    let o = plot(&["--average"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let md = std::fs::read_to_string(tmp.path().join("sweep.md")).unwrap();
+    assert!(md.contains("and over hardware.gpu (a100, h100)"), "{md}");
+    assert!(md.contains("| - | 4 | 0.26 | 0.12 | 0.4 |"), "{md}");
+    // A value no run has, a retired metric name.
+    assert_clean_failure(
+        &plot(&["--where", "hardware.gpu=b200"]),
+        &["hardware.gpu=b200", "a100, h100"],
+    );
+    let o = simwatt(&[
+        "plot",
+        dir,
+        "--x",
+        "workload.arrival.rate",
+        "--y",
         "ttft_s_p90",
     ]);
-    assert_clean_failure(&o, &["results.csv", "`rate`", "missing"]);
+    assert_clean_failure(&o, &["`ttft_s_p90` is now called `ttft_p90_s`"]);
 }
 
 #[test]

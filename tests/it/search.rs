@@ -33,7 +33,7 @@ fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
         "--set",
         "workload.requests=96",
         "--slo",
-        "ttft_p90_s=0.5,tbt_p99_s=0.2",
+        "ttft_p90_s=0.5,itl_p99_s=0.2",
         "-o",
         out.to_str().unwrap(),
         "-q",
@@ -41,7 +41,7 @@ fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
     assert!(o.status.success(), "{}", stderr(&o));
     let report = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
-        report.contains("ttft_s_p90 <= 0.5, tbt_s_p99 <= 0.2"),
+        report.contains("ttft_p90_s <= 0.5, itl_p99_s <= 0.2"),
         "{report}"
     );
     let (h, rows) = read_csv(&out.join("capacity.csv"));
@@ -83,18 +83,18 @@ fn capacity_of_a_config_meets_the_slo_and_the_next_rate_up_does_not() {
         .summary
     };
     let s = at(cap);
-    assert!(s.ttft_s.unwrap().p90 <= 0.5 && s.tbt_s.unwrap().p99 <= 0.2);
+    assert!(s.ttft().unwrap().p90 <= 0.5 && s.itl().unwrap().p99 <= 0.2);
     let s = at(fail);
     let steady = probes
         .iter()
         .find(|p| cell(&ph, p, "rate_rps").parse::<f64>().unwrap() == fail)
         .map(|p| cell(&ph, p, "steady") == "true")
         .unwrap();
-    assert!(s.ttft_s.unwrap().p90 > 0.5 || s.tbt_s.unwrap().p99 > 0.2 || !steady);
-    let ttft: f64 = cell(&h, &rows[0], "ttft_s_p90_at_capacity")
+    assert!(s.ttft().unwrap().p90 > 0.5 || s.itl().unwrap().p99 > 0.2 || !steady);
+    let ttft: f64 = cell(&h, &rows[0], "ttft_p90_s_at_capacity")
         .parse()
         .unwrap();
-    assert_eq!(ttft, at(cap).ttft_s.unwrap().p90);
+    assert_eq!(ttft, at(cap).ttft().unwrap().p90);
     // Every probe is listed.
     assert_eq!(
         probes.len(),
@@ -159,7 +159,7 @@ fn a_capacity_search_plots_its_pareto_front_the_same_every_time() {
             "-c",
             "experiments/capacity-example.yaml",
             "--slo",
-            "ttft_p90_s=0.5,tbt_p99_s=0.2",
+            "ttft_p90_s=0.5,itl_p99_s=0.2",
             "-o",
             out.to_str().unwrap(),
             "-q",
@@ -196,7 +196,7 @@ fn a_capacity_search_plots_its_pareto_front_the_same_every_time() {
         1200,
         850,
         &[
-            "SLO: ttft_s_p90 ≤ 0.5 s, tbt_s_p99 ≤ 0.2 s",
+            "SLO: ttft_p90_s ≤ 0.5 s, itl_p99_s ≤ 0.2 s",
             x_title,
             "energy per output token at capacity (J/token)",
             cost_label,
@@ -312,7 +312,7 @@ fn capacity_over_a_sweep_names_the_best_configurations_and_the_pareto_front() {
         "-c",
         "experiments/capacity-example.yaml",
         "--slo",
-        "ttft_p90_s=0.5,tbt_p99_s=0.2",
+        "ttft_p90_s=0.5,itl_p99_s=0.2",
         "-o",
         out.to_str().unwrap(),
         "-q",
@@ -421,7 +421,7 @@ fn capacity_search_refuses_what_it_cannot_answer() {
         "--slo",
         "ttft_p95_s=0.5",
     ]);
-    assert_clean_failure(&o, &["--slo", "ttft_p95_s", "not a metric", "ttft_s_p90"]);
+    assert_clean_failure(&o, &["--slo", "ttft_p95_s", "not a metric", "ttft_p90_s"]);
     // Arrivals without a rate.
     let o = simwatt(&[
         "search",
@@ -458,7 +458,7 @@ fn capacity_search_is_not_optimistic_on_short_runs() {
             "-c",
             "experiments/capacity-example.yaml",
             "--slo",
-            "ttft_p90_s=0.5,tbt_p99_s=0.2",
+            "ttft_p90_s=0.5,itl_p99_s=0.2",
             "-o",
             out.to_str().unwrap(),
             "-q",
@@ -500,7 +500,7 @@ fn capacity_search_says_when_max_requests_was_too_few_to_confirm_a_rate() {
         "--max-requests",
         "128",
         "--slo",
-        "ttft_p90_s=0.5,tbt_p99_s=0.2",
+        "ttft_p90_s=0.5,itl_p99_s=0.2",
         "-o",
         out.to_str().unwrap(),
         "-q",

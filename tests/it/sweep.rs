@@ -104,8 +104,8 @@ fn serial_threaded_and_sharded_sweeps_give_identical_tables() {
         "hardware.gpu",
         "status",
         "requests_completed",
-        "ttft_s_p90",
-        "tbt_s_p99",
+        "ttft_p90_s",
+        "itl_p99_s",
     ] {
         assert!(header.contains(&col), "no column {col} in {header:?}");
     }
@@ -151,8 +151,8 @@ fn a_sweep_row_is_the_run_simulate_gives_with_its_values_and_seed() {
             &format!("seed={}", col("seed")),
         ],
     );
-    let ttft: f64 = col("ttft_s_p90").parse().unwrap();
-    assert_eq!(ttft, single.summary.ttft_s.unwrap().p90);
+    let ttft: f64 = col("ttft_p90_s").parse().unwrap();
+    assert_eq!(ttft, single.summary.ttft().unwrap().p90);
     assert_eq!(col("events"), single.summary.events.to_string());
 }
 

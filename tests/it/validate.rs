@@ -132,8 +132,8 @@ fn validate_vllm_protocol_run_reports_known_measured_values_and_relative_errors(
     assert!(close(meas("ttft_p90_s"), 0.37));
     assert!(close(meas("e2e_p50_s"), 1.75));
     let itl = [0.9 / 9.0, 1.3 / 19.0, 1.7 / 29.0, 2.1 / 39.0];
-    assert!(close(meas("itl_mean_s"), itl.iter().sum::<f64>() / 4.0));
-    assert!(close(meas("itl_p50_s"), (itl[1] + itl[2]) / 2.0));
+    assert!(close(meas("tpot_mean_s"), itl.iter().sum::<f64>() / 4.0));
+    assert!(close(meas("tpot_p50_s"), (itl[1] + itl[2]) / 2.0));
     // Simulated side: one A100, so mean power = energy / duration; TDP x time = 400 W.
     assert!(close(
         sim("mean_power_w"),
@@ -206,7 +206,7 @@ fn validate_nvidia_smi_run_with_manifest_duration_and_local_timestamps() {
     assert!((meas("idle_power_w") - 60.0).abs() < 1e-6);
     assert!(close(meas("ttft_p50_s"), 0.25));
     let m = &j["points"][0]["metrics"];
-    assert!(m.get("e2e_p50_s").is_none() && m.get("itl_mean_s").is_none());
+    assert!(m.get("e2e_p50_s").is_none() && m.get("tpot_mean_s").is_none());
     check_rel_errors(&j);
     let notes = j["notes"].to_string();
     assert!(notes.contains("manifest.json"), "{notes}");

@@ -6,7 +6,8 @@
 //! runs in run order by one function, whatever the number of shards or threads, so a serial, a
 //! parallel and a sharded sweep give byte-identical tables. Its columns: `run`, `run_id`,
 //! `replicate`, `seed`, one column per axis (named by its dotted key), `status`, `error`, then the
-//! summary flattened with `_` (`ttft_s.p90` -> `ttft_s_p90`). Summary keys with `wall` in their name
+//! summary flattened: top-level keys as they are (`ttft_p90_s`, `energy_j`), a nested key's path
+//! joined with `_` (`requests_rejected_by_reason.kv_capacity` -> `requests_rejected_by_reason_kv_capacity`). Summary keys with `wall` in their name
 //! (the simulator's own wall-clock speed) are left out: they differ from run to run.
 
 use crate::drivers::sweep::spec::{value_text, Plan};
@@ -309,9 +310,9 @@ impl<'de> Deserialize<'de> for Node {
 /// One column of a flattened summary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flat {
-    /// Column name: the key path joined with `_` (`ttft_s_p90`).
+    /// Column name: the key path joined with `_` (`requests_rejected_by_reason_kv_capacity`).
     pub name: String,
-    /// The top-level summary key it came from (`ttft_s`).
+    /// The top-level summary key it came from (`requests_rejected_by_reason`).
     pub top: String,
     pub value: Node,
 }
@@ -323,8 +324,8 @@ pub struct Flattened {
     pub columns: Vec<Flat>,
     /// The top-level keys, in summary order (also those whose object had no entries).
     pub tops: Vec<String>,
-    /// Key paths that held an object: a `null` at such a path in another run (e.g. `ttft_s` of a run
-    /// with no completed request) adds no column of its own.
+    /// Key paths that held an object: a `null` at such a path in another run adds no column of its
+    /// own.
     pub objects: BTreeSet<String>,
 }
 
@@ -527,16 +528,16 @@ mod tests {
     #[test]
     fn flatten_keeps_summary_order_and_joins_with_underscores() {
         let flat = flatten_summary(
-            r#"{"b": 1, "ttft_s": {"mean": 0.5, "p90": 1.0}, "a": null, "sim_wall_s": 0.1, "m": {"z": 2, "k": 3}, "e": {}}"#,
+            r#"{"b": 1, "x_s": {"mean": 0.5, "p90": 1.0}, "a": null, "sim_wall_s": 0.1, "m": {"z": 2, "k": 3}, "e": {}}"#,
         )
         .unwrap();
         let (cols, objects) = (&flat.columns, &flat.objects);
-        assert_eq!(flat.tops, ["b", "ttft_s", "a", "m", "e"]);
+        assert_eq!(flat.tops, ["b", "x_s", "a", "m", "e"]);
         let names: Vec<&str> = cols.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["b", "ttft_s_mean", "ttft_s_p90", "a", "m_z", "m_k"]);
-        assert!(objects.contains("ttft_s") && objects.contains("m"));
+        assert_eq!(names, ["b", "x_s_mean", "x_s_p90", "a", "m_z", "m_k"]);
+        assert!(objects.contains("x_s") && objects.contains("m"));
         assert_eq!(cols[1].value, Node::Float(0.5));
-        assert_eq!(cols[1].top, "ttft_s");
+        assert_eq!(cols[1].top, "x_s");
         assert_eq!(cols[0].value, Node::UInt(1));
     }
 

@@ -39,10 +39,10 @@ pub const METRICS: [(&str, &str); 19] = [
     ("e2e_p50_s", "end-to-end latency, median over requests (s)"),
     ("e2e_p90_s", "end-to-end latency, 90th percentile (s)"),
     ("e2e_p99_s", "end-to-end latency, 99th percentile (s)"),
-    ("itl_mean_s", "inter-token latency, mean (s)"),
-    ("itl_p50_s", "inter-token latency, median over requests (s)"),
+    ("tpot_mean_s", "time per output token, mean over requests (s)"),
+    ("tpot_p50_s", "time per output token, median over requests (s)"),
     (
-        "itl_median_s",
+        "itl_p50_s",
         "inter-token latency, median over every gap between consecutive tokens (s)",
     ),
     (

@@ -198,7 +198,7 @@ fn compare_latency(
     let done: Vec<&RequestRow> = rows.iter().filter(|r| r.status == "completed").collect();
     let sim_ttft = quantiles(done.iter().filter_map(|r| r.ttft_s).collect());
     let sim_e2e = quantiles(done.iter().filter_map(|r| r.e2e_s).collect());
-    let sim_itl = quantiles(done.iter().filter_map(|r| r.tbt_mean_s).collect());
+    let sim_itl = quantiles(done.iter().filter_map(|r| r.tpot_s).collect());
     let meas_ttft: Option<Vec<f64>> = reqs.iter().map(|r| r.ttft_s).collect();
     let meas_e2e: Option<Vec<f64>> = reqs.iter().map(|r| r.e2e_s).collect();
     add_stats(p, "ttft", meas_ttft.clone().and_then(quantiles), sim_ttft);
@@ -211,8 +211,8 @@ fn compare_latency(
             .map(|(r, (t, e))| (e - t) / (r.output_tokens - 1) as f64)
             .collect();
         if let (Some(m), Some(si)) = (quantiles(itl), sim_itl) {
-            p.add("itl_mean_s", MetricValue::new(m.mean, si.mean));
-            p.add("itl_p50_s", MetricValue::new(m.p50, si.p50));
+            p.add("tpot_mean_s", MetricValue::new(m.mean, si.mean));
+            p.add("tpot_p50_s", MetricValue::new(m.p50, si.p50));
         }
     }
     if meas_ttft.is_none() {

@@ -265,7 +265,7 @@ pub fn validate_mlenergy(
                 let (first, end) = (steady[0], steady[steady.len() - 1]);
                 let gaps =
                     (b.end_ns[end] - b.end_ns[first]) as f64 / 1e9 / (steady.len() - 1) as f64;
-                p.add("itl_mean_s", MetricValue::new(tpot, gaps));
+                p.add("tpot_mean_s", MetricValue::new(tpot, gaps));
                 let running = steady
                     .iter()
                     .map(|&i| b.num_requests[i] as f64)
@@ -649,7 +649,7 @@ pub fn validate_mlenergy_v3(
                 })
                 .map_or(0, |g| g.0);
             p.add(
-                "itl_median_s",
+                "itl_p50_s",
                 MetricValue::new(row.median_itl_ms / 1e3, median as f64 / 1e9),
             );
             let (mut busy, mut weighted) = (0.0, 0.0);
