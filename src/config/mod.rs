@@ -275,7 +275,9 @@ impl Scenario {
                 "hardware.gpu",
                 &raw.hardware.gpu,
                 &format!(
-                    "not in the device catalog; known devices: {}",
+                    "not in the device catalog (names are matched as nvidia-smi prints them, e.g. \
+                     `NVIDIA H100 80GB HBM3`, but a different memory size or form factor is a \
+                     different device); known devices: {}",
                     known.join(", ")
                 ),
             )
