@@ -2,7 +2,11 @@
 //!
 //! Built-in copies of `profiles/models.yaml` and `profiles/devices.yaml` are compiled into the binary so a
 //! run works from any directory; a config may point at other files (`catalog: {models: .., devices: ..}`).
-//! Lookups accept the catalog key or any listed alias, case-insensitively. [`Catalogs`] holds the
+//! Lookups accept the catalog key or any listed alias, case-insensitively; a device is also found by its
+//! name as nvidia-smi or rocm-smi prints it (`NVIDIA H100 80GB HBM3`, `NVIDIA A100-SXM4-40GB`), matched
+//! after normalising both sides ([`normalise_device_name`]: no vendor prefix, case, spaces or
+//! punctuation), never by a prefix, so a name whose memory size or form factor is not in the catalog
+//! is not taken for one that is. [`Catalogs`] holds the
 //! built-in pair parsed once, for a command to share between the configs it resolves.
 
 use crate::error::{Error, Result};
@@ -210,9 +214,21 @@ impl Catalog {
         find(&self.models, name, |m| &m.aliases)
     }
 
-    /// The device called `name` (key or alias, case-insensitive), with its canonical key.
+    /// The device called `name` (key or alias, case-insensitive, or an alias after
+    /// [`normalise_device_name`]), with its canonical key. Keys are short ids (`a100`) and are matched
+    /// as written only, so `NVIDIA A100` (no memory size; the A100 comes with 40 and 80 GB) is not
+    /// taken for `a100`.
     pub fn device(&self, name: &str) -> Option<(&str, &DeviceSpec)> {
-        find(&self.devices, name, |d| &d.aliases)
+        find(&self.devices, name, |d| &d.aliases).or_else(|| {
+            let n = normalise_device_name(name);
+            if n.is_empty() {
+                return None;
+            }
+            self.devices
+                .iter()
+                .find(|(_, d)| d.aliases.iter().any(|a| normalise_device_name(a) == n))
+                .map(|(k, d)| (k.as_str(), d))
+        })
     }
 
     pub fn model_names(&self) -> impl Iterator<Item = &str> {
@@ -347,6 +363,21 @@ impl Catalogs {
         }
         Catalog::load(models, devices).map(Arc::new)
     }
+}
+
+/// A device name as compared across spellings: lower case, without a leading vendor or brand
+/// (`NVIDIA`, `AMD`, `Tesla`) and without anything but letters and digits, so `NVIDIA A100-SXM4-80GB`,
+/// `a100 sxm4 80gb` and `A100_SXM4_80GB` are one name.
+pub fn normalise_device_name(name: &str) -> String {
+    let mut s = name.trim().to_ascii_lowercase();
+    for prefix in ["nvidia", "amd", "tesla"] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            if rest.starts_with([' ', '-', '_']) {
+                s = rest.trim_start_matches([' ', '-', '_']).to_string();
+            }
+        }
+    }
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect()
 }
 
 fn find<'a, T>(

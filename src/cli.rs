@@ -69,6 +69,25 @@ pub struct ValidateCmd {
     /// idle baseline (the engine's warm-up request) [default: 1].
     #[arg(long, value_name = "SECONDS")]
     pub warmup_s: Option<f64>,
+    /// Seconds added to the power logs' clock to put them on the request log's clock (a measured
+    /// spec's `clock_offset_s`) [default: 0].
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_hyphen_values = true,
+        conflicts_with = "suite"
+    )]
+    pub clock_offset_s: Option<f64>,
+    /// UTC offset of the host that wrote local times without a zone (nvidia-smi's `timestamp`, a
+    /// `vllm bench serve` result's `date`), e.g. +02:00 or -05:00 (a measured spec's `utc_offset`)
+    /// [default: such times are read as UTC].
+    #[arg(
+        long,
+        value_name = "+HH:MM",
+        allow_hyphen_values = true,
+        conflicts_with = "suite"
+    )]
+    pub utc_offset: Option<String>,
     /// Skip the overlay plots.
     #[arg(long)]
     pub no_plots: bool,

@@ -238,6 +238,8 @@ fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
         force: cmd.force,
         thresholds: simwatt::drivers::validate::Thresholds::parse(&cmd.max_error)?,
         warmup_s: cmd.warmup_s,
+        clock_offset_s: cmd.clock_offset_s,
+        utc_offset: cmd.utc_offset,
         plots: !cmd.no_plots,
     };
     let quiet = cmd.quiet;

@@ -11,6 +11,7 @@ pub mod engine_profile;
 pub mod power_profile;
 pub mod raw;
 pub mod region;
+pub mod vllm_args;
 
 use crate::catalog::{Catalog, Catalogs, DeviceSpec, ModelSpec};
 use crate::error::{Error, Result};
@@ -98,11 +99,31 @@ pub fn parse_tree(path: &Path, mut tree: Value) -> Result<RawConfig> {
             p.insert(key, Value::String("auto".into()));
         }
     }
-    serde_path_to_error::deserialize(tree).map_err(|e| Error::Field {
-        path: path.to_path_buf(),
-        field: e.path().to_string(),
-        message: e.inner().to_string(),
+    serde_path_to_error::deserialize(tree).map_err(|e| {
+        let field = e.path().to_string();
+        let mut message = e.inner().to_string();
+        if let Some(h) = unknown_field_hint(&field, &message) {
+            message = format!("{message}. {h}");
+        }
+        Error::Field {
+            path: path.to_path_buf(),
+            field,
+            message,
+        }
     })
+}
+
+/// The hint for serde's `unknown field `NAME`, expected ...` at `field` when NAME is one of vLLM's
+/// engine arguments ([`vllm_args::hint`]).
+fn unknown_field_hint(field: &str, message: &str) -> Option<String> {
+    let name = message.strip_prefix("unknown field `")?.split_once('`')?.0;
+    // The path may end at the unknown key or at the mapping that holds it.
+    let section = field
+        .strip_suffix(name)
+        .map(|s| s.trim_end_matches('.'))
+        .unwrap_or(field);
+    let section = if section == "." { "" } else { section };
+    vllm_args::hint(name, section)
 }
 
 /// Reads, overrides and parses a config file.
@@ -254,7 +275,9 @@ impl Scenario {
                 "hardware.gpu",
                 &raw.hardware.gpu,
                 &format!(
-                    "not in the device catalog; known devices: {}",
+                    "not in the device catalog (names are matched as nvidia-smi prints them, e.g. \
+                     `NVIDIA H100 80GB HBM3`, but a different memory size or form factor is a \
+                     different device); known devices: {}",
                     known.join(", ")
                 ),
             )

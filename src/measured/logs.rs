@@ -1,8 +1,9 @@
 //! Measured power data, read as the tools write it: nvidia-smi CSV logs, the power logger of the vLLM
 //! energy-measurement protocol, Intel RAPL energy counters, and the aggregate benchmark tables of
-//! LLM-Inference-Bench (Argonne) and the ML.ENERGY leaderboard.
+//! LLM-Inference-Bench (Argonne) and the ML.ENERGY leaderboard; and per-request logs (CSV, or the
+//! result JSON of `vllm bench serve`).
 //!
-//! Input: CSV files. Output: time series as [`EnergyWindow`]s (the energy one reading stands for, over
+//! Input: CSV and JSON files. Output: time series as [`EnergyWindow`]s (the energy one reading stands for, over
 //! the window it averages), or aggregate rows. Every malformed file (a missing column, time that does not
 //! increase, a power column without a stated unit, NaN or text in a number cell) is an error that names
 //! the file, the column and the row; nothing here panics on input.
@@ -33,13 +34,69 @@ impl EnergyWindow {
     }
 }
 
+/// Which clock a log's times are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Seconds since 1970-01-01 UTC (an `epoch_s` column, `time.time()` of a logger).
+    Epoch,
+    /// A wall-clock date and time without a zone, as the writing host's local time (nvidia-smi's
+    /// `timestamp`, the `date` of a `vllm bench serve` result), read here as if it were UTC. Nothing in
+    /// the file says which zone it was; a run whose logs mix the two clocks needs the host's UTC
+    /// offset ([`parse_utc_offset`]) to line them up.
+    Local,
+}
+
 /// One device's power time series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PowerTrace {
     pub path: PathBuf,
     /// The GPU index of an nvidia-smi log with an `index` column.
     pub device_index: Option<String>,
+    /// The clock of the window times.
+    pub clock: Clock,
     pub windows: Vec<EnergyWindow>,
+}
+
+/// Seconds east of UTC of an offset written `+HH:MM`, `-HH:MM`, `+HHMM`, `+HH`, optionally after
+/// `UTC` (`UTC+05:30`), or `UTC` / `Z` alone for zero. `None` for anything else, including zone names
+/// (`Europe/Berlin` has two offsets a year; give the one in effect when the log was written), and for
+/// offsets beyond the +/-14 h that time zones use.
+pub fn parse_utc_offset(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("UTC")
+        .or_else(|| t.strip_prefix("utc"))
+        .or_else(|| t.strip_prefix("GMT"))
+        .unwrap_or(t);
+    if t.is_empty() || t == "Z" || t == "z" {
+        return Some(0.0);
+    }
+    let (sign, rest) = match t.as_bytes()[0] {
+        b'+' => (1.0, &t[1..]),
+        b'-' => (-1.0, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    if h.is_empty() || h.len() > 2 || m.is_empty() || m.len() > 2 {
+        return None;
+    }
+    let h: u32 = h.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    if h > 14 || m > 59 || (h == 14 && m > 0) {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60) as f64)
+}
+
+/// An offset in seconds as `+HH:MM` (rounded to the minute).
+pub fn format_utc_offset(seconds: f64) -> String {
+    let m = (seconds / 60.0).round() as i64;
+    let sign = if m < 0 { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60)
 }
 
 fn csv_err(path: &Path, message: impl Into<String>) -> Error {
@@ -110,7 +167,9 @@ fn civil_seconds(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: f64) -> f64 {
     (days * 86_400 + h * 3_600 + mi * 60) as f64 + s
 }
 
-/// Parses nvidia-smi's `YYYY/MM/DD HH:MM:SS.mmm` timestamp to seconds on the log's clock.
+/// Parses nvidia-smi's `YYYY/MM/DD HH:MM:SS.mmm` timestamp to seconds on the log's clock. The format
+/// carries no zone (nvidia-smi writes the host's local time), so the result is on the [`Clock::Local`]
+/// clock: the host's wall clock read as if it were UTC.
 pub fn parse_nvidia_smi_timestamp(cell: &str) -> Option<f64> {
     let (date, time) = cell.trim().split_once(' ')?;
     let d: Vec<&str> = date.split(['/', '-']).collect();
@@ -195,9 +254,9 @@ pub fn read_nvidia_smi(path: &Path, averaging_s: Option<f64>) -> Result<Vec<Powe
             message: format!("negative power {p} W"),
         });
     }
-    let (time_col, times) = if let Some(c) = t.find_column(&["epoch_s"]) {
+    let (time_col, times, clock) = if let Some(c) = t.find_column(&["epoch_s"]) {
         let v = t.f64_column(&c)?;
-        (c, v)
+        (c, v, Clock::Epoch)
     } else if let Some(c) = t.find_column(&["timestamp", "timestamp_local"]) {
         let cells = t.text_values(&c)?;
         let mut v = Vec::with_capacity(cells.len());
@@ -213,7 +272,7 @@ pub fn read_nvidia_smi(path: &Path, averaging_s: Option<f64>) -> Result<Vec<Powe
                 })?,
             );
         }
-        (c, v)
+        (c, v, Clock::Local)
     } else {
         return Err(t.missing_column("timestamp", " (or epoch_s)"));
     };
@@ -233,6 +292,7 @@ pub fn read_nvidia_smi(path: &Path, averaging_s: Option<f64>) -> Result<Vec<Powe
         out.push(PowerTrace {
             path: t.path.clone(),
             device_index: (!id.is_empty()).then_some(id),
+            clock,
             windows: windows_from_samples(&ts, &ps, averaging_s),
         });
     }
@@ -264,6 +324,7 @@ pub fn read_vllm_power_log(path: &Path, averaging_s: Option<f64>) -> Result<Powe
     Ok(PowerTrace {
         path: t.path.clone(),
         device_index: None,
+        clock: Clock::Epoch,
         windows: windows_from_samples(&times, &power, averaging_s),
     })
 }
@@ -330,6 +391,7 @@ pub fn read_rapl(path: &Path, max_range_uj: Option<f64>) -> Result<PowerTrace> {
     Ok(PowerTrace {
         path: t.path.clone(),
         device_index: None,
+        clock: Clock::Epoch,
         windows,
     })
 }
@@ -646,6 +708,284 @@ pub fn read_request_log(path: &Path) -> Result<Vec<LoggedRequest>> {
     Ok(out)
 }
 
+/// The request log of a `vllm bench serve --save-result --save-detailed` run (or of the older
+/// `benchmarks/benchmark_serving.py`), read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchResult {
+    /// The successful requests, by dispatch time, on the [`Clock::Local`] clock of the result's `date`.
+    pub requests: Vec<LoggedRequest>,
+    /// What was assumed in reading it (the dispatch clock, failed requests left out), for the report.
+    pub notes: Vec<String>,
+}
+
+/// Whether a JSON value is a `vllm bench serve` result: an object with the benchmark's `duration`,
+/// `completed` and `request_throughput` (or per-request `ttfts`). Told by content, whatever the file is
+/// called.
+pub fn is_vllm_bench_result(v: &serde_json::Value) -> bool {
+    v.is_object()
+        && v.get("duration").is_some()
+        && v.get("completed").is_some()
+        && (v.get("request_throughput").is_some() || v.get("ttfts").is_some())
+}
+
+/// Parses the `date` of a `vllm bench serve` result (`YYYYMMDD-HHMMSS`, the client host's local time
+/// when it saved the file) to seconds on the [`Clock::Local`] clock.
+pub fn parse_vllm_bench_date(cell: &str) -> Option<f64> {
+    let (d, t) = cell.trim().split_once('-')?;
+    if d.len() != 8 || t.len() != 6 || !(d.chars().chain(t.chars())).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let n = |s: &str| s.parse::<i64>().ok();
+    let (y, mo, day) = (n(&d[..4])?, n(&d[4..6])?, n(&d[6..])?);
+    let (h, mi, sec) = (n(&t[..2])?, n(&t[2..4])?, n(&t[4..])?);
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&day)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0..61).contains(&sec)
+    {
+        return None;
+    }
+    Some(civil_seconds(y, mo, day, h, mi, sec as f64))
+}
+
+/// Reads the result JSON that `vllm bench serve --save-result --save-detailed` writes (fields as in
+/// vLLM's `vllm/benchmarks/serve.py`): per request `input_lens`, `output_lens`, `ttfts` (s), `itls`
+/// (lists of s), and where the version writes them `latencies` (s), `start_times` and `errors`; for the
+/// run `date`, `duration` (s), `request_rate` and `max_concurrency`.
+///
+/// Dispatch times: the file has no absolute per-request time. `start_times` (where present) are the
+/// client's `perf_counter` at each dispatch, an arbitrary origin, so only their differences are used;
+/// the run is placed on the clock of `date` (the client's local time when it saved the file, whole
+/// seconds, after the benchmark ended and its metrics were computed) by taking `date - duration` as
+/// the first dispatch, which puts the requests up to a second or two later than they were against a
+/// power log. Without `start_times`, every request is taken to have been dispatched at that instant,
+/// which is what the client does only with `request_rate` inf and no `max_concurrency`; any other
+/// run without `start_times` is an error (its dispatch times are lost). Failed requests (a non-empty
+/// `errors` entry, or no output) are left out and counted in the notes. End-to-end latency is
+/// `latencies`, else TTFT plus the sum of `itls`.
+pub fn read_vllm_bench_result(path: &Path) -> Result<BenchResult> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bad = |m: String| csv_err(path, m);
+    let mut values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
+    let v = match values.next() {
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(bad(format!("not valid JSON: {e}"))),
+        None => return Err(bad("empty file".into())),
+    };
+    let more = values.count();
+    if more > 0 {
+        return Err(bad(format!(
+            "holds {} benchmark results (written with --append-result); a measured run's folder \
+             needs the one result that its power logs cover",
+            more + 1
+        )));
+    }
+    let field_err = |field: &str, m: String| Error::Column {
+        path: path.to_path_buf(),
+        column: field.to_string(),
+        row: None,
+        message: m,
+    };
+    let row_err = |field: &str, i: usize, m: String| Error::Column {
+        path: path.to_path_buf(),
+        column: field.to_string(),
+        row: Some(i + 1),
+        message: m,
+    };
+    let num = |field: &str| -> Result<f64> {
+        v.get(field)
+            .and_then(serde_json::Value::as_f64)
+            .filter(|x| x.is_finite())
+            .ok_or_else(|| {
+                field_err(
+                    field,
+                    format!(
+                        "missing or not a number: {}",
+                        v.get(field).unwrap_or(&"absent".into())
+                    ),
+                )
+            })
+    };
+    let duration = num("duration")?;
+    if duration <= 0.0 {
+        return Err(field_err("duration", format!("{duration} is not > 0 s")));
+    }
+    let date = v
+        .get("date")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| {
+            field_err(
+            "date",
+            "missing: the result's save time (YYYYMMDD-HHMMSS) places its requests on the power \
+             logs' clock"
+                .into(),
+        )
+        })?;
+    let saved = parse_vllm_bench_date(date)
+        .ok_or_else(|| field_err("date", format!("`{date}` is not a date as YYYYMMDD-HHMMSS")))?;
+    let per_request = ["input_lens", "output_lens", "ttfts"];
+    if let Some(f) = per_request.iter().find(|f| v.get(**f).is_none()) {
+        return Err(field_err(
+            f,
+            "missing: the file has the benchmark's summary but not its per-request fields \
+             (input_lens, output_lens, ttfts, itls), which vllm bench serve writes only with \
+             --save-detailed (run it with --save-result --save-detailed)"
+                .into(),
+        ));
+    }
+    let n = v["ttfts"].as_array().map_or(0, Vec::len);
+    let list = |field: &str| -> Result<Option<&Vec<serde_json::Value>>> {
+        match v.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Array(a)) if a.len() == n => Ok(Some(a)),
+            Some(serde_json::Value::Array(a)) => Err(field_err(
+                field,
+                format!(
+                    "{} entries, but `ttfts` has {n}: one entry per request",
+                    a.len()
+                ),
+            )),
+            Some(_) => Err(field_err(field, "not a list".into())),
+        }
+    };
+    let nums = |field: &str| -> Result<Option<Vec<f64>>> {
+        let Some(a) = list(field)? else {
+            return Ok(None);
+        };
+        a.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.as_f64()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| row_err(field, i, format!("{x} is not a number >= 0")))
+            })
+            .collect::<Result<Vec<f64>>>()
+            .map(Some)
+    };
+    let input = nums("input_lens")?.unwrap_or_default();
+    let output = nums("output_lens")?.unwrap_or_default();
+    let ttft = nums("ttfts")?.unwrap_or_default();
+    let latency = nums("latencies")?;
+    let starts = nums("start_times")?;
+    let itls = list("itls")?;
+    let errors = list("errors")?;
+    if n == 0 {
+        return Err(field_err("ttfts", "no requests".into()));
+    }
+    if input.len() != n || output.len() != n {
+        return Err(field_err(
+            "input_lens",
+            format!(
+                "{} input and {} output lengths for {n} requests",
+                input.len(),
+                output.len()
+            ),
+        ));
+    }
+    let rate_inf = match v.get("request_rate") {
+        None | Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::String(s)) => s == "inf",
+        Some(x) => x.as_f64().is_some_and(f64::is_infinite),
+    };
+    let capped = v.get("max_concurrency").is_some_and(|c| !c.is_null());
+    if starts.is_none() && (!rate_inf || capped) {
+        return Err(field_err(
+            "start_times",
+            format!(
+                "missing, and the run did not send every request at once (request_rate {}, \
+                 max_concurrency {}): without start_times its dispatch times are lost; use a vLLM \
+                 whose result has start_times (written with --save-detailed), or a request log with \
+                 dispatch times",
+                v.get("request_rate").unwrap_or(&"absent".into()),
+                v.get("max_concurrency").unwrap_or(&"absent".into())
+            ),
+        ));
+    }
+    let first_start = starts
+        .as_ref()
+        .map_or(0.0, |s| s.iter().cloned().fold(f64::INFINITY, f64::min));
+    let begin = saved - duration;
+    let mut out = Vec::with_capacity(n);
+    let mut failed = 0;
+    for i in 0..n {
+        let error = errors
+            .and_then(|e| e[i].as_str())
+            .is_some_and(|e| !e.is_empty());
+        if error || output[i] < 1.0 {
+            failed += 1;
+            continue;
+        }
+        if input[i] < 1.0 || input[i].fract() != 0.0 || output[i].fract() != 0.0 {
+            let f = if input[i] < 1.0 || input[i].fract() != 0.0 {
+                "input_lens"
+            } else {
+                "output_lens"
+            };
+            return Err(row_err(f, i, "not a whole number of tokens >= 1".into()));
+        }
+        let itl_sum = match itls {
+            Some(l) => match l[i].as_array() {
+                Some(g) => Some(
+                    g.iter()
+                        .map(|x| x.as_f64().unwrap_or(f64::NAN))
+                        .sum::<f64>(),
+                ),
+                None => return Err(row_err("itls", i, "not a list of seconds".into())),
+            },
+            None => None,
+        };
+        let e2e = match (&latency, itl_sum) {
+            (Some(l), _) => Some(l[i]),
+            (None, Some(s)) if s.is_finite() => Some(ttft[i] + s),
+            (None, Some(_)) => return Err(row_err("itls", i, "an entry is not a number".into())),
+            (None, None) => None,
+        };
+        if let Some(e) = e2e.filter(|e| ttft[i] > *e + 1e-9) {
+            return Err(row_err(
+                "ttfts",
+                i,
+                format!(
+                    "time to first token {} s is longer than the latency {e} s",
+                    ttft[i]
+                ),
+            ));
+        }
+        out.push(LoggedRequest {
+            arrival_s: begin + starts.as_ref().map_or(0.0, |s| s[i] - first_start),
+            prompt_tokens: input[i] as u32,
+            output_tokens: output[i] as u32,
+            ttft_s: Some(ttft[i]),
+            e2e_s: e2e,
+        });
+    }
+    if out.is_empty() {
+        return Err(bad(format!("every one of its {n} requests failed")));
+    }
+    out.sort_by(|a, b| a.arrival_s.total_cmp(&b.arrival_s));
+    let mut notes = vec![format!(
+        "requests from a vllm bench serve result ({}): the first dispatch placed at its `date` ({date}, \
+         the client's local time when the file was saved, whole seconds) less its `duration` \
+         ({duration:.3} s), so against the power log it may lie a second or two late; {}",
+        path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+        if starts.is_some() {
+            "dispatch times relative to it from `start_times`"
+        } else {
+            "no `start_times`: every request taken as dispatched at that instant (request_rate inf, \
+             no max_concurrency)"
+        }
+    )];
+    if failed > 0 {
+        notes.push(format!(
+            "{failed} of {n} requests failed in the measured run and are left out of the replay"
+        ));
+    }
+    Ok(BenchResult {
+        requests: out,
+        notes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,6 +1027,30 @@ mod tests {
             Some(1.0)
         );
         assert!(parse_nvidia_smi_timestamp("yesterday").is_none());
+    }
+
+    #[test]
+    fn utc_offsets_parse_in_the_usual_spellings_and_zone_names_do_not() {
+        assert_eq!(parse_utc_offset("+02:00"), Some(7200.0));
+        assert_eq!(parse_utc_offset("-05:00"), Some(-18000.0));
+        assert_eq!(parse_utc_offset("+0530"), Some(19800.0));
+        assert_eq!(parse_utc_offset("UTC+5:45"), Some(20700.0));
+        assert_eq!(parse_utc_offset("-3"), Some(-10800.0));
+        assert_eq!(parse_utc_offset("UTC"), Some(0.0));
+        assert_eq!(parse_utc_offset("Z"), Some(0.0));
+        for bad in [
+            "Europe/Berlin",
+            "CET",
+            "+15:00",
+            "+02:60",
+            "2",
+            "+",
+            "+1:2:3",
+        ] {
+            assert_eq!(parse_utc_offset(bad), None, "{bad}");
+        }
+        assert_eq!(format_utc_offset(-19800.0), "-05:30");
+        assert_eq!(format_utc_offset(7200.0), "+02:00");
     }
 
     #[test]

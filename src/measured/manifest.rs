@@ -144,6 +144,10 @@ pub struct TimeSeries {
     /// Seconds added to the power log's clock to put it on the request log's clock.
     #[serde(default)]
     pub clock_offset_s: f64,
+    /// UTC offset (`+HH:MM`) of the host that wrote local times without a zone (nvidia-smi's
+    /// `timestamp`); without it they are read as UTC.
+    #[serde(default)]
+    pub utc_offset: Option<String>,
     /// Windows overlapping the `warmup_s` seconds before the first request are dropped (the engine's
     /// warm-up request, which the request log does not list).
     #[serde(default)]

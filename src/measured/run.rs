@@ -3,8 +3,15 @@
 //!
 //! Input: the folder and how to read its clock ([`RunOptions`]). Output: a [`MeasuredRun`] with the
 //! active window, per-GPU energy inside any interval and the idle baseline. It runs no simulation.
+//!
+//! Clocks: a log is on epoch seconds or on the writing host's local wall clock without a zone
+//! ([`Clock`]); nvidia-smi's `timestamp` is the latter and cannot be told apart from UTC by its
+//! format. Local times are read as UTC unless the run gives the host's UTC offset
+//! (`RunOptions::utc_offset_s`); a power log that then does not overlap the requests is an error that
+//! says by how much it is off and, when a whole or half hour shift would line it up, that this looks
+//! like a time zone and which setting fixes it ([`align_power`]).
 
-use super::logs::{self, EnergyWindow, LoggedRequest, PowerTrace};
+use super::logs::{self, format_utc_offset, Clock, EnergyWindow, LoggedRequest, PowerTrace};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +22,9 @@ pub struct RunOptions {
     pub warmup_s: f64,
     /// Seconds added to the power logs' clock to put them on the request log's clock.
     pub clock_offset_s: f64,
+    /// Seconds east of UTC of the host that wrote the logs on local time ([`Clock::Local`]: nvidia-smi's
+    /// `timestamp`); they are put on UTC by subtracting it. `None`: read as UTC.
+    pub utc_offset_s: Option<f64>,
     /// Seconds each power reading averages over (default: the interval since the previous one).
     pub averaging_s: Option<f64>,
 }
@@ -24,6 +34,7 @@ impl Default for RunOptions {
         RunOptions {
             warmup_s: 1.0,
             clock_offset_s: 0.0,
+            utc_offset_s: None,
             averaging_s: None,
         }
     }
@@ -39,18 +50,39 @@ pub struct MeasuredRun {
     /// One trace per GPU, on the request log's clock with the first request at 0.
     pub traces: Vec<PowerTrace>,
     pub manifest: Option<serde_json::Value>,
+    /// What was assumed in reading the logs (clocks, time zones), for the report.
+    pub notes: Vec<String>,
 }
 
-/// What kind of CSV a header says a file is.
+/// What kind of log a file's content says it is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Requests,
+    /// A `vllm bench serve` result (JSON), read as the request log.
+    VllmBench,
     NvidiaSmi,
     VllmPower,
 }
 
+/// What a file is, told by its content (a CSV header, or a JSON object's fields), not its name. Files
+/// that are not text, and text that is neither, are `None`.
 fn classify(path: &Path) -> Result<Option<Kind>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(None);
+    };
+    let body = text.trim_start_matches('\u{feff}').trim_start();
+    if body.starts_with('{') {
+        let first = serde_json::Deserializer::from_str(body)
+            .into_iter::<serde_json::Value>()
+            .next();
+        return Ok(match first {
+            Some(Ok(v)) if logs::is_vllm_bench_result(&v) => Some(Kind::VllmBench),
+            // More than one result appended: the reader says so.
+            Some(Err(_)) if body.contains("\"ttfts\"") => Some(Kind::VllmBench),
+            _ => None,
+        });
+    }
     let header: Vec<String> = text
         .lines()
         .next()
@@ -85,35 +117,42 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
             ),
         ));
     }
-    let mut csvs: Vec<PathBuf> = std::fs::read_dir(dir)
+    // Every file but the manifest and hidden ones, told apart by content.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                !n.starts_with('.') && n != "manifest.json"
+            })
+        })
         .collect();
-    csvs.sort();
+    files.sort();
     let mut requests = Vec::new();
     let mut power = Vec::new();
-    for p in &csvs {
+    for p in &files {
         match classify(p)? {
-            Some(Kind::Requests) => requests.push(p.clone()),
+            Some(k @ (Kind::Requests | Kind::VllmBench)) => requests.push((p.clone(), k)),
             Some(k) => power.push((p.clone(), k)),
             None => {}
         }
     }
-    let requests_path = match requests.as_slice() {
+    let (requests_path, requests_kind) = match requests.as_slice() {
         [one] => one.clone(),
         [] => return Err(bad(
             "no request log: expected a CSV with `timestamp, prompt_tokens, completion_tokens, \
                  latency` (vLLM energy-measurement protocol), `request_timestamp_epoch_s, \
                  input_len_tokens, output_len_tokens` or `arrived_at, num_prefill_tokens, \
-                 num_decode_tokens`"
+                 num_decode_tokens`, or a `vllm bench serve --save-result --save-detailed` JSON"
                 .into(),
         )),
         many => {
             return Err(bad(format!(
                 "more than one request log: {}",
                 many.iter()
-                    .map(|p| p.display().to_string())
+                    .map(|(p, _)| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             )))
@@ -126,41 +165,33 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
                 .into(),
         ));
     }
-    let reqs = logs::read_request_log(&requests_path)?;
-    let t0 = reqs[0].arrival_s;
+    let (reqs, requests_clock, mut notes) = match requests_kind {
+        Kind::VllmBench => {
+            let r = logs::read_vllm_bench_result(&requests_path)?;
+            (r.requests, Clock::Local, r.notes)
+        }
+        _ => (
+            logs::read_request_log(&requests_path)?,
+            Clock::Epoch,
+            Vec::new(),
+        ),
+    };
     let mut traces = Vec::new();
     for (p, k) in &power {
         let mut ts = match k {
             Kind::NvidiaSmi => logs::read_nvidia_smi(p, opts.averaging_s)?,
             _ => vec![logs::read_vllm_power_log(p, opts.averaging_s)?],
         };
-        for t in &mut ts {
-            for w in &mut t.windows {
-                w.start_s += opts.clock_offset_s - t0;
-                w.end_s += opts.clock_offset_s - t0;
-            }
-        }
         traces.append(&mut ts);
     }
-    // The power log must cover the requests: a log on another clock (local time against epoch
-    // seconds) would not.
-    let last_arrival = reqs.last().map_or(0.0, |r| r.arrival_s - t0);
-    for t in &traces {
-        let (a, b) = (
-            t.windows.first().map_or(0.0, |w| w.start_s),
-            t.windows.last().map_or(0.0, |w| w.end_s),
-        );
-        if b < 0.0 || a > last_arrival {
-            return Err(Error::Csv {
-                path: t.path.clone(),
-                message: format!(
-                    "the power log ({a:.1} s to {b:.1} s from the first request) does not overlap the \
-                     requests (0 to {last_arrival:.1} s): are both logs on the same clock? (set \
-                     clock_offset_s)"
-                ),
-            });
-        }
-    }
+    notes.extend(align_power(
+        &mut traces,
+        &reqs,
+        requests_clock,
+        &requests_path,
+        opts.clock_offset_s,
+        opts.utc_offset_s,
+    )?);
     let manifest_path = dir.join("manifest.json");
     let manifest = if manifest_path.exists() {
         let text =
@@ -179,7 +210,156 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
         requests: reqs,
         traces,
         manifest,
+        notes,
     })
+}
+
+/// Puts power traces on the requests' clock, in seconds from the first request: local times less the
+/// UTC offset when one is given, plus `clock_offset_s`. Every trace must then overlap the requests;
+/// one that does not is an error saying by how much it is off and, when a whole or half hour shift
+/// would line it up, that this looks like a time-zone difference and how to give the offset. Returns
+/// notes on what was assumed (local times read as UTC).
+pub fn align_power(
+    traces: &mut [PowerTrace],
+    requests: &[LoggedRequest],
+    requests_clock: Clock,
+    requests_path: &Path,
+    clock_offset_s: f64,
+    utc_offset_s: Option<f64>,
+) -> Result<Vec<String>> {
+    let Some(first) = requests.first() else {
+        return Err(Error::Csv {
+            path: requests_path.to_path_buf(),
+            message: "the request log has no requests".into(),
+        });
+    };
+    let to_utc = |clock: Clock| match (clock, utc_offset_s) {
+        (Clock::Local, Some(off)) => -off,
+        _ => 0.0,
+    };
+    let t0 = first.arrival_s + to_utc(requests_clock);
+    for t in traces.iter_mut() {
+        let shift = to_utc(t.clock) + clock_offset_s - t0;
+        for w in &mut t.windows {
+            w.start_s += shift;
+            w.end_s += shift;
+        }
+    }
+    let last_arrival = requests
+        .last()
+        .map_or(0.0, |r| r.arrival_s - first.arrival_s);
+    for t in traces.iter() {
+        let (a, b) = (
+            t.windows.first().map_or(0.0, |w| w.start_s),
+            t.windows.last().map_or(0.0, |w| w.end_s),
+        );
+        if b < 0.0 || a > last_arrival {
+            return Err(Error::Csv {
+                path: t.path.clone(),
+                message: not_overlapping(a, b, last_arrival, t.clock, requests_clock),
+            });
+        }
+    }
+    let mut notes = Vec::new();
+    let mixed = traces.iter().any(|t| t.clock != requests_clock);
+    let any_local =
+        requests_clock == Clock::Local || traces.iter().any(|t| t.clock == Clock::Local);
+    match utc_offset_s {
+        None if mixed => notes.push(
+            "the power and request logs are on different clocks (one local time without a zone, as \
+             nvidia-smi writes it, the other epoch seconds); with no utc_offset given the local times \
+             were read as UTC, which is right only on a host set to UTC (they overlap, so it \
+             probably was)"
+                .into(),
+        ),
+        Some(off) if any_local => notes.push(format!(
+            "local times (nvidia-smi timestamps) read as UTC{}",
+            format_utc_offset(off)
+        )),
+        Some(_) => notes.push(
+            "utc_offset was given but every log is on epoch seconds, so it was not used".into(),
+        ),
+        None => {}
+    }
+    if clock_offset_s != 0.0 {
+        notes.push(format!(
+            "power logs shifted by clock_offset_s = {clock_offset_s} s"
+        ));
+    }
+    Ok(notes)
+}
+
+/// Seconds as `1234.5 s (20 min 34 s)` or `7190.0 s (1 h 59 min 50 s)`.
+fn span_words(s: f64) -> String {
+    let a = s.abs().round() as i64;
+    let words = if a >= 3600 {
+        format!("{} h {} min {} s", a / 3600, (a % 3600) / 60, a % 60)
+    } else if a >= 60 {
+        format!("{} min {} s", a / 60, a % 60)
+    } else {
+        format!("{a} s")
+    };
+    format!("{:.1} s ({words})", s.abs())
+}
+
+/// The error message of a power log spanning `[a, b]` seconds from the first request that does not
+/// overlap the requests' `[0, last]`.
+fn not_overlapping(a: f64, b: f64, last: f64, power: Clock, requests: Clock) -> String {
+    let mut m = format!(
+        "the power log ({a:.1} s to {b:.1} s from the first request) does not overlap the requests \
+         (0 to {last:.1} s): it starts {} {} the first request",
+        span_words(a),
+        if a < 0.0 { "before" } else { "after" }
+    );
+    // A time zone shifts a log by a whole number of quarter hours (most by whole or half hours). The
+    // shift that lines the log's start up with the first request, rounded to a quarter hour, is a time
+    // zone's if the shifted log then overlaps the requests.
+    let q = 900.0;
+    let h = (a / q).round() * q;
+    let tz = h != 0.0 && h.abs() <= 14.0 * 3600.0 && a - h <= last && b - h >= 0.0;
+    if tz {
+        let unit = if h % 3600.0 == 0.0 {
+            "a whole number of hours"
+        } else if h % 1800.0 == 0.0 {
+            "a whole number of half hours"
+        } else {
+            "a whole number of quarter hours"
+        };
+        m.push_str(&format!(
+            ". Shifted by {} s ({}, {unit}) it would overlap them: that looks like a time-zone \
+             difference (nvidia-smi writes the host's local time with no zone, so it cannot be read \
+             from the log).",
+            -h,
+            format_utc_offset(-h)
+        ));
+        let utc = match (power, requests) {
+            (Clock::Local, Clock::Epoch) => Some(h),
+            (Clock::Epoch, Clock::Local) => Some(-h),
+            _ => None,
+        };
+        if let Some(off) = utc {
+            let f = format_utc_offset(off);
+            m.push_str(&format!(
+                " Give the UTC offset of the host that wrote the local times: --utc-offset={f} \
+                 (`utc_offset: \"{f}\"` in a measured spec or manifest), or shift the power log with \
+                 --clock-offset-s={} (`clock_offset_s`)",
+                -h
+            ));
+        } else {
+            m.push_str(&format!(
+                " Shift the power log's clock with --clock-offset-s={} (`clock_offset_s` in a measured \
+                 spec or manifest)",
+                -h
+            ));
+        }
+    } else {
+        m.push_str(
+            "; no whole or half hour shift lines them up, so it is not a time-zone difference: are \
+             both logs of the same run and on the same clock? Shift the power log's clock with \
+             --clock-offset-s=SECONDS (`clock_offset_s` in a measured spec or manifest)",
+        );
+    }
+    m
 }
 
 /// Energy of `w` inside `[a, b]`, assuming constant power over the window.
@@ -252,5 +432,37 @@ impl MeasuredRun {
             }
         }
         (s > 0.0).then(|| (e / s, n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_two_hours_ahead_is_called_a_time_zone_with_the_offset_to_give() {
+        // nvidia-smi on a UTC+2 host, read as UTC: it starts 2 h minus the 10 s of idle before load
+        // after the first request.
+        let m = not_overlapping(7190.0, 7300.0, 60.0, Clock::Local, Clock::Epoch);
+        assert!(m.contains("1 h 59 min 50 s"), "{m}");
+        assert!(m.contains("time-zone"), "{m}");
+        assert!(m.contains("--utc-offset=+02:00"), "{m}");
+        assert!(m.contains("--clock-offset-s=-7200"), "{m}");
+        // The request log on local time instead: the sign turns.
+        let m = not_overlapping(-7210.0, -7100.0, 60.0, Clock::Epoch, Clock::Local);
+        assert!(m.contains("--utc-offset=+02:00"), "{m}");
+        assert!(m.contains("--clock-offset-s=7200"), "{m}");
+        // India: half hours.
+        let m = not_overlapping(19795.0, 19900.0, 60.0, Clock::Local, Clock::Epoch);
+        assert!(m.contains("half hours") && m.contains("+05:30"), "{m}");
+    }
+
+    #[test]
+    fn a_log_off_by_no_whole_hour_is_not_called_a_time_zone() {
+        let m = not_overlapping(500.0, 560.0, 60.0, Clock::Local, Clock::Epoch);
+        assert!(!m.contains("looks like a time-zone"), "{m}");
+        assert!(m.contains("not a time-zone difference"), "{m}");
+        assert!(m.contains("8 min 20 s) after"), "{m}");
+        assert!(m.contains("--clock-offset-s"), "{m}");
     }
 }

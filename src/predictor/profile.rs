@@ -4,9 +4,12 @@
 //!
 //! Inputs: `compute/<gpu>/<model>/mlp.csv` (per-layer linear, norm, activation, rotary and add kernels
 //! against `num_tokens`, per tensor-parallel degree) and `network/<sku>/{all_reduce,send_recv}.csv`
-//! (collectives against message bytes), and `cpu_overheads/<gpu>/cpu_overheads.csv` (the host's
-//! scheduling, sampling, input preparation, output processing and Ray communication per iteration
-//! against batch size, per model and TP). Attention has no per-model profile here: it comes from a
+//! (collectives against message bytes), and the CPU-overhead profile (the host's scheduling, sampling,
+//! input preparation, output processing and Ray communication per iteration against batch size, per
+//! model and TP: `cpu_overheads/<gpu>/cpu_overheads.csv` with every model in one file, as shipped, or
+//! Vidur's current `cpu_overhead/<network_sku>/<model>/cpu_overheads.csv`, same columns). The root is
+//! the profiles folder or a Vidur checkout (its `data/profiling`). Attention has no per-model profile
+//! here (a model's own `compute/<gpu>/<model>/attention.csv` is used where present): it comes from a
 //! roofline calibrated on the one real attention profile (see [`super::attention`]). Output: a
 //! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error. Fitted tables are kept
 //! in a [`TableCache`] that a driver makes and shares between its runs, and on disk between processes.
@@ -274,8 +277,14 @@ impl ProfileSources {
     }
 
     /// The profile files for `model` on a device whose catalog entry names `profile_dir` and
-    /// `network_profile`, under `root` (normally profiles/vidur). `None` when the compute profile does
-    /// not exist.
+    /// `network_profile`, under `root` (normally profiles/vidur; a Vidur checkout, whose profiles are
+    /// under `data/profiling`, also works). `None` when the compute profile does not exist.
+    ///
+    /// Layouts: `compute/<profile_dir>/<model>/{mlp,attention}.csv` and
+    /// `network/<network_profile>/{all_reduce,send_recv}.csv` in both; the CPU overheads as shipped
+    /// (`cpu_overheads/<profile_dir>/cpu_overheads.csv`, every model in one file) or as Vidur reads
+    /// them now (`cpu_overhead/<network_profile>/<model>/cpu_overheads.csv`; also under
+    /// `<profile_dir>`), the first that exists in that order.
     pub fn locate(
         root: &Path,
         profile_dir: Option<&str>,
@@ -283,6 +292,12 @@ impl ProfileSources {
         model: &str,
         tp: u32,
     ) -> Option<Self> {
+        let vidur_checkout = root.join("data").join("profiling");
+        let root = if !root.join("compute").is_dir() && vidur_checkout.join("compute").is_dir() {
+            vidur_checkout.as_path()
+        } else {
+            root
+        };
         let dir = root.join("compute").join(profile_dir?).join(model);
         let mlp = dir.join("mlp.csv");
         if !mlp.exists() {
@@ -303,10 +318,21 @@ impl ProfileSources {
                 .map(|n| root.join("network").join(n).join(name))
                 .filter(|p| p.exists())
         };
-        let cpu = root
-            .join("cpu_overheads")
-            .join(profile_dir?)
-            .join("cpu_overheads.csv");
+        let vidur_cpu = |folder: &str| {
+            root.join("cpu_overhead")
+                .join(folder)
+                .join(model)
+                .join("cpu_overheads.csv")
+        };
+        let cpu = std::iter::once(
+            root.join("cpu_overheads")
+                .join(profile_dir?)
+                .join("cpu_overheads.csv"),
+        )
+        .chain(net.as_deref().map(vidur_cpu))
+        .chain(network_profile.map(vidur_cpu))
+        .chain(std::iter::once(vidur_cpu(profile_dir?)))
+        .find(|p| p.exists());
         let shared = root.join(SHARED_ATTENTION_PROFILE);
         let attention_measured_on = match model_attention {
             Some(_) => None,
@@ -317,7 +343,7 @@ impl ProfileSources {
         };
         Some(ProfileSources {
             mlp,
-            cpu_overheads: cpu.exists().then_some(cpu),
+            cpu_overheads: cpu,
             all_reduce: file("all_reduce.csv"),
             send_recv: file("send_recv.csv"),
             attention: model_attention.unwrap_or(shared),

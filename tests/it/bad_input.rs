@@ -195,3 +195,87 @@ fn empty_ranges_and_zero_counts_are_named() {
     let o = run_config(&quickstart_text(), &["--set", "workload.requests=0"]);
     assert_clean_failure(&o, &["workload.requests", "= 0"]);
 }
+
+/// Regression: vLLM's own knob names were refused as unknown fields with no hint. Each is still
+/// refused (the config stays strict), and the error names the field, where it was found, and the
+/// simwatt field that means the same, or says that simwatt does not model it; the CLI's dashed
+/// spelling gets the same hint.
+#[test]
+fn vllm_knob_names_are_refused_without_a_hint() {
+    let cases: [(&str, &[&str]); 11] = [
+        (
+            "scheduler.enable_chunked_prefill=true",
+            &[
+                "scheduler",
+                "enable_chunked_prefill",
+                "scheduler.policy: sarathi",
+            ],
+        ),
+        (
+            "hardware.tensor_parallel_size=2",
+            &[
+                "in `hardware`",
+                "tensor_parallel_size",
+                "`hardware.tensor_parallel`",
+            ],
+        ),
+        (
+            "hardware.pipeline_parallel_size=2",
+            &["pipeline_parallel_size", "`hardware.pipeline_stages`"],
+        ),
+        (
+            "max_model_len=4096",
+            &[
+                "at the top level",
+                "max_model_len",
+                "does not model",
+                "max_position_embeddings",
+            ],
+        ),
+        (
+            "scheduler.enable_prefix_caching=true",
+            &["enable_prefix_caching", "does not model prefix caching"],
+        ),
+        (
+            "max_num_seqs=64",
+            &["at the top level", "`scheduler.max_num_seqs`"],
+        ),
+        (
+            "hardware.max_num_batched_tokens=8192",
+            &["in `hardware`", "`scheduler.max_num_batched_tokens`"],
+        ),
+        (
+            "scheduler.gpu_memory_utilization=0.8",
+            &["in `scheduler`", "`hardware.gpu_memory_utilization`"],
+        ),
+        ("hardware.block_size=32", &["`scheduler.block_size`"]),
+        (
+            "scheduler.--enable-chunked-prefill=true",
+            &["--enable-chunked-prefill", "scheduler.policy: sarathi"],
+        ),
+        (
+            "hardware.tensor-parallel-size=2",
+            &["tensor-parallel-size", "`hardware.tensor_parallel`"],
+        ),
+    ];
+    for (set, needles) in cases {
+        let o = run_config(&quickstart_text(), &["--set", set]);
+        let mut all = vec!["unknown field", "vLLM"];
+        all.extend_from_slice(needles);
+        assert_clean_failure(&o, &all);
+    }
+    // In the file itself, not only through --set.
+    let text = quickstart_text().replace(
+        "max_num_seqs: 128",
+        "max_num_seqs: 128, enable_chunked_prefill: true",
+    );
+    assert_clean_failure(
+        &run_config(&text, &[]),
+        &[
+            "bad.yaml",
+            "scheduler",
+            "enable_chunked_prefill",
+            "scheduler.policy: sarathi",
+        ],
+    );
+}

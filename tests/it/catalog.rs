@@ -158,3 +158,86 @@ fn every_new_model_serves_a_few_requests_on_a_new_device() {
         assert_eq!(o.summary.requests_completed, 5, "{model} on {gpu} TP {tp}");
     }
 }
+
+/// Regression: a device name as nvidia-smi prints it resolved only when it was listed verbatim as an
+/// alias; other spellings of the same name (no vendor, spaces for dashes, another case) did not.
+/// Names are now matched after normalising both sides, never by prefix, so a memory size or form
+/// factor the catalog does not have is an error listing the known devices, not the nearest device.
+#[test]
+fn nvidia_smi_device_names_resolve_to_the_catalog_device() {
+    let c = Catalog::builtin().unwrap();
+    for (smi, key) in [
+        ("NVIDIA A100-SXM4-80GB", "a100"),
+        ("nvidia a100 sxm4 80gb", "a100"),
+        ("A100_SXM4_80GB", "a100"),
+        ("NVIDIA A100-SXM-80GB", "a100"),
+        ("NVIDIA A100-SXM4-40GB", "a100-40gb"),
+        ("NVIDIA H100 80GB HBM3", "h100"),
+        ("NVIDIA H100-SXM5-80GB", "h100"),
+        ("NVIDIA H100 PCIe", "h100-pcie"),
+        ("NVIDIA H200", "h200"),
+        ("NVIDIA L40S", "l40s"),
+        ("NVIDIA A40", "a40"),
+        ("NVIDIA GeForce RTX 4090", "rtx4090"),
+    ] {
+        assert_eq!(c.device(smi).map(|(k, _)| k), Some(key), "{smi}");
+    }
+    // Other memory sizes and form factors are other devices.
+    for other in [
+        "NVIDIA A100 80GB PCIe",
+        "NVIDIA A100-PCIE-40GB",
+        "NVIDIA H200 NVL",
+        "NVIDIA A100",
+    ] {
+        assert!(c.device(other).is_none(), "{other} resolved");
+    }
+    let o = simulate_err(&["hardware.gpu=NVIDIA A100 80GB PCIe"]);
+    for needle in [
+        "hardware.gpu",
+        "NVIDIA A100 80GB PCIe",
+        "known devices",
+        "a100-40gb",
+        "h100",
+    ] {
+        assert!(o.contains(needle), "{needle}: {o}");
+    }
+}
+
+/// No two catalog devices share a name once names are normalised, so a lookup cannot depend on the
+/// catalog's order.
+#[test]
+fn normalised_device_names_are_unambiguous() {
+    let c = Catalog::builtin().unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for key in c.device_names() {
+        let (_, d) = c.device(key).unwrap();
+        for n in std::iter::once(key).chain(d.aliases.iter().map(String::as_str)) {
+            let norm = catalog::normalise_device_name(n);
+            if let Some(prev) = seen.insert(norm.clone(), key) {
+                assert_eq!(prev, key, "`{n}` ({norm}) names both {prev} and {key}");
+            }
+        }
+    }
+    assert!(seen.len() > 20, "{} names", seen.len());
+}
+
+/// The error of a simulate run with `sets` applied to the quickstart config.
+fn simulate_err(sets: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = vec![
+        "simulate".into(),
+        "--config".into(),
+        quickstart().to_str().unwrap().to_string(),
+        "--out".into(),
+        tmp.path().join("out").to_str().unwrap().to_string(),
+        "-q".into(),
+    ];
+    for s in sets {
+        args.push("--set".into());
+        args.push(s.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = crate::common::simwatt(&args);
+    crate::common::assert_clean_failure(&o, &[]);
+    crate::common::stderr(&o)
+}

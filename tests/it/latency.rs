@@ -464,3 +464,83 @@ fn a_kv_cache_save_column_is_part_of_attention_time() {
         "a 0.05 ms KV save added {added} ms to a decode step"
     );
 }
+
+/// Regression: the profiles were found only in simwatt's shipped layout; Vidur's current
+/// `data/profiling` (CPU overheads at `cpu_overhead/<network_sku>/<model>/cpu_overheads.csv`, one file
+/// per model) and a Vidur checkout as the profiles folder were not read. Both layouts are read now,
+/// and the CPU overheads found in Vidur's layout are fitted into the host time per iteration.
+#[test]
+fn vidur_current_profiling_layout_is_not_read() {
+    let model = "meta-llama/Llama-2-7b-hf";
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("vidur");
+    let data = checkout.join("data/profiling");
+    let copy = |from: &str, to: &str| {
+        let dst = data.join(to);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(profiles().join(from), &dst).unwrap();
+    };
+    let compute = format!("compute/a100/{model}");
+    copy(&format!("{compute}/mlp.csv"), &format!("{compute}/mlp.csv"));
+    copy(
+        "attention/a100/attention.csv",
+        &format!("{compute}/attention.csv"),
+    );
+    for f in ["all_reduce.csv", "send_recv.csv"] {
+        let p = format!("network/a100_pairwise_nvlink/{f}");
+        copy(&p, &p);
+    }
+    let cpu = format!("cpu_overhead/a100_pairwise_nvlink/{model}/cpu_overheads.csv");
+    copy("cpu_overheads/a100/cpu_overheads.csv", &cpu);
+
+    let catalog = Catalog::builtin().unwrap();
+    let (_, a100) = catalog.device("a100").unwrap();
+    for root in [&data, &checkout] {
+        let src = ProfileSources::locate(
+            root,
+            a100.profile_dir.as_deref(),
+            a100.network_profile.as_deref(),
+            model,
+            1,
+        )
+        .unwrap_or_else(|| panic!("no profiles found under {}", root.display()));
+        assert_eq!(src.mlp, data.join(&compute).join("mlp.csv"));
+        assert_eq!(src.attention, data.join(&compute).join("attention.csv"));
+        assert_eq!(src.attention_measured_on, None);
+        assert_eq!(
+            src.all_reduce.as_deref(),
+            Some(
+                data.join("network/a100_pairwise_nvlink/all_reduce.csv")
+                    .as_path()
+            )
+        );
+        assert_eq!(
+            src.cpu_overheads.as_deref(),
+            Some(data.join(&cpu).as_path())
+        );
+    }
+    let src = ProfileSources::locate(
+        &checkout,
+        Some("a100"),
+        Some("a100_pairwise_nvlink"),
+        model,
+        1,
+    )
+    .unwrap();
+    let s = FitSettings {
+        gpu: "a100".into(),
+        model: model.into(),
+        tensor_parallel: 1,
+        seed: 0,
+    };
+    let t = fit_tables(&caches().tables, &src, &s, a100, true).unwrap();
+    assert_eq!(
+        t.cpu_overheads.len(),
+        5,
+        "one table per CPU-overhead operation"
+    );
+    assert!(t
+        .cpu_overheads
+        .iter()
+        .all(|o| o.values_ms.iter().all(|v| *v > 0.0)));
+}

@@ -160,13 +160,11 @@ fn validate_vllm_protocol_run_reports_known_measured_values_and_relative_errors(
     }
 }
 
-#[test]
-fn validate_nvidia_smi_run_with_manifest_duration_and_local_timestamps() {
-    // The same run as nvidia-smi writes it (local time, units in cells; 1700000000 s since the epoch
-    // is 2023/11/14 22:13:20 UTC) with a benchmark client's request log (TTFT, no latency) and a
-    // manifest giving the run's duration.
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
+/// The run of [`REQUESTS`] as nvidia-smi writes it (local time, units in cells) on a host `utc_hours`
+/// east of UTC, with a benchmark client's request log on epoch seconds (1700000000 s since the epoch
+/// is 2023/11/14 22:13:20 UTC; TTFT, no latency) and a manifest giving the run's duration.
+fn nvidia_smi_run(dir: &Path, utc_hours: i64) -> PathBuf {
+    let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
     let mut req = String::from(
         "request_index,request_timestamp_epoch_s,input_len_tokens,output_len_tokens,ttft_s\n",
@@ -185,9 +183,11 @@ fn validate_nvidia_smi_run_with_manifest_duration_and_local_timestamps() {
     write(&run, "requests_per_request.csv", &req);
     let mut p = String::from("timestamp, index, power.draw [W], utilization.gpu [%]\n");
     for (t, w) in power_rows() {
-        let s = t - 990.0; // seconds after 22:13:20
+        let s = t - 990.0; // seconds after 22:13:20 UTC
         p.push_str(&format!(
-            "2023/11/14 22:13:{:06.3}, 0, {w:.2} W, 0 %\n",
+            "2023/11/{} {:02}:13:{:06.3}, 0, {w:.2} W, 0 %\n",
+            14 + (22 + utc_hours) / 24,
+            (22 + utc_hours) % 24,
             20.0 + s
         ));
     }
@@ -197,6 +197,13 @@ fn validate_nvidia_smi_run_with_manifest_duration_and_local_timestamps() {
         "manifest.json",
         r#"{"model": "meta-llama/Llama-2-7b-hf", "probe": {"levels": [{"summary": {"duration": 4.0}}]}}"#,
     );
+    run
+}
+
+#[test]
+fn validate_nvidia_smi_run_with_manifest_duration_and_local_timestamps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = nvidia_smi_run(tmp.path(), 0);
     let (o, out) = run_validate(tmp.path(), &run, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let j = read_json(&out.join("validation.json"));
@@ -210,6 +217,156 @@ fn validate_nvidia_smi_run_with_manifest_duration_and_local_timestamps() {
     check_rel_errors(&j);
     let notes = j["notes"].to_string();
     assert!(notes.contains("manifest.json"), "{notes}");
+}
+
+/// Regression: nvidia-smi writes local time with no zone, so a log from a host east of UTC did not
+/// overlap an epoch-second request log, the error only said "set clock_offset_s", and `validate
+/// --measured DIR` had no way to set it. Now the error says by how much the log is off, that a whole
+/// number of hours looks like a time zone, and which flag to give; `--utc-offset` and
+/// `--clock-offset-s` (or `utc_offset` in a measured spec) line the logs up.
+#[test]
+fn nvidia_smi_logs_fail_on_hosts_not_on_utc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = nvidia_smi_run(tmp.path(), 2);
+    let (o, _) = run_validate(tmp.path(), &run, &[]);
+    assert_clean_failure(
+        &o,
+        &[
+            "power_gpu0.csv",
+            "does not overlap",
+            "1 h 59 min 50 s",
+            "time-zone",
+            "--utc-offset=+02:00",
+            "--clock-offset-s=-7200",
+        ],
+    );
+    for flags in [&["--utc-offset=+02:00"][..], &["--clock-offset-s", "-7200"]] {
+        let (o, out) = run_validate(tmp.path(), &run, flags);
+        assert_eq!(o.status.code(), Some(0), "{flags:?}: {}", stderr(&o));
+        let j = read_json(&out.join("validation.json"));
+        let meas = |n: &str| f(&metric(&j, n)["measured"]);
+        assert!((meas("mean_power_w") - 250.0).abs() < 1e-6, "{flags:?}");
+        assert!((meas("idle_power_w") - 60.0).abs() < 1e-6, "{flags:?}");
+    }
+    // The same offset from a measured spec, and a zone name refused with the field named.
+    let spec = write(
+        tmp.path(),
+        "spec.yaml",
+        &format!(
+            "format: run\npath: {}\nutc_offset: \"+02:00\"\n",
+            run.display()
+        ),
+    );
+    let (o, out) = run_validate(tmp.path(), &spec, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let notes = read_json(&out.join("validation.json"))["notes"].to_string();
+    assert!(notes.contains("UTC+02:00"), "{notes}");
+    let (o, _) = run_validate(tmp.path(), &run, &["--utc-offset", "Europe/Berlin"]);
+    assert_clean_failure(&o, &["--utc-offset", "Europe/Berlin", "+HH:MM"]);
+}
+
+/// The result JSON of `vllm bench serve --save-result --save-detailed` for the requests of
+/// [`REQUESTS`] (dispatched at 22:13:30 local time, the last completing 4 s later) plus one failed
+/// request, with `start_times` when `start_times` is true.
+fn vllm_bench_result(start_times: bool) -> String {
+    let mut v = serde_json::json!({
+        "date": "20231114-221334",
+        "backend": "vllm",
+        "model_id": "meta-llama/Llama-2-7b-hf",
+        "num_prompts": 5,
+        "request_rate": "inf",
+        "burstiness": 1.0,
+        "max_concurrency": null,
+        "duration": 4.0,
+        "completed": 4,
+        "failed": 1,
+        "total_input_tokens": 1000,
+        "total_output_tokens": 100,
+        "request_throughput": 1.0,
+        "output_throughput": 25.0,
+        "input_lens": [100, 200, 300, 400, 50],
+        "output_lens": [10, 20, 30, 40, 0],
+        "ttfts": [0.1, 0.2, 0.3, 0.4, 0.0],
+        "itls": [],
+        "generated_texts": ["a", "b", "c", "d", ""],
+        "errors": ["", "", "", "", "Bad Request"],
+        "mean_ttft_ms": 250.0,
+    });
+    let mut itls = Vec::new();
+    for (i, line) in REQUESTS.lines().skip(1).enumerate() {
+        let c: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let n = c[2] as usize - 1;
+        itls.push(vec![(c[3] - c[4]) / n as f64; n]);
+        assert!((v["ttfts"][i].as_f64().unwrap() - c[4]).abs() < 1e-12);
+    }
+    itls.push(vec![]);
+    v["itls"] = serde_json::json!(itls);
+    if start_times {
+        v["start_times"] = serde_json::json!([5000.0, 5000.5, 5001.0, 5001.5, 5001.6]);
+    }
+    v.to_string()
+}
+
+/// Regression: a `vllm bench serve` result JSON was not accepted as a measured run's request log.
+/// It is now found by its content (here in a file not named .json) and read with per-request TTFT,
+/// latency from the inter-token latencies, and lengths; its failed request is left out and counted;
+/// its requests are placed on the power log's local clock at `date - duration`.
+#[test]
+fn vllm_bench_serve_result_is_not_accepted_as_a_request_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = nvidia_smi_run(tmp.path(), 0);
+    std::fs::remove_file(run.join("requests_per_request.csv")).unwrap();
+    std::fs::remove_file(run.join("manifest.json")).unwrap();
+    for start_times in [true, false] {
+        write(&run, "bench-result.out", &vllm_bench_result(start_times));
+        let (o, out) = run_validate(tmp.path(), &run, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let j = read_json(&out.join("validation.json"));
+        let meas = |n: &str| f(&metric(&j, n)["measured"]);
+        if start_times {
+            assert!(close(meas("duration_s"), 4.0));
+            assert!((meas("mean_power_w") - 250.0).abs() < 1e-6);
+            assert!(close(meas("e2e_p50_s"), 1.75));
+            assert!(close(meas("requests_per_s"), 1.0));
+        }
+        assert!((meas("idle_power_w") - 60.0).abs() < 1e-6);
+        assert!(close(meas("ttft_p50_s"), 0.25));
+        assert!(close(meas("ttft_p90_s"), 0.37));
+        check_rel_errors(&j);
+        let notes = j["notes"].to_string();
+        assert!(notes.contains("vllm bench serve"), "{notes}");
+        assert!(notes.contains("1 of 5 requests failed"), "{notes}");
+        assert_eq!(
+            j["points"][0]["label"]
+                .as_str()
+                .map(|l| l.starts_with("4 requests")),
+            Some(true),
+            "{j}"
+        );
+    }
+    // A run paced at a request rate, without start_times: its dispatch times are lost.
+    let paced =
+        vllm_bench_result(false).replace(r#""request_rate":"inf""#, r#""request_rate":2.0"#);
+    assert!(paced.contains(r#""request_rate":2.0"#));
+    write(&run, "bench-result.out", &paced);
+    let (o, _) = run_validate(tmp.path(), &run, &[]);
+    assert_clean_failure(&o, &["bench-result.out", "start_times", "request_rate 2.0"]);
+    // Saved without --save-detailed: no per-request fields.
+    let mut summary: serde_json::Value = serde_json::from_str(&vllm_bench_result(true)).unwrap();
+    for k in [
+        "input_lens",
+        "output_lens",
+        "ttfts",
+        "itls",
+        "start_times",
+        "errors",
+        "generated_texts",
+    ] {
+        summary.as_object_mut().unwrap().remove(k);
+    }
+    write(&run, "bench-result.out", &summary.to_string());
+    let (o, _) = run_validate(tmp.path(), &run, &[]);
+    assert_clean_failure(&o, &["bench-result.out", "input_lens", "--save-detailed"]);
 }
 
 #[test]

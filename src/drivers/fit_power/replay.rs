@@ -624,11 +624,31 @@ fn time_series(
     caches: &Caches,
     manifest_path: &Path,
     t: &TimeSeries,
-    traces: Vec<logs::PowerTrace>,
+    mut traces: Vec<logs::PowerTrace>,
     progress: &dyn ReplayProgress,
 ) -> Result<Observation> {
     let reqs: Vec<LoggedRequest> = logs::read_request_log(&t.requests)?;
-    let t0 = reqs[0].arrival_s;
+    let utc_offset_s = match &t.utc_offset {
+        Some(u) => Some(logs::parse_utc_offset(u).ok_or_else(|| {
+            Error::invalid(
+                manifest_path,
+                format!("sources.{}.utc_offset", t.name),
+                u,
+                "not a UTC offset: give the offset in effect when the log was written, as +HH:MM \
+                 or -HH:MM",
+            )
+        })?),
+        None => None,
+    };
+    // Every trace in seconds from the first request, checked to overlap the requests.
+    crate::measured::run::align_power(
+        &mut traces,
+        &reqs,
+        logs::Clock::Epoch,
+        &t.requests,
+        t.clock_offset_s,
+        utc_offset_s,
+    )?;
     let specs = logs::request_specs(&reqs);
     let setup = SimSetup {
         serving: &t.serving,
@@ -650,10 +670,7 @@ fn time_series(
     let mut ws: Vec<EnergyWindow> = Vec::new();
     for tr in &traces {
         for w in &tr.windows {
-            let (a, b) = (
-                w.start_s + t.clock_offset_s - t0,
-                w.end_s + t.clock_offset_s - t0,
-            );
+            let (a, b) = (w.start_s, w.end_s);
             if b > -t.warmup_s && a < 0.0 && t.warmup_s > 0.0 {
                 continue;
             }

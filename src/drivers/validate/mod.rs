@@ -483,6 +483,10 @@ pub struct ValidateArgs {
     pub thresholds: Thresholds,
     /// Seconds before the first request whose power readings are not idle (the engine's warm-up).
     pub warmup_s: Option<f64>,
+    /// Seconds added to the power logs' clock (`--clock-offset-s`).
+    pub clock_offset_s: Option<f64>,
+    /// UTC offset of the host that wrote local times without a zone (`--utc-offset`, `+HH:MM`).
+    pub utc_offset: Option<String>,
     pub plots: bool,
 }
 

@@ -1,10 +1,10 @@
 //! Measured serving runs: a folder holding a per-request log and one or more power logs, read as the
 //! tools wrote them, and their replay through simwatt.
 //!
-//! Input: a folder. Its CSV files are told apart by their headers: a request log (the vLLM
+//! Input: a folder. Its files are told apart by their content: a request log (the vLLM
 //! energy-measurement protocol's `timestamp, prompt_tokens, completion_tokens, latency[, ttft]`, a
-//! benchmark client's `request_timestamp_epoch_s, input_len_tokens, output_len_tokens[, ttft_s]`, or
-//! simwatt's trace columns), power logs (nvidia-smi `--query-gpu` CSVs, the protocol's power logger
+//! benchmark client's `request_timestamp_epoch_s, input_len_tokens, output_len_tokens[, ttft_s]`,
+//! simwatt's trace columns, or a `vllm bench serve` result JSON), power logs (nvidia-smi `--query-gpu` CSVs, the protocol's power logger
 //! `time, power_W, gpu_util, mem_used_bytes`), and an optional `manifest.json` (the PowerTrace-Sim
 //! layout: engine settings and the run's summary). The files are read by the readers in
 //! [`crate::measured::logs`]. Output: a [`CaseResult`] with one [`Point`]: TTFT, end-to-end and inter-token
@@ -100,7 +100,7 @@ pub fn validate_run(
         ),
         o.predictor.kind.clone(),
     );
-    let mut notes = Vec::new();
+    let mut notes = run.notes.clone();
     if let Some(m) = &run.manifest {
         notes.extend(manifest_notes(m, &o.scenario.model_name));
     }

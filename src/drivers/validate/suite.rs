@@ -36,6 +36,10 @@ pub enum MeasuredSpec {
         /// Seconds added to the power logs' clock to put them on the request log's clock.
         #[serde(default)]
         clock_offset_s: f64,
+        /// UTC offset (`+HH:MM`) of the host that wrote local times without a zone (nvidia-smi's
+        /// `timestamp`, a `vllm bench serve` result's `date`); without it they are read as UTC.
+        #[serde(default)]
+        utc_offset: Option<String>,
         /// Seconds each power reading averages over (default: the interval since the previous one).
         #[serde(default)]
         averaging_s: Option<f64>,
@@ -152,12 +156,17 @@ pub fn run_case(
             path,
             warmup_s,
             clock_offset_s,
+            utc_offset,
             averaging_s,
             ..
         } => {
             let opts = RunOptions {
                 warmup_s: *warmup_s,
                 clock_offset_s: *clock_offset_s,
+                utc_offset_s: utc_offset
+                    .as_deref()
+                    .map(|u| utc_offset_s(case_path, "measured.utc_offset", u))
+                    .transpose()?,
                 averaging_s: *averaging_s,
             };
             let run = serving::read_run(path, &opts)?;
@@ -184,6 +193,20 @@ pub fn run_case(
     }
 }
 
+/// Seconds of a UTC offset given as text; the error names `field` of `path`.
+pub fn utc_offset_s(path: &Path, field: &str, text: &str) -> Result<f64> {
+    crate::measured::logs::parse_utc_offset(text).ok_or_else(|| {
+        Error::invalid(
+            path,
+            field,
+            text,
+            "not a UTC offset: give the offset in effect when the logs were written, as +HH:MM or \
+             -HH:MM (e.g. +02:00 for Central European Summer Time, -05:00 for US Eastern Standard \
+             Time); zone names are not read",
+        )
+    })
+}
+
 fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -201,19 +224,53 @@ pub fn run_single(
     log: &dyn Fn(&str),
     command: &str,
 ) -> Result<ValidateOutcome> {
+    if let Some(u) = &args.utc_offset {
+        utc_offset_s(Path::new("--utc-offset"), "--utc-offset", u)?;
+    }
     let spec = if measured.is_dir() {
         MeasuredSpec::Run {
             path: measured.to_path_buf(),
             optional: false,
             warmup_s: args.warmup_s.unwrap_or(1.0),
-            clock_offset_s: 0.0,
+            clock_offset_s: args.clock_offset_s.unwrap_or(0.0),
+            utc_offset: args.utc_offset.clone(),
             averaging_s: None,
         }
     } else if measured
         .extension()
         .is_some_and(|e| e == "yaml" || e == "yml")
     {
-        load_yaml::<MeasuredSpec>(measured)?
+        let mut spec = load_yaml::<MeasuredSpec>(measured)?;
+        // Flags given on the command line win over the spec's fields.
+        match &mut spec {
+            MeasuredSpec::Run {
+                clock_offset_s,
+                utc_offset,
+                warmup_s,
+                ..
+            } => {
+                if let Some(c) = args.clock_offset_s {
+                    *clock_offset_s = c;
+                }
+                if let Some(u) = &args.utc_offset {
+                    *utc_offset = Some(u.clone());
+                }
+                if let Some(w) = args.warmup_s {
+                    *warmup_s = w;
+                }
+            }
+            _ if args.clock_offset_s.is_some() || args.utc_offset.is_some() => {
+                return Err(Error::Output {
+                    path: measured.to_path_buf(),
+                    message:
+                        "--clock-offset-s and --utc-offset apply to a measured run (power and \
+                              request logs); this spec reads a benchmark table"
+                            .into(),
+                })
+            }
+            _ => {}
+        }
+        spec
     } else if !measured.exists() {
         return Err(Error::io(
             measured,
