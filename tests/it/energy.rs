@@ -220,7 +220,7 @@ fn without_a_power_profile_energy_is_empty_and_says_why() {
             std::fs::read_to_string(quickstart()).unwrap()
         ),
     );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    let o = simwatt_command()
         .args([
             "simulate",
             "-c",

@@ -5,7 +5,7 @@ use crate::common::*;
 use simwatt::catalog::Catalog;
 use simwatt::drivers::fit_power::fit::{self, fit_device, nnls, Method};
 use simwatt::drivers::fit_power::replay::{Loaded, Observation, Piece, ReplayProgress, Window};
-use simwatt::drivers::fit_power::{default_manifest, fit_from_manifests, fit_from_manifests_with};
+use simwatt::drivers::fit_power::{default_manifest, fit_from_manifests_with};
 use simwatt::measured::logs::{read_nvidia_smi, read_rapl, read_vllm_power_log};
 use simwatt::power::{PowerProfile, Utilisation};
 use std::path::Path;
@@ -340,8 +340,15 @@ fn shared_present() -> bool {
 
 /// Refits a shipped profile from its manifest and checks it against TDP x time and Vidur-Energy.
 fn check_shipped(gpu: &str) {
-    let (fit, _) =
-        fit_from_manifests(gpu, &[default_manifest(gpu)], &|m| eprintln!("{m}")).unwrap();
+    let (fit, _) = fit_from_manifests_with(
+        caches(),
+        gpu,
+        &[default_manifest(gpu)],
+        &|m| eprintln!("{m}"),
+        &|_| {},
+        &(),
+    )
+    .unwrap();
     let s = fit.summary;
     eprintln!("{gpu}: {s:?}");
     assert!(s.points >= 20, "{gpu}: {} points", s.points);
@@ -412,8 +419,15 @@ fn optional_source_is_skipped_with_a_message_when_its_files_are_absent() {
         .replace("../shared/data/measured", "../no-such-folder/data/measured");
     let m = write(tmp.path(), "a100.yaml", &text);
     let logged = std::cell::RefCell::new(Vec::new());
-    let (fit, _) =
-        fit_from_manifests("a100", &[m], &|s| logged.borrow_mut().push(s.to_string())).unwrap();
+    let (fit, _) = fit_from_manifests_with(
+        caches(),
+        "a100",
+        &[m],
+        &|s| logged.borrow_mut().push(s.to_string()),
+        &|_| {},
+        &(),
+    )
+    .unwrap();
     assert_eq!(fit.skipped.len(), 1);
     assert!(logged.borrow()[0].contains("powertrace-qwen3-8b: skipped"));
     assert!(fit.loo.iter().all(|r| r.source != "powertrace-qwen3-8b"));

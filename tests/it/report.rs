@@ -460,7 +460,7 @@ fn a_run_without_a_power_profile_has_no_energy_plots_and_no_error() {
             std::fs::read_to_string(quickstart()).unwrap()
         ),
     );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    let o = simwatt_command()
         .args([
             "simulate",
             "-c",

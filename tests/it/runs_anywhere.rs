@@ -2,9 +2,9 @@
 //! (laid out as `cargo install --path . --root PREFIX` lays it out), with the data directory named by
 //! the environment; and a run that would fall back to less says so, or fails under `--strict`.
 
-use crate::common::{quickstart, root, stderr, write};
+use crate::common::{quickstart, root, simwatt_command_at, stderr, write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// The quick start's summary.json, less the wall-clock fields (which differ between any two runs).
 fn summary_without_wall_time(dir: &Path) -> serde_json::Value {
@@ -16,7 +16,7 @@ fn summary_without_wall_time(dir: &Path) -> serde_json::Value {
 }
 
 fn run(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(bin);
+    let mut c = simwatt_command_at(bin);
     c.args(args).current_dir(cwd).env_remove("SIMWATT_DATA_DIR");
     for (k, v) in env {
         c.env(k, v);

@@ -55,7 +55,7 @@ fn serial_threaded_and_sharded_sweeps_give_identical_tables() {
             &["--shard", &format!("{i}/3"), "--jobs", "2"],
         ));
     }
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    let o = simwatt_command()
         .args([
             "sweep",
             "run",
@@ -482,8 +482,7 @@ fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
         "--simwatt",
         env!("CARGO_BIN_EXE_simwatt"),
     ]));
-    let o = std::process::Command::new("bash")
-        .args(["-c", line.trim()])
+    let o = isolate(std::process::Command::new("bash").args(["-c", line.trim()]))
         .current_dir(root())
         .output()
         .unwrap();
