@@ -233,7 +233,7 @@ pub struct SimulateCmd {
     #[arg(long)]
     pub no_trace: bool,
     /// Fail instead of warning when the run would fall back to less than the shipped data gives the
-    /// same config in the repository (no data directory, no Vidur profiles, no power profile).
+    /// same config in the repository (no Vidur profiles, so the roofline; no power profile).
     #[arg(long)]
     pub strict: bool,
 }

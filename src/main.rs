@@ -6,6 +6,7 @@ use simwatt::cli::{
     Cli, Command, FitCmd, FitEngineCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd,
     ValidateCmd,
 };
+use simwatt::config::data::anchor_arg;
 use simwatt::drivers::simulate::{self, SimulateArgs};
 use simwatt::report::{self, ReportOptions};
 use std::io::IsTerminal;
@@ -87,8 +88,9 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
+fn fit_latency(mut cmd: FitLatencyCmd) -> anyhow::Result<()> {
     use simwatt::drivers::fit_latency::{fit_one, report_markdown, shipped_targets, FitTarget};
+    cmd.profiles = anchor_arg(&cmd.profiles);
     let catalog = simwatt::catalog::Catalog::builtin()?;
     let tables = simwatt::predictor::profile::TableCache::default();
     let targets = if cmd.all {
@@ -207,13 +209,13 @@ fn fit_engine(cmd: FitEngineCmd) -> anyhow::Result<()> {
         .map(|p| Param::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
     let args = FitEngineArgs {
-        cases: cmd.cases,
+        cases: cmd.cases.iter().map(|p| anchor_arg(p)).collect(),
         template: cmd.template.unwrap_or_else(|| cmd.out.clone()),
         out: cmd.out,
         report: cmd.report,
         params,
         no_holdout: cmd.no_holdout,
-        power_profile: cmd.power_profile,
+        power_profile: cmd.power_profile.as_deref().map(anchor_arg),
         power_out: cmd.power_out,
     };
     let quiet = cmd.quiet;
@@ -231,9 +233,9 @@ const EXIT_THRESHOLD: u8 = 3;
 
 fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
     let args = simwatt::drivers::validate::ValidateArgs {
-        config: cmd.config,
-        measured: cmd.measured,
-        suite: cmd.suite,
+        config: cmd.config.as_deref().map(anchor_arg),
+        measured: cmd.measured.as_deref().map(anchor_arg),
+        suite: cmd.suite.as_deref().map(anchor_arg),
         out: cmd.out,
         force: cmd.force,
         thresholds: simwatt::drivers::validate::Thresholds::parse(&cmd.max_error)?,

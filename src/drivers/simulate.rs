@@ -4,6 +4,7 @@ use crate::accounting;
 use crate::accounting::{EnergyAcc, ShareByTokens};
 use crate::catalog::Catalogs;
 use crate::cluster::Request;
+use crate::config::data::Origin;
 use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
 };
@@ -495,16 +496,16 @@ struct Provenance<'a> {
 /// profiles, each region file with its hourly series and the embodied-carbon table (with a power
 /// profile), the Vidur profile CSVs its predictor fits on, and catalog files named by the config. The
 /// config file itself is not included (a sweep's configs are built in memory).
-pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
-    let mut v: Vec<(&'static str, PathBuf)> = Vec::new();
+pub fn input_files(s: &Scenario) -> Vec<(&'static str, Origin)> {
+    let mut v: Vec<(&'static str, Origin)> = Vec::new();
     if let Some(t) = &s.workload.trace {
-        v.push(("trace", t.clone()));
+        v.push(("trace", Origin::File(t.clone())));
     }
-    if let Some(p) = s.power_profile_file() {
-        v.push(("power_profile", p.to_path_buf()));
+    if let Some(o) = s.power_profile_origin() {
+        v.push(("power_profile", o.clone()));
     }
-    if let Some(p) = s.engine_profile_file() {
-        v.push(("engine_profile", p.to_path_buf()));
+    if let Some(o) = s.engine_profile_origin() {
+        v.push(("engine_profile", o.clone()));
     }
     for (id, _) in &s.energy.region_files {
         for f in crate::config::region::region_input_files(s.regions_dir(), id) {
@@ -512,22 +513,21 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
         }
     }
     if s.energy.power_profile.is_some() {
-        let e = s.regions_dir().join("embodied.yaml");
-        if e.exists() {
+        if let Some(e) = crate::config::region::embodied_origin(s.regions_dir()) {
             v.push(("embodied", e));
         }
     }
     if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &s.predictor {
         if let Some(src) = profile_sources(s, p) {
-            v.push(("profile_mlp", src.mlp));
-            v.push(("profile_attention", src.attention));
+            v.push(("profile_mlp", Origin::File(src.mlp)));
+            v.push(("profile_attention", Origin::File(src.attention)));
             for (role, f) in [
                 ("profile_all_reduce", src.all_reduce),
                 ("profile_send_recv", src.send_recv),
                 ("profile_cpu_overheads", src.cpu_overheads),
             ] {
                 if let Some(f) = f {
-                    v.push((role, f));
+                    v.push((role, Origin::File(f)));
                 }
             }
         }
@@ -535,12 +535,12 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
     v
 }
 
-fn file_sha(role: &str, path: &Path) -> Result<InputFile> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+/// An input's role, path (`built-in:<path>` for a copy built into the binary) and SHA-256.
+fn file_sha(role: &str, origin: &Origin) -> Result<InputFile> {
     Ok(InputFile {
         role: role.to_string(),
-        path: path.display().to_string(),
-        sha256: sha256_hex(&bytes),
+        path: origin.name().display().to_string(),
+        sha256: origin.sha256()?,
     })
 }
 
@@ -582,9 +582,9 @@ fn write_rest(
     let resolved = s.resolved_yaml()?;
     dir.write_text("config.resolved.yaml", &resolved)?;
 
-    let mut inputs = vec![file_sha("config", &args.config)?];
-    for (role, path) in input_files(s) {
-        inputs.push(file_sha(role, &path)?);
+    let mut inputs = vec![file_sha("config", &Origin::File(args.config.clone()))?];
+    for (role, origin) in input_files(s) {
+        inputs.push(file_sha(role, &origin)?);
     }
     for (role, origin, text) in [
         (

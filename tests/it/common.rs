@@ -110,6 +110,27 @@ pub fn simulate(config: &Path, overrides: &[&str]) -> RunOutcome {
     simulate::simulate(scenario, &caches().tables, &|_| {}).expect("simulation runs")
 }
 
+/// Writes into `dir` the quick start as `c.yaml` on a device of its own catalog (`mygpu`, an A100 by
+/// another name) that has no power profile, neither in the config's data directory `dir/data` (which
+/// has no Vidur profiles either) nor built into the binary; returns the config's path.
+pub fn config_without_power_profile(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir.join("data/profiles/power")).unwrap();
+    let devices = std::fs::read_to_string(root().join("profiles/devices.yaml"))
+        .unwrap()
+        .replace("\n  a100:\n", "\n  mygpu:\n");
+    write(dir, "devices.yaml", &devices);
+    let qs = std::fs::read_to_string(quickstart()).unwrap();
+    assert!(qs.contains("gpu: a100,"));
+    write(
+        dir,
+        "c.yaml",
+        &format!(
+            "{}\ndata_dir: data\ncatalog: {{devices: devices.yaml}}\n",
+            qs.replace("gpu: a100,", "gpu: mygpu,")
+        ),
+    )
+}
+
 /// Writes `text` to a file in `dir` and returns its path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

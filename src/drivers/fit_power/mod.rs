@@ -105,7 +105,7 @@ pub fn fit_from_manifests_with(
                     (_, 1) => "configuration",
                     _ => "configurations",
                 },
-                src.describe()
+                m.describe(src)
             ));
         }
         if let Some(n) = &m.notes {
