@@ -177,9 +177,10 @@ impl simwatt::drivers::fit_power::replay::ReplayProgress for ReplayBar {
 fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
     let args = simwatt::drivers::fit_power::FitPowerArgs {
         gpu: cmd.gpu,
-        data: cmd.data,
+        data: cmd.data.iter().map(|p| anchor_arg(p)).collect(),
         out: cmd.out,
         report: cmd.report,
+        force: cmd.force,
     };
     let pb = progress_bar(0, cmd.quiet);
     pb.set_style(
