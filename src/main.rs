@@ -16,15 +16,56 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating [{bar:40}] {pos}/{len} requests ({eta})",
-        )
+    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    pb
+        .progress_chars("=> ")
+}
+
+/// The progress display of `simulate` on a terminal (hidden in scripts and with --quiet): a spinner
+/// while the workload and the predictor are prepared, a bar of requests with its ETA during the
+/// loop, then a spinner while the outputs are written, which for a large run takes a while.
+struct RunBar(ProgressBar);
+
+impl RunBar {
+    fn new(quiet: bool) -> Self {
+        let pb = progress_bar(0, quiet);
+        pb.set_style(style(
+            "{spinner} preparing the workload and the execution-time model {elapsed}",
+        ));
+        if !pb.is_hidden() {
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        RunBar(pb)
+    }
+}
+
+impl simulate::RunProgress for RunBar {
+    fn started(&self, total: u64) {
+        self.0.disable_steady_tick();
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_style(style(
+            "{spinner} simulating [{bar:40}] {pos}/{len} requests (ETA {eta})",
+        ));
+    }
+    fn finished(&self, n: u64) {
+        self.0.set_position(n);
+    }
+    fn writing(&self) {
+        let (n, total) = (self.0.position(), self.0.length().unwrap_or(0));
+        self.0
+            .set_message(format!("{n}/{total} requests simulated"));
+        self.0
+            .set_style(style("{spinner} writing outputs ({msg}) {elapsed}"));
+        if !self.0.is_hidden() {
+            self.0
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
 }
 
 fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
@@ -61,17 +102,14 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
             out.display()
         );
     }
-    let total = scenario.workload.requests.unwrap_or(0);
-    let pb = progress_bar(total, args.quiet);
+    let bar = RunBar::new(args.quiet);
     let report_opts = ReportOptions {
         plots: !cmd.no_plots,
         trace: !cmd.no_trace,
     };
     let (outcome, dir) =
-        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &caches, &|n| {
-            pb.set_position(n)
-        })?;
-    pb.finish_and_clear();
+        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &caches, &bar)?;
+    bar.0.finish_and_clear();
     if !args.quiet {
         let s = &outcome.summary;
         eprintln!(

@@ -157,13 +157,38 @@ pub fn build_predictor(s: &Scenario, tables: &TableCache) -> Result<Box<dyn Pred
     )))
 }
 
+/// What a run reports while it works, for a progress display: the phases of [`simulate_and_write`].
+pub trait RunProgress {
+    /// The workload is drawn and the predictor built: `total` requests will run (known here even
+    /// when the config does not say, as for a trace).
+    fn started(&self, _total: u64) {}
+    /// `n` requests have finished (completed or rejected); the last call before [`Self::writing`]
+    /// gives the total.
+    fn finished(&self, _n: u64) {}
+    /// The loop is done; the outputs are being written (the requests table, then, in
+    /// [`simulate_and_write`], provenance, summary, report and plots).
+    fn writing(&self) {}
+}
+
+/// No progress display.
+impl RunProgress for () {}
+
+/// A [`sim::Progress`] counter as a [`RunProgress`]: it hears of finished requests only.
+struct Counter<'a>(sim::Progress<'a>);
+
+impl RunProgress for Counter<'_> {
+    fn finished(&self, n: u64) {
+        (self.0)(n)
+    }
+}
+
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(
     scenario: Scenario,
     tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_impl(scenario, tables, progress, Keep::Memory)
+    simulate_impl(scenario, tables, &Counter(progress), Keep::Memory)
 }
 
 /// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
@@ -208,7 +233,7 @@ impl<'a> Keep<'a> {
 fn simulate_impl(
     scenario: Scenario,
     tables: &TableCache,
-    progress: sim::Progress,
+    progress: &dyn RunProgress,
     keep: Keep,
 ) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
@@ -218,7 +243,7 @@ fn simulate_impl(
 /// Runs a scenario for its summary alone (sweeps, capacity search): the same summary as [`simulate`],
 /// without keeping the batch log or the requests, so memory stays bounded by the requests in flight.
 pub fn simulate_summary(scenario: Scenario, tables: &TableCache) -> Result<Summary> {
-    Ok(simulate_impl(scenario, tables, &|_| {}, Keep::Summary)?.summary)
+    Ok(simulate_impl(scenario, tables, &(), Keep::Summary)?.summary)
 }
 
 /// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
@@ -230,14 +255,14 @@ pub fn simulate_specs(
     tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_requests(scenario, specs, tables, progress, Keep::Memory)
+    simulate_requests(scenario, specs, tables, &Counter(progress), Keep::Memory)
 }
 
 fn simulate_requests(
     scenario: Scenario,
     specs: &[workload::RequestSpec],
     tables: &TableCache,
-    progress: sim::Progress,
+    progress: &dyn RunProgress,
     keep: Keep,
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario, tables)?;
@@ -258,6 +283,7 @@ fn simulate_requests(
     let mut acc = profile
         .as_ref()
         .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
+    progress.started(specs.len() as u64);
     let t0 = Instant::now();
     let (result, streamed_requests) = run_loop(
         &scenario,
@@ -266,10 +292,11 @@ fn simulate_requests(
         energy,
         acc.as_mut(),
         profile.as_ref().map(|p| p.between_batches_w()),
-        progress,
+        &|n| progress.finished(n),
         keep,
     )?;
     let wall_s = t0.elapsed().as_secs_f64();
+    progress.writing();
     let mut rows: Vec<RequestRow> = result
         .requests
         .iter()
@@ -561,7 +588,7 @@ pub fn simulate_and_write(
     out: &Path,
     report: &ReportOptions,
     caches: &Caches,
-    progress: sim::Progress,
+    progress: &dyn RunProgress,
 ) -> Result<(RunOutcome, PathBuf)> {
     let dir = RunDir::create(out, args.force)?;
     let o = simulate_impl(scenario, &caches.tables, progress, Keep::Stream(dir.path()))?;

@@ -156,7 +156,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         trace: false,
     };
     let scenario = simulate::load_scenario(&args, &caches().catalogs).expect("config resolves");
-    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, caches(), &|_| {})
+    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, caches(), &())
         .expect("run folder written");
     (o, std::fs::read_to_string(dir.join("summary.md")).unwrap())
 }
