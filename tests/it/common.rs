@@ -28,9 +28,14 @@ pub fn test_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("simwatt-cache")
 }
 
-/// Points a command that runs simwatt (the binary, or a script that calls it) at the tests' cache.
+/// Points a command that runs simwatt (the binary, or a script that calls it) at the tests' cache,
+/// and GNU parallel, which some scripts run it under, at a state folder of the tests' own (it would
+/// write `~/.parallel`).
 pub fn isolate(c: &mut Command) -> &mut Command {
+    let parallel_home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("parallel-home");
+    let _ = std::fs::create_dir_all(&parallel_home);
     c.env("SIMWATT_CACHE_DIR", test_cache_dir())
+        .env("PARALLEL_HOME", parallel_home)
 }
 
 /// The simwatt binary as a command, with the tests' cache.

@@ -570,6 +570,7 @@ fn fit_power_takes_quiet_and_draws_no_bar_off_a_terminal() {
 fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let m = write(tmp.path(), "m.yaml", "gpu: h100\nsources: []\n");
+    let out = tmp.path().join("out.yaml");
     let o = simwatt(&[
         "fit",
         "power",
@@ -577,8 +578,10 @@ fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
         "h100",
         "--data",
         m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
-    assert_clean_failure(&o, &["m.yaml", "at least 2"]);
+    assert_clean_failure(&o, &["m.yaml", "0 measured configuration(s)", "at least 6"]);
     let wrong = write(tmp.path(), "w.yaml", "gpu: a100\nsources: []\n");
     let o = simwatt(&[
         "fit",
@@ -587,6 +590,8 @@ fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
         "h100",
         "--data",
         wrong.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_clean_failure(&o, &["w.yaml", "another device"]);
 }

@@ -459,8 +459,7 @@ fn emitted_job_scripts_shard_the_sweep_with_a_fixed_count() {
 
 #[test]
 fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
-    if std::process::Command::new("parallel")
-        .arg("--version")
+    if isolate(std::process::Command::new("parallel").arg("--version"))
         .output()
         .is_err()
     {
