@@ -2,9 +2,9 @@
 //! made them even when the crate version stays the same.
 //!
 //! Output: the `SIMWATT_SOURCE_DIGEST` environment variable at compile time, the SHA-256 of every file
-//! under `src/`, `Cargo.lock` and the YAML files at the top of `profiles/`, `profiles/power/`,
-//! `profiles/engine/` and `regions/` (each file's path relative to the crate and its bytes, in path
-//! order). A sweep shard and the fitted-table cache key on it; provenance.json records it.
+//! under `src/`, `Cargo.lock`, the YAML files at the top of `profiles/`, `profiles/power/`,
+//! `profiles/engine/` and `regions/`, and every file under `regions/hourly/` (the data built into the
+//! binary; each file's path relative to the crate and its bytes, in path order). A sweep shard and the fitted-table cache key on it; provenance.json records it.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -31,6 +31,8 @@ fn main() {
     );
     let mut files = Vec::new();
     walk(&root.join("src"), true, &mut files);
+    walk(&root.join("regions/hourly"), true, &mut files);
+    println!("cargo:rerun-if-changed=regions/hourly");
     for d in ["profiles", "profiles/power", "profiles/engine", "regions"] {
         walk(&root.join(d), false, &mut files);
         println!("cargo:rerun-if-changed={d}");

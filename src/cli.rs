@@ -182,12 +182,17 @@ pub struct FitPowerCmd {
     /// [default: profiles/power/measured/<gpu>.yaml]. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub data: Vec<PathBuf>,
-    /// Profile to write [default: profiles/power/<gpu>.yaml].
+    /// Profile to write [default: profiles/power/<gpu>.yaml, under the current directory]. An
+    /// existing file is replaced only with --force.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Also write the report (markdown) to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Replace an existing profile (--out) or report (--report); the parameters the fit does not
+    /// estimate (loaded and empty idle, tail, DVFS exponent) are carried over from the profile replaced.
+    #[arg(long)]
+    pub force: bool,
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -258,7 +263,7 @@ pub struct SimulateCmd {
     #[arg(long)]
     pub no_trace: bool,
     /// Fail instead of warning when the run would fall back to less than the shipped data gives the
-    /// same config in the repository (no data directory, no Vidur profiles, no power profile).
+    /// same config in the repository (no Vidur profiles, so the roofline; no power profile).
     #[arg(long)]
     pub strict: bool,
 }

@@ -40,6 +40,30 @@ impl CsvTable {
                 path: path.to_path_buf(),
                 message: format!("not a readable CSV file: {e}"),
             })?;
+        Self::of_frame(path, df)
+    }
+
+    /// Reads CSV text held in memory (with a header row); `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        if text.is_empty() {
+            return Err(Error::Csv {
+                path: path.to_path_buf(),
+                message: "the file is empty (a header row and data rows are needed)".into(),
+            });
+        }
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .into_reader_with_file_handle(std::io::Cursor::new(text.as_bytes()))
+            .finish()
+            .map_err(|e| Error::Csv {
+                path: path.to_path_buf(),
+                message: format!("not a readable CSV file: {e}"),
+            })?;
+        Self::of_frame(path, df)
+    }
+
+    fn of_frame(path: &Path, df: DataFrame) -> Result<Self> {
         if df.height() == 0 {
             return Err(Error::Csv {
                 path: path.to_path_buf(),

@@ -6,6 +6,7 @@ use simwatt::cli::{
     Cli, Command, FitCmd, FitEngineCmd, FitLatencyCmd, FitPowerCmd, ReportCmd, SimulateCmd,
     ValidateCmd,
 };
+use simwatt::config::data::anchor_arg;
 use simwatt::drivers::simulate::{self, SimulateArgs};
 use simwatt::report::{self, ReportOptions};
 use std::io::IsTerminal;
@@ -15,15 +16,56 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{spinner} simulating [{bar:40}] {pos}/{len} requests ({eta})",
-        )
+    ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    pb
+        .progress_chars("=> ")
+}
+
+/// The progress display of `simulate` on a terminal (hidden in scripts and with --quiet): a spinner
+/// while the workload and the predictor are prepared, a bar of requests with its ETA during the
+/// loop, then a spinner while the outputs are written, which for a large run takes a while.
+struct RunBar(ProgressBar);
+
+impl RunBar {
+    fn new(quiet: bool) -> Self {
+        let pb = progress_bar(0, quiet);
+        pb.set_style(style(
+            "{spinner} preparing the workload and the execution-time model {elapsed}",
+        ));
+        if !pb.is_hidden() {
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        RunBar(pb)
+    }
+}
+
+impl simulate::RunProgress for RunBar {
+    fn started(&self, total: u64) {
+        self.0.disable_steady_tick();
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_style(style(
+            "{spinner} simulating [{bar:40}] {pos}/{len} requests (ETA {eta})",
+        ));
+    }
+    fn finished(&self, n: u64) {
+        self.0.set_position(n);
+    }
+    fn writing(&self) {
+        let (n, total) = (self.0.position(), self.0.length().unwrap_or(0));
+        self.0
+            .set_message(format!("{n}/{total} requests simulated"));
+        self.0
+            .set_style(style("{spinner} writing outputs ({msg}) {elapsed}"));
+        if !self.0.is_hidden() {
+            self.0
+                .enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+    }
 }
 
 fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
@@ -60,17 +102,14 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
             out.display()
         );
     }
-    let total = scenario.workload.requests.unwrap_or(0);
-    let pb = progress_bar(total, args.quiet);
+    let bar = RunBar::new(args.quiet);
     let report_opts = ReportOptions {
         plots: !cmd.no_plots,
         trace: !cmd.no_trace,
     };
     let (outcome, dir) =
-        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &caches, &|n| {
-            pb.set_position(n)
-        })?;
-    pb.finish_and_clear();
+        simulate::simulate_and_write(scenario, &args, &out, &report_opts, &caches, &bar)?;
+    bar.0.finish_and_clear();
     if !args.quiet {
         let s = &outcome.summary;
         eprintln!(
@@ -87,8 +126,9 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn fit_latency(cmd: FitLatencyCmd) -> anyhow::Result<()> {
+fn fit_latency(mut cmd: FitLatencyCmd) -> anyhow::Result<()> {
     use simwatt::drivers::fit_latency::{fit_one, report_markdown, shipped_targets, FitTarget};
+    cmd.profiles = anchor_arg(&cmd.profiles);
     let catalog = simwatt::catalog::Catalog::builtin()?;
     let tables = simwatt::predictor::profile::TableCache::default();
     let targets = if cmd.all {
@@ -175,9 +215,10 @@ impl simwatt::drivers::fit_power::replay::ReplayProgress for ReplayBar {
 fn fit_power(cmd: FitPowerCmd) -> anyhow::Result<()> {
     let args = simwatt::drivers::fit_power::FitPowerArgs {
         gpu: cmd.gpu,
-        data: cmd.data,
+        data: cmd.data.iter().map(|p| anchor_arg(p)).collect(),
         out: cmd.out,
         report: cmd.report,
+        force: cmd.force,
     };
     let pb = progress_bar(0, cmd.quiet);
     pb.set_style(
@@ -207,13 +248,13 @@ fn fit_engine(cmd: FitEngineCmd) -> anyhow::Result<()> {
         .map(|p| Param::parse(p))
         .collect::<Result<Vec<_>, _>>()?;
     let args = FitEngineArgs {
-        cases: cmd.cases,
+        cases: cmd.cases.iter().map(|p| anchor_arg(p)).collect(),
         template: cmd.template.unwrap_or_else(|| cmd.out.clone()),
         out: cmd.out,
         report: cmd.report,
         params,
         no_holdout: cmd.no_holdout,
-        power_profile: cmd.power_profile,
+        power_profile: cmd.power_profile.as_deref().map(anchor_arg),
         power_out: cmd.power_out,
     };
     let quiet = cmd.quiet;
@@ -231,9 +272,9 @@ const EXIT_THRESHOLD: u8 = 3;
 
 fn validate(cmd: ValidateCmd) -> anyhow::Result<ExitCode> {
     let args = simwatt::drivers::validate::ValidateArgs {
-        config: cmd.config,
-        measured: cmd.measured,
-        suite: cmd.suite,
+        config: cmd.config.as_deref().map(anchor_arg),
+        measured: cmd.measured.as_deref().map(anchor_arg),
+        suite: cmd.suite.as_deref().map(anchor_arg),
         out: cmd.out,
         force: cmd.force,
         thresholds: simwatt::drivers::validate::Thresholds::parse(&cmd.max_error)?,

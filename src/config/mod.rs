@@ -6,6 +6,7 @@
 //! the loaded power profile and regions), and the resolved YAML for `config.resolved.yaml`. Every error
 //! names the file, the dotted field and the value. It may import only the foundation modules.
 
+pub mod builtin;
 pub mod data;
 pub mod engine_profile;
 pub mod power_profile;
@@ -166,8 +167,11 @@ pub struct Scenario {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Engine {
     pub profile: EngineProfile,
-    /// The profile's file (`built-in` for the vidur engine).
+    /// The profile's file as shown in outputs (`built-in` for the vidur engine,
+    /// `built-in:profiles/engine/<name>-<version>.yaml` for a shipped profile built into the binary).
     pub profile_path: String,
+    /// Where the profile was read from (`None`: the vidur engine, which is code).
+    pub origin: Option<data::Origin>,
 }
 
 /// Devices and how the model is laid out on them, checked against the model.
@@ -207,8 +211,10 @@ pub const DEFAULT_MAX_WAITING_ITERS: u32 = 10;
 pub struct Energy {
     /// The device's power profile, when there is one.
     pub power_profile: Option<PowerProfile>,
-    /// Where it was read from (empty without one).
+    /// Where it was read from, as shown in outputs (empty without one).
     pub power_profile_path: String,
+    /// Where it was read from: the configured file, the data directory's, or the built-in copy.
+    pub power_profile_origin: Option<data::Origin>,
     /// Why there is no power profile, when there is none.
     pub note: Option<String>,
     /// Host power per GPU, watts.
@@ -333,21 +339,25 @@ impl Scenario {
         })
     }
 
-    /// What this run lacks that the shipped data would give the same config in the repository: no
-    /// data directory, a Vidur-profiles folder that does not exist (so an `auto` predictor falls back
-    /// to the uncalibrated roofline), no power profile. Empty when nothing falls back.
+    /// What this run lacks that the shipped data would give the same config in the repository: a
+    /// Vidur-profiles folder that does not exist (so an `auto` predictor falls back to the
+    /// uncalibrated roofline; these profiles are too large to build into the binary), no power
+    /// profile. Empty when nothing falls back. Power and engine profiles and regions missing from the
+    /// data directory (or without one) come from the copies built into the binary, which is no
+    /// fallback: provenance.json names which was read.
     pub fn fallbacks(&self) -> Vec<String> {
         let mut v = Vec::new();
-        if self.data_dir.is_none() {
-            v.push(format!(
-                "no data directory found (set {} or the config's data_dir to the folder holding profiles/ and regions/)",
-                data::ENV
-            ));
-        }
         if let PredictorConfig::Auto(p) = &self.predictor {
             if !p.dir.is_dir() {
+                let hint = match &self.data_dir {
+                    Some(_) => String::new(),
+                    None => format!(
+                        " (no data directory was found: set {} or the config's data_dir to the folder holding profiles/vidur)",
+                        data::ENV
+                    ),
+                };
                 v.push(format!(
-                    "the Vidur profiles folder {} does not exist, so execution times come from the uncalibrated roofline",
+                    "the Vidur profiles folder {} does not exist, so execution times come from the uncalibrated roofline{hint}",
                     p.dir.display()
                 ));
             }
@@ -358,12 +368,9 @@ impl Scenario {
         v
     }
 
-    /// The power-profile file the run reads, where it was found (`None`: no power profile).
-    pub fn power_profile_file(&self) -> Option<&Path> {
-        self.energy
-            .power_profile
-            .as_ref()
-            .and(self.raw.energy.power_profile.as_deref())
+    /// Where the run's power profile was read from (`None`: no power profile).
+    pub fn power_profile_origin(&self) -> Option<&data::Origin> {
+        self.energy.power_profile_origin.as_ref()
     }
 
     /// The folder of region files the run reads.
@@ -371,9 +378,9 @@ impl Scenario {
         &self.raw.regions_dir
     }
 
-    /// The engine-profile file the run reads (`None`: the built-in `vidur` engine).
-    pub fn engine_profile_file(&self) -> Option<&Path> {
-        self.raw.engine.profile.as_deref()
+    /// Where the run's engine profile was read from (`None`: the `vidur` engine, which is code).
+    pub fn engine_profile_origin(&self) -> Option<&data::Origin> {
+        self.engine.origin.as_ref()
     }
 
     /// GPUs in one replica.
@@ -436,6 +443,9 @@ fn anchor_paths(path: &Path, data: Option<&data::DataDir>, raw: &mut RawConfig) 
 /// Where shipped engine profiles live.
 pub const ENGINE_PROFILES_DIR: &str = "profiles/engine";
 
+/// Where shipped power profiles live.
+pub const POWER_PROFILES_DIR: &str = "profiles/power";
+
 /// Reads the engine profile: the configured file, else the built-in `vidur` engine, else the shipped
 /// `profiles/engine/<name>-<version>.yaml` (whose path is then written into the resolved config).
 fn resolve_engine(
@@ -448,6 +458,7 @@ fn resolve_engine(
         return Ok(Engine {
             profile,
             profile_path: data::shown(p, data),
+            origin: Some(data::Origin::File(p.clone())),
         });
     }
     let name = e.name.trim();
@@ -463,6 +474,7 @@ fn resolve_engine(
         return Ok(Engine {
             profile: EngineProfile::vidur(),
             profile_path: "built-in".into(),
+            origin: None,
         });
     }
     let Some(version) = e.version.as_deref() else {
@@ -484,25 +496,27 @@ fn resolve_engine(
             "must be a version such as 0.11",
         ));
     }
-    let p = engine_profiles_dir(data).join(format!("{name}-{version}.yaml"));
-    if !p.exists() {
+    let rel = PathBuf::from(format!("{name}-{version}.yaml"));
+    let Some(origin) = data::locate_shipped(data, ENGINE_PROFILES_DIR, &rel) else {
         return Err(Error::invalid(
             path,
             "engine",
             format!("{name} {version}"),
             format!(
                 "no profile {} (shipped: {}; or set engine.profile to a file, e.g. from `simwatt fit engine`)",
-                p.display(),
+                engine_profiles_dir(data).join(&rel).display(),
                 shipped_engine_profiles(data).join(", ")
             ),
         ));
+    };
+    let profile = EngineProfile::parse(&origin.name(), &origin.text()?)?;
+    if let data::Origin::File(p) = &origin {
+        e.profile = Some(p.clone());
     }
-    let profile = EngineProfile::load(&p)?;
-    let shown = data::shown(&p, data);
-    e.profile = Some(p);
     Ok(Engine {
         profile,
-        profile_path: shown,
+        profile_path: origin.shown(data),
+        origin: Some(origin),
     })
 }
 
@@ -514,7 +528,7 @@ fn engine_profiles_dir(data: Option<&data::DataDir>) -> PathBuf {
     )
 }
 
-/// The shipped engine profiles, as `name-version` (empty when the folder is absent).
+/// The shipped engine profiles, as `name-version`: those of the data directory and those built in.
 fn shipped_engine_profiles(data: Option<&data::DataDir>) -> Vec<String> {
     let dir = engine_profiles_dir(data);
     let mut v: Vec<String> = std::fs::read_dir(&dir)
@@ -527,47 +541,49 @@ fn shipped_engine_profiles(data: Option<&data::DataDir>) -> Vec<String> {
                 .and_then(|n| n.strip_suffix(".yaml"))
                 .map(str::to_string)
         })
+        .chain(
+            builtin::stems(ENGINE_PROFILES_DIR, ".yaml")
+                .into_iter()
+                .map(String::from),
+        )
         .collect();
     v.sort();
-    if v.is_empty() {
-        v.push(format!("none found under {}", dir.display()));
-    }
+    v.dedup();
     v
 }
 
-/// Reads the power profile (the configured file, else `profiles/power/<device>.yaml` when it exists,
-/// which is then written into the resolved config), the start time, the regions and, with a power
-/// profile, the device's embodied carbon.
+/// Reads the power profile (the configured file, else the data directory's
+/// `profiles/power/<device>.yaml` when it exists, which is then written into the resolved config, else
+/// the built-in copy), the start time, the regions and, with a power profile, the device's embodied
+/// carbon.
 fn resolve_energy(
     path: &Path,
     raw: &mut RawConfig,
     device_name: &str,
     data: Option<&data::DataDir>,
 ) -> Result<Energy> {
-    let (power_profile, power_profile_path, note) = match &raw.energy.power_profile {
-        Some(p) => (Some(PowerProfile::load(p)?), data::shown(p, data), None),
-        None => {
-            let rel = PathBuf::from("profiles/power").join(format!("{device_name}.yaml"));
-            let p = data.map_or_else(|| rel.clone(), |d| d.join(&rel));
-            if p.exists() {
-                let profile = PowerProfile::load(&p)?;
-                let shown = data::shown(&p, data);
-                raw.energy.power_profile = Some(p);
-                (Some(profile), shown, None)
-            } else {
-                let note = match data {
-                    Some(d) => format!(
-                        "no power profile for {device_name} ({} not found in the data directory {}; set energy.power_profile), so energy, carbon, cost and water are not computed",
-                        rel.display(),
-                        d.path.display()
-                    ),
-                    None => format!(
-                        "no power profile for {device_name}: no data directory was found (set {} or the config's data_dir to the folder holding profiles/ and regions/, or energy.power_profile), so energy, carbon, cost and water are not computed",
-                        data::ENV
-                    ),
-                };
-                (None, String::new(), Some(note))
+    let origin = match &raw.energy.power_profile {
+        Some(p) => Some(data::Origin::File(p.clone())),
+        None => data::locate_shipped(
+            data,
+            POWER_PROFILES_DIR,
+            Path::new(&format!("{device_name}.yaml")),
+        ),
+    };
+    let (power_profile, power_profile_path, note) = match &origin {
+        Some(o) => {
+            let profile = PowerProfile::load_from(o)?;
+            if let data::Origin::File(p) = o {
+                raw.energy.power_profile = Some(p.clone());
             }
+            (Some(profile), o.shown(data), None)
+        }
+        None => {
+            let note = format!(
+                "no power profile for {device_name} (none in the data directory{} and none built in; set energy.power_profile), so energy, carbon, cost and water are not computed",
+                data.map_or_else(String::new, |d| format!(" {}", d.path.display()))
+            );
+            (None, String::new(), Some(note))
         }
     };
     let start_time = chrono::DateTime::parse_from_rfc3339(&raw.energy.start_time)
@@ -595,6 +611,7 @@ fn resolve_energy(
     Ok(Energy {
         power_profile,
         power_profile_path,
+        power_profile_origin: origin,
         note,
         host_power_w_per_gpu: raw.energy.host_power_w_per_gpu,
         start_time,

@@ -82,7 +82,17 @@ impl PowerProfile {
     /// Reads and checks a profile file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let de = serde_yaml::Deserializer::from_str(&text);
+        Self::parse(path, &text)
+    }
+
+    /// Reads and checks a profile from a file or the built-in copy.
+    pub fn load_from(origin: &super::data::Origin) -> Result<Self> {
+        Self::parse(&origin.name(), &origin.text()?)
+    }
+
+    /// Parses and checks profile text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let de = serde_yaml::Deserializer::from_str(text);
         let p: PowerProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
             path: path.to_path_buf(),
             field: e.path().to_string(),

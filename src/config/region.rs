@@ -3,9 +3,12 @@
 //! `regions/embodied.yaml` (manufacturing carbon per device and the lifetime it is amortised over).
 //!
 //! Input: a regions folder and region ids. Output: each [`Region`] read and range-checked, with its
-//! hourly series checked for contiguous hours, and the [`Embodied`] factor of a device. Turning energy
+//! hourly series checked for contiguous hours, and the [`Embodied`] factor of a device. A file absent
+//! from the folder is taken from the copy built into the binary when there is one
+//! ([`super::data::locate`]). Turning energy
 //! into carbon, cost and water is `accounting/`'s job; this module holds only the data and its checks.
 
+use super::data::{locate, Origin};
 use crate::catalog::Sourced;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -60,7 +63,23 @@ pub struct HourlySeries {
 impl HourlySeries {
     /// Reads a two-column CSV (`hour_utc`, `column`), checking that hours are contiguous.
     pub fn read(path: &Path, column: &str) -> Result<Self> {
-        let t = crate::csvio::CsvTable::read(path)?;
+        Self::of_table(crate::csvio::CsvTable::read(path)?, column)
+    }
+
+    /// [`HourlySeries::read`] from a file or the built-in copy.
+    pub fn load(origin: &Origin, column: &str) -> Result<Self> {
+        match origin {
+            Origin::File(p) => Self::read(p, column),
+            Origin::BuiltIn(f) => Self::of_table(
+                crate::csvio::CsvTable::parse(&origin.name(), f.text)?,
+                column,
+            ),
+        }
+    }
+
+    fn of_table(t: crate::csvio::CsvTable, column: &str) -> Result<Self> {
+        let path = t.path.clone();
+        let path = path.as_path();
         let hours = t.text_values("hour_utc")?;
         let values = t.f64_column(column)?;
         let mut start = None;
@@ -136,12 +155,25 @@ pub struct Region {
     pub hourly_price: Option<HourlySeries>,
 }
 
-/// The files region `id` reads: `dir/<id>.yaml` and the hourly series it names (an unreadable or
-/// malformed file yields just itself: [`load_region`] reports the error).
-pub fn region_input_files(dir: &Path, id: &str) -> Vec<PathBuf> {
-    let path = dir.join(format!("{id}.yaml"));
-    let mut v = vec![path.clone()];
-    if let Some(file) = std::fs::read_to_string(&path)
+/// Where the file of region `id` is: `dir/<id>.yaml`, else the built-in copy of the shipped region.
+pub fn region_origin(dir: &Path, id: &str) -> Option<Origin> {
+    locate(dir, Path::new(&format!("{id}.yaml")), "regions")
+}
+
+/// Where an hourly series a region in `dir` names is: beside it, else the built-in copy.
+fn series_origin(dir: &Path, file: &Path) -> Origin {
+    locate(dir, file, "regions").unwrap_or_else(|| Origin::File(dir.join(file)))
+}
+
+/// The files region `id` reads: its region file and the hourly series it names (an unreadable or
+/// malformed file yields just itself, and an absent one nothing: [`load_region`] reports the error).
+pub fn region_input_files(dir: &Path, id: &str) -> Vec<Origin> {
+    let Some(origin) = region_origin(dir, id) else {
+        return vec![];
+    };
+    let mut v = vec![origin.clone()];
+    if let Some(file) = origin
+        .text()
         .ok()
         .and_then(|t| serde_yaml::from_str::<RegionFile>(&t).ok())
     {
@@ -149,34 +181,41 @@ pub fn region_input_files(dir: &Path, id: &str) -> Vec<PathBuf> {
             .into_iter()
             .flatten()
         {
-            v.push(dir.join(r.file));
+            v.push(series_origin(dir, &r.file));
         }
     }
     v
 }
 
-/// Loads `dir/<id>.yaml` and its hourly series.
+/// Loads region `id` (`dir/<id>.yaml`, else the built-in copy) and its hourly series.
 pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
-    let path = dir.join(format!("{id}.yaml"));
-    if !path.exists() {
+    let Some(origin) = region_origin(dir, id) else {
+        let path = dir.join(format!("{id}.yaml"));
         let mut known: Vec<String> = std::fs::read_dir(dir)
             .map(|d| {
                 d.filter_map(|e| e.ok())
                     .filter_map(|e| e.file_name().to_str().map(|s| s.to_string()))
-                    .filter(|n| n.ends_with(".yaml") && n != "embodied.yaml")
-                    .map(|n| n.trim_end_matches(".yaml").to_string())
+                    .filter_map(|n| n.strip_suffix(".yaml").map(str::to_string))
                     .collect()
             })
             .unwrap_or_default();
+        known.extend(
+            super::builtin::stems("regions", ".yaml")
+                .into_iter()
+                .map(String::from),
+        );
+        known.retain(|n| n != "embodied");
         known.sort();
+        known.dedup();
         return Err(Error::invalid(
             &path,
             "region",
             id,
             format!("no such region file; known regions: {}", known.join(", ")),
         ));
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    };
+    let path = origin.name();
+    let text = origin.text()?;
     let de = serde_yaml::Deserializer::from_str(&text);
     let file: RegionFile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
         path: path.clone(),
@@ -211,11 +250,17 @@ pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
         }
     }
     let hourly_carbon = match &file.hourly_carbon {
-        Some(r) => Some(HourlySeries::read(&dir.join(&r.file), "carbon_g_per_kwh")?),
+        Some(r) => Some(HourlySeries::load(
+            &series_origin(dir, &r.file),
+            "carbon_g_per_kwh",
+        )?),
         None => None,
     };
     let hourly_price = match &file.hourly_price {
-        Some(r) => Some(HourlySeries::read(&dir.join(&r.file), "price_usd_per_kwh")?),
+        Some(r) => Some(HourlySeries::load(
+            &series_origin(dir, &r.file),
+            "price_usd_per_kwh",
+        )?),
         None => None,
     };
     Ok(Region {
@@ -244,15 +289,20 @@ pub struct Embodied {
     pub lifetime_years: f64,
 }
 
-/// Reads `dir/embodied.yaml` for `device` (None when the file or the device is absent).
+/// Where the embodied-carbon table is: `dir/embodied.yaml`, else the built-in copy.
+pub fn embodied_origin(dir: &Path) -> Option<Origin> {
+    locate(dir, Path::new("embodied.yaml"), "regions")
+}
+
+/// Reads the embodied-carbon table (`dir/embodied.yaml`, else the built-in copy) for `device` (None
+/// when the table or the device is absent).
 pub fn load_embodied(dir: &Path, device: &str, lifetime: Option<f64>) -> Result<Option<Embodied>> {
-    let path = dir.join("embodied.yaml");
-    if !path.exists() {
+    let Some(origin) = embodied_origin(dir) else {
         return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    };
+    let text = origin.text()?;
     let f: EmbodiedFile = serde_yaml::from_str(&text).map_err(|e| Error::Yaml {
-        path: path.clone(),
+        path: origin.name(),
         message: e.to_string(),
     })?;
     Ok(f.devices.get(device).map(|d| Embodied {

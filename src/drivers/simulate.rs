@@ -4,6 +4,7 @@ use crate::accounting;
 use crate::accounting::{EnergyAcc, ShareByTokens};
 use crate::catalog::Catalogs;
 use crate::cluster::Request;
+use crate::config::data::Origin;
 use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
 };
@@ -156,13 +157,38 @@ pub fn build_predictor(s: &Scenario, tables: &TableCache) -> Result<Box<dyn Pred
     )))
 }
 
+/// What a run reports while it works, for a progress display: the phases of [`simulate_and_write`].
+pub trait RunProgress {
+    /// The workload is drawn and the predictor built: `total` requests will run (known here even
+    /// when the config does not say, as for a trace).
+    fn started(&self, _total: u64) {}
+    /// `n` requests have finished (completed or rejected); the last call before [`Self::writing`]
+    /// gives the total.
+    fn finished(&self, _n: u64) {}
+    /// The loop is done; the outputs are being written (the requests table, then, in
+    /// [`simulate_and_write`], provenance, summary, report and plots).
+    fn writing(&self) {}
+}
+
+/// No progress display.
+impl RunProgress for () {}
+
+/// A [`sim::Progress`] counter as a [`RunProgress`]: it hears of finished requests only.
+struct Counter<'a>(sim::Progress<'a>);
+
+impl RunProgress for Counter<'_> {
+    fn finished(&self, n: u64) {
+        (self.0)(n)
+    }
+}
+
 /// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
 pub fn simulate(
     scenario: Scenario,
     tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_impl(scenario, tables, progress, Keep::Memory)
+    simulate_impl(scenario, tables, &Counter(progress), Keep::Memory)
 }
 
 /// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
@@ -207,7 +233,7 @@ impl<'a> Keep<'a> {
 fn simulate_impl(
     scenario: Scenario,
     tables: &TableCache,
-    progress: sim::Progress,
+    progress: &dyn RunProgress,
     keep: Keep,
 ) -> Result<RunOutcome> {
     let specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
@@ -217,7 +243,7 @@ fn simulate_impl(
 /// Runs a scenario for its summary alone (sweeps, capacity search): the same summary as [`simulate`],
 /// without keeping the batch log or the requests, so memory stays bounded by the requests in flight.
 pub fn simulate_summary(scenario: Scenario, tables: &TableCache) -> Result<Summary> {
-    Ok(simulate_impl(scenario, tables, &|_| {}, Keep::Summary)?.summary)
+    Ok(simulate_impl(scenario, tables, &(), Keep::Summary)?.summary)
 }
 
 /// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
@@ -229,14 +255,14 @@ pub fn simulate_specs(
     tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_requests(scenario, specs, tables, progress, Keep::Memory)
+    simulate_requests(scenario, specs, tables, &Counter(progress), Keep::Memory)
 }
 
 fn simulate_requests(
     scenario: Scenario,
     specs: &[workload::RequestSpec],
     tables: &TableCache,
-    progress: sim::Progress,
+    progress: &dyn RunProgress,
     keep: Keep,
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario, tables)?;
@@ -257,6 +283,7 @@ fn simulate_requests(
     let mut acc = profile
         .as_ref()
         .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
+    progress.started(specs.len() as u64);
     let t0 = Instant::now();
     let (result, streamed_requests) = run_loop(
         &scenario,
@@ -265,10 +292,11 @@ fn simulate_requests(
         energy,
         acc.as_mut(),
         profile.as_ref().map(|p| p.between_batches_w()),
-        progress,
+        &|n| progress.finished(n),
         keep,
     )?;
     let wall_s = t0.elapsed().as_secs_f64();
+    progress.writing();
     let mut rows: Vec<RequestRow> = result
         .requests
         .iter()
@@ -497,16 +525,16 @@ struct Provenance<'a> {
 /// profiles, each region file with its hourly series and the embodied-carbon table (with a power
 /// profile), the Vidur profile CSVs its predictor fits on, and catalog files named by the config. The
 /// config file itself is not included (a sweep's configs are built in memory).
-pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
-    let mut v: Vec<(&'static str, PathBuf)> = Vec::new();
+pub fn input_files(s: &Scenario) -> Vec<(&'static str, Origin)> {
+    let mut v: Vec<(&'static str, Origin)> = Vec::new();
     if let Some(t) = &s.workload.trace {
-        v.push(("trace", t.clone()));
+        v.push(("trace", Origin::File(t.clone())));
     }
-    if let Some(p) = s.power_profile_file() {
-        v.push(("power_profile", p.to_path_buf()));
+    if let Some(o) = s.power_profile_origin() {
+        v.push(("power_profile", o.clone()));
     }
-    if let Some(p) = s.engine_profile_file() {
-        v.push(("engine_profile", p.to_path_buf()));
+    if let Some(o) = s.engine_profile_origin() {
+        v.push(("engine_profile", o.clone()));
     }
     for (id, _) in &s.energy.region_files {
         for f in crate::config::region::region_input_files(s.regions_dir(), id) {
@@ -514,22 +542,21 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
         }
     }
     if s.energy.power_profile.is_some() {
-        let e = s.regions_dir().join("embodied.yaml");
-        if e.exists() {
+        if let Some(e) = crate::config::region::embodied_origin(s.regions_dir()) {
             v.push(("embodied", e));
         }
     }
     if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &s.predictor {
         if let Some(src) = profile_sources(s, p) {
-            v.push(("profile_mlp", src.mlp));
-            v.push(("profile_attention", src.attention));
+            v.push(("profile_mlp", Origin::File(src.mlp)));
+            v.push(("profile_attention", Origin::File(src.attention)));
             for (role, f) in [
                 ("profile_all_reduce", src.all_reduce),
                 ("profile_send_recv", src.send_recv),
                 ("profile_cpu_overheads", src.cpu_overheads),
             ] {
                 if let Some(f) = f {
-                    v.push((role, f));
+                    v.push((role, Origin::File(f)));
                 }
             }
         }
@@ -537,12 +564,12 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, PathBuf)> {
     v
 }
 
-fn file_sha(role: &str, path: &Path) -> Result<InputFile> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+/// An input's role, path (`built-in:<path>` for a copy built into the binary) and SHA-256.
+fn file_sha(role: &str, origin: &Origin) -> Result<InputFile> {
     Ok(InputFile {
         role: role.to_string(),
-        path: path.display().to_string(),
-        sha256: sha256_hex(&bytes),
+        path: origin.name().display().to_string(),
+        sha256: origin.sha256()?,
     })
 }
 
@@ -563,7 +590,7 @@ pub fn simulate_and_write(
     out: &Path,
     report: &ReportOptions,
     caches: &Caches,
-    progress: sim::Progress,
+    progress: &dyn RunProgress,
 ) -> Result<(RunOutcome, PathBuf)> {
     let dir = RunDir::create(out, args.force)?;
     let o = simulate_impl(scenario, &caches.tables, progress, Keep::Stream(dir.path()))?;
@@ -584,9 +611,9 @@ fn write_rest(
     let resolved = s.resolved_yaml()?;
     dir.write_text("config.resolved.yaml", &resolved)?;
 
-    let mut inputs = vec![file_sha("config", &args.config)?];
-    for (role, path) in input_files(s) {
-        inputs.push(file_sha(role, &path)?);
+    let mut inputs = vec![file_sha("config", &Origin::File(args.config.clone()))?];
+    for (role, origin) in input_files(s) {
+        inputs.push(file_sha(role, &origin)?);
     }
     for (role, origin, text) in [
         (

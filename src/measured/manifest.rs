@@ -5,6 +5,7 @@
 //! Input: the manifest and prompt files. Output: typed [`Manifest`]s and prompt lengths. It runs no
 //! simulation: `drivers::fit_power::replay` replays what a manifest lists.
 
+use crate::config::data::{self, DataDir};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub struct Manifest {
     #[serde(default)]
     pub notes: Option<String>,
     pub sources: Vec<Source>,
+    /// The data directory the manifest's relative paths were anchored in (see [`Manifest::load`]).
+    #[serde(skip)]
+    pub data_dir: Option<DataDir>,
 }
 
 /// Serving settings shared by every source.
@@ -185,8 +189,8 @@ impl Source {
         }
     }
 
-    /// What the source is, for the profile's provenance.
-    pub fn describe(&self) -> String {
+    /// What the source is, for the profile's provenance; `show` writes a path.
+    pub fn describe_with(&self, show: &dyn Fn(&Path) -> String) -> String {
         match self {
             Source::Idle {
                 power_w, citation, ..
@@ -194,9 +198,21 @@ impl Source {
             _ => self
                 .files()
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|p| show(p))
                 .collect::<Vec<_>>()
                 .join(" and "),
+        }
+    }
+
+    /// The files a source reads, to anchor them.
+    fn files_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            Source::Argonne { path, .. } => vec![path],
+            Source::Mlenergy { path, prompts, .. } => vec![path, prompts],
+            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => {
+                vec![&mut t.path, &mut t.requests]
+            }
+            Source::Idle { .. } => vec![],
         }
     }
 
@@ -210,14 +226,30 @@ impl Source {
 }
 
 impl Manifest {
+    /// Reads a manifest. Its relative data paths are anchored as a config's are
+    /// ([`data::anchor`]): beside the manifest, else in the data directory found from the manifest's
+    /// location, else in the current directory; so `fit power` works from any directory.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let de = serde_yaml::Deserializer::from_str(&text);
-        serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
+        let mut m: Manifest = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
             path: path.to_path_buf(),
             field: e.path().to_string(),
             message: e.inner().to_string(),
-        })
+        })?;
+        m.data_dir = DataDir::find(path, None);
+        for s in &mut m.sources {
+            for p in s.files_mut() {
+                *p = data::anchor(p, path, m.data_dir.as_ref());
+            }
+        }
+        Ok(m)
+    }
+
+    /// What `src` is, for the profile's provenance, its paths relative to the data directory (so
+    /// that a fit gives the same profile wherever it runs).
+    pub fn describe(&self, src: &Source) -> String {
+        src.describe_with(&|p| data::shown(p, self.data_dir.as_ref()))
     }
 }
 

@@ -302,3 +302,72 @@ fn the_summary_only_run_of_sweeps_gives_the_same_summary() {
         assert!(only.energy.energy_j.is_some_and(|e| e > 0.0));
     }
 }
+
+/// Records the phases a run reports.
+#[derive(Default)]
+struct Phases(std::cell::RefCell<Vec<String>>);
+
+impl simwatt::drivers::simulate::RunProgress for Phases {
+    fn started(&self, total: u64) {
+        self.0.borrow_mut().push(format!("started {total}"));
+    }
+    fn finished(&self, n: u64) {
+        self.0.borrow_mut().push(format!("finished {n}"));
+    }
+    fn writing(&self) {
+        self.0.borrow_mut().push("writing".into());
+    }
+}
+
+#[test]
+fn progress_of_a_trace_run_knows_its_total_and_reaches_it_before_writing() {
+    // A trace workload has no `requests`: the bar showed `22384/0 requests`; and a large run sat at
+    // 999211/1000000 while its outputs were written, with no word of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let rows: String = (0..7)
+        .map(|i| format!("{}.0,{},{}\n", i, 64 + i, 8 + i))
+        .collect();
+    write(
+        tmp.path(),
+        "t.csv",
+        &format!("arrived_at,num_prefill_tokens,num_decode_tokens\n{rows}"),
+    );
+    let text: String = std::fs::read_to_string(quickstart())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("requests:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let cfg = write(tmp.path(), "trace.yaml", &text);
+    let out = tmp.path().join("run");
+    let args = simwatt::drivers::simulate::SimulateArgs {
+        config: cfg.clone(),
+        overrides: vec![
+            "workload.arrival={type: trace}".into(),
+            "workload.lengths={type: trace}".into(),
+            "workload.trace=t.csv".into(),
+        ],
+        out: Some(out.clone()),
+        seed: None,
+        quiet: true,
+        force: false,
+    };
+    let opts = simwatt::report::ReportOptions {
+        plots: false,
+        trace: false,
+    };
+    let scenario =
+        simwatt::drivers::simulate::load_scenario(&args, &caches().catalogs).expect("resolves");
+    assert_eq!(scenario.workload.requests, None);
+    let phases = Phases::default();
+    simwatt::drivers::simulate::simulate_and_write(scenario, &args, &out, &opts, caches(), &phases)
+        .expect("runs");
+    let p = phases.0.into_inner();
+    assert_eq!(p.first().map(String::as_str), Some("started 7"), "{p:?}");
+    let w = p
+        .iter()
+        .position(|e| e == "writing")
+        .expect("a writing phase");
+    assert_eq!(w, p.len() - 1, "writing is the last phase: {p:?}");
+    assert_eq!(p[w - 1], "finished 7", "{p:?}");
+}

@@ -1,8 +1,13 @@
 //! Helpers shared by the integration tests.
+//!
+//! The tests never write to the user's home: the fitted-table cache of in-process runs and of every
+//! spawned `simwatt` is [`test_cache_dir`], under the build's target folder (spawn the binary with
+//! [`simwatt_command`], or [`isolate`] any command that runs it).
 
 use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate::{self, RunOutcome};
 use simwatt::drivers::Caches;
+use simwatt::predictor::profile::TableCache;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -11,7 +16,38 @@ use std::sync::OnceLock;
 /// once, and fitted tables loaded once.
 pub fn caches() -> &'static Caches {
     static CACHES: OnceLock<Caches> = OnceLock::new();
-    CACHES.get_or_init(|| Caches::new().expect("the built-in catalogs parse"))
+    CACHES.get_or_init(|| Caches {
+        catalogs: simwatt::catalog::Catalogs::new().expect("the built-in catalogs parse"),
+        tables: TableCache::new(test_cache_dir()),
+    })
+}
+
+/// The fitted-table cache folder of the tests (in-process and spawned): under the target folder,
+/// never `~/.cache/simwatt`.
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("simwatt-cache")
+}
+
+/// Points a command that runs simwatt (the binary, or a script that calls it) at the tests' cache,
+/// and GNU parallel, which some scripts run it under, at a state folder of the tests' own (it would
+/// write `~/.parallel`).
+pub fn isolate(c: &mut Command) -> &mut Command {
+    let parallel_home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("parallel-home");
+    let _ = std::fs::create_dir_all(&parallel_home);
+    c.env("SIMWATT_CACHE_DIR", test_cache_dir())
+        .env("PARALLEL_HOME", parallel_home)
+}
+
+/// The simwatt binary as a command, with the tests' cache.
+pub fn simwatt_command() -> Command {
+    simwatt_command_at(Path::new(env!("CARGO_BIN_EXE_simwatt")))
+}
+
+/// A copy of the simwatt binary at `bin` as a command, with the tests' cache.
+pub fn simwatt_command_at(bin: &Path) -> Command {
+    let mut c = Command::new(bin);
+    isolate(&mut c);
+    c
 }
 
 /// The repository root (tests run with it as the working directory).
@@ -25,7 +61,7 @@ pub fn quickstart() -> PathBuf {
 
 /// Runs the simwatt binary with `args` from the repository root.
 pub fn simwatt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    simwatt_command()
         .args(args)
         .current_dir(root())
         .output()
@@ -33,13 +69,22 @@ pub fn simwatt(args: &[&str]) -> Output {
 }
 
 /// Called by a test whose data or tool is absent, just before it returns early. Where `required` (CI
-/// sets `CI=true`: see [`in_ci`]), the absence is a failure naming `what`; elsewhere the test says
-/// that it skipped and why, so a missing input never passes silently.
+/// sets `CI=true`: see [`in_ci`]), the absence is a failure naming `what`; elsewhere the test prints
+/// `SKIPPED: <test>: <what>` and returns, so a missing input never passes silently.
+///
+/// The line goes to the process's standard error directly rather than through `eprintln!`, which the
+/// test harness captures and shows only for failing tests: `cargo test` reports a skipped test as
+/// `ok`, and this line beside it is what says that it did not run.
 pub fn skip_or_fail(what: &str, required: bool) {
     if required {
         panic!("required here but absent: {what}");
     }
-    eprintln!("skipped: {what}");
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {what}");
 }
 
 /// Whether the tests run under CI (`CI=true`, as CI services set it): there a test may not skip.
@@ -70,6 +115,27 @@ pub fn simulate(config: &Path, overrides: &[&str]) -> RunOutcome {
     simulate::simulate(scenario, &caches().tables, &|_| {}).expect("simulation runs")
 }
 
+/// Writes into `dir` the quick start as `c.yaml` on a device of its own catalog (`mygpu`, an A100 by
+/// another name) that has no power profile, neither in the config's data directory `dir/data` (which
+/// has no Vidur profiles either) nor built into the binary; returns the config's path.
+pub fn config_without_power_profile(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir.join("data/profiles/power")).unwrap();
+    let devices = std::fs::read_to_string(root().join("profiles/devices.yaml"))
+        .unwrap()
+        .replace("\n  a100:\n", "\n  mygpu:\n");
+    write(dir, "devices.yaml", &devices);
+    let qs = std::fs::read_to_string(quickstart()).unwrap();
+    assert!(qs.contains("gpu: a100,"));
+    write(
+        dir,
+        "c.yaml",
+        &format!(
+            "{}\ndata_dir: data\ncatalog: {{devices: devices.yaml}}\n",
+            qs.replace("gpu: a100,", "gpu: mygpu,")
+        ),
+    )
+}
+
 /// Writes `text` to a file in `dir` and returns its path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -95,7 +161,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         trace: false,
     };
     let scenario = simulate::load_scenario(&args, &caches().catalogs).expect("config resolves");
-    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, caches(), &|_| {})
+    let (o, dir) = simulate::simulate_and_write(scenario, &args, &out, &opts, caches(), &())
         .expect("run folder written");
     (o, std::fs::read_to_string(dir.join("summary.md")).unwrap())
 }

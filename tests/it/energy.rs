@@ -209,18 +209,9 @@ fn baselines_and_power_segments_are_written() {
 
 #[test]
 fn without_a_power_profile_energy_is_empty_and_says_why() {
-    // A data directory without the device's power profile (and without Vidur profiles).
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("data/profiles/power")).unwrap();
-    let cfg = write(
-        tmp.path(),
-        "c.yaml",
-        &format!(
-            "{}\ndata_dir: data\n",
-            std::fs::read_to_string(quickstart()).unwrap()
-        ),
-    );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    let cfg = config_without_power_profile(tmp.path());
+    let o = simwatt_command()
         .args([
             "simulate",
             "-c",
@@ -244,7 +235,7 @@ fn without_a_power_profile_energy_is_empty_and_says_why() {
     assert!(s["energy_j"].is_null());
     assert!(s["carbon_g"].is_null());
     let note = s["energy_note"].as_str().unwrap();
-    assert!(note.contains("no power profile for a100"), "{note}");
+    assert!(note.contains("no power profile for mygpu"), "{note}");
     assert!(!tmp.path().join("run/power.parquet").exists());
     let csv = std::fs::read_to_string(tmp.path().join("run/requests.csv")).unwrap();
     let second = csv.lines().nth(1).unwrap();

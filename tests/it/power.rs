@@ -5,7 +5,7 @@ use crate::common::*;
 use simwatt::catalog::Catalog;
 use simwatt::drivers::fit_power::fit::{self, fit_device, nnls, Method};
 use simwatt::drivers::fit_power::replay::{Loaded, Observation, Piece, ReplayProgress, Window};
-use simwatt::drivers::fit_power::{default_manifest, fit_from_manifests, fit_from_manifests_with};
+use simwatt::drivers::fit_power::{default_manifest, fit_from_manifests_with};
 use simwatt::measured::logs::{read_nvidia_smi, read_rapl, read_vllm_power_log};
 use simwatt::power::{PowerProfile, Utilisation};
 use std::path::Path;
@@ -340,8 +340,15 @@ fn shared_present() -> bool {
 
 /// Refits a shipped profile from its manifest and checks it against TDP x time and Vidur-Energy.
 fn check_shipped(gpu: &str) {
-    let (fit, _) =
-        fit_from_manifests(gpu, &[default_manifest(gpu)], &|m| eprintln!("{m}")).unwrap();
+    let (fit, _) = fit_from_manifests_with(
+        caches(),
+        gpu,
+        &[default_manifest(gpu)],
+        &|m| eprintln!("{m}"),
+        &|_| {},
+        &(),
+    )
+    .unwrap();
     let s = fit.summary;
     eprintln!("{gpu}: {s:?}");
     assert!(s.points >= 20, "{gpu}: {} points", s.points);
@@ -412,8 +419,15 @@ fn optional_source_is_skipped_with_a_message_when_its_files_are_absent() {
         .replace("../shared/data/measured", "../no-such-folder/data/measured");
     let m = write(tmp.path(), "a100.yaml", &text);
     let logged = std::cell::RefCell::new(Vec::new());
-    let (fit, _) =
-        fit_from_manifests("a100", &[m], &|s| logged.borrow_mut().push(s.to_string())).unwrap();
+    let (fit, _) = fit_from_manifests_with(
+        caches(),
+        "a100",
+        &[m],
+        &|s| logged.borrow_mut().push(s.to_string()),
+        &|_| {},
+        &(),
+    )
+    .unwrap();
     assert_eq!(fit.skipped.len(), 1);
     assert!(logged.borrow()[0].contains("powertrace-qwen3-8b: skipped"));
     assert!(fit.loo.iter().all(|r| r.source != "powertrace-qwen3-8b"));
@@ -538,6 +552,7 @@ fn fit_power_takes_quiet_and_draws_no_bar_off_a_terminal() {
             "h100",
             "--out",
             out.to_str().unwrap(),
+            "--force",
         ];
         if quiet {
             args.push("-q");
@@ -555,6 +570,7 @@ fn fit_power_takes_quiet_and_draws_no_bar_off_a_terminal() {
 fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let m = write(tmp.path(), "m.yaml", "gpu: h100\nsources: []\n");
+    let out = tmp.path().join("out.yaml");
     let o = simwatt(&[
         "fit",
         "power",
@@ -562,8 +578,10 @@ fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
         "h100",
         "--data",
         m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
-    assert_clean_failure(&o, &["m.yaml", "at least 2"]);
+    assert_clean_failure(&o, &["m.yaml", "0 measured configuration(s)", "at least 6"]);
     let wrong = write(tmp.path(), "w.yaml", "gpu: a100\nsources: []\n");
     let o = simwatt(&[
         "fit",
@@ -572,6 +590,123 @@ fn a_manifest_without_usable_data_is_an_error_not_a_panic() {
         "h100",
         "--data",
         wrong.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_clean_failure(&o, &["w.yaml", "another device"]);
+}
+
+#[test]
+fn fit_power_refuses_to_overwrite_an_existing_profile_without_force() {
+    // `fit power --gpu a100` used to replace the shipped profile in place, unasked.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = write(tmp.path(), "a100.yaml", "kept\n");
+    let o = simwatt(&[
+        "fit",
+        "power",
+        "--gpu",
+        "a100",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_clean_failure(&o, &[out.to_str().unwrap(), "already exists", "--force"]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "kept\n");
+}
+
+/// A manifest of the A100 LLM-Inference-Bench rows of `models`, its data path relative to the data
+/// directory (not to the manifest, nor to the directory the fit runs from).
+fn argonne_manifest(models: &[&str]) -> String {
+    let models: String = models.iter().map(|m| format!("      {m}: {m}\n")).collect();
+    format!(
+        "gpu: a100\nalso_fits: [a100-40gb]\nsources:\n  - name: argonne-vllm\n    format: argonne\n    \
+         path: profiles/power/measured/argonne/power_results.csv\n    hardware: Nvidia A100 GPU\n    \
+         framework: vLLM\n    models:\n{models}    padding_s: 1.0\n    device: a100-40gb\n    \
+         profiles_from: a100\n    policy: vllm\n    max_num_batched_tokens: 16384\n    gpu_memory_utilization: 0.9\n"
+    )
+}
+
+/// Runs `simwatt fit power` from `cwd` with the repository as the data directory.
+fn fit_power_in(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    simwatt_command()
+        .args(["fit", "power", "--gpu", "a100", "--quiet"])
+        .args(args)
+        .current_dir(cwd)
+        .env("SIMWATT_DATA_DIR", root())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fit_power_refuses_too_few_configurations_for_its_free_parameters() {
+    // Four configurations for four free parameters: each leave-one-out fold would fit four parameters
+    // on three points, and the "error" would mean nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let m = write(
+        tmp.path(),
+        "m.yaml",
+        &argonne_manifest(&["meta-llama/Llama-2-7b-hf"]),
+    );
+    let out = tmp.path().join("out.yaml");
+    let o = fit_power_in(
+        tmp.path(),
+        &[
+            "--data",
+            m.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_clean_failure(
+        &o,
+        &[
+            "m.yaml",
+            "4 measured configuration(s)",
+            "at least 6",
+            "4 free",
+        ],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn fit_power_from_another_directory_anchors_the_manifest_paths() {
+    // Run from an empty folder, the manifest outside the repository: its data path is found in the
+    // data directory, and the profile records it relative to that directory.
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "m.yaml",
+        &argonne_manifest(&["meta-llama/Llama-2-7b-hf", "meta-llama/Meta-Llama-3-8B"]),
+    );
+    let out = tmp.path().join("out.yaml");
+    let o = fit_power_in(
+        tmp.path(),
+        &["--data", "m.yaml", "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = PowerProfile::load(&out).unwrap();
+    assert_eq!(p.provenance.error["loo_points"], 8.0);
+    assert!(
+        p.provenance
+            .data
+            .iter()
+            .any(|d| d.contains("from profiles/power/measured/argonne/power_results.csv")),
+        "{:?}",
+        p.provenance.data
+    );
+}
+
+#[test]
+fn fit_power_says_when_the_fitted_idle_disagrees_with_the_measured_idle() {
+    use simwatt::drivers::fit_power::{idle_disagreement, IDLE_TOLERANCE};
+    // The case reported: an idle fitted at 146 W against 62 W measured.
+    let m = idle_disagreement(146.0, 62.0, "idle reading (x)").expect("a warning");
+    assert!(
+        m.contains("146.0 W") && m.contains("62.0 W") && m.contains("+135%") && m.contains("20%"),
+        "{m}"
+    );
+    assert_eq!(IDLE_TOLERANCE, 0.2);
+    assert!(idle_disagreement(70.0, 62.0, "x").is_none());
+    assert!(idle_disagreement(40.0, 62.0, "x").is_some());
 }

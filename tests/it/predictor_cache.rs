@@ -124,3 +124,37 @@ fn a_sweep_with_a_fresh_cache_fits_each_table_once() {
     };
     assert_eq!(strip(summaries(&records)), strip(summaries(&again)));
 }
+
+#[test]
+fn test_harness_keeps_the_fitted_table_cache_out_of_the_home_directory() {
+    // `cargo test` used to fill the user's ~/.cache/simwatt: the binary the tests spawn caches its
+    // fitted tables in the tests' own folder instead, whatever HOME says.
+    let home = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let o = simwatt_command()
+        .args(["simulate", "--config"])
+        .arg(quickstart())
+        .args(["--out"])
+        .arg(&out)
+        .args([
+            "--quiet",
+            "--no-plots",
+            "--no-trace",
+            "--set",
+            "workload.requests=4",
+        ])
+        .env("HOME", home.path())
+        .env_remove("XDG_CACHE_HOME")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let in_home: Vec<_> = std::fs::read_dir(home.path()).unwrap().collect();
+    assert!(in_home.is_empty(), "written under HOME: {in_home:?}");
+    let cached = std::fs::read_dir(test_cache_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("latency-"));
+    assert!(cached, "no fitted table in {}", test_cache_dir().display());
+}

@@ -452,18 +452,9 @@ fn energy_per_replica_adds_up_to_the_summary_split() {
 
 #[test]
 fn a_run_without_a_power_profile_has_no_energy_plots_and_no_error() {
-    // A data directory without the device's power profile (and without Vidur profiles).
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("data/profiles/power")).unwrap();
-    let cfg = write(
-        tmp.path(),
-        "c.yaml",
-        &format!(
-            "{}\ndata_dir: data\n",
-            std::fs::read_to_string(quickstart()).unwrap()
-        ),
-    );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    let cfg = config_without_power_profile(tmp.path());
+    let o = simwatt_command()
         .args([
             "simulate",
             "-c",

@@ -55,7 +55,7 @@ fn serial_threaded_and_sharded_sweeps_give_identical_tables() {
             &["--shard", &format!("{i}/3"), "--jobs", "2"],
         ));
     }
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_simwatt"))
+    let o = simwatt_command()
         .args([
             "sweep",
             "run",
@@ -459,8 +459,7 @@ fn emitted_job_scripts_shard_the_sweep_with_a_fixed_count() {
 
 #[test]
 fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
-    if std::process::Command::new("parallel")
-        .arg("--version")
+    if isolate(std::process::Command::new("parallel").arg("--version"))
         .output()
         .is_err()
     {
@@ -482,8 +481,7 @@ fn a_shell_emitted_sweep_runs_under_gnu_parallel_when_it_is_installed() {
         "--simwatt",
         env!("CARGO_BIN_EXE_simwatt"),
     ]));
-    let o = std::process::Command::new("bash")
-        .args(["-c", line.trim()])
+    let o = isolate(std::process::Command::new("bash").args(["-c", line.trim()]))
         .current_dir(root())
         .output()
         .unwrap();

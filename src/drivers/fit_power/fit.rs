@@ -17,6 +17,15 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// Free parameters of the fit: idle, P_0, k_c and k_m.
+pub const FREE_PARAMETERS: usize = 4;
+
+/// Fewest measured configurations a fit accepts: the free parameters plus two, so that each
+/// leave-one-out fold fits the parameters on at least `FREE_PARAMETERS + 1` configurations (more
+/// equations than unknowns) and the held-out error measures a prediction, not an interpolation
+/// through every point. Idle readings help the fit but are not configurations.
+pub const MIN_CONFIGURATIONS: usize = FREE_PARAMETERS + 2;
+
 /// Fitted parameters, watts.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Coefficients {

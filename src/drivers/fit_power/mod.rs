@@ -1,9 +1,14 @@
 //! The `fit power` driver: read the measurement manifests of a device, replay every measured
 //! configuration, fit the power profile, evaluate it by leave-one-out, write the profile and the report.
+//!
+//! It refuses a fit with fewer measured configurations than [`fit::MIN_CONFIGURATIONS`] (the free
+//! parameters plus two), says so when the fitted idle power is more than [`IDLE_TOLERANCE`] away from
+//! a measured idle reading, and replaces an existing profile or report only when asked (`force`).
 
 pub mod fit;
 pub mod replay;
 
+use crate::config::data::DataDir;
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::power::PowerProfile;
@@ -21,11 +26,24 @@ pub struct FitPowerArgs {
     /// Profile to write; `None` means `profiles/power/<gpu>.yaml`.
     pub out: Option<PathBuf>,
     pub report: Option<PathBuf>,
+    /// Replace an existing `out` or `report`.
+    pub force: bool,
 }
 
-/// The default manifest of a device.
+/// How far (relative) the fitted idle power may be from a measured idle reading before the fit says
+/// so: 20%, about the spread of idle readings of one GPU model across machines.
+pub const IDLE_TOLERANCE: f64 = 0.20;
+
+/// The default manifest of a device, relative to the data directory.
 pub fn default_manifest(gpu: &str) -> PathBuf {
     PathBuf::from("profiles/power/measured").join(format!("{gpu}.yaml"))
+}
+
+/// The default manifest of a device in the data directory found without a config
+/// ([`DataDir::find_default`]), else relative to the current directory.
+pub fn find_default_manifest(gpu: &str) -> PathBuf {
+    let rel = default_manifest(gpu);
+    DataDir::find_default().map_or(rel.clone(), |d| d.join(&rel))
 }
 
 /// Loads the manifests and fits, without writing anything. `log` receives messages (skipped sources).
@@ -105,7 +123,7 @@ pub fn fit_from_manifests_with(
                     (_, 1) => "configuration",
                     _ => "configurations",
                 },
-                src.describe()
+                m.describe(src)
             ));
         }
         if let Some(n) = &m.notes {
@@ -114,16 +132,36 @@ pub fn fit_from_manifests_with(
         all.observations.append(&mut l.observations);
         all.skipped.append(&mut l.skipped);
     }
-    if all.observations.iter().filter(|o| o.evaluated).count() < 2 {
+    let configurations = all.observations.iter().filter(|o| o.evaluated).count();
+    if configurations < fit::MIN_CONFIGURATIONS {
         return Err(Error::Output {
             path: manifests.first().cloned().unwrap_or_default(),
             message: format!(
-                "the manifests yield {} measured configuration(s); a fit with leave-one-out needs at least 2",
-                all.observations.iter().filter(|o| o.evaluated).count()
+                "the manifests yield {configurations} measured configuration(s), too few to fit {} free \
+                 parameters: a fit needs at least {} (the parameters plus two), so that each \
+                 leave-one-out fold fits on more configurations than parameters and its error means \
+                 something; add measured configurations (benchmark rows or serving runs)",
+                fit::FREE_PARAMETERS,
+                fit::MIN_CONFIGURATIONS
             ),
         });
     }
+    let measured_idle: Vec<(String, f64)> = all
+        .observations
+        .iter()
+        .filter(|o| !o.evaluated)
+        .filter_map(|o| {
+            let w = o.windows.first()?;
+            Some((o.label.clone(), w.measured_j / w.measured_s))
+        })
+        .collect();
     let fit = fit_device(gpu, device.tdp_w, all, data)?;
+    for (label, w) in &measured_idle {
+        if let Some(m) = idle_disagreement(fit.coefficients.idle_w, *w, label) {
+            log(&format!("warning: {m}"));
+            notes.push(format!("Warning: {m}."));
+        }
+    }
     // Which predictor priced which source's simulations.
     let mut predictors: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for o in fit.observations.iter().filter(|o| o.evaluated) {
@@ -140,6 +178,21 @@ pub fn fit_from_manifests_with(
         used.join("; ")
     ));
     Ok((fit, notes))
+}
+
+/// The message when a fitted idle power `fitted_w` is more than [`IDLE_TOLERANCE`] away from the
+/// measured idle reading `measured_w` (named by `what`); `None` when they agree.
+pub fn idle_disagreement(fitted_w: f64, measured_w: f64, what: &str) -> Option<String> {
+    let off = (fitted_w - measured_w) / measured_w;
+    (measured_w > 0.0 && off.abs() > IDLE_TOLERANCE).then(|| {
+        format!(
+            "the fitted idle power {fitted_w:.1} W is {:+.0}% from the measured idle {measured_w:.1} W \
+             ({what}), beyond the {:.0}% tolerance: the configurations constrain idle poorly, so \
+             treat idle_w (and the energy of idle time) with caution",
+            off * 100.0,
+            IDLE_TOLERANCE * 100.0
+        )
+    })
 }
 
 /// Runs `fit power`: fits, writes the profile and the report, and returns the report text.
@@ -161,8 +214,23 @@ pub fn run_with(
         .device(&args.gpu)
         .map(|(k, _)| k.to_string())
         .unwrap_or_else(|| args.gpu.clone());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("profiles/power").join(format!("{gpu}.yaml")));
+    // Refuse to replace a file before spending time on the replays.
+    for p in std::iter::once(&out).chain(&args.report) {
+        if p.exists() && !args.force {
+            return Err(Error::Output {
+                path: p.clone(),
+                message:
+                    "already exists; pass --force to replace it, or choose another --out / --report"
+                        .into(),
+            });
+        }
+    }
     let manifests = if args.data.is_empty() {
-        vec![default_manifest(&gpu)]
+        vec![find_default_manifest(&gpu)]
     } else {
         args.data.clone()
     };
@@ -174,10 +242,6 @@ pub fn run_with(
         }
     }
     let report = fit.report_markdown(&command);
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("profiles/power").join(format!("{gpu}.yaml")));
     // Parameters the fit does not estimate (loaded and empty idle, the post-burst tail, the DVFS
     // exponent) are carried over from the profile being replaced, when there is one.
     let previous = out

@@ -171,7 +171,7 @@ fn progress_bar(total: u64, label: String, quiet: bool) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     pb.set_style(
         ProgressStyle::with_template(&format!(
-            "{{spinner}} {label} [{{bar:40}}] {{pos}}/{{len}} runs ({{eta}})"
+            "{{spinner}} {label} [{{bar:40}}] {{pos}}/{{len}} runs (ETA {{eta}})"
         ))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),

@@ -7,10 +7,12 @@
 //! Input: a [`Plan`] and a [`Shard`]. Output: `shard-IIIII-of-NNNNN.parquet` in the sweep's output
 //! folder, written through a temporary file and a rename, tagged with the sweep's hash and with the
 //! content hash of every input its runs read ([`shard_inputs`]: traces, power and engine profiles,
-//! region files, profile CSVs, catalogs, and the digest of simwatt's own sources). A shard whose inputs
+//! region files, profile CSVs, catalogs, files or built-in copies, and the digest of simwatt's own
+//! sources). A shard whose inputs
 //! changed since it was written is stale: `sweep run` runs it again and `sweep merge` refuses it, naming
 //! the files that changed.
 
+use crate::config::data::Origin;
 use crate::config::Scenario;
 use crate::digest::{sha256_hex, SOURCE_DIGEST};
 use crate::drivers::sweep::spec::{Plan, RunSpec};
@@ -195,10 +197,13 @@ pub fn shard_inputs(
         let Ok(s) = plan.scenario(&caches.catalogs, spec)? else {
             continue;
         };
-        for (_, p) in simulate::input_files(&s) {
-            let key = p.display().to_string();
+        for (_, origin) in simulate::input_files(&s) {
+            let key = origin.name().display().to_string();
             if let std::collections::btree_map::Entry::Vacant(e) = files.entry(key) {
-                e.insert(caches.tables.file_sha(&p)?);
+                e.insert(match &origin {
+                    Origin::File(p) => caches.tables.file_sha(p)?,
+                    Origin::BuiltIn(_) => origin.sha256()?,
+                });
             }
         }
         for (origin, text) in [

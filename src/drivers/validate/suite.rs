@@ -12,6 +12,7 @@ use super::serving::{self, RunOptions};
 use super::tables::{self, ArgonneSpec, MlEnergySpec, MlEnergyV3Spec};
 use super::{CaseResult, Exceeded, ValidateArgs, ValidateOutcome};
 use crate::config;
+use crate::config::data::{self, DataDir};
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::output::RunDir;
@@ -66,14 +67,33 @@ impl MeasuredSpec {
         }
     }
 
+    fn files_mut(&mut self) -> Vec<&mut PathBuf> {
+        match self {
+            MeasuredSpec::Run { path, .. } => vec![path],
+            MeasuredSpec::Mlenergy(spec) => vec![&mut spec.path, &mut spec.prompts],
+            MeasuredSpec::MlenergyV3(spec) => vec![&mut spec.path],
+            MeasuredSpec::Argonne(spec) => vec![&mut spec.path],
+        }
+    }
+
+    /// The spec with its relative paths anchored as a config's are ([`data::anchor`]): beside the
+    /// file `case` that holds it, else in the data directory `data`, else in the current directory.
+    pub fn anchored(&self, case: &Path, data: Option<&DataDir>) -> MeasuredSpec {
+        let mut m = self.clone();
+        for p in m.files_mut() {
+            *p = data::anchor(p, case, data);
+        }
+        m
+    }
+
     fn optional(&self) -> bool {
         matches!(self, MeasuredSpec::Run { optional: true, .. })
     }
 
-    fn describe(&self) -> String {
+    fn describe(&self, data: Option<&DataDir>) -> String {
         self.files()
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|p| data::shown(p, data))
             .collect::<Vec<_>>()
             .join(" and ")
     }
@@ -108,7 +128,9 @@ fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
-/// Runs one case. `case_path` names the file that holds it; plots go to `plot_dir`.
+/// Runs one case. `case_path` names the file that holds it: the relative paths of the case (its
+/// config file, its measured data) are anchored beside it, else in the data directory found from
+/// it, else in the current directory, as a config's are. Plots go to `plot_dir`.
 pub fn run_case(
     caches: &Caches,
     name: &str,
@@ -117,11 +139,13 @@ pub fn run_case(
     measured: &MeasuredSpec,
     plot_dir: Option<&Path>,
 ) -> Result<CaseResult> {
+    let data = DataDir::find(case_path, None);
+    let measured = &measured.anchored(case_path, data.as_ref());
     let (config_path, config_label, tree) = match config {
         Value::String(p) => {
-            let p = PathBuf::from(p);
+            let p = data::anchor(Path::new(p), case_path, data.as_ref());
             let tree = config::load_tree(&p, &[])?;
-            (p.clone(), p.display().to_string(), tree)
+            (p.clone(), data::shown(&p, data.as_ref()), tree)
         }
         Value::Mapping(_) => (
             case_path.to_path_buf(),
@@ -142,7 +166,7 @@ pub fn run_case(
             return Ok(CaseResult::skipped(
                 name,
                 &config_label,
-                &measured.describe(),
+                &measured.describe(data.as_ref()),
                 format!(
                     "skipped: {} is absent (this data may not be copied into the project and is read \
                      from beside it)",
@@ -240,7 +264,8 @@ pub fn run_single(
         .extension()
         .is_some_and(|e| e == "yaml" || e == "yml")
     {
-        let mut spec = load_yaml::<MeasuredSpec>(measured)?;
+        let mut spec = load_yaml::<MeasuredSpec>(measured)?
+            .anchored(measured, DataDir::find(measured, None).as_ref());
         // Flags given on the command line win over the spec's fields.
         match &mut spec {
             MeasuredSpec::Run {
