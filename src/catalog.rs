@@ -181,7 +181,8 @@ impl Catalog {
         Self::load(None, None)
     }
 
-    /// Loads the catalogs, each from `path` when given, else the built-in copy.
+    /// Loads the catalogs, each from `path` when given, else the built-in copy, and checks every entry
+    /// ([`validate`]).
     pub fn load(models: Option<&Path>, devices: Option<&Path>) -> Result<Self> {
         let (models_text, models_origin) = match models {
             Some(p) => (read_text(p)?, p.display().to_string()),
@@ -199,14 +200,18 @@ impl Catalog {
         };
         let mf: ModelsFile = parse_yaml(&models_text, &PathBuf::from(&models_origin))?;
         let df: DevicesFile = parse_yaml(&devices_text, &PathBuf::from(&devices_origin))?;
-        Ok(Catalog {
+        let catalog = Catalog {
             models: mf.models,
             devices: df.devices,
             models_origin,
             devices_origin,
             models_text,
             devices_text,
-        })
+        };
+        // Every entry is checked at load: a model with no heads or a device with no bandwidth would
+        // otherwise run, with every operation taking no time.
+        validate(&catalog)?;
+        Ok(catalog)
     }
 
     /// The model called `name` (key or alias, case-insensitive), with its canonical key.

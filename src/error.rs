@@ -54,6 +54,10 @@ pub enum Error {
     /// One run of a sweep or a capacity search failed; `run` names it and its parameters.
     #[error("{run}: {error}")]
     Run { run: String, error: Box<Error> },
+    /// Simulated time would leave the range integer nanoseconds hold: a duration set by the config or a
+    /// profile is too large. The message says where it happened and what to check.
+    #[error("simulated time out of range: {0}")]
+    Horizon(String),
     /// The simulation reached a state its invariants forbid. This is a bug in simwatt, reported rather
     /// than hidden.
     #[error("internal error: {0}")]
@@ -82,8 +86,43 @@ impl Error {
         Error::Invalid {
             path: path.into(),
             field: field.into(),
-            value: value.to_string(),
+            value: shown_value(&value.to_string()),
             message: message.into(),
         }
+    }
+}
+
+/// Longest value an error message repeats whole.
+const MAX_SHOWN_VALUE: usize = 120;
+
+/// A value as an error message shows it: a number that prints long (`1e-300` written out in full) in
+/// scientific notation, and anything longer than [`MAX_SHOWN_VALUE`] characters cut, with its length
+/// said, so a huge value is not echoed whole.
+pub fn shown_value(v: &str) -> String {
+    if v.len() > 24 {
+        if let Ok(x) = v.parse::<f64>() {
+            return format!("{x:e}");
+        }
+    }
+    if v.chars().count() > MAX_SHOWN_VALUE {
+        let head: String = v.chars().take(MAX_SHOWN_VALUE).collect();
+        return format!("{head}... ({} characters)", v.chars().count());
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_shown_short() {
+        assert_eq!(shown_value("1e-300"), "1e-300");
+        assert_eq!(shown_value(&1e-300f64.to_string()), "1e-300");
+        assert_eq!(shown_value(&1e300f64.to_string()), "1e300");
+        assert_eq!(shown_value("2.5"), "2.5");
+        let big = "x".repeat(20_000_000);
+        let s = shown_value(&big);
+        assert!(s.len() < 200 && s.ends_with("(20000000 characters)"), "{s}");
     }
 }

@@ -11,6 +11,17 @@ pub type SimTime = u64;
 /// Nanoseconds in one second.
 pub const NS_PER_S: u64 = 1_000_000_000;
 
+/// The latest instant a workload may place an arrival at: 100 years, in seconds. Integer nanoseconds
+/// hold about 584 years; the rest is the room every later event (a stage, a host wait) needs, so that
+/// no sum of simulated times can wrap. An arrival beyond it is refused up front, naming the field.
+pub const MAX_ARRIVAL_S: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// Seconds to nanoseconds when the instant lies in `[0, MAX_ARRIVAL_S]`; `None` otherwise (negative,
+/// not finite, or past the horizon).
+pub fn arrival_ns(s: f64) -> Option<SimTime> {
+    (s.is_finite() && (0.0..=MAX_ARRIVAL_S).contains(&s)).then(|| secs_to_ns(s))
+}
+
 /// Seconds (finite, non-negative) to nanoseconds, rounded to nearest. Values beyond `u64::MAX` ns
 /// (about 584 years) saturate; callers validate ranges before converting.
 pub fn secs_to_ns(s: f64) -> SimTime {

@@ -789,6 +789,14 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
         ArrivalConfig::Gamma { rate, cv } => {
             positive_finite(path, "workload.arrival.rate", *rate)?;
             positive_finite(path, "workload.arrival.cv", *cv)?;
+            // Shape 1/cv^2 and scale cv^2/rate must both be positive finite numbers.
+            if !(1e-3..=1e3).contains(cv) {
+                return Err(inv(
+                    "workload.arrival.cv",
+                    cv,
+                    "must be between 0.001 (nearly evenly spaced; use static arrivals for exactly even) and 1000",
+                ));
+            }
         }
         ArrivalConfig::Trace { time_scale } => {
             positive_finite(path, "workload.arrival.time_scale", *time_scale)?
@@ -919,24 +927,24 @@ fn validate_predictor(path: &Path, p: &PredictorConfig) -> Result<()> {
                     return Err(Error::invalid(path, field, v, "must be in (0, 1]"));
                 }
             }
-            if !(r.layer_overhead_us.is_finite() && r.layer_overhead_us >= 0.0) {
+            if !(r.layer_overhead_us.is_finite() && (0.0..=3.6e9).contains(&r.layer_overhead_us)) {
                 return Err(Error::invalid(
                     path,
                     "predictor.layer_overhead_us",
                     r.layer_overhead_us,
-                    "must be a finite number >= 0",
+                    "must be a number from 0 to 3,600,000,000 (one hour per layer)",
                 ));
             }
             r.iteration_overhead_ms
         }
         PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) => p.iteration_overhead_ms,
     };
-    if !(overhead.is_finite() && overhead >= 0.0) {
+    if !(overhead.is_finite() && (0.0..=3.6e6).contains(&overhead)) {
         return Err(Error::invalid(
             path,
             "predictor.iteration_overhead_ms",
             overhead,
-            "must be a finite number >= 0",
+            "must be a number from 0 to 3,600,000 (one hour per iteration)",
         ));
     }
     Ok(())
@@ -990,6 +998,39 @@ fn plan_memory(
         // same number of tokens.
         Some(n) => (n * (raw.scheduler.block_size / block_size) as u64, true),
         None => {
+            if free <= 0.0 && activation_bytes_per_gpu > usable - weight_bytes_per_gpu.min(usable) {
+                // Activations alone are what does not fit when the weights do: name the scheduler
+                // setting that sizes them.
+                let (field, value): (&str, String) =
+                    if weight_bytes_per_gpu < usable && logits > tokens * per_token * dtype {
+                        (
+                            "scheduler.max_num_seqs",
+                            raw.scheduler.max_num_seqs.to_string(),
+                        )
+                    } else if weight_bytes_per_gpu < usable {
+                        (
+                            "scheduler.max_num_batched_tokens",
+                            raw.scheduler.max_num_batched_tokens.to_string(),
+                        )
+                    } else {
+                        ("hardware.gpu", raw.hardware.gpu.clone())
+                    };
+                if field != "hardware.gpu" {
+                    return Err(Error::invalid(
+                        path,
+                        field,
+                        value,
+                        format!(
+                            "{model_name}'s activations for one forward pass ({:.2} GB per GPU: {:.2} GB for max_num_batched_tokens tokens, {:.2} GB of logits for max_num_seqs sequences) do not fit beside its {:.2} GB of weights in the {:.2} GB usable per GPU; lower it",
+                            activation_bytes_per_gpu / 1e9,
+                            tokens * per_token * dtype / 1e9,
+                            logits / 1e9,
+                            weight_bytes_per_gpu / 1e9,
+                            usable / 1e9
+                        ),
+                    ));
+                }
+            }
             if free <= 0.0 {
                 return Err(Error::invalid(
                     path,
@@ -1012,9 +1053,13 @@ fn plan_memory(
             if blocks == 0 {
                 return Err(Error::invalid(
                     path,
-                    "hardware.gpu",
-                    &raw.hardware.gpu,
-                    format!("{model_name} leaves no room for a single KV-cache block"),
+                    "scheduler.block_size",
+                    block_size,
+                    format!(
+                        "one KV-cache block of {block_size} tokens takes {:.2} GB per GPU, more than the {:.2} GB left for the KV cache after {model_name}'s weights and activations; use a smaller block_size (vLLM's default is 16) or a larger device",
+                        kv_bytes_per_token_per_gpu as f64 * block_size as f64 / 1e9,
+                        free / 1e9
+                    ),
                 ));
             }
             (blocks, false)

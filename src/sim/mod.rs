@@ -335,9 +335,12 @@ impl Sim<'_> {
             .checked_add(cost.host_ns)
             .and_then(|d| now.checked_add(d))
             .ok_or_else(|| {
-                Error::Internal(format!(
-                    "a stage starting at {now} ns of {} + {} ns ends past the end of time",
-                    price.gpu_ns, cost.host_ns
+                Error::Horizon(format!(
+                    "a batch stage starting at {:.4e} s takes {:.4e} s of GPU work and {:.4e} s of host time, which ends past the {:.0} years integer nanoseconds hold; a duration the config or the engine or latency profile sets (an iteration or host overhead, a time scale) is far too large",
+                    crate::units::ns_to_secs(now),
+                    crate::units::ns_to_secs(price.gpu_ns),
+                    crate::units::ns_to_secs(cost.host_ns),
+                    u64::MAX as f64 / 1e9 / 86_400.0 / 365.25
                 ))
             })?;
         self.sink

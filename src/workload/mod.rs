@@ -9,7 +9,7 @@ use crate::config::{ArrivalConfig, LengthsConfig, WorkloadConfig};
 use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
 use crate::rng::substream;
-use crate::units::{secs_to_ns, SimTime};
+use crate::units::{arrival_ns, secs_to_ns, SimTime, MAX_ARRIVAL_S};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp, Gamma, Zipf};
 use std::path::Path;
@@ -102,7 +102,8 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
         }
     };
 
-    let arrivals = arrival_times(w, n, seed, trace.as_ref())?;
+    check_memory(config_path, n)?;
+    let arrivals = arrival_times(config_path, w, n, seed, trace.as_ref())?;
     let lengths = lengths(w, n, seed, trace.as_ref())?;
     Ok(arrivals
         .into_iter()
@@ -115,7 +116,40 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
         .collect())
 }
 
+/// Bytes a run holds per request while it simulates (the request spec, its state in the simulator and
+/// its output row), rounded up: the bound [`check_memory`] sets on `workload.requests`.
+pub const BYTES_PER_REQUEST: u64 = 512;
+
+/// Refuses a request count whose requests alone would not fit in the memory the machine has available
+/// (`MemAvailable` of /proc/meminfo where there is one), before anything is allocated.
+fn check_memory(config_path: &Path, n: usize) -> Result<()> {
+    let need = (n as u64).saturating_mul(BYTES_PER_REQUEST);
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb.saturating_mul(1024))
+    });
+    // Without /proc/meminfo, the bound is what an address space can index at all.
+    let limit = available.unwrap_or(isize::MAX as u64);
+    if need > limit {
+        return Err(Error::invalid(
+            config_path,
+            "workload.requests",
+            n,
+            format!(
+                "needs about {:.1} GB of memory to simulate ({BYTES_PER_REQUEST} bytes per request) but this machine has {:.1} GB available; run fewer requests (or several runs of them)",
+                need as f64 / 1e9,
+                limit as f64 / 1e9
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn arrival_times(
+    config_path: &Path,
     w: &WorkloadConfig,
     n: usize,
     seed: u64,
@@ -123,25 +157,59 @@ fn arrival_times(
 ) -> Result<Vec<SimTime>> {
     let mut rng = substream(seed, "workload.arrival");
     let mut out = Vec::with_capacity(n);
+    let past_horizon = |field: &str, value: &dyn std::fmt::Display, i: usize, t: f64| {
+        Error::invalid(
+            config_path,
+            field,
+            value,
+            format!(
+                "request {i} would arrive at {t:.4e} s, past the simulator's horizon of {MAX_ARRIVAL_S:.4e} s (100 years; time is kept in integer nanoseconds); use a higher rate or fewer requests"
+            ),
+        )
+    };
+    // Refused before drawing anything when the mean span already passes the horizon.
+    let rate = match &w.arrival {
+        ArrivalConfig::Poisson { rate }
+        | ArrivalConfig::Gamma { rate, .. }
+        | ArrivalConfig::Static { rate } => Some(*rate),
+        _ => None,
+    };
+    if let Some(rate) = rate {
+        let span = n as f64 / rate;
+        if !(span <= MAX_ARRIVAL_S) {
+            return Err(past_horizon("workload.arrival.rate", &rate, n - 1, span));
+        }
+    }
     // Gaps accumulate in f64 seconds and each arrival is rounded once, so rounding errors do not add up.
     let mut t = 0.0f64;
-    let mut push_gaps = |gap: &mut dyn FnMut() -> f64| {
-        for _ in 0..n {
+    let mut push_gaps = |gap: &mut dyn FnMut() -> f64| -> Result<()> {
+        for i in 0..n {
             t += gap();
-            out.push(secs_to_ns(t));
+            match arrival_ns(t) {
+                Some(ns) => out.push(ns),
+                None => {
+                    return Err(past_horizon(
+                        "workload.arrival.rate",
+                        &rate.unwrap_or(f64::NAN),
+                        i,
+                        t,
+                    ))
+                }
+            }
         }
+        Ok(())
     };
     match &w.arrival {
         ArrivalConfig::Poisson { rate } => {
             let exp = Exp::new(*rate).map_err(|e| Error::Internal(e.to_string()))?;
-            push_gaps(&mut || exp.sample(&mut rng));
+            push_gaps(&mut || exp.sample(&mut rng))?;
         }
         ArrivalConfig::Gamma { rate, cv } => {
             // Mean 1/rate and coefficient of variation cv: shape 1/cv^2, scale cv^2/rate.
             let shape = 1.0 / (cv * cv);
             let gamma =
                 Gamma::new(shape, cv * cv / rate).map_err(|e| Error::Internal(e.to_string()))?;
-            push_gaps(&mut || gamma.sample(&mut rng));
+            push_gaps(&mut || gamma.sample(&mut rng))?;
         }
         ArrivalConfig::Static { rate } => {
             let gap = 1.0 / rate;
@@ -157,7 +225,23 @@ fn arrival_times(
             let a = trace
                 .and_then(|t| t.arrivals_s.as_ref())
                 .ok_or_else(|| Error::Internal("trace arrivals not loaded".into()))?;
-            out.extend(a[..n].iter().map(|s| secs_to_ns(s * time_scale)));
+            for (i, s) in a[..n].iter().enumerate() {
+                let t = s * time_scale;
+                match arrival_ns(t) {
+                    Some(ns) => out.push(ns),
+                    None => {
+                        return Err(Error::invalid(
+                            w.trace.as_deref().unwrap_or(config_path),
+                            "arrived_at",
+                            s,
+                            format!(
+                                "row {} arrives at {t:.4e} s (x workload.arrival.time_scale = {time_scale}), outside [0, {MAX_ARRIVAL_S:.4e}] s (the simulator's horizon of 100 years; time is kept in integer nanoseconds)",
+                                i + 1
+                            ),
+                        ))
+                    }
+                }
+            }
         }
     }
     Ok(out)

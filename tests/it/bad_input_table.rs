@@ -79,6 +79,26 @@ fn cases() -> Vec<Case> {
         case!("malformed --set", [QS], &["--set", "hardware.replicas"], ["--set hardware.replicas", "KEY=VALUE"]),
         case!("requests missing", [QS], &["--set", "workload.requests=null"], ["workload.requests", "missing"]),
         case!("trace type without file", [QS], &["--set", "workload.arrival={type: trace}"], ["workload.trace", "missing"]),
+        // Time and size bounds: refused up front, naming the field.
+        case!("rate so low arrivals pass the time horizon", [QS], &["--set", "workload.arrival.rate=1e-300"], ["workload.arrival.rate", "= 1e-300", "horizon"]),
+        case!("static rate past the horizon", [QS], &["--set", "workload.arrival={type: static, rate: 1e-9}"], ["workload.arrival.rate", "horizon"]),
+        case!("request count overflowing memory", [QS], &["--set", "workload.requests=18446744073709551615"], ["workload.requests", "18446744073709551615", "GB available"]),
+        case!("request count of a trillion", [QS], &["--set", "workload.requests=1000000000000"], ["workload.requests", "GB available"]),
+        case!("gamma cv vanishing", [QS], &["--set", "workload.arrival={type: gamma, rate: 2, cv: 1e-200}"], ["workload.arrival.cv", "1e-200", "between 0.001"]),
+        case!("gamma cv huge", [QS], &["--set", "workload.arrival={type: gamma, rate: 2, cv: 1e9}"], ["workload.arrival.cv", "between 0.001"]),
+        case!("trace arrival past the horizon", [QS, ("t.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n0,5,5\n1e300,5,5\n")], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=null"], ["t.csv", "arrived_at", "row 2", "horizon"]),
+        case!("time scale past the horizon", [QS, ("t.csv", TRACE_OK)], &["--set", "workload.arrival={type: trace, time_scale: 1e300}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=null"], ["t.csv", "arrived_at", "time_scale", "horizon"]),
+        case!("iteration overhead absurd", [QS], &["--set", "predictor.iteration_overhead_ms=1e300"], ["predictor.iteration_overhead_ms", "1e300", "one hour"]),
+        // Memory plans blame the setting that does not fit.
+        case!("block size too large for the KV cache", [QS], &["--set", "scheduler.block_size=1000000000"], ["scheduler.block_size", "1000000000", "one KV-cache block"]),
+        case!("max_num_seqs logits do not fit", [QS], &["--set", "scheduler.max_num_seqs=4294967295"], ["scheduler.max_num_seqs", "4294967295", "logits"]),
+        case!("token budget activations do not fit", [QS], &["--set", "scheduler.max_num_batched_tokens=400000000"], ["scheduler.max_num_batched_tokens", "400000000", "activations"]),
+        // Huge values are not echoed whole.
+        case!("a long model name is cut in the message", [QS], &["--set", "model=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"], ["model", "characters)"]),
+        // Catalogs are checked at load, naming the entry and field.
+        case!("catalog model with zero heads", [QS, ("m.yaml", "models:\n  tiny:\n    num_layers: 2\n    hidden_size: 64\n    num_attention_heads: 0\n    num_kv_heads: 1\n    head_dim: 16\n    intermediate_size: 128\n    vocab_size: 100\n    gated_mlp: true\n    dtype_bytes: 2\n    max_position_embeddings: 512\n")], &["--set", "catalog.models={d}/m.yaml", "--set", "model=tiny"], ["m.yaml", "models.tiny.num_attention_heads", "= 0"]),
+        case!("catalog device with zero bandwidth", [QS, ("d.yaml", "devices:\n  g:\n    name: G\n    kind: gpu\n    peak_tflops: 100\n    memory_bandwidth_gb_s: 0\n    memory_gb: 80\n    tdp_w: 400\n")], &["--set", "catalog.devices={d}/d.yaml", "--set", "hardware.gpu=g"], ["d.yaml", "devices.g.memory_bandwidth_gb_s", "= 0"]),
+        case!("catalog device with NaN peak", [QS, ("d.yaml", "devices:\n  g:\n    name: G\n    kind: gpu\n    peak_tflops: .nan\n    memory_bandwidth_gb_s: 2000\n    memory_gb: 80\n    tdp_w: 400\n")], &["--set", "catalog.devices={d}/d.yaml", "--set", "hardware.gpu=g"], ["d.yaml", "devices.g.peak_tflops", "NaN"]),
         // Traces.
         case!("trace not found", [QS], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/none.csv"], ["none.csv", "not found"]),
         case!("trace missing column", [QS, ("t.csv", "arrived_at,num_prefill_tokens\n0,5\n")], &["--set", "workload.lengths={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=1"], ["t.csv", "num_decode_tokens", "missing"]),
