@@ -176,7 +176,7 @@ fn arrival_times(
     };
     if let Some(rate) = rate {
         let span = n as f64 / rate;
-        if !(span <= MAX_ARRIVAL_S) {
+        if span.is_nan() || span > MAX_ARRIVAL_S {
             return Err(past_horizon("workload.arrival.rate", &rate, n - 1, span));
         }
     }
