@@ -64,6 +64,25 @@ impl CsvTable {
     }
 
     fn of_frame(path: &Path, df: DataFrame) -> Result<Self> {
+        // The CSV reader renames a repeated header `x` to `x_duplicated_0`, ...: which of the two a
+        // reader meant cannot be known, so a repeated column is an error, not a silent first pick.
+        let names: Vec<String> = df
+            .get_column_names()
+            .into_iter()
+            .map(|s| s.to_string())
+            .collect();
+        for n in &names {
+            if let Some((base, k)) = n.rsplit_once("_duplicated_") {
+                if k.parse::<u32>().is_ok() && names.iter().any(|m| m == base) {
+                    return Err(Error::Column {
+                        path: path.to_path_buf(),
+                        column: base.to_string(),
+                        row: None,
+                        message: "appears more than once in the header; keep one".into(),
+                    });
+                }
+            }
+        }
         if df.height() == 0 {
             return Err(Error::Csv {
                 path: path.to_path_buf(),

@@ -215,7 +215,8 @@ pub struct Energy {
     pub power_profile_path: String,
     /// Where it was read from: the configured file, the data directory's, or the built-in copy.
     pub power_profile_origin: Option<data::Origin>,
-    /// Why there is no power profile, when there is none.
+    /// Why there is no power profile, when there is none, or why the one used may not fit the
+    /// device (it was fitted on another).
     pub note: Option<String>,
     /// Host power per GPU, watts.
     pub host_power_w_per_gpu: f64,
@@ -576,7 +577,16 @@ fn resolve_energy(
             if let data::Origin::File(p) = o {
                 raw.energy.power_profile = Some(p.clone());
             }
-            (Some(profile), o.shown(data), None)
+            // A profile fitted on another device prices this one with that device's power figures:
+            // allowed (there may be no better), but said, and refused under --strict.
+            let note = (!profile.device.eq_ignore_ascii_case(device_name)).then(|| {
+                format!(
+                    "the power profile {} is for device `{}`, not this run's `{device_name}`: its power figures are used as they are",
+                    o.shown(data),
+                    profile.device
+                )
+            });
+            (Some(profile), o.shown(data), note)
         }
         None => {
             let note = format!(

@@ -222,29 +222,60 @@ pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
         field: e.path().to_string(),
         message: e.inner().to_string(),
     })?;
-    for (field, v) in [
+    if file.id != id {
+        return Err(Error::invalid(
+            &path,
+            "id",
+            &file.id,
+            format!("does not match the file's name ({id}.yaml); a region is known by its file name, so its id must be `{id}`"),
+        ));
+    }
+    // Plausible ranges, wide enough for every grid and site on record: a value outside one is a typo
+    // or a unit slip (g/kWh written as g/Wh), and would otherwise give absurd or null results.
+    for (field, v, lo, hi, why) in [
         (
             "carbon_intensity_g_per_kwh",
             Some(&file.carbon_intensity_g_per_kwh),
+            0.0,
+            2000.0,
+            "the most carbon-intensive grids are near 1,100 g/kWh",
         ),
-        ("pue", Some(&file.pue)),
-        ("wue_l_per_kwh", file.wue_l_per_kwh.as_ref()),
+        (
+            "pue",
+            Some(&file.pue),
+            1.0,
+            5.0,
+            "a PUE is at least 1; data centres report 1.05 to 2.5",
+        ),
+        (
+            "wue_l_per_kwh",
+            file.wue_l_per_kwh.as_ref(),
+            0.0,
+            20.0,
+            "reported WUEs are below 3 L/kWh",
+        ),
         (
             "grid_water_intensity_l_per_kwh",
             file.grid_water_intensity_l_per_kwh.as_ref(),
+            0.0,
+            1000.0,
+            "grid water intensities are tens of L/kWh at most",
         ),
         (
             "electricity_price_usd_per_kwh",
             file.electricity_price_usd_per_kwh.as_ref(),
+            0.0,
+            10.0,
+            "prices are below 1 USD/kWh outside brief spikes",
         ),
     ] {
         if let Some(s) = v {
-            if !(s.value.is_finite() && s.value >= 0.0) || (field == "pue" && s.value < 1.0) {
+            if !(s.value.is_finite() && (lo..=hi).contains(&s.value)) {
                 return Err(Error::invalid(
                     &path,
                     format!("{field}.value"),
                     s.value,
-                    "out of range",
+                    format!("must be between {lo} and {hi} ({why})"),
                 ));
             }
         }

@@ -429,7 +429,12 @@ fn check_columns(slo: &[SloTerm], summary: &Summary) -> Result<()> {
                 .iter()
                 .filter(|c| (c.get)(summary).is_some())
                 .map(|c| c.name)
-                .filter(|n| n.ends_with("_s") && (n.contains("_p") || n.contains("_mean")))
+                .filter(|n| {
+                    n.ends_with("_s")
+                        && ["_mean_s", "_p50_s", "_p90_s", "_p99_s"]
+                            .iter()
+                            .any(|s| n.ends_with(s))
+                })
                 .collect();
             return Err(Error::invalid(
                 "--slo",

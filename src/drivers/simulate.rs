@@ -348,6 +348,10 @@ fn simulate_requests(
         })?;
     }
     summary.energy = energy;
+    if summary.energy.energy_note.is_none() {
+        // A power profile of another device is used, and said so.
+        summary.energy.energy_note = scenario.energy.note.clone();
+    }
     let summary_has_energy = summary.energy.energy_j.is_some();
     Ok(RunOutcome {
         scenario,

@@ -279,3 +279,39 @@ fn vllm_knob_names_are_refused_without_a_hint() {
         ],
     );
 }
+
+#[test]
+fn a_power_profile_of_another_device_is_said_and_refused_under_strict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h100 = root().join("profiles/power/h100.yaml");
+    let set = format!("energy.power_profile={}", h100.display());
+    let run = |out: &str, strict: bool| {
+        let out = tmp.path().join(out);
+        let mut args = vec![
+            "simulate",
+            "-c",
+            "experiments/quickstart.yaml",
+            "--set",
+            &set,
+            "--set",
+            "workload.requests=8",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+            "--no-plots",
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        (simwatt(&args), out)
+    };
+    let (o, out) = run("plain", false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = "is for device `h100`, not this run's `a100`";
+    assert!(stderr(&o).contains(said), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains(said), "{summary}");
+    let (o, out) = run("strict", true);
+    assert_clean_failure(&o, &["--strict", said]);
+    assert!(!out.exists());
+}

@@ -29,8 +29,10 @@ fn a_nonpositive_interconnect_is_refused_by_entry_and_field() {
         1,
     );
     let devices = write(tmp.path(), "devices.yaml", &text);
-    let c = Catalog::load(None, Some(devices.as_path())).unwrap();
-    let err = catalog::validate(&c).unwrap_err().to_string();
+    // Refused as the catalog is loaded.
+    let err = Catalog::load(None, Some(devices.as_path()))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("devices.h100.interconnect_gb_s"), "{err}");
     assert!(err.contains("-450"), "{err}");
     assert!(err.contains("devices.yaml"), "{err}");
