@@ -89,6 +89,13 @@ fn serial_threaded_and_sharded_sweeps_give_identical_tables() {
         a == results(&sharded),
         "the sharded table differs from the serial one"
     );
+    // Strings (run ids, policies, summaries) as LargeUtf8, which older Parquet readers open.
+    let types = assert_no_view_types(&serial.join("results.parquet"));
+    assert!(
+        types.contains(&("run_id".into(), "LargeUtf8".into())),
+        "{types:?}"
+    );
+    assert_no_view_types(&serial.join("shard-00000-of-00001.parquet"));
 
     // 3 policies x 3 rates x 2 GPUs x 2 replicates, each run once, with its parameters and metrics.
     let csv = String::from_utf8(a.0).unwrap();
