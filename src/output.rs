@@ -500,35 +500,53 @@ impl BatchSink for PowerSegments {
     }
 }
 
-/// Writes the request table to requests.csv and requests.parquet in chunks.
-pub fn write_requests(dir: &Path, rows: &[RequestRow]) -> Result<()> {
-    let mut chunks = rows.chunks(CHUNK_ROWS);
-    write_requests_chunked(dir, &mut || Ok(chunks.next().map(|c| c.to_vec())))
+/// The files that hold a run's request table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFiles {
+    /// requests.parquet and the same rows as requests.csv.
+    ParquetAndCsv,
+    /// requests.parquet alone (`simulate --no-csv`).
+    ParquetOnly,
 }
 
-/// Writes requests.csv and requests.parquet from the chunks `next` returns, in order, until `None`.
+/// Writes the request table to requests.parquet (and requests.csv, as `files` says) in chunks.
+pub fn write_requests(dir: &Path, files: RequestFiles, rows: &[RequestRow]) -> Result<()> {
+    let mut chunks = rows.chunks(CHUNK_ROWS);
+    write_requests_chunked(dir, files, &mut || Ok(chunks.next().map(|c| c.to_vec())))
+}
+
+/// Writes requests.parquet (and requests.csv, as `files` says) from the chunks `next` returns, in
+/// order, until `None`.
 pub fn write_requests_chunked(
     dir: &Path,
+    files: RequestFiles,
     next: &mut dyn FnMut() -> Result<Option<Vec<RequestRow>>>,
 ) -> Result<()> {
     let csv_path = dir.join("requests.csv");
     let pq_path = dir.join("requests.parquet");
     let schema = requests_frame(&[])?.schema().as_ref().clone();
     let mut pq = ParquetStream::create(&pq_path, &schema)?;
-    let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
-    let mut csv = CsvWriter::new(f)
-        .batched(&schema)
-        .map_err(frame_err(&csv_path))?;
-    let mut any = false;
+    let mut csv = match files {
+        RequestFiles::ParquetAndCsv => {
+            let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+            Some(
+                CsvWriter::new(f)
+                    .batched(&schema)
+                    .map_err(frame_err(&csv_path))?,
+            )
+        }
+        RequestFiles::ParquetOnly => None,
+    };
     while let Some(chunk) = next()? {
         let df = requests_frame(&chunk)?;
-        csv.write_batch(&df).map_err(frame_err(&csv_path))?;
+        if let Some(csv) = csv.as_mut() {
+            csv.write_batch(&df).map_err(frame_err(&csv_path))?;
+        }
         pq.write(df)?;
-        any = true;
     }
-    if !any {
-        csv.write_batch(&requests_frame(&[])?)
-            .map_err(frame_err(&csv_path))?;
+    if let Some(mut csv) = csv {
+        // The header alone when there were no rows.
+        csv.finish().map_err(frame_err(&csv_path))?;
     }
     pq.finish()
 }

@@ -89,6 +89,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         seed: None,
         quiet: true,
         force: false,
+        request_files: simwatt::output::RequestFiles::ParquetAndCsv,
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,
