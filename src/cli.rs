@@ -262,6 +262,10 @@ pub struct SimulateCmd {
     /// Skip trace.json (the Chrome / Perfetto trace); `simwatt report` can write it later.
     #[arg(long)]
     pub no_trace: bool,
+    /// Write the request table as requests.parquet only, without its copy requests.csv (which is
+    /// most of a large run's size).
+    #[arg(long)]
+    pub no_csv: bool,
     /// Fail instead of warning when the run would fall back to less than the shipped data gives the
     /// same config in the repository (no Vidur profiles, so the roofline; no power profile).
     #[arg(long)]

@@ -8,6 +8,7 @@ use simwatt::cli::{
 };
 use simwatt::config::data::anchor_arg;
 use simwatt::drivers::simulate::{self, SimulateArgs};
+use simwatt::output::RequestFiles;
 use simwatt::report::{self, ReportOptions};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -76,6 +77,11 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         seed: cmd.seed,
         quiet: cmd.quiet,
         force: cmd.force,
+        request_files: if cmd.no_csv {
+            RequestFiles::ParquetOnly
+        } else {
+            RequestFiles::ParquetAndCsv
+        },
     };
     let caches = simwatt::drivers::Caches::new()?;
     let scenario = simulate::load_scenario(&args, &caches.catalogs)?;

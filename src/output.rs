@@ -1,6 +1,8 @@
 //! Writing a run folder: all files go to a hidden sibling folder first, which is renamed into place only
 //! when every file is written, so an interrupted or failed run never leaves a folder that looks complete.
 //! The tables' columns are named by their schemas in [`crate::runfolder`] (`REQUESTS`, `BATCHES`, `POWER`).
+//! Every Parquet file is written by [`ParquetFile`], whose string columns are plain Arrow `LargeUtf8`
+//! (not the `string_view` Polars writes by default), so older Arrow, Spark and pandas readers open it.
 
 use crate::cluster::{Phase, RejectReason, Request};
 use crate::error::{Error, Result};
@@ -10,7 +12,12 @@ use crate::sim::{BatchLog, BatchRow, BatchSink};
 use crate::units::ns_to_secs;
 use crate::units::SimTime;
 use polars::prelude::*;
+use polars_parquet::write::{
+    schema_to_metadata_key, CompressionOptions, FileWriter, KeyValue, RowGroupIterator,
+    StatisticsOptions, Version, WriteOptions,
+};
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// A run folder being written.
@@ -212,6 +219,73 @@ pub fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
     CsvWriter::new(&mut f).finish(df).map_err(frame_err(path))
 }
 
+/// A Parquet file written one row group per [`ParquetFile::write`], its Arrow schema at Polars'
+/// oldest compatibility level: strings as `LargeUtf8`, never `Utf8View` / `BinaryView`, which readers
+/// older than Arrow 15 (pyarrow 14, Spark's Arrow, DuckDB before 0.10) cannot open. Compression (zstd)
+/// and statistics are Polars' defaults.
+pub struct ParquetFile<W: Write> {
+    writer: FileWriter<W>,
+    schema: ArrowSchema,
+    options: WriteOptions,
+}
+
+impl<W: Write> ParquetFile<W> {
+    /// The Arrow schema that `schema` is written as.
+    pub fn arrow_schema(schema: &Schema) -> ArrowSchema {
+        schema.to_arrow(CompatLevel::oldest())
+    }
+
+    /// Starts a file of frames with `schema` on `w`.
+    pub fn new(w: W, schema: &Schema) -> PolarsResult<Self> {
+        let schema = Self::arrow_schema(schema);
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            compression: CompressionOptions::Zstd(None),
+            version: Version::V1,
+            data_page_size: None,
+        };
+        Ok(ParquetFile {
+            writer: FileWriter::try_new(w, schema.clone(), options)?,
+            schema,
+            options,
+        })
+    }
+
+    /// Appends `df` (the file's schema) as one row group per chunk; an empty frame writes nothing.
+    pub fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
+        let mut df = df.clone();
+        df.align_chunks();
+        let encodings = polars::io::parquet::write::get_encodings(&self.schema);
+        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
+            let rows = batch.len() as u64;
+            if rows == 0 {
+                continue;
+            }
+            let groups = RowGroupIterator::try_new(
+                std::iter::once(Ok(batch)),
+                &self.schema,
+                self.options,
+                encodings.clone(),
+            )?;
+            for group in groups {
+                self.writer.write(rows, group?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the footer: the Arrow schema, then `meta` as key-value metadata.
+    pub fn finish(mut self, meta: &[(String, String)]) -> PolarsResult<W> {
+        let mut kv = vec![schema_to_metadata_key(&self.schema)];
+        kv.extend(meta.iter().map(|(k, v)| KeyValue {
+            key: k.clone(),
+            value: Some(v.clone()),
+        }));
+        self.writer.end(Some(kv))?;
+        Ok(self.writer.into_inner())
+    }
+}
+
 /// Rows buffered before a chunk is written (one Parquet row group / CSV block).
 pub const CHUNK_ROWS: usize = 1 << 16;
 
@@ -226,17 +300,17 @@ pub struct ParquetStream {
 impl ParquetStream {
     pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
         let f = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut writer = ParquetWriter::new(f)
-            .batched(schema)
-            .map_err(frame_err(path))?;
+        let mut writer =
+            ParquetFile::new(std::io::BufWriter::new(f), schema).map_err(frame_err(path))?;
         // Two chunks in flight at most: memory stays bounded if the disk is slower than the loop.
         let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
         let p = path.to_path_buf();
         let worker = std::thread::spawn(move || -> Result<()> {
             for df in rx {
-                writer.write_batch(&df).map_err(frame_err(&p))?;
+                writer.write(&df).map_err(frame_err(&p))?;
             }
-            writer.finish().map(|_| ()).map_err(frame_err(&p))
+            let mut f = writer.finish(&[]).map_err(frame_err(&p))?;
+            f.flush().map_err(|e| Error::io(&p, e))
         });
         Ok(ParquetStream {
             path: path.to_path_buf(),
@@ -426,35 +500,53 @@ impl BatchSink for PowerSegments {
     }
 }
 
-/// Writes the request table to requests.csv and requests.parquet in chunks.
-pub fn write_requests(dir: &Path, rows: &[RequestRow]) -> Result<()> {
-    let mut chunks = rows.chunks(CHUNK_ROWS);
-    write_requests_chunked(dir, &mut || Ok(chunks.next().map(|c| c.to_vec())))
+/// The files that hold a run's request table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFiles {
+    /// requests.parquet and the same rows as requests.csv.
+    ParquetAndCsv,
+    /// requests.parquet alone (`simulate --no-csv`).
+    ParquetOnly,
 }
 
-/// Writes requests.csv and requests.parquet from the chunks `next` returns, in order, until `None`.
+/// Writes the request table to requests.parquet (and requests.csv, as `files` says) in chunks.
+pub fn write_requests(dir: &Path, files: RequestFiles, rows: &[RequestRow]) -> Result<()> {
+    let mut chunks = rows.chunks(CHUNK_ROWS);
+    write_requests_chunked(dir, files, &mut || Ok(chunks.next().map(|c| c.to_vec())))
+}
+
+/// Writes requests.parquet (and requests.csv, as `files` says) from the chunks `next` returns, in
+/// order, until `None`.
 pub fn write_requests_chunked(
     dir: &Path,
+    files: RequestFiles,
     next: &mut dyn FnMut() -> Result<Option<Vec<RequestRow>>>,
 ) -> Result<()> {
     let csv_path = dir.join("requests.csv");
     let pq_path = dir.join("requests.parquet");
     let schema = requests_frame(&[])?.schema().as_ref().clone();
     let mut pq = ParquetStream::create(&pq_path, &schema)?;
-    let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
-    let mut csv = CsvWriter::new(f)
-        .batched(&schema)
-        .map_err(frame_err(&csv_path))?;
-    let mut any = false;
+    let mut csv = match files {
+        RequestFiles::ParquetAndCsv => {
+            let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+            Some(
+                CsvWriter::new(f)
+                    .batched(&schema)
+                    .map_err(frame_err(&csv_path))?,
+            )
+        }
+        RequestFiles::ParquetOnly => None,
+    };
     while let Some(chunk) = next()? {
         let df = requests_frame(&chunk)?;
-        csv.write_batch(&df).map_err(frame_err(&csv_path))?;
+        if let Some(csv) = csv.as_mut() {
+            csv.write_batch(&df).map_err(frame_err(&csv_path))?;
+        }
         pq.write(df)?;
-        any = true;
     }
-    if !any {
-        csv.write_batch(&requests_frame(&[])?)
-            .map_err(frame_err(&csv_path))?;
+    if let Some(mut csv) = csv {
+        // The header alone when there were no rows.
+        csv.finish().map_err(frame_err(&csv_path))?;
     }
     pq.finish()
 }

@@ -133,7 +133,7 @@ pub fn summary_markdown(
     if trace {
         write_trace_note(&mut m);
     }
-    write_simulator(&mut m, &s);
+    write_simulator(&mut m, &s, run.dir.join("requests.csv").is_file());
     Ok(m)
 }
 
@@ -417,17 +417,23 @@ fn write_trace_note(m: &mut String) {
     );
 }
 
-/// The "Simulator" section: the simulator's own speed and the files of the run folder.
-fn write_simulator(m: &mut String, s: &Summary) {
+/// The "Simulator" section: the simulator's own speed and the files of the run folder (`csv`: whether
+/// it holds requests.csv).
+fn write_simulator(m: &mut String, s: &Summary, csv: bool) {
     let _ = writeln!(m, "\n## Simulator\n");
     let _ = writeln!(
         m,
         "{} events in {:.3} s wall time ({:.0} simulated requests per wall-second).",
         s.events, s.sim_wall_s, s.sim_requests_per_wall_s
     );
+    let requests = if csv {
+        "`requests.csv` / `requests.parquet`"
+    } else {
+        "`requests.parquet`"
+    };
     let _ = writeln!(
         m,
-        "\nFiles: `requests.csv` / `requests.parquet` (one row per request), `batches.parquet` (one row per \
+        "\nFiles: {requests} (one row per request), `batches.parquet` (one row per \
          batch stage), `summary.json`, `config.resolved.yaml`, `provenance.json`. Metric definitions: \
          docs/metrics.md in the simwatt repository. `simwatt report` remakes this summary, the plots and the \
          trace from these files."

@@ -13,7 +13,7 @@ use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::output::{self, RunDir};
-use crate::output::{BatchesWriter, PowerSegments, RequestSpill, CHUNK_ROWS};
+use crate::output::{BatchesWriter, PowerSegments, RequestFiles, RequestSpill, CHUNK_ROWS};
 use crate::power::{PowerProfile, StageEnergy};
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources, TableCache,
@@ -38,6 +38,8 @@ pub struct SimulateArgs {
     pub seed: Option<u64>,
     pub quiet: bool,
     pub force: bool,
+    /// Whether requests.csv is written beside requests.parquet.
+    pub request_files: RequestFiles,
 }
 
 /// A finished run, in memory.
@@ -214,8 +216,8 @@ impl RequestSink for StreamedRequests {
 enum Keep<'a> {
     /// Everything, in memory (`SimResult::batches`, `RunOutcome::rows`).
     Memory,
-    /// Streamed into the run folder being written at this path.
-    Stream(&'a Path),
+    /// Streamed into the run folder being written at this path, the requests into these files.
+    Stream(&'a Path, RequestFiles),
     /// Only what the summary needs: energy accumulated as batches run, request statistics.
     Summary,
 }
@@ -223,7 +225,7 @@ enum Keep<'a> {
 impl<'a> Keep<'a> {
     fn dir(self) -> Option<&'a Path> {
         match self {
-            Keep::Stream(d) => Some(d),
+            Keep::Stream(d, _) => Some(d),
             _ => None,
         }
     }
@@ -326,9 +328,10 @@ fn simulate_requests(
             fill_request_energy(row, r, g);
         }
     }
-    if let (Some(spill), Some(dir)) = (streamed_requests.and_then(|f| f.spill), keep.dir()) {
+    if let (Some(spill), Keep::Stream(dir, files)) = (streamed_requests.and_then(|f| f.spill), keep)
+    {
         let mut spill = spill.finish()?;
-        output::write_requests_chunked(dir, &mut || {
+        output::write_requests_chunked(dir, files, &mut || {
             let chunk = spill.next_chunk(CHUNK_ROWS)?;
             if chunk.is_empty() {
                 return Ok(None);
@@ -408,7 +411,7 @@ fn run_loop(
     };
     let finished: &mut dyn RequestSink = match keep {
         Keep::Memory => &mut kept_requests,
-        Keep::Stream(_) | Keep::Summary => &mut streamed,
+        Keep::Stream(..) | Keep::Summary => &mut streamed,
     };
     let mut result = sim::run_into(
         scenario, specs, cost, energy, progress, &mut sinks, finished,
@@ -597,7 +600,8 @@ pub fn simulate_and_write(
     progress: &dyn RunProgress,
 ) -> Result<(RunOutcome, PathBuf)> {
     let dir = RunDir::create(out, args.force)?;
-    let o = simulate_impl(scenario, &caches.tables, progress, Keep::Stream(dir.path()))?;
+    let keep = Keep::Stream(dir.path(), args.request_files);
+    let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
     write_rest(&o, args, &dir, report, &caches.catalogs)?;
     let path = dir.commit()?;
     Ok((o, path))

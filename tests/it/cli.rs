@@ -223,7 +223,8 @@ fn streamed_and_in_memory_runs_hold_the_same_tables() {
         let mem = simulate(&quickstart(), &[&set, "workload.requests=96"]);
         let in_memory = tmp.path().join(format!("memory-{policy}"));
         std::fs::create_dir(&in_memory).unwrap();
-        simwatt::output::write_requests(&in_memory, &mem.rows).unwrap();
+        let files = simwatt::output::RequestFiles::ParquetAndCsv;
+        simwatt::output::write_requests(&in_memory, files, &mem.rows).unwrap();
         for f in ["requests.csv", "requests.parquet"] {
             let a = std::fs::read(streamed.join(f)).unwrap();
             let b = std::fs::read(in_memory.join(f)).unwrap();

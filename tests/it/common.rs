@@ -155,6 +155,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         seed: None,
         quiet: true,
         force: false,
+        request_files: simwatt::output::RequestFiles::ParquetAndCsv,
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,
@@ -251,4 +252,52 @@ pub fn assert_valid_svg(path: &Path, w: u32, h: u32, must_say: &[&str]) {
         })
         .count();
     assert!(shapes > 3, "{}: {shapes} shapes", path.display());
+}
+
+/// The Arrow schema stored in a Parquet file's `ARROW:schema` metadata, as written (Polars' own reader
+/// turns every string type into `Utf8View` when it reads it, so it cannot tell which was written).
+pub fn written_arrow_schema(path: &Path) -> polars_arrow::datatypes::ArrowSchema {
+    use base64::Engine;
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let meta = polars_parquet::read::read_metadata(&mut f)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let encoded = meta
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .find(|kv| kv.key == "ARROW:schema")
+        .and_then(|kv| kv.value.clone())
+        .unwrap_or_else(|| panic!("{}: no ARROW:schema metadata", path.display()));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    // An IPC message: a 0xFFFFFFFF continuation marker and a length, then the flatbuffer.
+    let message = if bytes[..4] == [0xff; 4] {
+        &bytes[8..]
+    } else {
+        &bytes[..]
+    };
+    polars_arrow::io::ipc::read::deserialize_schema(message)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .0
+}
+
+/// Asserts that no column of the Parquet file at `path` is written as an Arrow view type
+/// (`Utf8View`, `BinaryView`), which readers older than Arrow 15 cannot open, and returns its
+/// columns' types by name.
+pub fn assert_no_view_types(path: &Path) -> Vec<(String, String)> {
+    let schema = written_arrow_schema(path);
+    let types: Vec<(String, String)> = schema
+        .iter_values()
+        .map(|f| (f.name.to_string(), format!("{:?}", f.dtype)))
+        .collect();
+    assert!(!types.is_empty(), "{}: no columns", path.display());
+    for (name, t) in &types {
+        assert!(
+            !t.contains("View"),
+            "{}: column `{name}` is written as {t}",
+            path.display()
+        );
+    }
+    types
 }

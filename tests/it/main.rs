@@ -10,6 +10,7 @@ mod energy;
 mod engine;
 mod fuzz;
 mod latency;
+mod output;
 mod policies;
 mod power;
 mod predictor_cache;

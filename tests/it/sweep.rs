@@ -89,6 +89,13 @@ fn serial_threaded_and_sharded_sweeps_give_identical_tables() {
         a == results(&sharded),
         "the sharded table differs from the serial one"
     );
+    // Strings (run ids, policies, summaries) as LargeUtf8, which older Parquet readers open.
+    let types = assert_no_view_types(&serial.join("results.parquet"));
+    assert!(
+        types.contains(&("run_id".into(), "LargeUtf8".into())),
+        "{types:?}"
+    );
+    assert_no_view_types(&serial.join("shard-00000-of-00001.parquet"));
 
     // 3 policies x 3 rates x 2 GPUs x 2 replicates, each run once, with its parameters and metrics.
     let csv = String::from_utf8(a.0).unwrap();
@@ -426,7 +433,7 @@ fn emitted_job_scripts_shard_the_sweep_with_a_fixed_count() {
             "sweep",
             "run",
             "--config",
-            EXAMPLE,
+            "/work/experiments/sweep-example.yaml",
             "--shard",
             "auto/4"
         ]
@@ -455,6 +462,152 @@ fn emitted_job_scripts_shard_the_sweep_with_a_fixed_count() {
     // More shards than runs is refused.
     let o = simwatt(&["sweep", "emit", "slurm", "-c", EXAMPLE, "--shards", "37"]);
     assert_clean_failure(&o, &["--shards", "37", "36 runs"]);
+}
+
+/// The shard and merge containers of emitted Kubernetes jobs in `dir`, each with its pod spec.
+fn k8s_pods(dir: &Path) -> Vec<(serde_yaml::Value, serde_yaml::Value)> {
+    ["sweep-job.yaml", "merge-job.yaml"]
+        .iter()
+        .map(|f| {
+            let job: serde_yaml::Value =
+                serde_yaml::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
+            let pod = job["spec"]["template"]["spec"].clone();
+            (pod["containers"][0].clone(), pod)
+        })
+        .collect()
+}
+
+/// The value that follows `flag` in a container's command.
+fn arg_of<'a>(container: &'a serde_yaml::Value, flag: &str) -> &'a str {
+    let cmd = container["command"].as_sequence().unwrap();
+    let at = cmd
+        .iter()
+        .position(|v| v == flag)
+        .unwrap_or_else(|| panic!("no {flag} in {cmd:?}"));
+    cmd[at + 1].as_str().unwrap()
+}
+
+#[test]
+fn k8s_jobs_pass_the_in_pod_path_of_out_on_the_mounted_volume() {
+    // The jobs passed --out as typed on the host: an absolute host path the pod could not see.
+    let tmp = tempfile::tempdir().unwrap();
+    let emit = |sub: &str, extra: &[&str]| {
+        let d = tmp.path().join(sub);
+        let mut args = vec![
+            "sweep",
+            "emit",
+            "k8s",
+            "-c",
+            EXAMPLE,
+            "--shards",
+            "4",
+            "--dir",
+            d.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ok(&simwatt(&args));
+        k8s_pods(&d)
+    };
+    let check = |pods: &[(serde_yaml::Value, serde_yaml::Value)], out: &str, mount: &str| {
+        for (container, pod) in pods {
+            let volume = &pod["volumes"][0];
+            let mounted = &container["volumeMounts"][0];
+            assert_eq!(pod["volumes"].as_sequence().unwrap().len(), 1);
+            assert_eq!(mounted["name"], volume["name"]);
+            assert_eq!(mounted["mountPath"], mount);
+            assert_eq!(container["workingDir"], mount);
+            assert_eq!(arg_of(container, "--out"), out);
+            assert!(out.starts_with(&format!("{mount}/")));
+            assert_eq!(
+                arg_of(container, "--config"),
+                format!("{mount}/experiments/sweep-example.yaml")
+            );
+            assert_eq!(container["image"], "simwatt:0.1.0");
+        }
+    };
+    // A claim: paths relative to its root, the default output folder included.
+    let pods = emit("claim", &[]);
+    check(&pods, "/work/runs/sweep-example", "/work");
+    assert_eq!(
+        pods[0].1["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "simwatt-work"
+    );
+    let pods = emit(
+        "claim2",
+        &["--pvc", "sims", "--workdir", "/data", "-o", "out/a"],
+    );
+    check(&pods, "/data/out/a", "/data");
+    assert_eq!(
+        pods[1].1["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "sims"
+    );
+    // A node folder: a host path under it is moved to the mount.
+    let host = root();
+    let out = host.join("runs/k8s-host");
+    let pods = emit(
+        "host",
+        &[
+            "--host-path",
+            host.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    check(&pods, "/work/runs/k8s-host", "/work");
+    let volume = &pods[0].1["volumes"][0];
+    assert_eq!(volume["hostPath"]["path"], host.to_str().unwrap());
+    assert_eq!(volume["hostPath"]["type"], "Directory");
+    assert!(volume.get("persistentVolumeClaim").is_none());
+}
+
+#[test]
+fn k8s_emit_refuses_a_host_path_the_pod_cannot_see() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("k8s");
+    let base = [
+        "sweep",
+        "emit",
+        "k8s",
+        "--shards",
+        "2",
+        "--dir",
+        d.to_str().unwrap(),
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        simwatt(&args)
+    };
+    let o = with(&["-c", EXAMPLE, "-o", "/home/someone/runs/x"]);
+    assert_clean_failure(
+        &o,
+        &[
+            "--out",
+            "/home/someone/runs/x",
+            "cannot see",
+            "PersistentVolumeClaim `simwatt-work`",
+            "mounted at /work",
+        ],
+    );
+    // Even under the mount path: this machine's /work is not the pod's.
+    let o = with(&["-c", EXAMPLE, "-o", "/work/runs/x"]);
+    assert_clean_failure(&o, &["--out", "/work/runs/x", "cannot see"]);
+    let config = root().join(EXAMPLE);
+    let o = with(&["-c", config.to_str().unwrap()]);
+    assert_clean_failure(&o, &["--config", config.to_str().unwrap(), "cannot see"]);
+    // Under a node folder, a path outside it is refused too.
+    let o = with(&[
+        "-c",
+        EXAMPLE,
+        "--host-path",
+        root().to_str().unwrap(),
+        "-o",
+        "/elsewhere/runs",
+    ]);
+    assert_clean_failure(&o, &["--out", "/elsewhere/runs", "hostPath"]);
+    let o = with(&["-c", EXAMPLE, "--workdir", "work"]);
+    assert_clean_failure(&o, &["--workdir", "absolute"]);
+    assert!(!d.exists(), "nothing written after a refusal");
 }
 
 #[test]

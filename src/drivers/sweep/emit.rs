@@ -5,9 +5,16 @@
 //! Input: a [`Plan`] and [`EmitOptions`]. Output: `(file name, contents)` pairs (or one line for GNU
 //! parallel). Every script runs `simwatt sweep run --shard auto/N` (or `{}/N`) with the shard count
 //! written in, so a resubmission of some shards still partitions the sweep the same way.
+//!
+//! A Kubernetes pod sees no file of the machine the jobs are emitted on: the sweep file and the output
+//! folder live on a volume (a PersistentVolumeClaim, or a node's folder by `hostPath`) mounted at the
+//! pod's working folder, and the jobs name them by their paths inside the pod ([`pod_path`] maps a
+//! path given on the command line, and refuses one the pod cannot see). The image is the one the
+//! repository's `Containerfile` builds.
 
 use crate::drivers::sweep::merge::RESULTS_PARQUET;
 use crate::drivers::sweep::spec::Plan;
+use crate::error::{Error, Result};
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
 
@@ -34,8 +41,92 @@ pub struct EmitOptions {
     pub account: Option<String>,
     /// Container image (Kubernetes).
     pub image: String,
-    /// PersistentVolumeClaim mounted at `workdir` (Kubernetes).
-    pub pvc: String,
+    /// The volume mounted at `workdir` (Kubernetes).
+    pub volume: PodVolume,
+}
+
+/// The volume a Kubernetes pod mounts at its working folder, holding the sweep file and the outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodVolume {
+    /// A PersistentVolumeClaim, by name.
+    Claim(String),
+    /// A folder of the node the pod runs on (`hostPath`), e.g. on a one-node kind or minikube cluster
+    /// whose node mounts this machine's folder at the same path.
+    HostPath(PathBuf),
+}
+
+impl PodVolume {
+    fn describe(&self) -> String {
+        match self {
+            PodVolume::Claim(c) => format!("the PersistentVolumeClaim `{c}`"),
+            PodVolume::HostPath(p) => format!("the node's folder {} (hostPath)", p.display()),
+        }
+    }
+
+    fn spec(&self) -> Value {
+        match self {
+            PodVolume::Claim(c) => map(vec![
+                ("name", Value::from(VOLUME)),
+                (
+                    "persistentVolumeClaim",
+                    map(vec![("claimName", Value::from(c.as_str()))]),
+                ),
+            ]),
+            PodVolume::HostPath(p) => map(vec![
+                ("name", Value::from(VOLUME)),
+                (
+                    "hostPath",
+                    map(vec![
+                        ("path", Value::from(p.display().to_string())),
+                        ("type", Value::from("Directory")),
+                    ]),
+                ),
+            ]),
+        }
+    }
+}
+
+/// The name of the pod's one volume.
+const VOLUME: &str = "work";
+
+/// The path inside the pod of `p`, given as `flag` on the command line: a relative path lies under the
+/// volume's root, mounted at `mount`; an absolute path under a `hostPath` volume's folder is moved to
+/// the mount (the caller makes a relative path absolute first when it means this machine's folder).
+/// Any other absolute path is a file of this machine that the pod cannot see, and is refused with an
+/// error naming the flag and the path (even one that happens to lie under `mount` here: whether the
+/// user meant the pod's path or this machine's cannot be told).
+pub fn pod_path(flag: &str, p: &Path, mount: &Path, volume: &PodVolume) -> Result<PathBuf> {
+    if !mount.is_absolute() {
+        return Err(Error::invalid(
+            "--workdir",
+            "workdir",
+            mount.display(),
+            "must be an absolute path inside the pod (where the volume is mounted), e.g. /work",
+        ));
+    }
+    if p.is_relative() {
+        return Ok(mount.join(p));
+    }
+    if let PodVolume::HostPath(host) = volume {
+        if let Ok(rest) = p.strip_prefix(host) {
+            return Ok(mount.join(rest));
+        }
+    }
+    Err(Error::invalid(
+        flag,
+        flag.trim_start_matches('-'),
+        p.display(),
+        format!(
+            "a path on this machine, which the pod cannot see: the pod sees only {}, mounted at {}; \
+             give a path relative to the volume's root (e.g. runs/<name>){}",
+            volume.describe(),
+            mount.display(),
+            match volume {
+                PodVolume::HostPath(h) => format!(" or one under {}", h.display()),
+                PodVolume::Claim(_) => String::new(),
+            }
+        ),
+    ))
 }
 
 /// A word for a POSIX shell: as it is when safe, else in single quotes.
@@ -209,7 +300,7 @@ fn k8s_job(plan: &Plan, o: &EmitOptions, name: &str, command: Vec<String>, index
         (
             "volumeMounts",
             Value::Sequence(vec![map(vec![
-                ("name", Value::from("work")),
+                ("name", Value::from(VOLUME)),
                 ("mountPath", Value::from(o.workdir.display().to_string())),
             ])]),
         ),
@@ -221,16 +312,7 @@ fn k8s_job(plan: &Plan, o: &EmitOptions, name: &str, command: Vec<String>, index
             map(vec![
                 ("restartPolicy", Value::from("Never")),
                 ("containers", Value::Sequence(vec![container])),
-                (
-                    "volumes",
-                    Value::Sequence(vec![map(vec![
-                        ("name", Value::from("work")),
-                        (
-                            "persistentVolumeClaim",
-                            map(vec![("claimName", Value::from(o.pvc.as_str()))]),
-                        ),
-                    ])]),
-                ),
+                ("volumes", Value::Sequence(vec![o.volume.spec()])),
             ]),
         ),
     ]);
@@ -259,7 +341,8 @@ fn k8s_job(plan: &Plan, o: &EmitOptions, name: &str, command: Vec<String>, index
     ])
 }
 
-/// `sweep-job.yaml` (an Indexed Job, one completion index per shard) and `merge-job.yaml`.
+/// `sweep-job.yaml` (an Indexed Job, one completion index per shard) and `merge-job.yaml`. The options'
+/// `config` and `out` are paths inside the pod (see [`pod_path`]).
 pub fn k8s(plan: &Plan, o: &EmitOptions) -> Vec<(String, String)> {
     let name = job_name(plan);
     let cfg = o.config.display().to_string();
@@ -297,9 +380,11 @@ pub fn k8s(plan: &Plan, o: &EmitOptions) -> Vec<(String, String)> {
     let yaml = |v: &Value| serde_yaml::to_string(v).unwrap_or_default();
     let sweep = format!(
         "{}#\n\
-         # Each pod runs shard $JOB_COMPLETION_INDEX of {n} (`--shard auto/{n}`); shard files and the\n\
-         # merged table go to {out} on the PersistentVolumeClaim `{pvc}`, mounted at {wd}, which must hold\n\
-         # the sweep file and its base config. A failed index is retried twice, and the other indexes go on.\n\
+         # Each pod runs shard $JOB_COMPLETION_INDEX of {n} (`--shard auto/{n}`) in the image {image}\n\
+         # (built by the Containerfile of simwatt's repository: podman build -t {image} .).\n\
+         # Shard files and the merged table go to {out} inside the pod:\n\
+         # on {volume}, mounted at {wd}, which must hold the sweep file and its base config.\n\
+         # A failed index is retried twice, and the other indexes go on.\n\
          #   kubectl apply -f sweep-job.yaml\n\
          #   kubectl wait --for=condition=complete --timeout=24h job/{name}   # or condition=failed\n\
          #   kubectl apply -f merge-job.yaml\n\
@@ -308,7 +393,8 @@ pub fn k8s(plan: &Plan, o: &EmitOptions) -> Vec<(String, String)> {
         header(plan, o, "Kubernetes Indexed Job"),
         yaml(&k8s_job(plan, o, &name, run, true)),
         n = o.shards,
-        pvc = o.pvc,
+        image = o.image,
+        volume = o.volume.describe(),
         wd = o.workdir.display(),
     );
     let merge_job = format!(

@@ -31,6 +31,8 @@ pub struct SweepCmd {
     pub verb: SweepVerb,
 }
 
+// One value per process, parsed from the command line: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum SweepVerb {
     /// List the runs of a sweep (ids, seeds, values, shards) after checking every run's config.
@@ -141,14 +143,23 @@ pub struct EmitArgs {
     /// Slurm account.
     #[arg(long)]
     pub account: Option<String>,
-    /// Kubernetes: container image with simwatt on its PATH.
+    /// Kubernetes: container image with simwatt on its PATH and its data; the repository's
+    /// Containerfile builds the default (podman build -t simwatt:<version> .), which the cluster
+    /// must be able to pull: push it to a registry and name it here.
     #[arg(long, default_value = concat!("simwatt:", env!("CARGO_PKG_VERSION")))]
     pub image: String,
-    /// Kubernetes: PersistentVolumeClaim holding the sweep files and the outputs.
-    #[arg(long, default_value = "simwatt-work")]
+    /// Kubernetes: PersistentVolumeClaim holding the sweep files and the outputs, mounted at
+    /// --workdir. --config and --out are then paths relative to the claim's root; an absolute path
+    /// is refused, as the pod cannot see this machine's files.
+    #[arg(long, default_value = "simwatt-work", conflicts_with = "host_path")]
     pub pvc: String,
-    /// Kubernetes: where the claim is mounted and the jobs run.
-    #[arg(long, default_value = "/work")]
+    /// Kubernetes: mount this folder of the node (hostPath) instead of a claim, e.g. on a one-node
+    /// kind or minikube cluster that sees this machine's folder at the same path. --config and --out
+    /// may then be absolute paths under it.
+    #[arg(long, value_name = "DIR")]
+    pub host_path: Option<PathBuf>,
+    /// Kubernetes: where the volume is mounted inside the pod and the jobs run.
+    #[arg(long, default_value = "/work", value_name = "DIR")]
     pub workdir: PathBuf,
 }
 
@@ -369,7 +380,10 @@ fn emit_cmd(a: EmitArgs) -> Result<()> {
         time: a.time.clone(),
         account: a.account.clone(),
         image: a.image.clone(),
-        pvc: a.pvc.clone(),
+        volume: match &a.host_path {
+            Some(p) => emit::PodVolume::HostPath(absolute(p)?),
+            None => emit::PodVolume::Claim(a.pvc.clone()),
+        },
     };
     let files = match a.target {
         EmitTarget::Shell => {
@@ -378,9 +392,14 @@ fn emit_cmd(a: EmitArgs) -> Result<()> {
         }
         EmitTarget::Slurm => emit::slurm(&plan, &o),
         EmitTarget::K8s => {
-            // Inside the container: the paths as given, relative to the mounted working folder.
-            o.config = a.config.clone();
-            o.out = out.clone();
+            // Inside the pod: the paths on the mounted volume. A relative path names a file under a
+            // claim's root, but under a node folder it is this machine's path from here.
+            let given = |p: &Path| match o.volume {
+                emit::PodVolume::HostPath(_) => absolute(p),
+                emit::PodVolume::Claim(_) => Ok(p.to_path_buf()),
+            };
+            o.config = emit::pod_path("--config", &given(&a.config)?, &a.workdir, &o.volume)?;
+            o.out = emit::pod_path("--out", &given(&out)?, &a.workdir, &o.volume)?;
             o.workdir = a.workdir.clone();
             o.simwatt = a.simwatt.clone().unwrap_or_else(|| "simwatt".into());
             emit::k8s(&plan, &o)

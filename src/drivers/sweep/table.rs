@@ -12,10 +12,12 @@
 
 use crate::drivers::sweep::spec::{value_text, Plan};
 use crate::error::{Error, Result};
+use crate::output::ParquetFile;
 use polars::prelude::*;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Parquet key-value metadata key holding the sweep's hash.
@@ -132,20 +134,23 @@ pub fn write_parquet_atomic(
     meta: &[(&str, String)],
 ) -> Result<()> {
     let tmp = temp_beside(path);
-    let kv = KeyValueMetadata::from_static(
-        meta.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    );
+    let meta: Vec<(String, String)> = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let result = (|| {
         let f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        ParquetWriter::new(f)
-            .with_key_value_metadata(Some(kv))
-            .finish(df)
-            .map_err(|e| Error::Output {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+        let frame_err = |e: PolarsError| Error::Output {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut w = ParquetFile::new(std::io::BufWriter::new(f), df.schema()).map_err(frame_err)?;
+        df.rechunk_mut();
+        w.write(df).map_err(frame_err)?;
+        w.finish(&meta)
+            .map_err(frame_err)?
+            .flush()
+            .map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     })();
     if result.is_err() {
