@@ -280,6 +280,12 @@ fn run_cmd(a: RunArgs) -> Result<()> {
             shard::changed_list(changed)
         );
     }
+    if let ShardState::Unreadable { reason } = &done.before {
+        eprintln!(
+            "shard {shard}: {} could not be used ({reason}); ran the shard again and replaced it",
+            done.path.display()
+        );
+    }
     if !a.quiet {
         if done.before == ShardState::Done {
             eprintln!(
