@@ -732,3 +732,83 @@ fn a_shard_file_renamed_to_another_shards_name_is_rerun() {
     assert_eq!(runs, (0..runs.len() as u64).collect::<Vec<_>>());
     assert!(runs.len() >= 3);
 }
+
+/// `sweep emit TARGET` of the example into `dir` with `extra` flags.
+fn emit_with(target: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        "emit",
+        target,
+        "-c",
+        EXAMPLE,
+        "--shards",
+        "4",
+        "--dir",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    simwatt(&args)
+}
+
+#[test]
+fn a_newline_in_an_sbatch_value_is_refused_not_written_as_a_second_directive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slurm");
+    for (flag, value) in [
+        ("--partition", "gpu\n#SBATCH --wrap=id"),
+        ("--time", "01:00:00 --wrap=id"),
+        ("--account", "$(id)"),
+    ] {
+        assert_clean_failure(
+            &emit_with("slurm", &dir, &[flag, value]),
+            &[flag, "#SBATCH directive holds only"],
+        );
+        assert!(!dir.join("sweep.sbatch").exists(), "{flag}");
+    }
+    let e = stderr(&emit_with(
+        "slurm",
+        &dir,
+        &["--partition", "gpu\n#SBATCH --wrap=id"],
+    ));
+    assert!(e.contains(r"gpu\n#SBATCH --wrap=id"), "{e}");
+    // A logs folder with a blank cannot go into #SBATCH --output.
+    assert_clean_failure(
+        &emit_with("slurm", &tmp.path().join("my jobs"), &[]),
+        &["--dir", "my jobs", "#SBATCH --output"],
+    );
+    // A newline in any word of a script is refused, for Slurm and the shell line.
+    for target in ["slurm", "shell"] {
+        assert_clean_failure(
+            &emit_with(target, &dir, &["--simwatt", "simwatt\nid"]),
+            &["--simwatt", r"simwatt\nid", "control character"],
+        );
+    }
+}
+
+#[test]
+fn emitted_scripts_single_quote_paths_and_words_for_the_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slurm");
+    let exe = "/opt/it's here/simwatt; touch pwned";
+    ok(&emit_with("slurm", &dir, &["--simwatt", exe]));
+    let quoted = r"'/opt/it'\''s here/simwatt; touch pwned'";
+    for f in ["sweep.sbatch", "merge.sbatch"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(text.contains(&format!("exec {quoted} sweep ")), "{text}");
+    }
+    let line = ok(&emit_with("shell", &dir, &["--simwatt", exe]));
+    assert!(line.contains(&format!("{quoted} sweep run")), "{line}");
+}
+
+#[test]
+fn max_parallel_zero_is_refused_not_written_as_a_zero_throttle() {
+    let tmp = tempfile::tempdir().unwrap();
+    for target in ["slurm", "shell"] {
+        let dir = tmp.path().join(target);
+        assert_clean_failure(
+            &emit_with(target, &dir, &["--max-parallel", "0"]),
+            &["--max-parallel", "= 0", "at least 1"],
+        );
+        assert!(!dir.exists());
+    }
+}

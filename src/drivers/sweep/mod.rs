@@ -350,6 +350,14 @@ fn emit_cmd(a: EmitArgs) -> Result<()> {
             "must be at least 1",
         ));
     }
+    if a.max_parallel == Some(0) {
+        return Err(Error::invalid(
+            "--max-parallel",
+            "max-parallel",
+            0,
+            "must be at least 1 (leave it out for no limit)",
+        ));
+    }
     let out = a.out.clone().unwrap_or_else(|| default_out(&plan));
     let this_exe = || {
         std::env::current_exe()
@@ -379,10 +387,14 @@ fn emit_cmd(a: EmitArgs) -> Result<()> {
     };
     let files = match a.target {
         EmitTarget::Shell => {
+            emit::check_options(&o, "shell")?;
             println!("{}", emit::shell(&plan, &o));
             return Ok(());
         }
-        EmitTarget::Slurm => emit::slurm(&plan, &o),
+        EmitTarget::Slurm => {
+            emit::check_options(&o, "slurm")?;
+            emit::slurm(&plan, &o)
+        }
         EmitTarget::K8s => {
             // Inside the container: the paths as given, relative to the mounted working folder.
             o.config = a.config.clone();
