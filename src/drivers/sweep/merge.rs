@@ -156,8 +156,13 @@ pub fn merge(
                     "missing".to_string()
                 } else {
                     format!(
-                        "to run ({absent} missing, {} stale, {unreadable} unreadable)",
-                        gone.len() - absent - unreadable
+                        "to run ({absent} missing, {} stale{})",
+                        gone.len() - absent - unreadable,
+                        if unreadable > 0 {
+                            format!(", {unreadable} unreadable")
+                        } else {
+                            String::new()
+                        }
                     )
                 },
                 plan.path.display(),
