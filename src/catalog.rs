@@ -162,6 +162,7 @@ pub struct Catalog {
 }
 
 fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+    crate::input::check_yaml_depth(origin, text)?;
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
         path: origin.to_path_buf(),
@@ -171,7 +172,7 @@ fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> Resu
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    crate::input::read_text(path)
 }
 
 impl Catalog {

@@ -24,6 +24,7 @@ impl CsvTable {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
             ));
         }
+        crate::input::check_regular(path)?;
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.len() == 0 {
             return Err(Error::Csv {

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod drivers;
 pub mod engine;
 pub mod error;
+pub mod input;
 pub mod measured;
 pub mod metrics;
 pub mod output;

@@ -302,7 +302,7 @@ pub struct RunFolder {
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    crate::input::read_text(path)
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -323,7 +323,9 @@ impl RunFolder {
         }
         let summary = read_json(&dir.join("summary.json"))?;
         let config_path = dir.join("config.resolved.yaml");
-        let config = serde_yaml::from_str(&read_text(&config_path)?).map_err(|e| Error::Yaml {
+        let config_text = read_text(&config_path)?;
+        crate::input::check_yaml_depth(&config_path, &config_text)?;
+        let config = serde_yaml::from_str(&config_text).map_err(|e| Error::Yaml {
             path: config_path.clone(),
             message: e.to_string(),
         })?;

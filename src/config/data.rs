@@ -176,9 +176,7 @@ impl Origin {
     /// The text of the file.
     pub fn text(&self) -> Result<Cow<'static, str>> {
         match self {
-            Origin::File(p) => std::fs::read_to_string(p)
-                .map(Cow::Owned)
-                .map_err(|e| Error::io(p, e)),
+            Origin::File(p) => crate::input::read_text(p).map(Cow::Owned),
             Origin::BuiltIn(f) => Ok(Cow::Borrowed(f.text)),
         }
     }

@@ -156,12 +156,13 @@ pub struct EngineProfile {
 impl EngineProfile {
     /// Reads and checks a profile file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
         Self::parse(path, &text)
     }
 
     /// Parses and checks profile text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        crate::input::check_yaml_depth(path, text)?;
         let de = serde_yaml::Deserializer::from_str(text);
         let p: EngineProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
             path: path.to_path_buf(),

@@ -26,7 +26,8 @@ use std::sync::Arc;
 
 /// Reads `path` as YAML and applies the overrides, returning the merged YAML tree.
 pub fn load_tree(path: &Path, overrides: &[String]) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
+    crate::input::check_yaml_depth(path, &text)?;
     let mut tree: Value = serde_yaml::from_str(&text).map_err(|e| Error::Yaml {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -62,6 +63,9 @@ pub fn apply_override(tree: &mut Value, expr: &str) -> Result<()> {
         return Err(bad(
             "the key must be dotted names, e.g. scheduler.max_num_seqs",
         ));
+    }
+    if let Some(why) = crate::input::yaml_too_deep(value) {
+        return Err(bad(&format!("the value is not accepted: {why}")));
     }
     let value: Value = serde_yaml::from_str(value)
         .map_err(|e| bad(&format!("the value is not valid YAML: {e}")))?;

@@ -81,7 +81,7 @@ impl PowerProfile {
 
     /// Reads and checks a profile file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
         Self::parse(path, &text)
     }
 
@@ -92,6 +92,7 @@ impl PowerProfile {
 
     /// Parses and checks profile text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        crate::input::check_yaml_depth(path, text)?;
         let de = serde_yaml::Deserializer::from_str(text);
         let p: PowerProfile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
             path: path.to_path_buf(),

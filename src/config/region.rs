@@ -175,6 +175,7 @@ pub fn region_input_files(dir: &Path, id: &str) -> Vec<Origin> {
     if let Some(file) = origin
         .text()
         .ok()
+        .filter(|t| crate::input::yaml_too_deep(t).is_none())
         .and_then(|t| serde_yaml::from_str::<RegionFile>(&t).ok())
     {
         for r in [file.hourly_carbon, file.hourly_price]
@@ -216,6 +217,7 @@ pub fn load_region(dir: &Path, id: &str) -> Result<Region> {
     };
     let path = origin.name();
     let text = origin.text()?;
+    crate::input::check_yaml_depth(&path, &text)?;
     let de = serde_yaml::Deserializer::from_str(&text);
     let file: RegionFile = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
         path: path.clone(),
@@ -332,6 +334,7 @@ pub fn load_embodied(dir: &Path, device: &str, lifetime: Option<f64>) -> Result<
         return Ok(None);
     };
     let text = origin.text()?;
+    crate::input::check_yaml_depth(&origin.name(), &text)?;
     let f: EmbodiedFile = serde_yaml::from_str(&text).map_err(|e| Error::Yaml {
         path: origin.name(),
         message: e.to_string(),

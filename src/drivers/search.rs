@@ -87,7 +87,7 @@ pub struct CapacityArgs {
     /// Rank by these (comma-separated): cost, energy, carbon [default: those the summary has].
     #[arg(long, value_name = "LIST")]
     pub objectives: Option<String>,
-    /// Threads (configurations searched at once) [default: the CPUs available].
+    /// Threads (configurations searched at once), 1 to 1024 [default: the CPUs available].
     #[arg(long, short = 'j', value_name = "J")]
     pub jobs: Option<usize>,
     /// Write capacity.csv, capacity.parquet, probes.csv, capacity.md and the Pareto plot
@@ -1459,10 +1459,7 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     let (wanted, explicit) = parse_objectives(a.objectives.as_deref())?;
     let caches = Caches::new()?;
     let (path, axes, targets) = load_targets(&a, &caches.catalogs)?;
-    let jobs = a
-        .jobs
-        .unwrap_or_else(crate::drivers::sweep::default_jobs)
-        .max(1);
+    let jobs = crate::drivers::sweep::jobs(a.jobs)?;
     let pool = shard::thread_pool(jobs)?;
     let scenarios = targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
         let raw = config::parse_tree(&path, t.trees[0].clone())?;

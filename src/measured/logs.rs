@@ -765,7 +765,7 @@ pub fn parse_vllm_bench_date(cell: &str) -> Option<f64> {
 /// `errors` entry, or no output) are left out and counted in the notes. End-to-end latency is
 /// `latencies`, else TTFT plus the sum of `itls`.
 pub fn read_vllm_bench_result(path: &Path) -> Result<BenchResult> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
     let bad = |m: String| csv_err(path, m);
     let mut values = serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>();
     let v = match values.next() {

@@ -230,7 +230,8 @@ impl Manifest {
     /// ([`data::anchor`]): beside the manifest, else in the data directory found from the manifest's
     /// location, else in the current directory; so `fit power` works from any directory.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
+        crate::input::check_yaml_depth(path, &text)?;
         let de = serde_yaml::Deserializer::from_str(&text);
         let mut m: Manifest = serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
             path: path.to_path_buf(),
@@ -255,7 +256,7 @@ impl Manifest {
 
 /// Characters of the first human turn of each conversation of a ShareGPT JSON file.
 pub fn prompt_chars(path: &Path) -> Result<Vec<usize>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Csv {
         path: path.to_path_buf(),
         message: format!("not valid JSON: {e}"),

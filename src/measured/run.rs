@@ -194,8 +194,7 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
     )?);
     let manifest_path = dir.join("manifest.json");
     let manifest = if manifest_path.exists() {
-        let text =
-            std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        let text = crate::input::read_text(&manifest_path)?;
         Some(serde_json::from_str(&text).map_err(|e| Error::Csv {
             path: manifest_path.clone(),
             message: format!("not valid JSON: {e}"),

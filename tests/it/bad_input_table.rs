@@ -1,6 +1,6 @@
-//! The bad-input table: every malformed config, trace, profile, power profile and region file below
-//! must end with exit code 1, a message naming the file, field or column and the bad value, no panic,
-//! and no output folder.
+//! The bad-input table: every malformed config, trace, profile, power profile and region file, and
+//! every bad sweep or job-script flag below, must end with exit code 1, a message naming the file,
+//! field, flag or column and the bad value, no panic, and no output folder.
 
 use crate::common::*;
 
@@ -125,7 +125,35 @@ fn cases() -> Vec<Case> {
         case!("profile missing column", [ATTN, ("p/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv", "num_tokens,num_tensor_parallel_workers\n1,1\n")], &["fit", "latency", "--gpu", "a100", "--model", "meta-llama/Llama-2-7b-hf", "--profiles", "{d}/p", "--no-cache", "-q"], ["mlp.csv", "time_stats.", "missing"]),
         case!("profile empty", [ATTN, ("p/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv", "")], &["fit", "latency", "--gpu", "a100", "--model", "meta-llama/Llama-2-7b-hf", "--profiles", "{d}/p", "--no-cache", "-q"], ["mlp.csv", "empty"]),
         case!("profile TP absent", [ATTN, ("p/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv", "num_tokens,num_tensor_parallel_workers\n1,2\n")], &["fit", "latency", "--gpu", "a100", "--model", "meta-llama/Llama-2-7b-hf", "--profiles", "{d}/p", "--no-cache", "-q"], ["mlp.csv", "num_tensor_parallel_workers", "tensor_parallel = 1"]),
+        // Inputs that used to hang, or take long to be refused: YAML nested 100,000 deep ({deep}),
+        // FIFOs with no writer ({fifo}), tens of thousands of threads.
+        case!("config nested too deep", [("c.yaml", "{deep}")], &[], ["c.yaml", "line 1", "more than 64 levels"]),
+        case!("--set value nested too deep", [QS], &["--set", "seed={deep}"], ["--set seed=", "more than 64 levels"]),
+        case!("config is a FIFO", [("c.yaml", "{fifo}")], &[], ["c.yaml", "FIFO", "not a regular file"]),
+        case!("trace is a FIFO", [QS, ("t.csv", "{fifo}")], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/t.csv"], ["t.csv", "FIFO", "not a regular file"]),
+        case!("power profile nested too deep", [QS, ("p.yaml", "{deep}")], &["--set", "energy.power_profile={d}/p.yaml"], ["p.yaml", "more than 64 levels"]),
+        case!("region file nested too deep", [QS, ("r/x.yaml", "{deep}")], &["--set", "regions_dir={d}/r", "--set", "region=x"], ["x.yaml", "more than 64 levels"]),
+        case!("sweep file nested too deep", [("s.yaml", "{deep}")], &["sweep", "plan", "-c", "{d}/s.yaml"], ["s.yaml", "more than 64 levels"]),
+        case!("sweep file is a FIFO", [("s.yaml", "{fifo}")], &["sweep", "run", "-c", "{d}/s.yaml", "-o", "{d}/out"], ["s.yaml", "FIFO"]),
+        case!("sweep run --jobs 0", [], &["sweep", "run", "-c", "experiments/sweep-example.yaml", "-o", "{d}/out", "--jobs", "0"], ["--jobs", "= 0", "at least 1"]),
+        case!("sweep run --jobs 100000", [], &["sweep", "run", "-c", "experiments/sweep-example.yaml", "-o", "{d}/out", "--jobs", "100000"], ["--jobs", "= 100000", "at most 1024"]),
+        case!("search capacity --jobs 0", [QS], &["search", "capacity", "-c", "{d}/c.yaml", "--slo", "ttft_p90_s=0.5", "-o", "{d}/out", "-q", "--jobs", "0"], ["--jobs", "= 0"]),
+        case!("search capacity --jobs 100000", [QS], &["search", "capacity", "-c", "{d}/c.yaml", "--slo", "ttft_p90_s=0.5", "-o", "{d}/out", "-q", "--jobs", "100000"], ["--jobs", "= 100000", "at most 1024"]),
+        // Values written into job scripts.
+        case!("sbatch partition with a newline", [], &["sweep", "emit", "slurm", "-c", "experiments/sweep-example.yaml", "--shards", "2", "--dir", "{d}/out", "--partition", "gpu\n#SBATCH --wrap=id"], ["--partition", "gpu\\n#SBATCH --wrap=id", "#SBATCH directive holds only"]),
+        case!("sbatch account with a command", [], &["sweep", "emit", "slurm", "-c", "experiments/sweep-example.yaml", "--shards", "2", "--dir", "{d}/out", "--account", "$(id)"], ["--account", "$(id)", "#SBATCH directive holds only"]),
+        case!("emit --max-parallel 0", [], &["sweep", "emit", "slurm", "-c", "experiments/sweep-example.yaml", "--shards", "2", "--dir", "{d}/out", "--max-parallel", "0"], ["--max-parallel", "= 0"]),
+        case!("shell line with a newline in --simwatt", [], &["sweep", "emit", "shell", "-c", "experiments/sweep-example.yaml", "--shards", "2", "--dir", "{d}/out", "--simwatt", "simwatt\nid"], ["--simwatt", "simwatt\\nid", "control character"]),
     ]
+}
+
+/// A FIFO at `path` with no writer: reading it would block forever.
+fn make_fifo(path: &std::path::Path) {
+    let o = std::process::Command::new("mkfifo")
+        .arg(path)
+        .output()
+        .expect("mkfifo runs");
+    assert!(o.status.success(), "mkfifo {}", path.display());
 }
 
 #[test]
@@ -134,6 +162,8 @@ fn every_malformed_input_fails_cleanly_naming_what_is_wrong() {
     let attention =
         std::fs::read_to_string(root().join("profiles/vidur/attention/a100/attention.csv"))
             .unwrap();
+    // 100,000 unclosed `[`: the parser alone took 32 s to refuse it.
+    let deep = "[".repeat(100_000);
     let table = cases();
     assert!(table.len() >= 30, "{} cases", table.len());
     let mut failures = Vec::new();
@@ -145,17 +175,23 @@ fn every_malformed_input_fails_cleanly_naming_what_is_wrong() {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             let text = match *text {
                 "{attention}" => attention.clone(),
+                "{deep}" => deep.clone(),
+                "{fifo}" => {
+                    make_fifo(&p);
+                    continue;
+                }
                 t => t.replace("{qs}", &qs).replace("{d}", &d),
             };
             std::fs::write(&p, text).unwrap();
         }
-        let mut args: Vec<String> = if case.args.first().is_some_and(|a| *a == "fit") {
+        let whole = ["fit", "sweep", "search"];
+        let mut args: Vec<String> = if case.args.first().is_some_and(|a| whole.contains(a)) {
             case.args.iter().map(|a| a.to_string()).collect()
         } else {
             sim(case.args)
         };
         for a in args.iter_mut() {
-            *a = a.replace("{d}", &d);
+            *a = a.replace("{d}", &d).replace("{deep}", &deep);
         }
         let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let o = simwatt(&refs);

@@ -805,3 +805,163 @@ fn stale_sweep_results_editing_an_input_reruns_exactly_the_shards_that_read_it()
         results_after
     );
 }
+
+/// The `run` column of a merged results.csv.
+fn result_runs(out: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "run").unwrap();
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_truncated_shard_file_is_listed_by_merge_and_replaced_by_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for i in 0..3 {
+        ok(&sweep_run(&out, &["--shard", &format!("{i}/3")]));
+    }
+    let file = out.join("shard-00001-of-00003.parquet");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let merge = || simwatt(&["sweep", "merge", "-c", EXAMPLE, "-o", out.to_str().unwrap()]);
+    assert_clean_failure(
+        &merge(),
+        &[
+            "1 of 3 shards to run (0 missing, 0 stale, 1 unreadable): 1",
+            "shard 1 is unreadable",
+            "shard-00001-of-00003.parquet",
+            "sbatch --array=1 ",
+        ],
+    );
+    assert!(!out.join("results.csv").exists());
+    // A requeued task replaces the file instead of failing on it; --quiet still says so.
+    let o = sweep_run(&out, &["--shard", "1/3"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("could not be used") && stderr(&o).contains("replaced it"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&merge());
+    let n = ok(&simwatt(&["sweep", "plan", "-c", EXAMPLE]))
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count()
+        - 1;
+    assert_eq!(result_runs(&out), (0..n as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_shard_file_renamed_to_another_shards_name_is_rerun() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for i in 0..3 {
+        ok(&sweep_run(&out, &["--shard", &format!("{i}/3")]));
+    }
+    std::fs::rename(
+        out.join("shard-00002-of-00003.parquet"),
+        out.join("shard-00000-of-00003.parquet"),
+    )
+    .unwrap();
+    let merge = || simwatt(&["sweep", "merge", "-c", EXAMPLE, "-o", out.to_str().unwrap()]);
+    assert_clean_failure(
+        &merge(),
+        &[
+            "2 of 3 shards to run (1 missing, 0 stale, 1 unreadable): 0,2",
+            "written as shard 2/3",
+            "sbatch --array=0,2 ",
+        ],
+    );
+    let o = sweep_run(&out, &["--shard", "0/3"]);
+    ok(&o);
+    assert!(stderr(&o).contains("replaced it"), "{}", stderr(&o));
+    ok(&sweep_run(&out, &["--shard", "2/3"]));
+    ok(&merge());
+    let runs = result_runs(&out);
+    assert_eq!(runs, (0..runs.len() as u64).collect::<Vec<_>>());
+    assert!(runs.len() >= 3);
+}
+
+/// `sweep emit TARGET` of the example into `dir` with `extra` flags.
+fn emit_with(target: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sweep",
+        "emit",
+        target,
+        "-c",
+        EXAMPLE,
+        "--shards",
+        "4",
+        "--dir",
+        dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    simwatt(&args)
+}
+
+#[test]
+fn a_newline_in_an_sbatch_value_is_refused_not_written_as_a_second_directive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slurm");
+    for (flag, value) in [
+        ("--partition", "gpu\n#SBATCH --wrap=id"),
+        ("--time", "01:00:00 --wrap=id"),
+        ("--account", "$(id)"),
+    ] {
+        assert_clean_failure(
+            &emit_with("slurm", &dir, &[flag, value]),
+            &[flag, "#SBATCH directive holds only"],
+        );
+        assert!(!dir.join("sweep.sbatch").exists(), "{flag}");
+    }
+    let e = stderr(&emit_with(
+        "slurm",
+        &dir,
+        &["--partition", "gpu\n#SBATCH --wrap=id"],
+    ));
+    assert!(e.contains(r"gpu\n#SBATCH --wrap=id"), "{e}");
+    // A logs folder with a blank cannot go into #SBATCH --output.
+    assert_clean_failure(
+        &emit_with("slurm", &tmp.path().join("my jobs"), &[]),
+        &["--dir", "my jobs", "#SBATCH --output"],
+    );
+    // A newline in any word of a script is refused, for Slurm and the shell line.
+    for target in ["slurm", "shell"] {
+        assert_clean_failure(
+            &emit_with(target, &dir, &["--simwatt", "simwatt\nid"]),
+            &["--simwatt", r"simwatt\nid", "control character"],
+        );
+    }
+}
+
+#[test]
+fn emitted_scripts_single_quote_paths_and_words_for_the_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slurm");
+    let exe = "/opt/it's here/simwatt; touch pwned";
+    ok(&emit_with("slurm", &dir, &["--simwatt", exe]));
+    let quoted = r"'/opt/it'\''s here/simwatt; touch pwned'";
+    for f in ["sweep.sbatch", "merge.sbatch"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(text.contains(&format!("exec {quoted} sweep ")), "{text}");
+    }
+    let line = ok(&emit_with("shell", &dir, &["--simwatt", exe]));
+    assert!(line.contains(&format!("{quoted} sweep run")), "{line}");
+}
+
+#[test]
+fn max_parallel_zero_is_refused_not_written_as_a_zero_throttle() {
+    let tmp = tempfile::tempdir().unwrap();
+    for target in ["slurm", "shell"] {
+        let dir = tmp.path().join(target);
+        assert_clean_failure(
+            &emit_with(target, &dir, &["--max-parallel", "0"]),
+            &["--max-parallel", "= 0", "at least 1"],
+        );
+        assert!(!dir.exists());
+    }
+}

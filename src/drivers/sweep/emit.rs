@@ -141,6 +141,91 @@ pub fn sh_quote(s: &str) -> String {
     }
 }
 
+/// Characters a `#SBATCH --flag=value` directive holds as they are: sbatch reads a directive up to the
+/// first blank and does no shell quoting, so anything else (a newline, a blank, a quote, `#`, `$`)
+/// would end the value early or start another directive.
+fn directive_safe(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:,+@=/%".contains(c))
+}
+
+/// A value shown in an error: control characters escaped, so a newline reads as `\n`.
+fn shown(s: &str) -> String {
+    s.escape_debug().to_string()
+}
+
+/// Text for a `#` comment line of a script: control characters escaped, so it stays one line.
+fn comment(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_debug().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Checks every value that goes into the Slurm scripts or the GNU parallel line (`target` is `slurm`
+/// or `shell`): no control characters anywhere (paths and words are single-quoted for the shell,
+/// but a newline would still break a directive or a comment line), and `#SBATCH` values (partition,
+/// time, account, the logs folder) only of characters a directive holds. The error names the flag
+/// and the value.
+pub fn check_options(o: &EmitOptions, target: &str) -> Result<()> {
+    let bad = |flag: &str, value: &str, message: &str| {
+        Error::invalid(
+            flag,
+            flag.trim_start_matches('-'),
+            format!("\"{}\"", shown(value)),
+            message,
+        )
+    };
+    let words = [
+        ("--config", o.config.display().to_string()),
+        ("--out", o.out.display().to_string()),
+        ("--dir", o.dir.display().to_string()),
+        ("the working folder", o.workdir.display().to_string()),
+        ("--simwatt", o.simwatt.clone()),
+    ];
+    for (flag, v) in &words {
+        if v.chars().any(char::is_control) {
+            return Err(bad(
+                flag,
+                v,
+                &format!("holds a control character (a newline, tab, ...), which a {target} script cannot carry safely"),
+            ));
+        }
+    }
+    if target == "slurm" {
+        for (flag, v) in [
+            ("--partition", &o.partition),
+            ("--time", &o.time),
+            ("--account", &o.account),
+        ] {
+            if let Some(v) = v {
+                if !directive_safe(v) {
+                    return Err(bad(
+                        flag,
+                        v,
+                        "an #SBATCH directive holds only letters, digits and _-.:,+@=/%",
+                    ));
+                }
+            }
+        }
+        let logs = o.dir.join("logs").display().to_string();
+        if !directive_safe(&logs) {
+            return Err(bad(
+                "--dir",
+                &o.dir.display().to_string(),
+                "the logs folder under it goes into #SBATCH --output, which holds only letters, digits and _-.:,+@=/% (no blanks or quotes); choose another --dir",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn q(p: &Path) -> String {
     sh_quote(&p.display().to_string())
 }
@@ -165,8 +250,8 @@ pub fn job_name(plan: &Plan) -> String {
 fn header(plan: &Plan, o: &EmitOptions, what: &str) -> String {
     format!(
         "# {what} of the simwatt sweep `{}` ({}): {} runs in {} shards, sweep hash {}.\n# Emitted by `simwatt sweep emit` (simwatt {}).\n",
-        plan.name,
-        o.config.display(),
+        comment(&plan.name),
+        comment(&o.config.display().to_string()),
         plan.runs.len(),
         o.shards,
         plan.short_hash(),
@@ -233,7 +318,7 @@ pub fn slurm(plan: &Plan, o: &EmitOptions) -> Vec<(String, String)> {
          cd {workdir}\n\
          exec {simwatt} sweep merge --config {config} --out {out} --shards {n} --resubmit-script {script}\n",
         header(plan, o, "Merge job"),
-        out_disp = o.out.display(),
+        out_disp = comment(&o.out.display().to_string()),
         name = job_name(plan),
         logs = logs.display(),
         workdir = q(&o.workdir),

@@ -1,9 +1,9 @@
-//! Merging shards: check that every shard of a sweep is there, belongs to it and was run from the inputs
-//! as they are now (not stale), then write one table.
+//! Merging shards: check that every shard of a sweep is there, readable, belongs to it and was run from
+//! the inputs as they are now (not stale), then write one table.
 //!
 //! Input: a [`Plan`], the shard count and the output folder holding `shard-*-of-*.parquet`. Output:
 //! `results.parquet` and `results.csv` (one row per run, see [`super::table`]), or an error listing the
-//! missing shards in the form `sbatch --array=` takes (`3,5,17-20`), so that exactly those can be
+//! missing, stale and unreadable shards in the form `sbatch --array=` takes (`3,5,17-20`), so that exactly those can be
 //! resubmitted.
 
 use crate::drivers::sweep::shard::{self, Shard, ShardState};
@@ -73,8 +73,9 @@ pub fn infer_count(out: &Path) -> Result<u32> {
     }
 }
 
-/// The shards of `count` not done in `out`: missing ones, and stale ones (run from inputs that have
-/// changed since) with the inputs that changed. An error if a file there belongs to another sweep.
+/// The shards of `count` not done in `out`: missing ones, stale ones (run from inputs that have
+/// changed since) with the inputs that changed, and unreadable ones (truncated, corrupt, or holding
+/// another shard's runs) with the reason. An error if a file there belongs to another sweep.
 pub fn missing(
     plan: &Plan,
     caches: &Caches,
@@ -124,17 +125,26 @@ pub fn merge(
             .iter()
             .filter(|(_, s)| *s == ShardState::Missing)
             .count();
+        let unreadable = gone
+            .iter()
+            .filter(|(_, s)| matches!(s, ShardState::Unreadable { .. }))
+            .count();
         let mut stale_text = String::new();
         for (i, st) in gone
             .iter()
             .filter(|(_, s)| *s != ShardState::Missing)
             .take(3)
         {
-            if let ShardState::Stale { changed } = st {
-                stale_text.push_str(&format!(
+            match st {
+                ShardState::Stale { changed } => stale_text.push_str(&format!(
                     "\n  shard {i} is stale: run before {} changed",
                     shard::changed_list(changed)
-                ));
+                )),
+                ShardState::Unreadable { reason } => stale_text.push_str(&format!(
+                    "\n  shard {i} is unreadable: {}: {reason}",
+                    Shard { index: *i, count }.path(out).display()
+                )),
+                ShardState::Missing | ShardState::Done => {}
             }
         }
         return Err(Error::Output {
@@ -145,7 +155,15 @@ pub fn merge(
                 if absent == gone.len() {
                     "missing".to_string()
                 } else {
-                    format!("to run ({absent} missing, {} stale)", gone.len() - absent)
+                    format!(
+                        "to run ({absent} missing, {} stale{})",
+                        gone.len() - absent - unreadable,
+                        if unreadable > 0 {
+                            format!(", {unreadable} unreadable")
+                        } else {
+                            String::new()
+                        }
+                    )
                 },
                 plan.path.display(),
                 ids[0],
@@ -159,12 +177,7 @@ pub fn merge(
         let path = shard.path(out);
         let got = table::read_records(&path)?;
         let want = shard.runs(plan);
-        let same = got.len() == want.len()
-            && got
-                .iter()
-                .zip(&want)
-                .all(|(g, w)| g.run == w.index as u64 && g.run_id == w.id && g.seed == w.seed);
-        if !same {
+        if !shard::holds_runs(&got, &want) {
             return Err(Error::Output {
                 path,
                 message: format!(

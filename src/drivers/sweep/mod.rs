@@ -67,7 +67,7 @@ pub struct RunArgs {
     /// AWS_BATCH_JOB_ARRAY_INDEX, ...). Without it the whole sweep runs and is merged at once.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<ShardArg>,
-    /// Threads [default: the CPUs available].
+    /// Threads, 1 to 1024 [default: the CPUs available].
     #[arg(long, short = 'j', value_name = "J")]
     pub jobs: Option<usize>,
     /// Output folder for shard files and the merged table [default: runs/<sweep name>].
@@ -175,6 +175,34 @@ pub fn default_jobs() -> usize {
         .unwrap_or(1)
 }
 
+/// The most threads `--jobs` may ask for. Each run also starts a thread of its own while it runs, so
+/// tens of thousands would exhaust the process's threads and memory and hang rather than fail.
+pub const MAX_JOBS: usize = 1024;
+
+/// The thread count `--jobs` asks for (the CPUs available when it is not given): 0 and more than
+/// [`MAX_JOBS`] are errors naming the flag.
+pub fn jobs(flag: Option<usize>) -> Result<usize> {
+    match flag {
+        None => Ok(default_jobs().clamp(1, MAX_JOBS)),
+        Some(0) => Err(Error::invalid(
+            "--jobs",
+            "jobs",
+            0,
+            "must be at least 1 (leave it out to use every CPU available)",
+        )),
+        Some(j) if j > MAX_JOBS => Err(Error::invalid(
+            "--jobs",
+            "jobs",
+            j,
+            format!(
+                "at most {MAX_JOBS} threads; this machine has {} CPUs available",
+                default_jobs()
+            ),
+        )),
+        Some(j) => Ok(j),
+    }
+}
+
 fn progress_bar(total: u64, label: String, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -266,6 +294,7 @@ fn plan_cmd(a: PlanArgs) -> Result<()> {
 }
 
 fn run_cmd(a: RunArgs) -> Result<()> {
+    let jobs = jobs(a.jobs)?;
     let caches = Caches::new()?;
     let plan = Plan::load(&a.config, &caches.catalogs)?;
     let shard = match a.shard {
@@ -273,7 +302,6 @@ fn run_cmd(a: RunArgs) -> Result<()> {
         Some(arg) => arg.resolve(|k| std::env::var(k).ok())?,
     };
     let out = a.out.unwrap_or_else(|| default_out(&plan));
-    let jobs = a.jobs.unwrap_or_else(default_jobs).max(1);
     let runs = shard.runs(&plan).len();
     let pb = progress_bar(
         runs as u64,
@@ -289,6 +317,12 @@ fn run_cmd(a: RunArgs) -> Result<()> {
             "shard {shard}: {} was run before {} changed; ran it again",
             done.path.display(),
             shard::changed_list(changed)
+        );
+    }
+    if let ShardState::Unreadable { reason } = &done.before {
+        eprintln!(
+            "shard {shard}: {} could not be used ({reason}); ran the shard again and replaced it",
+            done.path.display()
         );
     }
     if !a.quiet {
@@ -355,6 +389,14 @@ fn emit_cmd(a: EmitArgs) -> Result<()> {
             "must be at least 1",
         ));
     }
+    if a.max_parallel == Some(0) {
+        return Err(Error::invalid(
+            "--max-parallel",
+            "max-parallel",
+            0,
+            "must be at least 1 (leave it out for no limit)",
+        ));
+    }
     let out = a.out.clone().unwrap_or_else(|| default_out(&plan));
     let this_exe = || {
         std::env::current_exe()
@@ -387,10 +429,14 @@ fn emit_cmd(a: EmitArgs) -> Result<()> {
     };
     let files = match a.target {
         EmitTarget::Shell => {
+            emit::check_options(&o, "shell")?;
             println!("{}", emit::shell(&plan, &o));
             return Ok(());
         }
-        EmitTarget::Slurm => emit::slurm(&plan, &o),
+        EmitTarget::Slurm => {
+            emit::check_options(&o, "slurm")?;
+            emit::slurm(&plan, &o)
+        }
         EmitTarget::K8s => {
             // Inside the pod: the paths on the mounted volume. A relative path names a file under a
             // claim's root, but under a node folder it is this machine's path from here.

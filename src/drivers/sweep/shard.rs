@@ -178,6 +178,13 @@ pub enum ShardState {
     Stale {
         changed: Vec<String>,
     },
+    /// A file that cannot be this sweep's result for this shard: truncated or corrupt (a task killed
+    /// while copying it, a full disk), or holding runs that are not this shard's (a file renamed or
+    /// copied over another). `sweep merge` lists it for rerun and `sweep run` replaces it. A readable
+    /// file of another sweep is not this: it is refused, never overwritten.
+    Unreadable {
+        reason: String,
+    },
 }
 
 /// Key of the digest of simwatt's own sources in [`shard_inputs`].
@@ -245,7 +252,8 @@ fn changed_inputs(
 }
 
 /// Whether `shard` of `plan` is done in `out`, and from the inputs as they are now. A file written by
-/// another sweep (another hash) is an error: it must not be mixed in, nor silently replaced.
+/// another sweep (another hash) is an error: it must not be mixed in, nor silently replaced. A file
+/// that cannot be read, or holds runs other than the shard's, is [`ShardState::Unreadable`].
 pub fn state(plan: &Plan, caches: &Caches, shard: Shard, out: &Path) -> Result<ShardState> {
     let now = shard_inputs(plan, caches, shard)?;
     state_with(plan, shard, out, &now)
@@ -261,7 +269,14 @@ fn state_with(
     if !path.exists() {
         return Ok(ShardState::Missing);
     }
-    let meta = table::read_metadata(&path)?;
+    let meta = match table::read_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) => {
+            return Ok(ShardState::Unreadable {
+                reason: unreadable_reason(&e),
+            })
+        }
+    };
     match meta.get(META_HASH) {
         Some(h) if *h == plan.hash => {}
         other => {
@@ -274,6 +289,29 @@ fn state_with(
                 ),
             })
         }
+    }
+    // The footer can be whole while a column chunk is not, and a file can be renamed: read the runs.
+    let got = match table::read_records(&path) {
+        Ok(got) => got,
+        Err(e) => {
+            return Ok(ShardState::Unreadable {
+                reason: unreadable_reason(&e),
+            })
+        }
+    };
+    let want = shard.runs(plan);
+    if !holds_runs(&got, &want) {
+        return Ok(ShardState::Unreadable {
+            reason: format!(
+                "holds {} runs that are not the {} runs of shard {shard}{}",
+                got.len(),
+                want.len(),
+                meta.get(META_SHARD)
+                    .filter(|s| **s != shard.to_string())
+                    .map(|s| format!(" (it was written as shard {s})"))
+                    .unwrap_or_default()
+            ),
+        });
     }
     let recorded: BTreeMap<String, String> = match meta.get(META_INPUTS) {
         Some(text) => serde_json::from_str(text).map_err(|e| Error::Output {
@@ -292,6 +330,24 @@ fn state_with(
     } else {
         ShardState::Stale { changed }
     })
+}
+
+/// Whether `got` (a shard file's records) are exactly the runs `want`, in order.
+pub fn holds_runs(got: &[RunRecord], want: &[&RunSpec]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(g, w)| g.run == w.index as u64 && g.run_id == w.id && g.seed == w.seed)
+}
+
+/// Why a shard file cannot be read, without its path (the message names it).
+fn unreadable_reason(e: &Error) -> String {
+    match e {
+        Error::Output { message, .. } => message.clone(),
+        Error::Io { err, .. } => err.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Up to three changed inputs, for a message: `a, b, c and 4 more`.
@@ -439,7 +495,7 @@ pub struct ShardRun {
 }
 
 /// Runs a shard, unless it is done from the inputs as they are now, and writes its file (replacing a
-/// stale one).
+/// stale or unreadable one).
 pub fn run_shard(
     plan: &Plan,
     caches: &Caches,

@@ -541,7 +541,8 @@ impl Plan {
 
     /// The sweep file, parsed; an error names the field that does not parse.
     fn read_file(path: &Path) -> Result<SweepFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
+        crate::input::check_yaml_depth(path, &text)?;
         serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(&text)).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner();

@@ -119,7 +119,8 @@ pub fn load_case(path: &Path) -> Result<CaseFile> {
 }
 
 fn load_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
+    crate::input::check_yaml_depth(path, &text)?;
     let de = serde_yaml::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| Error::Field {
         path: path.to_path_buf(),
