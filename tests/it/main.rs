@@ -10,6 +10,7 @@ mod energy;
 mod engine;
 mod fuzz;
 mod latency;
+mod output_folders;
 mod policies;
 mod power;
 mod predictor_cache;
