@@ -53,3 +53,19 @@ fn an_empty_path_field_names_the_field() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--config"), "{}", stderr(&o));
 }
+
+#[test]
+fn fit_power_force_never_replaces_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write(tmp.path(), "manifest.yaml", "measured: keep\n");
+    for flag in ["--out", "--report"] {
+        let o = simwatt_command()
+            .args(["fit", "power", "--gpu", "a100", "--data", "manifest.yaml"])
+            .args([flag, "manifest.yaml", "--force", "-q"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_clean_failure(&o, &["manifest.yaml", "input of the fit"]);
+        assert_eq!(std::fs::read_to_string(&data).unwrap(), "measured: keep\n");
+    }
+}
