@@ -95,13 +95,6 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| simulate::default_out(&args.config));
-    // Refuse an occupied output folder before spending time on the simulation.
-    if !args.force && out.exists() && std::fs::read_dir(&out)?.next().is_some() {
-        anyhow::bail!(
-            "{}: already exists and is not empty; choose another --out or pass --force to replace it",
-            out.display()
-        );
-    }
     let bar = RunBar::new(args.quiet);
     let report_opts = ReportOptions {
         plots: !cmd.no_plots,

@@ -1,6 +1,11 @@
 //! Writing a run folder: all files go to a hidden sibling folder first, which is renamed into place only
 //! when every file is written, so an interrupted or failed run never leaves a folder that looks complete.
 //! The tables' columns are named by their schemas in [`crate::runfolder`] (`REQUESTS`, `BATCHES`, `POWER`).
+//!
+//! Inputs: the target folder, whether `--force` was given, what kind of run writes it and the run's
+//! input files. Outputs: the folder, written whole or not at all. May not: remove anything but its own
+//! hidden folder and (with `--force`) a folder that a previous run of the same verb wrote and that
+//! holds nothing else ([`check_target`]).
 
 use crate::cluster::{Phase, RejectReason, Request};
 use crate::error::{Error, Result};
@@ -13,27 +18,193 @@ use polars::prelude::*;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// Which verb writes a folder, and so which files such a folder may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// `simulate`: tables, summary, provenance, report, trace and plots; marked by `provenance.json`.
+    Simulate,
+    /// `validate`: `validation.json` (its mark), `validation.md`, plots, and one folder of plots per case.
+    Validate,
+}
+
+impl RunKind {
+    /// The file whose `simwatt_version` marks a folder written by this verb.
+    fn marker(self) -> &'static str {
+        match self {
+            RunKind::Simulate => "provenance.json",
+            RunKind::Validate => "validation.json",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            RunKind::Simulate => "simulate",
+            RunKind::Validate => "validate",
+        }
+    }
+
+    /// Whether a run of this verb writes a file of this name at the top of its folder.
+    fn writes_file(self, name: &str) -> bool {
+        let plot = name.ends_with(".png") || name.ends_with(".svg");
+        plot || match self {
+            RunKind::Simulate => matches!(
+                name,
+                "provenance.json"
+                    | "config.resolved.yaml"
+                    | "summary.json"
+                    | "summary.md"
+                    | "trace.json"
+                    | "requests.parquet"
+                    | "requests.csv"
+                    | "batches.parquet"
+                    | "power.parquet"
+            ),
+            RunKind::Validate => matches!(name, "validation.json" | "validation.md"),
+        }
+    }
+
+    /// Whether a run of this verb writes folders (validate: one folder of plots per case).
+    fn writes_folders(self) -> bool {
+        self == RunKind::Validate
+    }
+}
+
+/// The first entry of `dir` (names sorted) that a run of `kind` does not write: a file of another
+/// name, or a folder where the verb writes none, or one holding anything but plots.
+fn foreign_entry(dir: &Path, kind: RunKind) -> Result<Option<PathBuf>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        let ty = e.file_type().map_err(|err| Error::io(e.path(), err))?;
+        if ty.is_file() && kind.writes_file(&name) {
+            continue;
+        }
+        if ty.is_dir() && kind.writes_folders() && !name.starts_with('.') {
+            let mut inner: Vec<_> = std::fs::read_dir(e.path())
+                .map_err(|err| Error::io(e.path(), err))?
+                .collect::<std::io::Result<_>>()
+                .map_err(|err| Error::io(e.path(), err))?;
+            inner.sort_by_key(|i| i.file_name());
+            let bad = inner.into_iter().find(|i| {
+                let n = i.file_name().to_string_lossy().to_string();
+                !(i.file_type().is_ok_and(|t| t.is_file())
+                    && (n.ends_with(".png") || n.ends_with(".svg")))
+            });
+            match bad {
+                Some(b) => return Ok(Some(b.path())),
+                None => continue,
+            }
+        }
+        return Ok(Some(e.path()));
+    }
+    Ok(None)
+}
+
+/// Whether `marker` is a JSON object with a `simwatt_version` string (as simwatt writes it).
+fn written_by_simwatt(marker: &Path) -> bool {
+    std::fs::read_to_string(marker)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("simwatt_version").is_some_and(|s| s.is_string()))
+}
+
+/// Checks that a run may write `target` and, with `force`, replace what is there. The rules:
+///
+/// - `target` must be a folder or not exist (a file is refused, named as such);
+/// - it may not hold any of the run's `inputs` (role, path), with or without `force`;
+/// - a folder that exists and is not empty is refused without `force`;
+/// - with `force`, it is replaced only if it is a previous run folder of the same verb: its marker
+///   file (`provenance.json` for simulate, `validation.json` for validate) was written by simwatt
+///   (a JSON object with `simwatt_version`), and it holds nothing but files such a run writes
+///   (fixed names, plots as `*.png` / `*.svg`, and for validate folders of plots). Anything else,
+///   hidden files included, is refused, naming the file, and nothing is removed.
+pub fn check_target(
+    target: &Path,
+    force: bool,
+    kind: RunKind,
+    inputs: &[(String, PathBuf)],
+) -> Result<()> {
+    let refuse = |message: String| Error::Output {
+        path: target.to_path_buf(),
+        message,
+    };
+    let meta = match std::fs::metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(target, e)),
+    };
+    if !meta.is_dir() {
+        return Err(refuse(
+            "is a file, not a folder; --out names the run folder to write".into(),
+        ));
+    }
+    let canon = std::fs::canonicalize(target).map_err(|e| Error::io(target, e))?;
+    for (role, input) in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|p| p.starts_with(&canon)) {
+            return Err(refuse(format!(
+                "holds this run's input ({role} {}); the run folder is replaced whole, so choose \
+                 another --out",
+                input.display()
+            )));
+        }
+    }
+    let empty = std::fs::read_dir(target)
+        .map_err(|e| Error::io(target, e))?
+        .next()
+        .is_none();
+    if empty {
+        return Ok(());
+    }
+    if !force {
+        return Err(refuse(
+            "already exists and is not empty; choose another --out or pass --force to replace it"
+                .into(),
+        ));
+    }
+    if let Some(f) = foreign_entry(target, kind)? {
+        return Err(refuse(format!(
+            "--force replaces only a folder written by `simwatt {}`, and it holds {}, which such a \
+             run does not write; nothing was removed",
+            kind.verb(),
+            f.display()
+        )));
+    }
+    let marker = kind.marker();
+    if !written_by_simwatt(&target.join(marker)) {
+        return Err(refuse(format!(
+            "--force replaces only a folder written by `simwatt {}`, and this one has no {marker} \
+             written by simwatt; nothing was removed",
+            kind.verb()
+        )));
+    }
+    Ok(())
+}
+
 /// A run folder being written.
 pub struct RunDir {
     target: PathBuf,
     tmp: PathBuf,
     force: bool,
+    kind: RunKind,
+    inputs: Vec<(String, PathBuf)>,
+    /// Set when the finished folder could not be moved into place and was kept under another name.
+    keep: bool,
 }
 
 impl RunDir {
-    /// Prepares to write `target`. Fails if it exists and is not empty, unless `force`.
-    pub fn create(target: &Path, force: bool) -> Result<Self> {
-        let occupied = target.exists()
-            && std::fs::read_dir(target)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true);
-        if occupied && !force {
-            return Err(Error::Output {
-                path: target.to_path_buf(),
-                message: "already exists and is not empty; choose another --out or pass --force to replace it"
-                    .into(),
-            });
-        }
+    /// Prepares to write `target` (see [`check_target`] for when it may, and with `force` replace
+    /// what is there).
+    pub fn create(
+        target: &Path,
+        force: bool,
+        kind: RunKind,
+        inputs: &[(String, PathBuf)],
+    ) -> Result<Self> {
+        check_target(target, force, kind, inputs)?;
         let name = target
             .file_name()
             .ok_or_else(|| Error::Output {
@@ -56,6 +227,9 @@ impl RunDir {
             target: target.to_path_buf(),
             tmp,
             force,
+            kind,
+            inputs: inputs.to_vec(),
+            keep: false,
         })
     }
 
@@ -74,18 +248,29 @@ impl RunDir {
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
     }
 
-    /// Moves the finished folder into place (replacing an old one when forced).
-    pub fn commit(self) -> Result<PathBuf> {
+    /// Moves the finished folder into place, replacing an old one only when forced and only under the
+    /// rules of [`check_target`], checked again here (the folder may have changed during the run).
+    pub fn commit(mut self) -> Result<PathBuf> {
         if self.target.exists() {
-            if !self.force
-                && std::fs::read_dir(&self.target)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
+            if let Err(e) = check_target(&self.target, self.force, self.kind, &self.inputs) {
+                // Keep the results where the user can see them rather than lose a long run.
+                let name = self
+                    .target
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                let kept = self
+                    .tmp
+                    .with_file_name(format!("{name}.new-{}", std::process::id()));
+                std::fs::rename(&self.tmp, &kept).map_err(|e| Error::io(&kept, e))?;
+                self.tmp = kept.clone();
+                self.keep = true;
                 return Err(Error::Output {
                     path: self.target.clone(),
-                    message: "appeared while the run was being written; results left in place"
-                        .into(),
+                    message: format!(
+                        "changed while the run was being written ({e}); results left in {}",
+                        kept.display()
+                    ),
                 });
             }
             std::fs::remove_dir_all(&self.target).map_err(|e| Error::io(&self.target, e))?;
@@ -98,6 +283,9 @@ impl RunDir {
 impl Drop for RunDir {
     fn drop(&mut self) {
         // A folder not committed is removed; after a commit `tmp` no longer exists.
+        if self.keep {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
