@@ -4,8 +4,12 @@
 //!
 //! Inputs: the target folder, whether `--force` was given, what kind of run writes it and the run's
 //! input files. Outputs: the folder, written whole or not at all. May not: remove anything but its own
-//! hidden folder and (with `--force`) a folder that a previous run of the same verb wrote and that
-//! holds nothing else ([`check_target`]).
+//! hidden folder, the hidden folder of a process that is no longer running, and (with `--force`) a
+//! folder that a previous run of the same verb wrote and that holds nothing else ([`check_target`]).
+//!
+//! The hidden folders being written are listed in one process-wide registry so that a signal handler
+//! ([`remove_partial_folders`], called by `main` on SIGINT or SIGTERM) can remove them before the
+//! process exits: a signal arrives outside any call chain, so this is the one piece of global state.
 
 use crate::cluster::{Phase, RejectReason, Request};
 use crate::error::{Error, Result};
@@ -17,6 +21,7 @@ use crate::units::SimTime;
 use polars::prelude::*;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 /// Which verb writes a folder, and so which files such a folder may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +189,91 @@ pub fn check_target(
     Ok(())
 }
 
+/// The hidden folders this process is writing (see the module header).
+static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn partial_registry() -> MutexGuard<'static, Vec<PathBuf>> {
+    PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes every hidden folder this process is writing and returns their paths; the registry stays
+/// locked (so no folder is committed or dropped meanwhile) until the guard returned is dropped. Called
+/// from a signal handler's thread just before the process exits.
+pub fn remove_partial_folders() -> (Vec<PathBuf>, MutexGuard<'static, Vec<PathBuf>>) {
+    let mut reg = partial_registry();
+    let mut removed = Vec::new();
+    for p in reg.drain(..) {
+        // Other threads may still be creating files in it: try again until it is gone.
+        for _ in 0..50 {
+            match std::fs::remove_dir_all(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+        if !p.exists() {
+            removed.push(p);
+        }
+    }
+    (removed, reg)
+}
+
+/// Waits until no signal handler is removing folders (a thread that finished its work while the
+/// folders are removed must not return and end the process first).
+pub fn settle() {
+    drop(partial_registry());
+}
+
+/// Whether process `pid` is running. Only where this can be asked (Unix: `kill(pid, 0)`) can it
+/// answer no; elsewhere every process counts as running, so no folder is ever taken for stale.
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Removes the hidden folders `.<name>.partial-<pid>` beside `target` left by processes that are no
+/// longer running (killed with SIGKILL, or a crash of the machine), and returns their paths.
+fn remove_stale_partials(parent: &Path, name: &str) -> Result<Vec<PathBuf>> {
+    let prefix = format!(".{name}.partial-");
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(removed);
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let p = e.path();
+        std::fs::remove_dir_all(&p).map_err(|err| Error::io(&p, err))?;
+        removed.push(p);
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// A run folder being written.
 pub struct RunDir {
     target: PathBuf,
@@ -197,12 +287,14 @@ pub struct RunDir {
 
 impl RunDir {
     /// Prepares to write `target` (see [`check_target`] for when it may, and with `force` replace
-    /// what is there).
+    /// what is there). Hidden folders of earlier runs into the same target whose process is gone are
+    /// removed, each reported through `log`.
     pub fn create(
         target: &Path,
         force: bool,
         kind: RunKind,
         inputs: &[(String, PathBuf)],
+        log: &dyn Fn(&str),
     ) -> Result<Self> {
         check_target(target, force, kind, inputs)?;
         let name = target
@@ -218,11 +310,21 @@ impl RunDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        for p in remove_stale_partials(parent, &name)? {
+            log(&format!(
+                "removed {}, the unfinished folder of an earlier run that was stopped",
+                p.display()
+            ));
+        }
         let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        // Registered before it exists, so that a signal from here on removes it.
+        let mut reg = partial_registry();
+        reg.push(tmp.clone());
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        drop(reg);
         Ok(RunDir {
             target: target.to_path_buf(),
             tmp,
@@ -251,6 +353,7 @@ impl RunDir {
     /// Moves the finished folder into place, replacing an old one only when forced and only under the
     /// rules of [`check_target`], checked again here (the folder may have changed during the run).
     pub fn commit(mut self) -> Result<PathBuf> {
+        let mut reg = partial_registry();
         if self.target.exists() {
             if let Err(e) = check_target(&self.target, self.force, self.kind, &self.inputs) {
                 // Keep the results where the user can see them rather than lose a long run.
@@ -263,6 +366,7 @@ impl RunDir {
                     .tmp
                     .with_file_name(format!("{name}.new-{}", std::process::id()));
                 std::fs::rename(&self.tmp, &kept).map_err(|e| Error::io(&kept, e))?;
+                reg.retain(|p| p != &self.tmp);
                 self.tmp = kept.clone();
                 self.keep = true;
                 return Err(Error::Output {
@@ -276,6 +380,7 @@ impl RunDir {
             std::fs::remove_dir_all(&self.target).map_err(|e| Error::io(&self.target, e))?;
         }
         std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        reg.retain(|p| p != &self.tmp);
         Ok(self.target.clone())
     }
 }
@@ -286,7 +391,9 @@ impl Drop for RunDir {
         if self.keep {
             return;
         }
+        let mut reg = partial_registry();
         let _ = std::fs::remove_dir_all(&self.tmp);
+        reg.retain(|p| p != &self.tmp);
     }
 }
 

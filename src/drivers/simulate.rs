@@ -168,6 +168,9 @@ pub trait RunProgress {
     /// The loop is done; the outputs are being written (the requests table, then, in
     /// [`simulate_and_write`], provenance, summary, report and plots).
     fn writing(&self) {}
+    /// Something the user should know that is not an error (an earlier run's unfinished folder was
+    /// removed).
+    fn note(&self, _message: &str) {}
 }
 
 /// No progress display.
@@ -605,7 +608,9 @@ pub fn simulate_and_write(
     progress: &dyn RunProgress,
 ) -> Result<(RunOutcome, PathBuf)> {
     let inputs = input_paths(&args.config, &scenario);
-    let dir = RunDir::create(out, args.force, RunKind::Simulate, &inputs)?;
+    let dir = RunDir::create(out, args.force, RunKind::Simulate, &inputs, &|m| {
+        progress.note(m)
+    })?;
     let o = simulate_impl(scenario, &caches.tables, progress, Keep::Stream(dir.path()))?;
     write_rest(&o, args, &dir, report, &caches.catalogs)?;
     let path = dir.commit()?;

@@ -1,5 +1,5 @@
-//! Run folders and `--force` (nothing the run reads or did not write is ever deleted) and messages
-//! about the output path (issue 17).
+//! Run folders and `--force` (nothing the run reads or did not write is ever deleted), interrupted
+//! runs (no hidden folder left behind) and messages about the output path (issue 17).
 
 use crate::common::*;
 use std::path::Path;
@@ -166,6 +166,88 @@ fn an_empty_path_field_names_the_field() {
     let o = simwatt(&["simulate", "--config", ""]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--config"), "{}", stderr(&o));
+}
+
+/// The hidden folders beside `dir/run` (`.run.partial-<pid>`).
+fn partial_folders(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".run.partial-"))
+        .collect()
+}
+
+/// A process id that no process has: that of a child that has exited and been reaped.
+#[cfg(unix)]
+fn dead_pid() -> u32 {
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let pid = c.id();
+    c.wait().unwrap();
+    pid
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_removes_the_partial_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(tmp.path());
+    // Two million requests: the loop runs for far longer than the test waits.
+    let mut child = simwatt_command()
+        .args(["simulate", "-c", "proj/my.yaml", "-o", "run", "-q"])
+        .args(["--no-plots", "--no-trace"])
+        .args(["--set", "workload.requests=2000000"])
+        .args(["--set", "workload.arrival.rate=200"])
+        .args(["--set", "hardware.replicas=100"])
+        .current_dir(tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while partial_folders(tmp.path()).is_empty() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no partial folder appeared"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Let it write into the folder for a moment.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: sends SIGTERM to the child this test started and has not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(128 + libc::SIGTERM), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("removed the unfinished run folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(partial_folders(tmp.path()), Vec::<String>::new());
+    assert!(!tmp.path().join("run").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stale_partial_folder_of_a_dead_process_is_removed_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    project(tmp.path());
+    let stale = tmp.path().join(format!(".run.partial-{}", dead_pid()));
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("batches.parquet"), "half").unwrap();
+    // One of a process that still runs (this test's) is left alone.
+    let live = tmp
+        .path()
+        .join(format!(".run.partial-{}", std::process::id()));
+    std::fs::create_dir(&live).unwrap();
+    let o = run_in(tmp.path(), "proj/my.yaml", "run", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("removed"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(".run.partial-"), "{}", stderr(&o));
+    assert!(!stale.exists());
+    assert!(live.exists());
+    assert!(tmp.path().join("run/summary.json").exists());
 }
 
 #[test]

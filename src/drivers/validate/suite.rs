@@ -313,7 +313,7 @@ pub fn run_single(
         ("config".to_string(), cfg.to_path_buf()),
         ("measured".to_string(), measured.to_path_buf()),
     ];
-    let dir = RunDir::create(out, args.force, RunKind::Validate, &inputs)?;
+    let dir = RunDir::create(out, args.force, RunKind::Validate, &inputs, log)?;
     let name = stem(measured);
     let case = run_case(
         caches,
@@ -371,7 +371,7 @@ pub fn run_suite(
     }
     let mut inputs = vec![("suite".to_string(), suite.to_path_buf())];
     inputs.extend(files.iter().map(|f| ("case".to_string(), f.clone())));
-    let dir = RunDir::create(out, args.force, RunKind::Validate, &inputs)?;
+    let dir = RunDir::create(out, args.force, RunKind::Validate, &inputs, log)?;
     let mut cases = Vec::new();
     for (name, f, c) in &cases_in {
         let started = std::time::Instant::now();
