@@ -57,7 +57,8 @@ pub struct ValidateCmd {
     /// Output folder [default: runs/validate, or runs/validation with --suite].
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Replace the output folder if it already exists.
+    /// Replace the output folder if a previous `validate` wrote it and it holds nothing else (never a
+    /// folder holding the run's inputs).
     #[arg(long)]
     pub force: bool,
     /// Largest allowed |relative error| of a metric, as METRIC=LIMIT (a fraction, 0.15, or a
@@ -253,7 +254,8 @@ pub struct SimulateCmd {
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Replace the run folder if it already exists.
+    /// Replace the run folder if a previous `simulate` wrote it and it holds nothing else (never a
+    /// folder holding the run's inputs).
     #[arg(long)]
     pub force: bool,
     /// Skip the plots (PNG + SVG); `simwatt report` can draw them later.

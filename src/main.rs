@@ -67,6 +67,10 @@ impl simulate::RunProgress for RunBar {
                 .enable_steady_tick(std::time::Duration::from_millis(120));
         }
     }
+    fn note(&self, message: &str) {
+        // Printed even with --quiet: files were removed.
+        self.0.suspend(|| eprintln!("note: {message}"));
+    }
 }
 
 fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
@@ -101,13 +105,6 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| simulate::default_out(&args.config));
-    // Refuse an occupied output folder before spending time on the simulation.
-    if !args.force && out.exists() && std::fs::read_dir(&out)?.next().is_some() {
-        anyhow::bail!(
-            "{}: already exists and is not empty; choose another --out or pass --force to replace it",
-            out.display()
-        );
-    }
     let bar = RunBar::new(args.quiet);
     let report_opts = ReportOptions {
         plots: !cmd.no_plots,
@@ -330,7 +327,36 @@ fn plot(cmd: simwatt::cli::PlotCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// On SIGINT or SIGTERM, removes the hidden folders of the run folders being written and exits with
+/// 128 + the signal's number, as a shell reports a process killed by it. (SIGKILL cannot be caught:
+/// the next run into the same folder removes what such a run left.)
+#[cfg(unix)]
+fn remove_partial_folders_on_signal() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        eprintln!(
+            "warning: cannot handle SIGINT / SIGTERM; an interrupted run leaves a hidden folder"
+        );
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            // The registry stays locked until the process ends, so no folder is committed meanwhile.
+            let (removed, _locked) = simwatt::output::remove_partial_folders();
+            for p in removed {
+                eprintln!(
+                    "interrupted: removed the unfinished run folder {}",
+                    p.display()
+                );
+            }
+            std::process::exit(128 + signal);
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    #[cfg(unix)]
+    remove_partial_folders_on_signal();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(cmd) => simulate(cmd),
@@ -342,10 +368,15 @@ fn main() -> ExitCode {
         Command::Sweep(cmd) => simwatt::drivers::sweep::main(cmd).map_err(Into::into),
         Command::Search(cmd) => simwatt::drivers::search::main(cmd).map_err(Into::into),
         Command::Validate(cmd) => match validate(cmd) {
-            Ok(code) => return code,
+            Ok(code) => {
+                simwatt::output::settle();
+                return code;
+            }
             Err(e) => Err(e),
         },
     };
+    // A signal handler removing unfinished folders finishes (and exits) before this thread goes on.
+    simwatt::output::settle();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,6 +3,15 @@
 //! The tables' columns are named by their schemas in [`crate::runfolder`] (`REQUESTS`, `BATCHES`, `POWER`).
 //! Every Parquet file is written by [`ParquetFile`], whose string columns are plain Arrow `LargeUtf8`
 //! (not the `string_view` Polars writes by default), so older Arrow, Spark and pandas readers open it.
+//!
+//! Inputs: the target folder, whether `--force` was given, what kind of run writes it and the run's
+//! input files. Outputs: the folder, written whole or not at all. May not: remove anything but its own
+//! hidden folder, the hidden folder of a process that is no longer running, and (with `--force`) a
+//! folder that a previous run of the same verb wrote and that holds nothing else ([`check_target`]).
+//!
+//! The hidden folders being written are listed in one process-wide registry so that a signal handler
+//! ([`remove_partial_folders`], called by `main` on SIGINT or SIGTERM) can remove them before the
+//! process exits: a signal arrives outside any call chain, so this is the one piece of global state.
 
 use crate::cluster::{Phase, RejectReason, Request};
 use crate::error::{Error, Result};
@@ -19,28 +28,282 @@ use polars_parquet::write::{
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// Which verb writes a folder, and so which files such a folder may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// `simulate`: tables, summary, provenance, report, trace and plots; marked by `provenance.json`.
+    Simulate,
+    /// `validate`: `validation.json` (its mark), `validation.md`, plots, and one folder of plots per case.
+    Validate,
+}
+
+impl RunKind {
+    /// The file whose `simwatt_version` marks a folder written by this verb.
+    fn marker(self) -> &'static str {
+        match self {
+            RunKind::Simulate => "provenance.json",
+            RunKind::Validate => "validation.json",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            RunKind::Simulate => "simulate",
+            RunKind::Validate => "validate",
+        }
+    }
+
+    /// Whether a run of this verb writes a file of this name at the top of its folder.
+    fn writes_file(self, name: &str) -> bool {
+        let plot = name.ends_with(".png") || name.ends_with(".svg");
+        plot || match self {
+            RunKind::Simulate => matches!(
+                name,
+                "provenance.json"
+                    | "config.resolved.yaml"
+                    | "summary.json"
+                    | "summary.md"
+                    | "trace.json"
+                    | "requests.parquet"
+                    | "requests.csv"
+                    | "batches.parquet"
+                    | "power.parquet"
+            ),
+            RunKind::Validate => matches!(name, "validation.json" | "validation.md"),
+        }
+    }
+
+    /// Whether a run of this verb writes folders (validate: one folder of plots per case).
+    fn writes_folders(self) -> bool {
+        self == RunKind::Validate
+    }
+}
+
+/// The first entry of `dir` (names sorted) that a run of `kind` does not write: a file of another
+/// name, or a folder where the verb writes none, or one holding anything but plots.
+fn foreign_entry(dir: &Path, kind: RunKind) -> Result<Option<PathBuf>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        let ty = e.file_type().map_err(|err| Error::io(e.path(), err))?;
+        if ty.is_file() && kind.writes_file(&name) {
+            continue;
+        }
+        if ty.is_dir() && kind.writes_folders() && !name.starts_with('.') {
+            let mut inner: Vec<_> = std::fs::read_dir(e.path())
+                .map_err(|err| Error::io(e.path(), err))?
+                .collect::<std::io::Result<_>>()
+                .map_err(|err| Error::io(e.path(), err))?;
+            inner.sort_by_key(|i| i.file_name());
+            let bad = inner.into_iter().find(|i| {
+                let n = i.file_name().to_string_lossy().to_string();
+                !(i.file_type().is_ok_and(|t| t.is_file())
+                    && (n.ends_with(".png") || n.ends_with(".svg")))
+            });
+            match bad {
+                Some(b) => return Ok(Some(b.path())),
+                None => continue,
+            }
+        }
+        return Ok(Some(e.path()));
+    }
+    Ok(None)
+}
+
+/// Whether `marker` is a JSON object with a `simwatt_version` string (as simwatt writes it).
+fn written_by_simwatt(marker: &Path) -> bool {
+    std::fs::read_to_string(marker)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("simwatt_version").is_some_and(|s| s.is_string()))
+}
+
+/// Checks that a run may write `target` and, with `force`, replace what is there. The rules:
+///
+/// - `target` must be a folder or not exist (a file is refused, named as such);
+/// - it may not hold any of the run's `inputs` (role, path), with or without `force`;
+/// - a folder that exists and is not empty is refused without `force`;
+/// - with `force`, it is replaced only if it is a previous run folder of the same verb: its marker
+///   file (`provenance.json` for simulate, `validation.json` for validate) was written by simwatt
+///   (a JSON object with `simwatt_version`), and it holds nothing but files such a run writes
+///   (fixed names, plots as `*.png` / `*.svg`, and for validate folders of plots). Anything else,
+///   hidden files included, is refused, naming the file, and nothing is removed.
+pub fn check_target(
+    target: &Path,
+    force: bool,
+    kind: RunKind,
+    inputs: &[(String, PathBuf)],
+) -> Result<()> {
+    let refuse = |message: String| Error::Output {
+        path: target.to_path_buf(),
+        message,
+    };
+    let meta = match std::fs::metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(target, e)),
+    };
+    if !meta.is_dir() {
+        return Err(refuse(
+            "is a file, not a folder; --out names the run folder to write".into(),
+        ));
+    }
+    let canon = std::fs::canonicalize(target).map_err(|e| Error::io(target, e))?;
+    for (role, input) in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|p| p.starts_with(&canon)) {
+            return Err(refuse(format!(
+                "holds this run's input ({role} {}); the run folder is replaced whole, so choose \
+                 another --out",
+                input.display()
+            )));
+        }
+    }
+    let empty = std::fs::read_dir(target)
+        .map_err(|e| Error::io(target, e))?
+        .next()
+        .is_none();
+    if empty {
+        return Ok(());
+    }
+    if !force {
+        return Err(refuse(
+            "already exists and is not empty; choose another --out or pass --force to replace it"
+                .into(),
+        ));
+    }
+    if let Some(f) = foreign_entry(target, kind)? {
+        return Err(refuse(format!(
+            "--force replaces only a folder written by `simwatt {}`, and it holds {}, which such a \
+             run does not write; nothing was removed",
+            kind.verb(),
+            f.display()
+        )));
+    }
+    let marker = kind.marker();
+    if !written_by_simwatt(&target.join(marker)) {
+        return Err(refuse(format!(
+            "--force replaces only a folder written by `simwatt {}`, and this one has no {marker} \
+             written by simwatt; nothing was removed",
+            kind.verb()
+        )));
+    }
+    Ok(())
+}
+
+/// The hidden folders this process is writing (see the module header).
+static PARTIAL: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn partial_registry() -> MutexGuard<'static, Vec<PathBuf>> {
+    PARTIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes every hidden folder this process is writing and returns their paths; the registry stays
+/// locked (so no folder is committed or dropped meanwhile) until the guard returned is dropped. Called
+/// from a signal handler's thread just before the process exits.
+pub fn remove_partial_folders() -> (Vec<PathBuf>, MutexGuard<'static, Vec<PathBuf>>) {
+    let mut reg = partial_registry();
+    let mut removed = Vec::new();
+    for p in reg.drain(..) {
+        // Other threads may still be creating files in it: try again until it is gone.
+        for _ in 0..50 {
+            match std::fs::remove_dir_all(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+        if !p.exists() {
+            removed.push(p);
+        }
+    }
+    (removed, reg)
+}
+
+/// Waits until no signal handler is removing folders (a thread that finished its work while the
+/// folders are removed must not return and end the process first).
+pub fn settle() {
+    drop(partial_registry());
+}
+
+/// Whether process `pid` is running. Only where this can be asked (Unix: `kill(pid, 0)`) can it
+/// answer no; elsewhere every process counts as running, so no folder is ever taken for stale.
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Removes the hidden folders `.<name>.partial-<pid>` beside `target` left by processes that are no
+/// longer running (killed with SIGKILL, or a crash of the machine), and returns their paths.
+fn remove_stale_partials(parent: &Path, name: &str) -> Result<Vec<PathBuf>> {
+    let prefix = format!(".{name}.partial-");
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(removed);
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file_name
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let p = e.path();
+        std::fs::remove_dir_all(&p).map_err(|err| Error::io(&p, err))?;
+        removed.push(p);
+    }
+    removed.sort();
+    Ok(removed)
+}
 
 /// A run folder being written.
 pub struct RunDir {
     target: PathBuf,
     tmp: PathBuf,
     force: bool,
+    kind: RunKind,
+    inputs: Vec<(String, PathBuf)>,
+    /// Set when the finished folder could not be moved into place and was kept under another name.
+    keep: bool,
 }
 
 impl RunDir {
-    /// Prepares to write `target`. Fails if it exists and is not empty, unless `force`.
-    pub fn create(target: &Path, force: bool) -> Result<Self> {
-        let occupied = target.exists()
-            && std::fs::read_dir(target)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true);
-        if occupied && !force {
-            return Err(Error::Output {
-                path: target.to_path_buf(),
-                message: "already exists and is not empty; choose another --out or pass --force to replace it"
-                    .into(),
-            });
-        }
+    /// Prepares to write `target` (see [`check_target`] for when it may, and with `force` replace
+    /// what is there). Hidden folders of earlier runs into the same target whose process is gone are
+    /// removed, each reported through `log`.
+    pub fn create(
+        target: &Path,
+        force: bool,
+        kind: RunKind,
+        inputs: &[(String, PathBuf)],
+        log: &dyn Fn(&str),
+    ) -> Result<Self> {
+        check_target(target, force, kind, inputs)?;
         let name = target
             .file_name()
             .ok_or_else(|| Error::Output {
@@ -54,15 +317,28 @@ impl RunDir {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        for p in remove_stale_partials(parent, &name)? {
+            log(&format!(
+                "removed {}, the unfinished folder of an earlier run that was stopped",
+                p.display()
+            ));
+        }
         let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        // Registered before it exists, so that a signal from here on removes it.
+        let mut reg = partial_registry();
+        reg.push(tmp.clone());
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        drop(reg);
         Ok(RunDir {
             target: target.to_path_buf(),
             tmp,
             force,
+            kind,
+            inputs: inputs.to_vec(),
+            keep: false,
         })
     }
 
@@ -81,23 +357,37 @@ impl RunDir {
         std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
     }
 
-    /// Moves the finished folder into place (replacing an old one when forced).
-    pub fn commit(self) -> Result<PathBuf> {
+    /// Moves the finished folder into place, replacing an old one only when forced and only under the
+    /// rules of [`check_target`], checked again here (the folder may have changed during the run).
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let mut reg = partial_registry();
         if self.target.exists() {
-            if !self.force
-                && std::fs::read_dir(&self.target)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(true)
-            {
+            if let Err(e) = check_target(&self.target, self.force, self.kind, &self.inputs) {
+                // Keep the results where the user can see them rather than lose a long run.
+                let name = self
+                    .target
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                let kept = self
+                    .tmp
+                    .with_file_name(format!("{name}.new-{}", std::process::id()));
+                std::fs::rename(&self.tmp, &kept).map_err(|e| Error::io(&kept, e))?;
+                reg.retain(|p| p != &self.tmp);
+                self.tmp = kept.clone();
+                self.keep = true;
                 return Err(Error::Output {
                     path: self.target.clone(),
-                    message: "appeared while the run was being written; results left in place"
-                        .into(),
+                    message: format!(
+                        "changed while the run was being written ({e}); results left in {}",
+                        kept.display()
+                    ),
                 });
             }
             std::fs::remove_dir_all(&self.target).map_err(|e| Error::io(&self.target, e))?;
         }
         std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        reg.retain(|p| p != &self.tmp);
         Ok(self.target.clone())
     }
 }
@@ -105,7 +395,12 @@ impl RunDir {
 impl Drop for RunDir {
     fn drop(&mut self) {
         // A folder not committed is removed; after a commit `tmp` no longer exists.
+        if self.keep {
+            return;
+        }
+        let mut reg = partial_registry();
         let _ = std::fs::remove_dir_all(&self.tmp);
+        reg.retain(|p| p != &self.tmp);
     }
 }
 
@@ -419,17 +714,21 @@ pub struct PowerSegments {
 impl PowerSegments {
     pub fn create(path: &Path, s: &crate::config::Scenario, idle_w: f64) -> Result<Self> {
         let hw = &s.hardware;
-        let mut me = PowerSegments {
+        // The schema comes from an empty frame. One stream per file: a second stream opened on the
+        // same path would race the first one's writer thread, which still writes its own (empty) file
+        // into the same inode when dropped, and corrupt the table.
+        let schema = Self::frame_of(SegmentCols::default(), hw.tensor_parallel)?
+            .schema()
+            .as_ref()
+            .clone();
+        Ok(PowerSegments {
             stages: hw.pipeline_stages,
             gpus: hw.tensor_parallel,
             idle_w,
             last_end: vec![0; (hw.replicas * hw.pipeline_stages) as usize],
             buf: SegmentCols::default(),
-            out: ParquetStream::create(path, &Schema::default())?,
-        };
-        let schema = me.frame()?.schema().as_ref().clone();
-        me.out = ParquetStream::create(path, &schema)?;
-        Ok(me)
+            out: ParquetStream::create(path, &schema)?,
+        })
     }
 
     fn segment(&mut self, g: usize, a: SimTime, z: SimTime, state: &'static str, w: f64) {
@@ -443,14 +742,17 @@ impl PowerSegments {
     }
 
     fn frame(&mut self) -> Result<DataFrame> {
-        let b = std::mem::take(&mut self.buf);
+        Self::frame_of(std::mem::take(&mut self.buf), self.gpus)
+    }
+
+    fn frame_of(b: SegmentCols, gpus: u32) -> Result<DataFrame> {
         let n = b.replica.len();
         frame(
             &POWER,
             vec![
                 Column::new(PlSmallStr::EMPTY, b.replica),
                 Column::new(PlSmallStr::EMPTY, b.stage),
-                Column::new(PlSmallStr::EMPTY, vec![self.gpus; n]),
+                Column::new(PlSmallStr::EMPTY, vec![gpus; n]),
                 Column::new(PlSmallStr::EMPTY, b.start_s),
                 Column::new(PlSmallStr::EMPTY, b.end_s),
                 Column::new(PlSmallStr::EMPTY, b.state),

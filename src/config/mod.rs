@@ -262,6 +262,7 @@ impl Scenario {
         let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
             Error::invalid(path, field, value, msg)
         };
+        refuse_empty_paths(path, &raw)?;
         let data = data::DataDir::find(path, raw.data_dir.as_deref());
         anchor_paths(path, data.as_ref(), &mut raw);
         let catalog = catalogs.load(
@@ -420,6 +421,35 @@ fn fill_scheduler_defaults(s: &mut SchedulerConfig) {
             s.max_waiting_iters.get_or_insert(DEFAULT_MAX_WAITING_ITERS);
         }
         Policy::Vllm | Policy::Orca | Policy::FasterTransformer => {}
+    }
+}
+
+/// Refuses a path field given as an empty string, naming the field (anchored, it would name the
+/// config's own folder and fail later with a message that names no field).
+fn refuse_empty_paths(path: &Path, raw: &RawConfig) -> Result<()> {
+    let mut fields = vec![
+        ("data_dir", raw.data_dir.as_deref()),
+        ("catalog.models", raw.catalog.models.as_deref()),
+        ("catalog.devices", raw.catalog.devices.as_deref()),
+        ("workload.trace", raw.workload.trace.as_deref()),
+        ("energy.power_profile", raw.energy.power_profile.as_deref()),
+        ("engine.profile", raw.engine.profile.as_deref()),
+        ("regions_dir", Some(raw.regions_dir.as_path())),
+    ];
+    if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &raw.predictor {
+        fields.push(("predictor.dir", Some(p.dir.as_path())));
+    }
+    match fields
+        .into_iter()
+        .find(|(_, p)| p.is_some_and(|p| p.as_os_str().is_empty()))
+    {
+        Some((field, _)) => Err(Error::invalid(
+            path,
+            field,
+            "\"\"",
+            "an empty path; name a file or folder, or leave the field out",
+        )),
+        None => Ok(()),
     }
 }
 

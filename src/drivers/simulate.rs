@@ -12,7 +12,7 @@ use crate::digest::sha256_hex;
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
-use crate::output::{self, RunDir};
+use crate::output::{self, RunDir, RunKind};
 use crate::output::{BatchesWriter, PowerSegments, RequestFiles, RequestSpill, CHUNK_ROWS};
 use crate::power::{PowerProfile, StageEnergy};
 use crate::predictor::profile::{
@@ -170,6 +170,9 @@ pub trait RunProgress {
     /// The loop is done; the outputs are being written (the requests table, then, in
     /// [`simulate_and_write`], provenance, summary, report and plots).
     fn writing(&self) {}
+    /// Something the user should know that is not an error (an earlier run's unfinished folder was
+    /// removed).
+    fn note(&self, _message: &str) {}
 }
 
 /// No progress display.
@@ -571,6 +574,18 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, Origin)> {
     v
 }
 
+/// The files on disk that a run of `scenario` from `config` reads, with their roles: a run folder may
+/// not hold them (`--force` would delete them).
+pub fn input_paths(config: &Path, s: &Scenario) -> Vec<(String, PathBuf)> {
+    let mut v = vec![("config".to_string(), config.to_path_buf())];
+    for (role, origin) in input_files(s) {
+        if let Origin::File(p) = origin {
+            v.push((role.to_string(), p));
+        }
+    }
+    v
+}
+
 /// An input's role, path (`built-in:<path>` for a copy built into the binary) and SHA-256.
 fn file_sha(role: &str, origin: &Origin) -> Result<InputFile> {
     Ok(InputFile {
@@ -599,7 +614,10 @@ pub fn simulate_and_write(
     caches: &Caches,
     progress: &dyn RunProgress,
 ) -> Result<(RunOutcome, PathBuf)> {
-    let dir = RunDir::create(out, args.force)?;
+    let inputs = input_paths(&args.config, &scenario);
+    let dir = RunDir::create(out, args.force, RunKind::Simulate, &inputs, &|m| {
+        progress.note(m)
+    })?;
     let keep = Keep::Stream(dir.path(), args.request_files);
     let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
     write_rest(&o, args, &dir, report, &caches.catalogs)?;

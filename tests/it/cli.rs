@@ -117,9 +117,16 @@ fn an_occupied_output_folder_is_refused_unless_forced() {
     };
     assert_clean_failure(&args(false), &["already exists", "--force"]);
     assert!(out.join("keep.txt").exists());
+    // Not a previous run folder: --force refuses it too and removes nothing
+    // (output_folders::force_refuses_a_folder_that_simwatt_did_not_write).
+    assert_clean_failure(&args(true), &["keep.txt", "nothing was removed"]);
+    assert!(out.join("keep.txt").exists());
+    std::fs::remove_file(out.join("keep.txt")).unwrap();
+    let o = args(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_clean_failure(&args(false), &["already exists", "--force"]);
     let o = args(true);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!out.join("keep.txt").exists());
     assert!(out.join("summary.json").exists());
 }
 
@@ -352,6 +359,7 @@ fn progress_of_a_trace_run_knows_its_total_and_reaches_it_before_writing() {
         seed: None,
         quiet: true,
         force: false,
+        request_files: simwatt::output::RequestFiles::ParquetAndCsv,
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,

@@ -11,6 +11,7 @@ mod engine;
 mod fuzz;
 mod latency;
 mod output;
+mod output_folders;
 mod policies;
 mod power;
 mod predictor_cache;

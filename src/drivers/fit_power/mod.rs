@@ -220,6 +220,28 @@ pub fn run_with(
         .unwrap_or_else(|| PathBuf::from("profiles/power").join(format!("{gpu}.yaml")));
     // Refuse to replace a file before spending time on the replays.
     for p in std::iter::once(&out).chain(&args.report) {
+        // --force replaces an output file, never one of the fit's inputs.
+        let canon = std::fs::canonicalize(p).ok();
+        if let Some(d) = args.data.iter().find(|d| {
+            canon.is_some()
+                && std::fs::canonicalize(d)
+                    .ok()
+                    .is_some_and(|d| canon.as_ref().is_some_and(|c| c.starts_with(&d)))
+        }) {
+            return Err(Error::Output {
+                path: p.clone(),
+                message: format!(
+                    "is an input of the fit (--data {}); choose another --out / --report",
+                    d.display()
+                ),
+            });
+        }
+        if p.is_dir() {
+            return Err(Error::Output {
+                path: p.clone(),
+                message: "is a folder, not a file; --out and --report name files".into(),
+            });
+        }
         if p.exists() && !args.force {
             return Err(Error::Output {
                 path: p.clone(),

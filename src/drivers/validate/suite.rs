@@ -15,7 +15,7 @@ use crate::config;
 use crate::config::data::{self, DataDir};
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
-use crate::output::RunDir;
+use crate::output::{RunDir, RunKind};
 use serde::Deserialize;
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
@@ -310,7 +310,11 @@ pub fn run_single(
                 .into(),
         });
     };
-    let dir = RunDir::create(out, args.force)?;
+    let inputs = [
+        ("config".to_string(), cfg.to_path_buf()),
+        ("measured".to_string(), measured.to_path_buf()),
+    ];
+    let dir = RunDir::create(out, args.force, RunKind::Validate, &inputs, log)?;
     let name = stem(measured);
     let case = run_case(
         caches,
@@ -366,7 +370,9 @@ pub fn run_suite(
         }
         cases_in.push((name, f.clone(), c));
     }
-    let dir = RunDir::create(out, args.force)?;
+    let mut inputs = vec![("suite".to_string(), suite.to_path_buf())];
+    inputs.extend(files.iter().map(|f| ("case".to_string(), f.clone())));
+    let dir = RunDir::create(out, args.force, RunKind::Validate, &inputs, log)?;
     let mut cases = Vec::new();
     for (name, f, c) in &cases_in {
         let started = std::time::Instant::now();
