@@ -93,7 +93,7 @@ impl Error {
 }
 
 /// Longest value an error message repeats whole.
-const MAX_SHOWN_VALUE: usize = 120;
+pub const MAX_SHOWN_VALUE: usize = 120;
 
 /// A value as an error message shows it: a number that prints long (`1e-300` written out in full) in
 /// scientific notation, and anything longer than [`MAX_SHOWN_VALUE`] characters cut, with its length

@@ -683,6 +683,19 @@ fn validate_hardware(
     if hw.replicas == 0 {
         return Err(inv("hardware.replicas", &0, "must be at least 1"));
     }
+    // A bound on the cluster: each GPU carries simulator state, and the largest clusters on record
+    // hold on the order of 100,000 GPUs.
+    let gpus = hw.replicas as u64 * hw.tensor_parallel as u64 * hw.pipeline_stages as u64;
+    if gpus > MAX_GPUS {
+        return Err(inv(
+            "hardware.replicas",
+            &hw.replicas,
+            &format!(
+                "with tensor_parallel {} and pipeline_stages {} that is {gpus} GPUs; simwatt simulates at most {MAX_GPUS} (the largest clusters on record hold about 100,000)",
+                hw.tensor_parallel, hw.pipeline_stages
+            ),
+        ));
+    }
     let tp = hw.tensor_parallel;
     if model.num_attention_heads % tp != 0 {
         return Err(inv(
@@ -788,6 +801,9 @@ fn validate_scheduler(path: &Path, s: &SchedulerConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// Most GPUs one run may simulate (replicas x tensor_parallel x pipeline_stages).
+pub const MAX_GPUS: u64 = 1_000_000;
 
 fn positive_finite(path: &Path, field: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {

@@ -117,7 +117,7 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
 }
 
 /// Bytes a run holds per request while it simulates (the request spec, its state in the simulator and
-/// its output row), rounded up: the bound [`check_memory`] sets on `workload.requests`.
+/// its output row), rounded up: the bound `workload.requests` is held to against the memory available.
 pub const BYTES_PER_REQUEST: u64 = 512;
 
 /// Refuses a request count whose requests alone would not fit in the memory the machine has available

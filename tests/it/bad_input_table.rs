@@ -99,6 +99,23 @@ fn cases() -> Vec<Case> {
         case!("catalog model with zero heads", [QS, ("m.yaml", "models:\n  tiny:\n    num_layers: 2\n    hidden_size: 64\n    num_attention_heads: 0\n    num_kv_heads: 1\n    head_dim: 16\n    intermediate_size: 128\n    vocab_size: 100\n    gated_mlp: true\n    dtype_bytes: 2\n    max_position_embeddings: 512\n")], &["--set", "catalog.models={d}/m.yaml", "--set", "model=tiny"], ["m.yaml", "models.tiny.num_attention_heads", "= 0"]),
         case!("catalog device with zero bandwidth", [QS, ("d.yaml", "devices:\n  g:\n    name: G\n    kind: gpu\n    peak_tflops: 100\n    memory_bandwidth_gb_s: 0\n    memory_gb: 80\n    tdp_w: 400\n")], &["--set", "catalog.devices={d}/d.yaml", "--set", "hardware.gpu=g"], ["d.yaml", "devices.g.memory_bandwidth_gb_s", "= 0"]),
         case!("catalog device with NaN peak", [QS, ("d.yaml", "devices:\n  g:\n    name: G\n    kind: gpu\n    peak_tflops: .nan\n    memory_bandwidth_gb_s: 2000\n    memory_gb: 80\n    tdp_w: 400\n")], &["--set", "catalog.devices={d}/d.yaml", "--set", "hardware.gpu=g"], ["d.yaml", "devices.g.peak_tflops", "NaN"]),
+        case!("zero tensor parallel", [QS], &["--set", "hardware.tensor_parallel=0"], ["hardware.tensor_parallel", "= 0"]),
+        case!("zero pipeline stages", [QS], &["--set", "hardware.pipeline_stages=0"], ["hardware.pipeline_stages", "= 0"]),
+        case!("zero block size", [QS], &["--set", "scheduler.block_size=0"], ["scheduler.block_size", "= 0"]),
+        case!("zero max_num_seqs", [QS], &["--set", "scheduler.max_num_seqs=0"], ["scheduler.max_num_seqs", "= 0"]),
+        case!("zero token budget", [QS], &["--set", "scheduler.max_num_batched_tokens=0"], ["scheduler.max_num_batched_tokens", "= 0"]),
+        case!("zero KV blocks", [QS], &["--set", "scheduler.num_gpu_blocks=0"], ["scheduler.num_gpu_blocks", "= 0"]),
+        case!("zero-token prompts in a range", [QS], &["--set", "workload.lengths={type: uniform, prompt: [0, 5], output: [1, 2]}"], ["workload.lengths.prompt", "[0, 5]"]),
+        case!("negative host power", [QS], &["--set", "energy.host_power_w_per_gpu=-5"], ["energy.host_power_w_per_gpu", "-5"]),
+        case!("zero device lifetime", [QS], &["--set", "energy.lifetime_years=0"], ["energy.lifetime_years", "= 0"]),
+        case!("negative seed", [QS], &["--set", "seed=-1"], ["seed", "-1"]),
+        case!("empty model", [QS], &["--set", "model="], ["model", "expected a string"]),
+        case!("infinite rate", [QS], &["--set", "workload.arrival.rate=.inf"], ["workload.arrival.rate", "inf"]),
+        case!("zero memory utilisation", [QS], &["--set", "hardware.gpu_memory_utilization=0"], ["hardware.gpu_memory_utilization", "= 0"]),
+        case!("impossible start date", [QS], &["--set", "energy.start_time=2024-13-45T00:00:00Z"], ["energy.start_time", "2024-13-45"]),
+        case!("zipf NaN theta", [QS], &["--set", "workload.lengths={type: zipf, min: 10, max: 90, theta: .nan}"], ["workload.lengths.theta", "NaN"]),
+        case!("a hundred million replicas (hung)", [QS], &["--set", "hardware.replicas=100000000"], ["hardware.replicas", "100000000", "at most 1000000"]),
+        case!("unknown engine version", [QS], &["--set", "engine={name: vllm, version: '9.9'}"], ["engine", "vllm 9.9", "vllm-0.11"]),
         // Traces.
         case!("trace not found", [QS], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/none.csv"], ["none.csv", "not found"]),
         case!("trace missing column", [QS, ("t.csv", "arrived_at,num_prefill_tokens\n0,5\n")], &["--set", "workload.lengths={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=1"], ["t.csv", "num_decode_tokens", "missing"]),
@@ -165,8 +182,9 @@ fn every_malformed_input_fails_cleanly_naming_what_is_wrong() {
     // 100,000 unclosed `[`: the parser alone took 32 s to refuse it.
     let deep = "[".repeat(100_000);
     let table = cases();
-    assert!(table.len() >= 30, "{} cases", table.len());
+    assert!(table.len() >= 100, "{} cases", table.len());
     let mut failures = Vec::new();
+    let mut rows = Vec::new();
     for case in &table {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path().to_str().unwrap().to_string();
@@ -196,6 +214,7 @@ fn every_malformed_input_fails_cleanly_naming_what_is_wrong() {
         let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let o = simwatt(&refs);
         let err = stderr(&o);
+        rows.push(doc_row(case.name, o.status.code(), &err, &d));
         let ok = o.status.code() == Some(1)
             && !err.contains("panicked")
             && case.needles.iter().all(|n| err.contains(n))
@@ -216,6 +235,64 @@ fn every_malformed_input_fails_cleanly_naming_what_is_wrong() {
         failures.len(),
         table.len(),
         failures.join("\n")
+    );
+    check_doc_table(&rows);
+}
+
+/// One row of the table in docs/robustness.md: the case, its exit code and the first line of its
+/// message, with the case's temporary folder written `<dir>` and the repository `<repo>`.
+fn doc_row(name: &str, code: Option<i32>, err: &str, d: &str) -> String {
+    let line = err.lines().next().unwrap_or("").trim();
+    let line = line
+        .replace(d, "<dir>")
+        .replace(root().to_str().unwrap(), "<repo>");
+    let mut line: String = line.chars().take(200).collect();
+    if err.lines().next().unwrap_or("").trim().chars().count() > 200 {
+        line.push_str(" ...");
+    }
+    format!(
+        "| {} | {} | `` {} `` |",
+        name.replace('|', "\\|"),
+        code.map(|c| c.to_string())
+            .unwrap_or_else(|| "signal".into()),
+        line.replace('|', "\\|").replace('`', "'")
+    )
+}
+
+const DOC_BEGIN: &str = "<!-- bad-input table: begin (written by SIMWATT_WRITE_DOCS=1 cargo test --release bad_input_table) -->";
+const DOC_END: &str = "<!-- bad-input table: end -->";
+
+/// The table in docs/robustness.md lists every case of [`cases`], in order, with the exit code it
+/// gets here; with SIMWATT_WRITE_DOCS=1 the table is rewritten from this run (messages included).
+fn check_doc_table(rows: &[String]) {
+    let path = root().join("docs/robustness.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let (Some(a), Some(b)) = (doc.find(DOC_BEGIN), doc.find(DOC_END)) else {
+        panic!("docs/robustness.md has no bad-input table between its markers");
+    };
+    let header = "| input | exit | message (first line) |\n|---|---|---|\n";
+    let table = format!("{header}{}\n", rows.join("\n"));
+    if std::env::var("SIMWATT_WRITE_DOCS").as_deref() == Ok("1") {
+        let new = format!("{}{DOC_BEGIN}\n{table}{}", &doc[..a], &doc[b..]);
+        std::fs::write(&path, new).unwrap();
+        return;
+    }
+    let cells = |r: &str| -> (String, String) {
+        let c: Vec<&str> = r.split(" | ").collect();
+        (
+            c[0].trim_start_matches("| ").to_string(),
+            c.get(1).unwrap_or(&"").to_string(),
+        )
+    };
+    let listed: Vec<(String, String)> = doc[a + DOC_BEGIN.len()..b]
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| input |"))
+        .map(cells)
+        .collect();
+    let run: Vec<(String, String)> = rows.iter().map(|r| cells(r)).collect();
+    assert_eq!(
+        listed, run,
+        "docs/robustness.md's bad-input table is not this table's cases and exit codes; rewrite it with SIMWATT_WRITE_DOCS=1"
     );
 }
 
