@@ -479,7 +479,15 @@ fn search_target(
     let start = config_rate(path, &first)?;
     let min = a.min_rate.unwrap_or(start / 1024.0);
     let max = a.max_rate.unwrap_or(start * 1024.0);
-    if !(min > 0.0 && min <= max && max.is_finite()) {
+    if !(max.is_finite() && max > 0.0) {
+        return Err(Error::invalid(
+            "--max-rate",
+            "max-rate",
+            max,
+            "must be a finite number of requests per second > 0",
+        ));
+    }
+    if !(min.is_finite() && min > 0.0 && min <= max) {
         return Err(Error::invalid(
             "--min-rate",
             "min-rate",

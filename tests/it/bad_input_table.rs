@@ -116,6 +116,7 @@ fn cases() -> Vec<Case> {
         case!("zipf NaN theta", [QS], &["--set", "workload.lengths={type: zipf, min: 10, max: 90, theta: .nan}"], ["workload.lengths.theta", "NaN"]),
         case!("a hundred million replicas (hung)", [QS], &["--set", "hardware.replicas=100000000"], ["hardware.replicas", "100000000", "at most 1000000"]),
         case!("unknown engine version", [QS], &["--set", "engine={name: vllm, version: '9.9'}"], ["engine", "vllm 9.9", "vllm-0.11"]),
+        case!("search max rate infinite (blamed min-rate)", [QS], &["search", "capacity", "-c", "{d}/c.yaml", "--slo", "ttft_p90_s=0.5", "--max-rate", "inf", "-q"], ["--max-rate", "inf", "finite"]),
         // Traces.
         case!("trace not found", [QS], &["--set", "workload.arrival={type: trace}", "--set", "workload.trace={d}/none.csv"], ["none.csv", "not found"]),
         case!("trace missing column", [QS, ("t.csv", "arrived_at,num_prefill_tokens\n0,5\n")], &["--set", "workload.lengths={type: trace}", "--set", "workload.trace={d}/t.csv", "--set", "workload.requests=1"], ["t.csv", "num_decode_tokens", "missing"]),
