@@ -1,5 +1,7 @@
-//! Property tests over arbitrary input to the config, CSV, trace and nvidia-smi readers: whatever the
-//! bytes, they return a value or an error, never a panic. CI runs the default number of cases; the fuzzing campaign reported
+//! Property tests over arbitrary input to the config, CSV, trace and nvidia-smi readers, and over the
+//! model and device catalogs, region files and sweep files with any number put in any numeric field:
+//! whatever the bytes, they return a value or an error, never a panic (and a catalog that loads runs a
+//! few requests to a clean end). CI runs the default number of cases; the fuzzing campaign reported
 //! in docs/robustness.md ran them with PROPTEST_CASES=1000000 (see scripts/fuzz.sh).
 
 use proptest::prelude::*;
@@ -95,6 +97,79 @@ fn smi_row() -> impl Strategy<Value = String> {
     (ts, 0u32..3, power, 0u32..120).prop_map(|(t, i, p, u)| format!("{t}, {i}, {p}, {u} %"))
 }
 
+/// A number as a hostile file might hold it: ordinary, zero, negative, huge, tiny, NaN, infinite.
+fn hostile_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|v| v.to_string()),
+        any::<u64>().prop_map(|v| v.to_string()),
+        any::<f64>().prop_map(|v| v.to_string()),
+        (0.0..1e4f64).prop_map(|v| format!("{v:.3}")),
+        Just("0".to_string()),
+        Just("-1".to_string()),
+        Just("1e308".to_string()),
+        Just("1e-300".to_string()),
+        Just(".nan".to_string()),
+        Just(".inf".to_string()),
+        Just("-.inf".to_string()),
+        Just("4294967296".to_string()),
+    ]
+}
+
+/// `text` with its `which`-th number written after a `: ` (modulo how many it has) replaced by `with`.
+fn replace_number(text: &str, which: usize, with: &str) -> String {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b':' && b[i + 1] == b' ' {
+            let start = i + 2;
+            let mut j = start;
+            while j < b.len() && (b[j].is_ascii_digit() || b".-+eE".contains(&b[j])) {
+                j += 1;
+            }
+            if j > start && b[start..j].iter().any(|c| c.is_ascii_digit()) {
+                spans.push((start, j));
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    let (a, z) = spans[which % spans.len()];
+    format!("{}{with}{}", &text[..a], &text[z..])
+}
+
+/// Loads a catalog pair and, when it loads, simulates four requests of the quickstart on the roofline
+/// (no profile fit) with `model` and `gpu` from it: an error is fine, a panic or hang is not.
+fn run_with_catalog(models: Option<&Path>, devices: Option<&Path>, model: &str, gpu: &str) {
+    if simwatt::catalog::Catalog::load(models, devices).is_err() {
+        return;
+    }
+    let mut overrides = vec![
+        format!("model={model}"),
+        format!("hardware.gpu={gpu}"),
+        "workload.requests=4".to_string(),
+        "predictor={type: roofline}".to_string(),
+        "region=null".to_string(),
+    ];
+    if let Some(m) = models {
+        overrides.push(format!("catalog.models={}", m.display()));
+    }
+    if let Some(d) = devices {
+        overrides.push(format!("catalog.devices={}", d.display()));
+    }
+    let Ok(raw) = config::load(&crate::common::quickstart(), &overrides) else {
+        return;
+    };
+    let catalogs = &crate::common::caches().catalogs;
+    if let Ok(s) = config::Scenario::resolve(catalogs, &crate::common::quickstart(), raw) {
+        let _ = simwatt::drivers::simulate::simulate_summary(s, &crate::common::caches().tables);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -152,5 +227,41 @@ proptest! {
             let _ = t.u32_column("num_prefill_tokens", 1);
             let _ = t.f64_column_or("num_decode_tokens", 0.0);
         }
+    }
+
+    #[test]
+    fn model_catalog_with_any_number_anywhere_never_panics(which in 0usize..400, n in hostile_number()) {
+        let text = std::fs::read_to_string(crate::common::root().join("profiles/models.yaml")).unwrap();
+        let tmp = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+        std::fs::write(tmp.path(), replace_number(&text, which, &n)).unwrap();
+        run_with_catalog(Some(tmp.path()), None, "meta-llama/Llama-2-7b-hf", "a100");
+    }
+
+    #[test]
+    fn device_catalog_with_any_number_anywhere_never_panics(which in 0usize..400, n in hostile_number()) {
+        let text = std::fs::read_to_string(crate::common::root().join("profiles/devices.yaml")).unwrap();
+        let tmp = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+        std::fs::write(tmp.path(), replace_number(&text, which, &n)).unwrap();
+        run_with_catalog(None, Some(tmp.path()), "meta-llama/Llama-2-7b-hf", "a100");
+    }
+
+    #[test]
+    fn region_file_with_any_number_anywhere_never_panics(which in 0usize..20, n in hostile_number()) {
+        let text = std::fs::read_to_string(crate::common::root().join("regions/aws-us-east-1.yaml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("aws-us-east-1.yaml"), replace_number(&text, which, &n)).unwrap();
+        let _ = simwatt::config::region::load_region(dir.path(), "aws-us-east-1");
+    }
+
+    #[test]
+    fn sweep_file_of_yamlish_axes_never_panics(axes in yamlish(), n in hostile_number()) {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "base: {}\nreplicates: {n}\naxes:\n  {axes}\n",
+            crate::common::quickstart().display()
+        );
+        let p = dir.path().join("sweep.yaml");
+        std::fs::write(&p, text).unwrap();
+        let _ = simwatt::drivers::sweep::Plan::load(&p, &crate::common::caches().catalogs);
     }
 }
