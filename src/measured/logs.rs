@@ -52,6 +52,8 @@ pub struct PowerTrace {
     pub path: PathBuf,
     /// The GPU index of an nvidia-smi log with an `index` column.
     pub device_index: Option<String>,
+    /// The GPU's name as an nvidia-smi log with a `name` column prints it (`NVIDIA A100-SXM4-80GB`).
+    pub device_name: Option<String>,
     /// The clock of the window times.
     pub clock: Clock,
     pub windows: Vec<EnergyWindow>,
@@ -280,18 +282,27 @@ pub fn read_nvidia_smi(path: &Path, averaging_s: Option<f64>) -> Result<Vec<Powe
         Some(c) => t.text_values(&c)?,
         None => vec![String::new(); t.rows()],
     };
+    let names = match t.find_column(&["name"]) {
+        Some(c) => Some(t.text_values(&c)?),
+        None => None,
+    };
     let mut ids: Vec<String> = index.clone();
     ids.sort();
     ids.dedup();
     let mut out = Vec::new();
     for id in ids {
         let rows: Vec<usize> = (0..t.rows()).filter(|&r| index[r] == id).collect();
+        let device_name = names
+            .as_ref()
+            .and_then(|n| rows.first().map(|&r| n[r].trim().to_string()))
+            .filter(|n| !n.is_empty());
         let ts: Vec<f64> = rows.iter().map(|&r| times[r]).collect();
         let ps: Vec<f64> = rows.iter().map(|&r| power[r]).collect();
         check_increasing(&t, &time_col, &rows, &ts)?;
         out.push(PowerTrace {
             path: t.path.clone(),
             device_index: (!id.is_empty()).then_some(id),
+            device_name,
             clock,
             windows: windows_from_samples(&ts, &ps, averaging_s),
         });
@@ -324,6 +335,7 @@ pub fn read_vllm_power_log(path: &Path, averaging_s: Option<f64>) -> Result<Powe
     Ok(PowerTrace {
         path: t.path.clone(),
         device_index: None,
+        device_name: None,
         clock: Clock::Epoch,
         windows: windows_from_samples(&times, &power, averaging_s),
     })
@@ -391,6 +403,7 @@ pub fn read_rapl(path: &Path, max_range_uj: Option<f64>) -> Result<PowerTrace> {
     Ok(PowerTrace {
         path: t.path.clone(),
         device_index: None,
+        device_name: None,
         clock: Clock::Epoch,
         windows,
     })

@@ -597,3 +597,37 @@ fn validate_measured_spec_replays_argonne_rows_with_their_published_values() {
     ));
     assert!(close(f(&m["mean_power_w"]["tdp_x_time"]), 700.0));
 }
+
+/// The GPU name an nvidia-smi log prints (`name` column) is checked against the simulated device: the
+/// same device says nothing, another device or an unknown name is a note of the report.
+#[test]
+fn nvidia_smi_device_name_is_checked_against_the_simulated_device() {
+    let notes_for = |name: &str| -> String {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = nvidia_smi_run(tmp.path(), 0);
+        let log = run.join("power_gpu0.csv");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let mut lines = text.lines();
+        let mut with_name = format!("{}, name\n", lines.next().unwrap());
+        for l in lines {
+            with_name.push_str(&format!("{l}, {name}\n"));
+        }
+        std::fs::write(&log, with_name).unwrap();
+        let (o, out) = run_validate(tmp.path(), &run, &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        read_json(&out.join("validation.json"))["notes"].to_string()
+    };
+    // The quickstart simulates an A100-80GB.
+    let same = notes_for("NVIDIA A100-SXM4-80GB");
+    assert!(!same.contains("power log names its GPU"), "{same}");
+    let other = notes_for("NVIDIA H100 80GB HBM3");
+    assert!(
+        other.contains("names its GPU `NVIDIA H100 80GB HBM3` (device `h100` of the catalog), but the simulation runs `a100`"),
+        "{other}"
+    );
+    let unknown = notes_for("NVIDIA GeForce GTX 480");
+    assert!(
+        unknown.contains("which is no device of the catalog"),
+        "{unknown}"
+    );
+}

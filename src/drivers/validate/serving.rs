@@ -118,6 +118,27 @@ pub fn validate_run(
     let gpus = (o.scenario.hardware.tensor_parallel
         * o.scenario.hardware.pipeline_stages
         * o.scenario.hardware.replicas) as f64;
+    // The GPU the power log names, against the one simulated.
+    let mut named: Vec<&str> = run
+        .traces
+        .iter()
+        .filter_map(|t| t.device_name.as_deref())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    for name in named {
+        match o.scenario.catalog.device(name) {
+            Some((key, _)) if key == o.scenario.device_name => {}
+            Some((key, _)) => notes.push(format!(
+                "the power log names its GPU `{name}` (device `{key}` of the catalog), but the simulation runs `{}`: measured and simulated power are of different devices",
+                o.scenario.device_name
+            )),
+            None => notes.push(format!(
+                "the power log names its GPU `{name}`, which is no device of the catalog; the simulation runs `{}`",
+                o.scenario.device_name
+            )),
+        }
+    }
     if run.traces.len() as f64 != gpus {
         notes.push(format!(
             "the power logs hold {} GPU trace(s), the simulation {} GPU(s): measured energy is the mean \
