@@ -1058,38 +1058,33 @@ fn plan_memory(
         // same number of tokens.
         Some(n) => (n * (raw.scheduler.block_size / block_size) as u64, true),
         None => {
-            if free <= 0.0 && activation_bytes_per_gpu > usable - weight_bytes_per_gpu.min(usable) {
-                // Activations alone are what does not fit when the weights do: name the scheduler
-                // setting that sizes them.
-                let (field, value): (&str, String) =
-                    if weight_bytes_per_gpu < usable && logits > tokens * per_token * dtype {
-                        (
-                            "scheduler.max_num_seqs",
-                            raw.scheduler.max_num_seqs.to_string(),
-                        )
-                    } else if weight_bytes_per_gpu < usable {
-                        (
-                            "scheduler.max_num_batched_tokens",
-                            raw.scheduler.max_num_batched_tokens.to_string(),
-                        )
-                    } else {
-                        ("hardware.gpu", raw.hardware.gpu.clone())
-                    };
-                if field != "hardware.gpu" {
-                    return Err(Error::invalid(
-                        path,
-                        field,
-                        value,
-                        format!(
-                            "{model_name}'s activations for one forward pass ({:.2} GB per GPU: {:.2} GB for max_num_batched_tokens tokens, {:.2} GB of logits for max_num_seqs sequences) do not fit beside its {:.2} GB of weights in the {:.2} GB usable per GPU; lower it",
-                            activation_bytes_per_gpu / 1e9,
-                            tokens * per_token * dtype / 1e9,
-                            logits / 1e9,
-                            weight_bytes_per_gpu / 1e9,
-                            usable / 1e9
-                        ),
-                    ));
-                }
+            if free <= 0.0 && weight_bytes_per_gpu < usable {
+                // The weights fit; the activations beside them do not: name the scheduler setting
+                // that sizes the larger part of them.
+                let (field, value) = if logits > tokens * per_token * dtype {
+                    (
+                        "scheduler.max_num_seqs",
+                        raw.scheduler.max_num_seqs.to_string(),
+                    )
+                } else {
+                    (
+                        "scheduler.max_num_batched_tokens",
+                        raw.scheduler.max_num_batched_tokens.to_string(),
+                    )
+                };
+                return Err(Error::invalid(
+                    path,
+                    field,
+                    value,
+                    format!(
+                        "{model_name}'s activations for one forward pass ({:.2} GB per GPU: {:.2} GB for max_num_batched_tokens tokens, {:.2} GB of logits for max_num_seqs sequences) do not fit beside its {:.2} GB of weights in the {:.2} GB usable per GPU; lower it",
+                        activation_bytes_per_gpu / 1e9,
+                        tokens * per_token * dtype / 1e9,
+                        logits / 1e9,
+                        weight_bytes_per_gpu / 1e9,
+                        usable / 1e9
+                    ),
+                ));
             }
             if free <= 0.0 {
                 return Err(Error::invalid(

@@ -369,6 +369,14 @@ fn steady_note(found: &Found) -> &'static str {
     }
 }
 
+/// The largest value of summary column `column` over replicates (`None` when any replicate lacks it).
+fn worst_replicate(summaries: &[Summary], column: &str) -> Option<f64> {
+    summaries
+        .iter()
+        .map(|s| s.column(column))
+        .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)))
+}
+
 /// The capacity probe of a configuration.
 fn capacity_probe(found: &Found) -> Option<&Probe> {
     let cap = found.bracket.capacity?;
@@ -553,12 +561,7 @@ fn search_target(
             }
             let worst: Option<Vec<f64>> = slo
                 .iter()
-                .map(|t| {
-                    summaries
-                        .iter()
-                        .map(|s| s.column(&t.column))
-                        .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)))
-                })
+                .map(|t| worst_replicate(&summaries, &t.column))
                 .collect();
             let meets = worst
                 .as_ref()
@@ -986,12 +989,9 @@ fn report_table(
                 .unwrap_or_else(|| "-".into()),
         );
         row.push(
-            if steady_note(&found[i]) == "steady" {
-                "steady"
-            } else if steady_note(&found[i]) == "-" {
-                "-"
-            } else {
-                "unconfirmed"
+            match steady_note(&found[i]) {
+                n @ ("steady" | "-") => n,
+                _ => "unconfirmed",
             }
             .into(),
         );
@@ -1281,13 +1281,7 @@ fn probes_frame(
             drift.push(p.drift);
             steady.push(p.steady);
             for (i, term) in slo.iter().enumerate() {
-                // The worst replicate.
-                let worst = p
-                    .summaries
-                    .iter()
-                    .map(|s| s.column(&term.column))
-                    .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)));
-                metrics[i].push(worst);
+                metrics[i].push(worst_replicate(&p.summaries, &term.column));
             }
         }
     }

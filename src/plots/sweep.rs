@@ -97,12 +97,7 @@ pub fn sweep_chart(
     if let Some(b) = by {
         check_column(&t, &path, "--by", b)?;
     }
-    let columns = t.columns();
-    let axes: Vec<String> = columns[..columns.iter().position(|c| c == "status").unwrap_or(0)]
-        .iter()
-        .filter(|c| !ID_COLUMNS.contains(&c.as_str()))
-        .cloned()
-        .collect();
+    let axes = axis_columns(t.columns());
     let mut keep = vec![true; t.rows()];
     for (k, v) in &filter.filters {
         check_column(&t, &path, "--where", k)?;
@@ -128,11 +123,7 @@ pub fn sweep_chart(
         Some(b) => t.text_values(b)?,
         None => vec![String::new(); t.rows()],
     };
-    let status = if t.has_column("status") {
-        t.text_values("status")?
-    } else {
-        vec!["ok".to_string(); t.rows()]
-    };
+    let status = run_status(&t)?;
     let mut acc: BTreeMap<String, BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
     let mut used = 0;
     let mut used_rows = Vec::new();
@@ -378,6 +369,25 @@ pub const KEY_METRICS: [(&str, &str); 7] = [
 /// The runs' identity columns of results.csv, which are not axes.
 const ID_COLUMNS: [&str; 4] = ["run", "run_id", "replicate", "seed"];
 
+/// Each run's `status` (`ok` for every run of a table without the column).
+fn run_status(t: &CsvTable) -> Result<Vec<String>> {
+    if t.has_column("status") {
+        t.text_values("status")
+    } else {
+        Ok(vec!["ok".to_string(); t.rows()])
+    }
+}
+
+/// The axis columns of a results table: those before `status`, less the runs' identity columns.
+fn axis_columns(columns: Vec<String>) -> Vec<String> {
+    let status_at = columns.iter().position(|c| c == "status").unwrap_or(0);
+    columns
+        .into_iter()
+        .take(status_at)
+        .filter(|c| !ID_COLUMNS.contains(&c.as_str()))
+        .collect()
+}
+
 /// One point of a sweep (a combination of axis values) and the mean of each key metric over its
 /// completed runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -406,17 +416,8 @@ pub struct SweepSummary {
 /// Groups the runs of a merged results table by their axis values and averages the key metrics over
 /// each point's completed runs. Empty and non-numeric cells are left out of a mean, never taken as 0.
 pub fn sweep_summary(t: &CsvTable) -> Result<SweepSummary> {
-    let columns = t.columns();
-    let status_at = columns.iter().position(|c| c == "status");
-    let axes: Vec<String> = columns[..status_at.unwrap_or(0)]
-        .iter()
-        .filter(|c| !ID_COLUMNS.contains(&c.as_str()))
-        .cloned()
-        .collect();
-    let status = match status_at {
-        Some(_) => t.text_values("status")?,
-        None => vec!["ok".to_string(); t.rows()],
-    };
+    let axes = axis_columns(t.columns());
+    let status = run_status(t)?;
     let axis_cells: Vec<Vec<String>> = axes
         .iter()
         .map(|a| t.text_values(a))
