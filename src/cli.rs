@@ -268,6 +268,11 @@ pub struct SimulateCmd {
     /// most of a large run's size).
     #[arg(long)]
     pub no_csv: bool,
+    /// Width of a power.parquet row, seconds: each (replica, stage) group's power as its mean over
+    /// each interval it worked in (exact energy), whole idle stretches as one row; 0 writes every
+    /// busy, host and idle segment as a row of its own (as many rows as batch stages, and more).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::output::DEFAULT_POWER_INTERVAL_S)]
+    pub power_interval: f64,
     /// Fail instead of warning when the run would fall back to less than the shipped data gives the
     /// same config in the repository (no Vidur profiles, so the roofline; no power profile).
     #[arg(long)]

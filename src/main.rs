@@ -86,6 +86,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         } else {
             RequestFiles::ParquetAndCsv
         },
+        power_interval_s: simwatt::output::check_power_interval(cmd.power_interval)?,
     };
     let caches = simwatt::drivers::Caches::new()?;
     let scenario = simulate::load_scenario(&args, &caches.catalogs)?;

@@ -593,7 +593,8 @@ pub struct ParquetStream {
 }
 
 impl ParquetStream {
-    pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
+    /// Starts the file at `path`; `meta` goes into its footer as key-value metadata.
+    pub fn create(path: &Path, schema: &Schema, meta: Vec<(String, String)>) -> Result<Self> {
         let f = File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer =
             ParquetFile::new(std::io::BufWriter::new(f), schema).map_err(frame_err(path))?;
@@ -604,7 +605,7 @@ impl ParquetStream {
             for df in rx {
                 writer.write(&df).map_err(frame_err(&p))?;
             }
-            let mut f = writer.finish(&[]).map_err(frame_err(&p))?;
+            let mut f = writer.finish(&meta).map_err(frame_err(&p))?;
             f.flush().map_err(|e| Error::io(&p, e))
         });
         Ok(ParquetStream {
@@ -660,7 +661,7 @@ impl BatchesWriter {
             .clone();
         Ok(BatchesWriter {
             buf: BatchLog::default(),
-            out: ParquetStream::create(path, &schema)?,
+            out: ParquetStream::create(path, &schema, Vec::new())?,
         })
     }
 
@@ -690,62 +691,198 @@ impl BatchSink for BatchesWriter {
 }
 
 #[derive(Default)]
-struct SegmentCols {
+struct PowerCols {
     replica: Vec<u32>,
     stage: Vec<u32>,
     start_s: Vec<f64>,
     end_s: Vec<f64>,
-    state: Vec<&'static str>,
+    busy_s: Vec<f64>,
+    host_s: Vec<f64>,
+    idle_s: Vec<f64>,
     power_w: Vec<f64>,
+    energy_j: Vec<f64>,
+    idle_energy_j: Vec<f64>,
 }
 
-/// Per-GPU power as piecewise-constant segments, streamed to power.parquet: for each (replica, stage)
-/// group of `gpus` identical GPUs, one busy segment per batch stage and idle segments between them,
-/// over the whole span. Rows come in the order the stages started (each group's rows in time order).
+/// The default width of a power.parquet interval, seconds: the period at which `nvidia-smi` and the
+/// measurement protocol's NVML sampler log power, so a simulated and a measured log line up.
+pub const DEFAULT_POWER_INTERVAL_S: f64 = 0.1;
+
+/// Checks a `--power-interval` value: 0 (one row per segment) or from a microsecond to
+/// [`crate::units::MAX_ARRIVAL_S`]; the error names the flag and the value.
+pub fn check_power_interval(interval_s: f64) -> Result<f64> {
+    let ok = interval_s == 0.0
+        || (interval_s.is_finite() && (1e-6..=crate::units::MAX_ARRIVAL_S).contains(&interval_s));
+    if ok {
+        Ok(interval_s)
+    } else {
+        Err(Error::invalid(
+            "--power-interval",
+            "power_interval_s",
+            interval_s,
+            "must be 0 (one power.parquet row per busy, host or idle segment) or a width in seconds \
+             from 1e-6 to 100 years",
+        ))
+    }
+}
+
+/// What one (replica, stage) group has drawn since its current row began.
+#[derive(Debug, Clone, Copy, Default)]
+struct Open {
+    /// Start of the row being filled, ns.
+    start: SimTime,
+    /// Time covered so far in each state, ns.
+    busy: SimTime,
+    host: SimTime,
+    idle: SimTime,
+    /// Per-GPU energy so far, W x ns, all states and idle alone.
+    w_ns: f64,
+    idle_w_ns: f64,
+}
+
+impl Open {
+    fn at(start: SimTime) -> Open {
+        Open {
+            start,
+            ..Open::default()
+        }
+    }
+
+    fn covered(&self) -> SimTime {
+        self.busy + self.host + self.idle
+    }
+}
+
+/// The state of a piece of a group's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Busy,
+    Host,
+    Idle,
+}
+
+/// Per-GPU power of each (replica, stage) group of `gpus` identical GPUs, streamed to power.parquet as
+/// rows that tile the span without gaps, each group's rows in time order. With an interval `I > 0`
+/// (`simulate --power-interval`, default [`DEFAULT_POWER_INTERVAL_S`]) the span is cut at multiples of
+/// `I`: one row per interval in which the group worked, its mean power exact (the interval's energy
+/// over its length), and one row for each run of whole intervals in which it only idled. With `I = 0`
+/// every busy, host and idle segment is a row of its own. Either way the rows' energies add up to the
+/// run's (docs/metrics.md).
 pub struct PowerSegments {
     stages: u32,
     gpus: u32,
     idle_w: f64,
+    /// Interval width, ns (0: one row per segment).
+    interval: SimTime,
     last_end: Vec<SimTime>,
-    buf: SegmentCols,
+    open: Vec<Open>,
+    buf: PowerCols,
     out: ParquetStream,
 }
 
 impl PowerSegments {
-    pub fn create(path: &Path, s: &crate::config::Scenario, idle_w: f64) -> Result<Self> {
+    /// `interval_s` must be 0 or at least a nanosecond (the command line checks it:
+    /// [`check_power_interval`]).
+    pub fn create(
+        path: &Path,
+        s: &crate::config::Scenario,
+        idle_w: f64,
+        interval_s: f64,
+    ) -> Result<Self> {
         let hw = &s.hardware;
         // The schema comes from an empty frame. One stream per file: a second stream opened on the
         // same path would race the first one's writer thread, which still writes its own (empty) file
         // into the same inode when dropped, and corrupt the table.
-        let schema = Self::frame_of(SegmentCols::default(), hw.tensor_parallel)?
+        let schema = Self::frame_of(PowerCols::default(), hw.tensor_parallel)?
             .schema()
             .as_ref()
             .clone();
+        let groups = (hw.replicas * hw.pipeline_stages) as usize;
+        let meta = vec![(
+            "simwatt.power_interval_s".to_string(),
+            format!("{interval_s}"),
+        )];
+        let out = ParquetStream::create(path, &schema, meta)?;
         Ok(PowerSegments {
             stages: hw.pipeline_stages,
             gpus: hw.tensor_parallel,
             idle_w,
-            last_end: vec![0; (hw.replicas * hw.pipeline_stages) as usize],
-            buf: SegmentCols::default(),
-            out: ParquetStream::create(path, &schema)?,
+            interval: crate::units::secs_to_ns(interval_s),
+            last_end: vec![0; groups],
+            open: vec![Open::default(); groups],
+            buf: PowerCols::default(),
+            out,
         })
     }
 
-    fn segment(&mut self, g: usize, a: SimTime, z: SimTime, state: &'static str, w: f64) {
+    /// Writes group `g`'s open row, ending at its start plus what it covers, if it covers anything.
+    fn emit(&mut self, g: usize) {
+        let o = self.open[g];
+        let len = o.covered();
+        if len == 0 {
+            return;
+        }
         let b = &mut self.buf;
+        let secs = |ns: SimTime| ns_to_secs(ns);
+        let gpus = self.gpus as f64;
         b.replica.push(g as u32 / self.stages);
         b.stage.push(g as u32 % self.stages);
-        b.start_s.push(ns_to_secs(a));
-        b.end_s.push(ns_to_secs(z));
-        b.state.push(state);
-        b.power_w.push(w);
+        b.start_s.push(secs(o.start));
+        b.end_s.push(secs(o.start + len));
+        b.busy_s.push(secs(o.busy));
+        b.host_s.push(secs(o.host));
+        b.idle_s.push(secs(o.idle));
+        b.power_w.push(o.w_ns / len as f64);
+        b.energy_j.push(o.w_ns * gpus * 1e-9);
+        b.idle_energy_j.push(o.idle_w_ns * gpus * 1e-9);
+        self.open[g] = Open::at(o.start + len);
+    }
+
+    /// Adds `[a, z)` at per-GPU power `w` in `state` to group `g`, whose open row ends at `a`.
+    fn add(&mut self, g: usize, a: SimTime, z: SimTime, state: State, w: f64) {
+        let mut t = a;
+        while t < z {
+            let o = &mut self.open[g];
+            // Where the open row must end: the next multiple of the interval after its start, or,
+            // one row per segment, at the end of this segment.
+            let row_end = if self.interval == 0 {
+                z
+            } else {
+                (o.start / self.interval + 1).saturating_mul(self.interval)
+            };
+            // A whole number of idle intervals from a row's start is one row.
+            let piece_end = if state == State::Idle && self.interval > 0 && o.covered() == 0 {
+                let whole = (z - t) / self.interval;
+                if whole > 0 {
+                    row_end.saturating_add((whole - 1) * self.interval).min(z)
+                } else {
+                    z.min(row_end)
+                }
+            } else {
+                z.min(row_end)
+            };
+            let d = piece_end - t;
+            match state {
+                State::Busy => o.busy += d,
+                State::Host => o.host += d,
+                State::Idle => {
+                    o.idle += d;
+                    o.idle_w_ns += w * d as f64;
+                }
+            }
+            o.w_ns += w * d as f64;
+            t = piece_end;
+            if self.interval == 0 || t >= row_end {
+                self.emit(g);
+            }
+        }
     }
 
     fn frame(&mut self) -> Result<DataFrame> {
         Self::frame_of(std::mem::take(&mut self.buf), self.gpus)
     }
 
-    fn frame_of(b: SegmentCols, gpus: u32) -> Result<DataFrame> {
+    fn frame_of(b: PowerCols, gpus: u32) -> Result<DataFrame> {
         let n = b.replica.len();
         frame(
             &POWER,
@@ -755,8 +892,12 @@ impl PowerSegments {
                 Column::new(PlSmallStr::EMPTY, vec![gpus; n]),
                 Column::new(PlSmallStr::EMPTY, b.start_s),
                 Column::new(PlSmallStr::EMPTY, b.end_s),
-                Column::new(PlSmallStr::EMPTY, b.state),
+                Column::new(PlSmallStr::EMPTY, b.busy_s),
+                Column::new(PlSmallStr::EMPTY, b.host_s),
+                Column::new(PlSmallStr::EMPTY, b.idle_s),
                 Column::new(PlSmallStr::EMPTY, b.power_w),
+                Column::new(PlSmallStr::EMPTY, b.energy_j),
+                Column::new(PlSmallStr::EMPTY, b.idle_energy_j),
             ],
         )
     }
@@ -774,8 +915,9 @@ impl PowerSegments {
         for g in 0..self.last_end.len() {
             if end_ns > self.last_end[g] {
                 let (a, w) = (self.last_end[g], self.idle_w);
-                self.segment(g, a, end_ns, "idle", w);
+                self.add(g, a, end_ns, State::Idle, w);
             }
+            self.emit(g);
         }
         self.flush()?;
         self.out.finish()
@@ -787,12 +929,12 @@ impl BatchSink for PowerSegments {
         let g = (r.replica * self.stages + r.stage) as usize;
         if r.start_ns > self.last_end[g] {
             let (a, w) = (self.last_end[g], self.idle_w);
-            self.segment(g, a, r.start_ns, "idle", w);
+            self.add(g, a, r.start_ns, State::Idle, w);
         }
         let gpu_end = r.end_ns - r.host_ns;
-        self.segment(g, r.start_ns, gpu_end, "busy", r.power_w);
+        self.add(g, r.start_ns, gpu_end, State::Busy, r.power_w);
         if r.host_ns > 0 {
-            self.segment(g, gpu_end, r.end_ns, "host", r.host_power_w);
+            self.add(g, gpu_end, r.end_ns, State::Host, r.host_power_w);
         }
         self.last_end[g] = r.end_ns;
         if self.buf.replica.len() >= CHUNK_ROWS {
@@ -827,7 +969,7 @@ pub fn write_requests_chunked(
     let csv_path = dir.join("requests.csv");
     let pq_path = dir.join("requests.parquet");
     let schema = requests_frame(&[])?.schema().as_ref().clone();
-    let mut pq = ParquetStream::create(&pq_path, &schema)?;
+    let mut pq = ParquetStream::create(&pq_path, &schema, Vec::new())?;
     let mut csv = match files {
         RequestFiles::ParquetAndCsv => {
             let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;

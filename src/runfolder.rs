@@ -83,11 +83,22 @@ pub const BATCHES: TableSchema = TableSchema {
     ],
 };
 
-/// Per-GPU power of each (replica, stage) group as piecewise-constant segments.
+/// Per-GPU power of each (replica, stage) group over the run's span, in rows that tile it (intervals or
+/// segments: `crate::output::PowerSegments`).
 pub const POWER: TableSchema = TableSchema {
     file: "power.parquet",
     columns: &[
-        "replica", "stage", "gpus", "start_s", "end_s", "state", "power_w",
+        "replica",
+        "stage",
+        "gpus",
+        "start_s",
+        "end_s",
+        "busy_s",
+        "host_s",
+        "idle_s",
+        "power_w",
+        "energy_j",
+        "idle_energy_j",
     ],
 };
 

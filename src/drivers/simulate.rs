@@ -40,6 +40,8 @@ pub struct SimulateArgs {
     pub force: bool,
     /// Whether requests.csv is written beside requests.parquet.
     pub request_files: RequestFiles,
+    /// Width of a power.parquet row, seconds (0: one row per segment); see [`PowerSegments`].
+    pub power_interval_s: f64,
 }
 
 /// A finished run, in memory.
@@ -220,7 +222,7 @@ enum Keep<'a> {
     /// Everything, in memory (`SimResult::batches`, `RunOutcome::rows`).
     Memory,
     /// Streamed into the run folder being written at this path, the requests into these files.
-    Stream(&'a Path, RequestFiles),
+    Stream(&'a Path, RequestFiles, f64),
     /// Only what the summary needs: energy accumulated as batches run, request statistics.
     Summary,
 }
@@ -228,7 +230,7 @@ enum Keep<'a> {
 impl<'a> Keep<'a> {
     fn dir(self) -> Option<&'a Path> {
         match self {
-            Keep::Stream(d, _) => Some(d),
+            Keep::Stream(d, ..) => Some(d),
             _ => None,
         }
     }
@@ -331,7 +333,7 @@ fn simulate_requests(
             fill_request_energy(row, r, g);
         }
     }
-    if let (Some(spill), Keep::Stream(dir, files)) = (streamed_requests.and_then(|f| f.spill), keep)
+    if let (Some(spill), Keep::Stream(dir, files, _)) = (streamed_requests.and_then(|f| f.spill), keep)
     {
         let mut spill = spill.finish()?;
         output::write_requests_chunked(dir, files, &mut || {
@@ -392,11 +394,12 @@ fn run_loop(
     let mut batches = dir
         .map(|d| BatchesWriter::create(&d.join("batches.parquet")))
         .transpose()?;
-    let mut power = match (idle_w, dir) {
-        (Some(idle_w), Some(d)) => Some(PowerSegments::create(
+    let mut power = match (idle_w, keep) {
+        (Some(idle_w), Keep::Stream(d, _, interval_s)) => Some(PowerSegments::create(
             &d.join("power.parquet"),
             scenario,
             idle_w,
+            interval_s,
         )?),
         _ => None,
     };
@@ -529,6 +532,17 @@ struct Provenance<'a> {
     inputs: Vec<InputFile>,
     predictor: &'a PredictorInfo,
     memory: &'a crate::config::MemoryPlan,
+    /// How the run's tables were written.
+    outputs: OutputSettings,
+}
+
+/// How a run folder's tables were written (the options of `simulate` that shape them).
+#[derive(Serialize)]
+struct OutputSettings {
+    /// Width of a power.parquet row, seconds; 0: one row per segment.
+    power_interval_s: f64,
+    /// Whether requests.csv was written beside requests.parquet.
+    requests_csv: bool,
 }
 
 /// Every file a run of `s` reads, with its role, in a fixed order: the trace, the power and engine
@@ -618,7 +632,7 @@ pub fn simulate_and_write(
     let dir = RunDir::create(out, args.force, RunKind::Simulate, &inputs, &|m| {
         progress.note(m)
     })?;
-    let keep = Keep::Stream(dir.path(), args.request_files);
+    let keep = Keep::Stream(dir.path(), args.request_files, args.power_interval_s);
     let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
     write_rest(&o, args, &dir, report, &caches.catalogs)?;
     let path = dir.commit()?;
@@ -674,6 +688,10 @@ fn write_rest(
         inputs,
         predictor: &o.predictor,
         memory: &s.memory,
+        outputs: OutputSettings {
+            power_interval_s: args.power_interval_s,
+            requests_csv: args.request_files == RequestFiles::ParquetAndCsv,
+        },
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
     dir.write_text("summary.json", &to_json(&o.summary)?)?;

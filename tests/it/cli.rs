@@ -360,6 +360,7 @@ fn progress_of_a_trace_run_knows_its_total_and_reaches_it_before_writing() {
         quiet: true,
         force: false,
         request_files: simwatt::output::RequestFiles::ParquetAndCsv,
+        power_interval_s: simwatt::output::DEFAULT_POWER_INTERVAL_S,
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,

@@ -156,6 +156,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         quiet: true,
         force: false,
         request_files: simwatt::output::RequestFiles::ParquetAndCsv,
+        power_interval_s: simwatt::output::DEFAULT_POWER_INTERVAL_S,
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,

@@ -39,11 +39,7 @@ fn parquet_string_columns_are_written_as_large_utf8_not_string_view() {
         requests.contains(&("request_id".into(), "UInt64".into())),
         "{requests:?}"
     );
-    let power = types("power.parquet");
-    assert!(
-        power.contains(&("state".into(), "LargeUtf8".into())),
-        "{power:?}"
-    );
+    types("power.parquet");
     types("batches.parquet");
     // And simwatt reads its own files back, strings included.
     let run = simwatt::runfolder::RunFolder::read(&out).unwrap();
@@ -104,10 +100,16 @@ fn no_csv_writes_no_requests_csv_and_every_other_file_the_same() {
         );
     }
     assert_eq!(summary_without_wall(&with), summary_without_wall(&without));
-    assert_eq!(
+    // Provenance differs only in the command and in saying whether requests.csv was written.
+    let (mut pw, mut po) = (
         provenance_without_command(&with),
-        provenance_without_command(&without)
+        provenance_without_command(&without),
     );
+    assert_eq!(pw["outputs"]["requests_csv"], true);
+    assert_eq!(po["outputs"]["requests_csv"], false);
+    pw["outputs"]["requests_csv"] = serde_json::Value::Null;
+    po["outputs"]["requests_csv"] = serde_json::Value::Null;
+    assert_eq!(pw, po);
     // summary.md lists the files the folder holds; its sections before the simulator's own timing
     // are the same.
     let md = |d: &Path| std::fs::read_to_string(d.join("summary.md")).unwrap();
@@ -119,4 +121,85 @@ fn no_csv_writes_no_requests_csv_and_every_other_file_the_same() {
         !b.contains("requests.csv") && b.contains("`requests.parquet` (one row per request)"),
         "{b}"
     );
+}
+
+/// The rows of power.parquet of each (replica, stage) group tile the span [0, end] without gaps or
+/// overlaps, each row's states add up to its length, and the rows' energies add up to the run's
+/// (`energy_j`, `idle_energy_j` of summary.json): with intervals (default and an odd width) and with
+/// one row per segment.
+#[test]
+fn power_rows_tile_the_span_and_add_up_to_the_run_energy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rows_seen = Vec::new();
+    for interval in ["0.1", "0.0137", "0"] {
+        let out = tmp.path().join(format!("run-{interval}"));
+        run(&out, &["--power-interval", interval]);
+        let run = simwatt::runfolder::RunFolder::read(&out).unwrap();
+        let t = run
+            .power(simwatt::runfolder::POWER.columns)
+            .unwrap()
+            .unwrap();
+        let col = |c: &str| t.f64s_required(c).unwrap();
+        let (replica, stage) = (t.u64s("replica").unwrap(), t.u64s("stage").unwrap());
+        let (start, end) = (col("start_s"), col("end_s"));
+        let (busy, host, idle) = (col("busy_s"), col("host_s"), col("idle_s"));
+        let (w, gpus) = (col("power_w"), t.u64s("gpus").unwrap());
+        let (energy, idle_energy) = (col("energy_j"), col("idle_energy_j"));
+        let span = run.summary["makespan_s"].as_f64().unwrap();
+        let mut last_end = std::collections::BTreeMap::new();
+        for i in 0..t.rows() {
+            let len = end[i] - start[i];
+            assert!(len > 0.0, "row {i}: empty");
+            assert!((busy[i] + host[i] + idle[i] - len).abs() < 1e-9, "row {i}");
+            assert!((w[i] * gpus[i] as f64 * len - energy[i]).abs() < 1e-9 * energy[i].max(1.0));
+            let prev = last_end.insert((replica[i], stage[i]), end[i]).unwrap_or(0.0);
+            assert!((start[i] - prev).abs() < 1e-9, "row {i}: starts at {} after {prev}", start[i]);
+            if interval == "0" {
+                let states = [busy[i], host[i], idle[i]].iter().filter(|x| **x > 0.0).count();
+                assert_eq!(states, 1, "row {i}: one segment, one state");
+            } else {
+                let width: f64 = interval.parse().unwrap();
+                // A row lies within one interval, or is a run of whole idle intervals.
+                let k = (start[i] / width).round();
+                assert!((start[i] - k * width).abs() < 1e-6, "row {i} starts off the grid");
+                assert!(len <= width + 1e-9 || idle[i] == len, "row {i}: {len} s not idle");
+            }
+        }
+        for e in last_end.values() {
+            assert!((e - span).abs() < 1e-6, "a group ends at {e}, the span at {span}");
+        }
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        let want = run.summary["energy_j"].as_f64().unwrap();
+        assert!((sum(&energy) - want).abs() < 1e-9 * want, "{} vs {want}", sum(&energy));
+        let want_idle = run.summary["idle_energy_j"].as_f64().unwrap();
+        assert!((sum(&idle_energy) - want_idle).abs() < 1e-6 * want.max(1.0));
+        let prov = run.provenance.as_ref().unwrap();
+        assert_eq!(
+            prov["outputs"]["power_interval_s"].as_f64().unwrap(),
+            interval.parse::<f64>().unwrap()
+        );
+        rows_seen.push(t.rows());
+    }
+    // Intervals of 0.1 s hold fewer rows than one row per segment.
+    assert!(rows_seen[0] < rows_seen[2], "{rows_seen:?}");
+}
+
+#[test]
+fn a_bad_power_interval_is_refused_naming_the_flag() {
+    for bad in ["-1", "nan", "inf", "1e-9"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("run");
+        let o = simwatt(&[
+            "simulate",
+            "-c",
+            "experiments/quickstart.yaml",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+            &format!("--power-interval={bad}"),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--power-interval"), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
 }

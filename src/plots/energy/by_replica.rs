@@ -6,8 +6,7 @@ use super::tables::*;
 use crate::accounting::split_stage_energy;
 use crate::error::Result;
 use crate::plots::{fmt_num, font, DrawResult, Figure, HouseMesh, TICK_PX, TITLE_PX};
-use crate::power::energy_j;
-use crate::runfolder::{RunFolder, POWER};
+use crate::runfolder::RunFolder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -23,24 +22,20 @@ pub struct EnergyByReplica {
 
 /// The energy of each replica, from batches.parquet (busy) and power.parquet (idle); none without either.
 pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
-    let (Some(power), Some(energy)) = (run.power(POWER.columns)?, stage_energies(run)?) else {
+    let (Some(power), Some(energy)) = (run.power(&["replica", "idle_energy_j"])?, stage_energies(run)?) else {
         return Ok(None);
     };
     let b = run.batches(&["replica", "prefill_tokens", "decode_tokens"])?;
     let replica = b.u64s("replica")?;
     let prefill = b.f64s_required("prefill_tokens")?;
     let decode = b.f64s_required("decode_tokens")?;
-    // Only idle segments count here (busy energy comes from the batches): drop the busy rows first.
-    let idle: Vec<bool> = power
-        .text_codes("state", &["busy", "idle", "host"])?
-        .into_iter()
-        .map(|c| c == 1)
-        .collect();
-    let groups = power_groups(&power.filter(&idle)?)?;
+    // Idle energy of each row, by replica (busy energy comes from the batches).
+    let idle_replica = power.u64s("replica")?;
+    let idle_energy = power.f64s_required("idle_energy_j")?;
     let n = replica
         .iter()
         .map(|r| *r as usize + 1)
-        .chain(groups.iter().map(|g| g.replica as usize + 1))
+        .chain(idle_replica.iter().map(|r| *r as usize + 1))
         .max()
         .unwrap_or(0)
         .max(run.replicas() as usize);
@@ -54,13 +49,8 @@ pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
         out.prefill_j[replica[i] as usize] += p;
         out.decode_j[replica[i] as usize] += d;
     }
-    for g in &groups {
-        out.idle_j[g.replica as usize] += g
-            .segments
-            .iter()
-            .filter(|s| !s.busy)
-            .map(|s| energy_j(s.w, s.end - s.start, g.gpus as f64))
-            .sum::<f64>();
+    for (r, j) in idle_replica.iter().zip(&idle_energy) {
+        out.idle_j[*r as usize] += j;
     }
     Ok(Some(out))
 }

@@ -34,8 +34,8 @@ fn power_columns(segments: &[Segment], t_end: f64, binned: bool) -> Vec<PowerCol
             .map(|s| PowerColumn {
                 t0: s.start,
                 t1: s.end,
-                idle_w: if s.busy { 0.0 } else { s.w },
-                busy_w: if s.busy { s.w } else { 0.0 },
+                idle_w: s.idle_w,
+                busy_w: s.busy_w,
             })
             .collect();
     }
@@ -51,11 +51,8 @@ fn power_columns(segments: &[Segment], t_end: f64, binned: bool) -> Vec<PowerCol
             let (b0, b1) = (b as f64 * width, (b + 1) as f64 * width);
             let overlap = (s.end.min(b1) - s.start.max(b0)).max(0.0);
             if overlap > 0.0 {
-                if s.busy {
-                    busy[b] += s.w * overlap;
-                } else {
-                    idle[b] += s.w * overlap;
-                }
+                busy[b] += s.busy_w * overlap;
+                idle[b] += s.idle_w * overlap;
                 covered[b] += overlap;
             }
         }
@@ -108,6 +105,8 @@ pub struct PowerTimeline {
     pub bin_s: Option<f64>,
     /// The device's TDP, drawn as a reference.
     pub tdp_w: Option<f64>,
+    /// Width of power.parquet's rows, seconds (0: one row per segment), as provenance.json records it.
+    pub interval_s: Option<f64>,
 }
 
 /// The power figure of a run with power.parquet (the first [`MAX_TIMELINES`] (replica, stage) groups).
@@ -153,6 +152,10 @@ pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Opti
         t_end,
         bin_s: binned.then(|| t_end / TIMELINE_BINS as f64),
         tdp_w: device_tdp_w(run, builtin_catalog),
+        interval_s: run
+            .provenance
+            .as_ref()
+            .and_then(|p| p["outputs"]["power_interval_s"].as_f64()),
     }))
 }
 
@@ -232,7 +235,15 @@ impl Figure for PowerTimeline {
             String::new()
         };
         let how = match self.bin_s {
-            None => "each batch stage drawn exactly".to_string(),
+            None => match self.interval_s {
+                Some(i) if i > 0.0 => format!(
+                    "each row of power.parquet drawn: the mean over each {} interval a group worked in, \
+                     whole idle stretches as one row",
+                    crate::plots::fmt_secs(i)
+                ),
+                Some(_) => "each batch stage drawn exactly".to_string(),
+                None => "each row of power.parquet drawn".to_string(),
+            },
             Some(w) => format!(
                 "means over {} time bins, weighted by time, the shading splitting each mean into its parts \
                  from busy and idle time",
@@ -388,13 +399,15 @@ mod tests {
                 start: t,
                 end: t + 0.25,
                 busy: true,
-                w: 300.0,
+                busy_w: 300.0,
+                idle_w: 0.0,
             });
             segs.push(Segment {
                 start: t + 0.25,
                 end: t + 1.0,
                 busy: false,
-                w: 60.0,
+                busy_w: 0.0,
+                idle_w: 60.0,
             });
         }
         let cols = power_columns(&segs, 600.0, true);

@@ -1,4 +1,4 @@
-//! The energy tables of a run folder as the figures read them: `power.parquet` as power segments
+//! The energy tables of a run folder as the figures read them: `power.parquet` as power rows
 //! grouped by (replica, stage), and the `energy_j` column of `batches.parquet`. Every joule drawn comes
 //! from these files (written by the power model and accounting) or from [`crate::power::energy_j`].
 
@@ -6,17 +6,21 @@ use crate::error::Result;
 use crate::runfolder::{RunFolder, Table};
 use std::collections::BTreeMap;
 
-/// One piece of constant power of a GPU group (a row of power.parquet).
+/// One row of power.parquet: a stretch of a GPU group's timeline and its mean power, split into what
+/// the GPUs drew while working (busy and host wait) and while idle.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Segment {
     pub(super) start: f64,
     pub(super) end: f64,
+    /// Whether the GPUs worked at all in the stretch (busy or host wait).
     pub(super) busy: bool,
-    /// Per-GPU power, W.
-    pub(super) w: f64,
+    /// Per-GPU energy drawn while working over the stretch's length, W.
+    pub(super) busy_w: f64,
+    /// Per-GPU energy drawn while idle over the stretch's length, W.
+    pub(super) idle_w: f64,
 }
 
-/// The power segments of one (replica, stage) group of `gpus` identical GPUs.
+/// The power rows of one (replica, stage) group of `gpus` identical GPUs.
 #[derive(Debug, Clone)]
 pub(super) struct Group {
     pub(super) replica: u64,
@@ -25,20 +29,27 @@ pub(super) struct Group {
     pub(super) segments: Vec<Segment>,
 }
 
-/// The groups of power.parquet, ordered by (replica, stage), each group's segments by start.
+/// The groups of power.parquet, ordered by (replica, stage), each group's rows by start.
 pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
     let replica = t.u64s("replica")?;
     let stage = t.u64s("stage")?;
     let gpus = t.u64s("gpus")?;
     let start = t.f64s_required("start_s")?;
     let end = t.f64s_required("end_s")?;
-    // 0 = busy, 1 = idle, 2 = host (the GPU waits on the engine's host work within a stage, so the
-    // segment belongs to the stage); anything else is an error naming the row.
-    let state = t.text_codes("state", &["busy", "idle", "host"])?;
-    let w = t.f64s_required("power_w")?;
+    let idle_s = t.f64s_required("idle_s")?;
+    let energy = t.f64s_required("energy_j")?;
+    let idle_energy = t.f64s_required("idle_energy_j")?;
     let mut groups: BTreeMap<(u64, u64), Group> = BTreeMap::new();
     for i in 0..t.rows() {
-        let busy = state[i] != 1;
+        let len = end[i] - start[i];
+        // Per-GPU watts over the row: joules of the group / (GPUs x seconds).
+        let per_gpu_w = |j: f64| {
+            if len > 0.0 && gpus[i] > 0 {
+                j / (gpus[i] as f64 * len)
+            } else {
+                0.0
+            }
+        };
         groups
             .entry((replica[i], stage[i]))
             .or_insert_with(|| Group {
@@ -51,8 +62,9 @@ pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
             .push(Segment {
                 start: start[i],
                 end: end[i],
-                busy,
-                w: w[i],
+                busy: idle_s[i] < len,
+                busy_w: per_gpu_w(energy[i] - idle_energy[i]),
+                idle_w: per_gpu_w(idle_energy[i]),
             });
     }
     let mut out: Vec<Group> = groups.into_values().collect();
