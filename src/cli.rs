@@ -266,8 +266,12 @@ pub struct SimulateCmd {
     pub no_trace: bool,
     /// Write the request table as requests.parquet only, without its copy requests.csv (which is
     /// most of a large run's size).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     pub no_csv: bool,
+    /// Write requests.csv whatever the run's size (by default it is left out above 100,000
+    /// requests, with a note: requests.parquet holds the same table).
+    #[arg(long)]
+    pub csv: bool,
     /// Width of a power.parquet row, seconds: each (replica, stage) group's power as its mean over
     /// each interval it worked in (exact energy), whole idle stretches as one row; 0 writes every
     /// busy, host and idle segment as a row of its own (as many rows as batch stages, and more).

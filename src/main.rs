@@ -8,7 +8,7 @@ use simwatt::cli::{
 };
 use simwatt::config::data::anchor_arg;
 use simwatt::drivers::simulate::{self, SimulateArgs};
-use simwatt::output::RequestFiles;
+use simwatt::output::CsvPolicy;
 use simwatt::report::{self, ReportOptions};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -81,10 +81,10 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
         seed: cmd.seed,
         quiet: cmd.quiet,
         force: cmd.force,
-        request_files: if cmd.no_csv {
-            RequestFiles::ParquetOnly
-        } else {
-            RequestFiles::ParquetAndCsv
+        csv: match (cmd.csv, cmd.no_csv) {
+            (true, _) => CsvPolicy::Always,
+            (_, true) => CsvPolicy::Never,
+            _ => CsvPolicy::Default,
         },
         power_interval_s: simwatt::output::check_power_interval(cmd.power_interval)?,
     };

@@ -22,8 +22,8 @@ use crate::units::ns_to_secs;
 use crate::units::SimTime;
 use polars::prelude::*;
 use polars_parquet::write::{
-    schema_to_metadata_key, CompressionOptions, FileWriter, KeyValue, RowGroupIterator,
-    StatisticsOptions, Version, WriteOptions,
+    schema_to_metadata_key, CompressionOptions, Encoding, FileWriter, KeyValue, RowGroupIterator,
+    StatisticsOptions, Version, WriteOptions, ZstdLevel,
 };
 use std::fs::File;
 use std::io::Write;
@@ -522,6 +522,7 @@ pub struct ParquetFile<W: Write> {
     writer: FileWriter<W>,
     schema: ArrowSchema,
     options: WriteOptions,
+    encodings: Vec<Vec<Encoding>>,
 }
 
 impl<W: Write> ParquetFile<W> {
@@ -535,14 +536,28 @@ impl<W: Write> ParquetFile<W> {
         let schema = Self::arrow_schema(schema);
         let options = WriteOptions {
             statistics: StatisticsOptions::default(),
-            compression: CompressionOptions::Zstd(None),
+            // Level 1: the batch log of a long run is hundreds of MB written while the loop runs, and
+            // level 1 compresses it about as small (within a few percent) at a fraction of the time.
+            compression: CompressionOptions::Zstd(Some(ZstdLevel::try_new(1)?)),
             version: Version::V1,
             data_page_size: None,
         };
+        // Floats are written plain: times, energies and powers hardly ever repeat, so trying a
+        // dictionary for them (estimating each page's distinct values) costs time and saves nothing
+        // that zstd does not. Integers and strings keep Polars' dictionary attempt (cheap for
+        // integers, which are few distinct values: replica, stage, counts).
+        let encodings = schema
+            .iter_values()
+            .map(|f| match f.dtype {
+                ArrowDataType::Float64 | ArrowDataType::Float32 => vec![Encoding::Plain],
+                _ => polars_parquet::write::get_dtype_encoding(&f.dtype),
+            })
+            .collect();
         Ok(ParquetFile {
             writer: FileWriter::try_new(w, schema.clone(), options)?,
             schema,
             options,
+            encodings,
         })
     }
 
@@ -550,7 +565,6 @@ impl<W: Write> ParquetFile<W> {
     pub fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
         let mut df = df.clone();
         df.align_chunks();
-        let encodings = polars::io::parquet::write::get_encodings(&self.schema);
         for batch in df.iter_chunks(CompatLevel::oldest(), false) {
             let rows = batch.len() as u64;
             if rows == 0 {
@@ -560,7 +574,7 @@ impl<W: Write> ParquetFile<W> {
                 std::iter::once(Ok(batch)),
                 &self.schema,
                 self.options,
-                encodings.clone(),
+                self.encodings.clone().into(),
             )?;
             for group in groups {
                 self.writer.write(rows, group?)?;
@@ -953,6 +967,41 @@ pub enum RequestFiles {
     ParquetOnly,
 }
 
+/// Whether a run writes requests.csv beside requests.parquet: always (`simulate --csv`), never
+/// (`--no-csv`), or by default only up to [`CSV_DEFAULT_MAX_REQUESTS`] requests, where the CSV copy is
+/// still a file people open (a million requests make 200 MB of it, most of a run folder's size, and
+/// its writing time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvPolicy {
+    Always,
+    Never,
+    Default,
+}
+
+/// Most requests for which requests.csv is written by default.
+pub const CSV_DEFAULT_MAX_REQUESTS: usize = 100_000;
+
+impl CsvPolicy {
+    /// The files of a run of `requests` requests, and, when the default leaves the CSV out, a note
+    /// saying so.
+    pub fn files(self, requests: usize) -> (RequestFiles, Option<String>) {
+        match self {
+            CsvPolicy::Always => (RequestFiles::ParquetAndCsv, None),
+            CsvPolicy::Never => (RequestFiles::ParquetOnly, None),
+            CsvPolicy::Default if requests <= CSV_DEFAULT_MAX_REQUESTS => {
+                (RequestFiles::ParquetAndCsv, None)
+            }
+            CsvPolicy::Default => (
+                RequestFiles::ParquetOnly,
+                Some(format!(
+                    "requests.csv not written: {requests} requests is more than \
+                     {CSV_DEFAULT_MAX_REQUESTS} (requests.parquet holds the same table; --csv writes it)"
+                )),
+            ),
+        }
+    }
+}
+
 /// Writes the request table to requests.parquet (and requests.csv, as `files` says) in chunks.
 pub fn write_requests(dir: &Path, files: RequestFiles, rows: &[RequestRow]) -> Result<()> {
     let mut chunks = rows.chunks(CHUNK_ROWS);
@@ -1132,5 +1181,64 @@ impl SpillReader {
 impl Drop for SpillReader {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_csv_by_default_only_up_to_the_limit_and_as_asked_otherwise() {
+        let n = CSV_DEFAULT_MAX_REQUESTS;
+        assert_eq!(
+            CsvPolicy::Default.files(n),
+            (RequestFiles::ParquetAndCsv, None)
+        );
+        let (files, note) = CsvPolicy::Default.files(n + 1);
+        assert_eq!(files, RequestFiles::ParquetOnly);
+        assert!(note.unwrap().contains("--csv"));
+        assert_eq!(
+            CsvPolicy::Always.files(10 * n).0,
+            RequestFiles::ParquetAndCsv
+        );
+        assert_eq!(CsvPolicy::Never.files(1), (RequestFiles::ParquetOnly, None));
+    }
+
+    /// Group 0 of a one-replica, one-stage run: rows pushed through [`PowerSegments::add`] at a 1 s
+    /// interval cut at every second, merge whole idle seconds, and keep the energy.
+    #[test]
+    fn power_intervals_cut_at_the_grid_and_merge_whole_idle_intervals() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::config::load(std::path::Path::new("experiments/quickstart.yaml"), &[]);
+        let Ok(raw) = cfg else {
+            panic!("experiments/quickstart.yaml is part of the repository")
+        };
+        let catalogs = crate::catalog::Catalogs::new().unwrap();
+        let mut s = crate::config::Scenario::resolve(
+            &catalogs,
+            std::path::Path::new("experiments/quickstart.yaml"),
+            raw,
+        )
+        .unwrap();
+        s.hardware.replicas = 1;
+        let path = dir.path().join("power.parquet");
+        let mut p = PowerSegments::create(&path, &s, 50.0, 1.0).unwrap();
+        let sec = 1_000_000_000u64;
+        // Busy 0.5-1.5 s at 300 W, then idle until 4.25 s, busy to 4.5 s at 200 W.
+        p.add(0, 0, sec / 2, State::Idle, 50.0);
+        p.add(0, sec / 2, 3 * sec / 2, State::Busy, 300.0);
+        p.add(0, 3 * sec / 2, 17 * sec / 4, State::Idle, 50.0);
+        p.add(0, 17 * sec / 4, 9 * sec / 2, State::Busy, 200.0);
+        p.emit(0);
+        let b = &p.buf;
+        assert_eq!(b.start_s, vec![0.0, 1.0, 2.0, 4.0]);
+        assert_eq!(b.end_s, vec![1.0, 2.0, 4.0, 4.5]);
+        assert_eq!(b.power_w, vec![175.0, 175.0, 50.0, 125.0]);
+        assert_eq!(b.idle_s, vec![0.5, 0.5, 2.0, 0.25]);
+        assert_eq!(b.busy_s, vec![0.5, 0.5, 0.0, 0.25]);
+        let energy: f64 = b.energy_j.iter().sum();
+        let want = 0.5 * 50.0 + 300.0 + 2.75 * 50.0 + 0.25 * 200.0;
+        assert!((energy - want).abs() < 1e-9, "{energy} vs {want}");
     }
 }

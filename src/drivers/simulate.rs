@@ -13,7 +13,7 @@ use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::output::{self, RunDir, RunKind};
-use crate::output::{BatchesWriter, PowerSegments, RequestFiles, RequestSpill, CHUNK_ROWS};
+use crate::output::{BatchesWriter, CsvPolicy, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::{PowerProfile, StageEnergy};
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources, TableCache,
@@ -39,7 +39,7 @@ pub struct SimulateArgs {
     pub quiet: bool,
     pub force: bool,
     /// Whether requests.csv is written beside requests.parquet.
-    pub request_files: RequestFiles,
+    pub csv: CsvPolicy,
     /// Width of a power.parquet row, seconds (0: one row per segment); see [`PowerSegments`].
     pub power_interval_s: f64,
 }
@@ -222,7 +222,7 @@ enum Keep<'a> {
     /// Everything, in memory (`SimResult::batches`, `RunOutcome::rows`).
     Memory,
     /// Streamed into the run folder being written at this path, the requests into these files.
-    Stream(&'a Path, RequestFiles, f64),
+    Stream(&'a Path, CsvPolicy, f64),
     /// Only what the summary needs: energy accumulated as batches run, request statistics.
     Summary,
 }
@@ -333,8 +333,13 @@ fn simulate_requests(
             fill_request_energy(row, r, g);
         }
     }
-    if let (Some(spill), Keep::Stream(dir, files, _)) = (streamed_requests.and_then(|f| f.spill), keep)
+    if let (Some(spill), Keep::Stream(dir, csv, _)) =
+        (streamed_requests.and_then(|f| f.spill), keep)
     {
+        let (files, note) = csv.files(specs.len());
+        if let Some(n) = note {
+            progress.note(&n);
+        }
         let mut spill = spill.finish()?;
         output::write_requests_chunked(dir, files, &mut || {
             let chunk = spill.next_chunk(CHUNK_ROWS)?;
@@ -632,7 +637,7 @@ pub fn simulate_and_write(
     let dir = RunDir::create(out, args.force, RunKind::Simulate, &inputs, &|m| {
         progress.note(m)
     })?;
-    let keep = Keep::Stream(dir.path(), args.request_files, args.power_interval_s);
+    let keep = Keep::Stream(dir.path(), args.csv, args.power_interval_s);
     let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
     write_rest(&o, args, &dir, report, &caches.catalogs)?;
     let path = dir.commit()?;
@@ -690,7 +695,7 @@ fn write_rest(
         memory: &s.memory,
         outputs: OutputSettings {
             power_interval_s: args.power_interval_s,
-            requests_csv: args.request_files == RequestFiles::ParquetAndCsv,
+            requests_csv: dir.file("requests.csv").exists(),
         },
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;

@@ -359,7 +359,7 @@ fn progress_of_a_trace_run_knows_its_total_and_reaches_it_before_writing() {
         seed: None,
         quiet: true,
         force: false,
-        request_files: simwatt::output::RequestFiles::ParquetAndCsv,
+        csv: simwatt::output::CsvPolicy::Always,
         power_interval_s: simwatt::output::DEFAULT_POWER_INTERVAL_S,
     };
     let opts = simwatt::report::ReportOptions {

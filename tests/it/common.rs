@@ -155,7 +155,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         seed: None,
         quiet: true,
         force: false,
-        request_files: simwatt::output::RequestFiles::ParquetAndCsv,
+        csv: simwatt::output::CsvPolicy::Always,
         power_interval_s: simwatt::output::DEFAULT_POWER_INTERVAL_S,
     };
     let opts = simwatt::report::ReportOptions {

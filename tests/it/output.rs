@@ -152,25 +152,47 @@ fn power_rows_tile_the_span_and_add_up_to_the_run_energy() {
             assert!(len > 0.0, "row {i}: empty");
             assert!((busy[i] + host[i] + idle[i] - len).abs() < 1e-9, "row {i}");
             assert!((w[i] * gpus[i] as f64 * len - energy[i]).abs() < 1e-9 * energy[i].max(1.0));
-            let prev = last_end.insert((replica[i], stage[i]), end[i]).unwrap_or(0.0);
-            assert!((start[i] - prev).abs() < 1e-9, "row {i}: starts at {} after {prev}", start[i]);
+            let prev = last_end
+                .insert((replica[i], stage[i]), end[i])
+                .unwrap_or(0.0);
+            assert!(
+                (start[i] - prev).abs() < 1e-9,
+                "row {i}: starts at {} after {prev}",
+                start[i]
+            );
             if interval == "0" {
-                let states = [busy[i], host[i], idle[i]].iter().filter(|x| **x > 0.0).count();
+                let states = [busy[i], host[i], idle[i]]
+                    .iter()
+                    .filter(|x| **x > 0.0)
+                    .count();
                 assert_eq!(states, 1, "row {i}: one segment, one state");
             } else {
                 let width: f64 = interval.parse().unwrap();
                 // A row lies within one interval, or is a run of whole idle intervals.
                 let k = (start[i] / width).round();
-                assert!((start[i] - k * width).abs() < 1e-6, "row {i} starts off the grid");
-                assert!(len <= width + 1e-9 || idle[i] == len, "row {i}: {len} s not idle");
+                assert!(
+                    (start[i] - k * width).abs() < 1e-6,
+                    "row {i} starts off the grid"
+                );
+                assert!(
+                    len <= width + 1e-9 || idle[i] == len,
+                    "row {i}: {len} s not idle"
+                );
             }
         }
         for e in last_end.values() {
-            assert!((e - span).abs() < 1e-6, "a group ends at {e}, the span at {span}");
+            assert!(
+                (e - span).abs() < 1e-6,
+                "a group ends at {e}, the span at {span}"
+            );
         }
         let sum = |v: &[f64]| v.iter().sum::<f64>();
         let want = run.summary["energy_j"].as_f64().unwrap();
-        assert!((sum(&energy) - want).abs() < 1e-9 * want, "{} vs {want}", sum(&energy));
+        assert!(
+            (sum(&energy) - want).abs() < 1e-9 * want,
+            "{} vs {want}",
+            sum(&energy)
+        );
         let want_idle = run.summary["idle_energy_j"].as_f64().unwrap();
         assert!((sum(&idle_energy) - want_idle).abs() < 1e-6 * want.max(1.0));
         let prov = run.provenance.as_ref().unwrap();

@@ -22,7 +22,10 @@ pub struct EnergyByReplica {
 
 /// The energy of each replica, from batches.parquet (busy) and power.parquet (idle); none without either.
 pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
-    let (Some(power), Some(energy)) = (run.power(&["replica", "idle_energy_j"])?, stage_energies(run)?) else {
+    let (Some(power), Some(energy)) = (
+        run.power(&["replica", "idle_energy_j"])?,
+        stage_energies(run)?,
+    ) else {
         return Ok(None);
     };
     let b = run.batches(&["replica", "prefill_tokens", "decode_tokens"])?;
