@@ -859,10 +859,9 @@ impl PowerSegments {
             let o = &mut self.open[g];
             // Where the open row must end: the next multiple of the interval after its start, or,
             // one row per segment, at the end of this segment.
-            let row_end = if self.interval == 0 {
-                z
-            } else {
-                (o.start / self.interval + 1).saturating_mul(self.interval)
+            let row_end = match o.start.checked_div(self.interval) {
+                None => z,
+                Some(k) => (k + 1).saturating_mul(self.interval),
             };
             // A whole number of idle intervals from a row's start is one row.
             let piece_end = if state == State::Idle && self.interval > 0 && o.covered() == 0 {
