@@ -1,53 +1,77 @@
 #!/usr/bin/env bash
-# Speed and memory of the event loop on the peers' workload (experiments/bench-10k.yaml: Poisson 4 req/s,
-# prompts U[512, 2048], outputs U[128, 512], one A100 serving Llama-2-7B), for every batching policy, and
-# on 1,000,000 requests of the same lengths with the rate scaled 100x and 160 replicas, so each replica
-# gets 2.5 req/s, which one A100 sustains (at 4 req/s per replica the queue grows all run: the last row
-# is that overloaded case, to show memory under a growing backlog).
-# The execution-time model is fitted once before timing (its time is reported separately); plots and the
-# trace are off. Reports simulated requests and events per wall-second of the event loop (summary.json's
-# sim_wall_s: workload generation and writing requests.csv excluded, batches streamed to disk included),
-# the whole command's wall time, and peak RSS.
-# Usage: [REPS=3] scripts/bench_speed.sh   (from the repository root)
+# Speed and memory of `simwatt simulate` as a user runs it, on the peers' workload
+# (experiments/bench-10k.yaml: Poisson 4 req/s, prompts U[512, 2048], outputs U[128, 512], one A100 serving
+# Llama-2-7B):
+# - every batching policy on the 10k workload, plots and trace off (`--no-plots --no-trace`), everything
+#   else written;
+# - a million requests of the same lengths with default outputs (plots, trace, every table): the rate
+#   scaled 100x over 160 replicas (2.5 req/s each, which one A100 sustains), and the same million on one
+#   replica at 2.5 req/s (one long timeline).
+# Each figure is the median [min-max] of REPS runs (default 5; REPS_1M, default 3, for the million rows).
+# "whole req/s" divides the requests by the command's wall time; "loop req/s" is summary.json's
+# sim_requests_per_wall_s (the event loop alone, batches streamed to the writers included). Peak RSS is
+# the largest resident set of the process; "written" the run folder's size.
+# The execution-time model is fitted once before timing (its time is printed separately).
+# Usage: [REPS=5] [REPS_1M=3] [ONLY=10k|1m] scripts/bench_speed.sh   (from anywhere in the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-bin=target/release/simwatt
+bin=$PWD/target/release/simwatt
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+reps=${REPS:-5}
+reps_1m=${REPS_1M:-3}
+only=${ONLY:-all}
 
 t0=$(date +%s.%N)
 $bin fit latency --gpu a100 --model meta-llama/Llama-2-7b-hf -q >/dev/null
 t1=$(date +%s.%N)
-awk -v a="$t0" -v b="$t1" 'BEGIN { printf "predictor fit or cache load (one-time): %.2f s\n", b - a }'
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-printf "%-20s %10s %14s %14s %10s %12s\n" workload requests "sim req/s" "events/s" "wall s" "peak RSS MB"
+echo "date: $(date -u +%Y-%m-%d)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "simwatt: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+awk -v a="$t0" -v b="$t1" 'BEGIN { printf "predictor fit or cache load (one-time): %.2f s\n\n", b - a }'
 
-# Each row is the median of REPS runs (default 3) by simulated requests per second; wall time is that
-# run's, peak RSS the largest of the runs.
-reps=${REPS:-3}
+# run NAME REPS ARGS...: REPS runs of `simulate` with ARGS; one line of medians [min-max].
 run() {
-  local name=$1; shift
+  local name=$1 n=$2; shift 2
   : > "$out/rows"
-  for _ in $(seq "$reps"); do
-    /usr/bin/time -f "%e %M" -o "$out/time" $bin simulate -c experiments/bench-10k.yaml "$@" \
-      -o "$out/run" --force -q --no-plots --no-trace
+  for _ in $(seq "$n"); do
+    rm -rf "$out/run"
+    /usr/bin/time -f "%e %M" -o "$out/time" "$bin" simulate -o "$out/run" -q "$@"
     read -r wall rss < "$out/time"
-    python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s["requests_total"], s["sim_requests_per_wall_s"], s["sim_events_per_wall_s"], sys.argv[2], sys.argv[3])' \
-      "$out/run/summary.json" "$wall" "$rss" >> "$out/rows"
+    bytes=$(du -sb "$out/run" | cut -f1)
+    python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s["requests_total"], s["sim_requests_per_wall_s"], *sys.argv[2:])' \
+      "$out/run/summary.json" "$wall" "$rss" "$bytes" >> "$out/rows"
   done
   python3 - "$name" "$out/rows" <<'PY'
-import sys
+import statistics, sys
 name, path = sys.argv[1], sys.argv[2]
-rows = sorted((tuple(float(x) for x in l.split()) for l in open(path)), key=lambda r: r[1])
-n, rps, eps, wall, _ = rows[len(rows) // 2]
-rss = max(r[4] for r in rows)
-print(f"{name:<20} {n:>10.0f} {rps:>14.0f} {eps:>14.0f} {wall:>10.2f} {rss / 1024:>12.0f}")
+rows = [[float(x) for x in l.split()] for l in open(path)]
+n = rows[0][0]
+def stat(vals, fmt):
+    return f"{fmt(statistics.median(vals))} [{fmt(min(vals))}-{fmt(max(vals))}]"
+whole = [n / r[2] for r in rows]
+loop = [r[1] for r in rows]
+wall = [r[2] for r in rows]
+rss = [r[3] / 1024 for r in rows]
+written = [r[4] / 1e6 for r in rows]
+i = lambda v: f"{v:,.0f}"
+print(f"| {name} | {n:,.0f} | {stat(whole, i)} | {stat(loop, i)} | {stat(wall, lambda v: f'{v:.2f}')} | "
+      f"{stat(rss, i)} | {stat(written, lambda v: f'{v:,.1f}')} |")
 PY
 }
 
-for p in vllm orca sarathi faster_transformer lightllm; do
-  run "10k $p" --set scheduler.policy=$p
-done
-run "1M vllm" --set workload.requests=1000000 --set workload.arrival.rate=400 --set hardware.replicas=160
-run "1M vllm overloaded" --set workload.requests=1000000 --set workload.arrival.rate=400 --set hardware.replicas=100
+echo "| run | requests | whole req/s | loop req/s | wall s | peak RSS MB | written MB |"
+echo "|---|---|---|---|---|---|---|"
+if [ "$only" != 1m ]; then
+  for p in vllm orca sarathi faster_transformer lightllm; do
+    run "10k $p, --no-plots --no-trace" "$reps" -c experiments/bench-10k.yaml \
+      --set scheduler.policy=$p --no-plots --no-trace
+  done
+fi
+if [ "$only" != 10k ]; then
+  run "1M vllm, 160 replicas, default outputs" "$reps_1m" -c experiments/bench-10k.yaml \
+    --set workload.requests=1000000 --set workload.arrival.rate=400 --set hardware.replicas=160
+  run "1M vllm, 1 replica, default outputs" "$reps_1m" -c experiments/bench-10k.yaml \
+    --set workload.requests=1000000 --set workload.arrival.rate=2.5
+fi

@@ -29,9 +29,38 @@ impl TokenGaps {
         })
     }
 
-    fn record(&mut self, gap: u64) {
-        self.hist.saturating_record(gap);
-        self.sum_ns += gap as u128;
+    /// Records `count` gaps of `gap` ns.
+    fn record_n(&mut self, gap: u64, count: u64) {
+        self.hist.saturating_record_n(gap, count);
+        self.sum_ns += gap as u128 * count as u128;
+    }
+}
+
+/// Equal gaps in a row, recorded as one histogram entry with a count: the requests of a batch that
+/// also ran in the previous one all wait the same time for their next token, so most of a batch's
+/// gaps are one value.
+struct GapRun<'a> {
+    gaps: &'a mut TokenGaps,
+    gap: u64,
+    count: u64,
+}
+
+impl GapRun<'_> {
+    fn add(&mut self, gap: u64) {
+        if gap != self.gap && self.count > 0 {
+            self.gaps.record_n(self.gap, self.count);
+            self.count = 0;
+        }
+        self.gap = gap;
+        self.count += 1;
+    }
+}
+
+impl Drop for GapRun<'_> {
+    fn drop(&mut self) {
+        if self.count > 0 {
+            self.gaps.record_n(self.gap, self.count);
+        }
     }
 }
 
@@ -51,6 +80,11 @@ pub fn finish_batch(
         Error::Internal(format!("a token at {now} ns streamed past the end of time"))
     })?;
     let mut completed = 0;
+    let mut run = GapRun {
+        gaps,
+        gap: 0,
+        count: 0,
+    };
     for item in &batch.items {
         let req = &mut requests[item.request as usize];
         if req.phase != Phase::Running || !req.in_flight {
@@ -77,7 +111,7 @@ pub fn finish_batch(
         } else {
             let gap = emitted - req.last_token_ns;
             req.tbt_max_ns = req.tbt_max_ns.max(gap);
-            gaps.record(gap);
+            run.add(gap);
         }
         req.last_token_ns = emitted;
         if req.generated == req.output_tokens {
