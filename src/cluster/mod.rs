@@ -128,9 +128,12 @@ impl Request {
     }
 
     /// Most tokens this request ever holds in the KV cache: the prompt and every output token but the
-    /// last (whose keys are never needed).
+    /// last (whose keys are never needed). Saturates at `u32::MAX` tokens (far beyond any context the
+    /// loop admits: the arrival check rejects a request longer than the model's context first).
     pub fn peak_kv_tokens(&self) -> u32 {
-        self.prompt_tokens + self.output_tokens - 1
+        self.prompt_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_sub(1)
     }
 
     /// Output tokens still to produce.

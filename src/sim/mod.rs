@@ -259,7 +259,9 @@ impl Sim<'_> {
             .units_for(self.requests[i as usize].peak_kv_tokens());
         let req = &mut self.requests[i as usize];
         req.replica = replica;
-        let reason = if req.prompt_tokens + req.output_tokens > max_context {
+        // In u64: a prompt and output near u32::MAX each must not wrap around to a short request.
+        let context = req.prompt_tokens as u64 + req.output_tokens as u64;
+        let reason = if context > max_context as u64 {
             Some(crate::cluster::RejectReason::ContextLength)
         } else {
             self.limits.rejection(req, units, kv_total)

@@ -299,3 +299,27 @@ fn the_loop_holds_the_requests_in_flight_not_every_request() {
         );
     }
 }
+
+/// A prompt and an output whose sum does not fit in 32 bits are a request far longer than any model's
+/// context: every policy rejects it for its context length (the sum once wrapped around to a short
+/// request that no policy could schedule, and the run stopped with an internal error).
+#[test]
+fn a_request_longer_than_u32_tokens_is_rejected_for_its_context_by_every_policy() {
+    for policy in ["vllm", "orca", "sarathi", "faster_transformer", "lightllm"] {
+        let o = simulate(
+            &quickstart(),
+            &[
+                "workload.requests=3",
+                "workload.lengths={type: fixed, prompt: 100, output: 4294967295}",
+                &format!("scheduler.policy={policy}"),
+            ],
+        );
+        assert_eq!(o.summary.requests_rejected, 3, "{policy}");
+        assert_eq!(
+            o.summary.requests_rejected_by_reason.get("context_length"),
+            Some(&3),
+            "{policy}: {:?}",
+            o.summary.requests_rejected_by_reason
+        );
+    }
+}
