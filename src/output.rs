@@ -599,25 +599,40 @@ impl<W: Write> ParquetFile<W> {
 pub const CHUNK_ROWS: usize = 1 << 16;
 
 /// A Parquet file written chunk by chunk on a background thread, so a table never has to be held
-/// whole in memory and compression runs beside the event loop rather than inside it.
-pub struct ParquetStream {
+/// whole in memory and compression runs beside the event loop rather than inside it. Chunks arrive as
+/// `T` (the columns a sink collects) and become frames on the writer's thread, so the loop only moves
+/// vectors.
+pub struct ParquetStream<T: Send + 'static = DataFrame> {
     path: PathBuf,
-    tx: Option<std::sync::mpsc::SyncSender<DataFrame>>,
+    tx: Option<std::sync::mpsc::SyncSender<T>>,
     worker: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
-impl ParquetStream {
-    /// Starts the file at `path`; `meta` goes into its footer as key-value metadata.
+impl ParquetStream<DataFrame> {
+    /// Starts the file at `path` for frames with `schema`; `meta` goes into its footer as key-value
+    /// metadata.
     pub fn create(path: &Path, schema: &Schema, meta: Vec<(String, String)>) -> Result<Self> {
+        ParquetStream::create_with(path, schema, meta, Ok)
+    }
+}
+
+impl<T: Send + 'static> ParquetStream<T> {
+    /// Like [`ParquetStream::create`], each chunk made a frame by `frame` on the writer's thread.
+    pub fn create_with(
+        path: &Path,
+        schema: &Schema,
+        meta: Vec<(String, String)>,
+        frame: fn(T) -> Result<DataFrame>,
+    ) -> Result<Self> {
         let f = File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer =
             ParquetFile::new(std::io::BufWriter::new(f), schema).map_err(frame_err(path))?;
         // Two chunks in flight at most: memory stays bounded if the disk is slower than the loop.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<DataFrame>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<T>(2);
         let p = path.to_path_buf();
         let worker = std::thread::spawn(move || -> Result<()> {
-            for df in rx {
-                writer.write(&df).map_err(frame_err(&p))?;
+            for chunk in rx {
+                writer.write(&frame(chunk)?).map_err(frame_err(&p))?;
             }
             let mut f = writer.finish(&meta).map_err(frame_err(&p))?;
             f.flush().map_err(|e| Error::io(&p, e))
@@ -629,11 +644,11 @@ impl ParquetStream {
         })
     }
 
-    pub fn write(&mut self, df: DataFrame) -> Result<()> {
+    pub fn write(&mut self, chunk: T) -> Result<()> {
         let sent = self
             .tx
             .as_ref()
-            .map(|tx| tx.send(df).is_ok())
+            .map(|tx| tx.send(chunk).is_ok())
             .unwrap_or(false);
         if sent {
             Ok(())
@@ -664,7 +679,7 @@ impl ParquetStream {
 /// Streams batch-stage rows to batches.parquet in chunks.
 pub struct BatchesWriter {
     buf: BatchLog,
-    out: ParquetStream,
+    out: ParquetStream<BatchLog>,
 }
 
 impl BatchesWriter {
@@ -675,15 +690,13 @@ impl BatchesWriter {
             .clone();
         Ok(BatchesWriter {
             buf: BatchLog::default(),
-            out: ParquetStream::create(path, &schema, Vec::new())?,
+            out: ParquetStream::create_with(path, &schema, Vec::new(), |b| batches_frame(&b))?,
         })
     }
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.out.write(batches_frame(&self.buf)?)?;
-            let cleared = std::mem::take(&mut self.buf);
-            drop(cleared);
+            self.out.write(std::mem::take(&mut self.buf))?;
         }
         Ok(())
     }
@@ -704,8 +717,10 @@ impl BatchSink for BatchesWriter {
     }
 }
 
+/// Rows of power.parquet as columns, and the GPUs of every group (one value for the table).
 #[derive(Default)]
 struct PowerCols {
+    gpus: u32,
     replica: Vec<u32>,
     stage: Vec<u32>,
     start_s: Vec<f64>,
@@ -791,7 +806,7 @@ pub struct PowerSegments {
     last_end: Vec<SimTime>,
     open: Vec<Open>,
     buf: PowerCols,
-    out: ParquetStream,
+    out: ParquetStream<PowerCols>,
 }
 
 impl PowerSegments {
@@ -807,7 +822,7 @@ impl PowerSegments {
         // The schema comes from an empty frame. One stream per file: a second stream opened on the
         // same path would race the first one's writer thread, which still writes its own (empty) file
         // into the same inode when dropped, and corrupt the table.
-        let schema = Self::frame_of(PowerCols::default(), hw.tensor_parallel)?
+        let schema = Self::frame_of(PowerCols::default())?
             .schema()
             .as_ref()
             .clone();
@@ -816,7 +831,7 @@ impl PowerSegments {
             "simwatt.power_interval_s".to_string(),
             format!("{interval_s}"),
         )];
-        let out = ParquetStream::create(path, &schema, meta)?;
+        let out = ParquetStream::create_with(path, &schema, meta, Self::frame_of)?;
         Ok(PowerSegments {
             stages: hw.pipeline_stages,
             gpus: hw.tensor_parallel,
@@ -824,7 +839,10 @@ impl PowerSegments {
             interval: crate::units::secs_to_ns(interval_s),
             last_end: vec![0; groups],
             open: vec![Open::default(); groups],
-            buf: PowerCols::default(),
+            buf: PowerCols {
+                gpus: hw.tensor_parallel,
+                ..PowerCols::default()
+            },
             out,
         })
     }
@@ -891,12 +909,8 @@ impl PowerSegments {
         }
     }
 
-    fn frame(&mut self) -> Result<DataFrame> {
-        Self::frame_of(std::mem::take(&mut self.buf), self.gpus)
-    }
-
-    fn frame_of(b: PowerCols, gpus: u32) -> Result<DataFrame> {
-        let n = b.replica.len();
+    fn frame_of(b: PowerCols) -> Result<DataFrame> {
+        let (n, gpus) = (b.replica.len(), b.gpus);
         frame(
             &POWER,
             vec![
@@ -917,8 +931,11 @@ impl PowerSegments {
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.replica.is_empty() {
-            let df = self.frame()?;
-            self.out.write(df)?;
+            let empty = PowerCols {
+                gpus: self.gpus,
+                ..PowerCols::default()
+            };
+            self.out.write(std::mem::replace(&mut self.buf, empty))?;
         }
         Ok(())
     }
