@@ -1,5 +1,6 @@
 //! Figure: prefill, decode and idle GPU energy of each replica ([`EnergyByReplica`]): busy energy from
-//! `batches.parquet` (split by tokens as accounting shares it), idle energy from `power.parquet`.
+//! `batches.parquet` (split by tokens as accounting shares it, summed per replica chunk by chunk), idle
+//! energy from `power.parquet`.
 
 use super::style::*;
 use super::tables::*;
@@ -23,13 +24,9 @@ pub struct EnergyByReplica {
 
 /// The energy of each replica, from batches.parquet (busy) and power.parquet (idle); none without either.
 pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
-    let (Some(power), Some(energy)) = (run.power(POWER.columns)?, stage_energies(run)?) else {
+    let (Some(power), Some(busy)) = (run.power(POWER.columns)?, busy_energy(run)?) else {
         return Ok(None);
     };
-    let b = run.batches(&["replica", "prefill_tokens", "decode_tokens"])?;
-    let replica = b.u64s("replica")?;
-    let prefill = b.f64s_required("prefill_tokens")?;
-    let decode = b.f64s_required("decode_tokens")?;
     // Only idle segments count here (busy energy comes from the batches): drop the busy rows first.
     let idle: Vec<bool> = power
         .text_codes("state", &["busy", "idle", "host"])?
@@ -37,23 +34,19 @@ pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
         .map(|c| c == 1)
         .collect();
     let groups = power_groups(&power.filter(&idle)?)?;
-    let n = replica
+    let n = groups
         .iter()
-        .map(|r| *r as usize + 1)
-        .chain(groups.iter().map(|g| g.replica as usize + 1))
+        .map(|g| g.replica as usize + 1)
         .max()
         .unwrap_or(0)
+        .max(busy.prefill_j.len())
         .max(run.replicas() as usize);
     let mut out = EnergyByReplica {
-        prefill_j: vec![0.0; n],
-        decode_j: vec![0.0; n],
         idle_j: vec![0.0; n],
+        ..busy
     };
-    for i in 0..b.rows() {
-        let (p, d) = split_stage_energy(energy[i], prefill[i], decode[i]);
-        out.prefill_j[replica[i] as usize] += p;
-        out.decode_j[replica[i] as usize] += d;
-    }
+    out.prefill_j.resize(n, 0.0);
+    out.decode_j.resize(n, 0.0);
     for g in &groups {
         out.idle_j[g.replica as usize] += g
             .segments
@@ -63,6 +56,51 @@ pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
             .sum::<f64>();
     }
     Ok(Some(out))
+}
+
+/// The busy GPU energy of each replica (index = replica; as many entries as the highest replica with a
+/// batch stage, plus one), each stage's `energy_j` split between prefill and decode by tokens, summed in
+/// the order of batches.parquet, which is read chunk by chunk. None when the table has no rows or a stage
+/// has no finite energy (a run without a power profile).
+fn busy_energy(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
+    let mut busy = EnergyByReplica {
+        prefill_j: Vec::new(),
+        decode_j: Vec::new(),
+        idle_j: Vec::new(),
+    };
+    let mut finite = true;
+    let rows = run.batches_chunks(
+        &["replica", "prefill_tokens", "decode_tokens", "energy_j"],
+        |b| {
+            if !finite {
+                return Ok(());
+            }
+            if !b.has("energy_j") {
+                finite = false;
+                return Ok(());
+            }
+            let energy = b.f64s("energy_j")?;
+            if energy.iter().any(|v| !v.is_some_and(f64::is_finite)) {
+                finite = false;
+                return Ok(());
+            }
+            let replica = b.u64s("replica")?;
+            let prefill = b.f64s_required("prefill_tokens")?;
+            let decode = b.f64s_required("decode_tokens")?;
+            for (i, e) in energy.into_iter().enumerate() {
+                let (p, d) = split_stage_energy(e.unwrap_or_default(), prefill[i], decode[i]);
+                let r = replica[i] as usize;
+                if busy.prefill_j.len() <= r {
+                    busy.prefill_j.resize(r + 1, 0.0);
+                    busy.decode_j.resize(r + 1, 0.0);
+                }
+                busy.prefill_j[r] += p;
+                busy.decode_j[r] += d;
+            }
+            Ok(())
+        },
+    )?;
+    Ok((rows > 0 && finite).then_some(busy))
 }
 
 impl EnergyByReplica {

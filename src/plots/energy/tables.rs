@@ -1,9 +1,10 @@
-//! The energy tables of a run folder as the figures read them: `power.parquet` as power segments
-//! grouped by (replica, stage), and the `energy_j` column of `batches.parquet`. Every joule drawn comes
-//! from these files (written by the power model and accounting) or from [`crate::power::energy_j`].
+//! The power table of a run folder as the figures read it: `power.parquet` as power segments grouped by
+//! (replica, stage). Every joule drawn comes from the run's files (written by the power model and
+//! accounting) or from [`crate::power::energy_j`]; the figures read `energy_j` of `batches.parquet`
+//! themselves, chunk by chunk.
 
 use crate::error::Result;
-use crate::runfolder::{RunFolder, Table};
+use crate::runfolder::Table;
 use std::collections::BTreeMap;
 
 /// One piece of constant power of a GPU group (a row of power.parquet).
@@ -60,18 +61,4 @@ pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
         g.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
     }
     Ok(out)
-}
-
-/// The `energy_j` column of batches.parquet, when every stage has a finite energy (a run with a power
-/// profile).
-pub(super) fn stage_energies(run: &RunFolder) -> Result<Option<Vec<f64>>> {
-    let b = run.batches(&["energy_j"])?;
-    if b.rows() == 0 || !b.has("energy_j") {
-        return Ok(None);
-    }
-    let e: Vec<Option<f64>> = b.f64s("energy_j")?;
-    if e.iter().any(|v| !v.is_some_and(f64::is_finite)) {
-        return Ok(None);
-    }
-    Ok(Some(e.into_iter().flatten().collect()))
 }
