@@ -259,7 +259,11 @@ impl SizeGroups {
                     .iter()
                     .flat_map(|(x, ys)| std::iter::repeat_n(x.ln(), ys.len()))
                     .sum();
-                let ys = crate::plots::sorted(g.into_iter().flat_map(|(_, ys)| ys).collect());
+                let mut ys: Vec<f64> = g.into_iter().flat_map(|(_, ys)| ys).collect();
+                // As `crate::plots::sorted`; `total_cmp` is a total order in which equal values are the
+                // same bits, so the unstable sort gives the same sequence, sooner.
+                ys.retain(|y| y.is_finite());
+                ys.sort_unstable_by(f64::total_cmp);
                 SizeStat {
                     requests: (ln_sum / n as f64).exp(),
                     batches: n,
