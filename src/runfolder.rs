@@ -3,9 +3,11 @@
 //!
 //! Input: a folder written by `simulate` (`summary.json`, `config.resolved.yaml`, `requests.parquet`,
 //! `batches.parquet`; `provenance.json` and `power.parquet` when present). Output: a [`RunFolder`] that holds
-//! the tables as polars frames and the JSON / YAML documents as values, with typed column accessors whose
-//! errors name the file and the column. Nothing here depends on the in-memory state of a simulation, so a
-//! report made right after `simulate` and one made later from the files are the same.
+//! the JSON / YAML documents as values and reads the tables when asked, as polars frames of the columns
+//! asked for (whole, their first rows, or chunk by chunk for a fold over a long run's tables), with
+//! typed column accessors whose errors name the file, the column and the file's row. Nothing here
+//! depends on the in-memory state of a simulation, so a report made right after `simulate` and one made
+//! later from the files are the same.
 
 use crate::error::{Error, Result};
 use polars::prelude::*;
@@ -102,12 +104,19 @@ pub const POWER: TableSchema = TableSchema {
     ],
 };
 
-/// A table of a run folder (a parquet file read whole).
+/// A chunk of a table read by [`RunFolder::batches_chunks`] and [`RunFolder::requests_chunks`]: whole
+/// row groups adding up to at least this many rows (the last chunk may have fewer), unless
+/// [`RunFolder::chunk_rows`] says otherwise.
+pub const CHUNK_ROWS: usize = 1 << 18;
+
+/// A table of a run folder: a parquet file read whole, or a chunk of its rows.
 #[derive(Debug, Clone)]
 pub struct Table {
     /// The file it was read from.
     pub path: PathBuf,
     pub df: DataFrame,
+    /// Index in the file of the first row held (0 unless a chunk), so errors name the file's row.
+    pub first_row: usize,
 }
 
 impl Table {
@@ -147,9 +156,68 @@ impl Table {
             Table {
                 path: path.to_path_buf(),
                 df,
+                first_row: 0,
             },
             total,
         ))
+    }
+
+    /// Reads the columns `names` of a parquet file (names it lacks are left out, as
+    /// [`Table::read_parquet_columns`] does) in chunks of whole row groups adding up to at least
+    /// `chunk_rows` rows, and calls `fold` on each chunk in row order; returns the file's row count. Only
+    /// one chunk's columns are in memory at a time, so a fold over a long run's batch log needs memory
+    /// for what it keeps, not for the table.
+    pub fn fold_parquet_chunks(
+        path: &Path,
+        names: &[&str],
+        chunk_rows: usize,
+        mut fold: impl FnMut(&Table) -> Result<()>,
+    ) -> Result<usize> {
+        let bad = |e: PolarsError| Error::Csv {
+            path: path.to_path_buf(),
+            message: format!("not a readable parquet file: {e}"),
+        };
+        let open = || File::open(path).map_err(|e| Error::io(path, e));
+        let mut reader = ParquetReader::new(open()?);
+        let metadata = reader.get_metadata().map_err(bad)?.clone();
+        let schema = reader.schema().map_err(bad)?;
+        let present: Vec<String> = names
+            .iter()
+            .filter(|n| schema.contains(n))
+            .map(|n| n.to_string())
+            .collect();
+        drop(reader);
+        // Row ranges of whole row groups, each of at least `chunk_rows` rows but the last.
+        let mut chunks = Vec::new();
+        let (mut first, mut len) = (0, 0);
+        for rg in &metadata.row_groups {
+            len += rg.num_rows();
+            if len >= chunk_rows.max(1) {
+                chunks.push((first, len));
+                first += len;
+                len = 0;
+            }
+        }
+        if len > 0 {
+            chunks.push((first, len));
+        }
+        for (first, len) in chunks {
+            // A reader per chunk (the file's metadata read once): the file pages one chunk touched are
+            // let go before the next chunk is read.
+            let mut reader = ParquetReader::new(open()?);
+            reader.set_metadata(metadata.clone());
+            let df = reader
+                .with_columns(Some(present.clone()))
+                .with_slice(Some((first, len)))
+                .finish()
+                .map_err(bad)?;
+            fold(&Table {
+                path: path.to_path_buf(),
+                df,
+                first_row: first,
+            })?;
+        }
+        Ok(metadata.num_rows)
     }
 
     pub fn rows(&self) -> usize {
@@ -166,7 +234,13 @@ impl Table {
         Ok(Table {
             path: self.path.clone(),
             df,
+            first_row: 0,
         })
+    }
+
+    /// The row number in the file (counted from 1, as errors name rows) of row `i` of this table.
+    pub fn file_row(&self, i: usize) -> usize {
+        self.first_row + i + 1
     }
 
     /// Whether the table has a column named `name`.
@@ -232,7 +306,7 @@ impl Table {
                     Err(Error::Column {
                         path: self.path.clone(),
                         column: name.to_string(),
-                        row: Some(i + 1),
+                        row: Some(self.file_row(i)),
                         message: format!("{v} is not a non-negative integer"),
                     })
                 }
@@ -265,7 +339,7 @@ impl Table {
                     .ok_or_else(|| Error::Column {
                         path: self.path.clone(),
                         column: name.to_string(),
-                        row: Some(i + 1),
+                        row: Some(self.file_row(i)),
                         message: format!(
                             "`{v}` is not one of {}",
                             allowed
@@ -277,6 +351,15 @@ impl Table {
                     })
             })
             .collect()
+    }
+
+    /// Whether each value of a text column equals `value` (a null does not), without a string per row.
+    pub fn text_is(&self, name: &str, value: &str) -> Result<Vec<bool>> {
+        Ok(self
+            .text_column(name)?
+            .iter()
+            .map(|v| v == Some(value))
+            .collect())
     }
 
     /// A text column (nulls as empty strings).
@@ -292,7 +375,7 @@ impl Table {
         Error::Column {
             path: self.path.clone(),
             column: name.to_string(),
-            row: Some(i + 1),
+            row: Some(self.file_row(i)),
             message: "empty value".into(),
         }
     }
@@ -310,6 +393,9 @@ pub struct RunFolder {
     pub config: serde_yaml::Value,
     /// `provenance.json`, when present.
     pub provenance: Option<serde_json::Value>,
+    /// Least rows of a chunk the folds read at a time ([`CHUNK_ROWS`]; tests make it small to cut a
+    /// table into many chunks).
+    pub chunk_rows: usize,
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -363,6 +449,7 @@ impl RunFolder {
             summary,
             config,
             provenance,
+            chunk_rows: CHUNK_ROWS,
         })
     }
 
@@ -387,6 +474,49 @@ impl RunFolder {
     /// Columns `cols` of `batches.parquet` (one row per batch stage).
     pub fn batches(&self, cols: &[&str]) -> Result<Table> {
         self.read_table(&BATCHES, cols)
+    }
+
+    /// Columns `cols` of `batches.parquet` in chunks of at least `chunk_rows` rows, each passed to
+    /// `fold` in row order (batch stages in order of start time); returns the table's row count.
+    pub fn batches_chunks(
+        &self,
+        cols: &[&str],
+        fold: impl FnMut(&Table) -> Result<()>,
+    ) -> Result<usize> {
+        self.read_chunks(&BATCHES, cols, fold)
+    }
+
+    /// Columns `cols` of `requests.parquet` in chunks of at least `chunk_rows` rows, each passed to
+    /// `fold` in row order (requests in id order); returns the table's row count.
+    pub fn requests_chunks(
+        &self,
+        cols: &[&str],
+        fold: impl FnMut(&Table) -> Result<()>,
+    ) -> Result<usize> {
+        self.read_chunks(&REQUESTS, cols, fold)
+    }
+
+    /// Columns `cols` of `power.parquet` in chunks, as [`RunFolder::batches_chunks`]; `None` when
+    /// the run has no power table (no power profile).
+    pub fn power_chunks(
+        &self,
+        cols: &[&str],
+        fold: impl FnMut(&Table) -> Result<()>,
+    ) -> Result<Option<usize>> {
+        if !self.dir.join(POWER.file).exists() {
+            return Ok(None);
+        }
+        self.read_chunks(&POWER, cols, fold).map(Some)
+    }
+
+    fn read_chunks(
+        &self,
+        table: &TableSchema,
+        cols: &[&str],
+        fold: impl FnMut(&Table) -> Result<()>,
+    ) -> Result<usize> {
+        table.check(cols)?;
+        Table::fold_parquet_chunks(&self.dir.join(table.file), cols, self.chunk_rows, fold)
     }
 
     /// Columns `cols` of `power.parquet`, when the run has one.
@@ -445,5 +575,81 @@ impl RunFolder {
             .map(|p| p as u32)
             .unwrap_or(1)
             .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parquet file of `rows` rows (`x` = 0, 1, ..., `y` with a null at row `null_at`), written in row
+    /// groups of `group` rows.
+    fn write_file(path: &Path, rows: usize, group: usize, null_at: usize) {
+        let x: Vec<f64> = (0..rows).map(|i| i as f64).collect();
+        let y: Vec<Option<f64>> = (0..rows)
+            .map(|i| (i != null_at).then_some(i as f64 * 0.5))
+            .collect();
+        let mut df = DataFrame::new(
+            rows,
+            vec![Column::new("x".into(), x), Column::new("y".into(), y)],
+        )
+        .unwrap();
+        ParquetWriter::new(File::create(path).unwrap())
+            .with_row_group_size(Some(group))
+            .finish(&mut df)
+            .unwrap();
+    }
+
+    #[test]
+    fn chunks_of_whole_row_groups_add_up_to_the_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.parquet");
+        write_file(&path, 23, 4, 17);
+        let whole = Table::read_parquet_columns(&path, &["x", "y"]).unwrap();
+        for chunk_rows in [1, 5, 8, 100] {
+            let (mut x, mut y, mut chunks) = (Vec::new(), Vec::new(), Vec::new());
+            let total = Table::fold_parquet_chunks(&path, &["x", "y", "absent"], chunk_rows, |t| {
+                assert!(!t.has("absent"));
+                chunks.push((t.first_row, t.rows()));
+                x.extend(t.f64s_required("x")?);
+                y.extend(t.f64s("y")?);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(total, 23);
+            assert_eq!(
+                x,
+                whole.f64s_required("x").unwrap(),
+                "chunks of {chunk_rows}"
+            );
+            assert_eq!(y, whole.f64s("y").unwrap(), "chunks of {chunk_rows}");
+            // The chunks follow each other and hold at least `chunk_rows` rows, but the last.
+            let mut next = 0;
+            for (k, &(first, rows)) in chunks.iter().enumerate() {
+                assert_eq!(first, next, "chunks of {chunk_rows}: {chunks:?}");
+                assert!(rows >= chunk_rows || k + 1 == chunks.len(), "{chunks:?}");
+                next += rows;
+            }
+            match chunk_rows {
+                1 => assert!(chunks.len() > 3, "one per row group: {chunks:?}"),
+                100 => assert_eq!(chunks, vec![(0, 23)]),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_chunk_names_the_row_of_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.parquet");
+        write_file(&path, 23, 4, 17);
+        let e = Table::fold_parquet_chunks(&path, &["y"], 1, |t| t.f64s_required("y").map(|_| ()))
+            .unwrap_err();
+        match e {
+            Error::Column { column, row, .. } => {
+                assert_eq!((column.as_str(), row), ("y", Some(18)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Latency CDFs of a run: time to first token, time per output token and largest inter-token gap, and end-to-end latency over its
 //! completed requests, all replicas together and, for 2 to 8 replicas, one line per replica.
 //!
-//! Input: `requests.parquet` of a [`RunFolder`] (and `batches.parquet` for the token gaps). Output: one
-//! [`LatencyCdf`] per latency, drawn by [`super::render`]; nothing when no request completed. Shares the
-//! house style of [`super`] and touches no file itself.
+//! Input: `requests.parquet` of a [`RunFolder`], read chunk by chunk, keeping per latency the replica and
+//! value of each completed request. Output: one [`LatencyCdf`] per latency, drawn by [`super::render`];
+//! nothing when no request completed. Shares the house style of [`super`] and touches no file itself.
 
 use super::{
     fmt_num, fmt_secs, font, legend_below, sorted, tick_label, DrawResult, Figure, HouseMesh,
@@ -55,27 +55,36 @@ fn pct_label(prefix: &str, v: &[f64]) -> String {
 /// end-to-end latency, over
 /// completed requests. Runs with no completed request get none.
 pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
-    let req = run.requests(&[
-        "status",
-        "replica",
-        "ttft_s",
-        "tpot_s",
-        "itl_max_s",
-        "e2e_s",
-    ])?;
-    let status = req.strings("status")?;
-    let replica = req.u64s("replica")?;
-    let done: Vec<bool> = status.iter().map(|s| s == "completed").collect();
+    // Per latency, (replica, value) of each completed request with a value, in request order; read chunk
+    // by chunk so that only these pairs, not the table's columns, are held for a long run.
+    let names = ["ttft_s", "tpot_s", "itl_max_s", "e2e_s"];
+    let mut values: [Vec<(u64, f64)>; 4] = Default::default();
+    run.requests_chunks(
+        &[
+            "status",
+            "replica",
+            "ttft_s",
+            "tpot_s",
+            "itl_max_s",
+            "e2e_s",
+        ],
+        |req| {
+            let done = req.text_is("status", "completed")?;
+            let replica = req.u64s("replica")?;
+            for (name, out) in names.iter().zip(values.iter_mut()) {
+                out.extend(
+                    req.f64s(name)?
+                        .into_iter()
+                        .zip(&replica)
+                        .zip(&done)
+                        .filter_map(|((v, r), d)| v.filter(|_| *d).map(|v| (*r, v))),
+                );
+            }
+            Ok(())
+        },
+    )?;
+    let [ttft_values, tpot_values, itl_max_values, e2e_values] = values;
     let n_replicas = run.replicas() as usize;
-    let column = |name: &str| -> Result<Vec<(u64, f64)>> {
-        Ok(req
-            .f64s(name)?
-            .into_iter()
-            .zip(&replica)
-            .zip(&done)
-            .filter_map(|((v, r), d)| v.filter(|_| *d).map(|v| (*r, v)))
-            .collect())
-    };
     // The total in the first colour, then one line per replica (when there are a few).
     let by_replica = |vals: &[(u64, f64)]| -> Vec<CdfSeries> {
         let all = sorted(vals.iter().map(|(_, v)| *v).collect());
@@ -117,7 +126,7 @@ pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
         series
     };
     let mut figs = Vec::new();
-    let ttft = by_replica(&column("ttft_s")?);
+    let ttft = by_replica(&ttft_values);
     if !ttft.is_empty() {
         figs.push(LatencyCdf {
             stem: "ttft_cdf",
@@ -127,8 +136,8 @@ pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
             series: ttft,
         });
     }
-    let tpot = sorted(column("tpot_s")?.into_iter().map(|(_, v)| v).collect());
-    let itl_max = sorted(column("itl_max_s")?.into_iter().map(|(_, v)| v).collect());
+    let tpot = sorted(tpot_values.into_iter().map(|(_, v)| v).collect());
+    let itl_max = sorted(itl_max_values.into_iter().map(|(_, v)| v).collect());
     if !tpot.is_empty() {
         figs.push(LatencyCdf {
             stem: "tpot_cdf",
@@ -156,7 +165,7 @@ pub fn latency_cdfs(run: &RunFolder) -> Result<Vec<LatencyCdf>> {
             ],
         });
     }
-    let e2e = by_replica(&column("e2e_s")?);
+    let e2e = by_replica(&e2e_values);
     if !e2e.is_empty() {
         figs.push(LatencyCdf {
             stem: "e2e_cdf",

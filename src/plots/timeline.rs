@@ -1,9 +1,10 @@
 //! Replica timelines of a run: per replica, the requests and prefill tokens per batch and the KV-cache
 //! use over simulated time, as exact steps for a few batches and time bins (mean and min-max band) for many.
 //!
-//! Input: `batches.parquet` (and the summary's KV-cache size) of a [`RunFolder`]. Output: one
-//! [`ReplicaTimeline`] per replica up to [`super::MAX_TIMELINES`], drawn by [`super::render`].
-//! Shares the house style of [`super`] and touches no file.
+//! Input: `batches.parquet` (and the summary's KV-cache size) of a [`RunFolder`], read chunk by chunk,
+//! keeping only the rows drawn (stage 0 of the first replicas). Output: one [`ReplicaTimeline`] per
+//! replica up to [`super::MAX_TIMELINES`], drawn by [`super::render`]. Shares the house style of
+//! [`super`] and touches no file.
 
 use super::{
     fmt_num, fmt_secs, font, legend_line, DrawResult, Figure, HouseMesh, EXACT_STEPS_MAX,
@@ -11,7 +12,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::metrics::Summary;
-use crate::runfolder::RunFolder;
+use crate::runfolder::{RunFolder, Table};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Deserialize;
@@ -163,42 +164,92 @@ pub struct ReplicaTimeline {
     panels: Vec<Panel>,
 }
 
+/// The batch stages a timeline draws: those of the first replicas at pipeline stage 0, in file order
+/// (one entry per row in each column), and the end of the last batch stage of any replica.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ShownBatches {
+    replica: Vec<u64>,
+    start: Vec<f64>,
+    end: Vec<f64>,
+    reqs: Vec<f64>,
+    prefill: Vec<f64>,
+    decode: Vec<f64>,
+    kv: Vec<f64>,
+    t_end: f64,
+    /// Rows of batches.parquet (all replicas and stages).
+    rows: usize,
+}
+
+/// The columns of batches.parquet a timeline reads.
+const TIMELINE_COLUMNS: [&str; 8] = [
+    "replica",
+    "stage",
+    "start_s",
+    "end_s",
+    "num_requests",
+    "prefill_tokens",
+    "decode_tokens",
+    "kv_blocks_used",
+];
+
+impl ShownBatches {
+    /// Adds the rows of a chunk of batches.parquet (its rows in file order) where the replica is below
+    /// `shown` and the stage is 0; every row counts towards `t_end`.
+    fn fold(&mut self, b: &Table, shown: u64) -> Result<()> {
+        self.rows += b.rows();
+        self.t_end = b
+            .f64s_required("end_s")?
+            .into_iter()
+            .fold(self.t_end, f64::max);
+        let replica = b.u64s("replica")?;
+        let keep: Vec<usize> = replica
+            .iter()
+            .zip(b.u64s("stage")?)
+            .enumerate()
+            .filter(|(_, (r, s))| **r < shown && *s == 0)
+            .map(|(i, _)| i)
+            .collect();
+        if keep.is_empty() {
+            return Ok(());
+        }
+        self.replica.extend(keep.iter().map(|&i| replica[i]));
+        for (name, out) in [
+            ("start_s", &mut self.start),
+            ("end_s", &mut self.end),
+            ("num_requests", &mut self.reqs),
+            ("prefill_tokens", &mut self.prefill),
+            ("decode_tokens", &mut self.decode),
+            ("kv_blocks_used", &mut self.kv),
+        ] {
+            let v = b.f64s_required(name)?;
+            out.extend(keep.iter().map(|&i| v[i]));
+        }
+        Ok(())
+    }
+}
+
 /// The timelines of the first [`MAX_TIMELINES`] replicas, from batches.parquet (pipeline stage 0: the
-/// batches as formed).
+/// batches as formed), read chunk by chunk and keeping only the rows drawn.
 // Long (~125 lines): three panel definitions per replica, read in the order they are drawn.
 pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
-    let b = run.batches(&[
-        "replica",
-        "stage",
-        "start_s",
-        "end_s",
-        "num_requests",
-        "prefill_tokens",
-        "decode_tokens",
-        "kv_blocks_used",
-    ])?;
-    if b.rows() == 0 {
+    let replicas = run.replicas();
+    let shown = replicas.min(MAX_TIMELINES) as u64;
+    let mut b = ShownBatches::default();
+    run.batches_chunks(&TIMELINE_COLUMNS, |chunk| b.fold(chunk, shown))?;
+    if b.rows == 0 {
         return Ok(Vec::new());
     }
-    let t_end = b.f64s_required("end_s")?.into_iter().fold(0.0, f64::max);
-    let replicas = run.replicas();
-    // Only the first replicas' first stage is drawn: select those rows before reading the rest.
-    let shown = replicas.min(MAX_TIMELINES) as u64;
-    let keep: Vec<bool> = b
-        .u64s("replica")?
-        .into_iter()
-        .zip(b.u64s("stage")?)
-        .map(|(r, s)| r < shown && s == 0)
-        .collect();
-    let b = b.filter(&keep)?;
-    let replica = b.u64s("replica")?;
-    let stage = b.u64s("stage")?;
-    let start = b.f64s_required("start_s")?;
-    let end = b.f64s_required("end_s")?;
-    let reqs = b.f64s_required("num_requests")?;
-    let prefill = b.f64s_required("prefill_tokens")?;
-    let decode = b.f64s_required("decode_tokens")?;
-    let kv = b.f64s_required("kv_blocks_used")?;
+    let t_end = b.t_end;
+    let ShownBatches {
+        replica,
+        start,
+        end,
+        reqs,
+        prefill,
+        decode,
+        kv,
+        ..
+    } = b;
     // The KV-cache size, from the summary (a summary that does not parse leaves the capacity line out).
     let summary = Summary::deserialize(&run.summary).ok();
     let capacity = summary.as_ref().map(|s| s.kv_blocks_per_replica as f64);
@@ -213,8 +264,8 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     };
     let mut figs = Vec::new();
     for r in 0..replicas.min(MAX_TIMELINES) {
-        let rows: Vec<usize> = (0..b.rows())
-            .filter(|&i| replica[i] == r as u64 && stage[i] == 0)
+        let rows: Vec<usize> = (0..replica.len())
+            .filter(|&i| replica[i] == r as u64)
             .collect();
         // `value(i)` over the batches where it applies.
         let profile = |value: &dyn Fn(usize) -> Option<f64>| {

@@ -450,6 +450,68 @@ fn energy_per_replica_adds_up_to_the_summary_split() {
     }
 }
 
+/// Rewrites the parquet file `path` in row groups of `rows` rows (the simulator writes 65,536).
+fn rewrite_in_row_groups(path: &Path, rows: usize) {
+    use polars::prelude::*;
+    let mut df = ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap())
+        .with_row_group_size(Some(rows))
+        .finish(&mut df)
+        .unwrap();
+}
+
+#[test]
+fn figures_folded_chunk_by_chunk_equal_figures_of_the_whole_tables() {
+    // The figures read batches.parquet and requests.parquet in chunks of whole row groups and fold
+    // them; cut into many small chunks (a batch's pipeline stages in different chunks), the tables
+    // give the same figures as read in one chunk. Three replicas, so the CDFs have a line per replica.
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, extra) in [
+        ("pp", ["--set", "hardware.pipeline_stages=2"]),
+        ("sarathi", ["--set", "scheduler.policy=sarathi"]),
+    ] {
+        let dir = small_run(
+            tmp.path(),
+            name,
+            &[&extra[..], &["--set", "hardware.replicas=3", "--no-plots"]].concat(),
+        );
+        let whole = simwatt::runfolder::RunFolder::read(&dir).unwrap();
+        let cut = tmp.path().join(format!("{name}-cut"));
+        std::fs::create_dir(&cut).unwrap();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, cut.join(f.file_name().unwrap())).unwrap();
+        }
+        rewrite_in_row_groups(&cut.join("batches.parquet"), 37);
+        rewrite_in_row_groups(&cut.join("requests.parquet"), 7);
+        let mut chunked = simwatt::runfolder::RunFolder::read(&cut).unwrap();
+        chunked.chunk_rows = 1;
+        let mut chunks = 0;
+        chunked
+            .batches_chunks(&["replica"], |_| {
+                chunks += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert!(chunks > 10, "{name}: {chunks} chunks");
+        let figures = |run: &simwatt::runfolder::RunFolder| {
+            use simwatt::plots::*;
+            format!(
+                "{:?}\n{:?}\n{:?}\n{:?}",
+                latency_cdfs(run).unwrap(),
+                replica_timelines(run).unwrap(),
+                energy_by_replica(run).unwrap().expect("a power profile"),
+                energy_per_token(run)
+                    .unwrap()
+                    .expect("batches with decodes"),
+            )
+        };
+        assert_eq!(figures(&chunked), figures(&whole), "{name}");
+    }
+}
+
 #[test]
 fn a_run_without_a_power_profile_has_no_energy_plots_and_no_error() {
     let tmp = tempfile::tempdir().unwrap();

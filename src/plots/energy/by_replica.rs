@@ -1,8 +1,8 @@
 //! Figure: prefill, decode and idle GPU energy of each replica ([`EnergyByReplica`]): busy energy from
-//! `batches.parquet` (split by tokens as accounting shares it), idle energy from `power.parquet`.
+//! `batches.parquet` (split by tokens as accounting shares it, summed per replica chunk by chunk), idle
+//! energy from `power.parquet`.
 
 use super::style::*;
-use super::tables::*;
 use crate::accounting::split_stage_energy;
 use crate::error::Result;
 use crate::plots::{fmt_num, font, DrawResult, Figure, HouseMesh, TICK_PX, TITLE_PX};
@@ -22,40 +22,88 @@ pub struct EnergyByReplica {
 
 /// The energy of each replica, from batches.parquet (busy) and power.parquet (idle); none without either.
 pub fn energy_by_replica(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
-    let (Some(power), Some(energy)) = (
-        run.power(&["replica", "idle_energy_j"])?,
-        stage_energies(run)?,
-    ) else {
+    let Some(busy) = busy_energy(run)? else {
         return Ok(None);
     };
-    let b = run.batches(&["replica", "prefill_tokens", "decode_tokens"])?;
-    let replica = b.u64s("replica")?;
-    let prefill = b.f64s_required("prefill_tokens")?;
-    let decode = b.f64s_required("decode_tokens")?;
-    // Idle energy of each row, by replica (busy energy comes from the batches).
-    let idle_replica = power.u64s("replica")?;
-    let idle_energy = power.f64s_required("idle_energy_j")?;
-    let n = replica
-        .iter()
-        .map(|r| *r as usize + 1)
-        .chain(idle_replica.iter().map(|r| *r as usize + 1))
-        .max()
-        .unwrap_or(0)
+    // Idle energy of each power row, summed by replica chunk by chunk (busy energy comes from the
+    // batches).
+    let mut idle_j: Vec<f64> = Vec::new();
+    let rows = run.power_chunks(&["replica", "idle_energy_j"], |t| {
+        for (r, j) in t
+            .u64s("replica")?
+            .into_iter()
+            .zip(t.f64s_required("idle_energy_j")?)
+        {
+            let r = r as usize;
+            if idle_j.len() <= r {
+                idle_j.resize(r + 1, 0.0);
+            }
+            idle_j[r] += j;
+        }
+        Ok(())
+    })?;
+    if rows.is_none() {
+        return Ok(None);
+    }
+    let n = idle_j
+        .len()
+        .max(busy.prefill_j.len())
         .max(run.replicas() as usize);
     let mut out = EnergyByReplica {
-        prefill_j: vec![0.0; n],
-        decode_j: vec![0.0; n],
         idle_j: vec![0.0; n],
+        ..busy
     };
-    for i in 0..b.rows() {
-        let (p, d) = split_stage_energy(energy[i], prefill[i], decode[i]);
-        out.prefill_j[replica[i] as usize] += p;
-        out.decode_j[replica[i] as usize] += d;
-    }
-    for (r, j) in idle_replica.iter().zip(&idle_energy) {
-        out.idle_j[*r as usize] += j;
+    out.prefill_j.resize(n, 0.0);
+    out.decode_j.resize(n, 0.0);
+    for (r, j) in idle_j.iter().enumerate() {
+        out.idle_j[r] += j;
     }
     Ok(Some(out))
+}
+
+/// The busy GPU energy of each replica (index = replica; as many entries as the highest replica with a
+/// batch stage, plus one), each stage's `energy_j` split between prefill and decode by tokens, summed in
+/// the order of batches.parquet, which is read chunk by chunk. None when the table has no rows or a stage
+/// has no finite energy (a run without a power profile).
+fn busy_energy(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
+    let mut busy = EnergyByReplica {
+        prefill_j: Vec::new(),
+        decode_j: Vec::new(),
+        idle_j: Vec::new(),
+    };
+    let mut finite = true;
+    let rows = run.batches_chunks(
+        &["replica", "prefill_tokens", "decode_tokens", "energy_j"],
+        |b| {
+            if !finite {
+                return Ok(());
+            }
+            if !b.has("energy_j") {
+                finite = false;
+                return Ok(());
+            }
+            let energy = b.f64s("energy_j")?;
+            if energy.iter().any(|v| !v.is_some_and(f64::is_finite)) {
+                finite = false;
+                return Ok(());
+            }
+            let replica = b.u64s("replica")?;
+            let prefill = b.f64s_required("prefill_tokens")?;
+            let decode = b.f64s_required("decode_tokens")?;
+            for (i, e) in energy.into_iter().enumerate() {
+                let (p, d) = split_stage_energy(e.unwrap_or_default(), prefill[i], decode[i]);
+                let r = replica[i] as usize;
+                if busy.prefill_j.len() <= r {
+                    busy.prefill_j.resize(r + 1, 0.0);
+                    busy.decode_j.resize(r + 1, 0.0);
+                }
+                busy.prefill_j[r] += p;
+                busy.decode_j[r] += d;
+            }
+            Ok(())
+        },
+    )?;
+    Ok((rows > 0 && finite).then_some(busy))
 }
 
 impl EnergyByReplica {

@@ -1,14 +1,16 @@
 //! Figure: each batch's energy per token against its number of requests ([`EnergyPerToken`]), from
-//! the batch stages of `batches.parquet` summed over pipeline stages.
+//! the batch stages of `batches.parquet` summed over pipeline stages. The table is read chunk by chunk;
+//! what is kept is the energy per token of each batch with decodes, grouped by batch size (the
+//! percentiles need every value), and the rows of batches still between pipeline stages.
 
 use super::style::*;
-use super::tables::*;
 use crate::error::{Error, Result};
 use crate::plots::{fmt_num, font, DrawResult, Figure, HouseMesh, LOG_SPREAD, TITLE_PX};
-use crate::runfolder::RunFolder;
+use crate::runfolder::{RunFolder, BATCHES};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 
 /// Up to this many batches, the energy-per-token plot draws one dot per batch.
 pub(super) const TOKEN_DOTS_MAX: usize = 3000;
@@ -47,7 +49,7 @@ pub struct EnergyPerToken {
     pub pipeline_stages: u32,
 }
 
-/// A batch: its replica, requests, tokens and energy over all its pipeline stages.
+/// A batch: its requests, tokens and energy over all its pipeline stages.
 #[derive(Debug, Clone, Copy)]
 struct BatchEnergy {
     requests: f64,
@@ -56,145 +58,332 @@ struct BatchEnergy {
     energy_j: f64,
 }
 
-/// The batches of a run with their energy summed over pipeline stages. A batch runs through its
-/// replica's stages in order and each stage runs batches first come, first served, so the k-th row of
-/// (replica, stage s) is the same batch for every s.
-fn batch_energies(run: &RunFolder, energy: &[f64]) -> Result<Vec<BatchEnergy>> {
-    let b = run.batches(&[
-        "replica",
-        "stage",
-        "num_requests",
-        "prefill_tokens",
-        "decode_tokens",
-    ])?;
-    let replica = b.u64s("replica")?;
-    let stage = b.u64s("stage")?;
-    let reqs = b.f64s_required("num_requests")?;
-    let prefill = b.f64s_required("prefill_tokens")?;
-    let decode = b.f64s_required("decode_tokens")?;
-    let mut rows: BTreeMap<u64, Vec<Vec<usize>>> = BTreeMap::new();
-    for i in 0..b.rows() {
-        let per_stage = rows.entry(replica[i]).or_default();
-        let s = stage[i] as usize;
-        if per_stage.len() <= s {
-            per_stage.resize(s + 1, Vec::new());
-        }
-        per_stage[s].push(i);
-    }
-    let mut out = Vec::new();
-    for per_stage in rows.values() {
-        let Some(last) = per_stage.last() else {
-            continue;
-        };
-        for (k, &i) in last.iter().enumerate() {
-            let stages: Option<Vec<usize>> = per_stage.iter().map(|s| s.get(k).copied()).collect();
-            let Some(stages) = stages else { continue };
-            if stages
-                .iter()
-                .any(|&j| prefill[j] != prefill[i] || decode[j] != decode[i])
-            {
-                return Err(Error::Column {
-                    path: b.path.clone(),
-                    column: "prefill_tokens, decode_tokens".into(),
-                    row: Some(i + 1),
-                    message: "the pipeline stages of a batch do not line up (rows out of order?)"
-                        .into(),
-                });
-            }
-            out.push(BatchEnergy {
-                requests: reqs[i],
-                prefill_tokens: prefill[i],
-                decode_tokens: decode[i],
-                energy_j: stages.iter().map(|&j| energy[j]).sum(),
-            });
-        }
-    }
-    Ok(out)
+/// One row of batches.parquet waiting for the other pipeline stages of its batch.
+#[derive(Debug, Clone, Copy)]
+struct StageRow {
+    requests: f64,
+    prefill_tokens: f64,
+    decode_tokens: f64,
+    energy_j: f64,
+    /// Its row in the file (from 1), for errors.
+    file_row: usize,
 }
 
-fn size_stats(points: &[(f64, f64)], bins: Option<(f64, f64)>) -> Vec<SizeStat> {
-    // Key: the batch size, or the index of its log-spaced bin.
-    let key = |x: f64| -> i64 {
-        match bins {
-            None => x.round() as i64,
-            Some((lo, hi)) => {
-                let f = (x.ln() - lo.ln()) / (hi.ln() - lo.ln()).max(1e-12);
-                ((f * SIZE_BINS as f64).floor() as i64).clamp(0, SIZE_BINS as i64 - 1)
+impl StageRow {
+    /// The batch of a run with one pipeline stage.
+    fn batch(&self) -> BatchEnergy {
+        BatchEnergy {
+            requests: self.requests,
+            prefill_tokens: self.prefill_tokens,
+            decode_tokens: self.decode_tokens,
+            energy_j: self.energy_j,
+        }
+    }
+}
+
+/// The columns of batches.parquet the figure reads.
+const BATCH_COLUMNS: [&str; 6] = [
+    "replica",
+    "stage",
+    "num_requests",
+    "prefill_tokens",
+    "decode_tokens",
+    "energy_j",
+];
+
+/// The batches of a run with their energy summed over pipeline stages, from the rows of batches.parquet
+/// in file order. A batch runs through its replica's stages in order and each stage runs batches first
+/// come, first served, so the k-th row of (replica, stage s) is the same batch for every s: a batch is
+/// complete once each stage of its replica has a row waiting, and is then passed on, so only the rows
+/// of batches still in the pipeline are held.
+#[derive(Debug, Default)]
+struct BatchMatcher {
+    /// Pipeline stages of the run.
+    stages: usize,
+    /// Per replica (index = replica), the rows waiting at each stage (index = stage).
+    waiting: Vec<Vec<VecDeque<StageRow>>>,
+    /// Per replica, the highest stage seen.
+    top_stage: Vec<usize>,
+    /// Per replica, the batches passed on so far.
+    done: Vec<usize>,
+}
+
+impl BatchMatcher {
+    fn new(stages: usize) -> Self {
+        BatchMatcher {
+            stages: stages.max(1),
+            ..Default::default()
+        }
+    }
+
+    /// Takes a row of `replica` at `stage`; `out` receives (replica, index of the batch in its replica,
+    /// batch) for each batch it completes. A stage beyond the run's pipeline stages is an error naming
+    /// the row, as is a batch whose stages disagree on its tokens (rows out of order).
+    fn push(
+        &mut self,
+        path: &Path,
+        replica: u64,
+        stage: u64,
+        row: StageRow,
+        out: &mut impl FnMut(u64, usize, BatchEnergy),
+    ) -> Result<()> {
+        let (r, s) = (replica as usize, stage as usize);
+        if s >= self.stages {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: "stage".into(),
+                row: Some(row.file_row),
+                message: format!(
+                    "stage {stage}, but the run has {} pipeline stages",
+                    self.stages
+                ),
+            });
+        }
+        if self.done.len() <= r {
+            self.done.resize(r + 1, 0);
+            self.top_stage.resize(r + 1, 0);
+            self.waiting.resize(r + 1, Vec::new());
+        }
+        let batch = if self.stages == 1 {
+            row.batch()
+        } else {
+            self.top_stage[r] = self.top_stage[r].max(s);
+            let queues = &mut self.waiting[r];
+            if queues.is_empty() {
+                queues.resize(self.stages, VecDeque::new());
+            }
+            queues[s].push_back(row);
+            if queues.iter().any(VecDeque::is_empty) {
+                return Ok(());
+            }
+            Self::pop_batch(path, queues)?
+        };
+        out(replica, self.done[r], batch);
+        self.done[r] += 1;
+        Ok(())
+    }
+
+    /// The batch of the first row waiting at each stage (all have one), taken off the queues: the
+    /// sizes of the last stage, the energy of all.
+    fn pop_batch(path: &Path, queues: &mut [VecDeque<StageRow>]) -> Result<BatchEnergy> {
+        let last = *queues
+            .last()
+            .and_then(VecDeque::front)
+            .expect("a row at each stage");
+        let lined_up = queues.iter().all(|q| {
+            q.front().is_some_and(|r| {
+                r.prefill_tokens == last.prefill_tokens && r.decode_tokens == last.decode_tokens
+            })
+        });
+        if !lined_up {
+            return Err(Error::Column {
+                path: path.to_path_buf(),
+                column: "prefill_tokens, decode_tokens".into(),
+                row: Some(last.file_row),
+                message: "the pipeline stages of a batch do not line up (rows out of order?)"
+                    .into(),
+            });
+        }
+        let energy_j = queues
+            .iter_mut()
+            .map(|q| q.pop_front().expect("a row at each stage").energy_j)
+            .sum();
+        Ok(BatchEnergy {
+            energy_j,
+            ..last.batch()
+        })
+    }
+
+    /// After the last row: a replica whose rows never reached the run's last stage has as many stages
+    /// as it has rows for (its batches are matched over those); any other waiting row belongs to a
+    /// batch that did not finish and is left out.
+    fn finish(self, path: &Path, out: &mut impl FnMut(u64, usize, BatchEnergy)) -> Result<()> {
+        for (r, queues) in self.waiting.into_iter().enumerate() {
+            let top = self.top_stage[r];
+            if queues.is_empty() || top + 1 >= self.stages {
+                continue;
+            }
+            let mut queues: Vec<_> = queues.into_iter().take(top + 1).collect();
+            let mut k = self.done[r];
+            while queues.iter().all(|q| !q.is_empty()) {
+                out(r as u64, k, Self::pop_batch(path, &mut queues)?);
+                k += 1;
             }
         }
-    };
-    let mut groups: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
-    for &(x, y) in points {
-        groups.entry(key(x)).or_default().push((x, y));
+        Ok(())
     }
-    groups
-        .into_values()
-        .map(|g| {
-            let n = g.len();
-            let ys = crate::plots::sorted(g.iter().map(|p| p.1).collect());
-            SizeStat {
-                requests: (g.iter().map(|p| p.0.ln()).sum::<f64>() / n as f64).exp(),
-                batches: n,
-                mean: ys.iter().sum::<f64>() / n as f64,
-                p10: crate::metrics::quantile_sorted(&ys, 0.1),
-                p90: crate::metrics::quantile_sorted(&ys, 0.9),
+}
+
+/// The energy per token of batches of each size, gathered batch by batch: per exact size, its values
+/// (J per token) and count.
+#[derive(Debug, Default)]
+struct SizeGroups {
+    /// Keyed by the bits of the size (requests in the batch), which is positive.
+    by_size: BTreeMap<u64, Vec<f64>>,
+}
+
+impl SizeGroups {
+    fn push(&mut self, requests: f64, j_per_token: f64) {
+        self.by_size
+            .entry(requests.to_bits())
+            .or_default()
+            .push(j_per_token);
+    }
+
+    fn len(&self) -> usize {
+        self.by_size.values().map(Vec::len).sum()
+    }
+
+    /// The statistics per batch size, or per log-spaced bin of sizes over `bins` = (smallest, largest).
+    fn stats(self, bins: Option<(f64, f64)>) -> Vec<SizeStat> {
+        // Key: the batch size, or the index of its log-spaced bin.
+        let key = |x: f64| -> i64 {
+            match bins {
+                None => x.round() as i64,
+                Some((lo, hi)) => {
+                    let f = (x.ln() - lo.ln()) / (hi.ln() - lo.ln()).max(1e-12);
+                    ((f * SIZE_BINS as f64).floor() as i64).clamp(0, SIZE_BINS as i64 - 1)
+                }
             }
-        })
-        .collect()
+        };
+        let mut groups: BTreeMap<i64, Vec<(f64, Vec<f64>)>> = BTreeMap::new();
+        for (bits, ys) in self.by_size {
+            let x = f64::from_bits(bits);
+            groups.entry(key(x)).or_default().push((x, ys));
+        }
+        groups
+            .into_values()
+            .map(|g| {
+                let n: usize = g.iter().map(|(_, ys)| ys.len()).sum();
+                let ln_sum: f64 = g
+                    .iter()
+                    .flat_map(|(x, ys)| std::iter::repeat_n(x.ln(), ys.len()))
+                    .sum();
+                let mut ys: Vec<f64> = g.into_iter().flat_map(|(_, ys)| ys).collect();
+                // As `crate::plots::sorted`; `total_cmp` is a total order in which equal values are the
+                // same bits, so the unstable sort gives the same sequence, sooner.
+                ys.retain(|y| y.is_finite());
+                ys.sort_unstable_by(f64::total_cmp);
+                SizeStat {
+                    requests: (ln_sum / n as f64).exp(),
+                    batches: n,
+                    mean: ys.iter().sum::<f64>() / n as f64,
+                    p10: crate::metrics::quantile_sorted(&ys, 0.1),
+                    p90: crate::metrics::quantile_sorted(&ys, 0.9),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the figure keeps of each kind of batch with decodes (decode-only, mixed).
+#[derive(Debug, Default)]
+struct KindFold {
+    groups: SizeGroups,
+    /// (replica, index in its replica, requests, J per token) of each batch while there are at most
+    /// `TOKEN_DOTS_MAX` batches with decodes in all.
+    dots: Vec<(u64, usize, f64, f64)>,
 }
 
 /// The energy-per-token figure of a run whose batches have energies; none when no batch decodes.
+/// batches.parquet is read chunk by chunk: per batch size, the energies per token are kept, not the
+/// table.
 pub fn energy_per_token(run: &RunFolder) -> Result<Option<EnergyPerToken>> {
-    let Some(energy) = stage_energies(run)? else {
-        return Ok(None);
+    let path = run.dir.join(BATCHES.file);
+    let mut matcher = BatchMatcher::new(run.pipeline_stages() as usize);
+    // [decode-only, mixed]
+    let mut kinds: [KindFold; 2] = Default::default();
+    let mut with_decodes = 0usize;
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    let mut take = |replica: u64, k: usize, b: BatchEnergy| {
+        if !(b.decode_tokens > 0.0 && b.requests > 0.0) {
+            return;
+        }
+        with_decodes += 1;
+        lo = lo.min(b.requests);
+        hi = hi.max(b.requests);
+        let y = b.energy_j / (b.prefill_tokens + b.decode_tokens);
+        let kind = &mut kinds[usize::from(b.prefill_tokens > 0.0)];
+        kind.groups.push(b.requests, y);
+        if with_decodes <= TOKEN_DOTS_MAX {
+            kind.dots.push((replica, k, b.requests, y));
+        }
     };
-    let batches = batch_energies(run, &energy)?;
-    let with_decodes: Vec<&BatchEnergy> = batches
-        .iter()
-        .filter(|b| b.decode_tokens > 0.0 && b.requests > 0.0)
-        .collect();
-    if with_decodes.is_empty() {
+    // Every stage needs a finite energy (a run with a power profile); else there is no figure.
+    let mut finite = true;
+    let rows = run.batches_chunks(&BATCH_COLUMNS, |b| {
+        if !finite {
+            return Ok(());
+        }
+        if !b.has("energy_j") {
+            finite = false;
+            return Ok(());
+        }
+        let energy = b.f64s("energy_j")?;
+        if energy.iter().any(|v| !v.is_some_and(f64::is_finite)) {
+            finite = false;
+            return Ok(());
+        }
+        let replica = b.u64s("replica")?;
+        let stage = b.u64s("stage")?;
+        let reqs = b.f64s_required("num_requests")?;
+        let prefill = b.f64s_required("prefill_tokens")?;
+        let decode = b.f64s_required("decode_tokens")?;
+        for (i, e) in energy.into_iter().enumerate() {
+            let row = StageRow {
+                requests: reqs[i],
+                prefill_tokens: prefill[i],
+                decode_tokens: decode[i],
+                energy_j: e.unwrap_or_default(),
+                file_row: b.file_row(i),
+            };
+            matcher.push(&b.path, replica[i], stage[i], row, &mut take)?;
+        }
+        Ok(())
+    })?;
+    if rows == 0 || !finite {
         return Ok(None);
     }
-    let j_per_token = |b: &BatchEnergy| b.energy_j / (b.prefill_tokens + b.decode_tokens);
-    let decode_only: Vec<(f64, f64)> = with_decodes
+    matcher.finish(&path, &mut take)?;
+    if with_decodes == 0 {
+        return Ok(None);
+    }
+    let mut sizes: Vec<i64> = kinds
         .iter()
-        .filter(|b| b.prefill_tokens == 0.0)
-        .map(|b| (b.requests, j_per_token(b)))
-        .collect();
-    let mixed: Vec<(f64, f64)> = with_decodes
-        .iter()
-        .filter(|b| b.prefill_tokens > 0.0)
-        .map(|b| (b.requests, j_per_token(b)))
-        .collect();
-    let mut sizes: Vec<i64> = with_decodes
-        .iter()
-        .map(|b| b.requests.round() as i64)
+        .flat_map(|k| k.groups.by_size.keys())
+        .map(|&bits| f64::from_bits(bits).round() as i64)
         .collect();
     sizes.sort_unstable();
     sizes.dedup();
-    let lo = with_decodes
-        .iter()
-        .map(|b| b.requests)
-        .fold(f64::INFINITY, f64::min);
-    let hi = with_decodes.iter().map(|b| b.requests).fold(0.0, f64::max);
     let size_bins = sizes.len() > 2 * SIZE_BINS;
     let bins = size_bins.then_some((lo, hi));
-    let dots = with_decodes.len() <= TOKEN_DOTS_MAX;
+    let dots = with_decodes <= TOKEN_DOTS_MAX;
     let mut series = Vec::new();
-    for (points, label, color) in [
-        (decode_only, "decode-only", DECODE),
-        (mixed, "mixed (prefill + decode)", PREFILL),
-    ] {
-        if points.is_empty() {
+    for (kind, label, color) in kinds
+        .into_iter()
+        .zip([
+            ("decode-only", DECODE),
+            ("mixed (prefill + decode)", PREFILL),
+        ])
+        .map(|(k, (l, c))| (k, l, c))
+    {
+        let batches = kind.groups.len();
+        if batches == 0 {
             continue;
         }
+        let mut kind_dots = kind.dots;
+        // In the order of the batches: replica by replica, each replica's in turn.
+        kind_dots.sort_by_key(|d| (d.0, d.1));
         series.push(TokenSeries {
             label: label.into(),
             color,
-            batches: points.len(),
-            stats: size_stats(&points, bins),
-            dots: if dots { points } else { Vec::new() },
+            batches,
+            stats: kind.groups.stats(bins),
+            dots: if dots {
+                kind_dots.into_iter().map(|d| (d.2, d.3)).collect()
+            } else {
+                Vec::new()
+            },
         });
     }
     Ok(Some(EnergyPerToken {
@@ -367,6 +556,60 @@ impl Figure for EnergyPerToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn size_stats(points: &[(f64, f64)], bins: Option<(f64, f64)>) -> Vec<SizeStat> {
+        let mut g = SizeGroups::default();
+        for &(x, y) in points {
+            g.push(x, y);
+        }
+        g.stats(bins)
+    }
+
+    fn row(prefill: f64, energy: f64, file_row: usize) -> StageRow {
+        StageRow {
+            requests: 2.0,
+            prefill_tokens: prefill,
+            decode_tokens: 1.0,
+            energy_j: energy,
+            file_row,
+        }
+    }
+
+    #[test]
+    fn batches_are_matched_across_stages_as_their_rows_arrive() {
+        // Two stages, two replicas; stage 1 of a batch comes after stage 0 of the next one.
+        let path = Path::new("batches.parquet");
+        let rows = [
+            (0, 0, row(10.0, 1.0, 1)),
+            (1, 0, row(20.0, 2.0, 2)),
+            (0, 0, row(30.0, 3.0, 3)),
+            (0, 1, row(10.0, 0.5, 4)),
+            (1, 1, row(20.0, 0.25, 5)),
+            (0, 1, row(30.0, 0.125, 6)),
+            (0, 0, row(40.0, 4.0, 7)),
+        ];
+        let mut m = BatchMatcher::new(2);
+        let mut got = Vec::new();
+        let mut take =
+            |r: u64, k: usize, b: BatchEnergy| got.push((r, k, b.prefill_tokens, b.energy_j));
+        for (r, s, x) in rows {
+            m.push(path, r, s, x, &mut take).unwrap();
+        }
+        m.finish(path, &mut take).unwrap();
+        // The batch whose stage 1 never came is left out.
+        assert_eq!(
+            got,
+            vec![(0, 0, 10.0, 1.5), (1, 0, 20.0, 2.25), (0, 1, 30.0, 3.125)]
+        );
+        // Stages that disagree on a batch's tokens are an error naming the row of the last stage.
+        let mut m = BatchMatcher::new(2);
+        m.push(path, 0, 0, row(10.0, 1.0, 1), &mut |_, _, _| {})
+            .unwrap();
+        let e = m
+            .push(path, 0, 1, row(11.0, 1.0, 2), &mut |_, _, _| {})
+            .unwrap_err();
+        assert!(matches!(e, Error::Column { row: Some(2), .. }), "{e:?}");
+    }
 
     #[test]
     fn batch_sizes_group_exactly_or_in_log_bins() {

@@ -111,27 +111,25 @@ pub struct PowerTimeline {
 
 /// The power figure of a run with power.parquet (the first [`MAX_TIMELINES`] (replica, stage) groups).
 pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Option<PowerTimeline>> {
-    let Some(t) = run.power(POWER.columns)? else {
-        return Ok(None);
-    };
-    if t.rows() == 0 {
+    // Every group counts and sets the time axis, but only the first are drawn: the rows of the
+    // first groups in (replica, stage) order are kept as the table is read chunk by chunk.
+    let stages = run.pipeline_stages().max(1) as u64;
+    let keep = |r: u64, s: u64| r * stages + s < MAX_TIMELINES as u64;
+    let mut all = std::collections::BTreeSet::new();
+    let mut t_end = 0.0f64;
+    let mut groups = std::collections::BTreeMap::new();
+    let rows = run.power_chunks(POWER.columns, |t| {
+        for (r, s) in t.u64s("replica")?.into_iter().zip(t.u64s("stage")?) {
+            all.insert((r, s));
+        }
+        t_end = t.f64s_required("end_s")?.into_iter().fold(t_end, f64::max);
+        add_power_rows(t, &keep, &mut groups)
+    })?;
+    if rows.unwrap_or(0) == 0 {
         return Ok(None);
     }
-    // Every group counts and sets the time axis, but only the first are drawn: select their rows
-    // before building segments.
-    let pairs: Vec<(u64, u64)> = t
-        .u64s("replica")?
-        .into_iter()
-        .zip(t.u64s("stage")?)
-        .collect();
-    let all: std::collections::BTreeSet<(u64, u64)> = pairs.iter().copied().collect();
     let n = all.len();
-    let t_end = t.f64s_required("end_s")?.into_iter().fold(0.0, f64::max);
-    let first: std::collections::BTreeSet<(u64, u64)> =
-        all.into_iter().take(MAX_TIMELINES as usize).collect();
-    let keep: Vec<bool> = pairs.iter().map(|p| first.contains(p)).collect();
-    drop(pairs);
-    let shown = power_groups(&t.filter(&keep)?)?;
+    let shown = sorted_groups(groups);
     // Bin every panel alike, so that they read the same way.
     let binned = shown
         .iter()

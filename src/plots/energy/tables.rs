@@ -1,9 +1,10 @@
-//! The energy tables of a run folder as the figures read them: `power.parquet` as power rows
-//! grouped by (replica, stage), and the `energy_j` column of `batches.parquet`. Every joule drawn comes
-//! from these files (written by the power model and accounting) or from [`crate::power::energy_j`].
+//! The power table of a run folder as the figures read it: `power.parquet` as power rows grouped by
+//! (replica, stage). Every joule drawn comes from the run's files (written by the power model and
+//! accounting) or from [`crate::power::energy_j`]; the figures read `energy_j` of `batches.parquet`
+//! themselves, chunk by chunk.
 
 use crate::error::Result;
-use crate::runfolder::{RunFolder, Table};
+use crate::runfolder::Table;
 use std::collections::BTreeMap;
 
 /// One row of power.parquet: a stretch of a GPU group's timeline and its mean power, split into what
@@ -29,8 +30,13 @@ pub(super) struct Group {
     pub(super) segments: Vec<Segment>,
 }
 
-/// The groups of power.parquet, ordered by (replica, stage), each group's rows by start.
-pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
+/// Adds the rows of `t` (a chunk of power.parquet) whose (replica, stage) `keep` accepts to
+/// `groups`; [`sorted_groups`] then orders them.
+pub(super) fn add_power_rows(
+    t: &Table,
+    keep: &dyn Fn(u64, u64) -> bool,
+    groups: &mut BTreeMap<(u64, u64), Group>,
+) -> Result<()> {
     let replica = t.u64s("replica")?;
     let stage = t.u64s("stage")?;
     let gpus = t.u64s("gpus")?;
@@ -39,8 +45,10 @@ pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
     let idle_s = t.f64s_required("idle_s")?;
     let energy = t.f64s_required("energy_j")?;
     let idle_energy = t.f64s_required("idle_energy_j")?;
-    let mut groups: BTreeMap<(u64, u64), Group> = BTreeMap::new();
     for i in 0..t.rows() {
+        if !keep(replica[i], stage[i]) {
+            continue;
+        }
         let len = end[i] - start[i];
         // Per-GPU watts over the row: joules of the group / (GPUs x seconds).
         let per_gpu_w = |j: f64| {
@@ -67,23 +75,14 @@ pub(super) fn power_groups(t: &Table) -> Result<Vec<Group>> {
                 idle_w: per_gpu_w(idle_energy[i]),
             });
     }
+    Ok(())
+}
+
+/// The groups in (replica, stage) order, each group's rows by start.
+pub(super) fn sorted_groups(groups: BTreeMap<(u64, u64), Group>) -> Vec<Group> {
     let mut out: Vec<Group> = groups.into_values().collect();
     for g in &mut out {
         g.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
     }
-    Ok(out)
-}
-
-/// The `energy_j` column of batches.parquet, when every stage has a finite energy (a run with a power
-/// profile).
-pub(super) fn stage_energies(run: &RunFolder) -> Result<Option<Vec<f64>>> {
-    let b = run.batches(&["energy_j"])?;
-    if b.rows() == 0 || !b.has("energy_j") {
-        return Ok(None);
-    }
-    let e: Vec<Option<f64>> = b.f64s("energy_j")?;
-    if e.iter().any(|v| !v.is_some_and(f64::is_finite)) {
-        return Ok(None);
-    }
-    Ok(Some(e.into_iter().flatten().collect()))
+    out
 }
