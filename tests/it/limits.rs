@@ -259,6 +259,11 @@ fn a_power_cap_is_obeyed_by_every_stage_and_recorded_in_the_run_folder() {
     assert_eq!(l["sm_clock_mhz"], 1200.0);
     assert_eq!(l["max_sm_clock_mhz"], 1410.0);
     assert!((l["clock_limit"].as_f64().unwrap() - 1200.0 / 1410.0).abs() < 1e-12);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        md.contains("Limits: power limit 250 W per GPU (`hardware.power_cap_w`), SM clock limit 1200 MHz of 1410 MHz"),
+        "{md}"
+    );
 
     // In memory: no stage above the cap or the clock limit, and some at the cap.
     let o = simulate(
