@@ -10,12 +10,18 @@ use simwatt::power::{StageEnergy, Utilisation};
 use simwatt::sim::{StageCost, StagePower};
 
 fn h100_profile() -> PowerProfile {
-    PowerProfile::load(&root().join("profiles/power/h100.yaml")).unwrap()
+    static P: std::sync::OnceLock<PowerProfile> = std::sync::OnceLock::new();
+    P.get_or_init(|| PowerProfile::load(&root().join("profiles/power/h100.yaml")).unwrap())
+        .clone()
 }
 
 fn h100() -> simwatt::catalog::DeviceSpec {
-    let c = simwatt::catalog::Catalogs::new().unwrap();
-    c.builtin().device("h100").unwrap().1.clone()
+    static D: std::sync::OnceLock<simwatt::catalog::DeviceSpec> = std::sync::OnceLock::new();
+    D.get_or_init(|| {
+        let c = simwatt::catalog::Catalogs::new().unwrap();
+        c.builtin().device("h100").unwrap().1.clone()
+    })
+    .clone()
 }
 
 /// A stage of `time_ns` on one H100 at utilisation (compute, memory) of its peaks.
