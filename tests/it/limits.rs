@@ -271,6 +271,12 @@ fn a_power_cap_is_obeyed_by_every_stage_and_recorded_in_the_run_folder() {
         "{md}"
     );
 
+    // The power plot draws the limit beside the TDP.
+    let r = simwatt(&["report", out.to_str().unwrap(), "--no-trace"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let svg = std::fs::read_to_string(out.join("power_timeline.svg")).unwrap();
+    assert!(svg.contains("power limit (250 W)") && svg.contains("TDP (400 W)"));
+
     // In memory: no stage above the cap or the clock limit, and some at the cap.
     let o = simulate(
         &qs,
