@@ -120,6 +120,7 @@ fn cases() -> Vec<Case> {
         case!("power cap as text", [QS], &["--set", "hardware.power_cap_w=lots"], ["hardware.power_cap_w", "lots"]),
         case!("power cap below idle power", [QS], &["--set", "hardware.power_cap_w=50"], ["hardware.power_cap_w", "= 50", "no work"]),
         case!("power cap above the device's range", [QS], &["--set", "hardware.power_cap_w=900"], ["hardware.power_cap_w", "= 900", "100 to 400 W"]),
+        case!("power cap below the device's range", [QS], &["--set", "hardware.gpu=h100", "--set", "hardware.power_cap_w=150"], ["hardware.power_cap_w", "= 150", "h100 accepts, 200 to 700 W"]),
         case!("power cap above the profile's cap, no range in the catalog", [QS], &["--set", "hardware.gpu=l40s", "--set", "hardware.power_cap_w=500"], ["hardware.power_cap_w", "= 500", "no settable power-limit range for l40s"]),
         case!("SM clock above the maximum", [QS], &["--set", "hardware.sm_clock_mhz=2000"], ["hardware.sm_clock_mhz", "= 2000", "1410 MHz"]),
         case!("SM clock zero", [QS], &["--set", "hardware.sm_clock_mhz=0"], ["hardware.sm_clock_mhz", "= 0", "above 0"]),
