@@ -101,6 +101,17 @@ pub struct DeviceSpec {
     pub tdp_w: f64,
     #[serde(default)]
     pub idle_w: Option<f64>,
+    /// Lowest power limit an operator may set (`nvidia-smi -pl`), watts. `None`: not known, and
+    /// `hardware.power_cap_w` may then not exceed the power profile's cap.
+    #[serde(default)]
+    pub power_limit_min_w: Option<f64>,
+    /// Highest power limit an operator may set, watts.
+    #[serde(default)]
+    pub power_limit_max_w: Option<f64>,
+    /// Highest SM clock (`nvidia-smi -q`, Max Clocks SM), MHz: the clock a `hardware.sm_clock_mhz`
+    /// limit is a fraction of. `None`: not known, and a clock limit is refused.
+    #[serde(default)]
+    pub max_sm_clock_mhz: Option<f64>,
     /// Per-direction bandwidth between devices of one server (NVLink / PCIe), GB/s, for tensor- and
     /// pipeline-parallel communication in the roofline.
     #[serde(default)]
@@ -325,6 +336,9 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
         ("idle_w", d.idle_w),
         ("interconnect_gb_s", d.interconnect_gb_s),
         ("interconnect_latency_us", d.interconnect_latency_us),
+        ("power_limit_min_w", d.power_limit_min_w),
+        ("power_limit_max_w", d.power_limit_max_w),
+        ("max_sm_clock_mhz", d.max_sm_clock_mhz),
         (
             "rental_usd_per_gpu_hour",
             d.rental_usd_per_gpu_hour.as_ref().map(|r| r.value),
@@ -337,6 +351,30 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
     }
     if d.idle_w.is_some_and(|idle| idle >= d.tdp_w) {
         return Err(("idle_w", format!("{:?}", d.idle_w), "must be below tdp_w"));
+    }
+    match (d.power_limit_min_w, d.power_limit_max_w) {
+        (Some(lo), Some(hi)) if lo >= hi => {
+            return Err((
+                "power_limit_min_w",
+                lo.to_string(),
+                "must be below power_limit_max_w",
+            ))
+        }
+        (Some(lo), None) => {
+            return Err((
+                "power_limit_min_w",
+                lo.to_string(),
+                "needs power_limit_max_w beside it",
+            ))
+        }
+        (None, Some(hi)) => {
+            return Err((
+                "power_limit_max_w",
+                hi.to_string(),
+                "needs power_limit_min_w beside it",
+            ))
+        }
+        _ => {}
     }
     Ok(())
 }

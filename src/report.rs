@@ -127,7 +127,7 @@ pub fn summary_markdown(
     write_heading(&mut m, run, &s, builtin_catalog);
     write_requests(&mut m, &s);
     write_latency(&mut m, &s);
-    write_energy(&mut m, &s.energy, plots);
+    write_energy(&mut m, &s.energy, plots, &limits_line(run));
     write_other_values(&mut m, &s.other);
     write_plots(&mut m, run, plots);
     if trace {
@@ -256,8 +256,40 @@ fn write_latency(m: &mut String, s: &Summary) {
     }
 }
 
-/// The "Energy" section (or why it was not computed), then carbon, cost and water by region.
-fn write_energy(m: &mut String, e: &EnergySummary, plots: &[PlotFile]) {
+/// The operator's power and clock limits the run's GPUs ran under, from provenance.json's `limits`
+/// (empty when the config set neither, or an older run folder does not record them).
+fn limits_line(run: &RunFolder) -> String {
+    let Some(l) = run.provenance.as_ref().and_then(|p| p.get("limits")) else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if l.get("power_cap_from").and_then(Value::as_str) == Some("hardware.power_cap_w") {
+        if let Some(w) = l.get("power_cap_w").and_then(Value::as_f64) {
+            parts.push(format!(
+                "power limit {w} W per GPU (`hardware.power_cap_w`)"
+            ));
+        }
+    }
+    if let Some(mhz) = l.get("sm_clock_mhz").and_then(Value::as_f64) {
+        let max = l
+            .get("max_sm_clock_mhz")
+            .and_then(Value::as_f64)
+            .map(|m| format!(" of {m} MHz"))
+            .unwrap_or_default();
+        parts.push(format!(
+            "SM clock limit {mhz} MHz{max} (`hardware.sm_clock_mhz`)"
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("Limits: {}.\n", parts.join(", "))
+    }
+}
+
+/// The "Energy" section (or why it was not computed), with the operator's limits, then carbon, cost
+/// and water by region.
+fn write_energy(m: &mut String, e: &EnergySummary, plots: &[PlotFile], limits: &str) {
     let _ = writeln!(m, "\n## Energy\n");
     if e.energy_j.is_none() {
         let _ = writeln!(
@@ -273,6 +305,9 @@ fn write_energy(m: &mut String, e: &EnergySummary, plots: &[PlotFile]) {
         e.power_profile.as_deref().unwrap_or("-"),
         e.power_profile_method.as_deref().unwrap_or("-")
     );
+    if !limits.is_empty() {
+        let _ = writeln!(m, "{limits}");
+    }
     let _ = writeln!(m, "| metric | value |\n|---|---|");
     for (label, value, d) in [
         ("GPU energy (J)", e.energy_j, 0),

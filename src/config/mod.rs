@@ -17,7 +17,7 @@ pub mod vllm_args;
 use crate::catalog::{Catalog, Catalogs, DeviceSpec, ModelSpec};
 use crate::error::{Error, Result};
 pub use engine_profile::EngineProfile;
-pub use power_profile::PowerProfile;
+pub use power_profile::{PowerProfile, MIN_CLOCK};
 pub use raw::*;
 use region::{Embodied, Region};
 use serde_yaml::Value;
@@ -189,6 +189,14 @@ pub struct Hardware {
     pub replicas: u32,
     /// Fraction of device memory the engine may use.
     pub gpu_memory_utilization: f64,
+    /// The power limit set by `hardware.power_cap_w`, watts (`None`: the power profile's `cap_w`,
+    /// which is then the limit in force). When set, the resolved power profile's `cap_w` holds it.
+    pub power_cap_w: Option<f64>,
+    /// The SM clock limit set by `hardware.sm_clock_mhz`, MHz.
+    pub sm_clock_mhz: Option<f64>,
+    /// The highest clock fraction the SM clock limit allows: `sm_clock_mhz / max_sm_clock_mhz` of the
+    /// device, 1 without a limit.
+    pub clock_limit: f64,
 }
 
 /// Replica-level batching settings with every default filled in.
@@ -305,7 +313,14 @@ impl Scenario {
 
         let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
         fill_scheduler_defaults(&mut raw.scheduler);
-        let energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
+        let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
+        let clock_limit = resolve_limits(
+            path,
+            &raw.hardware,
+            &device_name,
+            &device,
+            energy.power_profile.as_mut(),
+        )?;
         let engine = resolve_engine(path, &mut raw.engine, data.as_ref())?;
         let hw = &raw.hardware;
         let hardware = Hardware {
@@ -313,6 +328,9 @@ impl Scenario {
             pipeline_stages: hw.pipeline_stages,
             replicas: hw.replicas,
             gpu_memory_utilization: hw.gpu_memory_utilization,
+            power_cap_w: hw.power_cap_w,
+            sm_clock_mhz: hw.sm_clock_mhz,
+            clock_limit,
         };
         let sc = &raw.scheduler;
         let scheduler = Scheduler {
@@ -662,6 +680,127 @@ fn resolve_energy(
         region_files,
         embodied,
     })
+}
+
+/// Checks the operator's limits of the hardware section against the device and its power profile,
+/// writes a power limit into the profile (it replaces `cap_w`), and returns the clock fraction the SM
+/// clock limit allows (1 without one).
+///
+/// `hardware.power_cap_w` must be finite, above every power the profile's GPU draws with no work (idle,
+/// loaded idle, P_0: no clock brings a GPU below them) and within the device's settable range
+/// (`power_limit_min_w`..`power_limit_max_w` of the catalog), or, where the catalog gives none, not
+/// above the profile's own cap. `hardware.sm_clock_mhz` must be finite, at most the device's
+/// `max_sm_clock_mhz` (a device without one refuses the knob) and at least [`MIN_CLOCK`] of it. Both
+/// act only through the power model, so both need a power profile.
+fn resolve_limits(
+    path: &Path,
+    hw: &HardwareConfig,
+    device_name: &str,
+    device: &DeviceSpec,
+    profile: Option<&mut PowerProfile>,
+) -> Result<f64> {
+    let (field, value) = match (hw.power_cap_w, hw.sm_clock_mhz) {
+        (Some(w), _) => ("hardware.power_cap_w", w),
+        (None, Some(mhz)) => ("hardware.sm_clock_mhz", mhz),
+        (None, None) => return Ok(1.0),
+    };
+    let inv = |field: &str, value: f64, msg: String| Error::invalid(path, field, value, msg);
+    let Some(profile) = profile else {
+        return Err(inv(
+            field,
+            value,
+            format!(
+                "needs a power profile for {device_name} (there is none; set energy.power_profile): a power or clock limit acts through the power model"
+            ),
+        ));
+    };
+    if let Some(w) = hw.power_cap_w {
+        let field = "hardware.power_cap_w";
+        if !w.is_finite() {
+            return Err(inv(field, w, "must be a finite number of watts".into()));
+        }
+        let floor = profile
+            .idle_w
+            .max(profile.p0_w)
+            .max(profile.between_batches_w());
+        if w <= floor {
+            return Err(inv(
+                field,
+                w,
+                format!(
+                    "must be above {floor} W, the most the power profile's GPU draws with no work (idle_w {}, loaded idle {}, p0_w {}): no clock brings a GPU below them",
+                    profile.idle_w,
+                    profile.between_batches_w(),
+                    profile.p0_w
+                ),
+            ));
+        }
+        match (device.power_limit_min_w, device.power_limit_max_w) {
+            (Some(lo), Some(hi)) => {
+                if !(lo..=hi).contains(&w) {
+                    return Err(inv(
+                        field,
+                        w,
+                        format!(
+                            "outside the power limits {device_name} accepts, {lo} to {hi} W (the device catalog's power_limit_min_w and power_limit_max_w)"
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                if w > profile.cap_w {
+                    return Err(inv(
+                        field,
+                        w,
+                        format!(
+                            "above the power profile's cap_w ({} W); the device catalog gives no settable power-limit range for {device_name} (power_limit_min_w, power_limit_max_w), so a limit above the profile's cap is refused",
+                            profile.cap_w
+                        ),
+                    ));
+                }
+            }
+        }
+        profile.cap_w = w;
+    }
+    let Some(mhz) = hw.sm_clock_mhz else {
+        return Ok(1.0);
+    };
+    let field = "hardware.sm_clock_mhz";
+    if !(mhz.is_finite() && mhz > 0.0) {
+        return Err(inv(
+            field,
+            mhz,
+            "must be a finite number of MHz above 0".into(),
+        ));
+    }
+    let Some(max) = device.max_sm_clock_mhz else {
+        return Err(inv(
+            field,
+            mhz,
+            format!(
+                "the device catalog gives no max_sm_clock_mhz for {device_name}, so a clock limit cannot be set for it (add the device's maximum SM clock, with a source, to a catalog of your own: catalog.devices)"
+            ),
+        ));
+    };
+    if mhz > max {
+        return Err(inv(
+            field,
+            mhz,
+            format!("above {device_name}'s maximum SM clock, {max} MHz"),
+        ));
+    }
+    let lowest = MIN_CLOCK * max;
+    if mhz < lowest {
+        return Err(inv(
+            field,
+            mhz,
+            format!(
+                "below {lowest} MHz, {}% of {device_name}'s maximum SM clock ({max} MHz), the lowest clock the power model goes to",
+                MIN_CLOCK * 100.0
+            ),
+        ));
+    }
+    Ok(mhz / max)
 }
 
 /// Parallelism and memory share of the hardware section, checked against the model's shape.

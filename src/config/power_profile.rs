@@ -66,6 +66,10 @@ pub struct PowerProfile {
     pub provenance: PowerProvenance,
 }
 
+/// Lowest clock fraction the DVFS model goes to (a stage whose P_0 nearly reaches the cap, or the
+/// lowest SM clock limit a config may set, as a fraction of the device's maximum).
+pub const MIN_CLOCK: f64 = 0.05;
+
 /// Dynamic power against clock frequency, P ~ f V^2 with V roughly proportional to f in the DVFS range.
 pub const DEFAULT_DVFS_EXPONENT: f64 = 3.0;
 

@@ -145,6 +145,14 @@ pub struct HardwareConfig {
     /// `gpu_memory_utilization`.
     #[serde(default = "default_gpu_memory_utilization")]
     pub gpu_memory_utilization: f64,
+    /// Power limit of each GPU, watts, as an operator sets it with `nvidia-smi -pl`: replaces the power
+    /// profile's `cap_w` when pricing and throttling stages. Absent: the profile's cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_cap_w: Option<f64>,
+    /// SM clock limit of each GPU, MHz, as `nvidia-smi -lgc` sets it: the clock fraction never exceeds
+    /// this over the device's `max_sm_clock_mhz`. Absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_mhz: Option<f64>,
 }
 
 fn one() -> u32 {

@@ -282,6 +282,7 @@ fn simulate_requests(
         profile: p.clone(),
         device: scenario.device.clone(),
         gpus_per_stage: scenario.hardware.tensor_parallel,
+        clock_limit: scenario.hardware.clock_limit,
     });
     let energy = stage_energy.as_ref().map(|e| Energy {
         power: e,
@@ -539,6 +540,42 @@ struct Provenance<'a> {
     memory: &'a crate::config::MemoryPlan,
     /// How the run's tables were written.
     outputs: OutputSettings,
+    /// The power and clock limits each GPU ran under.
+    limits: Limits,
+}
+
+/// The power and clock limits of a run's GPUs.
+#[derive(Serialize)]
+struct Limits {
+    /// The power limit in force, watts (`null`: no power profile, so none is modelled).
+    power_cap_w: Option<f64>,
+    /// Where it came from: `hardware.power_cap_w` or the power profile's `cap_w`.
+    power_cap_from: Option<&'static str>,
+    /// The SM clock limit, MHz (`null`: none).
+    sm_clock_mhz: Option<f64>,
+    /// The device's maximum SM clock from the catalog, MHz (`null`: not in the catalog).
+    max_sm_clock_mhz: Option<f64>,
+    /// The highest clock fraction the SM clock limit allows (1: no limit).
+    clock_limit: f64,
+}
+
+impl Limits {
+    fn of(s: &Scenario) -> Self {
+        let cap = s.energy.power_profile.as_ref().map(|p| p.cap_w);
+        Limits {
+            power_cap_w: cap,
+            power_cap_from: cap.map(|_| {
+                if s.hardware.power_cap_w.is_some() {
+                    "hardware.power_cap_w"
+                } else {
+                    "power profile cap_w"
+                }
+            }),
+            sm_clock_mhz: s.hardware.sm_clock_mhz,
+            max_sm_clock_mhz: s.device.max_sm_clock_mhz,
+            clock_limit: s.hardware.clock_limit,
+        }
+    }
 }
 
 /// How a run folder's tables were written (the options of `simulate` that shape them).
@@ -697,6 +734,7 @@ fn write_rest(
             power_interval_s: args.power_interval_s,
             requests_csv: dir.file("requests.csv").exists(),
         },
+        limits: Limits::of(s),
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
     dir.write_text("summary.json", &to_json(&o.summary)?)?;

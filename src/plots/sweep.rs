@@ -213,12 +213,14 @@ pub fn sweep_chart(
 }
 
 /// Units of the config keys a sweep commonly varies whose names carry none.
-const AXIS_UNITS: [(&str, &str); 5] = [
+const AXIS_UNITS: [(&str, &str); 7] = [
     ("workload.arrival.rate", "requests/s"),
     ("hardware.tensor_parallel", "GPUs"),
     ("hardware.pipeline_stages", "stages"),
     ("hardware.replicas", "replicas"),
     ("scheduler.max_num_seqs", "sequences"),
+    ("hardware.power_cap_w", "W"),
+    ("hardware.sm_clock_mhz", "MHz"),
 ];
 
 fn axis_label(name: &str) -> String {

@@ -5,7 +5,9 @@
 //! demands P_d = P_0 + k_c u_c + k_m u_m. Under the cap it draws P_d for T. Above it the clocks fall
 //! (DVFS): dynamic power scales as f^alpha, so the clock fraction is f = ((P_cap - P_0) / (P_d -
 //! P_0))^(1/alpha), the compute-bound share s = u_c / (u_c + u_m) of the stage stretches by 1/f
-//! (T' = T (s / f + 1 - s)) and the GPU draws P_cap for T'. While the GPU waits on the engine's host
+//! (T' = T (s / f + 1 - s)) and the GPU draws P_cap for T'. An SM clock limit (a fraction of the
+//! maximum clock) caps f too; where it sets the clock, the stage stretches the same way and the GPU
+//! draws P_0 + (P_d - P_0) f^alpha. While the GPU waits on the engine's host
 //! work after the stage (host time H) it decays from its stage power to loaded idle with time constant
 //! tau: E_H = P_li H + (P - P_li) tau (1 - e^(-H / tau)). Between stages (replica up, nothing to run)
 //! it draws loaded idle P_li. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
@@ -29,7 +31,7 @@ impl PowerProfile {
         self.p0_w + self.k_compute_w * u.compute + self.k_memory_w * u.memory
     }
 
-    /// Power of one GPU at utilisation `u`, watts: the demand, at most the cap.
+    /// Power of one GPU at utilisation `u` at full clocks, watts: the demand, at most the cap.
     pub fn busy_w(&self, u: Utilisation) -> f64 {
         self.demand_w(u).min(self.cap_w)
     }
@@ -37,19 +39,54 @@ impl PowerProfile {
     /// The clock fraction the cap allows at utilisation `u` and the factor by which the stage's time
     /// stretches (both 1 under the cap).
     pub fn throttle(&self, u: Utilisation) -> (f64, f64) {
+        let op = self.operating_point(u, 1.0);
+        (op.clock, op.stretch)
+    }
+
+    /// Where one GPU runs a stage at utilisation `u` under the power cap and an SM clock limit
+    /// (`clock_limit`, a fraction of the maximum clock, 1 for none): the clock is the lower of the
+    /// one the cap allows, `((P_cap - P_0) / (P_d - P_0))^(1/alpha)`, and the limit; the
+    /// compute-bound share `s` of the stage stretches, `T' = T (s / f + 1 - s)`, and dynamic power
+    /// falls as `f^alpha`, `P = P_0 + (P_d - P_0) f^alpha` (the cap itself when the cap sets the clock).
+    pub fn operating_point(&self, u: Utilisation, clock_limit: f64) -> OperatingPoint {
         let demand = self.demand_w(u);
-        if demand <= self.cap_w || demand <= self.p0_w {
-            return (1.0, 1.0);
+        let capped = demand > self.cap_w && demand > self.p0_w;
+        let by_cap = if capped {
+            ((self.cap_w - self.p0_w) / (demand - self.p0_w))
+                .powf(1.0 / self.dvfs_exponent)
+                .clamp(MIN_CLOCK, 1.0)
+        } else {
+            1.0
+        };
+        let limit = if clock_limit.is_finite() {
+            clock_limit.clamp(MIN_CLOCK, 1.0)
+        } else {
+            1.0
+        };
+        if by_cap >= 1.0 && limit >= 1.0 {
+            return OperatingPoint {
+                clock: 1.0,
+                stretch: 1.0,
+                power_w: demand,
+            };
         }
-        let f = ((self.cap_w - self.p0_w) / (demand - self.p0_w))
-            .powf(1.0 / self.dvfs_exponent)
-            .clamp(MIN_CLOCK, 1.0);
+        let clock = by_cap.min(limit);
+        let power_w = if capped && by_cap <= limit {
+            self.cap_w
+        } else {
+            (self.p0_w + (demand - self.p0_w).max(0.0) * clock.powf(self.dvfs_exponent))
+                .min(self.cap_w)
+        };
         let share = if u.compute + u.memory > 0.0 {
             u.compute / (u.compute + u.memory)
         } else {
             0.0
         };
-        (f, share / f + 1.0 - share)
+        OperatingPoint {
+            clock,
+            stretch: share / clock + 1.0 - share,
+            power_w,
+        }
     }
 
     /// Energy of one GPU waiting `seconds` on the host right after drawing `after_w` watts, joules: loaded
@@ -66,8 +103,18 @@ impl PowerProfile {
     }
 }
 
-/// Lowest clock fraction the DVFS model goes to (a stage whose P_0 nearly reaches the cap).
-pub const MIN_CLOCK: f64 = 0.05;
+pub use crate::config::power_profile::MIN_CLOCK;
+
+/// The clock, time stretch and power of one GPU running a stage ([`PowerProfile::operating_point`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OperatingPoint {
+    /// Clock fraction of the maximum (1: full clocks).
+    pub clock: f64,
+    /// Factor by which the stage's GPU time stretches (at least 1).
+    pub stretch: f64,
+    /// Power drawn during the stretched stage, watts (at most the cap).
+    pub power_w: f64,
+}
 
 /// Compute and memory-bandwidth utilisation of a stage, each in [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -95,22 +142,27 @@ pub fn energy_j(power_w: f64, seconds: f64, gpus: f64) -> f64 {
     power_w * seconds * gpus
 }
 
-/// What prices a stage's energy: the power profile and the device of each GPU, and how many GPUs run
-/// one stage (the tensor-parallel degree).
+/// What prices a stage's energy: the power profile (its `cap_w` the power limit in force) and the
+/// device of each GPU, how many GPUs run one stage (the tensor-parallel degree), and the SM clock
+/// limit as a fraction of the device's maximum clock (1: none).
 pub struct StageEnergy {
     pub profile: PowerProfile,
     pub device: DeviceSpec,
     pub gpus_per_stage: u32,
+    pub clock_limit: f64,
 }
 
 impl StagePower for StageEnergy {
-    /// The stage's GPU time at the clocks the cap allows, its power during GPU work and host wait, and
-    /// the energy of all its GPUs.
+    /// The stage's GPU time at the clocks the cap and the clock limit allow, its power during GPU work
+    /// and host wait, and the energy of all its GPUs.
     fn price(&self, c: &StageCost) -> StagePrice {
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
-        let w = self.profile.busy_w(u);
-        let (clock, stretch) = self.profile.throttle(u);
+        let OperatingPoint {
+            clock,
+            stretch,
+            power_w: w,
+        } = self.profile.operating_point(u, self.clock_limit);
         let gpu_ns = if stretch > 1.0 {
             duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
         } else {

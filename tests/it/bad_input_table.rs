@@ -115,6 +115,18 @@ fn cases() -> Vec<Case> {
         case!("impossible start date", [QS], &["--set", "energy.start_time=2024-13-45T00:00:00Z"], ["energy.start_time", "2024-13-45"]),
         case!("zipf NaN theta", [QS], &["--set", "workload.lengths={type: zipf, min: 10, max: 90, theta: .nan}"], ["workload.lengths.theta", "NaN"]),
         case!("a hundred million replicas (hung)", [QS], &["--set", "hardware.replicas=100000000"], ["hardware.replicas", "100000000", "at most 1000000"]),
+        // Power and clock limits.
+        case!("power cap NaN", [QS], &["--set", "hardware.power_cap_w=.nan"], ["hardware.power_cap_w", "NaN", "finite"]),
+        case!("power cap as text", [QS], &["--set", "hardware.power_cap_w=lots"], ["hardware.power_cap_w", "lots"]),
+        case!("power cap below idle power", [QS], &["--set", "hardware.power_cap_w=50"], ["hardware.power_cap_w", "= 50", "no work"]),
+        case!("power cap above the device's range", [QS], &["--set", "hardware.power_cap_w=900"], ["hardware.power_cap_w", "= 900", "100 to 400 W"]),
+        case!("power cap below the device's range", [QS], &["--set", "hardware.gpu=h100", "--set", "hardware.power_cap_w=150"], ["hardware.power_cap_w", "= 150", "h100 accepts, 200 to 700 W"]),
+        case!("power cap above the profile's cap, no range in the catalog", [QS], &["--set", "hardware.gpu=l40s", "--set", "hardware.power_cap_w=500"], ["hardware.power_cap_w", "= 500", "no settable power-limit range for l40s"]),
+        case!("SM clock above the maximum", [QS], &["--set", "hardware.sm_clock_mhz=2000"], ["hardware.sm_clock_mhz", "= 2000", "1410 MHz"]),
+        case!("SM clock zero", [QS], &["--set", "hardware.sm_clock_mhz=0"], ["hardware.sm_clock_mhz", "= 0", "above 0"]),
+        case!("SM clock below the lowest modelled", [QS], &["--set", "hardware.sm_clock_mhz=10"], ["hardware.sm_clock_mhz", "= 10", "lowest clock"]),
+        case!("SM clock on a device without a max clock", [QS], &["--set", "hardware.gpu=l40s", "--set", "hardware.sm_clock_mhz=1000"], ["hardware.sm_clock_mhz", "no max_sm_clock_mhz for l40s"]),
+        case!("catalog power-limit range inverted", [QS, ("d.yaml", "devices:\n  g:\n    name: G\n    kind: gpu\n    peak_tflops: 100\n    memory_bandwidth_gb_s: 2000\n    memory_gb: 80\n    tdp_w: 400\n    power_limit_min_w: 500\n    power_limit_max_w: 400\n")], &["--set", "catalog.devices={d}/d.yaml", "--set", "hardware.gpu=g"], ["d.yaml", "devices.g.power_limit_min_w", "500"]),
         case!("unknown engine version", [QS], &["--set", "engine={name: vllm, version: '9.9'}"], ["engine", "vllm 9.9", "vllm-0.11"]),
         case!("search max rate infinite (blamed min-rate)", [QS], &["search", "capacity", "-c", "{d}/c.yaml", "--slo", "ttft_p90_s=0.5", "--max-rate", "inf", "-q"], ["--max-rate", "inf", "finite"]),
         // Traces.

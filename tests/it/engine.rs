@@ -46,6 +46,7 @@ fn a_prefill_demanding_more_than_the_cap_runs_at_the_cap_and_takes_longer() {
         profile: h100_profile(),
         device: device.clone(),
         gpus_per_stage: 1,
+        clock_limit: 1.0,
     };
     let u =
         simwatt::power::Utilisation::of(cost.flops, cost.bytes, cost.time_ns as f64 / 1e9, &device);
@@ -73,6 +74,7 @@ fn a_prefill_demanding_more_than_the_cap_runs_at_the_cap_and_takes_longer() {
         profile: free,
         device,
         gpus_per_stage: 1,
+        clock_limit: 1.0,
     };
     let q = uncapped.price(&cost);
     assert_eq!(q.gpu_ns, cost.time_ns);

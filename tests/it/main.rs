@@ -10,6 +10,7 @@ mod energy;
 mod engine;
 mod fuzz;
 mod latency;
+mod limits;
 mod output;
 mod output_folders;
 mod policies;

@@ -105,6 +105,9 @@ pub struct PowerTimeline {
     pub bin_s: Option<f64>,
     /// The device's TDP, drawn as a reference.
     pub tdp_w: Option<f64>,
+    /// The operator's power limit (`hardware.power_cap_w` of config.resolved.yaml), drawn as a
+    /// reference when set.
+    pub cap_w: Option<f64>,
     /// Width of power.parquet's rows, seconds (0: one row per segment), as provenance.json records it.
     pub interval_s: Option<f64>,
 }
@@ -150,6 +153,9 @@ pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Opti
         t_end,
         bin_s: binned.then(|| t_end / TIMELINE_BINS as f64),
         tdp_w: device_tdp_w(run, builtin_catalog),
+        cap_w: run
+            .config_value("hardware.power_cap_w")
+            .and_then(|v| v.as_f64()),
         interval_s: run
             .provenance
             .as_ref()
@@ -192,6 +198,12 @@ impl PowerTimeline {
         if let Some(tdp) = self.tdp_w {
             items.push((format!("TDP ({} W)", fmt_num(tdp)), Swatch::Dashed(GREY)));
         }
+        if let Some(cap) = self.cap_w {
+            items.push((
+                format!("power limit ({} W)", fmt_num(cap)),
+                Swatch::Dashed(PALETTE[1]),
+            ));
+        }
         items
     }
 
@@ -209,6 +221,7 @@ impl PowerTimeline {
             .iter()
             .flat_map(|p| p.columns.iter().map(|c| c.idle_w + c.busy_w))
             .chain(self.tdp_w)
+            .chain(self.cap_w)
             .fold(0.0, f64::max);
         if hi > 0.0 {
             hi * 1.08
@@ -376,6 +389,14 @@ impl PowerTimeline {
                 10,
                 6,
                 GREY.stroke_width(2),
+            ))?;
+        }
+        if let Some(cap) = self.cap_w {
+            chart.draw_series(DashedLineSeries::new(
+                [(0.0, cap), (x_max, cap)],
+                10,
+                6,
+                PALETTE[1].stroke_width(2),
             ))?;
         }
         Ok(())
