@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Layer of each top-level module of `src/` (higher imports lower).
 fn layer(module: &str) -> Option<u32> {
     Some(match module {
-        "error" | "input" | "units" | "rng" | "digest" | "csvio" | "catalog" => 0,
+        "error" | "input" | "units" | "rng" | "digest" | "csvio" | "catalog" | "precision" => 0,
         "config" => 1,
         "workload" => 2,
         "cluster" => 3,
