@@ -72,6 +72,7 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
         &s.model,
         &s.device_name,
         &s.device,
+        &s.precision,
         s.hardware.tensor_parallel,
         s.hardware.pipeline_stages,
         RooflineParams {
