@@ -538,6 +538,8 @@ struct Provenance<'a> {
     inputs: Vec<InputFile>,
     predictor: &'a PredictorInfo,
     memory: &'a crate::config::MemoryPlan,
+    /// Weights, arithmetic and KV-cache precision, with the bytes and peak they set.
+    precision: &'a crate::precision::Precision,
     /// How the run's tables were written.
     outputs: OutputSettings,
 }
@@ -694,6 +696,7 @@ fn write_rest(
         inputs,
         predictor: &o.predictor,
         memory: &s.memory,
+        precision: &s.precision,
         outputs: OutputSettings {
             power_interval_s: args.power_interval_s,
             requests_csv: dir.file("requests.csv").exists(),
