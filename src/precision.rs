@@ -305,7 +305,7 @@ impl Precision {
                 Some(format!(
                     "precision.compute {} has no peak on {} (no `{}` in its peak_tflops_by_precision), \
                      so the linear layers run in 16-bit arithmetic at its bf16 peak of {} TFLOP/s, \
-                     the weights dequantised as weight-only formats are",
+                     dequantising the weights as a weight-only format does",
                     cf.name(),
                     device.name,
                     cf.name(),

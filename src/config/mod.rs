@@ -1143,7 +1143,8 @@ fn plan_memory(
                     format!(
                         "{model_name} does not fit: per GPU it needs {:.2} GB of weights and {:.2} GB of activations, \
                          but only {:.2} GB is usable ({} GB x gpu_memory_utilization {}); \
-                         raise tensor_parallel or pipeline_stages, or use a larger device",
+                         raise tensor_parallel or pipeline_stages, store the weights in fewer bytes \
+                         (precision.weights, e.g. fp8 or int4), or use a larger device",
                         weight_bytes_per_gpu / 1e9,
                         activation_bytes_per_gpu / 1e9,
                         usable / 1e9,

@@ -229,3 +229,35 @@ fn spelling_out_bf16_changes_nothing() {
     );
     assert_eq!(plain.predictor.sources, spelt.predictor.sources);
 }
+
+/// Every catalogued per-precision peak has a source and is at least the bf16 peak; Hopper, Ada and
+/// Blackwell have fp8, Ampere has int8 but no fp8, and only Blackwell has fp4.
+#[test]
+fn the_device_catalog_gives_sourced_peaks_per_precision() {
+    let c = simwatt::catalog::Catalog::builtin().unwrap();
+    for name in c.device_names() {
+        let (_, d) = c.device(name).unwrap();
+        if let Some(p) = &d.peak_tflops_by_precision {
+            assert!(p.source.as_deref().is_some_and(|s| !s.is_empty()), "{name}");
+            for v in [p.fp8, p.int8, p.fp4].into_iter().flatten() {
+                assert!(
+                    v >= d.peak_tflops,
+                    "{name}: {v} below bf16 {}",
+                    d.peak_tflops
+                );
+            }
+        }
+    }
+    let peaks = |n: &str| {
+        let p = c.device(n).unwrap().1.peak_tflops_by_precision.clone();
+        p.map(|p| (p.fp8.is_some(), p.int8.is_some(), p.fp4.is_some()))
+    };
+    for n in ["h100", "h200", "rtx4090", "l4", "l40s"] {
+        assert_eq!(peaks(n), Some((true, true, false)), "{n}");
+    }
+    for n in ["a100", "a100-40gb", "rtx3060", "a40"] {
+        assert_eq!(peaks(n), Some((false, true, false)), "{n}");
+    }
+    assert_eq!(peaks("b200"), Some((true, true, true)));
+    assert_eq!(peaks("i5-13600k"), None);
+}
