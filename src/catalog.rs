@@ -31,7 +31,8 @@ pub struct ModelSpec {
     pub vocab_size: u32,
     /// Gated MLP (SwiGLU: three matrices) rather than two.
     pub gated_mlp: bool,
-    /// Bytes per weight and per KV-cache element.
+    /// Bytes per weight and per KV-cache element of the published checkpoint: what a config without a
+    /// `precision` section uses for weights, activations and KV cache ([`crate::precision`]).
     pub dtype_bytes: u32,
     pub max_position_embeddings: u32,
     #[serde(default)]
@@ -67,7 +68,8 @@ impl ModelSpec {
             + 2 * self.vocab_size as u64 * self.hidden_size as u64
     }
 
-    /// KV-cache bytes per token for one layer (keys and values, all KV heads).
+    /// KV-cache bytes per token for one layer (keys and values, all KV heads) at the checkpoint's
+    /// `dtype_bytes`; a run's own KV precision is in its memory plan.
     pub fn kv_bytes_per_token_per_layer(&self) -> u64 {
         2 * self.kv_dim() * self.dtype_bytes as u64
     }

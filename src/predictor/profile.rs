@@ -13,6 +13,8 @@
 //! roofline calibrated on the one real attention profile (see [`super::attention`]). Output: a
 //! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error. Fitted tables are kept
 //! in a [`TableCache`] that a driver makes and shares between its runs, and on disk between processes.
+//! The profiles were taken in fp16: at another weight format or arithmetic the linear operations'
+//! tables are scaled by the roofline's ratio ([`Roofline::linear_scale`], docs/precision.md).
 
 use super::attention::AttentionModel;
 use super::fit::{
