@@ -31,7 +31,8 @@ pub struct ModelSpec {
     pub vocab_size: u32,
     /// Gated MLP (SwiGLU: three matrices) rather than two.
     pub gated_mlp: bool,
-    /// Bytes per weight and per KV-cache element.
+    /// Bytes per weight and per KV-cache element of the published checkpoint: what a config without a
+    /// `precision` section uses for weights, activations and KV cache ([`crate::precision`]).
     pub dtype_bytes: u32,
     pub max_position_embeddings: u32,
     #[serde(default)]
@@ -67,7 +68,8 @@ impl ModelSpec {
             + 2 * self.vocab_size as u64 * self.hidden_size as u64
     }
 
-    /// KV-cache bytes per token for one layer (keys and values, all KV heads).
+    /// KV-cache bytes per token for one layer (keys and values, all KV heads) at the checkpoint's
+    /// `dtype_bytes`; a run's own KV precision is in its memory plan.
     pub fn kv_bytes_per_token_per_layer(&self) -> u64 {
         2 * self.kv_dim() * self.dtype_bytes as u64
     }
@@ -131,6 +133,29 @@ pub struct DeviceSpec {
     pub sources: Vec<String>,
     #[serde(default)]
     pub notes: Option<String>,
+    // -- Precision (docs/precision.md) --
+    /// Dense peaks of the lower-precision arithmetic the device has; bf16/fp16 is `peak_tflops`. A
+    /// precision absent here falls back to `peak_tflops` (see [`crate::precision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_tflops_by_precision: Option<PrecisionPeaks>,
+}
+
+/// Dense (no 2:4 sparsity) tensor-core or SIMD peaks per arithmetic, TFLOP/s (TOP/s for int8).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrecisionPeaks {
+    /// FP8 (e4m3/e5m2) inputs, FP32 accumulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8: Option<f64>,
+    /// INT8 inputs, INT32 accumulation, TOP/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8: Option<f64>,
+    /// FP4 (NVFP4 / MXFP4) inputs; catalogued, not used by any weight format simwatt models yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4: Option<f64>,
+    /// Where the figures come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl DeviceSpec {
@@ -342,6 +367,19 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
         (
             "rental_usd_per_gpu_hour",
             d.rental_usd_per_gpu_hour.as_ref().map(|r| r.value),
+        ),
+        // -- Precision --
+        (
+            "peak_tflops_by_precision.fp8",
+            d.peak_tflops_by_precision.as_ref().and_then(|p| p.fp8),
+        ),
+        (
+            "peak_tflops_by_precision.int8",
+            d.peak_tflops_by_precision.as_ref().and_then(|p| p.int8),
+        ),
+        (
+            "peak_tflops_by_precision.fp4",
+            d.peak_tflops_by_precision.as_ref().and_then(|p| p.fp4),
         ),
     ];
     for (field, v) in optional {

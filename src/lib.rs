@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod output;
 pub mod plots;
 pub mod power;
+pub mod precision;
 pub mod predictor;
 pub mod report;
 pub mod rng;

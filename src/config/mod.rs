@@ -165,6 +165,8 @@ pub struct Scenario {
     pub predictor: PredictorConfig,
     pub energy: Energy,
     pub engine: Engine,
+    /// Weights, arithmetic and KV-cache precision, with every byte count the run uses.
+    pub precision: crate::precision::Precision,
 }
 
 /// The serving engine of a run, its profile read and checked.
@@ -310,8 +312,9 @@ impl Scenario {
         validate_workload(path, &raw.workload)?;
         validate_predictor(path, &raw.predictor)?;
         validate_energy(path, &raw)?;
+        let precision = resolve_precision(path, &mut raw, &model, &device)?;
 
-        let memory = plan_memory(path, &raw, &model_name, &model, &device)?;
+        let memory = plan_memory(path, &raw, &model_name, &model, &device, &precision)?;
         fill_scheduler_defaults(&mut raw.scheduler);
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
         let clock_limit = resolve_limits(
@@ -358,6 +361,7 @@ impl Scenario {
             predictor: raw.predictor.clone(),
             energy,
             engine,
+            precision,
             data_dir: data,
             raw,
         })
@@ -388,6 +392,9 @@ impl Scenario {
         }
         if let Some(n) = &self.energy.note {
             v.push(n.clone());
+        }
+        if let Some(f) = &self.precision.fallback {
+            v.push(f.clone());
         }
         v
     }
@@ -1149,6 +1156,44 @@ fn validate_predictor(path: &Path, p: &PredictorConfig) -> Result<()> {
     Ok(())
 }
 
+// -- Precision (docs/precision.md) --
+
+/// Resolves the `precision` section against the model's catalog dtype and the device's peaks, and
+/// writes the defaults back so `config.resolved.yaml` shows them. Without the section: the catalog's
+/// `dtype_bytes` for everything, at the bf16 peak.
+fn resolve_precision(
+    path: &Path,
+    raw: &mut RawConfig,
+    model: &ModelSpec,
+    device: &DeviceSpec,
+) -> Result<crate::precision::Precision> {
+    let Some(pc) = raw.precision.as_mut() else {
+        return Ok(crate::precision::Precision::from_catalog(
+            model.dtype_bytes,
+            device,
+        ));
+    };
+    let p = crate::precision::Precision::resolve(
+        pc.weights.as_deref(),
+        pc.compute.as_deref(),
+        pc.kv_cache.as_deref(),
+        model.dtype_bytes,
+        device,
+    )
+    .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?;
+    // `catalog` (a catalog dtype other than 2 bytes) is no format name: left unset.
+    for (slot, name) in [
+        (&mut pc.weights, &p.weights),
+        (&mut pc.compute, &p.compute),
+        (&mut pc.kv_cache, &p.kv_cache),
+    ] {
+        if name != "catalog" {
+            *slot = Some(name.clone());
+        }
+    }
+    Ok(p)
+}
+
 /// Splits one GPU's memory into weights, activations and KV cache, as vLLM's profiling run does, and
 /// sizes the replica's KV cache in blocks.
 fn plan_memory(
@@ -1157,20 +1202,23 @@ fn plan_memory(
     model_name: &str,
     model: &ModelSpec,
     device: &DeviceSpec,
+    precision: &crate::precision::Precision,
 ) -> Result<MemoryPlan> {
     let hw = &raw.hardware;
     let tp = hw.tensor_parallel as f64;
     let stages = hw.pipeline_stages as f64;
-    let dtype = model.dtype_bytes as f64;
+    // Bytes per activation, per weight of the blocks' linear layers, per embedding and head weight,
+    // per KV element (all the catalog's dtype_bytes without a precision section).
+    let dtype = precision.activation_bytes;
     let layers_per_stage = model.num_layers as f64 / stages;
     let embed = model.vocab_size as f64 * model.hidden_size as f64;
     // The heaviest stage: the first holds the input embedding and the last the output head; with one
     // stage, both.
     let embed_on_heaviest = if hw.pipeline_stages == 1 { 2.0 } else { 1.0 };
-    let weight_bytes_per_gpu = (layers_per_stage * model.linear_params_per_layer() as f64
-        + embed_on_heaviest * embed)
-        * dtype
-        / tp;
+    let weight_bytes_per_gpu =
+        (layers_per_stage * model.linear_params_per_layer() as f64 * precision.weight_bytes
+            + embed_on_heaviest * embed * precision.embedding_bytes)
+            / tp;
     // Activations of one forward pass over max_num_batched_tokens: the residual stream and its
     // normalised copy, the QKV output, the MLP intermediate (two for gated MLPs) and the logits of the
     // sequences that sample, each on this GPU's shard.
@@ -1185,7 +1233,8 @@ fn plan_memory(
     let usable = device.memory_bytes() * hw.gpu_memory_utilization;
     let kv_heads_per_gpu = (model.num_kv_heads as f64 / tp).max(1.0);
     let kv_bytes_per_token_per_gpu =
-        (2.0 * layers_per_stage * kv_heads_per_gpu * model.head_dim as f64 * dtype).round() as u64;
+        (2.0 * layers_per_stage * kv_heads_per_gpu * model.head_dim as f64 * precision.kv_bytes)
+            .round() as u64;
     let block_size = if raw.scheduler.policy == Policy::Lightllm {
         1
     } else {
@@ -1233,7 +1282,8 @@ fn plan_memory(
                     format!(
                         "{model_name} does not fit: per GPU it needs {:.2} GB of weights and {:.2} GB of activations, \
                          but only {:.2} GB is usable ({} GB x gpu_memory_utilization {}); \
-                         raise tensor_parallel or pipeline_stages, or use a larger device",
+                         raise tensor_parallel or pipeline_stages, store the weights in fewer bytes \
+                         (precision.weights, e.g. fp8 or int4), or use a larger device",
                         weight_bytes_per_gpu / 1e9,
                         activation_bytes_per_gpu / 1e9,
                         usable / 1e9,

@@ -48,6 +48,30 @@ pub struct RawConfig {
     /// the config lies in, the current directory, the install prefix).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Numeric precision of weights, arithmetic and KV cache (absent: the model catalog's
+    /// `dtype_bytes` for all of them, at the device's bf16 peak).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<PrecisionConfig>,
+}
+
+// -- Precision (docs/precision.md) --
+
+/// The `precision` section. Names are checked in [`super::Scenario::resolve`] against
+/// [`crate::precision`]'s tables, which writes the defaults back here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrecisionConfig {
+    /// Storage of the linear layers' weights: bf16, fp16, fp8, int8, int4 (AWQ/GPTQ, group 128), or a
+    /// llama.cpp GGUF type q4_0, q4_k_m, q5_1, q8_0 (default: the catalog's `dtype_bytes`, bf16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
+    /// Arithmetic of the matrix multiplications: bf16, fp16, fp8 (needs fp8 weights), int8 (needs
+    /// integer weights) (default: fp8 for fp8 weights, int8 for int8, fp16 for fp16, else bf16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<String>,
+    /// KV-cache storage: bf16, fp16, fp8, int8 (default: the catalog's `dtype_bytes`, bf16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache: Option<String>,
 }
 
 fn default_regions_dir() -> PathBuf {

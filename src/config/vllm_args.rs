@@ -53,16 +53,17 @@ const VLLM_ARGS: &[(&str, &str)] = &[
     ),
     (
         "dtype",
-        "nothing in the config: bytes per weight and KV element are the model catalog's `dtype_bytes`",
+        "`precision.weights` (bf16, fp16, ...) and `precision.compute`; without a `precision` section, \
+         bytes per weight and KV element are the model catalog's `dtype_bytes`",
     ),
     (
         "kv_cache_dtype",
-        "nothing in the config: bytes per KV element are the model catalog's `dtype_bytes`",
+        "`precision.kv_cache` (bf16, fp16, fp8, int8)",
     ),
     (
         "quantization",
-        "nothing: simwatt does not model quantization; bytes per weight are the model catalog's \
-         `dtype_bytes`",
+        "`precision.weights` (fp8, int8, int4 for AWQ/GPTQ, or a GGUF type q4_0, q4_k_m, q5_1, q8_0) \
+         and `precision.compute` (fp8 or int8 for W8A8)",
     ),
     (
         "enforce_eager",

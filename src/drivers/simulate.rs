@@ -72,6 +72,7 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
         &s.model,
         &s.device_name,
         &s.device,
+        &s.precision,
         s.hardware.tensor_parallel,
         s.hardware.pipeline_stages,
         RooflineParams {
@@ -538,6 +539,8 @@ struct Provenance<'a> {
     inputs: Vec<InputFile>,
     predictor: &'a PredictorInfo,
     memory: &'a crate::config::MemoryPlan,
+    /// Weights, arithmetic and KV-cache precision, with the bytes and peak they set.
+    precision: &'a crate::precision::Precision,
     /// How the run's tables were written.
     outputs: OutputSettings,
     /// The power and clock limits each GPU ran under.
@@ -730,6 +733,7 @@ fn write_rest(
         inputs,
         predictor: &o.predictor,
         memory: &s.memory,
+        precision: &s.precision,
         outputs: OutputSettings {
             power_interval_s: args.power_interval_s,
             requests_csv: dir.file("requests.csv").exists(),

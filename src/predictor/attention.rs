@@ -9,7 +9,10 @@
 //! `a_d + KV bytes / (bandwidth x e_d) + s_d x seqs`, with the coefficients fitted by least squares in
 //! relative error on that profile's rows (FLOPs and bytes computed from the profiled shapes and the
 //! A100's peaks). The fitted efficiencies then price any
-//! model on any device from its own FLOPs, bytes and peaks. Reported error is 5-fold cross-validated.
+//! model on any device from its own FLOPs, bytes and peaks. The profile's KV cache is 16-bit; a run's
+//! decode bytes use its own KV-cache precision (docs/precision.md), and attention arithmetic stays at
+//! the device's bf16 peak whatever the precision of the linear layers. Reported error is 5-fold
+//! cross-validated.
 
 use super::fit::{fold_split, mape, max_abs_err};
 use super::BatchShape;
@@ -54,8 +57,9 @@ pub struct AttentionReport {
     pub model: AttentionModel,
 }
 
-/// Bytes per KV-cache element in the profiles (fp16 / bf16).
-const DTYPE_BYTES: f64 = 2.0;
+/// Bytes per KV-cache element in the profile the coefficients are calibrated on (fp16 / bf16): the
+/// profile's, not a run's, which brings its own to [`AttentionModel::time_ms`].
+const PROFILE_KV_BYTES: f64 = 2.0;
 
 /// Least squares in relative error: minimises sum(((c . x_i) - y_i) / y_i)^2 over coefficients `c`,
 /// where each row `x_i` starts with the constant 1. Relative error is what the fit is judged on, and
@@ -166,7 +170,8 @@ impl AttentionModel {
                 if !dec[i].is_finite() {
                     continue;
                 }
-                let bytes = batch[i] * (kv[i] + 1.0) * 2.0 * kv_per_gpu * head_dim * DTYPE_BYTES;
+                let bytes =
+                    batch[i] * (kv[i] + 1.0) * 2.0 * kv_per_gpu * head_dim * PROFILE_KV_BYTES;
                 dx.push(vec![1.0, bytes / bw * 1e3, batch[i]]);
                 dy.push(dec[i] + extra);
             }
@@ -213,12 +218,20 @@ impl AttentionModel {
         Ok((model, report))
     }
 
-    /// Attention time of one layer on one GPU for batch `s`, ms.
-    pub fn time_ms(&self, s: &BatchShape, m: &ModelSpec, d: &DeviceSpec, tp: u32) -> f64 {
+    /// Attention time of one layer on one GPU for batch `s` with `kv_bytes` bytes per KV-cache
+    /// element, ms.
+    pub fn time_ms(
+        &self,
+        s: &BatchShape,
+        m: &ModelSpec,
+        d: &DeviceSpec,
+        tp: u32,
+        kv_bytes: f64,
+    ) -> f64 {
         let heads = m.num_attention_heads as f64 / tp as f64;
         let kv_heads = (m.num_kv_heads as f64 / tp as f64).max(1.0);
         let hd = m.head_dim as f64;
-        let dt = m.dtype_bytes as f64;
+        let dt = kv_bytes;
         let mut ms = 0.0;
         if s.prefill_seqs > 0 {
             let flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;

@@ -13,6 +13,8 @@
 //! roofline calibrated on the one real attention profile (see [`super::attention`]). Output: a
 //! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error. Fitted tables are kept
 //! in a [`TableCache`] that a driver makes and shares between its runs, and on disk between processes.
+//! The profiles were taken in fp16: at another weight format or arithmetic the linear operations'
+//! tables are scaled by the roofline's ratio ([`Roofline::linear_scale`], docs/precision.md).
 
 use super::attention::AttentionModel;
 use super::fit::{
@@ -894,7 +896,9 @@ impl ProfilePredictor {
         &self.tables.report
     }
 
-    /// Sum of the per-layer op tables at `tokens`, ms.
+    /// Sum of the per-layer op tables at `tokens`, ms. The linear layers' tables (profiled with 16-bit
+    /// weights and arithmetic) are scaled by the roofline's ratio of their time at the run's precision
+    /// to their time at 16 bits ([`Roofline::linear_scale`], exactly 1 at 16 bits).
     fn layer_ops_ms(&self, tokens: u32) -> f64 {
         if tokens == 0 {
             return 0.0;
@@ -905,10 +909,26 @@ impl ProfilePredictor {
             .first()
             .is_some_and(|t| tokens as usize > t.values_ms.len());
         self.counts.record("linear_layers", beyond);
+        let scale = self.roofline.linear_scale(tokens);
+        if scale == 1.0 {
+            return self
+                .tables
+                .layer_ops
+                .iter()
+                .map(|t| t.eval_ms(tokens))
+                .sum();
+        }
         self.tables
             .layer_ops
             .iter()
-            .map(|t| t.eval_ms(tokens))
+            .map(|t| {
+                let ms = t.eval_ms(tokens);
+                if LINEAR_OPS.contains(&t.op.as_str()) {
+                    ms * scale
+                } else {
+                    ms
+                }
+            })
             .sum()
     }
 }
@@ -918,8 +938,9 @@ impl CostModel for ProfilePredictor {
         let rl = self.roofline.stage_cost(s, stage);
         let layers = (self.model.num_layers / self.stages) as f64;
         let tokens = s.total_tokens();
-        let act_bytes =
-            tokens as f64 * self.model.hidden_size as f64 * self.model.dtype_bytes as f64;
+        let act_bytes = tokens as f64
+            * self.model.hidden_size as f64
+            * self.roofline.precision().activation_bytes;
         if s.prefill_seqs > 0 {
             self.counts.record(
                 "attention_prefill",
@@ -933,10 +954,13 @@ impl CostModel for ProfilePredictor {
             );
         }
         let mut per_layer_ms = self.layer_ops_ms(tokens)
-            + self
-                .tables
-                .attention
-                .time_ms(s, &self.model, &self.device, self.tp);
+            + self.tables.attention.time_ms(
+                s,
+                &self.model,
+                &self.device,
+                self.tp,
+                self.roofline.precision().kv_bytes,
+            );
         if self.tp > 1 {
             per_layer_ms += 2.0
                 * match &self.tables.all_reduce {
@@ -971,12 +995,31 @@ impl CostModel for ProfilePredictor {
 
 impl Predictor for ProfilePredictor {
     fn info(&self) -> PredictorInfo {
+        let p = self.roofline.precision();
+        let kv_note = if p.kv_bytes == 2.0 {
+            String::new()
+        } else {
+            format!(
+                "; KV cache {} ({} B per element) in place of the profile's 2",
+                p.kv_cache, p.kv_bytes
+            )
+        };
         let mut sources: Vec<(String, String)> = self
             .tables
             .report
             .ops
             .iter()
-            .map(|r| (r.op.clone(), format!("random forest on {}", r.source)))
+            .map(|r| {
+                let mut how = format!("random forest on {}", r.source);
+                if LINEAR_OPS.contains(&r.op.as_str()) && !p.linear_layers_as_profiled() {
+                    how.push_str(&format!(
+                        ", profiled with 16-bit weights and arithmetic, so scaled by the roofline's \
+                         ratio of this layer's time at {} to its time at 16 bits",
+                        p.describe()
+                    ));
+                }
+                (r.op.clone(), how)
+            })
             .collect();
         sources.push((
             "attention_prefill".into(),
@@ -988,7 +1031,7 @@ impl Predictor for ProfilePredictor {
         sources.push((
             "attention_decode".into(),
             format!(
-                "roofline calibrated on {}",
+                "roofline calibrated on {}{kv_note}",
                 self.tables.report.attention.source
             ),
         ));

@@ -9,11 +9,15 @@
 //! calibrated by least squares on a measured attention profile is [`super::attention`]. Every run's
 //! provenance names which source priced each operation.
 //!
-//! Input: the model and device specs, the parallelism and [`RooflineParams`]. Output: a [`StageCost`]
-//! per batch shape. Reads no file and touches no state outside its own struct.
+//! Bytes per weight, activation and KV element and the peak of the linear layers come from the run's
+//! [`Precision`] (docs/precision.md); attention and elementwise work stay at the device's bf16 peak.
+//!
+//! Input: the model and device specs, the precision, the parallelism and [`RooflineParams`]. Output: a
+//! [`StageCost`] per batch shape. Reads no file and touches no state outside its own struct.
 
 use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec};
+use crate::precision::Precision;
 use crate::units::duration_ns;
 
 /// Interconnect bandwidth assumed when the device catalog gives none, GB/s per direction (PCIe 4.0 x16).
@@ -44,6 +48,22 @@ pub struct Roofline {
     /// Latency of one hop between two GPUs, seconds (0 when the catalog gives none).
     hop_latency_s: f64,
     device_name: String,
+    precision: Precision,
+    /// The linear layers as configured, and as the Vidur profiles measured them (16-bit weights and
+    /// arithmetic at the bf16 peak), for [`Roofline::linear_scale`].
+    linear: LinearPrecision,
+    linear_profiled: LinearPrecision,
+}
+
+/// What prices the linear layers: bytes per weight and per input and output activation, achieved
+/// FLOP/s, and dequantisation FLOPs per weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LinearPrecision {
+    weight_bytes: f64,
+    input_bytes: f64,
+    output_bytes: f64,
+    flops_per_s: f64,
+    dequant_flops_per_weight: f64,
 }
 
 impl Roofline {
@@ -51,11 +71,29 @@ impl Roofline {
         model: &ModelSpec,
         device_name: &str,
         device: &DeviceSpec,
+        precision: &Precision,
         tp: u32,
         stages: u32,
         params: RooflineParams,
     ) -> Self {
+        let linear = LinearPrecision {
+            weight_bytes: precision.weight_bytes,
+            input_bytes: precision.gemm_input_bytes,
+            output_bytes: precision.activation_bytes,
+            flops_per_s: precision.peak_flops() * params.compute_efficiency,
+            dequant_flops_per_weight: precision.dequant_flops_per_weight,
+        };
+        let linear_profiled = LinearPrecision {
+            weight_bytes: 2.0,
+            input_bytes: 2.0,
+            output_bytes: 2.0,
+            flops_per_s: device.peak_flops() * params.compute_efficiency,
+            dequant_flops_per_weight: 0.0,
+        };
         Roofline {
+            precision: precision.clone(),
+            linear,
+            linear_profiled,
             params,
             model: model.clone(),
             tp,
@@ -75,23 +113,52 @@ impl Roofline {
         (flops / self.flops_per_s).max(bytes / self.bytes_per_s)
     }
 
+    /// FLOPs, bytes and seconds of one layer's linear layers (QKV, output projection, MLP) on one GPU
+    /// over `tokens` tokens: 2 FLOPs per weight per token plus the dequantisation work, weights read
+    /// once, activations read (at the arithmetic's input width) and written.
+    fn linear_work(&self, tokens: f64, p: &LinearPrecision) -> (f64, f64, f64) {
+        let m = &self.model;
+        let tp = self.tp as f64;
+        let h = m.hidden_size as f64;
+        let w = m.linear_params_per_layer() as f64 / tp;
+        let mut flops = 2.0 * w * tokens;
+        if p.dequant_flops_per_weight > 0.0 {
+            flops += p.dequant_flops_per_weight * w;
+        }
+        let act_width = (m.q_dim() + 2 * m.kv_dim()) as f64 / tp
+            + h
+            + m.intermediate_size as f64 * if m.gated_mlp { 3.0 } else { 2.0 } / tp;
+        let bytes = w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes);
+        let time = (flops / p.flops_per_s).max(bytes / self.bytes_per_s);
+        (flops, bytes, time)
+    }
+
+    /// How much longer (or shorter) one layer's linear layers over `tokens` tokens take at the run's
+    /// precision than at the 16-bit precision the Vidur profiles were taken at, by this roofline:
+    /// exactly 1 when the two are the same.
+    pub fn linear_scale(&self, tokens: u32) -> f64 {
+        if self.linear == self.linear_profiled || tokens == 0 {
+            return 1.0;
+        }
+        let t = tokens as f64;
+        self.linear_work(t, &self.linear).2 / self.linear_work(t, &self.linear_profiled).2
+    }
+
+    /// The precision the roofline prices.
+    pub fn precision(&self) -> &Precision {
+        &self.precision
+    }
+
     /// FLOPs and bytes of one layer's work on one GPU, and its time in seconds.
     fn layer(&self, s: &BatchShape) -> (f64, f64, f64) {
         let m = &self.model;
         let tp = self.tp as f64;
-        let dt = m.dtype_bytes as f64;
+        let dt = self.precision.activation_bytes;
+        let kvb = self.precision.kv_bytes;
         let h = m.hidden_size as f64;
         let tokens = s.total_tokens() as f64;
 
-        // Linear layers (QKV, output projection, MLP): 2 FLOPs per weight per token; weights read once,
-        // activations read and written.
-        let w = m.linear_params_per_layer() as f64 / tp;
-        let lin_flops = 2.0 * w * tokens;
-        let act_width = (m.q_dim() + 2 * m.kv_dim()) as f64 / tp
-            + h
-            + m.intermediate_size as f64 * if m.gated_mlp { 3.0 } else { 2.0 } / tp;
-        let lin_bytes = w * dt + tokens * act_width * dt * 2.0;
-        let t_lin = self.op_time_s(lin_flops, lin_bytes);
+        let (lin_flops, lin_bytes, t_lin) = self.linear_work(tokens, &self.linear);
 
         // Norms, residual adds, rotary embedding, activation: memory-bound elementwise work.
         let elem_bytes = tokens * h * dt * 10.0;
@@ -102,14 +169,15 @@ impl Roofline {
         let hd = m.head_dim as f64;
         let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
         let pre_flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;
-        let pre_bytes = s.prefill_tokens as f64 * (heads + 2.0 * kv_heads) * hd * dt * 2.0;
+        // Queries read and keys and values written to the cache, and as many again read back.
+        let pre_bytes = s.prefill_tokens as f64 * (heads * dt + 2.0 * kv_heads * kvb) * hd * 2.0;
         let t_pre = if s.prefill_seqs > 0 {
             self.op_time_s(pre_flops, pre_bytes)
         } else {
             0.0
         };
         // Decode: each sequence reads its whole KV cache.
-        let dec_bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * dt;
+        let dec_bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * kvb;
         let dec_flops = 4.0 * heads * hd * s.decode_context_sum as f64;
         let t_dec = if s.decode_seqs > 0 {
             self.op_time_s(dec_flops, dec_bytes)
@@ -160,7 +228,7 @@ impl Roofline {
         let m = &self.model;
         let head_w = m.vocab_size as f64 * m.hidden_size as f64 / self.tp as f64;
         let flops = 2.0 * head_w * s.sampled_seqs as f64;
-        let bytes = head_w * m.dtype_bytes as f64
+        let bytes = head_w * self.precision.embedding_bytes
             + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
         (flops, bytes)
     }
@@ -175,7 +243,7 @@ impl CostModel for Roofline {
         let mut bytes = lb * layers;
         let mut time = lt * layers;
         let mut host = 0.0;
-        let dt = m.dtype_bytes as f64;
+        let dt = self.precision.activation_bytes;
         let h = m.hidden_size as f64;
         if stage + 1 == self.stages {
             // Output head on the sampled sequences (vocab split across TP); the host-side work of the
@@ -183,8 +251,8 @@ impl CostModel for Roofline {
             // engine model decides how much of it the GPU waits through).
             let head_w = m.vocab_size as f64 * h / self.tp as f64;
             let hf = 2.0 * head_w * s.sampled_seqs as f64;
-            let hb =
-                head_w * dt + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
+            let hb = head_w * self.precision.embedding_bytes
+                + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
             flops += hf;
             bytes += hb;
             time += self.op_time_s(hf, hb);
@@ -221,7 +289,23 @@ impl Predictor for Roofline {
                  uncalibrated efficiencies; not fitted to profiles, so latencies are indicative only",
                 self.device_name
             ),
-            sources: ops.iter().map(|o| (o.to_string(), "roofline".to_string())).collect(),
+            sources: ops
+                .iter()
+                .map(|o| {
+                    let p = &self.precision;
+                    let how = match *o {
+                        "linear_layers" if !p.linear_layers_as_profiled() => {
+                            format!("roofline at {}", p.describe())
+                        }
+                        "attention_decode" | "attention_prefill" if p.kv_bytes != 2.0 => format!(
+                            "roofline, KV cache {} ({} B per element), bf16 arithmetic",
+                            p.kv_cache, p.kv_bytes
+                        ),
+                        _ => "roofline".to_string(),
+                    };
+                    (o.to_string(), how)
+                })
+                .collect(),
             parameters: serde_json::to_value(self.params).unwrap_or_default(),
             out_of_range: Vec::new(),
         }
@@ -237,13 +321,14 @@ mod tests {
         let c = Catalog::builtin().unwrap();
         let (_, m) = c.model("meta-llama/Llama-2-7b-hf").unwrap();
         let (name, d) = c.device("a100").unwrap();
+        let prec = Precision::from_catalog(m.dtype_bytes, d);
         let p = RooflineParams {
             compute_efficiency: 0.6,
             memory_efficiency: 0.8,
             layer_overhead_us: 0.0,
             iteration_overhead_ms: 0.0,
         };
-        Roofline::new(m, name, d, tp, stages, p)
+        Roofline::new(m, name, d, &prec, tp, stages, p)
     }
 
     #[test]

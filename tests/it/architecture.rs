@@ -2,7 +2,7 @@
 //! two files import each other, directly or round a longer cycle.
 //!
 //! The layers, lowest first (docs/architecture.md draws them):
-//! foundation (error, input, units, rng, digest, csvio, catalog) -> config -> workload -> cluster -> sim ->
+//! foundation (error, input, units, rng, digest, csvio, catalog, precision) -> config -> workload -> cluster -> sim ->
 //! predictor -> power -> accounting -> metrics -> output / measured / runfolder -> report / plots /
 //! trace -> drivers -> cli. A module may import its own layer or any below; the file-level import graph
 //! must be acyclic.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Layer of each top-level module of `src/` (higher imports lower).
 fn layer(module: &str) -> Option<u32> {
     Some(match module {
-        "error" | "input" | "units" | "rng" | "digest" | "csvio" | "catalog" => 0,
+        "error" | "input" | "units" | "rng" | "digest" | "csvio" | "catalog" | "precision" => 0,
         "config" => 1,
         "workload" => 2,
         "cluster" => 3,

@@ -3,6 +3,7 @@
 
 use crate::common::{quickstart, simulate, write};
 use simwatt::catalog::{self, Catalog};
+use simwatt::precision::Precision;
 use simwatt::predictor::roofline::{Roofline, RooflineParams, COMM_LATENCY_US};
 use simwatt::predictor::{BatchShape, CostModel};
 
@@ -91,7 +92,7 @@ fn llama_3_1_70b_tp4_on_h100_prices_its_all_reduce_over_nvlink() {
     let c = Catalog::builtin().unwrap();
     let (_, m) = c.model("meta-llama/Llama-3.1-70B-Instruct").unwrap();
     let (name, d) = c.device("h100").unwrap();
-    let nvlink = Roofline::new(m, name, d, 4, 1, params());
+    let nvlink = Roofline::new(m, name, d, &Precision::from_catalog(2, d), 4, 1, params());
     let bytes = 64.0 * 8192.0 * 2.0;
     let hand = 1.5 * bytes / 450e9 + 6.0 * 0.6e-6 + COMM_LATENCY_US * 1e-6;
     assert!((hand - 17.095e-6).abs() < 1e-9, "{hand}");
@@ -102,7 +103,15 @@ fn llama_3_1_70b_tp4_on_h100_prices_its_all_reduce_over_nvlink() {
     let mut free = d.clone();
     free.interconnect_gb_s = Some(1e12);
     free.interconnect_latency_us = None;
-    let free = Roofline::new(m, name, &free, 4, 1, params());
+    let free = Roofline::new(
+        m,
+        name,
+        &free,
+        &Precision::from_catalog(2, &free),
+        4,
+        1,
+        params(),
+    );
     let mut s = BatchShape::default();
     for _ in 0..64 {
         s.add_decode(1000);
@@ -118,7 +127,15 @@ fn llama_3_1_70b_tp4_on_h100_prices_its_all_reduce_over_nvlink() {
     let mut pcie = d.clone();
     pcie.interconnect_gb_s = None;
     pcie.interconnect_latency_us = None;
-    let pcie = Roofline::new(m, name, &pcie, 4, 1, params());
+    let pcie = Roofline::new(
+        m,
+        name,
+        &pcie,
+        &Precision::from_catalog(2, &pcie),
+        4,
+        1,
+        params(),
+    );
     assert!(pcie.all_reduce_s(bytes) > 3.4 * nvlink.all_reduce_s(bytes));
 }
 

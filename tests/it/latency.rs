@@ -458,7 +458,8 @@ fn a_kv_cache_save_column_is_part_of_attention_time() {
     for _ in 0..16 {
         decode.add_decode(1024);
     }
-    let added = saved.time_ms(&decode, model, a100, 1) - plain.time_ms(&decode, model, a100, 1);
+    let added =
+        saved.time_ms(&decode, model, a100, 1, 2.0) - plain.time_ms(&decode, model, a100, 1, 2.0);
     assert!(
         (added - 0.05).abs() < 0.02,
         "a 0.05 ms KV save added {added} ms to a decode step"

@@ -15,6 +15,7 @@ mod output;
 mod output_folders;
 mod policies;
 mod power;
+mod precision;
 mod predictor_cache;
 mod report;
 mod runs_anywhere;
