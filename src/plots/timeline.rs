@@ -73,32 +73,68 @@ impl Profile {
                 bin_s: None,
             };
         }
-        let n = TIMELINE_BINS;
-        let width = if t_end > 0.0 { t_end / n as f64 } else { 1.0 };
-        let mut weighted = vec![0.0f64; n];
-        let mut covered = vec![0.0f64; n];
-        let mut min = vec![f64::INFINITY; n];
-        let mut max = vec![f64::NEG_INFINITY; n];
+        let mut bins = Bins::new(t_end);
         for &(s, e, v) in intervals {
-            let first = ((s / width).floor() as usize).min(n - 1);
-            let last = ((e / width).ceil() as usize).clamp(first + 1, n);
-            for b in first..last {
-                let (b0, b1) = (b as f64 * width, (b + 1) as f64 * width);
-                let overlap = (e.min(b1) - s.max(b0)).max(0.0);
-                // A batch that only touches a bin's edge does not count in it, unless it takes no time.
-                if overlap > 0.0 || e == s {
-                    weighted[b] += v * overlap;
-                    covered[b] += overlap;
-                    min[b] = min[b].min(v);
-                    max[b] = max[b].max(v);
-                }
+            bins.add(s, e, v);
+        }
+        bins.profile()
+    }
+
+    /// The largest value shown.
+    pub fn max(&self) -> f64 {
+        let lines = self.segments.iter().flatten().map(|(_, v)| *v);
+        let band = self.band.iter().flatten().map(|(_, _, hi)| *hi);
+        lines.chain(band).fold(0.0, f64::max)
+    }
+}
+
+/// Values held over intervals, averaged into [`TIMELINE_BINS`] time bins on `[0, t_end]` as they come:
+/// each value weighted by the time it was held in a bin, with the min and max of each bin.
+#[derive(Debug, Clone)]
+struct Bins {
+    width: f64,
+    weighted: Vec<f64>,
+    covered: Vec<f64>,
+    min: Vec<f64>,
+    max: Vec<f64>,
+}
+
+impl Bins {
+    fn new(t_end: f64) -> Bins {
+        let n = TIMELINE_BINS;
+        Bins {
+            width: if t_end > 0.0 { t_end / n as f64 } else { 1.0 },
+            weighted: vec![0.0; n],
+            covered: vec![0.0; n],
+            min: vec![f64::INFINITY; n],
+            max: vec![f64::NEG_INFINITY; n],
+        }
+    }
+
+    fn add(&mut self, s: f64, e: f64, v: f64) {
+        let (n, width) = (TIMELINE_BINS, self.width);
+        let first = ((s / width).floor() as usize).min(n - 1);
+        let last = ((e / width).ceil() as usize).clamp(first + 1, n);
+        for b in first..last {
+            let (b0, b1) = (b as f64 * width, (b + 1) as f64 * width);
+            let overlap = (e.min(b1) - s.max(b0)).max(0.0);
+            // A batch that only touches a bin's edge does not count in it, unless it takes no time.
+            if overlap > 0.0 || e == s {
+                self.weighted[b] += v * overlap;
+                self.covered[b] += overlap;
+                self.min[b] = self.min[b].min(v);
+                self.max[b] = self.max[b].max(v);
             }
         }
+    }
+
+    fn profile(self) -> Profile {
+        let width = self.width;
         let mut segments: Vec<Vec<(f64, f64)>> = Vec::new();
         let mut band: Vec<Vec<(f64, f64, f64)>> = Vec::new();
         let mut open = false;
-        for b in 0..n {
-            if max[b] == f64::NEG_INFINITY {
+        for b in 0..TIMELINE_BINS {
+            if self.max[b] == f64::NEG_INFINITY {
                 open = false;
                 continue;
             }
@@ -108,13 +144,15 @@ impl Profile {
                 open = true;
             }
             let mid = (b as f64 + 0.5) * width;
-            let mean = if covered[b] > 0.0 {
-                weighted[b] / covered[b]
+            let mean = if self.covered[b] > 0.0 {
+                self.weighted[b] / self.covered[b]
             } else {
-                (min[b] + max[b]) / 2.0
+                (self.min[b] + self.max[b]) / 2.0
             };
             segments.last_mut().expect("opened").push((mid, mean));
-            band.last_mut().expect("opened").push((mid, min[b], max[b]));
+            band.last_mut()
+                .expect("opened")
+                .push((mid, self.min[b], self.max[b]));
         }
         Profile {
             segments,
@@ -122,12 +160,49 @@ impl Profile {
             bin_s: Some(width),
         }
     }
+}
 
-    /// The largest value shown.
-    pub fn max(&self) -> f64 {
-        let lines = self.segments.iter().flatten().map(|(_, v)| *v);
-        let band = self.band.iter().flatten().map(|(_, _, hi)| *hi);
-        lines.chain(band).fold(0.0, f64::max)
+/// A profile built from intervals as they are read: kept when there are few (the count is known from a
+/// first pass over the table), else folded into [`Bins`] at once, so a long run's batches are never
+/// held. Gives the [`Profile::build`] of the same intervals.
+enum ProfileAcc {
+    Exact {
+        intervals: Vec<(f64, f64, f64)>,
+        exact_max: usize,
+        points: bool,
+    },
+    Binned(Bins),
+}
+
+impl ProfileAcc {
+    fn new(count: usize, t_end: f64, exact_max: usize, points: bool) -> ProfileAcc {
+        if count > exact_max {
+            ProfileAcc::Binned(Bins::new(t_end))
+        } else {
+            ProfileAcc::Exact {
+                intervals: Vec::with_capacity(count),
+                exact_max,
+                points,
+            }
+        }
+    }
+
+    fn add(&mut self, s: f64, e: f64, v: f64) {
+        match self {
+            ProfileAcc::Exact { intervals, .. } => intervals.push((s, e, v)),
+            ProfileAcc::Binned(b) => b.add(s, e, v),
+        }
+    }
+
+    fn finish(self, t_end: f64) -> Profile {
+        match self {
+            ProfileAcc::Exact {
+                intervals,
+                exact_max,
+                points,
+            } => Profile::build(&intervals, t_end, exact_max, points),
+            ProfileAcc::Binned(b) => b.profile(),
+        }
     }
 }
 
@@ -164,20 +239,76 @@ pub struct ReplicaTimeline {
     panels: Vec<Panel>,
 }
 
-/// The batch stages a timeline draws: those of the first replicas at pipeline stage 0, in file order
-/// (one entry per row in each column), and the end of the last batch stage of any replica.
+/// What a first pass over batches.parquet learns: the end of the last batch stage of any replica, the
+/// table's rows, and per shown replica (stage 0) its batches, those with decodes and those with
+/// prefills, which decide whether each line is drawn exactly or binned.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct ShownBatches {
-    replica: Vec<u64>,
-    start: Vec<f64>,
-    end: Vec<f64>,
-    reqs: Vec<f64>,
-    prefill: Vec<f64>,
-    decode: Vec<f64>,
-    kv: Vec<f64>,
+struct Counts {
     t_end: f64,
-    /// Rows of batches.parquet (all replicas and stages).
     rows: usize,
+    all: Vec<usize>,
+    decode: Vec<usize>,
+    prefill: Vec<usize>,
+}
+
+impl Counts {
+    fn fold(&mut self, b: &Table) -> Result<()> {
+        self.rows += b.rows();
+        self.t_end = b
+            .f64s_required("end_s")?
+            .into_iter()
+            .fold(self.t_end, f64::max);
+        let (replica, stage) = (b.u64s("replica")?, b.u64s("stage")?);
+        let (prefill, decode) = (
+            b.f64s_required("prefill_tokens")?,
+            b.f64s_required("decode_tokens")?,
+        );
+        for i in 0..b.rows() {
+            let r = replica[i] as usize;
+            if r < self.all.len() && stage[i] == 0 {
+                self.all[r] += 1;
+                self.decode[r] += usize::from(decode[i] > 0.0);
+                self.prefill[r] += usize::from(prefill[i] > 0.0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The four lines of one replica's timeline, built as the rows arrive.
+struct Lines {
+    decoding: ProfileAcc,
+    prefilling: ProfileAcc,
+    prefill_tokens: ProfileAcc,
+    kv_used: ProfileAcc,
+}
+
+/// Adds the rows of a chunk of batches.parquet (in file order) of the shown replicas at stage 0.
+fn fold_lines(lines: &mut [Lines], b: &Table) -> Result<()> {
+    let (replica, stage) = (b.u64s("replica")?, b.u64s("stage")?);
+    let col = |name| b.f64s_required(name);
+    let (start, end) = (col("start_s")?, col("end_s")?);
+    let (reqs, prefill, decode, kv) = (
+        col("num_requests")?,
+        col("prefill_tokens")?,
+        col("decode_tokens")?,
+        col("kv_blocks_used")?,
+    );
+    for i in 0..b.rows() {
+        let Some(l) = lines.get_mut(replica[i] as usize).filter(|_| stage[i] == 0) else {
+            continue;
+        };
+        let (s, e) = (start[i], end[i]);
+        if decode[i] > 0.0 {
+            l.decoding.add(s, e, decode[i]);
+        }
+        if prefill[i] > 0.0 {
+            l.prefilling.add(s, e, reqs[i] - decode[i]);
+            l.prefill_tokens.add(s, e, prefill[i]);
+        }
+        l.kv_used.add(s, e, kv[i]);
+    }
+    Ok(())
 }
 
 /// The columns of batches.parquet a timeline reads.
@@ -192,64 +323,42 @@ const TIMELINE_COLUMNS: [&str; 8] = [
     "kv_blocks_used",
 ];
 
-impl ShownBatches {
-    /// Adds the rows of a chunk of batches.parquet (its rows in file order) where the replica is below
-    /// `shown` and the stage is 0; every row counts towards `t_end`.
-    fn fold(&mut self, b: &Table, shown: u64) -> Result<()> {
-        self.rows += b.rows();
-        self.t_end = b
-            .f64s_required("end_s")?
-            .into_iter()
-            .fold(self.t_end, f64::max);
-        let replica = b.u64s("replica")?;
-        let keep: Vec<usize> = replica
-            .iter()
-            .zip(b.u64s("stage")?)
-            .enumerate()
-            .filter(|(_, (r, s))| **r < shown && *s == 0)
-            .map(|(i, _)| i)
-            .collect();
-        if keep.is_empty() {
-            return Ok(());
-        }
-        self.replica.extend(keep.iter().map(|&i| replica[i]));
-        for (name, out) in [
-            ("start_s", &mut self.start),
-            ("end_s", &mut self.end),
-            ("num_requests", &mut self.reqs),
-            ("prefill_tokens", &mut self.prefill),
-            ("decode_tokens", &mut self.decode),
-            ("kv_blocks_used", &mut self.kv),
-        ] {
-            let v = b.f64s_required(name)?;
-            out.extend(keep.iter().map(|&i| v[i]));
-        }
-        Ok(())
-    }
-}
-
 /// The timelines of the first [`MAX_TIMELINES`] replicas, from batches.parquet (pipeline stage 0: the
-/// batches as formed), read chunk by chunk and keeping only the rows drawn.
+/// batches as formed), read twice chunk by chunk: once to count each line's batches (and find the end
+/// of time), once to fold them into exact steps or time bins, so no batch is held when there are many.
 // Long (~125 lines): three panel definitions per replica, read in the order they are drawn.
 pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     let replicas = run.replicas();
-    let shown = replicas.min(MAX_TIMELINES) as u64;
-    let mut b = ShownBatches::default();
-    run.batches_chunks(&TIMELINE_COLUMNS, |chunk| b.fold(chunk, shown))?;
-    if b.rows == 0 {
+    let shown = replicas.min(MAX_TIMELINES) as usize;
+    let mut counts = Counts {
+        all: vec![0; shown],
+        decode: vec![0; shown],
+        prefill: vec![0; shown],
+        ..Counts::default()
+    };
+    run.batches_chunks(
+        &[
+            "replica",
+            "stage",
+            "end_s",
+            "prefill_tokens",
+            "decode_tokens",
+        ],
+        |chunk| counts.fold(chunk),
+    )?;
+    if counts.rows == 0 {
         return Ok(Vec::new());
     }
-    let t_end = b.t_end;
-    let ShownBatches {
-        replica,
-        start,
-        end,
-        reqs,
-        prefill,
-        decode,
-        kv,
-        ..
-    } = b;
+    let t_end = counts.t_end;
+    let mut lines: Vec<Lines> = (0..shown)
+        .map(|r| Lines {
+            decoding: ProfileAcc::new(counts.decode[r], t_end, EXACT_STEPS_MAX, false),
+            prefilling: ProfileAcc::new(counts.prefill[r], t_end, EXACT_POINTS_MAX, true),
+            prefill_tokens: ProfileAcc::new(counts.prefill[r], t_end, EXACT_POINTS_MAX, true),
+            kv_used: ProfileAcc::new(counts.all[r], t_end, EXACT_STEPS_MAX, false),
+        })
+        .collect();
+    run.batches_chunks(&TIMELINE_COLUMNS, |chunk| fold_lines(&mut lines, chunk))?;
     // The KV-cache size, from the summary (a summary that does not parse leaves the capacity line out).
     let summary = Summary::deserialize(&run.summary).ok();
     let capacity = summary.as_ref().map(|s| s.kv_blocks_per_replica as f64);
@@ -263,29 +372,12 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
         )
     };
     let mut figs = Vec::new();
-    for r in 0..replicas.min(MAX_TIMELINES) {
-        let rows: Vec<usize> = (0..replica.len())
-            .filter(|&i| replica[i] == r as u64)
-            .collect();
-        // `value(i)` over the batches where it applies.
-        let profile = |value: &dyn Fn(usize) -> Option<f64>| {
-            let iv: Vec<(f64, f64, f64)> = rows
-                .iter()
-                .filter_map(|&i| value(i).map(|v| (start[i], end[i], v)))
-                .collect();
-            Profile::of(&iv, t_end)
-        };
-        let points = |value: &dyn Fn(usize) -> Option<f64>| {
-            let iv: Vec<(f64, f64, f64)> = rows
-                .iter()
-                .filter_map(|&i| value(i).map(|v| (start[i], end[i], v)))
-                .collect();
-            Profile::points(&iv, t_end)
-        };
-        let decoding = profile(&|i| (decode[i] > 0.0).then_some(decode[i]));
-        let prefilling = points(&|i| (prefill[i] > 0.0).then_some(reqs[i] - decode[i]));
-        let prefill_tokens = points(&|i| (prefill[i] > 0.0).then_some(prefill[i]));
-        let kv_used = profile(&|i| Some(kv[i]));
+    for (r, l) in lines.into_iter().enumerate() {
+        let r = r as u32;
+        let decoding = l.decoding.finish(t_end);
+        let prefilling = l.prefilling.finish(t_end);
+        let prefill_tokens = l.prefill_tokens.finish(t_end);
+        let kv_used = l.kv_used.finish(t_end);
         let bin_s = kv_used.bin_s;
         let panels = vec![
             Panel {
