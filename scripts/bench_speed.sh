@@ -37,8 +37,11 @@ run() {
   : > "$out/rows"
   for _ in $(seq "$n"); do
     rm -rf "$out/run"
-    /usr/bin/time -f "%e %M" -o "$out/time" "$bin" simulate -o "$out/run" -q "$@"
-    read -r wall rss < "$out/time"
+    t0=$(date +%s%N)
+    /usr/bin/time -f "%M" -o "$out/time" "$bin" simulate -o "$out/run" -q "$@"
+    t1=$(date +%s%N)
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+    read -r rss < "$out/time"
     bytes=$(du -sb "$out/run" | cut -f1)
     python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s["requests_total"], s["sim_requests_per_wall_s"], *sys.argv[2:])' \
       "$out/run/summary.json" "$wall" "$rss" "$bytes" >> "$out/rows"
@@ -56,7 +59,7 @@ wall = [r[2] for r in rows]
 rss = [r[3] / 1024 for r in rows]
 written = [r[4] / 1e6 for r in rows]
 i = lambda v: f"{v:,.0f}"
-print(f"| {name} | {n:,.0f} | {stat(whole, i)} | {stat(loop, i)} | {stat(wall, lambda v: f'{v:.2f}')} | "
+print(f"| {name} | {n:,.0f} | {stat(whole, i)} | {stat(loop, i)} | {stat(wall, lambda v: f'{v:.3f}')} | "
       f"{stat(rss, i)} | {stat(written, lambda v: f'{v:,.1f}')} |")
 PY
 }
