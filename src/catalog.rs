@@ -72,7 +72,7 @@ pub struct MoeSpec {
 impl MoeSpec {
     /// Expected number of distinct routed experts one MoE layer reads when `tokens` tokens each pick
     /// `experts_per_token` of `num_experts`, under uniform, independent routing: an expert is missed by
-    /// one token with probability 1 - k/E, so E[distinct] = E (1 - (1 - k/E)^tokens). It is k for one
+    /// one token with probability 1 - k/E, so `E[distinct] = E (1 - (1 - k/E)^tokens)`. It is k for one
     /// token and rises toward E. Real routers are not uniform (popular experts are hit more often),
     /// which makes fewer experts distinct than this for the same batch.
     pub fn expected_distinct_experts(&self, tokens: f64) -> f64 {
