@@ -35,12 +35,54 @@ pub struct ModelSpec {
     /// `precision` section uses for weights, activations and KV cache ([`crate::precision`]).
     pub dtype_bytes: u32,
     pub max_position_embeddings: u32,
+    /// Mixture-of-experts MLP; absent for a dense model (docs/latency-model.md, "Mixture of experts").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<MoeSpec>,
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
+}
+
+/// The mixture-of-experts MLP of a model: which layers route each token to `experts_per_token` of
+/// `num_experts` routed experts (plus any shared experts every token passes through), chosen by a router
+/// (gate) of `hidden_size x num_experts` weights. Each expert is an MLP of the model's `gated_mlp`
+/// shape with `expert_intermediate_size` in place of `intermediate_size`; the first
+/// `first_dense_layers` layers keep the dense MLP of `intermediate_size`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MoeSpec {
+    /// Routed experts per MoE layer (config.json: num_experts, num_local_experts, n_routed_experts).
+    pub num_experts: u32,
+    /// Routed experts each token passes through, top-k (config.json: num_experts_per_tok).
+    pub experts_per_token: u32,
+    /// Width of one expert's up/gate projection (config.json: moe_intermediate_size, or
+    /// intermediate_size where every expert has the dense width, as in Mixtral).
+    pub expert_intermediate_size: u32,
+    /// Experts every token passes through beside the routed ones, each of `expert_intermediate_size`.
+    #[serde(default)]
+    pub shared_experts: u32,
+    /// Leading layers with the dense MLP (config.json: first_k_dense_replace); 0 = every layer is MoE.
+    #[serde(default)]
+    pub first_dense_layers: u32,
+}
+
+impl MoeSpec {
+    /// Expected number of distinct routed experts one MoE layer reads when `tokens` tokens each pick
+    /// `experts_per_token` of `num_experts`, under uniform, independent routing: an expert is missed by
+    /// one token with probability 1 - k/E, so `E[distinct] = E (1 - (1 - k/E)^tokens)`. It is k for one
+    /// token and rises toward E. Real routers are not uniform (popular experts are hit more often),
+    /// which makes fewer experts distinct than this for the same batch.
+    pub fn expected_distinct_experts(&self, tokens: f64) -> f64 {
+        if tokens <= 0.0 {
+            return 0.0;
+        }
+        let e = self.num_experts as f64;
+        let miss = 1.0 - self.experts_per_token as f64 / e;
+        e * (1.0 - miss.powf(tokens))
+    }
 }
 
 impl ModelSpec {
@@ -54,17 +96,100 @@ impl ModelSpec {
         self.num_kv_heads as u64 * self.head_dim as u64
     }
 
-    /// Weights of the linear layers of one transformer layer (QKV, output projection, MLP).
+    /// Matrices of one MLP (or one expert): 3 when gated, else 2.
+    pub fn mlp_matrices(&self) -> u64 {
+        if self.gated_mlp {
+            3
+        } else {
+            2
+        }
+    }
+
+    /// Weights of the attention's linear layers of one transformer layer (QKV and output projection).
+    pub fn attention_params_per_layer(&self) -> u64 {
+        let h = self.hidden_size as u64;
+        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h
+    }
+
+    /// Weights of the linear layers of one dense transformer layer (QKV, output projection, the MLP of
+    /// `intermediate_size`). For a mixture-of-experts model this is one of its `first_dense_layers`;
+    /// its MoE layers are [`ModelSpec::moe_layer_params`].
     pub fn linear_params_per_layer(&self) -> u64 {
         let h = self.hidden_size as u64;
         let i = self.intermediate_size as u64;
-        let mlp_mats = if self.gated_mlp { 3 } else { 2 };
-        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h + mlp_mats * h * i
+        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h + self.mlp_matrices() * h * i
     }
 
-    /// All weights: layers, plus input embedding and output head (counted separately, untied).
+    /// Weights of one expert (an MLP of `expert_intermediate_size`); 0 for a dense model.
+    pub fn expert_params(&self) -> u64 {
+        self.moe.as_ref().map_or(0, |e| {
+            self.mlp_matrices() * self.hidden_size as u64 * e.expert_intermediate_size as u64
+        })
+    }
+
+    /// Weights of the router (gate) of one MoE layer, `hidden_size x num_experts`; 0 for a dense model.
+    pub fn router_params(&self) -> u64 {
+        self.moe
+            .as_ref()
+            .map_or(0, |e| self.hidden_size as u64 * e.num_experts as u64)
+    }
+
+    /// Layers with a mixture-of-experts MLP (0 for a dense model).
+    pub fn moe_layers(&self) -> u32 {
+        self.moe
+            .as_ref()
+            .map_or(0, |e| self.num_layers.saturating_sub(e.first_dense_layers))
+    }
+
+    /// Whether layer `index` (from 0) has a mixture-of-experts MLP.
+    pub fn is_moe_layer(&self, index: u32) -> bool {
+        self.moe
+            .as_ref()
+            .is_some_and(|e| index >= e.first_dense_layers)
+    }
+
+    /// Weights of the linear layers of one MoE layer, every expert resident: attention, router, routed
+    /// and shared experts. 0 for a dense model.
+    pub fn moe_layer_params(&self) -> u64 {
+        self.moe.as_ref().map_or(0, |e| {
+            self.attention_params_per_layer()
+                + self.router_params()
+                + (e.num_experts as u64 + e.shared_experts as u64) * self.expert_params()
+        })
+    }
+
+    /// Weights of the linear layers of layer `index`: [`ModelSpec::moe_layer_params`] for an MoE layer,
+    /// else [`ModelSpec::linear_params_per_layer`].
+    pub fn layer_params(&self, index: u32) -> u64 {
+        if self.is_moe_layer(index) {
+            self.moe_layer_params()
+        } else {
+            self.linear_params_per_layer()
+        }
+    }
+
+    /// All weights: layers (every expert), plus input embedding and output head (counted separately,
+    /// untied).
     pub fn total_params(&self) -> u64 {
-        self.num_layers as u64 * self.linear_params_per_layer()
+        let dense_layers = (self.num_layers - self.moe_layers()) as u64;
+        dense_layers * self.linear_params_per_layer()
+            + self.moe_layers() as u64 * self.moe_layer_params()
+            + 2 * self.vocab_size as u64 * self.hidden_size as u64
+    }
+
+    /// Weights one token passes through: as [`ModelSpec::total_params`], but each MoE layer counts its
+    /// router, its `experts_per_token` routed experts and its shared experts only. Equal to the total
+    /// for a dense model.
+    pub fn active_params(&self) -> u64 {
+        let Some(e) = &self.moe else {
+            return self.total_params();
+        };
+        let active_layer = self.attention_params_per_layer()
+            + self.router_params()
+            + (e.experts_per_token as u64 + e.shared_experts as u64) * self.expert_params();
+        let dense_layers = (self.num_layers - self.moe_layers()) as u64;
+        dense_layers * self.linear_params_per_layer()
+            + self.moe_layers() as u64 * active_layer
             + 2 * self.vocab_size as u64 * self.hidden_size as u64
     }
 
@@ -340,6 +465,32 @@ fn check_model(m: &ModelSpec) -> std::result::Result<(), Failed> {
             m.num_kv_heads.to_string(),
             "must divide num_attention_heads (each KV head serves a whole group of query heads)",
         ));
+    }
+    if let Some(e) = &m.moe {
+        let counts = [
+            ("moe.num_experts", e.num_experts),
+            ("moe.experts_per_token", e.experts_per_token),
+            ("moe.expert_intermediate_size", e.expert_intermediate_size),
+        ];
+        for (field, v) in counts {
+            if v == 0 {
+                return Err((field, v.to_string(), "must be positive"));
+            }
+        }
+        if e.experts_per_token > e.num_experts {
+            return Err((
+                "moe.experts_per_token",
+                e.experts_per_token.to_string(),
+                "must not exceed moe.num_experts (a token is routed to top-k of the experts)",
+            ));
+        }
+        if e.first_dense_layers >= m.num_layers {
+            return Err((
+                "moe.first_dense_layers",
+                e.first_dense_layers.to_string(),
+                "must be below num_layers (at least one layer must be MoE; leave out `moe` for a dense model)",
+            ));
+        }
     }
     Ok(())
 }

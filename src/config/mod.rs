@@ -1215,16 +1215,43 @@ fn plan_memory(
     // The heaviest stage: the first holds the input embedding and the last the output head; with one
     // stage, both.
     let embed_on_heaviest = if hw.pipeline_stages == 1 { 2.0 } else { 1.0 };
-    let weight_bytes_per_gpu =
-        (layers_per_stage * model.linear_params_per_layer() as f64 * precision.weight_bytes
-            + embed_on_heaviest * embed * precision.embedding_bytes)
-            / tp;
+    // A mixture-of-experts model holds every expert (all its parameters), though a token passes
+    // through only its top-k: the heaviest stage is the one with the most layer weights.
+    let stage_linear_params = if model.moe.is_some() {
+        let per_stage = model.num_layers / hw.pipeline_stages;
+        (0..hw.pipeline_stages)
+            .map(|st| {
+                (st * per_stage..(st + 1) * per_stage)
+                    .map(|l| model.layer_params(l))
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0) as f64
+    } else {
+        layers_per_stage * model.linear_params_per_layer() as f64
+    };
+    let weight_bytes_per_gpu = (stage_linear_params * precision.weight_bytes
+        + embed_on_heaviest * embed * precision.embedding_bytes)
+        / tp;
     // Activations of one forward pass over max_num_batched_tokens: the residual stream and its
     // normalised copy, the QKV output, the MLP intermediate (two for gated MLPs) and the logits of the
     // sequences that sample, each on this GPU's shard.
     let tokens = raw.scheduler.max_num_batched_tokens as f64;
     let h = model.hidden_size as f64;
-    let mlp_inter = model.intermediate_size as f64 * if model.gated_mlp { 2.0 } else { 1.0 };
+    let mut mlp_inter = model.intermediate_size as f64 * if model.gated_mlp { 2.0 } else { 1.0 };
+    if let Some(e) = &model.moe {
+        // An MoE layer's intermediate: each token's top-k and shared experts' up (and gate) outputs,
+        // beside the router's logits; the larger of it and a dense layer's (if the model has any).
+        let moe_inter = e.expert_intermediate_size as f64
+            * (e.experts_per_token + e.shared_experts) as f64
+            * if model.gated_mlp { 2.0 } else { 1.0 }
+            + e.num_experts as f64 * tp;
+        mlp_inter = if e.first_dense_layers > 0 {
+            mlp_inter.max(moe_inter)
+        } else {
+            moe_inter
+        };
+    }
     let qkv = (model.q_dim() + 2 * model.kv_dim()) as f64;
     let per_token = 2.0 * h + (qkv + mlp_inter) / tp;
     let logits = raw.scheduler.max_num_seqs as f64 * model.vocab_size as f64 / tp * 4.0;

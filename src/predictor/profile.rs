@@ -14,7 +14,8 @@
 //! [`ProfilePredictor`] and a [`FitReport`] of each operation's held-out error. Fitted tables are kept
 //! in a [`TableCache`] that a driver makes and shares between its runs, and on disk between processes.
 //! The profiles were taken in fp16: at another weight format or arithmetic the linear operations'
-//! tables are scaled by the roofline's ratio ([`Roofline::linear_scale`], docs/precision.md).
+//! tables are scaled by the roofline's ratio ([`Roofline::linear_scale`], docs/precision.md). A
+//! mixture-of-experts model's MLP operations come from the roofline ([`MOE_MLP_OPS`]).
 
 use super::attention::AttentionModel;
 use super::fit::{
@@ -54,6 +55,11 @@ pub const LINEAR_OPS: [&str; 4] = [
     "mlp_up_proj",
     "mlp_down_proj",
 ];
+
+/// Operations of mlp.csv that a mixture-of-experts model takes from the roofline instead
+/// ([`Roofline::mlp_s`]): the Vidur forests were fitted on dense MLPs, which read every weight for every
+/// token, while a routed MLP reads only the experts its batch touches.
+pub const MOE_MLP_OPS: [&str; 3] = ["mlp_up_proj", "mlp_act", "mlp_down_proj"];
 
 /// Host-side (CPU) components of one iteration, as Vidur models them: (operation, column of
 /// cpu_overheads.csv), each regressed on batch size. Their sum is the iteration's host overhead.
@@ -910,6 +916,23 @@ impl ProfilePredictor {
             .is_some_and(|t| tokens as usize > t.values_ms.len());
         self.counts.record("linear_layers", beyond);
         let scale = self.roofline.linear_scale(tokens);
+        if self.model.moe.is_some() {
+            // A mixture-of-experts model's MLP comes from the roofline ([`MOE_MLP_OPS`]).
+            return self
+                .tables
+                .layer_ops
+                .iter()
+                .filter(|t| !MOE_MLP_OPS.contains(&t.op.as_str()))
+                .map(|t| {
+                    let ms = t.eval_ms(tokens);
+                    if LINEAR_OPS.contains(&t.op.as_str()) {
+                        ms * scale
+                    } else {
+                        ms
+                    }
+                })
+                .sum();
+        }
         if scale == 1.0 {
             return self
                 .tables
@@ -969,6 +992,13 @@ impl CostModel for ProfilePredictor {
                 };
         }
         let mut ms = per_layer_ms * layers;
+        if self.model.moe.is_some() {
+            let per_stage = self.model.num_layers / self.stages;
+            let first = stage.saturating_mul(per_stage);
+            ms += (first..first.saturating_add(per_stage))
+                .map(|l| self.roofline.mlp_s(tokens, self.model.is_moe_layer(l)) * 1e3)
+                .sum::<f64>();
+        }
         let mut host_ms = 0.0;
         if stage + 1 == self.stages {
             ms += self.roofline.lm_head_s(s) * 1e3;
@@ -1010,6 +1040,19 @@ impl Predictor for ProfilePredictor {
             .ops
             .iter()
             .map(|r| {
+                if self.model.moe.is_some() && MOE_MLP_OPS.contains(&r.op.as_str()) {
+                    return (
+                        r.op.clone(),
+                        format!(
+                            "roofline at {}: a mixture-of-experts MLP (router, top-k and shared \
+                             experts' FLOPs, weights of the expected distinct experts the batch \
+                             touches under uniform routing), not the forest on {}, which was \
+                             fitted on a dense MLP",
+                            p.describe(),
+                            r.source
+                        ),
+                    );
+                }
                 let mut how = format!("random forest on {}", r.source);
                 if LINEAR_OPS.contains(&r.op.as_str()) && !p.linear_layers_as_profiled() {
                     how.push_str(&format!(

@@ -16,7 +16,7 @@
 //! [`StageCost`] per batch shape. Reads no file and touches no state outside its own struct.
 
 use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
-use crate::catalog::{DeviceSpec, ModelSpec};
+use crate::catalog::{DeviceSpec, ModelSpec, MoeSpec};
 use crate::precision::Precision;
 use crate::units::duration_ns;
 
@@ -133,6 +133,81 @@ impl Roofline {
         (flops, bytes, time)
     }
 
+    /// FLOPs and bytes of one layer's MLP on one GPU over `tokens` tokens: for a mixture-of-experts
+    /// layer the router (gate, `hidden x experts`, replicated on every TP rank), the top-k and shared
+    /// experts' FLOPs for every token, and the weights of the shared experts and of the expected number
+    /// of distinct routed experts the batch touches ([`MoeSpec::expected_distinct_experts`]); each
+    /// expert is split across the TP group. A dense layer (`moe` `None`) reads its MLP once.
+    fn mlp_work(&self, tokens: f64, p: &LinearPrecision, moe: Option<&MoeSpec>) -> (f64, f64) {
+        let m = &self.model;
+        let tp = self.tp as f64;
+        let mats = m.mlp_matrices() as f64;
+        let (flop_weights, read_weights, act_width) = match moe {
+            Some(e) => {
+                let router = m.router_params() as f64;
+                let expert = m.expert_params() as f64 / tp;
+                let active = (e.experts_per_token + e.shared_experts) as f64;
+                let touched = if tokens > 0.0 {
+                    e.expected_distinct_experts(tokens) + e.shared_experts as f64
+                } else {
+                    0.0
+                };
+                (
+                    router + active * expert,
+                    router + touched * expert,
+                    e.num_experts as f64 + e.expert_intermediate_size as f64 * mats / tp * active,
+                )
+            }
+            None => {
+                let w = mats * m.hidden_size as f64 * m.intermediate_size as f64 / tp;
+                (w, w, m.intermediate_size as f64 * mats / tp)
+            }
+        };
+        let flops =
+            2.0 * flop_weights * tokens + p.dequant_flops_per_weight.max(0.0) * read_weights;
+        let bytes =
+            read_weights * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes);
+        (flops, bytes)
+    }
+
+    /// As [`Roofline::linear_work`] for a layer of a mixture-of-experts model: the attention's
+    /// projections as in a dense layer, the MLP by [`Roofline::mlp_work`].
+    fn moe_linear_work(
+        &self,
+        tokens: f64,
+        p: &LinearPrecision,
+        moe: Option<&MoeSpec>,
+    ) -> (f64, f64, f64) {
+        let m = &self.model;
+        let tp = self.tp as f64;
+        let h = m.hidden_size as f64;
+        let w = m.attention_params_per_layer() as f64 / tp;
+        let act_width = (m.q_dim() + 2 * m.kv_dim()) as f64 / tp + h;
+        let (mlp_flops, mlp_bytes) = self.mlp_work(tokens, p, moe);
+        let flops = 2.0 * w * tokens + p.dequant_flops_per_weight.max(0.0) * w + mlp_flops;
+        let bytes =
+            w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes) + mlp_bytes;
+        let time = (flops / p.flops_per_s).max(bytes / self.bytes_per_s);
+        (flops, bytes, time)
+    }
+
+    /// Seconds of one layer's MLP alone (router and experts for an MoE layer) over `tokens` tokens
+    /// at the run's precision: what the profile-fitted predictor uses in place of its MLP forests for
+    /// a mixture-of-experts model, whose routed MLP no dense profile measured.
+    pub fn mlp_s(&self, tokens: u32, moe_layer: bool) -> f64 {
+        if tokens == 0 {
+            return 0.0;
+        }
+        let moe = self.model.moe.as_ref().filter(|_| moe_layer);
+        let (f, b) = self.mlp_work(tokens as f64, &self.linear, moe);
+        (f / self.linear.flops_per_s).max(b / self.bytes_per_s)
+    }
+
+    /// The model this roofline prices.
+    pub fn model(&self) -> &ModelSpec {
+        &self.model
+    }
+
     /// How much longer (or shorter) one layer's linear layers over `tokens` tokens take at the run's
     /// precision than at the 16-bit precision the Vidur profiles were taken at, by this roofline:
     /// exactly 1 when the two are the same.
@@ -149,8 +224,9 @@ impl Roofline {
         &self.precision
     }
 
-    /// FLOPs and bytes of one layer's work on one GPU, and its time in seconds.
-    fn layer(&self, s: &BatchShape) -> (f64, f64, f64) {
+    /// FLOPs and bytes of one layer's work on one GPU, and its time in seconds; `moe_layer`: a
+    /// mixture-of-experts layer of an MoE model (ignored for a dense model).
+    fn layer(&self, s: &BatchShape, moe_layer: bool) -> (f64, f64, f64) {
         let m = &self.model;
         let tp = self.tp as f64;
         let dt = self.precision.activation_bytes;
@@ -158,7 +234,12 @@ impl Roofline {
         let h = m.hidden_size as f64;
         let tokens = s.total_tokens() as f64;
 
-        let (lin_flops, lin_bytes, t_lin) = self.linear_work(tokens, &self.linear);
+        let (lin_flops, lin_bytes, t_lin) = if m.moe.is_some() {
+            let moe = m.moe.as_ref().filter(|_| moe_layer);
+            self.moe_linear_work(tokens, &self.linear, moe)
+        } else {
+            self.linear_work(tokens, &self.linear)
+        };
 
         // Norms, residual adds, rotary embedding, activation: memory-bound elementwise work.
         let elem_bytes = tokens * h * dt * 10.0;
@@ -237,11 +318,27 @@ impl Roofline {
 impl CostModel for Roofline {
     fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
         let m = &self.model;
-        let layers = (m.num_layers / self.stages) as f64;
-        let (lf, lb, lt) = self.layer(s);
-        let mut flops = lf * layers;
-        let mut bytes = lb * layers;
-        let mut time = lt * layers;
+        let per_stage = m.num_layers / self.stages;
+        let layers = per_stage as f64;
+        let (mut flops, mut bytes, mut time);
+        if m.moe.is_some() {
+            // This stage's MoE layers and dense layers (the model's first_dense_layers).
+            let first = stage.saturating_mul(per_stage);
+            let moe_layers = (first..first.saturating_add(per_stage))
+                .filter(|&l| m.is_moe_layer(l))
+                .count() as f64;
+            let (mf, mb, mt) = self.layer(s, true);
+            let (df, db, dt) = self.layer(s, false);
+            let dense_layers = layers - moe_layers;
+            flops = mf * moe_layers + df * dense_layers;
+            bytes = mb * moe_layers + db * dense_layers;
+            time = mt * moe_layers + dt * dense_layers;
+        } else {
+            let (lf, lb, lt) = self.layer(s, false);
+            flops = lf * layers;
+            bytes = lb * layers;
+            time = lt * layers;
+        }
         let mut host = 0.0;
         let dt = self.precision.activation_bytes;
         let h = m.hidden_size as f64;
@@ -294,6 +391,12 @@ impl Predictor for Roofline {
                 .map(|o| {
                     let p = &self.precision;
                     let how = match *o {
+                        "linear_layers" if self.model.moe.is_some() => format!(
+                            "roofline at {}, mixture of experts: FLOPs of the router and the top-k \
+                             and shared experts per token, weights of the shared experts and of the \
+                             expected distinct routed experts the batch touches under uniform routing",
+                            p.describe()
+                        ),
                         "linear_layers" if !p.linear_layers_as_profiled() => {
                             format!("roofline at {}", p.describe())
                         }

@@ -11,6 +11,7 @@ mod engine;
 mod fuzz;
 mod latency;
 mod limits;
+mod moe;
 mod output;
 mod output_folders;
 mod policies;

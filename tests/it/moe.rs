@@ -1,0 +1,211 @@
+//! Mixture-of-experts models: memory holds every expert, a step computes with the top-k and reads the
+//! experts its batch touches (docs/latency-model.md, "Mixture of experts").
+
+use crate::common::*;
+use simwatt::catalog::Catalog;
+use simwatt::config::{self, Scenario};
+use simwatt::drivers::simulate;
+use simwatt::precision::Precision;
+use simwatt::predictor::roofline::{Roofline, RooflineParams};
+use simwatt::predictor::{BatchShape, CostModel};
+use std::path::PathBuf;
+
+const QWEN_MOE: &str = "Qwen/Qwen3-30B-A3B";
+
+/// A small config of `model` on one `gpu`.
+fn config(dir: &std::path::Path, model: &str, gpu: &str) -> PathBuf {
+    write(
+        dir,
+        "c.yaml",
+        &format!(
+            "seed: 3\nmodel: {model}\nhardware: {{ gpu: {gpu}, tensor_parallel: 1 }}\n\
+             scheduler: {{ policy: vllm, max_num_seqs: 32, max_num_batched_tokens: 2048, block_size: 16 }}\n\
+             workload:\n  requests: 20\n  arrival: {{ type: poisson, rate: 4.0 }}\n  \
+             lengths: {{ type: uniform, prompt: [128, 512], output: [16, 32] }}\n"
+        ),
+    )
+}
+
+fn resolve(path: &std::path::Path) -> simwatt::error::Result<Scenario> {
+    let raw = config::load(path, &[])?;
+    Scenario::resolve(&caches().catalogs, path, raw)
+}
+
+/// Qwen3-30B-A3B on an H100 at bf16, no overheads, efficiencies 0.6 and 0.8.
+fn qwen_roofline() -> Roofline {
+    let c = Catalog::builtin().unwrap();
+    let (_, m) = c.model(QWEN_MOE).unwrap();
+    let (name, d) = c.device("h100").unwrap();
+    let prec = Precision::from_catalog(m.dtype_bytes, d);
+    let p = RooflineParams {
+        compute_efficiency: 0.6,
+        memory_efficiency: 0.8,
+        layer_overhead_us: 0.0,
+        iteration_overhead_ms: 0.0,
+    };
+    Roofline::new(m, name, d, &prec, 1, 1, p)
+}
+
+/// Per layer: attention 2,048 x (4,096 + 2 x 512) + 4,096 x 2,048 = 18,874,368; one expert
+/// 3 x 2,048 x 768 = 4,718,592; router 2,048 x 128 = 262,144; with all 128 experts 623,116,288.
+/// Total 48 x 623,116,288 + 2 x 151,936 x 2,048 = 30,531,911,680 (the model card: 30.5B).
+/// Active: 48 x (18,874,368 + 262,144 + 8 x 4,718,592) + 622,329,856 = 3,352,821,760 (card: 3.3B).
+/// Mixtral-8x7B: 46,702,526,464 total, 12,879,659,008 active (card: 46.7B and 12.9B).
+#[test]
+fn moe_catalog_entries_count_total_and_active_parameters() {
+    let c = Catalog::builtin().unwrap();
+    let (_, q) = c.model(QWEN_MOE).unwrap();
+    assert_eq!(q.moe_layer_params(), 623_116_288);
+    assert_eq!(q.total_params(), 30_531_911_680);
+    assert_eq!(q.active_params(), 3_352_821_760);
+    let (_, mx) = c.model("mistralai/Mixtral-8x7B-v0.1").unwrap();
+    assert_eq!(mx.total_params(), 46_702_526_464);
+    assert_eq!(mx.active_params(), 12_879_659_008);
+    // A dense model: active = total, and no expert or router weights.
+    let (_, d) = c.model("Qwen/Qwen3-8B").unwrap();
+    assert_eq!(d.active_params(), d.total_params());
+    assert_eq!(d.router_params(), 0);
+}
+
+/// Memory holds all 30,531,911,680 weights: x 2 B = 61.064 GB. H100: 80 x 0.9 = 72 GB usable, so it
+/// fits with about 10 GB of KV cache; an A100 40GB (36 GB usable) and an RTX 4090 (21.6 GB) do not.
+#[test]
+fn moe_memory_holds_every_expert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = resolve(&config(tmp.path(), QWEN_MOE, "h100")).unwrap();
+    assert!((s.memory.weight_bytes_per_gpu - 61_063_823_360.0).abs() < 1.0);
+    assert!(s.memory.num_blocks > 0);
+    // 48 layers x 2 x 4 KV heads x 128 x 2 B = 98,304 B per token.
+    assert_eq!(s.memory.kv_bytes_per_token_per_gpu, 98_304);
+    for gpu in ["a100-40gb", "rtx4090"] {
+        let e = resolve(&config(tmp.path(), QWEN_MOE, gpu))
+            .expect_err("61 GB of weights do not fit")
+            .to_string();
+        assert!(e.contains("does not fit"), "{gpu}: {e}");
+    }
+    let o = simulate::simulate(s, &caches().tables, &|_| {}).unwrap();
+    assert_eq!(o.summary.requests_completed, 20);
+}
+
+/// One decode of batch 1 (context 10) reads each layer's attention, router and its 8 experts:
+/// 48 x 56,885,248 = 2,730,491,904 weights, plus the output head's 311,164,928: 3,041,656,832 x 2 B
+/// = 6.083 GB (all experts would be 60.44 GB). Its FLOPs are 2 per active weight: 6.083 GFLOP.
+#[test]
+fn moe_decode_reads_the_experts_the_batch_touches() {
+    let r = qwen_roofline();
+    let step = |batch: u32| {
+        let mut s = BatchShape::default();
+        for _ in 0..batch {
+            s.add_decode(10);
+        }
+        r.stage_cost(&s, 0)
+    };
+    let one = step(1);
+    let active_bytes = 3_041_656_832.0 * 2.0;
+    assert!(
+        one.bytes > active_bytes && one.bytes < active_bytes * 1.01,
+        "{} B",
+        one.bytes
+    );
+    assert!(
+        (one.flops / (2.0 * 3_041_656_832.0) - 1.0).abs() < 0.01,
+        "{} FLOP",
+        one.flops
+    );
+    // Weight bytes per step rise with the batch toward all experts (60.44 GB of weights read): at
+    // 256 tokens 128 x (1 - (120/128)^256) = 127.99 experts are expected per layer.
+    let all_bytes = (48.0 * 623_116_288.0 + 311_164_928.0) * 2.0;
+    let mut last = 0.0;
+    for b in [1, 2, 4, 8, 16, 32, 64, 128, 256] {
+        let c = step(b);
+        assert!(c.bytes > last, "batch {b}: {} after {last}", c.bytes);
+        last = c.bytes;
+    }
+    // At 256 tokens the rest is activations (~1.3 GB) and the KV cache (0.25 GB).
+    assert!(last > all_bytes && last < all_bytes * 1.05, "{last}");
+    // FLOPs per token stay at the active parameters' (layers and output head, every decode token
+    // samples) whatever the batch: 6.083 GFLOP, against 2 x 30.22e9 = 60.4 GFLOP for all experts.
+    let per_token = step(64).flops / 64.0;
+    assert!(
+        (per_token / (2.0 * 3_041_656_832.0) - 1.0).abs() < 0.01,
+        "{per_token}"
+    );
+}
+
+/// E[distinct] = E (1 - (1 - k/E)^T): k for one token, monotone, bounded by E.
+#[test]
+fn expected_distinct_experts_under_uniform_routing() {
+    let c = Catalog::builtin().unwrap();
+    let (_, q) = c.model(QWEN_MOE).unwrap();
+    let e = q.moe.as_ref().unwrap();
+    assert!((e.expected_distinct_experts(1.0) - 8.0).abs() < 1e-9);
+    // 128 x (1 - (15/16)^2) = 15.5
+    assert!((e.expected_distinct_experts(2.0) - 15.5).abs() < 1e-9);
+    assert_eq!(e.expected_distinct_experts(0.0), 0.0);
+    let mut last = 0.0;
+    for t in 1..2000 {
+        let d = e.expected_distinct_experts(t as f64);
+        assert!(d >= last && d <= 128.0, "{t}: {d}");
+        last = d;
+    }
+}
+
+/// The roofline's provenance says how an MoE model's linear layers were priced.
+#[test]
+fn moe_provenance_names_the_routing_assumption() {
+    use simwatt::predictor::Predictor;
+    let info = qwen_roofline().info();
+    let (_, how) = info
+        .sources
+        .iter()
+        .find(|(op, _)| op == "linear_layers")
+        .unwrap();
+    assert!(
+        how.contains("mixture of experts") && how.contains("uniform routing"),
+        "{how}"
+    );
+}
+
+/// Bad MoE values in a catalog name the file, the entry and the field.
+#[test]
+fn bad_moe_catalog_values_name_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entry = |moe: &str| {
+        format!(
+            "models:\n  toy/moe:\n    num_layers: 4\n    hidden_size: 64\n    num_attention_heads: 4\n    \
+             num_kv_heads: 4\n    head_dim: 16\n    intermediate_size: 128\n    vocab_size: 100\n    \
+             gated_mlp: true\n    dtype_bytes: 2\n    max_position_embeddings: 512\n    moe: {moe}\n"
+        )
+    };
+    let cases = [
+        (
+            "{ num_experts: 4, experts_per_token: 8, expert_intermediate_size: 32 }",
+            "models.toy/moe.moe.experts_per_token",
+            "8",
+        ),
+        (
+            "{ num_experts: 0, experts_per_token: 1, expert_intermediate_size: 32 }",
+            "models.toy/moe.moe.num_experts",
+            "0",
+        ),
+        (
+            "{ num_experts: 4, experts_per_token: 2, expert_intermediate_size: 32, first_dense_layers: 4 }",
+            "models.toy/moe.moe.first_dense_layers",
+            "4",
+        ),
+    ];
+    for (moe, field, value) in cases {
+        let p = write(tmp.path(), "models.yaml", &entry(moe));
+        let e = Catalog::load(Some(&p), None).unwrap_err().to_string();
+        assert!(
+            e.contains(field) && e.contains(value) && e.contains("models.yaml"),
+            "{moe}: {e}"
+        );
+    }
+    let p = write(
+        tmp.path(),
+        "models.yaml",
+        &entry("{ num_experts: 4, experts_per_token: 2, expert_intermediate_size: 32 }"),
+    );
+    assert!(Catalog::load(Some(&p), None).is_ok());
+}
