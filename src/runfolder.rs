@@ -224,20 +224,6 @@ impl Table {
         self.df.height()
     }
 
-    /// The rows where `keep` is true (`keep` has one entry per row).
-    pub fn filter(&self, keep: &[bool]) -> Result<Table> {
-        let mask = BooleanChunked::from_slice("keep".into(), keep);
-        let df = self.df.filter(&mask).map_err(|e| Error::Csv {
-            path: self.path.clone(),
-            message: format!("cannot select rows: {e}"),
-        })?;
-        Ok(Table {
-            path: self.path.clone(),
-            df,
-            first_row: 0,
-        })
-    }
-
     /// The row number in the file (counted from 1, as errors name rows) of row `i` of this table.
     pub fn file_row(&self, i: usize) -> usize {
         self.first_row + i + 1
@@ -322,35 +308,6 @@ impl Table {
             .map_err(|_| self.column_err(name, "missing"))?;
         col.str()
             .map_err(|_| self.column_err(name, format!("expected text, found {}", col.dtype())))
-    }
-
-    /// A text column as indices into `allowed` (one byte per row, no string per row: a long run's
-    /// power log has tens of millions of rows). A null or any other value is an error naming the row.
-    pub fn text_codes(&self, name: &str, allowed: &[&str]) -> Result<Vec<u8>> {
-        self.text_column(name)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let v = v.unwrap_or_default();
-                allowed
-                    .iter()
-                    .position(|a| *a == v)
-                    .map(|k| k as u8)
-                    .ok_or_else(|| Error::Column {
-                        path: self.path.clone(),
-                        column: name.to_string(),
-                        row: Some(self.file_row(i)),
-                        message: format!(
-                            "`{v}` is not one of {}",
-                            allowed
-                                .iter()
-                                .map(|a| format!("`{a}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    })
-            })
-            .collect()
     }
 
     /// Whether each value of a text column equals `value` (a null does not), without a string per row.

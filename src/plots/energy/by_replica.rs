@@ -3,6 +3,7 @@
 //! energy from `power.parquet`.
 
 use super::style::*;
+use super::tables::finite_stage_energies;
 use crate::accounting::split_stage_energy;
 use crate::error::Result;
 use crate::plots::{fmt_num, font, DrawResult, Figure, HouseMesh, TICK_PX, TITLE_PX};
@@ -78,20 +79,15 @@ fn busy_energy(run: &RunFolder) -> Result<Option<EnergyByReplica>> {
             if !finite {
                 return Ok(());
             }
-            if !b.has("energy_j") {
+            let Some(energy) = finite_stage_energies(b)? else {
                 finite = false;
                 return Ok(());
-            }
-            let energy = b.f64s("energy_j")?;
-            if energy.iter().any(|v| !v.is_some_and(f64::is_finite)) {
-                finite = false;
-                return Ok(());
-            }
+            };
             let replica = b.u64s("replica")?;
             let prefill = b.f64s_required("prefill_tokens")?;
             let decode = b.f64s_required("decode_tokens")?;
             for (i, e) in energy.into_iter().enumerate() {
-                let (p, d) = split_stage_energy(e.unwrap_or_default(), prefill[i], decode[i]);
+                let (p, d) = split_stage_energy(e, prefill[i], decode[i]);
                 let r = replica[i] as usize;
                 if busy.prefill_j.len() <= r {
                     busy.prefill_j.resize(r + 1, 0.0);

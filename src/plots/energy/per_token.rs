@@ -4,6 +4,7 @@
 //! percentiles need every value), and the rows of batches still between pipeline stages.
 
 use super::style::*;
+use super::tables::finite_stage_energies;
 use crate::error::{Error, Result};
 use crate::plots::{fmt_num, font, DrawResult, Figure, HouseMesh, LOG_SPREAD, TITLE_PX};
 use crate::runfolder::{RunFolder, BATCHES};
@@ -315,15 +316,10 @@ pub fn energy_per_token(run: &RunFolder) -> Result<Option<EnergyPerToken>> {
         if !finite {
             return Ok(());
         }
-        if !b.has("energy_j") {
+        let Some(energy) = finite_stage_energies(b)? else {
             finite = false;
             return Ok(());
-        }
-        let energy = b.f64s("energy_j")?;
-        if energy.iter().any(|v| !v.is_some_and(f64::is_finite)) {
-            finite = false;
-            return Ok(());
-        }
+        };
         let replica = b.u64s("replica")?;
         let stage = b.u64s("stage")?;
         let reqs = b.f64s_required("num_requests")?;
@@ -334,7 +330,7 @@ pub fn energy_per_token(run: &RunFolder) -> Result<Option<EnergyPerToken>> {
                 requests: reqs[i],
                 prefill_tokens: prefill[i],
                 decode_tokens: decode[i],
-                energy_j: e.unwrap_or_default(),
+                energy_j: e,
                 file_row: b.file_row(i),
             };
             matcher.push(&b.path, replica[i], stage[i], row, &mut take)?;

@@ -86,3 +86,16 @@ pub(super) fn sorted_groups(groups: BTreeMap<(u64, u64), Group>) -> Vec<Group> {
     }
     out
 }
+
+/// The `energy_j` column of a chunk of batches.parquet when every stage in it has a finite energy (a
+/// run with a power profile); `None` when the column is absent or a value is missing or not finite.
+pub(super) fn finite_stage_energies(b: &Table) -> Result<Option<Vec<f64>>> {
+    if !b.has("energy_j") {
+        return Ok(None);
+    }
+    let energy = b.f64s("energy_j")?;
+    if energy.iter().any(|v| !v.is_some_and(f64::is_finite)) {
+        return Ok(None);
+    }
+    Ok(Some(energy.into_iter().flatten().collect()))
+}
