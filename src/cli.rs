@@ -277,6 +277,11 @@ pub struct SimulateCmd {
     /// busy, host and idle segment as a row of its own (as many rows as batch stages, and more).
     #[arg(long, value_name = "SECONDS", default_value_t = crate::output::DEFAULT_POWER_INTERVAL_S)]
     pub power_interval: f64,
+    /// One batches.parquet row per decode step of a static batch (`faster_transformer`). By default the
+    /// steps between two completions of its members are one row (column `steps`), each still priced
+    /// on its own: the same requests, tokens and energy, far fewer rows and a faster run.
+    #[arg(long)]
+    pub step_rows: bool,
     /// Fail instead of warning when the run would fall back to less than the shipped data gives the
     /// same config in the repository (no Vidur profiles, so the roofline; no power profile).
     #[arg(long)]

@@ -87,6 +87,11 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
             _ => CsvPolicy::Default,
         },
         power_interval_s: simwatt::output::check_power_interval(cmd.power_interval)?,
+        batch_rows: if cmd.step_rows {
+            simwatt::sim::BatchRows::Steps
+        } else {
+            simwatt::sim::BatchRows::Runs
+        },
     };
     let caches = simwatt::drivers::Caches::new()?;
     let scenario = simulate::load_scenario(&args, &caches.catalogs)?;

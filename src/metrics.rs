@@ -450,7 +450,7 @@ pub fn summarize(
             l
         },
         batches,
-        batch_stages: res.batch_stages,
+        batch_stages: res.batch_steps,
         mean_batch_requests: if batches > 0 {
             batch_reqs as f64 / batches as f64
         } else {

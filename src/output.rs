@@ -493,6 +493,7 @@ pub fn batches_frame(b: &BatchLog) -> Result<DataFrame> {
             Column::new(PlSmallStr::EMPTY, b.stage.clone()),
             Column::new(PlSmallStr::EMPTY, secs(&b.start_ns)),
             Column::new(PlSmallStr::EMPTY, secs(&b.end_ns)),
+            Column::new(PlSmallStr::EMPTY, b.steps.clone()),
             Column::new(PlSmallStr::EMPTY, b.num_requests.clone()),
             Column::new(PlSmallStr::EMPTY, b.prefill_tokens.clone()),
             Column::new(PlSmallStr::EMPTY, b.decode_tokens.clone()),
@@ -788,6 +789,12 @@ enum State {
     Busy,
     Host,
     Idle,
+    /// A run of decode steps, each GPU work then host wait: `gpu_ns` of GPU work in every `total_ns`,
+    /// spread evenly (the steps are far shorter than an interval).
+    Steps {
+        gpu_ns: u64,
+        total_ns: u64,
+    },
 }
 
 /// Per-GPU power of each (replica, stage) group of `gpus` identical GPUs, streamed to power.parquet as
@@ -896,6 +903,11 @@ impl PowerSegments {
             match state {
                 State::Busy => o.busy += d,
                 State::Host => o.host += d,
+                State::Steps { gpu_ns, total_ns } => {
+                    let busy = (d as u128 * gpu_ns as u128 / total_ns.max(1) as u128) as u64;
+                    o.busy += busy;
+                    o.host += d - busy;
+                }
                 State::Idle => {
                     o.idle += d;
                     o.idle_w_ns += w * d as f64;
@@ -962,9 +974,21 @@ impl BatchSink for PowerSegments {
             self.add(g, a, r.start_ns, State::Idle, w);
         }
         let gpu_end = r.end_ns - r.host_ns;
-        self.add(g, r.start_ns, gpu_end, State::Busy, r.power_w);
-        if r.host_ns > 0 {
-            self.add(g, gpu_end, r.end_ns, State::Host, r.host_power_w);
+        if r.steps > 1 {
+            // A run of steps: its GPU work and host waits alternate step by step, at a mean power.
+            let (total_ns, gpu_ns) = (r.end_ns - r.start_ns, gpu_end - r.start_ns);
+            let w = if r.host_ns > 0 {
+                (r.power_w * gpu_ns as f64 + r.host_power_w * r.host_ns as f64) / total_ns as f64
+            } else {
+                r.power_w
+            };
+            let state = State::Steps { gpu_ns, total_ns };
+            self.add(g, r.start_ns, r.end_ns, state, w);
+        } else {
+            self.add(g, r.start_ns, gpu_end, State::Busy, r.power_w);
+            if r.host_ns > 0 {
+                self.add(g, gpu_end, r.end_ns, State::Host, r.host_power_w);
+            }
         }
         self.last_end[g] = r.end_ns;
         if self.buf.replica.len() >= CHUNK_ROWS {

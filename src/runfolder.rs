@@ -62,7 +62,7 @@ pub const REQUESTS: TableSchema = TableSchema {
     ],
 };
 
-/// One row per batch per pipeline stage.
+/// One row per batch per pipeline stage (a run of decode steps of a static batch is one row).
 pub const BATCHES: TableSchema = TableSchema {
     file: "batches.parquet",
     columns: &[
@@ -70,6 +70,7 @@ pub const BATCHES: TableSchema = TableSchema {
         "stage",
         "start_s",
         "end_s",
+        "steps",
         "num_requests",
         "prefill_tokens",
         "decode_tokens",

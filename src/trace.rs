@@ -136,6 +136,7 @@ fn build(
             "stage",
             "start_s",
             "end_s",
+            "steps",
             "num_requests",
             "prefill_tokens",
             "decode_tokens",
@@ -147,6 +148,7 @@ fn build(
     let stage = b.u64s("stage")?;
     let start = b.f64s_required("start_s")?;
     let end = b.f64s_required("end_s")?;
+    let steps = b.u64s("steps")?;
     let nreq = b.u64s("num_requests")?;
     let prefill = b.u64s("prefill_tokens")?;
     let decode = b.u64s("decode_tokens")?;
@@ -225,7 +227,7 @@ fn build(
             "name": name, "cat": "batch", "ph": "X",
             "ts": us(start[i]), "dur": us((end[i] - start[i]).max(0.0)),
             "pid": replica[i], "tid": stage[i],
-            "args": {"requests": nreq[i], "prefill_tokens": prefill[i],
+            "args": {"steps": steps[i], "requests": nreq[i], "prefill_tokens": prefill[i],
                      "decode_tokens": decode[i], "kv_blocks_used": kv[i]},
         }))?;
         if stage[i] == 0 {

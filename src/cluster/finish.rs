@@ -47,12 +47,16 @@ struct GapRun<'a> {
 
 impl GapRun<'_> {
     fn add(&mut self, gap: u64) {
+        self.add_n(gap, 1);
+    }
+
+    fn add_n(&mut self, gap: u64, n: u64) {
         if gap != self.gap && self.count > 0 {
             self.gaps.record_n(self.gap, self.count);
             self.count = 0;
         }
         self.gap = gap;
-        self.count += 1;
+        self.count += n;
     }
 }
 
@@ -76,6 +80,9 @@ pub fn finish_batch(
     stream_ns: u64,
     gaps: &mut TokenGaps,
 ) -> Result<u64> {
+    if batch.run.steps > 1 {
+        return finish_run(batch, requests, replica, now, stream_ns, gaps);
+    }
     let emitted = now.checked_add(stream_ns).ok_or_else(|| {
         Error::Internal(format!("a token at {now} ns streamed past the end of time"))
     })?;
@@ -117,6 +124,86 @@ pub fn finish_batch(
         if req.generated == req.output_tokens {
             req.phase = Phase::Completed;
             req.completion_ns = Some(emitted);
+            replica.kv.release(req.kv_held);
+            req.kv_held = 0;
+            replica.outstanding -= 1;
+            completed += 1;
+        }
+    }
+    if completed > 0 {
+        replica
+            .running
+            .retain(|&q| requests[q as usize].phase != Phase::Completed);
+    }
+    Ok(completed)
+}
+
+/// [`finish_batch`] for a batch of a run of decode steps ([`crate::cluster::DecodeRun`]) that ends at
+/// `now`: each request emits one token at the end of each step (`batch.step_ns` long), exactly as the
+/// steps one by one would have it.
+fn finish_run(
+    batch: &Batch,
+    requests: &mut RequestWindow,
+    replica: &mut Replica,
+    now: SimTime,
+    stream_ns: u64,
+    gaps: &mut TokenGaps,
+) -> Result<u64> {
+    let steps = &batch.step_ns;
+    let k = batch.run.steps;
+    let internal = |what: String| Error::Internal(format!("a run of {k} decode steps {what}"));
+    if steps.len() != k as usize {
+        return Err(internal(format!("has {} step times", steps.len())));
+    }
+    let total = steps
+        .iter()
+        .try_fold(0u64, |a, &d| a.checked_add(d))
+        .ok_or_else(|| internal("lasts past the end of time".into()))?;
+    let first_emitted = now
+        .checked_sub(total)
+        .and_then(|start| start.checked_add(steps[0]))
+        .and_then(|t| t.checked_add(stream_ns))
+        .ok_or_else(|| internal(format!("ending at {now} ns starts before time 0")))?;
+    let last_emitted = now
+        .checked_add(stream_ns)
+        .ok_or_else(|| internal(format!("streams past the end of time at {now} ns")))?;
+    let later_max = steps[1..].iter().copied().max().unwrap_or(0);
+    let mut run = GapRun {
+        gaps,
+        gap: 0,
+        count: 0,
+    };
+    // The gap before each step's token after the first is that step's duration, for every request.
+    for &d in &steps[1..] {
+        run.add_n(d, batch.items.len() as u64);
+    }
+    let mut completed = 0;
+    for item in &batch.items {
+        let req = &mut requests[item.request as usize];
+        if req.phase != Phase::Running || !req.in_flight || item.prefill_tokens > 0 {
+            return Err(internal(format!(
+                "finished request {} in phase {:?} (in flight: {}, prefill tokens: {})",
+                item.request, req.phase, req.in_flight, item.prefill_tokens
+            )));
+        }
+        if req.first_token_ns.is_none() || req.remaining_output() < k {
+            return Err(internal(format!(
+                "ran request {} with {} of {} tokens out",
+                item.request, req.generated, req.output_tokens
+            )));
+        }
+        req.in_flight = false;
+        req.kv_tokens += k;
+        req.generated += k;
+        let gap = first_emitted
+            .checked_sub(req.last_token_ns)
+            .ok_or_else(|| internal(format!("emitted request {}'s token early", item.request)))?;
+        req.tbt_max_ns = req.tbt_max_ns.max(gap).max(later_max);
+        run.add(gap);
+        req.last_token_ns = last_emitted;
+        if req.generated == req.output_tokens {
+            req.phase = Phase::Completed;
+            req.completion_ns = Some(last_emitted);
             replica.kv.release(req.kv_held);
             req.kv_held = 0;
             replica.outstanding -= 1;

@@ -160,6 +160,50 @@ pub struct Batch {
     pub padding_seqs: u32,
     /// KV-cache units in use on the replica when the batch was formed.
     pub kv_used: u64,
+    /// Decode steps the batch runs back to back: 1, or for a static batch's decode a whole run of
+    /// steps between two completions of its members ([`DecodeRun`]).
+    pub run: DecodeRun,
+    /// Duration of each step of the run, ns (filled by the loop as it prices them).
+    pub step_ns: Vec<u64>,
+}
+
+/// A run of identical decode steps: nothing joins or leaves the batch until its end, and each step
+/// extends the context of the `growing` sequences by one token (the padding sequences of a static
+/// batch keep theirs). Step `j` (0-based) has the shape of step 0 with `j` more tokens of context per
+/// growing sequence ([`DecodeRun::shape_of_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeRun {
+    /// Steps in the run (at least 1).
+    pub steps: u32,
+    /// Sequences whose context grows each step.
+    pub growing: u32,
+    /// Largest context of a growing sequence in step 0 (0: none grows).
+    pub growing_max_context: u32,
+    /// Largest context of a sequence that does not grow (0: none).
+    pub fixed_max_context: u32,
+}
+
+impl Default for DecodeRun {
+    fn default() -> Self {
+        DecodeRun {
+            steps: 1,
+            growing: 0,
+            growing_max_context: 0,
+            fixed_max_context: 0,
+        }
+    }
+}
+
+impl DecodeRun {
+    /// The shape of step `j` of a run whose step 0 has shape `first`.
+    pub fn shape_of_step(&self, first: &BatchShape, j: u32) -> BatchShape {
+        let mut s = *first;
+        s.decode_context_sum += self.growing as u64 * j as u64;
+        if self.growing > 0 {
+            s.decode_max_context = (self.growing_max_context + j).max(self.fixed_max_context);
+        }
+        s
+    }
 }
 
 /// A pipeline stage of a replica: the batch it runs and those queued for it.

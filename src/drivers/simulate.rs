@@ -23,7 +23,7 @@ use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
 use crate::report::ReportOptions;
 use crate::sim::{self, SimResult};
-use crate::sim::{BatchLog, BatchSink, CostModel, Energy, FanOut, RequestSink};
+use crate::sim::{BatchLog, BatchRows, BatchSink, CostModel, Energy, FanOut, RequestSink};
 use crate::workload;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ pub struct SimulateArgs {
     pub csv: CsvPolicy,
     /// Width of a power.parquet row, seconds (0: one row per segment); see [`PowerSegments`].
     pub power_interval_s: f64,
+    /// What a row of batches.parquet stands for.
+    pub batch_rows: BatchRows,
 }
 
 /// A finished run, in memory.
@@ -190,13 +192,19 @@ impl RunProgress for Counter<'_> {
     }
 }
 
-/// Runs a scenario in memory. `progress` receives the number of finished requests now and then.
+/// Runs a scenario in memory, its batch log as `simulate` writes it ([`BatchRows::Runs`]). `progress`
+/// receives the number of finished requests now and then.
 pub fn simulate(
     scenario: Scenario,
     tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_impl(scenario, tables, &Counter(progress), Keep::Memory)
+    simulate_impl(
+        scenario,
+        tables,
+        &Counter(progress),
+        Keep::Memory(BatchRows::Runs),
+    )
 }
 
 /// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
@@ -220,10 +228,10 @@ impl RequestSink for StreamedRequests {
 /// What a run keeps of its batch log and finished requests.
 #[derive(Debug, Clone, Copy)]
 enum Keep<'a> {
-    /// Everything, in memory (`SimResult::batches`, `RunOutcome::rows`).
-    Memory,
+    /// Everything, in memory (`SimResult::batches`, `RunOutcome::rows`), the batch log's rows as given.
+    Memory(BatchRows),
     /// Streamed into the run folder being written at this path, the requests into these files.
-    Stream(&'a Path, CsvPolicy, f64),
+    Stream(&'a Path, CsvPolicy, f64, BatchRows),
     /// Only what the summary needs: energy accumulated as batches run, request statistics.
     Summary,
 }
@@ -256,14 +264,21 @@ pub fn simulate_summary(scenario: Scenario, tables: &TableCache) -> Result<Summa
 
 /// Runs a scenario in memory over the given requests (sorted by arrival) instead of the ones its
 /// workload section would generate: the replay of a measured run. Energy, summary and request rows are
-/// computed exactly as for [`simulate`].
+/// computed exactly as for [`simulate`]; the batch log has a row per step ([`BatchRows::Steps`]), as
+/// the analyses of a replay read it.
 pub fn simulate_specs(
     scenario: Scenario,
     specs: &[workload::RequestSpec],
     tables: &TableCache,
     progress: sim::Progress,
 ) -> Result<RunOutcome> {
-    simulate_requests(scenario, specs, tables, &Counter(progress), Keep::Memory)
+    simulate_requests(
+        scenario,
+        specs,
+        tables,
+        &Counter(progress),
+        Keep::Memory(BatchRows::Steps),
+    )
 }
 
 fn simulate_requests(
@@ -335,7 +350,7 @@ fn simulate_requests(
             fill_request_energy(row, r, g);
         }
     }
-    if let (Some(spill), Keep::Stream(dir, csv, _)) =
+    if let (Some(spill), Keep::Stream(dir, csv, ..)) =
         (streamed_requests.and_then(|f| f.spill), keep)
     {
         let (files, note) = csv.files(specs.len());
@@ -397,12 +412,12 @@ fn run_loop(
     keep: Keep,
 ) -> Result<(SimResult, Option<StreamedRequests>)> {
     let dir = keep.dir();
-    let mut log = matches!(keep, Keep::Memory).then(BatchLog::default);
+    let mut log = matches!(keep, Keep::Memory(_)).then(BatchLog::default);
     let mut batches = dir
         .map(|d| BatchesWriter::create(&d.join("batches.parquet")))
         .transpose()?;
     let mut power = match (idle_w, keep) {
-        (Some(idle_w), Keep::Stream(d, _, interval_s)) => Some(PowerSegments::create(
+        (Some(idle_w), Keep::Stream(d, _, interval_s, _)) => Some(PowerSegments::create(
             &d.join("power.parquet"),
             scenario,
             idle_w,
@@ -423,11 +438,21 @@ fn run_loop(
             .transpose()?,
     };
     let finished: &mut dyn RequestSink = match keep {
-        Keep::Memory => &mut kept_requests,
+        Keep::Memory(_) => &mut kept_requests,
         Keep::Stream(..) | Keep::Summary => &mut streamed,
     };
+    let rows = match keep {
+        Keep::Memory(rows) | Keep::Stream(.., rows) => rows,
+        Keep::Summary => BatchRows::Runs,
+    };
     let mut result = sim::run_into(
-        scenario, specs, cost, energy, progress, &mut sinks, finished,
+        scenario,
+        specs,
+        cost,
+        energy,
+        (progress, rows),
+        &mut sinks,
+        finished,
     )?;
     drop(sinks);
     if let Some(b) = batches {
@@ -588,6 +613,9 @@ struct OutputSettings {
     power_interval_s: f64,
     /// Whether requests.csv was written beside requests.parquet.
     requests_csv: bool,
+    /// `runs`: a static batch's run of decode steps between completions is one row of
+    /// batches.parquet; `steps`: every step is a row.
+    batch_rows: &'static str,
 }
 
 /// Every file a run of `s` reads, with its role, in a fixed order: the trace, the power and engine
@@ -677,7 +705,7 @@ pub fn simulate_and_write(
     let dir = RunDir::create(out, args.force, RunKind::Simulate, &inputs, &|m| {
         progress.note(m)
     })?;
-    let keep = Keep::Stream(dir.path(), args.csv, args.power_interval_s);
+    let keep = Keep::Stream(dir.path(), args.csv, args.power_interval_s, args.batch_rows);
     let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
     write_rest(&o, args, &dir, report, &caches.catalogs)?;
     let path = dir.commit()?;
@@ -737,6 +765,10 @@ fn write_rest(
         outputs: OutputSettings {
             power_interval_s: args.power_interval_s,
             requests_csv: dir.file("requests.csv").exists(),
+            batch_rows: match args.batch_rows {
+                BatchRows::Runs => "runs",
+                BatchRows::Steps => "steps",
+            },
         },
         limits: Limits::of(s),
     };

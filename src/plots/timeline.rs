@@ -287,7 +287,7 @@ struct Lines {
 fn fold_lines(lines: &mut [Lines], b: &Table) -> Result<()> {
     let (replica, stage) = (b.u64s("replica")?, b.u64s("stage")?);
     let col = |name| b.f64s_required(name);
-    let (start, end) = (col("start_s")?, col("end_s")?);
+    let (start, end, steps) = (col("start_s")?, col("end_s")?, col("steps")?);
     let (reqs, prefill, decode, kv) = (
         col("num_requests")?,
         col("prefill_tokens")?,
@@ -300,7 +300,8 @@ fn fold_lines(lines: &mut [Lines], b: &Table) -> Result<()> {
         };
         let (s, e) = (start[i], end[i]);
         if decode[i] > 0.0 {
-            l.decoding.add(s, e, decode[i]);
+            // A run of decode steps holds its tokens per step throughout.
+            l.decoding.add(s, e, decode[i] / steps[i].max(1.0));
         }
         if prefill[i] > 0.0 {
             l.prefilling.add(s, e, reqs[i] - decode[i]);
@@ -312,11 +313,12 @@ fn fold_lines(lines: &mut [Lines], b: &Table) -> Result<()> {
 }
 
 /// The columns of batches.parquet a timeline reads.
-const TIMELINE_COLUMNS: [&str; 8] = [
+const TIMELINE_COLUMNS: [&str; 9] = [
     "replica",
     "stage",
     "start_s",
     "end_s",
+    "steps",
     "num_requests",
     "prefill_tokens",
     "decode_tokens",

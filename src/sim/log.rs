@@ -7,13 +7,17 @@ use super::models::{StageCost, StagePrice};
 use crate::cluster::Batch;
 use crate::units::SimTime;
 
-/// One batch on one pipeline stage (see docs/metrics.md, batches.parquet).
+/// One batch on one pipeline stage (see docs/metrics.md, batches.parquet): one step, or a run of
+/// identical decode steps ([`crate::cluster::DecodeRun`]) whose tokens, work, time and energy it sums.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchRow {
     pub replica: u32,
     pub stage: u32,
     pub start_ns: SimTime,
     pub end_ns: SimTime,
+    /// Steps the row covers (1 but for a run of decode steps).
+    pub steps: u32,
+    /// Requests with work in each step.
     pub num_requests: u32,
     pub prefill_tokens: u32,
     pub decode_tokens: u32,
@@ -48,9 +52,10 @@ impl BatchRow {
             stage,
             start_ns: start,
             end_ns: end,
+            steps: b.run.steps,
             num_requests: b.items.len() as u32,
             prefill_tokens: b.shape.prefill_tokens,
-            decode_tokens: b.shape.decode_seqs - b.padding_seqs,
+            decode_tokens: (b.shape.decode_seqs - b.padding_seqs) * b.run.steps,
             padding_seqs: b.padding_seqs,
             kv_blocks_used: b.kv_used,
             flops: cost.flops,
@@ -100,6 +105,7 @@ pub struct BatchLog {
     pub stage: Vec<u32>,
     pub start_ns: Vec<SimTime>,
     pub end_ns: Vec<SimTime>,
+    pub steps: Vec<u32>,
     pub num_requests: Vec<u32>,
     pub prefill_tokens: Vec<u32>,
     pub decode_tokens: Vec<u32>,
@@ -120,6 +126,7 @@ impl BatchSink for BatchLog {
         self.stage.push(r.stage);
         self.start_ns.push(r.start_ns);
         self.end_ns.push(r.end_ns);
+        self.steps.push(r.steps);
         self.num_requests.push(r.num_requests);
         self.prefill_tokens.push(r.prefill_tokens);
         self.decode_tokens.push(r.decode_tokens);
@@ -152,6 +159,7 @@ impl BatchLog {
             stage: self.stage[i],
             start_ns: self.start_ns[i],
             end_ns: self.end_ns[i],
+            steps: self.steps[i],
             num_requests: self.num_requests[i],
             prefill_tokens: self.prefill_tokens[i],
             decode_tokens: self.decode_tokens[i],

@@ -50,8 +50,10 @@ pub struct SimResult {
     pub tbt_ns: Histogram<u64>,
     /// Exact sum of the gaps in `tbt_ns`, nanoseconds.
     pub tbt_sum_ns: u128,
-    /// Batch stages run (rows of batches.parquet).
+    /// Rows of the batch log (batches.parquet): one per batch stage, or per run of decode steps.
     pub batch_stages: u64,
+    /// Batch stages run, each step of a run of decode steps counted.
+    pub batch_steps: u64,
     /// Batches that left the last pipeline stage, and the requests they carried.
     pub batches_last_stage: u64,
     pub batch_requests_last_stage: u64,
@@ -68,6 +70,18 @@ pub struct SimResult {
 /// Observer of progress: called with the number of requests finished (completed or rejected).
 pub type Progress<'a> = &'a dyn Fn(u64);
 
+/// What a row of the batch log stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BatchRows {
+    /// One row per batch stage, but one row for a static batch's run of decode steps between two
+    /// completions of its members ([`crate::cluster::DecodeRun`]; one pipeline stage only). Each step
+    /// is still priced on its own, so the requests' timelines and energies do not change.
+    #[default]
+    Runs,
+    /// One row per batch stage, every decode step its own.
+    Steps,
+}
+
 struct Sim<'a> {
     queue: EventQueue<Event>,
     requests: RequestWindow,
@@ -81,6 +95,7 @@ struct Sim<'a> {
     stages: u32,
     sink: &'a mut dyn BatchSink,
     batch_stages: u64,
+    batch_steps: u64,
     batches_last_stage: u64,
     batch_requests_last_stage: u64,
     gaps: TokenGaps,
@@ -114,7 +129,7 @@ impl FrontEndNs {
 }
 
 /// Runs the simulation of `scenario` over `specs` (sorted by arrival time), keeping the batch-stage
-/// log in memory (`SimResult::batches`).
+/// log in memory (`SimResult::batches`), one row per step ([`BatchRows::Steps`]).
 pub fn run(
     scenario: &Scenario,
     specs: &[RequestSpec],
@@ -129,7 +144,7 @@ pub fn run(
         specs,
         cost,
         energy,
-        progress,
+        (progress, BatchRows::Steps),
         &mut log,
         &mut requests,
     )?;
@@ -138,15 +153,15 @@ pub fn run(
     Ok(res)
 }
 
-/// Runs the simulation, handing each batch-stage row to `sink` as it is produced and each request to
-/// `finished` once it is done (in id order); `SimResult::batches` and `SimResult::requests` are left
-/// empty, and the loop keeps only the requests in flight.
+/// Runs the simulation, handing each batch-stage row (as `rows` says) to `sink` as it is produced and
+/// each request to `finished` once it is done (in id order); `SimResult::batches` and
+/// `SimResult::requests` are left empty, and the loop keeps only the requests in flight.
 pub fn run_into(
     scenario: &Scenario,
     specs: &[RequestSpec],
     cost: &dyn CostModel,
     energy: Option<Energy>,
-    progress: Progress,
+    (progress, rows): (Progress, BatchRows),
     sink: &mut dyn BatchSink,
     finished: &mut dyn RequestSink,
 ) -> Result<SimResult> {
@@ -164,7 +179,8 @@ pub fn run_into(
     let hw = &scenario.hardware;
     let mem = &scenario.memory;
     let kv = KvCache::new(mem.block_size, mem.num_blocks);
-    let limits = Limits::new(&scenario.scheduler, kv.total);
+    let mut limits = Limits::new(&scenario.scheduler, kv.total);
+    limits.fold_decode_runs = rows == BatchRows::Runs && hw.pipeline_stages == 1;
     let replicas = (0..hw.replicas)
         .map(|_| Replica::new(kv.clone(), hw.pipeline_stages))
         .collect();
@@ -181,6 +197,7 @@ pub fn run_into(
         stages: hw.pipeline_stages,
         sink,
         batch_stages: 0,
+        batch_steps: 0,
         batches_last_stage: 0,
         batch_requests_last_stage: 0,
         gaps: TokenGaps::new()?,
@@ -239,6 +256,7 @@ pub fn run_into(
         requests: Vec::new(),
         batches: BatchLog::default(),
         batch_stages: sim.batch_stages,
+        batch_steps: sim.batch_steps,
         batches_last_stage: sim.batches_last_stage,
         batch_requests_last_stage: sim.batch_requests_last_stage,
         tbt_ns: sim.gaps.hist,
@@ -323,15 +341,72 @@ impl Sim<'_> {
         }
     }
 
-    fn start_stage(&mut self, id: u32, stage: u32) -> Result<()> {
-        let now = self.queue.now();
-        let batch = &self.batches[id as usize];
-        let r = batch.replica;
-        let cost = self.cost.stage_cost(&batch.shape, stage);
+    /// The cost and price of one step of shape `shape` on `stage`.
+    fn price_step(
+        &self,
+        shape: &crate::cluster::BatchShape,
+        stage: u32,
+    ) -> (StageCost, StagePrice) {
+        let cost = self.cost.stage_cost(shape, stage);
         let price = match self.energy {
             Some(e) => e.power.price(&cost),
             None => StagePrice::unpriced(&cost),
         };
+        (cost, price)
+    }
+
+    /// The cost and price of batch `id`'s run of decode steps on `stage`, each step priced on its own
+    /// shape (its durations go to the batch's `step_ns`): times, work and energy summed, power and
+    /// clock weighted by the time they held.
+    fn price_run(&mut self, id: u32, stage: u32) -> Result<(StageCost, StagePrice)> {
+        let batch = &self.batches[id as usize];
+        let (run, first) = (batch.run, batch.shape);
+        let mut step_ns = std::mem::take(&mut self.batches[id as usize].step_ns);
+        step_ns.clear();
+        let mut cost = StageCost::default();
+        let mut price = StagePrice {
+            gpu_ns: 0,
+            power_w: 0.0,
+            host_power_w: 0.0,
+            energy_j: 0.0,
+            clock: 0.0,
+        };
+        let overflow = || Error::Internal(format!("a run of {} decode steps overflows", run.steps));
+        for j in 0..run.steps {
+            let (c, p) = self.price_step(&run.shape_of_step(&first, j), stage);
+            let (g, h) = (p.gpu_ns as f64, c.host_ns as f64);
+            step_ns.push(p.gpu_ns.checked_add(c.host_ns).ok_or_else(overflow)?);
+            cost.time_ns = cost.time_ns.checked_add(c.time_ns).ok_or_else(overflow)?;
+            cost.host_ns = cost.host_ns.checked_add(c.host_ns).ok_or_else(overflow)?;
+            cost.flops += c.flops;
+            cost.bytes += c.bytes;
+            price.gpu_ns = price.gpu_ns.checked_add(p.gpu_ns).ok_or_else(overflow)?;
+            price.power_w += p.power_w * g;
+            price.host_power_w += p.host_power_w * h;
+            price.energy_j += p.energy_j;
+            price.clock += p.clock * g;
+        }
+        let g = price.gpu_ns as f64;
+        price.power_w /= g;
+        price.clock /= g;
+        price.host_power_w = if cost.host_ns > 0 {
+            price.host_power_w / cost.host_ns as f64
+        } else {
+            self.price_step(&first, stage).1.host_power_w
+        };
+        self.batches[id as usize].step_ns = step_ns;
+        Ok((cost, price))
+    }
+
+    fn start_stage(&mut self, id: u32, stage: u32) -> Result<()> {
+        let now = self.queue.now();
+        let (cost, price) = if self.batches[id as usize].run.steps > 1 {
+            self.price_run(id, stage)?
+        } else {
+            self.price_step(&self.batches[id as usize].shape, stage)
+        };
+        let batch = &self.batches[id as usize];
+        let r = batch.replica;
         let end = price
             .gpu_ns
             .checked_add(cost.host_ns)
@@ -348,9 +423,11 @@ impl Sim<'_> {
         self.sink
             .push(&BatchRow::new(batch, stage, now, end, &cost, &price))?;
         self.batch_stages += 1;
+        let steps = batch.run.steps as u64;
+        self.batch_steps += steps;
         if stage + 1 == self.stages {
-            self.batches_last_stage += 1;
-            self.batch_requests_last_stage += batch.items.len() as u64;
+            self.batches_last_stage += steps;
+            self.batch_requests_last_stage += batch.items.len() as u64 * steps;
         }
         if let Some(e) = self.energy {
             e.sharing

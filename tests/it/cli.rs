@@ -227,6 +227,7 @@ fn streamed_and_in_memory_runs_hold_the_same_tables() {
             "--no-trace",
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
+        // In memory as on disk, a static batch's run of decode steps is one row.
         let mem = simulate(&quickstart(), &[&set, "workload.requests=96"]);
         let in_memory = tmp.path().join(format!("memory-{policy}"));
         std::fs::create_dir(&in_memory).unwrap();
@@ -361,6 +362,7 @@ fn progress_of_a_trace_run_knows_its_total_and_reaches_it_before_writing() {
         force: false,
         csv: simwatt::output::CsvPolicy::Always,
         power_interval_s: simwatt::output::DEFAULT_POWER_INTERVAL_S,
+        batch_rows: Default::default(),
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,

@@ -157,6 +157,7 @@ pub fn summary_md_of(config: &Path, overrides: &[&str]) -> (RunOutcome, String) 
         force: false,
         csv: simwatt::output::CsvPolicy::Always,
         power_interval_s: simwatt::output::DEFAULT_POWER_INTERVAL_S,
+        batch_rows: Default::default(),
     };
     let opts = simwatt::report::ReportOptions {
         plots: false,

@@ -225,3 +225,155 @@ fn a_bad_power_interval_is_refused_naming_the_flag() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_static_batchs_decode_steps_as_one_row_change_no_request_and_no_total() {
+    // faster_transformer's steps between two completions of a static batch's members are one row of
+    // batches.parquet (column `steps`) unless `--step-rows` asks for one row per step. Each step is
+    // still priced on its own: the requests' timelines are the same to the nanosecond, tokens and
+    // steps add up, and energies agree to rounding (only the order of the sums differs).
+    let tmp = tempfile::tempdir().unwrap();
+    let (runs, steps) = (tmp.path().join("runs"), tmp.path().join("steps"));
+    let set = ["--set", "scheduler.policy=faster_transformer"];
+    run(&runs, &set);
+    run(&steps, &[set[0], set[1], "--step-rows"]);
+    let read = |d: &Path| simwatt::runfolder::RunFolder::read(d).unwrap();
+    let (a, b) = (read(&runs), read(&steps));
+
+    let timeline = [
+        "request_id",
+        "arrival_s",
+        "scheduled_s",
+        "first_token_s",
+        "completion_s",
+        "ttft_s",
+        "e2e_s",
+        "tpot_s",
+        "itl_max_s",
+        "output_tokens",
+    ];
+    let (ra, rb) = (
+        a.requests(&timeline).unwrap(),
+        b.requests(&timeline).unwrap(),
+    );
+    for c in timeline {
+        assert_eq!(ra.f64s(c).unwrap(), rb.f64s(c).unwrap(), "requests.{c}");
+    }
+    let (ea, eb) = (ra_energy(&a), ra_energy(&b));
+    assert_eq!(ea.len(), eb.len());
+    for (x, y) in ea.iter().zip(&eb) {
+        assert!(
+            (x - y).abs() <= 1e-9 * y.abs(),
+            "request energy {x} against {y}"
+        );
+    }
+
+    let cols = [
+        "steps",
+        "start_s",
+        "end_s",
+        "decode_tokens",
+        "prefill_tokens",
+        "energy_j",
+    ];
+    let (ba, bb) = (a.batches(&cols).unwrap(), b.batches(&cols).unwrap());
+    let sum = |t: &simwatt::runfolder::Table, c: &str| -> f64 {
+        t.f64s_required(c).unwrap().iter().sum()
+    };
+    assert!(bb.u64s("steps").unwrap().iter().all(|&s| s == 1));
+    assert!(
+        ba.rows() * 3 < bb.rows(),
+        "runs of steps fold the log: {} rows against {}",
+        ba.rows(),
+        bb.rows()
+    );
+    assert_eq!(
+        sum(&ba, "steps") as usize,
+        bb.rows(),
+        "every step is in a run"
+    );
+    for c in ["decode_tokens", "prefill_tokens"] {
+        assert_eq!(sum(&ba, c), sum(&bb, c), "{c}");
+    }
+    let (ja, jb) = (sum(&ba, "energy_j"), sum(&bb, "energy_j"));
+    assert!(
+        (ja - jb).abs() <= 1e-9 * jb,
+        "batch energy {ja} against {jb}"
+    );
+    let last = |t: &simwatt::runfolder::Table| {
+        t.f64s_required("end_s")
+            .unwrap()
+            .into_iter()
+            .fold(0.0, f64::max)
+    };
+    assert_eq!(last(&ba), last(&bb));
+
+    // The power table tiles the same span with the same energy.
+    let power = |d: &Path| {
+        let t = read(d)
+            .power(&["energy_j", "busy_s", "host_s"])
+            .unwrap()
+            .expect("the quickstart has a power profile");
+        (sum(&t, "energy_j"), sum(&t, "busy_s"), sum(&t, "host_s"))
+    };
+    let (pa, pb) = (power(&runs), power(&steps));
+    assert!(
+        (pa.0 - pb.0).abs() <= 1e-9 * pb.0,
+        "power energy {pa:?} against {pb:?}"
+    );
+    assert!(
+        (pa.1 - pb.1).abs() <= 1e-6 * pb.1,
+        "busy time {pa:?} against {pb:?}"
+    );
+    assert!(
+        (pa.2 - pb.2).abs() <= 1e-6 * pb.2.max(1e-9),
+        "host time {pa:?} against {pb:?}"
+    );
+
+    // The summaries agree but for the events the loop needed and the wall-clock figures.
+    let summary = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
+    };
+    let (sa, sb) = (summary(&runs), summary(&steps));
+    assert!(sa["events"].as_u64().unwrap() * 3 < sb["events"].as_u64().unwrap());
+    for (k, v) in sb.as_object().unwrap() {
+        if k == "vidur_baseline_energy_j" {
+            // Vidur's power curve is not linear in utilisation, and a run's row has its steps' mean.
+            let (x, y) = (sa[k].as_f64().unwrap(), v.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-5 * y, "{k}: {x} against {y}");
+        } else if !(k.starts_with("sim_") || k == "events") {
+            assert_json_close(&sa[k], v, k);
+        }
+    }
+}
+
+/// `a` and `b` are the same JSON but for numbers, which agree to 1e-9 relative.
+fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-9 * y.abs(), "{at}: {x} against {y}");
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                assert_json_close(p, q, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (k, q) in y {
+                assert_json_close(&x[k], q, &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+fn ra_energy(run: &simwatt::runfolder::RunFolder) -> Vec<f64> {
+    run.requests(&["energy_j"])
+        .unwrap()
+        .f64s_required("energy_j")
+        .unwrap()
+}

@@ -1,10 +1,13 @@
 //! FasterTransformer: static batching. A batch of up to max_num_seqs waiting requests (within the token
 //! budget and the KV cache, reserved for each request's maximum length) is prefilled together and then
 //! decodes until its longest request finishes. Requests that finish early stay in the batch as padding:
-//! they still cost compute, and no new request joins until the whole batch is done.
+//! they still cost compute, and no new request joins until the whole batch is done. The decode steps
+//! between two completions of its members change nothing but the contexts' lengths, so (when the
+//! loop allows it: [`Limits::fold_decode_runs`](super::Limits)) they form one batch of a [`DecodeRun`]
+//! of many steps: one event and one batch-log row instead of one per step.
 
 use super::Ctx;
-use crate::cluster::{Batch, Phase};
+use crate::cluster::{Batch, DecodeRun, Phase};
 
 pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
     let members = std::mem::take(&mut ctx.replica.policy_state.static_members);
@@ -16,14 +19,25 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
             ctx.replica.policy_state.static_members = members;
             return;
         }
+        let mut run = DecodeRun::default();
+        let mut steps = u32::MAX;
         for &r in &members {
             let req = &ctx.requests[r as usize];
             if req.phase == Phase::Completed {
                 batch.shape.add_decode(req.kv_tokens);
                 batch.padding_seqs += 1;
+                run.fixed_max_context = run.fixed_max_context.max(req.kv_tokens + 1);
             } else {
+                steps = steps.min(req.remaining_output());
+                run.growing += 1;
+                run.growing_max_context = run.growing_max_context.max(req.kv_tokens + 1);
                 ctx.push_decode(batch, r);
             }
+        }
+        // Nothing joins or leaves until the next member finishes: the steps up to then are one run.
+        if ctx.limits.fold_decode_runs && run.growing > 0 {
+            run.steps = steps;
+            batch.run = run;
         }
         ctx.replica.policy_state.static_members = members;
         return;

@@ -36,6 +36,10 @@ pub struct Limits {
     /// KV units kept free when admitting new requests (vLLM's 1% watermark), so that running sequences
     /// can grow without immediate preemption.
     pub watermark: u64,
+    /// Whether a batch may be a run of several identical decode steps ([`crate::cluster::DecodeRun`]):
+    /// a static batch's steps between completions of its members. The loop prices each step, so the
+    /// requests' timelines are the same either way; only the batch log has fewer rows.
+    pub fold_decode_runs: bool,
 }
 
 impl Limits {
@@ -51,6 +55,7 @@ impl Limits {
             chunk_size: s.chunk_size,
             max_waiting_iters: s.max_waiting_iters,
             watermark,
+            fold_decode_runs: false,
         }
     }
 
@@ -192,6 +197,7 @@ pub fn form_batch(ctx: &mut Ctx, batch: &mut Batch) -> bool {
     batch.items.clear();
     batch.shape = Default::default();
     batch.padding_seqs = 0;
+    batch.run = Default::default();
     match ctx.limits.policy {
         Policy::Vllm => vllm::form(ctx, batch),
         Policy::Orca => orca::form(ctx, batch),

@@ -53,6 +53,8 @@ pub struct EnergyPerToken {
 /// A batch: its requests, tokens and energy over all its pipeline stages.
 #[derive(Debug, Clone, Copy)]
 struct BatchEnergy {
+    /// Decode steps the row covers (a run of steps counts as that many batches, each at its mean).
+    steps: f64,
     requests: f64,
     prefill_tokens: f64,
     decode_tokens: f64,
@@ -62,6 +64,7 @@ struct BatchEnergy {
 /// One row of batches.parquet waiting for the other pipeline stages of its batch.
 #[derive(Debug, Clone, Copy)]
 struct StageRow {
+    steps: f64,
     requests: f64,
     prefill_tokens: f64,
     decode_tokens: f64,
@@ -74,6 +77,7 @@ impl StageRow {
     /// The batch of a run with one pipeline stage.
     fn batch(&self) -> BatchEnergy {
         BatchEnergy {
+            steps: self.steps,
             requests: self.requests,
             prefill_tokens: self.prefill_tokens,
             decode_tokens: self.decode_tokens,
@@ -83,9 +87,10 @@ impl StageRow {
 }
 
 /// The columns of batches.parquet the figure reads.
-const BATCH_COLUMNS: [&str; 6] = [
+const BATCH_COLUMNS: [&str; 7] = [
     "replica",
     "stage",
+    "steps",
     "num_requests",
     "prefill_tokens",
     "decode_tokens",
@@ -305,7 +310,9 @@ pub fn energy_per_token(run: &RunFolder) -> Result<Option<EnergyPerToken>> {
         hi = hi.max(b.requests);
         let y = b.energy_j / (b.prefill_tokens + b.decode_tokens);
         let kind = &mut kinds[usize::from(b.prefill_tokens > 0.0)];
-        kind.groups.push(b.requests, y);
+        for _ in 0..(b.steps as u64).max(1) {
+            kind.groups.push(b.requests, y);
+        }
         if with_decodes <= TOKEN_DOTS_MAX {
             kind.dots.push((replica, k, b.requests, y));
         }
@@ -322,11 +329,13 @@ pub fn energy_per_token(run: &RunFolder) -> Result<Option<EnergyPerToken>> {
         };
         let replica = b.u64s("replica")?;
         let stage = b.u64s("stage")?;
+        let steps = b.f64s_required("steps")?;
         let reqs = b.f64s_required("num_requests")?;
         let prefill = b.f64s_required("prefill_tokens")?;
         let decode = b.f64s_required("decode_tokens")?;
         for (i, e) in energy.into_iter().enumerate() {
             let row = StageRow {
+                steps: steps[i],
                 requests: reqs[i],
                 prefill_tokens: prefill[i],
                 decode_tokens: decode[i],
@@ -563,6 +572,7 @@ mod tests {
 
     fn row(prefill: f64, energy: f64, file_row: usize) -> StageRow {
         StageRow {
+            steps: 1.0,
             requests: 2.0,
             prefill_tokens: prefill,
             decode_tokens: 1.0,
