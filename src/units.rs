@@ -46,9 +46,24 @@ pub fn duration_ns(ns: f64) -> SimTime {
     if !ns.is_finite() || ns < 1.0 {
         1
     } else {
+        round_ns(ns)
+    }
+}
+
+/// `ns` rounded to the nearest whole nanosecond (halves away from zero), negative and NaN values to
+/// 0 and values beyond `u64` to its maximum, as `ns.round() as u64` gives them, without the libm call
+/// the loop would pay several times for every stage: from 1 to 2^52 adding 0.5 is exact, so
+/// truncating the sum rounds as `round` does.
+pub fn round_ns(ns: f64) -> u64 {
+    if (1.0..EXACT_HALF_UP_BELOW).contains(&ns) {
+        (ns + 0.5) as u64
+    } else {
         ns.round() as u64
     }
 }
+
+/// Below this, `x + 0.5` is exact for every f64 `x >= 1` (2^52: the spacing of f64 reaches 1).
+const EXACT_HALF_UP_BELOW: f64 = 4_503_599_627_370_496.0;
 
 #[cfg(test)]
 mod tests {
@@ -73,5 +88,54 @@ mod tests {
         assert_eq!(duration_ns(0.0), 1);
         assert_eq!(duration_ns(f64::NAN), 1);
         assert_eq!(duration_ns(2.6), 3);
+    }
+
+    #[test]
+    fn the_fast_rounding_of_durations_is_rounds() {
+        let mut xs = vec![
+            1.0,
+            1.5,
+            2.5,
+            3.5,
+            0.5f64.next_up() + 1.0,
+            1.5f64.next_down(),
+        ];
+        for k in 0..53 {
+            let p = (1u64 << k) as f64;
+            for x in [
+                p,
+                p + 0.5,
+                p - 0.5,
+                (p - 0.5).next_down(),
+                (p + 0.5).next_down(),
+            ] {
+                xs.push(x);
+                xs.push(x.next_up());
+            }
+        }
+        // A fixed pseudo-random spread over every magnitude.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mantissa = (state >> 11) as f64 / (1u64 << 53) as f64;
+            xs.push((1.0 + mantissa) * 2f64.powi((state % 60) as i32));
+        }
+        for x in xs.into_iter().filter(|x| *x >= 1.0) {
+            assert_eq!(duration_ns(x), x.round() as u64, "{x:e}");
+        }
+        for x in [
+            0.0,
+            0.49999999999999994,
+            0.5,
+            -0.5,
+            -3.0,
+            f64::NAN,
+            1e300,
+            f64::INFINITY,
+        ] {
+            assert_eq!(round_ns(x), x.round() as u64, "{x:e}");
+        }
     }
 }

@@ -294,11 +294,13 @@ fn simulate_requests(
     // Every region is read (and checked) before spending time on the simulation, once.
     let regions = scenario.load_regions()?;
     let start = scenario.energy.start_time;
-    let stage_energy = profile.as_ref().map(|p| StageEnergy {
-        profile: p.clone(),
-        device: scenario.device.clone(),
-        gpus_per_stage: scenario.hardware.tensor_parallel,
-        clock_limit: scenario.hardware.clock_limit,
+    let stage_energy = profile.as_ref().map(|p| {
+        StageEnergy::new(
+            p.clone(),
+            scenario.device.clone(),
+            scenario.hardware.tensor_parallel,
+            scenario.hardware.clock_limit,
+        )
     });
     let energy = stage_energy.as_ref().map(|e| Energy {
         power: e,
@@ -673,12 +675,16 @@ pub fn input_paths(config: &Path, s: &Scenario) -> Vec<(String, PathBuf)> {
     v
 }
 
-/// An input's role, path (`built-in:<path>` for a copy built into the binary) and SHA-256.
-fn file_sha(role: &str, origin: &Origin) -> Result<InputFile> {
+/// An input's role, path (`built-in:<path>` for a copy built into the binary) and SHA-256 (a file's
+/// taken from `tables`, which hashed the profiles it fitted or loaded once already).
+fn file_sha(role: &str, origin: &Origin, tables: &TableCache) -> Result<InputFile> {
     Ok(InputFile {
         role: role.to_string(),
         path: origin.name().display().to_string(),
-        sha256: origin.sha256()?,
+        sha256: match origin {
+            Origin::File(p) => tables.file_sha(p)?,
+            Origin::BuiltIn(_) => origin.sha256()?,
+        },
     })
 }
 
@@ -707,7 +713,7 @@ pub fn simulate_and_write(
     })?;
     let keep = Keep::Stream(dir.path(), args.csv, args.power_interval_s, args.batch_rows);
     let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
-    write_rest(&o, args, &dir, report, &caches.catalogs)?;
+    write_rest(&o, args, &dir, report, caches)?;
     let path = dir.commit()?;
     Ok((o, path))
 }
@@ -718,15 +724,20 @@ fn write_rest(
     args: &SimulateArgs,
     dir: &RunDir,
     report: &ReportOptions,
-    catalogs: &Catalogs,
+    caches: &Caches,
 ) -> Result<()> {
+    let (catalogs, tables) = (&caches.catalogs, &caches.tables);
     let s = &o.scenario;
     let resolved = s.resolved_yaml()?;
     dir.write_text("config.resolved.yaml", &resolved)?;
 
-    let mut inputs = vec![file_sha("config", &Origin::File(args.config.clone()))?];
+    let mut inputs = vec![file_sha(
+        "config",
+        &Origin::File(args.config.clone()),
+        tables,
+    )?];
     for (role, origin) in input_files(s) {
-        inputs.push(file_sha(role, &origin)?);
+        inputs.push(file_sha(role, &origin, tables)?);
     }
     for (role, origin, text) in [
         (

@@ -111,7 +111,7 @@ impl CostModel for EngineCost<'_> {
             0.0
         };
         let hidden = self.profile.iteration.overlap * c.time_ns as f64;
-        c.host_ns = (host - hidden).max(0.0).round() as u64;
+        c.host_ns = crate::units::round_ns((host - hidden).max(0.0));
         c
     }
 }

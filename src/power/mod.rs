@@ -22,6 +22,7 @@ use crate::catalog::DeviceSpec;
 use crate::sim::{StageCost, StagePower, StagePrice};
 use crate::units::duration_ns;
 use serde::Serialize;
+use std::cell::Cell;
 
 pub use crate::config::power_profile::{PowerProfile, PowerProvenance};
 
@@ -92,10 +93,24 @@ impl PowerProfile {
     /// Energy of one GPU waiting `seconds` on the host right after drawing `after_w` watts, joules: loaded
     /// idle plus the decay from `after_w` with time constant `tail_ms`.
     pub fn host_wait_j(&self, after_w: f64, seconds: f64) -> f64 {
+        self.host_wait_j_decayed(after_w, seconds, self.tail_decay(seconds))
+    }
+
+    /// The share of the decay after a burst that a host wait of `seconds` sees: `1 - exp(-s / tau)`
+    /// (0 without a tail).
+    fn tail_decay(&self, seconds: f64) -> f64 {
+        if self.tail_ms > 0.0 && seconds > 0.0 {
+            1.0 - (-seconds / (self.tail_ms * 1e-3)).exp()
+        } else {
+            0.0
+        }
+    }
+
+    /// [`PowerProfile::host_wait_j`] with the wait's [`PowerProfile::tail_decay`] given.
+    fn host_wait_j_decayed(&self, after_w: f64, seconds: f64, decay: f64) -> f64 {
         let idle = self.between_batches_w();
         let tail = if self.tail_ms > 0.0 && seconds > 0.0 {
-            let tau = self.tail_ms * 1e-3;
-            (after_w - idle).max(0.0) * tau * (1.0 - (-seconds / tau).exp())
+            (after_w - idle).max(0.0) * (self.tail_ms * 1e-3) * decay
         } else {
             0.0
         };
@@ -150,6 +165,36 @@ pub struct StageEnergy {
     pub device: DeviceSpec,
     pub gpus_per_stage: u32,
     pub clock_limit: f64,
+    /// The last host wait priced, ns, and its [`PowerProfile::tail_decay`]: batches of one size wait
+    /// the same time, and the exponential is most of a price's cost.
+    last_decay: Cell<(u64, f64)>,
+}
+
+impl StageEnergy {
+    pub fn new(
+        profile: PowerProfile,
+        device: DeviceSpec,
+        gpus_per_stage: u32,
+        clock_limit: f64,
+    ) -> Self {
+        StageEnergy {
+            profile,
+            device,
+            gpus_per_stage,
+            clock_limit,
+            last_decay: Cell::new((u64::MAX, 0.0)),
+        }
+    }
+
+    fn decay(&self, host_ns: u64, host_s: f64) -> f64 {
+        let (ns, d) = self.last_decay.get();
+        if ns == host_ns {
+            return d;
+        }
+        let d = self.profile.tail_decay(host_s);
+        self.last_decay.set((host_ns, d));
+        d
+    }
 }
 
 impl StagePower for StageEnergy {
@@ -170,7 +215,9 @@ impl StagePower for StageEnergy {
         };
         let gpus = self.gpus_per_stage as f64;
         let host_s = c.host_ns as f64 / 1e9;
-        let host_j = self.profile.host_wait_j(w, host_s);
+        let host_j = self
+            .profile
+            .host_wait_j_decayed(w, host_s, self.decay(c.host_ns, host_s));
         let host_power_w = if host_s > 0.0 {
             host_j / host_s
         } else {

@@ -38,7 +38,12 @@ pub struct RangeCount {
     pub beyond_profile: u64,
 }
 
-/// Thread-safe counters of in-range and extrapolated predictions per operation.
+/// Counters of in-range and extrapolated predictions per operation.
+///
+/// A count is a relaxed load and store, not a locked read-modify-write: the loop prices every batch
+/// stage through several of them, and locked increments cost as much as the rest of a prediction.
+/// The counts are exact while one thread predicts at a time, as every run does (each builds its own
+/// predictor); threads sharing one predictor would be memory-safe but could undercount.
 #[derive(Debug)]
 pub struct RangeCounts {
     ops: Vec<(&'static str, AtomicU64, AtomicU64)>,
@@ -57,9 +62,9 @@ impl RangeCounts {
     /// Counts one prediction of `op`, extrapolated or not.
     pub fn record(&self, op: &str, beyond: bool) {
         if let Some((_, n, b)) = self.ops.iter().find(|(o, _, _)| *o == op) {
-            n.fetch_add(1, Ordering::Relaxed);
+            n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             if beyond {
-                b.fetch_add(1, Ordering::Relaxed);
+                b.store(b.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
         }
     }

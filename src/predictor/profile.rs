@@ -1016,7 +1016,7 @@ impl CostModel for ProfilePredictor {
         }
         StageCost {
             time_ns: duration_ns(ms * 1e6),
-            host_ns: (host_ms * 1e6).round().max(0.0) as u64,
+            host_ns: crate::units::round_ns(host_ms * 1e6),
             flops: rl.flops,
             bytes: rl.bytes,
         }

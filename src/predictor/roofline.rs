@@ -360,7 +360,7 @@ impl CostModel for Roofline {
         }
         StageCost {
             time_ns: duration_ns(time * 1e9),
-            host_ns: (host * 1e9).round() as u64,
+            host_ns: crate::units::round_ns(host * 1e9),
             flops,
             bytes,
         }

@@ -42,12 +42,7 @@ fn a_prefill_demanding_more_than_the_cap_runs_at_the_cap_and_takes_longer() {
     let (mut cost, device) = big_prefill_cost();
     // The GPU work alone (the host wait after it is priced separately).
     cost.host_ns = 0;
-    let capped = StageEnergy {
-        profile: h100_profile(),
-        device: device.clone(),
-        gpus_per_stage: 1,
-        clock_limit: 1.0,
-    };
+    let capped = StageEnergy::new(h100_profile(), device.clone(), 1, 1.0);
     let u =
         simwatt::power::Utilisation::of(cost.flops, cost.bytes, cost.time_ns as f64 / 1e9, &device);
     let demand = capped.profile.demand_w(u);
@@ -70,12 +65,7 @@ fn a_prefill_demanding_more_than_the_cap_runs_at_the_cap_and_takes_longer() {
     // Without a binding cap the same stage runs at full clocks and draws its demand.
     let mut free = h100_profile();
     free.cap_w = 2000.0;
-    let uncapped = StageEnergy {
-        profile: free,
-        device,
-        gpus_per_stage: 1,
-        clock_limit: 1.0,
-    };
+    let uncapped = StageEnergy::new(free, device, 1, 1.0);
     let q = uncapped.price(&cost);
     assert_eq!(q.gpu_ns, cost.time_ns);
     assert_eq!(q.clock, 1.0);

@@ -39,13 +39,7 @@ fn stage(device: &simwatt::catalog::DeviceSpec, compute: f64, memory: f64) -> St
 fn priced(cap_w: f64, clock_limit: f64, c: &StageCost) -> simwatt::sim::StagePrice {
     let mut profile = h100_profile();
     profile.cap_w = cap_w;
-    StageEnergy {
-        profile,
-        device: h100(),
-        gpus_per_stage: 1,
-        clock_limit,
-    }
-    .price(c)
+    StageEnergy::new(profile, h100(), 1, clock_limit).price(c)
 }
 
 /// The utilisations the properties range over: compute-bound, mixed and memory-bound stages.

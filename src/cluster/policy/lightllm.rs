@@ -30,15 +30,13 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
     if waiting
         && (!decodable || ctx.replica.policy_state.waiting_iters >= ctx.limits.max_waiting_iters)
     {
-        let mut seqs: Vec<(u64, u64)> = ctx
-            .replica
-            .running
-            .iter()
-            .map(|&r| {
-                let q = &ctx.requests[r as usize];
-                (q.kv_tokens as u64, q.remaining_output() as u64)
-            })
-            .collect();
+        // The projection's buffer is kept between batches (it is sorted in place: order is free).
+        let mut seqs = std::mem::take(&mut ctx.replica.policy_state.projection);
+        seqs.clear();
+        seqs.extend(ctx.replica.running.iter().map(|&r| {
+            let q = &ctx.requests[r as usize];
+            (q.kv_tokens as u64, q.remaining_output() as u64)
+        }));
         let mut tokens = 0u32;
         while (ctx.replica.running.len() as u32) < ctx.limits.max_num_seqs {
             let Some(&r) = ctx.replica.waiting.front() else {
@@ -50,14 +48,13 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
                 break;
             }
             seqs.push((need as u64, (q.output_tokens - q.generated - 1) as u64));
-            let mut trial = seqs.clone();
-            if projected_peak(&mut trial) > ctx.replica.kv.total || !ctx.admit_head(need as u64) {
-                seqs.pop();
+            if projected_peak(&mut seqs) > ctx.replica.kv.total || !ctx.admit_head(need as u64) {
                 break;
             }
             ctx.push_prefill(batch, r, need);
             tokens += need;
         }
+        ctx.replica.policy_state.projection = seqs;
         if !batch.items.is_empty() {
             ctx.replica.policy_state.waiting_iters = 0;
             return;

@@ -23,6 +23,9 @@ pub struct PolicyState {
     pub waiting_iters: u32,
     /// FasterTransformer: members of the static batch in progress.
     pub static_members: Vec<u32>,
+    /// LightLLM: (tokens cached, tokens to add) of the sequences its admission check projects, kept
+    /// between batches so that forming one allocates nothing.
+    pub projection: Vec<(u64, u64)>,
 }
 
 /// A policy's limits, resolved from the scheduler config.
