@@ -61,6 +61,22 @@ pub const LINEAR_OPS: [&str; 4] = [
 /// token, while a routed MLP reads only the experts its batch touches.
 pub const MOE_MLP_OPS: [&str; 3] = ["mlp_up_proj", "mlp_act", "mlp_down_proj"];
 
+/// The operations whose predictions are counted (in range or beyond the profile), in the order of
+/// the indices below.
+const COUNTED_OPS: [&str; 6] = [
+    "linear_layers",
+    "attention_prefill",
+    "attention_decode",
+    "all_reduce",
+    "send_recv",
+    "cpu_overhead",
+];
+const LINEAR_LAYERS: usize = 0;
+const ATTENTION_PREFILL: usize = 1;
+const ATTENTION_DECODE: usize = 2;
+const SEND_RECV: usize = 4;
+const CPU_OVERHEAD: usize = 5;
+
 /// Host-side (CPU) components of one iteration, as Vidur models them: (operation, column of
 /// cpu_overheads.csv), each regressed on batch size. Their sum is the iteration's host overhead.
 pub const CPU_OVERHEAD_OPS: [(&str, &str); 5] = [
@@ -875,14 +891,7 @@ impl ProfilePredictor {
             tp,
             stages,
             iteration_overhead_ms,
-            counts: super::RangeCounts::new(&[
-                "linear_layers",
-                "attention_prefill",
-                "attention_decode",
-                "all_reduce",
-                "send_recv",
-                "cpu_overhead",
-            ]),
+            counts: super::RangeCounts::new(&COUNTED_OPS),
         }
     }
 
@@ -894,7 +903,7 @@ impl ProfilePredictor {
         };
         let b = batch_size.max(1);
         self.counts
-            .record("cpu_overhead", b as f64 > first.profiled_max);
+            .record_at(CPU_OVERHEAD, b as f64 > first.profiled_max);
         self.tables.cpu_overheads.iter().map(|t| t.eval_ms(b)).sum()
     }
 
@@ -914,7 +923,7 @@ impl ProfilePredictor {
             .layer_ops
             .first()
             .is_some_and(|t| tokens as usize > t.values_ms.len());
-        self.counts.record("linear_layers", beyond);
+        self.counts.record_at(LINEAR_LAYERS, beyond);
         let scale = self.roofline.linear_scale(tokens);
         if self.model.moe.is_some() {
             // A mixture-of-experts model's MLP comes from the roofline ([`MOE_MLP_OPS`]).
@@ -965,14 +974,14 @@ impl CostModel for ProfilePredictor {
             * self.model.hidden_size as f64
             * self.roofline.precision().activation_bytes;
         if s.prefill_seqs > 0 {
-            self.counts.record(
-                "attention_prefill",
+            self.counts.record_at(
+                ATTENTION_PREFILL,
                 s.prefill_max_context as f64 > self.tables.report.attention.max_context,
             );
         }
         if s.decode_seqs > 0 {
-            self.counts.record(
-                "attention_decode",
+            self.counts.record_at(
+                ATTENTION_DECODE,
                 s.decode_max_context as f64 > self.tables.report.attention.max_context,
             );
         }
@@ -1008,7 +1017,7 @@ impl CostModel for ProfilePredictor {
             ms += match &self.tables.send_recv {
                 Some(t) => {
                     self.counts
-                        .record("send_recv", b > t.bytes[t.bytes.len() - 1]);
+                        .record_at(SEND_RECV, b > t.bytes[t.bytes.len() - 1]);
                     t.eval_ms(b)
                 }
                 None => self.roofline.send_recv_s(b) * 1e3,
