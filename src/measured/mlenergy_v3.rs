@@ -21,6 +21,8 @@ pub struct MlEnergyV3Row {
     pub gpu: String,
     pub num_gpus: u32,
     pub tensor_parallel: u32,
+    /// Expert-parallel degree (1: none): the GPUs a mixture-of-experts model's experts are spread over.
+    pub expert_parallel: u32,
     pub max_num_seqs: u32,
     /// Mean of the running requests over the steady state.
     pub avg_batch_size: f64,
@@ -73,9 +75,10 @@ pub fn read_mlenergy_v3(path: &Path) -> Result<Vec<MlEnergyV3Row>> {
         text("weight_precision")?,
         text("gpu_model")?,
     );
-    let (gpus, tp, mns) = (
+    let (gpus, tp, ep, mns) = (
         whole("num_gpus")?,
         whole("tensor_parallel")?,
+        whole("expert_parallel")?,
         whole("max_num_seqs")?,
     );
     let (bs, out, pw, jpt, tput, itl) = (
@@ -96,6 +99,7 @@ pub fn read_mlenergy_v3(path: &Path) -> Result<Vec<MlEnergyV3Row>> {
             gpu: gpu[r].clone(),
             num_gpus: gpus[r],
             tensor_parallel: tp[r],
+            expert_parallel: ep[r],
             max_num_seqs: mns[r],
             avg_batch_size: bs[r],
             avg_output_len: out[r],
@@ -121,6 +125,7 @@ mod tests {
         std::fs::write(&p, format!("{HEAD}{row}")).unwrap();
         let r = read_mlenergy_v3(&p).unwrap();
         assert_eq!(r[0].max_num_seqs, 8);
+        assert_eq!(r[0].expert_parallel, 1);
         assert_eq!(r[0].median_itl_ms, 8.2);
         assert_eq!(r[0].power_per_gpu_w(), 427.0);
         std::fs::write(&p, format!("{HEAD}{}", row.replace(",8.2,", ",-1,"))).unwrap();

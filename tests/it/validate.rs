@@ -631,3 +631,43 @@ fn nvidia_smi_device_name_is_checked_against_the_simulated_device() {
         "{unknown}"
     );
 }
+
+#[test]
+fn an_expert_parallel_v3_row_is_replayed_as_tensor_parallel_and_says_so() {
+    // The held-out MoE case's rows at max_num_seqs 8: one measured on 1 GPU, one with experts spread
+    // over 2 GPUs (TP 1, EP 2), which simwatt replays as TP 2 and notes on the point.
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = tmp.path().join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    let case = std::fs::read_to_string(
+        root().join("experiments/validation/heldout-v3-h100-qwen3-30b-a3b.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "path: profiles/",
+        &format!("path: {}/profiles/", root().display()),
+    )
+    .replace(
+        "  precision: bfloat16\n",
+        "  precision: bfloat16\n  max_num_seqs: [8]\n",
+    );
+    write(&suite, "moe.yaml", &case);
+    let out = tmp.path().join("out");
+    let o = simwatt(&[
+        "validate",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-plots",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("validation.md")).unwrap();
+    assert!(md.contains("max_num_seqs 8 (TP1, 1 GPU)"), "{md}");
+    assert!(md.contains("max_num_seqs 8 (TP1, 2 GPU)"), "{md}");
+    assert!(
+        md.contains("measured with expert parallelism over 2 GPUs (TP1); replayed as TP2"),
+        "{md}"
+    );
+    assert_eq!(md.matches("replayed as TP").count(), 1, "{md}");
+}

@@ -576,10 +576,14 @@ pub fn validate_mlenergy_v3(
     let mut simulated = BTreeMap::new();
     for row in &rows {
         let specs = mlenergy_v3_requests(row, spec);
+        // simwatt has no expert parallelism: a row whose experts are spread over several GPUs is
+        // replayed with the model split as tensor parallelism over as many GPUs (the same weights and
+        // work per GPU; all-reduces priced where vLLM runs all-to-alls).
+        let tp = row.tensor_parallel.max(row.expert_parallel);
         let overrides = vec![
             format!("scheduler.max_num_seqs={}", row.max_num_seqs),
-            format!("hardware.tensor_parallel={}", row.tensor_parallel),
-            format!("hardware.replicas={}", row.num_gpus / row.tensor_parallel),
+            format!("hardware.tensor_parallel={tp}"),
+            format!("hardware.replicas={}", (row.num_gpus / tp).max(1)),
         ];
         let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
         let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
@@ -612,6 +616,12 @@ pub fn validate_mlenergy_v3(
             ),
             o.predictor.kind.clone(),
         );
+        if tp != row.tensor_parallel {
+            p.notes.push(format!(
+                "measured with expert parallelism over {} GPUs (TP{}); replayed as TP{tp}",
+                row.expert_parallel, row.tensor_parallel
+            ));
+        }
         if b_ns <= a_ns {
             p.notes.push("the simulated run has no steady state (it never holds max_num_seqs requests before they start finishing)".into());
             points.push(p);
