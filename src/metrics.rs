@@ -76,6 +76,8 @@ pub struct RequestRow {
     /// The request's largest inter-token latency (gap between consecutive output tokens).
     pub itl_max_s: Option<f64>,
     pub preemptions: u32,
+    /// Prompt tokens taken from the prefix cache instead of prefilled, over its admissions.
+    pub cached_tokens: u32,
     /// Busy GPU energy attributed to this request (prefill + decode), joules; null without a power
     /// profile.
     pub energy_j: Option<f64>,
@@ -120,6 +122,7 @@ impl RequestRow {
                 None
             },
             preemptions: r.preemptions,
+            cached_tokens: r.cached_tokens,
             energy_j: None,
             prefill_energy_j: None,
             decode_energy_j: None,
@@ -145,6 +148,11 @@ pub struct Summary {
     /// Rejected requests by reason.
     pub requests_rejected_by_reason: BTreeMap<String, u64>,
     pub preemptions: u64,
+    /// Prompt tokens taken from the prefix cache instead of prefilled (0 without prefix caching).
+    pub prefix_cached_tokens: u64,
+    /// `prefix_cached_tokens / (prefix_cached_tokens + prompt tokens prefilled)`: the share of prompt
+    /// work the prefix cache saved (0 when nothing was prefilled or cached).
+    pub prefix_hit_rate: f64,
     pub makespan_s: f64,
     pub prompt_tokens: u64,
     pub output_tokens: u64,
@@ -333,6 +341,8 @@ pub struct RequestStats {
     pub completed: u64,
     pub rejected_by_reason: BTreeMap<String, u64>,
     pub preemptions: u64,
+    /// Prompt tokens taken from the prefix cache, over every request and admission.
+    pub cached_tokens: u64,
     /// Latest completion among completed requests, seconds.
     pub makespan_s: f64,
     /// Prompt and output tokens of completed requests.
@@ -358,6 +368,7 @@ impl RequestStats {
                 .or_insert(0) += 1;
         }
         self.preemptions += r.preemptions as u64;
+        self.cached_tokens += r.cached_tokens as u64;
         self.prefill_energy_j += r.prefill_energy_j;
         self.decode_energy_j += r.decode_energy_j;
         if row.status != "completed" {
@@ -432,6 +443,15 @@ pub fn summarize(
         requests_rejected: rejected,
         requests_rejected_by_reason: stats.rejected_by_reason.clone(),
         preemptions: stats.preemptions,
+        prefix_cached_tokens: stats.cached_tokens,
+        prefix_hit_rate: {
+            let all = stats.cached_tokens + res.prefill_tokens;
+            if all > 0 {
+                stats.cached_tokens as f64 / all as f64
+            } else {
+                0.0
+            }
+        },
         makespan_s,
         prompt_tokens,
         output_tokens,
@@ -494,7 +514,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 55] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 57] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -502,6 +522,8 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 55] = columns![
     "requests_completed" => |s| Some(s.requests_completed as f64),
     "requests_rejected" => |s| Some(s.requests_rejected as f64),
     "preemptions" => |s| Some(s.preemptions as f64),
+    "prefix_cached_tokens" => |s| Some(s.prefix_cached_tokens as f64),
+    "prefix_hit_rate" => |s| Some(s.prefix_hit_rate),
     "makespan_s" => |s| Some(s.makespan_s),
     "prompt_tokens" => |s| Some(s.prompt_tokens as f64),
     "output_tokens" => |s| Some(s.output_tokens as f64),

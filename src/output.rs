@@ -475,6 +475,10 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
                 PlSmallStr::EMPTY,
                 rows.iter().map(|r| r.preemptions).collect::<Vec<u32>>(),
             ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.cached_tokens).collect::<Vec<u32>>(),
+            ),
             col_f(&|r| r.energy_j),
             col_f(&|r| r.prefill_energy_j),
             col_f(&|r| r.decode_energy_j),
@@ -1093,7 +1097,7 @@ pub struct RequestSpill {
     n: u64,
 }
 
-const SPILL_RECORD: usize = 77;
+const SPILL_RECORD: usize = 81;
 const NONE_NS: u64 = u64::MAX;
 
 fn phase_code(p: Phase) -> Result<u8> {
@@ -1142,6 +1146,7 @@ impl RequestSpill {
         put(&r.replica.to_le_bytes());
         put(&[phase_code(r.phase)?]);
         put(&r.preemptions.to_le_bytes());
+        put(&r.cached_tokens.to_le_bytes());
         for t in [r.scheduled_ns, r.first_token_ns, r.completion_ns] {
             put(&t.unwrap_or(NONE_NS).to_le_bytes());
         }
@@ -1204,6 +1209,7 @@ impl SpillReader {
             r.replica = u32_(take(4));
             r.phase = phase_of(take(1)[0])?;
             r.preemptions = u32_(take(4));
+            r.cached_tokens = u32_(take(4));
             let opt = |v: u64| (v != NONE_NS).then_some(v);
             r.scheduled_ns = opt(u64_(take(8)));
             r.first_token_ns = opt(u64_(take(8)));

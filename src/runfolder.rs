@@ -55,6 +55,7 @@ pub const REQUESTS: TableSchema = TableSchema {
         "tpot_s",
         "itl_max_s",
         "preemptions",
+        "cached_tokens",
         "energy_j",
         "prefill_energy_j",
         "decode_energy_j",

@@ -104,7 +104,20 @@ pub fn finish_batch(
         let emits = if item.prefill_tokens > 0 {
             req.prefilled += item.prefill_tokens;
             req.kv_tokens += item.prefill_tokens;
-            !req.in_prefill()
+            let done = !req.in_prefill();
+            if done && req.prefix_tokens > 0 && replica.kv.prefix_caching() {
+                // Its prefix blocks are computed: they join the prefix cache (up to one already there).
+                let bs = replica.kv.block_size;
+                let to = req.prefix_tokens.min(req.prefill_target.saturating_sub(1)) / bs;
+                if to > req.prefix_refs {
+                    let n = replica
+                        .kv
+                        .insert_prefix(req.prefix_group, req.prefix_refs, to);
+                    req.prefix_refs += n;
+                    req.kv_held -= n as u64;
+                }
+            }
+            done
         } else {
             req.kv_tokens += 1;
             true
@@ -125,6 +138,8 @@ pub fn finish_batch(
             req.phase = Phase::Completed;
             req.completion_ns = Some(emitted);
             replica.kv.release(req.kv_held);
+            replica.kv.unref_prefix(req.prefix_group, req.prefix_refs);
+            req.prefix_refs = 0;
             req.kv_held = 0;
             replica.outstanding -= 1;
             completed += 1;

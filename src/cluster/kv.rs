@@ -1,12 +1,37 @@
-//! KV-cache memory of a replica, in fixed-size blocks (paged attention) or single tokens.
+//! KV-cache memory of a replica, in fixed-size blocks (paged attention) or single tokens, and the
+//! prefix cache that keeps blocks of shared prompt prefixes for reuse (vLLM's automatic prefix caching).
+
+use std::collections::{BTreeSet, HashMap};
 
 /// A replica's KV cache: a count of free units out of a fixed total. A unit is a block of
-/// `block_size` tokens (block_size 1 for token-granular caches).
+/// `block_size` tokens (block_size 1 for token-granular caches). With prefix caching, blocks of shared
+/// prompt prefixes are also kept by key (a prefix cache); those no request references are reclaimed,
+/// least recently released first, when an allocation needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvCache {
     pub block_size: u32,
     pub total: u64,
     pub free: u64,
+    prefix: Option<PrefixCache>,
+}
+
+/// Cached prefix blocks. A block is keyed by its prefix and its index in it (blocks of the same prefix
+/// hold the same tokens: the hash chain of vLLM's cache, for prompts that share a prefix whole).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct PrefixCache {
+    /// References to each cached block.
+    refs: HashMap<u64, u32>,
+    /// Cached blocks no request references, in the order they may be evicted: (tick, key).
+    evictable: BTreeSet<(u64, u64)>,
+    /// The tick each evictable block was released at (its entry in `evictable`).
+    released: HashMap<u64, u64>,
+    tick: u64,
+    /// Blocks evicted so far.
+    evictions: u64,
+}
+
+fn key(group: u32, block: u32) -> u64 {
+    ((group as u64) << 32) | block as u64
 }
 
 impl KvCache {
@@ -15,7 +40,19 @@ impl KvCache {
             block_size,
             total,
             free: total,
+            prefix: None,
         }
+    }
+
+    /// The same cache keeping prefix blocks for reuse.
+    pub fn with_prefix_caching(mut self) -> Self {
+        self.prefix = Some(PrefixCache::default());
+        self
+    }
+
+    /// Whether prefix blocks are kept for reuse.
+    pub fn prefix_caching(&self) -> bool {
+        self.prefix.is_some()
     }
 
     /// Units needed to hold `tokens` tokens.
@@ -23,12 +60,38 @@ impl KvCache {
         (tokens as u64).div_ceil(self.block_size as u64)
     }
 
-    pub fn used(&self) -> u64 {
-        self.total - self.free
+    /// Units an allocation can get: the free ones and the cached blocks nobody references.
+    pub fn available(&self) -> u64 {
+        self.free + self.prefix.as_ref().map_or(0, |p| p.evictable.len() as u64)
     }
 
-    /// Takes `n` units if that many are free.
+    /// Units in use by requests (cached blocks nobody references count as reclaimable, not used).
+    pub fn used(&self) -> u64 {
+        self.total - self.available()
+    }
+
+    /// Cached prefix blocks evicted so far.
+    pub fn evictions(&self) -> u64 {
+        self.prefix.as_ref().map_or(0, |p| p.evictions)
+    }
+
+    /// Takes `n` units if that many are available, evicting unreferenced cached blocks (least
+    /// recently released first) when the free ones do not suffice.
     pub fn try_alloc(&mut self, n: u64) -> bool {
+        if n > self.available() {
+            return false;
+        }
+        if let Some(p) = self.prefix.as_mut() {
+            while self.free < n {
+                let Some((_, k)) = p.evictable.pop_first() else {
+                    break;
+                };
+                p.refs.remove(&k);
+                p.released.remove(&k);
+                p.evictions += 1;
+                self.free += 1;
+            }
+        }
         if n <= self.free {
             self.free -= n;
             true
@@ -41,6 +104,76 @@ impl KvCache {
     pub fn release(&mut self, n: u64) {
         debug_assert!(self.free + n <= self.total, "KV cache over-released");
         self.free = (self.free + n).min(self.total);
+    }
+
+    /// How many leading blocks of prefix `group`'s first `blocks` are cached.
+    pub fn prefix_hit(&self, group: u32, blocks: u32) -> u32 {
+        let Some(p) = self.prefix.as_ref() else {
+            return 0;
+        };
+        (0..blocks)
+            .take_while(|&b| p.refs.contains_key(&key(group, b)))
+            .count() as u32
+    }
+
+    /// References the leading cached blocks of prefix `group`'s first `blocks` (they can no longer be
+    /// evicted) and returns how many there are.
+    pub fn ref_prefix(&mut self, group: u32, blocks: u32) -> u32 {
+        let hit = self.prefix_hit(group, blocks);
+        if let Some(p) = self.prefix.as_mut() {
+            for b in 0..hit {
+                let k = key(group, b);
+                let r = p.refs.entry(k).or_default();
+                if *r == 0 {
+                    if let Some(t) = p.released.remove(&k) {
+                        p.evictable.remove(&(t, k));
+                    }
+                }
+                *r += 1;
+            }
+        }
+        hit
+    }
+
+    /// Drops one reference to each of prefix `group`'s first `blocks` blocks; those left unreferenced
+    /// become evictable, the deepest first (a prefix is evicted from its end, as vLLM's evictor
+    /// prefers the blocks with the most tokens before them among equally recent ones).
+    pub fn unref_prefix(&mut self, group: u32, blocks: u32) {
+        let Some(p) = self.prefix.as_mut() else {
+            return;
+        };
+        for b in (0..blocks).rev() {
+            let k = key(group, b);
+            let Some(r) = p.refs.get_mut(&k) else {
+                debug_assert!(false, "unreferencing a prefix block that is not cached");
+                continue;
+            };
+            *r = r.saturating_sub(1);
+            if *r == 0 {
+                p.tick += 1;
+                p.evictable.insert((p.tick, k));
+                p.released.insert(k, p.tick);
+            }
+        }
+    }
+
+    /// Caches blocks `from..to` of prefix `group`, which a request computed and holds (one unit each),
+    /// each referenced once by it, up to the first block already cached (another request's copy).
+    /// Returns how many were cached: the units the request hands over to the cache.
+    pub fn insert_prefix(&mut self, group: u32, from: u32, to: u32) -> u32 {
+        let Some(p) = self.prefix.as_mut() else {
+            return 0;
+        };
+        let mut n = 0;
+        for b in from..to {
+            let k = key(group, b);
+            if p.refs.contains_key(&k) {
+                break;
+            }
+            p.refs.insert(k, 1);
+            n += 1;
+        }
+        n
     }
 }
 
@@ -59,5 +192,30 @@ mod tests {
         assert_eq!(kv.used(), 7);
         kv.release(7);
         assert_eq!(kv.free, 10);
+    }
+
+    #[test]
+    fn cached_prefix_blocks_are_reused_and_evicted_least_recent_and_deepest_first() {
+        let mut kv = KvCache::new(16, 10).with_prefix_caching();
+        // A request computes 4 blocks, 3 of them prefix blocks of group 7, and caches them.
+        assert!(kv.try_alloc(4));
+        assert_eq!(kv.insert_prefix(7, 0, 3), 3);
+        assert_eq!(kv.prefix_hit(7, 5), 3);
+        assert_eq!(kv.prefix_hit(8, 5), 0);
+        // Another request shares them while the first still runs.
+        assert_eq!(kv.ref_prefix(7, 2), 2);
+        // The first finishes: its private block is freed, its prefix blocks stay cached.
+        kv.release(1);
+        kv.unref_prefix(7, 3);
+        assert_eq!((kv.free, kv.available(), kv.used()), (7, 8, 2));
+        // The second finishes: every prefix block is evictable, still cached.
+        kv.unref_prefix(7, 2);
+        assert_eq!((kv.available(), kv.used(), kv.prefix_hit(7, 3)), (10, 0, 3));
+        // An allocation that needs one of them evicts the deepest block first.
+        assert!(kv.try_alloc(8));
+        assert_eq!((kv.prefix_hit(7, 3), kv.evictions()), (2, 1));
+        assert!(kv.try_alloc(2));
+        assert_eq!((kv.prefix_hit(7, 3), kv.evictions(), kv.free), (0, 3, 0));
+        assert!(!kv.try_alloc(1));
     }
 }

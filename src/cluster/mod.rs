@@ -94,6 +94,14 @@ pub struct Request {
     /// chunks (recomputation included) and decode steps, joules.
     pub prefill_energy_j: f64,
     pub decode_energy_j: f64,
+    /// The shared prefix its prompt starts with, and that prefix's tokens (0: none).
+    pub prefix_group: u32,
+    pub prefix_tokens: u32,
+    /// Prompt tokens found in the prefix cache, summed over its admissions (a preempted request is
+    /// admitted again): prefill work skipped.
+    pub cached_tokens: u32,
+    /// Leading blocks of its prefix that it references in the replica's prefix cache.
+    pub prefix_refs: u32,
 }
 
 impl Request {
@@ -119,6 +127,10 @@ impl Request {
             tbt_max_ns: 0,
             prefill_energy_j: 0.0,
             decode_energy_j: 0.0,
+            prefix_group: 0,
+            prefix_tokens: 0,
+            cached_tokens: 0,
+            prefix_refs: 0,
         }
     }
 

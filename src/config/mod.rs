@@ -215,6 +215,8 @@ pub struct Scheduler {
     pub max_waiting_iters: u32,
     /// KV-cache blocks per replica given by the config instead of sized from memory.
     pub num_gpu_blocks: Option<u64>,
+    /// vllm and sarathi: prompt-prefix blocks are kept and reused (automatic prefix caching).
+    pub enable_prefix_caching: bool,
 }
 
 /// LightLLM's default for `scheduler.max_waiting_iters`.
@@ -342,6 +344,7 @@ impl Scenario {
             max_num_batched_tokens: sc.max_num_batched_tokens,
             block_size: sc.block_size,
             chunk_size: sc.chunk_size.unwrap_or(sc.max_num_batched_tokens),
+            enable_prefix_caching: sc.enable_prefix_caching,
             max_waiting_iters: sc.max_waiting_iters.unwrap_or(DEFAULT_MAX_WAITING_ITERS),
             num_gpu_blocks: sc.num_gpu_blocks,
         };
@@ -904,6 +907,13 @@ fn validate_scheduler(path: &Path, s: &SchedulerConfig) -> Result<()> {
         return Err(inv("scheduler.num_gpu_blocks", &0, "must be at least 1"));
     }
     let policy = s.policy.name();
+    if s.enable_prefix_caching && !matches!(s.policy, Policy::Vllm | Policy::Sarathi) {
+        return Err(inv(
+            "scheduler.enable_prefix_caching",
+            &true,
+            &format!("is modelled for policies vllm and sarathi only, not {policy}"),
+        ));
+    }
     if let Some(c) = s.chunk_size {
         if s.policy != Policy::Sarathi {
             return Err(inv(
@@ -968,6 +978,22 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
     let inv = |field: &str, value: &dyn std::fmt::Display, msg: &str| {
         Error::invalid(path, field, value, msg)
     };
+    if let Some(p) = &w.shared_prefix {
+        if p.tokens == 0 {
+            return Err(inv(
+                "workload.shared_prefix.tokens",
+                &0,
+                "must be at least 1",
+            ));
+        }
+        if p.groups == 0 {
+            return Err(inv(
+                "workload.shared_prefix.groups",
+                &0,
+                "must be at least 1",
+            ));
+        }
+    }
     let uses_trace = matches!(w.arrival, ArrivalConfig::Trace { .. })
         || matches!(w.lengths, LengthsConfig::Trace);
     match w.requests {

@@ -264,6 +264,11 @@ pub struct SchedulerConfig {
     /// cache from device memory (vLLM's `num_gpu_blocks_override`). LightLLM gets as many tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_gpu_blocks: Option<u64>,
+    /// vllm and sarathi: keep the KV blocks of prompt prefixes after their requests finish and reuse
+    /// them for later prompts with the same prefix (vLLM's automatic prefix caching), evicting the
+    /// least recently used unreferenced blocks when memory is needed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_prefix_caching: bool,
 }
 
 fn default_max_num_seqs() -> u32 {
@@ -290,6 +295,25 @@ pub struct WorkloadConfig {
     /// CSV trace for `arrival: {type: trace}` and/or `lengths: {type: trace}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<PathBuf>,
+    /// Shared prompt prefixes (system prompts): each request's prompt starts with one of `groups`
+    /// prefixes of `tokens` tokens (shorter prompts share all but their last token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_prefix: Option<SharedPrefixConfig>,
+}
+
+/// Shared prompt prefixes of a workload.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefixConfig {
+    /// Tokens of each prefix.
+    pub tokens: u32,
+    /// Distinct prefixes; each request draws one uniformly (default 1: one system prompt for all).
+    #[serde(default = "one_group")]
+    pub groups: u32,
+}
+
+fn one_group() -> u32 {
+    1
 }
 
 /// Inter-arrival process.

@@ -44,10 +44,6 @@ const VLLM_ARGS: &[(&str, &str)] = &[
          model's context (the model catalog's `max_position_embeddings`) is rejected",
     ),
     (
-        "enable_prefix_caching",
-        "nothing: simwatt does not model prefix caching; every prompt is prefilled in full",
-    ),
-    (
         "swap_space",
         "nothing: simwatt does not model swapping; a preempted request is recomputed",
     ),

@@ -624,6 +624,7 @@ pub fn request_specs(reqs: &[LoggedRequest]) -> Vec<RequestSpec> {
             arrival_ns: secs_to_ns(q.arrival_s - t0),
             prompt_tokens: q.prompt_tokens,
             output_tokens: q.output_tokens,
+            ..Default::default()
         })
         .collect()
 }

@@ -54,6 +54,8 @@ pub struct SimResult {
     pub batch_stages: u64,
     /// Batch stages run, each step of a run of decode steps counted.
     pub batch_steps: u64,
+    /// Prompt tokens prefilled (recomputation included; prefix-cache hits are not prefilled).
+    pub prefill_tokens: u64,
     /// Batches that left the last pipeline stage, and the requests they carried.
     pub batches_last_stage: u64,
     pub batch_requests_last_stage: u64,
@@ -96,6 +98,7 @@ struct Sim<'a> {
     sink: &'a mut dyn BatchSink,
     batch_stages: u64,
     batch_steps: u64,
+    prefill_tokens: u64,
     batches_last_stage: u64,
     batch_requests_last_stage: u64,
     gaps: TokenGaps,
@@ -178,7 +181,10 @@ pub fn run_into(
     }
     let hw = &scenario.hardware;
     let mem = &scenario.memory;
-    let kv = KvCache::new(mem.block_size, mem.num_blocks);
+    let mut kv = KvCache::new(mem.block_size, mem.num_blocks);
+    if scenario.scheduler.enable_prefix_caching {
+        kv = kv.with_prefix_caching();
+    }
     let mut limits = Limits::new(&scenario.scheduler, kv.total);
     limits.fold_decode_runs = rows == BatchRows::Runs && hw.pipeline_stages == 1;
     let replicas = (0..hw.replicas)
@@ -198,6 +204,7 @@ pub fn run_into(
         sink,
         batch_stages: 0,
         batch_steps: 0,
+        prefill_tokens: 0,
         batches_last_stage: 0,
         batch_requests_last_stage: 0,
         gaps: TokenGaps::new()?,
@@ -217,9 +224,10 @@ pub fn run_into(
                     sim.queue.push(next.arrival_ns, Event::Arrival(i + 1))?;
                 }
                 let s = &specs[i as usize];
-                let id =
-                    sim.requests
-                        .push(Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens));
+                let mut req = Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens);
+                req.prefix_group = s.prefix_group;
+                req.prefix_tokens = s.prefix_tokens;
+                let id = sim.requests.push(req);
                 debug_assert_eq!(id, i);
                 let delay = sim.front_end.admission(s.prompt_tokens);
                 if delay == 0 {
@@ -252,11 +260,24 @@ pub fn run_into(
             "the event queue ran dry with {unfinished} requests neither completed nor rejected"
         )));
     }
+    // Every request has finished: every KV unit is free again (or a cached prefix nobody uses).
+    if let Some((r, rep)) = sim
+        .replicas
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.kv.used() > 0)
+    {
+        return Err(Error::Internal(format!(
+            "replica {r} ended with {} KV-cache units still held",
+            rep.kv.used()
+        )));
+    }
     Ok(SimResult {
         requests: Vec::new(),
         batches: BatchLog::default(),
         batch_stages: sim.batch_stages,
         batch_steps: sim.batch_steps,
+        prefill_tokens: sim.prefill_tokens,
         batches_last_stage: sim.batches_last_stage,
         batch_requests_last_stage: sim.batch_requests_last_stage,
         tbt_ns: sim.gaps.hist,
@@ -425,6 +446,9 @@ impl Sim<'_> {
         self.batch_stages += 1;
         let steps = batch.run.steps as u64;
         self.batch_steps += steps;
+        if stage == 0 {
+            self.prefill_tokens += batch.shape.prefill_tokens as u64;
+        }
         if stage + 1 == self.stages {
             self.batches_last_stage += steps;
             self.batch_requests_last_stage += batch.items.len() as u64 * steps;

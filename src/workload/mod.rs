@@ -15,11 +15,15 @@ use rand_distr::{Distribution, Exp, Gamma, Zipf};
 use std::path::Path;
 
 /// One request to serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RequestSpec {
     pub arrival_ns: SimTime,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
+    /// The shared prefix its prompt starts with (`workload.shared_prefix`; 0 when `prefix_tokens` is 0).
+    pub prefix_group: u32,
+    /// Tokens of the prompt that are that shared prefix (0: none).
+    pub prefix_tokens: u32,
 }
 
 /// A trace's columns, as far as the workload uses them.
@@ -105,13 +109,27 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
     check_memory(config_path, n)?;
     let arrivals = arrival_times(config_path, w, n, seed, trace.as_ref())?;
     let lengths = lengths(w, n, seed, trace.as_ref())?;
+    // Prefix groups draw from their own stream: turning shared prefixes on changes no arrival or length.
+    let mut prefix_rng = substream(seed, "workload.shared_prefix");
     Ok(arrivals
         .into_iter()
         .zip(lengths)
-        .map(|(arrival_ns, (prompt_tokens, output_tokens))| RequestSpec {
-            arrival_ns,
-            prompt_tokens,
-            output_tokens,
+        .map(|(arrival_ns, (prompt_tokens, output_tokens))| {
+            let (prefix_group, prefix_tokens) = match w.shared_prefix {
+                // A prompt no longer than the prefix shares all but its last token.
+                Some(p) => (
+                    prefix_rng.random_range(0..p.groups),
+                    p.tokens.min(prompt_tokens.saturating_sub(1)),
+                ),
+                None => (0, 0),
+            };
+            RequestSpec {
+                arrival_ns,
+                prompt_tokens,
+                output_tokens,
+                prefix_group,
+                prefix_tokens,
+            }
         })
         .collect())
 }
@@ -305,6 +323,7 @@ mod tests {
             arrival,
             lengths,
             trace: None,
+            shared_prefix: None,
         }
     }
 

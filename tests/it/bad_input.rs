@@ -202,7 +202,7 @@ fn empty_ranges_and_zero_counts_are_named() {
 /// spelling gets the same hint.
 #[test]
 fn vllm_knob_names_are_refused_without_a_hint() {
-    let cases: [(&str, &[&str]); 11] = [
+    let cases: [(&str, &[&str]); 10] = [
         (
             "scheduler.enable_chunked_prefill=true",
             &[
@@ -231,10 +231,6 @@ fn vllm_knob_names_are_refused_without_a_hint() {
                 "does not model",
                 "max_position_embeddings",
             ],
-        ),
-        (
-            "scheduler.enable_prefix_caching=true",
-            &["enable_prefix_caching", "does not model prefix caching"],
         ),
         (
             "max_num_seqs=64",

@@ -18,6 +18,7 @@ mod policies;
 mod power;
 mod precision;
 mod predictor_cache;
+mod prefix;
 mod report;
 mod runs_anywhere;
 mod search;

@@ -102,7 +102,7 @@ impl Ctx<'_> {
             return false;
         };
         let kv = &mut self.replica.kv;
-        if kv.free < units + self.limits.watermark || !kv.try_alloc(units) {
+        if kv.available() < units + self.limits.watermark || !kv.try_alloc(units) {
             return false;
         }
         self.replica.waiting.pop_front();
@@ -114,13 +114,66 @@ impl Ctx<'_> {
         true
     }
 
-    /// Preempts the running request at `running[idx]`: its cache is freed, its progress is to be
-    /// recomputed, and it goes back to the head of the waiting queue.
+    /// Whole blocks of the head request's shared prefix it may take from the prefix cache: its prefix
+    /// leaves at least one prompt token to compute (none without prefix caching).
+    fn shareable_blocks(&self, r: u32) -> u32 {
+        let req = &self.requests[r as usize];
+        if !self.replica.kv.prefix_caching() || req.prefix_tokens == 0 {
+            return 0;
+        }
+        req.prefix_tokens.min(req.prefill_target.saturating_sub(1)) / self.replica.kv.block_size
+    }
+
+    /// Prefill tokens request `r` would compute if admitted now: its prefill target less the prefix
+    /// tokens the cache holds.
+    fn uncached_tokens(&self, r: u32) -> u32 {
+        let req = &self.requests[r as usize];
+        let hit = self
+            .replica
+            .kv
+            .prefix_hit(req.prefix_group, self.shareable_blocks(r));
+        req.prefill_target - hit * self.replica.kv.block_size
+    }
+
+    /// [`Ctx::admit_head`] with KV cache for the head request's prefill target, its shared prefix's
+    /// cached blocks referenced instead of allocated: it starts with those tokens prefilled.
+    fn admit_head_reusing_prefix(&mut self) -> bool {
+        let Some(&r) = self.replica.waiting.front() else {
+            return false;
+        };
+        let (group, target) = {
+            let req = &self.requests[r as usize];
+            (req.prefix_group, req.prefill_target)
+        };
+        let shareable = self.shareable_blocks(r);
+        // Referenced first, so the allocation cannot evict the blocks the request reuses.
+        let hit = self.replica.kv.ref_prefix(group, shareable);
+        let units = self.replica.kv.units_for(target) - hit as u64;
+        if !self.admit_head(units) {
+            self.replica.kv.unref_prefix(group, hit);
+            return false;
+        }
+        let cached = hit * self.replica.kv.block_size;
+        let req = &mut self.requests[r as usize];
+        req.prefix_refs = hit;
+        req.prefilled = cached;
+        req.kv_tokens = cached;
+        req.cached_tokens += cached;
+        true
+    }
+
+    /// Preempts the running request at `running[idx]`: its cache is freed (its references to cached
+    /// prefix blocks dropped), its progress is to be recomputed, and it goes back to the head of the
+    /// waiting queue.
     fn preempt(&mut self, idx: usize) {
         let r = self.replica.running.remove(idx);
         let req = &mut self.requests[r as usize];
         debug_assert!(!req.in_flight, "preempting a request in flight");
         self.replica.kv.release(req.kv_held);
+        self.replica
+            .kv
+            .unref_prefix(req.prefix_group, req.prefix_refs);
+        req.prefix_refs = 0;
         req.kv_held = 0;
         req.kv_tokens = 0;
         req.prefilled = 0;
@@ -169,11 +222,12 @@ impl Ctx<'_> {
                 i += 1;
                 continue;
             }
+            // Its cached prefix blocks hold part of its context too.
             let need = self
                 .replica
                 .kv
                 .units_for(req.kv_tokens + 1)
-                .saturating_sub(req.kv_held);
+                .saturating_sub(req.kv_held + req.prefix_refs as u64);
             if self.replica.kv.try_alloc(need) {
                 self.requests[r as usize].kv_held += need;
                 self.push_decode(batch, r);

@@ -2,7 +2,8 @@
 //! (max_num_batched_tokens). Running sequences decode first (one token each, preempting as vLLM when
 //! the cache runs out); then partially prefilled requests continue with chunks of at most chunk_size
 //! tokens; then new requests are admitted (cache for the whole prompt) and start their first chunk,
-//! until the budget or max_num_seqs is reached.
+//! until the budget or max_num_seqs is reached. With prefix caching a new request's cached prefix
+//! blocks are reused and its chunks start after them.
 
 use super::Ctx;
 use crate::cluster::Batch;
@@ -28,12 +29,11 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
         let Some(&r) = ctx.replica.waiting.front() else {
             break;
         };
-        let target = ctx.requests[r as usize].prefill_target;
-        let units = ctx.replica.kv.units_for(target);
-        if !ctx.admit_head(units) {
+        if !ctx.admit_head_reusing_prefix() {
             break;
         }
-        let tokens = target.min(chunk).min(budget);
+        let req = &ctx.requests[r as usize];
+        let tokens = (req.prefill_target - req.prefilled).min(chunk).min(budget);
         ctx.push_prefill(batch, r, tokens);
         budget -= tokens;
     }

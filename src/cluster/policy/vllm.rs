@@ -2,6 +2,7 @@
 //! prefill-only batch of whole prompts (FCFS, within max_num_seqs, the token budget and the KV cache
 //! above a 1% watermark). Otherwise every running sequence decodes one token; when a sequence needs a
 //! new block and none is free, the most recently admitted sequences are preempted and later recomputed.
+//! With prefix caching a prompt's cached prefix blocks are reused and only the rest is prefilled.
 
 use super::Ctx;
 use crate::cluster::Batch;
@@ -12,12 +13,12 @@ pub(super) fn form(ctx: &mut Ctx, batch: &mut Batch) {
         if ctx.replica.running.len() as u32 >= ctx.limits.max_num_seqs {
             break;
         }
-        let need = ctx.requests[r as usize].prefill_target;
+        // The prompt (and any tokens to recompute) less what the prefix cache holds.
+        let need = ctx.uncached_tokens(r);
         if tokens + need > ctx.limits.max_num_batched_tokens {
             break;
         }
-        let units = ctx.replica.kv.units_for(need);
-        if !ctx.admit_head(units) {
+        if !ctx.admit_head_reusing_prefix() {
             break;
         }
         ctx.push_prefill(batch, r, need);

@@ -461,6 +461,7 @@ fn argonne(
                 arrival_ns: 0,
                 prompt_tokens: row.length,
                 output_tokens: row.length,
+                ..Default::default()
             })
             .collect();
         let (sc, r, kind) = simulate(caches, manifest_path, &setup, &specs)?;
@@ -518,6 +519,7 @@ pub fn mlenergy_requests(
             arrival_ns: 0,
             prompt_tokens: prompt_tokens[i % prompt_tokens.len()],
             output_tokens: rng.random_range(1..=hi),
+            ..Default::default()
         })
         .collect()
 }

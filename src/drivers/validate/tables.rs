@@ -396,6 +396,7 @@ pub fn validate_argonne(
                 arrival_ns: 0,
                 prompt_tokens: row.length,
                 output_tokens: row.length,
+                ..Default::default()
             })
             .collect();
         let overrides = vec![
@@ -520,6 +521,7 @@ fn mlenergy_v3_requests(row: &MlEnergyV3Row, spec: &MlEnergyV3Spec) -> Vec<Reque
             arrival_ns: 0,
             prompt_tokens: prompts[i % u],
             output_tokens: orng.random_range(1..=hi),
+            ..Default::default()
         })
         .collect()
 }

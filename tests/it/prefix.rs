@@ -1,0 +1,129 @@
+//! Prefix caching (`scheduler.enable_prefix_caching`) on workloads with shared prompt prefixes
+//! (`workload.shared_prefix`): hits skip prefill work, never more than the prefix, and the cache
+//! neither leaks nor loses a request under memory pressure.
+
+use crate::common::*;
+
+const PREFIX: [&str; 2] = [
+    "workload.shared_prefix.tokens=1024",
+    "workload.shared_prefix.groups=4",
+];
+
+fn run(extra: &[&str]) -> simwatt::drivers::simulate::RunOutcome {
+    let mut o: Vec<&str> = PREFIX.to_vec();
+    o.extend_from_slice(extra);
+    simulate(&quickstart(), &o)
+}
+
+#[test]
+fn shared_prefixes_alone_change_nothing_and_caching_them_saves_prefill_work() {
+    let plain = simulate(&quickstart(), &[]);
+    let off = run(&[]);
+    // Prefix groups draw from a stream of their own, and without caching nobody reads them.
+    assert_eq!(plain.rows, off.rows, "shared prefixes without caching");
+    assert_eq!(off.summary.prefix_cached_tokens, 0);
+    assert_eq!(off.summary.prefix_hit_rate, 0.0);
+
+    for policy in ["vllm", "sarathi"] {
+        let set = format!("scheduler.policy={policy}");
+        let off = run(&[&set]);
+        let on = run(&[&set, "scheduler.enable_prefix_caching=true"]);
+        let (a, b) = (&off.summary, &on.summary);
+        assert_eq!(b.requests_completed, a.requests_completed, "{policy}");
+        assert!(
+            b.prefix_hit_rate > 0.3,
+            "{policy}: hit rate {}",
+            b.prefix_hit_rate
+        );
+        assert!(
+            on.result.prefill_tokens + b.prefix_cached_tokens
+                >= off.result.prefill_tokens * 99 / 100,
+            "{policy}: cached and prefilled tokens make up the prompts"
+        );
+        assert!(
+            on.result.prefill_tokens < off.result.prefill_tokens * 6 / 10,
+            "{policy}: {} prefill tokens with the cache, {} without",
+            on.result.prefill_tokens,
+            off.result.prefill_tokens
+        );
+        let (ea, eb) = (
+            a.energy.prefill_energy_j.unwrap(),
+            b.energy.prefill_energy_j.unwrap(),
+        );
+        assert!(
+            eb < 0.6 * ea,
+            "{policy}: prefill energy {eb} J against {ea} J"
+        );
+        assert!(
+            b.latency.ttft_p50_s.unwrap() < a.latency.ttft_p50_s.unwrap(),
+            "{policy}: TTFT"
+        );
+        // A request reuses at most its prefix: whole blocks of it, leaving a prompt token to compute.
+        for r in &on.rows {
+            let prefix = 1024.min(r.prompt_tokens - 1);
+            assert!(
+                r.cached_tokens <= prefix * (1 + r.preemptions),
+                "{policy}: request {} cached {} of a {prefix}-token prefix",
+                r.request_id,
+                r.cached_tokens
+            );
+            assert_eq!(r.cached_tokens % 16, 0, "whole 16-token blocks");
+        }
+        let cached: u64 = on.rows.iter().map(|r| r.cached_tokens as u64).sum();
+        assert_eq!(cached, b.prefix_cached_tokens);
+    }
+}
+
+#[test]
+fn under_memory_pressure_cached_blocks_are_evicted_and_every_request_completes_once() {
+    // A cache of 400 blocks (6,400 tokens) for prompts of up to 2,048 tokens: requests are preempted
+    // and cached prefixes evicted all the time.
+    for policy in ["vllm", "sarathi"] {
+        let set = format!("scheduler.policy={policy}");
+        let o = run(&[
+            &set,
+            "scheduler.enable_prefix_caching=true",
+            "scheduler.num_gpu_blocks=400",
+            "workload.requests=200",
+        ]);
+        let s = &o.summary;
+        assert_eq!(s.requests_completed, 200, "{policy}");
+        assert!(s.preemptions > 0, "{policy}: the run is under pressure");
+        assert!(s.prefix_cached_tokens > 0, "{policy}");
+        let mut ids: Vec<u64> = o.rows.iter().map(|r| r.request_id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 200);
+        assert!(o.rows.iter().all(|r| r.status == "completed"));
+    }
+}
+
+#[test]
+fn prefix_caching_with_a_policy_that_does_not_model_it_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = simwatt(&[
+        "simulate",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "scheduler.policy=orca",
+        "--set",
+        "scheduler.enable_prefix_caching=true",
+        "-o",
+        tmp.path().join("r").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_clean_failure(&o, &["scheduler.enable_prefix_caching", "orca"]);
+    let o = simwatt(&[
+        "simulate",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.shared_prefix.groups=0",
+        "--set",
+        "workload.shared_prefix.tokens=10",
+        "-o",
+        tmp.path().join("r2").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_clean_failure(&o, &["workload.shared_prefix.groups", "at least 1"]);
+}
