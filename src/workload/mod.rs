@@ -16,8 +16,8 @@ use rand_distr::{Distribution, Exp, Gamma, Zipf};
 use std::path::Path;
 
 mod trace;
-pub use trace::MOONCAKE_BLOCK_TOKENS;
 use trace::Trace;
+pub use trace::MOONCAKE_BLOCK_TOKENS;
 
 /// One request to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -370,7 +370,10 @@ impl MooncakeRows {
                     name,
                     format!(
                         "missing (the line has: {})",
-                        obj.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                        obj.keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })
@@ -403,7 +406,10 @@ impl MooncakeRows {
         let (Ok(input), Ok(output)) = (u32::try_from(input), u32::try_from(output)) else {
             return Err(err(
                 "input_length",
-                format!("{input} or output_length {output} exceeds {} tokens", u32::MAX),
+                format!(
+                    "{input} or output_length {output} exceeds {} tokens",
+                    u32::MAX
+                ),
             ));
         };
         let hv = field("hash_ids")?;
@@ -418,11 +424,7 @@ impl MooncakeRows {
             ids.push(h.as_u64().ok_or_else(|| {
                 err(
                     "hash_ids",
-                    format!(
-                        "entry {} is {}, not a whole number >= 0",
-                        k + 1,
-                        shown(h)
-                    ),
+                    format!("entry {} is {}, not a whole number >= 0", k + 1, shown(h)),
                 )
             })?);
         }
