@@ -1014,6 +1014,25 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
             message: "missing: arrival or lengths of type trace need a trace file".into(),
         });
     }
+    if let Some(model) = &w.trace_model {
+        if w.trace_format != TraceFormat::Burstgpt {
+            return Err(inv(
+                "workload.trace_model",
+                model,
+                &format!(
+                    "applies to trace_format burstgpt only (its Model column), not {}",
+                    w.trace_format.name()
+                ),
+            ));
+        }
+        if model.trim().is_empty() {
+            return Err(inv(
+                "workload.trace_model",
+                &"\"\"",
+                "an empty model name; name one the trace's Model column holds (e.g. ChatGPT, GPT-4), or leave the field out",
+            ));
+        }
+    }
     match &w.arrival {
         ArrivalConfig::Poisson { rate } | ArrivalConfig::Static { rate } => {
             positive_finite(path, "workload.arrival.rate", *rate)?

@@ -292,9 +292,20 @@ pub struct WorkloadConfig {
     pub requests: Option<u64>,
     pub arrival: ArrivalConfig,
     pub lengths: LengthsConfig,
-    /// CSV trace for `arrival: {type: trace}` and/or `lengths: {type: trace}`.
+    /// Trace file for `arrival: {type: trace}` and/or `lengths: {type: trace}`, in the layout
+    /// `trace_format` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<PathBuf>,
+    /// Layout of `trace`: `vidur` (default), `azure`, `burstgpt` or `mooncake` (see [`TraceFormat`]).
+    #[serde(default, skip_serializing_if = "TraceFormat::is_default")]
+    pub trace_format: TraceFormat,
+    /// `burstgpt` only: keep only the rows whose `Model` is this (e.g. `ChatGPT`, `GPT-4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_model: Option<String>,
+    /// Leave out the trace rows with 0 output tokens (BurstGPT logs a failed request so) instead of
+    /// refusing the trace; a simulated request needs at least one output token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace_skip_failed: bool,
     /// Shared prompt prefixes (system prompts): each request's prompt starts with one of `groups`
     /// prefixes of `tokens` tokens (shorter prompts share all but their last token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,6 +327,43 @@ fn one_group() -> u32 {
     1
 }
 
+/// The layouts a request trace is read in, each as its publisher releases it. Arrival times of the
+/// published formats (all but `vidur`) are taken relative to the first row used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceFormat {
+    /// CSV with `arrived_at` (seconds, used as they are), `num_prefill_tokens`, `num_decode_tokens`
+    /// (Vidur's and simwatt's own request traces).
+    #[default]
+    Vidur,
+    /// Azure LLM inference traces 2023 and 2024 (Azure/AzurePublicDataset): CSV with `TIMESTAMP` (a
+    /// date and time such as `2023-11-16 18:15:46.6805900` or `2024-05-12 00:00:00.001163+00:00`),
+    /// `ContextTokens`, `GeneratedTokens`.
+    Azure,
+    /// BurstGPT (HPMLL/BurstGPT): CSV with `Timestamp` (seconds), `Model`, `Request tokens`,
+    /// `Response tokens`, `Total tokens`, `Log Type`.
+    Burstgpt,
+    /// Mooncake (kvcache-ai/Mooncake): JSON lines `{"timestamp": ms, "input_length": n,
+    /// "output_length": m, "hash_ids": [..]}`, one hash id per 512-token prompt block.
+    Mooncake,
+}
+
+impl TraceFormat {
+    fn is_default(&self) -> bool {
+        *self == TraceFormat::Vidur
+    }
+
+    /// The name the config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceFormat::Vidur => "vidur",
+            TraceFormat::Azure => "azure",
+            TraceFormat::Burstgpt => "burstgpt",
+            TraceFormat::Mooncake => "mooncake",
+        }
+    }
+}
+
 /// Inter-arrival process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -328,7 +376,8 @@ pub enum ArrivalConfig {
     Static { rate: f64 },
     /// Every request arrives at time 0.
     AllAtOnce,
-    /// Arrival times from the trace's `arrived_at` column (seconds), multiplied by `time_scale`.
+    /// Arrival times from the trace's time column (seconds; see [`TraceFormat`]), multiplied by
+    /// `time_scale`.
     Trace {
         #[serde(default = "unit_scale")]
         time_scale: f64,
@@ -356,7 +405,7 @@ pub enum LengthsConfig {
         #[serde(default = "default_pd_ratio")]
         prefill_to_decode_ratio: f64,
     },
-    /// Lengths from the trace's `num_prefill_tokens` and `num_decode_tokens` columns, in row order.
+    /// Lengths from the trace's prompt and output token columns (see [`TraceFormat`]), in row order.
     Trace,
 }
 

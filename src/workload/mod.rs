@@ -3,16 +3,21 @@
 //! Input: the workload section of a [`Scenario`](crate::config::Scenario). Output: requests sorted by
 //! arrival time (ties keep generation order), each with its prompt and output length. Arrival gaps and
 //! lengths draw from separate named random streams, so changing the length distribution leaves arrival
-//! times as they were.
+//! times as they were. Arrivals and lengths may instead come from a trace file in one of the published
+//! layouts of [`TraceFormat`](crate::config::TraceFormat) (read by the `trace` submodule); a Mooncake
+//! trace's prompt-block hash ids are read and checked too, and [`trace_block_hashes`] returns them.
 
 use crate::config::{ArrivalConfig, LengthsConfig, WorkloadConfig};
-use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
 use crate::rng::substream;
 use crate::units::{arrival_ns, secs_to_ns, SimTime, MAX_ARRIVAL_S};
 use rand::RngExt;
 use rand_distr::{Distribution, Exp, Gamma, Zipf};
 use std::path::Path;
+
+mod trace;
+use trace::Trace;
+pub use trace::MOONCAKE_BLOCK_TOKENS;
 
 /// One request to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,79 +31,34 @@ pub struct RequestSpec {
     pub prefix_tokens: u32,
 }
 
-/// A trace's columns, as far as the workload uses them.
-struct Trace {
-    arrivals_s: Option<Vec<f64>>,
-    lengths: Option<Vec<(u32, u32)>>,
-    rows: usize,
-}
-
-fn read_trace(path: &Path, need_arrivals: bool, need_lengths: bool) -> Result<Trace> {
-    let t = CsvTable::read(path)?;
-    let arrivals_s = if need_arrivals {
-        let a = t.f64_column("arrived_at")?;
-        for (i, w) in a.windows(2).enumerate() {
-            if w[1] < w[0] {
-                return Err(Error::Column {
-                    path: path.to_path_buf(),
-                    column: "arrived_at".into(),
-                    row: Some(i + 2),
-                    message: format!(
-                        "arrival times must not decrease, but {} follows {}",
-                        w[1], w[0]
-                    ),
-                });
-            }
-        }
-        if let Some((i, v)) = a.iter().enumerate().find(|(_, v)| **v < 0.0) {
-            return Err(Error::Column {
-                path: path.to_path_buf(),
-                column: "arrived_at".into(),
-                row: Some(i + 1),
-                message: format!("{v} is negative"),
-            });
-        }
-        Some(a)
-    } else {
-        None
-    };
-    let lengths = if need_lengths {
-        let p = t.u32_column("num_prefill_tokens", 1)?;
-        let d = t.u32_column("num_decode_tokens", 1)?;
-        Some(p.into_iter().zip(d).collect())
-    } else {
-        None
-    };
-    Ok(Trace {
-        arrivals_s,
-        lengths,
-        rows: t.rows(),
-    })
-}
-
 /// Generates the requests of `w` from `seed`. `config_path` names the config in errors.
 pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec<RequestSpec>> {
     let need_arrivals = matches!(w.arrival, ArrivalConfig::Trace { .. });
     let need_lengths = matches!(w.lengths, LengthsConfig::Trace);
     let trace = match (&w.trace, need_arrivals || need_lengths) {
-        (Some(p), true) => Some(read_trace(p, need_arrivals, need_lengths)?),
+        (Some(_), true) => Some(trace::read(w, need_arrivals, need_lengths)?),
         _ => None,
     };
     let n = match (w.requests, &trace) {
-        (Some(n), Some(t)) if n as usize > t.rows => {
+        (Some(n), Some(t)) if n as usize > t.rows() => {
             return Err(Error::invalid(
                 config_path,
                 "workload.requests",
                 n,
                 format!(
-                    "the trace {} has only {} rows",
+                    "the trace {} has only {} rows{}",
                     w.trace.as_deref().unwrap_or(Path::new("")).display(),
-                    t.rows
+                    t.rows(),
+                    if w.trace_skip_failed || w.trace_model.is_some() {
+                        " left (after workload.trace_skip_failed / workload.trace_model)"
+                    } else {
+                        ""
+                    }
                 ),
             ))
         }
         (Some(n), _) => n as usize,
-        (None, Some(t)) => t.rows,
+        (None, Some(t)) => t.rows(),
         (None, None) => {
             return Err(Error::Internal(
                 "workload.requests unset without a trace".into(),
@@ -132,6 +92,57 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
             }
         })
         .collect())
+}
+
+/// The prompt-block hash ids of a Mooncake trace, one list per request in the order [`generate`]
+/// returns the requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockHashes {
+    /// Prompt tokens per block ([`MOONCAKE_BLOCK_TOKENS`]).
+    pub block_tokens: u32,
+    /// Request `i`'s block hash ids, `ceil(prompt_tokens / block_tokens)` of them; equal ids mark
+    /// blocks of identical prompt prefixes.
+    pub per_request: Vec<Vec<u64>>,
+}
+
+/// The prompt-block hash ids of the workload's trace: `Some` when `workload.trace_format` is
+/// `mooncake` and lengths come from the trace (`lengths: {type: trace}`), so that the blocks describe
+/// the prompts simulated; `None` otherwise. The ids are read and checked (one whole number per
+/// 512-token block of `input_length`) with the rest of the trace; prefix caching will use them, and
+/// nothing else in a run does yet. Rows are the ones [`generate`] uses (the first
+/// `workload.requests`, after `workload.trace_skip_failed`).
+pub fn trace_block_hashes(config_path: &Path, w: &WorkloadConfig) -> Result<Option<BlockHashes>> {
+    if w.trace_format != crate::config::TraceFormat::Mooncake
+        || !matches!(w.lengths, LengthsConfig::Trace)
+        || w.trace.is_none()
+    {
+        return Ok(None);
+    }
+    let t = trace::read(w, false, true)?;
+    let n = match w.requests {
+        Some(n) if n as usize > t.rows() => {
+            return Err(Error::invalid(
+                config_path,
+                "workload.requests",
+                n,
+                format!(
+                    "the trace {} has only {} rows",
+                    w.trace.as_deref().unwrap_or(Path::new("")).display(),
+                    t.rows()
+                ),
+            ))
+        }
+        Some(n) => n as usize,
+        None => t.rows(),
+    };
+    let mut per_request = t
+        .block_hashes
+        .ok_or_else(|| Error::Internal("Mooncake block hashes not loaded".into()))?;
+    per_request.truncate(n);
+    Ok(Some(BlockHashes {
+        block_tokens: MOONCAKE_BLOCK_TOKENS,
+        per_request,
+    }))
 }
 
 /// Bytes a run holds per request while it simulates (the request spec, its state in the simulator and
@@ -240,8 +251,10 @@ fn arrival_times(
         }
         ArrivalConfig::AllAtOnce => out.resize(n, 0),
         ArrivalConfig::Trace { time_scale } => {
-            let a = trace
-                .and_then(|t| t.arrivals_s.as_ref())
+            let tr = trace.ok_or_else(|| Error::Internal("trace not loaded".into()))?;
+            let a = tr
+                .arrivals_s
+                .as_ref()
                 .ok_or_else(|| Error::Internal("trace arrivals not loaded".into()))?;
             for (i, s) in a[..n].iter().enumerate() {
                 let t = s * time_scale;
@@ -250,11 +263,11 @@ fn arrival_times(
                     None => {
                         return Err(Error::invalid(
                             w.trace.as_deref().unwrap_or(config_path),
-                            "arrived_at",
+                            tr.time_column,
                             s,
                             format!(
                                 "row {} arrives at {t:.4e} s (x workload.arrival.time_scale = {time_scale}), outside [0, {MAX_ARRIVAL_S:.4e}] s (the simulator's horizon of 100 years; time is kept in integer nanoseconds)",
-                                i + 1
+                                tr.file_rows[i]
                             ),
                         ))
                     }
@@ -323,6 +336,9 @@ mod tests {
             arrival,
             lengths,
             trace: None,
+            trace_format: Default::default(),
+            trace_model: None,
+            trace_skip_failed: false,
             shared_prefix: None,
         }
     }

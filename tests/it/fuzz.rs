@@ -204,6 +204,9 @@ proptest! {
             arrival: simwatt::config::ArrivalConfig::Trace { time_scale: 1.0 },
             lengths: simwatt::config::LengthsConfig::Trace,
             trace: Some(tmp.path().to_path_buf()),
+            trace_format: Default::default(),
+            trace_model: None,
+            trace_skip_failed: false,
             shared_prefix: None,
         };
         let _ = simwatt::workload::generate(Path::new("fuzz.yaml"), &w, 1);

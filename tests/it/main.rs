@@ -24,4 +24,5 @@ mod runs_anywhere;
 mod search;
 mod slurm;
 mod sweep;
+mod traces;
 mod validate;
