@@ -2,6 +2,41 @@
 //! prefix cache that keeps blocks of shared prompt prefixes for reuse (vLLM's automatic prefix caching).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// What identifies block `b` of a request's shared prefix `p` (its `prefix_group`): blocks with the
+/// same key hold the same tokens after the same prefix, so one copy serves every request that has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrefixKeys {
+    /// Synthetic shared prefixes (`workload.shared_prefix`): block `b` of prefix group `p`.
+    Groups,
+    /// Hash chains, one per request (`p` is the request's index): Mooncake's hash ids, one per
+    /// `per` KV blocks (its 512-token blocks); KV block `b` is sub-block `b % per` of hash id
+    /// `chains[p][b / per]`. Equal ids mark identical prefixes, so equal keys do too.
+    Chains { chains: Vec<Vec<u64>>, per: u32 },
+}
+
+/// Most KV blocks per hash block, and the largest hash id, that [`PrefixKeys::Chains`] keys hold.
+pub const CHAIN_MAX_SUB_BLOCKS: u32 = 64;
+pub const CHAIN_MAX_HASH_ID: u64 = (1 << 57) - 1;
+
+impl PrefixKeys {
+    fn key(&self, p: u32, b: u32) -> u64 {
+        match self {
+            PrefixKeys::Groups => ((p as u64) << 32) | b as u64,
+            PrefixKeys::Chains { chains, per } => {
+                match chains
+                    .get(p as usize)
+                    .and_then(|c| c.get((b / per) as usize))
+                {
+                    Some(&h) => (h << 6) | (b % per) as u64,
+                    // Past the chain (callers never ask): a key of this request alone.
+                    None => (1 << 63) | ((p as u64) << 31) | b as u64,
+                }
+            }
+        }
+    }
+}
 
 /// A replica's KV cache: a count of free units out of a fixed total. A unit is a block of
 /// `block_size` tokens (block_size 1 for token-granular caches). With prefix caching, blocks of shared
@@ -17,8 +52,9 @@ pub struct KvCache {
 
 /// Cached prefix blocks. A block is keyed by its prefix and its index in it (blocks of the same prefix
 /// hold the same tokens: the hash chain of vLLM's cache, for prompts that share a prefix whole).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct PrefixCache {
+    keys: Arc<PrefixKeys>,
     /// References to each cached block.
     refs: HashMap<u64, u32>,
     /// Cached blocks no request references, in the order they may be evicted: (tick, key).
@@ -28,10 +64,6 @@ struct PrefixCache {
     tick: u64,
     /// Blocks evicted so far.
     evictions: u64,
-}
-
-fn key(group: u32, block: u32) -> u64 {
-    ((group as u64) << 32) | block as u64
 }
 
 impl KvCache {
@@ -44,9 +76,16 @@ impl KvCache {
         }
     }
 
-    /// The same cache keeping prefix blocks for reuse.
-    pub fn with_prefix_caching(mut self) -> Self {
-        self.prefix = Some(PrefixCache::default());
+    /// The same cache keeping prefix blocks, identified by `keys`, for reuse.
+    pub fn with_prefix_caching(mut self, keys: Arc<PrefixKeys>) -> Self {
+        self.prefix = Some(PrefixCache {
+            keys,
+            refs: HashMap::new(),
+            evictable: BTreeSet::new(),
+            released: HashMap::new(),
+            tick: 0,
+            evictions: 0,
+        });
         self
     }
 
@@ -112,7 +151,7 @@ impl KvCache {
             return 0;
         };
         (0..blocks)
-            .take_while(|&b| p.refs.contains_key(&key(group, b)))
+            .take_while(|&b| p.refs.contains_key(&p.keys.key(group, b)))
             .count() as u32
     }
 
@@ -122,7 +161,7 @@ impl KvCache {
         let hit = self.prefix_hit(group, blocks);
         if let Some(p) = self.prefix.as_mut() {
             for b in 0..hit {
-                let k = key(group, b);
+                let k = p.keys.key(group, b);
                 let r = p.refs.entry(k).or_default();
                 if *r == 0 {
                     if let Some(t) = p.released.remove(&k) {
@@ -143,7 +182,7 @@ impl KvCache {
             return;
         };
         for b in (0..blocks).rev() {
-            let k = key(group, b);
+            let k = p.keys.key(group, b);
             let Some(r) = p.refs.get_mut(&k) else {
                 debug_assert!(false, "unreferencing a prefix block that is not cached");
                 continue;
@@ -166,7 +205,7 @@ impl KvCache {
         };
         let mut n = 0;
         for b in from..to {
-            let k = key(group, b);
+            let k = p.keys.key(group, b);
             if p.refs.contains_key(&k) {
                 break;
             }
@@ -196,7 +235,7 @@ mod tests {
 
     #[test]
     fn cached_prefix_blocks_are_reused_and_evicted_least_recent_and_deepest_first() {
-        let mut kv = KvCache::new(16, 10).with_prefix_caching();
+        let mut kv = KvCache::new(16, 10).with_prefix_caching(Arc::new(PrefixKeys::Groups));
         // A request computes 4 blocks, 3 of them prefix blocks of group 7, and caches them.
         assert!(kv.try_alloc(4));
         assert_eq!(kv.insert_prefix(7, 0, 3), 3);
@@ -217,5 +256,20 @@ mod tests {
         assert!(kv.try_alloc(2));
         assert_eq!((kv.prefix_hit(7, 3), kv.evictions(), kv.free), (0, 3, 0));
         assert!(!kv.try_alloc(1));
+    }
+
+    #[test]
+    fn hash_chains_share_the_blocks_of_their_common_ids_only() {
+        // Requests 0 and 1 share their first hash block (ids 5) and differ in the second (6, 7); two
+        // KV blocks per hash block.
+        let keys = PrefixKeys::Chains {
+            chains: vec![vec![5, 6], vec![5, 7]],
+            per: 2,
+        };
+        let mut kv = KvCache::new(16, 10).with_prefix_caching(Arc::new(keys));
+        assert!(kv.try_alloc(4));
+        assert_eq!(kv.insert_prefix(0, 0, 4), 4);
+        assert_eq!(kv.prefix_hit(1, 4), 2);
+        assert_eq!(kv.prefix_hit(0, 4), 4);
     }
 }

@@ -3,6 +3,7 @@
 use crate::accounting;
 use crate::accounting::{EnergyAcc, ShareByTokens};
 use crate::catalog::Catalogs;
+use crate::cluster::kv;
 use crate::cluster::Request;
 use crate::config::data::Origin;
 use crate::config::{
@@ -23,10 +24,13 @@ use crate::predictor::roofline::{Roofline, RooflineParams};
 use crate::predictor::{Predictor, PredictorInfo};
 use crate::report::ReportOptions;
 use crate::sim::{self, SimResult};
-use crate::sim::{BatchLog, BatchRows, BatchSink, CostModel, Energy, FanOut, RequestSink};
+use crate::sim::{
+    BatchLog, BatchRows, BatchSink, CostModel, Energy, FanOut, PrefixKeys, RequestSink,
+};
 use crate::workload;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What the user asked for on the command line.
@@ -252,8 +256,67 @@ fn simulate_impl(
     progress: &dyn RunProgress,
     keep: Keep,
 ) -> Result<RunOutcome> {
-    let specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
-    simulate_requests(scenario, &specs, tables, progress, keep)
+    let mut specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
+    let keys = prefix_keys(&scenario, &mut specs)?;
+    simulate_requests(scenario, &specs, tables, progress, keep, keys)
+}
+
+/// What identifies the prompt blocks a run's requests share, for prefix caching: a Mooncake trace's
+/// hash ids (each request's prefix is its whole prompt but the last token, and its chain the trace's),
+/// else the synthetic prefix groups of `workload.shared_prefix`.
+fn prefix_keys(s: &Scenario, specs: &mut [workload::RequestSpec]) -> Result<Arc<PrefixKeys>> {
+    if !s.scheduler.enable_prefix_caching {
+        return Ok(Arc::new(PrefixKeys::Groups));
+    }
+    let Some(h) = workload::trace_block_hashes(&s.source, &s.workload)? else {
+        return Ok(Arc::new(PrefixKeys::Groups));
+    };
+    if s.workload.shared_prefix.is_some() {
+        return Err(Error::invalid(
+            &s.source,
+            "workload.shared_prefix",
+            "set",
+            "a Mooncake trace's hash ids say which prompts share prefixes; leave shared_prefix out",
+        ));
+    }
+    let bs = s.memory.block_size;
+    let per = h.block_tokens / bs.max(1);
+    if bs == 0 || h.block_tokens % bs != 0 || per > kv::CHAIN_MAX_SUB_BLOCKS {
+        return Err(Error::invalid(
+            &s.source,
+            "scheduler.block_size",
+            bs,
+            format!(
+                "prefix caching over a Mooncake trace needs a block size that divides its {}-token \
+                 hash blocks into at most {} blocks",
+                h.block_tokens,
+                kv::CHAIN_MAX_SUB_BLOCKS
+            ),
+        ));
+    }
+    if let Some((i, id)) = h.per_request.iter().enumerate().find_map(|(i, c)| {
+        c.iter()
+            .find(|&&id| id > kv::CHAIN_MAX_HASH_ID)
+            .map(|&id| (i, id))
+    }) {
+        return Err(Error::invalid(
+            &s.source,
+            "workload.trace",
+            id,
+            format!(
+                "hash id of request {i} is above {} (prefix caching keys hold smaller ids)",
+                kv::CHAIN_MAX_HASH_ID
+            ),
+        ));
+    }
+    for (i, spec) in specs.iter_mut().enumerate() {
+        spec.prefix_group = i as u32;
+        spec.prefix_tokens = spec.prompt_tokens.saturating_sub(1);
+    }
+    Ok(Arc::new(PrefixKeys::Chains {
+        chains: h.per_request,
+        per,
+    }))
 }
 
 /// Runs a scenario for its summary alone (sweeps, capacity search): the same summary as [`simulate`],
@@ -278,6 +341,7 @@ pub fn simulate_specs(
         tables,
         &Counter(progress),
         Keep::Memory(BatchRows::Steps),
+        Arc::new(PrefixKeys::Groups),
     )
 }
 
@@ -287,6 +351,7 @@ fn simulate_requests(
     tables: &TableCache,
     progress: &dyn RunProgress,
     keep: Keep,
+    keys: Arc<PrefixKeys>,
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario, tables)?;
     let engine = crate::engine::EngineCost::new(predictor.as_ref(), &scenario);
@@ -320,6 +385,7 @@ fn simulate_requests(
         profile.as_ref().map(|p| p.between_batches_w()),
         &|n| progress.finished(n),
         keep,
+        keys,
     )?;
     let wall_s = t0.elapsed().as_secs_f64();
     progress.writing();
@@ -412,6 +478,7 @@ fn run_loop(
     idle_w: Option<f64>,
     progress: sim::Progress,
     keep: Keep,
+    keys: Arc<PrefixKeys>,
 ) -> Result<(SimResult, Option<StreamedRequests>)> {
     let dir = keep.dir();
     let mut log = matches!(keep, Keep::Memory(_)).then(BatchLog::default);
@@ -452,7 +519,7 @@ fn run_loop(
         specs,
         cost,
         energy,
-        (progress, rows),
+        (progress, rows, keys),
         &mut sinks,
         finished,
     )?;

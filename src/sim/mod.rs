@@ -17,6 +17,7 @@ pub use models::{CostModel, Energy, EnergySharing, StageCost, StagePower, StageP
 
 use crate::cluster::finish::{finish_batch, TokenGaps};
 use crate::cluster::kv::KvCache;
+pub use crate::cluster::kv::PrefixKeys;
 use crate::cluster::policy::{form_batch, Ctx, Limits};
 use crate::cluster::router::Router;
 use crate::cluster::{Batch, Phase, Replica, Request};
@@ -27,6 +28,7 @@ use crate::units::SimTime;
 use crate::workload::RequestSpec;
 use hdrhistogram::Histogram;
 use queue::EventQueue;
+use std::sync::Arc;
 
 /// What happens at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -147,7 +149,7 @@ pub fn run(
         specs,
         cost,
         energy,
-        (progress, BatchRows::Steps),
+        (progress, BatchRows::Steps, Arc::new(PrefixKeys::Groups)),
         &mut log,
         &mut requests,
     )?;
@@ -158,13 +160,14 @@ pub fn run(
 
 /// Runs the simulation, handing each batch-stage row (as `rows` says) to `sink` as it is produced and
 /// each request to `finished` once it is done (in id order); `SimResult::batches` and
-/// `SimResult::requests` are left empty, and the loop keeps only the requests in flight.
+/// `SimResult::requests` are left empty, and the loop keeps only the requests in flight. With prefix
+/// caching, `prefix_keys` says which prompt blocks are alike.
 pub fn run_into(
     scenario: &Scenario,
     specs: &[RequestSpec],
     cost: &dyn CostModel,
     energy: Option<Energy>,
-    (progress, rows): (Progress, BatchRows),
+    (progress, rows, prefix_keys): (Progress, BatchRows, Arc<PrefixKeys>),
     sink: &mut dyn BatchSink,
     finished: &mut dyn RequestSink,
 ) -> Result<SimResult> {
@@ -183,7 +186,7 @@ pub fn run_into(
     let mem = &scenario.memory;
     let mut kv = KvCache::new(mem.block_size, mem.num_blocks);
     if scenario.scheduler.enable_prefix_caching {
-        kv = kv.with_prefix_caching();
+        kv = kv.with_prefix_caching(prefix_keys);
     }
     let mut limits = Limits::new(&scenario.scheduler, kv.total);
     limits.fold_decode_runs = rows == BatchRows::Runs && hw.pipeline_stages == 1;

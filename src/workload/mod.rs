@@ -108,8 +108,8 @@ pub struct BlockHashes {
 /// The prompt-block hash ids of the workload's trace: `Some` when `workload.trace_format` is
 /// `mooncake` and lengths come from the trace (`lengths: {type: trace}`), so that the blocks describe
 /// the prompts simulated; `None` otherwise. The ids are read and checked (one whole number per
-/// 512-token block of `input_length`) with the rest of the trace; prefix caching will use them, and
-/// nothing else in a run does yet. Rows are the ones [`generate`] uses (the first
+/// 512-token block of `input_length`) with the rest of the trace; with prefix caching they identify
+/// the prompt blocks requests share (the simulate driver's prefix keys). Rows are the ones [`generate`] uses (the first
 /// `workload.requests`, after `workload.trace_skip_failed`).
 pub fn trace_block_hashes(config_path: &Path, w: &WorkloadConfig) -> Result<Option<BlockHashes>> {
     if w.trace_format != crate::config::TraceFormat::Mooncake

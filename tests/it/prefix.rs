@@ -127,3 +127,46 @@ fn prefix_caching_with_a_policy_that_does_not_model_it_is_a_clear_error() {
     ]);
     assert_clean_failure(&o, &["workload.shared_prefix.groups", "at least 1"]);
 }
+
+#[test]
+fn a_mooncake_trace_replays_with_hits_on_the_blocks_its_hash_ids_share() {
+    // The Mooncake conversation sample (tests/data/traces): every prompt starts with hash id 0 (one
+    // 512-token block shared by all) and then ids of its own. With prefix caching on, the requests
+    // admitted after the first finished its prefill find that block: 512 tokens each, never more.
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = root().join("tests/data/traces/conversation_trace.jsonl");
+    let config = write(
+        tmp.path(),
+        "mooncake.yaml",
+        &format!(
+            "model: meta-llama/Llama-3.1-8B\n\
+             hardware: {{ gpu: h100 }}\n\
+             scheduler: {{ policy: sarathi, max_num_seqs: 64, max_num_batched_tokens: 8192, \
+             enable_prefix_caching: true }}\n\
+             workload:\n  arrival: {{ type: trace }}\n  lengths: {{ type: trace }}\n  \
+             trace: {}\n  trace_format: mooncake\n",
+            trace.display()
+        ),
+    );
+    let on = simulate(&config, &[]);
+    let off = simulate(&config, &["scheduler.enable_prefix_caching=false"]);
+    assert_eq!(on.summary.requests_completed, on.rows.len() as u64);
+    assert_eq!(off.summary.prefix_cached_tokens, 0);
+    let hits: Vec<u32> = on.rows.iter().map(|r| r.cached_tokens).collect();
+    assert!(hits.iter().any(|&c| c > 0), "no hit: {hits:?}");
+    assert!(hits.iter().all(|&c| c == 0 || c == 512), "{hits:?}");
+    assert_eq!(hits[0], 0, "the first request finds an empty cache");
+    assert!(on.result.prefill_tokens < off.result.prefill_tokens);
+    // A block size that does not divide the trace's 512-token blocks is refused by name.
+    let o = simwatt(&[
+        "simulate",
+        "-c",
+        config.to_str().unwrap(),
+        "--set",
+        "scheduler.block_size=24",
+        "-o",
+        tmp.path().join("r").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_clean_failure(&o, &["scheduler.block_size", "24", "512"]);
+}

@@ -161,7 +161,7 @@ fn mooncake_samples_read_lengths_arrivals_and_block_hashes() {
     assert_eq!(h.block_tokens, 512);
     assert_eq!(h.per_request.len(), 12);
     assert_eq!(h.per_request[3], vec![0, 42, 43, 44, 45]);
-    // Every conversation shares its first block (id 0), the prefix reuse prefix caching will use.
+    // Every conversation shares its first block (id 0), the prefix reuse prefix caching finds.
     assert!(h.per_request.iter().all(|ids| ids[0] == 0));
     for (ids, r) in h.per_request.iter().zip(&r) {
         assert_eq!(ids.len(), r.prompt_tokens.div_ceil(512) as usize);
