@@ -118,12 +118,18 @@ pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Opti
     // first groups in (replica, stage) order are kept as the table is read chunk by chunk.
     let stages = run.pipeline_stages().max(1) as u64;
     let keep = |r: u64, s: u64| r * stages + s < MAX_TIMELINES as u64;
-    let mut all = std::collections::BTreeSet::new();
+    // Which (replica, stage) groups have rows, by index (a flag per group, not a set insert per row:
+    // a long run's table has millions of rows).
+    let mut seen = vec![false; (run.replicas() as u64 * stages) as usize];
     let mut t_end = 0.0f64;
     let mut groups = std::collections::BTreeMap::new();
     let rows = run.power_chunks(POWER.columns, |t| {
         for (r, s) in t.u64s("replica")?.into_iter().zip(t.u64s("stage")?) {
-            all.insert((r, s));
+            let g = (r * stages + s) as usize;
+            if g >= seen.len() {
+                seen.resize(g + 1, false);
+            }
+            seen[g] = true;
         }
         t_end = t.f64s_required("end_s")?.into_iter().fold(t_end, f64::max);
         add_power_rows(t, &keep, &mut groups)
@@ -131,7 +137,7 @@ pub fn power_timeline(run: &RunFolder, builtin_catalog: &Catalog) -> Result<Opti
     if rows.unwrap_or(0) == 0 {
         return Ok(None);
     }
-    let n = all.len();
+    let n = seen.iter().filter(|&&x| x).count();
     let shown = sorted_groups(groups);
     // Bin every panel alike, so that they read the same way.
     let binned = shown
