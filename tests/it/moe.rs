@@ -209,3 +209,63 @@ fn bad_moe_catalog_values_name_the_field() {
     );
     assert!(Catalog::load(Some(&p), None).is_ok());
 }
+
+#[test]
+fn a_profiled_model_made_mixture_of_experts_takes_only_its_mlp_from_the_roofline() {
+    // Llama-2-7B has Vidur profiles on the A100. The same entry with a `moe` section (4 experts of the
+    // dense MLP's size, 2 per token) keeps the profile predictor for every operation but the MLP's,
+    // which the roofline prices (the profiles measured a dense MLP), and says so per operation.
+    let tmp = tempfile::tempdir().unwrap();
+    let models = std::fs::read_to_string(root().join("profiles/models.yaml")).unwrap();
+    let anchor =
+        "    max_position_embeddings: 4096\n    source: \"config.json of meta-llama/Llama-2-7b-hf";
+    assert!(models.contains(anchor));
+    let moe = models.replacen(
+        anchor,
+        &format!(
+            "    max_position_embeddings: 4096\n    moe: {{ num_experts: 4, experts_per_token: 2, \
+             expert_intermediate_size: 11008 }}\n{}",
+            &anchor[anchor.find("    source").unwrap()..]
+        ),
+        1,
+    );
+    let catalog = write(tmp.path(), "models.yaml", &moe);
+    let set = format!("catalog.models={}", catalog.display());
+    let dense = simulate(&quickstart(), &["workload.requests=32"]);
+    let sparse = simulate(&quickstart(), &["workload.requests=32", &set]);
+    assert_eq!(dense.predictor.kind, sparse.predictor.kind);
+    assert_ne!(
+        dense.predictor.kind, "roofline",
+        "the dense model runs on its profiles"
+    );
+    let source = |o: &simulate::RunOutcome, op: &str| {
+        o.predictor
+            .sources
+            .iter()
+            .find(|(k, _)| k == op)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no source for {op}: {:?}", o.predictor.sources))
+    };
+    for op in simwatt::predictor::profile::MOE_MLP_OPS {
+        let s = source(&sparse, op);
+        assert!(
+            s.contains("roofline") && s.contains("mixture-of-experts"),
+            "{op}: {s}"
+        );
+        assert!(
+            !source(&dense, op).contains("roofline"),
+            "{op} of the dense model"
+        );
+    }
+    for (op, s) in &dense.predictor.sources {
+        if !simwatt::predictor::profile::MOE_MLP_OPS.contains(&op.as_str()) {
+            assert_eq!(&source(&sparse, op), s, "{op} keeps its source");
+        }
+    }
+    // Two experts of the dense MLP's size per token: decoding reads more weights than the dense model.
+    let (d, s) = (
+        dense.summary.latency.tpot_mean_s.unwrap(),
+        sparse.summary.latency.tpot_mean_s.unwrap(),
+    );
+    assert!(s > d, "TPOT {s} s with experts against {d} s dense");
+}
