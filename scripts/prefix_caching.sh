@@ -25,3 +25,23 @@ print(f"| {sys.argv[2]} | {'on' if sys.argv[3] == 'true' else 'off'} | {s['prefi
 PY
   done
 done
+
+echo
+echo "Multi-turn sessions: 128 sessions of 2-6 turns, think time 5 s (exponential), new prompt tokens U[64, 256],"
+echo "outputs U[32, 128], on the quick start's vllm:"
+echo
+echo "| prefix caching | turns | hit rate | cached tokens | prefill energy (J) | TTFT p50 (s) | TTFT p90 (s) | J per output token |"
+echo "|---|---|---|---|---|---|---|---|"
+for pc in false true; do
+  "$bin" simulate -c experiments/quickstart.yaml -q --no-plots --no-trace -o "$out/sessions-$pc" \
+    --set workload.requests=128 --set 'workload.sessions={turns: [2, 6], think_s: 5.0}' \
+    --set 'workload.lengths={type: uniform, prompt: [64, 256], output: [32, 128]}' \
+    --set scheduler.enable_prefix_caching=$pc
+  python3 - "$out/sessions-$pc/summary.json" "$pc" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"| {'on' if sys.argv[2] == 'true' else 'off'} | {s['requests_completed']} | {s['prefix_hit_rate']:.3f} | "
+      f"{s['prefix_cached_tokens']:,} | {s['prefill_energy_j']:,.0f} | {s['ttft_p50_s']:.4f} | "
+      f"{s['ttft_p90_s']:.4f} | {s['j_per_output_token']:.4f} |")
+PY
+done

@@ -137,6 +137,17 @@ pub fn finish_batch(
         if req.generated == req.output_tokens {
             req.phase = Phase::Completed;
             req.completion_ns = Some(emitted);
+            if req.session != super::NO_SESSION && replica.kv.prefix_caching() {
+                // A session's next turn starts with this whole context: its full blocks stay cached.
+                let to = req.kv_tokens / replica.kv.block_size;
+                if to > req.prefix_refs {
+                    let n = replica
+                        .kv
+                        .insert_prefix(req.prefix_group, req.prefix_refs, to);
+                    req.prefix_refs += n;
+                    req.kv_held -= n as u64;
+                }
+            }
             replica.kv.release(req.kv_held);
             replica.kv.unref_prefix(req.prefix_group, req.prefix_refs);
             req.prefix_refs = 0;

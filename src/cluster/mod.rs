@@ -102,7 +102,13 @@ pub struct Request {
     pub cached_tokens: u32,
     /// Leading blocks of its prefix that it references in the replica's prefix cache.
     pub prefix_refs: u32,
+    /// The multi-turn session it is a turn of ([`NO_SESSION`]: none), and which turn (0: the first).
+    pub session: u32,
+    pub turn: u32,
 }
+
+/// [`Request::session`] of a request outside any session.
+pub const NO_SESSION: u32 = u32::MAX;
 
 impl Request {
     pub fn new(arrival_ns: SimTime, prompt_tokens: u32, output_tokens: u32) -> Self {
@@ -131,6 +137,8 @@ impl Request {
             prefix_tokens: 0,
             cached_tokens: 0,
             prefix_refs: 0,
+            session: NO_SESSION,
+            turn: 0,
         }
     }
 

@@ -994,6 +994,40 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
             ));
         }
     }
+    if let Some(ss) = &w.sessions {
+        let [lo, hi] = ss.turns;
+        if lo == 0 || lo > hi || hi > 1_000_000 {
+            return Err(inv(
+                "workload.sessions.turns",
+                &format!("[{lo}, {hi}]"),
+                "must be [min, max] with 1 <= min <= max <= 1000000",
+            ));
+        }
+        if !(ss.think_s.is_finite()
+            && ss.think_s >= 0.0
+            && ss.think_s <= crate::units::MAX_ARRIVAL_S)
+        {
+            return Err(inv(
+                "workload.sessions.think_s",
+                &ss.think_s,
+                "must be a finite number of seconds >= 0",
+            ));
+        }
+        if w.shared_prefix.is_some() {
+            return Err(inv(
+                "workload.shared_prefix",
+                &"set",
+                "cannot be combined with workload.sessions (a turn's prefix is its session's history)",
+            ));
+        }
+        if matches!(w.lengths, LengthsConfig::Trace) {
+            return Err(inv(
+                "workload.sessions",
+                &"set",
+                "needs lengths drawn from a distribution, not a trace (each turn draws new tokens)",
+            ));
+        }
+    }
     let uses_trace = matches!(w.arrival, ArrivalConfig::Trace { .. })
         || matches!(w.lengths, LengthsConfig::Trace);
     match w.requests {

@@ -310,6 +310,22 @@ pub struct WorkloadConfig {
     /// prefixes of `tokens` tokens (shorter prompts share all but their last token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_prefix: Option<SharedPrefixConfig>,
+    /// Multi-turn conversations: `requests` sessions arrive by `arrival`; each has a number of turns
+    /// uniform in `turns`, and each turn after the first arrives `think_s` (exponential mean) after the
+    /// previous one completes, its prompt the whole history plus new tokens drawn from `lengths`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionsConfig>,
+}
+
+/// Multi-turn sessions of a workload.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Turns per session, uniform over this inclusive range.
+    pub turns: [u32; 2],
+    /// Mean think time between a turn's completion and the next turn's arrival, seconds (exponential;
+    /// 0: at once).
+    pub think_s: f64,
 }
 
 /// Shared prompt prefixes of a workload.

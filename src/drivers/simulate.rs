@@ -258,7 +258,14 @@ fn simulate_impl(
 ) -> Result<RunOutcome> {
     let mut specs = workload::generate(&scenario.source, &scenario.workload, scenario.seed)?;
     let keys = prefix_keys(&scenario, &mut specs)?;
-    simulate_requests(scenario, &specs, tables, progress, keep, keys)
+    let sessions = workload::session_turns(
+        &scenario.source,
+        &scenario.workload,
+        scenario.seed,
+        specs.len(),
+    )?
+    .map(Arc::new);
+    simulate_requests(scenario, &specs, tables, progress, keep, (keys, sessions))
 }
 
 /// What identifies the prompt blocks a run's requests share, for prefix caching: a Mooncake trace's
@@ -341,7 +348,7 @@ pub fn simulate_specs(
         tables,
         &Counter(progress),
         Keep::Memory(BatchRows::Steps),
-        Arc::new(PrefixKeys::Groups),
+        (Arc::new(PrefixKeys::Groups), None),
     )
 }
 
@@ -351,7 +358,7 @@ fn simulate_requests(
     tables: &TableCache,
     progress: &dyn RunProgress,
     keep: Keep,
-    keys: Arc<PrefixKeys>,
+    keys: (Arc<PrefixKeys>, Option<Arc<workload::SessionTurns>>),
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario, tables)?;
     let engine = crate::engine::EngineCost::new(predictor.as_ref(), &scenario);
@@ -478,7 +485,7 @@ fn run_loop(
     idle_w: Option<f64>,
     progress: sim::Progress,
     keep: Keep,
-    keys: Arc<PrefixKeys>,
+    (keys, sessions): (Arc<PrefixKeys>, Option<Arc<workload::SessionTurns>>),
 ) -> Result<(SimResult, Option<StreamedRequests>)> {
     let dir = keep.dir();
     let mut log = matches!(keep, Keep::Memory(_)).then(BatchLog::default);
@@ -519,7 +526,7 @@ fn run_loop(
         specs,
         cost,
         energy,
-        (progress, rows, keys),
+        (progress, rows, keys, sessions),
         &mut sinks,
         finished,
     )?;

@@ -25,7 +25,7 @@ use crate::config::Scenario;
 use crate::error::{Error, Result};
 use crate::rng::substream;
 use crate::units::SimTime;
-use crate::workload::RequestSpec;
+use crate::workload::{RequestSpec, SessionTurns};
 use hdrhistogram::Histogram;
 use queue::EventQueue;
 use std::sync::Arc;
@@ -41,6 +41,8 @@ enum Event {
     Schedule(u32),
     /// Pipeline stage `stage` of `replica` finishes its current batch.
     StageDone { replica: u32, stage: u32 },
+    /// Turn `turn` (1 or later) of multi-turn session `session` arrives.
+    FollowUp { session: u32, turn: u32 },
 }
 
 /// Everything a run produces.
@@ -106,6 +108,10 @@ struct Sim<'a> {
     gaps: TokenGaps,
     finished: u64,
     front_end: FrontEndNs,
+    /// Later turns of multi-turn sessions, and each session's context so far (prompt and output of
+    /// its latest completed turn).
+    sessions: Option<Arc<SessionTurns>>,
+    history: Vec<u32>,
 }
 
 /// The engine's per-request front-end costs in nanoseconds.
@@ -149,7 +155,12 @@ pub fn run(
         specs,
         cost,
         energy,
-        (progress, BatchRows::Steps, Arc::new(PrefixKeys::Groups)),
+        (
+            progress,
+            BatchRows::Steps,
+            Arc::new(PrefixKeys::Groups),
+            None,
+        ),
         &mut log,
         &mut requests,
     )?;
@@ -167,7 +178,12 @@ pub fn run_into(
     specs: &[RequestSpec],
     cost: &dyn CostModel,
     energy: Option<Energy>,
-    (progress, rows, prefix_keys): (Progress, BatchRows, Arc<PrefixKeys>),
+    (progress, rows, prefix_keys, sessions): (
+        Progress,
+        BatchRows,
+        Arc<PrefixKeys>,
+        Option<Arc<SessionTurns>>,
+    ),
     sink: &mut dyn BatchSink,
     finished: &mut dyn RequestSink,
 ) -> Result<SimResult> {
@@ -213,6 +229,8 @@ pub fn run_into(
         gaps: TokenGaps::new()?,
         finished: 0,
         front_end: FrontEndNs::of(scenario),
+        history: vec![0; sessions.as_ref().map_or(0, |t| t.turns.len())],
+        sessions,
     };
     if let Some(first) = specs.first() {
         sim.queue.push(first.arrival_ns, Event::Arrival(0))?;
@@ -230,17 +248,28 @@ pub fn run_into(
                 let mut req = Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens);
                 req.prefix_group = s.prefix_group;
                 req.prefix_tokens = s.prefix_tokens;
-                let id = sim.requests.push(req);
-                debug_assert_eq!(id, i);
-                let delay = sim.front_end.admission(s.prompt_tokens);
-                if delay == 0 {
-                    sim.arrive(i, max_context)?;
-                } else {
-                    let at = s.arrival_ns.checked_add(delay).ok_or_else(|| {
-                        Error::Internal(format!("request {i} admitted past the end of time"))
-                    })?;
-                    sim.queue.push(at, Event::Admit(i))?;
+                if sim.sessions.is_some() {
+                    req.session = i;
                 }
+                sim.enter(req, max_context)?;
+            }
+            Event::FollowUp { session, turn } => {
+                let t = sim
+                    .sessions
+                    .as_ref()
+                    .and_then(|ss| ss.turns.get(session as usize)?.get(turn as usize - 1))
+                    .copied()
+                    .ok_or_else(|| {
+                        Error::Internal(format!("session {session} has no turn {turn}"))
+                    })?;
+                let history = sim.history[session as usize];
+                let prompt = history.saturating_add(t.new_tokens);
+                let mut req = Request::new(sim.queue.now(), prompt, t.output_tokens);
+                req.prefix_group = session;
+                req.prefix_tokens = history;
+                req.session = session;
+                req.turn = turn;
+                sim.enter(req, max_context)?;
             }
             Event::Admit(i) => sim.arrive(i, max_context)?,
             Event::Schedule(r) => {
@@ -293,6 +322,58 @@ pub fn run_into(
 }
 
 impl Sim<'_> {
+    /// Request `req` arrives now: it joins the request window and passes the front end.
+    fn enter(&mut self, req: Request, max_context: u32) -> Result<()> {
+        let (arrival, prompt) = (req.arrival_ns, req.prompt_tokens);
+        let id = self.requests.push(req);
+        let delay = self.front_end.admission(prompt);
+        if delay == 0 {
+            return self.arrive(id, max_context);
+        }
+        let at = arrival.checked_add(delay).ok_or_else(|| {
+            Error::Internal(format!("request {id} admitted past the end of time"))
+        })?;
+        self.queue.push(at, Event::Admit(id))
+    }
+
+    /// Schedules the next turn of every session whose turn completed in batch `id`, its think time
+    /// after the completion.
+    fn follow_up(&mut self, id: u32) -> Result<()> {
+        let Some(ss) = self.sessions.clone() else {
+            return Ok(());
+        };
+        for k in 0..self.batches[id as usize].items.len() {
+            let r = self.batches[id as usize].items[k].request;
+            let req = &self.requests[r as usize];
+            if req.phase != Phase::Completed || req.session == crate::cluster::NO_SESSION {
+                continue;
+            }
+            let (s, next) = (req.session, req.turn + 1);
+            let Some(t) = ss
+                .turns
+                .get(s as usize)
+                .and_then(|t| t.get(next as usize - 1))
+            else {
+                continue;
+            };
+            let done = req.completion_ns.unwrap_or(req.arrival_ns);
+            self.history[s as usize] = req.prompt_tokens.saturating_add(req.output_tokens);
+            let at = done.checked_add(t.think_ns).ok_or_else(|| {
+                Error::Horizon(format!(
+                    "turn {next} of session {s} would arrive past the end of time"
+                ))
+            })?;
+            self.queue.push(
+                at,
+                Event::FollowUp {
+                    session: s,
+                    turn: next,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
     fn arrive(&mut self, i: u32, max_context: u32) -> Result<()> {
         let replica = self.router.route(&self.replicas);
         let kv_total = self.replicas[replica as usize].kv.total;
@@ -485,6 +566,7 @@ impl Sim<'_> {
             self.front_end.stream_ns,
             &mut self.gaps,
         )?;
+        self.follow_up(id)?;
         self.free_batches.push(id);
         self.replicas[r as usize].batches_in_flight -= 1;
         self.schedule(r)

@@ -71,11 +71,14 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
     let lengths = lengths(w, n, seed, trace.as_ref())?;
     // Prefix groups draw from their own stream: turning shared prefixes on changes no arrival or length.
     let mut prefix_rng = substream(seed, "workload.shared_prefix");
+    let mut session_index = 0u32..;
     Ok(arrivals
         .into_iter()
         .zip(lengths)
         .map(|(arrival_ns, (prompt_tokens, output_tokens))| {
             let (prefix_group, prefix_tokens) = match w.shared_prefix {
+                // A session's first turn: its prefix group is its session (later turns share it).
+                None if w.sessions.is_some() => (session_index.next().unwrap_or(0), 0),
                 // A prompt no longer than the prefix shares all but its last token.
                 Some(p) => (
                     prefix_rng.random_range(0..p.groups),
@@ -143,6 +146,69 @@ pub fn trace_block_hashes(config_path: &Path, w: &WorkloadConfig) -> Result<Opti
         block_tokens: MOONCAKE_BLOCK_TOKENS,
         per_request,
     }))
+}
+
+/// A turn of a session after its first: the new prompt tokens, the output and the think time before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    pub new_tokens: u32,
+    pub output_tokens: u32,
+    /// Between the previous turn's completion and this turn's arrival, nanoseconds.
+    pub think_ns: SimTime,
+}
+
+/// The turns after the first of every session (`workload.sessions`), by session: session `i` is the
+/// `i`-th request [`generate`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionTurns {
+    pub turns: Vec<Vec<Turn>>,
+}
+
+/// The later turns of `sessions` sessions of `w`, drawn from streams of their own (the first turns'
+/// arrivals and lengths are [`generate`]'s, unchanged): turn counts uniform over
+/// `workload.sessions.turns`, new prompt tokens and outputs from `lengths`, think times exponential.
+/// `None` without `workload.sessions`.
+pub fn session_turns(
+    config_path: &Path,
+    w: &WorkloadConfig,
+    seed: u64,
+    sessions: usize,
+) -> Result<Option<SessionTurns>> {
+    let Some(ss) = w.sessions else {
+        return Ok(None);
+    };
+    let mut count_rng = substream(seed, "workload.sessions.turns");
+    let counts: Vec<usize> = (0..sessions)
+        .map(|_| count_rng.random_range(ss.turns[0]..=ss.turns[1]) as usize - 1)
+        .collect();
+    let total: usize = counts.iter().sum();
+    check_memory(config_path, total.saturating_add(sessions))?;
+    // The turns' lengths: the same distribution as the first turns', from a seed of their own.
+    let lengths_seed = substream(seed, "workload.sessions.lengths").random::<u64>();
+    let drawn = lengths(w, total, lengths_seed, None)?;
+    let mut think_rng = substream(seed, "workload.sessions.think");
+    let think = (ss.think_s > 0.0)
+        .then(|| Exp::new(1.0 / ss.think_s))
+        .transpose()
+        .map_err(|e| Error::Internal(format!("think-time distribution: {e}")))?;
+    let mut it = drawn.into_iter();
+    let turns = counts
+        .into_iter()
+        .map(|c| {
+            (0..c)
+                .map(|_| {
+                    let (new_tokens, output_tokens) = it.next().unwrap_or((1, 1));
+                    let think_ns = think.map_or(0, |d| secs_to_ns(d.sample(&mut think_rng)));
+                    Turn {
+                        new_tokens,
+                        output_tokens,
+                        think_ns,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Some(SessionTurns { turns }))
 }
 
 /// Bytes a run holds per request while it simulates (the request spec, its state in the simulator and
@@ -340,6 +406,7 @@ mod tests {
             trace_model: None,
             trace_skip_failed: false,
             shared_prefix: None,
+            sessions: None,
         }
     }
 

@@ -208,6 +208,7 @@ proptest! {
             trace_model: None,
             trace_skip_failed: false,
             shared_prefix: None,
+            sessions: None,
         };
         let _ = simwatt::workload::generate(Path::new("fuzz.yaml"), &w, 1);
     }

@@ -170,3 +170,97 @@ fn a_mooncake_trace_replays_with_hits_on_the_blocks_its_hash_ids_share() {
     ]);
     assert_clean_failure(&o, &["scheduler.block_size", "24", "512"]);
 }
+
+const SESSIONS: [&str; 3] = [
+    "workload.requests=96",
+    "workload.sessions={turns: [2, 6], think_s: 5.0}",
+    "workload.lengths={type: uniform, prompt: [64, 256], output: [32, 128]}",
+];
+
+#[test]
+fn multi_turn_sessions_arrive_after_their_previous_turn_and_reuse_its_context() {
+    let run = |caching: &str| {
+        let mut o = SESSIONS.to_vec();
+        o.push(caching);
+        simulate(&quickstart(), &o)
+    };
+    let off = run("scheduler.enable_prefix_caching=false");
+    let on = run("scheduler.enable_prefix_caching=true");
+    for o in [&off, &on] {
+        let reqs = &o.result.requests;
+        assert!(
+            reqs.len() > 2 * 96,
+            "every session has 2 to 6 turns: {}",
+            reqs.len()
+        );
+        assert_eq!(o.summary.requests_completed, reqs.len() as u64);
+        // Turns of a session, in order: each arrives after the previous one completed, its prompt the
+        // previous prompt and output plus at least 64 new tokens.
+        let mut by_session: std::collections::BTreeMap<u32, Vec<&simwatt::cluster::Request>> =
+            Default::default();
+        for r in reqs {
+            by_session.entry(r.session).or_default().push(r);
+        }
+        assert_eq!(by_session.len(), 96);
+        for turns in by_session.values() {
+            assert!((2..=6).contains(&turns.len()), "{} turns", turns.len());
+            for (k, w) in turns.windows(2).enumerate() {
+                let (a, b) = (w[0], w[1]);
+                assert_eq!((a.turn, b.turn), (k as u32, k as u32 + 1));
+                assert!(b.arrival_ns >= a.completion_ns.unwrap());
+                let history = a.prompt_tokens + a.output_tokens;
+                assert!(b.prompt_tokens >= history + 64 && b.prompt_tokens <= history + 256);
+                // Never more than the history is taken from the cache, in whole blocks.
+                assert!(
+                    b.cached_tokens <= history,
+                    "{} of {history}",
+                    b.cached_tokens
+                );
+            }
+            assert_eq!(
+                turns[0].cached_tokens, 0,
+                "a first turn has nothing to reuse"
+            );
+        }
+    }
+    let (a, b) = (&off.summary, &on.summary);
+    assert_eq!(a.prefix_cached_tokens, 0);
+    assert!(b.prefix_hit_rate > 0.3, "hit rate {}", b.prefix_hit_rate);
+    assert!(on.result.prefill_tokens < off.result.prefill_tokens / 2);
+    let (ea, eb) = (
+        a.energy.prefill_energy_j.unwrap(),
+        b.energy.prefill_energy_j.unwrap(),
+    );
+    assert!(eb < 0.6 * ea, "prefill energy {eb} J against {ea} J");
+}
+
+#[test]
+fn sessions_with_shared_prefixes_or_no_turns_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, sets: &[&str]| {
+        let mut args = vec!["simulate", "-c", "experiments/quickstart.yaml", "-q"];
+        for s in sets {
+            args.push("--set");
+            args.push(s);
+        }
+        let out = tmp.path().join(name);
+        args.push("-o");
+        let out = out.to_str().unwrap().to_string();
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        args.push(out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        simwatt(&args)
+    };
+    let o = run(
+        "a",
+        &[
+            "workload.sessions={turns: [2, 3], think_s: 1.0}",
+            "workload.shared_prefix={tokens: 64}",
+        ],
+    );
+    assert_clean_failure(&o, &["workload.shared_prefix", "workload.sessions"]);
+    let o = run("b", &["workload.sessions={turns: [0, 3], think_s: 1.0}"]);
+    assert_clean_failure(&o, &["workload.sessions.turns", "[0, 3]"]);
+    let o = run("c", &["workload.sessions={turns: [1, 3], think_s: -1.0}"]);
+    assert_clean_failure(&o, &["workload.sessions.think_s", "-1"]);
+}

@@ -21,6 +21,7 @@ fn workload(trace: &Path, format: TraceFormat) -> WorkloadConfig {
         trace_model: None,
         trace_skip_failed: false,
         shared_prefix: None,
+        sessions: None,
     }
 }
 
