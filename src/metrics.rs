@@ -12,7 +12,7 @@
 //! the unit a name carries comes from [`unit_of_column`]; a retired spelling (`ttft_s_p90`,
 //! `tbt_p99_s`) gets the current name from [`renamed_metric`]. This module reads no file.
 
-use crate::cluster::{Phase, Request};
+use crate::cluster::{Phase, Request, NO_SESSION};
 use crate::config::Scenario;
 use crate::sim::SimResult;
 use crate::units::ns_to_secs;
@@ -78,6 +78,9 @@ pub struct RequestRow {
     pub preemptions: u32,
     /// Prompt tokens taken from the prefix cache instead of prefilled, over its admissions.
     pub cached_tokens: u32,
+    /// The multi-turn session it belongs to and its turn in it (0: the first); null outside sessions.
+    pub session: Option<u32>,
+    pub turn: Option<u32>,
     /// Busy GPU energy attributed to this request (prefill + decode), joules; null without a power
     /// profile.
     pub energy_j: Option<f64>,
@@ -123,6 +126,8 @@ impl RequestRow {
             },
             preemptions: r.preemptions,
             cached_tokens: r.cached_tokens,
+            session: (r.session != NO_SESSION).then_some(r.session),
+            turn: (r.session != NO_SESSION).then_some(r.turn),
             energy_j: None,
             prefill_energy_j: None,
             decode_energy_j: None,

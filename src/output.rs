@@ -479,6 +479,14 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
                 PlSmallStr::EMPTY,
                 rows.iter().map(|r| r.cached_tokens).collect::<Vec<u32>>(),
             ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.session).collect::<Vec<Option<u32>>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter().map(|r| r.turn).collect::<Vec<Option<u32>>>(),
+            ),
             col_f(&|r| r.energy_j),
             col_f(&|r| r.prefill_energy_j),
             col_f(&|r| r.decode_energy_j),
@@ -1097,7 +1105,7 @@ pub struct RequestSpill {
     n: u64,
 }
 
-const SPILL_RECORD: usize = 81;
+const SPILL_RECORD: usize = 89;
 const NONE_NS: u64 = u64::MAX;
 
 fn phase_code(p: Phase) -> Result<u8> {
@@ -1147,6 +1155,8 @@ impl RequestSpill {
         put(&[phase_code(r.phase)?]);
         put(&r.preemptions.to_le_bytes());
         put(&r.cached_tokens.to_le_bytes());
+        put(&r.session.to_le_bytes());
+        put(&r.turn.to_le_bytes());
         for t in [r.scheduled_ns, r.first_token_ns, r.completion_ns] {
             put(&t.unwrap_or(NONE_NS).to_le_bytes());
         }
@@ -1210,6 +1220,8 @@ impl SpillReader {
             r.phase = phase_of(take(1)[0])?;
             r.preemptions = u32_(take(4));
             r.cached_tokens = u32_(take(4));
+            r.session = u32_(take(4));
+            r.turn = u32_(take(4));
             let opt = |v: u64| (v != NONE_NS).then_some(v);
             r.scheduled_ns = opt(u64_(take(8)));
             r.first_token_ns = opt(u64_(take(8)));

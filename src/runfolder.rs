@@ -56,6 +56,8 @@ pub const REQUESTS: TableSchema = TableSchema {
         "itl_max_s",
         "preemptions",
         "cached_tokens",
+        "session",
+        "turn",
         "energy_j",
         "prefill_energy_j",
         "decode_energy_j",

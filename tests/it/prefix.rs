@@ -223,6 +223,39 @@ fn multi_turn_sessions_arrive_after_their_previous_turn_and_reuse_its_context() 
             );
         }
     }
+    // The request table names each turn's session and turn, streamed to disk as in memory.
+    for (row, r) in on.rows.iter().zip(&on.result.requests) {
+        assert_eq!((row.session, row.turn), (Some(r.session), Some(r.turn)));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut args = vec![
+        "simulate",
+        "-c",
+        "experiments/quickstart.yaml",
+        "-q",
+        "--no-plots",
+    ];
+    for s in SESSIONS {
+        args.extend(["--set", s]);
+    }
+    args.extend(["--set", "scheduler.enable_prefix_caching=true"]);
+    args.extend(["--no-trace", "-o", dir.to_str().unwrap()]);
+    let o = simwatt(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = simwatt::runfolder::RunFolder::read(&dir)
+        .unwrap()
+        .requests(&["session", "turn", "cached_tokens"])
+        .unwrap();
+    let turns = t.u64s("turn").unwrap();
+    let want: Vec<u64> = on.rows.iter().map(|r| r.turn.unwrap() as u64).collect();
+    assert_eq!(turns, want);
+    let plain = simulate(&quickstart(), &["workload.requests=8"]);
+    assert!(plain
+        .rows
+        .iter()
+        .all(|r| r.session.is_none() && r.turn.is_none()));
+
     let (a, b) = (&off.summary, &on.summary);
     assert_eq!(a.prefix_cached_tokens, 0);
     assert!(b.prefix_hit_rate > 0.3, "hit rate {}", b.prefix_hit_rate);
