@@ -381,7 +381,12 @@ fn simulate_requests(
     let mut acc = profile
         .as_ref()
         .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
-    progress.started(specs.len() as u64);
+    // Every request the run will see: the workload's, and the later turns of its sessions.
+    let later_turns: usize = keys
+        .1
+        .as_ref()
+        .map_or(0, |t| t.turns.iter().map(Vec::len).sum());
+    progress.started((specs.len() + later_turns) as u64);
     let t0 = Instant::now();
     let (result, streamed_requests) = run_loop(
         &scenario,
