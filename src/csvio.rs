@@ -18,12 +18,7 @@ pub struct CsvTable {
 impl CsvTable {
     /// Reads `path` (with a header row). An empty file or one without data rows is an error.
     pub fn read(path: &Path) -> Result<Self> {
-        if !path.exists() {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
-            ));
-        }
+        crate::input::check_exists(path)?;
         crate::input::check_regular(path)?;
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.len() == 0 {

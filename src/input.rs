@@ -54,6 +54,17 @@ fn kind_of(_meta: &std::fs::Metadata) -> &'static str {
     "not a file"
 }
 
+/// An error naming `path` ("file not found") when there is nothing there: the input tables' wording.
+pub fn check_exists(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Error::io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+    ))
+}
+
 /// The text of the regular file `path`.
 pub fn read_text(path: &Path) -> Result<String> {
     check_regular(path)?;

@@ -5,8 +5,9 @@
 //! Input: the batch, the requests in flight, its replica and the time. Output: the requests and
 //! replica updated, the token gaps recorded. Knows nothing of events, costs or energy.
 
+use super::kv::KvCache;
 use super::window::RequestWindow;
-use super::{Batch, Phase, Replica};
+use super::{Batch, Phase, Replica, Request};
 use crate::error::{Error, Result};
 use crate::units::SimTime;
 use hdrhistogram::Histogram;
@@ -106,16 +107,9 @@ pub fn finish_batch(
             req.kv_tokens += item.prefill_tokens;
             let done = !req.in_prefill();
             if done && req.prefix_tokens > 0 && replica.kv.prefix_caching() {
-                // Its prefix blocks are computed: they join the prefix cache (up to one already there).
-                let bs = replica.kv.block_size;
-                let to = req.prefix_tokens.min(req.prefill_target.saturating_sub(1)) / bs;
-                if to > req.prefix_refs {
-                    let n = replica
-                        .kv
-                        .insert_prefix(req.prefix_group, req.prefix_refs, to);
-                    req.prefix_refs += n;
-                    req.kv_held -= n as u64;
-                }
+                // Its prefix blocks are computed: they join the prefix cache.
+                let to = req.shareable_prefix_blocks(replica.kv.block_size);
+                cache_blocks(req, &mut replica.kv, to);
             }
             done
         } else {
@@ -135,33 +129,48 @@ pub fn finish_batch(
         }
         req.last_token_ns = emitted;
         if req.generated == req.output_tokens {
-            req.phase = Phase::Completed;
-            req.completion_ns = Some(emitted);
-            if req.session != super::NO_SESSION && replica.kv.prefix_caching() {
-                // A session's next turn starts with this whole context: its full blocks stay cached.
-                let to = req.kv_tokens / replica.kv.block_size;
-                if to > req.prefix_refs {
-                    let n = replica
-                        .kv
-                        .insert_prefix(req.prefix_group, req.prefix_refs, to);
-                    req.prefix_refs += n;
-                    req.kv_held -= n as u64;
-                }
-            }
-            replica.kv.release(req.kv_held);
-            replica.kv.unref_prefix(req.prefix_group, req.prefix_refs);
-            req.prefix_refs = 0;
-            req.kv_held = 0;
-            replica.outstanding -= 1;
+            complete(req, replica, emitted);
             completed += 1;
         }
     }
+    drop_completed(replica, requests, completed);
+    Ok(completed)
+}
+
+/// Hands blocks `prefix_refs..to` of `req`'s prefix, which it computed and holds, to the prefix cache
+/// (up to the first one another request cached already): it references them instead of holding them.
+fn cache_blocks(req: &mut Request, kv: &mut KvCache, to: u32) {
+    if to > req.prefix_refs {
+        let n = kv.insert_prefix(req.prefix_group, req.prefix_refs, to);
+        req.prefix_refs += n;
+        req.kv_held -= n as u64;
+    }
+}
+
+/// `req`, which emitted its last token at `at`, is complete: its KV cache is released (a session
+/// turn's whole context kept in the prefix cache for the next turn) and its replica has one request
+/// fewer outstanding.
+fn complete(req: &mut Request, replica: &mut Replica, at: SimTime) {
+    req.phase = Phase::Completed;
+    req.completion_ns = Some(at);
+    if req.session != super::NO_SESSION && replica.kv.prefix_caching() {
+        let to = req.kv_tokens / replica.kv.block_size;
+        cache_blocks(req, &mut replica.kv, to);
+    }
+    replica.kv.release(req.kv_held);
+    replica.kv.unref_prefix(req.prefix_group, req.prefix_refs);
+    req.prefix_refs = 0;
+    req.kv_held = 0;
+    replica.outstanding -= 1;
+}
+
+/// Takes the `completed` requests that just completed off their replica's running list.
+fn drop_completed(replica: &mut Replica, requests: &RequestWindow, completed: u64) {
     if completed > 0 {
         replica
             .running
             .retain(|&q| requests[q as usize].phase != Phase::Completed);
     }
-    Ok(completed)
 }
 
 /// [`finish_batch`] for a batch of a run of decode steps ([`crate::cluster::DecodeRun`]) that ends at
@@ -228,18 +237,10 @@ fn finish_run(
         run.add(gap);
         req.last_token_ns = last_emitted;
         if req.generated == req.output_tokens {
-            req.phase = Phase::Completed;
-            req.completion_ns = Some(last_emitted);
-            replica.kv.release(req.kv_held);
-            req.kv_held = 0;
-            replica.outstanding -= 1;
+            complete(req, replica, last_emitted);
             completed += 1;
         }
     }
-    if completed > 0 {
-        replica
-            .running
-            .retain(|&q| requests[q as usize].phase != Phase::Completed);
-    }
+    drop_completed(replica, requests, completed);
     Ok(completed)
 }

@@ -156,6 +156,14 @@ impl Request {
             .saturating_sub(1)
     }
 
+    /// Whole blocks of `block_size` tokens of its shared prefix that can come from a prefix cache:
+    /// the prefix leaves at least one token of its prefill target to compute.
+    pub fn shareable_prefix_blocks(&self, block_size: u32) -> u32 {
+        self.prefix_tokens
+            .min(self.prefill_target.saturating_sub(1))
+            / block_size
+    }
+
     /// Output tokens still to produce.
     pub fn remaining_output(&self) -> u32 {
         self.output_tokens - self.generated

@@ -59,15 +59,9 @@ impl RangeCounts {
         }
     }
 
-    /// Counts one prediction of `op`, extrapolated or not.
-    pub fn record(&self, op: &str, beyond: bool) {
-        if let Some(i) = self.ops.iter().position(|(o, _, _)| *o == op) {
-            self.record_at(i, beyond);
-        }
-    }
-
-    /// Counts one prediction of the `i`-th operation given to [`RangeCounts::new`] (the loop's path:
-    /// no search by name); an index out of range counts nothing.
+    /// Counts one prediction, extrapolated or not, of the `i`-th operation given to
+    /// [`RangeCounts::new`] (by index: the loop counts on every stage); an index out of range counts
+    /// nothing.
     pub fn record_at(&self, i: usize, beyond: bool) {
         if let Some((_, n, b)) = self.ops.get(i) {
             n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);

@@ -300,14 +300,8 @@ fn read_burstgpt(path: &Path, need_models: bool) -> Result<Rows> {
 }
 
 fn read_mooncake(path: &Path) -> Result<Rows> {
-    if !path.exists() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
-        ));
-    }
-    crate::input::check_regular(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    crate::input::check_exists(path)?;
+    let text = crate::input::read_text(path)?;
     let mut rows = MooncakeRows::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

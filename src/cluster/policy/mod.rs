@@ -121,7 +121,7 @@ impl Ctx<'_> {
         if !self.replica.kv.prefix_caching() || req.prefix_tokens == 0 {
             return 0;
         }
-        req.prefix_tokens.min(req.prefill_target.saturating_sub(1)) / self.replica.kv.block_size
+        req.shareable_prefix_blocks(self.replica.kv.block_size)
     }
 
     /// Prefill tokens request `r` would compute if admitted now: its prefill target less the prefix
