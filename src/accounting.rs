@@ -13,7 +13,7 @@ use crate::cluster::BatchItem;
 use crate::config::Scenario;
 use crate::error::Result;
 use crate::power::{energy_j, vidur_energy_w, PowerProfile, Utilisation};
-use crate::sim::{BatchRow, BatchSink, EnergySharing};
+use crate::sim::{BatchRow, BatchSink, EnergySharing, KvTransfer};
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +44,23 @@ pub struct EnergyTotals {
     pub tdp_baseline_energy_j: f64,
     /// Baseline: Vidur-Energy's MFU curve during stages, the fitted idle power between them, joules.
     pub vidur_baseline_energy_j: f64,
+    /// Energy of the links that moved KV caches between pools (disaggregated serving), joules;
+    /// part of the IT energy.
+    #[serde(default)]
+    pub link_energy_j: f64,
     /// IT energy per wall-clock hour from the hour containing the start time, joules.
     #[serde(skip)]
     pub hourly_it_energy_j: Vec<f64>,
+    /// Busy and idle energy of each GPU group (replica x pipeline stage, in that order), joules.
+    #[serde(skip)]
+    pub groups: Vec<GroupEnergy>,
+}
+
+/// The energy of one GPU group (the GPUs of one pipeline stage of one replica).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GroupEnergy {
+    pub busy_j: f64,
+    pub idle_j: f64,
 }
 
 /// Calls `f(hour, seconds)` for each hourly bucket that [a, b) seconds of the run overlap, hours
@@ -83,7 +97,10 @@ pub struct EnergyAcc {
     busy_j: f64,
     vidur_busy_j: f64,
     busy_s: Vec<f64>,
-    /// Busy energy per hour.
+    /// Busy energy per group.
+    busy_j_group: Vec<f64>,
+    link_j: f64,
+    /// Busy energy (and link energy) per hour.
     hourly_busy_j: Vec<f64>,
     /// Busy seconds per group per hour.
     busy_hour: Vec<Vec<f64>>,
@@ -106,6 +123,8 @@ impl EnergyAcc {
             busy_j: 0.0,
             vidur_busy_j: 0.0,
             busy_s: vec![0.0; groups],
+            busy_j_group: vec![0.0; groups],
+            link_j: 0.0,
             hourly_busy_j: Vec::new(),
             busy_hour: vec![Vec::new(); groups],
         }
@@ -119,6 +138,7 @@ impl EnergyAcc {
         let e = r.energy_j;
         self.busy_j += e;
         self.busy_s[g] += dur;
+        self.busy_j_group[g] += e;
         let u = Utilisation::of(r.flops, r.bytes, dur, &self.device);
         self.vidur_busy_j += energy_j(
             vidur_energy_w(self.idle_w, self.tdp_w, u.compute),
@@ -134,17 +154,38 @@ impl EnergyAcc {
         });
     }
 
+    /// Adds the energy of a KV-cache transfer between pools, to the hours it spans.
+    pub fn add_transfer(&mut self, t: &KvTransfer) {
+        let e = t.energy_j();
+        if e <= 0.0 {
+            return;
+        }
+        self.link_j += e;
+        let (a, b) = (t.start_ns as f64 / 1e9, t.end_ns as f64 / 1e9);
+        let dur = b - a;
+        let hourly = &mut self.hourly_busy_j;
+        spread(self.offset_s, a, b, &mut |h, overlap| {
+            grow(hourly, h);
+            hourly[h] += e * overlap / dur.max(1e-300);
+        });
+    }
+
     /// The totals for a run whose span ends at `span_ns`.
     pub fn finish(&self, span_ns: u64) -> EnergyTotals {
         let span_s = span_ns as f64 / 1e9;
         let nhours = ((self.offset_s + span_s) / 3600.0).floor() as usize + 1;
         let mut hourly = self.hourly_busy_j.clone();
         hourly.resize(nhours.max(hourly.len()), 0.0);
-        let idle_j: f64 = self
+        let groups: Vec<GroupEnergy> = self
             .busy_s
             .iter()
-            .map(|b| energy_j(self.idle_w, (span_s - b).max(0.0), self.tp))
-            .sum();
+            .zip(&self.busy_j_group)
+            .map(|(b, j)| GroupEnergy {
+                busy_j: *j,
+                idle_j: energy_j(self.idle_w, (span_s - b).max(0.0), self.tp),
+            })
+            .collect();
+        let idle_j: f64 = groups.iter().map(|g| g.idle_j).sum();
         let (idle_w, tp, host_w) = (self.idle_w, self.tp, self.host_w);
         spread(self.offset_s, 0.0, span_s, &mut |h, overlap| {
             grow(&mut hourly, h);
@@ -170,10 +211,12 @@ impl EnergyAcc {
             idle_energy_j: idle_j,
             gpu_energy_j: self.busy_j + idle_j,
             host_energy_j: host_j,
-            it_energy_j: self.busy_j + idle_j + host_j,
+            it_energy_j: self.busy_j + idle_j + host_j + self.link_j,
+            link_energy_j: self.link_j,
             tdp_baseline_energy_j: self.tdp_w * self.gpus as f64 * span_s + host_j,
             vidur_baseline_energy_j: self.vidur_busy_j + idle_j + host_j,
             hourly_it_energy_j: hourly,
+            groups,
         }
     }
 }
@@ -181,6 +224,11 @@ impl EnergyAcc {
 impl BatchSink for EnergyAcc {
     fn push(&mut self, row: &BatchRow) -> Result<()> {
         self.add(row);
+        Ok(())
+    }
+
+    fn transfer(&mut self, t: &KvTransfer) -> Result<()> {
+        self.add_transfer(t);
         Ok(())
     }
 }

@@ -171,6 +171,24 @@ pub struct Summary {
     pub mean_batch_requests: f64,
     pub kv_blocks_per_replica: u64,
     pub kv_block_size_tokens: u32,
+    /// Disaggregated serving: replicas that only prefill (the first ones); 0: colocated serving.
+    #[serde(default)]
+    pub prefill_replicas: u32,
+    /// KV caches moved from the prefill pool to the decode pool, and their size, GB (1e9 bytes).
+    #[serde(default)]
+    pub kv_transfers: u64,
+    #[serde(default)]
+    pub kv_transfer_gb: f64,
+    /// Mean time from a request's prefill end to its KV cache's arrival at its decode replica (waiting
+    /// for a busy link included), seconds; null without transfers.
+    #[serde(default)]
+    pub kv_transfer_delay_mean_s: Option<f64>,
+    /// Share of the span the GPU groups of each pool were running batch stages (mean over the
+    /// pool's groups); null for colocated serving.
+    #[serde(default)]
+    pub prefill_pool_busy_fraction: Option<f64>,
+    #[serde(default)]
+    pub decode_pool_busy_fraction: Option<f64>,
     pub events: u64,
     pub sim_wall_s: f64,
     pub sim_requests_per_wall_s: f64,
@@ -325,6 +343,19 @@ pub struct EnergySummary {
     pub j_per_request: Option<f64>,
     pub tdp_baseline_energy_j: Option<f64>,
     pub vidur_baseline_energy_j: Option<f64>,
+    /// Disaggregated serving: GPU energy (busy + idle) and mean GPU power of each pool, and the
+    /// energy of the links that moved KV caches between them (part of the facility energy, not of
+    /// `energy_j`); null for colocated serving.
+    #[serde(default)]
+    pub prefill_pool_energy_j: Option<f64>,
+    #[serde(default)]
+    pub decode_pool_energy_j: Option<f64>,
+    #[serde(default)]
+    pub prefill_pool_avg_power_w: Option<f64>,
+    #[serde(default)]
+    pub decode_pool_avg_power_w: Option<f64>,
+    #[serde(default)]
+    pub kv_link_energy_j: Option<f64>,
     /// Headline region (the first configured) and its figures.
     pub region: Option<String>,
     pub energy_kwh_facility: Option<f64>,
@@ -483,6 +514,13 @@ pub fn summarize(
         },
         kv_blocks_per_replica: res.kv_units_per_replica,
         kv_block_size_tokens: s.memory.block_size,
+        prefill_replicas: s.disaggregation.as_ref().map_or(0, |d| d.prefill_replicas),
+        kv_transfers: res.kv.count,
+        kv_transfer_gb: res.kv.bytes as f64 / 1e9,
+        kv_transfer_delay_mean_s: (res.kv.count > 0)
+            .then(|| res.kv.delay_ns as f64 / res.kv.count as f64 / 1e9),
+        prefill_pool_busy_fraction: pool_busy(s, res, true),
+        decode_pool_busy_fraction: pool_busy(s, res, false),
         events: res.events,
         sim_wall_s: wall_s,
         sim_requests_per_wall_s: if wall_s > 0.0 {
@@ -498,6 +536,31 @@ pub fn summarize(
         energy: EnergySummary::default(),
         other: BTreeMap::new(),
     }
+}
+
+/// Disaggregated serving: the mean busy share of the GPU groups of the prefill pool (`prefill`) or the
+/// decode pool over the run's span (`None`: colocated, or an empty span).
+fn pool_busy(s: &Scenario, res: &SimResult, prefill: bool) -> Option<f64> {
+    let groups = pool_groups(s, prefill)?;
+    let span = res.end_ns as f64;
+    if span <= 0.0 || groups.is_empty() {
+        return None;
+    }
+    let busy: f64 = res.group_busy_ns[groups.clone()]
+        .iter()
+        .map(|&b| b as f64)
+        .sum();
+    Some(busy / span / groups.len() as f64)
+}
+
+/// The GPU groups (replica x pipeline stage, in that order) of the prefill or decode pool of a
+/// disaggregated scenario (`None`: colocated).
+pub fn pool_groups(s: &Scenario, prefill: bool) -> Option<std::ops::Range<usize>> {
+    let d = s.disaggregation.as_ref()?;
+    let stages = s.hardware.pipeline_stages as usize;
+    let split = d.prefill_replicas as usize * stages;
+    let all = s.hardware.replicas as usize * stages;
+    Some(if prefill { 0..split } else { split..all })
 }
 
 /// A numeric column of the summary, named as in summary.json and a sweep's results table (a nested
@@ -519,7 +582,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 57] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 68] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -559,6 +622,12 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 57] = columns![
     "mean_batch_requests" => |s| Some(s.mean_batch_requests),
     "kv_blocks_per_replica" => |s| Some(s.kv_blocks_per_replica as f64),
     "kv_block_size_tokens" => |s| Some(s.kv_block_size_tokens as f64),
+    "prefill_replicas" => |s| Some(s.prefill_replicas as f64),
+    "kv_transfers" => |s| Some(s.kv_transfers as f64),
+    "kv_transfer_gb" => |s| Some(s.kv_transfer_gb),
+    "kv_transfer_delay_mean_s" => |s| s.kv_transfer_delay_mean_s,
+    "prefill_pool_busy_fraction" => |s| s.prefill_pool_busy_fraction,
+    "decode_pool_busy_fraction" => |s| s.decode_pool_busy_fraction,
     "events" => |s| Some(s.events as f64),
     "energy_j" => |s| s.energy.energy_j,
     "busy_energy_j" => |s| s.energy.busy_energy_j,
@@ -571,6 +640,11 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 57] = columns![
     "j_per_request" => |s| s.energy.j_per_request,
     "tdp_baseline_energy_j" => |s| s.energy.tdp_baseline_energy_j,
     "vidur_baseline_energy_j" => |s| s.energy.vidur_baseline_energy_j,
+    "prefill_pool_energy_j" => |s| s.energy.prefill_pool_energy_j,
+    "decode_pool_energy_j" => |s| s.energy.decode_pool_energy_j,
+    "prefill_pool_avg_power_w" => |s| s.energy.prefill_pool_avg_power_w,
+    "decode_pool_avg_power_w" => |s| s.energy.decode_pool_avg_power_w,
+    "kv_link_energy_j" => |s| s.energy.kv_link_energy_j,
     "energy_kwh_facility" => |s| s.energy.energy_kwh_facility,
     "carbon_g" => |s| s.energy.carbon_g,
     "carbon_g_per_1k_tokens" => |s| s.energy.carbon_g_per_1k_tokens,

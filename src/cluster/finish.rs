@@ -7,7 +7,7 @@
 
 use super::kv::KvCache;
 use super::window::RequestWindow;
-use super::{Batch, Phase, Replica, Request};
+use super::{Batch, Phase, Replica, Request, Role};
 use crate::error::{Error, Result};
 use crate::units::SimTime;
 use hdrhistogram::Histogram;
@@ -131,10 +131,37 @@ pub fn finish_batch(
         if req.generated == req.output_tokens {
             complete(req, replica, emitted);
             completed += 1;
+        } else if replica.role == Role::Prefill {
+            // Its prefill is done: it leaves for the decode pool, its cache held until moved.
+            req.phase = Phase::Transferring;
+            replica.handoffs.push(item.request);
         }
     }
-    drop_completed(replica, requests, completed);
+    if completed > 0 || !replica.handoffs.is_empty() {
+        replica
+            .running
+            .retain(|&q| requests[q as usize].phase == Phase::Running);
+    }
     Ok(completed)
+}
+
+/// Request `req`, handed off by prefill replica `replica`, has moved its KV cache to the decode pool:
+/// the prefill replica releases its cache (and its references to cached prefix blocks) and has one
+/// request fewer outstanding; the request waits for a decode replica's admission.
+pub fn release_handoff(req: &mut Request, replica: &mut Replica) -> Result<()> {
+    if req.phase != Phase::Transferring {
+        return Err(Error::Internal(format!(
+            "a KV transfer ended for a request in phase {:?}",
+            req.phase
+        )));
+    }
+    replica.kv.release(req.kv_held);
+    replica.kv.unref_prefix(req.prefix_group, req.prefix_refs);
+    req.prefix_refs = 0;
+    req.kv_held = 0;
+    replica.outstanding -= 1;
+    req.phase = Phase::Waiting;
+    Ok(())
 }
 
 /// Hands blocks `prefix_refs..to` of `req`'s prefix, which it computed and holds, to the prefix cache

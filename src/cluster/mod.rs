@@ -56,6 +56,9 @@ pub enum Phase {
     Waiting,
     /// Admitted: holds KV cache and is in the replica's running list.
     Running,
+    /// Prefilled on a prefill replica (disaggregated serving): its KV cache, still held there, is
+    /// moving to a decode replica; it is in no replica's lists.
+    Transferring,
     Completed,
     Rejected(RejectReason),
 }
@@ -66,7 +69,11 @@ pub struct Request {
     pub arrival_ns: SimTime,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
+    /// The replica serving it (with disaggregated serving: its decode replica once prefilled).
     pub replica: u32,
+    /// Disaggregated serving: the prefill replica it was prefilled on before moving to `replica`
+    /// ([`NO_REPLICA`]: it never moved).
+    pub prefill_replica: u32,
     pub phase: Phase,
     /// Tokens to prefill before decoding: the prompt, or after a preemption the prompt plus the tokens
     /// generated so far (recomputation).
@@ -107,6 +114,9 @@ pub struct Request {
     pub turn: u32,
 }
 
+/// [`Request::prefill_replica`] of a request that never moved between pools.
+pub const NO_REPLICA: u32 = u32::MAX;
+
 /// [`Request::session`] of a request outside any session.
 pub const NO_SESSION: u32 = u32::MAX;
 
@@ -117,6 +127,7 @@ impl Request {
             prompt_tokens,
             output_tokens,
             replica: 0,
+            prefill_replica: NO_REPLICA,
             phase: Phase::Pending,
             prefill_target: prompt_tokens,
             prefilled: 0,
@@ -241,10 +252,31 @@ pub struct Stage {
     pub queue: VecDeque<u32>,
 }
 
+/// What a replica does with the requests routed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Prefill and decode (colocated serving).
+    #[default]
+    Both,
+    /// Prefill only: a request whose prefill completes leaves for a decode replica
+    /// ([`Replica::handoffs`]).
+    Prefill,
+    /// Decode only: requests arrive prefilled ([`Replica::incoming`]); one preempted here is
+    /// recomputed here.
+    Decode,
+}
+
 /// One model replica: its queues, KV cache and pipeline stages.
 #[derive(Debug, Clone)]
 pub struct Replica {
+    pub role: Role,
     pub waiting: VecDeque<u32>,
+    /// Decode replicas: prefilled requests whose KV cache has arrived, waiting for cache and a seat in
+    /// the running list (admitted before the policy forms a batch).
+    pub incoming: VecDeque<u32>,
+    /// Prefill replicas: requests whose prefill completed in the batch just finished, for the loop to
+    /// move to the decode pool.
+    pub handoffs: Vec<u32>,
     /// Admitted requests in admission order.
     pub running: Vec<u32>,
     pub kv: kv::KvCache,
@@ -262,7 +294,10 @@ pub struct Replica {
 impl Replica {
     pub fn new(kv: kv::KvCache, stages: u32) -> Self {
         Replica {
+            role: Role::Both,
             waiting: VecDeque::new(),
+            incoming: VecDeque::new(),
+            handoffs: Vec::new(),
             running: Vec::new(),
             kv,
             stages: vec![Stage::default(); stages as usize],

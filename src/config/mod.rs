@@ -9,6 +9,7 @@
 pub mod builtin;
 pub mod data;
 pub mod engine_profile;
+pub mod pools;
 pub mod power_profile;
 pub mod raw;
 pub mod region;
@@ -160,6 +161,9 @@ pub struct Scenario {
     pub hardware: Hardware,
     pub memory: MemoryPlan,
     pub router: RouterKind,
+    /// Disaggregated serving: which replicas prefill, which decode, and the link between them
+    /// (`None`: colocated, every replica does both).
+    pub disaggregation: Option<pools::Disaggregation>,
     pub scheduler: Scheduler,
     pub workload: WorkloadConfig,
     pub predictor: PredictorConfig,
@@ -318,6 +322,7 @@ impl Scenario {
 
         let memory = plan_memory(path, &raw, &model_name, &model, &device, &precision)?;
         fill_scheduler_defaults(&mut raw.scheduler);
+        let disaggregation = pools::resolve(path, &mut raw)?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
         let clock_limit = resolve_limits(
             path,
@@ -359,6 +364,7 @@ impl Scenario {
             hardware,
             memory,
             router: raw.router,
+            disaggregation,
             scheduler,
             workload: raw.workload.clone(),
             predictor: raw.predictor.clone(),

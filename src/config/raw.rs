@@ -19,9 +19,14 @@ pub struct RawConfig {
     /// Model name, a key (or alias) of the model catalog.
     pub model: String,
     pub hardware: HardwareConfig,
-    /// Global router that assigns arriving requests to replicas.
+    /// Global router that assigns arriving requests to replicas (with disaggregated serving: to the
+    /// prefill replicas).
     #[serde(default)]
     pub router: RouterKind,
+    /// Disaggregated serving (`hardware.prefill_replicas` > 0): the router that hands each prefilled
+    /// request to a decode replica. Absent: the same kind as `router` (written back when resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_router: Option<RouterKind>,
     pub scheduler: SchedulerConfig,
     pub workload: WorkloadConfig,
     #[serde(default)]
@@ -177,6 +182,45 @@ pub struct HardwareConfig {
     /// this over the device's `max_sm_clock_mhz`. Absent: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sm_clock_mhz: Option<f64>,
+    /// Disaggregated serving: the first `prefill_replicas` of `replicas` only prefill, the others only
+    /// decode, each prefilled request's KV cache moving over `kv_link` (docs/disaggregation.md).
+    /// 0 (default): every replica does both (colocated serving).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefill_replicas: u32,
+    /// The link a prefill replica's KV cache crosses to a decode replica, per GPU: a preset name
+    /// (`nvlink4`, `infiniband_ndr`, ...) or `{bandwidth_gb_s, latency_us, power_w}`. Required with
+    /// `prefill_replicas` > 0; written back resolved (a preset as its numbers and name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_link: Option<KvLinkConfig>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// `hardware.kv_link`: a preset of [`crate::config::pools::LINK_PRESETS`] by name, or the numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum KvLinkConfig {
+    Preset(String),
+    Custom(KvLinkNumbers),
+}
+
+/// A link's numbers, per GPU and direction.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KvLinkNumbers {
+    /// The preset these numbers came from (written by the resolved config; informative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Bandwidth of each GPU's link, GB/s (1e9 bytes per second), one direction.
+    pub bandwidth_gb_s: f64,
+    /// Fixed time of each transfer before its bytes flow (connection, handshake, first byte), us.
+    #[serde(default)]
+    pub latency_us: f64,
+    /// Power each GPU's link (its NIC) draws while a transfer is in flight above its idle, W.
+    #[serde(default)]
+    pub power_w: f64,
 }
 
 fn one() -> u32 {

@@ -580,7 +580,19 @@ fn energy_summary(
     let per = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
     let head = regions.first();
     let (prefill, decode) = (stats.prefill_energy_j, stats.decode_energy_j);
+    // Disaggregated serving: each pool's GPU energy and mean power.
+    let pool = |prefill: bool| {
+        let groups = crate::metrics::pool_groups(s, prefill)?;
+        let j: f64 = e.groups[groups].iter().map(|g| g.busy_j + g.idle_j).sum();
+        Some((j, (e.span_s > 0.0).then(|| j / e.span_s)))
+    };
+    let (pp, dp) = (pool(true), pool(false));
     Ok(EnergySummary {
+        prefill_pool_energy_j: pp.map(|p| p.0),
+        decode_pool_energy_j: dp.map(|p| p.0),
+        prefill_pool_avg_power_w: pp.and_then(|p| p.1),
+        decode_pool_avg_power_w: dp.and_then(|p| p.1),
+        kv_link_energy_j: s.disaggregation.as_ref().map(|_| e.link_energy_j),
         power_profile: Some(profile_path.to_string()),
         power_profile_method: Some(profile.provenance.method.clone()),
         energy_note: None,

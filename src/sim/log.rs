@@ -73,6 +73,37 @@ impl BatchRow {
 /// folder, the energy accumulator.
 pub trait BatchSink {
     fn push(&mut self, row: &BatchRow) -> crate::error::Result<()>;
+
+    /// A KV-cache transfer from a prefill replica to a decode replica (disaggregated serving); sinks
+    /// that do not count them ignore it.
+    fn transfer(&mut self, _t: &KvTransfer) -> crate::error::Result<()> {
+        Ok(())
+    }
+}
+
+/// One request's KV cache crossing the link from a prefill replica to a decode replica: every GPU of
+/// the prefill replica sends its share to its peer, all in parallel, from `start_ns` to `end_ns`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KvTransfer {
+    /// The request whose cache moves.
+    pub request: u32,
+    pub from_replica: u32,
+    pub to_replica: u32,
+    pub start_ns: SimTime,
+    pub end_ns: SimTime,
+    /// Bytes each GPU sends.
+    pub bytes_per_gpu: u64,
+    /// GPUs sending (those of one replica).
+    pub gpus: u32,
+    /// Power of the transfer per GPU, W; its energy is `power_w x gpus x (end - start)`.
+    pub power_w: f64,
+}
+
+impl KvTransfer {
+    /// Energy of the links during the transfer, joules.
+    pub fn energy_j(&self) -> f64 {
+        self.power_w * self.gpus as f64 * (self.end_ns - self.start_ns) as f64 / 1e9
+    }
 }
 
 /// Hands each row to every sink, in the order they were given.
@@ -93,6 +124,13 @@ impl BatchSink for FanOut<'_> {
     fn push(&mut self, row: &BatchRow) -> crate::error::Result<()> {
         for s in self.sinks.iter_mut() {
             s.push(row)?;
+        }
+        Ok(())
+    }
+
+    fn transfer(&mut self, t: &KvTransfer) -> crate::error::Result<()> {
+        for s in self.sinks.iter_mut() {
+            s.transfer(t)?;
         }
         Ok(())
     }
@@ -118,9 +156,16 @@ pub struct BatchLog {
     pub power_w: Vec<f64>,
     pub host_power_w: Vec<f64>,
     pub energy_j: Vec<f64>,
+    /// KV-cache transfers between pools (disaggregated serving), in the order they were scheduled.
+    pub transfers: Vec<KvTransfer>,
 }
 
 impl BatchSink for BatchLog {
+    fn transfer(&mut self, t: &KvTransfer) -> crate::error::Result<()> {
+        self.transfers.push(*t);
+        Ok(())
+    }
+
     fn push(&mut self, r: &BatchRow) -> crate::error::Result<()> {
         self.replica.push(r.replica);
         self.stage.push(r.stage);

@@ -12,15 +12,16 @@ pub mod models;
 pub mod queue;
 
 pub use crate::cluster::window::{RequestSink, RequestWindow};
-pub use log::{BatchLog, BatchRow, BatchSink, FanOut};
+pub use log::{BatchLog, BatchRow, BatchSink, FanOut, KvTransfer};
 pub use models::{CostModel, Energy, EnergySharing, StageCost, StagePower, StagePrice};
 
-use crate::cluster::finish::{finish_batch, TokenGaps};
+use crate::cluster::finish::{finish_batch, release_handoff, TokenGaps};
 use crate::cluster::kv::KvCache;
 pub use crate::cluster::kv::PrefixKeys;
 use crate::cluster::policy::{form_batch, Ctx, Limits};
 use crate::cluster::router::Router;
-use crate::cluster::{Batch, Phase, Replica, Request};
+use crate::cluster::{Batch, Phase, Replica, Request, Role};
+use crate::config::pools::KvLink;
 use crate::config::Scenario;
 use crate::error::{Error, Result};
 use crate::rng::substream;
@@ -43,6 +44,8 @@ enum Event {
     StageDone { replica: u32, stage: u32 },
     /// Turn `turn` (1 or later) of multi-turn session `session` arrives.
     FollowUp { session: u32, turn: u32 },
+    /// Request `0`'s KV cache has reached its decode replica (disaggregated serving).
+    Transferred(u32),
 }
 
 /// Everything a run produces.
@@ -71,6 +74,26 @@ pub struct SimResult {
     pub kv_units_per_replica: u64,
     /// Most requests the loop held at once: from the oldest unfinished to the newest arrival.
     pub peak_requests_held: u64,
+    /// Disaggregated serving: KV caches moved from the prefill pool to the decode pool.
+    pub kv: KvTransfers,
+    /// Time each GPU group (replica x pipeline stage, in that order) ran batch stages, ns.
+    pub group_busy_ns: Vec<u64>,
+}
+
+/// The KV-cache transfers of a disaggregated run (all zero for colocated serving).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KvTransfers {
+    /// Transfers (one per request prefilled in the prefill pool and not finished there).
+    pub count: u64,
+    /// Bytes moved, all GPUs together.
+    pub bytes: u128,
+    /// Sum over transfers of the time from the end of the prefill to the cache's arrival (waiting for
+    /// a busy link included), ns.
+    pub delay_ns: u128,
+    /// Sum over transfers of the time the link was moving the cache, ns.
+    pub busy_ns: u128,
+    /// Energy of the links, joules.
+    pub energy_j: f64,
 }
 
 /// Observer of progress: called with the number of requests finished (completed or rejected).
@@ -112,6 +135,22 @@ struct Sim<'a> {
     /// its latest completed turn).
     sessions: Option<Arc<SessionTurns>>,
     history: Vec<u32>,
+    /// Disaggregated serving: the pools' split, the decode router, the link.
+    pools: Option<Pools>,
+    kv: KvTransfers,
+    group_busy_ns: Vec<u64>,
+}
+
+/// The decode side of disaggregated serving: replicas `0..prefill` prefill, the rest decode.
+struct Pools {
+    prefill: u32,
+    router: Router,
+    link: KvLink,
+    /// KV-cache bytes one token takes on one GPU, and GPUs per replica.
+    bytes_per_token_per_gpu: u64,
+    gpus: u32,
+    /// When each replica's links are next free (a replica sends or receives one cache at a time).
+    link_free_ns: Vec<SimTime>,
 }
 
 /// The engine's per-request front-end costs in nanoseconds.
@@ -206,9 +245,29 @@ pub fn run_into(
     }
     let mut limits = Limits::new(&scenario.scheduler, kv.total);
     limits.fold_decode_runs = rows == BatchRows::Runs && hw.pipeline_stages == 1;
+    let prefill = scenario
+        .disaggregation
+        .as_ref()
+        .map_or(0, |d| d.prefill_replicas);
     let replicas = (0..hw.replicas)
-        .map(|_| Replica::new(kv.clone(), hw.pipeline_stages))
+        .map(|r| {
+            let mut rep = Replica::new(kv.clone(), hw.pipeline_stages);
+            rep.role = match (prefill, r < prefill) {
+                (0, _) => Role::Both,
+                (_, true) => Role::Prefill,
+                (_, false) => Role::Decode,
+            };
+            rep
+        })
         .collect();
+    let pools = scenario.disaggregation.as_ref().map(|d| Pools {
+        prefill: d.prefill_replicas,
+        router: Router::new(d.decode_router, substream(scenario.seed, "decode_router")),
+        link: d.link.clone(),
+        bytes_per_token_per_gpu: mem.kv_bytes_per_token_per_gpu,
+        gpus: hw.tensor_parallel * hw.pipeline_stages,
+        link_free_ns: vec![0; hw.replicas as usize],
+    });
     let mut sim = Sim {
         queue: EventQueue::default(),
         requests: RequestWindow::default(),
@@ -231,6 +290,9 @@ pub fn run_into(
         front_end: FrontEndNs::of(scenario),
         history: vec![0; sessions.as_ref().map_or(0, |t| t.turns.len())],
         sessions,
+        pools,
+        kv: KvTransfers::default(),
+        group_busy_ns: vec![0; (hw.replicas * hw.pipeline_stages) as usize],
     };
     if let Some(first) = specs.first() {
         sim.queue.push(first.arrival_ns, Event::Arrival(0))?;
@@ -277,6 +339,7 @@ pub fn run_into(
                 sim.schedule(r)?;
             }
             Event::StageDone { replica, stage } => sim.stage_done(replica, stage)?,
+            Event::Transferred(i) => sim.transferred(i)?,
         }
         sim.requests.retire(finished)?;
         if events % 4096 == 0 {
@@ -318,6 +381,8 @@ pub fn run_into(
         end_ns: sim.queue.now(),
         kv_units_per_replica: kv.total,
         peak_requests_held,
+        kv: sim.kv,
+        group_busy_ns: sim.group_busy_ns,
     })
 }
 
@@ -375,7 +440,12 @@ impl Sim<'_> {
     }
 
     fn arrive(&mut self, i: u32, max_context: u32) -> Result<()> {
-        let replica = self.router.route(&self.replicas);
+        // With disaggregated serving, arrivals go to the prefill pool.
+        let pool = self
+            .pools
+            .as_ref()
+            .map_or(self.replicas.len(), |p| p.prefill as usize);
+        let replica = self.router.route(&self.replicas[..pool]);
         let kv_total = self.replicas[replica as usize].kv.total;
         let units = self.replicas[replica as usize]
             .kv
@@ -398,12 +468,88 @@ impl Sim<'_> {
         let rep = &mut self.replicas[replica as usize];
         rep.waiting.push_back(i);
         rep.outstanding += 1;
+        self.wake(replica)
+    }
+
+    /// Queues a schedule event for replica `r` now, unless one is queued already.
+    fn wake(&mut self, r: u32) -> Result<()> {
+        let rep = &mut self.replicas[r as usize];
         if !rep.schedule_pending {
             rep.schedule_pending = true;
             let now = self.queue.now();
-            self.queue.push(now, Event::Schedule(replica))?;
+            self.queue.push(now, Event::Schedule(r))?;
         }
         Ok(())
+    }
+
+    /// Sends the KV caches of the requests prefill replica `p` just prefilled to decode replicas: the
+    /// decode router picks each one's replica now, and its cache arrives when both replicas' links are
+    /// free and it has crossed them (bytes / bandwidth + latency).
+    fn hand_off(&mut self, p: u32) -> Result<()> {
+        let Some(pools) = self.pools.as_mut() else {
+            return Ok(());
+        };
+        let handoffs = std::mem::take(&mut self.replicas[p as usize].handoffs);
+        let now = self.queue.now();
+        for &i in &handoffs {
+            let d = pools.prefill + pools.router.route(&self.replicas[pools.prefill as usize..]);
+            self.replicas[d as usize].outstanding += 1;
+            let req = &self.requests[i as usize];
+            let bytes_per_gpu = (req.kv_tokens as u64)
+                .checked_mul(pools.bytes_per_token_per_gpu)
+                .ok_or_else(|| Error::Internal(format!("request {i}'s KV cache overflows")))?;
+            let start = now
+                .max(pools.link_free_ns[p as usize])
+                .max(pools.link_free_ns[d as usize]);
+            let end = pools
+                .link
+                .transfer_ns(bytes_per_gpu)
+                .and_then(|t| start.checked_add(t))
+                .ok_or_else(|| {
+                    Error::Horizon(format!(
+                        "request {i}'s KV cache ({bytes_per_gpu} bytes per GPU) would reach its decode replica past the end of time"
+                    ))
+                })?;
+            pools.link_free_ns[p as usize] = end;
+            pools.link_free_ns[d as usize] = end;
+            let t = KvTransfer {
+                request: i,
+                from_replica: p,
+                to_replica: d,
+                start_ns: start,
+                end_ns: end,
+                bytes_per_gpu,
+                gpus: pools.gpus,
+                power_w: pools.link.power_w,
+            };
+            self.sink.transfer(&t)?;
+            self.kv.count += 1;
+            self.kv.bytes += bytes_per_gpu as u128 * pools.gpus as u128;
+            self.kv.delay_ns += (end - now) as u128;
+            self.kv.busy_ns += (end - start) as u128;
+            self.kv.energy_j += t.energy_j();
+            // The request names its decode replica from now on, and its prefill replica.
+            let req = &mut self.requests[i as usize];
+            req.prefill_replica = p;
+            req.replica = d;
+            self.queue.push(end, Event::Transferred(i))?;
+        }
+        // The buffer goes back, empty, for the next batch.
+        let rep = &mut self.replicas[p as usize];
+        rep.handoffs = handoffs;
+        rep.handoffs.clear();
+        Ok(())
+    }
+
+    /// Request `i`'s KV cache has reached its decode replica: its prefill replica frees the cache
+    /// (and may admit more prefills), and the decode replica admits it when it has room.
+    fn transferred(&mut self, i: u32) -> Result<()> {
+        let req = &mut self.requests[i as usize];
+        let (p, d) = (req.prefill_replica, req.replica);
+        release_handoff(req, &mut self.replicas[p as usize])?;
+        self.wake(p)?;
+        self.replicas[d as usize].incoming.push_back(i);
+        self.wake(d)
     }
 
     /// Forms batches on replica `r` while its pipeline has room for another.
@@ -528,6 +674,8 @@ impl Sim<'_> {
         self.sink
             .push(&BatchRow::new(batch, stage, now, end, &cost, &price))?;
         self.batch_stages += 1;
+        let g = (r * self.stages + stage) as usize;
+        self.group_busy_ns[g] = self.group_busy_ns[g].saturating_add(end - now);
         let steps = batch.run.steps as u64;
         self.batch_steps += steps;
         if stage == 0 {
@@ -566,6 +714,9 @@ impl Sim<'_> {
             self.front_end.stream_ns,
             &mut self.gaps,
         )?;
+        if !self.replicas[r as usize].handoffs.is_empty() {
+            self.hand_off(r)?;
+        }
         self.follow_up(id)?;
         self.free_batches.push(id);
         self.replicas[r as usize].batches_in_flight -= 1;

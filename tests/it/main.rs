@@ -6,6 +6,7 @@ mod bad_input_table;
 mod catalog;
 mod cli;
 mod common;
+mod disaggregation;
 mod energy;
 mod engine;
 mod fuzz;

@@ -114,6 +114,35 @@ impl Ctx<'_> {
         true
     }
 
+    /// Decode replicas (disaggregated serving): admits prefilled requests whose KV cache has arrived,
+    /// in arrival order, while the running list has a seat and the cache the units for their context
+    /// (above the watermark). They join the running list with their prefill done, so the policy's
+    /// decode pass takes them. Every policy admits them the same way, first come first served.
+    fn admit_incoming(&mut self) {
+        while let Some(&r) = self.replica.incoming.front() {
+            if self.replica.running.len() as u32 >= self.limits.max_num_seqs {
+                return;
+            }
+            // Orca and LightLLM hold a request's whole cache from admission on (they never preempt
+            // a running request for memory); vLLM and Sarathi grow it a block at a time.
+            let req = &self.requests[r as usize];
+            let tokens = match self.limits.policy {
+                Policy::Orca | Policy::Lightllm => req.peak_kv_tokens(),
+                _ => req.kv_tokens,
+            };
+            let units = self.replica.kv.units_for(tokens);
+            let kv = &mut self.replica.kv;
+            if kv.available() < units + self.limits.watermark || !kv.try_alloc(units) {
+                return;
+            }
+            self.replica.incoming.pop_front();
+            self.replica.running.push(r);
+            let req = &mut self.requests[r as usize];
+            req.kv_held = units;
+            req.phase = Phase::Running;
+        }
+    }
+
     /// Whole blocks of the head request's shared prefix it may take from the prefix cache: its prefix
     /// leaves at least one prompt token to compute (none without prefix caching).
     fn shareable_blocks(&self, r: u32) -> u32 {
@@ -255,6 +284,9 @@ pub fn form_batch(ctx: &mut Ctx, batch: &mut Batch) -> bool {
     batch.shape = Default::default();
     batch.padding_seqs = 0;
     batch.run = Default::default();
+    if !ctx.replica.incoming.is_empty() {
+        ctx.admit_incoming();
+    }
     match ctx.limits.policy {
         Policy::Vllm => vllm::form(ctx, batch),
         Policy::Orca => orca::form(ctx, batch),

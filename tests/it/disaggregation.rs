@@ -1,0 +1,214 @@
+//! Disaggregated serving (`hardware.prefill_replicas`, `hardware.kv_link`): prefill and decode pools,
+//! KV caches moved between them in bytes / bandwidth + latency, every request completed exactly once,
+//! energy and utilisation per pool.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+
+/// Four replicas, the first `prefill` of them prefilling, over a 50 GB/s link with 5 us latency.
+fn run(prefill: u32, extra: &[&str]) -> simwatt::drivers::simulate::RunOutcome {
+    let p = format!("hardware.prefill_replicas={prefill}");
+    let mut o = vec![
+        "hardware.replicas=4",
+        "workload.arrival.rate=8",
+        "workload.requests=300",
+        "hardware.kv_link.bandwidth_gb_s=50",
+        "hardware.kv_link.latency_us=5",
+        "router=least_outstanding",
+        &p,
+    ];
+    o.extend_from_slice(extra);
+    simulate(&quickstart(), &o)
+}
+
+#[test]
+fn every_request_completes_exactly_once_across_pools() {
+    // 600 blocks per replica: the decode pool runs short of cache, so requests are preempted there.
+    for policy in ["vllm", "sarathi", "orca", "lightllm"] {
+        let set = format!("scheduler.policy={policy}");
+        let o = run(1, &[&set, "scheduler.num_gpu_blocks=600"]);
+        let n = o.rows.len();
+        assert_eq!(n, 300, "{policy}");
+        assert_eq!(o.summary.requests_completed, 300, "{policy}");
+        for r in &o.rows {
+            assert_eq!(r.status, "completed", "{policy}: request {}", r.request_id);
+        }
+        // A request with more than one output token moves once, from the prefill replica to a
+        // decode replica, and is finished there.
+        let mut moved: BTreeMap<u32, u32> = BTreeMap::new();
+        for t in &o.result.batches.transfers {
+            assert_eq!(t.from_replica, 0, "{policy}");
+            assert!((1..4).contains(&t.to_replica), "{policy}");
+            *moved.entry(t.request).or_default() += 1;
+        }
+        for r in &o.rows {
+            let id = r.request_id as u32;
+            if r.output_tokens > 1 {
+                assert_eq!(moved.get(&id), Some(&1), "{policy}: request {id} moved");
+                assert!(
+                    r.replica >= 1,
+                    "{policy}: request {id} finished on the prefill replica"
+                );
+            } else {
+                assert_eq!(moved.get(&id), None, "{policy}: request {id} moved");
+            }
+        }
+        assert_eq!(o.summary.kv_transfers as usize, moved.len(), "{policy}");
+        // The prefill replica never decodes; the decode replicas prefill only to recompute a
+        // preempted request.
+        let b = &o.result.batches;
+        for k in 0..b.replica.len() {
+            if b.replica[k] == 0 {
+                assert_eq!(
+                    b.decode_tokens[k], 0,
+                    "{policy}: a decode on the prefill replica"
+                );
+            }
+        }
+        let decode_prefill: u64 = (0..b.replica.len())
+            .filter(|&k| b.replica[k] > 0)
+            .map(|k| b.prefill_tokens[k] as u64)
+            .sum();
+        if o.summary.preemptions == 0 {
+            assert_eq!(decode_prefill, 0, "{policy}: prefill on a decode replica");
+        }
+        // Every output token comes out once: the first from the prefill (or a recomputation), the
+        // others from decode steps.
+        let decode_tokens: u64 = b.decode_tokens.iter().map(|&t| t as u64).sum();
+        let outputs: u64 = o.rows.iter().map(|r| r.output_tokens as u64).sum();
+        assert!(decode_tokens <= outputs - n as u64, "{policy}");
+        assert!(
+            decode_tokens + n as u64 + o.summary.preemptions >= outputs,
+            "{policy}: {decode_tokens} decode tokens for {outputs} outputs"
+        );
+    }
+}
+
+#[test]
+fn kv_transfers_take_bytes_over_bandwidth_plus_latency_one_at_a_time_per_link() {
+    let o = run(2, &[]);
+    let bytes_per_token = o.scenario.memory.kv_bytes_per_token_per_gpu;
+    let prompts: BTreeMap<u32, u32> = o
+        .rows
+        .iter()
+        .map(|r| (r.request_id as u32, r.prompt_tokens))
+        .collect();
+    let ts = &o.result.batches.transfers;
+    assert!(ts.len() > 250, "{} transfers", ts.len());
+    for t in ts {
+        // The whole prompt's cache moves: bytes per GPU = prompt tokens x bytes per token per GPU.
+        assert_eq!(
+            t.bytes_per_gpu,
+            prompts[&t.request] as u64 * bytes_per_token,
+            "request {}",
+            t.request
+        );
+        let expect = (t.bytes_per_gpu as f64 / 50e9 * 1e9).round() as u64 + 5_000;
+        assert_eq!(t.end_ns - t.start_ns, expect, "request {}", t.request);
+    }
+    // A replica's link carries one cache at a time, sending or receiving.
+    for r in 0..4u32 {
+        let mut spans: Vec<(u64, u64)> = ts
+            .iter()
+            .filter(|t| t.from_replica == r || t.to_replica == r)
+            .map(|t| (t.start_ns, t.end_ns))
+            .collect();
+        spans.sort();
+        for w in spans.windows(2) {
+            assert!(w[1].0 >= w[0].1, "replica {r}: transfers overlap: {w:?}");
+        }
+    }
+    let s = &o.summary;
+    let gb: f64 = ts.iter().map(|t| t.bytes_per_gpu as f64).sum::<f64>() / 1e9;
+    assert!((s.kv_transfer_gb - gb).abs() < 1e-9 * gb);
+    assert!(s.kv_transfer_delay_mean_s.unwrap() >= 5e-6);
+}
+
+#[test]
+fn pools_split_the_energy_and_the_link_energy_is_counted() {
+    let o = run(2, &["hardware.kv_link.power_w=20"]);
+    let s = &o.summary;
+    let e = &s.energy;
+    let (p, d) = (
+        e.prefill_pool_energy_j.unwrap(),
+        e.decode_pool_energy_j.unwrap(),
+    );
+    let total = e.energy_j.unwrap();
+    assert!(
+        (p + d - total).abs() < 1e-6 * total,
+        "{p} + {d} J against {total} J"
+    );
+    for f in [s.prefill_pool_busy_fraction, s.decode_pool_busy_fraction] {
+        let f = f.unwrap();
+        assert!(f > 0.0 && f <= 1.0, "busy fraction {f}");
+    }
+    // 20 W per GPU while each transfer runs.
+    let link: f64 = o
+        .result
+        .batches
+        .transfers
+        .iter()
+        .map(|t| 20.0 * (t.end_ns - t.start_ns) as f64 / 1e9)
+        .sum();
+    let got = e.kv_link_energy_j.unwrap();
+    assert!((got - link).abs() < 1e-9 * link, "{got} J against {link} J");
+    // The link's energy reaches the facility energy, and so carbon.
+    let off = run(2, &["hardware.kv_link.power_w=0"]);
+    let kwh =
+        |o: &simwatt::drivers::simulate::RunOutcome| o.summary.energy.energy_kwh_facility.unwrap();
+    let pue = e.regions[0].pue;
+    let added = (kwh(&o) - kwh(&off)) * 3.6e6 / pue;
+    assert!(
+        (added - link).abs() < 1e-6 * link,
+        "{added} J added for {link} J"
+    );
+    assert_eq!(o.rows, off.rows, "link power changes no timing");
+}
+
+#[test]
+fn colocated_serving_ignores_a_link_and_reports_no_pools() {
+    let plain = simulate(
+        &quickstart(),
+        &[
+            "hardware.replicas=4",
+            "workload.arrival.rate=8",
+            "workload.requests=300",
+        ],
+    );
+    let with_link = simulate(
+        &quickstart(),
+        &[
+            "hardware.replicas=4",
+            "workload.arrival.rate=8",
+            "workload.requests=300",
+            "hardware.kv_link=infiniband_ndr",
+        ],
+    );
+    assert_eq!(plain.rows, with_link.rows);
+    let s = &with_link.summary;
+    assert_eq!((s.prefill_replicas, s.kv_transfers), (0, 0));
+    assert_eq!(s.prefill_pool_busy_fraction, None);
+    assert_eq!(s.energy.decode_pool_energy_j, None);
+    assert!(with_link.result.batches.transfers.is_empty());
+}
+
+#[test]
+fn splitting_the_pools_trades_time_to_first_token_for_time_per_output_token() {
+    // Colocated, prefills interrupt decodes; split, decodes run undisturbed and each prefill waits
+    // for its pool and its transfer.
+    let colocated = run(0, &["workload.arrival.rate=6"]);
+    let split = run(1, &["workload.arrival.rate=6"]);
+    let (c, s) = (&colocated.summary.latency, &split.summary.latency);
+    assert!(
+        s.tpot_p50_s.unwrap() < c.tpot_p50_s.unwrap(),
+        "TPOT {:?} split against {:?} colocated",
+        s.tpot_p50_s,
+        c.tpot_p50_s
+    );
+    assert!(
+        s.ttft_p50_s.unwrap() > c.ttft_p50_s.unwrap(),
+        "TTFT {:?} split against {:?} colocated",
+        s.ttft_p50_s,
+        c.ttft_p50_s
+    );
+}
