@@ -10,6 +10,7 @@ pub mod profile;
 pub mod roofline;
 
 pub use crate::cluster::shape::BatchShape;
+pub use crate::cluster::DecodeRun;
 pub use crate::sim::{CostModel, StageCost};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
