@@ -234,6 +234,7 @@ impl AttentionModel {
     /// [`AttentionModel::time_ms`] but for the decode sequences' reading of their KV cache, which
     /// [`AttentionParts::at`] adds for a given decode context. Reads nothing of the decode context
     /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
     pub fn parts(
         &self,
         s: &BatchShape,
@@ -287,6 +288,7 @@ pub struct AttentionParts {
 impl AttentionParts {
     /// The layer's attention time when its decode sequences' contexts sum to `context_sum` tokens,
     /// ms: bit for bit [`AttentionModel::time_ms`] of a shape with that context.
+    #[inline]
     pub fn at(&self, context_sum: u64) -> f64 {
         let mut ms = self.prefill_ms;
         if self.decode {

@@ -966,6 +966,7 @@ impl ProfilePredictor {
     /// A stage's cost for batch `s` but for the decode attention, which [`ProfileParts::at`] adds for
     /// a given decode context, and which predictions it makes. Reads nothing of the decode context
     /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
     fn parts(&self, s: &BatchShape, stage: u32) -> ProfileParts {
         let mut counted = [None; COUNTED_OPS.len()];
         let layers = (self.model.num_layers / self.stages) as f64;
@@ -1076,6 +1077,7 @@ struct ProfileParts {
 impl ProfileParts {
     /// The stage's cost when its decode sequences' contexts sum to `context_sum` tokens: the parts
     /// and the decode attention added in one fixed order, so that every caller gets the same bits.
+    #[inline]
     fn at(&self, context_sum: u64) -> StageCost {
         let rl = self.roofline.at(context_sum);
         let mut per_layer_ms = self.layer_ops_ms + self.attention.at(context_sum);

@@ -228,6 +228,7 @@ impl Roofline {
     /// [`LayerParts::at`] adds for a given decode context; `moe_layer`: a mixture-of-experts layer of
     /// an MoE model (ignored for a dense model). Reads nothing of the decode context
     /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
     fn layer_parts(&self, s: &BatchShape, moe_layer: bool) -> LayerParts {
         let m = &self.model;
         let tp = self.tp as f64;
@@ -286,6 +287,7 @@ impl Roofline {
     /// A stage's cost on one GPU for batch `s` but for the decode attention, which [`StageParts::at`]
     /// adds for a given decode context. Reads nothing of the decode context (`decode_context_sum`,
     /// `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
     pub fn stage_parts(&self, s: &BatchShape, stage: u32) -> StageParts {
         let m = &self.model;
         let per_stage = m.num_layers / self.stages;
@@ -367,6 +369,7 @@ impl LayerParts {
     /// The layer's FLOPs, bytes and seconds when its decode sequences' contexts sum to `context_sum`
     /// tokens: the parts and the decode attention added in one fixed order, so that every caller gets
     /// the same bits.
+    #[inline]
     fn at(&self, context_sum: u64) -> (f64, f64, f64) {
         // Decode: each sequence reads its whole KV cache.
         let ctx = context_sum as f64;
@@ -418,6 +421,7 @@ pub struct StageParts {
 impl StageParts {
     /// The stage's cost when its decode sequences' contexts sum to `context_sum` tokens: bit for bit
     /// [`Roofline::stage_cost`] of a shape with that context.
+    #[inline]
     pub fn at(&self, context_sum: u64) -> StageCost {
         let (mut flops, mut bytes, mut time) = match &self.kinds {
             LayerKinds::Dense { layer, layers } => {
