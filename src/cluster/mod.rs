@@ -243,6 +243,17 @@ impl DecodeRun {
         }
         s
     }
+
+    /// This run with every step padded by [`BatchShape::add_padding`]`(n)` (a CUDA graph captured for
+    /// more sequences than the batch has): from step 0 padded, step `j` of the returned run is step
+    /// `j` of this run padded. The padding slots' context does not grow.
+    pub fn with_padding(&self, n: u32) -> DecodeRun {
+        let mut r = *self;
+        if n > 0 {
+            r.fixed_max_context = r.fixed_max_context.max(1);
+        }
+        r
+    }
 }
 
 /// A pipeline stage of a replica: the batch it runs and those queued for it.
@@ -305,6 +316,44 @@ impl Replica {
             outstanding: 0,
             schedule_pending: false,
             policy_state: policy::PolicyState::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_padded_run_steps_as_its_steps_padded() {
+        for (growing, fixed) in [
+            (&[5u32, 90][..], &[200u32][..]),
+            (&[0], &[]),
+            (&[7], &[0, 3]),
+        ] {
+            let mut first = BatchShape::default();
+            let mut run = DecodeRun {
+                steps: 50,
+                ..Default::default()
+            };
+            for &c in growing {
+                first.add_decode(c);
+                run.growing += 1;
+                run.growing_max_context = run.growing_max_context.max(c + 1);
+            }
+            for &c in fixed {
+                first.add_decode(c);
+                run.fixed_max_context = run.fixed_max_context.max(c + 1);
+            }
+            for n in [0, 1, 6] {
+                let mut padded = first;
+                padded.add_padding(n);
+                for j in 0..run.steps {
+                    let mut want = run.shape_of_step(&first, j);
+                    want.add_padding(n);
+                    assert_eq!(run.with_padding(n).shape_of_step(&padded, j), want);
+                }
+            }
         }
     }
 }

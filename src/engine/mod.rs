@@ -8,7 +8,7 @@
 //! waits through (`StageCost::host_ns`). The per-request front end (admission, streaming) is applied by
 //! the loop itself from the same profile. Knows nothing of power, energy or requests.
 
-use crate::cluster::BatchShape;
+use crate::cluster::{BatchShape, DecodeRun};
 use crate::config::engine_profile::{EngineProfile, GraphBatches};
 use crate::config::Scenario;
 use crate::sim::{CostModel, StageCost};
@@ -85,34 +85,103 @@ impl<'a> EngineCost<'a> {
     }
 }
 
+impl EngineCost<'_> {
+    /// What the engine adds to the GPU's cost of a batch of shape `shape` on `stage` (`eager`: launched
+    /// eagerly, not as a graph). Reads nothing of the decode context, so every step of a run of decode
+    /// steps shares it.
+    #[inline]
+    fn around(&self, shape: &BatchShape, eager: bool, stage: u32) -> Around {
+        let eager_ns = (eager && self.profile.launch.eager_us_per_layer > 0.0).then(|| {
+            duration_ns(self.profile.launch.eager_us_per_layer * 1e3 * self.layers as f64)
+        });
+        // The sampler's passes over the logits run on the last stage's GPUs.
+        let passes = self.profile.sampler.logit_passes;
+        let sampler =
+            (stage + 1 == self.stages && passes > 0.0 && shape.sampled_seqs > 0).then(|| {
+                let bytes = passes * self.logit_bytes * shape.sampled_seqs as f64;
+                (bytes, duration_ns(bytes / self.sampler_bytes_per_s * 1e9))
+            });
+        // The iteration's host work runs once, around the last stage (sampling, output processing and
+        // scheduling the next iteration).
+        let host = if stage + 1 != self.stages {
+            Host::Ns(0.0)
+        } else if self.profile.iteration.host_from_predictor {
+            Host::FromPredictor
+        } else {
+            Host::Ns(self.host_ns(shape, 0))
+        };
+        Around {
+            eager_ns,
+            sampler,
+            host,
+            overlap: self.profile.iteration.overlap,
+        }
+    }
+}
+
+/// What the engine adds to the GPU's cost of a batch ([`EngineCost::around`]).
+#[derive(Debug, Clone, Copy)]
+struct Around {
+    /// Launch cost of an eager batch, ns.
+    eager_ns: Option<u64>,
+    /// The sampler's bytes and time, ns.
+    sampler: Option<(f64, u64)>,
+    host: Host,
+    /// Share of the GPU time the host work hides behind.
+    overlap: f64,
+}
+
+/// The host time of an iteration before any overlap.
+#[derive(Debug, Clone, Copy)]
+enum Host {
+    /// The engine's terms, ns (0 off the last stage).
+    Ns(f64),
+    /// The predictor's.
+    FromPredictor,
+}
+
+impl Around {
+    /// The stage cost from the GPU's cost `c` of the batch as launched: the eager launches, the
+    /// sampler and the exposed host time added.
+    #[inline]
+    fn apply(&self, mut c: StageCost) -> StageCost {
+        if let Some(ns) = self.eager_ns {
+            c.time_ns = c.time_ns.saturating_add(ns);
+        }
+        if let Some((bytes, ns)) = self.sampler {
+            c.bytes += bytes;
+            c.time_ns = c.time_ns.saturating_add(ns);
+        }
+        let host = match self.host {
+            Host::Ns(ns) => ns,
+            Host::FromPredictor => c.host_ns as f64,
+        };
+        let hidden = self.overlap * c.time_ns as f64;
+        c.host_ns = crate::units::round_ns((host - hidden).max(0.0));
+        c
+    }
+}
+
 impl CostModel for EngineCost<'_> {
     fn stage_cost(&self, shape: &BatchShape, stage: u32) -> StageCost {
         let (launched, eager) = self.launched(shape);
-        let mut c = self.gpu.stage_cost(&launched, stage);
-        if eager && self.profile.launch.eager_us_per_layer > 0.0 {
-            c.time_ns = c.time_ns.saturating_add(duration_ns(
-                self.profile.launch.eager_us_per_layer * 1e3 * self.layers as f64,
-            ));
+        let c = self.gpu.stage_cost(&launched, stage);
+        self.around(shape, eager, stage).apply(c)
+    }
+
+    /// The GPU prices the run as launched in one call: whether a step runs as a graph, and of which
+    /// size, depends on its sequences and tokens, which a run's steps share; so does what the engine
+    /// adds.
+    fn run_costs(&self, first: &BatchShape, run: &DecodeRun, stage: u32, out: &mut Vec<StageCost>) {
+        let (launched, eager) = self.launched(first);
+        let padding = launched.decode_seqs - first.decode_seqs;
+        let start = out.len();
+        self.gpu
+            .run_costs(&launched, &run.with_padding(padding), stage, out);
+        let around = self.around(first, eager, stage);
+        for c in &mut out[start..] {
+            *c = around.apply(*c);
         }
-        // The sampler's passes over the logits run on the last stage's GPUs.
-        let passes = self.profile.sampler.logit_passes;
-        if stage + 1 == self.stages && passes > 0.0 && shape.sampled_seqs > 0 {
-            let bytes = passes * self.logit_bytes * shape.sampled_seqs as f64;
-            c.bytes += bytes;
-            c.time_ns = c
-                .time_ns
-                .saturating_add(duration_ns(bytes / self.sampler_bytes_per_s * 1e9));
-        }
-        // The iteration's host work runs once, around the last stage (sampling, output processing and
-        // scheduling the next iteration).
-        let host = if stage + 1 == self.stages {
-            self.host_ns(shape, c.host_ns)
-        } else {
-            0.0
-        };
-        let hidden = self.profile.iteration.overlap * c.time_ns as f64;
-        c.host_ns = crate::units::round_ns((host - hidden).max(0.0));
-        c
     }
 }
 

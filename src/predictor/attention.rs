@@ -228,21 +228,73 @@ impl AttentionModel {
         tp: u32,
         kv_bytes: f64,
     ) -> f64 {
+        self.parts(s, m, d, tp, kv_bytes).at(s.decode_context_sum)
+    }
+
+    /// [`AttentionModel::time_ms`] but for the decode sequences' reading of their KV cache, which
+    /// [`AttentionParts::at`] adds for a given decode context. Reads nothing of the decode context
+    /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
+    pub fn parts(
+        &self,
+        s: &BatchShape,
+        m: &ModelSpec,
+        d: &DeviceSpec,
+        tp: u32,
+        kv_bytes: f64,
+    ) -> AttentionParts {
         let heads = m.num_attention_heads as f64 / tp as f64;
         let kv_heads = (m.num_kv_heads as f64 / tp as f64).max(1.0);
         let hd = m.head_dim as f64;
-        let dt = kv_bytes;
-        let mut ms = 0.0;
+        let mut prefill_ms = 0.0;
         if s.prefill_seqs > 0 {
             let flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;
-            ms += self.prefill_fixed_ms + flops / (d.peak_flops() * self.prefill_efficiency) * 1e3;
-            ms += self.prefill_per_token_ms * s.prefill_tokens as f64;
+            prefill_ms +=
+                self.prefill_fixed_ms + flops / (d.peak_flops() * self.prefill_efficiency) * 1e3;
+            prefill_ms += self.prefill_per_token_ms * s.prefill_tokens as f64;
         }
-        if s.decode_seqs > 0 {
-            let bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * dt;
-            ms += self.decode_fixed_ms
-                + bytes / (d.memory_bandwidth_bytes_s() * self.decode_efficiency) * 1e3
-                + self.decode_per_seq_ms * s.decode_seqs as f64;
+        AttentionParts {
+            prefill_ms,
+            decode: s.decode_seqs > 0,
+            kv_heads,
+            hd,
+            kv_bytes,
+            decode_fixed_ms: self.decode_fixed_ms,
+            decode_bytes_per_s: d.memory_bandwidth_bytes_s() * self.decode_efficiency,
+            decode_seqs_ms: self.decode_per_seq_ms * s.decode_seqs as f64,
+        }
+    }
+}
+
+/// One layer's attention time for a batch but for reading the decode sequences' KV cache
+/// ([`AttentionModel::parts`]): what every step of a run of decode steps shares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionParts {
+    /// The prefill attention, ms (0 without prefill sequences).
+    prefill_ms: f64,
+    /// The batch has decode sequences.
+    decode: bool,
+    /// KV heads on this GPU, head dimension and bytes per KV-cache element.
+    kv_heads: f64,
+    hd: f64,
+    kv_bytes: f64,
+    /// Fixed cost of the decode attention call, ms; achieved bytes per second reading the KV cache;
+    /// and the cost of the decode sequences, ms.
+    decode_fixed_ms: f64,
+    decode_bytes_per_s: f64,
+    decode_seqs_ms: f64,
+}
+
+impl AttentionParts {
+    /// The layer's attention time when its decode sequences' contexts sum to `context_sum` tokens,
+    /// ms: bit for bit [`AttentionModel::time_ms`] of a shape with that context.
+    #[inline]
+    pub fn at(&self, context_sum: u64) -> f64 {
+        let mut ms = self.prefill_ms;
+        if self.decode {
+            let bytes = context_sum as f64 * 2.0 * self.kv_heads * self.hd * self.kv_bytes;
+            ms +=
+                self.decode_fixed_ms + bytes / self.decode_bytes_per_s * 1e3 + self.decode_seqs_ms;
         }
         ms
     }

@@ -10,6 +10,7 @@ pub mod profile;
 pub mod roofline;
 
 pub use crate::cluster::shape::BatchShape;
+pub use crate::cluster::DecodeRun;
 pub use crate::sim::{CostModel, StageCost};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,10 +64,16 @@ impl RangeCounts {
     /// [`RangeCounts::new`] (by index: the loop counts on every stage); an index out of range counts
     /// nothing.
     pub fn record_at(&self, i: usize, beyond: bool) {
-        if let Some((_, n, b)) = self.ops.get(i) {
-            n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            if beyond {
-                b.store(b.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.record_n(i, 1, beyond as u64);
+    }
+
+    /// Counts `n` predictions of the `i`-th operation, `beyond` of them extrapolated: as `n` calls of
+    /// [`RangeCounts::record_at`] (for the steps of a run of decode steps priced at once).
+    pub fn record_n(&self, i: usize, n: u64, beyond: u64) {
+        if let Some((_, c, b)) = self.ops.get(i) {
+            c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+            if beyond > 0 {
+                b.store(b.load(Ordering::Relaxed) + beyond, Ordering::Relaxed);
             }
         }
     }

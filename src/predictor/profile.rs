@@ -17,13 +17,13 @@
 //! tables are scaled by the roofline's ratio ([`Roofline::linear_scale`], docs/precision.md). A
 //! mixture-of-experts model's MLP operations come from the roofline ([`MOE_MLP_OPS`]).
 
-use super::attention::AttentionModel;
+use super::attention::{AttentionModel, AttentionParts};
 use super::fit::{
     fold_split, mape, max_abs_err, quadratic_cv_mape, select_forest, Forest, ForestParams,
     Quadratic,
 };
-use super::roofline::Roofline;
-use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
+use super::roofline::{Roofline, StageParts};
+use super::{BatchShape, CostModel, DecodeRun, Predictor, PredictorInfo, StageCost};
 use crate::csvio::CsvTable;
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
@@ -896,39 +896,38 @@ impl ProfilePredictor {
     }
 
     /// Host overhead of an iteration of `batch_size` sequences, ms: the fitted components' sum, else
-    /// the constant.
-    fn cpu_overhead_ms(&self, batch_size: u32) -> f64 {
+    /// the constant; and whether the prediction is beyond the profile (`None`: not a prediction to
+    /// count, the constant).
+    fn cpu_overhead_ms(&self, batch_size: u32) -> (f64, Option<bool>) {
         let Some(first) = self.tables.cpu_overheads.first() else {
-            return self.iteration_overhead_ms;
+            return (self.iteration_overhead_ms, None);
         };
         let b = batch_size.max(1);
-        self.counts
-            .record_at(CPU_OVERHEAD, b as f64 > first.profiled_max);
-        self.tables.cpu_overheads.iter().map(|t| t.eval_ms(b)).sum()
+        let ms = self.tables.cpu_overheads.iter().map(|t| t.eval_ms(b)).sum();
+        (ms, Some(b as f64 > first.profiled_max))
     }
 
     pub fn report(&self) -> &FitReport {
         &self.tables.report
     }
 
-    /// Sum of the per-layer op tables at `tokens`, ms. The linear layers' tables (profiled with 16-bit
+    /// Sum of the per-layer op tables at `tokens`, ms, and whether `tokens` is beyond the tables
+    /// (`None` for no tokens: nothing predicted). The linear layers' tables (profiled with 16-bit
     /// weights and arithmetic) are scaled by the roofline's ratio of their time at the run's precision
     /// to their time at 16 bits ([`Roofline::linear_scale`], exactly 1 at 16 bits).
-    fn layer_ops_ms(&self, tokens: u32) -> f64 {
+    fn layer_ops_ms(&self, tokens: u32) -> (f64, Option<bool>) {
         if tokens == 0 {
-            return 0.0;
+            return (0.0, None);
         }
         let beyond = self
             .tables
             .layer_ops
             .first()
             .is_some_and(|t| tokens as usize > t.values_ms.len());
-        self.counts.record_at(LINEAR_LAYERS, beyond);
         let scale = self.roofline.linear_scale(tokens);
-        if self.model.moe.is_some() {
+        let ms = if self.model.moe.is_some() {
             // A mixture-of-experts model's MLP comes from the roofline ([`MOE_MLP_OPS`]).
-            return self
-                .tables
+            self.tables
                 .layer_ops
                 .iter()
                 .filter(|t| !MOE_MLP_OPS.contains(&t.op.as_str()))
@@ -940,95 +939,183 @@ impl ProfilePredictor {
                         ms
                     }
                 })
-                .sum();
-        }
-        if scale == 1.0 {
-            return self
-                .tables
+                .sum()
+        } else if scale == 1.0 {
+            self.tables
                 .layer_ops
                 .iter()
                 .map(|t| t.eval_ms(tokens))
-                .sum();
-        }
-        self.tables
-            .layer_ops
-            .iter()
-            .map(|t| {
-                let ms = t.eval_ms(tokens);
-                if LINEAR_OPS.contains(&t.op.as_str()) {
-                    ms * scale
-                } else {
-                    ms
-                }
-            })
-            .sum()
+                .sum()
+        } else {
+            self.tables
+                .layer_ops
+                .iter()
+                .map(|t| {
+                    let ms = t.eval_ms(tokens);
+                    if LINEAR_OPS.contains(&t.op.as_str()) {
+                        ms * scale
+                    } else {
+                        ms
+                    }
+                })
+                .sum()
+        };
+        (ms, Some(beyond))
     }
-}
 
-impl CostModel for ProfilePredictor {
-    fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
-        let rl = self.roofline.stage_cost(s, stage);
+    /// A stage's cost for batch `s` but for the decode attention, which [`ProfileParts::at`] adds for
+    /// a given decode context, and which predictions it makes. Reads nothing of the decode context
+    /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
+    fn parts(&self, s: &BatchShape, stage: u32) -> ProfileParts {
+        let mut counted = [None; COUNTED_OPS.len()];
         let layers = (self.model.num_layers / self.stages) as f64;
         let tokens = s.total_tokens();
         let act_bytes = tokens as f64
             * self.model.hidden_size as f64
             * self.roofline.precision().activation_bytes;
         if s.prefill_seqs > 0 {
-            self.counts.record_at(
-                ATTENTION_PREFILL,
-                s.prefill_max_context as f64 > self.tables.report.attention.max_context,
-            );
+            counted[ATTENTION_PREFILL] =
+                Some(s.prefill_max_context as f64 > self.tables.report.attention.max_context);
         }
-        if s.decode_seqs > 0 {
-            self.counts.record_at(
-                ATTENTION_DECODE,
-                s.decode_max_context as f64 > self.tables.report.attention.max_context,
-            );
-        }
-        let mut per_layer_ms = self.layer_ops_ms(tokens)
-            + self.tables.attention.time_ms(
-                s,
-                &self.model,
-                &self.device,
-                self.tp,
-                self.roofline.precision().kv_bytes,
-            );
-        if self.tp > 1 {
-            per_layer_ms += 2.0
-                * match &self.tables.all_reduce {
-                    Some(t) => t.eval_ms(act_bytes),
-                    None => self.roofline.all_reduce_s(act_bytes) * 1e3,
-                };
-        }
-        let mut ms = per_layer_ms * layers;
-        if self.model.moe.is_some() {
+        let (layer_ops_ms, linear) = self.layer_ops_ms(tokens);
+        counted[LINEAR_LAYERS] = linear;
+        let attention = self.tables.attention.parts(
+            s,
+            &self.model,
+            &self.device,
+            self.tp,
+            self.roofline.precision().kv_bytes,
+        );
+        let all_reduce_ms = (self.tp > 1).then(|| {
+            2.0 * match &self.tables.all_reduce {
+                Some(t) => t.eval_ms(act_bytes),
+                None => self.roofline.all_reduce_s(act_bytes) * 1e3,
+            }
+        });
+        let moe_ms = self.model.moe.is_some().then(|| {
             let per_stage = self.model.num_layers / self.stages;
             let first = stage.saturating_mul(per_stage);
-            ms += (first..first.saturating_add(per_stage))
+            (first..first.saturating_add(per_stage))
                 .map(|l| self.roofline.mlp_s(tokens, self.model.is_moe_layer(l)) * 1e3)
-                .sum::<f64>();
-        }
+                .sum::<f64>()
+        });
         let mut host_ms = 0.0;
-        if stage + 1 == self.stages {
-            ms += self.roofline.lm_head_s(s) * 1e3;
-            host_ms = self.cpu_overhead_ms(s.prefill_seqs + s.decode_seqs);
+        let end_ms = if stage + 1 == self.stages {
+            let (ms, cpu) = self.cpu_overhead_ms(s.prefill_seqs + s.decode_seqs);
+            host_ms = ms;
+            counted[CPU_OVERHEAD] = cpu;
+            self.roofline.lm_head_s(s) * 1e3
         } else {
             let b = act_bytes / self.tp as f64;
-            ms += match &self.tables.send_recv {
+            match &self.tables.send_recv {
                 Some(t) => {
-                    self.counts
-                        .record_at(SEND_RECV, b > t.bytes[t.bytes.len() - 1]);
+                    counted[SEND_RECV] = Some(b > t.bytes[t.bytes.len() - 1]);
                     t.eval_ms(b)
                 }
                 None => self.roofline.send_recv_s(b) * 1e3,
-            };
+            }
+        };
+        ProfileParts {
+            roofline: self.roofline.stage_parts(s, stage),
+            layer_ops_ms,
+            attention,
+            all_reduce_ms,
+            layers,
+            moe_ms,
+            end_ms,
+            host_ns: crate::units::round_ns(host_ms * 1e6),
+            counted,
+            decode: s.decode_seqs > 0,
         }
+    }
+
+    /// Counts the predictions of `steps` stages priced from `p`, `decode_beyond` of whose decode
+    /// contexts are beyond the attention profile.
+    fn count(&self, p: &ProfileParts, steps: u64, decode_beyond: u64) {
+        for (i, c) in p.counted.iter().enumerate() {
+            if let Some(beyond) = *c {
+                self.counts
+                    .record_n(i, steps, if beyond { steps } else { 0 });
+            }
+        }
+        if p.decode {
+            self.counts.record_n(ATTENTION_DECODE, steps, decode_beyond);
+        }
+    }
+
+    /// Whether a decode context of at most `max_context` tokens is beyond the attention profile.
+    fn decode_beyond(&self, max_context: u32) -> bool {
+        max_context as f64 > self.tables.report.attention.max_context
+    }
+}
+
+/// A stage's cost but for the decode attention ([`ProfilePredictor::parts`]): what every step of a
+/// run of decode steps shares, and the predictions each step counts.
+#[derive(Debug, Clone, Copy)]
+struct ProfileParts {
+    /// FLOPs and bytes (for power) from the roofline.
+    roofline: StageParts,
+    /// Per-layer operation tables, ms.
+    layer_ops_ms: f64,
+    attention: AttentionParts,
+    /// Per layer, the tensor-parallel all-reduces (with TP), ms.
+    all_reduce_ms: Option<f64>,
+    layers: f64,
+    /// The stage's mixture-of-experts MLPs, ms (an MoE model).
+    moe_ms: Option<f64>,
+    /// The output head (last stage) or the send to the next stage, ms.
+    end_ms: f64,
+    host_ns: u64,
+    /// Per operation of [`COUNTED_OPS`] predicted (the decode attention aside, whose range depends on
+    /// the context): whether beyond the profile.
+    counted: [Option<bool>; COUNTED_OPS.len()],
+    /// The batch has decode sequences (the decode attention is predicted).
+    decode: bool,
+}
+
+impl ProfileParts {
+    /// The stage's cost when its decode sequences' contexts sum to `context_sum` tokens: the parts
+    /// and the decode attention added in one fixed order, so that every caller gets the same bits.
+    #[inline]
+    fn at(&self, context_sum: u64) -> StageCost {
+        let rl = self.roofline.at(context_sum);
+        let mut per_layer_ms = self.layer_ops_ms + self.attention.at(context_sum);
+        if let Some(ar) = self.all_reduce_ms {
+            per_layer_ms += ar;
+        }
+        let mut ms = per_layer_ms * self.layers;
+        if let Some(moe) = self.moe_ms {
+            ms += moe;
+        }
+        ms += self.end_ms;
         StageCost {
             time_ns: duration_ns(ms * 1e6),
-            host_ns: crate::units::round_ns(host_ms * 1e6),
+            host_ns: self.host_ns,
             flops: rl.flops,
             bytes: rl.bytes,
         }
+    }
+}
+
+impl CostModel for ProfilePredictor {
+    fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
+        let p = self.parts(s, stage);
+        let beyond = p.decode && self.decode_beyond(s.decode_max_context);
+        self.count(&p, 1, beyond as u64);
+        p.at(s.decode_context_sum)
+    }
+
+    /// The stage's parts once, the decode attention per step.
+    fn run_costs(&self, first: &BatchShape, run: &DecodeRun, stage: u32, out: &mut Vec<StageCost>) {
+        let p = self.parts(first, stage);
+        let mut beyond = 0u64;
+        out.extend((0..run.steps).map(|j| {
+            let s = run.shape_of_step(first, j);
+            beyond += (p.decode && self.decode_beyond(s.decode_max_context)) as u64;
+            p.at(s.decode_context_sum)
+        }));
+        self.count(&p, run.steps as u64, beyond);
     }
 }
 

@@ -15,7 +15,7 @@
 //! Input: the model and device specs, the precision, the parallelism and [`RooflineParams`]. Output: a
 //! [`StageCost`] per batch shape. Reads no file and touches no state outside its own struct.
 
-use super::{BatchShape, CostModel, Predictor, PredictorInfo, StageCost};
+use super::{BatchShape, CostModel, DecodeRun, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec, MoeSpec};
 use crate::precision::Precision;
 use crate::units::duration_ns;
@@ -224,9 +224,12 @@ impl Roofline {
         &self.precision
     }
 
-    /// FLOPs and bytes of one layer's work on one GPU, and its time in seconds; `moe_layer`: a
-    /// mixture-of-experts layer of an MoE model (ignored for a dense model).
-    fn layer(&self, s: &BatchShape, moe_layer: bool) -> (f64, f64, f64) {
+    /// One layer's work on one GPU for batch `s` up to the decode attention, which
+    /// [`LayerParts::at`] adds for a given decode context; `moe_layer`: a mixture-of-experts layer of
+    /// an MoE model (ignored for a dense model). Reads nothing of the decode context
+    /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
+    fn layer_parts(&self, s: &BatchShape, moe_layer: bool) -> LayerParts {
         let m = &self.model;
         let tp = self.tp as f64;
         let dt = self.precision.activation_bytes;
@@ -257,14 +260,6 @@ impl Roofline {
         } else {
             0.0
         };
-        // Decode: each sequence reads its whole KV cache.
-        let dec_bytes = s.decode_context_sum as f64 * 2.0 * kv_heads * hd * kvb;
-        let dec_flops = 4.0 * heads * hd * s.decode_context_sum as f64;
-        let t_dec = if s.decode_seqs > 0 {
-            self.op_time_s(dec_flops, dec_bytes)
-        } else {
-            0.0
-        };
 
         // Tensor parallelism: two all-reduces of the layer's activations.
         let t_ar = if self.tp > 1 {
@@ -273,10 +268,199 @@ impl Roofline {
             0.0
         };
 
-        let flops = lin_flops + pre_flops + dec_flops;
-        let bytes = lin_bytes + elem_bytes + pre_bytes + dec_bytes;
-        let time = t_lin + t_elem + t_pre + t_dec + t_ar + self.params.layer_overhead_us * 1e-6;
-        (flops, bytes, time)
+        LayerParts {
+            flops: lin_flops + pre_flops,
+            bytes: lin_bytes + elem_bytes + pre_bytes,
+            time: t_lin + t_elem + t_pre,
+            decode: s.decode_seqs > 0,
+            kv_heads,
+            hd,
+            kvb,
+            dec_flops_per_token: 4.0 * heads * hd,
+            flops_per_s: self.flops_per_s,
+            bytes_per_s: self.bytes_per_s,
+            t_ar,
+            overhead_s: self.params.layer_overhead_us * 1e-6,
+        }
+    }
+
+    /// A stage's cost on one GPU for batch `s` but for the decode attention, which [`StageParts::at`]
+    /// adds for a given decode context. Reads nothing of the decode context (`decode_context_sum`,
+    /// `decode_max_context`), so every step of a run of decode steps shares it.
+    #[inline]
+    pub fn stage_parts(&self, s: &BatchShape, stage: u32) -> StageParts {
+        let m = &self.model;
+        let per_stage = m.num_layers / self.stages;
+        let layers = per_stage as f64;
+        let kinds = if m.moe.is_some() {
+            // This stage's MoE layers and dense layers (the model's first_dense_layers).
+            let first = stage.saturating_mul(per_stage);
+            let moe_layers = (first..first.saturating_add(per_stage))
+                .filter(|&l| m.is_moe_layer(l))
+                .count() as f64;
+            LayerKinds::Mixed {
+                moe: self.layer_parts(s, true),
+                moe_layers,
+                dense: self.layer_parts(s, false),
+                dense_layers: layers - moe_layers,
+            }
+        } else {
+            LayerKinds::Dense {
+                layer: self.layer_parts(s, false),
+                layers,
+            }
+        };
+        let dt = self.precision.activation_bytes;
+        let h = m.hidden_size as f64;
+        let (end, host) = if stage + 1 == self.stages {
+            // Output head on the sampled sequences (vocab split across TP); the host-side work of the
+            // iteration (scheduling, sampling, preparing inputs), paid once per batch, is host time (the
+            // engine model decides how much of it the GPU waits through).
+            let head_w = m.vocab_size as f64 * h / self.tp as f64;
+            let hf = 2.0 * head_w * s.sampled_seqs as f64;
+            let hb = head_w * self.precision.embedding_bytes
+                + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
+            (
+                StageEnd::Head {
+                    flops: hf,
+                    bytes: hb,
+                    time: self.op_time_s(hf, hb),
+                },
+                self.params.iteration_overhead_ms * 1e-3,
+            )
+        } else {
+            // Send the activations to the next stage.
+            let send = self.send_recv_s(s.total_tokens() as f64 * h * dt / self.tp as f64);
+            (StageEnd::Send { time: send }, 0.0)
+        };
+        StageParts {
+            kinds,
+            end,
+            host_ns: crate::units::round_ns(host * 1e9),
+        }
+    }
+}
+
+/// One layer's FLOPs, bytes and seconds on one GPU up to its decode attention
+/// ([`Roofline::layer_parts`]), and what [`LayerParts::at`] needs to add it and the terms after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LayerParts {
+    /// Linear layers and prefill attention: FLOPs; and with the elementwise work, bytes and seconds.
+    flops: f64,
+    bytes: f64,
+    time: f64,
+    /// The batch has decode sequences (their attention takes time).
+    decode: bool,
+    /// KV heads on this GPU, head dimension and bytes per KV element: what the decode attention reads.
+    kv_heads: f64,
+    hd: f64,
+    kvb: f64,
+    /// Decode-attention FLOPs per token of context (`4 x heads x head_dim`).
+    dec_flops_per_token: f64,
+    /// The roofline's achieved FLOP/s and bytes per second of attention.
+    flops_per_s: f64,
+    bytes_per_s: f64,
+    /// Seconds of the tensor-parallel all-reduces and of the fixed per-layer overhead.
+    t_ar: f64,
+    overhead_s: f64,
+}
+
+impl LayerParts {
+    /// The layer's FLOPs, bytes and seconds when its decode sequences' contexts sum to `context_sum`
+    /// tokens: the parts and the decode attention added in one fixed order, so that every caller gets
+    /// the same bits.
+    #[inline]
+    fn at(&self, context_sum: u64) -> (f64, f64, f64) {
+        // Decode: each sequence reads its whole KV cache.
+        let ctx = context_sum as f64;
+        let dec_bytes = ctx * 2.0 * self.kv_heads * self.hd * self.kvb;
+        let dec_flops = self.dec_flops_per_token * ctx;
+        let t_dec = if self.decode {
+            (dec_flops / self.flops_per_s).max(dec_bytes / self.bytes_per_s)
+        } else {
+            0.0
+        };
+        (
+            self.flops + dec_flops,
+            self.bytes + dec_bytes,
+            self.time + t_dec + self.t_ar + self.overhead_s,
+        )
+    }
+}
+
+/// The layers of a stage ([`Roofline::stage_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LayerKinds {
+    /// A dense model's `layers` alike.
+    Dense { layer: LayerParts, layers: f64 },
+    /// A mixture-of-experts model's MoE and dense layers.
+    Mixed {
+        moe: LayerParts,
+        moe_layers: f64,
+        dense: LayerParts,
+        dense_layers: f64,
+    },
+}
+
+/// What follows a stage's layers: the output head (last stage) or the send to the next stage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StageEnd {
+    Head { flops: f64, bytes: f64, time: f64 },
+    Send { time: f64 },
+}
+
+/// A stage's cost on one GPU but for the decode attention ([`Roofline::stage_parts`]): what every step
+/// of a run of decode steps shares.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageParts {
+    kinds: LayerKinds,
+    end: StageEnd,
+    host_ns: u64,
+}
+
+impl StageParts {
+    /// The stage's cost when its decode sequences' contexts sum to `context_sum` tokens: bit for bit
+    /// [`Roofline::stage_cost`] of a shape with that context.
+    #[inline]
+    pub fn at(&self, context_sum: u64) -> StageCost {
+        let (mut flops, mut bytes, mut time) = match &self.kinds {
+            LayerKinds::Dense { layer, layers } => {
+                let (lf, lb, lt) = layer.at(context_sum);
+                (lf * layers, lb * layers, lt * layers)
+            }
+            LayerKinds::Mixed {
+                moe,
+                moe_layers,
+                dense,
+                dense_layers,
+            } => {
+                let (mf, mb, mt) = moe.at(context_sum);
+                let (df, db, dt) = dense.at(context_sum);
+                (
+                    mf * moe_layers + df * dense_layers,
+                    mb * moe_layers + db * dense_layers,
+                    mt * moe_layers + dt * dense_layers,
+                )
+            }
+        };
+        match self.end {
+            StageEnd::Head {
+                flops: hf,
+                bytes: hb,
+                time: ht,
+            } => {
+                flops += hf;
+                bytes += hb;
+                time += ht;
+            }
+            StageEnd::Send { time: send } => time += send,
+        }
+        StageCost {
+            time_ns: duration_ns(time * 1e9),
+            host_ns: self.host_ns,
+            flops,
+            bytes,
+        }
     }
 }
 
@@ -317,53 +501,15 @@ impl Roofline {
 
 impl CostModel for Roofline {
     fn stage_cost(&self, s: &BatchShape, stage: u32) -> StageCost {
-        let m = &self.model;
-        let per_stage = m.num_layers / self.stages;
-        let layers = per_stage as f64;
-        let (mut flops, mut bytes, mut time);
-        if m.moe.is_some() {
-            // This stage's MoE layers and dense layers (the model's first_dense_layers).
-            let first = stage.saturating_mul(per_stage);
-            let moe_layers = (first..first.saturating_add(per_stage))
-                .filter(|&l| m.is_moe_layer(l))
-                .count() as f64;
-            let (mf, mb, mt) = self.layer(s, true);
-            let (df, db, dt) = self.layer(s, false);
-            let dense_layers = layers - moe_layers;
-            flops = mf * moe_layers + df * dense_layers;
-            bytes = mb * moe_layers + db * dense_layers;
-            time = mt * moe_layers + dt * dense_layers;
-        } else {
-            let (lf, lb, lt) = self.layer(s, false);
-            flops = lf * layers;
-            bytes = lb * layers;
-            time = lt * layers;
-        }
-        let mut host = 0.0;
-        let dt = self.precision.activation_bytes;
-        let h = m.hidden_size as f64;
-        if stage + 1 == self.stages {
-            // Output head on the sampled sequences (vocab split across TP); the host-side work of the
-            // iteration (scheduling, sampling, preparing inputs), paid once per batch, is host time (the
-            // engine model decides how much of it the GPU waits through).
-            let head_w = m.vocab_size as f64 * h / self.tp as f64;
-            let hf = 2.0 * head_w * s.sampled_seqs as f64;
-            let hb = head_w * self.precision.embedding_bytes
-                + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
-            flops += hf;
-            bytes += hb;
-            time += self.op_time_s(hf, hb);
-            host = self.params.iteration_overhead_ms * 1e-3;
-        } else {
-            // Send the activations to the next stage.
-            time += self.send_recv_s(s.total_tokens() as f64 * h * dt / self.tp as f64);
-        }
-        StageCost {
-            time_ns: duration_ns(time * 1e9),
-            host_ns: crate::units::round_ns(host * 1e9),
-            flops,
-            bytes,
-        }
+        self.stage_parts(s, stage).at(s.decode_context_sum)
+    }
+
+    /// The stage's parts once, the decode attention per step.
+    fn run_costs(&self, first: &BatchShape, run: &DecodeRun, stage: u32, out: &mut Vec<StageCost>) {
+        let parts = self.stage_parts(first, stage);
+        out.extend(
+            (0..run.steps).map(|j| parts.at(run.shape_of_step(first, j).decode_context_sum)),
+        );
     }
 }
 

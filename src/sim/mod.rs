@@ -139,6 +139,8 @@ struct Sim<'a> {
     pools: Option<Pools>,
     kv: KvTransfers,
     group_busy_ns: Vec<u64>,
+    /// The costs of the steps of the run being priced (kept to reuse its allocation).
+    step_costs: Vec<StageCost>,
 }
 
 /// The decode side of disaggregated serving: replicas `0..prefill` prefill, the rest decode.
@@ -293,6 +295,7 @@ pub fn run_into(
         pools,
         kv: KvTransfers::default(),
         group_busy_ns: vec![0; (hw.replicas * hw.pipeline_stages) as usize],
+        step_costs: Vec::new(),
     };
     if let Some(first) = specs.first() {
         sim.queue.push(first.arrival_ns, Event::Arrival(0))?;
@@ -599,21 +602,37 @@ impl Sim<'_> {
         stage: u32,
     ) -> (StageCost, StagePrice) {
         let cost = self.cost.stage_cost(shape, stage);
-        let price = match self.energy {
-            Some(e) => e.power.price(&cost),
-            None => StagePrice::unpriced(&cost),
-        };
-        (cost, price)
+        (cost, self.price(&cost))
+    }
+
+    /// The price of a stage of cost `c`: by the energy model, or unpriced without one.
+    fn price(&self, c: &StageCost) -> StagePrice {
+        match self.energy {
+            Some(e) => e.power.price(c),
+            None => StagePrice::unpriced(c),
+        }
     }
 
     /// The cost and price of batch `id`'s run of decode steps on `stage`, each step priced on its own
     /// shape (its durations go to the batch's `step_ns`): times, work and energy summed, power and
-    /// clock weighted by the time they held.
+    /// clock weighted by the time they held. The cost model prices the run's steps in one call
+    /// ([`CostModel::run_costs`]), which saves it recomputing per step what the growing context does
+    /// not change.
     fn price_run(&mut self, id: u32, stage: u32) -> Result<(StageCost, StagePrice)> {
         let batch = &self.batches[id as usize];
         let (run, first) = (batch.run, batch.shape);
         let mut step_ns = std::mem::take(&mut self.batches[id as usize].step_ns);
         step_ns.clear();
+        let mut costs = std::mem::take(&mut self.step_costs);
+        costs.clear();
+        self.cost.run_costs(&first, &run, stage, &mut costs);
+        if costs.len() != run.steps as usize {
+            return Err(Error::Internal(format!(
+                "the cost model priced {} steps of a run of {}",
+                costs.len(),
+                run.steps
+            )));
+        }
         let mut cost = StageCost::default();
         let mut price = StagePrice {
             gpu_ns: 0,
@@ -623,8 +642,8 @@ impl Sim<'_> {
             clock: 0.0,
         };
         let overflow = || Error::Internal(format!("a run of {} decode steps overflows", run.steps));
-        for j in 0..run.steps {
-            let (c, p) = self.price_step(&run.shape_of_step(&first, j), stage);
+        for c in &costs {
+            let p = self.price(c);
             let (g, h) = (p.gpu_ns as f64, c.host_ns as f64);
             step_ns.push(p.gpu_ns.checked_add(c.host_ns).ok_or_else(overflow)?);
             cost.time_ns = cost.time_ns.checked_add(c.time_ns).ok_or_else(overflow)?;
@@ -646,6 +665,7 @@ impl Sim<'_> {
             self.price_step(&first, stage).1.host_power_w
         };
         self.batches[id as usize].step_ns = step_ns;
+        self.step_costs = costs;
         Ok((cost, price))
     }
 

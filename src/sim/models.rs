@@ -5,7 +5,7 @@
 //! stage, no allocation.
 
 use crate::cluster::window::RequestWindow;
-use crate::cluster::{BatchItem, BatchShape};
+use crate::cluster::{BatchItem, BatchShape, DecodeRun};
 use serde::Serialize;
 
 /// The predicted cost of one batch on one pipeline stage (per GPU of the stage).
@@ -26,6 +26,17 @@ pub struct StageCost {
 /// Prices a batch stage. Pure: the same shape and stage give the same cost.
 pub trait CostModel {
     fn stage_cost(&self, shape: &BatchShape, stage: u32) -> StageCost;
+
+    /// Appends to `out` the cost on `stage` of each step of `run`, in step order, step 0 having shape
+    /// `first`: bit for bit [`CostModel::stage_cost`] of each step's shape
+    /// ([`DecodeRun::shape_of_step`]), with the same side effects (prediction counts) as pricing the
+    /// steps one by one. The default does just that. A static batch's run is hundreds of steps that
+    /// differ only in their decode context, so a model overrides it to compute once what the context
+    /// does not change (the linear layers, the output head, the host time) and per step only the
+    /// attention over the context.
+    fn run_costs(&self, first: &BatchShape, run: &DecodeRun, stage: u32, out: &mut Vec<StageCost>) {
+        out.extend((0..run.steps).map(|j| self.stage_cost(&run.shape_of_step(first, j), stage)));
+    }
 }
 
 /// A stage priced by the power model: how long its GPU work takes at the clocks the power cap allows,

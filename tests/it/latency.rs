@@ -545,3 +545,118 @@ fn vidur_current_profiling_layout_is_not_read() {
         .iter()
         .all(|o| o.values_ms.iter().all(|v| *v > 0.0)));
 }
+
+/// A cost model that prices a run of decode steps one step at a time (the trait's default), for
+/// comparison with a model's own `run_costs`.
+struct StepByStep<'a>(&'a dyn simwatt::sim::CostModel);
+
+impl simwatt::sim::CostModel for StepByStep<'_> {
+    fn stage_cost(&self, s: &simwatt::cluster::BatchShape, stage: u32) -> simwatt::sim::StageCost {
+        self.0.stage_cost(s, stage)
+    }
+}
+
+/// Step 0 of a static batch: decode sequences of `growing` contexts and padding sequences of
+/// `fixed` contexts, and its run of `steps` steps.
+fn static_run(
+    growing: &[u32],
+    fixed: &[u32],
+    steps: u32,
+) -> (simwatt::cluster::BatchShape, simwatt::cluster::DecodeRun) {
+    let mut shape = simwatt::cluster::BatchShape::default();
+    let mut run = simwatt::cluster::DecodeRun {
+        steps,
+        ..Default::default()
+    };
+    for &c in growing {
+        shape.add_decode(c);
+        run.growing += 1;
+        run.growing_max_context = run.growing_max_context.max(c + 1);
+    }
+    for &c in fixed {
+        shape.add_decode(c);
+        run.fixed_max_context = run.fixed_max_context.max(c + 1);
+    }
+    (shape, run)
+}
+
+#[test]
+fn a_run_of_decode_steps_priced_at_once_costs_bit_for_bit_its_steps_priced_one_by_one() {
+    use simwatt::sim::{CostModel, StageCost};
+    let bits = |c: &[StageCost]| -> Vec<(u64, u64, u64, u64)> {
+        c.iter()
+            .map(|c| (c.time_ns, c.host_ns, c.flops.to_bits(), c.bytes.to_bits()))
+            .collect()
+    };
+    // Runs of static batches: a few sequences (a CUDA graph pads them), many (eager beyond the largest
+    // graph), contexts growing past the attention profile's longest, padding sequences longer than
+    // any growing one, and a prefill-free batch of one sequence.
+    let runs = [
+        static_run(&[100, 2000, 4000], &[50], 300),
+        static_run(&[4090; 7], &[], 40),
+        static_run(&[10], &[9000, 20], 25),
+        static_run(
+            &(1..700).map(|i| i * 5).collect::<Vec<_>>(),
+            &[3, 3000],
+            130,
+        ),
+        static_run(&[1], &[], 2),
+    ];
+    let configs: [&[&str]; 8] = [
+        &[],
+        &["engine.name=vllm", "engine.version=\"0.11\""],
+        &["predictor.type=roofline"],
+        &["hardware.tensor_parallel=2"],
+        &["hardware.pipeline_stages=2"],
+        &["hardware.tensor_parallel=2", "predictor.type=roofline"],
+        &["precision.weights=int8"],
+        &[
+            "hardware.gpu=h100",
+            "model=Qwen/Qwen3-30B-A3B",
+            "predictor.type=roofline",
+        ],
+    ];
+    for set in configs {
+        let o = simulate(&quickstart(), &[&["workload.requests=2"], set].concat());
+        let s = &o.scenario;
+        let predictor =
+            || simwatt::drivers::simulate::build_predictor(s, &caches().tables).unwrap();
+        let (fast, slow, default) = (predictor(), predictor(), predictor());
+        let (fast_engine, slow_engine, default_engine) = (
+            simwatt::engine::EngineCost::new(&*fast, s),
+            simwatt::engine::EngineCost::new(&*slow, s),
+            simwatt::engine::EngineCost::new(&*default, s),
+        );
+        for stage in 0..s.hardware.pipeline_stages {
+            for (first, run) in &runs {
+                let one_by_one = |m: &dyn CostModel| -> Vec<StageCost> {
+                    (0..run.steps)
+                        .map(|j| m.stage_cost(&run.shape_of_step(first, j), stage))
+                        .collect()
+                };
+                let mut at_once = Vec::new();
+                fast.run_costs(first, run, stage, &mut at_once);
+                assert_eq!(bits(&at_once), bits(&one_by_one(&*slow)), "{set:?} {run:?}");
+                at_once.clear();
+                fast_engine.run_costs(first, run, stage, &mut at_once);
+                let steps = one_by_one(&slow_engine);
+                assert_eq!(bits(&at_once), bits(&steps), "{set:?} {run:?}");
+                // The trait's default, through the engine.
+                let mut by_default = Vec::new();
+                StepByStep(&default_engine).run_costs(first, run, stage, &mut by_default);
+                assert_eq!(bits(&by_default), bits(&steps), "{set:?} {run:?}");
+            }
+        }
+        // The same predictions counted, in range and beyond it (the profiles' attention was
+        // measured to contexts of a few thousand tokens: the runs above go beyond).
+        let counts = fast.info().out_of_range;
+        assert_eq!(counts, slow.info().out_of_range, "{set:?}");
+        if set.is_empty() {
+            let decode = counts.iter().find(|c| c.op == "attention_decode").unwrap();
+            assert!(
+                decode.beyond_profile > 0 && decode.beyond_profile < decode.predictions,
+                "{decode:?}"
+            );
+        }
+    }
+}
