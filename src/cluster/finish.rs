@@ -138,9 +138,7 @@ pub fn finish_batch(
         }
     }
     if completed > 0 || !replica.handoffs.is_empty() {
-        replica
-            .running
-            .retain(|&q| requests[q as usize].phase == Phase::Running);
+        drop_finished(replica, requests);
     }
     Ok(completed)
 }
@@ -191,13 +189,12 @@ fn complete(req: &mut Request, replica: &mut Replica, at: SimTime) {
     replica.outstanding -= 1;
 }
 
-/// Takes the `completed` requests that just completed off their replica's running list.
-fn drop_completed(replica: &mut Replica, requests: &RequestWindow, completed: u64) {
-    if completed > 0 {
-        replica
-            .running
-            .retain(|&q| requests[q as usize].phase != Phase::Completed);
-    }
+/// Takes the requests that just left the running phase (completed, or handed off to the decode
+/// pool) off their replica's running list.
+fn drop_finished(replica: &mut Replica, requests: &RequestWindow) {
+    replica
+        .running
+        .retain(|&q| requests[q as usize].phase == Phase::Running);
 }
 
 /// [`finish_batch`] for a batch of a run of decode steps ([`crate::cluster::DecodeRun`]) that ends at
@@ -268,6 +265,8 @@ fn finish_run(
             completed += 1;
         }
     }
-    drop_completed(replica, requests, completed);
+    if completed > 0 {
+        drop_finished(replica, requests);
+    }
     Ok(completed)
 }

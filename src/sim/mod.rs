@@ -88,12 +88,9 @@ pub struct KvTransfers {
     /// Bytes moved, all GPUs together.
     pub bytes: u128,
     /// Sum over transfers of the time from the end of the prefill to the cache's arrival (waiting for
-    /// a busy link included), ns.
+    /// a busy link included), ns. (The links' energy is the energy sinks' to count, from each
+    /// [`KvTransfer`].)
     pub delay_ns: u128,
-    /// Sum over transfers of the time the link was moving the cache, ns.
-    pub busy_ns: u128,
-    /// Energy of the links, joules.
-    pub energy_j: f64,
 }
 
 /// Observer of progress: called with the number of requests finished (completed or rejected).
@@ -529,8 +526,6 @@ impl Sim<'_> {
             self.kv.count += 1;
             self.kv.bytes += bytes_per_gpu as u128 * pools.gpus as u128;
             self.kv.delay_ns += (end - now) as u128;
-            self.kv.busy_ns += (end - start) as u128;
-            self.kv.energy_j += t.energy_j();
             // The request names its decode replica from now on, and its prefill replica.
             let req = &mut self.requests[i as usize];
             req.prefill_replica = p;

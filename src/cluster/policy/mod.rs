@@ -101,8 +101,7 @@ impl Ctx<'_> {
         let Some(&r) = self.replica.waiting.front() else {
             return false;
         };
-        let kv = &mut self.replica.kv;
-        if kv.available() < units + self.limits.watermark || !kv.try_alloc(units) {
+        if !self.reserve(units) {
             return false;
         }
         self.replica.waiting.pop_front();
@@ -112,6 +111,13 @@ impl Ctx<'_> {
         req.phase = Phase::Running;
         req.scheduled_ns.get_or_insert(self.now);
         true
+    }
+
+    /// Allocates `units` of KV cache for a request being admitted, if the cache can spare them above
+    /// the watermark; returns whether it did.
+    fn reserve(&mut self, units: u64) -> bool {
+        let kv = &mut self.replica.kv;
+        kv.available() >= units + self.limits.watermark && kv.try_alloc(units)
     }
 
     /// Decode replicas (disaggregated serving): admits prefilled requests whose KV cache has arrived,
@@ -131,8 +137,7 @@ impl Ctx<'_> {
                 _ => req.kv_tokens,
             };
             let units = self.replica.kv.units_for(tokens);
-            let kv = &mut self.replica.kv;
-            if kv.available() < units + self.limits.watermark || !kv.try_alloc(units) {
+            if !self.reserve(units) {
                 return;
             }
             self.replica.incoming.pop_front();
