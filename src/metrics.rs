@@ -12,7 +12,8 @@
 //! the unit a name carries comes from [`unit_of_column`]; a retired spelling (`ttft_s_p90`,
 //! `tbt_p99_s`) gets the current name from [`renamed_metric`]. This module reads no file.
 
-use crate::cluster::{Phase, Request, NO_SESSION};
+use crate::cluster::{Phase, Request, NO_REPLICA, NO_SESSION};
+use crate::config::raw::SloConfig;
 use crate::config::Scenario;
 use crate::sim::SimResult;
 use crate::units::ns_to_secs;
@@ -64,6 +65,9 @@ pub struct RequestRow {
     pub prompt_tokens: u32,
     pub output_tokens: u32,
     pub replica: u32,
+    /// Disaggregated serving: the prefill replica it was prefilled on before moving to `replica`, its
+    /// decode replica; null when it never moved (colocated serving, or not prefilled).
+    pub prefill_replica: Option<u32>,
     /// `completed`, or `rejected_<reason>`.
     pub status: &'static str,
     pub scheduled_s: Option<f64>,
@@ -81,6 +85,8 @@ pub struct RequestRow {
     /// The multi-turn session it belongs to and its turn in it (0: the first); null outside sessions.
     pub session: Option<u32>,
     pub turn: Option<u32>,
+    /// Whether it completed within every bound of the config's `slo`; null without one.
+    pub slo_met: Option<bool>,
     /// Busy GPU energy attributed to this request (prefill + decode), joules; null without a power
     /// profile.
     pub energy_j: Option<f64>,
@@ -91,7 +97,8 @@ pub struct RequestRow {
 }
 
 impl RequestRow {
-    pub fn from_request(id: usize, r: &Request) -> Self {
+    /// The row of request `id`, judged against `slo` when the run has one.
+    pub fn from_request(id: usize, r: &Request, slo: Option<&SloConfig>) -> Self {
         let status = match r.phase {
             Phase::Completed => "completed",
             Phase::Rejected(reason) => reason.status(),
@@ -106,18 +113,21 @@ impl RequestRow {
             }
             _ => None,
         };
+        let ttft = first.map(|f| ns_to_secs(f - r.arrival_ns));
+        let e2e = completion.map(|c| ns_to_secs(c - r.arrival_ns));
         RequestRow {
             request_id: id as u64,
             arrival_s: ns_to_secs(r.arrival_ns),
             prompt_tokens: r.prompt_tokens,
             output_tokens: r.output_tokens,
             replica: r.replica,
+            prefill_replica: (r.prefill_replica != NO_REPLICA).then_some(r.prefill_replica),
             status,
             scheduled_s: r.scheduled_ns.map(ns_to_secs),
             first_token_s: first.map(ns_to_secs),
             completion_s: completion.map(ns_to_secs),
-            ttft_s: first.map(|f| ns_to_secs(f - r.arrival_ns)),
-            e2e_s: completion.map(|c| ns_to_secs(c - r.arrival_ns)),
+            ttft_s: ttft,
+            e2e_s: e2e,
             tpot_s: tpot,
             itl_max_s: if done && r.output_tokens > 1 {
                 Some(ns_to_secs(r.tbt_max_ns))
@@ -128,6 +138,7 @@ impl RequestRow {
             cached_tokens: r.cached_tokens,
             session: (r.session != NO_SESSION).then_some(r.session),
             turn: (r.session != NO_SESSION).then_some(r.turn),
+            slo_met: slo.map(|s| s.met(ttft, tpot, e2e)),
             energy_j: None,
             prefill_energy_j: None,
             decode_energy_j: None,
@@ -163,6 +174,14 @@ pub struct Summary {
     pub output_tokens: u64,
     pub output_tokens_per_s: f64,
     pub requests_per_s: f64,
+    /// Share of all requests (rejected and unfinished ones included) that completed within every
+    /// bound of the config's `slo`; null without one.
+    #[serde(default)]
+    pub slo_attainment: Option<f64>,
+    /// Requests that met the SLO per second of `makespan_s` (vLLM's benchmark "request goodput"); null
+    /// without an SLO.
+    #[serde(default)]
+    pub goodput_requests_per_s: Option<f64>,
     /// Latency statistics, flat: `ttft_mean_s`, `ttft_p50_s`, ... (docs/metrics.md).
     #[serde(flatten)]
     pub latency: Latency,
@@ -388,6 +407,8 @@ pub struct RequestStats {
     pub tpot_s: Vec<f64>,
     pub e2e_s: Vec<f64>,
     pub scheduling_delay_s: Vec<f64>,
+    /// Requests that met the run's SLO (0 without one).
+    pub slo_met: u64,
     /// Busy GPU energy attributed to prefill and decode, summed over every request, joules.
     pub prefill_energy_j: f64,
     pub decode_energy_j: f64,
@@ -407,6 +428,7 @@ impl RequestStats {
         self.cached_tokens += r.cached_tokens as u64;
         self.prefill_energy_j += r.prefill_energy_j;
         self.decode_energy_j += r.decode_energy_j;
+        self.slo_met += u64::from(row.slo_met == Some(true));
         if row.status != "completed" {
             return;
         }
@@ -493,6 +515,8 @@ pub fn summarize(
         output_tokens,
         output_tokens_per_s: per_s(output_tokens as f64),
         requests_per_s: per_s(stats.completed as f64),
+        slo_attainment: s.slo.map(|_| stats.slo_met as f64 / total.max(1) as f64),
+        goodput_requests_per_s: s.slo.map(|_| per_s(stats.slo_met as f64)),
         latency: {
             let mut l = Latency::default();
             l.set(LatencyMetric::Ttft, Stats::of(stats.ttft_s.clone()));
@@ -582,7 +606,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 68] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 70] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -597,6 +621,8 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 68] = columns![
     "output_tokens" => |s| Some(s.output_tokens as f64),
     "output_tokens_per_s" => |s| Some(s.output_tokens_per_s),
     "requests_per_s" => |s| Some(s.requests_per_s),
+    "slo_attainment" => |s| s.slo_attainment,
+    "goodput_requests_per_s" => |s| s.goodput_requests_per_s,
     "ttft_mean_s" => |s| s.latency.ttft_mean_s,
     "ttft_p50_s" => |s| s.latency.ttft_p50_s,
     "ttft_p90_s" => |s| s.latency.ttft_p90_s,

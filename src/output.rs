@@ -462,6 +462,12 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
             ),
             Column::new(
                 PlSmallStr::EMPTY,
+                rows.iter()
+                    .map(|r| r.prefill_replica)
+                    .collect::<Vec<Option<u32>>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
                 rows.iter().map(|r| r.status).collect::<Vec<&str>>(),
             ),
             col_f(&|r| r.scheduled_s),
@@ -486,6 +492,12 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
             Column::new(
                 PlSmallStr::EMPTY,
                 rows.iter().map(|r| r.turn).collect::<Vec<Option<u32>>>(),
+            ),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter()
+                    .map(|r| r.slo_met)
+                    .collect::<Vec<Option<bool>>>(),
             ),
             col_f(&|r| r.energy_j),
             col_f(&|r| r.prefill_energy_j),
@@ -1105,7 +1117,7 @@ pub struct RequestSpill {
     n: u64,
 }
 
-const SPILL_RECORD: usize = 89;
+const SPILL_RECORD: usize = 93;
 const NONE_NS: u64 = u64::MAX;
 
 fn phase_code(p: Phase) -> Result<u8> {
@@ -1152,6 +1164,7 @@ impl RequestSpill {
         put(&r.prompt_tokens.to_le_bytes());
         put(&r.output_tokens.to_le_bytes());
         put(&r.replica.to_le_bytes());
+        put(&r.prefill_replica.to_le_bytes());
         put(&[phase_code(r.phase)?]);
         put(&r.preemptions.to_le_bytes());
         put(&r.cached_tokens.to_le_bytes());
@@ -1217,6 +1230,7 @@ impl SpillReader {
             let output = u32_(take(4));
             let mut r = Request::new(arrival, prompt, output);
             r.replica = u32_(take(4));
+            r.prefill_replica = u32_(take(4));
             r.phase = phase_of(take(1)[0])?;
             r.preemptions = u32_(take(4));
             r.cached_tokens = u32_(take(4));

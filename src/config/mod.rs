@@ -13,6 +13,7 @@ pub mod pools;
 pub mod power_profile;
 pub mod raw;
 pub mod region;
+pub mod slo;
 pub mod vllm_args;
 
 use crate::catalog::{Catalog, Catalogs, DeviceSpec, ModelSpec};
@@ -171,6 +172,8 @@ pub struct Scenario {
     pub engine: Engine,
     /// Weights, arithmetic and KV-cache precision, with every byte count the run uses.
     pub precision: crate::precision::Precision,
+    /// The per-request latency SLO (`None`: none set; the SLO columns are null).
+    pub slo: Option<raw::SloConfig>,
 }
 
 /// The serving engine of a run, its profile read and checked.
@@ -323,6 +326,7 @@ impl Scenario {
         let memory = plan_memory(path, &raw, &model_name, &model, &device, &precision)?;
         fill_scheduler_defaults(&mut raw.scheduler);
         let disaggregation = pools::resolve(path, &mut raw)?;
+        let slo = slo::resolve(path, &raw)?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
         let clock_limit = resolve_limits(
             path,
@@ -371,6 +375,7 @@ impl Scenario {
             energy,
             engine,
             precision,
+            slo,
             data_dir: data,
             raw,
         })

@@ -57,6 +57,26 @@ pub struct RawConfig {
     /// `dtype_bytes` for all of them, at the device's bf16 peak).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<PrecisionConfig>,
+    /// A per-request latency SLO (docs/metrics.md, `slo_met`, `slo_attainment`,
+    /// `goodput_requests_per_s`): a request meets it when it completes within every bound given.
+    /// Absent: those columns are null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloConfig>,
+}
+
+/// The `slo` section: upper bounds on one request's latencies, in seconds; at least one is given.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    /// Time to first token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_s: Option<f64>,
+    /// Time per output token after the first (a request with one output token has none and meets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_s: Option<f64>,
+    /// End-to-end latency, arrival to last token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_s: Option<f64>,
 }
 
 // -- Precision (docs/precision.md) --

@@ -4,7 +4,8 @@
 //! (Vidur-Search's question, with energy and carbon added).
 //!
 //! Input: a config or a sweep file (a sweep must not have a `workload.arrival.rate` axis: the search
-//! sets the rate), and SLO bounds on summary metrics (`ttft_p90_s=0.5` is `ttft_p90_s <= 0.5`). A rate
+//! sets the rate), and SLO bounds on summary metrics (`ttft_p90_s=0.5` is `ttft_p90_s <= 0.5`;
+//! `slo_attainment>=0.9` a lower bound, DistServe's goodput with the config's per-request `slo`). A rate
 //! meets the SLO when every bound holds in every replicate of a run in steady state. The search
 //! doubles or halves the config's own rate until the SLO flips, then bisects until the bracket is
 //! within the tolerance; it assumes latency grows with the rate.
@@ -61,8 +62,9 @@ pub struct CapacityArgs {
     /// A config, or a sweep file (every configuration is searched).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
-    /// Upper bounds on summary metrics, e.g. ttft_p90_s=0.5,itl_p99_s=0.1 (any numeric column of
-    /// summary.json, named as there and in a sweep table; docs/metrics.md).
+    /// Bounds on summary metrics, e.g. ttft_p90_s=0.5,itl_p99_s=0.1 (`=` or `<=`: an upper bound;
+    /// `>=`: a lower bound, e.g. slo_attainment>=0.9 with the config's per-request `slo`). Any numeric
+    /// column of summary.json, named as there and in a sweep table; docs/metrics.md.
     #[arg(long, value_name = "METRIC=BOUND,...")]
     pub slo: String,
     /// Override a config key (of the config, or of every run of a sweep). Repeatable.
@@ -107,17 +109,84 @@ pub struct SloTerm {
     /// The summary column (`ttft_p90_s`).
     pub column: String,
     pub bound: f64,
+    /// A lower bound (`METRIC>=BOUND`); otherwise an upper bound.
+    pub at_least: bool,
+    /// For `slo_attainment` and `goodput_requests_per_s`: the configs' per-request SLO as text
+    /// (`ttft_s <= 0.5, tpot_s <= 0.05`), shown next to the bound.
+    pub per_request: Option<String>,
 }
 
-/// Parses `ttft_p90_s=0.5,itl_p99_s=0.1`: each name is a summary column, spelled as in summary.json
-/// and every table (docs/metrics.md); a spelling of an earlier version gets the current name.
+impl SloTerm {
+    /// `v` turned so that larger is worse: itself for an upper bound, negated for a lower one.
+    fn badness(&self, v: f64) -> f64 {
+        if self.at_least {
+            -v
+        } else {
+            v
+        }
+    }
+
+    /// Whether `v` keeps the bound.
+    pub fn holds(&self, v: f64) -> bool {
+        self.badness(v) <= self.badness(self.bound)
+    }
+
+    /// `<=` or `>=`.
+    pub fn op(&self) -> &'static str {
+        if self.at_least {
+            ">="
+        } else {
+            "<="
+        }
+    }
+
+    /// `≤` or `≥`.
+    fn symbol(&self) -> &'static str {
+        if self.at_least {
+            "≥"
+        } else {
+            "≤"
+        }
+    }
+
+    /// The bound as text with `op` as its operator, the unit if `unit`, and the per-request SLO it
+    /// counts.
+    fn text(&self, op: &str, unit: bool) -> String {
+        let mut t = match unit_of_column(&self.column) {
+            u if unit && !u.is_empty() => format!("{} {op} {} {u}", self.column, self.bound),
+            _ => format!("{} {op} {}", self.column, self.bound),
+        };
+        if let Some(p) = &self.per_request {
+            t.push_str(&format!(" (per request: {p})"));
+        }
+        t
+    }
+}
+
+/// The SLO metrics that count requests meeting the config's per-request `slo`.
+const PER_REQUEST_SLO_COLUMNS: [&str; 2] = ["slo_attainment", "goodput_requests_per_s"];
+
+/// Parses `ttft_p90_s=0.5,itl_p99_s<=0.1,slo_attainment>=0.9`: each name is a summary column, spelled
+/// as in summary.json and every table (docs/metrics.md); a spelling of an earlier version gets the
+/// current name. `=` and `<=` give an upper bound, `>=` a lower one.
 pub fn parse_slo(text: &str) -> Result<Vec<SloTerm>> {
     let bad = |value: &str, message: String| Error::invalid("--slo", "slo", value, message);
     let mut terms = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, bound) = part
-            .split_once('=')
-            .ok_or_else(|| bad(part, "expected METRIC=BOUND, e.g. ttft_p90_s=0.5".into()))?;
+        let (name, bound, at_least) = if let Some((n, b)) = part.split_once(">=") {
+            (n, b, true)
+        } else if let Some((n, b)) = part.split_once("<=") {
+            (n, b, false)
+        } else {
+            let (n, b) = part.split_once('=').ok_or_else(|| {
+                bad(
+                    part,
+                    "expected METRIC=BOUND (or METRIC<=BOUND, METRIC>=BOUND), e.g. ttft_p90_s=0.5"
+                        .into(),
+                )
+            })?;
+            (n, b, false)
+        };
         let name = name.trim();
         let bound: f64 = bound.trim().parse().map_err(|_| {
             bad(
@@ -139,6 +208,8 @@ pub fn parse_slo(text: &str) -> Result<Vec<SloTerm>> {
             written: name.to_string(),
             column,
             bound,
+            at_least,
+            per_request: None,
         });
     }
     if terms.is_empty() {
@@ -370,11 +441,20 @@ fn steady_note(found: &Found) -> &'static str {
 }
 
 /// The largest value of summary column `column` over replicates (`None` when any replicate lacks it).
-fn worst_replicate(summaries: &[Summary], column: &str) -> Option<f64> {
+/// The value of `term`'s metric in the replicate that keeps the bound least (the largest for an upper
+/// bound, the smallest for a lower one); `None` when a replicate lacks it.
+fn worst_replicate(summaries: &[Summary], term: &SloTerm) -> Option<f64> {
     summaries
         .iter()
-        .map(|s| s.column(column))
-        .try_fold(f64::NEG_INFINITY, |acc, v| v.map(|v| acc.max(v)))
+        .map(|s| s.column(&term.column))
+        .try_fold(None, |acc: Option<f64>, v| {
+            let v = v?;
+            Some(Some(match acc {
+                Some(a) if term.badness(a) >= term.badness(v) => a,
+                _ => v,
+            }))
+        })
+        .flatten()
 }
 
 /// The capacity probe of a configuration.
@@ -432,6 +512,20 @@ fn config_rate(path: &Path, s: &Scenario) -> Result<f64> {
 /// counts as present but failing).
 fn check_columns(slo: &[SloTerm], summary: &Summary) -> Result<()> {
     for t in slo {
+        if PER_REQUEST_SLO_COLUMNS.contains(&t.column.as_str())
+            && summary.column(&t.column).is_none()
+        {
+            return Err(Error::invalid(
+                "--slo",
+                "slo",
+                &t.written,
+                format!(
+                    "`{}` needs a per-request SLO in the config, e.g. `slo: {{ttft_s: 0.5, tpot_s: 0.05}}` \
+                     (or --set slo.ttft_s=0.5); the config has none",
+                    t.column
+                ),
+            ));
+        }
         if !summary.has_column(&t.column) {
             let latencies: Vec<&str> = SUMMARY_COLUMNS
                 .iter()
@@ -559,21 +653,20 @@ fn search_target(
                 };
                 summaries.push(o.summary);
             }
-            let worst: Option<Vec<f64>> = slo
-                .iter()
-                .map(|t| worst_replicate(&summaries, &t.column))
-                .collect();
+            let worst: Option<Vec<f64>> =
+                slo.iter().map(|t| worst_replicate(&summaries, t)).collect();
             let meets = worst
                 .as_ref()
-                .is_some_and(|w| w.iter().zip(slo).all(|(v, t)| *v <= t.bound));
+                .is_some_and(|w| w.iter().zip(slo).all(|(v, t)| t.holds(*v)));
             // Judged on the long-run value: warm-up bias falls about as 1/requests, so the value of a
             // run twice as long as the last one that met is extrapolated as m + (m - m_previous).
             let confirmed = match (&previous, &worst) {
-                (Some(p), Some(w)) if meets && steady => w
-                    .iter()
-                    .zip(p)
-                    .zip(slo)
-                    .all(|((m, mp), t)| m + (m - mp).max(0.0) <= t.bound),
+                (Some(p), Some(w)) if meets && steady => {
+                    w.iter().zip(p).zip(slo).all(|((m, mp), t)| {
+                        let (b, bp) = (t.badness(*m), t.badness(*mp));
+                        b + (b - bp).max(0.0) <= t.badness(t.bound)
+                    })
+                }
                 _ => false,
             };
             let decided = !meets || confirmed;
@@ -933,10 +1026,7 @@ fn report_table(
     } = r;
     let n = found.len();
     let mut report = String::new();
-    let slo_text: Vec<String> = slo
-        .iter()
-        .map(|t| format!("{} <= {}", t.column, t.bound))
-        .collect();
+    let slo_text: Vec<String> = slo.iter().map(|t| t.text(t.op(), false)).collect();
     report.push_str(&format!(
         "# Capacity under the SLO {}\n\n",
         slo_text.join(", ")
@@ -1164,10 +1254,7 @@ fn pareto_plot(
     let chart = (!points.is_empty()).then(|| {
         let slo_text = slo
             .iter()
-            .map(|t| match unit_of_column(&t.column) {
-                "" => format!("{} ≤ {}", t.column, t.bound),
-                u => format!("{} ≤ {} {u}", t.column, t.bound),
-            })
+            .map(|t| t.text(t.symbol(), true))
             .collect::<Vec<_>>()
             .join(", ");
         ParetoChart::new(slo_text, axes.to_vec(), cost_kind, points)
@@ -1281,7 +1368,7 @@ fn probes_frame(
             drift.push(p.drift);
             steady.push(p.steady);
             for (i, term) in slo.iter().enumerate() {
-                metrics[i].push(worst_replicate(&p.summaries, &term.column));
+                metrics[i].push(worst_replicate(&p.summaries, term));
             }
         }
     }
@@ -1463,11 +1550,32 @@ fn capacity(a: CapacityArgs) -> Result<()> {
     let (path, axes, targets) = load_targets(&a, &caches.catalogs)?;
     let jobs = crate::drivers::sweep::jobs(a.jobs)?;
     let pool = shard::thread_pool(jobs)?;
-    let scenarios = targets.iter().filter(|t| t.invalid.is_none()).map(|t| {
-        let raw = config::parse_tree(&path, t.trees[0].clone())?;
-        Scenario::resolve(&caches.catalogs, &path, raw)
-    });
-    shard::warm_predictors(scenarios, &caches.tables, &pool)?;
+    let scenarios = targets
+        .iter()
+        .filter(|t| t.invalid.is_none())
+        .map(|t| {
+            let raw = config::parse_tree(&path, t.trees[0].clone())?;
+            Scenario::resolve(&caches.catalogs, &path, raw)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // The per-request SLO that slo_attainment and goodput count, named next to their bound.
+    let per_request: std::collections::BTreeSet<String> = scenarios
+        .iter()
+        .filter_map(|s| s.slo.map(|x| x.describe()))
+        .collect();
+    let mut slo = slo;
+    for t in slo
+        .iter_mut()
+        .filter(|t| PER_REQUEST_SLO_COLUMNS.contains(&t.column.as_str()))
+    {
+        t.per_request = match per_request.len() {
+            0 => None,
+            1 => per_request.first().cloned(),
+            _ => Some("varies by configuration".into()),
+        };
+    }
+    let slo = slo;
+    shard::warm_predictors(scenarios.into_iter().map(Ok), &caches.tables, &pool)?;
     let t0 = std::time::Instant::now();
     let found: Vec<Found> = pool.install(|| {
         targets
@@ -1536,12 +1644,25 @@ mod tests {
             ]
         );
         assert_eq!(t[0].bound, 0.5);
+        assert!(t.iter().all(|t| !t.at_least));
+        // `<=` is `=`; `>=` a lower bound, kept by values at or above it.
+        let t = parse_slo("ttft_p90_s<=0.5,slo_attainment>=0.9").unwrap();
+        assert_eq!(
+            t.iter()
+                .map(|t| (t.column.as_str(), t.op(), t.bound))
+                .collect::<Vec<_>>(),
+            [("ttft_p90_s", "<=", 0.5), ("slo_attainment", ">=", 0.9)]
+        );
+        assert!(t[0].holds(0.5) && !t[0].holds(0.51));
+        assert!(t[1].holds(0.9) && t[1].holds(1.0) && !t[1].holds(0.89));
         for bad in [
             "",
             "ttft_p90_s",
             "ttft_p90_s=x",
             "ttft_p90_s=-1",
             "ttft_p90_s=1,ttft_p90_s=2",
+            "slo_attainment>=x",
+            "slo_attainment>=0.9,slo_attainment<=1",
         ] {
             let e = parse_slo(bad).unwrap_err().to_string();
             assert!(e.contains("--slo"), "{e}");

@@ -6,6 +6,7 @@ use crate::catalog::Catalogs;
 use crate::cluster::kv;
 use crate::cluster::Request;
 use crate::config::data::Origin;
+use crate::config::raw::SloConfig;
 use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
 };
@@ -216,12 +217,16 @@ pub fn simulate(
 /// filled.
 struct StreamedRequests {
     stats: RequestStats,
+    slo: Option<SloConfig>,
     spill: Option<RequestSpill>,
 }
 
 impl RequestSink for StreamedRequests {
     fn finished(&mut self, id: u32, r: &Request) -> Result<()> {
-        self.stats.add(r, &RequestRow::from_request(id as usize, r));
+        self.stats.add(
+            r,
+            &RequestRow::from_request(id as usize, r, self.slo.as_ref()),
+        );
         match self.spill.as_mut() {
             Some(s) => s.push(id, r),
             None => Ok(()),
@@ -405,7 +410,7 @@ fn simulate_requests(
         .requests
         .iter()
         .enumerate()
-        .map(|(i, r)| RequestRow::from_request(i, r))
+        .map(|(i, r)| RequestRow::from_request(i, r, scenario.slo.as_ref()))
         .collect();
     let stats = match &streamed_requests {
         Some(f) => &f.stats,
@@ -447,7 +452,8 @@ fn simulate_requests(
                 chunk
                     .iter()
                     .map(|(id, r)| {
-                        let mut row = RequestRow::from_request(*id as usize, r);
+                        let mut row =
+                            RequestRow::from_request(*id as usize, r, scenario.slo.as_ref());
                         if let Some(g) = g_per_j {
                             fill_request_energy(&mut row, r, g);
                         }
@@ -514,6 +520,7 @@ fn run_loop(
     let mut kept_requests = Vec::new();
     let mut streamed = StreamedRequests {
         stats: RequestStats::default(),
+        slo: scenario.slo,
         spill: dir
             .map(|d| RequestSpill::create(&d.join(".requests.spill")))
             .transpose()?,

@@ -212,3 +212,119 @@ fn splitting_the_pools_trades_time_to_first_token_for_time_per_output_token() {
         c.ttft_p50_s
     );
 }
+
+#[test]
+fn slo_attainment_and_goodput_count_the_requests_that_meet_every_bound() {
+    let o = run(2, &["slo.ttft_s=0.3", "slo.tpot_s=0.03"]);
+    let s = &o.summary;
+    let mut met = 0u64;
+    for r in &o.rows {
+        let expect = r.status == "completed"
+            && r.ttft_s.unwrap() <= 0.3
+            && r.tpot_s.is_none_or(|t| t <= 0.03);
+        assert_eq!(r.slo_met, Some(expect), "request {}", r.request_id);
+        met += u64::from(expect);
+    }
+    // Bounds that some requests miss and some keep, so the counts are tested.
+    assert!(
+        met > 0 && met < s.requests_total,
+        "{met} of {}",
+        s.requests_total
+    );
+    let attainment = s.slo_attainment.unwrap();
+    assert_eq!(attainment, met as f64 / s.requests_total as f64);
+    assert_eq!(s.goodput_requests_per_s.unwrap(), met as f64 / s.makespan_s);
+    assert_eq!(s.column("slo_attainment"), Some(attainment));
+    // An end-to-end bound joins the others.
+    let e2e = run(2, &["slo.ttft_s=0.3", "slo.tpot_s=0.03", "slo.e2e_s=5"]);
+    for (r, plain) in e2e.rows.iter().zip(&o.rows) {
+        let expect = plain.slo_met == Some(true) && r.e2e_s.unwrap() <= 5.0;
+        assert_eq!(r.slo_met, Some(expect), "request {}", r.request_id);
+    }
+    // Without an SLO the columns are null.
+    let none = run(2, &[]);
+    assert!(none.rows.iter().all(|r| r.slo_met.is_none()));
+    assert_eq!(
+        (
+            none.summary.slo_attainment,
+            none.summary.goodput_requests_per_s
+        ),
+        (None, None)
+    );
+}
+
+#[test]
+fn the_request_table_names_each_moved_requests_prefill_replica_and_its_slo_verdict() {
+    // The CLI writes requests.parquet from requests spilled to disk while the loop runs; its
+    // prefill_replica and slo_met columns equal those of the same run kept in memory.
+    let o = run(2, &["slo.ttft_s=0.3", "slo.tpot_s=0.03"]);
+    let moved: BTreeMap<u32, u32> = o
+        .result
+        .batches
+        .transfers
+        .iter()
+        .map(|t| (t.request, t.from_replica))
+        .collect();
+    for r in &o.rows {
+        assert_eq!(
+            r.prefill_replica,
+            moved.get(&(r.request_id as u32)).copied(),
+            "request {}",
+            r.request_id
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let q = quickstart();
+    let args = [
+        "simulate",
+        "-c",
+        q.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+        "--no-plots",
+        "--no-trace",
+        "--set",
+        "hardware.replicas=4",
+        "--set",
+        "workload.arrival.rate=8",
+        "--set",
+        "workload.requests=300",
+        "--set",
+        "hardware.kv_link.bandwidth_gb_s=50",
+        "--set",
+        "hardware.kv_link.latency_us=5",
+        "--set",
+        "router=least_outstanding",
+        "--set",
+        "hardware.prefill_replicas=2",
+        "--set",
+        "slo.ttft_s=0.3",
+        "--set",
+        "slo.tpot_s=0.03",
+    ];
+    let c = simwatt(&args);
+    assert!(c.status.success(), "{}", stderr(&c));
+    use polars::prelude::*;
+    let df = ParquetReader::new(std::fs::File::open(out.join("requests.parquet")).unwrap())
+        .finish()
+        .unwrap();
+    let (ids, pr, sm) = (
+        df.column("request_id").unwrap().u64().unwrap(),
+        df.column("prefill_replica").unwrap().u32().unwrap(),
+        df.column("slo_met").unwrap().bool().unwrap(),
+    );
+    let mut by_id: Vec<(u64, Option<u32>, Option<bool>)> = (0..df.height())
+        .map(|i| (ids.get(i).unwrap(), pr.get(i), sm.get(i)))
+        .collect();
+    by_id.sort_by_key(|r| r.0);
+    let prefill: Vec<Option<u32>> = by_id.iter().map(|r| r.1).collect();
+    let met: Vec<Option<bool>> = by_id.iter().map(|r| r.2).collect();
+    assert_eq!(
+        prefill,
+        o.rows.iter().map(|r| r.prefill_replica).collect::<Vec<_>>()
+    );
+    assert_eq!(met, o.rows.iter().map(|r| r.slo_met).collect::<Vec<_>>());
+    assert!(prefill.iter().filter(|p| p.is_some()).count() > 250);
+}

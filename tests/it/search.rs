@@ -526,3 +526,70 @@ fn capacity_search_says_when_max_requests_was_too_few_to_confirm_a_rate() {
     ]);
     assert_clean_failure(&o, &["--max-requests", "100", "workload.requests (512)"]);
 }
+
+#[test]
+fn a_lower_bound_on_slo_attainment_finds_the_goodput_rate() {
+    // DistServe's goodput: the highest rate at which 90% of requests meet the per-request SLO. The
+    // capacity's probe keeps the bound and the first failing rate's probe misses it (or was not
+    // confirmed in steady state).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--set",
+        "workload.requests=96",
+        "--set",
+        "slo.ttft_s=0.3",
+        "--set",
+        "slo.tpot_s=0.05",
+        "--slo",
+        "slo_attainment>=0.9",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(report.contains("slo_attainment >= 0.9"), "{report}");
+    let (h, rows) = read_csv(&out.join("capacity.csv"));
+    assert_eq!(cell(&h, &rows[0], "search_outcome"), "found");
+    let cap: f64 = cell(&h, &rows[0], "capacity_rps").parse().unwrap();
+    let fail: f64 = cell(&h, &rows[0], "first_fail_rps").parse().unwrap();
+    assert!(cap < fail, "{cap} {fail}");
+    let (ph, probes) = read_csv(&out.join("probes.csv"));
+    let mut seen = (false, false);
+    for p in &probes {
+        let rate: f64 = cell(&ph, p, "rate_rps").parse().unwrap();
+        let a: f64 = cell(&ph, p, "slo_attainment").parse().unwrap();
+        let meets = cell(&ph, p, "meets_slo") == "true";
+        assert!(!meets || a >= 0.9, "rate {rate}: attainment {a} passed");
+        if rate == cap {
+            assert!(meets && a >= 0.9, "capacity {rate}: attainment {a}");
+            seen.0 = true;
+        }
+        if rate == fail {
+            assert!(
+                a < 0.9 || cell(&ph, p, "steady") != "true",
+                "first fail {rate}: {a}"
+            );
+            seen.1 = true;
+        }
+    }
+    assert_eq!(seen, (true, true));
+    // Without a per-request SLO in the config, the bound is refused rather than failing every rate.
+    let o = simwatt(&[
+        "search",
+        "capacity",
+        "-c",
+        "experiments/quickstart.yaml",
+        "--slo",
+        "slo_attainment>=0.9",
+        "-o",
+        tmp.path().join("none").to_str().unwrap(),
+        "-q",
+    ]);
+    assert_clean_failure(&o, &["slo_attainment", "per-request SLO", "slo.ttft_s"]);
+}
