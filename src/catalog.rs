@@ -83,6 +83,70 @@ impl MoeSpec {
         let miss = 1.0 - self.experts_per_token as f64 / e;
         e * (1.0 - miss.powf(tokens))
     }
+
+    /// Expert parallelism over `ranks` GPUs, each holding `num_experts / ranks` whole experts: what the
+    /// busiest GPU of one MoE layer does when `tokens` tokens are routed uniformly and independently.
+    /// Returns (routed expert passes it runs per token of the batch, distinct experts it reads).
+    ///
+    /// A GPU's share of the `tokens x k` expert passes is binomial with p = 1/ranks, and its count of
+    /// distinct experts hit binomial over its `num_experts / ranks` experts with the hit probability
+    /// of [`MoeSpec::expected_distinct_experts`]; the busiest of `ranks` GPUs is taken at the mean plus
+    /// the expected maximum of `ranks` standard normals times the standard deviation (a normal
+    /// approximation), capped at all the passes and all its experts, and it reads no more experts than
+    /// it runs passes. One GPU: the mean, exactly.
+    pub fn busiest_expert_parallel_rank(&self, tokens: f64, ranks: u32) -> (f64, f64) {
+        if tokens <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let r = ranks.max(1) as f64;
+        let z = expected_max_of_normals(ranks.max(1));
+        let k = self.experts_per_token as f64;
+        let passes = tokens * k;
+        let p = 1.0 / r;
+        let busiest_passes = (passes * p + z * (passes * p * (1.0 - p)).sqrt()).min(passes);
+        let local = self.num_experts as f64 / r;
+        let hit = self.expected_distinct_experts(tokens) / self.num_experts as f64;
+        let busiest_hit = (local * hit + z * (local * hit * (1.0 - hit)).sqrt())
+            .min(local)
+            .min(busiest_passes);
+        (busiest_passes / tokens, busiest_hit)
+    }
+}
+
+/// Expected maximum of `n` independent standard normal variables, from a table computed by numerical
+/// integration of `x n phi(x) Phi(x)^(n-1)` (0 for one), interpolated linearly in `ln n` between its
+/// entries and extended past 128 by the slope of its last two.
+pub fn expected_max_of_normals(n: u32) -> f64 {
+    const TABLE: [(u32, f64); 16] = [
+        (1, 0.0),
+        (2, 0.56419),
+        (3, 0.84628),
+        (4, 1.02938),
+        (5, 1.16296),
+        (6, 1.26721),
+        (7, 1.35218),
+        (8, 1.42360),
+        (12, 1.62923),
+        (16, 1.76599),
+        (24, 1.94767),
+        (32, 2.06967),
+        (48, 2.23312),
+        (64, 2.34373),
+        (96, 2.49297),
+        (128, 2.59460),
+    ];
+    let n = n.max(1);
+    if let Some(&(_, v)) = TABLE.iter().find(|(m, _)| *m == n) {
+        return v;
+    }
+    let i = TABLE
+        .iter()
+        .position(|(m, _)| *m > n)
+        .unwrap_or(TABLE.len() - 1)
+        .max(1);
+    let ((a, va), (b, vb)) = (TABLE[i - 1], TABLE[i]);
+    let (la, lb, ln) = ((a as f64).ln(), (b as f64).ln(), (n as f64).ln());
+    va + (vb - va) * (ln - la) / (lb - la)
 }
 
 impl ModelSpec {

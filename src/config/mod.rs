@@ -192,6 +192,8 @@ pub struct Engine {
 pub struct Hardware {
     /// GPUs per pipeline stage.
     pub tensor_parallel: u32,
+    /// A mixture-of-experts model's experts spread whole over the tensor-parallel GPUs.
+    pub expert_parallel: bool,
     /// Pipeline-parallel stages per replica.
     pub pipeline_stages: u32,
     /// Independent model replicas.
@@ -339,6 +341,7 @@ impl Scenario {
         let hw = &raw.hardware;
         let hardware = Hardware {
             tensor_parallel: hw.tensor_parallel,
+            expert_parallel: hw.expert_parallel,
             pipeline_stages: hw.pipeline_stages,
             replicas: hw.replicas,
             gpu_memory_utilization: hw.gpu_memory_utilization,
@@ -876,6 +879,27 @@ fn validate_hardware(
                 model.num_kv_heads
             ),
         ));
+    }
+    if hw.expert_parallel {
+        let Some(e) = &model.moe else {
+            return Err(inv(
+                "hardware.expert_parallel",
+                &true,
+                &format!(
+                    "{model_name} is not a mixture-of-experts model: it has no experts to spread"
+                ),
+            ));
+        };
+        if e.num_experts % tp != 0 {
+            return Err(inv(
+                "hardware.expert_parallel",
+                &true,
+                &format!(
+                    "spreads the {} experts of {model_name} over hardware.tensor_parallel = {tp} GPUs, which does not divide them",
+                    e.num_experts
+                ),
+            ));
+        }
     }
     if model.num_layers % hw.pipeline_stages != 0 {
         return Err(inv(

@@ -184,6 +184,10 @@ pub struct HardwareConfig {
     /// Tensor-parallel degree: GPUs per pipeline stage.
     #[serde(default = "one")]
     pub tensor_parallel: u32,
+    /// A mixture-of-experts model's routed experts spread whole over the tensor-parallel GPUs instead
+    /// of split across them (vLLM's `--enable-expert-parallel`); attention stays tensor-parallel.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expert_parallel: bool,
     /// Pipeline-parallel stages per replica.
     #[serde(default = "one")]
     pub pipeline_stages: u32,

@@ -89,6 +89,7 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
             iteration_overhead_ms: r.iteration_overhead_ms,
         },
     )
+    .with_expert_parallel(s.hardware.expert_parallel)
 }
 
 /// Locates the profiles of a scenario's (device, model, TP) under `p.dir`.

@@ -41,6 +41,8 @@ pub struct Roofline {
     params: RooflineParams,
     model: ModelSpec,
     tp: u32,
+    /// Expert parallelism over the tensor-parallel group ([`Roofline::with_expert_parallel`]).
+    ep: bool,
     stages: u32,
     flops_per_s: f64,
     bytes_per_s: f64,
@@ -97,6 +99,7 @@ impl Roofline {
             params,
             model: model.clone(),
             tp,
+            ep: false,
             stages,
             flops_per_s: device.peak_flops() * params.compute_efficiency,
             bytes_per_s: device.memory_bandwidth_bytes_s() * params.memory_efficiency,
@@ -107,6 +110,17 @@ impl Roofline {
             hop_latency_s: device.interconnect_latency_us.unwrap_or(0.0) * 1e-6,
             device_name: device_name.to_string(),
         }
+    }
+
+    /// Spreads a mixture-of-experts model's routed experts whole over the tensor-parallel group
+    /// (vLLM's `--enable-expert-parallel`) instead of splitting each expert across it: each GPU holds
+    /// `num_experts / tp` experts and runs the tokens routed to them, and the layer waits for the
+    /// busiest GPU ([`MoeSpec::busiest_expert_parallel_rank`]). Attention and dense layers stay tensor-parallel, and the
+    /// layer's output is all-reduced over the group as with tensor parallelism (vLLM without data
+    /// parallelism). No effect on a dense model or with one GPU.
+    pub fn with_expert_parallel(mut self, ep: bool) -> Self {
+        self.ep = ep && self.tp > 1 && self.model.moe.is_some();
+        self
     }
 
     fn op_time_s(&self, flops: f64, bytes: f64) -> f64 {
@@ -143,6 +157,26 @@ impl Roofline {
         let tp = self.tp as f64;
         let mats = m.mlp_matrices() as f64;
         let (flop_weights, read_weights, act_width) = match moe {
+            Some(e) if self.ep => {
+                // Whole experts, num_experts / tp of them per GPU; the shared experts split across
+                // the group as in tensor parallelism. The busiest GPU sets the layer's time.
+                let router = m.router_params() as f64;
+                let expert = m.expert_params() as f64;
+                let shared = e.shared_experts as f64;
+                let (routed_per_token, touched) = if tokens > 0.0 {
+                    e.busiest_expert_parallel_rank(tokens, self.tp)
+                } else {
+                    (0.0, 0.0)
+                };
+                (
+                    router + routed_per_token * expert + shared * expert / tp,
+                    router + touched * expert + shared * expert / tp,
+                    e.num_experts as f64
+                        + e.expert_intermediate_size as f64
+                            * mats
+                            * (routed_per_token + shared / tp),
+                )
+            }
             Some(e) => {
                 let router = m.router_params() as f64;
                 let expert = m.expert_params() as f64 / tp;

@@ -68,6 +68,8 @@ fn cases() -> Vec<Case> {
         case!("zero link bandwidth", [QS], &["--set", "hardware.kv_link.bandwidth_gb_s=0"], ["hardware.kv_link.bandwidth_gb_s", "= 0"]),
         case!("negative link latency", [QS], &["--set", "hardware.kv_link.bandwidth_gb_s=50", "--set", "hardware.kv_link.latency_us=-1"], ["hardware.kv_link.latency_us", "= -1"]),
         case!("disaggregation under static batching", [QS], &["--set", "hardware.replicas=2", "--set", "hardware.prefill_replicas=1", "--set", "hardware.kv_link=nvlink4", "--set", "scheduler.policy=faster_transformer"], ["hardware.prefill_replicas", "faster_transformer"]),
+        case!("expert parallelism on a dense model", [QS], &["--set", "hardware.tensor_parallel=2", "--set", "hardware.expert_parallel=true"], ["hardware.expert_parallel", "not a mixture-of-experts"]),
+        case!("expert parallelism not dividing the experts", [QS], &["--set", "model=mistralai/Mixtral-8x7B-v0.1", "--set", "hardware.gpu=h100", "--set", "hardware.tensor_parallel=16", "--set", "hardware.expert_parallel=true"], ["hardware.expert_parallel", "8 experts", "= 16"]),
         case!("SLO bound negative", [QS], &["--set", "slo.ttft_s=-0.5"], ["slo.ttft_s", "= -0.5", "above 0"]),
         case!("SLO bound zero", [QS], &["--set", "slo.tpot_s=0"], ["slo.tpot_s", "= 0", "above 0"]),
         case!("SLO section with no bound", [QS], &["--set", "slo={}"], ["slo", "no bound", "ttft_s"]),

@@ -269,3 +269,138 @@ fn a_profiled_model_made_mixture_of_experts_takes_only_its_mlp_from_the_roofline
     );
     assert!(s > d, "TPOT {s} s with experts against {d} s dense");
 }
+
+/// Expert parallelism over 4 GPUs, one token, top-8 of 128 experts: 8 passes, each GPU's share
+/// binomial(8, 1/4): mean 2, sd sqrt(8 x 1/4 x 3/4) = 1.2247; the busiest of 4 at mean + 1.02938 sd
+/// = 3.2607 passes. Its 32 experts are each hit with probability 8/128: mean 2, sd 1.3693, busiest
+/// 3.4096, capped at its 3.2607 passes. One GPU: the means exactly.
+#[test]
+fn the_busiest_expert_parallel_gpu_runs_and_reads_more_than_its_share() {
+    let c = Catalog::builtin().unwrap();
+    let (_, q) = c.model(QWEN_MOE).unwrap();
+    let e = q.moe.as_ref().unwrap();
+    let (passes, touched) = e.busiest_expert_parallel_rank(1.0, 4);
+    assert!((passes - 3.2607).abs() < 1e-3, "{passes}");
+    assert!((touched - 3.2607).abs() < 1e-3, "{touched}");
+    for t in [1.0, 7.0, 300.0] {
+        let (p, d) = e.busiest_expert_parallel_rank(t, 1);
+        assert_eq!(p, 8.0);
+        assert!((d - e.expected_distinct_experts(t)).abs() < 1e-9);
+    }
+    // The imbalance fades as the batch grows: at 4,096 tokens the busiest GPU runs within 3% of its
+    // share (8 / 4 passes per token) and reads all its 32 experts.
+    let (p, d) = e.busiest_expert_parallel_rank(4096.0, 4);
+    assert!(p > 2.0 && p < 2.0 * 1.03, "{p}");
+    assert!((d - 32.0).abs() < 1e-6, "{d}");
+    // The normal approximation against routing drawn at random (each token picks 8 distinct experts
+    // uniformly; expert i lives on GPU i / (128 / ranks)): the mean over 4,000 draws of the busiest
+    // GPU's passes and distinct experts, within 12%.
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for ranks in [2u32, 4, 8] {
+        for tokens in [1usize, 4, 16, 64] {
+            let per = 128 / ranks as usize;
+            let (mut sum_p, mut sum_d) = (0.0, 0.0);
+            let draws = 4000;
+            for _ in 0..draws {
+                let mut passes = vec![0u32; ranks as usize];
+                let mut hit = [false; 128];
+                for _ in 0..tokens {
+                    let mut picked = [false; 128];
+                    let mut n = 0;
+                    while n < 8 {
+                        let x = rng.random_range(0..128usize);
+                        if !picked[x] {
+                            picked[x] = true;
+                            hit[x] = true;
+                            passes[x / per] += 1;
+                            n += 1;
+                        }
+                    }
+                }
+                sum_p += *passes.iter().max().unwrap() as f64;
+                sum_d += (0..ranks as usize)
+                    .map(|r| hit[r * per..(r + 1) * per].iter().filter(|h| **h).count())
+                    .max()
+                    .unwrap() as f64;
+            }
+            let (p, d) = e.busiest_expert_parallel_rank(tokens as f64, ranks);
+            let (mp, md) = (sum_p / draws as f64 / tokens as f64, sum_d / draws as f64);
+            assert!(
+                (p / mp - 1.0).abs() < 0.12,
+                "{ranks} GPUs, {tokens} tokens: passes {p} vs {mp}"
+            );
+            assert!(
+                (d / md - 1.0).abs() < 0.12,
+                "{ranks} GPUs, {tokens} tokens: experts {d} vs {md}"
+            );
+        }
+    }
+}
+
+#[test]
+fn expected_maximum_of_normals_follows_its_table_and_grows_with_n() {
+    use simwatt::catalog::expected_max_of_normals as z;
+    assert_eq!(z(1), 0.0);
+    assert_eq!(z(2), 0.56419);
+    assert_eq!(z(8), 1.4236);
+    let mut last = -1.0;
+    for n in 1..300 {
+        let v = z(n);
+        assert!(v > last, "{n}: {v} after {last}");
+        last = v;
+    }
+    // Between entries, within 0.01 of the integral: 10 -> 1.53875, 100 -> 2.50759.
+    assert!((z(10) - 1.53875).abs() < 0.01, "{}", z(10));
+    assert!((z(100) - 2.50759).abs() < 0.01, "{}", z(100));
+}
+
+/// Qwen3-30B-A3B over 4 H100s: with expert parallelism a one-sequence decode step's busiest GPU
+/// reads 3.26 whole experts per layer instead of a quarter of each of 8 (2 expert-equivalents); at 256
+/// sequences every GPU reads all its experts either way and the steps are within 5%.
+#[test]
+fn expert_parallelism_prices_the_busiest_gpu() {
+    let c = Catalog::builtin().unwrap();
+    let (_, m) = c.model(QWEN_MOE).unwrap();
+    let (name, d) = c.device("h100").unwrap();
+    let prec = Precision::from_catalog(m.dtype_bytes, d);
+    let p = RooflineParams {
+        compute_efficiency: 0.6,
+        memory_efficiency: 0.8,
+        layer_overhead_us: 0.0,
+        iteration_overhead_ms: 0.0,
+    };
+    let tp = Roofline::new(m, name, d, &prec, 4, 1, p);
+    let ep = Roofline::new(m, name, d, &prec, 4, 1, p).with_expert_parallel(true);
+    let step = |r: &Roofline, batch: u32| {
+        let mut s = BatchShape::default();
+        for _ in 0..batch {
+            s.add_decode(10);
+        }
+        r.stage_cost(&s, 0)
+    };
+    let (a, b) = (step(&tp, 1), step(&ep, 1));
+    // Expert weights per layer read by the busiest GPU: 2 (TP) against 3.2607 (EP) experts of
+    // 4,718,592 weights, x 2 B x 48 layers.
+    let extra = (3.2607 - 2.0) * 4_718_592.0 * 2.0 * 48.0;
+    assert!(
+        ((b.bytes - a.bytes) / extra - 1.0).abs() < 0.01,
+        "{} - {} against {extra}",
+        b.bytes,
+        a.bytes
+    );
+    assert!(b.time_ns > a.time_ns);
+    let (a, b) = (step(&tp, 256), step(&ep, 256));
+    assert!(
+        (b.time_ns as f64 / a.time_ns as f64 - 1.0).abs() < 0.05,
+        "{} against {}",
+        b.time_ns,
+        a.time_ns
+    );
+    // A dense model ignores it.
+    let (_, dense) = c.model("Qwen/Qwen3-8B").unwrap();
+    let prec = Precision::from_catalog(dense.dtype_bytes, d);
+    let x = Roofline::new(dense, name, d, &prec, 4, 1, p);
+    let y = Roofline::new(dense, name, d, &prec, 4, 1, p).with_expert_parallel(true);
+    assert_eq!(step(&x, 3), step(&y, 3));
+}

@@ -633,9 +633,10 @@ fn nvidia_smi_device_name_is_checked_against_the_simulated_device() {
 }
 
 #[test]
-fn an_expert_parallel_v3_row_is_replayed_as_tensor_parallel_and_says_so() {
+fn an_expert_parallel_v3_row_is_replayed_with_expert_parallelism_and_says_so() {
     // The held-out MoE case's rows at max_num_seqs 8: one measured on 1 GPU, one with experts spread
-    // over 2 GPUs (TP 1, EP 2), which simwatt replays as TP 2 and notes on the point.
+    // over 2 GPUs (TP 1, EP 2), which simwatt replays with hardware.expert_parallel over 2 GPUs and
+    // notes on the point.
     let tmp = tempfile::tempdir().unwrap();
     let suite = tmp.path().join("suite");
     std::fs::create_dir_all(&suite).unwrap();
@@ -666,8 +667,12 @@ fn an_expert_parallel_v3_row_is_replayed_as_tensor_parallel_and_says_so() {
     assert!(md.contains("max_num_seqs 8 (TP1, 1 GPU)"), "{md}");
     assert!(md.contains("max_num_seqs 8 (TP1, 2 GPU)"), "{md}");
     assert!(
-        md.contains("measured with expert parallelism over 2 GPUs (TP1); replayed as TP2"),
+        md.contains("measured with expert parallelism over 2 GPUs (MoE TP1); replayed with hardware.expert_parallel, attention TP2"),
         "{md}"
     );
-    assert_eq!(md.matches("replayed as TP").count(), 1, "{md}");
+    assert_eq!(
+        md.matches("replayed with hardware.expert_parallel").count(),
+        1,
+        "{md}"
+    );
 }

@@ -578,15 +578,19 @@ pub fn validate_mlenergy_v3(
     let mut simulated = BTreeMap::new();
     for row in &rows {
         let specs = mlenergy_v3_requests(row, spec);
-        // simwatt has no expert parallelism: a row whose experts are spread over several GPUs is
-        // replayed with the model split as tensor parallelism over as many GPUs (the same weights and
-        // work per GPU; all-reduces priced where vLLM runs all-to-alls).
+        // A row whose experts are spread over several GPUs (vLLM's --enable-expert-parallel, no data
+        // parallelism) is replayed with hardware.expert_parallel over as many GPUs: attention and
+        // dense layers tensor-parallel over them, each GPU holding its share of whole experts.
         let tp = row.tensor_parallel.max(row.expert_parallel);
-        let overrides = vec![
+        let ep = row.expert_parallel > row.tensor_parallel;
+        let mut overrides = vec![
             format!("scheduler.max_num_seqs={}", row.max_num_seqs),
             format!("hardware.tensor_parallel={tp}"),
             format!("hardware.replicas={}", (row.num_gpus / tp).max(1)),
         ];
+        if ep {
+            overrides.push("hardware.expert_parallel=true".into());
+        }
         let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
         let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
         let o = simulate::simulate_specs(sc, &specs, &caches.tables, &|_| {})?;
@@ -618,9 +622,9 @@ pub fn validate_mlenergy_v3(
             ),
             o.predictor.kind.clone(),
         );
-        if tp != row.tensor_parallel {
+        if ep {
             p.notes.push(format!(
-                "measured with expert parallelism over {} GPUs (TP{}); replayed as TP{tp}",
+                "measured with expert parallelism over {} GPUs (MoE TP{}); replayed with hardware.expert_parallel, attention TP{tp}",
                 row.expert_parallel, row.tensor_parallel
             ));
         }
