@@ -21,6 +21,7 @@ pub mod error;
 pub mod input;
 pub mod measured;
 pub mod metrics;
+pub mod microgrid;
 pub mod output;
 pub mod plots;
 pub mod power;

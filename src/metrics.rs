@@ -375,6 +375,26 @@ pub struct EnergySummary {
     pub decode_pool_avg_power_w: Option<f64>,
     #[serde(default)]
     pub kv_link_energy_j: Option<f64>,
+    /// On-site solar and battery (config `microgrid`, docs/microgrid.md), over the run's hours in the
+    /// headline region: solar energy after the inverter, the part of it the load used, the battery's
+    /// deliveries to the load, grid import (to the load and to charge the battery), export and
+    /// curtailment, kWh; null without a microgrid. With one, `carbon_g`, `carbon_g_per_1k_tokens` and
+    /// `cost_usd` count grid import only, and `carbon_without_microgrid_g` is the carbon of the same
+    /// facility energy all from the grid.
+    #[serde(default)]
+    pub solar_energy_kwh: Option<f64>,
+    #[serde(default)]
+    pub solar_used_kwh: Option<f64>,
+    #[serde(default)]
+    pub battery_discharge_kwh: Option<f64>,
+    #[serde(default)]
+    pub grid_import_kwh: Option<f64>,
+    #[serde(default)]
+    pub grid_export_kwh: Option<f64>,
+    #[serde(default)]
+    pub solar_curtailed_kwh: Option<f64>,
+    #[serde(default)]
+    pub carbon_without_microgrid_g: Option<f64>,
     /// Headline region (the first configured) and its figures.
     pub region: Option<String>,
     pub energy_kwh_facility: Option<f64>,
@@ -606,7 +626,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 70] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 77] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -671,6 +691,13 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 70] = columns![
     "prefill_pool_avg_power_w" => |s| s.energy.prefill_pool_avg_power_w,
     "decode_pool_avg_power_w" => |s| s.energy.decode_pool_avg_power_w,
     "kv_link_energy_j" => |s| s.energy.kv_link_energy_j,
+    "solar_energy_kwh" => |s| s.energy.solar_energy_kwh,
+    "solar_used_kwh" => |s| s.energy.solar_used_kwh,
+    "battery_discharge_kwh" => |s| s.energy.battery_discharge_kwh,
+    "grid_import_kwh" => |s| s.energy.grid_import_kwh,
+    "grid_export_kwh" => |s| s.energy.grid_export_kwh,
+    "solar_curtailed_kwh" => |s| s.energy.solar_curtailed_kwh,
+    "carbon_without_microgrid_g" => |s| s.energy.carbon_without_microgrid_g,
     "energy_kwh_facility" => |s| s.energy.energy_kwh_facility,
     "carbon_g" => |s| s.energy.carbon_g,
     "carbon_g_per_1k_tokens" => |s| s.energy.carbon_g_per_1k_tokens,

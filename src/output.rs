@@ -70,6 +70,7 @@ impl RunKind {
                     | "requests.csv"
                     | "batches.parquet"
                     | "power.parquet"
+                    | "microgrid.csv"
             ),
             RunKind::Validate => matches!(name, "validation.json" | "validation.md"),
         }

@@ -13,7 +13,7 @@
 //! call it from [`run_plots`]. This file holds what every figure shares: the font, sizes, palette and
 //! mesh style, rendering to PNG and SVG, number formats and legends. The figures: latency CDFs in
 //! `plots/latency.rs` ([`LatencyCdf`]), replica timelines in `plots/timeline.rs` ([`ReplicaTimeline`]),
-//! the power, energy and region figures in [`energy`]; figures of many runs in [`sweep`] (a sweep metric
+//! the power, energy and region figures in [`energy`], on-site solar and battery in [`microgrid`]; figures of many runs in [`sweep`] (a sweep metric
 //! against an axis) and [`pareto`] (a capacity search's front).
 
 use crate::catalog::Catalog;
@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 
 pub mod energy;
 mod latency;
+pub mod microgrid;
 pub mod pareto;
 pub mod sweep;
 mod timeline;
@@ -183,6 +184,9 @@ pub fn run_plots(run: &RunFolder, dir: &Path, builtin_catalog: &Catalog) -> Resu
         out.push(render(&fig, dir)?);
     }
     if let Some(fig) = region_chart(run) {
+        out.push(render(&fig, dir)?);
+    }
+    if let Some(fig) = microgrid::microgrid_chart(run)? {
         out.push(render(&fig, dir)?);
     }
     Ok(out)

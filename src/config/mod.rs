@@ -9,6 +9,7 @@
 pub mod builtin;
 pub mod data;
 pub mod engine_profile;
+pub mod microgrid;
 pub mod pools;
 pub mod power_profile;
 pub mod raw;
@@ -174,6 +175,8 @@ pub struct Scenario {
     pub precision: crate::precision::Precision,
     /// The per-request latency SLO (`None`: none set; the SLO columns are null).
     pub slo: Option<raw::SloConfig>,
+    /// On-site solar and battery (`None`: none); its solar file is read by the driver.
+    pub microgrid: Option<raw::MicrogridConfig>,
 }
 
 /// The serving engine of a run, its profile read and checked.
@@ -329,6 +332,7 @@ impl Scenario {
         fill_scheduler_defaults(&mut raw.scheduler);
         let disaggregation = pools::resolve(path, &mut raw)?;
         let slo = slo::resolve(path, &raw)?;
+        let microgrid = microgrid::resolve(path, raw.microgrid.as_ref())?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
         let clock_limit = resolve_limits(
             path,
@@ -379,6 +383,7 @@ impl Scenario {
             engine,
             precision,
             slo,
+            microgrid,
             data_dir: data,
             raw,
         })
@@ -512,6 +517,9 @@ fn anchor_paths(path: &Path, data: Option<&data::DataDir>, raw: &mut RawConfig) 
         *p = a(p);
     }
     raw.regions_dir = a(&raw.regions_dir);
+    if let Some(m) = &mut raw.microgrid {
+        m.solar.file = a(&m.solar.file);
+    }
     if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &mut raw.predictor {
         p.dir = a(&p.dir);
     }

@@ -62,6 +62,104 @@ pub struct RawConfig {
     /// Absent: those columns are null.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloConfig>,
+    /// On-site solar and a battery behind the meter (docs/microgrid.md): carbon and cost charged on
+    /// grid import only. Absent: every kWh comes from the grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microgrid: Option<MicrogridConfig>,
+}
+
+/// The `microgrid` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MicrogridConfig {
+    pub solar: SolarConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery: Option<BatteryConfig>,
+    /// `self_consumption` (default) or `carbon_threshold`.
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    /// The grid intensity, gCO2e/kWh, at or above which `carbon_threshold` discharges the battery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carbon_threshold_g_per_kwh: Option<f64>,
+    /// Whether surplus solar is exported to the grid (true, default) or curtailed.
+    #[serde(default = "yes")]
+    pub export: bool,
+}
+
+/// `microgrid.solar`: a PV array whose output follows a measured series.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SolarConfig {
+    /// CSV of 5-minute fractions of peak output per site (`datetime` and one column per site), as
+    /// Solcast via Vessim publishes them; default the shipped `regions/solar/solcast2022_global_actual.csv`.
+    #[serde(default = "default_solar_file")]
+    pub file: PathBuf,
+    /// The column (site) to use, e.g. `San Francisco`.
+    pub site: String,
+    /// Peak (DC) power of the array, kW.
+    pub peak_kw: f64,
+    /// Share of the array's output the inverter delivers (default 0.96).
+    #[serde(default = "default_inverter_efficiency")]
+    pub inverter_efficiency: f64,
+    /// Which day of the series the run's first day replays (0: its first day); the run's start hour
+    /// of day (UTC) picks the hour within it.
+    #[serde(default)]
+    pub day: u32,
+}
+
+fn default_solar_file() -> PathBuf {
+    PathBuf::from("regions/solar/solcast2022_global_actual.csv")
+}
+
+fn default_inverter_efficiency() -> f64 {
+    0.96
+}
+
+/// `microgrid.battery`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatteryConfig {
+    pub capacity_kwh: f64,
+    #[serde(default = "default_min_soc")]
+    pub min_soc: f64,
+    #[serde(default = "default_max_soc")]
+    pub max_soc: f64,
+    /// State of charge at the run's start (default 0.5).
+    #[serde(default = "default_initial_soc")]
+    pub initial_soc: f64,
+    pub max_charge_kw: f64,
+    pub max_discharge_kw: f64,
+    /// Energy out over energy in for a full cycle (default 0.9).
+    #[serde(default = "default_round_trip")]
+    pub round_trip_efficiency: f64,
+    /// Share of the stored energy lost per day (default 0).
+    #[serde(default)]
+    pub self_discharge_per_day: f64,
+}
+
+fn default_min_soc() -> f64 {
+    0.1
+}
+fn default_max_soc() -> f64 {
+    0.9
+}
+fn default_initial_soc() -> f64 {
+    0.5
+}
+fn default_round_trip() -> f64 {
+    0.9
+}
+
+/// `microgrid.dispatch`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchConfig {
+    /// Solar first, then the battery, then the grid; the battery charges from solar only.
+    #[default]
+    SelfConsumption,
+    /// The battery discharges only at or above `carbon_threshold_g_per_kwh` and charges from the grid
+    /// below it.
+    CarbonThreshold,
 }
 
 /// The `slo` section: upper bounds on one request's latencies, in seconds; at least one is given.

@@ -14,6 +14,7 @@ use crate::digest::sha256_hex;
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
+use crate::microgrid;
 use crate::output::{self, RunDir, RunKind};
 use crate::output::{BatchesWriter, CsvPolicy, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::{PowerProfile, StageEnergy};
@@ -61,6 +62,8 @@ pub struct RunOutcome {
     pub predictor: PredictorInfo,
     /// Idle power per GPU of the power profile that priced the run (`None` without energy).
     pub idle_w: Option<f64>,
+    /// The microgrid's hours (config `microgrid`; empty without one or without energy).
+    pub microgrid: Vec<microgrid::Step>,
 }
 
 /// Loads and resolves the config of `args` (overrides and seed applied) against `catalogs`.
@@ -419,10 +422,15 @@ fn simulate_requests(
     };
     let info = predictor.info();
     let mut summary = summarize(&scenario, &info.kind, &result, stats, wall_s);
+    let mut grid_hours = Vec::new();
     let energy = match (&profile, &acc) {
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
-            energy_summary(&scenario, &regions, stats, p, &profile_path, &totals)?
+            let mut e = energy_summary(&scenario, &regions, stats, p, &profile_path, &totals)?;
+            if let Some(m) = &scenario.microgrid {
+                grid_hours = apply_microgrid(&scenario, m, &regions, &totals, stats, &mut e)?;
+            }
+            e
         }
         _ => EnergySummary {
             energy_note,
@@ -480,7 +488,126 @@ fn simulate_requests(
             .as_ref()
             .filter(|_| summary_has_energy)
             .map(|p| p.between_batches_w()),
+        microgrid: grid_hours,
     })
+}
+
+/// Dispatches the run's facility energy, hour by hour, over the config's solar array and battery in
+/// the headline region ([`crate::microgrid`]), and charges carbon and energy cost on grid import
+/// only: fills the summary's microgrid figures and replaces its headline carbon and cost. Returns the
+/// hours.
+fn apply_microgrid(
+    s: &Scenario,
+    m: &config::raw::MicrogridConfig,
+    regions: &[accounting::Region],
+    totals: &accounting::EnergyTotals,
+    stats: &RequestStats,
+    e: &mut EnergySummary,
+) -> Result<Vec<microgrid::Step>> {
+    let region = regions.first().ok_or_else(|| {
+        Error::invalid(
+            &s.source,
+            "microgrid",
+            "set",
+            "needs a region (`region:`) for the grid's carbon intensity",
+        )
+    })?;
+    let f = &region.file;
+    let pue = f.pue.value;
+    let load: Vec<f64> = totals
+        .hourly_it_energy_j
+        .iter()
+        .map(|j| j / accounting::J_PER_KWH * pue)
+        .collect();
+    let n = load.len();
+    let start = s.energy.start_time;
+    let intensity: Vec<f64> = match &region.hourly_carbon {
+        Some(series) => series.window(start, n)?.to_vec(),
+        None => vec![f.carbon_intensity_g_per_kwh.value; n],
+    };
+    let price: Option<Vec<f64>> = match (&region.hourly_price, &f.electricity_price_usd_per_kwh) {
+        (Some(series), _) => Some(series.window(start, n)?.to_vec()),
+        (None, Some(p)) => Some(vec![p.value; n]),
+        (None, None) => None,
+    };
+    let path = &m.solar.file;
+    let text = std::fs::read_to_string(path).map_err(|err| Error::io(path, err))?;
+    let solar = microgrid::SolarSeries::parse(path, &text, &m.solar.site)?;
+    // The run's first hour replays the series' `day` at the run's UTC hour of day.
+    let hod = chrono::Timelike::hour(&start);
+    let first = m.solar.day as usize * 24 + ((hod + 24 - solar.first_hour_of_day()) % 24) as usize;
+    let fraction = solar
+        .hourly_fraction
+        .get(first..first + n)
+        .ok_or_else(|| {
+            Error::invalid(
+                &s.source,
+                "microgrid.solar.day",
+                m.solar.day,
+                format!(
+                    "the run's {n} hour(s) from hour {hod} UTC of that day run past the solar series,                      which holds {} whole hours ({} days) from {} UTC ({})",
+                    solar.hourly_fraction.len(),
+                    solar.hourly_fraction.len() / 24,
+                    solar.first_hour,
+                    path.display()
+                ),
+            )
+        })?;
+    let grid = microgrid::Microgrid {
+        peak_kw: m.solar.peak_kw,
+        inverter_efficiency: m.solar.inverter_efficiency,
+        battery: m.battery.map(|b| microgrid::Battery {
+            capacity_kwh: b.capacity_kwh,
+            min_soc: b.min_soc,
+            max_soc: b.max_soc,
+            initial_soc: b.initial_soc,
+            max_charge_kw: b.max_charge_kw,
+            max_discharge_kw: b.max_discharge_kw,
+            round_trip_efficiency: b.round_trip_efficiency,
+            self_discharge_per_day: b.self_discharge_per_day,
+        }),
+        dispatch: match (m.dispatch, m.carbon_threshold_g_per_kwh) {
+            (config::raw::DispatchConfig::CarbonThreshold, Some(t)) => {
+                microgrid::Dispatch::CarbonThreshold { g_per_kwh: t }
+            }
+            _ => microgrid::Dispatch::SelfConsumption,
+        },
+        export: m.export,
+    };
+    // The run's first and last hours may be partial: each hour's share of the run's span.
+    let offset = accounting::offset_in_hour_s(start);
+    let end = offset + totals.span_s;
+    let spans: Vec<f64> = (0..n)
+        .map(|h| {
+            let (a, b) = (h as f64 * 3600.0, (h + 1) as f64 * 3600.0);
+            ((b.min(end) - a.max(offset)) / 3600.0).clamp(0.0, 1.0)
+        })
+        .collect();
+    let steps = grid.dispatch_spans(&load, fraction, &intensity, &spans);
+    let sum = |f: fn(&microgrid::Step) -> f64| steps.iter().map(f).sum::<f64>();
+    let carbon = sum(|h| h.carbon_g);
+    e.solar_energy_kwh = Some(sum(|h| h.solar_kwh));
+    e.solar_used_kwh = Some(sum(|h| h.solar_used_kwh));
+    e.battery_discharge_kwh = Some(sum(|h| h.battery_discharge_kwh));
+    e.grid_import_kwh = Some(sum(|h| h.grid_import_kwh));
+    e.grid_export_kwh = Some(sum(|h| h.grid_export_kwh));
+    e.solar_curtailed_kwh = Some(sum(|h| h.curtailed_kwh));
+    e.carbon_without_microgrid_g = e.carbon_g;
+    e.carbon_g = Some(carbon);
+    e.carbon_g_per_1k_tokens =
+        (stats.output_tokens > 0).then(|| carbon / stats.output_tokens as f64 * 1000.0);
+    let head = e.regions.first();
+    let energy_cost = price.map(|p| {
+        steps
+            .iter()
+            .zip(p)
+            .map(|(h, p)| h.grid_import_kwh * p)
+            .sum::<f64>()
+    });
+    e.cost_usd = energy_cost
+        .zip(head.and_then(|r| r.rental_cost_usd))
+        .map(|(a, b)| a + b);
+    Ok(steps)
 }
 
 /// Runs the event loop with the batch sinks and request sink that `keep` asks for: the in-memory log
@@ -623,6 +750,7 @@ fn energy_summary(
         cost_usd: head.and_then(|r| r.cost_usd),
         water_l: head.and_then(|r| r.water_l),
         regions,
+        ..Default::default()
     })
 }
 
@@ -884,8 +1012,56 @@ fn write_rest(
     };
     dir.write_text("provenance.json", &to_json(&prov)?)?;
     dir.write_text("summary.json", &to_json(&o.summary)?)?;
+    if !o.microgrid.is_empty() {
+        dir.write_text(
+            "microgrid.csv",
+            &microgrid_csv(&o.microgrid, s.energy.start_time, s.microgrid.as_ref()),
+        )?;
+    }
     crate::report::write_report(dir.path(), report, catalogs.builtin())?;
     Ok(())
+}
+
+/// The microgrid's hours as CSV (docs/microgrid.md): each flow in kWh over the hour (= mean kW), the
+/// stored energy and state of charge at its end, the grid's intensity and the carbon of its import.
+fn microgrid_csv(
+    steps: &[microgrid::Step],
+    start: chrono::DateTime<chrono::Utc>,
+    m: Option<&config::raw::MicrogridConfig>,
+) -> String {
+    let capacity = m.and_then(|m| m.battery).map(|b| b.capacity_kwh);
+    let first = start
+        .date_naive()
+        .and_hms_opt(chrono::Timelike::hour(&start), 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(start);
+    let mut out = String::from(
+        "hour,hour_start_utc,load_kwh,solar_kwh,solar_used_kwh,solar_charge_kwh,grid_charge_kwh,\
+         battery_discharge_kwh,self_discharge_kwh,grid_import_kwh,grid_export_kwh,curtailed_kwh,\
+         soc_kwh,soc_fraction,carbon_intensity_g_per_kwh,carbon_g\n",
+    );
+    for (h, x) in steps.iter().enumerate() {
+        let at = first + chrono::Duration::hours(h as i64);
+        let soc = capacity.map_or(String::new(), |c| format!("{}", x.soc_kwh / c));
+        out.push_str(&format!(
+            "{h},{},{},{},{},{},{},{},{},{},{},{},{},{soc},{},{}\n",
+            at.format("%Y-%m-%dT%H:%M:%SZ"),
+            x.load_kwh,
+            x.solar_kwh,
+            x.solar_used_kwh,
+            x.solar_charge_kwh,
+            x.grid_charge_kwh,
+            x.battery_discharge_kwh,
+            x.self_discharge_kwh,
+            x.grid_import_kwh,
+            x.grid_export_kwh,
+            x.curtailed_kwh,
+            x.soc_kwh,
+            x.carbon_intensity_g_per_kwh,
+            x.carbon_g
+        ));
+    }
+    out
 }
 
 /// Pretty JSON ending with a newline.

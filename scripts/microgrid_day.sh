@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The day of docs/microgrid.md: experiments/microgrid-day.yaml (two A100s, 24 hours, AWS us-west-1
+# with CAISO's hourly intensity, 1.2 kW of San Francisco solar, a 3 kWh battery) with and without the
+# solar and battery, a carbon-threshold dispatch beside them; prints one table row each and copies the
+# microgrid figure to docs/img/microgrid_day.png.
+# Usage: scripts/microgrid_day.sh   (from anywhere; builds the release binary first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${SIMWATT:-}" ]; then
+  cargo build --release --quiet
+fi
+bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+echo "| supply | facility kWh | solar kWh (used) | battery to load kWh | grid import kWh | export kWh | carbon gCO2e | all-grid carbon gCO2e | cost USD |"
+echo "|---|---|---|---|---|---|---|---|---|"
+row() {
+  local name=$1; shift
+  "$bin" simulate -c experiments/microgrid-day.yaml -o "$out/$name" --force -q --no-trace "$@" 2>/dev/null
+  python3 - "$out/$name/summary.json" "$name" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+f = lambda k, d=2: "-" if s.get(k) is None else f"{s[k]:.{d}f}"
+solar = "-" if s.get("solar_energy_kwh") is None else f"{s['solar_energy_kwh']:.2f} ({s['solar_used_kwh']:.2f})"
+print(f"| {sys.argv[2]} | {f('energy_kwh_facility')} | {solar} | {f('battery_discharge_kwh')} | {f('grid_import_kwh')} | "
+      f"{f('grid_export_kwh')} | {f('carbon_g', 0)} | {f('carbon_without_microgrid_g', 0)} | {f('cost_usd')} |")
+PY
+}
+row "grid only" --set microgrid=null
+row "solar only" --set microgrid.battery=null
+row "solar + battery, self-consumption"
+row "solar + battery, carbon threshold 100 g/kWh" --set microgrid.dispatch=carbon_threshold --set microgrid.carbon_threshold_g_per_kwh=100
+cp "$out/solar + battery, self-consumption/microgrid.png" docs/img/microgrid_day.png

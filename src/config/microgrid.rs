@@ -1,0 +1,134 @@
+//! The `microgrid` section checked: on-site solar, a battery and their dispatch policy.
+//!
+//! Input: the raw section, its solar file's path anchored like every other path of the config. Output:
+//! the same section, every number checked (the solar file itself is read by the driver, which hands it
+//! to [`crate::microgrid`]). It may not read files or run anything.
+
+use super::raw::{DispatchConfig, MicrogridConfig};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Checks every number of the `microgrid` section (`None`: no microgrid).
+pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<MicrogridConfig>> {
+    let Some(m) = m else {
+        return Ok(None);
+    };
+    let check = |field: &str, v: f64, ok: bool, what: &str| {
+        if v.is_finite() && ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(path, format!("microgrid.{field}"), v, what))
+        }
+    };
+    let s = &m.solar;
+    if s.site.trim().is_empty() {
+        return Err(Error::invalid(
+            path,
+            "microgrid.solar.site",
+            "\"\"",
+            "names the column (site) of the solar file to use, e.g. San Francisco",
+        ));
+    }
+    check(
+        "solar.peak_kw",
+        s.peak_kw,
+        (0.0..=1e7).contains(&s.peak_kw),
+        "must be a number of kW from 0 to 10,000,000",
+    )?;
+    check(
+        "solar.inverter_efficiency",
+        s.inverter_efficiency,
+        s.inverter_efficiency > 0.0 && s.inverter_efficiency <= 1.0,
+        "must be in (0, 1]",
+    )?;
+    if let Some(b) = &m.battery {
+        check(
+            "battery.capacity_kwh",
+            b.capacity_kwh,
+            b.capacity_kwh > 0.0 && b.capacity_kwh <= 1e9,
+            "must be a number of kWh above 0 (at most 1e9)",
+        )?;
+        for (f, v) in [("min_soc", b.min_soc), ("max_soc", b.max_soc)] {
+            check(
+                &format!("battery.{f}"),
+                v,
+                (0.0..=1.0).contains(&v),
+                "must be in [0, 1]",
+            )?;
+        }
+        check(
+            "battery.max_soc",
+            b.max_soc,
+            b.max_soc > b.min_soc,
+            &format!("must be above battery.min_soc ({})", b.min_soc),
+        )?;
+        check(
+            "battery.initial_soc",
+            b.initial_soc,
+            b.initial_soc >= b.min_soc && b.initial_soc <= b.max_soc,
+            &format!(
+                "must be within battery.min_soc and max_soc ([{}, {}])",
+                b.min_soc, b.max_soc
+            ),
+        )?;
+        for (f, v) in [
+            ("max_charge_kw", b.max_charge_kw),
+            ("max_discharge_kw", b.max_discharge_kw),
+        ] {
+            check(
+                &format!("battery.{f}"),
+                v,
+                (0.0..=1e9).contains(&v),
+                "must be a number of kW from 0 to 1e9",
+            )?;
+        }
+        check(
+            "battery.round_trip_efficiency",
+            b.round_trip_efficiency,
+            b.round_trip_efficiency > 0.0 && b.round_trip_efficiency <= 1.0,
+            "must be in (0, 1]",
+        )?;
+        check(
+            "battery.self_discharge_per_day",
+            b.self_discharge_per_day,
+            (0.0..1.0).contains(&b.self_discharge_per_day),
+            "must be in [0, 1)",
+        )?;
+    }
+    match (m.dispatch, m.carbon_threshold_g_per_kwh) {
+        (DispatchConfig::SelfConsumption, Some(t)) => {
+            return Err(Error::invalid(
+                path,
+                "microgrid.carbon_threshold_g_per_kwh",
+                t,
+                "is used only with microgrid.dispatch: carbon_threshold",
+            ))
+        }
+        (DispatchConfig::CarbonThreshold, None) => {
+            return Err(Error::invalid(
+                path,
+                "microgrid.carbon_threshold_g_per_kwh",
+                "(absent)",
+                "is needed with microgrid.dispatch: carbon_threshold (gCO2e/kWh at or above which the battery discharges)",
+            ))
+        }
+        (DispatchConfig::CarbonThreshold, Some(t)) => {
+            check(
+                "carbon_threshold_g_per_kwh",
+                t,
+                (0.0..=1e5).contains(&t),
+                "must be a number of gCO2e/kWh from 0 to 100,000",
+            )?;
+            if m.battery.is_none() {
+                return Err(Error::invalid(
+                    path,
+                    "microgrid.dispatch",
+                    "carbon_threshold",
+                    "needs a microgrid.battery to hold energy for high-carbon hours",
+                ));
+            }
+        }
+        (DispatchConfig::SelfConsumption, None) => {}
+    }
+    Ok(Some(m.clone()))
+}

@@ -1,0 +1,140 @@
+//! On-site solar and a battery behind the meter (`microgrid`, docs/microgrid.md): every hour balances,
+//! the state of charge keeps its bounds, the summary adds up the hours, and carbon is charged on grid
+//! import only.
+
+use crate::common::*;
+
+/// Half a day of experiments/microgrid-day.yaml (the sunny hours of San Francisco in UTC), written to
+/// a run folder with `extra` overrides.
+fn run(out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "simulate",
+        "-c",
+        "experiments/microgrid-day.yaml",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+        "--no-trace",
+        "--set",
+        "workload.requests=60000",
+        "--set",
+        "energy.start_time=2024-06-15T12:00:00Z",
+    ];
+    for e in extra {
+        args.extend_from_slice(&["--set", e]);
+    }
+    let o = simwatt(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_hour_balances_and_carbon_is_charged_on_grid_import_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with = run(&tmp.path().join("with"), &[]);
+    let t = std::fs::read_to_string(tmp.path().join("with/microgrid.csv")).unwrap();
+    let mut lines = t.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |row: &[&str], name: &str| -> f64 {
+        row[head.iter().position(|h| *h == name).unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() >= 4, "{} hours", rows.len());
+    let (mut import, mut solar, mut carbon, mut load) = (0.0, 0.0, 0.0, 0.0);
+    let mut sunny = 0;
+    for r in &rows {
+        let l = col(r, "load_kwh");
+        let served =
+            col(r, "solar_used_kwh") + col(r, "battery_discharge_kwh") + col(r, "grid_import_kwh")
+                - col(r, "grid_charge_kwh");
+        assert!((served - l).abs() < 1e-9 * l.max(1.0), "{r:?}");
+        let s = col(r, "solar_kwh");
+        let used = col(r, "solar_used_kwh")
+            + col(r, "solar_charge_kwh")
+            + col(r, "grid_export_kwh")
+            + col(r, "curtailed_kwh");
+        assert!((used - s).abs() < 1e-9 * s.max(1.0), "{r:?}");
+        // Dispatch keeps the charge within [min_soc, max_soc] = [0.1, 0.9] (no self-discharge here).
+        let soc = col(r, "soc_fraction");
+        assert!((0.1 - 1e-9..=0.9 + 1e-9).contains(&soc), "{r:?}");
+        assert!(
+            (col(r, "carbon_g") - col(r, "grid_import_kwh") * col(r, "carbon_intensity_g_per_kwh"))
+                .abs()
+                < 1e-6
+        );
+        sunny += usize::from(s > 0.1);
+        import += col(r, "grid_import_kwh");
+        solar += s;
+        carbon += col(r, "carbon_g");
+        load += l;
+    }
+    assert!(sunny >= 3, "{sunny} sunny hours");
+    let f = |k: &str| {
+        with[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{k}: {}", with[k]))
+    };
+    assert!((f("grid_import_kwh") - import).abs() < 1e-9 * import);
+    assert!((f("solar_energy_kwh") - solar).abs() < 1e-9 * solar);
+    assert!((f("carbon_g") - carbon).abs() < 1e-6 * carbon);
+    assert!((f("energy_kwh_facility") - load).abs() < 1e-9 * load);
+    // Without the microgrid the same run draws everything from the grid: its carbon is the
+    // microgrid run's carbon_without_microgrid_g, above the microgrid run's.
+    let without = run(&tmp.path().join("without"), &["microgrid=null"]);
+    assert_eq!(without["grid_import_kwh"], serde_json::Value::Null);
+    assert_eq!(
+        without["carbon_g"].as_f64().unwrap(),
+        f("carbon_without_microgrid_g")
+    );
+    assert!(f("carbon_g") < f("carbon_without_microgrid_g"));
+    // The figure is drawn and linked.
+    assert_valid_png(&tmp.path().join("with/microgrid.png"), 1200, 900);
+    let md = std::fs::read_to_string(tmp.path().join("with/summary.md")).unwrap();
+    assert!(md.contains("microgrid.png"), "{md}");
+}
+
+#[test]
+fn carbon_threshold_dispatch_discharges_only_in_dirty_hours_and_charges_from_the_grid_in_clean_ones(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    run(
+        &tmp.path().join("thr"),
+        &[
+            "microgrid.dispatch=carbon_threshold",
+            "microgrid.carbon_threshold_g_per_kwh=150",
+        ],
+    );
+    let t = std::fs::read_to_string(tmp.path().join("thr/microgrid.csv")).unwrap();
+    let mut lines = t.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (ci, dis, gc) = (
+        at("carbon_intensity_g_per_kwh"),
+        at("battery_discharge_kwh"),
+        at("grid_charge_kwh"),
+    );
+    let (mut clean, mut dirty) = (0, 0);
+    for l in lines {
+        let r: Vec<f64> = l
+            .split(',')
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, v)| v.parse().unwrap_or(f64::NAN))
+            .collect();
+        // Column 1 (the time) is left out above, so later columns shift by one.
+        let get = |c: usize| r[if c > 1 { c - 1 } else { c }];
+        if get(ci) < 150.0 {
+            assert_eq!(get(dis), 0.0, "{l}");
+            clean += 1;
+        } else {
+            assert_eq!(get(gc), 0.0, "{l}");
+            dirty += 1;
+        }
+    }
+    assert!(
+        clean > 0 && dirty > 0,
+        "{clean} clean and {dirty} dirty hours"
+    );
+}
