@@ -248,6 +248,13 @@ fn write_requests(m: &mut String, s: &Summary) {
         "| KV cache per replica | {} blocks x {} tokens |",
         s.kv_blocks_per_replica, s.kv_block_size_tokens
     );
+    if let Some(b) = s.prefill_pool_kv_blocks_per_replica {
+        let _ = writeln!(
+            m,
+            "| KV cache per prefill replica | {b} blocks x {} tokens |",
+            s.kv_block_size_tokens
+        );
+    }
 }
 
 /// The "Latency" table: mean and percentiles of each latency.

@@ -541,3 +541,110 @@ fn a_prefill_pool_of_hardwares_own_layout_changes_nothing() {
     );
     assert!((a - b).abs() < 1e-9 * a, "{a} J against {b} J");
 }
+
+#[test]
+fn a_request_is_served_only_if_it_fits_the_caches_of_both_pools() {
+    // A small memory share leaves one pool a small cache; a request longer than it is rejected on
+    // arrival, whichever pool is the small one, while the same request fits two large pools.
+    let small = "0.19";
+    let blocks = |o: &simwatt::drivers::simulate::RunOutcome| {
+        let p = o.scenario.prefill_pool.as_ref().unwrap();
+        (p.memory.num_blocks, o.scenario.memory.num_blocks)
+    };
+    let gmu = format!("hardware.prefill_pool.gpu_memory_utilization={small}");
+    let probe = run(2, &[&gmu, "workload.requests=1"]);
+    let (pool_blocks, decode_blocks) = blocks(&probe);
+    assert!(
+        pool_blocks < decode_blocks,
+        "{pool_blocks} and {decode_blocks} blocks"
+    );
+    // A prompt of the small cache's size: with its output it is longer than the cache.
+    let prompt = pool_blocks * 16;
+    assert!(
+        prompt + 16 <= 4096,
+        "a {prompt}-token prompt is past Llama-2's context"
+    );
+    let lengths = format!("workload.lengths={{type: fixed, prompt: {prompt}, output: 16}}");
+    let serve = |extra: &[&str]| {
+        let mut o = vec![
+            "workload.arrival={type: static, rate: 1}",
+            "workload.requests=10",
+            &lengths,
+        ];
+        o.extend_from_slice(extra);
+        run(2, &o)
+    };
+    let statuses = |o: &simwatt::drivers::simulate::RunOutcome| {
+        o.rows.iter().map(|r| r.status).collect::<Vec<_>>()
+    };
+    let small_prefill = serve(&[&gmu]);
+    assert_eq!(statuses(&small_prefill), vec!["rejected_kv_capacity"; 10]);
+    let gmu_decode = format!("hardware.gpu_memory_utilization={small}");
+    let small_decode = serve(&[
+        &gmu_decode,
+        "hardware.prefill_pool.gpu_memory_utilization=0.9",
+    ]);
+    assert_eq!(blocks(&small_decode).1, pool_blocks);
+    assert_eq!(statuses(&small_decode), vec!["rejected_kv_capacity"; 10]);
+    assert!(small_decode.result.batches.transfers.is_empty());
+    let large = serve(&["hardware.prefill_pool.gpu_memory_utilization=0.9"]);
+    assert_eq!(statuses(&large), vec!["completed"; 10]);
+}
+
+#[test]
+fn a_run_folder_of_mixed_pools_names_the_prefill_pool_and_each_groups_gpus() {
+    let sets = [
+        "hardware.replicas=4",
+        "hardware.prefill_replicas=1",
+        "hardware.kv_link=infiniband_ndr",
+        "hardware.prefill_pool={gpu: h100, tensor_parallel: 2}",
+        "workload.requests=100",
+        "workload.arrival.rate=4",
+    ];
+    let (o, md) = summary_md_of(&quickstart(), &sets);
+    assert!(
+        md.contains("on 3 x NVIDIA A100")
+            && md.contains("Prefill pool: 1 replica(s) of 2 x h100 (TP 2)")
+            && md.contains("5 GPUs in all")
+            && md.contains("| KV cache per prefill replica |"),
+        "{md}"
+    );
+    // power.parquet: each group's GPUs are its pool's, and the rows add up to the run's energy.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let out_s = out.display().to_string();
+    let mut args = vec![
+        "simulate",
+        "-c",
+        "experiments/quickstart.yaml",
+        "-o",
+        &out_s,
+        "-q",
+        "--no-plots",
+        "--no-trace",
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let st = simwatt(&args);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let run = simwatt::runfolder::RunFolder::read(&out).unwrap();
+    let t = run
+        .power(simwatt::runfolder::POWER.columns)
+        .unwrap()
+        .unwrap();
+    let (replica, gpus) = (t.u64s("replica").unwrap(), t.u64s("gpus").unwrap());
+    for i in 0..t.rows() {
+        assert_eq!(gpus[i], if replica[i] == 0 { 2 } else { 1 }, "row {i}");
+    }
+    let energy: f64 = t.f64s_required("energy_j").unwrap().iter().sum();
+    let want = run.summary["energy_j"].as_f64().unwrap();
+    assert!(
+        (energy - want).abs() < 1e-9 * want,
+        "{energy} against {want} J"
+    );
+    assert!((want - o.summary.energy.energy_j.unwrap()).abs() < 1e-9 * want);
+    assert_eq!(run.summary["prefill_pool_gpu"], "h100");
+    assert_eq!(run.summary["prefill_pool_gpus_per_replica"], 2);
+    assert_eq!(run.summary["gpus_per_replica"], 1);
+}
