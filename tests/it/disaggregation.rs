@@ -648,3 +648,47 @@ fn a_run_folder_of_mixed_pools_names_the_prefill_pool_and_each_groups_gpus() {
     assert_eq!(run.summary["prefill_pool_gpus_per_replica"], 2);
     assert_eq!(run.summary["gpus_per_replica"], 1);
 }
+
+#[test]
+fn a_capacity_search_rents_each_pools_gpus_at_its_own_devices_price() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let out_s = out.display().to_string();
+    let st = simwatt(&[
+        "search",
+        "capacity",
+        "--config",
+        "experiments/disaggregation-mixed.yaml",
+        "--slo",
+        "slo_attainment>=0.9",
+        "--set",
+        "workload.requests=100",
+        "--max-probes",
+        "2",
+        "--max-requests",
+        "100",
+        "--out",
+        &out_s,
+        "-q",
+    ]);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let text = std::fs::read_to_string(out.join("capacity.csv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[head.iter().position(|h| *h == name).unwrap()];
+    // 2 H100s and 6 A100s, each at its catalog price.
+    let o = simulate(
+        &root().join("experiments/disaggregation-mixed.yaml"),
+        &["workload.requests=1"],
+    );
+    let price =
+        |s: &simwatt::config::Scenario| s.device.rental_usd_per_gpu_hour.as_ref().unwrap().value;
+    let want = 2.0 * price(o.scenario.prefill_pool.as_ref().unwrap()) + 6.0 * price(&o.scenario);
+    let got: f64 = col("rental_usd_per_hour").parse().unwrap();
+    assert!(
+        (got - want).abs() < 1e-9 * want,
+        "{got} against {want} USD per hour"
+    );
+    assert_eq!(col("gpus"), "8");
+}
