@@ -434,6 +434,9 @@ pub fn region_report(
         rental = rental.zip(r).map(|(a, b)| a + b);
         embodied_g = embodied_g.zip(g).map(|(a, b)| a + b);
     }
+    // Two pools of one device lacking a figure say so once.
+    let mut seen = std::collections::BTreeSet::new();
+    notes.retain(|n| seen.insert(n.clone()));
     let water = match (&f.wue_l_per_kwh, &f.grid_water_intensity_l_per_kwh) {
         (Some(wue), Some(grid)) => Some(it_kwh * (wue.value + pue * grid.value)),
         _ => {
