@@ -1,11 +1,13 @@
 //! Energy accounting and its conversion to carbon, cost and water per region.
 //!
 //! Input: a finished simulation (its batch-stage log with each stage's power and energy), the power
-//! profile, and region files. Output: GPU energy over the whole simulated span (busy stages plus idle
-//! power between them, for every GPU), the two baselines (TDP x time, Vidur-Energy's MFU curve), hourly
-//! IT energy aligned to the run's start time, and per region: facility energy (x PUE), operational
-//! carbon (constant or hourly grid intensity), embodied carbon amortised per GPU-hour, cost (energy x
-//! price + GPU-hours x rental price) and water (IT kWh x (WUE + PUE x grid water intensity)).
+//! profile (each pool's, when the prefill pool has hardware of its own), and region files. Output: GPU
+//! energy over the whole simulated span (busy stages plus idle power between them, for every GPU), the
+//! two baselines (TDP x time, Vidur-Energy's MFU curve), hourly IT energy aligned to the run's start
+//! time, and per region: facility energy (x PUE), operational
+//! carbon (constant or hourly grid intensity), embodied carbon amortised per GPU-hour of each device,
+//! cost (energy x price + each device's GPU-hours x its rental price) and water (IT kWh x (WUE + PUE
+//! x grid water intensity)).
 
 use crate::catalog::DeviceSpec;
 use crate::cluster::window::RequestWindow;
@@ -54,6 +56,29 @@ pub struct EnergyTotals {
     /// Busy and idle energy of each GPU group (replica x pipeline stage, in that order), joules.
     #[serde(skip)]
     pub groups: Vec<GroupEnergy>,
+    /// The run's GPUs by pool: one part for colocated serving or pools of one hardware, the decode
+    /// pool and then the prefill pool when the prefill pool has hardware of its own.
+    #[serde(skip)]
+    pub fleet: Vec<FleetPart>,
+}
+
+/// GPUs of one device in a run, with the device's embodied carbon (rental price and embodied carbon
+/// are per device).
+#[derive(Debug, Clone)]
+pub struct FleetPart {
+    pub device: DeviceSpec,
+    pub embodied: Option<Embodied>,
+    pub gpus: u32,
+}
+
+/// The power figures of one pool's GPUs.
+struct PoolPower {
+    idle_w: f64,
+    tp: f64,
+    tdp_w: f64,
+    device: DeviceSpec,
+    embodied: Option<Embodied>,
+    gpus: u32,
 }
 
 /// The energy of one GPU group (the GPUs of one pipeline stage of one replica).
@@ -87,12 +112,12 @@ fn grow(v: &mut Vec<f64>, h: usize) {
 /// with the number of GPU groups and of hours, not of rows.
 pub struct EnergyAcc {
     pipeline_stages: u32,
-    tp: f64,
     gpus: u32,
-    idle_w: f64,
-    tdp_w: f64,
+    /// Each pool's power figures (the scenario's, then the prefill pool's when it has its own), and
+    /// the pool of each GPU group.
+    pools: Vec<PoolPower>,
+    group_pool: Vec<usize>,
     host_w: f64,
-    device: DeviceSpec,
     offset_s: f64,
     busy_j: f64,
     vidur_busy_j: f64,
@@ -107,18 +132,45 @@ pub struct EnergyAcc {
 }
 
 impl EnergyAcc {
-    pub fn new(s: &Scenario, profile: &PowerProfile, start_offset_s: f64) -> Self {
+    /// An accumulator for scenario `s` priced by `profile`; with the prefill pool's own hardware
+    /// (`Scenario::prefill_pool`), `prefill_profile` gives that pool's idle power (the scenario's
+    /// profile when `None`).
+    pub fn new(
+        s: &Scenario,
+        profile: &PowerProfile,
+        prefill_profile: Option<&PowerProfile>,
+        start_offset_s: f64,
+    ) -> Self {
         let hw = &s.hardware;
         let groups = (hw.replicas * hw.pipeline_stages) as usize;
-        let gpus = hw.replicas * hw.tensor_parallel * hw.pipeline_stages;
+        let gpus = s.total_gpus();
+        let pool = |p: &Scenario, profile: &PowerProfile, replicas: u32| PoolPower {
+            idle_w: profile.between_batches_w(),
+            tp: p.hardware.tensor_parallel as f64,
+            tdp_w: p.device.tdp_w,
+            device: p.device.clone(),
+            embodied: p.energy.embodied,
+            gpus: replicas * p.gpus_per_replica(),
+        };
+        let (pools, group_pool) = match (&s.prefill_pool, &s.disaggregation) {
+            (Some(p), Some(d)) => {
+                let split = (d.prefill_replicas * hw.pipeline_stages) as usize;
+                (
+                    vec![
+                        pool(s, profile, hw.replicas - d.prefill_replicas),
+                        pool(p, prefill_profile.unwrap_or(profile), d.prefill_replicas),
+                    ],
+                    (0..groups).map(|g| usize::from(g < split)).collect(),
+                )
+            }
+            _ => (vec![pool(s, profile, hw.replicas)], vec![0; groups]),
+        };
         EnergyAcc {
             pipeline_stages: hw.pipeline_stages,
-            tp: hw.tensor_parallel as f64,
             gpus,
-            idle_w: profile.between_batches_w(),
-            tdp_w: s.device.tdp_w,
+            pools,
+            group_pool,
             host_w: s.energy.host_power_w_per_gpu * gpus as f64,
-            device: s.device.clone(),
             offset_s: start_offset_s,
             busy_j: 0.0,
             vidur_busy_j: 0.0,
@@ -139,12 +191,9 @@ impl EnergyAcc {
         self.busy_j += e;
         self.busy_s[g] += dur;
         self.busy_j_group[g] += e;
-        let u = Utilisation::of(r.flops, r.bytes, dur, &self.device);
-        self.vidur_busy_j += energy_j(
-            vidur_energy_w(self.idle_w, self.tdp_w, u.compute),
-            dur,
-            self.tp,
-        );
+        let p = &self.pools[self.group_pool[g]];
+        let u = Utilisation::of(r.flops, r.bytes, dur, &p.device);
+        self.vidur_busy_j += energy_j(vidur_energy_w(p.idle_w, p.tdp_w, u.compute), dur, p.tp);
         let (hourly, busy_hour) = (&mut self.hourly_busy_j, &mut self.busy_hour[g]);
         spread(self.offset_s, a, b, &mut |h, overlap| {
             grow(hourly, h);
@@ -176,27 +225,30 @@ impl EnergyAcc {
         let nhours = ((self.offset_s + span_s) / 3600.0).floor() as usize + 1;
         let mut hourly = self.hourly_busy_j.clone();
         hourly.resize(nhours.max(hourly.len()), 0.0);
+        let pool = |g: usize| &self.pools[self.group_pool[g]];
         let groups: Vec<GroupEnergy> = self
             .busy_s
             .iter()
             .zip(&self.busy_j_group)
-            .map(|(b, j)| GroupEnergy {
+            .enumerate()
+            .map(|(g, (b, j))| GroupEnergy {
                 busy_j: *j,
-                idle_j: energy_j(self.idle_w, (span_s - b).max(0.0), self.tp),
+                idle_j: energy_j(pool(g).idle_w, (span_s - b).max(0.0), pool(g).tp),
             })
             .collect();
         let idle_j: f64 = groups.iter().map(|g| g.idle_j).sum();
-        let (idle_w, tp, host_w) = (self.idle_w, self.tp, self.host_w);
+        let host_w = self.host_w;
         spread(self.offset_s, 0.0, span_s, &mut |h, overlap| {
             grow(&mut hourly, h);
             let idle_here: f64 = self
                 .busy_hour
                 .iter()
-                .map(|bh| {
+                .enumerate()
+                .map(|(g, bh)| {
                     energy_j(
-                        idle_w,
+                        pool(g).idle_w,
                         (overlap - bh.get(h).copied().unwrap_or(0.0)).max(0.0),
-                        tp,
+                        pool(g).tp,
                     )
                 })
                 .sum();
@@ -213,10 +265,24 @@ impl EnergyAcc {
             host_energy_j: host_j,
             it_energy_j: self.busy_j + idle_j + host_j + self.link_j,
             link_energy_j: self.link_j,
-            tdp_baseline_energy_j: self.tdp_w * self.gpus as f64 * span_s + host_j,
+            tdp_baseline_energy_j: self
+                .pools
+                .iter()
+                .map(|p| p.tdp_w * p.gpus as f64 * span_s)
+                .sum::<f64>()
+                + host_j,
             vidur_baseline_energy_j: self.vidur_busy_j + idle_j + host_j,
             hourly_it_energy_j: hourly,
             groups,
+            fleet: self
+                .pools
+                .iter()
+                .map(|p| FleetPart {
+                    device: p.device.clone(),
+                    embodied: p.embodied,
+                    gpus: p.gpus,
+                })
+                .collect(),
         }
     }
 }
@@ -297,12 +363,12 @@ pub struct RegionReport {
     pub notes: Vec<String>,
 }
 
-/// The footprint of `e` in `region`, for a run that started at `start` and produced `output_tokens`.
+/// The footprint of `e` in `region`, for a run that started at `start` and produced `output_tokens`:
+/// rental and embodied carbon per device of `e.fleet`, each part's GPU-hours at its device's price
+/// and embodied carbon.
 pub fn region_report(
     e: &EnergyTotals,
     region: &Region,
-    device: &DeviceSpec,
-    embodied: Option<Embodied>,
     start: DateTime<Utc>,
     output_tokens: u64,
 ) -> Result<RegionReport> {
@@ -345,21 +411,32 @@ pub fn region_report(
             None
         }
     };
-    let gpu_hours = e.gpus as f64 * e.span_s / 3600.0;
-    let rental = match &device.rental_usd_per_gpu_hour {
-        Some(r) => Some(gpu_hours * r.value),
-        None => {
-            notes.push(format!("no rental price for {}", device.name));
-            None
-        }
-    };
-    let embodied_g = match embodied {
-        Some(em) => Some(em.kgco2e_per_device * 1000.0 * gpu_hours / (em.lifetime_years * 8760.0)),
-        None => {
-            notes.push(format!("no embodied-carbon factor for {}", device.name));
-            None
-        }
-    };
+    let mut rental = Some(0.0);
+    let mut embodied_g = Some(0.0);
+    for part in &e.fleet {
+        let (device, gpu_hours) = (&part.device, part.gpus as f64 * e.span_s / 3600.0);
+        let r = match &device.rental_usd_per_gpu_hour {
+            Some(r) => Some(gpu_hours * r.value),
+            None => {
+                notes.push(format!("no rental price for {}", device.name));
+                None
+            }
+        };
+        let g = match part.embodied {
+            Some(em) => {
+                Some(em.kgco2e_per_device * 1000.0 * gpu_hours / (em.lifetime_years * 8760.0))
+            }
+            None => {
+                notes.push(format!("no embodied-carbon factor for {}", device.name));
+                None
+            }
+        };
+        rental = rental.zip(r).map(|(a, b)| a + b);
+        embodied_g = embodied_g.zip(g).map(|(a, b)| a + b);
+    }
+    // Two pools of one device lacking a figure say so once.
+    let mut seen = std::collections::BTreeSet::new();
+    notes.retain(|n| seen.insert(n.clone()));
     let water = match (&f.wue_l_per_kwh, &f.grid_water_intensity_l_per_kwh) {
         (Some(wue), Some(grid)) => Some(it_kwh * (wue.value + pue * grid.value)),
         _ => {

@@ -193,6 +193,15 @@ pub struct Summary {
     /// Disaggregated serving: replicas that only prefill (the first ones); 0: colocated serving.
     #[serde(default)]
     pub prefill_replicas: u32,
+    /// With `hardware.prefill_pool`: the prefill pool's device, GPUs per prefill replica and KV-cache
+    /// blocks per prefill replica (`gpu`, `gpus_per_replica` and `kv_blocks_per_replica` are then the
+    /// decode pool's); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_pool_gpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_pool_gpus_per_replica: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_pool_kv_blocks_per_replica: Option<u64>,
     /// KV caches moved from the prefill pool to the decode pool, and their size, GB (1e9 bytes).
     #[serde(default)]
     pub kv_transfers: u64,
@@ -559,6 +568,9 @@ pub fn summarize(
         kv_blocks_per_replica: res.kv_units_per_replica,
         kv_block_size_tokens: s.memory.block_size,
         prefill_replicas: s.disaggregation.as_ref().map_or(0, |d| d.prefill_replicas),
+        prefill_pool_gpu: s.prefill_pool.as_ref().map(|p| p.device_name.clone()),
+        prefill_pool_gpus_per_replica: s.prefill_pool.as_ref().map(|p| p.gpus_per_replica()),
+        prefill_pool_kv_blocks_per_replica: res.prefill_kv_units_per_replica,
         kv_transfers: res.kv.count,
         kv_transfer_gb: res.kv.bytes as f64 / 1e9,
         kv_transfer_delay_mean_s: (res.kv.count > 0)
@@ -626,7 +638,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 77] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 79] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -673,6 +685,8 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 77] = columns![
     "kv_transfer_gb" => |s| Some(s.kv_transfer_gb),
     "kv_transfer_delay_mean_s" => |s| s.kv_transfer_delay_mean_s,
     "prefill_pool_busy_fraction" => |s| s.prefill_pool_busy_fraction,
+    "prefill_pool_gpus_per_replica" => |s| s.prefill_pool_gpus_per_replica.map(f64::from),
+    "prefill_pool_kv_blocks_per_replica" => |s| s.prefill_pool_kv_blocks_per_replica.map(|b| b as f64),
     "decode_pool_busy_fraction" => |s| s.decode_pool_busy_fraction,
     "events" => |s| Some(s.events as f64),
     "energy_j" => |s| s.energy.energy_j,

@@ -743,10 +743,10 @@ impl BatchSink for BatchesWriter {
     }
 }
 
-/// Rows of power.parquet as columns, and the GPUs of every group (one value for the table).
+/// Rows of power.parquet as columns.
 #[derive(Default)]
 struct PowerCols {
-    gpus: u32,
+    gpus: Vec<u32>,
     replica: Vec<u32>,
     stage: Vec<u32>,
     start_s: Vec<f64>,
@@ -822,7 +822,7 @@ enum State {
     },
 }
 
-/// Per-GPU power of each (replica, stage) group of `gpus` identical GPUs, streamed to power.parquet as
+/// Per-GPU power of each (replica, stage) group of identical GPUs (a pool's), streamed to power.parquet as
 /// rows that tile the span without gaps, each group's rows in time order. With an interval `I > 0`
 /// (`simulate --power-interval`, default [`DEFAULT_POWER_INTERVAL_S`]) the span is cut at multiples of
 /// `I`: one row per interval in which the group worked, its mean power exact (the interval's energy
@@ -831,8 +831,9 @@ enum State {
 /// run's (docs/metrics.md).
 pub struct PowerSegments {
     stages: u32,
-    gpus: u32,
-    idle_w: f64,
+    /// GPUs and idle power per GPU of each group (its pool's).
+    gpus: Vec<u32>,
+    idle_w: Vec<f64>,
     /// Interval width, ns (0: one row per segment).
     interval: SimTime,
     last_end: Vec<SimTime>,
@@ -843,11 +844,12 @@ pub struct PowerSegments {
 
 impl PowerSegments {
     /// `interval_s` must be 0 or at least a nanosecond (the command line checks it:
-    /// [`check_power_interval`]).
+    /// [`check_power_interval`]). `idle_w` is the idle power per GPU of the scenario's replicas;
+    /// `prefill_idle_w` that of the prefill pool when it has hardware of its own (default `idle_w`).
     pub fn create(
         path: &Path,
         s: &crate::config::Scenario,
-        idle_w: f64,
+        (idle_w, prefill_idle_w): (f64, Option<f64>),
         interval_s: f64,
     ) -> Result<Self> {
         let hw = &s.hardware;
@@ -864,17 +866,25 @@ impl PowerSegments {
             format!("{interval_s}"),
         )];
         let out = ParquetStream::create_with(path, &schema, meta, Self::frame_of)?;
+        let own = |r: u32| !std::ptr::eq(s.pool_of(r), s);
+        let (mut gpus, mut idle) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
+        for r in 0..hw.replicas {
+            for _ in 0..hw.pipeline_stages {
+                gpus.push(s.pool_of(r).hardware.tensor_parallel);
+                idle.push(match own(r) {
+                    true => prefill_idle_w.unwrap_or(idle_w),
+                    false => idle_w,
+                });
+            }
+        }
         Ok(PowerSegments {
             stages: hw.pipeline_stages,
-            gpus: hw.tensor_parallel,
-            idle_w,
+            gpus,
+            idle_w: idle,
             interval: crate::units::secs_to_ns(interval_s),
             last_end: vec![0; groups],
             open: vec![Open::default(); groups],
-            buf: PowerCols {
-                gpus: hw.tensor_parallel,
-                ..PowerCols::default()
-            },
+            buf: PowerCols::default(),
             out,
         })
     }
@@ -888,7 +898,8 @@ impl PowerSegments {
         }
         let b = &mut self.buf;
         let secs = |ns: SimTime| ns_to_secs(ns);
-        let gpus = self.gpus as f64;
+        let gpus = self.gpus[g] as f64;
+        b.gpus.push(self.gpus[g]);
         b.replica.push(g as u32 / self.stages);
         b.stage.push(g as u32 % self.stages);
         b.start_s.push(secs(o.start));
@@ -947,13 +958,12 @@ impl PowerSegments {
     }
 
     fn frame_of(b: PowerCols) -> Result<DataFrame> {
-        let (n, gpus) = (b.replica.len(), b.gpus);
         frame(
             &POWER,
             vec![
                 Column::new(PlSmallStr::EMPTY, b.replica),
                 Column::new(PlSmallStr::EMPTY, b.stage),
-                Column::new(PlSmallStr::EMPTY, vec![gpus; n]),
+                Column::new(PlSmallStr::EMPTY, b.gpus),
                 Column::new(PlSmallStr::EMPTY, b.start_s),
                 Column::new(PlSmallStr::EMPTY, b.end_s),
                 Column::new(PlSmallStr::EMPTY, b.busy_s),
@@ -968,11 +978,7 @@ impl PowerSegments {
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.replica.is_empty() {
-            let empty = PowerCols {
-                gpus: self.gpus,
-                ..PowerCols::default()
-            };
-            self.out.write(std::mem::replace(&mut self.buf, empty))?;
+            self.out.write(std::mem::take(&mut self.buf))?;
         }
         Ok(())
     }
@@ -981,7 +987,7 @@ impl PowerSegments {
     pub fn finish(mut self, end_ns: SimTime) -> Result<()> {
         for g in 0..self.last_end.len() {
             if end_ns > self.last_end[g] {
-                let (a, w) = (self.last_end[g], self.idle_w);
+                let (a, w) = (self.last_end[g], self.idle_w[g]);
                 self.add(g, a, end_ns, State::Idle, w);
             }
             self.emit(g);
@@ -995,7 +1001,7 @@ impl BatchSink for PowerSegments {
     fn push(&mut self, r: &BatchRow) -> Result<()> {
         let g = (r.replica * self.stages + r.stage) as usize;
         if r.start_ns > self.last_end[g] {
-            let (a, w) = (self.last_end[g], self.idle_w);
+            let (a, w) = (self.last_end[g], self.idle_w[g]);
             self.add(g, a, r.start_ns, State::Idle, w);
         }
         let gpu_end = r.end_ns - r.host_ns;
@@ -1296,7 +1302,7 @@ mod tests {
         .unwrap();
         s.hardware.replicas = 1;
         let path = dir.path().join("power.parquet");
-        let mut p = PowerSegments::create(&path, &s, 50.0, 1.0).unwrap();
+        let mut p = PowerSegments::create(&path, &s, (50.0, None), 1.0).unwrap();
         let sec = 1_000_000_000u64;
         // Busy 0.5-1.5 s at 300 W, then idle until 4.25 s, busy to 4.5 s at 200 W.
         p.add(0, 0, sec / 2, State::Idle, 50.0);

@@ -157,20 +157,36 @@ fn write_heading(m: &mut String, run: &RunFolder, s: &Summary, builtin_catalog: 
         .and_then(|v| v.as_str())
         .unwrap_or("?");
 
+    // With a prefill pool of its own hardware, `gpu` and `gpus_per_replica` are the decode pool's.
+    let own = match s.prefill_pool_gpu {
+        Some(_) => s.replicas - s.prefill_replicas,
+        None => s.replicas,
+    };
     let _ = writeln!(m, "# simwatt run summary\n");
     let _ = writeln!(
         m,
         "{} on {} x {} (TP {}, PP {}, {} replica(s)), policy `{}`, router `{}`, seed {}.\n",
         s.model,
-        s.gpus_per_replica as u64 * s.replicas as u64,
+        s.gpus_per_replica as u64 * own as u64,
         gpu_name,
         cfg("hardware.tensor_parallel"),
         cfg("hardware.pipeline_stages"),
-        s.replicas,
+        own,
         s.policy,
         router,
         s.seed,
     );
+    if let (Some(gpu), Some(per)) = (&s.prefill_pool_gpu, s.prefill_pool_gpus_per_replica) {
+        // A prefill pool of its own hardware: the line above is the decode pool's layout.
+        let decode = s.replicas - s.prefill_replicas;
+        let _ = writeln!(
+            m,
+            "Prefill pool: {} replica(s) of {per} x {gpu} (TP {}); the decode pool is the line above; {} GPUs in all.\n",
+            s.prefill_replicas,
+            cfg("hardware.prefill_pool.tensor_parallel"),
+            s.prefill_replicas as u64 * per as u64 + decode as u64 * s.gpus_per_replica as u64,
+        );
+    }
     let predictor = run.provenance.as_ref().and_then(|p| p.get("predictor"));
     let note = predictor
         .and_then(|p| p.get("note"))
@@ -232,6 +248,13 @@ fn write_requests(m: &mut String, s: &Summary) {
         "| KV cache per replica | {} blocks x {} tokens |",
         s.kv_blocks_per_replica, s.kv_block_size_tokens
     );
+    if let Some(b) = s.prefill_pool_kv_blocks_per_replica {
+        let _ = writeln!(
+            m,
+            "| KV cache per prefill replica | {b} blocks x {} tokens |",
+            s.kv_block_size_tokens
+        );
+    }
 }
 
 /// The "Latency" table: mean and percentiles of each latency.

@@ -166,6 +166,10 @@ pub struct Scenario {
     /// Disaggregated serving: which replicas prefill, which decode, and the link between them
     /// (`None`: colocated, every replica does both).
     pub disaggregation: Option<pools::Disaggregation>,
+    /// Disaggregated serving with `hardware.prefill_pool`: the prefill replicas resolved as a
+    /// colocated scenario of their own (device, parallelism, memory plan, power profile); `None`: the
+    /// prefill replicas are laid out as this scenario's `hardware` says.
+    pub prefill_pool: Option<Box<Scenario>>,
     pub scheduler: Scheduler,
     pub workload: WorkloadConfig,
     pub predictor: PredictorConfig,
@@ -287,6 +291,8 @@ impl Scenario {
             Error::invalid(path, field, value, msg)
         };
         refuse_empty_paths(path, &raw)?;
+        // The config as read, for the prefill pool's own resolution.
+        let original = raw.hardware.prefill_pool.is_some().then(|| raw.clone());
         let data = data::DataDir::find(path, raw.data_dir.as_deref());
         anchor_paths(path, data.as_ref(), &mut raw);
         let catalog = catalogs.load(
@@ -331,6 +337,10 @@ impl Scenario {
         let memory = plan_memory(path, &raw, &model_name, &model, &device, &precision)?;
         fill_scheduler_defaults(&mut raw.scheduler);
         let disaggregation = pools::resolve(path, &mut raw)?;
+        let prefill_pool = match &original {
+            Some(o) => pools::prefill_pool(catalogs, &catalog, path, o, &mut raw)?,
+            None => None,
+        };
         let slo = slo::resolve(path, &raw)?;
         let microgrid = microgrid::resolve(path, raw.microgrid.as_ref())?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
@@ -376,6 +386,7 @@ impl Scenario {
             memory,
             router: raw.router,
             disaggregation,
+            prefill_pool,
             scheduler,
             workload: raw.workload.clone(),
             predictor: raw.predictor.clone(),
@@ -418,6 +429,13 @@ impl Scenario {
         if let Some(f) = &self.precision.fallback {
             v.push(f.clone());
         }
+        if let Some(p) = &self.prefill_pool {
+            v.extend(
+                p.fallbacks()
+                    .into_iter()
+                    .map(|f| format!("the prefill pool (hardware.prefill_pool): {f}")),
+            );
+        }
         v
     }
 
@@ -439,6 +457,26 @@ impl Scenario {
     /// GPUs in one replica.
     pub fn gpus_per_replica(&self) -> u32 {
         self.hardware.tensor_parallel * self.hardware.pipeline_stages
+    }
+
+    /// The scenario whose hardware replica `r` runs on: the prefill pool's for a prefill replica
+    /// when `hardware.prefill_pool` is set, else this one.
+    pub fn pool_of(&self, r: u32) -> &Scenario {
+        match (&self.prefill_pool, &self.disaggregation) {
+            (Some(p), Some(d)) if r < d.prefill_replicas => p,
+            _ => self,
+        }
+    }
+
+    /// GPUs of every replica together (the prefill pool's replicas with their own GPUs).
+    pub fn total_gpus(&self) -> u32 {
+        match (&self.prefill_pool, &self.disaggregation) {
+            (Some(p), Some(d)) => {
+                d.prefill_replicas * p.gpus_per_replica()
+                    + (self.hardware.replicas - d.prefill_replicas) * self.gpus_per_replica()
+            }
+            _ => self.hardware.replicas * self.gpus_per_replica(),
+        }
     }
 
     /// The config with every default filled in, as YAML: the text of `config.resolved.yaml`.

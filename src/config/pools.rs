@@ -1,12 +1,15 @@
 //! Disaggregated serving (docs/disaggregation.md): which replicas prefill and which decode, the router
 //! of the decode pool and the link a KV cache crosses between them, resolved and checked.
 //!
-//! Input: the raw `hardware.prefill_replicas`, `hardware.kv_link` and `decode_router`. Output: a
-//! [`Disaggregation`] (or none: colocated serving) whose link numbers are written back into the raw
-//! config, so `config.resolved.yaml` shows them. May not: run anything.
+//! Input: the raw `hardware.prefill_replicas`, `hardware.kv_link`, `hardware.prefill_pool` and
+//! `decode_router`. Output: a [`Disaggregation`] (or none: colocated serving) whose link numbers are
+//! written back into the raw config, so `config.resolved.yaml` shows them, and, with
+//! `hardware.prefill_pool`, the prefill pool resolved as a scenario of its own ([`prefill_pool`]).
+//! May not: run anything.
 
-use super::raw::{KvLinkConfig, KvLinkNumbers, RawConfig, RouterKind};
-use super::Policy;
+use super::raw::{KvLinkConfig, KvLinkNumbers, PoolHardwareConfig, RawConfig, RouterKind};
+use super::{Policy, Scenario};
+use crate::catalog::{Catalog, Catalogs};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -159,6 +162,13 @@ pub fn resolve(path: &Path, raw: &mut RawConfig) -> Result<Option<Disaggregation
     }
     hw.kv_link = link.clone().map(KvLinkConfig::Custom);
     if hw.prefill_replicas == 0 {
+        if hw.prefill_pool.is_some() {
+            return Err(inv(
+                "hardware.prefill_pool",
+                &"(set)",
+                "needs hardware.prefill_replicas > 0: without a prefill pool every replica has hardware's layout",
+            ));
+        }
         return Ok(None);
     }
     if hw.prefill_replicas >= hw.replicas {
@@ -200,6 +210,133 @@ pub fn resolve(path: &Path, raw: &mut RawConfig) -> Result<Option<Disaggregation
             power_w: n.power_w,
         },
     }))
+}
+
+/// Resolves `hardware.prefill_pool` (`None`: absent): the prefill replicas as a colocated scenario of
+/// their own, resolved exactly as a run is, from `original` (the config as read, before `main`'s
+/// resolution filled it in) with the pool's hardware in place of `hardware`, `prefill_replicas`
+/// replicas and no disaggregation. Its memory plan, predictor, engine cost and power profile are then
+/// built as for any run. `main` (the resolved config) gets the pool's fields written back, each filled.
+///
+/// Refused: a `pipeline_stages` other than `hardware.pipeline_stages` (the loop runs one pipeline
+/// depth), and whatever the pool's own resolution refuses (a model that does not fit its device and
+/// TP, a power cap out of its device's range), the field named `hardware.prefill_pool.<field>`.
+pub fn prefill_pool(
+    catalogs: &Catalogs,
+    catalog: &Catalog,
+    path: &Path,
+    original: &RawConfig,
+    main: &mut RawConfig,
+) -> Result<Option<Box<Scenario>>> {
+    let Some(pool) = original.hardware.prefill_pool.clone() else {
+        return Ok(None);
+    };
+    let hw = &original.hardware;
+    if let Some(pp) = pool.pipeline_stages.filter(|&pp| pp != hw.pipeline_stages) {
+        return Err(Error::invalid(
+            path,
+            "hardware.prefill_pool.pipeline_stages",
+            pp,
+            format!(
+                "must equal hardware.pipeline_stages ({}): the pools may differ in device and tensor parallelism, but the loop runs one pipeline depth for every replica",
+                hw.pipeline_stages
+            ),
+        ));
+    }
+    let gpu = pool.gpu.clone().unwrap_or_else(|| hw.gpu.clone());
+    // The same device (as the catalog knows it) keeps hardware's power settings unless the pool
+    // gives its own; another device has its own limits and power profile.
+    let key = |g: &str| catalog.device(g).map(|(k, _)| k.to_string());
+    let same_device = key(&gpu).is_some() && key(&gpu) == key(&hw.gpu);
+    let mut raw = original.clone();
+    raw.hardware = super::raw::HardwareConfig {
+        gpu: gpu.clone(),
+        tensor_parallel: pool.tensor_parallel.unwrap_or(hw.tensor_parallel),
+        expert_parallel: hw.expert_parallel,
+        pipeline_stages: hw.pipeline_stages,
+        replicas: hw.prefill_replicas,
+        gpu_memory_utilization: pool
+            .gpu_memory_utilization
+            .unwrap_or(hw.gpu_memory_utilization),
+        power_cap_w: pool.power_cap_w.or(hw.power_cap_w.filter(|_| same_device)),
+        sm_clock_mhz: pool
+            .sm_clock_mhz
+            .or(hw.sm_clock_mhz.filter(|_| same_device)),
+        prefill_replicas: 0,
+        kv_link: None,
+        prefill_pool: None,
+    };
+    raw.decode_router = None;
+    raw.energy.power_profile = match &pool.power_profile {
+        Some(p) => Some(p.clone()),
+        None => original
+            .energy
+            .power_profile
+            .clone()
+            .filter(|_| same_device),
+    };
+    let s = Scenario::resolve(catalogs, path, raw)
+        .map_err(|e| in_pool(e, pool.power_profile.is_some()))?;
+    let r = &s.raw.hardware;
+    main.hardware.prefill_pool = Some(PoolHardwareConfig {
+        gpu: Some(gpu),
+        tensor_parallel: Some(r.tensor_parallel),
+        pipeline_stages: Some(r.pipeline_stages),
+        gpu_memory_utilization: Some(r.gpu_memory_utilization),
+        power_cap_w: r.power_cap_w,
+        sm_clock_mhz: r.sm_clock_mhz,
+        power_profile: s.raw.energy.power_profile.clone(),
+    });
+    Ok(Some(Box::new(s)))
+}
+
+/// An error of the prefill pool's resolution, its field named as the config names it: a
+/// `hardware.<field>` is `hardware.prefill_pool.<field>` (and so is the power profile the pool set),
+/// and any other is said to be the prefill pool's.
+fn in_pool(e: Error, own_profile: bool) -> Error {
+    let rename = |field: String| match field.strip_prefix("hardware.") {
+        Some(rest) => (format!("hardware.prefill_pool.{rest}"), false),
+        None if own_profile && field == "energy.power_profile" => {
+            ("hardware.prefill_pool.power_profile".to_string(), false)
+        }
+        None => (field, true),
+    };
+    let said = |other: bool, message: String| {
+        if other {
+            format!("{message} (in the prefill pool: hardware.prefill_pool)")
+        } else {
+            message
+        }
+    };
+    match e {
+        Error::Invalid {
+            path,
+            field,
+            value,
+            message,
+        } => {
+            let (field, other) = rename(field);
+            Error::Invalid {
+                path,
+                field,
+                value,
+                message: said(other, message),
+            }
+        }
+        Error::Field {
+            path,
+            field,
+            message,
+        } => {
+            let (field, other) = rename(field);
+            Error::Field {
+                path,
+                field,
+                message: said(other, message),
+            }
+        }
+        e => e,
+    }
 }
 
 #[cfg(test)]

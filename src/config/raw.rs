@@ -314,6 +314,42 @@ pub struct HardwareConfig {
     /// `prefill_replicas` > 0; written back resolved (a preset as its numbers and name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_link: Option<KvLinkConfig>,
+    /// Disaggregated serving: the prefill pool's own hardware (Splitwise's mixed devices, DistServe's
+    /// per-phase parallelism). Absent: the prefill pool is laid out as `hardware` says, as the decode
+    /// pool is. Needs `prefill_replicas` > 0; written back resolved, every field filled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_pool: Option<PoolHardwareConfig>,
+}
+
+/// `hardware.prefill_pool`: the hardware of the prefill replicas. Each field absent takes the value
+/// `hardware` gives, except the power cap and clock limit, which are the device's own: absent, they
+/// are `hardware`'s only when the pool's device is `hardware.gpu`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PoolHardwareConfig {
+    /// Device id (or alias) from the device catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
+    /// Tensor-parallel degree of each prefill replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor_parallel: Option<u32>,
+    /// Pipeline stages of each prefill replica: must equal `hardware.pipeline_stages` (the loop runs
+    /// one pipeline depth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_stages: Option<u32>,
+    /// Fraction of each prefill GPU's memory the engine may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_utilization: Option<f64>,
+    /// Power limit of each prefill GPU, watts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_cap_w: Option<f64>,
+    /// SM clock limit of each prefill GPU, MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_mhz: Option<f64>,
+    /// Power profile of the prefill pool's device (default: `energy.power_profile` when the pool's
+    /// device is `hardware.gpu`, else `profiles/power/<device id>.yaml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_profile: Option<PathBuf>,
 }
 
 fn is_zero(v: &u32) -> bool {

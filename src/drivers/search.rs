@@ -597,12 +597,19 @@ fn search_target(
             format!("needs 0 < min-rate <= max-rate = {max}"),
         ));
     }
-    let gpus = first.hardware.replicas * first.gpus_per_replica();
-    let rental = first
-        .device
-        .rental_usd_per_gpu_hour
-        .as_ref()
-        .map(|s| s.value);
+    let gpus = first.total_gpus();
+    let price = |s: &Scenario| s.device.rental_usd_per_gpu_hour.as_ref().map(|r| r.value);
+    // A prefill pool of its own hardware: the GPU-weighted mean of the two devices' prices.
+    let rental = match (first.prefill_pool.as_deref(), &first.disaggregation) {
+        (Some(p), Some(d)) => {
+            let prefill = (d.prefill_replicas * p.gpus_per_replica()) as f64;
+            let decode = gpus as f64 - prefill;
+            price(p)
+                .zip(price(&first))
+                .map(|(a, b)| (a * prefill + b * decode) / gpus as f64)
+        }
+        _ => price(&first),
+    };
     let first_requests = first.workload.requests.ok_or_else(|| {
         Error::invalid(
             path,

@@ -371,25 +371,57 @@ fn simulate_requests(
 ) -> Result<RunOutcome> {
     let predictor = build_predictor(&scenario, tables)?;
     let engine = crate::engine::EngineCost::new(predictor.as_ref(), &scenario);
-    let (profile, profile_path, energy_note) = power_profile(&scenario);
+    // The prefill pool's own hardware: its predictor and engine cost, built as for a colocated run.
+    let pool = scenario.prefill_pool.as_deref();
+    let pool_predictor = pool.map(|p| build_predictor(p, tables)).transpose()?;
+    let pool_engine = pool
+        .zip(pool_predictor.as_deref())
+        .map(|(p, pred)| crate::engine::EngineCost::new(pred, p));
+    let (mut profile, profile_path, mut energy_note) = power_profile(&scenario);
+    let pool_profile = pool.and_then(|p| p.energy.power_profile.clone());
+    if let (Some(p), None, Some(_)) = (pool, &pool_profile, &profile) {
+        // Half a fleet cannot be priced: the run has no energy, and says why.
+        profile = None;
+        energy_note = Some(format!(
+            "the prefill pool (hardware.prefill_pool): {}",
+            p.energy.note.clone().unwrap_or_default()
+        ));
+    }
     // Every region is read (and checked) before spending time on the simulation, once.
     let regions = scenario.load_regions()?;
     let start = scenario.energy.start_time;
-    let stage_energy = profile.as_ref().map(|p| {
+    let stage_energy = |s: &Scenario, p: &PowerProfile| {
         StageEnergy::new(
             p.clone(),
-            scenario.device.clone(),
-            scenario.hardware.tensor_parallel,
-            scenario.hardware.clock_limit,
+            s.device.clone(),
+            s.hardware.tensor_parallel,
+            s.hardware.clock_limit,
         )
-    });
-    let energy = stage_energy.as_ref().map(|e| Energy {
+    };
+    let main_energy = profile.as_ref().map(|p| stage_energy(&scenario, p));
+    let energy = main_energy.as_ref().map(|e| Energy {
         power: e,
         sharing: &ShareByTokens,
     });
-    let mut acc = profile
-        .as_ref()
-        .map(|p| EnergyAcc::new(&scenario, p, accounting::offset_in_hour_s(start)));
+    let pool_energy = pool
+        .zip(pool_profile.as_ref())
+        .filter(|_| profile.is_some())
+        .map(|(s, p)| stage_energy(s, p));
+    let prefill = pool_engine.as_ref().map(|c| sim::PoolModels {
+        cost: c,
+        energy: pool_energy.as_ref().map(|e| Energy {
+            power: e,
+            sharing: &ShareByTokens,
+        }),
+    });
+    let mut acc = profile.as_ref().map(|p| {
+        EnergyAcc::new(
+            &scenario,
+            p,
+            pool_profile.as_ref(),
+            accounting::offset_in_hour_s(start),
+        )
+    });
     // Every request the run will see: the workload's, and the later turns of its sessions.
     let later_turns: usize = keys
         .1
@@ -400,10 +432,14 @@ fn simulate_requests(
     let (result, streamed_requests) = run_loop(
         &scenario,
         specs,
-        &engine,
-        energy,
+        (&engine, energy, prefill),
         acc.as_mut(),
-        profile.as_ref().map(|p| p.between_batches_w()),
+        profile.as_ref().map(|p| {
+            (
+                p.between_batches_w(),
+                pool_profile.as_ref().map(|q| q.between_batches_w()),
+            )
+        }),
         &|n| progress.finished(n),
         keep,
         keys,
@@ -618,10 +654,9 @@ fn apply_microgrid(
 fn run_loop(
     scenario: &Scenario,
     specs: &[workload::RequestSpec],
-    cost: &dyn CostModel,
-    energy: Option<Energy>,
+    (cost, energy, prefill): (&dyn CostModel, Option<Energy>, Option<sim::PoolModels>),
     acc: Option<&mut EnergyAcc>,
-    idle_w: Option<f64>,
+    idle_w: Option<(f64, Option<f64>)>,
     progress: sim::Progress,
     keep: Keep,
     (keys, sessions): (Arc<PrefixKeys>, Option<Arc<workload::SessionTurns>>),
@@ -666,6 +701,7 @@ fn run_loop(
         specs,
         cost,
         energy,
+        prefill,
         (progress, rows, keys, sessions),
         &mut sinks,
         finished,
@@ -707,10 +743,10 @@ fn energy_summary(
     profile_path: &str,
     e: &accounting::EnergyTotals,
 ) -> Result<EnergySummary> {
-    let (embodied, start) = (s.energy.embodied, s.energy.start_time);
+    let start = s.energy.start_time;
     let regions = regions
         .iter()
-        .map(|r| accounting::region_report(e, r, &s.device, embodied, start, stats.output_tokens))
+        .map(|r| accounting::region_report(e, r, start, stats.output_tokens))
         .collect::<Result<Vec<_>>>()?;
     let per = |x: f64, n: u64| (n > 0).then(|| x / n as f64);
     let head = regions.first();

@@ -363,8 +363,18 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
     run.batches_chunks(&TIMELINE_COLUMNS, |chunk| fold_lines(&mut lines, chunk))?;
     // The KV-cache size, from the summary (a summary that does not parse leaves the capacity line out).
     let summary = Summary::deserialize(&run.summary).ok();
-    let capacity = summary.as_ref().map(|s| s.kv_blocks_per_replica as f64);
-    let block_tokens = summary.map_or(1.0, |s| s.kv_block_size_tokens as f64);
+    // Replica r's own: with a prefill pool of its own hardware, the first replicas have its cache.
+    let capacity = |r: u32| {
+        summary
+            .as_ref()
+            .map(|s| match s.prefill_pool_kv_blocks_per_replica {
+                Some(b) if r < s.prefill_replicas => b as f64,
+                _ => s.kv_blocks_per_replica as f64,
+            })
+    };
+    let block_tokens = summary
+        .as_ref()
+        .map_or(1.0, |s| s.kv_block_size_tokens as f64);
     let (kv_desc, kv_label) = if block_tokens == 1.0 {
         ("KV cache (tokens)".to_string(), "in use".to_string())
     } else {
@@ -422,7 +432,7 @@ pub fn replica_timelines(run: &RunFolder) -> Result<Vec<ReplicaTimeline>> {
                     band: false,
                     markers: false,
                 }],
-                limit: capacity.map(|c| (format!("capacity ({})", fmt_num(c)), c)),
+                limit: capacity(r).map(|c| (format!("capacity ({})", fmt_num(c)), c)),
             },
         ];
         figs.push(ReplicaTimeline {

@@ -91,9 +91,10 @@ pub struct KvTransfer {
     pub to_replica: u32,
     pub start_ns: SimTime,
     pub end_ns: SimTime,
-    /// Bytes each GPU sends.
+    /// Bytes each link carries: the prefill replica's cache over `gpus`, rounded up.
     pub bytes_per_gpu: u64,
-    /// GPUs sending (those of one replica).
+    /// Links carrying it in parallel, one per GPU pair: the GPUs of the smaller replica (all of one
+    /// replica's when both pools have the same GPUs per replica).
     pub gpus: u32,
     /// Power of the transfer per GPU, W; its energy is `power_w x gpus x (end - start)`.
     pub power_w: f64,

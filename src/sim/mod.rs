@@ -2,7 +2,7 @@
 //! batch), the cost model and the energy models (through the traits of [`models`]) and the sinks.
 //!
 //! Input: a resolved [`Scenario`], its requests (sorted by arrival), a [`CostModel`] and, optionally,
-//! the [`Energy`] models. Output: each finished request's timeline (to a [`RequestSink`], in id order),
+//! the [`Energy`] models (and a second pair, [`PoolModels`], for a prefill pool of its own hardware). Output: each finished request's timeline (to a [`RequestSink`], in id order),
 //! one row per batch stage (to a [`BatchSink`]), and a [`SimResult`] with the token-gap histogram and
 //! counts. Time is integer nanoseconds; events at the same instant run in the order they were created
 //! ([`queue::EventQueue`]), so a run is reproducible bit for bit. Imports nothing above the cluster.
@@ -70,8 +70,10 @@ pub struct SimResult {
     pub events: u64,
     /// Time of the last event, nanoseconds.
     pub end_ns: SimTime,
-    /// KV-cache units per replica.
+    /// KV-cache units per replica (per decode replica when the prefill pool has hardware of its own).
     pub kv_units_per_replica: u64,
+    /// KV-cache units per prefill replica when the prefill pool has hardware of its own.
+    pub prefill_kv_units_per_replica: Option<u64>,
     /// Most requests the loop held at once: from the oldest unfinished to the newest arrival.
     pub peak_requests_held: u64,
     /// Disaggregated serving: KV caches moved from the prefill pool to the decode pool.
@@ -108,6 +110,14 @@ pub enum BatchRows {
     Steps,
 }
 
+/// The price of a stage of cost `c`: by the energy model, or unpriced without one.
+fn priced(energy: Option<Energy>, c: &StageCost) -> StagePrice {
+    match energy {
+        Some(e) => e.power.price(c),
+        None => StagePrice::unpriced(c),
+    }
+}
+
 struct Sim<'a> {
     queue: EventQueue<Event>,
     requests: RequestWindow,
@@ -118,6 +128,9 @@ struct Sim<'a> {
     router: Router,
     cost: &'a dyn CostModel,
     energy: Option<Energy<'a>>,
+    /// Disaggregated serving with the prefill pool's own hardware: its limits (the watermark of its
+    /// KV cache) and its cost and energy models, for replicas `0..prefill`.
+    prefill_pool: Option<(Limits, PoolModels<'a>)>,
     stages: u32,
     sink: &'a mut dyn BatchSink,
     batch_stages: u64,
@@ -140,14 +153,24 @@ struct Sim<'a> {
     step_costs: Vec<StageCost>,
 }
 
+/// The cost and energy models of a pool whose hardware is not the scenario's: the prefill pool of
+/// `hardware.prefill_pool`.
+#[derive(Clone, Copy)]
+pub struct PoolModels<'a> {
+    pub cost: &'a dyn CostModel,
+    pub energy: Option<Energy<'a>>,
+}
+
 /// The decode side of disaggregated serving: replicas `0..prefill` prefill, the rest decode.
 struct Pools {
     prefill: u32,
     router: Router,
     link: KvLink,
-    /// KV-cache bytes one token takes on one GPU, and GPUs per replica.
+    /// KV-cache bytes one token takes on one GPU of a prefill replica, and GPUs per prefill replica.
     bytes_per_token_per_gpu: u64,
     gpus: u32,
+    /// GPUs per decode replica: a cache crosses min(prefill GPUs, decode GPUs) links in parallel.
+    decode_gpus: u32,
     /// When each replica's links are next free (a replica sends or receives one cache at a time).
     link_free_ns: Vec<SimTime>,
 }
@@ -193,6 +216,7 @@ pub fn run(
         specs,
         cost,
         energy,
+        None,
         (
             progress,
             BatchRows::Steps,
@@ -210,12 +234,15 @@ pub fn run(
 /// Runs the simulation, handing each batch-stage row (as `rows` says) to `sink` as it is produced and
 /// each request to `finished` once it is done (in id order); `SimResult::batches` and
 /// `SimResult::requests` are left empty, and the loop keeps only the requests in flight. With prefix
-/// caching, `prefix_keys` says which prompt blocks are alike.
+/// caching, `prefix_keys` says which prompt blocks are alike. A scenario with its prefill pool's own
+/// hardware (`Scenario::prefill_pool`) needs that pool's models in `prefill`, and only it takes them.
+#[allow(clippy::too_many_arguments)] // the models of each pool, the options, and the two sinks
 pub fn run_into(
     scenario: &Scenario,
     specs: &[RequestSpec],
     cost: &dyn CostModel,
     energy: Option<Energy>,
+    prefill: Option<PoolModels>,
     (progress, rows, prefix_keys, sessions): (
         Progress,
         BatchRows,
@@ -236,21 +263,43 @@ pub fn run_into(
             "at most 4294967295 requests per run",
         ));
     }
+    if scenario.prefill_pool.is_some() != prefill.is_some() {
+        return Err(Error::Internal(
+            "the prefill pool's models are given exactly when the scenario has a prefill pool of its own"
+                .into(),
+        ));
+    }
     let hw = &scenario.hardware;
     let mem = &scenario.memory;
-    let mut kv = KvCache::new(mem.block_size, mem.num_blocks);
-    if scenario.scheduler.enable_prefix_caching {
-        kv = kv.with_prefix_caching(prefix_keys);
-    }
+    let cache = |mem: &crate::config::MemoryPlan| {
+        let kv = KvCache::new(mem.block_size, mem.num_blocks);
+        match scenario.scheduler.enable_prefix_caching {
+            true => kv.with_prefix_caching(prefix_keys.clone()),
+            false => kv,
+        }
+    };
+    let kv = cache(mem);
+    let fold = rows == BatchRows::Runs && hw.pipeline_stages == 1;
     let mut limits = Limits::new(&scenario.scheduler, kv.total);
-    limits.fold_decode_runs = rows == BatchRows::Runs && hw.pipeline_stages == 1;
+    limits.fold_decode_runs = fold;
+    // The prefill pool's own KV cache (its device and TP), limits and models.
+    let pool_kv = scenario.prefill_pool.as_ref().map(|p| cache(&p.memory));
+    let prefill_pool = pool_kv.as_ref().zip(prefill).map(|(kv, models)| {
+        let mut l = Limits::new(&scenario.scheduler, kv.total);
+        l.fold_decode_runs = fold;
+        (l, models)
+    });
     let prefill = scenario
         .disaggregation
         .as_ref()
         .map_or(0, |d| d.prefill_replicas);
     let replicas = (0..hw.replicas)
         .map(|r| {
-            let mut rep = Replica::new(kv.clone(), hw.pipeline_stages);
+            let kv = match &pool_kv {
+                Some(p) if r < prefill => p.clone(),
+                _ => kv.clone(),
+            };
+            let mut rep = Replica::new(kv, hw.pipeline_stages);
             rep.role = match (prefill, r < prefill) {
                 (0, _) => Role::Both,
                 (_, true) => Role::Prefill,
@@ -263,8 +312,9 @@ pub fn run_into(
         prefill: d.prefill_replicas,
         router: Router::new(d.decode_router, substream(scenario.seed, "decode_router")),
         link: d.link.clone(),
-        bytes_per_token_per_gpu: mem.kv_bytes_per_token_per_gpu,
-        gpus: hw.tensor_parallel * hw.pipeline_stages,
+        bytes_per_token_per_gpu: scenario.pool_of(0).memory.kv_bytes_per_token_per_gpu,
+        gpus: scenario.pool_of(0).gpus_per_replica(),
+        decode_gpus: scenario.gpus_per_replica(),
         link_free_ns: vec![0; hw.replicas as usize],
     });
     let mut sim = Sim {
@@ -277,6 +327,7 @@ pub fn run_into(
         router: Router::new(scenario.router, substream(scenario.seed, "router")),
         cost,
         energy,
+        prefill_pool,
         stages: hw.pipeline_stages,
         sink,
         batch_stages: 0,
@@ -380,13 +431,14 @@ pub fn run_into(
         events,
         end_ns: sim.queue.now(),
         kv_units_per_replica: kv.total,
+        prefill_kv_units_per_replica: pool_kv.as_ref().map(|k| k.total),
         peak_requests_held,
         kv: sim.kv,
         group_busy_ns: sim.group_busy_ns,
     })
 }
 
-impl Sim<'_> {
+impl<'a> Sim<'a> {
     /// Request `req` arrives now: it joins the request window and passes the front end.
     fn enter(&mut self, req: Request, max_context: u32) -> Result<()> {
         let (arrival, prompt) = (req.arrival_ns, req.prompt_tokens);
@@ -447,9 +499,17 @@ impl Sim<'_> {
             .map_or(self.replicas.len(), |p| p.prefill as usize);
         let replica = self.router.route(&self.replicas[..pool]);
         let kv_total = self.replicas[replica as usize].kv.total;
-        let units = self.replicas[replica as usize]
-            .kv
-            .units_for(self.requests[i as usize].peak_kv_tokens());
+        let peak = self.requests[i as usize].peak_kv_tokens();
+        let units = self.replicas[replica as usize].kv.units_for(peak);
+        // A prefill pool of its own has another cache size: the request must fit a decode replica too.
+        let decode = self.prefill_pool.as_ref().map(|_| {
+            let d = &self.replicas[pool].kv;
+            (d.units_for(peak), d.total)
+        });
+        let limits = match &self.prefill_pool {
+            Some((l, _)) => l,
+            None => &self.limits,
+        };
         let req = &mut self.requests[i as usize];
         req.replica = replica;
         // In u64: a prompt and output near u32::MAX each must not wrap around to a short request.
@@ -457,7 +517,9 @@ impl Sim<'_> {
         let reason = if context > max_context as u64 {
             Some(crate::cluster::RejectReason::ContextLength)
         } else {
-            self.limits.rejection(req, units, kv_total)
+            limits.rejection(req, units, kv_total).or_else(|| {
+                decode.and_then(|(units, total)| self.limits.rejection(req, units, total))
+            })
         };
         if let Some(reason) = reason {
             req.phase = Phase::Rejected(reason);
@@ -495,9 +557,14 @@ impl Sim<'_> {
             let d = pools.prefill + pools.router.route(&self.replicas[pools.prefill as usize..]);
             self.replicas[d as usize].outstanding += 1;
             let req = &self.requests[i as usize];
-            let bytes_per_gpu = (req.kv_tokens as u64)
+            // The prefill replica's whole cache crosses min(prefill GPUs, decode GPUs) links in
+            // parallel, each carrying an equal share (rounded up to the byte).
+            let links = pools.gpus.min(pools.decode_gpus).max(1);
+            let bytes = (req.kv_tokens as u64)
                 .checked_mul(pools.bytes_per_token_per_gpu)
+                .and_then(|b| b.checked_mul(pools.gpus as u64))
                 .ok_or_else(|| Error::Internal(format!("request {i}'s KV cache overflows")))?;
+            let bytes_per_gpu = bytes.div_ceil(links as u64);
             let start = now
                 .max(pools.link_free_ns[p as usize])
                 .max(pools.link_free_ns[d as usize]);
@@ -519,12 +586,12 @@ impl Sim<'_> {
                 start_ns: start,
                 end_ns: end,
                 bytes_per_gpu,
-                gpus: pools.gpus,
+                gpus: links,
                 power_w: pools.link.power_w,
             };
             self.sink.transfer(&t)?;
             self.kv.count += 1;
-            self.kv.bytes += bytes_per_gpu as u128 * pools.gpus as u128;
+            self.kv.bytes += bytes as u128;
             self.kv.delay_ns += (end - now) as u128;
             // The request names its decode replica from now on, and its prefill replica.
             let req = &mut self.requests[i as usize];
@@ -562,10 +629,14 @@ impl Sim<'_> {
             };
             let batch = &mut self.batches[id as usize];
             batch.replica = r;
+            let limits = match &self.prefill_pool {
+                Some((l, _)) if self.replicas[r as usize].role == Role::Prefill => l,
+                _ => &self.limits,
+            };
             let mut ctx = Ctx {
                 replica: &mut self.replicas[r as usize],
                 requests: &mut self.requests,
-                limits: &self.limits,
+                limits,
                 now: self.queue.now(),
             };
             if !form_batch(&mut ctx, batch) {
@@ -590,22 +661,27 @@ impl Sim<'_> {
         }
     }
 
-    /// The cost and price of one step of shape `shape` on `stage`.
+    /// The cost and energy models of replica `r`: its pool's.
+    fn models(&self, r: u32) -> PoolModels<'a> {
+        match &self.prefill_pool {
+            Some((_, m)) if self.replicas[r as usize].role == Role::Prefill => *m,
+            _ => PoolModels {
+                cost: self.cost,
+                energy: self.energy,
+            },
+        }
+    }
+
+    /// The cost and price of one step of shape `shape` on `stage` of replica `r`.
     fn price_step(
         &self,
+        r: u32,
         shape: &crate::cluster::BatchShape,
         stage: u32,
     ) -> (StageCost, StagePrice) {
-        let cost = self.cost.stage_cost(shape, stage);
-        (cost, self.price(&cost))
-    }
-
-    /// The price of a stage of cost `c`: by the energy model, or unpriced without one.
-    fn price(&self, c: &StageCost) -> StagePrice {
-        match self.energy {
-            Some(e) => e.power.price(c),
-            None => StagePrice::unpriced(c),
-        }
+        let m = self.models(r);
+        let cost = m.cost.stage_cost(shape, stage);
+        (cost, priced(m.energy, &cost))
     }
 
     /// The cost and price of batch `id`'s run of decode steps on `stage`, each step priced on its own
@@ -615,12 +691,13 @@ impl Sim<'_> {
     /// not change.
     fn price_run(&mut self, id: u32, stage: u32) -> Result<(StageCost, StagePrice)> {
         let batch = &self.batches[id as usize];
-        let (run, first) = (batch.run, batch.shape);
+        let (run, first, r) = (batch.run, batch.shape, batch.replica);
+        let m = self.models(r);
         let mut step_ns = std::mem::take(&mut self.batches[id as usize].step_ns);
         step_ns.clear();
         let mut costs = std::mem::take(&mut self.step_costs);
         costs.clear();
-        self.cost.run_costs(&first, &run, stage, &mut costs);
+        m.cost.run_costs(&first, &run, stage, &mut costs);
         if costs.len() != run.steps as usize {
             return Err(Error::Internal(format!(
                 "the cost model priced {} steps of a run of {}",
@@ -638,7 +715,7 @@ impl Sim<'_> {
         };
         let overflow = || Error::Internal(format!("a run of {} decode steps overflows", run.steps));
         for c in &costs {
-            let p = self.price(c);
+            let p = priced(m.energy, c);
             let (g, h) = (p.gpu_ns as f64, c.host_ns as f64);
             step_ns.push(p.gpu_ns.checked_add(c.host_ns).ok_or_else(overflow)?);
             cost.time_ns = cost.time_ns.checked_add(c.time_ns).ok_or_else(overflow)?;
@@ -657,7 +734,7 @@ impl Sim<'_> {
         price.host_power_w = if cost.host_ns > 0 {
             price.host_power_w / cost.host_ns as f64
         } else {
-            self.price_step(&first, stage).1.host_power_w
+            self.price_step(r, &first, stage).1.host_power_w
         };
         self.batches[id as usize].step_ns = step_ns;
         self.step_costs = costs;
@@ -669,7 +746,8 @@ impl Sim<'_> {
         let (cost, price) = if self.batches[id as usize].run.steps > 1 {
             self.price_run(id, stage)?
         } else {
-            self.price_step(&self.batches[id as usize].shape, stage)
+            let b = &self.batches[id as usize];
+            self.price_step(b.replica, &b.shape, stage)
         };
         let batch = &self.batches[id as usize];
         let r = batch.replica;
@@ -700,7 +778,7 @@ impl Sim<'_> {
             self.batches_last_stage += steps;
             self.batch_requests_last_stage += batch.items.len() as u64 * steps;
         }
-        if let Some(e) = self.energy {
+        if let Some(e) = self.models(r).energy {
             e.sharing
                 .share(price.energy_j, &batch.items, &mut self.requests);
         }

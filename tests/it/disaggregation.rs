@@ -328,3 +328,367 @@ fn the_request_table_names_each_moved_requests_prefill_replica_and_its_slo_verdi
     assert_eq!(met, o.rows.iter().map(|r| r.slo_met).collect::<Vec<_>>());
     assert!(prefill.iter().filter(|p| p.is_some()).count() > 250);
 }
+
+/// Requests one at a time (one a second, 1,024 prompt and 16 output tokens each), so every prefill
+/// batch has the same shape: on four replicas, the first `prefill` prefilling, with `extra` settings.
+fn one_at_a_time(prefill: u32, extra: &[&str]) -> simwatt::drivers::simulate::RunOutcome {
+    let mut o = vec![
+        "workload.arrival={type: static, rate: 1}",
+        "workload.lengths={type: fixed, prompt: 1024, output: 16}",
+        "workload.requests=40",
+    ];
+    o.extend_from_slice(extra);
+    run(prefill, &o)
+}
+
+/// (duration ns, power W) of every prefill-only batch row of replicas `replicas`.
+fn prefill_rows(
+    o: &simwatt::drivers::simulate::RunOutcome,
+    replicas: std::ops::Range<u32>,
+) -> Vec<(u64, f64)> {
+    let b = &o.result.batches;
+    (0..b.replica.len())
+        .filter(|&k| replicas.contains(&b.replica[k]) && b.prefill_tokens[k] == 1024)
+        .inspect(|&k| assert_eq!(b.decode_tokens[k], 0, "a decode in a prefill batch"))
+        .map(|k| (b.end_ns[k] - b.start_ns[k], b.power_w[k]))
+        .collect()
+}
+
+/// (duration ns, power W bits) of every decode batch row of replicas `replicas`, sorted.
+fn decode_rows(
+    o: &simwatt::drivers::simulate::RunOutcome,
+    replicas: std::ops::Range<u32>,
+) -> Vec<(u64, u64)> {
+    let b = &o.result.batches;
+    let mut v: Vec<(u64, u64)> = (0..b.replica.len())
+        .filter(|&k| replicas.contains(&b.replica[k]) && b.decode_tokens[k] > 0)
+        .map(|k| (b.end_ns[k] - b.start_ns[k], b.power_w[k].to_bits()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_prefill_pool_on_its_own_device_prefills_and_draws_power_as_that_device_does() {
+    let mixed = one_at_a_time(2, &["hardware.prefill_pool.gpu=h100"]);
+    let split = one_at_a_time(2, &[]);
+    // The same requests served by one H100 alone: its prefills are the mixed run's.
+    let h100 = simulate(
+        &quickstart(),
+        &[
+            "hardware.gpu=h100",
+            "workload.arrival={type: static, rate: 1}",
+            "workload.lengths={type: fixed, prompt: 1024, output: 16}",
+            "workload.requests=40",
+        ],
+    );
+    let (m, a, h) = (
+        prefill_rows(&mixed, 0..2),
+        prefill_rows(&split, 0..2),
+        prefill_rows(&h100, 0..1),
+    );
+    assert_eq!((m.len(), a.len(), h.len()), (40, 40, 40));
+    for k in 0..40 {
+        assert_eq!(m[k], h[0], "prefill {k} on the H100 pool");
+        assert_eq!(a[k], a[0], "prefill {k} on the A100 pool");
+    }
+    assert!(
+        m[0].0 < a[0].0,
+        "an H100 prefill takes {} ns, an A100 one {} ns",
+        m[0].0,
+        a[0].0
+    );
+    // The decode pool is the A100s of the all-A100 split, step for step.
+    assert_eq!(decode_rows(&mixed, 2..4), decode_rows(&split, 2..4));
+    assert!(!decode_rows(&mixed, 2..4).is_empty());
+    // Every request completes once, after one move.
+    let s = &mixed.summary;
+    assert_eq!((s.requests_completed, s.kv_transfers), (40, 40));
+    assert!(mixed.rows.iter().all(|r| r.status == "completed"));
+    assert_eq!(s.prefill_pool_gpu.as_deref(), Some("h100"));
+    assert_eq!(s.prefill_pool_gpus_per_replica, Some(1));
+    assert_eq!((s.gpu.as_str(), s.gpus_per_replica), ("a100", 1));
+    // Pool energies add up to the total; the prefill pool idles at the H100's idle power.
+    let e = &s.energy;
+    let (p, d, total) = (
+        e.prefill_pool_energy_j.unwrap(),
+        e.decode_pool_energy_j.unwrap(),
+        e.energy_j.unwrap(),
+    );
+    assert!(
+        (p + d - total).abs() < 1e-9 * total,
+        "{p} + {d} J against {total} J"
+    );
+    let pool = mixed.scenario.prefill_pool.as_ref().unwrap();
+    let idle = |s: &simwatt::config::Scenario| {
+        s.energy.power_profile.as_ref().unwrap().between_batches_w()
+    };
+    let (idle_h100, idle_a100) = (idle(pool), idle(&mixed.scenario));
+    assert!(
+        (idle_h100 - idle_a100).abs() > 1.0,
+        "{idle_h100} W and {idle_a100} W"
+    );
+    let b = &mixed.result.batches;
+    let span = mixed.result.end_ns as f64 / 1e9;
+    let mut expect = 0.0;
+    for r in 0..2u32 {
+        let rows = (0..b.replica.len()).filter(|&k| b.replica[k] == r);
+        let busy_s: f64 = rows
+            .clone()
+            .map(|k| (b.end_ns[k] - b.start_ns[k]) as f64 / 1e9)
+            .sum();
+        let busy_j: f64 = rows.map(|k| b.energy_j[k]).sum();
+        expect += busy_j + idle_h100 * (span - busy_s);
+    }
+    assert!(
+        (p - expect).abs() < 1e-9 * expect,
+        "{p} J against {expect} J"
+    );
+    // Rental: each pool's GPU-hours at its own device's price.
+    let price =
+        |s: &simwatt::config::Scenario| s.device.rental_usd_per_gpu_hour.as_ref().unwrap().value;
+    let (ph, pa) = (price(pool), price(&mixed.scenario));
+    assert!(ph > pa, "H100 {ph} against A100 {pa} USD per GPU-hour");
+    let rental = (2.0 * ph + 2.0 * pa) * span / 3600.0;
+    let got = e.regions[0].rental_cost_usd.unwrap();
+    assert!(
+        (got - rental).abs() < 1e-9 * rental,
+        "{got} against {rental} USD"
+    );
+}
+
+#[test]
+fn wider_prefill_parallelism_prefills_faster_and_its_cache_crosses_the_narrower_side() {
+    let tp1 = one_at_a_time(2, &[]);
+    let tp2 = one_at_a_time(2, &["hardware.prefill_pool.tensor_parallel=2"]);
+    let (a, w) = (prefill_rows(&tp1, 0..2), prefill_rows(&tp2, 0..2));
+    assert_eq!((a.len(), w.len()), (40, 40));
+    assert!(
+        w[0].0 < a[0].0,
+        "TP 2 {} ns against TP 1 {} ns",
+        w[0].0,
+        a[0].0
+    );
+    let s = &tp2.summary;
+    let pool = tp2.scenario.prefill_pool.as_ref().unwrap();
+    assert_eq!(s.prefill_pool_gpus_per_replica, Some(2));
+    // Each pool's cache is its own device and TP's: two GPUs hold more blocks.
+    assert_eq!(
+        s.prefill_pool_kv_blocks_per_replica,
+        Some(pool.memory.num_blocks)
+    );
+    assert_eq!(s.kv_blocks_per_replica, tp2.scenario.memory.num_blocks);
+    assert!(pool.memory.num_blocks > tp2.scenario.memory.num_blocks);
+    let b = &tp2.result.batches;
+    for k in 0..b.replica.len() {
+        let cap = match b.replica[k] < 2 {
+            true => pool.memory.num_blocks,
+            false => tp2.scenario.memory.num_blocks,
+        };
+        assert!(b.kv_blocks_used[k] <= cap, "row {k}");
+    }
+    // The prefill replica's whole cache (prompt x bytes per token per GPU x its 2 GPUs) crosses
+    // min(2, 1) = 1 link; with 2 GPUs on both sides, 2 links carry half each.
+    let check = |o: &simwatt::drivers::simulate::RunOutcome, links: u32| {
+        let p = o.scenario.pool_of(0);
+        let whole = 1024 * p.memory.kv_bytes_per_token_per_gpu * p.gpus_per_replica() as u64;
+        assert_eq!(o.result.batches.transfers.len(), 40);
+        for t in &o.result.batches.transfers {
+            assert_eq!(t.gpus, links);
+            assert_eq!(t.bytes_per_gpu, whole.div_ceil(links as u64));
+            let expect = (t.bytes_per_gpu as f64 / 50e9 * 1e9).round() as u64 + 5_000;
+            assert_eq!(t.end_ns - t.start_ns, expect);
+        }
+        let gb = o.summary.kv_transfer_gb;
+        assert!((gb - 40.0 * whole as f64 / 1e9).abs() < 1e-9, "{gb} GB");
+        whole
+    };
+    let whole_tp2 = check(&tp2, 1);
+    let whole_tp1 = check(&tp1, 1);
+    assert_eq!(
+        whole_tp2, whole_tp1,
+        "the model's cache is the same bytes on 1 or 2 GPUs"
+    );
+    let narrow_prefill = one_at_a_time(
+        2,
+        &[
+            "hardware.tensor_parallel=2",
+            "hardware.prefill_pool.tensor_parallel=1",
+        ],
+    );
+    check(&narrow_prefill, 1);
+    let both = one_at_a_time(
+        2,
+        &[
+            "hardware.tensor_parallel=2",
+            "hardware.prefill_pool.tensor_parallel=2",
+        ],
+    );
+    check(&both, 2);
+    assert_eq!(both.summary.requests_completed, 40);
+}
+
+#[test]
+fn a_prefill_pool_of_hardwares_own_layout_changes_nothing() {
+    let plain = run(2, &[]);
+    let same = run(2, &["hardware.prefill_pool.gpu=a100"]);
+    assert!(same.scenario.prefill_pool.is_some());
+    assert_eq!(plain.rows, same.rows);
+    assert_eq!(plain.result.batches.power_w, same.result.batches.power_w);
+    let (a, b) = (
+        plain.summary.energy.energy_j.unwrap(),
+        same.summary.energy.energy_j.unwrap(),
+    );
+    assert!((a - b).abs() < 1e-9 * a, "{a} J against {b} J");
+}
+
+#[test]
+fn a_request_is_served_only_if_it_fits_the_caches_of_both_pools() {
+    // A small memory share leaves one pool a small cache; a request longer than it is rejected on
+    // arrival, whichever pool is the small one, while the same request fits two large pools.
+    let small = "0.19";
+    let blocks = |o: &simwatt::drivers::simulate::RunOutcome| {
+        let p = o.scenario.prefill_pool.as_ref().unwrap();
+        (p.memory.num_blocks, o.scenario.memory.num_blocks)
+    };
+    let gmu = format!("hardware.prefill_pool.gpu_memory_utilization={small}");
+    let probe = run(2, &[&gmu, "workload.requests=1"]);
+    let (pool_blocks, decode_blocks) = blocks(&probe);
+    assert!(
+        pool_blocks < decode_blocks,
+        "{pool_blocks} and {decode_blocks} blocks"
+    );
+    // A prompt of the small cache's size: with its output it is longer than the cache.
+    let prompt = pool_blocks * 16;
+    assert!(
+        prompt + 16 <= 4096,
+        "a {prompt}-token prompt is past Llama-2's context"
+    );
+    let lengths = format!("workload.lengths={{type: fixed, prompt: {prompt}, output: 16}}");
+    let serve = |extra: &[&str]| {
+        let mut o = vec![
+            "workload.arrival={type: static, rate: 1}",
+            "workload.requests=10",
+            &lengths,
+        ];
+        o.extend_from_slice(extra);
+        run(2, &o)
+    };
+    let statuses = |o: &simwatt::drivers::simulate::RunOutcome| {
+        o.rows.iter().map(|r| r.status).collect::<Vec<_>>()
+    };
+    let small_prefill = serve(&[&gmu]);
+    assert_eq!(statuses(&small_prefill), vec!["rejected_kv_capacity"; 10]);
+    let gmu_decode = format!("hardware.gpu_memory_utilization={small}");
+    let small_decode = serve(&[
+        &gmu_decode,
+        "hardware.prefill_pool.gpu_memory_utilization=0.9",
+    ]);
+    assert_eq!(blocks(&small_decode).1, pool_blocks);
+    assert_eq!(statuses(&small_decode), vec!["rejected_kv_capacity"; 10]);
+    assert!(small_decode.result.batches.transfers.is_empty());
+    let large = serve(&["hardware.prefill_pool.gpu_memory_utilization=0.9"]);
+    assert_eq!(statuses(&large), vec!["completed"; 10]);
+}
+
+#[test]
+fn a_run_folder_of_mixed_pools_names_the_prefill_pool_and_each_groups_gpus() {
+    let sets = [
+        "hardware.replicas=4",
+        "hardware.prefill_replicas=1",
+        "hardware.kv_link=infiniband_ndr",
+        "hardware.prefill_pool={gpu: h100, tensor_parallel: 2}",
+        "workload.requests=100",
+        "workload.arrival.rate=4",
+    ];
+    let (o, md) = summary_md_of(&quickstart(), &sets);
+    assert!(
+        md.contains("on 3 x NVIDIA A100")
+            && md.contains("Prefill pool: 1 replica(s) of 2 x h100 (TP 2)")
+            && md.contains("5 GPUs in all")
+            && md.contains("| KV cache per prefill replica |"),
+        "{md}"
+    );
+    // power.parquet: each group's GPUs are its pool's, and the rows add up to the run's energy.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let out_s = out.display().to_string();
+    let mut args = vec![
+        "simulate",
+        "-c",
+        "experiments/quickstart.yaml",
+        "-o",
+        &out_s,
+        "-q",
+        "--no-plots",
+        "--no-trace",
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let st = simwatt(&args);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let run = simwatt::runfolder::RunFolder::read(&out).unwrap();
+    let t = run
+        .power(simwatt::runfolder::POWER.columns)
+        .unwrap()
+        .unwrap();
+    let (replica, gpus) = (t.u64s("replica").unwrap(), t.u64s("gpus").unwrap());
+    for i in 0..t.rows() {
+        assert_eq!(gpus[i], if replica[i] == 0 { 2 } else { 1 }, "row {i}");
+    }
+    let energy: f64 = t.f64s_required("energy_j").unwrap().iter().sum();
+    let want = run.summary["energy_j"].as_f64().unwrap();
+    assert!(
+        (energy - want).abs() < 1e-9 * want,
+        "{energy} against {want} J"
+    );
+    assert!((want - o.summary.energy.energy_j.unwrap()).abs() < 1e-9 * want);
+    assert_eq!(run.summary["prefill_pool_gpu"], "h100");
+    assert_eq!(run.summary["prefill_pool_gpus_per_replica"], 2);
+    assert_eq!(run.summary["gpus_per_replica"], 1);
+}
+
+#[test]
+fn a_capacity_search_rents_each_pools_gpus_at_its_own_devices_price() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let out_s = out.display().to_string();
+    let st = simwatt(&[
+        "search",
+        "capacity",
+        "--config",
+        "experiments/disaggregation-mixed.yaml",
+        "--slo",
+        "slo_attainment>=0.9",
+        "--set",
+        "workload.requests=100",
+        "--max-probes",
+        "2",
+        "--max-requests",
+        "100",
+        "--out",
+        &out_s,
+        "-q",
+    ]);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let text = std::fs::read_to_string(out.join("capacity.csv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[head.iter().position(|h| *h == name).unwrap()];
+    // 2 H100s and 6 A100s, each at its catalog price.
+    let o = simulate(
+        &root().join("experiments/disaggregation-mixed.yaml"),
+        &["workload.requests=1"],
+    );
+    let price =
+        |s: &simwatt::config::Scenario| s.device.rental_usd_per_gpu_hour.as_ref().unwrap().value;
+    let want = 2.0 * price(o.scenario.prefill_pool.as_ref().unwrap()) + 6.0 * price(&o.scenario);
+    let got: f64 = col("rental_usd_per_hour").parse().unwrap();
+    assert!(
+        (got - want).abs() < 1e-9 * want,
+        "{got} against {want} USD per hour"
+    );
+    assert_eq!(col("gpus"), "8");
+}

@@ -408,15 +408,19 @@ pub fn warm_predictors(
     let mut distinct = Vec::new();
     for s in scenarios {
         let s = s?;
-        let key = format!(
-            "{}|{}|{}|{}",
-            s.device_name,
-            s.model_name,
-            s.hardware.tensor_parallel,
-            serde_json::to_string(&s.predictor).unwrap_or_default()
-        );
-        if seen.insert(key) {
-            distinct.push(s);
+        // A prefill pool of its own hardware has a predictor of its own.
+        let pool = s.prefill_pool.as_deref().cloned();
+        for s in std::iter::once(s).chain(pool) {
+            let key = format!(
+                "{}|{}|{}|{}",
+                s.device_name,
+                s.model_name,
+                s.hardware.tensor_parallel,
+                serde_json::to_string(&s.predictor).unwrap_or_default()
+            );
+            if seen.insert(key) {
+                distinct.push(s);
+            }
         }
     }
     pool.install(|| {

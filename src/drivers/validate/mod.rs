@@ -423,7 +423,16 @@ pub fn replay_scenario(
         m.insert("workload".into(), placeholder_workload(n));
     }
     let raw = config::parse_tree(path, tree)?;
-    Scenario::resolve(catalogs, path, raw)
+    let s = Scenario::resolve(catalogs, path, raw)?;
+    if s.prefill_pool.is_some() {
+        return Err(Error::invalid(
+            path,
+            "hardware.prefill_pool",
+            "(set)",
+            "a replay compares a measured deployment of one device and layout; a prefill pool of its own hardware cannot be replayed: leave hardware.prefill_pool out",
+        ));
+    }
+    Ok(s)
 }
 
 /// Who simulated what, for the report.
