@@ -22,7 +22,8 @@ pub struct GpuReading {
 
 /// Where GPU readings come from.
 pub enum GpuSource {
-    Nvml(Nvml),
+    /// Boxed: the library handle is large.
+    Nvml(Box<Nvml>),
     NvidiaSmi,
 }
 
@@ -48,7 +49,7 @@ impl GpuSource {
         let nvml = Nvml::init().map_err(|e| format!("NVML could not be initialised: {e}"))?;
         match nvml.device_count() {
             Ok(0) => Err("NVML found no GPU".into()),
-            Ok(_) => Ok(GpuSource::Nvml(nvml)),
+            Ok(_) => Ok(GpuSource::Nvml(Box::new(nvml))),
             Err(e) => Err(format!("NVML could not count the GPUs: {e}")),
         }
     }

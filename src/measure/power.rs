@@ -159,10 +159,13 @@ pub struct PowerLog {
     pub errors: Vec<String>,
 }
 
+/// The current phase, and every phase change (name, epoch seconds) so far.
+type PhaseState = Arc<Mutex<(String, Vec<(String, f64)>)>>;
+
 /// A sampler running on its own thread.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    phase: Arc<Mutex<(String, Vec<(String, f64)>)>>,
+    phase: PhaseState,
     clock: WallClock,
     handle: JoinHandle<PowerLog>,
 }
@@ -171,7 +174,7 @@ impl Sampler {
     /// Starts reading `sources` every `1 / rate_hz` seconds, in phase `phase`.
     pub fn start(sources: Sources, rate_hz: f64, clock: WallClock, phase: &str) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let ph = Arc::new(Mutex::new((
+        let ph: PhaseState = Arc::new(Mutex::new((
             phase.to_string(),
             vec![(phase.to_string(), clock.now())],
         )));
