@@ -6,6 +6,7 @@
 # `. $SIMWATT_LLAMA_DIR/env.sh` exports SIMWATT_LLAMA_SERVER_URL (and SIMWATT_LLAMA_SERVER_LOG).
 # Idempotent: a server of ours that still answers is kept. Stop with .ci/llama-server-stop.sh.
 # Settings: SIMWATT_LLAMA_DIR (default /tmp/simwatt-llama), SIMWATT_LLAMA_PORT (default 18437).
+# PIP_NO_CACHE_DIR=1 makes pip compile llama.cpp again even where it cached a wheel (a cold install).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${SIMWATT_LLAMA_DIR:-/tmp/simwatt-llama}
@@ -31,6 +32,8 @@ if ! "$DIR/venv/bin/python" -c 'import llama_cpp.server, gguf, numpy' 2>/dev/nul
   rm -rf "$DIR/venv"
   python3 -m venv "$DIR/venv"
   ti=$(date +%s)
+  # CMake builds llama.cpp with one job unless told otherwise: use every core.
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
   "$DIR/venv/bin/pip" install -q --disable-pip-version-check \
     "llama-cpp-python[server]==$LLAMA_CPP_PYTHON" "gguf==$GGUF" >"$DIR/pip.log" 2>&1 \
     || { tail -40 "$DIR/pip.log" >&2; log "pip install failed (log: $DIR/pip.log)"; exit 1; }
@@ -51,10 +54,12 @@ else
     kill "$(cat "$DIR/server.pid")" 2>/dev/null || true
     sleep 1
   fi
-  # One thread: the host has two cores, and the tests run beside the server.
+  # One thread: the host has two cores, and the tests run beside the server. A request that arrives
+  # while another runs waits for it (the package's default cancels the running one).
   nohup "$DIR/venv/bin/python" "$ROOT/scripts/llama_server.py" \
     --model "$DIR/tiny.gguf" --model_alias simwatt/tiny-llama-random \
     --host 127.0.0.1 --port "$PORT" --n_ctx 2048 --n_threads 1 --n_threads_batch 1 \
+    --interrupt_requests false \
     >"$DIR/server.log" 2>&1 </dev/null &
   echo $! >"$DIR/server.pid"
   for _ in $(seq 1 120); do

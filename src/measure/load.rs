@@ -265,6 +265,9 @@ pub struct StreamSummary {
     pub timings: Option<Value>,
     /// Whether `data: [DONE]` was seen.
     pub done_marker: bool,
+    /// Events read, and the last one's data (shortened), for messages.
+    pub events: usize,
+    pub last_event: String,
 }
 
 /// Reads a server-sent-event stream of OpenAI completion chunks from `r`, stamping each chunk that
@@ -286,6 +289,8 @@ pub fn read_stream(
         if data.is_empty() {
             continue;
         }
+        s.events += 1;
+        s.last_event = excerpt(data);
         if data == "[DONE]" {
             s.done_marker = true;
             break;
@@ -369,7 +374,20 @@ pub fn send_one(
             rec.output_tokens = s.output_tokens;
             rec.server_timings = s.timings;
             if rec.token_times.is_empty() {
-                rec.error = Some("the stream carried no text".into());
+                rec.error = Some(format!(
+                    "the stream carried no text ({} event(s){}{})",
+                    s.events,
+                    if s.done_marker {
+                        ", ending with [DONE]"
+                    } else {
+                        ", no [DONE]"
+                    },
+                    if s.last_event.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; the last: {}", s.last_event)
+                    }
+                ));
             }
         }
         Err(e) => rec.error = Some(format!("POST {url}: {e}")),

@@ -31,13 +31,24 @@ fn write_atomic(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// Every value a fake counter was set to: (epoch seconds, value written, total before wrapping).
+type Writes = Vec<(f64, u64, u64)>;
+
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 /// A powercap tree with package 0 (and its DRAM subzone) whose counters a thread advances at
-/// `watts` (DRAM at a quarter of it), wrapping at `range_uj`, until the flag is set.
+/// `watts` (DRAM at a quarter of it), wrapping at `range_uj`, until the flag is set; the thread returns
+/// what it wrote to each counter.
 fn powercap_tree(
     root: &Path,
     watts: f64,
     range_uj: u64,
-) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<[Writes; 2]>) {
     let pkg = root.join("intel-rapl:0");
     let dram = pkg.join("intel-rapl:0:0");
     std::fs::create_dir_all(&dram).unwrap();
@@ -50,27 +61,38 @@ fn powercap_tree(
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let h = std::thread::spawn(move || {
+        let mut writes: [Writes; 2] = [vec![(0.0, 0, 0)], vec![(0.0, 0, 0)]];
         let t0 = Instant::now();
         while !s2.load(Ordering::SeqCst) {
-            let t = t0.elapsed().as_secs_f64();
-            let e = (t * watts * 1e6) as u64;
-            write_atomic(&pkg.join("energy_uj"), &format!("{}\n", e % range_uj));
-            write_atomic(
-                &dram.join("energy_uj"),
-                &format!("{}\n", (e / 4) % range_uj),
-            );
+            let e = (t0.elapsed().as_secs_f64() * watts * 1e6) as u64;
+            for (k, (d, total)) in [(&pkg, e), (&dram, e / 4)].into_iter().enumerate() {
+                write_atomic(&d.join("energy_uj"), &format!("{}\n", total % range_uj));
+                writes[k].push((epoch_now(), total % range_uj, total));
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
+        writes
     });
     (stop, h)
 }
 
+/// The total behind a counter value read at `t`: the last write of that value before it (the value
+/// comes round again only after a whole range, 0.15 s here; the file is read just after `t`).
+fn total_at(writes: &Writes, value: u64, t: f64) -> u64 {
+    writes
+        .iter()
+        .rev()
+        .find(|w| w.1 == value && w.0 <= t + 0.1)
+        .unwrap_or_else(|| panic!("no write of {value}"))
+        .2
+}
+
 #[test]
-fn rapl_counters_on_a_constructed_tree_unwrap_to_the_power_they_advance_at() {
+fn rapl_counters_on_a_constructed_tree_unwrap_to_the_energy_they_advanced_by() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("powercap");
-    // 20 W with a 3 J range: the package counter wraps every 0.15 s, more than once between some
-    // readings at 5 Hz would be lost, so read at 20 Hz (one wrap at most per reading).
+    // 20 W with a 3 J range: the package counter wraps every 0.15 s; read at 20 Hz, so it wraps at
+    // most once between two readings.
     let (stop, h) = powercap_tree(&root, 20.0, 3_000_000);
     let domains = rapl::discover(&root).unwrap();
     let labels: Vec<&str> = domains.iter().map(|d| d.label.as_str()).collect();
@@ -102,40 +124,42 @@ fn rapl_counters_on_a_constructed_tree_unwrap_to_the_power_they_advance_at() {
         .output()
         .unwrap();
     stop.store(true, Ordering::SeqCst);
-    h.join().unwrap();
+    let writes = h.join().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    // The counters as read went down (wrapped) and unwrap to 20 W and 5 W.
-    for (file, watts) in [
-        ("rapl-package-0.csv", 20.0),
-        ("rapl-package-0-dram.csv", 5.0),
-    ] {
-        let text = std::fs::read_to_string(out.join(file)).unwrap();
-        let uj: Vec<u64> = text
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+    for (k, file) in ["rapl-package-0.csv", "rapl-package-0-dram.csv"]
+        .iter()
+        .enumerate()
+    {
+        let rows = csv_rows(&out.join(file));
+        assert!(rows.len() >= 10, "{file}: {} readings", rows.len());
+        let uj: Vec<u64> = rows
+            .iter()
+            .map(|r| r["energy_uj"].parse().unwrap())
             .collect();
-        assert!(uj.len() >= 20, "{file}: {} readings", uj.len());
-        if watts == 20.0 {
+        if k == 0 {
             assert!(
                 uj.windows(2).any(|w| w[1] < w[0]),
                 "{file}: no wrap in {uj:?}"
             );
         }
+        // Unwrapped, the readings add up to exactly what the counter advanced by between the first
+        // and the last reading.
         let trace = logs::read_rapl(&out.join(file), None).unwrap();
         let e: f64 = trace.windows.iter().map(|w| w.energy_j).sum();
-        let t = trace.windows.last().unwrap().end_s - trace.windows[0].start_s;
-        let w = e / t;
+        let (first, last) = (&rows[0], &rows[rows.len() - 1]);
+        let advanced = total_at(&writes[k], uj[uj.len() - 1], f(last, "time_s"))
+            - total_at(&writes[k], uj[0], f(first, "time_s"));
         assert!(
-            (w - watts).abs() < 0.05 * watts,
-            "{file}: {w} W, expected {watts}"
+            (e - advanced as f64 * 1e-6).abs() < 1e-6,
+            "{file}: {e} J unwrapped, {advanced} uJ advanced"
         );
     }
-    // The package's power as validate reads it, with the phases marked.
+    // The package's power as validate reads it, with the phases marked: about 20 W (the writer thread
+    // may fall behind on a busy host, so loosely).
     let p = logs::read_vllm_power_log(&out.join("cpu-package-0-power.csv"), None).unwrap();
     let mean: f64 = p.windows.iter().map(|w| w.energy_j).sum::<f64>()
         / (p.windows.last().unwrap().end_s - p.windows[0].start_s);
-    assert!((mean - 20.0).abs() < 1.0, "{mean} W");
+    assert!(mean > 10.0 && mean < 25.0, "{mean} W");
     let text = std::fs::read_to_string(out.join("cpu-package-0-power.csv")).unwrap();
     for phase in ["idle", "warmup", "load"] {
         assert!(text.contains(&format!(",{phase}\n")), "no {phase} rows");
@@ -146,7 +170,7 @@ fn rapl_counters_on_a_constructed_tree_unwrap_to_the_power_they_advance_at() {
     let idle = m["power"]["mean_power_w"]["idle"]["package-0"]
         .as_f64()
         .unwrap();
-    assert!((idle - 20.0).abs() < 2.0, "{idle}");
+    assert!(idle > 10.0 && idle < 25.0, "{idle}");
     let phases: Vec<&str> = m["power"]["phases"]
         .as_array()
         .unwrap()
