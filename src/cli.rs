@@ -32,6 +32,11 @@ pub enum Command {
     /// energy, beside TDP x time and Vidur-Energy's curve. Exits 0 whatever the error, unless
     /// a --max-error threshold is passed (then 3).
     Validate(ValidateCmd),
+    /// Measure a real server the way simwatt's validation data was measured: power sampling (NVML,
+    /// nvidia-smi, RAPL), an OpenAI-endpoint load generator, or both around one run, into a
+    /// measured-run folder that `validate` reads.
+    #[command(subcommand)]
+    Measure(crate::drivers::measure::MeasureCmd),
 }
 
 #[derive(Debug, Args)]
@@ -67,7 +72,8 @@ pub struct ValidateCmd {
     #[arg(long = "max-error", value_name = "METRIC=LIMIT")]
     pub max_error: Vec<String>,
     /// Power readings ending within this many seconds before the first request are left out of the
-    /// idle baseline (the engine's warm-up request) [default: 1].
+    /// idle baseline (the engine's warm-up request) [default: the `warmup_s` of a run folder's
+    /// manifest.json, as `simwatt measure run` writes it, else 1].
     #[arg(long, value_name = "SECONDS")]
     pub warmup_s: Option<f64>,
     /// Seconds added to the power logs' clock to put them on the request log's clock (a measured

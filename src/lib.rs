@@ -6,7 +6,8 @@
 //! summary.md) reads the written run folder back through [`runfolder`]. [`drivers::simulate`] is the `simulate`
 //! driver; [`drivers::sweep`] (grids of runs, sharded over batch arrays) and [`drivers::search`] (capacity
 //! under an SLO) drive it many times.
-//! [`drivers::validate`] replays measured runs and reports simwatt's error.
+//! [`drivers::validate`] replays measured runs and reports simwatt's error; [`measure`] (the power sampler
+//! and the load generator, driven by [`drivers::measure`]) makes such runs on a real server.
 
 pub mod accounting;
 pub mod catalog;
@@ -19,6 +20,7 @@ pub mod drivers;
 pub mod engine;
 pub mod error;
 pub mod input;
+pub mod measure;
 pub mod measured;
 pub mod metrics;
 pub mod microgrid;

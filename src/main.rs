@@ -360,6 +360,29 @@ fn remove_partial_folders_on_signal() {
     });
 }
 
+fn measure(cmd: simwatt::drivers::measure::MeasureCmd) -> anyhow::Result<()> {
+    use simwatt::drivers::measure::{self as m, MeasureCmd};
+    let log = |s: &str| eprintln!("{s}");
+    let o = match &cmd {
+        MeasureCmd::Power(c) => m::power(c, &log)?,
+        MeasureCmd::Load(c) => m::load(c, &log)?,
+        MeasureCmd::Run(c) => m::run(c, &log)?,
+    };
+    if o.requests > 0 {
+        eprintln!(
+            "{} of {} requests completed",
+            o.requests - o.failed,
+            o.requests
+        );
+    }
+    eprintln!(
+        "measured-run folder: {} ({})",
+        o.dir.display(),
+        o.files.join(", ")
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     #[cfg(unix)]
     remove_partial_folders_on_signal();
@@ -373,6 +396,7 @@ fn main() -> ExitCode {
         Command::Fit(FitCmd::Engine(cmd)) => fit_engine(cmd),
         Command::Sweep(cmd) => simwatt::drivers::sweep::main(cmd).map_err(Into::into),
         Command::Search(cmd) => simwatt::drivers::search::main(cmd).map_err(Into::into),
+        Command::Measure(cmd) => measure(cmd),
         Command::Validate(cmd) => match validate(cmd) {
             Ok(code) => {
                 simwatt::output::settle();

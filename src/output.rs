@@ -37,6 +37,8 @@ pub enum RunKind {
     Simulate,
     /// `validate`: `validation.json` (its mark), `validation.md`, plots, and one folder of plots per case.
     Validate,
+    /// `measure`: a measured run's logs and `manifest.json` (its mark).
+    Measure,
 }
 
 impl RunKind {
@@ -45,6 +47,7 @@ impl RunKind {
         match self {
             RunKind::Simulate => "provenance.json",
             RunKind::Validate => "validation.json",
+            RunKind::Measure => "manifest.json",
         }
     }
 
@@ -52,6 +55,7 @@ impl RunKind {
         match self {
             RunKind::Simulate => "simulate",
             RunKind::Validate => "validate",
+            RunKind::Measure => "measure",
         }
     }
 
@@ -73,6 +77,17 @@ impl RunKind {
                     | "microgrid.csv"
             ),
             RunKind::Validate => matches!(name, "validation.json" | "validation.md"),
+            RunKind::Measure => {
+                matches!(
+                    name,
+                    "manifest.json"
+                        | "requests.csv"
+                        | "tokens.jsonl"
+                        | "request-errors.csv"
+                        | "gpu-power.csv"
+                ) || (name.ends_with(".csv")
+                    && (name.starts_with("rapl-") || name.starts_with("cpu-")))
+            }
         }
     }
 

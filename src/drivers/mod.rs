@@ -1,5 +1,5 @@
 //! Drivers: one module per verb that runs the model end to end (simulate, sweep, capacity search,
-//! validate, fit latency, fit power, fit engine).
+//! validate, fit latency, fit power, fit engine, measure).
 //!
 //! Input: what the CLI parsed. Output: run folders, tables and reports on disk, and in-memory outcomes
 //! for other drivers. Drivers wire the layers below (config, workload, sim, predictor, power,
@@ -9,6 +9,7 @@
 pub mod fit_engine;
 pub mod fit_latency;
 pub mod fit_power;
+pub mod measure;
 pub mod search;
 pub mod simulate;
 pub mod sweep;

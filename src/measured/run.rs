@@ -158,7 +158,24 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
             )))
         }
     };
-    if power.is_empty() {
+    let manifest_path = dir.join("manifest.json");
+    let manifest = if manifest_path.exists() {
+        let text = crate::input::read_text(&manifest_path)?;
+        Some(serde_json::from_str(&text).map_err(|e| Error::Csv {
+            path: manifest_path.clone(),
+            message: format!("not valid JSON: {e}"),
+        })?)
+    } else {
+        None
+    };
+    // `simwatt measure` on a host where no power can be read says so in its manifest: such a run is
+    // compared on latency and throughput only.
+    let measured_without_power = manifest.as_ref().is_some_and(|m: &serde_json::Value| {
+        m.get("simwatt_version").is_some()
+            && m.pointer("/power/device")
+                .is_some_and(serde_json::Value::is_null)
+    });
+    if power.is_empty() && !measured_without_power {
         return Err(bad(
             "no power log: expected an nvidia-smi CSV (`power.draw [W]`) or the vLLM power \
              logger's CSV (`time, power_W, gpu_util, mem_used_bytes`)"
@@ -192,16 +209,13 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
         opts.clock_offset_s,
         opts.utc_offset_s,
     )?);
-    let manifest_path = dir.join("manifest.json");
-    let manifest = if manifest_path.exists() {
-        let text = crate::input::read_text(&manifest_path)?;
-        Some(serde_json::from_str(&text).map_err(|e| Error::Csv {
-            path: manifest_path.clone(),
-            message: format!("not valid JSON: {e}"),
-        })?)
-    } else {
-        None
-    };
+    if power.is_empty() {
+        notes.push(
+            "no power log: the run was measured where no power could be read (manifest.json), so \
+             power and energy are not compared"
+                .into(),
+        );
+    }
     Ok(MeasuredRun {
         dir: dir.to_path_buf(),
         requests_path,

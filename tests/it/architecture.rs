@@ -3,7 +3,7 @@
 //!
 //! The layers, lowest first (docs/architecture.md draws them):
 //! foundation (error, input, units, rng, digest, csvio, catalog, precision) -> config -> workload -> cluster -> sim ->
-//! predictor -> power -> accounting -> metrics -> output / measured / runfolder -> report / plots /
+//! predictor -> power -> accounting -> metrics -> output / measured / measure / runfolder -> report / plots /
 //! trace -> drivers -> cli. A module may import its own layer or any below; the file-level import graph
 //! must be acyclic.
 
@@ -22,7 +22,7 @@ fn layer(module: &str) -> Option<u32> {
         "power" => 6,
         "accounting" | "microgrid" => 7,
         "metrics" => 8,
-        "output" | "measured" | "runfolder" => 9,
+        "output" | "measured" | "measure" | "runfolder" => 9,
         "report" | "plots" | "trace" => 10,
         "drivers" => 11,
         "cli" => 12,

@@ -12,6 +12,7 @@ mod engine;
 mod fuzz;
 mod latency;
 mod limits;
+mod measure;
 mod microgrid;
 mod moe;
 mod output;

@@ -139,7 +139,7 @@ pub fn validate_run(
             )),
         }
     }
-    if run.traces.len() as f64 != gpus {
+    if !run.traces.is_empty() && run.traces.len() as f64 != gpus {
         notes.push(format!(
             "the power logs hold {} GPU trace(s), the simulation {} GPU(s): measured energy is the mean \
              traced GPU's x {}",
@@ -149,18 +149,22 @@ pub fn validate_run(
         ));
     }
     let meas_idle = run.idle_w(opts.warmup_s);
-    let timeline = compare_power(
-        &mut p,
-        &mut notes,
-        &o,
-        profile.as_ref(),
-        energy_note,
-        &window,
-        gpus,
-        meas_idle,
-        opts,
-        run,
-    );
+    let timeline = if run.traces.is_empty() {
+        None
+    } else {
+        compare_power(
+            &mut p,
+            &mut notes,
+            &o,
+            profile.as_ref(),
+            energy_note,
+            &window,
+            gpus,
+            meas_idle,
+            opts,
+            run,
+        )
+    };
     let plot_files = match plot_dir {
         Some(dir) => draw_plots(
             dir,
@@ -184,11 +188,15 @@ pub fn validate_run(
             "{} (requests: {}; power: {})",
             run.dir.display(),
             file_name(&run.requests_path),
-            run.power_paths
-                .iter()
-                .map(|p| file_name(p))
-                .collect::<Vec<_>>()
-                .join(", ")
+            if run.power_paths.is_empty() {
+                "none".to_string()
+            } else {
+                run.power_paths
+                    .iter()
+                    .map(|p| file_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         ),
         simulated: simulated_setup(
             &o.scenario,

@@ -238,6 +238,16 @@ fn stem(p: &Path) -> String {
         .unwrap_or_else(|| "case".into())
 }
 
+/// The `warmup_s` that `simwatt measure run` writes in a run folder's manifest.json: the seconds before
+/// the first request that its warm-up took.
+fn manifest_warmup_s(dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("warmup_s")
+        .and_then(serde_json::Value::as_f64)
+        .filter(|w| w.is_finite() && *w >= 0.0)
+}
+
 /// `validate --config CFG --measured PATH`: PATH is a serving run's folder, or a YAML file with a
 /// measured-data spec (a suite case's `measured:` block).
 pub fn run_single(
@@ -256,7 +266,10 @@ pub fn run_single(
         MeasuredSpec::Run {
             path: measured.to_path_buf(),
             optional: false,
-            warmup_s: args.warmup_s.unwrap_or(1.0),
+            warmup_s: args
+                .warmup_s
+                .or_else(|| manifest_warmup_s(measured))
+                .unwrap_or(1.0),
             clock_offset_s: args.clock_offset_s.unwrap_or(0.0),
             utc_offset: args.utc_offset.clone(),
             averaging_s: None,
