@@ -389,6 +389,16 @@ fn simulate_requests(
     }
     // Every region is read (and checked) before spending time on the simulation, once.
     let regions = scenario.load_regions()?;
+    // The microgrid's solar series too: a bad file fails before the simulation, not after it.
+    let solar = scenario
+        .microgrid
+        .as_ref()
+        .map(|m| {
+            let path = &m.solar.file;
+            let text = std::fs::read_to_string(path).map_err(|err| Error::io(path, err))?;
+            microgrid::SolarSeries::parse(path, &text, &m.solar.site)
+        })
+        .transpose()?;
     let start = scenario.energy.start_time;
     let stage_energy = |s: &Scenario, p: &PowerProfile| {
         StageEnergy::new(
@@ -463,8 +473,9 @@ fn simulate_requests(
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
             let mut e = energy_summary(&scenario, &regions, stats, p, &profile_path, &totals)?;
-            if let Some(m) = &scenario.microgrid {
-                grid_hours = apply_microgrid(&scenario, m, &regions, &totals, stats, &mut e)?;
+            if let (Some(m), Some(solar)) = (&scenario.microgrid, &solar) {
+                grid_hours =
+                    apply_microgrid(&scenario, m, solar, &regions, &totals, stats, &mut e)?;
             }
             e
         }
@@ -535,6 +546,7 @@ fn simulate_requests(
 fn apply_microgrid(
     s: &Scenario,
     m: &config::raw::MicrogridConfig,
+    solar: &microgrid::SolarSeries,
     regions: &[accounting::Region],
     totals: &accounting::EnergyTotals,
     stats: &RequestStats,
@@ -567,8 +579,6 @@ fn apply_microgrid(
         (None, None) => None,
     };
     let path = &m.solar.file;
-    let text = std::fs::read_to_string(path).map_err(|err| Error::io(path, err))?;
-    let solar = microgrid::SolarSeries::parse(path, &text, &m.solar.site)?;
     // The run's first hour replays the series' `day` at the run's UTC hour of day.
     let hod = chrono::Timelike::hour(&start);
     let first = m.solar.day as usize * 24 + ((hod + 24 - solar.first_hour_of_day()) % 24) as usize;

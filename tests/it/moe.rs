@@ -33,6 +33,11 @@ fn resolve(path: &std::path::Path) -> simwatt::error::Result<Scenario> {
 
 /// Qwen3-30B-A3B on an H100 at bf16, no overheads, efficiencies 0.6 and 0.8.
 fn qwen_roofline() -> Roofline {
+    qwen_roofline_tp(1)
+}
+
+/// [`qwen_roofline`] over `tp` tensor-parallel H100s.
+fn qwen_roofline_tp(tp: u32) -> Roofline {
     let c = Catalog::builtin().unwrap();
     let (_, m) = c.model(QWEN_MOE).unwrap();
     let (name, d) = c.device("h100").unwrap();
@@ -43,7 +48,7 @@ fn qwen_roofline() -> Roofline {
         layer_overhead_us: 0.0,
         iteration_overhead_ms: 0.0,
     };
-    Roofline::new(m, name, d, &prec, 1, 1, p)
+    Roofline::new(m, name, d, &prec, tp, 1, p)
 }
 
 /// Per layer: attention 2,048 x (4,096 + 2 x 512) + 4,096 x 2,048 = 18,874,368; one expert
@@ -360,18 +365,8 @@ fn expected_maximum_of_normals_follows_its_table_and_grows_with_n() {
 /// sequences every GPU reads all its experts either way and the steps are within 5%.
 #[test]
 fn expert_parallelism_prices_the_busiest_gpu() {
-    let c = Catalog::builtin().unwrap();
-    let (_, m) = c.model(QWEN_MOE).unwrap();
-    let (name, d) = c.device("h100").unwrap();
-    let prec = Precision::from_catalog(m.dtype_bytes, d);
-    let p = RooflineParams {
-        compute_efficiency: 0.6,
-        memory_efficiency: 0.8,
-        layer_overhead_us: 0.0,
-        iteration_overhead_ms: 0.0,
-    };
-    let tp = Roofline::new(m, name, d, &prec, 4, 1, p);
-    let ep = Roofline::new(m, name, d, &prec, 4, 1, p).with_expert_parallel(true);
+    let tp = qwen_roofline_tp(4);
+    let ep = qwen_roofline_tp(4).with_expert_parallel(true);
     let step = |r: &Roofline, batch: u32| {
         let mut s = BatchShape::default();
         for _ in 0..batch {
@@ -398,6 +393,14 @@ fn expert_parallelism_prices_the_busiest_gpu() {
         a.time_ns
     );
     // A dense model ignores it.
+    let c = Catalog::builtin().unwrap();
+    let (name, d) = c.device("h100").unwrap();
+    let p = RooflineParams {
+        compute_efficiency: 0.6,
+        memory_efficiency: 0.8,
+        layer_overhead_us: 0.0,
+        iteration_overhead_ms: 0.0,
+    };
     let (_, dense) = c.model("Qwen/Qwen3-8B").unwrap();
     let prec = Precision::from_catalog(dense.dtype_bytes, d);
     let x = Roofline::new(dense, name, d, &prec, 4, 1, p);
