@@ -87,6 +87,14 @@ pub struct RequestRow {
     pub turn: Option<u32>,
     /// Whether it completed within every bound of the config's `slo`; null without one.
     pub slo_met: Option<bool>,
+    /// A deferrable request's wait from its submission to `arrival_s` (carbon-aware holding; 0 when
+    /// released at once); null for an ordinary request.
+    pub held_s: Option<f64>,
+    /// A deferrable request's deadline (run time it must complete by); null for an ordinary one.
+    pub deadline_s: Option<f64>,
+    /// Whether a deferrable request completed by its deadline (false when rejected or unfinished);
+    /// null for an ordinary one.
+    pub deadline_met: Option<bool>,
     /// Busy GPU energy attributed to this request (prefill + decode), joules; null without a power
     /// profile.
     pub energy_j: Option<f64>,
@@ -139,6 +147,9 @@ impl RequestRow {
             session: (r.session != NO_SESSION).then_some(r.session),
             turn: (r.session != NO_SESSION).then_some(r.turn),
             slo_met: slo.map(|s| s.met(ttft, tpot, e2e)),
+            held_s: r.deadline_ns.map(|_| ns_to_secs(r.held_ns)),
+            deadline_s: r.deadline_ns.map(ns_to_secs),
+            deadline_met: r.deadline_ns.map(|d| completion.is_some_and(|c| c <= d)),
             energy_j: None,
             prefill_energy_j: None,
             decode_energy_j: None,
@@ -182,6 +193,22 @@ pub struct Summary {
     /// without an SLO.
     #[serde(default)]
     pub goodput_requests_per_s: Option<f64>,
+    /// Requests marked deferrable (`workload.deferrable`); null without.
+    #[serde(default)]
+    pub deferrable_requests: Option<u64>,
+    /// Of them, those carbon-aware holding released later than submitted; null without deferrable
+    /// requests.
+    #[serde(default)]
+    pub held_requests: Option<u64>,
+    /// Mean and largest `held_s` over the deferrable requests (the latency holding added), seconds;
+    /// null when there are none.
+    #[serde(default)]
+    pub hold_mean_s: Option<f64>,
+    #[serde(default)]
+    pub hold_max_s: Option<f64>,
+    /// Share of the deferrable requests that completed by their deadline; null when there are none.
+    #[serde(default)]
+    pub deadline_attainment: Option<f64>,
     /// Latency statistics, flat: `ttft_mean_s`, `ttft_p50_s`, ... (docs/metrics.md).
     #[serde(flatten)]
     pub latency: Latency,
@@ -438,6 +465,13 @@ pub struct RequestStats {
     pub scheduling_delay_s: Vec<f64>,
     /// Requests that met the run's SLO (0 without one).
     pub slo_met: u64,
+    /// Deferrable requests, those held, their summed and largest hold (s), and those that completed
+    /// by their deadline.
+    pub deferrable: u64,
+    pub held: u64,
+    pub held_sum_s: f64,
+    pub held_max_s: f64,
+    pub deadline_met: u64,
     /// Busy GPU energy attributed to prefill and decode, summed over every request, joules.
     pub prefill_energy_j: f64,
     pub decode_energy_j: f64,
@@ -458,6 +492,13 @@ impl RequestStats {
         self.prefill_energy_j += r.prefill_energy_j;
         self.decode_energy_j += r.decode_energy_j;
         self.slo_met += u64::from(row.slo_met == Some(true));
+        if let Some(h) = row.held_s {
+            self.deferrable += 1;
+            self.held += u64::from(h > 0.0);
+            self.held_sum_s += h;
+            self.held_max_s = self.held_max_s.max(h);
+            self.deadline_met += u64::from(row.deadline_met == Some(true));
+        }
         if row.status != "completed" {
             return;
         }
@@ -546,6 +587,12 @@ pub fn summarize(
         requests_per_s: per_s(stats.completed as f64),
         slo_attainment: s.slo.map(|_| stats.slo_met as f64 / total.max(1) as f64),
         goodput_requests_per_s: s.slo.map(|_| per_s(stats.slo_met as f64)),
+        deferrable_requests: s.workload.deferrable.map(|_| stats.deferrable),
+        held_requests: s.workload.deferrable.map(|_| stats.held),
+        hold_mean_s: (stats.deferrable > 0).then(|| stats.held_sum_s / stats.deferrable as f64),
+        hold_max_s: (stats.deferrable > 0).then_some(stats.held_max_s),
+        deadline_attainment: (stats.deferrable > 0)
+            .then(|| stats.deadline_met as f64 / stats.deferrable as f64),
         latency: {
             let mut l = Latency::default();
             l.set(LatencyMetric::Ttft, Stats::of(stats.ttft_s.clone()));

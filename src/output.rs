@@ -515,6 +515,14 @@ pub fn requests_frame(rows: &[RequestRow]) -> Result<DataFrame> {
                     .map(|r| r.slo_met)
                     .collect::<Vec<Option<bool>>>(),
             ),
+            col_f(&|r| r.held_s),
+            col_f(&|r| r.deadline_s),
+            Column::new(
+                PlSmallStr::EMPTY,
+                rows.iter()
+                    .map(|r| r.deadline_met)
+                    .collect::<Vec<Option<bool>>>(),
+            ),
             col_f(&|r| r.energy_j),
             col_f(&|r| r.prefill_energy_j),
             col_f(&|r| r.decode_energy_j),
@@ -1139,7 +1147,7 @@ pub struct RequestSpill {
     n: u64,
 }
 
-const SPILL_RECORD: usize = 93;
+const SPILL_RECORD: usize = 109;
 const NONE_NS: u64 = u64::MAX;
 
 fn phase_code(p: Phase) -> Result<u8> {
@@ -1198,6 +1206,8 @@ impl RequestSpill {
         put(&r.tbt_max_ns.to_le_bytes());
         put(&r.prefill_energy_j.to_le_bytes());
         put(&r.decode_energy_j.to_le_bytes());
+        put(&r.held_ns.to_le_bytes());
+        put(&r.deadline_ns.unwrap_or(NONE_NS).to_le_bytes());
         debug_assert_eq!(at, SPILL_RECORD);
         self.w
             .write_all(&rec)
@@ -1265,6 +1275,8 @@ impl SpillReader {
             r.tbt_max_ns = u64_(take(8));
             r.prefill_energy_j = f64::from_bits(u64_(take(8)));
             r.decode_energy_j = f64::from_bits(u64_(take(8)));
+            r.held_ns = u64_(take(8));
+            r.deadline_ns = opt(u64_(take(8)));
             out.push((id, r));
         }
         self.left -= n as u64;

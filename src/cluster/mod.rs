@@ -112,6 +112,10 @@ pub struct Request {
     /// The multi-turn session it is a turn of ([`NO_SESSION`]: none), and which turn (0: the first).
     pub session: u32,
     pub turn: u32,
+    /// How long it was held between its submission and `arrival_ns` (carbon-aware holding).
+    pub held_ns: SimTime,
+    /// A deferrable request's deadline (`None`: an ordinary request).
+    pub deadline_ns: Option<SimTime>,
 }
 
 /// [`Request::prefill_replica`] of a request that never moved between pools.
@@ -150,6 +154,8 @@ impl Request {
             prefix_refs: 0,
             session: NO_SESSION,
             turn: 0,
+            held_ns: 0,
+            deadline_ns: None,
         }
     }
 

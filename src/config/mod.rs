@@ -7,6 +7,7 @@
 //! names the file, the dotted field and the value. It may import only the foundation modules.
 
 pub mod builtin;
+pub mod carbon_aware;
 pub mod data;
 pub mod engine_profile;
 pub mod microgrid;
@@ -181,6 +182,8 @@ pub struct Scenario {
     pub slo: Option<raw::SloConfig>,
     /// On-site solar and battery (`None`: none); its solar file is read by the driver.
     pub microgrid: Option<raw::MicrogridConfig>,
+    /// Carbon-aware holding of deferrable requests (`None`: each is released when submitted).
+    pub carbon_aware: Option<raw::CarbonAwareConfig>,
 }
 
 /// The serving engine of a run, its profile read and checked.
@@ -261,6 +264,8 @@ pub struct Energy {
     /// Embodied carbon of the device (read only when there is a power profile; `None` when
     /// `embodied.yaml` or the device is absent).
     pub embodied: Option<Embodied>,
+    /// Least length of the accounting window, seconds (`energy.min_span_s`).
+    pub min_span_s: Option<f64>,
 }
 
 /// How device memory is split on one GPU of a replica, and the resulting KV cache per replica.
@@ -343,6 +348,7 @@ impl Scenario {
         };
         let slo = slo::resolve(path, &raw)?;
         let microgrid = microgrid::resolve(path, raw.microgrid.as_ref())?;
+        let carbon_aware = carbon_aware::resolve(path, &raw)?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
         let clock_limit = resolve_limits(
             path,
@@ -395,6 +401,7 @@ impl Scenario {
             precision,
             slo,
             microgrid,
+            carbon_aware,
             data_dir: data,
             raw,
         })
@@ -749,6 +756,7 @@ fn resolve_energy(
         start_time,
         region_files,
         embodied,
+        min_span_s: raw.energy.min_span_s,
     })
 }
 
@@ -1042,6 +1050,9 @@ fn validate_scheduler(path: &Path, s: &SchedulerConfig) -> Result<()> {
 /// Most GPUs one run may simulate (replicas x tensor_parallel x pipeline_stages).
 pub const MAX_GPUS: u64 = 1_000_000;
 
+/// The longest deadline a deferrable request may have, seconds (a year).
+pub const MAX_DEADLINE_S: f64 = 31_536_000.0;
+
 fn positive_finite(path: &Path, field: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
@@ -1072,6 +1083,29 @@ fn validate_workload(path: &Path, w: &WorkloadConfig) -> Result<()> {
                 "workload.shared_prefix.groups",
                 &0,
                 "must be at least 1",
+            ));
+        }
+    }
+    if let Some(d) = &w.deferrable {
+        if !(d.fraction.is_finite() && (0.0..=1.0).contains(&d.fraction)) {
+            return Err(inv(
+                "workload.deferrable.fraction",
+                &d.fraction,
+                "must be a share of the requests from 0 to 1",
+            ));
+        }
+        if !(d.deadline_s.is_finite() && d.deadline_s > 0.0 && d.deadline_s <= MAX_DEADLINE_S) {
+            return Err(inv(
+                "workload.deferrable.deadline_s",
+                &d.deadline_s,
+                "must be a number of seconds above 0 and at most 31536000 (a year)",
+            ));
+        }
+        if w.sessions.is_some() {
+            return Err(inv(
+                "workload.deferrable",
+                &"set",
+                "cannot be combined with workload.sessions (a session's turns follow each other, they cannot wait for other hours)",
             ));
         }
     }
@@ -1248,6 +1282,16 @@ fn validate_energy(path: &Path, raw: &RawConfig) -> Result<()> {
     }
     if let Some(y) = e.lifetime_years {
         positive_finite(path, "energy.lifetime_years", y)?;
+    }
+    if let Some(m) = e.min_span_s {
+        if !(m.is_finite() && m > 0.0 && m <= 1e9) {
+            return Err(Error::invalid(
+                path,
+                "energy.min_span_s",
+                m,
+                "must be a number of seconds above 0 and at most 1e9",
+            ));
+        }
     }
     if chrono::DateTime::parse_from_rfc3339(&e.start_time).is_err() {
         return Err(Error::invalid(

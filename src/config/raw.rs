@@ -66,6 +66,45 @@ pub struct RawConfig {
     /// grid import only. Absent: every kWh comes from the grid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub microgrid: Option<MicrogridConfig>,
+    /// Carbon-aware holding (docs/microgrid.md): deferrable requests (`workload.deferrable`) wait for
+    /// the cleanest (or cheapest, or sunniest) hours before their deadline. Absent: every request is
+    /// released when it is submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carbon_aware: Option<CarbonAwareConfig>,
+}
+
+/// The `carbon_aware` section: when held requests are released.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CarbonAwareConfig {
+    /// What ranks the hours: `grid_carbon` (default; the headline region's hourly intensity),
+    /// `price` (its hourly electricity price) or `solar` (the microgrid's solar output, most first).
+    #[serde(default)]
+    pub signal: HoldSignal,
+    /// Held requests leave the hold at most this many per second (spaced `1/rate` apart within an
+    /// hour), so that a clean hour is not flooded past what the cluster serves.
+    pub max_release_rate: f64,
+    /// A held request is released at least this many seconds before its deadline (default 1800),
+    /// leaving that long to serve it.
+    #[serde(default = "default_hold_margin_s")]
+    pub margin_s: f64,
+}
+
+fn default_hold_margin_s() -> f64 {
+    1800.0
+}
+
+/// The hourly signal carbon-aware holding ranks hours by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldSignal {
+    /// The grid's carbon intensity, lowest first.
+    #[default]
+    GridCarbon,
+    /// The electricity price, lowest first.
+    Price,
+    /// The microgrid's solar output, highest first.
+    Solar,
 }
 
 /// The `microgrid` section.
@@ -249,6 +288,11 @@ pub struct EnergyConfig {
     /// Hardware lifetime over which embodied carbon is amortised, years (default: regions/embodied.yaml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime_years: Option<f64>,
+    /// Least length of the accounting window, seconds: energy, carbon and cost count the cluster from
+    /// 0 to the later of its last completion and this (idle included), so that runs ending at
+    /// different times compare over the same window. Absent: the window ends at the last completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_span_s: Option<f64>,
 }
 
 fn default_start_time() -> String {
@@ -262,6 +306,7 @@ impl Default for EnergyConfig {
             host_power_w_per_gpu: 0.0,
             start_time: default_start_time(),
             lifetime_years: None,
+            min_span_s: None,
         }
     }
 }
@@ -517,6 +562,21 @@ pub struct WorkloadConfig {
     /// previous one completes, its prompt the whole history plus new tokens drawn from `lengths`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionsConfig>,
+    /// Offline work: a share of the requests may wait (with `carbon_aware`) and must complete within
+    /// a deadline of their submission; `deadline_met`, `deadline_attainment` report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferrable: Option<DeferrableConfig>,
+}
+
+/// Deferrable requests of a workload.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeferrableConfig {
+    /// Share of the requests that are deferrable, in [0, 1]; each request is drawn independently
+    /// (a stream of its own: arrivals and lengths stay as they are).
+    pub fraction: f64,
+    /// Each deferrable request must complete within this many seconds of its submission.
+    pub deadline_s: f64,
 }
 
 /// Multi-turn sessions of a workload.

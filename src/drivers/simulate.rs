@@ -400,6 +400,15 @@ fn simulate_requests(
         })
         .transpose()?;
     let start = scenario.energy.start_time;
+    // Carbon-aware holding moves deferrable requests to their release times before the loop.
+    let held;
+    let specs = match &scenario.carbon_aware {
+        Some(c) => {
+            held = hold_requests(&scenario, c, specs, &regions, solar.as_ref())?;
+            held.as_slice()
+        }
+        None => specs,
+    };
     let stage_energy = |s: &Scenario, p: &PowerProfile| {
         StageEnergy::new(
             p.clone(),
@@ -539,6 +548,103 @@ fn simulate_requests(
     })
 }
 
+/// The solar series' fraction of peak output for the run's first `n` hours: the run's first hour
+/// replays the series' `microgrid.solar.day` at the run's UTC hour of day.
+fn solar_window<'a>(
+    s: &Scenario,
+    m: &config::raw::MicrogridConfig,
+    solar: &'a microgrid::SolarSeries,
+    n: usize,
+) -> Result<&'a [f64]> {
+    let hod = chrono::Timelike::hour(&s.energy.start_time);
+    let first = m.solar.day as usize * 24 + ((hod + 24 - solar.first_hour_of_day()) % 24) as usize;
+    solar.hourly_fraction.get(first..first + n).ok_or_else(|| {
+        Error::invalid(
+            &s.source,
+            "microgrid.solar.day",
+            m.solar.day,
+            format!(
+                "the run's {n} hour(s) from hour {hod} UTC of that day run past the solar series, \
+                 which holds {} whole hours ({} days) from {} UTC ({})",
+                solar.hourly_fraction.len(),
+                solar.hourly_fraction.len() / 24,
+                solar.first_hour,
+                m.solar.file.display()
+            ),
+        )
+    })
+}
+
+/// Plans carbon-aware holding ([`workload::hold`]) of the deferrable requests of `specs` (in
+/// submission order) against the hourly signal `c` names, from the run's first hour to the one of
+/// its latest deadline: the headline region's hourly carbon intensity or price, or the microgrid's
+/// solar output. Returns the requests sorted by release time.
+fn hold_requests(
+    s: &Scenario,
+    c: &config::raw::CarbonAwareConfig,
+    specs: &[workload::RequestSpec],
+    regions: &[accounting::Region],
+    solar: Option<&microgrid::SolarSeries>,
+) -> Result<Vec<workload::RequestSpec>> {
+    use config::raw::HoldSignal;
+    let start = s.energy.start_time;
+    let rule = workload::hold::HoldRule {
+        offset_ns: crate::units::secs_to_ns(accounting::offset_in_hour_s(start)),
+        max_release_rate: c.max_release_rate,
+        margin_ns: crate::units::secs_to_ns(c.margin_s),
+    };
+    let n = workload::hold::hours_needed(specs, &rule);
+    let series = |pick: &dyn Fn(&accounting::Region) -> Option<&config::region::HourlySeries>,
+                  what: &str| {
+        let region = regions.first().ok_or_else(|| {
+            Error::invalid(
+                &s.source,
+                "carbon_aware.signal",
+                what,
+                "needs a region (`region:`)",
+            )
+        })?;
+        let series = pick(region).ok_or_else(|| {
+            Error::invalid(
+                &s.source,
+                "carbon_aware.signal",
+                what,
+                format!(
+                    "needs an hourly series, and region {} has none for it (a constant value or none): \
+                     name a region with an hourly series (e.g. one under regions/hourly/)",
+                    region.file.id
+                ),
+            )
+        })?;
+        series.window(start, n).map(<[f64]>::to_vec).map_err(|e| {
+            Error::invalid(
+                &s.source,
+                "workload.deferrable.deadline_s",
+                s.workload.deferrable.map_or(0.0, |d| d.deadline_s),
+                format!("carbon-aware holding reads the hours up to the latest deadline: {e}"),
+            )
+        })
+    };
+    let scores: Vec<f64> = match c.signal {
+        HoldSignal::GridCarbon => series(&|r| r.hourly_carbon.as_ref(), "grid_carbon")?,
+        HoldSignal::Price => series(&|r| r.hourly_price.as_ref(), "price")?,
+        HoldSignal::Solar => {
+            let (Some(m), Some(solar)) = (&s.microgrid, solar) else {
+                return Err(Error::invalid(
+                    &s.source,
+                    "carbon_aware.signal",
+                    "solar",
+                    "needs a `microgrid` section",
+                ));
+            };
+            solar_window(s, m, solar, n)?.iter().map(|f| -f).collect()
+        }
+    };
+    let mut planned = specs.to_vec();
+    workload::hold::plan(&mut planned, &scores, &rule)?;
+    Ok(planned)
+}
+
 /// Dispatches the run's facility energy, hour by hour, over the config's solar array and battery in
 /// the headline region ([`crate::microgrid`]), and charges carbon and energy cost on grid import
 /// only: fills the summary's microgrid figures and replaces its headline carbon and cost. Returns the
@@ -578,27 +684,7 @@ fn apply_microgrid(
         (None, Some(p)) => Some(vec![p.value; n]),
         (None, None) => None,
     };
-    let path = &m.solar.file;
-    // The run's first hour replays the series' `day` at the run's UTC hour of day.
-    let hod = chrono::Timelike::hour(&start);
-    let first = m.solar.day as usize * 24 + ((hod + 24 - solar.first_hour_of_day()) % 24) as usize;
-    let fraction = solar
-        .hourly_fraction
-        .get(first..first + n)
-        .ok_or_else(|| {
-            Error::invalid(
-                &s.source,
-                "microgrid.solar.day",
-                m.solar.day,
-                format!(
-                    "the run's {n} hour(s) from hour {hod} UTC of that day run past the solar series,                      which holds {} whole hours ({} days) from {} UTC ({})",
-                    solar.hourly_fraction.len(),
-                    solar.hourly_fraction.len() / 24,
-                    solar.first_hour,
-                    path.display()
-                ),
-            )
-        })?;
+    let fraction = solar_window(s, m, solar, n)?;
     let grid = microgrid::Microgrid {
         peak_kw: m.solar.peak_kw,
         inverter_efficiency: m.solar.inverter_efficiency,
@@ -717,6 +803,10 @@ fn run_loop(
         finished,
     )?;
     drop(sinks);
+    // The accounting window lasts at least `energy.min_span_s`.
+    if let Some(m) = scenario.energy.min_span_s {
+        result.end_ns = result.end_ns.max(crate::units::secs_to_ns(m));
+    }
     if let Some(b) = batches {
         b.finish()?;
     }

@@ -361,6 +361,8 @@ pub fn run_into(
                 let mut req = Request::new(s.arrival_ns, s.prompt_tokens, s.output_tokens);
                 req.prefix_group = s.prefix_group;
                 req.prefix_tokens = s.prefix_tokens;
+                req.held_ns = s.held_ns;
+                req.deadline_ns = s.deadline_ns;
                 if sim.sessions.is_some() {
                     req.session = i;
                 }

@@ -15,6 +15,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp, Gamma, Zipf};
 use std::path::Path;
 
+pub mod hold;
 mod trace;
 use trace::Trace;
 pub use trace::MOONCAKE_BLOCK_TOKENS;
@@ -29,6 +30,12 @@ pub struct RequestSpec {
     pub prefix_group: u32,
     /// Tokens of the prompt that are that shared prefix (0: none).
     pub prefix_tokens: u32,
+    /// How long it waited between its submission and `arrival_ns` (held for a better hour by
+    /// [`hold::plan`]; 0 when released at submission).
+    pub held_ns: SimTime,
+    /// A deferrable request's deadline (`workload.deferrable`): it must complete by this time;
+    /// `None` for an ordinary request.
+    pub deadline_ns: Option<SimTime>,
 }
 
 /// Generates the requests of `w` from `seed`. `config_path` names the config in errors.
@@ -72,29 +79,66 @@ pub fn generate(config_path: &Path, w: &WorkloadConfig, seed: u64) -> Result<Vec
     // Prefix groups draw from their own stream: turning shared prefixes on changes no arrival or length.
     let mut prefix_rng = substream(seed, "workload.shared_prefix");
     let mut session_index = 0u32..;
+    let deadlines = deadlines(config_path, w, &arrivals, seed)?;
     Ok(arrivals
         .into_iter()
         .zip(lengths)
-        .map(|(arrival_ns, (prompt_tokens, output_tokens))| {
-            let (prefix_group, prefix_tokens) = match w.shared_prefix {
-                // A session's first turn: its prefix group is its session (later turns share it).
-                None if w.sessions.is_some() => (session_index.next().unwrap_or(0), 0),
-                // A prompt no longer than the prefix shares all but its last token.
-                Some(p) => (
-                    prefix_rng.random_range(0..p.groups),
-                    p.tokens.min(prompt_tokens.saturating_sub(1)),
-                ),
-                None => (0, 0),
-            };
-            RequestSpec {
-                arrival_ns,
-                prompt_tokens,
-                output_tokens,
-                prefix_group,
-                prefix_tokens,
-            }
-        })
+        .zip(deadlines)
+        .map(
+            |((arrival_ns, (prompt_tokens, output_tokens)), deadline_ns)| {
+                let (prefix_group, prefix_tokens) = match w.shared_prefix {
+                    // A session's first turn: its prefix group is its session (later turns share it).
+                    None if w.sessions.is_some() => (session_index.next().unwrap_or(0), 0),
+                    // A prompt no longer than the prefix shares all but its last token.
+                    Some(p) => (
+                        prefix_rng.random_range(0..p.groups),
+                        p.tokens.min(prompt_tokens.saturating_sub(1)),
+                    ),
+                    None => (0, 0),
+                };
+                RequestSpec {
+                    arrival_ns,
+                    prompt_tokens,
+                    output_tokens,
+                    prefix_group,
+                    prefix_tokens,
+                    held_ns: 0,
+                    deadline_ns,
+                }
+            },
+        )
         .collect())
+}
+
+/// Each request's deadline: `workload.deferrable.fraction` of them, drawn one by one from a stream of
+/// their own, must complete within `deadline_s` of their submission; the rest have none.
+fn deadlines(
+    config_path: &Path,
+    w: &WorkloadConfig,
+    arrivals: &[SimTime],
+    seed: u64,
+) -> Result<Vec<Option<SimTime>>> {
+    let Some(d) = w.deferrable else {
+        return Ok(vec![None; arrivals.len()]);
+    };
+    let mut rng = substream(seed, "workload.deferrable");
+    let within = secs_to_ns(d.deadline_s);
+    arrivals
+        .iter()
+        .map(|&a| {
+            if rng.random::<f64>() >= d.fraction {
+                return Ok(None);
+            }
+            a.checked_add(within).map(Some).ok_or_else(|| {
+                Error::invalid(
+                    config_path,
+                    "workload.deferrable.deadline_s",
+                    d.deadline_s,
+                    "puts a deadline past the simulator's time horizon",
+                )
+            })
+        })
+        .collect()
 }
 
 /// The prompt-block hash ids of a Mooncake trace, one list per request in the order [`generate`]
@@ -407,6 +451,7 @@ mod tests {
             trace_skip_failed: false,
             shared_prefix: None,
             sessions: None,
+            deferrable: None,
         }
     }
 

@@ -209,6 +209,7 @@ proptest! {
             trace_skip_failed: false,
             shared_prefix: None,
             sessions: None,
+            deferrable: None,
         };
         let _ = simwatt::workload::generate(Path::new("fuzz.yaml"), &w, 1);
     }

@@ -3,6 +3,7 @@
 mod architecture;
 mod bad_input;
 mod bad_input_table;
+mod carbon_aware;
 mod catalog;
 mod cli;
 mod common;

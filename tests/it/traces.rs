@@ -22,6 +22,7 @@ fn workload(trace: &Path, format: TraceFormat) -> WorkloadConfig {
         trace_skip_failed: false,
         shared_prefix: None,
         sessions: None,
+        deferrable: None,
     }
 }
 
