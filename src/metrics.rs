@@ -431,6 +431,30 @@ pub struct EnergySummary {
     pub solar_curtailed_kwh: Option<f64>,
     #[serde(default)]
     pub carbon_without_microgrid_g: Option<f64>,
+    /// `edge.battery`: the energy the pack delivers to the device (capacity x usable fraction x
+    /// converter efficiency), Wh; the share of it the run drew (GPU and host energy over the span);
+    /// and how long the pack lasts at the run's mean power (GPU and host), hours.
+    #[serde(default)]
+    pub battery_usable_wh: Option<f64>,
+    #[serde(default)]
+    pub battery_drain_fraction: Option<f64>,
+    #[serde(default)]
+    pub battery_runtime_h: Option<f64>,
+    /// `edge.thermal`: the highest temperature a GPU group reached, degrees C, and the time its stages
+    /// ran throttled, summed over groups, seconds.
+    #[serde(default)]
+    pub max_temperature_c: Option<f64>,
+    #[serde(default)]
+    pub throttled_s: Option<f64>,
+    /// Energy-delay products (docs/metrics.md): per request, `j_per_request` x `e2e_mean_s` (J s) and
+    /// x `e2e_mean_s` squared (ED^2P, J s^2); per output token, `j_per_output_token` x `tpot_mean_s`
+    /// (J s).
+    #[serde(default)]
+    pub edp_j_s: Option<f64>,
+    #[serde(default)]
+    pub ed2p_j_s2: Option<f64>,
+    #[serde(default)]
+    pub token_edp_j_s: Option<f64>,
     /// Headline region (the first configured) and its figures.
     pub region: Option<String>,
     pub energy_kwh_facility: Option<f64>,
@@ -641,6 +665,24 @@ pub fn summarize(
     }
 }
 
+impl EnergySummary {
+    /// Fills the energy-delay products from the energy figures and `latency` (null where either is).
+    pub fn fill_energy_delay(&mut self, latency: &Latency) {
+        self.edp_j_s = self
+            .j_per_request
+            .zip(latency.e2e_mean_s)
+            .map(|(j, d)| j * d);
+        self.ed2p_j_s2 = self
+            .j_per_request
+            .zip(latency.e2e_mean_s)
+            .map(|(j, d)| j * d * d);
+        self.token_edp_j_s = self
+            .j_per_output_token
+            .zip(latency.tpot_mean_s)
+            .map(|(j, d)| j * d);
+    }
+}
+
 /// Disaggregated serving: the mean busy share of the GPU groups of the prefill pool (`prefill`) or the
 /// decode pool over the run's span (`None`: colocated, or an empty span).
 fn pool_busy(s: &Scenario, res: &SimResult, prefill: bool) -> Option<f64> {
@@ -685,7 +727,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 79] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 87] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -759,6 +801,14 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 79] = columns![
     "grid_export_kwh" => |s| s.energy.grid_export_kwh,
     "solar_curtailed_kwh" => |s| s.energy.solar_curtailed_kwh,
     "carbon_without_microgrid_g" => |s| s.energy.carbon_without_microgrid_g,
+    "battery_usable_wh" => |s| s.energy.battery_usable_wh,
+    "battery_drain_fraction" => |s| s.energy.battery_drain_fraction,
+    "battery_runtime_h" => |s| s.energy.battery_runtime_h,
+    "max_temperature_c" => |s| s.energy.max_temperature_c,
+    "throttled_s" => |s| s.energy.throttled_s,
+    "edp_j_s" => |s| s.energy.edp_j_s,
+    "ed2p_j_s2" => |s| s.energy.ed2p_j_s2,
+    "token_edp_j_s" => |s| s.energy.token_edp_j_s,
     "energy_kwh_facility" => |s| s.energy.energy_kwh_facility,
     "carbon_g" => |s| s.energy.carbon_g,
     "carbon_g_per_1k_tokens" => |s| s.energy.carbon_g_per_1k_tokens,
@@ -808,6 +858,10 @@ pub fn unit_of_column(name: &str) -> &'static str {
         ("j_per_request", "J/request"),
         ("_g_per_1k_tokens", "gCO2e/1k tokens"),
         ("_per_s", "/s"),
+        ("_j_s2", "J s^2"),
+        ("_j_s", "J s"),
+        ("_runtime_h", "h"),
+        ("_temperature_c", "°C"),
         ("_kwh_facility", "kWh"),
         ("_kwh", "kWh"),
         ("_wh", "Wh"),
@@ -890,6 +944,11 @@ mod tests {
         assert_eq!(unit_of_column("ttft_p90_s"), "s");
         assert_eq!(unit_of_column("itl_mean_s"), "s");
         assert_eq!(unit_of_column("energy_j"), "J");
+        assert_eq!(unit_of_column("edp_j_s"), "J s");
+        assert_eq!(unit_of_column("ed2p_j_s2"), "J s^2");
+        assert_eq!(unit_of_column("battery_runtime_h"), "h");
+        assert_eq!(unit_of_column("max_temperature_c"), "°C");
+        assert_eq!(unit_of_column("battery_drain_fraction"), "");
         assert_eq!(unit_of_column("mean_power_w"), "W");
         assert_eq!(unit_of_column("output_tokens_per_s"), "/s");
         assert_eq!(unit_of_column("j_per_output_token"), "J/token");

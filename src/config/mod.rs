@@ -9,6 +9,7 @@
 pub mod builtin;
 pub mod carbon_aware;
 pub mod data;
+pub mod edge;
 pub mod engine_profile;
 pub mod microgrid;
 pub mod pools;
@@ -184,6 +185,8 @@ pub struct Scenario {
     pub microgrid: Option<raw::MicrogridConfig>,
     /// Carbon-aware holding of deferrable requests (`None`: each is released when submitted).
     pub carbon_aware: Option<raw::CarbonAwareConfig>,
+    /// An edge device's battery and thermal model (`None`: none).
+    pub edge: Option<raw::EdgeConfig>,
 }
 
 /// The serving engine of a run, its profile read and checked.
@@ -349,6 +352,7 @@ impl Scenario {
         let slo = slo::resolve(path, &raw)?;
         let microgrid = microgrid::resolve(path, raw.microgrid.as_ref())?;
         let carbon_aware = carbon_aware::resolve(path, &raw)?;
+        let edge = edge::resolve(path, raw.edge.as_ref())?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
         let clock_limit = resolve_limits(
             path,
@@ -402,6 +406,7 @@ impl Scenario {
             slo,
             microgrid,
             carbon_aware,
+            edge,
             data_dir: data,
             raw,
         })

@@ -71,6 +71,74 @@ pub struct RawConfig {
     /// released when it is submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_aware: Option<CarbonAwareConfig>,
+    /// An edge or desktop device (docs/edge.md): its battery and a first-order thermal model whose
+    /// throttling slows work and lowers power. Absent: mains power, no heat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeConfig>,
+}
+
+/// The `edge` section.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery: Option<BatteryPackConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thermal: Option<ThermalConfig>,
+}
+
+/// `edge.battery`: the pack the device runs from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatteryPackConfig {
+    /// Nominal capacity, watt-hours.
+    pub capacity_wh: f64,
+    /// Share of the capacity that may be drawn (default 0.9: the pack's protection cuts off first).
+    #[serde(default = "default_usable_fraction")]
+    pub usable_fraction: f64,
+    /// Share of the energy drawn that reaches the device through its DC-DC converter (default 0.9).
+    #[serde(default = "default_converter_efficiency")]
+    pub converter_efficiency: f64,
+}
+
+fn default_usable_fraction() -> f64 {
+    0.9
+}
+
+fn default_converter_efficiency() -> f64 {
+    0.9
+}
+
+/// `edge.thermal`: one thermal resistance and time constant per GPU (device), and its throttling.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThermalConfig {
+    /// Ambient temperature, degrees C.
+    pub ambient_c: f64,
+    /// Junction-to-ambient thermal resistance, degrees C per watt: the steady temperature at power P
+    /// is `ambient_c + P x r_th_c_per_w`.
+    pub r_th_c_per_w: f64,
+    /// Thermal time constant, seconds (resistance x heat capacity).
+    pub tau_s: f64,
+    /// Temperature at or above which the device throttles, degrees C.
+    pub throttle_c: f64,
+    /// Clock while throttled, as a fraction of the maximum (default 0.6).
+    #[serde(default = "default_throttle_clock")]
+    pub throttle_clock: f64,
+    /// Throttling ends once the temperature falls this far below `throttle_c` (default 5).
+    #[serde(default = "default_hysteresis_c")]
+    pub hysteresis_c: f64,
+    /// Temperature at time 0 (default: ambient).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_c: Option<f64>,
+}
+
+fn default_throttle_clock() -> f64 {
+    0.6
+}
+
+fn default_hysteresis_c() -> f64 {
+    5.0
 }
 
 /// The `carbon_aware` section: when held requests are released.

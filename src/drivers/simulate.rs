@@ -416,6 +416,11 @@ fn simulate_requests(
             s.hardware.tensor_parallel,
             s.hardware.clock_limit,
         )
+        .with_thermal(
+            s.edge
+                .and_then(|e| e.thermal)
+                .map(|config| crate::power::Thermal { config }),
+        )
     };
     let main_energy = profile.as_ref().map(|p| stage_energy(&scenario, p));
     let energy = main_energy.as_ref().map(|e| Energy {
@@ -486,6 +491,12 @@ fn simulate_requests(
                 grid_hours =
                     apply_microgrid(&scenario, m, solar, &regions, &totals, stats, &mut e)?;
             }
+            let thermal: Vec<_> = main_energy
+                .iter()
+                .chain(pool_energy.iter())
+                .flat_map(StageEnergy::thermal_states)
+                .collect();
+            edge_figures(&scenario, &totals, &thermal, &mut e);
             e
         }
         _ => EnergySummary {
@@ -529,6 +540,7 @@ fn simulate_requests(
         })?;
     }
     summary.energy = energy;
+    summary.energy.fill_energy_delay(&summary.latency);
     if summary.energy.energy_note.is_none() {
         // A power profile of another device is used, and said so.
         summary.energy.energy_note = scenario.energy.note.clone();
@@ -546,6 +558,38 @@ fn simulate_requests(
             .map(|p| p.between_batches_w()),
         microgrid: grid_hours,
     })
+}
+
+/// The `edge` section's figures: the battery's usable energy, the run's drain of it and the runtime at
+/// the run's mean power (GPU and host), and the thermal model's peak temperature and throttled time
+/// (`thermal`: each GPU group's final state).
+fn edge_figures(
+    s: &Scenario,
+    totals: &accounting::EnergyTotals,
+    thermal: &[crate::power::ThermalState],
+    e: &mut EnergySummary,
+) {
+    let Some(edge) = s.edge else {
+        return;
+    };
+    if let Some(b) = edge.battery {
+        let usable_wh = b.capacity_wh * b.usable_fraction * b.converter_efficiency;
+        let drawn_wh = (totals.gpu_energy_j + totals.host_energy_j) / 3600.0;
+        e.battery_usable_wh = Some(usable_wh);
+        e.battery_drain_fraction = Some(drawn_wh / usable_wh);
+        let mean_w = (totals.span_s > 0.0).then(|| drawn_wh * 3600.0 / totals.span_s);
+        e.battery_runtime_h = mean_w.filter(|w| *w > 0.0).map(|w| usable_wh / w);
+    }
+    if let Some(t) = edge.thermal {
+        let start = t.initial_c.unwrap_or(t.ambient_c);
+        e.max_temperature_c = Some(thermal.iter().map(|s| s.max_c).fold(start, f64::max));
+        e.throttled_s = Some(
+            thermal
+                .iter()
+                .map(|s| crate::units::ns_to_secs(s.throttled_ns))
+                .sum(),
+        );
+    }
 }
 
 /// The solar series' fraction of peak output for the run's first `n` hours: the run's first hour

@@ -22,9 +22,11 @@ use crate::catalog::DeviceSpec;
 use crate::sim::{StageCost, StagePower, StagePrice};
 use crate::units::duration_ns;
 use serde::Serialize;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 pub use crate::config::power_profile::{PowerProfile, PowerProvenance};
+pub mod thermal;
+pub use thermal::{Thermal, ThermalState};
 
 impl PowerProfile {
     /// Power one GPU demands at full clocks at utilisation `u`, watts (may exceed the cap).
@@ -168,6 +170,9 @@ pub struct StageEnergy {
     /// The last host wait priced, ns, and its [`PowerProfile::tail_decay`]: batches of one size wait
     /// the same time, and the exponential is most of a price's cost.
     last_decay: Cell<(u64, f64)>,
+    /// The device's thermal model (`edge.thermal`) and each GPU group's state, by the group index the
+    /// loop gives ([`StagePower::price_at`]); `None`: no heat.
+    thermal: Option<(Thermal, RefCell<Vec<ThermalState>>)>,
 }
 
 impl StageEnergy {
@@ -183,31 +188,33 @@ impl StageEnergy {
             gpus_per_stage,
             clock_limit,
             last_decay: Cell::new((u64::MAX, 0.0)),
+            thermal: None,
         }
     }
 
-    fn decay(&self, host_ns: u64, host_s: f64) -> f64 {
-        let (ns, d) = self.last_decay.get();
-        if ns == host_ns {
-            return d;
-        }
-        let d = self.profile.tail_decay(host_s);
-        self.last_decay.set((host_ns, d));
-        d
+    /// The same, with each GPU group heating and cooling by `thermal` (throttling as it says).
+    pub fn with_thermal(mut self, thermal: Option<Thermal>) -> Self {
+        self.thermal = thermal.map(|t| (t, RefCell::new(Vec::new())));
+        self
     }
-}
 
-impl StagePower for StageEnergy {
-    /// The stage's GPU time at the clocks the cap and the clock limit allow, its power during GPU work
-    /// and host wait, and the energy of all its GPUs.
-    fn price(&self, c: &StageCost) -> StagePrice {
+    /// Each GPU group's thermal state so far (empty without a thermal model), by group index.
+    pub fn thermal_states(&self) -> Vec<ThermalState> {
+        self.thermal
+            .as_ref()
+            .map(|(_, s)| s.borrow().clone())
+            .unwrap_or_default()
+    }
+
+    /// The price of `c` with the SM clock limited to `clock_limit`.
+    fn price_limited(&self, c: &StageCost, clock_limit: f64) -> StagePrice {
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
         let OperatingPoint {
             clock,
             stretch,
             power_w: w,
-        } = self.profile.operating_point(u, self.clock_limit);
+        } = self.profile.operating_point(u, clock_limit);
         let gpu_ns = if stretch > 1.0 {
             duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
         } else {
@@ -230,6 +237,53 @@ impl StagePower for StageEnergy {
             energy_j: energy_j(w, gpu_ns as f64 / 1e9, gpus) + host_j * gpus,
             clock,
         }
+    }
+
+    fn decay(&self, host_ns: u64, host_s: f64) -> f64 {
+        let (ns, d) = self.last_decay.get();
+        if ns == host_ns {
+            return d;
+        }
+        let d = self.profile.tail_decay(host_s);
+        self.last_decay.set((host_ns, d));
+        d
+    }
+}
+
+impl StagePower for StageEnergy {
+    /// The stage's GPU time at the clocks the cap and the clock limit allow, its power during GPU work
+    /// and host wait, and the energy of all its GPUs.
+    fn price(&self, c: &StageCost) -> StagePrice {
+        self.price_limited(c, self.clock_limit)
+    }
+
+    /// With a thermal model: the group cools at loaded idle from its last stage to `start_ns`, runs
+    /// the stage throttled when it is hot ([`Thermal::decide`]), then heats at the stage's power over
+    /// its GPU work and host wait.
+    fn price_at(&self, c: &StageCost, group: usize, start_ns: u64) -> StagePrice {
+        let Some((model, states)) = &self.thermal else {
+            return self.price(c);
+        };
+        let mut states = states.borrow_mut();
+        if states.len() <= group {
+            states.resize(group + 1, model.initial());
+        }
+        let s = &mut states[group];
+        model.advance(s, self.profile.between_batches_w(), start_ns);
+        let p = if model.decide(s) {
+            let limit = self.clock_limit.min(model.config.throttle_clock);
+            let p = self.price_limited(c, limit);
+            s.throttled_ns = s
+                .throttled_ns
+                .saturating_add(p.gpu_ns.saturating_add(c.host_ns));
+            p
+        } else {
+            self.price(c)
+        };
+        let gpu_end = start_ns.saturating_add(p.gpu_ns);
+        model.advance(s, p.power_w, gpu_end);
+        model.advance(s, p.host_power_w, gpu_end.saturating_add(c.host_ns));
+        p
     }
 }
 

@@ -110,10 +110,11 @@ pub enum BatchRows {
     Steps,
 }
 
-/// The price of a stage of cost `c`: by the energy model, or unpriced without one.
-fn priced(energy: Option<Energy>, c: &StageCost) -> StagePrice {
+/// The price of a stage of cost `c` run by GPU group `group` from `start_ns`: by the energy model, or
+/// unpriced without one.
+fn priced(energy: Option<Energy>, c: &StageCost, group: usize, start_ns: u64) -> StagePrice {
     match energy {
-        Some(e) => e.power.price(c),
+        Some(e) => e.power.price_at(c, group, start_ns),
         None => StagePrice::unpriced(c),
     }
 }
@@ -674,7 +675,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The cost and price of one step of shape `shape` on `stage` of replica `r`.
+    /// The cost and price of one step of shape `shape` on `stage` of replica `r`, starting now.
     fn price_step(
         &self,
         r: u32,
@@ -683,7 +684,8 @@ impl<'a> Sim<'a> {
     ) -> (StageCost, StagePrice) {
         let m = self.models(r);
         let cost = m.cost.stage_cost(shape, stage);
-        (cost, priced(m.energy, &cost))
+        let g = (r * self.stages + stage) as usize;
+        (cost, priced(m.energy, &cost, g, self.queue.now()))
     }
 
     /// The cost and price of batch `id`'s run of decode steps on `stage`, each step priced on its own
@@ -716,8 +718,11 @@ impl<'a> Sim<'a> {
             clock: 0.0,
         };
         let overflow = || Error::Internal(format!("a run of {} decode steps overflows", run.steps));
+        let g = (r * self.stages + stage) as usize;
+        let mut at = self.queue.now();
         for c in &costs {
-            let p = priced(m.energy, c);
+            let p = priced(m.energy, c, g, at);
+            at = at.saturating_add(p.gpu_ns).saturating_add(c.host_ns);
             let (g, h) = (p.gpu_ns as f64, c.host_ns as f64);
             step_ns.push(p.gpu_ns.checked_add(c.host_ns).ok_or_else(overflow)?);
             cost.time_ns = cost.time_ns.checked_add(c.time_ns).ok_or_else(overflow)?;
@@ -736,7 +741,13 @@ impl<'a> Sim<'a> {
         price.host_power_w = if cost.host_ns > 0 {
             price.host_power_w / cost.host_ns as f64
         } else {
-            self.price_step(r, &first, stage).1.host_power_w
+            // No host wait: the power the row shows for it is the first step's, priced without
+            // advancing any state over time.
+            let c0 = m.cost.stage_cost(&first, stage);
+            match m.energy {
+                Some(e) => e.power.price(&c0).host_power_w,
+                None => StagePrice::unpriced(&c0).host_power_w,
+            }
         };
         self.batches[id as usize].step_ns = step_ns;
         self.step_costs = costs;

@@ -71,6 +71,14 @@ impl StagePrice {
 /// The power, energy and throttled time of a stage from its cost.
 pub trait StagePower {
     fn price(&self, c: &StageCost) -> StagePrice;
+
+    /// The price of `c` run by GPU group `group` (replica x pipeline stage) from `start_ns`: for a
+    /// model with state over time (a device that heats and throttles). Stages of one group come in
+    /// time order. The default is [`StagePower::price`].
+    fn price_at(&self, c: &StageCost, group: usize, start_ns: u64) -> StagePrice {
+        let _ = (group, start_ns);
+        self.price(c)
+    }
 }
 
 /// Shares a stage's energy among the requests of its batch.

@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod common;
 mod disaggregation;
+mod edge;
 mod energy;
 mod engine;
 mod fuzz;

@@ -1,0 +1,141 @@
+//! Edge devices (`edge`, docs/edge.md): a battery's runtime is its usable energy over the run's mean
+//! power; a device's temperature approaches ambient + P x R_th; throttling above the limit lowers both
+//! power and speed; the energy-delay products follow their definitions.
+
+use crate::common::*;
+use simwatt::drivers::simulate::RunOutcome;
+
+const CONFIG: &str = "experiments/jetson-battery.yaml";
+
+fn run(extra: &[&str]) -> RunOutcome {
+    simulate(&root().join(CONFIG), extra)
+}
+
+fn f(o: &RunOutcome, key: &str) -> f64 {
+    let v = serde_json::to_value(&o.summary).unwrap();
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key}: {}", v[key]))
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs())
+}
+
+#[test]
+fn battery_runtime_is_usable_energy_over_mean_power() {
+    let o = run(&["workload.requests=200"]);
+    let usable = f(&o, "battery_usable_wh");
+    assert!(close(usable, 99.0 * 0.9 * 0.9, 1e-12), "{usable}");
+    // The pack feeds the GPU (here the whole module) and the host.
+    let drawn_j = f(&o, "energy_j") + f(&o, "host_energy_j");
+    let span_s = span(&o);
+    let mean_w = drawn_j / span_s;
+    let runtime_h = f(&o, "battery_runtime_h");
+    assert!(
+        close(runtime_h, usable / mean_w, 1e-9),
+        "runtime {runtime_h} h, usable {usable} Wh, mean {mean_w} W"
+    );
+    let drain = f(&o, "battery_drain_fraction");
+    assert!(close(drain, drawn_j / 3600.0 / usable, 1e-9), "{drain}");
+    // Drain x runtime is the span: the run drew its share of the pack in its own duration.
+    assert!(close(drain * runtime_h * 3600.0, span_s, 1e-9));
+    // Twice the pack lasts twice as long and is drained half as much by the same run.
+    let big = run(&["workload.requests=200", "edge.battery.capacity_wh=198"]);
+    assert!(close(f(&big, "battery_runtime_h"), 2.0 * runtime_h, 1e-9));
+    assert!(close(f(&big, "battery_drain_fraction"), drain / 2.0, 1e-9));
+    // Without an edge section none of the figures appears.
+    let none = run(&["workload.requests=200", "edge=null"]);
+    for k in [
+        "battery_usable_wh",
+        "battery_runtime_h",
+        "max_temperature_c",
+        "throttled_s",
+    ] {
+        let v = serde_json::to_value(&none.summary).unwrap();
+        assert!(v[k].is_null(), "{k}: {}", v[k]);
+    }
+}
+
+/// The span the energy figures cover: GPU energy over its mean power.
+fn span(o: &RunOutcome) -> f64 {
+    f(o, "energy_j") / f(o, "avg_power_w")
+}
+
+#[test]
+fn temperature_approaches_ambient_plus_power_times_resistance() {
+    // A saturated device (a long backlog at once) for many time constants, no throttling: its peak
+    // temperature is the steady one at its busy power, which the power table gives.
+    let o = run(&[
+        "workload.requests=400",
+        "workload.arrival.rate=1000",
+        "workload.lengths.output=[400,400]",
+        "edge.thermal.tau_s=2",
+        "edge.thermal.throttle_c=200",
+    ]);
+    let busy_w = f(&o, "busy_energy_j") / busy_s(&o);
+    let peak = f(&o, "max_temperature_c");
+    let steady = 25.0 + busy_w * 1.2;
+    assert!(
+        close(peak - 25.0, steady - 25.0, 0.08),
+        "peak {peak} C, ambient + P x R_th = {steady} C at {busy_w} W"
+    );
+    assert_eq!(f(&o, "throttled_s"), 0.0);
+    // A time constant far longer than the run: the device barely warms.
+    let slow = run(&[
+        "workload.requests=50",
+        "workload.arrival.rate=1000",
+        "edge.thermal.tau_s=1000000",
+    ]);
+    let rise = f(&slow, "max_temperature_c") - 25.0;
+    let bound = (f(&slow, "energy_j") / 1e6) * 1.2 * 1.01;
+    assert!(
+        rise > 0.0 && rise <= bound,
+        "rise {rise} C, bound {bound} C"
+    );
+}
+
+/// The time the device spent running stages (GPU work and host wait), seconds.
+fn busy_s(o: &RunOutcome) -> f64 {
+    o.result.group_busy_ns.iter().map(|&n| n as f64 / 1e9).sum()
+}
+
+#[test]
+fn throttling_lowers_power_and_speed() {
+    let base = [
+        "workload.requests=300",
+        "workload.arrival.rate=1000",
+        "edge.thermal.tau_s=5",
+    ];
+    let cool = run(&[&base[..], &["edge.thermal.throttle_c=200"]].concat());
+    let hot = run(&[&base[..], &["edge.thermal.throttle_c=40"]].concat());
+    assert_eq!(f(&cool, "throttled_s"), 0.0);
+    let throttled = f(&hot, "throttled_s");
+    assert!(throttled > 0.5 * f(&hot, "makespan_s"), "{throttled} s");
+    // Slower: a longer makespan, fewer tokens per second, a longer time per output token. Only a
+    // little: the throttle lowers the SM clock, and decode is bound by memory bandwidth.
+    assert!(f(&hot, "makespan_s") > 1.02 * f(&cool, "makespan_s"));
+    assert!(f(&hot, "output_tokens_per_s") < 0.98 * f(&cool, "output_tokens_per_s"));
+    assert!(f(&hot, "tpot_mean_s") > f(&cool, "tpot_mean_s"));
+    // Lower power while busy, and a cooler peak.
+    let busy_w = |o: &RunOutcome| f(o, "busy_energy_j") / busy_s(o);
+    assert!(
+        busy_w(&hot) < 0.95 * busy_w(&cool),
+        "busy power throttled {} W, not {} W",
+        busy_w(&hot),
+        busy_w(&cool)
+    );
+    assert!(f(&hot, "max_temperature_c") < f(&cool, "max_temperature_c"));
+    // Hysteresis: it cycles around the limit, not far above it.
+    assert!(f(&hot, "max_temperature_c") < 40.0 + 10.0);
+}
+
+#[test]
+fn energy_delay_products_follow_their_definitions() {
+    let o = run(&["workload.requests=100"]);
+    let (jr, e2e) = (f(&o, "j_per_request"), f(&o, "e2e_mean_s"));
+    assert!(close(f(&o, "edp_j_s"), jr * e2e, 1e-12));
+    assert!(close(f(&o, "ed2p_j_s2"), jr * e2e * e2e, 1e-12));
+    let (jt, tpot) = (f(&o, "j_per_output_token"), f(&o, "tpot_mean_s"));
+    assert!(close(f(&o, "token_edp_j_s"), jt * tpot, 1e-12));
+}
