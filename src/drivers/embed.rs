@@ -91,7 +91,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-/// What [`simulate`] returns.
+/// What [`simulate()`] returns.
 #[derive(Debug, Clone)]
 pub struct SimulateOutput {
     /// `summary.json` as the CLI writes it.
