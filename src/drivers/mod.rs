@@ -4,8 +4,10 @@
 //! Input: what the CLI parsed. Output: run folders, tables and reports on disk, and in-memory outcomes
 //! for other drivers. Drivers wire the layers below (config, workload, sim, predictor, power,
 //! accounting, metrics/output, report/plots) together; nothing below imports a driver. A verb makes one
-//! [`Caches`] (parsed catalogs, fitted tables) and hands it to every run it makes.
+//! [`Caches`] (parsed catalogs, fitted tables) and hands it to every run it makes. [`embed`] runs
+//! simulate, sweep and validate in process for an embedding program (the Python bindings).
 
+pub mod embed;
 pub mod fit_engine;
 pub mod fit_latency;
 pub mod fit_power;
