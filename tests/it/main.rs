@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod common;
 mod disaggregation;
+mod edge_logs;
 mod energy;
 mod engine;
 mod fuzz;
