@@ -1,6 +1,7 @@
-//! `simwatt validate` on measured runs whose power log is an edge or desktop device's own log
-//! (SmartWatts CSV, tegrastats): the same known run as `validate.rs`'s vLLM-protocol run gives the same
-//! measured numbers, and what to read from the log comes from the measured spec.
+//! `simwatt validate` and `fit power` on measured runs whose power log is an edge or desktop device's
+//! own log (SmartWatts CSV, tegrastats, PDU snmpget lines): the same known run as `validate.rs`'s
+//! vLLM-protocol run gives the same measured numbers, what to read from the log comes from the measured
+//! spec or the manifest source, and a malformed log fails the command naming file, line and value.
 
 use crate::common::*;
 use crate::validate::CONFIG;
@@ -143,4 +144,65 @@ fn validate_reads_an_untimed_tegrastats_log_placed_by_its_spec() {
     assert!(close(measured(&out, "mean_power_w"), 250.0));
     assert!(close(measured(&out, "energy_j"), 1000.0));
     assert!(close(measured(&out, "idle_power_w"), 60.0));
+}
+
+/// A manifest with one `pdu` source over `log` and a request log on the same epoch clock.
+fn pdu_manifest(dir: &Path, log: &str, outlets: &str) -> PathBuf {
+    write(dir, "pdu.log", log);
+    write(
+        dir,
+        "req.csv",
+        "request_timestamp_epoch_s,input_len_tokens,output_len_tokens\n1000,100,10\n1001,200,20\n",
+    );
+    write(
+        dir,
+        "m.yaml",
+        &format!(
+            "gpu: a100\nsources:\n  - name: rack\n    format: pdu\n    path: pdu.log\n    requests: req.csv\n    \
+             outlets: {outlets}\n    model: meta-llama/Llama-2-7b-hf\n    max_num_seqs: 8\n    device: a100\n"
+        ),
+    )
+}
+
+#[test]
+fn fit_power_replays_a_pdu_source_with_the_outlets_summed() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Outlets 3 and 4 polled once a second from 998 to 1004 s: 100 + 50 W, 300 + 200 W while busy.
+    let mut log = String::new();
+    for t in 998..=1004 {
+        let (a, b) = if (1000..=1002).contains(&t) {
+            (300, 200)
+        } else {
+            (100, 50)
+        };
+        log.push_str(&format!(
+            "{t} PowerNet-MIB::rPDU2OutletMeteredStatusPower.3 = INTEGER: {a}\n\
+             {t} PowerNet-MIB::rPDU2OutletMeteredStatusPower.4 = INTEGER: {b}\n"
+        ));
+    }
+    let m = pdu_manifest(tmp.path(), &log, "[\"3\", \"4\"]");
+    let manifest = simwatt::measured::manifest::Manifest::load(&m).unwrap();
+    let loaded = simwatt::drivers::fit_power::replay::load_observations(&m, &manifest).unwrap();
+    assert_eq!(loaded.observations.len(), 1);
+    let o = &loaded.observations[0];
+    // Seven one-second readings: four at 150 W, three at 500 W.
+    assert_eq!(o.windows.len(), 7);
+    let j: f64 = o.windows.iter().map(|w| w.measured_j).sum();
+    assert!(close(j, 4.0 * 150.0 + 3.0 * 500.0), "{j}");
+    // A reading that is not a number fails the fit, naming the file, the line and the value.
+    let bad = log.replacen("INTEGER: 300", "INTEGER: 3OO", 1);
+    let m = pdu_manifest(tmp.path(), &bad, "[\"3\", \"4\"]");
+    let out = tmp.path().join("p.yaml");
+    let o = simwatt(&[
+        "fit",
+        "power",
+        "--gpu",
+        "a100",
+        "--data",
+        m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &["pdu.log", "line 5", "3OO"]);
+    assert!(!out.exists());
 }
