@@ -109,7 +109,12 @@ fn csv_err(path: &Path, message: impl Into<String>) -> Error {
 }
 
 /// Checks that `times` strictly increase; the error names the column and the first row that does not.
-fn check_increasing(t: &CsvTable, column: &str, rows: &[usize], times: &[f64]) -> Result<()> {
+pub(crate) fn check_increasing(
+    t: &CsvTable,
+    column: &str,
+    rows: &[usize],
+    times: &[f64],
+) -> Result<()> {
     for i in 1..times.len() {
         if times[i] <= times[i - 1] {
             return Err(Error::Column {
@@ -157,7 +162,7 @@ pub fn windows_from_samples(
 
 /// Seconds since 1970-01-01 of a civil date and time read as UTC (nvidia-smi writes local time without
 /// a zone, so the result is on the log's local clock).
-fn civil_seconds(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: f64) -> f64 {
+pub(crate) fn civil_seconds(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: f64) -> f64 {
     // Howard Hinnant's days_from_civil.
     let y = if mo <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;

@@ -5,6 +5,8 @@
 //! Input: the manifest and prompt files. Output: typed [`Manifest`]s and prompt lengths. It runs no
 //! simulation: `drivers::fit_power::replay` replays what a manifest lists.
 
+use super::edge_logs::{self, EdgeFormat, LogOptions};
+use super::logs::{self, PowerTrace};
 use crate::config::data::{self, DataDir};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -108,6 +110,18 @@ pub enum Source {
     VllmPowerLog(TimeSeries),
     /// RAPL package-energy counters (CPU) and the run's per-request log.
     Rapl(TimeSeries),
+    /// A Jetson's tegrastats log (board input rail, or the `rails` summed) and the run's request log.
+    Tegrastats(TimeSeries),
+    /// INA3221 voltage and current readings logged from sysfs and the run's request log.
+    Ina3221(TimeSeries),
+    /// Intel Power Gadget's PowerLog CSV (package energy; `log_start` gives its date) and the run's
+    /// request log.
+    PowerGadget(TimeSeries),
+    /// A PDU's outlet power (snmpget lines with timestamps, or a `timestamp,outlet,power_w` CSV) and the
+    /// run's request log.
+    Pdu(TimeSeries),
+    /// PowerAPI SmartWatts' CSV power reports (one `target`) and the run's request log.
+    Smartwatts(TimeSeries),
     /// A published reading of the idle power (no work running): one window of pure idle. It takes part
     /// in every fit like one configuration but is not a leave-one-out test point (it is not a serving
     /// run).
@@ -159,6 +173,9 @@ pub struct TimeSeries {
     /// RAPL only: the counter's wrap-around range, microjoules.
     #[serde(default)]
     pub max_energy_range_uj: Option<f64>,
+    /// Edge and desktop logs: the rails, outlets or target read and the clock of a log without one.
+    #[serde(flatten)]
+    pub log: LogOptions,
     #[serde(flatten)]
     pub serving: Serving,
 }
@@ -168,12 +185,65 @@ fn one_u32() -> u32 {
 }
 
 impl Source {
+    /// The time series of a source that has one (a power log beside a request log).
+    pub fn time_series(&self) -> Option<&TimeSeries> {
+        match self {
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Reads the power log of a time-series source, as its format says.
+    pub fn read_power(&self) -> Result<Vec<PowerTrace>> {
+        let Some(t) = self.time_series() else {
+            return Err(Error::Internal(format!(
+                "{}: not a time-series source",
+                self.name()
+            )));
+        };
+        let edge = |f: EdgeFormat| -> Result<Vec<PowerTrace>> {
+            Ok(vec![edge_logs::read_edge_log(
+                f,
+                &t.path,
+                &t.log,
+                t.averaging_s,
+            )?])
+        };
+        match self {
+            Source::NvidiaSmi(_) => logs::read_nvidia_smi(&t.path, t.averaging_s),
+            Source::VllmPowerLog(_) => Ok(vec![logs::read_vllm_power_log(&t.path, t.averaging_s)?]),
+            Source::Rapl(_) => Ok(vec![logs::read_rapl(&t.path, t.max_energy_range_uj)?]),
+            Source::Tegrastats(_) => edge(EdgeFormat::Tegrastats),
+            Source::Ina3221(_) => edge(EdgeFormat::Ina3221),
+            Source::PowerGadget(_) => edge(EdgeFormat::PowerGadget),
+            Source::Pdu(_) => edge(EdgeFormat::Pdu),
+            Source::Smartwatts(_) => edge(EdgeFormat::Smartwatts),
+            Source::Argonne { .. } | Source::Mlenergy { .. } | Source::Idle { .. } => Err(
+                Error::Internal(format!("{}: not a time series", self.name())),
+            ),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Source::Argonne { name, .. }
             | Source::Mlenergy { name, .. }
             | Source::Idle { name, .. } => name,
-            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => &t.name,
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => &t.name,
         }
     }
 
@@ -182,7 +252,14 @@ impl Source {
         match self {
             Source::Argonne { path, .. } => vec![path],
             Source::Mlenergy { path, prompts, .. } => vec![path, prompts],
-            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => {
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => {
                 vec![&t.path, &t.requests]
             }
             Source::Idle { .. } => vec![],
@@ -209,7 +286,14 @@ impl Source {
         match self {
             Source::Argonne { path, .. } => vec![path],
             Source::Mlenergy { path, prompts, .. } => vec![path, prompts],
-            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => {
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => {
                 vec![&mut t.path, &mut t.requests]
             }
             Source::Idle { .. } => vec![],
@@ -219,7 +303,14 @@ impl Source {
     /// Whether a missing file of the source is skipped rather than an error.
     pub fn optional(&self) -> bool {
         match self {
-            Source::NvidiaSmi(t) | Source::VllmPowerLog(t) | Source::Rapl(t) => t.optional,
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => t.optional,
             _ => false,
         }
     }

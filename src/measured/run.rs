@@ -1,5 +1,6 @@
 //! A measured serving run's folder, read: its request log, its power logs (one per GPU, nvidia-smi or
-//! vLLM's power CSV, put on the request log's clock) and its manifest.
+//! vLLM's power CSV, or one per edge or desktop device log of [`super::edge_logs`], put on the request
+//! log's clock) and its manifest.
 //!
 //! Input: the folder and how to read its clock ([`RunOptions`]). Output: a [`MeasuredRun`] with the
 //! active window, per-GPU energy inside any interval and the idle baseline. It runs no simulation.
@@ -11,12 +12,13 @@
 //! says by how much it is off and, when a whole or half hour shift would line it up, that this looks
 //! like a time zone and which setting fixes it ([`align_power`]).
 
+use super::edge_logs::{self, EdgeFormat, LogOptions};
 use super::logs::{self, format_utc_offset, Clock, EnergyWindow, LoggedRequest, PowerTrace};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// How to read a measured run's clock.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How to read a measured run's clock and its power logs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
     /// Readings ending within this many seconds before the first request are not idle.
     pub warmup_s: f64,
@@ -27,6 +29,9 @@ pub struct RunOptions {
     pub utc_offset_s: Option<f64>,
     /// Seconds each power reading averages over (default: the interval since the previous one).
     pub averaging_s: Option<f64>,
+    /// What to read from an edge or desktop device's log (rails, outlets, target) and the clock of one
+    /// without timestamps.
+    pub log: LogOptions,
 }
 
 impl Default for RunOptions {
@@ -36,6 +41,7 @@ impl Default for RunOptions {
             clock_offset_s: 0.0,
             utc_offset_s: None,
             averaging_s: None,
+            log: LogOptions::default(),
         }
     }
 }
@@ -62,6 +68,8 @@ enum Kind {
     VllmBench,
     NvidiaSmi,
     VllmPower,
+    /// An edge or desktop device's log ([`edge_logs`]).
+    Edge(EdgeFormat),
 }
 
 /// What a file is, told by its content (a CSV header, or a JSON object's fields), not its name. Files
@@ -98,7 +106,7 @@ fn classify(path: &Path) -> Result<Option<Kind>> {
     } else if has("request_timestamp_epoch_s") || has("completion_tokens") || has("arrived_at") {
         Some(Kind::Requests)
     } else {
-        None
+        edge_logs::detect(&text).map(Kind::Edge)
     })
 }
 
@@ -177,8 +185,9 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
     });
     if power.is_empty() && !measured_without_power {
         return Err(bad(
-            "no power log: expected an nvidia-smi CSV (`power.draw [W]`) or the vLLM power \
-             logger's CSV (`time, power_W, gpu_util, mem_used_bytes`)"
+            "no power log: expected an nvidia-smi CSV (`power.draw [W]`), the vLLM power \
+             logger's CSV (`time, power_W, gpu_util, mem_used_bytes`), or an edge or desktop \
+             device's log (tegrastats, INA3221, Intel Power Gadget, PDU, SmartWatts)"
                 .into(),
         ));
     }
@@ -197,6 +206,12 @@ pub fn read_run(dir: &Path, opts: &RunOptions) -> Result<MeasuredRun> {
     for (p, k) in &power {
         let mut ts = match k {
             Kind::NvidiaSmi => logs::read_nvidia_smi(p, opts.averaging_s)?,
+            Kind::Edge(f) => vec![edge_logs::read_edge_log(
+                *f,
+                p,
+                &opts.log,
+                opts.averaging_s,
+            )?],
             _ => vec![logs::read_vllm_power_log(p, opts.averaging_s)?],
         };
         traces.append(&mut ts);

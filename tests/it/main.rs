@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod disaggregation;
 mod edge;
+mod edge_logs;
 mod energy;
 mod engine;
 mod fuzz;

@@ -171,7 +171,14 @@ pub fn count_replays(manifest: &Manifest) -> Result<usize> {
                 models,
                 ..
             } => mlenergy_selected(&logs::read_mlenergy(path)?, gpu_name, task, models).count(),
-            Source::NvidiaSmi(_) | Source::VllmPowerLog(_) | Source::Rapl(_) => 1,
+            Source::NvidiaSmi(_)
+            | Source::VllmPowerLog(_)
+            | Source::Rapl(_)
+            | Source::Tegrastats(_)
+            | Source::Ina3221(_)
+            | Source::PowerGadget(_)
+            | Source::Pdu(_)
+            | Source::Smartwatts(_) => 1,
             Source::Idle { .. } => 0,
         };
     }
@@ -233,17 +240,16 @@ pub fn load_observations_with(
                 progress,
             )?,
             Source::Mlenergy { .. } => mlenergy(caches, manifest_path, src, progress)?,
-            Source::NvidiaSmi(t) => {
-                let traces = logs::read_nvidia_smi(&t.path, t.averaging_s)?;
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => {
+                let traces = src.read_power()?;
                 vec![time_series(caches, manifest_path, t, traces, progress)?]
-            }
-            Source::VllmPowerLog(t) => {
-                let tr = logs::read_vllm_power_log(&t.path, t.averaging_s)?;
-                vec![time_series(caches, manifest_path, t, vec![tr], progress)?]
-            }
-            Source::Rapl(t) => {
-                let tr = logs::read_rapl(&t.path, t.max_energy_range_uj)?;
-                vec![time_series(caches, manifest_path, t, vec![tr], progress)?]
             }
             Source::Idle {
                 name,

@@ -15,6 +15,7 @@ use crate::config;
 use crate::config::data::{self, DataDir};
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
+use crate::measured::edge_logs::LogOptions;
 use crate::output::{RunDir, RunKind};
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum MeasuredSpec {
     /// A serving run's folder: a per-request log and power log(s) (vLLM energy-measurement protocol,
-    /// nvidia-smi, PowerTrace-Sim layout).
+    /// nvidia-smi, PowerTrace-Sim layout, or an edge or desktop device's log).
     Run {
         path: PathBuf,
         /// Skip the case, with a message, when the folder is absent.
@@ -44,6 +45,10 @@ pub enum MeasuredSpec {
         /// Seconds each power reading averages over (default: the interval since the previous one).
         #[serde(default)]
         averaging_s: Option<f64>,
+        /// An edge or desktop device's log: the rails, outlets or target read, and the clock of a log
+        /// without one (`rails`, `outlets`, `target`, `interval_ms`, `log_start`).
+        #[serde(flatten)]
+        log: LogOptions,
     },
     /// Rows of the ML.ENERGY leaderboard v2 table.
     Mlenergy(MlEnergySpec),
@@ -183,6 +188,7 @@ pub fn run_case(
             clock_offset_s,
             utc_offset,
             averaging_s,
+            log,
             ..
         } => {
             let opts = RunOptions {
@@ -193,6 +199,7 @@ pub fn run_case(
                     .map(|u| utc_offset_s(case_path, "measured.utc_offset", u))
                     .transpose()?,
                 averaging_s: *averaging_s,
+                log: log.clone(),
             };
             let run = serving::read_run(path, &opts)?;
             serving::validate_run(
@@ -273,6 +280,7 @@ pub fn run_single(
             clock_offset_s: args.clock_offset_s.unwrap_or(0.0),
             utc_offset: args.utc_offset.clone(),
             averaging_s: None,
+            log: LogOptions::default(),
         }
     } else if measured
         .extension()
