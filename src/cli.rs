@@ -37,6 +37,10 @@ pub enum Command {
     /// measured-run folder that `validate` reads.
     #[command(subcommand)]
     Measure(crate::drivers::measure::MeasureCmd),
+    /// The edge/cloud split point: each request generates its first w* tokens on an edge device and
+    /// the rest on a server; a sweep over w* writes split.csv (device, radio, server and total energy,
+    /// latency, battery drain) and split.png, with the optimum.
+    Split(crate::drivers::split::SplitCmd),
 }
 
 #[derive(Debug, Args)]

@@ -383,6 +383,20 @@ fn measure(cmd: simwatt::drivers::measure::MeasureCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn split(cmd: simwatt::drivers::split::SplitCmd) -> anyhow::Result<()> {
+    let caches = simwatt::drivers::Caches::new()?;
+    let o = simwatt::drivers::split::run(&cmd, &caches)?;
+    if !cmd.quiet {
+        let opt = &o.optimum;
+        eprintln!(
+            "lowest total energy at w* = {}, lowest device energy at w* = {}, lowest mean end to end at w* = {}",
+            opt.lowest_total_energy_tokens, opt.lowest_device_energy_tokens, opt.lowest_e2e_mean_tokens
+        );
+        eprintln!("split folder: {}", o.dir.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     #[cfg(unix)]
     remove_partial_folders_on_signal();
@@ -397,6 +411,7 @@ fn main() -> ExitCode {
         Command::Sweep(cmd) => simwatt::drivers::sweep::main(cmd).map_err(Into::into),
         Command::Search(cmd) => simwatt::drivers::search::main(cmd).map_err(Into::into),
         Command::Measure(cmd) => measure(cmd),
+        Command::Split(cmd) => split(cmd),
         Command::Validate(cmd) => match validate(cmd) {
             Ok(code) => {
                 simwatt::output::settle();

@@ -39,6 +39,8 @@ pub enum RunKind {
     Validate,
     /// `measure`: a measured run's logs and `manifest.json` (its mark).
     Measure,
+    /// `split`: `split.json` (its mark), `split.csv` and its plot.
+    Split,
 }
 
 impl RunKind {
@@ -48,6 +50,7 @@ impl RunKind {
             RunKind::Simulate => "provenance.json",
             RunKind::Validate => "validation.json",
             RunKind::Measure => "manifest.json",
+            RunKind::Split => "split.json",
         }
     }
 
@@ -56,6 +59,7 @@ impl RunKind {
             RunKind::Simulate => "simulate",
             RunKind::Validate => "validate",
             RunKind::Measure => "measure",
+            RunKind::Split => "split",
         }
     }
 
@@ -77,6 +81,7 @@ impl RunKind {
                     | "microgrid.csv"
             ),
             RunKind::Validate => matches!(name, "validation.json" | "validation.md"),
+            RunKind::Split => matches!(name, "split.json" | "split.csv"),
             RunKind::Measure => {
                 matches!(
                     name,

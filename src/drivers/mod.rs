@@ -1,5 +1,5 @@
 //! Drivers: one module per verb that runs the model end to end (simulate, sweep, capacity search,
-//! validate, fit latency, fit power, fit engine, measure).
+//! validate, fit latency, fit power, fit engine, measure, the edge/cloud split).
 //!
 //! Input: what the CLI parsed. Output: run folders, tables and reports on disk, and in-memory outcomes
 //! for other drivers. Drivers wire the layers below (config, workload, sim, predictor, power,
@@ -14,6 +14,7 @@ pub mod fit_power;
 pub mod measure;
 pub mod search;
 pub mod simulate;
+pub mod split;
 pub mod sweep;
 pub mod validate;
 

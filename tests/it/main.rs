@@ -29,6 +29,7 @@ mod report;
 mod runs_anywhere;
 mod search;
 mod slurm;
+mod split;
 mod sweep;
 mod traces;
 mod validate;
