@@ -185,6 +185,9 @@ pub struct Scenario {
     pub microgrid: Option<raw::MicrogridConfig>,
     /// Carbon-aware holding of deferrable requests (`None`: each is released when submitted).
     pub carbon_aware: Option<raw::CarbonAwareConfig>,
+    /// The hourly power limit that follows the grid's carbon intensity (checked against the device
+    /// and its power profile; `None`: none).
+    pub carbon_power_cap: Option<raw::CarbonPowerCapConfig>,
     /// An edge device's battery and thermal model (`None`: none).
     pub edge: Option<raw::EdgeConfig>,
 }
@@ -361,6 +364,13 @@ impl Scenario {
             &device,
             energy.power_profile.as_mut(),
         )?;
+        let carbon_power_cap = resolve_carbon_power_cap(
+            path,
+            &raw,
+            &device_name,
+            &device,
+            energy.power_profile.as_ref(),
+        )?;
         let engine = resolve_engine(path, &mut raw.engine, data.as_ref())?;
         let hw = &raw.hardware;
         let hardware = Hardware {
@@ -406,6 +416,7 @@ impl Scenario {
             slo,
             microgrid,
             carbon_aware,
+            carbon_power_cap,
             edge,
             data_dir: data,
             raw,
@@ -765,6 +776,148 @@ fn resolve_energy(
     })
 }
 
+/// Checks a per-GPU power limit `w` (config field `field`) against the power profile and the device:
+/// finite, above what the GPU draws with no work, and within the device's settable range (or, without
+/// one in the catalog, not above the profile's own cap).
+pub fn check_power_cap(
+    path: &Path,
+    field: &str,
+    w: f64,
+    device_name: &str,
+    device: &DeviceSpec,
+    profile: &PowerProfile,
+) -> Result<()> {
+    let inv = |field: &str, value: f64, msg: String| Error::invalid(path, field, value, msg);
+    if !w.is_finite() {
+        return Err(inv(field, w, "must be a finite number of watts".into()));
+    }
+    let floor = profile
+        .idle_w
+        .max(profile.p0_w)
+        .max(profile.between_batches_w());
+    if w <= floor {
+        return Err(inv(
+            field,
+            w,
+            format!(
+                "must be above {floor} W, the most the power profile's GPU draws with no work (idle_w {}, loaded idle {}, p0_w {}): no clock brings a GPU below them",
+                profile.idle_w,
+                profile.between_batches_w(),
+                profile.p0_w
+            ),
+        ));
+    }
+    match (device.power_limit_min_w, device.power_limit_max_w) {
+        (Some(lo), Some(hi)) => {
+            if !(lo..=hi).contains(&w) {
+                return Err(inv(
+                    field,
+                    w,
+                    format!(
+                        "outside the power limits {device_name} accepts, {lo} to {hi} W (the device catalog's power_limit_min_w and power_limit_max_w)"
+                    ),
+                ));
+            }
+        }
+        _ => {
+            if w > profile.cap_w {
+                return Err(inv(
+                    field,
+                    w,
+                    format!(
+                        "above the power profile's cap_w ({} W); the device catalog gives no settable power-limit range for {device_name} (power_limit_min_w, power_limit_max_w), so a limit above the profile's cap is refused",
+                        profile.cap_w
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `carbon_power_cap` section: both limits valid for the device (as
+/// `hardware.power_cap_w` would be), `dirty_w` at most `clean_w`, the clean intensity below the dirty
+/// one; a power profile to act through, and neither a fixed `hardware.power_cap_w` nor a prefill pool
+/// of its own hardware beside it. The hourly intensity it follows is read by the driver.
+fn resolve_carbon_power_cap(
+    path: &Path,
+    raw: &RawConfig,
+    device_name: &str,
+    device: &DeviceSpec,
+    profile: Option<&PowerProfile>,
+) -> Result<Option<raw::CarbonPowerCapConfig>> {
+    let Some(c) = raw.carbon_power_cap else {
+        return Ok(None);
+    };
+    let inv = |field: &str, value: f64, msg: &str| {
+        Error::invalid(path, format!("carbon_power_cap.{field}"), value, msg)
+    };
+    let Some(profile) = profile else {
+        return Err(inv(
+            "clean_w",
+            c.clean_w,
+            "needs a power profile (there is none for this device; set energy.power_profile): a power limit acts through the power model",
+        ));
+    };
+    if let Some(w) = raw.hardware.power_cap_w {
+        return Err(Error::invalid(
+            path,
+            "hardware.power_cap_w",
+            w,
+            "a fixed power limit cannot be set beside carbon_power_cap, which sets the limit hour by hour: remove one",
+        ));
+    }
+    if raw.hardware.prefill_pool.is_some() {
+        return Err(Error::invalid(
+            path,
+            "carbon_power_cap",
+            "set",
+            "is not modelled for a prefill pool of its own hardware (hardware.prefill_pool)",
+        ));
+    }
+    check_power_cap(
+        path,
+        "carbon_power_cap.clean_w",
+        c.clean_w,
+        device_name,
+        device,
+        profile,
+    )?;
+    check_power_cap(
+        path,
+        "carbon_power_cap.dirty_w",
+        c.dirty_w,
+        device_name,
+        device,
+        profile,
+    )?;
+    if c.dirty_w > c.clean_w {
+        return Err(inv(
+            "dirty_w",
+            c.dirty_w,
+            &format!("must be at most carbon_power_cap.clean_w ({} W): the limit falls as the grid gets dirtier", c.clean_w),
+        ));
+    }
+    if !(c.clean_g_per_kwh.is_finite() && c.clean_g_per_kwh >= 0.0) {
+        return Err(inv(
+            "clean_g_per_kwh",
+            c.clean_g_per_kwh,
+            "must be an intensity of at least 0 gCO2e/kWh",
+        ));
+    }
+    if !(c.dirty_g_per_kwh.is_finite() && c.dirty_g_per_kwh > c.clean_g_per_kwh) {
+        return Err(inv(
+            "dirty_g_per_kwh",
+            c.dirty_g_per_kwh,
+            &format!(
+                "must be an intensity above carbon_power_cap.clean_g_per_kwh ({})",
+                c.clean_g_per_kwh
+            ),
+        ));
+    }
+    Ok(Some(c))
+}
+
 /// Checks the operator's limits of the hardware section against the device and its power profile,
 /// writes a power limit into the profile (it replaces `cap_w`), and returns the clock fraction the SM
 /// clock limit allows (1 without one).
@@ -798,51 +951,14 @@ fn resolve_limits(
         ));
     };
     if let Some(w) = hw.power_cap_w {
-        let field = "hardware.power_cap_w";
-        if !w.is_finite() {
-            return Err(inv(field, w, "must be a finite number of watts".into()));
-        }
-        let floor = profile
-            .idle_w
-            .max(profile.p0_w)
-            .max(profile.between_batches_w());
-        if w <= floor {
-            return Err(inv(
-                field,
-                w,
-                format!(
-                    "must be above {floor} W, the most the power profile's GPU draws with no work (idle_w {}, loaded idle {}, p0_w {}): no clock brings a GPU below them",
-                    profile.idle_w,
-                    profile.between_batches_w(),
-                    profile.p0_w
-                ),
-            ));
-        }
-        match (device.power_limit_min_w, device.power_limit_max_w) {
-            (Some(lo), Some(hi)) => {
-                if !(lo..=hi).contains(&w) {
-                    return Err(inv(
-                        field,
-                        w,
-                        format!(
-                            "outside the power limits {device_name} accepts, {lo} to {hi} W (the device catalog's power_limit_min_w and power_limit_max_w)"
-                        ),
-                    ));
-                }
-            }
-            _ => {
-                if w > profile.cap_w {
-                    return Err(inv(
-                        field,
-                        w,
-                        format!(
-                            "above the power profile's cap_w ({} W); the device catalog gives no settable power-limit range for {device_name} (power_limit_min_w, power_limit_max_w), so a limit above the profile's cap is refused",
-                            profile.cap_w
-                        ),
-                    ));
-                }
-            }
-        }
+        check_power_cap(
+            path,
+            "hardware.power_cap_w",
+            w,
+            device_name,
+            device,
+            profile,
+        )?;
         profile.cap_w = w;
     }
     let Some(mhz) = hw.sm_clock_mhz else {

@@ -75,6 +75,39 @@ pub struct RawConfig {
     /// throttling slows work and lowers power. Absent: mains power, no heat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeConfig>,
+    /// A per-GPU power limit that follows the grid's hourly carbon intensity (docs/microgrid.md):
+    /// `clean_w` in hours at or below `clean_g_per_kwh`, `dirty_w` at or above `dirty_g_per_kwh`,
+    /// linear between. Absent: the limit is `hardware.power_cap_w` (or the profile's) all day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carbon_power_cap: Option<CarbonPowerCapConfig>,
+}
+
+/// The `carbon_power_cap` section: an hourly power limit from the headline region's hourly intensity.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CarbonPowerCapConfig {
+    /// The limit in clean hours, watts per GPU.
+    pub clean_w: f64,
+    /// The limit in dirty hours, watts per GPU (at most `clean_w`).
+    pub dirty_w: f64,
+    /// Hours at or below this intensity are clean, gCO2e/kWh.
+    pub clean_g_per_kwh: f64,
+    /// Hours at or above this intensity are dirty, gCO2e/kWh (above `clean_g_per_kwh`).
+    pub dirty_g_per_kwh: f64,
+}
+
+impl CarbonPowerCapConfig {
+    /// The limit in an hour of intensity `g`, watts.
+    pub fn cap_at(&self, g: f64) -> f64 {
+        if g <= self.clean_g_per_kwh {
+            self.clean_w
+        } else if g >= self.dirty_g_per_kwh {
+            self.dirty_w
+        } else {
+            let x = (g - self.clean_g_per_kwh) / (self.dirty_g_per_kwh - self.clean_g_per_kwh);
+            self.clean_w + (self.dirty_w - self.clean_w) * x
+        }
+    }
 }
 
 /// The `edge` section.

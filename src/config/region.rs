@@ -123,6 +123,18 @@ impl HourlySeries {
         })
     }
 
+    /// Values from the hour containing `from` to the end of the series.
+    pub fn rest_from(&self, from: DateTime<Utc>) -> Result<&[f64]> {
+        self.window(from, 1)?;
+        let first = from
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(from);
+        let offset = (first - self.start).num_hours().max(0) as usize;
+        Ok(&self.values[offset..])
+    }
+
     /// Values for `n` consecutive hours starting at the hour containing `from`.
     pub fn window(&self, from: DateTime<Utc>, n: usize) -> Result<&[f64]> {
         let first = from

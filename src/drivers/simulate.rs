@@ -422,7 +422,13 @@ fn simulate_requests(
                 .map(|config| crate::power::Thermal { config }),
         )
     };
-    let main_energy = profile.as_ref().map(|p| stage_energy(&scenario, p));
+    let hourly_caps = scenario
+        .carbon_power_cap
+        .map(|c| carbon_caps(&scenario, &c, &regions))
+        .transpose()?;
+    let main_energy = profile
+        .as_ref()
+        .map(|p| stage_energy(&scenario, p).with_hourly_caps(hourly_caps));
     let energy = main_energy.as_ref().map(|e| Energy {
         power: e,
         sharing: &ShareByTokens,
@@ -469,6 +475,18 @@ fn simulate_requests(
         keys,
     )?;
     let wall_s = t0.elapsed().as_secs_f64();
+    if main_energy
+        .as_ref()
+        .is_some_and(StageEnergy::ran_past_hourly_caps)
+    {
+        return Err(Error::invalid(
+            &scenario.source,
+            "carbon_power_cap",
+            "set",
+            "the run went on past the end of the headline region's hourly intensity series, which sets \
+             the power limit of each hour: start it earlier (energy.start_time) or shorten it",
+        ));
+    }
     progress.writing();
     let mut rows: Vec<RequestRow> = result
         .requests
@@ -557,6 +575,42 @@ fn simulate_requests(
             .filter(|_| summary_has_energy)
             .map(|p| p.between_batches_w()),
         microgrid: grid_hours,
+    })
+}
+
+/// The power limit of each hour from the run's start to the end of the headline region's hourly
+/// intensity series (`carbon_power_cap`).
+fn carbon_caps(
+    s: &Scenario,
+    c: &config::raw::CarbonPowerCapConfig,
+    regions: &[accounting::Region],
+) -> Result<crate::power::HourlyCaps> {
+    let region = regions.first().ok_or_else(|| {
+        Error::invalid(
+            &s.source,
+            "carbon_power_cap",
+            "set",
+            "follows the headline region's hourly intensity, and the run has no region (`region:`)",
+        )
+    })?;
+    let series = region.hourly_carbon.as_ref().ok_or_else(|| {
+        Error::invalid(
+            &s.source,
+            "carbon_power_cap",
+            "set",
+            format!(
+                "follows an hourly carbon intensity, and region {} has one constant value: name a region \
+                 with an hourly series (e.g. one under regions/hourly/)",
+                region.file.id
+            ),
+        )
+    })?;
+    let start = s.energy.start_time;
+    let hours = series.rest_from(start)?;
+    Ok(crate::power::HourlyCaps {
+        offset_ns: crate::units::secs_to_ns(accounting::offset_in_hour_s(start)),
+        caps_w: hours.iter().map(|&g| c.cap_at(g)).collect(),
+        past_end: std::cell::Cell::new(false),
     })
 }
 
@@ -984,9 +1038,10 @@ struct Provenance<'a> {
 /// The power and clock limits of a run's GPUs.
 #[derive(Serialize)]
 struct Limits {
-    /// The power limit in force, watts (`null`: no power profile, so none is modelled).
+    /// The power limit in force, watts (`null`: no power profile, so none is modelled; with
+    /// `carbon_power_cap`, the clean hours' limit: the limit of each hour follows the intensity).
     power_cap_w: Option<f64>,
-    /// Where it came from: `hardware.power_cap_w` or the power profile's `cap_w`.
+    /// Where it came from: `hardware.power_cap_w`, `carbon_power_cap` or the power profile's `cap_w`.
     power_cap_from: Option<&'static str>,
     /// The SM clock limit, MHz (`null`: none).
     sm_clock_mhz: Option<f64>,
@@ -998,12 +1053,18 @@ struct Limits {
 
 impl Limits {
     fn of(s: &Scenario) -> Self {
-        let cap = s.energy.power_profile.as_ref().map(|p| p.cap_w);
+        let cap = s
+            .energy
+            .power_profile
+            .as_ref()
+            .map(|p| s.carbon_power_cap.map_or(p.cap_w, |c| c.clean_w));
         Limits {
             power_cap_w: cap,
             power_cap_from: cap.map(|_| {
                 if s.hardware.power_cap_w.is_some() {
                     "hardware.power_cap_w"
+                } else if s.carbon_power_cap.is_some() {
+                    "carbon_power_cap"
                 } else {
                     "power profile cap_w"
                 }

@@ -52,10 +52,20 @@ impl PowerProfile {
     /// compute-bound share `s` of the stage stretches, `T' = T (s / f + 1 - s)`, and dynamic power
     /// falls as `f^alpha`, `P = P_0 + (P_d - P_0) f^alpha` (the cap itself when the cap sets the clock).
     pub fn operating_point(&self, u: Utilisation, clock_limit: f64) -> OperatingPoint {
+        self.operating_point_capped(u, clock_limit, self.cap_w)
+    }
+
+    /// The same under the power limit `cap_w` instead of the profile's.
+    pub fn operating_point_capped(
+        &self,
+        u: Utilisation,
+        clock_limit: f64,
+        cap_w: f64,
+    ) -> OperatingPoint {
         let demand = self.demand_w(u);
-        let capped = demand > self.cap_w && demand > self.p0_w;
+        let capped = demand > cap_w && demand > self.p0_w;
         let by_cap = if capped {
-            ((self.cap_w - self.p0_w) / (demand - self.p0_w))
+            ((cap_w - self.p0_w) / (demand - self.p0_w))
                 .powf(1.0 / self.dvfs_exponent)
                 .clamp(MIN_CLOCK, 1.0)
         } else {
@@ -75,10 +85,9 @@ impl PowerProfile {
         }
         let clock = by_cap.min(limit);
         let power_w = if capped && by_cap <= limit {
-            self.cap_w
+            cap_w
         } else {
-            (self.p0_w + (demand - self.p0_w).max(0.0) * clock.powf(self.dvfs_exponent))
-                .min(self.cap_w)
+            (self.p0_w + (demand - self.p0_w).max(0.0) * clock.powf(self.dvfs_exponent)).min(cap_w)
         };
         let share = if u.compute + u.memory > 0.0 {
             u.compute / (u.compute + u.memory)
@@ -173,6 +182,35 @@ pub struct StageEnergy {
     /// The device's thermal model (`edge.thermal`) and each GPU group's state, by the group index the
     /// loop gives ([`StagePower::price_at`]); `None`: no heat.
     thermal: Option<(Thermal, RefCell<Vec<ThermalState>>)>,
+    /// The power limit hour by hour (`carbon_power_cap`): hour `k` of the run is the `k`-th value, the
+    /// run's first hour starting `offset_ns` before time 0; `None`: the profile's cap all along.
+    hourly_caps: Option<HourlyCaps>,
+}
+
+/// A power limit per hour of the run.
+#[derive(Debug, Clone)]
+pub struct HourlyCaps {
+    /// How far into its hour of the day time 0 is, ns.
+    pub offset_ns: u64,
+    /// The limit of each hour, watts per GPU.
+    pub caps_w: Vec<f64>,
+    /// Set when a stage started past the last hour (priced at the last hour's limit); the driver
+    /// makes that an error.
+    pub past_end: Cell<bool>,
+}
+
+impl HourlyCaps {
+    /// The limit in force at `t_ns`.
+    pub fn at(&self, t_ns: u64) -> f64 {
+        let hour = (t_ns.saturating_add(self.offset_ns) / 3_600_000_000_000) as usize;
+        match self.caps_w.get(hour) {
+            Some(&w) => w,
+            None => {
+                self.past_end.set(true);
+                self.caps_w.last().copied().unwrap_or(f64::INFINITY)
+            }
+        }
+    }
 }
 
 impl StageEnergy {
@@ -189,6 +227,7 @@ impl StageEnergy {
             clock_limit,
             last_decay: Cell::new((u64::MAX, 0.0)),
             thermal: None,
+            hourly_caps: None,
         }
     }
 
@@ -196,6 +235,17 @@ impl StageEnergy {
     pub fn with_thermal(mut self, thermal: Option<Thermal>) -> Self {
         self.thermal = thermal.map(|t| (t, RefCell::new(Vec::new())));
         self
+    }
+
+    /// The same, with the power limit set hour by hour.
+    pub fn with_hourly_caps(mut self, caps: Option<HourlyCaps>) -> Self {
+        self.hourly_caps = caps;
+        self
+    }
+
+    /// Whether a stage started past the last hour of the hourly limits.
+    pub fn ran_past_hourly_caps(&self) -> bool {
+        self.hourly_caps.as_ref().is_some_and(|h| h.past_end.get())
     }
 
     /// Each GPU group's thermal state so far (empty without a thermal model), by group index.
@@ -206,15 +256,15 @@ impl StageEnergy {
             .unwrap_or_default()
     }
 
-    /// The price of `c` with the SM clock limited to `clock_limit`.
-    fn price_limited(&self, c: &StageCost, clock_limit: f64) -> StagePrice {
+    /// The price of `c` with the SM clock limited to `clock_limit` and the power to `cap_w`.
+    fn price_limited(&self, c: &StageCost, clock_limit: f64, cap_w: f64) -> StagePrice {
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
         let OperatingPoint {
             clock,
             stretch,
             power_w: w,
-        } = self.profile.operating_point(u, clock_limit);
+        } = self.profile.operating_point_capped(u, clock_limit, cap_w);
         let gpu_ns = if stretch > 1.0 {
             duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
         } else {
@@ -254,15 +304,19 @@ impl StagePower for StageEnergy {
     /// The stage's GPU time at the clocks the cap and the clock limit allow, its power during GPU work
     /// and host wait, and the energy of all its GPUs.
     fn price(&self, c: &StageCost) -> StagePrice {
-        self.price_limited(c, self.clock_limit)
+        self.price_limited(c, self.clock_limit, self.profile.cap_w)
     }
 
     /// With a thermal model: the group cools at loaded idle from its last stage to `start_ns`, runs
     /// the stage throttled when it is hot ([`Thermal::decide`]), then heats at the stage's power over
     /// its GPU work and host wait.
     fn price_at(&self, c: &StageCost, group: usize, start_ns: u64) -> StagePrice {
+        let cap_w = self
+            .hourly_caps
+            .as_ref()
+            .map_or(self.profile.cap_w, |h| h.at(start_ns));
         let Some((model, states)) = &self.thermal else {
-            return self.price(c);
+            return self.price_limited(c, self.clock_limit, cap_w);
         };
         let mut states = states.borrow_mut();
         if states.len() <= group {
@@ -272,13 +326,13 @@ impl StagePower for StageEnergy {
         model.advance(s, self.profile.between_batches_w(), start_ns);
         let p = if model.decide(s) {
             let limit = self.clock_limit.min(model.config.throttle_clock);
-            let p = self.price_limited(c, limit);
+            let p = self.price_limited(c, limit, cap_w);
             s.throttled_ns = s
                 .throttled_ns
                 .saturating_add(p.gpu_ns.saturating_add(c.host_ns));
             p
         } else {
-            self.price(c)
+            self.price_limited(c, self.clock_limit, cap_w)
         };
         let gpu_end = start_ns.saturating_add(p.gpu_ns);
         model.advance(s, p.power_w, gpu_end);

@@ -1,7 +1,8 @@
 //! Carbon-aware holding of deferrable requests (`workload.deferrable`, `carbon_aware`,
 //! docs/microgrid.md): held work lowers carbon, every deferrable request still meets its deadline, the
 //! release rate and the margin hold, ordinary requests are not moved, and the streamed request table
-//! carries the same hold columns as the in-memory one.
+//! carries the same hold columns as the in-memory one. A power limit following the grid's intensity
+//! (`carbon_power_cap`) holds in every hour and lowers carbon at some cost in speed.
 
 use crate::common::*;
 use simwatt::drivers::simulate::RunOutcome;
@@ -234,4 +235,74 @@ fn the_written_request_table_carries_the_hold_columns() {
         mem.summary.held_requests,
         "streamed and in-memory summaries agree"
     );
+}
+
+/// experiments/carbon-aware-day.yaml without holding: 40,000 requests from midnight UTC (20,000 s,
+/// dirty and clean hours of CAISO's day), with or without a power limit following the intensity.
+fn capped(cap: bool) -> RunOutcome {
+    let mut o = vec![
+        "workload.requests=40000",
+        "workload.deferrable=null",
+        "carbon_aware=null",
+        "energy.start_time=2024-06-15T00:00:00Z",
+        "energy.min_span_s=null",
+    ];
+    if cap {
+        o.push(
+            "carbon_power_cap={clean_w: 400, dirty_w: 200, clean_g_per_kwh: 100, dirty_g_per_kwh: 200}",
+        );
+    }
+    simulate(&root().join(CONFIG), &o)
+}
+
+#[test]
+fn a_power_limit_following_the_grid_lowers_carbon_and_holds_each_hour() {
+    let free = capped(false);
+    let cap = capped(true);
+    // CAISO's intensity of the run's hours, from midnight UTC on 2024-06-15.
+    let t = std::fs::read_to_string(root().join("regions/hourly/US-CAL-CISO_2024.csv")).unwrap();
+    let first = t
+        .lines()
+        .position(|l| l.starts_with("2024-06-15T00:00:00Z"))
+        .unwrap();
+    let g: Vec<f64> = t
+        .lines()
+        .skip(first)
+        .take(8)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let limit = |g: f64| -> f64 {
+        if g <= 100.0 {
+            400.0
+        } else if g >= 200.0 {
+            200.0
+        } else {
+            400.0 - 200.0 * (g - 100.0) / 100.0
+        }
+    };
+    let b = &cap.result.batches;
+    assert!(!b.start_ns.is_empty());
+    let mut peak_by_hour = vec![0.0f64; 8];
+    for (i, &s) in b.start_ns.iter().enumerate() {
+        let hour = (s / 3_600_000_000_000) as usize;
+        let w = b.power_w[i];
+        assert!(
+            w <= limit(g[hour]) + 1e-9,
+            "a stage at {s} ns draws {w} W, above the hour's limit {} W ({} g/kWh)",
+            limit(g[hour]),
+            g[hour]
+        );
+        peak_by_hour[hour] = peak_by_hour[hour].max(w);
+    }
+    // The limit moves: some hour reaches above the dirtiest hour's limit.
+    assert!(g.iter().any(|&x| x >= 200.0), "{g:?}");
+    assert!(
+        peak_by_hour.iter().any(|&w| w > 200.0 + 1.0),
+        "{peak_by_hour:?}"
+    );
+    // Less busy energy and carbon, paid in time per output token.
+    assert!(f(&cap, "busy_energy_j") < 0.95 * f(&free, "busy_energy_j"));
+    assert!(f(&cap, "carbon_g") < f(&free, "carbon_g"));
+    assert!(f(&cap, "tpot_mean_s") > f(&free, "tpot_mean_s"));
+    assert_eq!(cap.summary.requests_completed, 40_000);
 }
