@@ -17,7 +17,7 @@ use crate::config::{self, Scenario};
 use crate::drivers::simulate::{self, RunOutcome};
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
-use crate::metrics::RequestRow;
+use crate::metrics::{RequestRow, Stats};
 use crate::output::{RunDir, RunKind};
 use crate::plots::{fmt_num, font, legend_line, DrawResult, Figure, HouseMesh, PALETTE};
 use crate::predictor::profile::TableCache;
@@ -260,23 +260,6 @@ fn with_requests(s: &Scenario, n: usize) -> Scenario {
     s
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
-}
-
 fn energy_sum(rows: &[RequestRow]) -> f64 {
     rows.iter().filter_map(|r| r.energy_j).sum()
 }
@@ -374,8 +357,9 @@ fn one(
         }
     }
     let unfinished = (n - e2e.len()) as u64;
-    let mut sorted = e2e.clone();
-    sorted.sort_by(f64::total_cmp);
+    // The same statistics the summary's latency figures are.
+    let e2e = Stats::of(e2e);
+    let ttft_mean_s = Stats::of(ttft).map_or(f64::NAN, |t| t.mean);
     let (device_energy_j, device_busy_energy_j, drain, runtime) = match &dev {
         None => (0.0, 0.0, Some(0.0), None),
         Some(o) => {
@@ -413,10 +397,10 @@ fn one(
         } else {
             f64::NAN
         },
-        e2e_mean_s: mean(&e2e),
-        e2e_p50_s: percentile(&sorted, 0.5),
-        e2e_p90_s: percentile(&sorted, 0.9),
-        ttft_mean_s: mean(&ttft),
+        e2e_mean_s: e2e.map_or(f64::NAN, |e| e.mean),
+        e2e_p50_s: e2e.map_or(f64::NAN, |e| e.p50),
+        e2e_p90_s: e2e.map_or(f64::NAN, |e| e.p90),
+        ttft_mean_s,
         battery_drain_fraction: drain,
         battery_runtime_h: runtime,
     })
