@@ -196,7 +196,22 @@ impl Source {
             | Source::PowerGadget(t)
             | Source::Pdu(t)
             | Source::Smartwatts(t) => Some(t),
-            _ => None,
+            Source::Argonne { .. } | Source::Mlenergy { .. } | Source::Idle { .. } => None,
+        }
+    }
+
+    /// The same, to change.
+    fn time_series_mut(&mut self) -> Option<&mut TimeSeries> {
+        match self {
+            Source::NvidiaSmi(t)
+            | Source::VllmPowerLog(t)
+            | Source::Rapl(t)
+            | Source::Tegrastats(t)
+            | Source::Ina3221(t)
+            | Source::PowerGadget(t)
+            | Source::Pdu(t)
+            | Source::Smartwatts(t) => Some(t),
+            Source::Argonne { .. } | Source::Mlenergy { .. } | Source::Idle { .. } => None,
         }
     }
 
@@ -252,17 +267,10 @@ impl Source {
         match self {
             Source::Argonne { path, .. } => vec![path],
             Source::Mlenergy { path, prompts, .. } => vec![path, prompts],
-            Source::NvidiaSmi(t)
-            | Source::VllmPowerLog(t)
-            | Source::Rapl(t)
-            | Source::Tegrastats(t)
-            | Source::Ina3221(t)
-            | Source::PowerGadget(t)
-            | Source::Pdu(t)
-            | Source::Smartwatts(t) => {
-                vec![&t.path, &t.requests]
-            }
             Source::Idle { .. } => vec![],
+            ts => ts
+                .time_series()
+                .map_or_else(Vec::new, |t| vec![t.path.as_path(), t.requests.as_path()]),
         }
     }
 
@@ -286,33 +294,16 @@ impl Source {
         match self {
             Source::Argonne { path, .. } => vec![path],
             Source::Mlenergy { path, prompts, .. } => vec![path, prompts],
-            Source::NvidiaSmi(t)
-            | Source::VllmPowerLog(t)
-            | Source::Rapl(t)
-            | Source::Tegrastats(t)
-            | Source::Ina3221(t)
-            | Source::PowerGadget(t)
-            | Source::Pdu(t)
-            | Source::Smartwatts(t) => {
-                vec![&mut t.path, &mut t.requests]
-            }
             Source::Idle { .. } => vec![],
+            ts => ts
+                .time_series_mut()
+                .map_or_else(Vec::new, |t| vec![&mut t.path, &mut t.requests]),
         }
     }
 
     /// Whether a missing file of the source is skipped rather than an error.
     pub fn optional(&self) -> bool {
-        match self {
-            Source::NvidiaSmi(t)
-            | Source::VllmPowerLog(t)
-            | Source::Rapl(t)
-            | Source::Tegrastats(t)
-            | Source::Ina3221(t)
-            | Source::PowerGadget(t)
-            | Source::Pdu(t)
-            | Source::Smartwatts(t) => t.optional,
-            _ => false,
-        }
+        self.time_series().is_some_and(|t| t.optional)
     }
 }
 
