@@ -578,6 +578,33 @@ fn simulate_requests(
     })
 }
 
+/// The hourly series `pick` chooses of the headline region (the first configured), for the config
+/// setting `field` = `value` that needs it: an error naming them without a region or without that
+/// series.
+fn headline_hourly<'a>(
+    s: &Scenario,
+    regions: &'a [accounting::Region],
+    pick: &dyn Fn(&accounting::Region) -> Option<&config::region::HourlySeries>,
+    field: &str,
+    value: &str,
+) -> Result<&'a config::region::HourlySeries> {
+    let region = regions
+        .first()
+        .ok_or_else(|| Error::invalid(&s.source, field, value, "needs a region (`region:`)"))?;
+    pick(region).ok_or_else(|| {
+        Error::invalid(
+            &s.source,
+            field,
+            value,
+            format!(
+                "needs an hourly series, and region {} has none for it (a constant value or none): \
+                 name a region with an hourly series (e.g. one under regions/hourly/)",
+                region.file.id
+            ),
+        )
+    })
+}
+
 /// The power limit of each hour from the run's start to the end of the headline region's hourly
 /// intensity series (`carbon_power_cap`).
 fn carbon_caps(
@@ -585,26 +612,13 @@ fn carbon_caps(
     c: &config::raw::CarbonPowerCapConfig,
     regions: &[accounting::Region],
 ) -> Result<crate::power::HourlyCaps> {
-    let region = regions.first().ok_or_else(|| {
-        Error::invalid(
-            &s.source,
-            "carbon_power_cap",
-            "set",
-            "follows the headline region's hourly intensity, and the run has no region (`region:`)",
-        )
-    })?;
-    let series = region.hourly_carbon.as_ref().ok_or_else(|| {
-        Error::invalid(
-            &s.source,
-            "carbon_power_cap",
-            "set",
-            format!(
-                "follows an hourly carbon intensity, and region {} has one constant value: name a region \
-                 with an hourly series (e.g. one under regions/hourly/)",
-                region.file.id
-            ),
-        )
-    })?;
+    let series = headline_hourly(
+        s,
+        regions,
+        &|r| r.hourly_carbon.as_ref(),
+        "carbon_power_cap",
+        "set",
+    )?;
     let start = s.energy.start_time;
     let hours = series.rest_from(start)?;
     Ok(crate::power::HourlyCaps {
@@ -694,34 +708,17 @@ fn hold_requests(
     let n = workload::hold::hours_needed(specs, &rule);
     let series = |pick: &dyn Fn(&accounting::Region) -> Option<&config::region::HourlySeries>,
                   what: &str| {
-        let region = regions.first().ok_or_else(|| {
-            Error::invalid(
-                &s.source,
-                "carbon_aware.signal",
-                what,
-                "needs a region (`region:`)",
-            )
-        })?;
-        let series = pick(region).ok_or_else(|| {
-            Error::invalid(
-                &s.source,
-                "carbon_aware.signal",
-                what,
-                format!(
-                    "needs an hourly series, and region {} has none for it (a constant value or none): \
-                     name a region with an hourly series (e.g. one under regions/hourly/)",
-                    region.file.id
-                ),
-            )
-        })?;
-        series.window(start, n).map(<[f64]>::to_vec).map_err(|e| {
-            Error::invalid(
-                &s.source,
-                "workload.deferrable.deadline_s",
-                s.workload.deferrable.map_or(0.0, |d| d.deadline_s),
-                format!("carbon-aware holding reads the hours up to the latest deadline: {e}"),
-            )
-        })
+        headline_hourly(s, regions, pick, "carbon_aware.signal", what)?
+            .window(start, n)
+            .map(<[f64]>::to_vec)
+            .map_err(|e| {
+                Error::invalid(
+                    &s.source,
+                    "workload.deferrable.deadline_s",
+                    s.workload.deferrable.map_or(0.0, |d| d.deadline_s),
+                    format!("carbon-aware holding reads the hours up to the latest deadline: {e}"),
+                )
+            })
     };
     let scores: Vec<f64> = match c.signal {
         HoldSignal::GridCarbon => series(&|r| r.hourly_carbon.as_ref(), "grid_carbon")?,
