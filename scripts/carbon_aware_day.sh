@@ -6,13 +6,8 @@
 # and docs/img/carbon_aware_hold.png.
 # Usage: scripts/carbon_aware_day.sh   (from anywhere; builds the release binary first)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 echo "| deferrable share | holding | held requests | mean hold h | deadline attainment | GPU energy kWh | busy kWh | carbon gCO2e | change | e2e p50 s (from release) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for share in 0.25 0.5 0.75 1.0; do

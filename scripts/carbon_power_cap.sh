@@ -5,13 +5,8 @@
 # settings, one table row each.
 # Usage: scripts/carbon_power_cap.sh   (from anywhere; builds the release binary first)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 echo "| power limit | GPU energy kWh | busy kWh | carbon gCO2e | change | TTFT p90 s | TPOT mean ms | e2e mean s |"
 echo "|---|---|---|---|---|---|---|---|"
 i=0

@@ -10,13 +10,8 @@
 # Usage: scripts/disaggregation_mixed.sh   (from anywhere; builds the release binary first)
 #        SIMWATT=path/to/simwatt scripts/disaggregation_mixed.sh   uses another build
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 
 # row RATE LABEL CONFIG SETS...: one table row.
 row() {

@@ -4,13 +4,8 @@
 # a sealed one (2.5 degC/W), and the same 600 requests all at once (a backlog), one table row each.
 # Usage: scripts/edge_battery.sh   (from anywhere; builds the release binary first)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 echo "| load | cooling degC/W | output tok/s | tpot mean ms | mean power W | J/token | token EDP J s | battery runtime h | drain % | peak degC | throttled s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for load in "0.5 req/s" backlog; do

@@ -7,13 +7,8 @@
 # docs/img/edge_split.png.
 # Usage: scripts/edge_split.sh   (from anywhere; builds the release binary first)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 table() {
 python3 - "$1" <<'PY'
 import csv, sys

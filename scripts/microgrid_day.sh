@@ -5,13 +5,8 @@
 # microgrid figure to docs/img/microgrid_day.png.
 # Usage: scripts/microgrid_day.sh   (from anywhere; builds the release binary first)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 echo "| supply | facility kWh | solar kWh (used) | battery to load kWh | grid import kWh | export kWh | carbon gCO2e | all-grid carbon gCO2e | cost USD |"
 echo "|---|---|---|---|---|---|---|---|---|"
 row() {

@@ -6,13 +6,8 @@
 # Usage: scripts/power_cap_sweep.sh   (from anywhere; builds the release binary first)
 #        SIMWATT=path/to/simwatt scripts/power_cap_sweep.sh   uses another build
 set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ -z "${SIMWATT:-}" ]; then
-  cargo build --release --quiet
-fi
-bin=${SIMWATT:-${CARGO_TARGET_DIR:-target}/release/simwatt}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+# shellcheck source=scripts/study_env.sh
+. "$(dirname "$0")/study_env.sh"   # cd to the repository root; $bin, $out
 "$bin" sweep run --config experiments/power-cap-sweep.yaml --out "$out/sweep" --quiet
 "$bin" plot "$out/sweep" --x e2e_mean_s --y j_per_output_token --by hardware.power_cap_w
 cp "$out/sweep/sweep_j_per_output_token_vs_e2e_mean_s_by_hardware_power_cap_w.png" \
