@@ -13,6 +13,7 @@
 use crate::config::data;
 use crate::drivers::simulate::{self, SimulateArgs};
 use crate::drivers::sweep::{merge, shard, shard::Shard, spec::Plan};
+use crate::drivers::to_json;
 use crate::drivers::validate::{self, Thresholds, ValidateArgs};
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
@@ -283,11 +284,4 @@ fn parquet_bytes(df: &DataFrame) -> Result<Vec<u8>> {
     let mut w = ParquetFile::new(Vec::new(), df.schema()).map_err(err)?;
     w.write(df).map_err(err)?;
     w.finish(&[]).map_err(err)
-}
-
-/// Pretty JSON ending with a newline, as `summary.json` is written.
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    let mut s = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
-    s.push('\n');
-    Ok(s)
 }

@@ -19,8 +19,15 @@ pub mod sweep;
 pub mod validate;
 
 use crate::catalog::Catalogs;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::predictor::profile::TableCache;
+
+/// Pretty JSON ending with a newline: how every JSON file of a run folder or report is written.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    let mut s = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
+    s.push('\n');
+    Ok(s)
+}
 
 /// What every run of one command shares, made once by the verb's driver and passed down by reference:
 /// the parsed built-in catalogs and the fitted execution-time tables.

@@ -11,6 +11,7 @@ use crate::config::{
     self, CpuOverheads, PredictorConfig, ProfilesConfig, RooflineConfig, Scenario,
 };
 use crate::digest::sha256_hex;
+use crate::drivers::to_json;
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
@@ -1300,11 +1301,4 @@ fn microgrid_csv(
         ));
     }
     out
-}
-
-/// Pretty JSON ending with a newline.
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    let mut s = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
-    s.push('\n');
-    Ok(s)
 }

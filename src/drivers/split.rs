@@ -15,7 +15,7 @@
 
 use crate::config::{self, Scenario};
 use crate::drivers::simulate::{self, RunOutcome};
-use crate::drivers::Caches;
+use crate::drivers::{to_json, Caches};
 use crate::error::{Error, Result};
 use crate::metrics::{RequestRow, Stats};
 use crate::output::{RunDir, RunKind};
@@ -578,8 +578,7 @@ pub fn run(cmd: &SplitCmd, caches: &Caches) -> Result<SplitOutcome> {
         optimum: &opt,
         rows: &rows,
     };
-    let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Internal(e.to_string()))?;
-    dir.write_text("split.json", &(text + "\n"))?;
+    dir.write_text("split.json", &to_json(&json)?)?;
     let chart = SplitChart {
         title: format!(
             "{} split between {} and {}",

@@ -3,7 +3,8 @@
 //! mean absolute errors per case and metric.
 
 use super::{CaseResult, Exceeded, MetricValue, Thresholds, METRICS};
-use crate::error::{Error, Result};
+use crate::drivers::to_json;
+use crate::error::Result;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -24,12 +25,6 @@ struct SuiteJson<'a> {
     cases: &'a [CaseResult],
     thresholds: &'a Thresholds,
     exceeded: &'a [Exceeded],
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    let mut s = serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))?;
-    s.push('\n');
-    Ok(s)
 }
 
 /// validation.json of a single case.
