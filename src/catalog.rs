@@ -38,6 +38,14 @@ pub struct ModelSpec {
     /// Mixture-of-experts MLP; absent for a dense model (docs/latency-model.md, "Mixture of experts").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moe: Option<MoeSpec>,
+    /// Sliding-window attention on some layers (Gemma 3, gpt-oss); absent: every layer attends to the
+    /// whole context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<SlidingWindow>,
+    /// The input embedding and the output head share one matrix (config.json: tie_word_embeddings),
+    /// which the memory plan then holds once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tie_word_embeddings: bool,
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(default)]
@@ -67,6 +75,40 @@ pub struct MoeSpec {
     /// Leading layers with the dense MLP (config.json: first_k_dense_replace); 0 = every layer is MoE.
     #[serde(default)]
     pub first_dense_layers: u32,
+    /// How the published checkpoint stores the routed experts' weights when it differs from the rest
+    /// of the model (gpt-oss: `mxfp4`, with attention, router and embeddings in bf16): the default of a
+    /// config's `precision.experts` ([`crate::precision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_weights: Option<String>,
+}
+
+/// Sliding-window attention (config.json: sliding_window, and sliding_window_pattern or layer_types):
+/// every `pattern`-th layer, counting from 1, attends to the whole context; the others attend to the
+/// last `window` tokens only, so their KV cache holds at most a window per sequence and their attention
+/// reads at most a window per query.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SlidingWindow {
+    /// Tokens a sliding layer attends to (config.json: sliding_window).
+    pub window: u32,
+    /// One layer in `pattern` is a full-attention layer, the last of each group (Gemma 3's
+    /// sliding_window_pattern 6: layers 5, 11, ...; gpt-oss's alternating layer_types: 2). 1: none
+    /// slides.
+    pub pattern: u32,
+}
+
+impl SlidingWindow {
+    /// Whether layer `index` (from 0) attends through the window.
+    pub fn is_sliding(&self, index: u32) -> bool {
+        self.pattern > 1 && (index + 1) % self.pattern != 0
+    }
+
+    /// Sliding layers among `layers` consecutive layers starting at `first`.
+    pub fn sliding_in(&self, first: u32, layers: u32) -> u32 {
+        (first..first.saturating_add(layers))
+            .filter(|&l| self.is_sliding(l))
+            .count() as u32
+    }
 }
 
 impl MoeSpec {
@@ -232,13 +274,41 @@ impl ModelSpec {
         }
     }
 
-    /// All weights: layers (every expert), plus input embedding and output head (counted separately,
-    /// untied).
+    /// Input embedding and output head weights: two matrices, one when tied.
+    pub fn embedding_params(&self) -> u64 {
+        let one = self.vocab_size as u64 * self.hidden_size as u64;
+        if self.tie_word_embeddings {
+            one
+        } else {
+            2 * one
+        }
+    }
+
+    /// All weights: layers (every expert), plus input embedding and output head (one matrix when
+    /// tied).
     pub fn total_params(&self) -> u64 {
         let dense_layers = (self.num_layers - self.moe_layers()) as u64;
         dense_layers * self.linear_params_per_layer()
             + self.moe_layers() as u64 * self.moe_layer_params()
-            + 2 * self.vocab_size as u64 * self.hidden_size as u64
+            + self.embedding_params()
+    }
+
+    /// Routed-expert weights of the MoE layers among `layers` layers from `first`: what a separate
+    /// expert precision stores ([`MoeSpec::expert_weights`]). 0 for a dense model.
+    pub fn routed_expert_params_in(&self, first: u32, layers: u32) -> u64 {
+        let Some(e) = &self.moe else {
+            return 0;
+        };
+        let moe_layers = (first..first.saturating_add(layers))
+            .filter(|&l| self.is_moe_layer(l))
+            .count() as u64;
+        moe_layers * e.num_experts as u64 * self.expert_params()
+    }
+
+    /// Sliding-window layers among `layers` layers from `first` (0 without sliding windows).
+    pub fn sliding_layers_in(&self, first: u32, layers: u32) -> u32 {
+        self.sliding_window
+            .map_or(0, |w| w.sliding_in(first, layers))
     }
 
     /// Weights one token passes through: as [`ModelSpec::total_params`], but each MoE layer counts its
@@ -254,7 +324,7 @@ impl ModelSpec {
         let dense_layers = (self.num_layers - self.moe_layers()) as u64;
         dense_layers * self.linear_params_per_layer()
             + self.moe_layers() as u64 * active_layer
-            + 2 * self.vocab_size as u64 * self.hidden_size as u64
+            + self.embedding_params()
     }
 
     /// KV-cache bytes per token for one layer (keys and values, all KV heads) at the checkpoint's
@@ -553,6 +623,18 @@ fn check_model(m: &ModelSpec) -> std::result::Result<(), Failed> {
                 "moe.first_dense_layers",
                 e.first_dense_layers.to_string(),
                 "must be below num_layers (at least one layer must be MoE; leave out `moe` for a dense model)",
+            ));
+        }
+    }
+    if let Some(w) = &m.sliding_window {
+        if w.window == 0 {
+            return Err(("sliding_window.window", "0".into(), "must be positive"));
+        }
+        if w.pattern == 0 {
+            return Err((
+                "sliding_window.pattern",
+                "0".into(),
+                "must be positive (one layer in `pattern` attends to the whole context; 1: none slides)",
             ));
         }
     }

@@ -30,10 +30,13 @@ pub enum WeightFormat {
     Q5_1,
     /// llama.cpp GGUF Q8_0: blocks of 32 8-bit weights and one fp16 scale.
     Q8_0,
+    /// OCP microscaling MXFP4: blocks of 32 FP4 (e2m1) weights sharing one 8-bit power-of-two (E8M0)
+    /// scale, as gpt-oss stores its experts.
+    Mxfp4,
 }
 
 /// Every weight format with its config name.
-pub const WEIGHT_FORMATS: [(&str, WeightFormat); 9] = [
+pub const WEIGHT_FORMATS: [(&str, WeightFormat); 10] = [
     ("bf16", WeightFormat::Bf16),
     ("fp16", WeightFormat::Fp16),
     ("fp8", WeightFormat::Fp8),
@@ -43,6 +46,7 @@ pub const WEIGHT_FORMATS: [(&str, WeightFormat); 9] = [
     ("q4_k_m", WeightFormat::Q4KM),
     ("q5_1", WeightFormat::Q5_1),
     ("q8_0", WeightFormat::Q8_0),
+    ("mxfp4", WeightFormat::Mxfp4),
 ];
 
 impl WeightFormat {
@@ -62,6 +66,8 @@ impl WeightFormat {
             WeightFormat::Q5_1 => 24.0 * 8.0 / 32.0,
             // block_q8_0: fp16 d + 32 int8 = 34 bytes / 32.
             WeightFormat::Q8_0 => 34.0 * 8.0 / 32.0,
+            // OCP MX v1.0: 32 x 4-bit elements + one 8-bit shared scale = 136 bits / 32.
+            WeightFormat::Mxfp4 => 4.0 + 8.0 / 32.0,
         }
     }
 
@@ -91,7 +97,7 @@ impl WeightFormat {
     fn is_integer(self) -> bool {
         !matches!(
             self,
-            WeightFormat::Bf16 | WeightFormat::Fp16 | WeightFormat::Fp8
+            WeightFormat::Bf16 | WeightFormat::Fp16 | WeightFormat::Fp8 | WeightFormat::Mxfp4
         )
     }
 }
@@ -208,6 +214,23 @@ pub struct Precision {
     pub dequant_flops_per_weight: f64,
     /// Why the arithmetic differs from the one asked for, when it does.
     pub fallback: Option<String>,
+    /// The routed experts of a mixture-of-experts model stored in a format of their own
+    /// (`precision.experts`, or the catalog's `moe.expert_weights`); `None`: as the other weights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experts: Option<ExpertPrecision>,
+}
+
+/// How the routed experts' weights are stored when they differ from the rest of the linear layers
+/// (gpt-oss: MXFP4 experts beside bf16 attention, router and embeddings). They are read into the same
+/// arithmetic as the other layers (`compute_used`), dequantised when that is not their own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpertPrecision {
+    /// Weight format name (`bf16` .. `mxfp4`).
+    pub weights: String,
+    /// Bytes per expert weight.
+    pub weight_bytes: f64,
+    /// Extra FLOPs per expert weight per forward pass for dequantising into `compute_used` (0: none).
+    pub dequant_flops_per_weight: f64,
 }
 
 /// A name that is not one of the formats a field accepts: (field, value, message).
@@ -249,6 +272,7 @@ impl Precision {
             peak_tflops: device.peak_tflops,
             dequant_flops_per_weight: 0.0,
             fallback: None,
+            experts: None,
         }
     }
 
@@ -345,7 +369,44 @@ impl Precision {
             peak_tflops: peak,
             dequant_flops_per_weight: dequant,
             fallback,
+            experts: None,
         })
+    }
+
+    /// The same precision with the routed experts stored as `name` (a weight format), read into this
+    /// precision's arithmetic on `device`. `field` names the setting in errors (`precision.experts`,
+    /// or the catalog's `moe.expert_weights`).
+    pub fn with_experts(
+        mut self,
+        field: &'static str,
+        name: &str,
+        device: &DeviceSpec,
+    ) -> Result<Precision, BadName> {
+        let f = lookup(field, name, &WEIGHT_FORMATS)?;
+        let used = COMPUTE_FORMATS
+            .iter()
+            .find(|(n, _)| *n == self.compute_used)
+            .map_or(ComputeFormat::Bf16, |(_, c)| *c);
+        let dequant = if f.native_to(used) {
+            0.0
+        } else if device.kind == "cpu" {
+            DEQUANT_FLOPS_PER_WEIGHT_CPU
+        } else {
+            DEQUANT_FLOPS_PER_WEIGHT_GPU
+        };
+        self.experts = Some(ExpertPrecision {
+            weights: weight_name(f).to_string(),
+            weight_bytes: f.bits() / 8.0,
+            dequant_flops_per_weight: dequant,
+        });
+        Ok(self)
+    }
+
+    /// Bytes per routed-expert weight: the experts' own format, else the other weights'.
+    pub fn expert_weight_bytes(&self) -> f64 {
+        self.experts
+            .as_ref()
+            .map_or(self.weight_bytes, |e| e.weight_bytes)
     }
 
     /// The peak that prices the linear layers, FLOP/s.
@@ -380,6 +441,19 @@ impl Precision {
                 self.dequant_flops_per_weight
             ));
         }
+        if let Some(e) = &self.experts {
+            s.push_str(&format!(
+                ", routed experts {} ({} B per weight",
+                e.weights, e.weight_bytes
+            ));
+            if e.dequant_flops_per_weight > 0.0 {
+                s.push_str(&format!(
+                    ", dequantised at {} FLOPs per weight per pass",
+                    e.dequant_flops_per_weight
+                ));
+            }
+            s.push(')');
+        }
         s
     }
 }
@@ -411,6 +485,32 @@ mod tests {
         assert_eq!(WeightFormat::Q5_1.bits(), 6.0);
         assert_eq!(WeightFormat::Q8_0.bits(), 8.5);
         assert_eq!(WeightFormat::Int4.bits(), 4.15625);
+        // OCP MX: 32 FP4 elements and one E8M0 scale.
+        assert_eq!(WeightFormat::Mxfp4.bits(), 4.25);
+    }
+
+    #[test]
+    fn mxfp4_experts_dequantise_into_the_arithmetic_of_the_other_weights() {
+        let c = Catalog::builtin().unwrap();
+        let (_, h100) = c.device("h100").unwrap();
+        let p = Precision::from_catalog(2, h100)
+            .with_experts("precision.experts", "MXFP4", h100)
+            .unwrap();
+        let e = p.experts.as_ref().unwrap();
+        assert_eq!((e.weights.as_str(), e.weight_bytes), ("mxfp4", 0.53125));
+        assert_eq!(e.dequant_flops_per_weight, DEQUANT_FLOPS_PER_WEIGHT_GPU);
+        assert_eq!(p.expert_weight_bytes(), 0.53125);
+        assert_eq!((p.weight_bytes, p.compute_used.as_str()), (2.0, "bf16"));
+        // bf16 experts in bf16 arithmetic need no dequantisation.
+        let p = Precision::from_catalog(2, h100)
+            .with_experts("precision.experts", "bf16", h100)
+            .unwrap();
+        assert_eq!(p.experts.unwrap().dequant_flops_per_weight, 0.0);
+        let e = Precision::from_catalog(2, h100)
+            .with_experts("precision.experts", "fp4", h100)
+            .unwrap_err();
+        assert_eq!((e.0, e.1.as_str()), ("precision.experts", "fp4"));
+        assert!(e.2.contains("mxfp4"), "{}", e.2);
     }
 
     #[test]

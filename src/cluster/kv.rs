@@ -48,6 +48,9 @@ pub struct KvCache {
     pub total: u64,
     pub free: u64,
     prefix: Option<PrefixCache>,
+    /// Sliding-window groups ([`KvCache::with_groups`]): (full groups, sliding groups, most blocks a
+    /// sliding group holds). `None`: a unit is a block of every layer.
+    groups: Option<(u64, u64, u64)>,
 }
 
 /// Cached prefix blocks. A block is keyed by its prefix and its index in it (blocks of the same prefix
@@ -73,7 +76,17 @@ impl KvCache {
             total,
             free: total,
             prefix: None,
+            groups: None,
         }
+    }
+
+    /// The same cache split into KV-cache groups (vLLM's hybrid manager): `full` groups of
+    /// full-attention layers hold a block per `block_size` tokens, `sliding` groups of sliding-window
+    /// layers at most `window_blocks` blocks each; a unit is then a block of one group. Not combined
+    /// with prefix caching, whose blocks are keyed per block of all layers.
+    pub fn with_groups(mut self, full: u32, sliding: u32, window_blocks: u32) -> Self {
+        self.groups = Some((full as u64, sliding as u64, window_blocks as u64));
+        self
     }
 
     /// The same cache keeping prefix blocks, identified by `keys`, for reuse.
@@ -94,9 +107,15 @@ impl KvCache {
         self.prefix.is_some()
     }
 
-    /// Units needed to hold `tokens` tokens.
+    /// Units needed to hold `tokens` tokens of one sequence. With sliding-window groups this grows
+    /// with `tokens` until the window is full, then by the full groups alone.
+    #[inline]
     pub fn units_for(&self, tokens: u32) -> u64 {
-        (tokens as u64).div_ceil(self.block_size as u64)
+        let blocks = (tokens as u64).div_ceil(self.block_size as u64);
+        match self.groups {
+            None => blocks,
+            Some((full, sliding, window)) => full * blocks + sliding * blocks.min(window),
+        }
     }
 
     /// Units an allocation can get: the free ones and the cached blocks nobody references.
@@ -219,6 +238,20 @@ impl KvCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sliding_groups_stop_growing_at_the_window() {
+        // One full group and five sliding groups (Gemma 3 12B), blocks of 16, at most 65 blocks a
+        // sliding group (window 1,024).
+        let kv = KvCache::new(16, 10_000).with_groups(1, 5, 65);
+        assert_eq!(kv.units_for(0), 0);
+        assert_eq!(kv.units_for(1), 6);
+        assert_eq!(kv.units_for(16 * 65), 6 * 65);
+        assert_eq!(kv.units_for(16 * 65 + 1), 6 * 65 + 1);
+        assert_eq!(kv.units_for(16 * 200), 200 + 5 * 65);
+        // Without groups a unit is a block of every layer.
+        assert_eq!(KvCache::new(16, 10).units_for(33), 3);
+    }
 
     #[test]
     fn blocks_round_up_and_never_exceed_capacity() {

@@ -292,6 +292,27 @@ pub struct MemoryPlan {
     pub num_blocks: u64,
     /// Whether `num_blocks` came from `scheduler.num_gpu_blocks` rather than from memory.
     pub blocks_overridden: bool,
+    /// Sliding-window layers kept in KV-cache groups of their own (vLLM V1's hybrid KV cache
+    /// manager); `None`: every layer holds every token, and a block holds all of a stage's layers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_groups: Option<KvGroups>,
+}
+
+/// vLLM V1's hybrid KV cache manager (docs/design/hybrid_kv_cache_manager.md in vLLM): the layers of a
+/// model with full-attention and sliding-window layers are split into groups of `layers_per_group`
+/// (the smaller of the two counts, the last group of a kind padded), every block of the pool holds
+/// `block_size` tokens of one group, and a sliding group holds blocks only for the last window of
+/// tokens, freeing those that fall out of it. `num_blocks` then counts such group blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KvGroups {
+    pub layers_per_group: u32,
+    /// Groups of full-attention layers: each holds a block for every `block_size` tokens.
+    pub full: u32,
+    /// Groups of sliding-window layers: each holds at most `window_blocks` blocks.
+    pub sliding: u32,
+    /// Blocks a sliding group holds at most: those the last `window - 1` tokens can span, and the
+    /// one being written.
+    pub window_blocks: u32,
 }
 
 impl Scenario {
@@ -343,7 +364,13 @@ impl Scenario {
         validate_workload(path, &raw.workload)?;
         validate_predictor(path, &raw.predictor)?;
         validate_energy(path, &raw)?;
-        let precision = resolve_precision(path, &mut raw, &model, &device)?;
+        let precision = resolve_precision(
+            path,
+            (&catalog.models_origin, &model_name),
+            &mut raw,
+            &model,
+            &device,
+        )?;
 
         let memory = plan_memory(path, &raw, &model_name, &model, &device, &precision)?;
         fill_scheduler_defaults(&mut raw.scheduler);
@@ -1488,15 +1515,33 @@ fn validate_predictor(path: &Path, p: &PredictorConfig) -> Result<()> {
 /// `dtype_bytes` for everything, at the bf16 peak.
 fn resolve_precision(
     path: &Path,
+    (models_origin, model_name): (&str, &str),
     raw: &mut RawConfig,
     model: &ModelSpec,
     device: &DeviceSpec,
 ) -> Result<crate::precision::Precision> {
+    let catalog_experts = model.moe.as_ref().and_then(|e| e.expert_weights.clone());
+    // A bad catalog name is the catalog's error, whatever the config says.
+    if let Some(name) = &catalog_experts {
+        crate::precision::Precision::from_catalog(model.dtype_bytes, device)
+            .with_experts("moe.expert_weights", name, device)
+            .map_err(|(_, value, message)| {
+                Error::invalid(
+                    Path::new(models_origin),
+                    format!("models.{model_name}.moe.expert_weights"),
+                    value,
+                    message,
+                )
+            })?;
+    }
     let Some(pc) = raw.precision.as_mut() else {
-        return Ok(crate::precision::Precision::from_catalog(
-            model.dtype_bytes,
-            device,
-        ));
+        let p = crate::precision::Precision::from_catalog(model.dtype_bytes, device);
+        return match catalog_experts {
+            Some(name) => p
+                .with_experts("moe.expert_weights", &name, device)
+                .map_err(|(field, value, message)| Error::invalid(path, field, value, message)),
+            None => Ok(p),
+        };
     };
     let p = crate::precision::Precision::resolve(
         pc.weights.as_deref(),
@@ -1506,6 +1551,23 @@ fn resolve_precision(
         device,
     )
     .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?;
+    if pc.experts.is_some() && model.moe.is_none() {
+        return Err(Error::invalid(
+            path,
+            "precision.experts",
+            pc.experts.as_deref().unwrap_or_default(),
+            format!(
+                "{} is a dense model: it has no routed experts to store apart; leave precision.experts out",
+                raw.model
+            ),
+        ));
+    }
+    let p = match pc.experts.clone().or(catalog_experts) {
+        Some(name) => p
+            .with_experts("precision.experts", &name, device)
+            .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?,
+        None => p,
+    };
     // `catalog` (a catalog dtype other than 2 bytes) is no format name: left unset.
     for (slot, name) in [
         (&mut pc.weights, &p.weights),
@@ -1515,6 +1577,9 @@ fn resolve_precision(
         if name != "catalog" {
             *slot = Some(name.clone());
         }
+    }
+    if let Some(e) = &p.experts {
+        pc.experts = Some(e.weights.clone());
     }
     Ok(p)
 }
@@ -1539,7 +1604,11 @@ fn plan_memory(
     let embed = model.vocab_size as f64 * model.hidden_size as f64;
     // The heaviest stage: the first holds the input embedding and the last the output head; with one
     // stage, both.
-    let embed_on_heaviest = if hw.pipeline_stages == 1 { 2.0 } else { 1.0 };
+    let embed_on_heaviest = if hw.pipeline_stages == 1 && !model.tie_word_embeddings {
+        2.0
+    } else {
+        1.0
+    };
     // A mixture-of-experts model holds every expert (all its parameters), though a token passes
     // through only its top-k: the heaviest stage is the one with the most layer weights.
     let stage_linear_params = if model.moe.is_some() {
@@ -1555,9 +1624,27 @@ fn plan_memory(
     } else {
         layers_per_stage * model.linear_params_per_layer() as f64
     };
-    let weight_bytes_per_gpu = (stage_linear_params * precision.weight_bytes
-        + embed_on_heaviest * embed * precision.embedding_bytes)
-        / tp;
+    let stage_linear_bytes = match &precision.experts {
+        // Routed experts in a format of their own: each stage's experts and other weights priced
+        // apart, the heaviest stage by bytes.
+        Some(e) => {
+            let per_stage = model.num_layers / hw.pipeline_stages;
+            (0..hw.pipeline_stages)
+                .map(|st| {
+                    let first = st * per_stage;
+                    let all: u64 = (first..first + per_stage)
+                        .map(|l| model.layer_params(l))
+                        .sum();
+                    let experts = model.routed_expert_params_in(first, per_stage);
+                    (all - experts) as f64 * precision.weight_bytes
+                        + experts as f64 * e.weight_bytes
+                })
+                .fold(0.0, f64::max)
+        }
+        None => stage_linear_params * precision.weight_bytes,
+    };
+    let weight_bytes_per_gpu =
+        (stage_linear_bytes + embed_on_heaviest * embed * precision.embedding_bytes) / tp;
     // Activations of one forward pass over max_num_batched_tokens: the residual stream and its
     // normalised copy, the QKV output, the MLP intermediate (two for gated MLPs) and the logits of the
     // sequences that sample, each on this GPU's shard.
@@ -1591,6 +1678,17 @@ fn plan_memory(
         1
     } else {
         raw.scheduler.block_size
+    };
+    let kv_groups = kv_groups(raw, model, block_size);
+    // Bytes one block takes per GPU per token: all the stage's layers, or one group's.
+    let unit_bytes_per_token = match kv_groups {
+        Some(g) => (2.0
+            * g.layers_per_group as f64
+            * kv_heads_per_gpu
+            * model.head_dim as f64
+            * precision.kv_bytes)
+            .round() as u64,
+        None => kv_bytes_per_token_per_gpu,
     };
     let free = usable - weight_bytes_per_gpu - activation_bytes_per_gpu;
     let (num_blocks, blocks_overridden) = match raw.scheduler.num_gpu_blocks {
@@ -1644,8 +1742,7 @@ fn plan_memory(
                     ),
                 ));
             }
-            let blocks =
-                (free / (kv_bytes_per_token_per_gpu as f64 * block_size as f64)).floor() as u64;
+            let blocks = (free / (unit_bytes_per_token as f64 * block_size as f64)).floor() as u64;
             if blocks == 0 {
                 return Err(Error::invalid(
                     path,
@@ -1653,7 +1750,7 @@ fn plan_memory(
                     block_size,
                     format!(
                         "one KV-cache block of {block_size} tokens takes {:.2} GB per GPU, more than the {:.2} GB left for the KV cache after {model_name}'s weights and activations; use a smaller block_size (vLLM's default is 16) or a larger device",
-                        kv_bytes_per_token_per_gpu as f64 * block_size as f64 / 1e9,
+                        unit_bytes_per_token as f64 * block_size as f64 / 1e9,
                         free / 1e9
                     ),
                 ));
@@ -1669,6 +1766,34 @@ fn plan_memory(
         block_size,
         num_blocks,
         blocks_overridden,
+        kv_groups,
+    })
+}
+
+/// The KV-cache groups of a model with sliding-window layers under a paged cache that frees the
+/// blocks a window has passed (vLLM V1's hybrid manager: the vllm and sarathi policies), counted on
+/// the first pipeline stage. `None` (every layer holds every token, as before such managers) for a
+/// model without sliding layers, for Orca, FasterTransformer and LightLLM, and with prefix caching,
+/// whose blocks simwatt keys per block of all layers.
+fn kv_groups(raw: &RawConfig, model: &ModelSpec, block_size: u32) -> Option<KvGroups> {
+    let w = model.sliding_window?;
+    if !matches!(raw.scheduler.policy, Policy::Vllm | Policy::Sarathi)
+        || raw.scheduler.enable_prefix_caching
+    {
+        return None;
+    }
+    let layers = model.num_layers / raw.hardware.pipeline_stages.max(1);
+    let sliding = model.sliding_layers_in(0, layers);
+    let full = layers - sliding;
+    if sliding == 0 || full == 0 {
+        return None;
+    }
+    let per = full.min(sliding);
+    Some(KvGroups {
+        layers_per_group: per,
+        full: full.div_ceil(per),
+        sliding: sliding.div_ceil(per),
+        window_blocks: w.window.saturating_sub(1).div_ceil(block_size.max(1)) + 1,
     })
 }
 

@@ -335,6 +335,10 @@ pub struct PrecisionConfig {
     /// KV-cache storage: bf16, fp16, fp8, int8 (default: the catalog's `dtype_bytes`, bf16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_cache: Option<String>,
+    /// Storage of a mixture-of-experts model's routed experts when it differs from `weights`: any
+    /// weight format, e.g. mxfp4 (default: the catalog's `moe.expert_weights`, else `weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts: Option<String>,
 }
 
 fn default_regions_dir() -> PathBuf {

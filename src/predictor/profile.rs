@@ -987,6 +987,33 @@ impl ProfilePredictor {
             self.tp,
             self.roofline.precision().kv_bytes,
         );
+        // Sliding-window layers of this stage: their prefill queries attend to at most a window of
+        // keys each, their decode sequences read at most a window each (as in the roofline).
+        let per_stage = self.model.num_layers / self.stages;
+        let sliding_layers = self
+            .model
+            .sliding_layers_in(stage.saturating_mul(per_stage), per_stage);
+        let sliding = self
+            .model
+            .sliding_window
+            .filter(|_| sliding_layers > 0)
+            .map(|w| {
+                let mut windowed = *s;
+                windowed.prefill_attn_pairs = s
+                    .prefill_attn_pairs
+                    .min(s.prefill_tokens as u64 * w.window as u64);
+                SlidingAttention {
+                    parts: self.tables.attention.parts(
+                        &windowed,
+                        &self.model,
+                        &self.device,
+                        self.tp,
+                        self.roofline.precision().kv_bytes,
+                    ),
+                    layers: sliding_layers as f64,
+                    window_cap: s.decode_seqs as u64 * w.window as u64,
+                }
+            });
         let all_reduce_ms = (self.tp > 1).then(|| {
             2.0 * match &self.tables.all_reduce {
                 Some(t) => t.eval_ms(act_bytes),
@@ -1020,6 +1047,7 @@ impl ProfilePredictor {
             roofline: self.roofline.stage_parts(s, stage),
             layer_ops_ms,
             attention,
+            sliding,
             all_reduce_ms,
             layers,
             moe_ms,
@@ -1050,6 +1078,16 @@ impl ProfilePredictor {
     }
 }
 
+/// The attention of a stage's sliding-window layers ([`ProfilePredictor::parts`]).
+#[derive(Debug, Clone, Copy)]
+struct SlidingAttention {
+    parts: AttentionParts,
+    /// Sliding layers in the stage.
+    layers: f64,
+    /// Decode sequences x window: the most KV-cache tokens their decode attention reads.
+    window_cap: u64,
+}
+
 /// A stage's cost but for the decode attention ([`ProfilePredictor::parts`]): what every step of a
 /// run of decode steps shares, and the predictions each step counts.
 #[derive(Debug, Clone, Copy)]
@@ -1059,6 +1097,8 @@ struct ProfileParts {
     /// Per-layer operation tables, ms.
     layer_ops_ms: f64,
     attention: AttentionParts,
+    /// The stage's sliding-window layers' attention, when it has any.
+    sliding: Option<SlidingAttention>,
     /// Per layer, the tensor-parallel all-reduces (with TP), ms.
     all_reduce_ms: Option<f64>,
     layers: f64,
@@ -1080,11 +1120,24 @@ impl ProfileParts {
     #[inline]
     fn at(&self, context_sum: u64) -> StageCost {
         let rl = self.roofline.at(context_sum);
-        let mut per_layer_ms = self.layer_ops_ms + self.attention.at(context_sum);
-        if let Some(ar) = self.all_reduce_ms {
-            per_layer_ms += ar;
-        }
-        let mut ms = per_layer_ms * self.layers;
+        let mut ms = match &self.sliding {
+            None => {
+                let mut per_layer_ms = self.layer_ops_ms + self.attention.at(context_sum);
+                if let Some(ar) = self.all_reduce_ms {
+                    per_layer_ms += ar;
+                }
+                per_layer_ms * self.layers
+            }
+            Some(w) => {
+                let mut per_layer_ms = self.layer_ops_ms;
+                if let Some(ar) = self.all_reduce_ms {
+                    per_layer_ms += ar;
+                }
+                per_layer_ms * self.layers
+                    + self.attention.at(context_sum) * (self.layers - w.layers)
+                    + w.parts.at(context_sum.min(w.window_cap)) * w.layers
+            }
+        };
         if let Some(moe) = self.moe_ms {
             ms += moe;
         }

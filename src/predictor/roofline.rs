@@ -55,6 +55,9 @@ pub struct Roofline {
     /// arithmetic at the bf16 peak), for [`Roofline::linear_scale`].
     linear: LinearPrecision,
     linear_profiled: LinearPrecision,
+    /// The routed experts' linear layers when they are stored in a format of their own
+    /// ([`Precision::experts`]).
+    experts_linear: Option<LinearPrecision>,
 }
 
 /// What prices the linear layers: bytes per weight and per input and output activation, achieved
@@ -92,10 +95,16 @@ impl Roofline {
             flops_per_s: device.peak_flops() * params.compute_efficiency,
             dequant_flops_per_weight: 0.0,
         };
+        let experts_linear = precision.experts.as_ref().map(|e| LinearPrecision {
+            weight_bytes: e.weight_bytes,
+            dequant_flops_per_weight: e.dequant_flops_per_weight,
+            ..linear
+        });
         Roofline {
             precision: precision.clone(),
             linear,
             linear_profiled,
+            experts_linear,
             params,
             model: model.clone(),
             tp,
@@ -156,6 +165,8 @@ impl Roofline {
         let m = &self.model;
         let tp = self.tp as f64;
         let mats = m.mlp_matrices() as f64;
+        // The routed experts' share of the weights read, for an expert precision of their own.
+        let mut expert_read = 0.0;
         let (flop_weights, read_weights, act_width) = match moe {
             Some(e) if self.ep => {
                 // Whole experts, num_experts / tp of them per GPU; the shared experts split across
@@ -168,6 +179,7 @@ impl Roofline {
                 } else {
                     (0.0, 0.0)
                 };
+                expert_read = touched * expert;
                 (
                     router + routed_per_token * expert + shared * expert / tp,
                     router + touched * expert + shared * expert / tp,
@@ -186,6 +198,9 @@ impl Roofline {
                 } else {
                     0.0
                 };
+                if tokens > 0.0 {
+                    expert_read = e.expected_distinct_experts(tokens) * expert;
+                }
                 (
                     router + active * expert,
                     router + touched * expert,
@@ -197,11 +212,27 @@ impl Roofline {
                 (w, w, m.intermediate_size as f64 * mats / tp)
             }
         };
-        let flops =
-            2.0 * flop_weights * tokens + p.dequant_flops_per_weight.max(0.0) * read_weights;
-        let bytes =
-            read_weights * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes);
-        (flops, bytes)
+        match self.experts_linear.as_ref().filter(|_| moe.is_some()) {
+            // Router and shared experts as the other weights, routed experts in their own format,
+            // read into the same arithmetic.
+            Some(pe) => {
+                let rest = read_weights - expert_read;
+                let flops = 2.0 * flop_weights * tokens
+                    + p.dequant_flops_per_weight.max(0.0) * rest
+                    + pe.dequant_flops_per_weight.max(0.0) * expert_read;
+                let bytes = rest * p.weight_bytes
+                    + expert_read * pe.weight_bytes
+                    + tokens * act_width * (p.input_bytes + p.output_bytes);
+                (flops, bytes)
+            }
+            None => {
+                let flops = 2.0 * flop_weights * tokens
+                    + p.dequant_flops_per_weight.max(0.0) * read_weights;
+                let bytes = read_weights * p.weight_bytes
+                    + tokens * act_width * (p.input_bytes + p.output_bytes);
+                (flops, bytes)
+            }
+        }
     }
 
     /// As [`Roofline::linear_work`] for a layer of a mixture-of-experts model: the attention's
@@ -262,8 +293,10 @@ impl Roofline {
     /// [`LayerParts::at`] adds for a given decode context; `moe_layer`: a mixture-of-experts layer of
     /// an MoE model (ignored for a dense model). Reads nothing of the decode context
     /// (`decode_context_sum`, `decode_max_context`), so every step of a run of decode steps shares it.
+    /// `sliding`: a sliding-window layer, whose prefill queries attend to at most a window of keys
+    /// each (the decode side is capped in [`StageParts::at`]).
     #[inline]
-    fn layer_parts(&self, s: &BatchShape, moe_layer: bool) -> LayerParts {
+    fn layer_parts(&self, s: &BatchShape, moe_layer: bool, sliding: bool) -> LayerParts {
         let m = &self.model;
         let tp = self.tp as f64;
         let dt = self.precision.activation_bytes;
@@ -286,7 +319,15 @@ impl Roofline {
         let heads = m.num_attention_heads as f64 / tp;
         let hd = m.head_dim as f64;
         let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
-        let pre_flops = 4.0 * heads * hd * s.prefill_attn_pairs as f64;
+        let pairs = match self.model.sliding_window.filter(|_| sliding) {
+            // At most `window` keys per query: exact for a chunk whose queries all lie past the
+            // window or all within it, an upper bound for one that straddles it.
+            Some(w) => s
+                .prefill_attn_pairs
+                .min(s.prefill_tokens as u64 * w.window as u64),
+            None => s.prefill_attn_pairs,
+        };
+        let pre_flops = 4.0 * heads * hd * pairs as f64;
         // Queries read and keys and values written to the cache, and as many again read back.
         let pre_bytes = s.prefill_tokens as f64 * (heads * dt + 2.0 * kv_heads * kvb) * hd * 2.0;
         let t_pre = if s.prefill_seqs > 0 {
@@ -326,21 +367,44 @@ impl Roofline {
         let m = &self.model;
         let per_stage = m.num_layers / self.stages;
         let layers = per_stage as f64;
-        let kinds = if m.moe.is_some() {
+        let first = stage.saturating_mul(per_stage);
+        let sliding_here = m.sliding_layers_in(first, per_stage);
+        let kinds = if let (Some(w), true) = (m.sliding_window, sliding_here > 0) {
+            // Full and sliding layers, each MoE or dense: up to four kinds.
+            let mut counts = [0.0; 4];
+            for l in first..first.saturating_add(per_stage) {
+                let moe_layer = m.moe.is_some() && m.is_moe_layer(l);
+                counts[usize::from(!moe_layer) * 2 + usize::from(w.is_sliding(l))] += 1.0;
+            }
+            let kind = |moe_layer: bool| {
+                let full = self.layer_parts(s, moe_layer, false);
+                let sliding = self.layer_parts(s, moe_layer, true);
+                (full, (sliding.flops, sliding.time))
+            };
+            let (moe, moe_sliding) = kind(true);
+            let (dense, dense_sliding) = kind(false);
+            LayerKinds::Windowed {
+                moe,
+                moe_sliding,
+                dense,
+                dense_sliding,
+                counts,
+                window_cap: s.decode_seqs as u64 * w.window as u64,
+            }
+        } else if m.moe.is_some() {
             // This stage's MoE layers and dense layers (the model's first_dense_layers).
-            let first = stage.saturating_mul(per_stage);
             let moe_layers = (first..first.saturating_add(per_stage))
                 .filter(|&l| m.is_moe_layer(l))
                 .count() as f64;
             LayerKinds::Mixed {
-                moe: self.layer_parts(s, true),
+                moe: self.layer_parts(s, true, false),
                 moe_layers,
-                dense: self.layer_parts(s, false),
+                dense: self.layer_parts(s, false, false),
                 dense_layers: layers - moe_layers,
             }
         } else {
             LayerKinds::Dense {
-                layer: self.layer_parts(s, false),
+                layer: self.layer_parts(s, false, false),
                 layers,
             }
         };
@@ -434,6 +498,20 @@ enum LayerKinds {
         dense: LayerParts,
         dense_layers: f64,
     },
+    /// A model with sliding-window layers: an MoE and a dense layer with full attention, the FLOPs
+    /// and seconds of their sliding-window variants (which differ only in the prefill attention),
+    /// and the stage's count of each kind: MoE full, MoE sliding, dense full, dense sliding. A
+    /// sliding layer's decode sequences read at most a window each, so their contexts sum to at
+    /// most `window_cap` (decode sequences x window): exact when every sequence is past the window,
+    /// an upper bound otherwise.
+    Windowed {
+        moe: LayerParts,
+        moe_sliding: (f64, f64),
+        dense: LayerParts,
+        dense_sliding: (f64, f64),
+        counts: [f64; 4],
+        window_cap: u64,
+    },
 }
 
 /// What follows a stage's layers: the output head (last stage) or the send to the next stage.
@@ -475,6 +553,34 @@ impl StageParts {
                     mb * moe_layers + db * dense_layers,
                     mt * moe_layers + dt * dense_layers,
                 )
+            }
+            LayerKinds::Windowed {
+                moe,
+                moe_sliding,
+                dense,
+                dense_sliding,
+                counts,
+                window_cap,
+            } => {
+                let windowed = context_sum.min(*window_cap);
+                let slide =
+                    |p: &LayerParts, (flops, time): (f64, f64)| LayerParts { flops, time, ..*p };
+                let kinds = [
+                    (*moe, context_sum),
+                    (slide(moe, *moe_sliding), windowed),
+                    (*dense, context_sum),
+                    (slide(dense, *dense_sliding), windowed),
+                ];
+                let mut sum = (0.0, 0.0, 0.0);
+                for ((part, ctx), count) in kinds.iter().zip(counts) {
+                    if *count > 0.0 {
+                        let (f, b, t) = part.at(*ctx);
+                        sum.0 += f * count;
+                        sum.1 += b * count;
+                        sum.2 += t * count;
+                    }
+                }
+                sum
             }
         };
         match self.end {

@@ -274,6 +274,10 @@ pub fn run_into(
     let mem = &scenario.memory;
     let cache = |mem: &crate::config::MemoryPlan| {
         let kv = KvCache::new(mem.block_size, mem.num_blocks);
+        let kv = match mem.kv_groups {
+            Some(g) => kv.with_groups(g.full, g.sliding, g.window_blocks),
+            None => kv,
+        };
         match scenario.scheduler.enable_prefix_caching {
             true => kv.with_prefix_caching(prefix_keys.clone()),
             false => kv,
