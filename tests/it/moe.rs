@@ -407,3 +407,141 @@ fn expert_parallelism_prices_the_busiest_gpu() {
     let y = Roofline::new(dense, name, d, &prec, 4, 1, p).with_expert_parallel(true);
     assert_eq!(step(&x, 3), step(&y, 3));
 }
+
+const GPT_OSS_120B: &str = "openai/gpt-oss-120b";
+
+/// gpt-oss-120b per layer: attention 2,880 x (4,096 + 2 x 512) + 4,096 x 2,880 = 26,542,080; one
+/// expert 3 x 2,880 x 2,880 = 24,883,200; router 2,880 x 128 = 368,640; with all 128 experts
+/// 3,211,960,320. Total 36 x 3,211,960,320 + 2 x 201,088 x 2,880 = 116,788,838,400 (the model card:
+/// 116.8B, biases aside); active 36 x (26,542,080 + 368,640 + 4 x 24,883,200) + 1,158,266,880 =
+/// 5,710,233,600 (the card's 5.1B counts one embedding matrix).
+#[test]
+fn gpt_oss_catalog_entries_count_total_and_active_parameters() {
+    let c = Catalog::builtin().unwrap();
+    let (_, m) = c.model(GPT_OSS_120B).unwrap();
+    assert_eq!(m.moe_layer_params(), 3_211_960_320);
+    assert_eq!(m.total_params(), 116_788_838_400);
+    assert_eq!(m.active_params(), 5_710_233_600);
+    let (_, s) = c.model("openai/gpt-oss-20b").unwrap();
+    // 24 x (26,542,080 + 92,160 + 32 x 24,883,200) + 1,158,266,880 = 20,907,786,240 (card: 20.9B).
+    assert_eq!(s.total_params(), 20_907_786_240);
+    // Tied embeddings are held once: Gemma 3 12B counts one 262,208 x 3,840 matrix.
+    let (_, g) = c.model("google/gemma-3-12b-it").unwrap();
+    assert!(g.tie_word_embeddings);
+    assert_eq!(g.embedding_params(), 262_208 * 3_840);
+}
+
+/// gpt-oss-120b on one H100, its experts MXFP4 (4.25 bits: 0.53125 B per weight) as the checkpoint
+/// stores them, everything else bf16: routed experts 36 x 128 x 24,883,200 = 114,661,785,600 x
+/// 0.53125 = 60,914,073,600 B; attention and routers 36 x 26,910,720 x 2 = 1,937,571,840 B;
+/// embedding and head 1,158,266,880 x 2 = 2,316,533,760 B: 65.168 GB of the 72 GB usable. In bf16 the
+/// experts alone would take 229 GB.
+///
+/// The KV cache: activations for 2,048 tokens 2,048 x (2 x 2,880 + 5,120 + 2,880 x 4 x 2 + 128) x 2 =
+/// 139,460,608 B, logits 32 x 201,088 x 4 = 25,739,264 B, leaving 6,666,620,928 B. vLLM's hybrid
+/// manager groups the 18 sliding and 18 full layers in groups of 18: a block of 16 tokens of one
+/// group takes 18 x 16 x 2 x 8 x 64 x 2 = 589,824 B, so 11,302 blocks; a sliding group holds at most
+/// (128 - 1) / 16 rounded up + 1 = 9 of them per sequence.
+#[test]
+fn gpt_oss_120b_fits_one_h100_with_mxfp4_experts_and_windowed_kv_groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = resolve(&config(tmp.path(), GPT_OSS_120B, "h100")).unwrap();
+    let e = s
+        .precision
+        .experts
+        .as_ref()
+        .expect("the catalog's MXFP4 experts");
+    assert_eq!((e.weights.as_str(), e.weight_bytes), ("mxfp4", 0.53125));
+    assert_eq!(s.precision.weights, "bf16");
+    assert_eq!(s.memory.weight_bytes_per_gpu, 65_168_179_200.0);
+    let g = s.memory.kv_groups.expect("sliding and full layers grouped");
+    assert_eq!(
+        (g.layers_per_group, g.full, g.sliding, g.window_blocks),
+        (18, 1, 1, 9)
+    );
+    assert_eq!(s.memory.num_blocks, 11_302);
+    assert!(s
+        .precision
+        .describe()
+        .contains("routed experts mxfp4 (0.53125 B per weight"));
+    let o = simulate::simulate(s, &caches().tables, &|_| {}).unwrap();
+    assert_eq!(o.summary.requests_completed, 20);
+
+    // Experts in bf16 do not fit.
+    let p = config(tmp.path(), GPT_OSS_120B, "h100");
+    let text = std::fs::read_to_string(&p).unwrap() + "precision: { experts: bf16 }\n";
+    std::fs::write(&p, text).unwrap();
+    let e = resolve(&p).unwrap_err().to_string();
+    assert!(e.contains("does not fit"), "{e}");
+    // A dense model has no experts to store apart.
+    let p = config(tmp.path(), "Qwen/Qwen3-8B", "h100");
+    let text = std::fs::read_to_string(&p).unwrap() + "precision: { experts: mxfp4 }\n";
+    std::fs::write(&p, text).unwrap();
+    let e = resolve(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("precision.experts") && e.contains("dense"),
+        "{e}"
+    );
+}
+
+/// Without vLLM V1's hybrid manager (Orca, LightLLM) or with prefix caching, every layer holds every
+/// token: blocks of all 36 layers, half as many (5,651).
+#[test]
+fn kv_groups_only_under_a_paged_cache_that_frees_the_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = config(tmp.path(), GPT_OSS_120B, "h100");
+    let base = std::fs::read_to_string(&p).unwrap();
+    for (from, to) in [
+        ("policy: vllm", "policy: orca"),
+        (
+            "block_size: 16 }",
+            "block_size: 16, enable_prefix_caching: true }",
+        ),
+    ] {
+        std::fs::write(&p, base.replace(from, to)).unwrap();
+        let s = resolve(&p).unwrap();
+        assert!(s.memory.kv_groups.is_none(), "{to}");
+        assert_eq!(s.memory.num_blocks, 5_651, "{to}");
+    }
+}
+
+/// Sliding-window layers read at most a window of keys per decode sequence: at contexts within the
+/// window a step costs what it would without windows; past it, it reads less, and the saving is the
+/// sliding layers' KV bytes beyond the window.
+#[test]
+fn sliding_window_layers_read_at_most_a_window_of_kv_cache() {
+    let c = Catalog::builtin().unwrap();
+    let (_, m) = c.model(GPT_OSS_120B).unwrap();
+    let (name, d) = c.device("h100").unwrap();
+    let prec = Precision::from_catalog(m.dtype_bytes, d);
+    let p = RooflineParams {
+        compute_efficiency: 0.6,
+        memory_efficiency: 0.8,
+        layer_overhead_us: 0.0,
+        iteration_overhead_ms: 0.0,
+    };
+    let windowed = Roofline::new(m, name, d, &prec, 1, 1, p);
+    let mut full_model = m.clone();
+    full_model.sliding_window = None;
+    let full = Roofline::new(&full_model, name, d, &prec, 1, 1, p);
+    let step = |r: &Roofline, ctx: u32| {
+        let mut s = BatchShape::default();
+        for _ in 0..8 {
+            s.add_decode(ctx);
+        }
+        r.stage_cost(&s, 0)
+    };
+    let (a, b) = (step(&windowed, 100), step(&full, 100));
+    assert_eq!(a.bytes, b.bytes);
+    assert_eq!(a.time_ns, b.time_ns);
+    let (a, b) = (step(&windowed, 4_000), step(&full, 4_000));
+    // 18 sliding layers x 8 sequences x (4,001 - 128) tokens x 2 x 8 x 64 x 2 B fewer.
+    let saved = 18.0 * 8.0 * (4_001.0 - 128.0) * 2048.0;
+    assert!(
+        ((b.bytes - a.bytes) - saved).abs() < 1.0,
+        "{} {}",
+        b.bytes - a.bytes,
+        saved
+    );
+    assert!(a.time_ns < b.time_ns);
+}
