@@ -486,9 +486,7 @@ fn ina_channel(column: &str, voltage: bool) -> Option<String> {
 /// `VDD_IN` or `POM_5V_IN`, or the only channel).
 pub fn read_ina3221(path: &Path, rails: &[String], averaging_s: Option<f64>) -> Result<PowerTrace> {
     let t = CsvTable::read(path)?;
-    let time_col = t
-        .find_column(&["timestamp", "time_s", "epoch_s"])
-        .ok_or_else(|| t.missing_column("timestamp", " (epoch seconds)"))?;
+    let time_col = t.require_column(&["timestamp", "time_s", "epoch_s"], " (epoch seconds)")?;
     // (channel, label, voltage column, current column)
     let mut channels: Vec<(String, Option<String>, String, String)> = Vec::new();
     for c in t.columns() {
@@ -930,15 +928,9 @@ pub fn read_pdu(path: &Path, outlets: &[String], averaging_s: Option<f64>) -> Re
     let csv = first.split(',').any(|c| c.trim() == "power_w");
     if csv {
         let t = CsvTable::read(path)?;
-        let tc = t
-            .find_column(&["timestamp"])
-            .ok_or_else(|| t.missing_column("timestamp", ""))?;
-        let oc = t
-            .find_column(&["outlet"])
-            .ok_or_else(|| t.missing_column("outlet", ""))?;
-        let pc = t
-            .find_column(&["power_w"])
-            .ok_or_else(|| t.missing_column("power_w", ""))?;
+        let tc = t.require_column(&["timestamp"], "")?;
+        let oc = t.require_column(&["outlet"], "")?;
+        let pc = t.require_column(&["power_w"], "")?;
         let ts = t.text_values(&tc)?;
         let os = t.text_values(&oc)?;
         let ps = t.f64_column(&pc)?;
@@ -1082,7 +1074,7 @@ pub fn read_smartwatts(
     averaging_s: Option<f64>,
 ) -> Result<PowerTrace> {
     let t = CsvTable::read(path)?;
-    let col = |n: &str| t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""));
+    let col = |n: &str| t.require_column(&[n], "");
     let ts = t.f64_column(&col("timestamp")?)?;
     let targets = t.text_values(&col("target")?)?;
     let power = t.f64_column(&col("power")?)?;
