@@ -1164,6 +1164,11 @@ mod tests {
         r.unwrap_err().to_string()
     }
 
+    /// Reads `path` as a log of `format` with the default options and averaging.
+    fn read_plain(format: EdgeFormat, path: &Path) -> Result<PowerTrace> {
+        read_edge_log(format, path, &LogOptions::default(), None)
+    }
+
     #[test]
     fn tegrastats_jetpack6_lines_give_the_input_rail_and_temperatures() {
         let p = sample("tegrastats_orin_nano.log");
@@ -1194,7 +1199,7 @@ mod tests {
         let both = read_tegrastats(&p, &o, None).unwrap();
         assert!(close(both.trace.windows[2].mean_w(), 4.213 + 1.611));
         // The format dispatch reads the same trace.
-        let t = read_edge_log(EdgeFormat::Tegrastats, &p, &LogOptions::default(), None).unwrap();
+        let t = read_plain(EdgeFormat::Tegrastats, &p).unwrap();
         assert_eq!(t, log.trace);
         assert_eq!(
             detect(&std::fs::read_to_string(&p).unwrap()),
@@ -1205,12 +1210,7 @@ mod tests {
     #[test]
     fn tegrastats_without_timestamps_needs_the_interval_and_start() {
         let p = sample("tegrastats_nano_untimed.log");
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            &p,
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, &p));
         assert!(e.contains("tegrastats_nano_untimed.log"), "{e}");
         assert!(e.contains("line 1") && e.contains("interval_ms"), "{e}");
         let o = LogOptions {
@@ -1234,21 +1234,11 @@ mod tests {
         let f = file(&format!(
             "{good}04-27-2026 14:59:42 RAM 775/7620MB SWAP 0/3810MB CPU [1%@729] VDD_IN 47x1mW/4778mW\n"
         ));
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            f.path(),
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, f.path()));
         assert!(e.contains(&f.path().display().to_string()), "{e}");
         assert!(e.contains("line 2") && e.contains("47x1mW/4778mW"), "{e}");
         let f = file(&format!("{good}Segmentation fault (core dumped)\n"));
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            f.path(),
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, f.path()));
         assert!(
             e.contains("line 2") && e.contains("Segmentation fault"),
             "{e}"
@@ -1264,12 +1254,7 @@ mod tests {
             "{e}"
         );
         let f = file(&format!("{good}{good}"));
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            f.path(),
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, f.path()));
         assert!(
             e.contains("line 2") && e.contains("does not increase"),
             "{e}"
