@@ -117,6 +117,13 @@ impl CsvTable {
             .find(|c| names.iter().any(|n| c.trim() == *n))
     }
 
+    /// Like [`Self::find_column`], but a missing column is the error [`Self::missing_column`] gives
+    /// for the first of `names`, with `hint` after `missing` (empty, or starting with a space).
+    pub fn require_column(&self, names: &[&str], hint: &str) -> Result<String> {
+        self.find_column(names)
+            .ok_or_else(|| self.missing_column(names.first().copied().unwrap_or(""), hint))
+    }
+
     /// The exact name of the first column whose trimmed name starts with `prefix` (for headers that
     /// carry a unit, such as `power.draw [W]`).
     pub fn find_column_prefix(&self, prefix: &str) -> Option<String> {

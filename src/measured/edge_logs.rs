@@ -486,9 +486,7 @@ fn ina_channel(column: &str, voltage: bool) -> Option<String> {
 /// `VDD_IN` or `POM_5V_IN`, or the only channel).
 pub fn read_ina3221(path: &Path, rails: &[String], averaging_s: Option<f64>) -> Result<PowerTrace> {
     let t = CsvTable::read(path)?;
-    let time_col = t
-        .find_column(&["timestamp", "time_s", "epoch_s"])
-        .ok_or_else(|| t.missing_column("timestamp", " (epoch seconds)"))?;
+    let time_col = t.require_column(&["timestamp", "time_s", "epoch_s"], " (epoch seconds)")?;
     // (channel, label, voltage column, current column)
     let mut channels: Vec<(String, Option<String>, String, String)> = Vec::new();
     for c in t.columns() {
@@ -930,15 +928,9 @@ pub fn read_pdu(path: &Path, outlets: &[String], averaging_s: Option<f64>) -> Re
     let csv = first.split(',').any(|c| c.trim() == "power_w");
     if csv {
         let t = CsvTable::read(path)?;
-        let tc = t
-            .find_column(&["timestamp"])
-            .ok_or_else(|| t.missing_column("timestamp", ""))?;
-        let oc = t
-            .find_column(&["outlet"])
-            .ok_or_else(|| t.missing_column("outlet", ""))?;
-        let pc = t
-            .find_column(&["power_w"])
-            .ok_or_else(|| t.missing_column("power_w", ""))?;
+        let tc = t.require_column(&["timestamp"], "")?;
+        let oc = t.require_column(&["outlet"], "")?;
+        let pc = t.require_column(&["power_w"], "")?;
         let ts = t.text_values(&tc)?;
         let os = t.text_values(&oc)?;
         let ps = t.f64_column(&pc)?;
@@ -1082,7 +1074,7 @@ pub fn read_smartwatts(
     averaging_s: Option<f64>,
 ) -> Result<PowerTrace> {
     let t = CsvTable::read(path)?;
-    let col = |n: &str| t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""));
+    let col = |n: &str| t.require_column(&[n], "");
     let ts = t.f64_column(&col("timestamp")?)?;
     let targets = t.text_values(&col("target")?)?;
     let power = t.f64_column(&col("power")?)?;
@@ -1172,6 +1164,11 @@ mod tests {
         r.unwrap_err().to_string()
     }
 
+    /// Reads `path` as a log of `format` with the default options and averaging.
+    fn read_plain(format: EdgeFormat, path: &Path) -> Result<PowerTrace> {
+        read_edge_log(format, path, &LogOptions::default(), None)
+    }
+
     #[test]
     fn tegrastats_jetpack6_lines_give_the_input_rail_and_temperatures() {
         let p = sample("tegrastats_orin_nano.log");
@@ -1202,7 +1199,7 @@ mod tests {
         let both = read_tegrastats(&p, &o, None).unwrap();
         assert!(close(both.trace.windows[2].mean_w(), 4.213 + 1.611));
         // The format dispatch reads the same trace.
-        let t = read_edge_log(EdgeFormat::Tegrastats, &p, &LogOptions::default(), None).unwrap();
+        let t = read_plain(EdgeFormat::Tegrastats, &p).unwrap();
         assert_eq!(t, log.trace);
         assert_eq!(
             detect(&std::fs::read_to_string(&p).unwrap()),
@@ -1213,12 +1210,7 @@ mod tests {
     #[test]
     fn tegrastats_without_timestamps_needs_the_interval_and_start() {
         let p = sample("tegrastats_nano_untimed.log");
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            &p,
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, &p));
         assert!(e.contains("tegrastats_nano_untimed.log"), "{e}");
         assert!(e.contains("line 1") && e.contains("interval_ms"), "{e}");
         let o = LogOptions {
@@ -1242,21 +1234,11 @@ mod tests {
         let f = file(&format!(
             "{good}04-27-2026 14:59:42 RAM 775/7620MB SWAP 0/3810MB CPU [1%@729] VDD_IN 47x1mW/4778mW\n"
         ));
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            f.path(),
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, f.path()));
         assert!(e.contains(&f.path().display().to_string()), "{e}");
         assert!(e.contains("line 2") && e.contains("47x1mW/4778mW"), "{e}");
         let f = file(&format!("{good}Segmentation fault (core dumped)\n"));
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            f.path(),
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, f.path()));
         assert!(
             e.contains("line 2") && e.contains("Segmentation fault"),
             "{e}"
@@ -1272,12 +1254,7 @@ mod tests {
             "{e}"
         );
         let f = file(&format!("{good}{good}"));
-        let e = err_of(read_edge_log(
-            EdgeFormat::Tegrastats,
-            f.path(),
-            &LogOptions::default(),
-            None,
-        ));
+        let e = err_of(read_plain(EdgeFormat::Tegrastats, f.path()));
         assert!(
             e.contains("line 2") && e.contains("does not increase"),
             "{e}"

@@ -319,12 +319,8 @@ pub fn read_nvidia_smi(path: &Path, averaging_s: Option<f64>) -> Result<Vec<Powe
 /// `power_W`, `gpu_util`, `mem_used_bytes` (only time and power are used).
 pub fn read_vllm_power_log(path: &Path, averaging_s: Option<f64>) -> Result<PowerTrace> {
     let t = CsvTable::read(path)?;
-    let time_col = t
-        .find_column(&["time"])
-        .ok_or_else(|| t.missing_column("time", " (seconds)"))?;
-    let power_col = t
-        .find_column(&["power_W"])
-        .ok_or_else(|| t.missing_column("power_W", ""))?;
+    let time_col = t.require_column(&["time"], " (seconds)")?;
+    let power_col = t.require_column(&["power_W"], "")?;
     let times = t.f64_column(&time_col)?;
     let power = t.f64_column(&power_col)?;
     if let Some((i, p)) = power.iter().enumerate().find(|(_, p)| **p < 0.0) {
@@ -353,9 +349,7 @@ pub fn read_vllm_power_log(path: &Path, averaging_s: Option<f64>) -> Result<Powe
 /// pair of consecutive readings is one window with exactly the energy the counter measured.
 pub fn read_rapl(path: &Path, max_range_uj: Option<f64>) -> Result<PowerTrace> {
     let t = CsvTable::read(path)?;
-    let time_col = t
-        .find_column(&["time_s", "time"])
-        .ok_or_else(|| t.missing_column("time_s", " (seconds)"))?;
+    let time_col = t.require_column(&["time_s", "time"], " (seconds)")?;
     let (energy_col, scale) = if let Some(c) = t.find_column(&["energy_uj"]) {
         (c, 1e-6)
     } else if let Some(c) = t.find_column(&["energy_j"]) {
@@ -451,7 +445,7 @@ pub fn read_argonne(path: &Path) -> Result<Vec<ArgonneRow>> {
     ];
     let mut cols = Vec::new();
     for n in need {
-        let c = t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""))?;
+        let c = t.require_column(&[n], "")?;
         cols.push(t.text_values(&c)?);
     }
     let mut out = Vec::new();
@@ -555,11 +549,11 @@ impl MlEnergyRow {
 pub fn read_mlenergy(path: &Path) -> Result<Vec<MlEnergyRow>> {
     let t = CsvTable::read(path)?;
     let text = |n: &str| -> Result<Vec<String>> {
-        let c = t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""))?;
+        let c = t.require_column(&[n], "")?;
         t.text_values(&c)
     };
     let num = |n: &str| -> Result<Vec<f64>> {
-        let c = t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""))?;
+        let c = t.require_column(&[n], "")?;
         let v = t.f64_column(&c)?;
         if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| **x <= 0.0) {
             return Err(Error::Column {
@@ -572,7 +566,7 @@ pub fn read_mlenergy(path: &Path) -> Result<Vec<MlEnergyRow>> {
         Ok(v)
     };
     let whole = |n: &str| -> Result<Vec<u32>> {
-        let c = t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""))?;
+        let c = t.require_column(&[n], "")?;
         t.u32_column(&c, 1)
     };
     let (task, gpu, model) = (text("task")?, text("GPU")?, text("Model")?);
@@ -678,7 +672,7 @@ pub fn read_request_log(path: &Path) -> Result<Vec<LoggedRequest>> {
                  needs arrival times and lengths)",
             ));
     };
-    let col = |n: &str| t.find_column(&[n]).ok_or_else(|| t.missing_column(n, ""));
+    let col = |n: &str| t.require_column(&[n], "");
     let arr = t.f64_column(&col(names[0])?)?;
     let p = t.u32_column(&col(names[1])?, 1)?;
     let o = t.u32_column(&col(names[2])?, 1)?;

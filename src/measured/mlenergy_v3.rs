@@ -48,8 +48,7 @@ impl MlEnergyV3Row {
 /// the file, column and row.
 pub fn read_mlenergy_v3(path: &Path) -> Result<Vec<MlEnergyV3Row>> {
     let t = CsvTable::read(path)?;
-    let col =
-        |n: &str| -> Result<String> { t.find_column(&[n]).ok_or_else(|| t.missing_column(n, "")) };
+    let col = |n: &str| t.require_column(&[n], "");
     let text = |n: &str| -> Result<Vec<String>> { t.text_values(&col(n)?) };
     let positive = |n: &str| -> Result<Vec<f64>> {
         let v = t.f64_column(&col(n)?)?;
