@@ -215,12 +215,15 @@ pub struct MicrogridConfig {
     pub solar: SolarConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub battery: Option<BatteryConfig>,
-    /// `self_consumption` (default) or `carbon_threshold`.
+    /// `self_consumption` (default), `carbon_threshold` or `price_threshold`.
     #[serde(default)]
     pub dispatch: DispatchConfig,
     /// The grid intensity, gCO2e/kWh, at or above which `carbon_threshold` discharges the battery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_threshold_g_per_kwh: Option<f64>,
+    /// The grid price, USD/kWh, at or above which `price_threshold` discharges the battery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_threshold_usd_per_kwh: Option<f64>,
     /// Whether surplus solar is exported to the grid (true, default) or curtailed.
     #[serde(default = "yes")]
     pub export: bool,
@@ -300,6 +303,9 @@ pub enum DispatchConfig {
     /// The battery discharges only at or above `carbon_threshold_g_per_kwh` and charges from the grid
     /// below it.
     CarbonThreshold,
+    /// The battery discharges only in hours whose grid price is at or above
+    /// `price_threshold_usd_per_kwh` and charges from the grid below it.
+    PriceThreshold,
 }
 
 /// The `slo` section: upper bounds on one request's latencies, in seconds; at least one is given.

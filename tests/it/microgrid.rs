@@ -138,3 +138,95 @@ fn carbon_threshold_dispatch_discharges_only_in_dirty_hours_and_charges_from_the
         "{clean} clean and {dirty} dirty hours"
     );
 }
+
+/// Reads `microgrid.csv` of a run folder: its header and its rows, each cell a number (the time
+/// column, `hour_start_utc`, kept as text in `times`).
+fn hours(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>, Vec<String>) {
+    let t = std::fs::read_to_string(dir.join("microgrid.csv")).unwrap();
+    let mut lines = t.lines();
+    let head: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let (mut rows, mut times) = (Vec::new(), Vec::new());
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        times.push(cells[1].to_string());
+        rows.push(
+            cells
+                .iter()
+                .map(|c| c.parse().unwrap_or(f64::NAN))
+                .collect(),
+        );
+    }
+    (head, rows, times)
+}
+
+#[test]
+fn price_threshold_dispatch_discharges_only_in_expensive_hours_and_charges_in_cheap_ones() {
+    // Sydney (AWS ap-southeast-2, AEMO's hourly NSW wholesale price of 2024) from 05:00 UTC on
+    // 2024-06-15 for 12 hours: 0.09 and 0.15 USD/kWh until 07:00, 0.20-0.27 through the evening
+    // peak (07:00-11:59, 17:00-21:59 in Sydney), then below 0.20 again. The requests keep both GPUs
+    // busy until about 09:10. Threshold 0.20 USD/kWh.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("price");
+    let s = run(
+        &dir,
+        &[
+            "region=aws-ap-southeast-2",
+            "microgrid.solar.site=Sydney",
+            "energy.start_time=2024-06-15T05:00:00Z",
+            "energy.min_span_s=43200",
+            "microgrid.dispatch=price_threshold",
+            "microgrid.price_threshold_usd_per_kwh=0.2",
+        ],
+    );
+    let (head, rows, times) = hours(&dir);
+    let at = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (price, dis, gc, imp, load) = (
+        at("price_usd_per_kwh"),
+        at("battery_discharge_kwh"),
+        at("grid_charge_kwh"),
+        at("grid_import_kwh"),
+        at("load_kwh"),
+    );
+    // Twelve hours; a span ending on the hour may close the table with an empty hour.
+    assert!(
+        rows.len() >= 12 && rows[12..].iter().all(|r| r[load] == 0.0),
+        "{rows:?}"
+    );
+    // The price of each hour is the series' own.
+    let series =
+        std::fs::read_to_string(root().join("regions/hourly/AU-NSW_price_2024.csv")).unwrap();
+    let (mut dear, mut discharged, mut charged, mut energy_cost) = (0, 0.0, 0.0, 0.0);
+    for (r, t) in rows.iter().zip(&times) {
+        let line = series.lines().find(|l| l.starts_with(t.as_str())).unwrap();
+        let p: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert_eq!(r[price], p, "{t}");
+        let served = r[at("solar_used_kwh")] + r[dis] + r[imp] - r[gc];
+        assert!((served - r[load]).abs() < 1e-9, "{t}: {r:?}");
+        if p < 0.2 {
+            assert_eq!(r[dis], 0.0, "{t}: discharged at {p} USD/kWh");
+            charged += r[gc];
+        } else {
+            assert_eq!(r[gc], 0.0, "{t}: charged from the grid at {p} USD/kWh");
+            dear += 1;
+            discharged += r[dis];
+        }
+        energy_cost += r[imp] * p;
+    }
+    assert_eq!(dear, 5, "07:00 to 11:00 are at or above 0.20 USD/kWh");
+    // The battery (1.5 kWh stored at the start, 0.3 its floor, 2.7 its ceiling) fills from the grid
+    // in the two cheap hours and gives what it holds above its floor in the dear evening.
+    assert!(charged > 0.5, "{charged} kWh charged from the grid");
+    assert!(discharged > 1.5, "{discharged} kWh discharged");
+    // Energy cost is charged on grid import at each hour's price.
+    let rental = s["regions"][0]["rental_cost_usd"].as_f64().unwrap();
+    let cost = s["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - rental - energy_cost).abs() < 1e-9 * cost,
+        "{cost} vs {rental} + {energy_cost}"
+    );
+}
