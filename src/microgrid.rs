@@ -6,7 +6,8 @@
 //! and inverter efficiency, a battery (capacity, state-of-charge bounds, power limits, round-trip
 //! efficiency, self-discharge), a dispatch policy, and the grid's carbon intensity and price per hour.
 //! Output: one [`Step`] per hour (every flow in kWh and the state of charge) and their totals; carbon
-//! is charged on grid import only. It may not run a simulation, read a config or write a file: the
+//! is charged on grid import only (the array's and the battery's embodied carbon are charged by
+//! [`crate::accounting::amortised_embodied_g`], as the GPUs' are). It may not run a simulation, read a config or write a file: the
 //! solar series is parsed from text given to it ([`SolarSeries::parse`]).
 //!
 //! Each hour, with `L` the load and `S` the solar energy after the inverter:

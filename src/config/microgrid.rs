@@ -41,7 +41,19 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
         s.inverter_efficiency > 0.0 && s.inverter_efficiency <= 1.0,
         "must be in (0, 1]",
     )?;
+    check_embodied(
+        path,
+        "solar",
+        ("embodied_kg_per_kwp", s.embodied_kg_per_kwp),
+        s.lifetime_years,
+    )?;
     if let Some(b) = &m.battery {
+        check_embodied(
+            path,
+            "battery",
+            ("embodied_kg_per_kwh", b.embodied_kg_per_kwh),
+            b.lifetime_years,
+        )?;
         check(
             "battery.capacity_kwh",
             b.capacity_kwh,
@@ -151,4 +163,36 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
         }
     }
     Ok(Some(m.clone()))
+}
+
+/// Checks a part's embodied carbon (`kg`: its field name and value, kgCO2e per unit of size) and
+/// the lifetime it is amortised over, when given: the carbon from 0 to 100,000 kg per unit, the
+/// lifetime from 0 (excluded) to 100 years.
+fn check_embodied(
+    path: &Path,
+    part: &str,
+    (field, kg): (&str, Option<f64>),
+    lifetime_years: Option<f64>,
+) -> Result<()> {
+    if let Some(v) = kg {
+        if !(v.is_finite() && (0.0..=1e5).contains(&v)) {
+            return Err(Error::invalid(
+                path,
+                format!("microgrid.{part}.{field}"),
+                v,
+                "must be a number of kgCO2e from 0 to 100,000",
+            ));
+        }
+    }
+    if let Some(v) = lifetime_years {
+        if !(v.is_finite() && v > 0.0 && v <= 100.0) {
+            return Err(Error::invalid(
+                path,
+                format!("microgrid.{part}.lifetime_years"),
+                v,
+                "must be a number of years above 0 (at most 100)",
+            ));
+        }
+    }
+    Ok(())
 }

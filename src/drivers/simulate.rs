@@ -769,8 +769,9 @@ fn check_microgrid_price(s: &Scenario, regions: &[accounting::Region]) -> Result
 
 /// Dispatches the run's facility energy, hour by hour, over the config's solar array and battery in
 /// the headline region ([`crate::microgrid`]), and charges carbon and energy cost on grid import
-/// only: fills the summary's microgrid figures and replaces its headline carbon and cost. Returns the
-/// hours.
+/// only: fills the summary's microgrid figures and replaces its headline carbon and cost, and adds
+/// the array's and the battery's embodied carbon over the span to the headline embodied carbon (as
+/// the GPUs' is). Returns the hours.
 fn apply_microgrid(
     s: &Scenario,
     m: &config::raw::MicrogridConfig,
@@ -853,6 +854,33 @@ fn apply_microgrid(
     e.grid_export_kwh = Some(sum(|h| h.grid_export_kwh));
     e.solar_curtailed_kwh = Some(sum(|h| h.curtailed_kwh));
     e.carbon_without_microgrid_g = e.carbon_g;
+    // Embodied carbon of the array and the battery over the span, amortised as the GPUs' is.
+    use config::raw::{
+        BATTERY_EMBODIED_KG_PER_KWH, BATTERY_LIFETIME_YEARS, SOLAR_EMBODIED_KG_PER_KWP,
+        SOLAR_LIFETIME_YEARS,
+    };
+    let span_h = totals.span_s / 3600.0;
+    let solar_g = accounting::amortised_embodied_g(
+        m.solar
+            .embodied_kg_per_kwp
+            .unwrap_or(SOLAR_EMBODIED_KG_PER_KWP),
+        m.solar.peak_kw,
+        m.solar.lifetime_years.unwrap_or(SOLAR_LIFETIME_YEARS),
+        span_h,
+    );
+    let battery_g = m.battery.map(|b| {
+        accounting::amortised_embodied_g(
+            b.embodied_kg_per_kwh.unwrap_or(BATTERY_EMBODIED_KG_PER_KWH),
+            b.capacity_kwh,
+            b.lifetime_years.unwrap_or(BATTERY_LIFETIME_YEARS),
+            span_h,
+        )
+    });
+    e.solar_embodied_carbon_g = Some(solar_g);
+    e.battery_embodied_carbon_g = battery_g;
+    e.embodied_carbon_g = e
+        .embodied_carbon_g
+        .map(|g| g + solar_g + battery_g.unwrap_or(0.0));
     e.carbon_g = Some(carbon);
     e.carbon_g_per_1k_tokens =
         (stats.output_tokens > 0).then(|| carbon / stats.output_tokens as f64 * 1000.0);

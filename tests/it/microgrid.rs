@@ -165,6 +165,52 @@ fn hours(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>, Vec<String>) {
 }
 
 #[test]
+fn the_array_and_the_battery_carry_their_embodied_carbon_over_the_span() {
+    // 12 hours of energy (the requests end after about 4.2 hours): the span is exactly 12 h.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = run(&tmp.path().join("d"), &["energy.min_span_s=43200"]);
+    let f = |k: &str| s[k].as_f64().unwrap_or_else(|| panic!("{k}: {}", s[k]));
+    // Defaults: 810 kgCO2e/kWp over 30 years for the 1.2 kWp array, 106 kgCO2e/kWh over 15 years
+    // for the 3 kWh battery, each charged for 12 of its hours.
+    let solar: f64 = 810.0 * 1.2 * 1000.0 * 12.0 / (30.0 * 8760.0);
+    let battery: f64 = 106.0 * 3.0 * 1000.0 * 12.0 / (15.0 * 8760.0);
+    assert!((solar - 44.3836).abs() < 1e-4 && (battery - 29.0411).abs() < 1e-4);
+    assert!((f("solar_embodied_carbon_g") - solar).abs() < 1e-9, "{s}");
+    assert!(
+        (f("battery_embodied_carbon_g") - battery).abs() < 1e-9,
+        "{s}"
+    );
+    // Two A100s at 150 kgCO2e over 5 years: 82.19 g; the headline embodied carbon adds the
+    // microgrid's, the per-region figure (all-grid, no microgrid) does not.
+    let gpus = 150.0 * 2.0 * 1000.0 * 12.0 / (5.0 * 8760.0);
+    let region = s["regions"][0]["embodied_carbon_g"].as_f64().unwrap();
+    assert!((region - gpus).abs() < 1e-9, "{region}");
+    assert!((f("embodied_carbon_g") - (gpus + solar + battery)).abs() < 1e-9);
+    // Configured figures replace the defaults; without a battery it has none.
+    let s = run(
+        &tmp.path().join("set"),
+        &[
+            "energy.min_span_s=43200",
+            "microgrid.solar.embodied_kg_per_kwp=1000",
+            "microgrid.solar.lifetime_years=25",
+            "microgrid.battery=null",
+        ],
+    );
+    let set: f64 = 1000.0 * 1.2 * 1000.0 * 12.0 / (25.0 * 8760.0);
+    assert!((s["solar_embodied_carbon_g"].as_f64().unwrap() - set).abs() < 1e-9);
+    assert!((set - 65.7534).abs() < 1e-4);
+    assert_eq!(s["battery_embodied_carbon_g"], serde_json::Value::Null);
+    assert!((s["embodied_carbon_g"].as_f64().unwrap() - (gpus + set)).abs() < 1e-9);
+    // Without a microgrid: no microgrid embodied carbon, the GPUs' alone.
+    let s = run(
+        &tmp.path().join("none"),
+        &["energy.min_span_s=43200", "microgrid=null"],
+    );
+    assert_eq!(s["solar_embodied_carbon_g"], serde_json::Value::Null);
+    assert!((s["embodied_carbon_g"].as_f64().unwrap() - gpus).abs() < 1e-9);
+}
+
+#[test]
 fn price_threshold_dispatch_discharges_only_in_expensive_hours_and_charges_in_cheap_ones() {
     // Sydney (AWS ap-southeast-2, AEMO's hourly NSW wholesale price of 2024) from 05:00 UTC on
     // 2024-06-15 for 12 hours: 0.09 and 0.15 USD/kWh until 07:00, 0.20-0.27 through the evening
