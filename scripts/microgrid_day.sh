@@ -2,7 +2,8 @@
 # The day of docs/microgrid.md: experiments/microgrid-day.yaml (two A100s, 24 hours, AWS us-west-1
 # with CAISO's hourly intensity, 1.2 kW of San Francisco solar, a 3 kWh battery) with and without the
 # solar and battery, a carbon-threshold dispatch beside them; prints one table row each and copies the
-# microgrid figure to docs/img/microgrid_day.png.
+# microgrid figure to docs/img/microgrid_day.png. Then the same day in Sydney (AWS ap-southeast-2,
+# AEMO's hourly NSW wholesale price), self-consumption against a price-threshold dispatch.
 # Usage: scripts/microgrid_day.sh   (from anywhere; builds the release binary first)
 set -euo pipefail
 # shellcheck source=scripts/study_env.sh
@@ -26,3 +27,25 @@ row "solar only" --set microgrid.battery=null
 row "solar + battery, self-consumption"
 row "solar + battery, carbon threshold 100 g/kWh" --set microgrid.dispatch=carbon_threshold --set microgrid.carbon_threshold_g_per_kwh=100
 cp "$out/solar + battery, self-consumption/microgrid.png" docs/img/microgrid_day.png
+echo
+echo "| Sydney | solar kWh (used) | battery to load kWh | grid import kWh | export kWh | carbon gCO2e | grid electricity USD | array + battery embodied gCO2e |"
+echo "|---|---|---|---|---|---|---|---|"
+sydney() {
+  local name=$1; shift
+  "$bin" simulate -c experiments/microgrid-day.yaml -o "$out/$name" --force -q --no-trace \
+    --set region=aws-ap-southeast-2 --set microgrid.solar.site=Sydney "$@" 2>/dev/null
+  python3 - "$out/$name/summary.json" "$name" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+f = lambda k, d=2: "-" if s.get(k) is None else f"{s[k]:.{d}f}"
+solar = "-" if s.get("solar_energy_kwh") is None else f"{s['solar_energy_kwh']:.2f} ({s['solar_used_kwh']:.2f})"
+energy = s["cost_usd"] - s["regions"][0]["rental_cost_usd"]
+emb = "-" if s.get("solar_embodied_carbon_g") is None else \
+    f"{s['solar_embodied_carbon_g'] + (s.get('battery_embodied_carbon_g') or 0):.1f}"
+print(f"| {sys.argv[2]} | {solar} | {f('battery_discharge_kwh')} | {f('grid_import_kwh')} | "
+      f"{f('grid_export_kwh')} | {f('carbon_g', 0)} | {energy:.3f} | {emb} |")
+PY
+}
+sydney "grid only" --set microgrid=null
+sydney "solar + battery, self-consumption"
+sydney "solar + battery, price threshold 0.20 USD/kWh" --set microgrid.dispatch=price_threshold --set microgrid.price_threshold_usd_per_kwh=0.2

@@ -423,9 +423,12 @@ pub fn region_report(
             }
         };
         let g = match part.embodied {
-            Some(em) => {
-                Some(em.kgco2e_per_device * 1000.0 * gpu_hours / (em.lifetime_years * 8760.0))
-            }
+            Some(em) => Some(amortised_embodied_g(
+                em.kgco2e_per_device,
+                1.0,
+                em.lifetime_years,
+                gpu_hours,
+            )),
             None => {
                 notes.push(format!("no embodied-carbon factor for {}", device.name));
                 None
@@ -468,6 +471,13 @@ pub fn region_report(
     })
 }
 
+/// Embodied carbon of a part (a GPU, an array, a battery) of `size` units at `kg_per_unit` kgCO2e
+/// each, amortised evenly over `lifetime_years` and charged for `span_h` hours of use, grams CO2e:
+/// `kg_per_unit x size x 1000 x span_h / (lifetime_years x 8760)`.
+pub fn amortised_embodied_g(kg_per_unit: f64, size: f64, lifetime_years: f64, span_h: f64) -> f64 {
+    kg_per_unit * size * 1000.0 * span_h / (lifetime_years * 8760.0)
+}
+
 /// Seconds from the hour containing `start` to `start`.
 pub fn offset_in_hour_s(start: DateTime<Utc>) -> f64 {
     start.minute() as f64 * 60.0 + start.second() as f64 + start.nanosecond() as f64 / 1e9
@@ -483,5 +493,15 @@ mod tests {
         assert_eq!(split_stage_energy(40.0, 300.0, 100.0), (30.0, 10.0));
         assert_eq!(split_stage_energy(40.0, 0.0, 8.0), (0.0, 40.0));
         assert_eq!(split_stage_energy(40.0, 512.0, 0.0), (40.0, 0.0));
+    }
+
+    #[test]
+    fn embodied_carbon_is_amortised_over_the_lifetime_per_hour_of_use() {
+        // 1.2 kWp at 810 kg/kWp over 30 years, for a day: 972,000 g x 24 / 262,800 = 88.767 g.
+        let g = amortised_embodied_g(810.0, 1.2, 30.0, 24.0);
+        assert!((g - 972_000.0 * 24.0 / 262_800.0).abs() < 1e-9);
+        assert!((g - 88.767).abs() < 1e-3);
+        // A GPU's figure by the same rule: 150 kg over 5 years, for 1 hour.
+        assert!((amortised_embodied_g(150.0, 1.0, 5.0, 1.0) - 150_000.0 / 43_800.0).abs() < 1e-9);
     }
 }

@@ -431,6 +431,13 @@ pub struct EnergySummary {
     pub solar_curtailed_kwh: Option<f64>,
     #[serde(default)]
     pub carbon_without_microgrid_g: Option<f64>,
+    /// Embodied carbon of the microgrid's array and battery over the span, amortised over their
+    /// lifetimes as the GPUs' is, grams CO2e (null without a microgrid, the battery's without a
+    /// battery); with a microgrid both are part of `embodied_carbon_g`.
+    #[serde(default)]
+    pub solar_embodied_carbon_g: Option<f64>,
+    #[serde(default)]
+    pub battery_embodied_carbon_g: Option<f64>,
     /// `edge.battery`: the energy the pack delivers to the device (capacity x usable fraction x
     /// converter efficiency), Wh; the share of it the run drew (GPU and host energy over the span);
     /// and how long the pack lasts at the run's mean power (GPU and host), hours.
@@ -727,7 +734,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 87] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 89] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -801,6 +808,8 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 87] = columns![
     "grid_export_kwh" => |s| s.energy.grid_export_kwh,
     "solar_curtailed_kwh" => |s| s.energy.solar_curtailed_kwh,
     "carbon_without_microgrid_g" => |s| s.energy.carbon_without_microgrid_g,
+    "solar_embodied_carbon_g" => |s| s.energy.solar_embodied_carbon_g,
+    "battery_embodied_carbon_g" => |s| s.energy.battery_embodied_carbon_g,
     "battery_usable_wh" => |s| s.energy.battery_usable_wh,
     "battery_drain_fraction" => |s| s.energy.battery_drain_fraction,
     "battery_runtime_h" => |s| s.energy.battery_runtime_h,

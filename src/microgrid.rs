@@ -4,9 +4,10 @@
 //! [`crate::accounting::EnergyTotals::hourly_it_energy_j`]), a solar series (fraction of the array's
 //! peak output per 5-minute period, as Solcast via Vessim publishes it) with the array's peak power
 //! and inverter efficiency, a battery (capacity, state-of-charge bounds, power limits, round-trip
-//! efficiency, self-discharge), a dispatch policy, and the grid's carbon intensity per hour. Output:
-//! one [`Step`] per hour (every flow in kWh and the state of charge) and their totals; carbon is
-//! charged on grid import only. It may not run a simulation, read a config or write a file: the
+//! efficiency, self-discharge), a dispatch policy, and the grid's carbon intensity and price per hour.
+//! Output: one [`Step`] per hour (every flow in kWh and the state of charge) and their totals; carbon
+//! is charged on grid import only (the array's and the battery's embodied carbon are charged by
+//! [`crate::accounting::amortised_embodied_g`], as the GPUs' are). It may not run a simulation, read a config or write a file: the
 //! solar series is parsed from text given to it ([`SolarSeries::parse`]).
 //!
 //! Each hour, with `L` the load and `S` the solar energy after the inverter:
@@ -16,9 +17,9 @@
 //!    exported (or curtailed when export is off);
 //! 4. the remaining load is met by the battery within its discharge power and `min_soc` (always under
 //!    `self_consumption`; under `carbon_threshold` only in hours whose grid intensity is at or above the
-//!    threshold), then by grid import;
-//! 5. under `carbon_threshold`, in hours below the threshold the battery also charges from the grid
-//!    with the charge power the solar left.
+//!    threshold, under `price_threshold` only in hours whose grid price is), then by grid import;
+//! 5. under either threshold, in hours below it the battery also charges from the grid with the charge
+//!    power the solar left.
 //!
 //! Charging stores `sqrt(round_trip_efficiency)` of the energy taken; discharging delivers that share of
 //! the energy drawn, so a full cycle returns `round_trip_efficiency`. Every hour keeps
@@ -181,6 +182,11 @@ pub enum Dispatch {
     /// As self-consumption, but the battery discharges only in hours whose grid intensity is at or
     /// above the threshold, and charges from the grid in hours below it.
     CarbonThreshold { g_per_kwh: f64 },
+    /// As self-consumption, but the battery discharges only in hours whose grid price is at or above
+    /// the threshold, and charges from the grid in hours below it. Under a constant price every hour
+    /// is on the same side: at or above, the policy is self-consumption; below, the battery never
+    /// discharges and fills from the grid.
+    PriceThreshold { usd_per_kwh: f64 },
 }
 
 /// The microgrid: the array, the battery and the policy.
@@ -218,6 +224,8 @@ pub struct Step {
     pub carbon_intensity_g_per_kwh: f64,
     /// `grid_import_kwh x carbon_intensity_g_per_kwh`.
     pub carbon_g: f64,
+    /// The grid's price over the hour, USD/kWh (0 where none is known).
+    pub price_usd_per_kwh: f64,
 }
 
 impl Step {
@@ -236,17 +244,19 @@ impl Step {
 impl Microgrid {
     /// Dispatches hour by hour: `load_kwh[h]` facility energy of hour `h`, `solar_fraction[h]` the
     /// array's mean fraction of peak over it, `intensity[h]` the grid's carbon intensity, gCO2e/kWh,
-    /// with every hour whole. The three have the same length.
+    /// `price[h]` its price, USD/kWh, with every hour whole. The four have the same length.
     pub fn dispatch(
         &self,
         load_kwh: &[f64],
         solar_fraction: &[f64],
         intensity: &[f64],
+        price: &[f64],
     ) -> Vec<Step> {
         self.dispatch_spans(
             load_kwh,
             solar_fraction,
             intensity,
+            price,
             &vec![1.0; load_kwh.len()],
         )
     }
@@ -259,15 +269,17 @@ impl Microgrid {
         load_kwh: &[f64],
         solar_fraction: &[f64],
         intensity: &[f64],
+        price: &[f64],
         hours: &[f64],
     ) -> Vec<Step> {
         let eta = self.battery.map_or(1.0, |b| b.round_trip_efficiency.sqrt());
         let mut soc = self.battery.map_or(0.0, |b| b.initial_soc * b.capacity_kwh);
         let mut out = Vec::with_capacity(load_kwh.len());
-        for (((&load, &frac), &ci), &dt) in load_kwh
+        for ((((&load, &frac), &ci), &usd), &dt) in load_kwh
             .iter()
             .zip(solar_fraction)
             .zip(intensity)
+            .zip(price)
             .zip(hours)
         {
             let solar = frac * self.peak_kw * self.inverter_efficiency * dt;
@@ -279,6 +291,7 @@ impl Microgrid {
                 solar_kwh: solar,
                 solar_used_kwh: solar_used,
                 carbon_intensity_g_per_kwh: ci,
+                price_usd_per_kwh: usd,
                 ..Step::default()
             };
             if let Some(b) = &self.battery {
@@ -292,6 +305,9 @@ impl Microgrid {
                 let (discharge, grid_charge) = match self.dispatch {
                     Dispatch::SelfConsumption => (true, false),
                     Dispatch::CarbonThreshold { g_per_kwh } => (ci >= g_per_kwh, ci < g_per_kwh),
+                    Dispatch::PriceThreshold { usd_per_kwh } => {
+                        (usd >= usd_per_kwh, usd < usd_per_kwh)
+                    }
                 };
                 if discharge {
                     s.battery_discharge_kwh = deficit
@@ -356,7 +372,7 @@ mod tests {
         // Hour 1: no sun, 6 kWh of load: the battery gives 4 (its discharge limit; 4 / 0.9 = 4.444
         // drawn), the grid 2. Stored: 7.7 - 4.444 = 3.256 kWh.
         let g = grid(Dispatch::SelfConsumption, true);
-        let s = g.dispatch(&[1.0, 6.0], &[0.5, 0.0], &[100.0, 300.0]);
+        let s = g.dispatch(&[1.0, 6.0], &[0.5, 0.0], &[100.0, 300.0], &[0.1, 0.1]);
         assert!((s[0].solar_kwh - 4.8).abs() < 1e-12);
         assert!((s[0].solar_used_kwh - 1.0).abs() < 1e-12);
         assert!((s[0].solar_charge_kwh - 3.0).abs() < 1e-12);
@@ -368,7 +384,7 @@ mod tests {
         assert!((s[1].soc_kwh - (7.7 - 4.0 / 0.9)).abs() < 1e-12);
         assert!((s[1].carbon_g - 600.0).abs() < 1e-9);
         // Without export the surplus is curtailed.
-        let s = grid(Dispatch::SelfConsumption, false).dispatch(&[1.0], &[0.5], &[100.0]);
+        let s = grid(Dispatch::SelfConsumption, false).dispatch(&[1.0], &[0.5], &[100.0], &[0.1]);
         assert!((s[0].curtailed_kwh - 0.8).abs() < 1e-12 && s[0].grid_export_kwh == 0.0);
     }
 
@@ -390,14 +406,19 @@ mod tests {
         let ci: Vec<f64> = (0..n)
             .map(|h| 200.0 + 150.0 * (h as f64 * 0.3).cos())
             .collect();
+        // Prices out of phase with the intensity, some of them negative (as wholesale prices can be).
+        let price: Vec<f64> = (0..n)
+            .map(|h| 0.1 + 0.15 * (h as f64 * 0.45).sin())
+            .collect();
         for dispatch in [
             Dispatch::SelfConsumption,
             Dispatch::CarbonThreshold { g_per_kwh: 250.0 },
+            Dispatch::PriceThreshold { usd_per_kwh: 0.12 },
         ] {
             for (export, sd) in [(true, 0.02), (false, 0.0), (true, 0.0)] {
                 let mut g = grid(dispatch, export);
                 g.battery.as_mut().unwrap().self_discharge_per_day = sd;
-                let steps = g.dispatch(&load, &sun, &ci);
+                let steps = g.dispatch(&load, &sun, &ci, &price);
                 let b = g.battery.unwrap();
                 let eta = b.round_trip_efficiency.sqrt();
                 let mut soc = b.initial_soc * b.capacity_kwh;
@@ -453,12 +474,19 @@ mod tests {
                     ] {
                         assert!(v >= 0.0, "{dispatch:?} hour {h}: {s:?}");
                     }
-                    if let Dispatch::CarbonThreshold { g_per_kwh } = dispatch {
-                        if s.carbon_intensity_g_per_kwh < g_per_kwh {
-                            assert_eq!(s.battery_discharge_kwh, 0.0);
-                        } else {
-                            assert_eq!(s.grid_charge_kwh, 0.0);
+                    let below = match dispatch {
+                        Dispatch::SelfConsumption => None,
+                        Dispatch::CarbonThreshold { g_per_kwh } => {
+                            Some(s.carbon_intensity_g_per_kwh < g_per_kwh)
                         }
+                        Dispatch::PriceThreshold { usd_per_kwh } => {
+                            Some(s.price_usd_per_kwh < usd_per_kwh)
+                        }
+                    };
+                    match below {
+                        Some(true) => assert_eq!(s.battery_discharge_kwh, 0.0),
+                        Some(false) => assert_eq!(s.grid_charge_kwh, 0.0),
+                        None => assert_eq!(s.grid_charge_kwh, 0.0),
                     }
                 }
             }
@@ -469,7 +497,7 @@ mod tests {
     fn a_partial_hour_gets_its_share_of_sun_and_of_the_battery_power() {
         // A quarter of an hour: solar 0.25 x 4.8 = 1.2 kWh, charge limited to 0.25 x 3 = 0.75 kWh.
         let g = grid(Dispatch::SelfConsumption, true);
-        let s = g.dispatch_spans(&[0.1], &[0.5], &[100.0], &[0.25]);
+        let s = g.dispatch_spans(&[0.1], &[0.5], &[100.0], &[0.1], &[0.25]);
         assert!((s[0].solar_kwh - 1.2).abs() < 1e-12);
         assert!((s[0].solar_charge_kwh - 0.75).abs() < 1e-12);
         assert!((s[0].grid_export_kwh - 0.35).abs() < 1e-12);
@@ -511,5 +539,49 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("5 minutes"), "{e}");
+    }
+
+    #[test]
+    fn price_threshold_charges_from_the_grid_when_cheap_and_discharges_when_dear() {
+        // No sun; threshold 0.20 USD/kWh. Hour 0 (0.05, cheap): no discharge, the grid charges 3 kWh
+        // (the charge limit; 2.7 stored), import 2 + 3 = 5, stored 7.7. Hour 1 (0.30): the battery gives
+        // 4 (its limit; 4 / 0.9 drawn), import 2. Hour 2 (0.20, at the threshold counts as dear): it
+        // gives the whole 1 kWh, import 0.
+        let g = grid(Dispatch::PriceThreshold { usd_per_kwh: 0.2 }, true);
+        let s = g.dispatch(
+            &[2.0, 6.0, 1.0],
+            &[0.0; 3],
+            &[100.0; 3],
+            &[0.05, 0.30, 0.20],
+        );
+        assert_eq!(s[0].battery_discharge_kwh, 0.0);
+        assert!((s[0].grid_charge_kwh - 3.0).abs() < 1e-12);
+        assert!((s[0].grid_import_kwh - 5.0).abs() < 1e-12);
+        assert!((s[0].soc_kwh - 7.7).abs() < 1e-12);
+        assert!((s[1].battery_discharge_kwh - 4.0).abs() < 1e-12);
+        assert_eq!(s[1].grid_charge_kwh, 0.0);
+        assert!((s[1].grid_import_kwh - 2.0).abs() < 1e-12);
+        assert!((s[1].soc_kwh - (7.7 - 4.0 / 0.9)).abs() < 1e-12);
+        assert!((s[2].battery_discharge_kwh - 1.0).abs() < 1e-12);
+        assert_eq!(s[2].grid_import_kwh, 0.0);
+        assert!((s[2].soc_kwh - (7.7 - 5.0 / 0.9)).abs() < 1e-12);
+        assert_eq!(s[1].price_usd_per_kwh, 0.30);
+    }
+
+    #[test]
+    fn under_a_constant_price_the_price_threshold_is_self_consumption_or_never_discharges() {
+        let load = [2.0, 6.0, 1.0, 3.0];
+        let sun = [0.5, 0.0, 0.3, 0.0];
+        let ci = [100.0; 4];
+        let price = [0.15; 4];
+        let own = grid(Dispatch::SelfConsumption, true).dispatch(&load, &sun, &ci, &price);
+        let at = grid(Dispatch::PriceThreshold { usd_per_kwh: 0.15 }, true)
+            .dispatch(&load, &sun, &ci, &price);
+        assert_eq!(own, at);
+        let above = grid(Dispatch::PriceThreshold { usd_per_kwh: 0.2 }, true)
+            .dispatch(&load, &sun, &ci, &price);
+        assert!(above.iter().all(|s| s.battery_discharge_kwh == 0.0));
+        // It fills to max_soc (9 kWh) from the sun and the grid, and holds it.
+        assert!((above[3].soc_kwh - 9.0).abs() < 1e-9, "{above:?}");
     }
 }

@@ -41,7 +41,19 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
         s.inverter_efficiency > 0.0 && s.inverter_efficiency <= 1.0,
         "must be in (0, 1]",
     )?;
+    check_embodied(
+        path,
+        "solar",
+        ("embodied_kg_per_kwp", s.embodied_kg_per_kwp),
+        s.lifetime_years,
+    )?;
     if let Some(b) = &m.battery {
+        check_embodied(
+            path,
+            "battery",
+            ("embodied_kg_per_kwh", b.embodied_kg_per_kwh),
+            b.lifetime_years,
+        )?;
         check(
             "battery.capacity_kwh",
             b.capacity_kwh,
@@ -95,40 +107,92 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
             "must be in [0, 1)",
         )?;
     }
-    match (m.dispatch, m.carbon_threshold_g_per_kwh) {
-        (DispatchConfig::SelfConsumption, Some(t)) => {
-            return Err(Error::invalid(
-                path,
-                "microgrid.carbon_threshold_g_per_kwh",
-                t,
-                "is used only with microgrid.dispatch: carbon_threshold",
-            ))
-        }
-        (DispatchConfig::CarbonThreshold, None) => {
-            return Err(Error::invalid(
-                path,
-                "microgrid.carbon_threshold_g_per_kwh",
-                "(absent)",
-                "is needed with microgrid.dispatch: carbon_threshold (gCO2e/kWh at or above which the battery discharges)",
-            ))
-        }
-        (DispatchConfig::CarbonThreshold, Some(t)) => {
-            check(
-                "carbon_threshold_g_per_kwh",
-                t,
-                (0.0..=1e5).contains(&t),
-                "must be a number of gCO2e/kWh from 0 to 100,000",
-            )?;
-            if m.battery.is_none() {
+    // Each threshold belongs to its own dispatch: given without it, or missing with it, is an error.
+    let thresholds = [
+        (
+            DispatchConfig::CarbonThreshold,
+            "carbon_threshold",
+            "carbon_threshold_g_per_kwh",
+            m.carbon_threshold_g_per_kwh,
+            "gCO2e/kWh at or above which the battery discharges",
+            (0.0, 1e5),
+            "must be a number of gCO2e/kWh from 0 to 100,000",
+            "high-carbon",
+        ),
+        (
+            DispatchConfig::PriceThreshold,
+            "price_threshold",
+            "price_threshold_usd_per_kwh",
+            m.price_threshold_usd_per_kwh,
+            "USD/kWh at or above which the battery discharges",
+            (-100.0, 100.0),
+            "must be a number of USD/kWh from -100 to 100 (wholesale prices can be negative)",
+            "expensive",
+        ),
+    ];
+    for (dispatch, name, field, value, meaning, (lo, hi), range, hours) in thresholds {
+        match (m.dispatch == dispatch, value) {
+            (false, Some(t)) => {
                 return Err(Error::invalid(
                     path,
-                    "microgrid.dispatch",
-                    "carbon_threshold",
-                    "needs a microgrid.battery to hold energy for high-carbon hours",
-                ));
+                    format!("microgrid.{field}"),
+                    t,
+                    format!("is used only with microgrid.dispatch: {name}"),
+                ))
             }
+            (true, None) => {
+                return Err(Error::invalid(
+                    path,
+                    format!("microgrid.{field}"),
+                    "(absent)",
+                    format!("is needed with microgrid.dispatch: {name} ({meaning})"),
+                ))
+            }
+            (true, Some(t)) => {
+                check(field, t, (lo..=hi).contains(&t), range)?;
+                if m.battery.is_none() {
+                    return Err(Error::invalid(
+                        path,
+                        "microgrid.dispatch",
+                        name,
+                        format!("needs a microgrid.battery to hold energy for {hours} hours"),
+                    ));
+                }
+            }
+            (false, None) => {}
         }
-        (DispatchConfig::SelfConsumption, None) => {}
     }
     Ok(Some(m.clone()))
+}
+
+/// Checks a part's embodied carbon (`kg`: its field name and value, kgCO2e per unit of size) and
+/// the lifetime it is amortised over, when given: the carbon from 0 to 100,000 kg per unit, the
+/// lifetime from 0 (excluded) to 100 years.
+fn check_embodied(
+    path: &Path,
+    part: &str,
+    (field, kg): (&str, Option<f64>),
+    lifetime_years: Option<f64>,
+) -> Result<()> {
+    if let Some(v) = kg {
+        if !(v.is_finite() && (0.0..=1e5).contains(&v)) {
+            return Err(Error::invalid(
+                path,
+                format!("microgrid.{part}.{field}"),
+                v,
+                "must be a number of kgCO2e from 0 to 100,000",
+            ));
+        }
+    }
+    if let Some(v) = lifetime_years {
+        if !(v.is_finite() && v > 0.0 && v <= 100.0) {
+            return Err(Error::invalid(
+                path,
+                format!("microgrid.{part}.lifetime_years"),
+                v,
+                "must be a number of years above 0 (at most 100)",
+            ));
+        }
+    }
+    Ok(())
 }

@@ -215,12 +215,15 @@ pub struct MicrogridConfig {
     pub solar: SolarConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub battery: Option<BatteryConfig>,
-    /// `self_consumption` (default) or `carbon_threshold`.
+    /// `self_consumption` (default), `carbon_threshold` or `price_threshold`.
     #[serde(default)]
     pub dispatch: DispatchConfig,
     /// The grid intensity, gCO2e/kWh, at or above which `carbon_threshold` discharges the battery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carbon_threshold_g_per_kwh: Option<f64>,
+    /// The grid price, USD/kWh, at or above which `price_threshold` discharges the battery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_threshold_usd_per_kwh: Option<f64>,
     /// Whether surplus solar is exported to the grid (true, default) or curtailed.
     #[serde(default = "yes")]
     pub export: bool,
@@ -245,7 +248,28 @@ pub struct SolarConfig {
     /// of day (UTC) picks the hour within it.
     #[serde(default)]
     pub day: u32,
+    /// Embodied (manufacturing) carbon of the array, kgCO2e per kW of peak power (default
+    /// [`SOLAR_EMBODIED_KG_PER_KWP`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embodied_kg_per_kwp: Option<f64>,
+    /// Years the array's embodied carbon is amortised over (default [`SOLAR_LIFETIME_YEARS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_years: Option<f64>,
 }
+
+/// Default embodied carbon of a PV array, kgCO2e per kWp: a glass-backsheet mono-Si module made in
+/// China (Müller et al. 2021; regions/PROVENANCE.md, section 11). Modules only: mounting, cabling
+/// and inverter are not included.
+pub const SOLAR_EMBODIED_KG_PER_KWP: f64 = 810.0;
+/// Default lifetime of a PV array, years (the harmonised system lifetime of Hsu et al. 2012).
+pub const SOLAR_LIFETIME_YEARS: f64 = 30.0;
+/// Default embodied carbon of a lithium-ion battery, kgCO2e per kWh of capacity: the upper end of
+/// IVL's 61-106 for NMC cells and packs (Emilsson and Dahllöf 2019; regions/PROVENANCE.md, section
+/// 11), the end that does not assume near fossil-free electricity in production.
+pub const BATTERY_EMBODIED_KG_PER_KWH: f64 = 106.0;
+/// Default lifetime of a stationary lithium-ion battery, years (NREL ReEDS: battery energy
+/// capacity retired or refurbished after 15 years).
+pub const BATTERY_LIFETIME_YEARS: f64 = 15.0;
 
 fn default_solar_file() -> PathBuf {
     PathBuf::from("regions/solar/solcast2022_global_actual.csv")
@@ -275,6 +299,13 @@ pub struct BatteryConfig {
     /// Share of the stored energy lost per day (default 0).
     #[serde(default)]
     pub self_discharge_per_day: f64,
+    /// Embodied (manufacturing) carbon, kgCO2e per kWh of capacity (default
+    /// [`BATTERY_EMBODIED_KG_PER_KWH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embodied_kg_per_kwh: Option<f64>,
+    /// Years the battery's embodied carbon is amortised over (default [`BATTERY_LIFETIME_YEARS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_years: Option<f64>,
 }
 
 fn default_min_soc() -> f64 {
@@ -300,6 +331,9 @@ pub enum DispatchConfig {
     /// The battery discharges only at or above `carbon_threshold_g_per_kwh` and charges from the grid
     /// below it.
     CarbonThreshold,
+    /// The battery discharges only in hours whose grid price is at or above
+    /// `price_threshold_usd_per_kwh` and charges from the grid below it.
+    PriceThreshold,
 }
 
 /// The `slo` section: upper bounds on one request's latencies, in seconds; at least one is given.

@@ -400,6 +400,7 @@ fn simulate_requests(
             microgrid::SolarSeries::parse(path, &text, &m.solar.site)
         })
         .transpose()?;
+    check_microgrid_price(&scenario, &regions)?;
     let start = scenario.energy.start_time;
     // Carbon-aware holding moves deferrable requests to their release times before the loop.
     let held;
@@ -741,10 +742,36 @@ fn hold_requests(
     Ok(planned)
 }
 
+/// `microgrid.dispatch: price_threshold` follows the headline region's price: an error before the
+/// simulation when the region has none (neither an hourly series nor a constant price).
+fn check_microgrid_price(s: &Scenario, regions: &[accounting::Region]) -> Result<()> {
+    let (Some(m), Some(region)) = (&s.microgrid, regions.first()) else {
+        return Ok(());
+    };
+    let f = &region.file;
+    if m.dispatch == config::raw::DispatchConfig::PriceThreshold
+        && region.hourly_price.is_none()
+        && f.electricity_price_usd_per_kwh.is_none()
+    {
+        return Err(Error::invalid(
+            &s.source,
+            "microgrid.dispatch",
+            "price_threshold",
+            format!(
+                "needs a grid price: region {} has neither an hourly_price series nor an \
+                 electricity_price_usd_per_kwh",
+                f.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Dispatches the run's facility energy, hour by hour, over the config's solar array and battery in
 /// the headline region ([`crate::microgrid`]), and charges carbon and energy cost on grid import
-/// only: fills the summary's microgrid figures and replaces its headline carbon and cost. Returns the
-/// hours.
+/// only: fills the summary's microgrid figures and replaces its headline carbon and cost, and adds
+/// the array's and the battery's embodied carbon over the span to the headline embodied carbon (as
+/// the GPUs' is). Returns the hours.
 fn apply_microgrid(
     s: &Scenario,
     m: &config::raw::MicrogridConfig,
@@ -781,6 +808,16 @@ fn apply_microgrid(
         (None, None) => None,
     };
     let fraction = solar_window(s, m, solar, n)?;
+    use config::raw::DispatchConfig;
+    let dispatch = match m.dispatch {
+        DispatchConfig::SelfConsumption => microgrid::Dispatch::SelfConsumption,
+        DispatchConfig::CarbonThreshold => microgrid::Dispatch::CarbonThreshold {
+            g_per_kwh: m.carbon_threshold_g_per_kwh.unwrap_or(0.0),
+        },
+        DispatchConfig::PriceThreshold => microgrid::Dispatch::PriceThreshold {
+            usd_per_kwh: m.price_threshold_usd_per_kwh.unwrap_or(0.0),
+        },
+    };
     let grid = microgrid::Microgrid {
         peak_kw: m.solar.peak_kw,
         inverter_efficiency: m.solar.inverter_efficiency,
@@ -794,12 +831,7 @@ fn apply_microgrid(
             round_trip_efficiency: b.round_trip_efficiency,
             self_discharge_per_day: b.self_discharge_per_day,
         }),
-        dispatch: match (m.dispatch, m.carbon_threshold_g_per_kwh) {
-            (config::raw::DispatchConfig::CarbonThreshold, Some(t)) => {
-                microgrid::Dispatch::CarbonThreshold { g_per_kwh: t }
-            }
-            _ => microgrid::Dispatch::SelfConsumption,
-        },
+        dispatch,
         export: m.export,
     };
     // The run's first and last hours may be partial: each hour's share of the run's span.
@@ -811,7 +843,8 @@ fn apply_microgrid(
             ((b.min(end) - a.max(offset)) / 3600.0).clamp(0.0, 1.0)
         })
         .collect();
-    let steps = grid.dispatch_spans(&load, fraction, &intensity, &spans);
+    let hourly_price = price.clone().unwrap_or_else(|| vec![0.0; n]);
+    let steps = grid.dispatch_spans(&load, fraction, &intensity, &hourly_price, &spans);
     let sum = |f: fn(&microgrid::Step) -> f64| steps.iter().map(f).sum::<f64>();
     let carbon = sum(|h| h.carbon_g);
     e.solar_energy_kwh = Some(sum(|h| h.solar_kwh));
@@ -821,6 +854,33 @@ fn apply_microgrid(
     e.grid_export_kwh = Some(sum(|h| h.grid_export_kwh));
     e.solar_curtailed_kwh = Some(sum(|h| h.curtailed_kwh));
     e.carbon_without_microgrid_g = e.carbon_g;
+    // Embodied carbon of the array and the battery over the span, amortised as the GPUs' is.
+    use config::raw::{
+        BATTERY_EMBODIED_KG_PER_KWH, BATTERY_LIFETIME_YEARS, SOLAR_EMBODIED_KG_PER_KWP,
+        SOLAR_LIFETIME_YEARS,
+    };
+    let span_h = totals.span_s / 3600.0;
+    let solar_g = accounting::amortised_embodied_g(
+        m.solar
+            .embodied_kg_per_kwp
+            .unwrap_or(SOLAR_EMBODIED_KG_PER_KWP),
+        m.solar.peak_kw,
+        m.solar.lifetime_years.unwrap_or(SOLAR_LIFETIME_YEARS),
+        span_h,
+    );
+    let battery_g = m.battery.map(|b| {
+        accounting::amortised_embodied_g(
+            b.embodied_kg_per_kwh.unwrap_or(BATTERY_EMBODIED_KG_PER_KWH),
+            b.capacity_kwh,
+            b.lifetime_years.unwrap_or(BATTERY_LIFETIME_YEARS),
+            span_h,
+        )
+    });
+    e.solar_embodied_carbon_g = Some(solar_g);
+    e.battery_embodied_carbon_g = battery_g;
+    e.embodied_carbon_g = e
+        .embodied_carbon_g
+        .map(|g| g + solar_g + battery_g.unwrap_or(0.0));
     e.carbon_g = Some(carbon);
     e.carbon_g_per_1k_tokens =
         (stats.output_tokens > 0).then(|| carbon / stats.output_tokens as f64 * 1000.0);
@@ -1262,13 +1322,15 @@ fn write_rest(
 }
 
 /// The microgrid's hours as CSV (docs/microgrid.md): each flow in kWh over the hour (= mean kW), the
-/// stored energy and state of charge at its end, the grid's intensity and the carbon of its import.
+/// stored energy and state of charge at its end, the grid's intensity and the carbon of its import;
+/// under `price_threshold` dispatch, the grid's price the dispatch followed as a last column.
 fn microgrid_csv(
     steps: &[microgrid::Step],
     start: chrono::DateTime<chrono::Utc>,
     m: Option<&config::raw::MicrogridConfig>,
 ) -> String {
     let capacity = m.and_then(|m| m.battery).map(|b| b.capacity_kwh);
+    let priced = m.is_some_and(|m| m.dispatch == config::raw::DispatchConfig::PriceThreshold);
     let first = start
         .date_naive()
         .and_hms_opt(chrono::Timelike::hour(&start), 0, 0)
@@ -1277,13 +1339,14 @@ fn microgrid_csv(
     let mut out = String::from(
         "hour,hour_start_utc,load_kwh,solar_kwh,solar_used_kwh,solar_charge_kwh,grid_charge_kwh,\
          battery_discharge_kwh,self_discharge_kwh,grid_import_kwh,grid_export_kwh,curtailed_kwh,\
-         soc_kwh,soc_fraction,carbon_intensity_g_per_kwh,carbon_g\n",
+         soc_kwh,soc_fraction,carbon_intensity_g_per_kwh,carbon_g",
     );
+    out.push_str(if priced { ",price_usd_per_kwh\n" } else { "\n" });
     for (h, x) in steps.iter().enumerate() {
         let at = first + chrono::Duration::hours(h as i64);
         let soc = capacity.map_or(String::new(), |c| format!("{}", x.soc_kwh / c));
         out.push_str(&format!(
-            "{h},{},{},{},{},{},{},{},{},{},{},{},{},{soc},{},{}\n",
+            "{h},{},{},{},{},{},{},{},{},{},{},{},{},{soc},{},{}",
             at.format("%Y-%m-%dT%H:%M:%SZ"),
             x.load_kwh,
             x.solar_kwh,
@@ -1299,6 +1362,10 @@ fn microgrid_csv(
             x.carbon_intensity_g_per_kwh,
             x.carbon_g
         ));
+        if priced {
+            out.push_str(&format!(",{}", x.price_usd_per_kwh));
+        }
+        out.push('\n');
     }
     out
 }

@@ -138,3 +138,141 @@ fn carbon_threshold_dispatch_discharges_only_in_dirty_hours_and_charges_from_the
         "{clean} clean and {dirty} dirty hours"
     );
 }
+
+/// Reads `microgrid.csv` of a run folder: its header and its rows, each cell a number (the time
+/// column, `hour_start_utc`, kept as text in `times`).
+fn hours(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>, Vec<String>) {
+    let t = std::fs::read_to_string(dir.join("microgrid.csv")).unwrap();
+    let mut lines = t.lines();
+    let head: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let (mut rows, mut times) = (Vec::new(), Vec::new());
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        times.push(cells[1].to_string());
+        rows.push(
+            cells
+                .iter()
+                .map(|c| c.parse().unwrap_or(f64::NAN))
+                .collect(),
+        );
+    }
+    (head, rows, times)
+}
+
+#[test]
+fn the_array_and_the_battery_carry_their_embodied_carbon_over_the_span() {
+    // 12 hours of energy (the requests end after about 4.2 hours): the span is exactly 12 h.
+    let tmp = tempfile::tempdir().unwrap();
+    let s = run(&tmp.path().join("d"), &["energy.min_span_s=43200"]);
+    let f = |k: &str| s[k].as_f64().unwrap_or_else(|| panic!("{k}: {}", s[k]));
+    // Defaults: 810 kgCO2e/kWp over 30 years for the 1.2 kWp array, 106 kgCO2e/kWh over 15 years
+    // for the 3 kWh battery, each charged for 12 of its hours.
+    let solar: f64 = 810.0 * 1.2 * 1000.0 * 12.0 / (30.0 * 8760.0);
+    let battery: f64 = 106.0 * 3.0 * 1000.0 * 12.0 / (15.0 * 8760.0);
+    assert!((solar - 44.3836).abs() < 1e-4 && (battery - 29.0411).abs() < 1e-4);
+    assert!((f("solar_embodied_carbon_g") - solar).abs() < 1e-9, "{s}");
+    assert!(
+        (f("battery_embodied_carbon_g") - battery).abs() < 1e-9,
+        "{s}"
+    );
+    // Two A100s at 150 kgCO2e over 5 years: 82.19 g; the headline embodied carbon adds the
+    // microgrid's, the per-region figure (all-grid, no microgrid) does not.
+    let gpus = 150.0 * 2.0 * 1000.0 * 12.0 / (5.0 * 8760.0);
+    let region = s["regions"][0]["embodied_carbon_g"].as_f64().unwrap();
+    assert!((region - gpus).abs() < 1e-9, "{region}");
+    assert!((f("embodied_carbon_g") - (gpus + solar + battery)).abs() < 1e-9);
+    // Configured figures replace the defaults; without a battery it has none.
+    let s = run(
+        &tmp.path().join("set"),
+        &[
+            "energy.min_span_s=43200",
+            "microgrid.solar.embodied_kg_per_kwp=1000",
+            "microgrid.solar.lifetime_years=25",
+            "microgrid.battery=null",
+        ],
+    );
+    let set: f64 = 1000.0 * 1.2 * 1000.0 * 12.0 / (25.0 * 8760.0);
+    assert!((s["solar_embodied_carbon_g"].as_f64().unwrap() - set).abs() < 1e-9);
+    assert!((set - 65.7534).abs() < 1e-4);
+    assert_eq!(s["battery_embodied_carbon_g"], serde_json::Value::Null);
+    assert!((s["embodied_carbon_g"].as_f64().unwrap() - (gpus + set)).abs() < 1e-9);
+    // Without a microgrid: no microgrid embodied carbon, the GPUs' alone.
+    let s = run(
+        &tmp.path().join("none"),
+        &["energy.min_span_s=43200", "microgrid=null"],
+    );
+    assert_eq!(s["solar_embodied_carbon_g"], serde_json::Value::Null);
+    assert!((s["embodied_carbon_g"].as_f64().unwrap() - gpus).abs() < 1e-9);
+}
+
+#[test]
+fn price_threshold_dispatch_discharges_only_in_expensive_hours_and_charges_in_cheap_ones() {
+    // Sydney (AWS ap-southeast-2, AEMO's hourly NSW wholesale price of 2024) from 05:00 UTC on
+    // 2024-06-15 for 12 hours: 0.09 and 0.15 USD/kWh until 07:00, 0.20-0.27 through the evening
+    // peak (07:00-11:59, 17:00-21:59 in Sydney), then below 0.20 again. The requests keep both GPUs
+    // busy until about 09:10. Threshold 0.20 USD/kWh.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("price");
+    let s = run(
+        &dir,
+        &[
+            "region=aws-ap-southeast-2",
+            "microgrid.solar.site=Sydney",
+            "energy.start_time=2024-06-15T05:00:00Z",
+            "energy.min_span_s=43200",
+            "microgrid.dispatch=price_threshold",
+            "microgrid.price_threshold_usd_per_kwh=0.2",
+        ],
+    );
+    let (head, rows, times) = hours(&dir);
+    let at = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (price, dis, gc, imp, load) = (
+        at("price_usd_per_kwh"),
+        at("battery_discharge_kwh"),
+        at("grid_charge_kwh"),
+        at("grid_import_kwh"),
+        at("load_kwh"),
+    );
+    // Twelve hours; a span ending on the hour may close the table with an empty hour.
+    assert!(
+        rows.len() >= 12 && rows[12..].iter().all(|r| r[load] == 0.0),
+        "{rows:?}"
+    );
+    // The price of each hour is the series' own.
+    let series =
+        std::fs::read_to_string(root().join("regions/hourly/AU-NSW_price_2024.csv")).unwrap();
+    let (mut dear, mut discharged, mut charged, mut energy_cost) = (0, 0.0, 0.0, 0.0);
+    for (r, t) in rows.iter().zip(&times) {
+        let line = series.lines().find(|l| l.starts_with(t.as_str())).unwrap();
+        let p: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert_eq!(r[price], p, "{t}");
+        let served = r[at("solar_used_kwh")] + r[dis] + r[imp] - r[gc];
+        assert!((served - r[load]).abs() < 1e-9, "{t}: {r:?}");
+        if p < 0.2 {
+            assert_eq!(r[dis], 0.0, "{t}: discharged at {p} USD/kWh");
+            charged += r[gc];
+        } else {
+            assert_eq!(r[gc], 0.0, "{t}: charged from the grid at {p} USD/kWh");
+            dear += 1;
+            discharged += r[dis];
+        }
+        energy_cost += r[imp] * p;
+    }
+    assert_eq!(dear, 5, "07:00 to 11:00 are at or above 0.20 USD/kWh");
+    // The battery (1.5 kWh stored at the start, 0.3 its floor, 2.7 its ceiling) fills from the grid
+    // in the two cheap hours and gives what it holds above its floor in the dear evening.
+    assert!(charged > 0.5, "{charged} kWh charged from the grid");
+    assert!(discharged > 1.5, "{discharged} kWh discharged");
+    // Energy cost is charged on grid import at each hour's price.
+    let rental = s["regions"][0]["rental_cost_usd"].as_f64().unwrap();
+    let cost = s["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - rental - energy_cost).abs() < 1e-9 * cost,
+        "{cost} vs {rental} + {energy_cost}"
+    );
+}
