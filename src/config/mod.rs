@@ -1773,12 +1773,15 @@ fn plan_memory(
 /// The KV-cache groups of a model with sliding-window layers under a paged cache that frees the
 /// blocks a window has passed (vLLM V1's hybrid manager: the vllm and sarathi policies), counted on
 /// the first pipeline stage. `None` (every layer holds every token, as before such managers) for a
-/// model without sliding layers, for Orca, FasterTransformer and LightLLM, and with prefix caching,
-/// whose blocks simwatt keys per block of all layers.
+/// model without sliding layers, for Orca, FasterTransformer and LightLLM, with prefix caching,
+/// whose blocks simwatt keys per block of all layers, and under disaggregation: vLLM turns the hybrid
+/// manager off for a KV connector that does not support it (`disable_hybrid_kv_cache_manager`), and
+/// the transfer then moves every layer's cache.
 fn kv_groups(raw: &RawConfig, model: &ModelSpec, block_size: u32) -> Option<KvGroups> {
     let w = model.sliding_window?;
     if !matches!(raw.scheduler.policy, Policy::Vllm | Policy::Sarathi)
         || raw.scheduler.enable_prefix_caching
+        || raw.hardware.prefill_replicas > 0
     {
         return None;
     }

@@ -545,3 +545,19 @@ fn sliding_window_layers_read_at_most_a_window_of_kv_cache() {
     );
     assert!(a.time_ns < b.time_ns);
 }
+
+/// Disaggregated serving keeps every layer's cache (the hybrid manager off, as vLLM turns it off for
+/// a KV connector without support for it): blocks of all 36 layers, whose transfer moves them all.
+#[test]
+fn kv_groups_are_off_under_disaggregation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = config(tmp.path(), GPT_OSS_120B, "h100");
+    let text = std::fs::read_to_string(&p).unwrap().replace(
+        "tensor_parallel: 1 }",
+        "tensor_parallel: 1, replicas: 2, prefill_replicas: 1, kv_link: infiniband_ndr }",
+    );
+    std::fs::write(&p, text).unwrap();
+    let s = resolve(&p).unwrap();
+    assert!(s.memory.kv_groups.is_none());
+    assert_eq!(s.memory.num_blocks, 5_651);
+}
