@@ -1,5 +1,7 @@
 //! KV-cache memory of a replica, in fixed-size blocks (paged attention) or single tokens, and the
 //! prefix cache that keeps blocks of shared prompt prefixes for reuse (vLLM's automatic prefix caching).
+//! For a model with sliding-window layers a unit may be a block of one KV-cache group, a sliding group
+//! holding only its window's blocks (vLLM V1's hybrid manager; [`KvCache::with_groups`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
