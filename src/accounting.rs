@@ -394,8 +394,12 @@ pub fn region_report(
             "constant",
         ),
     };
+    // The region's tariff (all-in: energy, delivery, taxes) prices the bill when it has one; an hourly
+    // series (a wholesale market price) prices it only where no tariff is known, and otherwise serves
+    // as a signal (price-threshold dispatch, holding for cheap hours).
     let energy_cost = match (&region.hourly_price, &f.electricity_price_usd_per_kwh) {
-        (Some(series), _) => {
+        (_, Some(p)) => Some(facility_kwh * p.value),
+        (Some(series), None) => {
             let w = series.window(start, n)?;
             Some(
                 e.hourly_it_energy_j
@@ -405,7 +409,6 @@ pub fn region_report(
                     .sum::<f64>(),
             )
         }
-        (None, Some(p)) => Some(facility_kwh * p.value),
         (None, None) => {
             notes.push(format!("no electricity price for {}", f.id));
             None

@@ -802,10 +802,16 @@ fn apply_microgrid(
         Some(series) => series.window(start, n)?.to_vec(),
         None => vec![f.carbon_intensity_g_per_kwh.value; n],
     };
+    // The hourly series (a market price) is the dispatch signal when there is one; the bill is the
+    // tariff's when the region has one (as in accounting::region_figures).
     let price: Option<Vec<f64>> = match (&region.hourly_price, &f.electricity_price_usd_per_kwh) {
         (Some(series), _) => Some(series.window(start, n)?.to_vec()),
         (None, Some(p)) => Some(vec![p.value; n]),
         (None, None) => None,
+    };
+    let bill_price: Option<Vec<f64>> = match &f.electricity_price_usd_per_kwh {
+        Some(p) => Some(vec![p.value; n]),
+        None => price.clone(),
     };
     let fraction = solar_window(s, m, solar, n)?;
     use config::raw::DispatchConfig;
@@ -885,7 +891,7 @@ fn apply_microgrid(
     e.carbon_g_per_1k_tokens =
         (stats.output_tokens > 0).then(|| carbon / stats.output_tokens as f64 * 1000.0);
     let head = e.regions.first();
-    let energy_cost = price.map(|p| {
+    let energy_cost = bill_price.map(|p| {
         steps
             .iter()
             .zip(p)
