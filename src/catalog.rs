@@ -103,6 +103,19 @@ impl SlidingWindow {
         self.pattern > 1 && (index + 1) % self.pattern != 0
     }
 
+    /// Query-key pairs a sliding layer's prefill computes for a chunk of `tokens` queries whose
+    /// causal pairs number `pairs`: at most a window per query. Exact for a chunk whose queries all
+    /// lie past the window or all within it, an upper bound for one that straddles it.
+    pub fn prefill_pairs(&self, pairs: u64, tokens: u32) -> u64 {
+        pairs.min(tokens as u64 * self.window as u64)
+    }
+
+    /// Most KV-cache tokens a sliding layer's decode attention reads for `decode_seqs` sequences: a
+    /// window each (exact when every sequence is past the window, an upper bound otherwise).
+    pub fn decode_cap(&self, decode_seqs: u32) -> u64 {
+        decode_seqs as u64 * self.window as u64
+    }
+
     /// Sliding layers among `layers` consecutive layers starting at `first`.
     pub fn sliding_in(&self, first: u32, layers: u32) -> u32 {
         (first..first.saturating_add(layers))

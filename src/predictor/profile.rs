@@ -999,9 +999,8 @@ impl ProfilePredictor {
             .filter(|_| sliding_layers > 0)
             .map(|w| {
                 let mut windowed = *s;
-                windowed.prefill_attn_pairs = s
-                    .prefill_attn_pairs
-                    .min(s.prefill_tokens as u64 * w.window as u64);
+                windowed.prefill_attn_pairs =
+                    w.prefill_pairs(s.prefill_attn_pairs, s.prefill_tokens);
                 SlidingAttention {
                     parts: self.tables.attention.parts(
                         &windowed,
@@ -1011,7 +1010,7 @@ impl ProfilePredictor {
                         self.roofline.precision().kv_bytes,
                     ),
                     layers: sliding_layers as f64,
-                    window_cap: s.decode_seqs as u64 * w.window as u64,
+                    window_cap: w.decode_cap(s.decode_seqs),
                 }
             });
         let all_reduce_ms = (self.tp > 1).then(|| {

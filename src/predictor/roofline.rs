@@ -193,14 +193,17 @@ impl Roofline {
                 let router = m.router_params() as f64;
                 let expert = m.expert_params() as f64 / tp;
                 let active = (e.experts_per_token + e.shared_experts) as f64;
-                let touched = if tokens > 0.0 {
-                    e.expected_distinct_experts(tokens) + e.shared_experts as f64
+                let distinct = if tokens > 0.0 {
+                    e.expected_distinct_experts(tokens)
                 } else {
                     0.0
                 };
-                if tokens > 0.0 {
-                    expert_read = e.expected_distinct_experts(tokens) * expert;
-                }
+                let touched = if tokens > 0.0 {
+                    distinct + e.shared_experts as f64
+                } else {
+                    0.0
+                };
+                expert_read = distinct * expert;
                 (
                     router + active * expert,
                     router + touched * expert,
@@ -320,11 +323,7 @@ impl Roofline {
         let hd = m.head_dim as f64;
         let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
         let pairs = match self.model.sliding_window.filter(|_| sliding) {
-            // At most `window` keys per query: exact for a chunk whose queries all lie past the
-            // window or all within it, an upper bound for one that straddles it.
-            Some(w) => s
-                .prefill_attn_pairs
-                .min(s.prefill_tokens as u64 * w.window as u64),
+            Some(w) => w.prefill_pairs(s.prefill_attn_pairs, s.prefill_tokens),
             None => s.prefill_attn_pairs,
         };
         let pre_flops = 4.0 * heads * hd * pairs as f64;
@@ -389,7 +388,7 @@ impl Roofline {
                 dense,
                 dense_sliding,
                 counts,
-                window_cap: s.decode_seqs as u64 * w.window as u64,
+                window_cap: w.decode_cap(s.decode_seqs),
             }
         } else if m.moe.is_some() {
             // This stage's MoE layers and dense layers (the model's first_dense_layers).
