@@ -337,13 +337,7 @@ impl Precision {
                 )),
             ),
         };
-        let dequant = if wf.native_to(used) {
-            0.0
-        } else if device.kind == "cpu" {
-            DEQUANT_FLOPS_PER_WEIGHT_CPU
-        } else {
-            DEQUANT_FLOPS_PER_WEIGHT_GPU
-        };
+        let dequant = dequant_flops(wf, used, device);
         let (weight_name_s, weight_bytes) = match w {
             Some(f) => (weight_name(f).to_string(), f.bits() / 8.0),
             None => (base.weights.clone(), base.weight_bytes),
@@ -373,40 +367,19 @@ impl Precision {
         })
     }
 
-    /// The same precision with the routed experts stored as `name` (a weight format), read into this
-    /// precision's arithmetic on `device`. `field` names the setting in errors (`precision.experts`,
-    /// or the catalog's `moe.expert_weights`).
-    pub fn with_experts(
-        mut self,
-        field: &'static str,
-        name: &str,
-        device: &DeviceSpec,
-    ) -> Result<Precision, BadName> {
-        let f = lookup(field, name, &WEIGHT_FORMATS)?;
+    /// The same precision with the routed experts stored as `f` (from [`weight_format`]), read into
+    /// this precision's arithmetic on `device`.
+    pub fn with_experts(mut self, f: WeightFormat, device: &DeviceSpec) -> Precision {
         let used = COMPUTE_FORMATS
             .iter()
             .find(|(n, _)| *n == self.compute_used)
             .map_or(ComputeFormat::Bf16, |(_, c)| *c);
-        let dequant = if f.native_to(used) {
-            0.0
-        } else if device.kind == "cpu" {
-            DEQUANT_FLOPS_PER_WEIGHT_CPU
-        } else {
-            DEQUANT_FLOPS_PER_WEIGHT_GPU
-        };
         self.experts = Some(ExpertPrecision {
             weights: weight_name(f).to_string(),
             weight_bytes: f.bits() / 8.0,
-            dequant_flops_per_weight: dequant,
+            dequant_flops_per_weight: dequant_flops(f, used, device),
         });
-        Ok(self)
-    }
-
-    /// Bytes per routed-expert weight: the experts' own format, else the other weights'.
-    pub fn expert_weight_bytes(&self) -> f64 {
-        self.experts
-            .as_ref()
-            .map_or(self.weight_bytes, |e| e.weight_bytes)
+        self
     }
 
     /// The peak that prices the linear layers, FLOP/s.
@@ -458,6 +431,23 @@ impl Precision {
     }
 }
 
+/// The weight format called `name` (case and `-`/`_` ignored); `field` names the setting in errors.
+pub fn weight_format(field: &'static str, name: &str) -> Result<WeightFormat, BadName> {
+    lookup(field, name, &WEIGHT_FORMATS)
+}
+
+/// Dequantisation FLOPs per weight of format `f` read into `used` arithmetic on `device`: none when
+/// the arithmetic reads it natively.
+fn dequant_flops(f: WeightFormat, used: ComputeFormat, device: &DeviceSpec) -> f64 {
+    if f.native_to(used) {
+        0.0
+    } else if device.kind == "cpu" {
+        DEQUANT_FLOPS_PER_WEIGHT_CPU
+    } else {
+        DEQUANT_FLOPS_PER_WEIGHT_GPU
+    }
+}
+
 fn weight_name(f: WeightFormat) -> &'static str {
     WEIGHT_FORMATS
         .iter()
@@ -493,22 +483,17 @@ mod tests {
     fn mxfp4_experts_dequantise_into_the_arithmetic_of_the_other_weights() {
         let c = Catalog::builtin().unwrap();
         let (_, h100) = c.device("h100").unwrap();
-        let p = Precision::from_catalog(2, h100)
-            .with_experts("precision.experts", "MXFP4", h100)
-            .unwrap();
+        let mxfp4 = weight_format("precision.experts", "MXFP4").unwrap();
+        let p = Precision::from_catalog(2, h100).with_experts(mxfp4, h100);
         let e = p.experts.as_ref().unwrap();
         assert_eq!((e.weights.as_str(), e.weight_bytes), ("mxfp4", 0.53125));
         assert_eq!(e.dequant_flops_per_weight, DEQUANT_FLOPS_PER_WEIGHT_GPU);
-        assert_eq!(p.expert_weight_bytes(), 0.53125);
         assert_eq!((p.weight_bytes, p.compute_used.as_str()), (2.0, "bf16"));
         // bf16 experts in bf16 arithmetic need no dequantisation.
-        let p = Precision::from_catalog(2, h100)
-            .with_experts("precision.experts", "bf16", h100)
-            .unwrap();
+        let bf16 = weight_format("precision.experts", "bf16").unwrap();
+        let p = Precision::from_catalog(2, h100).with_experts(bf16, h100);
         assert_eq!(p.experts.unwrap().dequant_flops_per_weight, 0.0);
-        let e = Precision::from_catalog(2, h100)
-            .with_experts("precision.experts", "fp4", h100)
-            .unwrap_err();
+        let e = weight_format("precision.experts", "fp4").unwrap_err();
         assert_eq!((e.0, e.1.as_str()), ("precision.experts", "fp4"));
         assert!(e.2.contains("mxfp4"), "{}", e.2);
     }

@@ -1520,28 +1520,29 @@ fn resolve_precision(
     model: &ModelSpec,
     device: &DeviceSpec,
 ) -> Result<crate::precision::Precision> {
-    let catalog_experts = model.moe.as_ref().and_then(|e| e.expert_weights.clone());
-    // A bad catalog name is the catalog's error, whatever the config says.
-    if let Some(name) = &catalog_experts {
-        crate::precision::Precision::from_catalog(model.dtype_bytes, device)
-            .with_experts("moe.expert_weights", name, device)
-            .map_err(|(_, value, message)| {
-                Error::invalid(
-                    Path::new(models_origin),
-                    format!("models.{model_name}.moe.expert_weights"),
-                    value,
-                    message,
-                )
-            })?;
-    }
+    // The catalog's expert format, checked once: a bad name is the catalog's error, whatever the
+    // config says.
+    let catalog_experts = match model.moe.as_ref().and_then(|e| e.expert_weights.as_deref()) {
+        Some(name) => Some(
+            crate::precision::weight_format("moe.expert_weights", name).map_err(
+                |(_, value, message)| {
+                    Error::invalid(
+                        Path::new(models_origin),
+                        format!("models.{model_name}.moe.expert_weights"),
+                        value,
+                        message,
+                    )
+                },
+            )?,
+        ),
+        None => None,
+    };
     let Some(pc) = raw.precision.as_mut() else {
         let p = crate::precision::Precision::from_catalog(model.dtype_bytes, device);
-        return match catalog_experts {
-            Some(name) => p
-                .with_experts("moe.expert_weights", &name, device)
-                .map_err(|(field, value, message)| Error::invalid(path, field, value, message)),
-            None => Ok(p),
-        };
+        return Ok(match catalog_experts {
+            Some(f) => p.with_experts(f, device),
+            None => p,
+        });
     };
     let p = crate::precision::Precision::resolve(
         pc.weights.as_deref(),
@@ -1562,10 +1563,14 @@ fn resolve_precision(
             ),
         ));
     }
-    let p = match pc.experts.clone().or(catalog_experts) {
-        Some(name) => p
-            .with_experts("precision.experts", &name, device)
-            .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?,
+    let configured = pc
+        .experts
+        .as_deref()
+        .map(|name| crate::precision::weight_format("precision.experts", name))
+        .transpose()
+        .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?;
+    let p = match configured.or(catalog_experts) {
+        Some(f) => p.with_experts(f, device),
         None => p,
     };
     // `catalog` (a catalog dtype other than 2 bytes) is no format name: left unset.
@@ -1611,37 +1616,28 @@ fn plan_memory(
     };
     // A mixture-of-experts model holds every expert (all its parameters), though a token passes
     // through only its top-k: the heaviest stage is the one with the most layer weights.
-    let stage_linear_params = if model.moe.is_some() {
+    // A mixture-of-experts stage's bytes: its routed experts at their own format's bytes when they
+    // have one (`precision.experts`), the rest at the weights'.
+    let stage_linear_bytes = if model.moe.is_some() {
         let per_stage = model.num_layers / hw.pipeline_stages;
         (0..hw.pipeline_stages)
             .map(|st| {
-                (st * per_stage..(st + 1) * per_stage)
+                let first = st * per_stage;
+                let all: u64 = (first..first + per_stage)
                     .map(|l| model.layer_params(l))
-                    .sum::<u64>()
+                    .sum();
+                match &precision.experts {
+                    Some(e) => {
+                        let experts = model.routed_expert_params_in(first, per_stage);
+                        (all - experts) as f64 * precision.weight_bytes
+                            + experts as f64 * e.weight_bytes
+                    }
+                    None => all as f64 * precision.weight_bytes,
+                }
             })
-            .max()
-            .unwrap_or(0) as f64
+            .fold(0.0, f64::max)
     } else {
-        layers_per_stage * model.linear_params_per_layer() as f64
-    };
-    let stage_linear_bytes = match &precision.experts {
-        // Routed experts in a format of their own: each stage's experts and other weights priced
-        // apart, the heaviest stage by bytes.
-        Some(e) => {
-            let per_stage = model.num_layers / hw.pipeline_stages;
-            (0..hw.pipeline_stages)
-                .map(|st| {
-                    let first = st * per_stage;
-                    let all: u64 = (first..first + per_stage)
-                        .map(|l| model.layer_params(l))
-                        .sum();
-                    let experts = model.routed_expert_params_in(first, per_stage);
-                    (all - experts) as f64 * precision.weight_bytes
-                        + experts as f64 * e.weight_bytes
-                })
-                .fold(0.0, f64::max)
-        }
-        None => stage_linear_params * precision.weight_bytes,
+        layers_per_stage * model.linear_params_per_layer() as f64 * precision.weight_bytes
     };
     let weight_bytes_per_gpu =
         (stage_linear_bytes + embed_on_heaviest * embed * precision.embedding_bytes) / tp;
