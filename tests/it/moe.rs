@@ -14,6 +14,11 @@ const QWEN_MOE: &str = "Qwen/Qwen3-30B-A3B";
 
 /// A small config of `model` on one `gpu`.
 fn config(dir: &std::path::Path, model: &str, gpu: &str) -> PathBuf {
+    config_with(dir, model, gpu, "")
+}
+
+/// [`config`] with `extra` YAML appended (a `precision` section).
+fn config_with(dir: &std::path::Path, model: &str, gpu: &str, extra: &str) -> PathBuf {
     write(
         dir,
         "c.yaml",
@@ -21,7 +26,7 @@ fn config(dir: &std::path::Path, model: &str, gpu: &str) -> PathBuf {
             "seed: 3\nmodel: {model}\nhardware: {{ gpu: {gpu}, tensor_parallel: 1 }}\n\
              scheduler: {{ policy: vllm, max_num_seqs: 32, max_num_batched_tokens: 2048, block_size: 16 }}\n\
              workload:\n  requests: 20\n  arrival: {{ type: poisson, rate: 4.0 }}\n  \
-             lengths: {{ type: uniform, prompt: [128, 512], output: [16, 32] }}\n"
+             lengths: {{ type: uniform, prompt: [128, 512], output: [16, 32] }}\n{extra}"
         ),
     )
 }
@@ -40,6 +45,13 @@ fn qwen_roofline() -> Roofline {
 fn qwen_roofline_tp(tp: u32) -> Roofline {
     let c = Catalog::builtin().unwrap();
     let (_, m) = c.model(QWEN_MOE).unwrap();
+    h100_roofline(m, tp)
+}
+
+/// `m` at its catalog precision over `tp` tensor-parallel H100s, no overheads, efficiencies 0.6 and
+/// 0.8.
+fn h100_roofline(m: &simwatt::catalog::ModelSpec, tp: u32) -> Roofline {
+    let c = Catalog::builtin().unwrap();
     let (name, d) = c.device("h100").unwrap();
     let prec = Precision::from_catalog(m.dtype_bytes, d);
     let p = RooflineParams {
@@ -468,15 +480,21 @@ fn gpt_oss_120b_fits_one_h100_with_mxfp4_experts_and_windowed_kv_groups() {
     assert_eq!(o.summary.requests_completed, 20);
 
     // Experts in bf16 do not fit.
-    let p = config(tmp.path(), GPT_OSS_120B, "h100");
-    let text = std::fs::read_to_string(&p).unwrap() + "precision: { experts: bf16 }\n";
-    std::fs::write(&p, text).unwrap();
+    let p = config_with(
+        tmp.path(),
+        GPT_OSS_120B,
+        "h100",
+        "precision: { experts: bf16 }\n",
+    );
     let e = resolve(&p).unwrap_err().to_string();
     assert!(e.contains("does not fit"), "{e}");
     // A dense model has no experts to store apart.
-    let p = config(tmp.path(), "Qwen/Qwen3-8B", "h100");
-    let text = std::fs::read_to_string(&p).unwrap() + "precision: { experts: mxfp4 }\n";
-    std::fs::write(&p, text).unwrap();
+    let p = config_with(
+        tmp.path(),
+        "Qwen/Qwen3-8B",
+        "h100",
+        "precision: { experts: mxfp4 }\n",
+    );
     let e = resolve(&p).unwrap_err().to_string();
     assert!(
         e.contains("precision.experts") && e.contains("dense"),
@@ -512,18 +530,10 @@ fn kv_groups_only_under_a_paged_cache_that_frees_the_window() {
 fn sliding_window_layers_read_at_most_a_window_of_kv_cache() {
     let c = Catalog::builtin().unwrap();
     let (_, m) = c.model(GPT_OSS_120B).unwrap();
-    let (name, d) = c.device("h100").unwrap();
-    let prec = Precision::from_catalog(m.dtype_bytes, d);
-    let p = RooflineParams {
-        compute_efficiency: 0.6,
-        memory_efficiency: 0.8,
-        layer_overhead_us: 0.0,
-        iteration_overhead_ms: 0.0,
-    };
-    let windowed = Roofline::new(m, name, d, &prec, 1, 1, p);
+    let windowed = h100_roofline(m, 1);
     let mut full_model = m.clone();
     full_model.sliding_window = None;
-    let full = Roofline::new(&full_model, name, d, &prec, 1, 1, p);
+    let full = h100_roofline(&full_model, 1);
     let step = |r: &Roofline, ctx: u32| {
         let mut s = BatchShape::default();
         for _ in 0..8 {
