@@ -29,6 +29,7 @@ pub mod plots;
 pub mod power;
 pub mod precision;
 pub mod predictor;
+pub mod pv;
 pub mod report;
 pub mod rng;
 pub mod runfolder;

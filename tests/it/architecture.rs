@@ -20,7 +20,7 @@ fn layer(module: &str) -> Option<u32> {
         "sim" => 4,
         "predictor" | "engine" => 5,
         "power" => 6,
-        "accounting" | "microgrid" => 7,
+        "accounting" | "microgrid" | "pv" => 7,
         "metrics" => 8,
         "output" | "measured" | "measure" | "runfolder" => 9,
         "report" | "plots" | "trace" => 10,

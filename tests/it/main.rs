@@ -25,6 +25,7 @@ mod power;
 mod precision;
 mod predictor_cache;
 mod prefix;
+mod pv;
 mod report;
 mod runs_anywhere;
 mod search;
