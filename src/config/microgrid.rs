@@ -4,7 +4,7 @@
 //! the same section, every number checked (the solar file itself is read by the driver, which hands it
 //! to [`crate::microgrid`]). It may not read files or run anything.
 
-use super::raw::{DispatchConfig, MicrogridConfig};
+use super::raw::{ArrayConfig, DispatchConfig, MicrogridConfig};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -21,13 +21,61 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
         }
     };
     let s = &m.solar;
-    if s.site.trim().is_empty() {
-        return Err(Error::invalid(
-            path,
-            "microgrid.solar.site",
-            "\"\"",
-            "names the column (site) of the solar file to use, e.g. San Francisco",
-        ));
+    let mut m = m.clone();
+    match (&s.file, &s.weather_file) {
+        (Some(file), Some(weather)) => {
+            return Err(Error::invalid(
+                path,
+                "microgrid.solar.weather_file",
+                weather.display(),
+                format!(
+                    "is given with microgrid.solar.file ({}): give either a series of an array's \
+                     output (file and site) or a weather file for the PV model (weather_file and \
+                     array), not both",
+                    file.display()
+                ),
+            ))
+        }
+        (Some(_), None) => {
+            if s.site.as_deref().is_none_or(|x| x.trim().is_empty()) {
+                return Err(Error::invalid(
+                    path,
+                    "microgrid.solar.site",
+                    format!("{:?}", s.site.as_deref().unwrap_or("")),
+                    "names the column (site) of the solar file to use, e.g. San Francisco",
+                ));
+            }
+            if s.array.is_some() {
+                return Err(Error::invalid(
+                    path,
+                    "microgrid.solar.array",
+                    "set",
+                    "is used only with microgrid.solar.weather_file: the solar file's series is \
+                     already an array's output",
+                ));
+            }
+        }
+        (None, _) => {
+            if let Some(site) = &s.site {
+                return Err(Error::invalid(
+                    path,
+                    "microgrid.solar.site",
+                    site,
+                    "is used only with microgrid.solar.file: the weather file is of one site",
+                ));
+            }
+            if s.day != 0 {
+                return Err(Error::invalid(
+                    path,
+                    "microgrid.solar.day",
+                    s.day,
+                    "is used only with microgrid.solar.file: with weather_file, the run's own \
+                     dates (energy.start_time) pick the weather's days",
+                ));
+            }
+            let a = m.solar.array.get_or_insert_with(Default::default);
+            check_array(path, a)?;
+        }
     }
     check(
         "solar.peak_kw",
@@ -162,7 +210,59 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
             (false, None) => {}
         }
     }
-    Ok(Some(m.clone()))
+    Ok(Some(m))
+}
+
+/// Checks `microgrid.solar.array`.
+fn check_array(path: &Path, a: &ArrayConfig) -> Result<()> {
+    let field = |f: &str| format!("microgrid.solar.array.{f}");
+    let ranged = |f: &str, v: f64, ok: bool, what: &str| {
+        if v.is_finite() && ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(path, field(f), v, what))
+        }
+    };
+    ranged(
+        "tilt_deg",
+        a.tilt_deg,
+        (0.0..=90.0).contains(&a.tilt_deg),
+        "must be a number of degrees from 0 (flat) to 90 (vertical)",
+    )?;
+    ranged(
+        "azimuth_deg",
+        a.azimuth_deg,
+        (0.0..360.0).contains(&a.azimuth_deg),
+        "must be a number of degrees clockwise from north, from 0 up to 360 (180: south)",
+    )?;
+    if let Some(al) = a.albedo {
+        ranged("albedo", al, (0.0..=1.0).contains(&al), "must be in [0, 1]")?;
+    }
+    ranged(
+        "temperature_coefficient_per_c",
+        a.temperature_coefficient_per_c,
+        (-0.02..=0.0).contains(&a.temperature_coefficient_per_c),
+        "must be a relative change per °C from -0.02 to 0 (e.g. -0.0035 for -0.35 %/°C)",
+    )?;
+    ranged(
+        "dc_losses",
+        a.dc_losses,
+        (0.0..1.0).contains(&a.dc_losses),
+        "must be a share in [0, 1) (e.g. 0.1408 for PVWatts' 14.08%)",
+    )?;
+    if crate::pv::SapmTemperature::mounting(&a.mounting).is_none() {
+        let names: Vec<&str> = crate::pv::SapmTemperature::MOUNTINGS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        return Err(Error::invalid(
+            path,
+            field("mounting"),
+            &a.mounting,
+            format!("is not a known mounting; known: {}", names.join(", ")),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a part's embodied carbon (`kg`: its field name and value, kgCO2e per unit of size) and

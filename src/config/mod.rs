@@ -381,6 +381,8 @@ impl Scenario {
         };
         let slo = slo::resolve(path, &raw)?;
         let microgrid = microgrid::resolve(path, raw.microgrid.as_ref())?;
+        // The PV array's defaults, written so that config.resolved.yaml shows them.
+        raw.microgrid.clone_from(&microgrid);
         let carbon_aware = carbon_aware::resolve(path, &raw)?;
         let edge = edge::resolve(path, raw.edge.as_ref())?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
@@ -606,7 +608,13 @@ fn anchor_paths(path: &Path, data: Option<&data::DataDir>, raw: &mut RawConfig) 
     }
     raw.regions_dir = a(&raw.regions_dir);
     if let Some(m) = &mut raw.microgrid {
-        m.solar.file = a(&m.solar.file);
+        let s = &mut m.solar;
+        if s.file.is_none() && s.weather_file.is_none() {
+            s.file = Some(raw::default_solar_file());
+        }
+        for p in [&mut s.file, &mut s.weather_file].into_iter().flatten() {
+            *p = a(p);
+        }
     }
     if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &mut raw.predictor {
         p.dir = a(&p.dir);

@@ -229,23 +229,35 @@ pub struct MicrogridConfig {
     pub export: bool,
 }
 
-/// `microgrid.solar`: a PV array whose output follows a measured series.
+/// `microgrid.solar`: a PV array whose output either follows a measured series of an array's output
+/// (`file` and `site`, Solcast via Vessim) or comes from a weather file through the PV model
+/// (`weather_file` and `array`, [`crate::pv`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SolarConfig {
     /// CSV of 5-minute fractions of peak output per site (`datetime` and one column per site), as
-    /// Solcast via Vessim publishes them; default the shipped `regions/solar/solcast2022_global_actual.csv`.
-    #[serde(default = "default_solar_file")]
-    pub file: PathBuf,
-    /// The column (site) to use, e.g. `San Francisco`.
-    pub site: String,
-    /// Peak (DC) power of the array, kW.
+    /// Solcast via Vessim publishes them; default, when there is no `weather_file`, the shipped
+    /// `regions/solar/solcast2022_global_actual.csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The column (site) of `file` to use, e.g. `San Francisco`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// An NREL TMY3 weather file (irradiance, temperature, wind) whose hours, by the run's dates in the
+    /// site's local standard time, drive the PV model; e.g. the shipped
+    /// `regions/solar/tmy3/724839TYA.CSV` (Sacramento).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weather_file: Option<PathBuf>,
+    /// The array the PV model prices (with `weather_file` only; defaults as [`ArrayConfig`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array: Option<ArrayConfig>,
+    /// Peak (DC, standard test conditions) power of the array, kW.
     pub peak_kw: f64,
     /// Share of the array's output the inverter delivers (default 0.96).
     #[serde(default = "default_inverter_efficiency")]
     pub inverter_efficiency: f64,
-    /// Which day of the series the run's first day replays (0: its first day); the run's start hour
-    /// of day (UTC) picks the hour within it.
+    /// Which day of `file` the run's first day replays (0: its first day); the run's start hour of
+    /// day (UTC) picks the hour within it. Not with `weather_file`, whose date is the run's.
     #[serde(default)]
     pub day: u32,
     /// Embodied (manufacturing) carbon of the array, kgCO2e per kW of peak power (default
@@ -255,6 +267,92 @@ pub struct SolarConfig {
     /// Years the array's embodied carbon is amortised over (default [`SOLAR_LIFETIME_YEARS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime_years: Option<f64>,
+}
+
+/// `microgrid.solar.array`: the fixed array of the PV model ([`crate::pv::Array`]). The defaults
+/// are PVWatts version 5's (Dobos 2014, NREL/TP-6A20-62641) where PVWatts has one: tilt 20°, facing
+/// south, the premium (monocrystalline) module's -0.35 %/°C, 14.08% DC losses, open-rack mounting
+/// and the glass cover's physical incidence loss; the sky model is Hay and Davies' (PVWatts uses
+/// Perez's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ArrayConfig {
+    /// Degrees from horizontal, 0 (flat) to 90 (vertical).
+    #[serde(default = "default_tilt")]
+    pub tilt_deg: f64,
+    /// Degrees clockwise from north that the array faces: 180 south (the default), 0 north (for a
+    /// site south of the equator), 90 east, 270 west.
+    #[serde(default = "default_array_azimuth")]
+    pub azimuth_deg: f64,
+    /// Ground albedo, 0 to 1; default the weather file's, hour by hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub albedo: Option<f64>,
+    /// Relative change of DC power per °C of cell temperature above 25 °C.
+    #[serde(default = "default_gamma")]
+    pub temperature_coefficient_per_c: f64,
+    /// Share of DC output lost before the inverter: soiling, shading, snow, mismatch, wiring,
+    /// connections, light-induced degradation, nameplate rating, age and availability.
+    #[serde(default = "default_dc_losses")]
+    pub dc_losses: f64,
+    /// Sandia cell-temperature mounting: `open_rack_glass_polymer` (default),
+    /// `open_rack_glass_glass`, `close_mount_glass_glass` or `insulated_back_glass_polymer`.
+    #[serde(default = "default_mounting")]
+    pub mounting: String,
+    /// `hay_davies` (default) or `isotropic`.
+    #[serde(default)]
+    pub sky_model: SkyModelConfig,
+    /// Beam light lost off the cover at oblique incidence: `physical` (default) or `none`.
+    #[serde(default)]
+    pub incidence_loss: IncidenceLossConfig,
+}
+
+impl Default for ArrayConfig {
+    fn default() -> Self {
+        ArrayConfig {
+            tilt_deg: default_tilt(),
+            azimuth_deg: default_array_azimuth(),
+            albedo: None,
+            temperature_coefficient_per_c: default_gamma(),
+            dc_losses: default_dc_losses(),
+            mounting: default_mounting(),
+            sky_model: SkyModelConfig::default(),
+            incidence_loss: IncidenceLossConfig::default(),
+        }
+    }
+}
+
+/// `microgrid.solar.array.sky_model`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SkyModelConfig {
+    #[default]
+    HayDavies,
+    Isotropic,
+}
+
+/// `microgrid.solar.array.incidence_loss`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidenceLossConfig {
+    #[default]
+    Physical,
+    None,
+}
+
+fn default_tilt() -> f64 {
+    20.0
+}
+fn default_array_azimuth() -> f64 {
+    180.0
+}
+fn default_gamma() -> f64 {
+    -0.0035
+}
+fn default_dc_losses() -> f64 {
+    0.1408
+}
+fn default_mounting() -> String {
+    "open_rack_glass_polymer".into()
 }
 
 /// Default embodied carbon of a PV array, kgCO2e per kWp: a glass-backsheet mono-Si module made in
@@ -271,7 +369,8 @@ pub const BATTERY_EMBODIED_KG_PER_KWH: f64 = 106.0;
 /// capacity retired or refurbished after 15 years).
 pub const BATTERY_LIFETIME_YEARS: f64 = 15.0;
 
-fn default_solar_file() -> PathBuf {
+/// The Solcast series a `microgrid.solar` without a `weather_file` reads.
+pub fn default_solar_file() -> PathBuf {
     PathBuf::from("regions/solar/solcast2022_global_actual.csv")
 }
 

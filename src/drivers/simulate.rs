@@ -394,11 +394,7 @@ fn simulate_requests(
     let solar = scenario
         .microgrid
         .as_ref()
-        .map(|m| {
-            let path = &m.solar.file;
-            let text = std::fs::read_to_string(path).map_err(|err| Error::io(path, err))?;
-            microgrid::SolarSeries::parse(path, &text, &m.solar.site)
-        })
+        .map(|m| read_solar(&m.solar))
         .transpose()?;
     check_microgrid_price(&scenario, &regions)?;
     let start = scenario.energy.start_time;
@@ -662,31 +658,113 @@ fn edge_figures(
     }
 }
 
-/// The solar series' fraction of peak output for the run's first `n` hours: the run's first hour
-/// replays the series' `microgrid.solar.day` at the run's UTC hour of day.
-fn solar_window<'a>(
+/// Where a microgrid's solar output comes from, read and checked before the simulation.
+enum Solar {
+    /// A series of an array's output (`microgrid.solar.file` and `site`).
+    Series(microgrid::SolarSeries),
+    /// A weather file through the PV model (`microgrid.solar.weather_file` and `array`).
+    Weather(crate::pv::Weather, crate::pv::Array),
+}
+
+/// Reads `microgrid.solar`'s file: the series of an array's output, or the weather file and the
+/// array the PV model prices (its albedo checked here when the file's is used, so that a bad value
+/// fails before the simulation).
+fn read_solar(c: &config::raw::SolarConfig) -> Result<Solar> {
+    use config::raw::{IncidenceLossConfig, SkyModelConfig};
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|err| Error::io(p, err));
+    if let Some(path) = &c.weather_file {
+        let weather = crate::pv::Weather::parse_tmy3(path, &read(path)?)?;
+        let a = c.array.clone().unwrap_or_default();
+        let array = crate::pv::Array {
+            tilt_deg: a.tilt_deg,
+            azimuth_deg: a.azimuth_deg,
+            albedo: a.albedo,
+            gamma_per_c: a.temperature_coefficient_per_c,
+            dc_losses: a.dc_losses,
+            temperature: crate::pv::SapmTemperature::mounting(&a.mounting)
+                .ok_or_else(|| Error::Internal(format!("unchecked mounting {}", a.mounting)))?,
+            sky: match a.sky_model {
+                SkyModelConfig::HayDavies => crate::pv::SkyModel::HayDavies,
+                SkyModelConfig::Isotropic => crate::pv::SkyModel::Isotropic,
+            },
+            incidence: match a.incidence_loss {
+                IncidenceLossConfig::Physical => crate::pv::IncidenceLoss::Physical,
+                IncidenceLossConfig::None => crate::pv::IncidenceLoss::None,
+            },
+        };
+        if array.albedo.is_none() {
+            if let Some((i, h)) = weather
+                .hours
+                .iter()
+                .enumerate()
+                .find(|(_, h)| !h.albedo.is_some_and(|a| (0.0..=1.0).contains(&a)))
+            {
+                return Err(Error::Column {
+                    path: path.clone(),
+                    column: "Alb (unitless)".into(),
+                    row: Some(i + 1),
+                    message: format!(
+                        "{} where an albedo from 0 to 1 is needed; set \
+                         microgrid.solar.array.albedo to use one of your own",
+                        h.albedo.map_or("missing".to_string(), |a| a.to_string())
+                    ),
+                });
+            }
+        }
+        return Ok(Solar::Weather(weather, array));
+    }
+    let path = c
+        .file
+        .as_ref()
+        .ok_or_else(|| Error::Internal("microgrid.solar without a file".into()))?;
+    let site = c.site.as_deref().unwrap_or_default();
+    Ok(Solar::Series(microgrid::SolarSeries::parse(
+        path,
+        &read(path)?,
+        site,
+    )?))
+}
+
+/// The array's output as a fraction of its peak for the run's first `n` hours. A series' first hour
+/// replays its `microgrid.solar.day` at the run's UTC hour of day; a weather file's hours are the
+/// run's own dates in the site's local standard time.
+fn solar_window(
     s: &Scenario,
     m: &config::raw::MicrogridConfig,
-    solar: &'a microgrid::SolarSeries,
+    solar: &Solar,
     n: usize,
-) -> Result<&'a [f64]> {
+) -> Result<Vec<f64>> {
+    let series = match solar {
+        Solar::Series(series) => series,
+        Solar::Weather(weather, array) => {
+            let start = s.energy.start_time;
+            let first = start
+                - chrono::Duration::seconds(accounting::offset_in_hour_s(start).round() as i64);
+            return Ok(array
+                .hours(weather, first, n)?
+                .iter()
+                .map(|h| h.fraction)
+                .collect());
+        }
+    };
     let hod = chrono::Timelike::hour(&s.energy.start_time);
-    let first = m.solar.day as usize * 24 + ((hod + 24 - solar.first_hour_of_day()) % 24) as usize;
-    solar.hourly_fraction.get(first..first + n).ok_or_else(|| {
-        Error::invalid(
+    let first = m.solar.day as usize * 24 + ((hod + 24 - series.first_hour_of_day()) % 24) as usize;
+    match series.hourly_fraction.get(first..first + n) {
+        Some(w) => Ok(w.to_vec()),
+        None => Err(Error::invalid(
             &s.source,
             "microgrid.solar.day",
             m.solar.day,
             format!(
                 "the run's {n} hour(s) from hour {hod} UTC of that day run past the solar series, \
                  which holds {} whole hours ({} days) from {} UTC ({})",
-                solar.hourly_fraction.len(),
-                solar.hourly_fraction.len() / 24,
-                solar.first_hour,
-                m.solar.file.display()
+                series.hourly_fraction.len(),
+                series.hourly_fraction.len() / 24,
+                series.first_hour,
+                m.solar.file.as_deref().unwrap_or(Path::new("")).display()
             ),
-        )
-    })
+        )),
+    }
 }
 
 /// Plans carbon-aware holding ([`workload::hold`]) of the deferrable requests of `specs` (in
@@ -698,7 +776,7 @@ fn hold_requests(
     c: &config::raw::CarbonAwareConfig,
     specs: &[workload::RequestSpec],
     regions: &[accounting::Region],
-    solar: Option<&microgrid::SolarSeries>,
+    solar: Option<&Solar>,
 ) -> Result<Vec<workload::RequestSpec>> {
     use config::raw::HoldSignal;
     let start = s.energy.start_time;
@@ -775,7 +853,7 @@ fn check_microgrid_price(s: &Scenario, regions: &[accounting::Region]) -> Result
 fn apply_microgrid(
     s: &Scenario,
     m: &config::raw::MicrogridConfig,
-    solar: &microgrid::SolarSeries,
+    solar: &Solar,
     regions: &[accounting::Region],
     totals: &accounting::EnergyTotals,
     stats: &RequestStats,
@@ -850,7 +928,7 @@ fn apply_microgrid(
         })
         .collect();
     let hourly_price = price.clone().unwrap_or_else(|| vec![0.0; n]);
-    let steps = grid.dispatch_spans(&load, fraction, &intensity, &hourly_price, &spans);
+    let steps = grid.dispatch_spans(&load, &fraction, &intensity, &hourly_price, &spans);
     let sum = |f: fn(&microgrid::Step) -> f64| steps.iter().map(f).sum::<f64>();
     let carbon = sum(|h| h.carbon_g);
     e.solar_energy_kwh = Some(sum(|h| h.solar_kwh));
@@ -1175,6 +1253,11 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, Origin)> {
     if s.energy.power_profile.is_some() {
         if let Some(e) = crate::config::region::embodied_origin(s.regions_dir()) {
             v.push(("embodied", e));
+        }
+    }
+    if let Some(m) = &s.microgrid {
+        for f in [&m.solar.file, &m.solar.weather_file].into_iter().flatten() {
+            v.push(("solar", Origin::File(f.clone())));
         }
     }
     if let PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) = &s.predictor {

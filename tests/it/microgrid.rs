@@ -276,3 +276,145 @@ fn price_threshold_dispatch_discharges_only_in_expensive_hours_and_charges_in_ch
         "{cost} vs {rental} + {energy_cost}"
     );
 }
+
+const SACRAMENTO: &str = "regions/solar/tmy3/724839TYA.CSV";
+
+/// The overrides that swap the Solcast series for the Sacramento TMY3 weather and the PV model, over
+/// 12 hours of energy from 16:00 UTC (08:00 to 20:00 PST; the requests end after about 4.2 hours).
+fn weather(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = vec![
+        "microgrid.solar.weather_file=regions/solar/tmy3/724839TYA.CSV",
+        "microgrid.solar.site=null",
+        "microgrid.solar.day=0",
+        "energy.min_span_s=43200",
+        "energy.start_time=2024-06-15T16:00:00Z",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn a_weather_file_drives_the_array_through_the_pv_model_hour_by_hour() {
+    use simwatt::pv::{Array, IncidenceLoss, SapmTemperature, SkyModel, Weather};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = run(&tmp.path().join("w"), &weather(&[]));
+    let (head, rows, times) = hours(&tmp.path().join("w"));
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    // The same hours from the library, with the defaults config.resolved.yaml shows.
+    let path = root().join(SACRAMENTO);
+    let w = Weather::parse_tmy3(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+    let array = Array {
+        tilt_deg: 20.0,
+        azimuth_deg: 180.0,
+        albedo: None,
+        gamma_per_c: -0.0035,
+        dc_losses: 0.1408,
+        temperature: SapmTemperature::mounting("open_rack_glass_polymer").unwrap(),
+        sky: SkyModel::HayDavies,
+        incidence: IncidenceLoss::Physical,
+    };
+    let first = times[0].parse().unwrap();
+    let want = array.hours(&w, first, rows.len()).unwrap();
+    // The run starts on the hour, so every hour but the last is whole: peak 1.2 kW x inverter 0.96.
+    let mut sunny = 0;
+    for (r, o) in rows.iter().zip(&want).take(rows.len() - 1) {
+        let kwh = r[col("solar_kwh")];
+        assert!((kwh - o.fraction * 1.2 * 0.96).abs() < 1e-12, "{r:?} {o:?}");
+        sunny += usize::from(kwh > 0.3);
+    }
+    // 16:00-04:00 UTC is 08:00-20:00 in Sacramento (PST), the sun up from about 04:45 to 19:30.
+    assert!(
+        rows.len() >= 12 && sunny >= 8,
+        "{} hours, {sunny} sunny",
+        rows.len()
+    );
+    let total: f64 = rows.iter().map(|r| r[col("solar_kwh")]).sum();
+    assert!((s["solar_energy_kwh"].as_f64().unwrap() - total).abs() < 1e-9);
+    let resolved = std::fs::read_to_string(tmp.path().join("w/config.resolved.yaml")).unwrap();
+    assert!(resolved.contains("sky_model: hay_davies") && resolved.contains("tilt_deg: 20.0"));
+}
+
+#[test]
+fn tilting_the_array_toward_the_winter_sun_gathers_more_of_it() {
+    // 15 December, 08:00-20:00 PST: the sun is low, about 28° at noon.
+    let tmp = tempfile::tempdir().unwrap();
+    let kwh = |name: &str, tilt: &'static str| {
+        let s = run(
+            &tmp.path().join(name),
+            &weather(&["energy.start_time=2024-12-15T16:00:00Z", tilt]),
+        );
+        s["solar_energy_kwh"].as_f64().unwrap()
+    };
+    let flat = kwh("flat", "microgrid.solar.array={tilt_deg: 0}");
+    let latitude = kwh("tilted", "microgrid.solar.array={tilt_deg: 38.7}");
+    let north = kwh(
+        "north",
+        "microgrid.solar.array={tilt_deg: 38.7, azimuth_deg: 0}",
+    );
+    assert!(flat > 0.5, "{flat}");
+    assert!(
+        latitude > 1.2 * flat,
+        "tilted {latitude} against flat {flat}"
+    );
+    // Facing away, the array still takes the diffuse sky (much of a December day's light).
+    assert!(
+        north < 0.8 * flat,
+        "north-facing {north} against flat {flat}"
+    );
+}
+
+#[test]
+fn a_weather_file_with_a_bad_albedo_fails_before_the_run_unless_the_config_sets_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join(SACRAMENTO)).unwrap();
+    // Row 100's albedo (the 62nd of 71 fields) set to TMY3's missing-value flag.
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut cells: Vec<&str> = lines[101].split(',').collect();
+    cells[61] = "-9900";
+    lines[101] = cells.join(",");
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let set = format!("microgrid.solar.weather_file={}", bad.display());
+    let out = tmp.path().join("out");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "simulate".to_string(),
+            "-c".into(),
+            "experiments/microgrid-day.yaml".into(),
+            "-o".into(),
+            out.display().to_string(),
+            "-q".into(),
+            "--no-trace".into(),
+            "--set".into(),
+            "workload.requests=2000".into(),
+            "--set".into(),
+            set.clone(),
+            "--set".into(),
+            "microgrid.solar.site=null".into(),
+            "--set".into(),
+            "microgrid.solar.day=0".into(),
+        ];
+        for e in extra {
+            v.extend(["--set".to_string(), e.to_string()]);
+        }
+        v
+    };
+    let o = simwatt(&args(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad.csv")
+            && e.contains("Alb (unitless)")
+            && e.contains("row 100")
+            && e.contains("-9900"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let o = simwatt(
+        &args(&["microgrid.solar.array={albedo: 0.2}"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
