@@ -49,3 +49,39 @@ PY
 sydney "grid only" --set microgrid=null
 sydney "solar + battery, self-consumption"
 sydney "solar + battery, price threshold 0.20 USD/kWh" --set microgrid.dispatch=price_threshold --set microgrid.price_threshold_usd_per_kwh=0.2
+
+# Sacramento from NREL's TMY3 weather through the PV model (regions/solar/tmy3/724839TYA.CSV): the
+# same day and battery in AWS us-west-1, the array at PVWatts' defaults (20 degrees, facing south).
+tmy=(--set microgrid.solar.weather_file=regions/solar/tmy3/724839TYA.CSV --set microgrid.solar.site=null --set microgrid.solar.day=0)
+echo
+echo "| Sacramento TMY3 | solar kWh (used) | battery to load kWh | grid import kWh | export kWh | carbon gCO2e | all-grid carbon gCO2e |"
+echo "|---|---|---|---|---|---|---|"
+sacramento() {
+  local name=$1; shift
+  "$bin" simulate -c experiments/microgrid-day.yaml -o "$out/$name" --force -q --no-trace "${tmy[@]}" "$@" 2>/dev/null
+  python3 - "$out/$name/summary.json" "$name" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+f = lambda k, d=2: "-" if s.get(k) is None else f"{s[k]:.{d}f}"
+print(f"| {sys.argv[2]} | {s['solar_energy_kwh']:.2f} ({s['solar_used_kwh']:.2f}) | {f('battery_discharge_kwh')} | "
+      f"{f('grid_import_kwh')} | {f('grid_export_kwh')} | {f('carbon_g', 0)} | {f('carbon_without_microgrid_g', 0)} |")
+PY
+}
+sacramento "Sacramento, solar only" --set microgrid.battery=null
+sacramento "Sacramento, solar + battery, self-consumption"
+cp "$out/Sacramento, solar + battery, self-consumption/microgrid.png" docs/img/microgrid_sacramento.png
+echo
+echo "| array (1.2 kWp) | 15 June kWh | 15 December kWh |"
+echo "|---|---|---|"
+for a in "flat:{tilt_deg: 0}" "20 degrees south:{tilt_deg: 20}" "38.7 degrees south (latitude):{tilt_deg: 38.7}" \
+         "vertical, south:{tilt_deg: 90}" "vertical, west:{tilt_deg: 90, azimuth_deg: 270}" \
+         "38.7 degrees north:{tilt_deg: 38.7, azimuth_deg: 0}"; do
+  name=${a%%:*}; arr=${a#*:}
+  cells=""
+  for day in 2024-06-15 2024-12-15; do
+    "$bin" simulate -c experiments/microgrid-day.yaml -o "$out/tilt" --force -q --no-trace --no-plots "${tmy[@]}" \
+      --set microgrid.battery=null --set "microgrid.solar.array=$arr" --set "energy.start_time=${day}T08:00:00Z" 2>/dev/null
+    cells+=" $(python3 -c "import json; print(f\"{json.load(open('$out/tilt/summary.json'))['solar_energy_kwh']:.2f}\")") |"
+  done
+  echo "| $name |$cells"
+done

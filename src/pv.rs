@@ -24,10 +24,25 @@
 //!    temperature and wind speed;
 //! 6. DC output: `E_eff / 1000 (1 + gamma (T_cell - 25)) (1 - dc_losses)` of the peak (PVWatts).
 
+use crate::config::raw::MountingConfig;
 use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
 use chrono::{Datelike, Timelike};
 use std::path::{Path, PathBuf};
+
+/// The error for a weather file's albedo that is missing or outside [0, 1] (`row`: 1-based hour).
+pub fn bad_albedo(path: &Path, row: Option<usize>, value: Option<f64>) -> Error {
+    Error::Column {
+        path: path.to_path_buf(),
+        column: "Alb (unitless)".into(),
+        row,
+        message: format!(
+            "{} where an albedo from 0 to 1 is needed; set microgrid.solar.array.albedo to use \
+             one of your own",
+            value.map_or("missing".to_string(), |a| a.to_string())
+        ),
+    }
+}
 
 /// The site of a weather file.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,48 +266,15 @@ pub struct SapmTemperature {
 }
 
 impl SapmTemperature {
-    /// The four mountings of King et al. (2004), by the names pvlib gives them.
-    pub const MOUNTINGS: [(&'static str, SapmTemperature); 4] = [
-        (
-            "open_rack_glass_glass",
-            SapmTemperature {
-                a: -3.47,
-                b: -0.0594,
-                delta_t: 3.0,
-            },
-        ),
-        (
-            "close_mount_glass_glass",
-            SapmTemperature {
-                a: -2.98,
-                b: -0.0471,
-                delta_t: 1.0,
-            },
-        ),
-        (
-            "open_rack_glass_polymer",
-            SapmTemperature {
-                a: -3.56,
-                b: -0.075,
-                delta_t: 3.0,
-            },
-        ),
-        (
-            "insulated_back_glass_polymer",
-            SapmTemperature {
-                a: -2.81,
-                b: -0.0455,
-                delta_t: 0.0,
-            },
-        ),
-    ];
-
-    /// The mounting named `name`, if it is one of [`Self::MOUNTINGS`].
-    pub fn mounting(name: &str) -> Option<SapmTemperature> {
-        Self::MOUNTINGS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| *t)
+    /// The coefficients of a mounting (King et al. 2004, table 1, as pvlib tabulates them).
+    pub fn of(mounting: MountingConfig) -> SapmTemperature {
+        let (a, b, delta_t) = match mounting {
+            MountingConfig::OpenRackGlassGlass => (-3.47, -0.0594, 3.0),
+            MountingConfig::CloseMountGlassGlass => (-2.98, -0.0471, 1.0),
+            MountingConfig::OpenRackGlassPolymer => (-3.56, -0.075, 3.0),
+            MountingConfig::InsulatedBackGlassPolymer => (-2.81, -0.0455, 0.0),
+        };
+        SapmTemperature { a, b, delta_t }
     }
 
     /// Cell temperature, °C, at plane-of-array irradiance `poa` (W/m^2).
@@ -455,18 +437,7 @@ impl Array {
         let albedo = match (self.albedo, w.albedo) {
             (Some(a), _) => a,
             (None, Some(a)) if (0.0..=1.0).contains(&a) => a,
-            (None, a) => {
-                return Err(Error::Column {
-                    path: path.to_path_buf(),
-                    column: "Alb (unitless)".into(),
-                    row: None,
-                    message: format!(
-                        "{} where an albedo from 0 to 1 is needed; set \
-                         microgrid.solar.array.albedo to use one of your own",
-                        a.map_or("missing".to_string(), |a| a.to_string())
-                    ),
-                })
-            }
+            (None, a) => return Err(bad_albedo(path, None, a)),
         };
         let poa_ground = w.ghi * albedo * (1.0 - tilt.cos()) / 2.0;
         let iam = match self.incidence {
@@ -505,7 +476,7 @@ mod tests {
             albedo: Some(0.2),
             gamma_per_c: -0.0035,
             dc_losses: 0.14,
-            temperature: SapmTemperature::mounting("open_rack_glass_polymer").unwrap(),
+            temperature: SapmTemperature::of(MountingConfig::OpenRackGlassPolymer),
             sky,
             incidence: IncidenceLoss::Physical,
         }
@@ -570,7 +541,7 @@ mod tests {
         };
         let w = hour(0.0, 1000.0, 0.0);
         let o = a.hour(&w, 30.0, 180.0, 172, Path::new("w")).unwrap();
-        let t = SapmTemperature::mounting("open_rack_glass_polymer").unwrap();
+        let t = SapmTemperature::of(MountingConfig::OpenRackGlassPolymer);
         let want_t = 1000.0 * (t.a + t.b * 1.0).exp() + 25.0 + 3.0;
         assert!((o.cell_temp_c - want_t).abs() < 1e-9);
         assert!((o.fraction - (1.0 - 0.0035 * (want_t - 25.0))).abs() < 1e-9);

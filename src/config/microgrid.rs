@@ -250,18 +250,6 @@ fn check_array(path: &Path, a: &ArrayConfig) -> Result<()> {
         (0.0..1.0).contains(&a.dc_losses),
         "must be a share in [0, 1) (e.g. 0.1408 for PVWatts' 14.08%)",
     )?;
-    if crate::pv::SapmTemperature::mounting(&a.mounting).is_none() {
-        let names: Vec<&str> = crate::pv::SapmTemperature::MOUNTINGS
-            .iter()
-            .map(|(n, _)| *n)
-            .collect();
-        return Err(Error::invalid(
-            path,
-            field("mounting"),
-            &a.mounting,
-            format!("is not a known mounting; known: {}", names.join(", ")),
-        ));
-    }
     Ok(())
 }
 

@@ -296,8 +296,8 @@ pub struct ArrayConfig {
     pub dc_losses: f64,
     /// Sandia cell-temperature mounting: `open_rack_glass_polymer` (default),
     /// `open_rack_glass_glass`, `close_mount_glass_glass` or `insulated_back_glass_polymer`.
-    #[serde(default = "default_mounting")]
-    pub mounting: String,
+    #[serde(default)]
+    pub mounting: MountingConfig,
     /// `hay_davies` (default) or `isotropic`.
     #[serde(default)]
     pub sky_model: SkyModelConfig,
@@ -314,11 +314,23 @@ impl Default for ArrayConfig {
             albedo: None,
             temperature_coefficient_per_c: default_gamma(),
             dc_losses: default_dc_losses(),
-            mounting: default_mounting(),
+            mounting: MountingConfig::default(),
             sky_model: SkyModelConfig::default(),
             incidence_loss: IncidenceLossConfig::default(),
         }
     }
+}
+
+/// `microgrid.solar.array.mounting`: the four mountings of Sandia's cell-temperature model (King et
+/// al. 2004), named as pvlib names them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MountingConfig {
+    #[default]
+    OpenRackGlassPolymer,
+    OpenRackGlassGlass,
+    CloseMountGlassGlass,
+    InsulatedBackGlassPolymer,
 }
 
 /// `microgrid.solar.array.sky_model`.
@@ -350,9 +362,6 @@ fn default_gamma() -> f64 {
 }
 fn default_dc_losses() -> f64 {
     0.1408
-}
-fn default_mounting() -> String {
-    "open_rack_glass_polymer".into()
 }
 
 /// Default embodied carbon of a PV array, kgCO2e per kWp: a glass-backsheet mono-Si module made in

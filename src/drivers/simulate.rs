@@ -681,8 +681,7 @@ fn read_solar(c: &config::raw::SolarConfig) -> Result<Solar> {
             albedo: a.albedo,
             gamma_per_c: a.temperature_coefficient_per_c,
             dc_losses: a.dc_losses,
-            temperature: crate::pv::SapmTemperature::mounting(&a.mounting)
-                .ok_or_else(|| Error::Internal(format!("unchecked mounting {}", a.mounting)))?,
+            temperature: crate::pv::SapmTemperature::of(a.mounting),
             sky: match a.sky_model {
                 SkyModelConfig::HayDavies => crate::pv::SkyModel::HayDavies,
                 SkyModelConfig::Isotropic => crate::pv::SkyModel::Isotropic,
@@ -699,16 +698,7 @@ fn read_solar(c: &config::raw::SolarConfig) -> Result<Solar> {
                 .enumerate()
                 .find(|(_, h)| !h.albedo.is_some_and(|a| (0.0..=1.0).contains(&a)))
             {
-                return Err(Error::Column {
-                    path: path.clone(),
-                    column: "Alb (unitless)".into(),
-                    row: Some(i + 1),
-                    message: format!(
-                        "{} where an albedo from 0 to 1 is needed; set \
-                         microgrid.solar.array.albedo to use one of your own",
-                        h.albedo.map_or("missing".to_string(), |a| a.to_string())
-                    ),
-                });
+                return Err(crate::pv::bad_albedo(path, Some(i + 1), h.albedo));
             }
         }
         return Ok(Solar::Weather(weather, array));

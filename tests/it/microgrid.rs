@@ -309,7 +309,9 @@ fn a_weather_file_drives_the_array_through_the_pv_model_hour_by_hour() {
         albedo: None,
         gamma_per_c: -0.0035,
         dc_losses: 0.1408,
-        temperature: SapmTemperature::mounting("open_rack_glass_polymer").unwrap(),
+        temperature: SapmTemperature::of(
+            simwatt::config::raw::MountingConfig::OpenRackGlassPolymer,
+        ),
         sky: SkyModel::HayDavies,
         incidence: IncidenceLoss::Physical,
     };

@@ -42,7 +42,9 @@ fn the_pv_model_matches_pvlib_hour_by_hour() {
             albedo: None,
             gamma_per_c: -0.0035,
             dc_losses: 0.1408,
-            temperature: SapmTemperature::mounting("open_rack_glass_polymer").unwrap(),
+            temperature: SapmTemperature::of(
+                simwatt::config::raw::MountingConfig::OpenRackGlassPolymer,
+            ),
             sky: if cases[i] == "haydavies" {
                 SkyModel::HayDavies
             } else {
