@@ -311,3 +311,25 @@ fn a_power_profile_of_another_device_is_said_and_refused_under_strict() {
     assert_clean_failure(&o, &["--strict", said]);
     assert!(!out.exists());
 }
+
+/// A power mode the device does not have, and a power mode on a device whose catalog entry lists none,
+/// are refused naming `hardware.power_mode` and the value (and, for the first, the modes there are).
+#[test]
+fn unknown_power_mode_and_a_mode_on_a_device_without_modes_are_named() {
+    let nano = std::fs::read_to_string(root().join("experiments/jetson-nano-modes.yaml")).unwrap();
+    let o = run_config(&nano, &["--set", "hardware.power_mode=40W"]);
+    assert_clean_failure(
+        &o,
+        &[
+            "hardware.power_mode",
+            "40W",
+            "not a power mode of jetson-orin-nano-super",
+            "7W, 15W, 25W, MAXN_SUPER",
+        ],
+    );
+    let o = run_config(&quickstart_text(), &["--set", "hardware.power_mode=15W"]);
+    assert_clean_failure(
+        &o,
+        &["hardware.power_mode", "15W", "gives no power_modes for"],
+    );
+}
