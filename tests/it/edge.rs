@@ -170,7 +170,7 @@ fn a_power_modes_memory_clock_slows_memory_bound_decode_by_its_ratio() {
     // slows, as it did when only the SM clock was modelled.
     let slower25 = f(&m25, "tpot_mean_s") / f(&maxn, "tpot_mean_s");
     assert!(
-        slower25 >= 1.0 && slower25 < 1.03,
+        (1.0..1.03).contains(&slower25),
         "25W decode {slower25}x MAXN_SUPER's"
     );
     // The lower memory clock lowers the busy power too (the same bytes move over a longer time).
