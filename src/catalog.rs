@@ -1,4 +1,5 @@
-//! Model and device catalogs: the architecture numbers and hardware peaks every model in simwatt needs.
+//! Model and device catalogs: the architecture numbers and hardware peaks every model in simwatt needs,
+//! and a device's power modes (a Jetson's `nvpmodel` clock tables).
 //!
 //! Built-in copies of `profiles/models.yaml` and `profiles/devices.yaml` are compiled into the binary so a
 //! run works from any directory; a config may point at other files (`catalog: {models: .., devices: ..}`).

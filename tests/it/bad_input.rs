@@ -333,3 +333,45 @@ fn unknown_power_mode_and_a_mode_on_a_device_without_modes_are_named() {
         &["hardware.power_mode", "15W", "gives no power_modes for"],
     );
 }
+
+/// A catalog's power modes are checked when it is read: a mode's memory clock above the device's
+/// maximum, and modes on a device that gives no maximum memory clock, are refused naming the catalog
+/// file, the field and the value.
+#[test]
+fn a_catalog_power_mode_beyond_the_devices_clocks_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = |extra: &str, emc: &str| {
+        format!(
+            "devices:\n  g:\n    name: G\n    kind: soc\n    peak_tflops: 10\n    memory_bandwidth_gb_s: 100\n    memory_gb: 8\n    tdp_w: 25\n    max_sm_clock_mhz: 1000\n{extra}    power_modes:\n      - {{ name: low, gpu_max_mhz: 500, emc_max_mhz: {emc}, cpu_cores_online: 4, cpu_max_mhz: 1000, source: test }}\n"
+        )
+    };
+    let cases = [
+        (
+            device("    max_memory_clock_mhz: 3000\n", "3200"),
+            vec![
+                "power_modes.emc_max_mhz",
+                "3200 (mode low)",
+                "max_memory_clock_mhz",
+            ],
+        ),
+        (
+            device("", "2000"),
+            vec![
+                "power_modes",
+                "need max_sm_clock_mhz and max_memory_clock_mhz",
+            ],
+        ),
+    ];
+    for (i, (text, needles)) in cases.iter().enumerate() {
+        let catalog = write(tmp.path(), &format!("d{i}.yaml"), text);
+        let set = format!("catalog.devices={}", catalog.display());
+        let o = run_config(
+            &quickstart_text(),
+            &["--set", &set, "--set", "hardware.gpu=g"],
+        );
+        let mut needles = needles.clone();
+        let name = format!("d{i}.yaml");
+        needles.push(&name);
+        assert_clean_failure(&o, &needles);
+    }
+}
