@@ -1,4 +1,5 @@
-//! Model and device catalogs: the architecture numbers and hardware peaks every model in simwatt needs.
+//! Model and device catalogs: the architecture numbers and hardware peaks every model in simwatt needs,
+//! and a device's power modes (a Jetson's `nvpmodel` clock tables).
 //!
 //! Built-in copies of `profiles/models.yaml` and `profiles/devices.yaml` are compiled into the binary so a
 //! run works from any directory; a config may point at other files (`catalog: {models: .., devices: ..}`).
@@ -386,6 +387,14 @@ pub struct DeviceSpec {
     /// limit is a fraction of. `None`: not known, and a clock limit is refused.
     #[serde(default)]
     pub max_sm_clock_mhz: Option<f64>,
+    /// Highest memory (EMC) clock, MHz: the clock at which the device moves `memory_bandwidth_gb_s`,
+    /// and the one a power mode's `emc_max_mhz` is a fraction of. Needed with `power_modes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_clock_mhz: Option<f64>,
+    /// The device's power modes (a Jetson's `nvpmodel` modes), chosen with `hardware.power_mode`.
+    /// Absent: the device has none, and the knob is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_modes: Option<Vec<PowerMode>>,
     /// Per-direction bandwidth between devices of one server (NVLink / PCIe), GB/s, for tensor- and
     /// pipeline-parallel communication in the roofline.
     #[serde(default)]
@@ -412,6 +421,28 @@ pub struct DeviceSpec {
     pub peak_tflops_by_precision: Option<PrecisionPeaks>,
 }
 
+/// One power mode of a device (a Jetson's `nvpmodel` mode): the clocks and cores it allows.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerMode {
+    /// The mode's name as `nvpmodel -q` prints it (`15W`, `MAXN_SUPER`).
+    pub name: String,
+    /// The module power budget the mode is named for, watts (`None`: the mode sets no budget, as
+    /// MAXN does). Reported, not enforced: the mode holds it through its clock caps.
+    #[serde(default)]
+    pub power_budget_w: Option<f64>,
+    /// Highest GPU clock the mode allows, MHz (at most the device's `max_sm_clock_mhz`).
+    pub gpu_max_mhz: f64,
+    /// Highest memory (EMC) clock the mode allows, MHz (at most the device's `max_memory_clock_mhz`).
+    pub emc_max_mhz: f64,
+    /// CPU cores the mode keeps online.
+    pub cpu_cores_online: u32,
+    /// Highest CPU clock the mode allows, MHz.
+    pub cpu_max_mhz: f64,
+    /// Where the figures come from.
+    pub source: String,
+}
+
 /// Dense (no 2:4 sparsity) tensor-core or SIMD peaks per arithmetic, TFLOP/s (TOP/s for int8).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -431,6 +462,11 @@ pub struct PrecisionPeaks {
 }
 
 impl DeviceSpec {
+    /// The power mode called `name` (`None`: the device has no such mode).
+    pub fn power_mode(&self, name: &str) -> Option<&PowerMode> {
+        self.power_modes.as_ref()?.iter().find(|m| m.name == name)
+    }
+
     pub fn peak_flops(&self) -> f64 {
         self.peak_tflops * 1e12
     }
@@ -674,6 +710,7 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
         ("power_limit_min_w", d.power_limit_min_w),
         ("power_limit_max_w", d.power_limit_max_w),
         ("max_sm_clock_mhz", d.max_sm_clock_mhz),
+        ("max_memory_clock_mhz", d.max_memory_clock_mhz),
         (
             "rental_usd_per_gpu_hour",
             d.rental_usd_per_gpu_hour.as_ref().map(|r| r.value),
@@ -723,6 +760,70 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
             ))
         }
         _ => {}
+    }
+    check_power_modes(d)
+}
+
+/// A device's power modes: named once each, every clock positive and at most the device's maximum
+/// (so the device must give `max_sm_clock_mhz` and `max_memory_clock_mhz`), at least one CPU core.
+fn check_power_modes(d: &DeviceSpec) -> std::result::Result<(), Failed> {
+    let Some(modes) = &d.power_modes else {
+        return Ok(());
+    };
+    if modes.is_empty() {
+        return Err((
+            "power_modes",
+            "[]".into(),
+            "must list at least one mode when given",
+        ));
+    }
+    let (Some(max_gpu), Some(max_emc)) = (d.max_sm_clock_mhz, d.max_memory_clock_mhz) else {
+        return Err((
+            "power_modes",
+            format!("{} modes", modes.len()),
+            "need max_sm_clock_mhz and max_memory_clock_mhz beside them (the clocks a mode's caps are fractions of)",
+        ));
+    };
+    for (i, m) in modes.iter().enumerate() {
+        if modes[..i].iter().any(|o| o.name == m.name) {
+            return Err(("power_modes.name", m.name.clone(), "names one mode twice"));
+        }
+        let clocks = [
+            (
+                "power_modes.gpu_max_mhz",
+                m.gpu_max_mhz,
+                max_gpu,
+                "must be above 0 and at most the device's max_sm_clock_mhz",
+            ),
+            (
+                "power_modes.emc_max_mhz",
+                m.emc_max_mhz,
+                max_emc,
+                "must be above 0 and at most the device's max_memory_clock_mhz",
+            ),
+        ];
+        for (field, v, max, what) in clocks {
+            if !(v.is_finite() && v > 0.0 && v <= max) {
+                return Err((field, format!("{v} (mode {})", m.name), what));
+            }
+        }
+        if !(m.cpu_max_mhz.is_finite() && m.cpu_max_mhz > 0.0) || m.cpu_cores_online == 0 {
+            return Err((
+                "power_modes.cpu_cores_online",
+                format!(
+                    "{} cores at {} MHz (mode {})",
+                    m.cpu_cores_online, m.cpu_max_mhz, m.name
+                ),
+                "a mode keeps at least one CPU core online at a clock above 0",
+            ));
+        }
+        if let Some(w) = m.power_budget_w.filter(|w| !(w.is_finite() && *w > 0.0)) {
+            return Err((
+                "power_modes.power_budget_w",
+                format!("{w} (mode {})", m.name),
+                "must be a positive number of watts when given",
+            ));
+        }
     }
     Ok(())
 }

@@ -303,6 +303,20 @@ fn limits_line(run: &RunFolder) -> String {
             "SM clock limit {mhz} MHz{max} (`hardware.sm_clock_mhz`)"
         ));
     }
+    if let Some(mode) = l.get("power_mode") {
+        let num = |k: &str| mode.get(k).and_then(Value::as_f64);
+        let budget = num("power_budget_w")
+            .map(|w| format!("{w} W budget, "))
+            .unwrap_or_else(|| "no power budget, ".into());
+        parts.push(format!(
+            "power mode {} ({budget}GPU at most {} MHz, memory at most {} MHz, {} CPU cores at most {} MHz; `hardware.power_mode`)",
+            mode.get("name").and_then(Value::as_str).unwrap_or("?"),
+            num("gpu_max_mhz").unwrap_or(f64::NAN),
+            num("emc_max_mhz").unwrap_or(f64::NAN),
+            mode.get("cpu_cores_online").and_then(Value::as_u64).unwrap_or(0),
+            num("cpu_max_mhz").unwrap_or(f64::NAN),
+        ));
+    }
     if parts.is_empty() {
         String::new()
     } else {

@@ -42,6 +42,7 @@ pub static FILES: &[File] = shipped![
     "profiles/power/h200.yaml",
     "profiles/power/i5-13600k.yaml",
     "profiles/power/jetson-agx-orin.yaml",
+    "profiles/power/jetson-orin-nano-super.yaml",
     "profiles/power/l4.yaml",
     "profiles/power/l40s.yaml",
     "profiles/power/mi300x.yaml",

@@ -221,9 +221,14 @@ pub struct Hardware {
     pub power_cap_w: Option<f64>,
     /// The SM clock limit set by `hardware.sm_clock_mhz`, MHz.
     pub sm_clock_mhz: Option<f64>,
-    /// The highest clock fraction the SM clock limit allows: `sm_clock_mhz / max_sm_clock_mhz` of the
-    /// device, 1 without a limit.
+    /// The highest clock fraction the SM clock limit and the power mode allow: the lower of
+    /// `sm_clock_mhz / max_sm_clock_mhz` and the mode's `gpu_max_mhz / max_sm_clock_mhz`, 1 without
+    /// either.
     pub clock_limit: f64,
+    /// The highest memory-clock fraction the power mode (`hardware.power_mode`) allows: its
+    /// `emc_max_mhz / max_memory_clock_mhz` of the device, 1 without a mode. Memory-bound work slows
+    /// by it (the power model stretches a stage's memory-bound share by its inverse).
+    pub memory_clock: f64,
 }
 
 /// Replica-level batching settings with every default filled in.
@@ -393,6 +398,14 @@ impl Scenario {
             &device,
             energy.power_profile.as_mut(),
         )?;
+        let (mode_clock, memory_clock) = resolve_power_mode(
+            path,
+            &raw.hardware,
+            &device_name,
+            &device,
+            energy.power_profile.is_some(),
+        )?;
+        let clock_limit = clock_limit.min(mode_clock);
         let carbon_power_cap = resolve_carbon_power_cap(
             path,
             &raw,
@@ -411,6 +424,7 @@ impl Scenario {
             power_cap_w: hw.power_cap_w,
             sm_clock_mhz: hw.sm_clock_mhz,
             clock_limit,
+            memory_clock,
         };
         let sc = &raw.scheduler;
         let scheduler = Scheduler {
@@ -450,6 +464,15 @@ impl Scenario {
             data_dir: data,
             raw,
         })
+    }
+
+    /// The power mode the run's device runs in (`hardware.power_mode`), as the catalog gives it.
+    pub fn power_mode(&self) -> Option<&crate::catalog::PowerMode> {
+        self.raw
+            .hardware
+            .power_mode
+            .as_deref()
+            .and_then(|m| self.device.power_mode(m))
     }
 
     /// What this run lacks that the shipped data would give the same config in the repository: a
@@ -1035,6 +1058,62 @@ fn resolve_limits(
         ));
     }
     Ok(mhz / max)
+}
+
+/// The SM and memory clock fractions `hardware.power_mode` allows (both 1 without one): the mode's
+/// `gpu_max_mhz / max_sm_clock_mhz` and `emc_max_mhz / max_memory_clock_mhz`. The mode must be one of
+/// the device's `power_modes`, and, like a clock limit, needs a power profile to act through.
+fn resolve_power_mode(
+    path: &Path,
+    hw: &HardwareConfig,
+    device_name: &str,
+    device: &DeviceSpec,
+    has_profile: bool,
+) -> Result<(f64, f64)> {
+    let Some(name) = &hw.power_mode else {
+        return Ok((1.0, 1.0));
+    };
+    let field = "hardware.power_mode";
+    let (Some(modes), Some(max_gpu), Some(max_emc)) = (
+        &device.power_modes,
+        device.max_sm_clock_mhz,
+        device.max_memory_clock_mhz,
+    ) else {
+        return Err(Error::invalid(
+            path,
+            field,
+            name,
+            format!(
+                "the device catalog gives no power_modes for {device_name}, so no power mode can be set for it (add its modes, with max_sm_clock_mhz, max_memory_clock_mhz and sources, to a catalog of your own: catalog.devices)"
+            ),
+        ));
+    };
+    let Some(mode) = device.power_mode(name) else {
+        let known: Vec<&str> = modes.iter().map(|m| m.name.as_str()).collect();
+        return Err(Error::invalid(
+            path,
+            field,
+            name,
+            format!(
+                "not a power mode of {device_name}; its modes: {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    if !has_profile {
+        return Err(Error::invalid(
+            path,
+            field,
+            name,
+            format!(
+                "needs a power profile for {device_name} (there is none; set energy.power_profile): a power mode's clocks act through the power model"
+            ),
+        ));
+    }
+    Ok((
+        (mode.gpu_max_mhz / max_gpu).max(MIN_CLOCK),
+        (mode.emc_max_mhz / max_emc).max(MIN_CLOCK),
+    ))
 }
 
 /// Parallelism and memory share of the hardware section, checked against the model's shape.

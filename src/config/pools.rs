@@ -262,6 +262,10 @@ pub fn prefill_pool(
         sm_clock_mhz: pool
             .sm_clock_mhz
             .or(hw.sm_clock_mhz.filter(|_| same_device)),
+        power_mode: pool
+            .power_mode
+            .clone()
+            .or(hw.power_mode.clone().filter(|_| same_device)),
         prefill_replicas: 0,
         kv_link: None,
         prefill_pool: None,
@@ -285,6 +289,7 @@ pub fn prefill_pool(
         gpu_memory_utilization: Some(r.gpu_memory_utilization),
         power_cap_w: r.power_cap_w,
         sm_clock_mhz: r.sm_clock_mhz,
+        power_mode: r.power_mode.clone(),
         power_profile: s.raw.energy.power_profile.clone(),
     });
     Ok(Some(Box::new(s)))

@@ -596,6 +596,11 @@ pub struct HardwareConfig {
     /// this over the device's `max_sm_clock_mhz`. Absent: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sm_clock_mhz: Option<f64>,
+    /// A power mode of the device (a Jetson's `nvpmodel` mode, by name, from the catalog's
+    /// `power_modes`): caps the SM clock at the mode's GPU clock and the memory bandwidth at its memory
+    /// clock, both as fractions of the device's maxima (docs/edge.md). Absent: the device's maxima.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_mode: Option<String>,
     /// Disaggregated serving: the first `prefill_replicas` of `replicas` only prefill, the others only
     /// decode, each prefilled request's KV cache moving over `kv_link` (docs/disaggregation.md).
     /// 0 (default): every replica does both (colocated serving).
@@ -638,6 +643,9 @@ pub struct PoolHardwareConfig {
     /// SM clock limit of each prefill GPU, MHz.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sm_clock_mhz: Option<f64>,
+    /// Power mode of each prefill GPU (the device's `power_modes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_mode: Option<String>,
     /// Power profile of the prefill pool's device (default: `energy.power_profile` when the pool's
     /// device is `hardware.gpu`, else `profiles/power/<device id>.yaml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -414,6 +414,7 @@ fn simulate_requests(
             s.hardware.tensor_parallel,
             s.hardware.clock_limit,
         )
+        .with_memory_clock(s.hardware.memory_clock)
         .with_thermal(
             s.edge
                 .and_then(|e| e.thermal)
@@ -1179,8 +1180,15 @@ struct Limits {
     sm_clock_mhz: Option<f64>,
     /// The device's maximum SM clock from the catalog, MHz (`null`: not in the catalog).
     max_sm_clock_mhz: Option<f64>,
-    /// The highest clock fraction the SM clock limit allows (1: no limit).
+    /// The highest clock fraction the SM clock limit and the power mode allow (1: no limit).
     clock_limit: f64,
+    /// The power mode (`hardware.power_mode`) as the device catalog gives it: its power budget, clock
+    /// caps, CPU cores and source (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    power_mode: Option<crate::catalog::PowerMode>,
+    /// The highest memory-clock fraction the power mode allows (absent without a mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_clock: Option<f64>,
 }
 
 impl Limits {
@@ -1204,6 +1212,8 @@ impl Limits {
             sm_clock_mhz: s.hardware.sm_clock_mhz,
             max_sm_clock_mhz: s.device.max_sm_clock_mhz,
             clock_limit: s.hardware.clock_limit,
+            power_mode: s.power_mode().cloned(),
+            memory_clock: s.power_mode().map(|_| s.hardware.memory_clock),
         }
     }
 }

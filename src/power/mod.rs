@@ -7,7 +7,9 @@
 //! P_0))^(1/alpha), the compute-bound share s = u_c / (u_c + u_m) of the stage stretches by 1/f
 //! (T' = T (s / f + 1 - s)) and the GPU draws P_cap for T'. An SM clock limit (a fraction of the
 //! maximum clock) caps f too; where it sets the clock, the stage stretches the same way and the GPU
-//! draws P_0 + (P_d - P_0) f^alpha. While the GPU waits on the engine's host
+//! draws P_0 + (P_d - P_0) f^alpha. A memory-clock limit f_m (a Jetson power mode's) stretches the
+//! memory-bound share by 1/f_m, T' = T (s / f + (1 - s) / f_m), with the stage's dynamic energy kept.
+//! While the GPU waits on the engine's host
 //! work after the stage (host time H) it decays from its stage power to loaded idle with time constant
 //! tau: E_H = P_li H + (P - P_li) tau (1 - e^(-H / tau)). Between stages (replica up, nothing to run)
 //! it draws loaded idle P_li. Parameters live in `profiles/power/<device>.yaml` with the data they were fitted on and the
@@ -101,6 +103,40 @@ impl PowerProfile {
         }
     }
 
+    /// The same with the memory clock limited to `memory_clock` (a fraction of the device's maximum,
+    /// 1 for none, as a Jetson power mode sets it): the memory-bound share `1 - s` of the stage
+    /// stretches by its inverse too, `T' = T (s / f + (1 - s) / f_mem)`, and the stage's dynamic energy
+    /// stays what it is at full memory clock (the same bytes move, more slowly), so the power above
+    /// `P_0` falls by the extra stretch. The clock the cap allows is the one at full memory clock.
+    pub fn operating_point_clocks(
+        &self,
+        u: Utilisation,
+        clock_limit: f64,
+        memory_clock: f64,
+        cap_w: f64,
+    ) -> OperatingPoint {
+        let op = self.operating_point_capped(u, clock_limit, cap_w);
+        let mem = if memory_clock.is_finite() {
+            memory_clock.clamp(MIN_CLOCK, 1.0)
+        } else {
+            1.0
+        };
+        if mem >= 1.0 {
+            return op;
+        }
+        let share = if u.compute + u.memory > 0.0 {
+            u.compute / (u.compute + u.memory)
+        } else {
+            0.0
+        };
+        let stretch = share / op.clock + (1.0 - share) / mem;
+        OperatingPoint {
+            clock: op.clock,
+            stretch,
+            power_w: self.p0_w + (op.power_w - self.p0_w).max(0.0) * op.stretch / stretch,
+        }
+    }
+
     /// Energy of one GPU waiting `seconds` on the host right after drawing `after_w` watts, joules: loaded
     /// idle plus the decay from `after_w` with time constant `tail_ms`.
     pub fn host_wait_j(&self, after_w: f64, seconds: f64) -> f64 {
@@ -169,13 +205,15 @@ pub fn energy_j(power_w: f64, seconds: f64, gpus: f64) -> f64 {
 }
 
 /// What prices a stage's energy: the power profile (its `cap_w` the power limit in force) and the
-/// device of each GPU, how many GPUs run one stage (the tensor-parallel degree), and the SM clock
-/// limit as a fraction of the device's maximum clock (1: none).
+/// device of each GPU, how many GPUs run one stage (the tensor-parallel degree), and the SM and memory
+/// clock limits as fractions of the device's maximum clocks (1: none).
 pub struct StageEnergy {
     pub profile: PowerProfile,
     pub device: DeviceSpec,
     pub gpus_per_stage: u32,
     pub clock_limit: f64,
+    /// The memory-clock limit as a fraction of the device's maximum (1: none; a power mode sets it).
+    pub memory_clock: f64,
     /// The last host wait priced, ns, and its [`PowerProfile::tail_decay`]: batches of one size wait
     /// the same time, and the exponential is most of a price's cost.
     last_decay: Cell<(u64, f64)>,
@@ -225,6 +263,7 @@ impl StageEnergy {
             device,
             gpus_per_stage,
             clock_limit,
+            memory_clock: 1.0,
             last_decay: Cell::new((u64::MAX, 0.0)),
             thermal: None,
             hourly_caps: None,
@@ -234,6 +273,12 @@ impl StageEnergy {
     /// The same, with each GPU group heating and cooling by `thermal` (throttling as it says).
     pub fn with_thermal(mut self, thermal: Option<Thermal>) -> Self {
         self.thermal = thermal.map(|t| (t, RefCell::new(Vec::new())));
+        self
+    }
+
+    /// The same, with the memory clock limited to `memory_clock` of the device's maximum.
+    pub fn with_memory_clock(mut self, memory_clock: f64) -> Self {
+        self.memory_clock = memory_clock;
         self
     }
 
@@ -256,7 +301,8 @@ impl StageEnergy {
             .unwrap_or_default()
     }
 
-    /// The price of `c` with the SM clock limited to `clock_limit` and the power to `cap_w`.
+    /// The price of `c` with the SM clock limited to `clock_limit`, the memory clock to
+    /// `memory_clock` and the power to `cap_w`.
     fn price_limited(&self, c: &StageCost, clock_limit: f64, cap_w: f64) -> StagePrice {
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
@@ -264,7 +310,9 @@ impl StageEnergy {
             clock,
             stretch,
             power_w: w,
-        } = self.profile.operating_point_capped(u, clock_limit, cap_w);
+        } = self
+            .profile
+            .operating_point_clocks(u, clock_limit, self.memory_clock, cap_w);
         let gpu_ns = if stretch > 1.0 {
             duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
         } else {
@@ -386,6 +434,32 @@ mod tests {
             }),
             400.0
         );
+    }
+
+    #[test]
+    fn a_memory_clock_stretches_the_memory_bound_share_and_keeps_dynamic_energy() {
+        let p = profile();
+        let u = Utilisation {
+            compute: 0.1,
+            memory: 0.3,
+        };
+        let full = p.operating_point_capped(u, 0.8, p.cap_w);
+        // At full memory clock nothing changes.
+        assert_eq!(p.operating_point_clocks(u, 0.8, 1.0, p.cap_w), full);
+        let op = p.operating_point_clocks(u, 0.8, 0.5, p.cap_w);
+        let s = 0.1 / 0.4;
+        assert!((op.stretch - (s / 0.8 + (1.0 - s) / 0.5)).abs() < 1e-12);
+        assert_eq!(op.clock, full.clock);
+        // Dynamic energy per stage (power above P_0 times the stretch) is what it was.
+        let dynamic = |o: &OperatingPoint| (o.power_w - p.p0_w) * o.stretch;
+        assert!((dynamic(&op) - dynamic(&full)).abs() < 1e-9);
+        // A purely memory-bound stage takes 1 / f_mem as long.
+        let m = Utilisation {
+            compute: 0.0,
+            memory: 0.8,
+        };
+        let op = p.operating_point_clocks(m, 1.0, 2.0 / 3.0, p.cap_w);
+        assert!((op.stretch - 1.5).abs() < 1e-12);
     }
 
     #[test]

@@ -311,3 +311,67 @@ fn a_power_profile_of_another_device_is_said_and_refused_under_strict() {
     assert_clean_failure(&o, &["--strict", said]);
     assert!(!out.exists());
 }
+
+/// A power mode the device does not have, and a power mode on a device whose catalog entry lists none,
+/// are refused naming `hardware.power_mode` and the value (and, for the first, the modes there are).
+#[test]
+fn unknown_power_mode_and_a_mode_on_a_device_without_modes_are_named() {
+    let nano = std::fs::read_to_string(root().join("experiments/jetson-nano-modes.yaml")).unwrap();
+    let o = run_config(&nano, &["--set", "hardware.power_mode=40W"]);
+    assert_clean_failure(
+        &o,
+        &[
+            "hardware.power_mode",
+            "40W",
+            "not a power mode of jetson-orin-nano-super",
+            "7W, 15W, 25W, MAXN_SUPER",
+        ],
+    );
+    let o = run_config(&quickstart_text(), &["--set", "hardware.power_mode=15W"]);
+    assert_clean_failure(
+        &o,
+        &["hardware.power_mode", "15W", "gives no power_modes for"],
+    );
+}
+
+/// A catalog's power modes are checked when it is read: a mode's memory clock above the device's
+/// maximum, and modes on a device that gives no maximum memory clock, are refused naming the catalog
+/// file, the field and the value.
+#[test]
+fn a_catalog_power_mode_beyond_the_devices_clocks_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = |extra: &str, emc: &str| {
+        format!(
+            "devices:\n  g:\n    name: G\n    kind: soc\n    peak_tflops: 10\n    memory_bandwidth_gb_s: 100\n    memory_gb: 8\n    tdp_w: 25\n    max_sm_clock_mhz: 1000\n{extra}    power_modes:\n      - {{ name: low, gpu_max_mhz: 500, emc_max_mhz: {emc}, cpu_cores_online: 4, cpu_max_mhz: 1000, source: test }}\n"
+        )
+    };
+    let cases = [
+        (
+            device("    max_memory_clock_mhz: 3000\n", "3200"),
+            vec![
+                "power_modes.emc_max_mhz",
+                "3200 (mode low)",
+                "max_memory_clock_mhz",
+            ],
+        ),
+        (
+            device("", "2000"),
+            vec![
+                "power_modes",
+                "need max_sm_clock_mhz and max_memory_clock_mhz",
+            ],
+        ),
+    ];
+    for (i, (text, needles)) in cases.iter().enumerate() {
+        let catalog = write(tmp.path(), &format!("d{i}.yaml"), text);
+        let set = format!("catalog.devices={}", catalog.display());
+        let o = run_config(
+            &quickstart_text(),
+            &["--set", &set, "--set", "hardware.gpu=g"],
+        );
+        let mut needles = needles.clone();
+        let name = format!("d{i}.yaml");
+        needles.push(&name);
+        assert_clean_failure(&o, &needles);
+    }
+}

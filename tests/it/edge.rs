@@ -1,6 +1,7 @@
 //! Edge devices (`edge`, docs/edge.md): a battery's runtime is its usable energy over the run's mean
 //! power; a device's temperature approaches ambient + P x R_th; throttling above the limit lowers both
-//! power and speed; the energy-delay products follow their definitions.
+//! power and speed; the energy-delay products follow their definitions; a Jetson power mode's memory
+//! clock slows memory-bound decode by its ratio.
 
 use crate::common::*;
 use simwatt::drivers::simulate::RunOutcome;
@@ -138,4 +139,54 @@ fn energy_delay_products_follow_their_definitions() {
     assert!(close(f(&o, "ed2p_j_s2"), jr * e2e * e2e, 1e-12));
     let (jt, tpot) = (f(&o, "j_per_output_token"), f(&o, "tpot_mean_s"));
     assert!(close(f(&o, "token_edp_j_s"), jt * tpot, 1e-12));
+}
+
+/// The Orin Nano Super example (one user, Llama 3.2 3B in 4-bit weights: decode bound by memory
+/// bandwidth) in `mode`.
+fn nano(mode: &str) -> RunOutcome {
+    simulate(
+        &root().join("experiments/jetson-nano-modes.yaml"),
+        &[
+            "workload.requests=12",
+            &format!("hardware.power_mode={mode}"),
+        ],
+    )
+}
+
+#[test]
+fn a_power_modes_memory_clock_slows_memory_bound_decode_by_its_ratio() {
+    let maxn = nano("MAXN_SUPER");
+    let m25 = nano("25W");
+    let m15 = nano("15W");
+    // 15W caps the memory clock at 2133 of 3199 MHz: decode, bound by memory bandwidth, takes about
+    // 3199 / 2133 = 1.50 times as long per token (a little less: the host's share is not stretched).
+    let emc_ratio = 3199.0 / 2133.0;
+    let slower = f(&m15, "tpot_mean_s") / f(&maxn, "tpot_mean_s");
+    assert!(
+        slower > 0.95 * emc_ratio && slower <= emc_ratio * 1.02,
+        "15W decode {slower}x MAXN_SUPER's, memory clock ratio {emc_ratio}"
+    );
+    // 25W keeps the full memory clock and caps only the GPU clock (918 of 1020 MHz): decode barely
+    // slows, as it did when only the SM clock was modelled.
+    let slower25 = f(&m25, "tpot_mean_s") / f(&maxn, "tpot_mean_s");
+    assert!(
+        (1.0..1.03).contains(&slower25),
+        "25W decode {slower25}x MAXN_SUPER's"
+    );
+    // The lower memory clock lowers the busy power too (the same bytes move over a longer time).
+    let busy_w = |o: &RunOutcome| f(o, "busy_energy_j") / busy_s(o);
+    assert!(
+        busy_w(&m15) < 0.8 * busy_w(&maxn),
+        "busy power 15W {} W, MAXN_SUPER {} W",
+        busy_w(&m15),
+        busy_w(&maxn)
+    );
+    // The run records the mode and the memory-clock fraction it ran under.
+    assert!((m15.scenario.hardware.memory_clock - 2133.0 / 3199.0).abs() < 1e-12);
+    assert!((m15.scenario.hardware.clock_limit - 612.0 / 1020.0).abs() < 1e-12);
+    assert_eq!(maxn.scenario.hardware.memory_clock, 1.0);
+    assert_eq!(
+        m15.scenario.power_mode().map(|m| m.power_budget_w),
+        Some(Some(15.0))
+    );
 }
