@@ -77,12 +77,68 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
             check_array(path, a)?;
         }
     }
+    let area = m
+        .solar
+        .array
+        .as_ref()
+        .map(|a| (a.area_m2, a.module_efficiency));
+    let peak = match (s.peak_kw, area) {
+        (Some(p), None | Some((None, None))) => p,
+        (Some(p), Some(_)) => {
+            return Err(Error::invalid(
+                path,
+                "microgrid.solar.peak_kw",
+                p,
+                "is given with array.area_m2 or array.module_efficiency: give the peak or the \
+                 area and efficiency it comes from, not both",
+            ))
+        }
+        (None, Some((Some(area), Some(eff)))) => {
+            check(
+                "solar.array.area_m2",
+                area,
+                (0.0..=1e8).contains(&area),
+                "must be a number of m^2 from 0 to 100,000,000",
+            )?;
+            check(
+                "solar.array.module_efficiency",
+                eff,
+                eff > 0.0 && eff <= 0.5,
+                "must be a share in (0, 0.5] (0.2 for 20%)",
+            )?;
+            area * eff
+        }
+        (None, Some((Some(_), None))) => {
+            return Err(Error::invalid(
+                path,
+                "microgrid.solar.array.module_efficiency",
+                "(absent)",
+                "is needed with array.area_m2 (peak kW = area m^2 x efficiency x 1 kW/m^2)",
+            ))
+        }
+        (None, Some((None, Some(_)))) => return Err(Error::invalid(
+            path,
+            "microgrid.solar.array.area_m2",
+            "(absent)",
+            "is needed with array.module_efficiency (peak kW = area m^2 x efficiency x 1 kW/m^2)",
+        )),
+        (None, _) => {
+            return Err(Error::invalid(
+                path,
+                "microgrid.solar.peak_kw",
+                "(absent)",
+                "is needed: the array's peak (DC) power in kW (with weather_file, or \
+                 array.area_m2 and array.module_efficiency)",
+            ))
+        }
+    };
     check(
         "solar.peak_kw",
-        s.peak_kw,
-        (0.0..=1e7).contains(&s.peak_kw),
+        peak,
+        (0.0..=1e7).contains(&peak),
         "must be a number of kW from 0 to 10,000,000",
     )?;
+    m.solar.peak_kw = Some(peak);
     check(
         "solar.inverter_efficiency",
         s.inverter_efficiency,

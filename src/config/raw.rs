@@ -251,8 +251,11 @@ pub struct SolarConfig {
     /// The array the PV model prices (with `weather_file` only; defaults as [`ArrayConfig`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array: Option<ArrayConfig>,
-    /// Peak (DC, standard test conditions) power of the array, kW.
-    pub peak_kw: f64,
+    /// Peak (DC, standard test conditions) power of the array, kW. With `weather_file` it may be given
+    /// instead as `array.area_m2 x array.module_efficiency` (1 kW/m^2 of sunlight); the config's
+    /// resolution writes it here, so that it is always set on a resolved config ([`Self::peak`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_kw: Option<f64>,
     /// Share of the array's output the inverter delivers (default 0.96).
     #[serde(default = "default_inverter_efficiency")]
     pub inverter_efficiency: f64,
@@ -267,6 +270,13 @@ pub struct SolarConfig {
     /// Years the array's embodied carbon is amortised over (default [`SOLAR_LIFETIME_YEARS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime_years: Option<f64>,
+}
+
+impl SolarConfig {
+    /// The array's peak power, kW (set on every resolved config; 0 before resolution without it).
+    pub fn peak(&self) -> f64 {
+        self.peak_kw.unwrap_or(0.0)
+    }
 }
 
 /// `microgrid.solar.array`: the fixed array of the PV model ([`crate::pv::Array`]). The defaults
@@ -284,6 +294,12 @@ pub struct ArrayConfig {
     /// site south of the equator), 90 east, 270 west.
     #[serde(default = "default_array_azimuth")]
     pub azimuth_deg: f64,
+    /// Module area, m^2, with `module_efficiency` in place of `microgrid.solar.peak_kw`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area_m2: Option<f64>,
+    /// Modules' efficiency at standard test conditions (0.2 for 20%), with `area_m2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_efficiency: Option<f64>,
     /// Ground albedo, 0 to 1; default the weather file's, hour by hour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub albedo: Option<f64>,
@@ -311,6 +327,8 @@ impl Default for ArrayConfig {
         ArrayConfig {
             tilt_deg: default_tilt(),
             azimuth_deg: default_array_azimuth(),
+            area_m2: None,
+            module_efficiency: None,
             albedo: None,
             temperature_coefficient_per_c: default_gamma(),
             dc_losses: default_dc_losses(),

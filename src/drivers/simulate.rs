@@ -894,7 +894,7 @@ fn apply_microgrid(
         },
     };
     let grid = microgrid::Microgrid {
-        peak_kw: m.solar.peak_kw,
+        peak_kw: m.solar.peak(),
         inverter_efficiency: m.solar.inverter_efficiency,
         battery: m.battery.map(|b| microgrid::Battery {
             capacity_kwh: b.capacity_kwh,
@@ -939,7 +939,7 @@ fn apply_microgrid(
         m.solar
             .embodied_kg_per_kwp
             .unwrap_or(SOLAR_EMBODIED_KG_PER_KWP),
-        m.solar.peak_kw,
+        m.solar.peak(),
         m.solar.lifetime_years.unwrap_or(SOLAR_LIFETIME_YEARS),
         span_h,
     );

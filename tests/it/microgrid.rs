@@ -420,3 +420,27 @@ fn a_weather_file_with_a_bad_albedo_fails_before_the_run_unless_the_config_sets_
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn an_array_given_by_area_and_efficiency_is_the_same_array_as_its_peak() {
+    let tmp = tempfile::tempdir().unwrap();
+    let by_peak = run(&tmp.path().join("peak"), &weather(&[]));
+    let by_area = run(
+        &tmp.path().join("area"),
+        &weather(&[
+            "microgrid.solar.peak_kw=null",
+            "microgrid.solar.array={area_m2: 6, module_efficiency: 0.2}",
+        ]),
+    );
+    for k in [
+        "solar_energy_kwh",
+        "grid_import_kwh",
+        "carbon_g",
+        "solar_embodied_carbon_g",
+    ] {
+        let (a, b) = (by_peak[k].as_f64().unwrap(), by_area[k].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-9 * a.abs(), "{k}: {a} against {b}");
+    }
+    let resolved = std::fs::read_to_string(tmp.path().join("area/config.resolved.yaml")).unwrap();
+    assert!(resolved.contains("peak_kw: 1.2"), "{resolved}");
+}
