@@ -158,7 +158,12 @@ pub struct Scenario {
     pub model_name: String,
     pub model: ModelSpec,
     pub device_name: String,
+    /// The device as the run's execution-time model prices it: the catalog's entry, or, with
+    /// `hardware.threads` on a CPU, the peaks that many threads reach.
     pub device: DeviceSpec,
+    /// The device as its power profile sees it: the catalog's entry, whole-chip peaks whatever
+    /// `hardware.threads` says, so that a run on few threads reads as a partly used chip.
+    pub power_device: DeviceSpec,
     /// The catalogs the names were looked up in (shared by every scenario resolved against the same
     /// [`Catalogs`] that names no catalog file).
     pub catalog: Arc<Catalog>,
@@ -362,6 +367,7 @@ impl Scenario {
             )
         })?;
         let (device_name, device) = (device_name.to_string(), device.clone());
+        let power_device = device.clone();
         let device = resolve_threads(path, &raw.hardware, &device_name, device)?;
 
         validate_hardware(path, &raw.hardware, &model_name, &model)?;
@@ -445,6 +451,7 @@ impl Scenario {
             model,
             device_name,
             device,
+            power_device,
             catalog,
             hardware,
             memory,

@@ -96,3 +96,23 @@ fn no_threads_is_the_device_at_its_full_peaks() {
     let o32 = simulate(&cfg, &["hardware.threads=32"]);
     assert!(o32.scenario.device.peak_tflops < 2.48);
 }
+
+/// The power model reads utilisation against the whole chip: a backlog of prompts on 4 threads draws
+/// less than on 24, and each within the package's power limit.
+#[test]
+fn few_threads_draw_less_than_all_of_them() {
+    let power = |t: u32| {
+        let o = simulate(
+            &config(),
+            &[
+                &format!("hardware.threads={t}"),
+                "workload.arrival.rate=1000",
+                "workload.lengths={type: fixed, prompt: 512, output: 1}",
+            ],
+        );
+        f(&o, "avg_power_w")
+    };
+    let (p4, p24) = (power(4), power(24));
+    assert!(p4 < p24, "{p4} W on 4 threads, {p24} W on 24");
+    assert!(p24 <= 253.0, "{p24} W");
+}
