@@ -148,7 +148,7 @@ impl EnergyAcc {
             idle_w: profile.between_batches_w(),
             tp: p.hardware.tensor_parallel as f64,
             tdp_w: p.device.tdp_w,
-            device: p.device.clone(),
+            device: p.power_device.clone(),
             embodied: p.energy.embodied,
             gpus: replicas * p.gpus_per_replica(),
         };

@@ -419,6 +419,117 @@ pub struct DeviceSpec {
     /// precision absent here falls back to `peak_tflops` (see [`crate::precision`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_tflops_by_precision: Option<PrecisionPeaks>,
+    /// A CPU's cores and what each can do, for pricing `hardware.threads` (docs/edge.md, "CPU threads,
+    /// calibrated on llama.cpp"). Absent: the knob is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuTopology>,
+}
+
+/// The cores of a hybrid (P-core + E-core) or plain CPU and the rates of one thread on each, for
+/// pricing a run on `k` of its hardware threads ([`CpuTopology::thread_rates`]).
+///
+/// Threads take cores in the order a hybrid CPU's scheduler fills them: the P-cores one thread each,
+/// then the E-cores, then the P-cores' second (SMT) threads, which add no FMA throughput or bandwidth
+/// of their own and halve their core's rates for both of its threads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CpuTopology {
+    /// Performance cores (two hardware threads each when `threads` says so).
+    pub p_cores: u32,
+    /// Efficiency cores (one hardware thread each); 0 on a CPU of one kind of core.
+    #[serde(default)]
+    pub e_cores: u32,
+    /// Hardware threads: `p_cores` to `2 p_cores + e_cores`.
+    pub threads: u32,
+    /// FP32 FMA FLOP per clock of one P-core (2 FMA units x SIMD lanes x 2).
+    pub p_core_flop_per_clock: f64,
+    /// Clock of the P-cores under an all-core load, GHz.
+    pub p_core_ghz: f64,
+    /// FP32 FMA FLOP per clock of one E-core.
+    #[serde(default)]
+    pub e_core_flop_per_clock: f64,
+    /// Clock of the E-cores, GHz.
+    #[serde(default)]
+    pub e_core_ghz: f64,
+    /// Memory bandwidth one thread alone on a P-core draws, GB/s (before the roofline's memory
+    /// efficiency). Absent: no per-core limit, every thread count reaches the device's bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_core_bandwidth_gb_s: Option<f64>,
+    /// Memory bandwidth one thread on an E-core draws, GB/s. Absent: no per-core limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_core_bandwidth_gb_s: Option<f64>,
+    /// Where the figures come from, and what the fitted ones were fitted on.
+    pub source: String,
+}
+
+/// What one thread of a [`CpuTopology`] can do: FLOP/s and memory bandwidth, bytes/s (`None`: no
+/// per-core bandwidth limit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThreadRate {
+    pub flops: f64,
+    pub bytes_s: Option<f64>,
+}
+
+impl CpuTopology {
+    /// The rate of each of the first `k` threads, in the order they take cores: P-cores, E-cores, then
+    /// the P-cores' SMT siblings (a P-core running two threads gives each half its rates).
+    pub fn thread_rates(&self, k: u32) -> Vec<ThreadRate> {
+        let p = self.p_cores;
+        let e = self.e_cores;
+        let p_rate = ThreadRate {
+            flops: self.p_core_flop_per_clock * self.p_core_ghz * 1e9,
+            bytes_s: self.p_core_bandwidth_gb_s.map(|b| b * 1e9),
+        };
+        let e_rate = ThreadRate {
+            flops: self.e_core_flop_per_clock * self.e_core_ghz * 1e9,
+            bytes_s: self.e_core_bandwidth_gb_s.map(|b| b * 1e9),
+        };
+        let siblings = k.saturating_sub(p + e).min(p);
+        let half = |r: ThreadRate| ThreadRate {
+            flops: r.flops / 2.0,
+            bytes_s: r.bytes_s.map(|b| b / 2.0),
+        };
+        (0..k)
+            .map(|i| {
+                if i < p {
+                    if i < siblings {
+                        half(p_rate)
+                    } else {
+                        p_rate
+                    }
+                } else if i < p + e {
+                    e_rate
+                } else {
+                    half(p_rate)
+                }
+            })
+            .collect()
+    }
+
+    /// The FMA peak of `k` threads, FLOP/s: the sum over the cores they occupy, P-cores first; an SMT
+    /// sibling adds nothing.
+    pub fn peak_flops(&self, k: u32) -> f64 {
+        self.thread_rates(k).iter().map(|r| r.flops).sum()
+    }
+
+    /// The FLOP/s `k` threads reach when the work is split into `k` equal shares, as llama.cpp splits
+    /// each operation: every share waits for the slowest thread, so `k x` its rate.
+    pub fn split_flops(&self, k: u32) -> f64 {
+        let rates = self.thread_rates(k);
+        rates.iter().map(|r| r.flops).fold(f64::INFINITY, f64::min) * k as f64
+    }
+
+    /// The memory bandwidth `k` threads reach, bytes/s: `min(device bandwidth, k x the slowest
+    /// thread's bandwidth)` under the same equal split (the device's bandwidth where the catalog gives
+    /// no per-core figure).
+    pub fn split_bandwidth(&self, k: u32, device_bytes_s: f64) -> f64 {
+        let slowest = self
+            .thread_rates(k)
+            .iter()
+            .filter_map(|r| r.bytes_s)
+            .fold(f64::INFINITY, f64::min);
+        device_bytes_s.min(slowest * k as f64)
+    }
 }
 
 /// One power mode of a device (a Jetson's `nvpmodel` mode): the clocks and cores it allows.
@@ -761,7 +872,54 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
         }
         _ => {}
     }
+    check_cpu(d)?;
     check_power_modes(d)
+}
+
+/// A CPU topology: on a `kind: cpu` device, at least one P-core, hardware threads from one per core to
+/// two per P-core plus one per E-core, positive rates for every kind of core it has.
+fn check_cpu(d: &DeviceSpec) -> std::result::Result<(), Failed> {
+    let Some(c) = &d.cpu else {
+        return Ok(());
+    };
+    if d.kind != "cpu" {
+        return Err(("cpu", d.kind.clone(), "is only for kind: cpu devices"));
+    }
+    if c.p_cores == 0 {
+        return Err(("cpu.p_cores", "0".into(), "must be at least 1"));
+    }
+    let cores = c.p_cores + c.e_cores;
+    if c.threads < cores || c.threads > 2 * c.p_cores + c.e_cores {
+        return Err((
+            "cpu.threads",
+            c.threads.to_string(),
+            "must be from p_cores + e_cores to 2 p_cores + e_cores",
+        ));
+    }
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let mut rates = vec![
+        ("cpu.p_core_flop_per_clock", Some(c.p_core_flop_per_clock)),
+        ("cpu.p_core_ghz", Some(c.p_core_ghz)),
+        ("cpu.p_core_bandwidth_gb_s", c.p_core_bandwidth_gb_s),
+        ("cpu.e_core_bandwidth_gb_s", c.e_core_bandwidth_gb_s),
+    ];
+    if c.e_cores > 0 {
+        rates.push(("cpu.e_core_flop_per_clock", Some(c.e_core_flop_per_clock)));
+        rates.push(("cpu.e_core_ghz", Some(c.e_core_ghz)));
+    }
+    for (field, v) in rates {
+        if let Some(v) = v.filter(|v| !positive(*v)) {
+            return Err((field, v.to_string(), "must be a positive number"));
+        }
+    }
+    if c.p_core_bandwidth_gb_s.is_some() != (c.e_core_bandwidth_gb_s.is_some() || c.e_cores == 0) {
+        return Err((
+            "cpu.e_core_bandwidth_gb_s",
+            format!("{:?}", c.e_core_bandwidth_gb_s),
+            "give both per-core bandwidths or neither",
+        ));
+    }
+    Ok(())
 }
 
 /// A device's power modes: named once each, every clock positive and at most the device's maximum
@@ -889,6 +1047,87 @@ fn find<'a, T>(
 
 #[cfg(test)]
 mod tests {
+
+    fn raptor_lake() -> CpuTopology {
+        CpuTopology {
+            p_cores: 8,
+            e_cores: 16,
+            threads: 32,
+            p_core_flop_per_clock: 32.0,
+            p_core_ghz: 5.0,
+            e_core_flop_per_clock: 16.0,
+            e_core_ghz: 4.0,
+            p_core_bandwidth_gb_s: Some(20.0),
+            e_core_bandwidth_gb_s: Some(5.0),
+            source: "test".into(),
+        }
+    }
+
+    /// The FMA peak grows with every thread up to the last core, P-cores first (each P-core thread
+    /// adds a P-core's rate, each E-core thread an E-core's), and SMT siblings add nothing.
+    #[test]
+    fn compute_peak_takes_p_cores_first_and_smt_adds_nothing() {
+        let c = raptor_lake();
+        let (p, e) = (32.0 * 5.0e9, 16.0 * 4.0e9);
+        for k in 1..=32 {
+            let step = c.peak_flops(k) - c.peak_flops(k - 1);
+            let want = match k {
+                1..=8 => p,
+                9..=24 => e,
+                _ => 0.0,
+            };
+            assert!(
+                (step - want).abs() < 1.0,
+                "thread {k}: {step} against {want}"
+            );
+        }
+        assert!((c.peak_flops(32) - (8.0 * p + 16.0 * e)).abs() < 1.0);
+        // The equal split never beats the sum, and equals it on cores of one kind.
+        for k in 1..=32 {
+            assert!(c.split_flops(k) <= c.peak_flops(k) + 1.0);
+        }
+        assert!((c.split_flops(8) - c.peak_flops(8)).abs() < 1.0);
+        assert!((c.split_flops(16) - 16.0 * e).abs() < 1.0);
+    }
+
+    /// Bandwidth grows with the threads until the device's bandwidth caps it, and an E-core joining
+    /// the P-cores pulls every thread down to its rate under the equal split.
+    #[test]
+    fn bandwidth_saturates_at_the_devices() {
+        let c = raptor_lake();
+        let device = 100e9;
+        assert_eq!(c.split_bandwidth(1, device), 20e9);
+        assert_eq!(c.split_bandwidth(4, device), 80e9);
+        for k in 5..=8 {
+            assert_eq!(c.split_bandwidth(k, device), device);
+        }
+        assert_eq!(c.split_bandwidth(9, device), 45e9);
+        assert_eq!(c.split_bandwidth(16, device), 80e9);
+        for k in 20..=32 {
+            assert_eq!(c.split_bandwidth(k, device), device);
+        }
+        let unlimited = CpuTopology {
+            p_core_bandwidth_gb_s: None,
+            e_core_bandwidth_gb_s: None,
+            ..raptor_lake()
+        };
+        assert_eq!(unlimited.split_bandwidth(1, device), device);
+    }
+
+    /// The catalog's CPUs with a topology price their full thread count at no more than their listed
+    /// peak (the sum of their cores), and the i9-13900K's sum is its peak_tflops.
+    #[test]
+    fn catalog_cpu_topologies_agree_with_their_peaks() {
+        let c = Catalog::builtin().unwrap();
+        let (_, d) = c.device("i9-13900k").unwrap();
+        let cpu = d.cpu.as_ref().unwrap();
+        let sum = cpu.peak_flops(cpu.threads) / 1e12;
+        assert!(
+            (sum - d.peak_tflops).abs() < 0.01,
+            "{sum} against {}",
+            d.peak_tflops
+        );
+    }
     use super::*;
 
     #[test]

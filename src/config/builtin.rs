@@ -41,6 +41,7 @@ pub static FILES: &[File] = shipped![
     "profiles/power/h100.yaml",
     "profiles/power/h200.yaml",
     "profiles/power/i5-13600k.yaml",
+    "profiles/power/i9-13900k.yaml",
     "profiles/power/jetson-agx-orin.yaml",
     "profiles/power/jetson-orin-nano-super.yaml",
     "profiles/power/l4.yaml",

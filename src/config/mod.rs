@@ -158,7 +158,12 @@ pub struct Scenario {
     pub model_name: String,
     pub model: ModelSpec,
     pub device_name: String,
+    /// The device as the run's execution-time model prices it: the catalog's entry, or, with
+    /// `hardware.threads` on a CPU, the peaks that many threads reach.
     pub device: DeviceSpec,
+    /// The device as its power profile sees it: the catalog's entry, whole-chip peaks whatever
+    /// `hardware.threads` says, so that a run on few threads reads as a partly used chip.
+    pub power_device: DeviceSpec,
     /// The catalogs the names were looked up in (shared by every scenario resolved against the same
     /// [`Catalogs`] that names no catalog file).
     pub catalog: Arc<Catalog>,
@@ -362,6 +367,8 @@ impl Scenario {
             )
         })?;
         let (device_name, device) = (device_name.to_string(), device.clone());
+        let power_device = device.clone();
+        let device = resolve_threads(path, &raw.hardware, &device_name, device)?;
 
         validate_hardware(path, &raw.hardware, &model_name, &model)?;
 
@@ -444,6 +451,7 @@ impl Scenario {
             model,
             device_name,
             device,
+            power_device,
             catalog,
             hardware,
             memory,
@@ -1060,6 +1068,58 @@ fn resolve_limits(
     Ok(mhz / max)
 }
 
+/// The device as `hardware.threads` threads see it (the device itself without the knob): its peak
+/// compute is `k x` the slowest thread's FMA rate and its bandwidth `min(device bandwidth, k x` the
+/// slowest thread's bandwidth`)`, llama.cpp's equal split of each operation over its threads
+/// ([`crate::catalog::CpuTopology`]). Refused on a device that is not a CPU, whose catalog entry gives
+/// no `cpu` topology, or for 0 or more threads than the device has.
+fn resolve_threads(
+    path: &Path,
+    hw: &HardwareConfig,
+    device_name: &str,
+    mut device: DeviceSpec,
+) -> Result<DeviceSpec> {
+    let Some(k) = hw.threads else {
+        return Ok(device);
+    };
+    let field = "hardware.threads";
+    if device.kind != "cpu" {
+        return Err(Error::invalid(
+            path,
+            field,
+            k,
+            format!(
+                "{device_name} is a {} device; threads are for CPU devices (kind: cpu)",
+                device.kind
+            ),
+        ));
+    }
+    let Some(cpu) = device.cpu.clone() else {
+        return Err(Error::invalid(
+            path,
+            field,
+            k,
+            format!(
+                "the device catalog gives no cpu topology for {device_name} (add cores, clocks and hardware threads under its cpu:, with sources, to a catalog of your own: catalog.devices)"
+            ),
+        ));
+    };
+    if k == 0 || k > cpu.threads {
+        return Err(Error::invalid(
+            path,
+            field,
+            k,
+            format!(
+                "must be from 1 to {}, the hardware threads of {device_name}",
+                cpu.threads
+            ),
+        ));
+    }
+    device.peak_tflops = cpu.split_flops(k) / 1e12;
+    device.memory_bandwidth_gb_s = cpu.split_bandwidth(k, device.memory_bandwidth_bytes_s()) / 1e9;
+    Ok(device)
+}
+
 /// The SM and memory clock fractions `hardware.power_mode` allows (both 1 without one): the mode's
 /// `gpu_max_mhz / max_sm_clock_mhz` and `emc_max_mhz / max_memory_clock_mhz`. The mode must be one of
 /// the device's `power_modes`, and, like a clock limit, needs a power profile to act through.
@@ -1672,6 +1732,27 @@ fn resolve_precision(
     }
     if let Some(e) = &p.experts {
         pc.experts = Some(e.weights.clone());
+    }
+    let mut p = p;
+    if let Some(d) = pc.dequant_flops_per_weight {
+        if !(d.is_finite() && d >= 0.0) {
+            return Err(Error::invalid(
+                path,
+                "precision.dequant_flops_per_weight",
+                d,
+                "must be a number of FLOPs, 0 or more",
+            ));
+        }
+        if p.dequant_flops_per_weight > 0.0 {
+            p.dequant_flops_per_weight = d;
+        }
+        if let Some(e) = p
+            .experts
+            .as_mut()
+            .filter(|e| e.dequant_flops_per_weight > 0.0)
+        {
+            e.dequant_flops_per_weight = d;
+        }
     }
     Ok(p)
 }

@@ -266,6 +266,8 @@ pub fn prefill_pool(
             .power_mode
             .clone()
             .or(hw.power_mode.clone().filter(|_| same_device)),
+        // The prefill pool's device keeps hardware's threads when it is the same CPU.
+        threads: hw.threads.filter(|_| same_device),
         prefill_replicas: 0,
         kv_link: None,
         prefill_pool: None,

@@ -499,6 +499,13 @@ pub struct PrecisionConfig {
     /// weight format, e.g. mxfp4 (default: the catalog's `moe.expert_weights`, else `weights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experts: Option<String>,
+    /// Dequantisation work per weight of the linear layers per forward pass, FLOPs at the peak that
+    /// prices them, in place of the built-in estimate (docs/precision.md). 0 for an engine whose
+    /// kernels multiply the quantised weights without widening them first, as llama.cpp's CPU dot
+    /// products do (their unpacking cost is then in the fitted compute efficiency: docs/edge.md, "CPU
+    /// threads, calibrated on llama.cpp"). Absent: the built-in estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dequant_flops_per_weight: Option<f64>,
 }
 
 fn default_regions_dir() -> PathBuf {
@@ -619,6 +626,12 @@ pub struct HardwareConfig {
     /// clock, both as fractions of the device's maxima (docs/edge.md). Absent: the device's maxima.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_mode: Option<String>,
+    /// Threads a CPU device runs the model on (llama.cpp's `-t`), from 1 to the device's hardware
+    /// threads: prices the run at the compute and bandwidth that many threads reach under an equal
+    /// split of the work (the catalog's `cpu` topology; docs/edge.md, "CPU threads, calibrated on
+    /// llama.cpp"). Absent: the device's full peaks, as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
     /// Disaggregated serving: the first `prefill_replicas` of `replicas` only prefill, the others only
     /// decode, each prefilled request's KV cache moving over `kv_link` (docs/disaggregation.md).
     /// 0 (default): every replica does both (colocated serving).

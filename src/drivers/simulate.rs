@@ -410,7 +410,7 @@ fn simulate_requests(
     let stage_energy = |s: &Scenario, p: &PowerProfile| {
         StageEnergy::new(
             p.clone(),
-            s.device.clone(),
+            s.power_device.clone(),
             s.hardware.tensor_parallel,
             s.hardware.clock_limit,
         )

@@ -375,3 +375,72 @@ fn a_catalog_power_mode_beyond_the_devices_clocks_is_named() {
         assert_clean_failure(&o, &needles);
     }
 }
+
+/// `hardware.threads` is refused, naming the field and the value, on a GPU, on a CPU whose catalog
+/// entry gives no cpu topology, and for 0 or more threads than the CPU has.
+#[test]
+fn bad_threads_are_named() {
+    let o = run_config(&quickstart_text(), &["--set", "hardware.threads=8"]);
+    assert_clean_failure(
+        &o,
+        &["hardware.threads", "8", "a100 is a gpu device", "kind: cpu"],
+    );
+    let cpu = std::fs::read_to_string(root().join("experiments/tiny-llama-cpu.yaml")).unwrap();
+    let o = run_config(&cpu, &["--set", "hardware.threads=4"]);
+    assert_clean_failure(
+        &o,
+        &[
+            "hardware.threads",
+            "4",
+            "gives no cpu topology for i5-13600k",
+        ],
+    );
+    let i9 = std::fs::read_to_string(root().join("experiments/llama-cpp-13900k.yaml")).unwrap();
+    for bad in ["0", "33"] {
+        let set = format!("hardware.threads={bad}");
+        let o = run_config(&i9, &["--set", &set]);
+        assert_clean_failure(
+            &o,
+            &[
+                "hardware.threads",
+                bad,
+                "must be from 1 to 32, the hardware threads of i9-13900k",
+            ],
+        );
+    }
+    let o = run_config(&i9, &["--set", "hardware.threads=-2"]);
+    assert_clean_failure(&o, &["hardware.threads", "-2"]);
+    let o = run_config(&i9, &["--set", "precision.dequant_flops_per_weight=-1"]);
+    assert_clean_failure(&o, &["precision.dequant_flops_per_weight", "-1"]);
+}
+
+/// A catalog's cpu topology is checked when it is read: more hardware threads than two per P-core and
+/// one per E-core, and a topology on a GPU, are refused naming the catalog file, field and value.
+#[test]
+fn a_catalog_cpu_topology_that_cannot_be_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = |kind: &str, threads: u32| {
+        format!(
+            "devices:\n  c:\n    name: C\n    kind: {kind}\n    peak_tflops: 1\n    memory_bandwidth_gb_s: 50\n    memory_gb: 32\n    tdp_w: 100\n    cpu: {{ p_cores: 4, e_cores: 4, threads: {threads}, p_core_flop_per_clock: 32, p_core_ghz: 5, e_core_flop_per_clock: 16, e_core_ghz: 4, source: test }}\n"
+        )
+    };
+    let cases = [
+        (
+            device("cpu", 13),
+            vec!["cpu.threads", "13", "2 p_cores + e_cores"],
+        ),
+        (device("gpu", 8), vec!["cpu", "gpu", "only for kind: cpu"]),
+    ];
+    for (i, (text, needles)) in cases.iter().enumerate() {
+        let catalog = write(tmp.path(), &format!("d{i}.yaml"), text);
+        let set = format!("catalog.devices={}", catalog.display());
+        let o = run_config(
+            &quickstart_text(),
+            &["--set", &set, "--set", "hardware.gpu=c"],
+        );
+        let mut needles = needles.clone();
+        let name = format!("d{i}.yaml");
+        needles.push(&name);
+        assert_clean_failure(&o, &needles);
+    }
+}

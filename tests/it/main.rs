@@ -7,6 +7,7 @@ mod carbon_aware;
 mod catalog;
 mod cli;
 mod common;
+mod cpu_threads;
 mod disaggregation;
 mod edge;
 mod edge_logs;
