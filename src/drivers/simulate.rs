@@ -65,6 +65,9 @@ pub struct RunOutcome {
     pub idle_w: Option<f64>,
     /// The microgrid's hours (config `microgrid`; empty without one or without energy).
     pub microgrid: Vec<microgrid::Step>,
+    /// The PV model's hours behind the microgrid's solar, one per microgrid hour (empty unless the
+    /// solar comes from `microgrid.solar.weather_file`).
+    pub pv_hours: Vec<crate::pv::HourOutput>,
 }
 
 /// Loads and resolves the config of `args` (overrides and seed applied) against `catalogs`.
@@ -499,13 +502,13 @@ fn simulate_requests(
     };
     let info = predictor.info();
     let mut summary = summarize(&scenario, &info.kind, &result, stats, wall_s);
-    let mut grid_hours = Vec::new();
+    let (mut grid_hours, mut pv_hours) = (Vec::new(), Vec::new());
     let energy = match (&profile, &acc) {
         (Some(p), Some(a)) => {
             let totals = a.finish(result.end_ns);
             let mut e = energy_summary(&scenario, &regions, stats, p, &profile_path, &totals)?;
             if let (Some(m), Some(solar)) = (&scenario.microgrid, &solar) {
-                grid_hours =
+                (grid_hours, pv_hours) =
                     apply_microgrid(&scenario, m, solar, &regions, &totals, stats, &mut e)?;
             }
             let thermal: Vec<_> = main_energy
@@ -574,6 +577,7 @@ fn simulate_requests(
             .filter(|_| summary_has_energy)
             .map(|p| p.between_batches_w()),
         microgrid: grid_hours,
+        pv_hours,
     })
 }
 
@@ -727,15 +731,8 @@ fn solar_window(
 ) -> Result<Vec<f64>> {
     let series = match solar {
         Solar::Series(series) => series,
-        Solar::Weather(weather, array) => {
-            let start = s.energy.start_time;
-            let first = start
-                - chrono::Duration::seconds(accounting::offset_in_hour_s(start).round() as i64);
-            return Ok(array
-                .hours(weather, first, n)?
-                .iter()
-                .map(|h| h.fraction)
-                .collect());
+        Solar::Weather(..) => {
+            return Ok(pv_hours(s, solar, n)?.iter().map(|h| h.fraction).collect());
         }
     };
     let hod = chrono::Timelike::hour(&s.energy.start_time);
@@ -756,6 +753,17 @@ fn solar_window(
             ),
         )),
     }
+}
+
+/// The PV model's first `n` hours of the run (none unless the solar comes from a weather file).
+fn pv_hours(s: &Scenario, solar: &Solar, n: usize) -> Result<Vec<crate::pv::HourOutput>> {
+    let Solar::Weather(weather, array) = solar else {
+        return Ok(Vec::new());
+    };
+    let start = s.energy.start_time;
+    let first =
+        start - chrono::Duration::seconds(accounting::offset_in_hour_s(start).round() as i64);
+    array.hours(weather, first, n)
 }
 
 /// Plans carbon-aware holding ([`workload::hold`]) of the deferrable requests of `specs` (in
@@ -849,7 +857,7 @@ fn apply_microgrid(
     totals: &accounting::EnergyTotals,
     stats: &RequestStats,
     e: &mut EnergySummary,
-) -> Result<Vec<microgrid::Step>> {
+) -> Result<(Vec<microgrid::Step>, Vec<crate::pv::HourOutput>)> {
     let region = regions.first().ok_or_else(|| {
         Error::invalid(
             &s.source,
@@ -882,7 +890,11 @@ fn apply_microgrid(
         Some(p) => Some(vec![p.value; n]),
         None => price.clone(),
     };
-    let fraction = solar_window(s, m, solar, n)?;
+    let pv = pv_hours(s, solar, n)?;
+    let fraction = match pv.is_empty() {
+        true => solar_window(s, m, solar, n)?,
+        false => pv.iter().map(|h| h.fraction).collect(),
+    };
     use config::raw::DispatchConfig;
     let dispatch = match m.dispatch {
         DispatchConfig::SelfConsumption => microgrid::Dispatch::SelfConsumption,
@@ -970,7 +982,7 @@ fn apply_microgrid(
     e.cost_usd = energy_cost
         .zip(head.and_then(|r| r.rental_cost_usd))
         .map(|(a, b)| a + b);
-    Ok(steps)
+    Ok((steps, pv))
 }
 
 /// Runs the event loop with the batch sinks and request sink that `keep` asks for: the in-memory log
@@ -1403,7 +1415,12 @@ fn write_rest(
     if !o.microgrid.is_empty() {
         dir.write_text(
             "microgrid.csv",
-            &microgrid_csv(&o.microgrid, s.energy.start_time, s.microgrid.as_ref()),
+            &microgrid_csv(
+                &o.microgrid,
+                &o.pv_hours,
+                s.energy.start_time,
+                s.microgrid.as_ref(),
+            ),
         )?;
     }
     crate::report::write_report(dir.path(), report, catalogs.builtin())?;
@@ -1412,9 +1429,12 @@ fn write_rest(
 
 /// The microgrid's hours as CSV (docs/microgrid.md): each flow in kWh over the hour (= mean kW), the
 /// stored energy and state of charge at its end, the grid's intensity and the carbon of its import;
-/// under `price_threshold` dispatch, the grid's price the dispatch followed as a last column.
+/// with solar from a weather file, the hour's mean irradiance on the array (W/m^2) and cell
+/// temperature (°C); under `price_threshold` dispatch, the grid's price the dispatch followed as a
+/// last column.
 fn microgrid_csv(
     steps: &[microgrid::Step],
+    pv: &[crate::pv::HourOutput],
     start: chrono::DateTime<chrono::Utc>,
     m: Option<&config::raw::MicrogridConfig>,
 ) -> String {
@@ -1430,6 +1450,9 @@ fn microgrid_csv(
          battery_discharge_kwh,self_discharge_kwh,grid_import_kwh,grid_export_kwh,curtailed_kwh,\
          soc_kwh,soc_fraction,carbon_intensity_g_per_kwh,carbon_g",
     );
+    if !pv.is_empty() {
+        out.push_str(",poa_w_m2,cell_temp_c");
+    }
     out.push_str(if priced { ",price_usd_per_kwh\n" } else { "\n" });
     for (h, x) in steps.iter().enumerate() {
         let at = first + chrono::Duration::hours(h as i64);
@@ -1451,6 +1474,10 @@ fn microgrid_csv(
             x.carbon_intensity_g_per_kwh,
             x.carbon_g
         ));
+        if let Some(p) = pv.get(h) {
+            let poa = p.poa_direct + p.poa_sky + p.poa_ground;
+            out.push_str(&format!(",{poa},{}", p.cell_temp_c));
+        }
         if priced {
             out.push_str(&format!(",{}", x.price_usd_per_kwh));
         }

@@ -322,6 +322,13 @@ fn a_weather_file_drives_the_array_through_the_pv_model_hour_by_hour() {
     for (r, o) in rows.iter().zip(&want).take(rows.len() - 1) {
         let kwh = r[col("solar_kwh")];
         assert!((kwh - o.fraction * 1.2 * 0.96).abs() < 1e-12, "{r:?} {o:?}");
+        // The hour's irradiance on the array and cell temperature are in the table too.
+        let poa = o.poa_direct + o.poa_sky + o.poa_ground;
+        assert!((r[col("poa_w_m2")] - poa).abs() < 1e-9, "{r:?} {o:?}");
+        assert!(
+            (r[col("cell_temp_c")] - o.cell_temp_c).abs() < 1e-9,
+            "{r:?} {o:?}"
+        );
         sunny += usize::from(kwh > 0.3);
     }
     // 16:00-04:00 UTC is 08:00-20:00 in Sacramento (PST), the sun up from about 04:45 to 19:30.
