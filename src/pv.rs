@@ -24,7 +24,7 @@
 //!    temperature and wind speed;
 //! 6. DC output: `E_eff / 1000 (1 + gamma (T_cell - 25)) (1 - dc_losses)` of the peak (PVWatts).
 
-use crate::config::raw::MountingConfig;
+use crate::config::raw::{ArrayConfig, MountingConfig};
 use crate::csvio::CsvTable;
 use crate::error::{Error, Result};
 use chrono::{Datelike, Timelike};
@@ -42,6 +42,11 @@ pub fn bad_albedo(path: &Path, row: Option<usize>, value: Option<f64>) -> Error 
             value.map_or("missing".to_string(), |a| a.to_string())
         ),
     }
+}
+
+/// Whether `a` can be a ground albedo: from 0 to 1.
+fn valid_albedo(a: f64) -> bool {
+    (0.0..=1.0).contains(&a)
 }
 
 /// The site of a weather file.
@@ -187,6 +192,19 @@ impl Weather {
         })
     }
 
+    /// Checks every hour's albedo (for an array that takes the file's), so that a bad value fails
+    /// before a run rather than at the hour that reads it.
+    pub fn check_albedo(&self) -> Result<()> {
+        match self
+            .hours
+            .iter()
+            .position(|h| !h.albedo.is_some_and(valid_albedo))
+        {
+            Some(i) => Err(bad_albedo(&self.path, Some(i + 1), self.hours[i].albedo)),
+            None => Ok(()),
+        }
+    }
+
     /// The typical year's hour (index into [`Weather::hours`]) that replays the hour starting at UTC
     /// `t`: the same month, day and hour of day in the site's local standard time.
     pub fn hour_index(&self, t: chrono::DateTime<chrono::Utc>) -> usize {
@@ -238,23 +256,14 @@ fn parse_site(path: &Path, line: &str) -> Result<Site> {
     })
 }
 
-/// How the sky's diffuse irradiance reaches a tilted plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkyModel {
-    /// Uniform sky: `DHI (1 + cos tilt) / 2`.
-    Isotropic,
-    /// Hay and Davies (1980): a circumsolar share `DNI / DNI_extra` follows the beam.
-    HayDavies,
-}
+/// How the sky's diffuse irradiance reaches a tilted plane: isotropic, `DHI (1 + cos tilt) / 2`, or
+/// Hay and Davies (1980), a circumsolar share `DNI / DNI_extra` following the beam. The config's own
+/// enum, so that the array is built from it without a mapping.
+pub use crate::config::raw::SkyModelConfig as SkyModel;
 
-/// The loss of beam light reflected off the module's cover at oblique incidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IncidenceLoss {
-    /// Fresnel reflection and absorption in glass (De Soto et al. 2006), as PVWatts.
-    Physical,
-    /// None.
-    None,
-}
+/// The loss of beam light reflected off the module's cover at oblique incidence: physical (Fresnel
+/// reflection and absorption in glass, De Soto et al. 2006, as PVWatts) or none.
+pub use crate::config::raw::IncidenceLossConfig as IncidenceLoss;
 
 /// Sandia's module temperature model: `T_module = E exp(a + b WS) + T_air`,
 /// `T_cell = T_module + E / 1000 deltaT` (King, Boyson and Kratochvil 2004, table 1).
@@ -354,6 +363,20 @@ pub fn physical_iam(aoi_deg: f64, n: f64, k: f64, l: f64) -> f64 {
 }
 
 impl Array {
+    /// The array a config's `microgrid.solar.array` describes.
+    pub fn from_config(a: &ArrayConfig) -> Array {
+        Array {
+            tilt_deg: a.tilt_deg,
+            azimuth_deg: a.azimuth_deg,
+            albedo: a.albedo,
+            gamma_per_c: a.temperature_coefficient_per_c,
+            dc_losses: a.dc_losses,
+            temperature: SapmTemperature::of(a.mounting),
+            sky: a.sky_model,
+            incidence: a.incidence_loss,
+        }
+    }
+
     /// The array's output over `n` whole UTC hours from `first_hour` (which must start on the hour)
     /// under `weather`.
     pub fn hours(
@@ -436,7 +459,7 @@ impl Array {
         };
         let albedo = match (self.albedo, w.albedo) {
             (Some(a), _) => a,
-            (None, Some(a)) if (0.0..=1.0).contains(&a) => a,
+            (None, Some(a)) if valid_albedo(a) => a,
             (None, a) => return Err(bad_albedo(path, None, a)),
         };
         let poa_ground = w.ghi * albedo * (1.0 - tilt.cos()) / 2.0;

@@ -13,13 +13,7 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
     let Some(m) = m else {
         return Ok(None);
     };
-    let check = |field: &str, v: f64, ok: bool, what: &str| {
-        if v.is_finite() && ok {
-            Ok(())
-        } else {
-            Err(Error::invalid(path, format!("microgrid.{field}"), v, what))
-        }
-    };
+    let check = |field: &str, v: f64, ok: bool, what: &str| check(path, field, v, ok, what);
     let s = &m.solar;
     let mut m = m.clone();
     match (&s.file, &s.weather_file) {
@@ -271,13 +265,8 @@ pub fn resolve(path: &Path, m: Option<&MicrogridConfig>) -> Result<Option<Microg
 
 /// Checks `microgrid.solar.array`.
 fn check_array(path: &Path, a: &ArrayConfig) -> Result<()> {
-    let field = |f: &str| format!("microgrid.solar.array.{f}");
     let ranged = |f: &str, v: f64, ok: bool, what: &str| {
-        if v.is_finite() && ok {
-            Ok(())
-        } else {
-            Err(Error::invalid(path, field(f), v, what))
-        }
+        check(path, &format!("solar.array.{f}"), v, ok, what)
     };
     ranged(
         "tilt_deg",
@@ -307,6 +296,15 @@ fn check_array(path: &Path, a: &ArrayConfig) -> Result<()> {
         "must be a share in [0, 1) (e.g. 0.1408 for PVWatts' 14.08%)",
     )?;
     Ok(())
+}
+
+/// `microgrid.<field>` must be finite and `ok`; else an error naming it, the value and `what`.
+fn check(path: &Path, field: &str, v: f64, ok: bool, what: &str) -> Result<()> {
+    if v.is_finite() && ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(path, format!("microgrid.{field}"), v, what))
+    }
 }
 
 /// Checks a part's embodied carbon (`kg`: its field name and value, kgCO2e per unit of size) and

@@ -675,36 +675,12 @@ enum Solar {
 /// array the PV model prices (its albedo checked here when the file's is used, so that a bad value
 /// fails before the simulation).
 fn read_solar(c: &config::raw::SolarConfig) -> Result<Solar> {
-    use config::raw::{IncidenceLossConfig, SkyModelConfig};
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|err| Error::io(p, err));
     if let Some(path) = &c.weather_file {
         let weather = crate::pv::Weather::parse_tmy3(path, &read(path)?)?;
-        let a = c.array.clone().unwrap_or_default();
-        let array = crate::pv::Array {
-            tilt_deg: a.tilt_deg,
-            azimuth_deg: a.azimuth_deg,
-            albedo: a.albedo,
-            gamma_per_c: a.temperature_coefficient_per_c,
-            dc_losses: a.dc_losses,
-            temperature: crate::pv::SapmTemperature::of(a.mounting),
-            sky: match a.sky_model {
-                SkyModelConfig::HayDavies => crate::pv::SkyModel::HayDavies,
-                SkyModelConfig::Isotropic => crate::pv::SkyModel::Isotropic,
-            },
-            incidence: match a.incidence_loss {
-                IncidenceLossConfig::Physical => crate::pv::IncidenceLoss::Physical,
-                IncidenceLossConfig::None => crate::pv::IncidenceLoss::None,
-            },
-        };
+        let array = crate::pv::Array::from_config(&c.array.clone().unwrap_or_default());
         if array.albedo.is_none() {
-            if let Some((i, h)) = weather
-                .hours
-                .iter()
-                .enumerate()
-                .find(|(_, h)| !h.albedo.is_some_and(|a| (0.0..=1.0).contains(&a)))
-            {
-                return Err(crate::pv::bad_albedo(path, Some(i + 1), h.albedo));
-            }
+            weather.check_albedo()?;
         }
         return Ok(Solar::Weather(weather, array));
     }
@@ -720,25 +696,30 @@ fn read_solar(c: &config::raw::SolarConfig) -> Result<Solar> {
     )?))
 }
 
-/// The array's output as a fraction of its peak for the run's first `n` hours. A series' first hour
-/// replays its `microgrid.solar.day` at the run's UTC hour of day; a weather file's hours are the
-/// run's own dates in the site's local standard time.
+/// The array's output as a fraction of its peak for the run's first `n` hours, and the PV model's
+/// hours behind it (empty for a series). A series' first hour replays its `microgrid.solar.day` at
+/// the run's UTC hour of day; a weather file's hours are the run's own dates in the site's local
+/// standard time.
 fn solar_window(
     s: &Scenario,
     m: &config::raw::MicrogridConfig,
     solar: &Solar,
     n: usize,
-) -> Result<Vec<f64>> {
+) -> Result<(Vec<f64>, Vec<crate::pv::HourOutput>)> {
+    let start = s.energy.start_time;
     let series = match solar {
         Solar::Series(series) => series,
-        Solar::Weather(..) => {
-            return Ok(pv_hours(s, solar, n)?.iter().map(|h| h.fraction).collect());
+        Solar::Weather(weather, array) => {
+            let first = start
+                - chrono::Duration::seconds(accounting::offset_in_hour_s(start).round() as i64);
+            let hours = array.hours(weather, first, n)?;
+            return Ok((hours.iter().map(|h| h.fraction).collect(), hours));
         }
     };
-    let hod = chrono::Timelike::hour(&s.energy.start_time);
+    let hod = chrono::Timelike::hour(&start);
     let first = m.solar.day as usize * 24 + ((hod + 24 - series.first_hour_of_day()) % 24) as usize;
     match series.hourly_fraction.get(first..first + n) {
-        Some(w) => Ok(w.to_vec()),
+        Some(w) => Ok((w.to_vec(), Vec::new())),
         None => Err(Error::invalid(
             &s.source,
             "microgrid.solar.day",
@@ -753,17 +734,6 @@ fn solar_window(
             ),
         )),
     }
-}
-
-/// The PV model's first `n` hours of the run (none unless the solar comes from a weather file).
-fn pv_hours(s: &Scenario, solar: &Solar, n: usize) -> Result<Vec<crate::pv::HourOutput>> {
-    let Solar::Weather(weather, array) = solar else {
-        return Ok(Vec::new());
-    };
-    let start = s.energy.start_time;
-    let first =
-        start - chrono::Duration::seconds(accounting::offset_in_hour_s(start).round() as i64);
-    array.hours(weather, first, n)
 }
 
 /// Plans carbon-aware holding ([`workload::hold`]) of the deferrable requests of `specs` (in
@@ -811,7 +781,7 @@ fn hold_requests(
                     "needs a `microgrid` section",
                 ));
             };
-            solar_window(s, m, solar, n)?.iter().map(|f| -f).collect()
+            solar_window(s, m, solar, n)?.0.iter().map(|f| -f).collect()
         }
     };
     let mut planned = specs.to_vec();
@@ -890,11 +860,7 @@ fn apply_microgrid(
         Some(p) => Some(vec![p.value; n]),
         None => price.clone(),
     };
-    let pv = pv_hours(s, solar, n)?;
-    let fraction = match pv.is_empty() {
-        true => solar_window(s, m, solar, n)?,
-        false => pv.iter().map(|h| h.fraction).collect(),
-    };
+    let (fraction, pv) = solar_window(s, m, solar, n)?;
     use config::raw::DispatchConfig;
     let dispatch = match m.dispatch {
         DispatchConfig::SelfConsumption => microgrid::Dispatch::SelfConsumption,
