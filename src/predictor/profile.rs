@@ -704,8 +704,9 @@ impl TableCache {
                 }
             }
         }
-        let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
-        let sha = sha256_hex(&bytes);
+        let sha = std::fs::File::open(p)
+            .and_then(crate::digest::sha256_reader_hex)
+            .map_err(|e| Error::io(p, e))?;
         if let Ok(mut m) = self.hashes.lock() {
             m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
         }
