@@ -43,6 +43,10 @@ pub struct ModelSpec {
     /// whole context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window: Option<SlidingWindow>,
+    /// Multi-head latent attention (DeepSeek-V2/V3): keys and values cached as one compressed latent
+    /// per token; absent: multi-head or grouped-query attention of `num_kv_heads` x `head_dim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mla: Option<MlaSpec>,
     /// The input embedding and the output head share one matrix (config.json: tie_word_embeddings),
     /// which the memory plan then holds once.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -96,6 +100,44 @@ pub struct SlidingWindow {
     /// sliding_window_pattern 6: layers 5, 11, ...; gpt-oss's alternating layer_types: 2). 1: none
     /// slides.
     pub pattern: u32,
+}
+
+/// Multi-head latent attention (DeepSeek-V2 paper, section 2.1; config.json of DeepseekV3ForCausalLM):
+/// a token's keys and values are cached as one latent vector of `kv_lora_rank` elements plus a shared
+/// rotary key of `qk_rope_head_dim`, and up-projected per head (`kv_b_proj`) to keys of
+/// `qk_nope_head_dim + qk_rope_head_dim` and values of `v_head_dim`; queries pass through a low-rank
+/// projection of `q_lora_rank` (0: a full-rank query projection, as DeepSeek-V2-Lite). How simwatt
+/// prices it (docs/latency-model.md, "Multi-head latent attention"): prefill as multi-head attention on
+/// the up-projected keys and values, decode in the latent space (vLLM's weight absorption), every head
+/// reading the one latent per token; the latent is not split by tensor parallelism (each rank caches it
+/// whole, as vLLM does).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MlaSpec {
+    /// Rank of the query projection (config.json: q_lora_rank; 0 or absent: full rank).
+    #[serde(default)]
+    pub q_lora_rank: u32,
+    /// Width of the cached key-value latent (config.json: kv_lora_rank).
+    pub kv_lora_rank: u32,
+    /// Per-head key width without rotary position (config.json: qk_nope_head_dim).
+    pub qk_nope_head_dim: u32,
+    /// Rotary key width, shared by the heads and cached beside the latent (config.json:
+    /// qk_rope_head_dim).
+    pub qk_rope_head_dim: u32,
+    /// Per-head value width (config.json: v_head_dim).
+    pub v_head_dim: u32,
+}
+
+impl MlaSpec {
+    /// Elements one token caches per layer: the latent and the rotary key.
+    pub fn cached_elements(&self) -> u64 {
+        self.kv_lora_rank as u64 + self.qk_rope_head_dim as u64
+    }
+
+    /// Per-head query and key width.
+    pub fn qk_head_dim(&self) -> u64 {
+        self.qk_nope_head_dim as u64 + self.qk_rope_head_dim as u64
+    }
 }
 
 impl SlidingWindow {
@@ -225,10 +267,39 @@ impl ModelSpec {
         }
     }
 
-    /// Weights of the attention's linear layers of one transformer layer (QKV and output projection).
+    /// Weights of the attention's linear layers of one transformer layer (QKV and output projection;
+    /// with latent attention the query's down and up projections, the latent's down projection with
+    /// the rotary key, the latent's up projection to every head's keys and values, and the output
+    /// projection).
     pub fn attention_params_per_layer(&self) -> u64 {
         let h = self.hidden_size as u64;
-        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h
+        let Some(a) = &self.mla else {
+            return h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h;
+        };
+        let heads = self.num_attention_heads as u64;
+        let q_out = heads * a.qk_head_dim();
+        let q = match a.q_lora_rank as u64 {
+            0 => h * q_out,
+            r => h * r + r * q_out,
+        };
+        let kv_down = h * a.cached_elements();
+        let kv_up = a.kv_lora_rank as u64 * heads * (a.qk_nope_head_dim + a.v_head_dim) as u64;
+        let out = heads * a.v_head_dim as u64 * h;
+        q + kv_down + kv_up + out
+    }
+
+    /// Width of the attention projections' outputs for one token, summed (what they write and the
+    /// next operation reads): queries, keys and values; with latent attention the query latent,
+    /// queries, the key-value latent with its rotary key, and the up-projected keys and values.
+    pub fn attention_activation_width(&self) -> u64 {
+        let Some(a) = &self.mla else {
+            return self.q_dim() + 2 * self.kv_dim();
+        };
+        let heads = self.num_attention_heads as u64;
+        a.q_lora_rank as u64
+            + heads * a.qk_head_dim()
+            + a.cached_elements()
+            + heads * (a.qk_nope_head_dim + a.v_head_dim) as u64
     }
 
     /// Weights of the linear layers of one dense transformer layer (QKV, output projection, the MLP of
@@ -237,7 +308,19 @@ impl ModelSpec {
     pub fn linear_params_per_layer(&self) -> u64 {
         let h = self.hidden_size as u64;
         let i = self.intermediate_size as u64;
-        h * (self.q_dim() + 2 * self.kv_dim()) + self.q_dim() * h + self.mlp_matrices() * h * i
+        self.attention_params_per_layer() + self.mlp_matrices() * h * i
+    }
+
+    /// KV-cache elements one token takes per layer on one GPU of a tensor-parallel group of `tp`:
+    /// keys and values of the GPU's KV heads (at least one), or with latent attention the whole
+    /// latent and rotary key, which every rank caches.
+    pub fn kv_elements_per_token_per_layer(&self, tp: u32) -> f64 {
+        match &self.mla {
+            Some(a) => a.cached_elements() as f64,
+            None => {
+                2.0 * (self.num_kv_heads as f64 / tp.max(1) as f64).max(1.0) * self.head_dim as f64
+            }
+        }
     }
 
     /// Weights of one expert (an MLP of `expert_intermediate_size`); 0 for a dense model.
@@ -344,7 +427,10 @@ impl ModelSpec {
     /// KV-cache bytes per token for one layer (keys and values, all KV heads) at the checkpoint's
     /// `dtype_bytes`; a run's own KV precision is in its memory plan.
     pub fn kv_bytes_per_token_per_layer(&self) -> u64 {
-        2 * self.kv_dim() * self.dtype_bytes as u64
+        match &self.mla {
+            Some(a) => a.cached_elements() * self.dtype_bytes as u64,
+            None => 2 * self.kv_dim() * self.dtype_bytes as u64,
+        }
     }
 }
 
@@ -783,6 +869,26 @@ fn check_model(m: &ModelSpec) -> std::result::Result<(), Failed> {
                 "moe.first_dense_layers",
                 e.first_dense_layers.to_string(),
                 "must be below num_layers (at least one layer must be MoE; leave out `moe` for a dense model)",
+            ));
+        }
+    }
+    if let Some(a) = &m.mla {
+        let counts = [
+            ("mla.kv_lora_rank", a.kv_lora_rank),
+            ("mla.qk_nope_head_dim", a.qk_nope_head_dim),
+            ("mla.qk_rope_head_dim", a.qk_rope_head_dim),
+            ("mla.v_head_dim", a.v_head_dim),
+        ];
+        for (field, v) in counts {
+            if v == 0 {
+                return Err((field, v.to_string(), "must be positive"));
+            }
+        }
+        if m.sliding_window.is_some() {
+            return Err((
+                "mla",
+                "set".into(),
+                "latent attention with sliding windows is not modelled (no such model is known); leave one out",
             ));
         }
     }

@@ -1828,16 +1828,16 @@ fn plan_memory(
             moe_inter
         };
     }
-    let qkv = (model.q_dim() + 2 * model.kv_dim()) as f64;
+    let qkv = model.attention_activation_width() as f64;
     let per_token = 2.0 * h + (qkv + mlp_inter) / tp;
     let logits = raw.scheduler.max_num_seqs as f64 * model.vocab_size as f64 / tp * 4.0;
     let activation_bytes_per_gpu = tokens * per_token * dtype + logits;
 
     let usable = device.memory_bytes() * hw.gpu_memory_utilization;
-    let kv_heads_per_gpu = (model.num_kv_heads as f64 / tp).max(1.0);
+    // Keys and values of this GPU's KV heads, or the whole latent of latent attention.
+    let kv_elements = model.kv_elements_per_token_per_layer(hw.tensor_parallel);
     let kv_bytes_per_token_per_gpu =
-        (2.0 * layers_per_stage * kv_heads_per_gpu * model.head_dim as f64 * precision.kv_bytes)
-            .round() as u64;
+        (layers_per_stage * kv_elements * precision.kv_bytes).round() as u64;
     let block_size = if raw.scheduler.policy == Policy::Lightllm {
         1
     } else {
@@ -1846,12 +1846,7 @@ fn plan_memory(
     let kv_groups = kv_groups(raw, model, block_size);
     // Bytes one block takes per GPU per token: all the stage's layers, or one group's.
     let unit_bytes_per_token = match kv_groups {
-        Some(g) => (2.0
-            * g.layers_per_group as f64
-            * kv_heads_per_gpu
-            * model.head_dim as f64
-            * precision.kv_bytes)
-            .round() as u64,
+        Some(g) => (g.layers_per_group as f64 * kv_elements * precision.kv_bytes).round() as u64,
         None => kv_bytes_per_token_per_gpu,
     };
     let free = usable - weight_bytes_per_gpu - activation_bytes_per_gpu;

@@ -99,8 +99,13 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
     .with_expert_parallel(s.hardware.expert_parallel)
 }
 
-/// Locates the profiles of a scenario's (device, model, TP) under `p.dir`.
+/// Locates the profiles of a scenario's (device, model, TP) under `p.dir`. None for a model with
+/// latent attention: Vidur's attention profiles time multi-head and grouped-query kernels, which
+/// would misprice it, so it runs on the roofline.
 pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSources> {
+    if s.model.mla.is_some() {
+        return None;
+    }
     ProfileSources::locate(
         &p.dir,
         s.device.profile_dir.as_deref(),
@@ -142,6 +147,17 @@ pub fn build_predictor(s: &Scenario, tables: &TableCache) -> Result<Box<dyn Pred
         PredictorConfig::Profiles(p) => (p, true),
     };
     let Some(src) = profile_sources(s, p) else {
+        if required && s.model.mla.is_some() {
+            return Err(Error::invalid(
+                &s.source,
+                "predictor.type",
+                "profiles",
+                format!(
+                    "{} has multi-head latent attention, which Vidur's attention profiles (multi-head and grouped-query kernels) do not time; use the roofline (predictor.type: roofline, or auto)",
+                    s.model_name
+                ),
+            ));
+        }
         if required {
             return Err(Error::invalid(
                 &s.source,

@@ -148,7 +148,7 @@ impl Roofline {
         if p.dequant_flops_per_weight > 0.0 {
             flops += p.dequant_flops_per_weight * w;
         }
-        let act_width = (m.q_dim() + 2 * m.kv_dim()) as f64 / tp
+        let act_width = m.attention_activation_width() as f64 / tp
             + h
             + m.intermediate_size as f64 * if m.gated_mlp { 3.0 } else { 2.0 } / tp;
         let bytes = w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes);
@@ -250,7 +250,7 @@ impl Roofline {
         let tp = self.tp as f64;
         let h = m.hidden_size as f64;
         let w = m.attention_params_per_layer() as f64 / tp;
-        let act_width = (m.q_dim() + 2 * m.kv_dim()) as f64 / tp + h;
+        let act_width = m.attention_activation_width() as f64 / tp + h;
         let (mlp_flops, mlp_bytes) = self.mlp_work(tokens, p, moe);
         let flops = 2.0 * w * tokens + p.dequant_flops_per_weight.max(0.0) * w + mlp_flops;
         let bytes =
@@ -320,15 +320,43 @@ impl Roofline {
 
         // Attention: QK^T and AV, 4 FLOPs per query-key pair per head dimension, on this GPU's heads.
         let heads = m.num_attention_heads as f64 / tp;
-        let hd = m.head_dim as f64;
-        let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
+        let kv_elements = m.kv_elements_per_token_per_layer(self.tp);
         let pairs = match self.model.sliding_window.filter(|_| sliding) {
             Some(w) => w.prefill_pairs(s.prefill_attn_pairs, s.prefill_tokens),
             None => s.prefill_attn_pairs,
         };
-        let pre_flops = 4.0 * heads * hd * pairs as f64;
-        // Queries read and keys and values written to the cache, and as many again read back.
-        let pre_bytes = s.prefill_tokens as f64 * (heads * dt + 2.0 * kv_heads * kvb) * hd * 2.0;
+        let (pre_flops, pre_bytes, dec_flops_per_token) = match &m.mla {
+            None => {
+                let hd = m.head_dim as f64;
+                let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
+                (
+                    4.0 * heads * hd * pairs as f64,
+                    // Queries read and keys and values written to the cache, and as many again read
+                    // back.
+                    s.prefill_tokens as f64 * (heads * dt + 2.0 * kv_heads * kvb) * hd * 2.0,
+                    4.0 * heads * hd,
+                )
+            }
+            Some(a) => {
+                // Latent attention. Prefill: multi-head attention on the keys and values
+                // up-projected from the latent (keys of qk_nope + qk_rope, values of v_head_dim per
+                // head); queries, keys and values read and written, the latent written to the cache,
+                // and as many again read back. Decode (weight absorption): each head's query scores
+                // the cached latent and rotary key of every context token and gathers the latent, so
+                // a context token costs 2 x (latent + rope) + 2 x latent FLOPs per head and its one
+                // cached latent is read once for all heads.
+                let qk = a.qk_head_dim() as f64;
+                let v = a.v_head_dim as f64;
+                let latent = a.kv_lora_rank as f64;
+                (
+                    2.0 * heads * (qk + v) * pairs as f64,
+                    s.prefill_tokens as f64
+                        * (heads * (2.0 * qk + v) * dt + kv_elements * kvb)
+                        * 2.0,
+                    2.0 * heads * (2.0 * latent + a.qk_rope_head_dim as f64),
+                )
+            }
+        };
         let t_pre = if s.prefill_seqs > 0 {
             self.op_time_s(pre_flops, pre_bytes)
         } else {
@@ -347,10 +375,9 @@ impl Roofline {
             bytes: lin_bytes + elem_bytes + pre_bytes,
             time: t_lin + t_elem + t_pre,
             decode: s.decode_seqs > 0,
-            kv_heads,
-            hd,
+            kv_elements,
             kvb,
-            dec_flops_per_token: 4.0 * heads * hd,
+            dec_flops_per_token,
             flops_per_s: self.flops_per_s,
             bytes_per_s: self.bytes_per_s,
             t_ar,
@@ -448,11 +475,12 @@ struct LayerParts {
     time: f64,
     /// The batch has decode sequences (their attention takes time).
     decode: bool,
-    /// KV heads on this GPU, head dimension and bytes per KV element: what the decode attention reads.
-    kv_heads: f64,
-    hd: f64,
+    /// KV-cache elements per token on this GPU ([`ModelSpec::kv_elements_per_token_per_layer`]) and
+    /// bytes per element: what the decode attention reads.
+    kv_elements: f64,
     kvb: f64,
-    /// Decode-attention FLOPs per token of context (`4 x heads x head_dim`).
+    /// Decode-attention FLOPs per token of context (`4 x heads x head_dim`; latent attention:
+    /// `2 x heads x (2 x kv_lora_rank + qk_rope_head_dim)`).
     dec_flops_per_token: f64,
     /// The roofline's achieved FLOP/s and bytes per second of attention.
     flops_per_s: f64,
@@ -470,7 +498,7 @@ impl LayerParts {
     fn at(&self, context_sum: u64) -> (f64, f64, f64) {
         // Decode: each sequence reads its whole KV cache.
         let ctx = context_sum as f64;
-        let dec_bytes = ctx * 2.0 * self.kv_heads * self.hd * self.kvb;
+        let dec_bytes = ctx * self.kv_elements * self.kvb;
         let dec_flops = self.dec_flops_per_token * ctx;
         let t_dec = if self.decode {
             (dec_flops / self.flops_per_s).max(dec_bytes / self.bytes_per_s)

@@ -18,6 +18,7 @@ mod latency;
 mod limits;
 mod measure;
 mod microgrid;
+mod mla;
 mod moe;
 mod output;
 mod output_folders;
