@@ -19,6 +19,7 @@ mod limits;
 mod measure;
 mod microgrid;
 mod moe;
+mod offload;
 mod output;
 mod output_folders;
 mod policies;
