@@ -26,8 +26,10 @@
 //! pays the roofline's fixed transfer cost ([`super::roofline::COMM_LATENCY_US`]) and the GPU's
 //! per-hop latency.
 //!
-//! The stage's FLOPs and bytes are the GPU's work (what its power profile reads): the host CPU's work
-//! is in the time, not in the power (docs/edge.md, "Partial GPU offload (-ngl)").
+//! The stage's FLOPs and bytes are the GPU's work, and its `idle_ns` the time the GPU waits on the
+//! host CPU's layers and on the link's transfers, at its loaded-idle power (what its power profile
+//! reads in the power model); the host CPU's own energy is not modelled (docs/edge.md, "Partial GPU
+//! offload (-ngl)").
 //!
 //! Input: two [`Roofline`]s (GPU and host CPU, each with its device and precision), the split and the
 //! link. Output: a [`StageCost`] per batch shape. Reads no file and touches no state outside its own
@@ -124,6 +126,8 @@ impl OffloadRoofline {
         let ctx = s.decode_context_sum;
         let mut time = 0.0;
         let mut link = 0.0;
+        // Seconds the host CPU computes (the GPU waits).
+        let mut cpu = 0.0;
         let (mut flops, mut bytes) = (0.0, 0.0);
         // The head is priced with whichever span ends on its device.
         let head_where_gpu = self.head_on_gpu || head_big;
@@ -137,13 +141,14 @@ impl OffloadRoofline {
                 time += c.time_ns as f64 * 1e-9 + copy;
                 link += copy;
                 flops += c.flops;
-                bytes += c.bytes + self.cpu_weight_bytes;
+                bytes += c.bytes;
             } else {
                 let c = self
                     .cpu
                     .span_parts(s, 0, cpu_layers, SpanEnd::Nothing)
                     .at(ctx);
                 time += c.time_ns as f64 * 1e-9;
+                cpu += c.time_ns as f64 * 1e-9;
             }
         }
         // The GPU's layers, their input coming over the link when the CPU ran the layers before
@@ -186,7 +191,6 @@ impl OffloadRoofline {
                 let copy = self.link_s(self.head_weight_bytes);
                 time += copy;
                 link += copy;
-                bytes += self.head_weight_bytes;
             }
             // The logits come back to the host for sampling.
             let back = self.link_s(sampled * self.vocab * HIDDEN_BYTES);
@@ -201,15 +205,20 @@ impl OffloadRoofline {
                 time += x;
                 link += x;
             }
-            head_shape(&self.cpu)
+            let h = head_shape(&self.cpu);
+            cpu += h.time_ns as f64 * 1e-9;
+            h
         };
         time += head.time_ns as f64 * 1e-9;
+        let time_ns = duration_ns(time * 1e9);
         (
             StageCost {
-                time_ns: duration_ns(time * 1e9),
+                time_ns,
                 host_ns: head.host_ns,
                 flops,
                 bytes,
+                // The GPU waits through the CPU's work and the link's transfers.
+                idle_ns: duration_ns((cpu + link) * 1e9).min(time_ns),
             },
             link,
         )

@@ -1146,6 +1146,7 @@ impl ProfileParts {
             host_ns: self.host_ns,
             flops: rl.flops,
             bytes: rl.bytes,
+            idle_ns: 0,
         }
     }
 }

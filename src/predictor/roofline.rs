@@ -634,6 +634,7 @@ impl StageParts {
             host_ns: self.host_ns,
             flops,
             bytes,
+            idle_ns: 0,
         }
     }
 }

@@ -332,3 +332,52 @@ fn bad_offload_input_is_named() {
     ]);
     assert_clean_failure(&o, &["hardware.gpu_layers", "99", "from 0 to 33"]);
 }
+
+/// The GPU draws its loaded-idle power while it waits on the host CPU's layers and the link (the
+/// stage cost's `idle_ns`), and its busy power, as for any stage, over the rest.
+#[test]
+fn the_gpu_draws_loaded_idle_while_it_waits_on_the_cpu() {
+    use simwatt::power::{PowerProfile, StageEnergy};
+    use simwatt::sim::{StageCost, StagePower};
+    let profile = PowerProfile::load(&root().join("profiles/power/rtx3060.yaml")).unwrap();
+    let device = caches()
+        .catalogs
+        .builtin()
+        .device("rtx3060")
+        .expect("rtx3060 in the device catalog")
+        .1
+        .clone();
+    let idle_w = profile.between_batches_w();
+    assert!(idle_w > 0.0 && idle_w < profile.p0_w);
+    let e = StageEnergy::new(profile, device.clone(), 1, 1.0);
+    // A stage the GPU only waits through: loaded idle all along.
+    let wait = StageCost {
+        time_ns: 100_000_000,
+        idle_ns: 100_000_000,
+        ..Default::default()
+    };
+    let p = e.price(&wait);
+    assert_eq!(p.gpu_ns, 100_000_000);
+    assert!((p.energy_j - idle_w * 0.1).abs() < 1e-9, "{}", p.energy_j);
+    // 40 ms of work reading at the card's full bandwidth, then 60 ms waiting: the work priced alone,
+    // and the wait at loaded idle.
+    let work = StageCost {
+        time_ns: 40_000_000,
+        bytes: 0.04 * device.memory_bandwidth_bytes_s(),
+        ..Default::default()
+    };
+    let alone = e.price(&work);
+    let p = e.price(&StageCost {
+        time_ns: 100_000_000,
+        idle_ns: 60_000_000,
+        ..work
+    });
+    assert_eq!(p.gpu_ns, alone.gpu_ns + 60_000_000);
+    assert!(
+        (p.energy_j - (alone.energy_j + idle_w * 0.06)).abs() < 1e-9,
+        "{} against {}",
+        p.energy_j,
+        alone.energy_j + idle_w * 0.06
+    );
+    assert!(p.power_w < alone.power_w && p.power_w > idle_w);
+}
