@@ -336,9 +336,9 @@ fn plan_offload_memory(
         // The most layers whose weights fit beside the activations.
         let embed = model.vocab_size as f64 * model.hidden_size as f64 * precision.embedding_bytes;
         let fits = |n: u32| {
-            let on_gpu = n.min(layers);
+            let (on_gpu, head) = offload::placement(n, layers);
             let w = precision.layer_weight_bytes(model, layers - on_gpu, on_gpu)
-                + if n > layers { embed } else { 0.0 };
+                + if head { embed } else { 0.0 };
             w + activation_bytes_per_gpu < usable
         };
         let most = (0..=layers + 1).rev().find(|&n| fits(n));

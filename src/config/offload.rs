@@ -20,11 +20,12 @@ pub struct Offload {
     /// The host CPU as the roofline prices it: its catalog entry, or, with `hardware.threads`, the
     /// peaks that many threads reach.
     pub host_cpu: DeviceSpec,
-    /// `hardware.gpu_layers` as configured: 0 to `num_layers + 1`.
+    /// `hardware.gpu_layers` as configured: 0 to `num_layers + 1` (llama.cpp's `-ngl`, the output layer
+    /// counted as one).
     pub gpu_layers: u32,
-    /// Repeating layers on the GPU: the last `min(gpu_layers, num_layers)`.
+    /// Repeating layers on the GPU: the last `gpu_layers - 1` (none at 0).
     pub layers_on_gpu: u32,
-    /// The output layer is on the GPU (`gpu_layers = num_layers + 1`).
+    /// The output layer is on the GPU (`gpu_layers` at least 1).
     pub head_on_gpu: bool,
     /// The GPU's host link, GB/s per direction (the catalog's `host_link_gb_s`).
     pub host_link_gb_s: f64,
@@ -169,6 +170,16 @@ pub fn host_cpu(
     Ok(Some((cpu_name.to_string(), priced)))
 }
 
+/// llama.cpp's placement of `-ngl n` over a model of `layers` repeating layers: the repeating layers
+/// on the GPU and whether the output layer is. `llama_model::load_tensors` (src/llama-model.cpp)
+/// counts the output layer as layer `layers` and puts on the GPU every layer from
+/// `i_gpu_start = max(layers + 1 - n, 0)`: the output layer first, then the last `n - 1` repeating
+/// layers.
+pub fn placement(n: u32, layers: u32) -> (u32, bool) {
+    let n = n.min(layers + 1);
+    (n.saturating_sub(1), n >= 1)
+}
+
 /// Where the weights lie for `gpu_layers` layers on the GPU: the [`Offload`] of the checked host CPU,
 /// the model and the two precisions.
 pub fn layout(
@@ -180,8 +191,7 @@ pub fn layout(
     cpu_precision: Precision,
 ) -> Offload {
     let layers = model.num_layers;
-    let layers_on_gpu = gpu_layers.min(layers);
-    let head_on_gpu = gpu_layers > layers;
+    let (layers_on_gpu, head_on_gpu) = placement(gpu_layers, layers);
     let cpu_layers = layers - layers_on_gpu;
     let embed = model.vocab_size as f64 * model.hidden_size as f64 * precision.embedding_bytes;
     let cpu_layer_weight_bytes = precision.layer_weight_bytes(model, 0, cpu_layers);

@@ -638,8 +638,8 @@ pub struct HardwareConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_cpu: Option<String>,
     /// Partial GPU offload: how many of the model's layers `hardware.gpu` holds and runs, as
-    /// llama.cpp's `-ngl`: the last `gpu_layers` repeating layers, and the output layer too at
-    /// `num_layers + 1`; the rest on `host_cpu`. From 0 to `num_layers + 1`. Needs `host_cpu`.
+    /// llama.cpp's `-ngl` counts them: the output layer first, then the last `gpu_layers - 1`
+    /// repeating layers; the rest on `host_cpu`. From 0 to `num_layers + 1`. Needs `host_cpu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_layers: Option<u32>,
     /// Disaggregated serving: the first `prefill_replicas` of `replicas` only prefill, the others only

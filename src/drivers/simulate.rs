@@ -123,7 +123,8 @@ fn offload_roofline(s: &Scenario, r: &RooflineConfig) -> Option<OffloadRoofline>
         roofline(s, r),
         cpu,
         Split {
-            gpu_layers: o.gpu_layers,
+            layers_on_gpu: o.layers_on_gpu,
+            head_on_gpu: o.head_on_gpu,
             host_link_gb_s: o.host_link_gb_s,
             hop_latency_us: o.hop_latency_us,
         },

@@ -1,9 +1,9 @@
 //! Partial GPU offload (llama.cpp's `-ngl`): a model's layers split between a GPU and its host CPU,
 //! run one after the other, with the host link (PCIe) between them.
 //!
-//! llama.cpp with `-ngl N` keeps the last `N` repeating layers on the GPU (and the output layer too at
-//! `N = num_layers + 1`), the rest and the input embedding in host memory
-//! (`llama_model::load_tensors` in src/llama-model.cpp, `i_gpu_start = n_layer - n_gpu_layers`), and
+//! llama.cpp with `-ngl N` keeps the output layer and the last `N - 1` repeating layers on the GPU, the
+//! rest and the input embedding in host memory (`llama_model::load_tensors` in src/llama-model.cpp,
+//! `i_gpu_start = n_layer + 1 - n_gpu_layers`, the output layer counted as layer `n_layer`), and
 //! runs the layers in order, so a batch stage takes the CPU layers' time plus the GPU layers' time.
 //! Which device runs an operation whose weights are in host memory is ggml's scheduler's choice
 //! (`ggml_backend_sched_backend_id_from_cur` in ggml/src/ggml-backend.cpp): with `op_offload` on (the
@@ -55,7 +55,7 @@ pub struct OffloadRoofline {
     layers: u32,
     /// Repeating layers on the GPU (the last ones).
     gpu_layers: u32,
-    /// The output layer is on the GPU (`-ngl` above the layer count).
+    /// The output layer is on the GPU.
     head_on_gpu: bool,
     /// Host link, bytes per second per direction, and its per-hop latency, seconds.
     link_bytes_per_s: f64,
@@ -72,8 +72,10 @@ pub struct OffloadRoofline {
 /// What builds an [`OffloadRoofline`]: the split and the link.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Split {
-    /// `hardware.gpu_layers` as configured (0 to `num_layers + 1`).
-    pub gpu_layers: u32,
+    /// Repeating layers on the GPU (the last ones).
+    pub layers_on_gpu: u32,
+    /// The output layer is on the GPU.
+    pub head_on_gpu: bool,
     /// The GPU's host link, GB/s per direction.
     pub host_link_gb_s: f64,
     /// The GPU's per-hop latency, microseconds (0 when the catalog gives none).
@@ -97,8 +99,8 @@ impl OffloadRoofline {
         let layers = m.num_layers;
         OffloadRoofline {
             layers,
-            gpu_layers: split.gpu_layers.min(layers),
-            head_on_gpu: split.gpu_layers > layers,
+            gpu_layers: split.layers_on_gpu.min(layers),
+            head_on_gpu: split.head_on_gpu,
             link_bytes_per_s: split.host_link_gb_s * 1e9,
             hop_latency_s: split.hop_latency_us * 1e-6,
             cpu_weight_bytes,
