@@ -351,8 +351,9 @@ fn plan_offload_memory(
             field,
             o.gpu_layers,
             format!(
-                "{model_name}'s {} layers on the GPU take {:.2} GB of weights, which with {:.2} GB of activations do not fit in the {:.2} GB usable on {} ({} GB x gpu_memory_utilization {}); {hint}",
-                o.gpu_layers,
+                "{model_name}'s weights on the GPU at this -ngl ({} repeating layers{}) take {:.2} GB, which with {:.2} GB of activations do not fit in the {:.2} GB usable on {} ({} GB x gpu_memory_utilization {}); {hint}",
+                o.layers_on_gpu,
+                if o.head_on_gpu { " and the output layer" } else { "" },
                 o.gpu_weight_bytes / 1e9,
                 activation_bytes_per_gpu / 1e9,
                 usable / 1e9,
