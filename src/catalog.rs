@@ -490,6 +490,11 @@ pub struct DeviceSpec {
     /// of the roofline's fixed per-collective cost. `None`: no per-hop term.
     #[serde(default)]
     pub interconnect_latency_us: Option<f64>,
+    /// Per-direction bandwidth between the host's memory and the device (its PCIe link), GB/s: what
+    /// partial GPU offload (`hardware.gpu_layers`) moves the hidden state and the host's weights over.
+    /// `None`: not known, and offload onto the device is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_link_gb_s: Option<f64>,
     #[serde(default)]
     pub rental_usd_per_gpu_hour: Option<Sourced>,
     #[serde(default)]
@@ -924,6 +929,7 @@ fn check_device(d: &DeviceSpec) -> std::result::Result<(), Failed> {
         ("idle_w", d.idle_w),
         ("interconnect_gb_s", d.interconnect_gb_s),
         ("interconnect_latency_us", d.interconnect_latency_us),
+        ("host_link_gb_s", d.host_link_gb_s),
         ("power_limit_min_w", d.power_limit_min_w),
         ("power_limit_max_w", d.power_limit_max_w),
         ("max_sm_clock_mhz", d.max_sm_clock_mhz),

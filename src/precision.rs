@@ -387,6 +387,28 @@ impl Precision {
         self.peak_tflops * 1e12
     }
 
+    /// Bytes the linear-layer weights of the `layers` transformer layers from layer `first` take as
+    /// stored: every weight at [`Precision::weight_bytes`], a mixture-of-experts model's routed
+    /// experts at their own format's bytes when they have one. Partial GPU offload places and copies
+    /// layers by these bytes.
+    pub fn layer_weight_bytes(
+        &self,
+        model: &crate::catalog::ModelSpec,
+        first: u32,
+        layers: u32,
+    ) -> f64 {
+        let all: u64 = (first..first.saturating_add(layers))
+            .map(|l| model.layer_params(l))
+            .sum();
+        match &self.experts {
+            Some(e) => {
+                let experts = model.routed_expert_params_in(first, layers);
+                (all - experts) as f64 * self.weight_bytes + experts as f64 * e.weight_bytes
+            }
+            None => all as f64 * self.weight_bytes,
+        }
+    }
+
     /// Whether the linear layers run as the Vidur profiles measured them: 16-bit weights in 16-bit
     /// arithmetic (the profiles were taken in fp16).
     pub fn linear_layers_as_profiled(&self) -> bool {

@@ -12,6 +12,7 @@ pub mod data;
 pub mod edge;
 pub mod engine_profile;
 pub mod microgrid;
+pub mod offload;
 pub mod pools;
 pub mod power_profile;
 pub mod raw;
@@ -195,6 +196,8 @@ pub struct Scenario {
     pub carbon_power_cap: Option<raw::CarbonPowerCapConfig>,
     /// An edge device's battery and thermal model (`None`: none).
     pub edge: Option<raw::EdgeConfig>,
+    /// Partial GPU offload (`hardware.gpu_layers` on `hardware.host_cpu`; `None`: none).
+    pub offload: Option<offload::Offload>,
 }
 
 /// The serving engine of a run, its profile read and checked.
@@ -308,6 +311,112 @@ pub struct MemoryPlan {
     pub kv_groups: Option<KvGroups>,
 }
 
+/// The memory plan of a partial GPU offload ([`offload::Offload`]): the GPU holds its layers' weights
+/// (and the output head at full offload), the activations of one forward pass and its layers' KV
+/// cache; host memory holds the other layers' weights, the input embedding, the head otherwise and
+/// those layers' KV cache. The KV cache holds as many tokens as the tighter of the two sides allows.
+/// Every layer holds every token (no hybrid KV-cache groups: llama.cpp has none).
+#[allow(clippy::too_many_arguments)]
+fn plan_offload_memory(
+    path: &Path,
+    raw: &RawConfig,
+    (model_name, model): (&str, &ModelSpec),
+    (device, precision): (&DeviceSpec, &crate::precision::Precision),
+    o: &offload::Offload,
+    (usable, activation_bytes_per_gpu): (f64, f64),
+    kv_per_layer: f64,
+    block_size: u32,
+) -> Result<MemoryPlan> {
+    let field = "hardware.gpu_layers";
+    let layers = model.num_layers;
+    let gpu_kv = (kv_per_layer * o.layers_on_gpu as f64).round() as u64;
+    let host_kv = (kv_per_layer * (layers - o.layers_on_gpu) as f64).round() as u64;
+    let free = usable - o.gpu_weight_bytes - activation_bytes_per_gpu;
+    if free <= 0.0 {
+        // The most layers whose weights fit beside the activations.
+        let embed = model.vocab_size as f64 * model.hidden_size as f64 * precision.embedding_bytes;
+        let fits = |n: u32| {
+            let (on_gpu, head) = offload::placement(n, layers);
+            let w = precision.layer_weight_bytes(model, layers - on_gpu, on_gpu)
+                + if head { embed } else { 0.0 };
+            w + activation_bytes_per_gpu < usable
+        };
+        let most = (0..=layers + 1).rev().find(|&n| fits(n));
+        let hint = match most {
+            Some(n) => format!("at most {n} fit"),
+            None => "not even 0 fit: lower scheduler.max_num_batched_tokens or max_num_seqs".into(),
+        };
+        return Err(Error::invalid(
+            path,
+            field,
+            o.gpu_layers,
+            format!(
+                "{model_name}'s weights on the GPU at this -ngl ({} repeating layers{}) take {:.2} GB, which with {:.2} GB of activations do not fit in the {:.2} GB usable on {} ({} GB x gpu_memory_utilization {}); {hint}",
+                o.layers_on_gpu,
+                if o.head_on_gpu { " and the output layer" } else { "" },
+                o.gpu_weight_bytes / 1e9,
+                activation_bytes_per_gpu / 1e9,
+                usable / 1e9,
+                device.name,
+                device.memory_gb,
+                raw.hardware.gpu_memory_utilization
+            ),
+        ));
+    }
+    let host = o.host_cpu.memory_bytes();
+    let host_free = host - o.host_weight_bytes;
+    if host_free <= 0.0 {
+        return Err(Error::invalid(
+            path,
+            field,
+            o.gpu_layers,
+            format!(
+                "the {} layers left on {} take {:.2} GB of host memory with the embeddings, more than its {} GB (the catalog's memory_gb); put more layers on the GPU",
+                layers - o.layers_on_gpu,
+                o.host_cpu_name,
+                o.host_weight_bytes / 1e9,
+                o.host_cpu.memory_gb
+            ),
+        ));
+    }
+    let (num_blocks, blocks_overridden) = match raw.scheduler.num_gpu_blocks {
+        Some(n) => (n * (raw.scheduler.block_size / block_size) as u64, true),
+        None => {
+            let side = |free: f64, per_token: u64| {
+                if per_token == 0 {
+                    u64::MAX
+                } else {
+                    (free / (per_token as f64 * block_size as f64)).floor() as u64
+                }
+            };
+            let blocks = side(free, gpu_kv).min(side(host_free, host_kv));
+            if blocks == 0 {
+                return Err(Error::invalid(
+                    path,
+                    "scheduler.block_size",
+                    block_size,
+                    format!(
+                        "one KV-cache block of {block_size} tokens does not fit beside {model_name}'s weights on the GPU ({:.2} GB left) or in host memory ({:.2} GB left); use a smaller block_size",
+                        free / 1e9,
+                        host_free / 1e9
+                    ),
+                ));
+            }
+            (blocks, false)
+        }
+    };
+    Ok(MemoryPlan {
+        usable_bytes_per_gpu: usable,
+        weight_bytes_per_gpu: o.gpu_weight_bytes,
+        activation_bytes_per_gpu,
+        kv_bytes_per_token_per_gpu: gpu_kv,
+        block_size,
+        num_blocks,
+        blocks_overridden,
+        kv_groups: None,
+    })
+}
+
 /// vLLM V1's hybrid KV cache manager (docs/design/hybrid_kv_cache_manager.md in vLLM): the layers of a
 /// model with full-attention and sliding-window layers are split into groups of `layers_per_group`
 /// (the smaller of the two counts, the last group of a kind padded), every block of the pool holds
@@ -368,7 +477,20 @@ impl Scenario {
         })?;
         let (device_name, device) = (device_name.to_string(), device.clone());
         let power_device = device.clone();
-        let device = resolve_threads(path, &raw.hardware, &device_name, device)?;
+        // Partial GPU offload: hardware.threads are the host CPU's.
+        let host_cpu = offload::host_cpu(
+            path,
+            &raw.hardware,
+            &raw.predictor,
+            &catalog,
+            (&device_name, &device),
+            &model,
+            |name, cpu| resolve_threads(path, &raw.hardware, name, cpu),
+        )?;
+        let device = match host_cpu {
+            Some(_) => device,
+            None => resolve_threads(path, &raw.hardware, &device_name, device)?,
+        };
 
         validate_hardware(path, &raw.hardware, &model_name, &model)?;
 
@@ -384,7 +506,36 @@ impl Scenario {
             &device,
         )?;
 
-        let memory = plan_memory(path, &raw, &model_name, &model, &device, &precision)?;
+        let offload = match host_cpu {
+            Some((name, cpu)) => {
+                // The host CPU's own peak for the arithmetic; the config as resolved is the GPU's.
+                let cpu_precision = resolve_precision(
+                    path,
+                    (&catalog.models_origin, &model_name),
+                    &mut raw.clone(),
+                    &model,
+                    &cpu,
+                )?;
+                Some(offload::layout(
+                    (name, cpu),
+                    raw.hardware.gpu_layers.unwrap_or(0),
+                    &device,
+                    &model,
+                    &precision,
+                    cpu_precision,
+                ))
+            }
+            None => None,
+        };
+        let memory = plan_memory(
+            path,
+            &raw,
+            &model_name,
+            &model,
+            &device,
+            &precision,
+            offload.as_ref(),
+        )?;
         fill_scheduler_defaults(&mut raw.scheduler);
         let disaggregation = pools::resolve(path, &mut raw)?;
         let prefill_pool = match &original {
@@ -469,6 +620,7 @@ impl Scenario {
             carbon_aware,
             carbon_power_cap,
             edge,
+            offload,
             data_dir: data,
             raw,
         })
@@ -1766,6 +1918,7 @@ fn plan_memory(
     model: &ModelSpec,
     device: &DeviceSpec,
     precision: &crate::precision::Precision,
+    offload: Option<&offload::Offload>,
 ) -> Result<MemoryPlan> {
     let hw = &raw.hardware;
     let tp = hw.tensor_parallel as f64;
@@ -1843,6 +1996,19 @@ fn plan_memory(
     } else {
         raw.scheduler.block_size
     };
+    if let Some(o) = offload {
+        let kv_per_layer = kv_elements * precision.kv_bytes;
+        return plan_offload_memory(
+            path,
+            raw,
+            (model_name, model),
+            (device, precision),
+            o,
+            (usable, activation_bytes_per_gpu),
+            kv_per_layer,
+            block_size,
+        );
+    }
     let kv_groups = kv_groups(raw, model, block_size);
     // Bytes one block takes per GPU per token: all the stage's layers, or one group's.
     let unit_bytes_per_token = match kv_groups {

@@ -268,6 +268,9 @@ pub fn prefill_pool(
             .or(hw.power_mode.clone().filter(|_| same_device)),
         // The prefill pool's device keeps hardware's threads when it is the same CPU.
         threads: hw.threads.filter(|_| same_device),
+        // Partial offload is refused with disaggregated serving (config::offload).
+        host_cpu: None,
+        gpu_layers: None,
         prefill_replicas: 0,
         kv_link: None,
         prefill_pool: None,

@@ -632,6 +632,16 @@ pub struct HardwareConfig {
     /// llama.cpp"). Absent: the device's full peaks, as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
+    /// Partial GPU offload (llama.cpp's `-ngl`): the CPU, from the device catalog, that holds and
+    /// runs the layers `gpu_layers` leaves off the GPU (`hardware.threads` is then its threads).
+    /// Needs `gpu_layers` (docs/edge.md, "Partial GPU offload (-ngl)"). Absent: no offload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu: Option<String>,
+    /// Partial GPU offload: how many of the model's layers `hardware.gpu` holds and runs, as
+    /// llama.cpp's `-ngl` counts them: the output layer first, then the last `gpu_layers - 1`
+    /// repeating layers; the rest on `host_cpu`. From 0 to `num_layers + 1`. Needs `host_cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_layers: Option<u32>,
     /// Disaggregated serving: the first `prefill_replicas` of `replicas` only prefill, the others only
     /// decode, each prefilled request's KV cache moving over `kv_link` (docs/disaggregation.md).
     /// 0 (default): every replica does both (colocated serving).

@@ -19,6 +19,7 @@ use crate::microgrid;
 use crate::output::{self, RunDir, RunKind};
 use crate::output::{BatchesWriter, CsvPolicy, PowerSegments, RequestSpill, CHUNK_ROWS};
 use crate::power::{PowerProfile, StageEnergy};
+use crate::predictor::offload::{OffloadRoofline, Split};
 use crate::predictor::profile::{
     fit_tables, FitSettings, FittedTables, ProfilePredictor, ProfileSources, TableCache,
     SHARED_ATTENTION_PROFILE,
@@ -99,6 +100,41 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
     .with_expert_parallel(s.hardware.expert_parallel)
 }
 
+/// The partial-offload roofline of a scenario with `hardware.gpu_layers` (`None` without): the GPU's
+/// roofline and the host CPU's, with the given parameters, split as the scenario says.
+fn offload_roofline(s: &Scenario, r: &RooflineConfig) -> Option<OffloadRoofline> {
+    let o = s.offload.as_ref()?;
+    let params = RooflineParams {
+        compute_efficiency: r.compute_efficiency,
+        memory_efficiency: r.memory_efficiency,
+        layer_overhead_us: r.layer_overhead_us,
+        iteration_overhead_ms: r.iteration_overhead_ms,
+    };
+    let cpu = Roofline::new(
+        &s.model,
+        &o.host_cpu_name,
+        &o.host_cpu,
+        &o.cpu_precision,
+        1,
+        1,
+        params,
+    );
+    Some(OffloadRoofline::new(
+        roofline(s, r),
+        cpu,
+        Split {
+            layers_on_gpu: o.layers_on_gpu,
+            head_on_gpu: o.head_on_gpu,
+            host_link_gb_s: o.host_link_gb_s,
+            hop_latency_us: o.hop_latency_us,
+        },
+        o.cpu_layer_weight_bytes,
+        o.head_weight_bytes,
+        &o.host_cpu_name,
+        &s.device_name,
+    ))
+}
+
 /// Locates the profiles of a scenario's (device, model, TP) under `p.dir`. None for a model with
 /// latent attention: Vidur's attention profiles time multi-head and grouped-query kernels, which
 /// would misprice it, so it runs on the roofline.
@@ -141,6 +177,20 @@ pub fn fit_for(
 
 /// Builds the execution-time predictor the scenario asks for, its fitted tables from `tables`.
 pub fn build_predictor(s: &Scenario, tables: &TableCache) -> Result<Box<dyn Predictor>> {
+    // Partial GPU offload: the roofline of each device (config::offload refuses profiles).
+    let offload = match &s.predictor {
+        PredictorConfig::Roofline(r) => offload_roofline(s, r),
+        PredictorConfig::Auto(p) | PredictorConfig::Profiles(p) => offload_roofline(
+            s,
+            &RooflineConfig {
+                iteration_overhead_ms: p.iteration_overhead_ms,
+                ..RooflineConfig::default()
+            },
+        ),
+    };
+    if let Some(o) = offload {
+        return Ok(Box::new(o));
+    }
     let (p, required) = match &s.predictor {
         PredictorConfig::Roofline(r) => return Ok(Box::new(roofline(s, r))),
         PredictorConfig::Auto(p) => (p, false),

@@ -199,6 +199,7 @@ mod tests {
                 host_ns: 2_000_000,
                 flops: 0.0,
                 bytes: 0.0,
+                idle_ns: 0,
             }
         }
     }

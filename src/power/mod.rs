@@ -9,6 +9,8 @@
 //! maximum clock) caps f too; where it sets the clock, the stage stretches the same way and the GPU
 //! draws P_0 + (P_d - P_0) f^alpha. A memory-clock limit f_m (a Jetson power mode's) stretches the
 //! memory-bound share by 1/f_m, T' = T (s / f + (1 - s) / f_m), with the stage's dynamic energy kept.
+//! A stage in which the GPU waits part of its time on another device (partial GPU offload, the
+//! cost's `idle_ns`) draws loaded idle over that part and the above over the rest.
 //! While the GPU waits on the engine's host
 //! work after the stage (host time H) it decays from its stage power to loaded idle with time constant
 //! tau: E_H = P_li H + (P - P_li) tau (1 - e^(-H / tau)). Between stages (replica up, nothing to run)
@@ -304,6 +306,9 @@ impl StageEnergy {
     /// The price of `c` with the SM clock limited to `clock_limit`, the memory clock to
     /// `memory_clock` and the power to `cap_w`.
     fn price_limited(&self, c: &StageCost, clock_limit: f64, cap_w: f64) -> StagePrice {
+        if c.idle_ns > 0 {
+            return self.price_waiting(c, clock_limit, cap_w);
+        }
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
         let OperatingPoint {
@@ -334,6 +339,52 @@ impl StageEnergy {
             host_power_w,
             energy_j: energy_j(w, gpu_ns as f64 / 1e9, gpus) + host_j * gpus,
             clock,
+        }
+    }
+
+    /// A stage in which the GPU waits `idle_ns` of its `time_ns` on another device (partial GPU
+    /// offload: the host CPU's layers and the link's transfers): the GPU's work, `time_ns - idle_ns`,
+    /// priced at its utilisation over that share (stretched, and at the power the cap and clocks
+    /// allow, as any stage), the wait at loaded idle. The stage's power is the mean over both, so that
+    /// its energy is that power over the stage's time.
+    fn price_waiting(&self, c: &StageCost, clock_limit: f64, cap_w: f64) -> StagePrice {
+        let wait_ns = c.idle_ns.min(c.time_ns);
+        let work_ns = c.time_ns - wait_ns;
+        let work = StageCost {
+            time_ns: work_ns,
+            host_ns: c.host_ns,
+            idle_ns: 0,
+            ..*c
+        };
+        let busy = if work_ns > 0 {
+            self.price_limited(&work, clock_limit, cap_w)
+        } else {
+            let mut p = self.price_limited(&work, clock_limit, cap_w);
+            p.power_w = self.profile.between_batches_w();
+            p
+        };
+        let idle_w = self.profile.between_batches_w();
+        let gpu_ns = busy.gpu_ns.saturating_add(wait_ns);
+        let power_w = if gpu_ns > 0 {
+            (busy.power_w * busy.gpu_ns as f64 + idle_w * wait_ns as f64) / gpu_ns as f64
+        } else {
+            idle_w
+        };
+        let gpus = self.gpus_per_stage as f64;
+        let host_s = c.host_ns as f64 / 1e9;
+        let host_j =
+            self.profile
+                .host_wait_j_decayed(power_w, host_s, self.decay(c.host_ns, host_s));
+        StagePrice {
+            gpu_ns,
+            power_w,
+            host_power_w: if host_s > 0.0 {
+                host_j / host_s
+            } else {
+                idle_w
+            },
+            energy_j: energy_j(power_w, gpu_ns as f64 / 1e9, gpus) + host_j * gpus,
+            clock: busy.clock,
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod attention;
 pub mod fit;
+pub mod offload;
 pub mod profile;
 pub mod roofline;
 

@@ -1147,6 +1147,7 @@ impl ProfileParts {
             host_ns: self.host_ns,
             flops: rl.flops,
             bytes: rl.bytes,
+            idle_ns: 0,
         }
     }
 }

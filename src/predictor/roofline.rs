@@ -390,10 +390,30 @@ impl Roofline {
     /// `decode_max_context`), so every step of a run of decode steps shares it.
     #[inline]
     pub fn stage_parts(&self, s: &BatchShape, stage: u32) -> StageParts {
-        let m = &self.model;
-        let per_stage = m.num_layers / self.stages;
-        let layers = per_stage as f64;
+        let per_stage = self.model.num_layers / self.stages;
         let first = stage.saturating_mul(per_stage);
+        let end = if stage + 1 == self.stages {
+            SpanEnd::Head
+        } else {
+            SpanEnd::Send
+        };
+        self.span_parts(s, first, per_stage, end)
+    }
+
+    /// The cost on one GPU of the `per_stage` layers from layer `first` for batch `s`, but for the
+    /// decode attention, and then what `end` says: the output head (with the iteration's host time),
+    /// the send to the next pipeline stage, or nothing (a span of layers that another device's
+    /// layers follow: partial offload, [`super::offload`]).
+    #[inline]
+    pub fn span_parts(
+        &self,
+        s: &BatchShape,
+        first: u32,
+        per_stage: u32,
+        end: SpanEnd,
+    ) -> StageParts {
+        let m = &self.model;
+        let layers = per_stage as f64;
         let sliding_here = m.sliding_layers_in(first, per_stage);
         let kinds = if let (Some(w), true) = (m.sliding_window, sliding_here > 0) {
             // Full and sliding layers, each MoE or dense: up to four kinds.
@@ -436,7 +456,9 @@ impl Roofline {
         };
         let dt = self.precision.activation_bytes;
         let h = m.hidden_size as f64;
-        let (end, host) = if stage + 1 == self.stages {
+        let (end, host) = if end == SpanEnd::Nothing {
+            (StageEnd::Nothing, 0.0)
+        } else if end == SpanEnd::Head {
             // Output head on the sampled sequences (vocab split across TP); the host-side work of the
             // iteration (scheduling, sampling, preparing inputs), paid once per batch, is host time (the
             // engine model decides how much of it the GPU waits through).
@@ -546,6 +568,18 @@ enum LayerKinds {
 enum StageEnd {
     Head { flops: f64, bytes: f64, time: f64 },
     Send { time: f64 },
+    Nothing,
+}
+
+/// What a span of layers priced by [`Roofline::span_parts`] ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanEnd {
+    /// The output head and the iteration's host time (the last pipeline stage).
+    Head,
+    /// The send of the activations to the next pipeline stage.
+    Send,
+    /// Nothing: layers another device's layers follow.
+    Nothing,
 }
 
 /// A stage's cost on one GPU but for the decode attention ([`Roofline::stage_parts`]): what every step
@@ -621,12 +655,14 @@ impl StageParts {
                 time += ht;
             }
             StageEnd::Send { time: send } => time += send,
+            StageEnd::Nothing => {}
         }
         StageCost {
             time_ns: duration_ns(time * 1e9),
             host_ns: self.host_ns,
             flops,
             bytes,
+            idle_ns: 0,
         }
     }
 }

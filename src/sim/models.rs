@@ -21,6 +21,15 @@ pub struct StageCost {
     pub flops: f64,
     /// Bytes moved to and from device memory by one GPU of the stage.
     pub bytes: f64,
+    /// Of `time_ns`, nanoseconds the GPU waits on another device's work inside the stage and draws
+    /// its loaded-idle power (partial GPU offload: the host CPU's layers); its FLOPs and bytes are
+    /// those of the rest. 0 otherwise.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub idle_ns: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Prices a batch stage. Pure: the same shape and stage give the same cost.

@@ -39,6 +39,11 @@ macro_rules! case {
 }
 
 const QS: (&str, &str) = ("c.yaml", "{qs}");
+/// The partial-offload example (llama.cpp -ngl on an RTX 3060 and an i9-13900K host).
+const NGL: (&str, &str) = (
+    "c.yaml",
+    include_str!("../../experiments/llama-cpp-offload-3060.yaml"),
+);
 /// The real attention profile, so a profile case fails on its mlp.csv alone.
 const ATTN: (&str, &str) = ("p/attention/a100/attention.csv", "{attention}");
 
@@ -180,6 +185,15 @@ fn cases() -> Vec<Case> {
         case!("profile predictor for a latent-attention model", [QS], &["--set", "model=deepseek-ai/DeepSeek-V3", "--set", "hardware={gpu: b200, tensor_parallel: 8, expert_parallel: true}", "--set", "precision={weights: fp8, compute: fp8}", "--set", "predictor={type: profiles}"], ["c.yaml", "predictor.type", "profiles", "latent attention"]),
         case!("catalog model with a zero sliding-window pattern", [QS, ("m.yaml", "models:\n  tiny:\n    num_layers: 2\n    hidden_size: 64\n    num_attention_heads: 4\n    num_kv_heads: 1\n    head_dim: 16\n    intermediate_size: 128\n    vocab_size: 100\n    gated_mlp: true\n    dtype_bytes: 2\n    max_position_embeddings: 512\n    sliding_window: {window: 64, pattern: 0}\n")], &["--set", "catalog.models={d}/m.yaml", "--set", "model=tiny"], ["m.yaml", "models.tiny.sliding_window.pattern", "0"]),
         case!("catalog device with negative fp8 peak", [QS, ("d.yaml", "devices:\n  g:\n    name: G\n    kind: gpu\n    peak_tflops: 100\n    memory_bandwidth_gb_s: 2000\n    memory_gb: 80\n    tdp_w: 400\n    peak_tflops_by_precision: {fp8: -1}\n")], &["--set", "catalog.devices={d}/d.yaml", "--set", "hardware.gpu=g"], ["d.yaml", "devices.g.peak_tflops_by_precision.fp8", "-1"]),
+        case!("GPU layers without a host CPU", [NGL], &["--set", "hardware.host_cpu=null"], ["c.yaml", "hardware.gpu_layers", "host_cpu"]),
+        case!("host CPU without GPU layers", [NGL], &["--set", "hardware.gpu_layers=null"], ["c.yaml", "hardware.host_cpu", "gpu_layers"]),
+        case!("more GPU layers than the model has", [NGL], &["--set", "hardware.gpu_layers=34"], ["c.yaml", "hardware.gpu_layers", "34", "from 0 to 33"]),
+        case!("host CPU that is a GPU", [NGL], &["--set", "hardware.host_cpu=rtx4090"], ["c.yaml", "hardware.host_cpu", "rtx4090", "not a CPU"]),
+        case!("unknown host CPU", [NGL], &["--set", "hardware.host_cpu=no-such-cpu"], ["c.yaml", "hardware.host_cpu", "no-such-cpu"]),
+        case!("offload to a GPU without a host link", [NGL], &["--set", "hardware.gpu=a100"], ["c.yaml", "host_link_gb_s", "a100"]),
+        case!("offload with tensor parallelism", [NGL], &["--set", "hardware.tensor_parallel=2"], ["c.yaml", "hardware.tensor_parallel", "2", "must be 1"]),
+        case!("offload with the profile predictor", [NGL], &["--set", "predictor={type: profiles}"], ["c.yaml", "predictor.type", "profiles"]),
+        case!("more GPU layers than the card holds", [NGL], &["--set", "precision={weights: bf16}", "--set", "hardware.gpu_layers=30"], ["c.yaml", "hardware.gpu_layers", "30", "at most 26"]),
         case!("zero tensor parallel", [QS], &["--set", "hardware.tensor_parallel=0"], ["hardware.tensor_parallel", "= 0"]),
         case!("zero pipeline stages", [QS], &["--set", "hardware.pipeline_stages=0"], ["hardware.pipeline_stages", "= 0"]),
         case!("zero block size", [QS], &["--set", "scheduler.block_size=0"], ["scheduler.block_size", "= 0"]),

@@ -20,6 +20,7 @@ mod measure;
 mod microgrid;
 mod mla;
 mod moe;
+mod offload;
 mod output;
 mod output_folders;
 mod policies;
