@@ -385,15 +385,29 @@ fn bad_threads_are_named() {
         &o,
         &["hardware.threads", "8", "a100 is a gpu device", "kind: cpu"],
     );
+    // A CPU of one's own catalog without a cpu topology.
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = write(
+        tmp.path(),
+        "d.yaml",
+        "devices:\n  c:\n    name: C\n    kind: cpu\n    peak_tflops: 1\n    memory_bandwidth_gb_s: 80\n    memory_gb: 64\n    tdp_w: 125\n",
+    );
     let cpu = std::fs::read_to_string(root().join("experiments/tiny-llama-cpu.yaml")).unwrap();
-    let o = run_config(&cpu, &["--set", "hardware.threads=4"]);
+    let set = format!("catalog.devices={}", catalog.display());
+    let o = run_config(
+        &cpu,
+        &[
+            "--set",
+            &set,
+            "--set",
+            "hardware.gpu=c",
+            "--set",
+            "hardware.threads=4",
+        ],
+    );
     assert_clean_failure(
         &o,
-        &[
-            "hardware.threads",
-            "4",
-            "gives no cpu topology for i5-13600k",
-        ],
+        &["hardware.threads", "4", "gives no cpu topology for c"],
     );
     let i9 = std::fs::read_to_string(root().join("experiments/llama-cpp-13900k.yaml")).unwrap();
     for bad in ["0", "33"] {

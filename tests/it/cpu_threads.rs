@@ -116,3 +116,37 @@ fn few_threads_draw_less_than_all_of_them() {
     assert!(p4 < p24, "{p4} W on 4 threads, {p24} W on 24");
     assert!(p24 <= 253.0, "{p24} W");
 }
+
+/// The i5-13600K's threads, priced by the i9-13900K's transferred per-thread bandwidths (its catalog
+/// cpu block): 6 threads take the 6 P-cores, 6 x 32 x 5.1 = 979.2 GFLOP/s, and min(89.6, 6 x 17.7 =
+/// 106.2) = 89.6 GB/s, the DRAM's; 14 threads add the 8 E-cores, and the equal split runs every thread
+/// at an E-core's 16 x 3.9 = 62.4 GFLOP/s and 5.49 GB/s: 873.6 GFLOP/s and 76.86 GB/s. All 20
+/// threads (the P-cores' second threads at half a P-core each, faster than an E-core) run at the
+/// E-core pace too: 1,248 GFLOP/s and min(89.6, 109.8) = 89.6 GB/s.
+#[test]
+fn i5_13600k_threads_split_as_the_i9s_calibration_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("experiments/tiny-llama-cpu.yaml")).unwrap();
+    let cfg = write(tmp.path(), "c.yaml", &text);
+    for (threads, gflops, gb_s) in [(6, 979.2, 89.6), (14, 873.6, 76.86), (20, 1_248.0, 89.6)] {
+        let o = simulate(&cfg, &[&format!("hardware.threads={threads}")]);
+        let d = &o.scenario.device;
+        assert!(
+            (d.peak_tflops * 1e3 - gflops).abs() < 1e-6,
+            "{threads} threads: {} GFLOP/s",
+            d.peak_tflops * 1e3
+        );
+        assert!(
+            (d.memory_bandwidth_gb_s - gb_s).abs() < 1e-9,
+            "{threads} threads: {} GB/s",
+            d.memory_bandwidth_gb_s
+        );
+        assert_eq!(o.summary.requests_completed, o.summary.requests_total);
+    }
+    let c = Catalog::builtin().unwrap();
+    let (_, i5) = c.device("i5-13600k").unwrap();
+    let (_, i9) = c.device("i9-13900k").unwrap();
+    let (a, b) = (i5.cpu.as_ref().unwrap(), i9.cpu.as_ref().unwrap());
+    assert_eq!(a.p_core_bandwidth_gb_s, b.p_core_bandwidth_gb_s);
+    assert_eq!(a.e_core_bandwidth_gb_s, b.e_core_bandwidth_gb_s);
+}
