@@ -1936,26 +1936,12 @@ fn plan_memory(
         1.0
     };
     // A mixture-of-experts model holds every expert (all its parameters), though a token passes
-    // through only its top-k: the heaviest stage is the one with the most layer weights.
-    // A mixture-of-experts stage's bytes: its routed experts at their own format's bytes when they
-    // have one (`precision.experts`), the rest at the weights'.
+    // through only its top-k: the heaviest stage is the one with the most layer weights, its routed
+    // experts at their own format's bytes when they have one (`precision.experts`).
     let stage_linear_bytes = if model.moe.is_some() {
         let per_stage = model.num_layers / hw.pipeline_stages;
         (0..hw.pipeline_stages)
-            .map(|st| {
-                let first = st * per_stage;
-                let all: u64 = (first..first + per_stage)
-                    .map(|l| model.layer_params(l))
-                    .sum();
-                match &precision.experts {
-                    Some(e) => {
-                        let experts = model.routed_expert_params_in(first, per_stage);
-                        (all - experts) as f64 * precision.weight_bytes
-                            + experts as f64 * e.weight_bytes
-                    }
-                    None => all as f64 * precision.weight_bytes,
-                }
-            })
+            .map(|st| precision.layer_weight_bytes(model, st * per_stage, per_stage))
             .fold(0.0, f64::max)
     } else {
         layers_per_stage * model.linear_params_per_layer() as f64 * precision.weight_bytes

@@ -303,3 +303,23 @@ pub fn assert_no_view_types(path: &Path) -> Vec<(String, String)> {
     }
     types
 }
+
+/// The roofline of `m` at its catalog precision over `tp` tensor-parallel GPUs of catalog device
+/// `gpu`, without fixed overheads, at efficiencies 0.6 (compute) and 0.8 (memory): what the
+/// hand-checked FLOP and byte counts of the model tests are computed against.
+pub fn bare_roofline(
+    m: &simwatt::catalog::ModelSpec,
+    gpu: &str,
+    tp: u32,
+) -> simwatt::predictor::roofline::Roofline {
+    let c = simwatt::catalog::Catalog::builtin().unwrap();
+    let (name, d) = c.device(gpu).unwrap();
+    let prec = simwatt::precision::Precision::from_catalog(m.dtype_bytes, d);
+    let p = simwatt::predictor::roofline::RooflineParams {
+        compute_efficiency: 0.6,
+        memory_efficiency: 0.8,
+        layer_overhead_us: 0.0,
+        iteration_overhead_ms: 0.0,
+    };
+    simwatt::predictor::roofline::Roofline::new(m, name, d, &prec, tp, 1, p)
+}

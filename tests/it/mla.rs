@@ -6,8 +6,7 @@ use crate::common::*;
 use simwatt::catalog::Catalog;
 use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate;
-use simwatt::precision::Precision;
-use simwatt::predictor::roofline::{Roofline, RooflineParams};
+use simwatt::predictor::roofline::Roofline;
 use simwatt::predictor::{BatchShape, CostModel};
 
 const DEEPSEEK: &str = "deepseek-ai/DeepSeek-V3";
@@ -37,16 +36,7 @@ fn deepseek_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
 /// DeepSeek-V3 at its catalog precision on `tp` tensor-parallel B200s, no overheads.
 fn b200_roofline(tp: u32) -> Roofline {
     let c = Catalog::builtin().unwrap();
-    let (_, m) = c.model(DEEPSEEK).unwrap();
-    let (name, d) = c.device("b200").unwrap();
-    let prec = Precision::from_catalog(m.dtype_bytes, d);
-    let p = RooflineParams {
-        compute_efficiency: 0.6,
-        memory_efficiency: 0.8,
-        layer_overhead_us: 0.0,
-        iteration_overhead_ms: 0.0,
-    };
-    Roofline::new(m, name, d, &prec, tp, 1, p)
+    bare_roofline(c.model(DEEPSEEK).unwrap().1, "b200", tp)
 }
 
 /// Attention per layer: query down 7,168 x 1,536 = 11,010,048; query up 1,536 x 128 x (128 + 64) =

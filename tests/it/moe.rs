@@ -5,8 +5,7 @@ use crate::common::*;
 use simwatt::catalog::Catalog;
 use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate;
-use simwatt::precision::Precision;
-use simwatt::predictor::roofline::{Roofline, RooflineParams};
+use simwatt::predictor::roofline::Roofline;
 use simwatt::predictor::{BatchShape, CostModel};
 use std::path::PathBuf;
 
@@ -51,16 +50,7 @@ fn qwen_roofline_tp(tp: u32) -> Roofline {
 /// `m` at its catalog precision over `tp` tensor-parallel H100s, no overheads, efficiencies 0.6 and
 /// 0.8.
 fn h100_roofline(m: &simwatt::catalog::ModelSpec, tp: u32) -> Roofline {
-    let c = Catalog::builtin().unwrap();
-    let (name, d) = c.device("h100").unwrap();
-    let prec = Precision::from_catalog(m.dtype_bytes, d);
-    let p = RooflineParams {
-        compute_efficiency: 0.6,
-        memory_efficiency: 0.8,
-        layer_overhead_us: 0.0,
-        iteration_overhead_ms: 0.0,
-    };
-    Roofline::new(m, name, d, &prec, tp, 1, p)
+    bare_roofline(m, "h100", tp)
 }
 
 /// Per layer: attention 2,048 x (4,096 + 2 x 512) + 4,096 x 2,048 = 18,874,368; one expert
@@ -406,17 +396,9 @@ fn expert_parallelism_prices_the_busiest_gpu() {
     );
     // A dense model ignores it.
     let c = Catalog::builtin().unwrap();
-    let (name, d) = c.device("h100").unwrap();
-    let p = RooflineParams {
-        compute_efficiency: 0.6,
-        memory_efficiency: 0.8,
-        layer_overhead_us: 0.0,
-        iteration_overhead_ms: 0.0,
-    };
     let (_, dense) = c.model("Qwen/Qwen3-8B").unwrap();
-    let prec = Precision::from_catalog(dense.dtype_bytes, d);
-    let x = Roofline::new(dense, name, d, &prec, 4, 1, p);
-    let y = Roofline::new(dense, name, d, &prec, 4, 1, p).with_expert_parallel(true);
+    let x = h100_roofline(dense, 4);
+    let y = h100_roofline(dense, 4).with_expert_parallel(true);
     assert_eq!(step(&x, 3), step(&y, 3));
 }
 
