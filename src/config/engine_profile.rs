@@ -125,6 +125,33 @@ impl Default for Sampler {
     }
 }
 
+/// The engine's FP8 linear-layer kernels (W8A8-FP8: fp8 weights and fp8 arithmetic), as measured
+/// against the roofline: vLLM 0.11 runs FP8 checkpoints with block-scaled kernels (128 x 128 weight
+/// scales, activations quantised per token group before each matrix multiplication, the fused-MoE
+/// kernel tiled for more tokens than an expert receives at small batches), which reach less of the
+/// device than the bytes and FLOPs alone say. A layer's linear time at W8A8-FP8 is its roofline time
+/// divided by `efficiency`, plus `us_per_layer`. Other precisions are not affected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fp8Linear {
+    /// Achieved fraction of the roofline time of the linear layers, in (0, 1].
+    #[serde(default = "one")]
+    pub efficiency: f64,
+    /// Fixed time per transformer layer per iteration (activation quantisation and the kernels'
+    /// set-up), microseconds.
+    #[serde(default)]
+    pub us_per_layer: f64,
+    /// Where these values come from when they are fitted apart from the rest of the profile (whose
+    /// `provenance` then does not cover them): `simwatt fit engine` writes it when it fits only these
+    /// parameters, keeps it when it fits none of them, and removes it when it fits them with others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<EngineProvenance>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
 /// Which batches are eligible for a CUDA graph.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +177,9 @@ pub struct EngineProfile {
     pub launch: Launch,
     #[serde(default)]
     pub sampler: Sampler,
+    /// FP8 linear-layer kernels (`None`: priced by the roofline's bytes and FLOPs alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_linear: Option<Fp8Linear>,
     pub provenance: EngineProvenance,
 }
 
@@ -209,6 +239,24 @@ impl EngineProfile {
                 "must be a number from 0 to 1",
             ));
         }
+        if let Some(f) = &self.fp8_linear {
+            if !(f.efficiency.is_finite() && f.efficiency > 0.0 && f.efficiency <= 1.0) {
+                return Err(Error::invalid(
+                    path,
+                    "fp8_linear.efficiency",
+                    f.efficiency,
+                    "must be a number in (0, 1]",
+                ));
+            }
+            if !(f.us_per_layer.is_finite() && (0.0..=600_000.0).contains(&f.us_per_layer)) {
+                return Err(Error::invalid(
+                    path,
+                    "fp8_linear.us_per_layer",
+                    f.us_per_layer,
+                    "must be a finite number from 0 to 600000",
+                ));
+            }
+        }
         let e = self.sampler.memory_efficiency;
         if !(e.is_finite() && e > 0.0 && e <= 1.0) {
             return Err(Error::invalid(
@@ -259,6 +307,7 @@ impl EngineProfile {
                 logit_passes: 0.0,
                 memory_efficiency: default_sampler_efficiency(),
             },
+            fp8_linear: None,
             provenance: EngineProvenance {
                 method: "published".into(),
                 data: vec!["Vidur's cpu_overheads profiles (profiles/vidur/cpu_overheads), where they cover the model; else predictor.iteration_overhead_ms".into()],
@@ -312,6 +361,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("overlapp"), "{e}");
+    }
+
+    #[test]
+    fn fp8_kernel_values_are_checked_and_named() {
+        let with = |f: &str| format!("{OK}fp8_linear: {{ {f} }}\n");
+        let p = parse(&with("us_per_layer: 50")).unwrap();
+        let f = p.fp8_linear.unwrap();
+        // Efficiency defaults to 1: the roofline's.
+        assert_eq!((f.efficiency, f.us_per_layer), (1.0, 50.0));
+        for (bad, field) in [
+            ("efficiency: 0", "fp8_linear.efficiency"),
+            ("efficiency: 1.5", "fp8_linear.efficiency"),
+            ("efficiency: .nan", "fp8_linear.efficiency"),
+            ("us_per_layer: -1", "fp8_linear.us_per_layer"),
+            ("us_per_layer: .inf", "fp8_linear.us_per_layer"),
+        ] {
+            let e = parse(&with(bad)).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("e.yaml"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::fit_power::fit::nnls;
 use super::validate::suite::{load_case, run_case, MeasuredSpec};
 use super::validate::{rel_error, CaseResult};
 use super::Caches;
-use crate::config::engine_profile::EngineProfile;
+use crate::config::engine_profile::{EngineProfile, Fp8Linear};
 use crate::config::PowerProfile;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -42,10 +42,12 @@ pub enum Param {
     PowerKCompute,
     PowerKMemory,
     PowerLoadedIdle,
+    Fp8Efficiency,
+    Fp8UsPerLayer,
 }
 
 impl Param {
-    pub const ALL: [Param; 13] = [
+    pub const ALL: [Param; 15] = [
         Param::HostMs,
         Param::HostUsPerSeq,
         Param::HostUsPerToken,
@@ -59,6 +61,8 @@ impl Param {
         Param::PowerKCompute,
         Param::PowerKMemory,
         Param::PowerLoadedIdle,
+        Param::Fp8Efficiency,
+        Param::Fp8UsPerLayer,
     ];
 
     /// A parameter of the power profile (fitted jointly with `--power-profile`).
@@ -67,6 +71,11 @@ impl Param {
             self,
             Param::PowerP0 | Param::PowerKCompute | Param::PowerKMemory | Param::PowerLoadedIdle
         )
+    }
+
+    /// A parameter of the profile's `fp8_linear` section, which keeps a provenance of its own.
+    pub fn is_fp8(self) -> bool {
+        matches!(self, Param::Fp8Efficiency | Param::Fp8UsPerLayer)
     }
 
     /// The profile field, as written in the file.
@@ -85,6 +94,8 @@ impl Param {
             Param::PowerKCompute => "power.k_compute_w",
             Param::PowerKMemory => "power.k_memory_w",
             Param::PowerLoadedIdle => "power.loaded_idle_w",
+            Param::Fp8Efficiency => "fp8_linear.efficiency",
+            Param::Fp8UsPerLayer => "fp8_linear.us_per_layer",
         }
     }
 
@@ -119,11 +130,13 @@ impl Param {
             Param::EagerUsPerLayer => p.launch.eager_us_per_layer,
             Param::AdmissionMs => p.front_end.admission_ms,
             Param::StreamMs => p.front_end.stream_ms,
+            Param::Fp8Efficiency => p.fp8_linear.as_ref().map_or(1.0, |f| f.efficiency),
+            Param::Fp8UsPerLayer => p.fp8_linear.as_ref().map_or(0.0, |f| f.us_per_layer),
         }
     }
 
     fn set(self, c: &mut Candidate, v: f64) {
-        let v = v.clamp(0.0, self.upper());
+        let v = v.clamp(self.lower(), self.upper());
         if self.is_power() {
             if let Some(w) = c.power.as_mut() {
                 match self {
@@ -147,6 +160,18 @@ impl Param {
             Param::EagerUsPerLayer => p.launch.eager_us_per_layer = v,
             Param::AdmissionMs => p.front_end.admission_ms = v,
             Param::StreamMs => p.front_end.stream_ms = v,
+            Param::Fp8Efficiency | Param::Fp8UsPerLayer => {
+                let f = p.fp8_linear.get_or_insert(Fp8Linear {
+                    efficiency: 1.0,
+                    us_per_layer: 0.0,
+                    provenance: None,
+                });
+                if self == Param::Fp8Efficiency {
+                    f.efficiency = v;
+                } else {
+                    f.us_per_layer = v;
+                }
+            }
             _ => {}
         }
     }
@@ -165,12 +190,22 @@ impl Param {
             Param::StreamMs => 1.0,
             Param::PowerP0 | Param::PowerLoadedIdle => 10.0,
             Param::PowerKCompute | Param::PowerKMemory => 30.0,
+            Param::Fp8Efficiency => 0.05,
+            Param::Fp8UsPerLayer => 10.0,
+        }
+    }
+
+    fn lower(self) -> f64 {
+        match self {
+            // The kernels reach at least a twentieth of the roofline.
+            Param::Fp8Efficiency => 0.05,
+            _ => 0.0,
         }
     }
 
     fn upper(self) -> f64 {
         match self {
-            Param::Overlap => 1.0,
+            Param::Overlap | Param::Fp8Efficiency => 1.0,
             _ => 600_000.0,
         }
     }
@@ -178,7 +213,7 @@ impl Param {
     /// Rounds a fitted value for the profile file.
     fn round(self, v: f64) -> f64 {
         match self {
-            Param::Overlap => (v * 1000.0).round() / 1000.0,
+            Param::Overlap | Param::Fp8Efficiency => (v * 1000.0).round() / 1000.0,
             _ if self.is_power() => (v * 10.0).round() / 10.0,
             _ => (v * 100.0).round() / 100.0,
         }
@@ -687,22 +722,43 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
     {
         profile.front_end.source = Some("fitted with the rest of this profile".into());
     }
-    profile.provenance = crate::config::engine_profile::EngineProvenance {
+    let data: Vec<String> = cases
+        .iter()
+        .filter(|c| before.iter().any(|(_, r)| r.name == c.name))
+        .map(|c| format!("{}: {}", c.name, c.path.display()))
+        .collect();
+    let how = format!(
+        "Fitted by `{command}` ({steps} Gauss-Newton steps on the relative errors of {}). {}fit_*: \
+         the final profile on every case (in sample). Parameters not fitted come from {}.",
+        TARGETS.join(", "),
+        if held_out.is_empty() {
+            "No held-out evaluation inside the fit (one model, or --no-holdout); "
+        } else {
+            "holdout_*: each model's cases predicted by a profile fitted on the other models' cases; "
+        },
+        args.template.display()
+    );
+    let provenance = crate::config::engine_profile::EngineProvenance {
         method: "fitted".into(),
-        data: cases
-            .iter()
-            .filter(|c| before.iter().any(|(_, r)| r.name == c.name))
-            .map(|c| format!("{}: {}", c.name, c.path.display()))
-            .collect(),
+        data,
         error,
-        notes: Some(format!(
-            "Fitted by `{command}` ({steps} Gauss-Newton steps on the relative errors of {}). holdout_*: \
-             each model's cases predicted by a profile fitted on the other models' cases; fit_*: the \
-             final profile on every case (in sample). Parameters not fitted come from {}.",
-            TARGETS.join(", "),
-            args.template.display()
-        )),
+        notes: Some(how),
     };
+    if args.params.iter().all(|p| p.is_fp8()) {
+        // A fit of the FP8 kernels alone: the rest of the profile, and its provenance, stay as the
+        // template has them; the section carries its own.
+        if let Some(f) = profile.fp8_linear.as_mut() {
+            f.provenance = Some(provenance);
+        }
+    } else {
+        // FP8 kernels fitted with the rest are covered by the profile's provenance.
+        if args.params.iter().any(|p| p.is_fp8()) {
+            if let Some(f) = profile.fp8_linear.as_mut() {
+                f.provenance = None;
+            }
+        }
+        profile.provenance = provenance;
+    }
     profile.validate(&args.out)?;
 
     let table = group_table(

@@ -214,6 +214,7 @@ mod tests {
                 iteration: it,
                 launch,
                 sampler: Default::default(),
+                fp8_linear: None,
                 provenance: EngineProvenance {
                     method: "published".into(),
                     data: vec![],

@@ -17,6 +17,7 @@
 
 use super::{BatchShape, CostModel, DecodeRun, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec, MoeSpec};
+use crate::config::engine_profile::Fp8Linear;
 use crate::precision::Precision;
 use crate::units::duration_ns;
 
@@ -58,6 +59,8 @@ pub struct Roofline {
     /// The routed experts' linear layers when they are stored in a format of their own
     /// ([`Precision::experts`]).
     experts_linear: Option<LinearPrecision>,
+    /// The engine's FP8 kernel cost, when it applies to this run ([`Roofline::with_fp8_linear`]).
+    fp8_linear: Option<Fp8Linear>,
 }
 
 /// What prices the linear layers: bytes per weight and per input and output activation, achieved
@@ -69,6 +72,39 @@ struct LinearPrecision {
     output_bytes: f64,
     flops_per_s: f64,
     dequant_flops_per_weight: f64,
+    /// The engine's kernels for this precision, when it measured them ([`Roofline::with_fp8_linear`]):
+    /// the roofline time is multiplied by `time_factor` and `layer_s` seconds are added per layer.
+    kernel: Option<KernelCost>,
+}
+
+/// What an engine's kernels for a precision add to the roofline time of a layer's linear layers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct KernelCost {
+    /// 1 / the achieved fraction of the roofline.
+    time_factor: f64,
+    /// Fixed seconds per layer.
+    layer_s: f64,
+}
+
+impl LinearPrecision {
+    /// FLOPs, bytes and seconds of a layer's linear work of `flops` and `bytes` at this precision:
+    /// the roofline, then the engine's kernel cost when it has one (`per_layer`: its fixed per-layer
+    /// part included). The kernels' extra time is work the roofline does not count (tiles padded
+    /// past the tokens an expert receives, scales read, activations quantised), so FLOPs and bytes
+    /// grow with the time: the stage keeps the roofline's utilisation, and the power model sees the
+    /// GPU as busy through it as through the rest.
+    #[inline]
+    fn priced(&self, flops: f64, bytes: f64, bytes_per_s: f64, per_layer: bool) -> (f64, f64, f64) {
+        let t = (flops / self.flops_per_s).max(bytes / bytes_per_s);
+        match self.kernel {
+            Some(k) if t > 0.0 => {
+                let time = t * k.time_factor + if per_layer { k.layer_s } else { 0.0 };
+                let grow = time / t;
+                (flops * grow, bytes * grow, time)
+            }
+            _ => (flops, bytes, t),
+        }
+    }
 }
 
 impl Roofline {
@@ -87,6 +123,7 @@ impl Roofline {
             output_bytes: precision.activation_bytes,
             flops_per_s: precision.peak_flops() * params.compute_efficiency,
             dequant_flops_per_weight: precision.dequant_flops_per_weight,
+            kernel: None,
         };
         let linear_profiled = LinearPrecision {
             weight_bytes: 2.0,
@@ -94,6 +131,7 @@ impl Roofline {
             output_bytes: 2.0,
             flops_per_s: device.peak_flops() * params.compute_efficiency,
             dequant_flops_per_weight: 0.0,
+            kernel: None,
         };
         let experts_linear = precision.experts.as_ref().map(|e| LinearPrecision {
             weight_bytes: e.weight_bytes,
@@ -105,6 +143,7 @@ impl Roofline {
             linear,
             linear_profiled,
             experts_linear,
+            fp8_linear: None,
             params,
             model: model.clone(),
             tp,
@@ -132,6 +171,24 @@ impl Roofline {
         self
     }
 
+    /// Prices W8A8-FP8 linear layers (fp8 weights, fp8 arithmetic on a device with an fp8 peak) with
+    /// the engine's measured FP8 kernels ([`Fp8Linear`]): roofline time / `efficiency` +
+    /// `us_per_layer`. No effect at any other precision, or with `None`.
+    pub fn with_fp8_linear(mut self, fp8: Option<&Fp8Linear>) -> Self {
+        let w8a8 = self.precision.weights == "fp8" && self.precision.compute_used == "fp8";
+        let kernel = fp8.filter(|_| w8a8).map(|f| KernelCost {
+            time_factor: 1.0 / f.efficiency,
+            layer_s: f.us_per_layer * 1e-6,
+        });
+        self.linear.kernel = kernel;
+        if let Some(e) = self.experts_linear.as_mut() {
+            // Experts in a format of their own run other kernels.
+            e.kernel = None;
+        }
+        self.fp8_linear = kernel.and(fp8.cloned());
+        self
+    }
+
     fn op_time_s(&self, flops: f64, bytes: f64) -> f64 {
         (flops / self.flops_per_s).max(bytes / self.bytes_per_s)
     }
@@ -152,8 +209,7 @@ impl Roofline {
             + h
             + m.intermediate_size as f64 * if m.gated_mlp { 3.0 } else { 2.0 } / tp;
         let bytes = w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes);
-        let time = (flops / p.flops_per_s).max(bytes / self.bytes_per_s);
-        (flops, bytes, time)
+        p.priced(flops, bytes, self.bytes_per_s, true)
     }
 
     /// FLOPs and bytes of one layer's MLP on one GPU over `tokens` tokens: for a mixture-of-experts
@@ -255,8 +311,7 @@ impl Roofline {
         let flops = 2.0 * w * tokens + p.dequant_flops_per_weight.max(0.0) * w + mlp_flops;
         let bytes =
             w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes) + mlp_bytes;
-        let time = (flops / p.flops_per_s).max(bytes / self.bytes_per_s);
-        (flops, bytes, time)
+        p.priced(flops, bytes, self.bytes_per_s, true)
     }
 
     /// Seconds of one layer's MLP alone (router and experts for an MoE layer) over `tokens` tokens
@@ -268,7 +323,9 @@ impl Roofline {
         }
         let moe = self.model.moe.as_ref().filter(|_| moe_layer);
         let (f, b) = self.mlp_work(tokens as f64, &self.linear, moe);
-        (f / self.linear.flops_per_s).max(b / self.bytes_per_s)
+        // The per-layer kernel cost is the linear layers' (priced with the attention's projections
+        // through `linear_scale`), not the MLP's alone.
+        self.linear.priced(f, b, self.bytes_per_s, false).2
     }
 
     /// The model this roofline prices.
@@ -755,6 +812,27 @@ impl Predictor for Roofline {
                         ),
                         _ => "roofline".to_string(),
                     };
+                    let how = match (&self.fp8_linear, *o) {
+                        (Some(f), "linear_layers") => format!(
+                            "{how}; the engine's FP8 kernels: that time / {} + {} us per layer \
+                             (engine profile fp8_linear, {})",
+                            f.efficiency,
+                            f.us_per_layer,
+                            match &f.provenance {
+                                Some(p) => format!(
+                                    "{} on {}",
+                                    p.method,
+                                    p.data
+                                        .iter()
+                                        .map(|d| d.split(": ").next().unwrap_or(d))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                                None => "as the profile's provenance says".into(),
+                            }
+                        ),
+                        _ => how,
+                    };
                     (o.to_string(), how)
                 })
                 .collect(),
@@ -819,5 +897,89 @@ mod tests {
         let two = roofline(2, 1).stage_cost(&s, 0);
         assert!(two.flops < 0.55 * one.flops);
         assert!(two.time_ns < one.time_ns);
+    }
+}
+
+#[cfg(test)]
+mod fp8_kernel_tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    /// Llama-2-7B on one H100 at `weights` (and its default arithmetic), with the engine's FP8 kernel
+    /// cost `fp8` applied.
+    fn h100(weights: &str, gpu: &str, fp8: Option<(f64, f64)>) -> Roofline {
+        let c = Catalog::builtin().unwrap();
+        let (_, m) = c.model("meta-llama/Llama-2-7b-hf").unwrap();
+        let (name, d) = c.device(gpu).unwrap();
+        let prec = Precision::resolve(Some(weights), None, None, 2, d).unwrap();
+        let p = RooflineParams {
+            compute_efficiency: 0.6,
+            memory_efficiency: 0.8,
+            layer_overhead_us: 0.0,
+            iteration_overhead_ms: 0.0,
+        };
+        let f = fp8.map(|(efficiency, us_per_layer)| Fp8Linear {
+            efficiency,
+            us_per_layer,
+            provenance: None,
+        });
+        Roofline::new(m, name, d, &prec, 1, 1, p).with_fp8_linear(f.as_ref())
+    }
+
+    fn decode(n: u32) -> BatchShape {
+        let mut s = BatchShape::default();
+        for _ in 0..n {
+            s.add_decode(100);
+        }
+        s
+    }
+
+    #[test]
+    fn fp8_kernels_divide_the_linear_time_by_their_efficiency_and_add_a_cost_per_layer() {
+        let s = decode(8);
+        let base = h100("fp8", "h100", None).stage_cost(&s, 0);
+        // Efficiency 1 and no per-layer cost: the roofline, bit for bit.
+        assert_eq!(
+            h100("fp8", "h100", Some((1.0, 0.0))).stage_cost(&s, 0),
+            base
+        );
+        // 100 us per layer: 32 layers add 3.2 ms.
+        let c = h100("fp8", "h100", Some((1.0, 100.0))).stage_cost(&s, 0);
+        assert!(
+            (c.time_ns as i64 - base.time_ns as i64 - 3_200_000).abs() <= 1,
+            "{} vs {}",
+            c.time_ns,
+            base.time_ns
+        );
+        // Half the roofline: each layer's linear time again. A decode of 8 tokens reads the
+        // 202,375,168 one-byte weights of a layer at 0.8 x 3350 GB/s (75.5 us) and a few kB of
+        // activations; 32 layers, 2.42 ms.
+        let r = h100("fp8", "h100", None);
+        let t_lin = r.linear_work(8.0, &r.linear).2;
+        assert!(
+            (t_lin / (202_375_168.0 / (0.8 * 3350e9)) - 1.0).abs() < 0.01,
+            "{t_lin}"
+        );
+        let c = h100("fp8", "h100", Some((0.5, 0.0))).stage_cost(&s, 0);
+        let added = c.time_ns as f64 - base.time_ns as f64;
+        assert!((added - 32.0 * t_lin * 1e9).abs() <= 1.0, "{added}");
+        // The kernels' extra time is work at the roofline's rate: bytes grow with the linear time.
+        let lin_bytes = r.linear_work(8.0, &r.linear).1;
+        assert!((c.bytes - base.bytes - 32.0 * lin_bytes).abs() < 1e-6 * c.bytes);
+    }
+
+    #[test]
+    fn fp8_kernels_price_only_fp8_weights_in_fp8_arithmetic() {
+        let s = decode(8);
+        for (weights, gpu) in [("bf16", "h100"), ("int4", "h100"), ("fp8", "a100")] {
+            let plain = h100(weights, gpu, None).stage_cost(&s, 0);
+            let with = h100(weights, gpu, Some((0.5, 100.0))).stage_cost(&s, 0);
+            assert_eq!(plain, with, "{weights} on {gpu}");
+        }
+        // fp8 on an A100 falls back to 16-bit arithmetic (weight-only): not these kernels.
+        assert_eq!(
+            h100("fp8", "a100", None).precision().compute_used,
+            "bf16".to_string()
+        );
     }
 }
