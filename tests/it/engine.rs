@@ -478,3 +478,99 @@ fn the_vllm_0_11_profile_reproduces_its_recorded_fit_on_ml_energy_v3() {
         e["fit_mean_power_w_mape_pct"]
     );
 }
+
+#[test]
+fn the_vllm_0_11_fp8_kernels_reproduce_their_recorded_fit() {
+    // The FP8 section was fitted apart from the rest of the profile and carries its own provenance:
+    // its recorded in-sample errors are what a rerun of its cases gives.
+    let p = simwatt::config::EngineProfile::load(&root().join("profiles/engine/vllm-0.11.yaml"))
+        .unwrap();
+    let f = p.fp8_linear.expect("an fp8_linear section");
+    assert!(f.efficiency < 1.0 && f.us_per_layer > 0.0, "{f:?}");
+    let prov = f.provenance.expect("its own provenance");
+    assert_eq!(prov.method, "fitted");
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = tmp.path().join("suite");
+    std::fs::create_dir(&suite).unwrap();
+    for d in &prov.data {
+        let (_, path) = d.split_once(": ").unwrap();
+        let src = root().join(path);
+        std::fs::copy(&src, suite.join(src.file_name().unwrap())).unwrap();
+    }
+    let out = tmp.path().join("v");
+    let o = simwatt(&[
+        "validate",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-plots",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap())
+            .unwrap();
+    let mut checked = 0;
+    for (k, v) in &prov.error {
+        let metric = k
+            .strip_prefix("fit_")
+            .and_then(|m| m.strip_suffix("_mape_pct"))
+            .unwrap();
+        let got = mape_of(&j, metric).unwrap_or_else(|| panic!("{metric}"));
+        assert!(
+            (got - v).abs() < 0.011,
+            "{metric}: recorded {v}, rerun {got}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "{:?}", prov.error);
+}
+
+#[test]
+fn a_fit_of_the_fp8_kernels_alone_keeps_the_profiles_provenance() {
+    // Refit the FP8 section from the shipped profile with it removed: the fit writes the section's
+    // own provenance and leaves every other parameter, and the profile's provenance, as they were.
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
+    let mut v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
+    let recorded = v["fp8_linear"]["efficiency"].as_f64().unwrap();
+    v.as_mapping_mut().unwrap().remove("fp8_linear");
+    let start = write(
+        tmp.path(),
+        "start.yaml",
+        &serde_yaml::to_string(&v).unwrap(),
+    );
+    let out = tmp.path().join("fitted.yaml");
+    let o = simwatt(&[
+        "fit",
+        "engine",
+        "--cases",
+        "experiments/validation/heldout-v3-h100-qwen3-235b-a22b-fp8.yaml",
+        "--template",
+        start.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--param",
+        "fp8_linear.efficiency",
+        "--param",
+        "fp8_linear.us_per_layer",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = simwatt::config::EngineProfile::load(&start).unwrap();
+    let after = simwatt::config::EngineProfile::load(&out).unwrap();
+    assert_eq!(after.provenance, before.provenance);
+    assert_eq!(after.iteration, before.iteration);
+    assert_eq!(after.sampler, before.sampler);
+    let f = after.fp8_linear.unwrap();
+    let prov = f.provenance.unwrap();
+    assert!(prov.data[0].contains("heldout-v3-h100-qwen3-235b-a22b-fp8"));
+    assert!(
+        prov.error["fit_itl_p50_s_mape_pct"] < 10.0,
+        "{:?}",
+        prov.error
+    );
+    // The same cases and start give the shipped value.
+    assert_eq!(f.efficiency, recorded);
+}
