@@ -294,9 +294,10 @@ pub struct Energy {
 #[derive(Debug, Clone)]
 pub struct HostCpuProfile {
     pub profile: PowerProfile,
-    /// Where it was read from, as shown in outputs.
-    pub path: String,
+    /// Where it was read from (provenance.json's `inputs`).
     pub origin: data::Origin,
+    /// Why it may not fit the CPU (it is another device's), when it may not.
+    pub note: Option<String>,
 }
 
 /// How device memory is split on one GPU of a replica, and the resulting KV cache per replica.
@@ -678,6 +679,14 @@ impl Scenario {
             }
         }
         if let Some(n) = &self.energy.note {
+            v.push(n.clone());
+        }
+        if let Some(n) = self
+            .energy
+            .host_cpu_power
+            .as_ref()
+            .and_then(|h| h.note.as_ref())
+        {
             v.push(n.clone());
         }
         if let Some(f) = &self.precision.fallback {
@@ -1064,9 +1073,18 @@ fn resolve_host_cpu_power(
     if let data::Origin::File(p) = &origin {
         raw.energy.host_cpu_power_profile = Some(p.clone());
     }
+    // A profile of another device is used as it is, but said (and refused under --strict), as the
+    // GPU's is.
+    let note = (!profile.device.eq_ignore_ascii_case(cpu)).then(|| {
+        format!(
+            "the host CPU's power profile {} is for device `{}`, not this run's `{cpu}`: its power figures are used as they are",
+            origin.shown(data),
+            profile.device
+        )
+    });
     Ok(Some(HostCpuProfile {
+        note,
         profile,
-        path: origin.shown(data),
         origin,
     }))
 }

@@ -577,14 +577,21 @@ fn a_host_cpu_without_a_power_profile_is_named() {
     ] {
         assert!(e.contains(needle), "expected `{needle}` in: {e}");
     }
-    // With its own profile, the renamed CPU runs.
-    assert!(resolve(
+    // With a profile of its own, the renamed CPU runs, the profile's other device named among the
+    // run's fallbacks (as a GPU's profile of another device is).
+    let s = resolve(
         &config(),
         &[
             &format!("catalog={{devices: {}}}", d.display()),
             "hardware.host_cpu=mycpu",
-            &p
-        ]
+            &p,
+        ],
     )
-    .is_ok());
+    .expect("a host CPU with a power profile resolves");
+    let notes = s.fallbacks().join("\n");
+    for needle in ["host CPU's power profile", "cpu.yaml", "i9-13900k", "mycpu"] {
+        assert!(notes.contains(needle), "expected `{needle}` in: {notes}");
+    }
+    // The i9-13900K with its own shipped profile says nothing.
+    assert!(resolve(&config(), &[]).unwrap().fallbacks().is_empty());
 }
