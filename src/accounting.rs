@@ -3,8 +3,10 @@
 //! Input: a finished simulation (its batch-stage log with each stage's power and energy), the power
 //! profile (each pool's, when the prefill pool has hardware of its own), and region files. Output: GPU
 //! energy over the whole simulated span (busy stages plus idle power between them, for every GPU), the
-//! two baselines (TDP x time, Vidur-Energy's MFU curve), hourly IT energy aligned to the run's start
-//! time, and per region: facility energy (x PUE), operational
+//! two baselines (TDP x time, Vidur-Energy's MFU curve), the host CPU's energy under partial GPU
+//! offload (its loaded idle over the span and each stage's energy above it; part of the IT energy,
+//! not of the GPU's), hourly IT energy aligned to the run's start time, and per region: facility
+//! energy (x PUE), operational
 //! carbon (constant or hourly grid intensity), embodied carbon amortised per GPU-hour of each device,
 //! cost (energy x price + each device's GPU-hours x its rental price) and water (IT kWh x (WUE + PUE
 //! x grid water intensity)).
@@ -50,6 +52,11 @@ pub struct EnergyTotals {
     /// part of the IT energy.
     #[serde(default)]
     pub link_energy_j: f64,
+    /// Partial GPU offload: energy of the host CPUs (one per replica), their loaded idle over the
+    /// span plus their power above it while they run their layers, joules; part of the IT energy, not
+    /// of `gpu_energy_j`. `None` without offload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_energy_j: Option<f64>,
     /// IT energy per wall-clock hour from the hour containing the start time, joules.
     #[serde(skip)]
     pub hourly_it_energy_j: Vec<f64>,
@@ -125,7 +132,11 @@ pub struct EnergyAcc {
     /// Busy energy per group.
     busy_j_group: Vec<f64>,
     link_j: f64,
-    /// Busy energy (and link energy) per hour.
+    /// Partial GPU offload: the host CPUs' loaded-idle power, all of them, watts, and their energy
+    /// above it so far, joules.
+    host_cpu_idle_w: Option<f64>,
+    host_cpu_j: f64,
+    /// Busy energy (and link and host CPU energy above idle) per hour.
     hourly_busy_j: Vec<f64>,
     /// Busy seconds per group per hour.
     busy_hour: Vec<Vec<f64>>,
@@ -177,6 +188,14 @@ impl EnergyAcc {
             busy_s: vec![0.0; groups],
             busy_j_group: vec![0.0; groups],
             link_j: 0.0,
+            // One host CPU per replica, each at its loaded idle all along.
+            host_cpu_idle_w: s
+                .energy
+                .host_cpu_power
+                .as_ref()
+                .filter(|_| s.offload.is_some())
+                .map(|h| h.profile.between_batches_w() * hw.replicas as f64),
+            host_cpu_j: 0.0,
             hourly_busy_j: Vec::new(),
             busy_hour: vec![Vec::new(); groups],
         }
@@ -194,11 +213,14 @@ impl EnergyAcc {
         let p = &self.pools[self.group_pool[g]];
         let u = Utilisation::of(r.flops, r.bytes, dur, &p.device);
         self.vidur_busy_j += energy_j(vidur_energy_w(p.idle_w, p.tdp_w, u.compute), dur, p.tp);
+        // The host CPU's energy above idle goes with the row's hours, as the row's own does.
+        self.host_cpu_j += r.host_cpu_j;
+        let e_here = e + r.host_cpu_j;
         let (hourly, busy_hour) = (&mut self.hourly_busy_j, &mut self.busy_hour[g]);
         spread(self.offset_s, a, b, &mut |h, overlap| {
             grow(hourly, h);
             grow(busy_hour, h);
-            hourly[h] += e * overlap / dur.max(1e-300);
+            hourly[h] += e_here * overlap / dur.max(1e-300);
             busy_hour[h] += overlap;
         });
     }
@@ -237,7 +259,8 @@ impl EnergyAcc {
             })
             .collect();
         let idle_j: f64 = groups.iter().map(|g| g.idle_j).sum();
-        let host_w = self.host_w;
+        // The host CPUs' loaded idle is drawn over the whole span, as the host's power is.
+        let host_w = self.host_w + self.host_cpu_idle_w.unwrap_or(0.0);
         spread(self.offset_s, 0.0, span_s, &mut |h, overlap| {
             grow(&mut hourly, h);
             let idle_here: f64 = self
@@ -255,7 +278,10 @@ impl EnergyAcc {
             hourly[h] += idle_here + energy_j(host_w, overlap, 1.0);
         });
         hourly.truncate(nhours);
-        let host_j = energy_j(host_w, span_s, 1.0);
+        let host_j = energy_j(self.host_w, span_s, 1.0);
+        let host_cpu_j = self
+            .host_cpu_idle_w
+            .map(|w| energy_j(w, span_s, 1.0) + self.host_cpu_j);
         EnergyTotals {
             span_s,
             gpus: self.gpus,
@@ -263,8 +289,9 @@ impl EnergyAcc {
             idle_energy_j: idle_j,
             gpu_energy_j: self.busy_j + idle_j,
             host_energy_j: host_j,
-            it_energy_j: self.busy_j + idle_j + host_j + self.link_j,
+            it_energy_j: self.busy_j + idle_j + host_j + self.link_j + host_cpu_j.unwrap_or(0.0),
             link_energy_j: self.link_j,
+            host_cpu_energy_j: host_cpu_j,
             tdp_baseline_energy_j: self
                 .pools
                 .iter()

@@ -411,6 +411,14 @@ pub struct EnergySummary {
     pub decode_pool_avg_power_w: Option<f64>,
     #[serde(default)]
     pub kv_link_energy_j: Option<f64>,
+    /// Partial GPU offload: the host CPUs' energy (loaded idle over the span, and their power above
+    /// it while they run their layers, by their power profile), joules: part of the facility energy
+    /// (and carbon, cost, water), not of `energy_j`; and the GPU's and the host CPU's energy
+    /// together per output token, J. Absent (null) without offload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_energy_j: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_and_host_cpu_j_per_output_token: Option<f64>,
     /// On-site solar and battery (config `microgrid`, docs/microgrid.md), over the run's hours in the
     /// headline region: solar energy after the inverter, the part of it the load used, the battery's
     /// deliveries to the load, grid import (to the load and to charge the battery), export and
@@ -734,7 +742,7 @@ macro_rules! columns {
 /// SLO bounds and objectives resolve user-named columns here. `requests_rejected_by_reason_<reason>`
 /// columns follow the reasons a run has ([`Summary::column`]); the simulator's own wall-clock speed
 /// (`sim_*wall*`) is no column, since it differs from run to run.
-pub const SUMMARY_COLUMNS: [SummaryColumn; 89] = columns![
+pub const SUMMARY_COLUMNS: [SummaryColumn; 91] = columns![
     "seed" => |s| Some(s.seed as f64),
     "replicas" => |s| Some(s.replicas as f64),
     "gpus_per_replica" => |s| Some(s.gpus_per_replica as f64),
@@ -801,6 +809,8 @@ pub const SUMMARY_COLUMNS: [SummaryColumn; 89] = columns![
     "prefill_pool_avg_power_w" => |s| s.energy.prefill_pool_avg_power_w,
     "decode_pool_avg_power_w" => |s| s.energy.decode_pool_avg_power_w,
     "kv_link_energy_j" => |s| s.energy.kv_link_energy_j,
+    "host_cpu_energy_j" => |s| s.energy.host_cpu_energy_j,
+    "gpu_and_host_cpu_j_per_output_token" => |s| s.energy.gpu_and_host_cpu_j_per_output_token,
     "solar_energy_kwh" => |s| s.energy.solar_energy_kwh,
     "solar_used_kwh" => |s| s.energy.solar_used_kwh,
     "battery_discharge_kwh" => |s| s.energy.battery_discharge_kwh,

@@ -365,6 +365,19 @@ fn write_energy(m: &mut String, e: &EnergySummary, plots: &[PlotFile], limits: &
     ] {
         let _ = writeln!(m, "| {label} | {} |", opt(value, d));
     }
+    // Partial GPU offload: the host CPU's energy, not part of the GPU's above.
+    if let Some(cpu) = e.host_cpu_energy_j {
+        let _ = writeln!(
+            m,
+            "| host CPU energy, partial offload (J) | {} |",
+            opt(Some(cpu), 0)
+        );
+        let _ = writeln!(
+            m,
+            "| GPU and host CPU energy per output token (J/token) | {} |",
+            opt(e.gpu_and_host_cpu_j_per_output_token, 4)
+        );
+    }
     let energy_plots = plot_links(
         plots,
         &[

@@ -285,6 +285,19 @@ pub struct Energy {
     pub embodied: Option<Embodied>,
     /// Least length of the accounting window, seconds (`energy.min_span_s`).
     pub min_span_s: Option<f64>,
+    /// Partial GPU offload: the host CPU's power profile (`None` without offload, or when the run
+    /// has no power profile of its GPU and so no energy).
+    pub host_cpu_power: Option<HostCpuProfile>,
+}
+
+/// The power profile of the host CPU of a partial GPU offload, and where it was read from.
+#[derive(Debug, Clone)]
+pub struct HostCpuProfile {
+    pub profile: PowerProfile,
+    /// Where it was read from (provenance.json's `inputs`).
+    pub origin: data::Origin,
+    /// Why it may not fit the CPU (it is another device's), when it may not.
+    pub note: Option<String>,
 }
 
 /// How device memory is split on one GPU of a replica, and the resulting KV cache per replica.
@@ -549,6 +562,13 @@ impl Scenario {
         let carbon_aware = carbon_aware::resolve(path, &raw)?;
         let edge = edge::resolve(path, raw.edge.as_ref())?;
         let mut energy = resolve_energy(path, &mut raw, &device_name, data.as_ref())?;
+        energy.host_cpu_power = resolve_host_cpu_power(
+            path,
+            &mut raw,
+            offload.as_ref().map(|o| o.host_cpu_name.as_str()),
+            energy.power_profile.is_some(),
+            data.as_ref(),
+        )?;
         let clock_limit = resolve_limits(
             path,
             &raw.hardware,
@@ -661,6 +681,14 @@ impl Scenario {
         if let Some(n) = &self.energy.note {
             v.push(n.clone());
         }
+        if let Some(n) = self
+            .energy
+            .host_cpu_power
+            .as_ref()
+            .and_then(|h| h.note.as_ref())
+        {
+            v.push(n.clone());
+        }
         if let Some(f) = &self.precision.fallback {
             v.push(f.clone());
         }
@@ -753,6 +781,10 @@ fn refuse_empty_paths(path: &Path, raw: &RawConfig) -> Result<()> {
         ("catalog.devices", raw.catalog.devices.as_deref()),
         ("workload.trace", raw.workload.trace.as_deref()),
         ("energy.power_profile", raw.energy.power_profile.as_deref()),
+        (
+            "energy.host_cpu_power_profile",
+            raw.energy.host_cpu_power_profile.as_deref(),
+        ),
         ("engine.profile", raw.engine.profile.as_deref()),
         ("regions_dir", Some(raw.regions_dir.as_path())),
     ];
@@ -782,6 +814,7 @@ fn anchor_paths(path: &Path, data: Option<&data::DataDir>, raw: &mut RawConfig) 
         &mut raw.catalog.devices,
         &mut raw.workload.trace,
         &mut raw.energy.power_profile,
+        &mut raw.energy.host_cpu_power_profile,
         &mut raw.engine.profile,
     ]
     .into_iter()
@@ -991,7 +1024,69 @@ fn resolve_energy(
         region_files,
         embodied,
         min_span_s: raw.energy.min_span_s,
+        host_cpu_power: None,
     })
+}
+
+/// Reads the power profile of the host CPU `host_cpu` of a partial GPU offload as the GPU's is read:
+/// `energy.host_cpu_power_profile`, else the data directory's `profiles/power/<host_cpu>.yaml`
+/// (then written into the resolved config), else the built-in copy. Without offload the field is
+/// refused; without a profile for the CPU, a run that prices its GPU's energy (`gpu_priced`) is
+/// refused, naming `hardware.host_cpu`.
+fn resolve_host_cpu_power(
+    path: &Path,
+    raw: &mut RawConfig,
+    host_cpu: Option<&str>,
+    gpu_priced: bool,
+    data: Option<&data::DataDir>,
+) -> Result<Option<HostCpuProfile>> {
+    let Some(cpu) = host_cpu else {
+        return match &raw.energy.host_cpu_power_profile {
+            Some(p) => Err(Error::invalid(
+                path,
+                "energy.host_cpu_power_profile",
+                p.display(),
+                "needs hardware.host_cpu and hardware.gpu_layers beside it: it prices the host CPU of a partial GPU offload",
+            )),
+            None => Ok(None),
+        };
+    };
+    let origin = match &raw.energy.host_cpu_power_profile {
+        Some(p) => Some(data::Origin::File(p.clone())),
+        None => data::locate_shipped(data, POWER_PROFILES_DIR, Path::new(&format!("{cpu}.yaml"))),
+    };
+    let Some(origin) = origin else {
+        if !gpu_priced {
+            return Ok(None);
+        }
+        return Err(Error::invalid(
+            path,
+            "hardware.host_cpu",
+            cpu,
+            format!(
+                "there is no power profile for it (no {POWER_PROFILES_DIR}/{cpu}.yaml in the data directory{} and none built in), so the host CPU's energy under offload cannot be priced; set energy.host_cpu_power_profile to one",
+                data.map_or_else(String::new, |d| format!(" {}", d.path.display()))
+            ),
+        ));
+    };
+    let profile = PowerProfile::load_from(&origin)?;
+    if let data::Origin::File(p) = &origin {
+        raw.energy.host_cpu_power_profile = Some(p.clone());
+    }
+    // A profile of another device is used as it is, but said (and refused under --strict), as the
+    // GPU's is.
+    let note = (!profile.device.eq_ignore_ascii_case(cpu)).then(|| {
+        format!(
+            "the host CPU's power profile {} is for device `{}`, not this run's `{cpu}`: its power figures are used as they are",
+            origin.shown(data),
+            profile.device
+        )
+    });
+    Ok(Some(HostCpuProfile {
+        note,
+        profile,
+        origin,
+    }))
 }
 
 /// Checks a per-GPU power limit `w` (config field `field`) against the power profile and the device:

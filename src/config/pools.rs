@@ -276,6 +276,7 @@ pub fn prefill_pool(
         prefill_pool: None,
     };
     raw.decode_router = None;
+    raw.energy.host_cpu_power_profile = None;
     raw.energy.power_profile = match &pool.power_profile {
         Some(p) => Some(p.clone()),
         None => original

@@ -551,6 +551,10 @@ pub struct EnergyConfig {
     /// outputs are left empty and the run says why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_profile: Option<PathBuf>,
+    /// Power profile of the host CPU of a partial GPU offload (`hardware.host_cpu`; default:
+    /// `profiles/power/<host_cpu>.yaml`), which prices the CPU's energy (`host_cpu_energy_j`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpu_power_profile: Option<PathBuf>,
     /// Host (CPU, memory, fans, network) power per GPU, watts, drawn over the whole span.
     #[serde(default)]
     pub host_power_w_per_gpu: f64,
@@ -575,6 +579,7 @@ impl Default for EnergyConfig {
     fn default() -> Self {
         EnergyConfig {
             power_profile: None,
+            host_cpu_power_profile: None,
             host_power_w_per_gpu: 0.0,
             start_time: default_start_time(),
             lifetime_years: None,

@@ -485,6 +485,7 @@ fn simulate_requests(
             s.hardware.clock_limit,
         )
         .with_memory_clock(s.hardware.memory_clock)
+        .with_host_cpu(host_cpu_power(s))
         .with_thermal(
             s.edge
                 .and_then(|e| e.thermal)
@@ -1110,6 +1111,18 @@ pub fn power_profile(s: &Scenario) -> (Option<PowerProfile>, String, Option<Stri
     )
 }
 
+/// The host CPU of a partial GPU offload as the power model prices it: its power profile and its
+/// catalog entry (`None` without offload or without its profile).
+fn host_cpu_power(s: &Scenario) -> Option<crate::power::HostCpuPower> {
+    let o = s.offload.as_ref()?;
+    let h = s.energy.host_cpu_power.as_ref()?;
+    let (_, device) = s.catalog.device(&o.host_cpu_name)?;
+    Some(crate::power::HostCpuPower {
+        profile: h.profile.clone(),
+        device: device.clone(),
+    })
+}
+
 /// Energy totals and per-region footprints of a finished run.
 fn energy_summary(
     s: &Scenario,
@@ -1140,6 +1153,10 @@ fn energy_summary(
         prefill_pool_avg_power_w: pp.and_then(|p| p.1),
         decode_pool_avg_power_w: dp.and_then(|p| p.1),
         kv_link_energy_j: s.disaggregation.as_ref().map(|_| e.link_energy_j),
+        host_cpu_energy_j: e.host_cpu_energy_j,
+        gpu_and_host_cpu_j_per_output_token: e
+            .host_cpu_energy_j
+            .and_then(|cpu| per(e.gpu_energy_j + cpu, stats.output_tokens)),
         power_profile: Some(profile_path.to_string()),
         power_profile_method: Some(profile.provenance.method.clone()),
         energy_note: None,
@@ -1286,6 +1303,9 @@ pub fn input_files(s: &Scenario) -> Vec<(&'static str, Origin)> {
     }
     if let Some(o) = s.power_profile_origin() {
         v.push(("power_profile", o.clone()));
+    }
+    if let Some(h) = &s.energy.host_cpu_power {
+        v.push(("host_cpu_power_profile", h.origin.clone()));
     }
     if let Some(o) = s.engine_profile_origin() {
         v.push(("engine_profile", o.clone()));

@@ -200,6 +200,9 @@ mod tests {
                 flops: 0.0,
                 bytes: 0.0,
                 idle_ns: 0,
+                cpu_ns: 0,
+                cpu_flops: 0.0,
+                cpu_bytes: 0.0,
             }
         }
     }

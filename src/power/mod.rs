@@ -10,7 +10,11 @@
 //! draws P_0 + (P_d - P_0) f^alpha. A memory-clock limit f_m (a Jetson power mode's) stretches the
 //! memory-bound share by 1/f_m, T' = T (s / f + (1 - s) / f_m), with the stage's dynamic energy kept.
 //! A stage in which the GPU waits part of its time on another device (partial GPU offload, the
-//! cost's `idle_ns`) draws loaded idle over that part and the above over the rest.
+//! cost's `idle_ns`) draws loaded idle over that part and the above over the rest. The host CPU of such
+//! a stage (the cost's `cpu_ns`, `cpu_flops`, `cpu_bytes`) is priced by its own profile, with
+//! utilisations relative to its catalog peaks: `(P_cpu(u) - P_cpu_idle) x cpu_ns`, its energy above
+//! loaded idle, which the accounting adds to the CPU's loaded idle over the span
+//! ([`HostCpuPower`]); it is not part of the GPU's energy.
 //! While the GPU waits on the engine's host
 //! work after the stage (host time H) it decays from its stage power to loaded idle with time constant
 //! tau: E_H = P_li H + (P - P_li) tau (1 - e^(-H / tau)). Between stages (replica up, nothing to run)
@@ -225,6 +229,33 @@ pub struct StageEnergy {
     /// The power limit hour by hour (`carbon_power_cap`): hour `k` of the run is the `k`-th value, the
     /// run's first hour starting `offset_ns` before time 0; `None`: the profile's cap all along.
     hourly_caps: Option<HourlyCaps>,
+    /// The host CPU of a partial GPU offload, which prices the cost's `cpu_ns` (`None`: no offload,
+    /// or the CPU's work left unpriced).
+    host_cpu: Option<HostCpuPower>,
+}
+
+/// The host CPU of a partial GPU offload as the power model prices it: its power profile and its
+/// catalog entry (the peaks its utilisations are relative to; not the peaks `hardware.threads`
+/// reach, so fewer threads draw less).
+#[derive(Debug, Clone)]
+pub struct HostCpuPower {
+    pub profile: PowerProfile,
+    pub device: DeviceSpec,
+}
+
+impl HostCpuPower {
+    /// Energy of the CPU above its loaded idle over `cpu_ns` nanoseconds of `flops` and `bytes`,
+    /// joules: `(min(P_0 + k_c u_c + k_m u_m, cap) - P_idle) x t`. Its clocks are not modelled: the
+    /// roofline's time stands.
+    pub fn above_idle_j(&self, cpu_ns: u64, flops: f64, bytes: f64) -> f64 {
+        let t = cpu_ns as f64 / 1e9;
+        let u = Utilisation::of(flops, bytes, t, &self.device);
+        energy_j(
+            self.profile.busy_w(u) - self.profile.between_batches_w(),
+            t,
+            1.0,
+        )
+    }
 }
 
 /// A power limit per hour of the run.
@@ -269,7 +300,14 @@ impl StageEnergy {
             last_decay: Cell::new((u64::MAX, 0.0)),
             thermal: None,
             hourly_caps: None,
+            host_cpu: None,
         }
+    }
+
+    /// The same, with the host CPU of a partial GPU offload pricing the CPU's share of each stage.
+    pub fn with_host_cpu(mut self, host_cpu: Option<HostCpuPower>) -> Self {
+        self.host_cpu = host_cpu;
+        self
     }
 
     /// The same, with each GPU group heating and cooling by `thermal` (throttling as it says).
@@ -306,7 +344,7 @@ impl StageEnergy {
     /// The price of `c` with the SM clock limited to `clock_limit`, the memory clock to
     /// `memory_clock` and the power to `cap_w`.
     fn price_limited(&self, c: &StageCost, clock_limit: f64, cap_w: f64) -> StagePrice {
-        if c.idle_ns > 0 {
+        if (c.idle_ns | c.cpu_ns) != 0 {
             return self.price_waiting(c, clock_limit, cap_w);
         }
         let t = c.time_ns as f64 / 1e9;
@@ -339,6 +377,7 @@ impl StageEnergy {
             host_power_w,
             energy_j: energy_j(w, gpu_ns as f64 / 1e9, gpus) + host_j * gpus,
             clock,
+            host_cpu_j: 0.0,
         }
     }
 
@@ -346,7 +385,8 @@ impl StageEnergy {
     /// offload: the host CPU's layers and the link's transfers): the GPU's work, `time_ns - idle_ns`,
     /// priced at its utilisation over that share (stretched, and at the power the cap and clocks
     /// allow, as any stage), the wait at loaded idle. The stage's power is the mean over both, so that
-    /// its energy is that power over the stage's time.
+    /// its energy is that power over the stage's time. The host CPU's share, `cpu_ns`, is priced by
+    /// [`HostCpuPower::above_idle_j`] apart (`host_cpu_j`).
     fn price_waiting(&self, c: &StageCost, clock_limit: f64, cap_w: f64) -> StagePrice {
         let wait_ns = c.idle_ns.min(c.time_ns);
         let work_ns = c.time_ns - wait_ns;
@@ -354,6 +394,9 @@ impl StageEnergy {
             time_ns: work_ns,
             host_ns: c.host_ns,
             idle_ns: 0,
+            cpu_ns: 0,
+            cpu_flops: 0.0,
+            cpu_bytes: 0.0,
             ..*c
         };
         let busy = if work_ns > 0 {
@@ -385,6 +428,10 @@ impl StageEnergy {
             },
             energy_j: energy_j(power_w, gpu_ns as f64 / 1e9, gpus) + host_j * gpus,
             clock: busy.clock,
+            host_cpu_j: match &self.host_cpu {
+                Some(h) if c.cpu_ns > 0 => h.above_idle_j(c.cpu_ns, c.cpu_flops, c.cpu_bytes),
+                _ => 0.0,
+            },
         }
     }
 

@@ -28,8 +28,9 @@
 //!
 //! The stage's FLOPs and bytes are the GPU's work, and its `idle_ns` the time the GPU waits on the
 //! host CPU's layers and on the link's transfers, at its loaded-idle power (what its power profile
-//! reads in the power model); the host CPU's own energy is not modelled (docs/edge.md, "Partial GPU
-//! offload (-ngl)").
+//! reads in the power model). The host CPU's share (its layers and, when it runs there, the output
+//! head) is carried beside them as `cpu_ns`, `cpu_flops` and `cpu_bytes`, which the host CPU's power
+//! profile prices (docs/edge.md, "Partial GPU offload (-ngl)").
 //!
 //! Input: two [`Roofline`]s (GPU and host CPU, each with its device and precision), the split and the
 //! link. Output: a [`StageCost`] per batch shape. Reads no file and touches no state outside its own
@@ -128,8 +129,9 @@ impl OffloadRoofline {
         let ctx = s.decode_context_sum;
         let mut time = 0.0;
         let mut link = 0.0;
-        // Seconds the host CPU computes (the GPU waits).
+        // Seconds the host CPU computes (the GPU waits), and its work.
         let mut cpu = 0.0;
+        let (mut cpu_flops, mut cpu_bytes) = (0.0, 0.0);
         let (mut flops, mut bytes) = (0.0, 0.0);
         // The head is priced with whichever span ends on its device.
         let head_where_gpu = self.head_on_gpu || head_big;
@@ -151,6 +153,8 @@ impl OffloadRoofline {
                     .at(ctx);
                 time += c.time_ns as f64 * 1e-9;
                 cpu += c.time_ns as f64 * 1e-9;
+                cpu_flops += c.flops;
+                cpu_bytes += c.bytes;
             }
         }
         // The GPU's layers, their input coming over the link when the CPU ran the layers before
@@ -209,6 +213,8 @@ impl OffloadRoofline {
             }
             let h = head_shape(&self.cpu);
             cpu += h.time_ns as f64 * 1e-9;
+            cpu_flops += h.flops;
+            cpu_bytes += h.bytes;
             h
         };
         time += head.time_ns as f64 * 1e-9;
@@ -221,6 +227,14 @@ impl OffloadRoofline {
                 bytes,
                 // The GPU waits through the CPU's work and the link's transfers.
                 idle_ns: duration_ns((cpu + link) * 1e9).min(time_ns),
+                // The host CPU's share of that wait: its layers and the head when it runs it.
+                cpu_ns: if cpu > 0.0 {
+                    duration_ns(cpu * 1e9).min(time_ns)
+                } else {
+                    0
+                },
+                cpu_flops,
+                cpu_bytes,
             },
             link,
         )

@@ -1148,6 +1148,9 @@ impl ProfileParts {
             flops: rl.flops,
             bytes: rl.bytes,
             idle_ns: 0,
+            cpu_ns: 0,
+            cpu_flops: 0.0,
+            cpu_bytes: 0.0,
         }
     }
 }

@@ -720,6 +720,9 @@ impl StageParts {
             flops,
             bytes,
             idle_ns: 0,
+            cpu_ns: 0,
+            cpu_flops: 0.0,
+            cpu_bytes: 0.0,
         }
     }
 }

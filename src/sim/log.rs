@@ -36,6 +36,9 @@ pub struct BatchRow {
     /// Energy of all GPUs of the stage for this batch, GPU work and host wait, joules (NaN without a
     /// power profile).
     pub energy_j: f64,
+    /// Energy of the host CPU above its loaded idle while it ran its layers (partial GPU offload),
+    /// joules; not part of `energy_j` and not written to batches.parquet (0 without offload).
+    pub host_cpu_j: f64,
 }
 
 impl BatchRow {
@@ -65,6 +68,7 @@ impl BatchRow {
             power_w: price.power_w,
             host_power_w: price.host_power_w,
             energy_j: price.energy_j,
+            host_cpu_j: price.host_cpu_j,
         }
     }
 }
@@ -157,6 +161,8 @@ pub struct BatchLog {
     pub power_w: Vec<f64>,
     pub host_power_w: Vec<f64>,
     pub energy_j: Vec<f64>,
+    /// The host CPU's energy above loaded idle per row (partial GPU offload; 0 without).
+    pub host_cpu_j: Vec<f64>,
     /// KV-cache transfers between pools (disaggregated serving), in the order they were scheduled.
     pub transfers: Vec<KvTransfer>,
 }
@@ -185,6 +191,7 @@ impl BatchSink for BatchLog {
         self.power_w.push(r.power_w);
         self.host_power_w.push(r.host_power_w);
         self.energy_j.push(r.energy_j);
+        self.host_cpu_j.push(r.host_cpu_j);
         Ok(())
     }
 }
@@ -218,6 +225,7 @@ impl BatchLog {
             power_w: self.power_w[i],
             host_power_w: self.host_power_w[i],
             energy_j: self.energy_j[i],
+            host_cpu_j: self.host_cpu_j[i],
         }
     }
 }

@@ -720,6 +720,7 @@ impl<'a> Sim<'a> {
             host_power_w: 0.0,
             energy_j: 0.0,
             clock: 0.0,
+            host_cpu_j: 0.0,
         };
         let overflow = || Error::Internal(format!("a run of {} decode steps overflows", run.steps));
         let g = (r * self.stages + stage) as usize;
@@ -737,6 +738,7 @@ impl<'a> Sim<'a> {
             price.power_w += p.power_w * g;
             price.host_power_w += p.host_power_w * h;
             price.energy_j += p.energy_j;
+            price.host_cpu_j += p.host_cpu_j;
             price.clock += p.clock * g;
         }
         let g = price.gpu_ns as f64;

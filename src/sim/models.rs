@@ -26,10 +26,23 @@ pub struct StageCost {
     /// those of the rest. 0 otherwise.
     #[serde(skip_serializing_if = "is_zero")]
     pub idle_ns: u64,
+    /// Of `idle_ns`, nanoseconds the host CPU runs its layers (partial GPU offload), and the
+    /// floating-point operations and bytes of that work, which the host CPU's power profile prices
+    /// (`StagePrice::host_cpu_j`). 0 otherwise.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cpu_ns: u64,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub cpu_flops: f64,
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub cpu_bytes: f64,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Prices a batch stage. Pure: the same shape and stage give the same cost.
@@ -62,6 +75,10 @@ pub struct StagePrice {
     pub energy_j: f64,
     /// Clock fraction the cap allowed (1: unthrottled).
     pub clock: f64,
+    /// Energy of the host CPU above its loaded idle while it runs its layers in the stage (partial
+    /// GPU offload, the cost's `cpu_ns`), joules: not part of `energy_j` (0 without offload; NaN
+    /// without an energy model).
+    pub host_cpu_j: f64,
 }
 
 impl StagePrice {
@@ -73,6 +90,7 @@ impl StagePrice {
             host_power_w: f64::NAN,
             energy_j: f64::NAN,
             clock: 1.0,
+            host_cpu_j: f64::NAN,
         }
     }
 }

@@ -382,3 +382,216 @@ fn the_gpu_draws_loaded_idle_while_it_waits_on_the_cpu() {
     );
     assert!(p.power_w < alone.power_w && p.power_w > idle_w);
 }
+
+/// A power profile of the i9-13900K with round numbers, written into `dir`: loaded idle 10 W, busy
+/// floor 20 W, 100 W more at full compute and 50 W more at full memory bandwidth, cap 1000 W.
+fn round_cpu_profile(dir: &std::path::Path, k_compute_w: f64, k_memory_w: f64) -> String {
+    let p = write(
+        dir,
+        "cpu.yaml",
+        &format!(
+            "device: i9-13900k\nidle_w: 10\np0_w: 20\nk_compute_w: {k_compute_w}\nk_memory_w: {k_memory_w}\ncap_w: 1000\n\
+             provenance: {{method: published, data: [round numbers for a test]}}\n"
+        ),
+    );
+    format!("energy.host_cpu_power_profile={}", p.display())
+}
+
+/// The host CPU's energy of a stage above its loaded idle, by hand: its layers' time, and its
+/// utilisations against the i9-13900K's catalog peaks (not the 8 threads' peaks), priced by the
+/// profile's P_0 + k_c u_c + k_m u_m less its idle; the GPU's price of the stage is unchanged by it.
+#[test]
+fn the_host_cpu_above_idle_is_its_profile_over_its_share_of_the_stage() {
+    use simwatt::power::{HostCpuPower, PowerProfile, StageEnergy};
+    use simwatt::sim::{StageCost, StagePower};
+    let tmp = tempfile::tempdir().unwrap();
+    round_cpu_profile(tmp.path(), 100.0, 50.0);
+    let cpu_profile = PowerProfile::load(&tmp.path().join("cpu.yaml")).unwrap();
+    let catalog = caches().catalogs.builtin();
+    let cpu = catalog.device("i9-13900k").unwrap().1.clone();
+    let gpu = catalog.device("rtx3060").unwrap().1.clone();
+    let gpu_profile = PowerProfile::load(&root().join("profiles/power/rtx3060.yaml")).unwrap();
+    let plain = StageEnergy::new(gpu_profile.clone(), gpu.clone(), 1, 1.0);
+    let with_cpu = StageEnergy::new(gpu_profile, gpu, 1, 1.0).with_host_cpu(Some(HostCpuPower {
+        profile: cpu_profile,
+        device: cpu.clone(),
+    }));
+    // 80 ms of CPU layers at 30% of the CPU's peak FLOP/s and 60% of its bandwidth, in a 100 ms stage.
+    let c = StageCost {
+        time_ns: 100_000_000,
+        idle_ns: 90_000_000,
+        cpu_ns: 80_000_000,
+        cpu_flops: 0.3 * 0.08 * cpu.peak_flops(),
+        cpu_bytes: 0.6 * 0.08 * cpu.memory_bandwidth_bytes_s(),
+        flops: 1e9,
+        bytes: 1e8,
+        ..Default::default()
+    };
+    let p = with_cpu.price(&c);
+    let expected: f64 = (20.0 + 100.0 * 0.3 + 50.0 * 0.6 - 10.0) * 0.08;
+    assert!((expected - 5.6).abs() < 1e-12);
+    assert!((p.host_cpu_j - expected).abs() < 1e-9, "{}", p.host_cpu_j);
+    // The GPU's side is as without the CPU's profile.
+    let q = plain.price(&c);
+    assert_eq!(
+        (p.energy_j, p.gpu_ns, p.power_w),
+        (q.energy_j, q.gpu_ns, q.power_w)
+    );
+    assert_eq!(q.host_cpu_j, 0.0);
+    // A stage without CPU work costs the CPU nothing above idle.
+    let gpu_only = with_cpu.price(&StageCost {
+        time_ns: 100_000_000,
+        flops: 1e9,
+        bytes: 1e8,
+        ..Default::default()
+    });
+    assert_eq!(gpu_only.host_cpu_j, 0.0);
+}
+
+/// `host_cpu_energy_j` of a run, by hand: at 0 layers on the GPU every stage of the example (one-token
+/// prompts and decode steps, all below the 32-row threshold) runs on the host CPU alone, so with a
+/// profile whose busy power is a flat 20 W (no utilisation terms) and whose idle is 10 W the CPU's
+/// energy is 10 W over the span plus 10 W over the stages' time.
+#[test]
+fn host_cpu_energy_is_its_idle_over_the_span_and_its_stages_above_idle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = round_cpu_profile(tmp.path(), 0.0, 0.0);
+    let o = simulate(&config(), &["hardware.gpu_layers=0", &profile]);
+    let b = &o.result.batches;
+    assert!(b.len() >= 4 * 128 / 2, "{} rows", b.len());
+    // The stages' CPU time: each row's time less its host time (the GPU waits through all of it).
+    let stages_s: f64 = (0..b.len())
+        .map(|i| (b.end_ns[i] - b.start_ns[i] - b.host_ns[i]) as f64 / 1e9)
+        .sum();
+    assert!(stages_s > 1.0, "{stages_s} s");
+    let span_s = o.result.end_ns as f64 / 1e9;
+    let expected = 10.0 * span_s + (20.0 - 10.0) * stages_s;
+    let got = f(&o, "host_cpu_energy_j");
+    assert!(
+        (got - expected).abs() < 1e-9 * expected,
+        "{got} J against {expected} J"
+    );
+    // Not in the GPU's energy, which the CPU's profile does not change; the total per token is both.
+    let real = simulate(&config(), &["hardware.gpu_layers=0"]);
+    assert_eq!(f(&o, "energy_j"), f(&real, "energy_j"));
+    let tokens = f(&o, "output_tokens");
+    assert_eq!(tokens, 4.0 * 128.0);
+    let total = f(&o, "gpu_and_host_cpu_j_per_output_token");
+    assert!(((total - (f(&o, "energy_j") + got) / tokens) / total).abs() < 1e-12);
+    // The shipped i9-13900K profile draws more: above its 25.3 W idle while it computes.
+    assert!(f(&real, "host_cpu_energy_j") > 25.0 * span_s);
+}
+
+/// Every layer and the output layer on the GPU: the host CPU runs nothing, and its energy is its
+/// loaded idle over the span alone; without offload there is no host CPU energy at all (null), and
+/// summary.json says nothing of it.
+#[test]
+fn with_every_layer_on_the_gpu_the_host_cpu_only_idles_and_without_offload_it_is_null() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = round_cpu_profile(tmp.path(), 100.0, 50.0);
+    let o = simulate(&config(), &["hardware.gpu_layers=33", &profile]);
+    let span_s = o.result.end_ns as f64 / 1e9;
+    assert!(span_s > 100.0, "{span_s}");
+    let got = f(&o, "host_cpu_energy_j");
+    assert!(
+        (got - 10.0 * span_s).abs() < 1e-9 * got,
+        "{got} J against {} J",
+        10.0 * span_s
+    );
+    let b = &o.result.batches;
+    assert!((0..b.len()).all(|i| b.host_cpu_j[i] == 0.0));
+    // Without offload: null, and absent from summary.json.
+    let gpu = simulate(
+        &config(),
+        &[
+            "hardware.host_cpu=null",
+            "hardware.gpu_layers=null",
+            "hardware.threads=null",
+        ],
+    );
+    assert!(gpu.summary.energy.energy_j.unwrap() > 0.0);
+    assert_eq!(gpu.summary.energy.host_cpu_energy_j, None);
+    assert_eq!(gpu.summary.energy.gpu_and_host_cpu_j_per_output_token, None);
+    assert_eq!(gpu.summary.column("host_cpu_energy_j"), None);
+    let v = serde_json::to_value(&gpu.summary).unwrap();
+    assert!(v.get("host_cpu_energy_j").is_none() && v["energy"].get("host_cpu_energy_j").is_none());
+}
+
+/// The host CPU's energy counts toward the facility energy (and so carbon, cost and water), as the
+/// KV links' does: facility kWh = (GPU + host + host CPU) J x PUE.
+#[test]
+fn host_cpu_energy_is_part_of_the_facility_energy() {
+    let o = simulate(&config(), &["region=aws-us-east-1"]);
+    let e = &o.summary.energy;
+    let cpu = e
+        .host_cpu_energy_j
+        .expect("an offload run has host CPU energy");
+    assert!(cpu > 0.0);
+    let pue = e.regions[0].pue;
+    assert!(pue >= 1.0);
+    let it_j = e.energy_j.unwrap() + e.host_energy_j.unwrap() + cpu;
+    let facility_kwh = e.energy_kwh_facility.unwrap();
+    assert!(
+        (facility_kwh - it_j / 3.6e6 * pue).abs() < 1e-12 * facility_kwh,
+        "{facility_kwh} kWh against {} kWh",
+        it_j / 3.6e6 * pue
+    );
+    // The GPU's energy alone is well short of it.
+    assert!(e.energy_j.unwrap() / 3.6e6 * pue < facility_kwh * 0.9);
+}
+
+/// A host CPU with no power profile is refused (naming `hardware.host_cpu` and its name) when the
+/// run prices energy; `energy.host_cpu_power_profile` without offload is refused.
+#[test]
+fn a_host_cpu_without_a_power_profile_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let devices = std::fs::read_to_string(root().join("profiles/devices.yaml"))
+        .unwrap()
+        .replace("\n  i9-13900k:\n", "\n  mycpu:\n");
+    assert!(devices.contains("\n  mycpu:\n"));
+    let d = write(tmp.path(), "devices.yaml", &devices);
+    let e = refused(&[
+        &format!("catalog={{devices: {}}}", d.display()),
+        "hardware.host_cpu=mycpu",
+    ]);
+    for needle in [
+        "llama-cpp-offload-3060.yaml",
+        "hardware.host_cpu",
+        "mycpu",
+        "no power profile",
+        "energy.host_cpu_power_profile",
+    ] {
+        assert!(e.contains(needle), "expected `{needle}` in: {e}");
+    }
+    let p = round_cpu_profile(tmp.path(), 0.0, 0.0);
+    let e = refused(&[
+        &p,
+        "hardware.host_cpu=null",
+        "hardware.gpu_layers=null",
+        "hardware.threads=null",
+    ]);
+    for needle in [
+        "energy.host_cpu_power_profile",
+        "cpu.yaml",
+        "needs hardware.host_cpu",
+    ] {
+        assert!(e.contains(needle), "expected `{needle}` in: {e}");
+    }
+    // With a profile of its own, the renamed CPU runs, the profile's other device named among the
+    // run's fallbacks (as a GPU's profile of another device is).
+    let s = resolve(
+        &config(),
+        &[
+            &format!("catalog={{devices: {}}}", d.display()),
+            "hardware.host_cpu=mycpu",
+            &p,
+        ],
+    )
+    .expect("a host CPU with a power profile resolves");
+    let notes = s.fallbacks().join("\n");
+    for needle in ["host CPU's power profile", "cpu.yaml", "i9-13900k", "mycpu"] {
+        assert!(notes.contains(needle), "expected `{needle}` in: {notes}");
+    }
+    // The i9-13900K with its own shipped profile says nothing.
+    assert!(resolve(&config(), &[]).unwrap().fallbacks().is_empty());
+}
