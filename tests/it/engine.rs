@@ -415,18 +415,21 @@ fn mape_of(j: &serde_json::Value, metric: &str) -> Option<f64> {
 fn check_fitted_profile(profile: &str) {
     let p = simwatt::config::EngineProfile::load(&root().join(profile)).unwrap();
     assert_eq!(p.provenance.method, "fitted", "{profile}");
+    assert!(p.provenance.data.len() >= 4, "{profile}: cases");
+    check_recorded_fit(profile, &p.provenance);
+}
+
+/// Validates the cases `prov` lists (as `name: path`) and checks its recorded in-sample errors
+/// (`fit_<metric>_mape_pct`) against the rerun's, to 0.011 percentage points.
+fn check_recorded_fit(what: &str, prov: &simwatt::config::engine_profile::EngineProvenance) {
     let tmp = tempfile::tempdir().unwrap();
     let suite = tmp.path().join("suite");
     std::fs::create_dir(&suite).unwrap();
-    // provenance.data lists the cases as `name: path`.
-    for d in &p.provenance.data {
-        let (_, path) = d
-            .split_once(": ")
-            .unwrap_or_else(|| panic!("{profile}: {d}"));
+    for d in &prov.data {
+        let (_, path) = d.split_once(": ").unwrap_or_else(|| panic!("{what}: {d}"));
         let f = root().join(path);
         std::fs::copy(&f, suite.join(f.file_name().unwrap())).unwrap();
     }
-    assert!(p.provenance.data.len() >= 4, "{profile}: cases");
     let out = tmp.path().join("v");
     let o = simwatt(&[
         "validate",
@@ -442,21 +445,21 @@ fn check_fitted_profile(profile: &str) {
         serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap())
             .unwrap();
     let mut checked = 0;
-    for (k, v) in &p.provenance.error {
+    for (k, v) in &prov.error {
         let Some(metric) = k
             .strip_prefix("fit_")
             .and_then(|m| m.strip_suffix("_mape_pct"))
         else {
             continue;
         };
-        let got = mape_of(&j, metric).unwrap_or_else(|| panic!("{profile}: {metric}"));
+        let got = mape_of(&j, metric).unwrap_or_else(|| panic!("{what}: {metric}"));
         assert!(
             (got - v).abs() < 0.011,
-            "{profile}: {metric} recorded {v}, rerun {got}"
+            "{what}: {metric} recorded {v}, rerun {got}"
         );
         checked += 1;
     }
-    assert!(checked >= 3, "{profile}: {:?}", p.provenance.error);
+    assert!(checked >= 3, "{what}: {:?}", prov.error);
 }
 
 #[test]
@@ -489,42 +492,7 @@ fn the_vllm_0_11_fp8_kernels_reproduce_their_recorded_fit() {
     assert!(f.efficiency < 1.0 && f.us_per_layer > 0.0, "{f:?}");
     let prov = f.provenance.expect("its own provenance");
     assert_eq!(prov.method, "fitted");
-    let tmp = tempfile::tempdir().unwrap();
-    let suite = tmp.path().join("suite");
-    std::fs::create_dir(&suite).unwrap();
-    for d in &prov.data {
-        let (_, path) = d.split_once(": ").unwrap();
-        let src = root().join(path);
-        std::fs::copy(&src, suite.join(src.file_name().unwrap())).unwrap();
-    }
-    let out = tmp.path().join("v");
-    let o = simwatt(&[
-        "validate",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-plots",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap())
-            .unwrap();
-    let mut checked = 0;
-    for (k, v) in &prov.error {
-        let metric = k
-            .strip_prefix("fit_")
-            .and_then(|m| m.strip_suffix("_mape_pct"))
-            .unwrap();
-        let got = mape_of(&j, metric).unwrap_or_else(|| panic!("{metric}"));
-        assert!(
-            (got - v).abs() < 0.011,
-            "{metric}: recorded {v}, rerun {got}"
-        );
-        checked += 1;
-    }
-    assert!(checked >= 4, "{:?}", prov.error);
+    check_recorded_fit("vllm-0.11 fp8_linear", &prov);
 }
 
 #[test]
