@@ -447,8 +447,9 @@ pub struct EnergySummary {
     #[serde(default)]
     pub battery_embodied_carbon_g: Option<f64>,
     /// `edge.battery`: the energy the pack delivers to the device (capacity x usable fraction x
-    /// converter efficiency), Wh; the share of it the run drew (GPU and host energy over the span);
-    /// and how long the pack lasts at the run's mean power (GPU and host), hours.
+    /// converter efficiency), Wh; the share of it the run drew (GPU and host energy over the span, and
+    /// the host CPU's under partial offload); and how long the pack lasts at the run's mean power
+    /// (the same), hours.
     #[serde(default)]
     pub battery_usable_wh: Option<f64>,
     #[serde(default)]

@@ -700,7 +700,8 @@ fn carbon_caps(
 }
 
 /// The `edge` section's figures: the battery's usable energy, the run's drain of it and the runtime at
-/// the run's mean power (GPU and host), and the thermal model's peak temperature and throttled time
+/// the run's mean power (GPU, host and, under partial offload, the host CPU: one battery runs the
+/// whole device), and the thermal model's peak temperature and throttled time
 /// (`thermal`: each GPU group's final state).
 fn edge_figures(
     s: &Scenario,
@@ -713,7 +714,9 @@ fn edge_figures(
     };
     if let Some(b) = edge.battery {
         let usable_wh = b.capacity_wh * b.usable_fraction * b.converter_efficiency;
-        let drawn_wh = (totals.gpu_energy_j + totals.host_energy_j) / 3600.0;
+        let drawn_wh =
+            (totals.gpu_energy_j + totals.host_energy_j + totals.host_cpu_energy_j.unwrap_or(0.0))
+                / 3600.0;
         e.battery_usable_wh = Some(usable_wh);
         e.battery_drain_fraction = Some(drawn_wh / usable_wh);
         let mean_w = (totals.span_s > 0.0).then(|| drawn_wh * 3600.0 / totals.span_s);

@@ -595,3 +595,34 @@ fn a_host_cpu_without_a_power_profile_is_named() {
     // The i9-13900K with its own shipped profile says nothing.
     assert!(resolve(&config(), &[]).unwrap().fallbacks().is_empty());
 }
+
+/// One battery runs the whole device: under partial offload its drain is the GPU's, the host's and
+/// the host CPU's energy together over its usable energy.
+#[test]
+fn a_battery_runs_the_host_cpu_too() {
+    let o = simulate(
+        &config(),
+        &["edge={battery: {capacity_wh: 99.0, usable_fraction: 0.9, converter_efficiency: 0.9}}"],
+    );
+    let e = &o.summary.energy;
+    let usable_wh = 99.0 * 0.9 * 0.9;
+    assert_eq!(e.battery_usable_wh, Some(usable_wh));
+    let cpu = e
+        .host_cpu_energy_j
+        .expect("an offload run has host CPU energy");
+    let device_j = e.energy_j.unwrap() + e.host_energy_j.unwrap() + cpu;
+    let drain = e.battery_drain_fraction.unwrap();
+    assert!(
+        (drain - device_j / 3600.0 / usable_wh).abs() < 1e-12 * drain,
+        "{drain} against {}",
+        device_j / 3600.0 / usable_wh
+    );
+    // The CPU is a large share of this machine's energy: without it the drain would be far lower.
+    assert!(drain > 1.2 * (device_j - cpu) / 3600.0 / usable_wh);
+    let runtime = e.battery_runtime_h.unwrap();
+    let mean_w = device_j / (o.result.end_ns as f64 / 1e9);
+    assert!(
+        (runtime - usable_wh / mean_w).abs() < 1e-9 * runtime,
+        "{runtime}"
+    );
+}
