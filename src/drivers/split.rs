@@ -188,8 +188,8 @@ pub struct SplitRow {
     pub unfinished_requests: u64,
     pub device_output_tokens: u64,
     pub server_output_tokens: u64,
-    /// What the device run drew over its span: GPU (busy and idle) and host energy (0 at w* = 0,
-    /// when the device runs nothing).
+    /// What the device run drew over its span: GPU (busy and idle) and host energy, and the host
+    /// CPU's under partial offload (0 at w* = 0, when the device runs nothing).
     pub device_energy_j: f64,
     /// The device's busy energy attributed to the requests (the part that grows with the work done).
     pub device_busy_energy_j: f64,
@@ -365,7 +365,9 @@ fn one(
         Some(o) => {
             let e = &o.summary.energy;
             (
-                e.energy_j.unwrap_or(0.0) + e.host_energy_j.unwrap_or(0.0),
+                e.energy_j.unwrap_or(0.0)
+                    + e.host_energy_j.unwrap_or(0.0)
+                    + e.host_cpu_energy_j.unwrap_or(0.0),
                 energy_sum(&o.rows),
                 e.battery_drain_fraction,
                 e.battery_runtime_h,

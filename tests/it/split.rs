@@ -9,15 +9,21 @@ const DEVICE: &str = "experiments/jetson-battery.yaml";
 const SERVER: &str = "experiments/split-server.yaml";
 
 fn sweep(tokens: &[u32]) -> Vec<SplitRow> {
+    sweep_device(DEVICE, &[], tokens)
+}
+
+/// The sweep with `device` as the device config, the server's config overridden by `server_set`.
+fn sweep_device(device: &str, server_set: &[&str], tokens: &[u32]) -> Vec<SplitRow> {
     let c = caches();
     let device = split::load(
         "--device",
-        &root().join(DEVICE),
+        &root().join(device),
         &["workload.requests=12".to_string()],
         c,
     )
     .unwrap();
-    let server = split::load("--server", &root().join(SERVER), &[], c).unwrap();
+    let server_set: Vec<String> = server_set.iter().map(|s| s.to_string()).collect();
+    let server = split::load("--server", &root().join(SERVER), &server_set, c).unwrap();
     split::sweep(&device, &server, tokens, &Network::default(), &c.tables).unwrap()
 }
 
@@ -159,4 +165,21 @@ fn the_command_writes_its_folder_and_names_bad_flags() {
         "--force",
     ]);
     assert_clean_failure(&missing, &["--device", "nope.yaml"]);
+}
+
+#[test]
+fn a_device_with_partial_offload_counts_its_host_cpu() {
+    // All on a desktop whose GPU runs part of the model (llama.cpp -ngl): the device's energy is its
+    // run's GPU, host and host CPU energy together.
+    const OFFLOAD: &str = "experiments/llama-cpp-offload-3060.yaml";
+    let rows = sweep_device(OFFLOAD, &["model=meta-llama/Llama-2-7b-hf"], &[100_000]);
+    let alone = simulate(&root().join(OFFLOAD), &["workload.requests=12"]);
+    let e = &alone.summary.energy;
+    let cpu = e.host_cpu_energy_j.expect("host CPU energy");
+    assert!(cpu > 0.0);
+    let device_j = e.energy_j.unwrap() + e.host_energy_j.unwrap() + cpu;
+    let r = &rows[0];
+    assert_eq!(r.server_requests, 0);
+    let rel = (r.device_energy_j - device_j).abs() / device_j;
+    assert!(rel < 1e-9, "{} vs {device_j}", r.device_energy_j);
 }
