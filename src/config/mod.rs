@@ -959,31 +959,15 @@ fn resolve_energy(
     device_name: &str,
     data: Option<&data::DataDir>,
 ) -> Result<Energy> {
-    let origin = match &raw.energy.power_profile {
-        Some(p) => Some(data::Origin::File(p.clone())),
-        None => data::locate_shipped(
-            data,
-            POWER_PROFILES_DIR,
-            Path::new(&format!("{device_name}.yaml")),
-        ),
-    };
-    let (power_profile, power_profile_path, note) = match &origin {
-        Some(o) => {
-            let profile = PowerProfile::load_from(o)?;
-            if let data::Origin::File(p) = o {
-                raw.energy.power_profile = Some(p.clone());
-            }
-            // A profile fitted on another device prices this one with that device's power figures:
-            // allowed (there may be no better), but said, and refused under --strict.
-            let note = (!profile.device.eq_ignore_ascii_case(device_name)).then(|| {
-                format!(
-                    "the power profile {} is for device `{}`, not this run's `{device_name}`: its power figures are used as they are",
-                    o.shown(data),
-                    profile.device
-                )
-            });
-            (Some(profile), o.shown(data), note)
-        }
+    let found = load_power_profile(
+        &mut raw.energy.power_profile,
+        device_name,
+        "the power profile",
+        data,
+    )?;
+    let origin = found.as_ref().map(|(_, o, _)| o.clone());
+    let (power_profile, power_profile_path, note) = match found {
+        Some((profile, o, note)) => (Some(profile), o.shown(data), note),
         None => {
             let note = format!(
                 "no power profile for {device_name} (none in the data directory{} and none built in; set energy.power_profile), so energy, carbon, cost and water are not computed",
@@ -1028,6 +1012,42 @@ fn resolve_energy(
     })
 }
 
+/// The power profile of `device`: the file `configured` names, else the data directory's
+/// `profiles/power/<device>.yaml` when it exists, else the built-in copy; `None` when there is none.
+/// A file read is written into `configured`, so the resolved config names it. A profile of another
+/// device is used as it is (there may be no better) but comes with a note, `what` naming it, that the
+/// run states and `--strict` refuses.
+fn load_power_profile(
+    configured: &mut Option<PathBuf>,
+    device: &str,
+    what: &str,
+    data: Option<&data::DataDir>,
+) -> Result<Option<(PowerProfile, data::Origin, Option<String>)>> {
+    let origin = match configured {
+        Some(p) => data::Origin::File(p.clone()),
+        None => match data::locate_shipped(
+            data,
+            POWER_PROFILES_DIR,
+            Path::new(&format!("{device}.yaml")),
+        ) {
+            Some(o) => o,
+            None => return Ok(None),
+        },
+    };
+    let profile = PowerProfile::load_from(&origin)?;
+    if let data::Origin::File(p) = &origin {
+        *configured = Some(p.clone());
+    }
+    let note = (!profile.device.eq_ignore_ascii_case(device)).then(|| {
+        format!(
+            "{what} {} is for device `{}`, not this run's `{device}`: its power figures are used as they are",
+            origin.shown(data),
+            profile.device
+        )
+    });
+    Ok(Some((profile, origin, note)))
+}
+
 /// Reads the power profile of the host CPU `host_cpu` of a partial GPU offload as the GPU's is read:
 /// `energy.host_cpu_power_profile`, else the data directory's `profiles/power/<host_cpu>.yaml`
 /// (then written into the resolved config), else the built-in copy. Without offload the field is
@@ -1051,11 +1071,13 @@ fn resolve_host_cpu_power(
             None => Ok(None),
         };
     };
-    let origin = match &raw.energy.host_cpu_power_profile {
-        Some(p) => Some(data::Origin::File(p.clone())),
-        None => data::locate_shipped(data, POWER_PROFILES_DIR, Path::new(&format!("{cpu}.yaml"))),
-    };
-    let Some(origin) = origin else {
+    let found = load_power_profile(
+        &mut raw.energy.host_cpu_power_profile,
+        cpu,
+        "the host CPU's power profile",
+        data,
+    )?;
+    let Some((profile, origin, note)) = found else {
         if !gpu_priced {
             return Ok(None);
         }
@@ -1069,19 +1091,6 @@ fn resolve_host_cpu_power(
             ),
         ));
     };
-    let profile = PowerProfile::load_from(&origin)?;
-    if let data::Origin::File(p) = &origin {
-        raw.energy.host_cpu_power_profile = Some(p.clone());
-    }
-    // A profile of another device is used as it is, but said (and refused under --strict), as the
-    // GPU's is.
-    let note = (!profile.device.eq_ignore_ascii_case(cpu)).then(|| {
-        format!(
-            "the host CPU's power profile {} is for device `{}`, not this run's `{cpu}`: its power figures are used as they are",
-            origin.shown(data),
-            profile.device
-        )
-    });
     Ok(Some(HostCpuProfile {
         note,
         profile,

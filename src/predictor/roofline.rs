@@ -180,11 +180,9 @@ impl Roofline {
             time_factor: 1.0 / f.efficiency,
             layer_s: f.us_per_layer * 1e-6,
         });
+        // Routed experts in a format of their own (copied from `linear` without a kernel in `new`)
+        // run other kernels.
         self.linear.kernel = kernel;
-        if let Some(e) = self.experts_linear.as_mut() {
-            // Experts in a format of their own run other kernels.
-            e.kernel = None;
-        }
         self.fp8_linear = kernel.and(fp8.cloned());
         self
     }
