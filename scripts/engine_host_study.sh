@@ -62,6 +62,12 @@ PY
 
 # param_table REPORT: the fitted values from a fit report.
 param_table() { sed -n '/^| parameter | value |/,/^$/p' "$1"; }
+# shipped KEY...: the shipped vllm-0.11 profile's values of KEY (iteration and sampler fields).
+shipped() {
+  local out=() k
+  for k in "$@"; do out+=("$k $(sed -n "s/^  $k: \(.*\)$/\1/p" profiles/engine/vllm-0.11.yaml | head -1)"); done
+  local IFS=";"; echo "(shipped: ${out[*]})"
+}
 
 echo "## 1. b200-host"
 b200_dense=("$V"/v3-b200-*.yaml)
@@ -73,7 +79,7 @@ cases=(); for f in "${b200_dense[@]}"; do cases+=(--cases "$f"); done
   --out "$tmp/engine-b200.yaml" --report "$tmp/fit-b200.md" --quiet >/dev/null
 echo
 param_table "$tmp/fit-b200.md"
-echo "(shipped: iteration.host_ms 1.9, host_us_per_seq 49.11, overlap 0.074; profiles/power/b200.yaml)"
+echo "$(shipped host_ms host_us_per_seq overlap) and profiles/power/b200.yaml"
 echo
 echo "The fit's own report over the four dense models (before: the shipped engine with the unfitted"
 echo "template power profile; held out: each model predicted by a fit on the other three):"
@@ -92,5 +98,5 @@ for f in "$V"/mlenergy-v3-h100-*.yaml "$V"/heldout-v3-h100-gpt-oss-20b.yaml; do 
   --out "$tmp/engine-h100.yaml" --report "$tmp/fit-h100.md" --no-holdout --quiet >/dev/null
 echo
 param_table "$tmp/fit-h100.md"
-echo "(shipped: iteration.host_ms 1.9, host_us_per_seq 49.11, overlap 0.074, sampler.logit_passes 52.85; profiles/power/h100.yaml)"
+echo "$(shipped host_ms host_us_per_seq overlap logit_passes) and profiles/power/h100.yaml"
 replay h100-large-batch "$tmp/engine-h100.yaml" "$tmp/h100.yaml" "$V"/heldout-v3-h100-*.yaml "$V"/mlenergy-v3-h100-*.yaml
