@@ -260,3 +260,29 @@ fn simulate_err(sets: &[&str]) -> String {
     crate::common::assert_clean_failure(&o, &[]);
     crate::common::stderr(&o)
 }
+
+/// Gemma 3's entries carry the architecture its config.json states: five of every six layers attend
+/// through a 1,024-token window (sliding_window_pattern 6) and the embedding is tied to the output head.
+/// Text weights by hand: per layer q and o (hidden x 4096 each), k and v (hidden x 2048 each) and a
+/// GeGLU MLP (3 x hidden x intermediate), plus one vocab x hidden matrix: 11.77 B (12B) and 27.01 B
+/// (27B), the published 12.2 B and 27.4 B less the ~0.4 B vision tower the entries leave out.
+#[test]
+fn gemma_3_entries_carry_their_sliding_windows_and_tied_embeddings() {
+    let c = Catalog::builtin().unwrap();
+    for (name, layers, sliding, params) in [
+        ("google/gemma-3-12b-it", 48, 40, 11_765_268_480u64),
+        ("google/gemma-3-27b-it", 62, 52, 27_007_991_808),
+    ] {
+        let (_, m) = c.model(name).unwrap();
+        let w = m.sliding_window.expect(name);
+        assert_eq!((w.window, w.pattern), (1024, 6), "{name}");
+        assert_eq!(m.num_layers, layers, "{name}");
+        assert_eq!(w.sliding_in(0, m.num_layers), sliding, "{name}");
+        assert!(
+            !w.is_sliding(5) && w.is_sliding(0) && w.is_sliding(4),
+            "{name}"
+        );
+        assert!(m.tie_word_embeddings, "{name}");
+        assert_eq!(m.total_params(), params, "{name}");
+    }
+}
