@@ -66,7 +66,9 @@ param_table() { sed -n '/^| parameter | value |/,/^$/p' "$1"; }
 shipped() {
   local out=() k
   for k in "$@"; do out+=("$k $(sed -n "s/^  $k: \(.*\)$/\1/p" profiles/engine/vllm-0.11.yaml | head -1)"); done
-  local IFS=";"; echo "(shipped: ${out[*]})"
+  local joined
+  joined=$(printf '%s, ' "${out[@]}")
+  echo "(shipped: ${joined%, })"
 }
 
 echo "## 1. b200-host"
