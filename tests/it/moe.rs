@@ -553,3 +553,54 @@ fn kv_groups_are_off_under_disaggregation() {
     assert!(s.memory.kv_groups.is_none());
     assert_eq!(s.memory.num_blocks, 5_651);
 }
+
+/// Gemma 3 27B on one H100 (bf16, `gpu_memory_utilization` 0.9: 72 GB usable), with its sliding
+/// windows. Weights: 27,007,991,808 (embedding tied, held once) x 2 = 54,015,983,616 B. Activations for
+/// 2,048 tokens: 2,048 x (2 x 5,376 + (4,096 + 2 x 2,048) + 21,504 x 2) x 2 = 253,755,392 B, logits
+/// 32 x 262,208 x 4 = 33,562,624 B, leaving 17,696,698,368 B for the KV cache. The 10 full and 52
+/// sliding layers group in tens (vLLM V1's hybrid manager): one full group and six sliding ones, a
+/// block of 16 tokens of one group 10 x 16 x 2 x 16 x 128 x 2 = 1,310,720 B, so 13,501 blocks; a
+/// sliding group holds at most (1,024 - 1) / 16 rounded up + 1 = 65 of them per sequence. A sequence of
+/// 8,000 tokens then takes 500 + 6 x 65 = 890 blocks: 15 fit at once. With every layer holding every
+/// token (no windows), a block of all 62 layers takes 8,126,464 B: 2,177 blocks, 34,832 tokens, 4
+/// such sequences.
+#[test]
+fn gemma_3_27b_holds_about_four_times_the_long_sequences_with_its_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = resolve(&config(tmp.path(), "google/gemma-3-27b-it", "h100")).unwrap();
+    assert_eq!(s.memory.weight_bytes_per_gpu, 54_015_983_616.0);
+    let g = s.memory.kv_groups.expect("sliding and full layers grouped");
+    assert_eq!(
+        (g.layers_per_group, g.full, g.sliding, g.window_blocks),
+        (10, 1, 6, 65)
+    );
+    assert_eq!(s.memory.num_blocks, 13_501);
+    let per_sequence = 500 + 6 * 65;
+    assert_eq!(s.memory.num_blocks / per_sequence, 15);
+
+    // The same entry without its windows, from a catalog of one's own.
+    let text = include_str!("../../profiles/models.yaml").replacen(
+        "    sliding_window:\n      window: 1024\n      pattern: 6                 # sliding_window_pattern: every sixth layer attends to the whole context\n    tie_word_embeddings: true\n    source: \"config.json of google/gemma-3-27b-it",
+        "    tie_word_embeddings: true\n    source: \"config.json of google/gemma-3-27b-it",
+        1,
+    );
+    assert_ne!(text, include_str!("../../profiles/models.yaml"));
+    let models = write(tmp.path(), "models.yaml", &text);
+    let p = config_with(
+        tmp.path(),
+        "google/gemma-3-27b-it",
+        "h100",
+        &format!("catalog: {{ models: {} }}\n", models.display()),
+    );
+    let s = resolve(&p).unwrap();
+    assert!(s.memory.kv_groups.is_none());
+    assert_eq!(s.memory.num_blocks, 2_177);
+    assert_eq!(s.memory.num_blocks / 500, 4);
+    let o = simulate::simulate(
+        resolve(&config(tmp.path(), "google/gemma-3-27b-it", "h100")).unwrap(),
+        &caches().tables,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(o.summary.requests_completed, 20);
+}
