@@ -21,9 +21,14 @@ use crate::sim::{BatchLog, BatchRow, BatchSink};
 use crate::units::ns_to_secs;
 use crate::units::SimTime;
 use polars::prelude::*;
+use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::page::DataPageHeader;
+use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    schema_to_metadata_key, CompressionOptions, Encoding, FileWriter, KeyValue, RowGroupIterator,
-    StatisticsOptions, Version, WriteOptions, ZstdLevel,
+    array_to_columns, schema_to_metadata_key, to_parquet_schema, CompressedDataPage,
+    CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding,
+    FallibleStreamingIterator, FileWriter, KeyValue, Page, ParquetType, StatisticsOptions, Version,
+    WriteOptions, ZstdLevel,
 };
 use std::fs::File;
 use std::io::Write;
@@ -568,16 +573,35 @@ pub fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
     CsvWriter::new(&mut f).finish(df).map_err(frame_err(path))
 }
 
-/// A Parquet file written one row group per [`ParquetFile::write`], its Arrow schema at Polars'
-/// oldest compatibility level: strings as `LargeUtf8`, never `Utf8View` / `BinaryView`, which readers
-/// older than Arrow 15 (pyarrow 14, Spark's Arrow, DuckDB before 0.10) cannot open. Compression (zstd)
-/// and statistics are Polars' defaults.
+/// Rows of a Parquet row group: every row group of a table but its last holds exactly this many,
+/// whatever the sizes of the frames written.
+pub const ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// A Parquet file of row groups of [`ROW_GROUP_ROWS`] rows, its Arrow schema at Polars' oldest
+/// compatibility level: strings as `LargeUtf8`, never `Utf8View` / `BinaryView`, which readers older
+/// than Arrow 15 (pyarrow 14, Spark's Arrow, DuckDB before 0.10) cannot open.
+///
+/// Each frame passed to [`ParquetFile::write`] is encoded and compressed at once, as pages of the row
+/// group being gathered, and the row group is written when it is full: the work of a table written in
+/// small chunks (the event loop hands its writer threads a chunk every [`CHUNK_ROWS`] rows) is done as
+/// the chunks arrive, beside the loop, not when a row group is complete. Every column is written plain
+/// (a dictionary page could only head a row group's column, not each chunk's pages), compressed with
+/// zstd at level 1 by one compression context kept for the file; statistics are Polars' defaults.
 pub struct ParquetFile<W: Write> {
     writer: FileWriter<W>,
     schema: ArrowSchema,
+    fields: Vec<ParquetType>,
     options: WriteOptions,
-    encodings: Vec<Vec<Encoding>>,
+    /// Compressed pages of the row group being gathered, one list per column, and its rows.
+    pending: Vec<Vec<CompressedPage>>,
+    pending_rows: usize,
+    zstd: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
 }
+
+/// zstd level of every Parquet file: a long run's batch log is hundreds of MB written while the loop
+/// runs, and level 1 compresses it about as small (within a few percent) at a fraction of the time.
+const ZSTD_LEVEL: i32 = 1;
 
 impl<W: Write> ParquetFile<W> {
     /// The Arrow schema that `schema` is written as.
@@ -590,55 +614,78 @@ impl<W: Write> ParquetFile<W> {
         let schema = Self::arrow_schema(schema);
         let options = WriteOptions {
             statistics: StatisticsOptions::default(),
-            // Level 1: the batch log of a long run is hundreds of MB written while the loop runs, and
-            // level 1 compresses it about as small (within a few percent) at a fraction of the time.
-            compression: CompressionOptions::Zstd(Some(ZstdLevel::try_new(1)?)),
+            compression: CompressionOptions::Zstd(Some(ZstdLevel::try_new(ZSTD_LEVEL)?)),
             version: Version::V1,
             data_page_size: None,
         };
-        // Floats are written plain: times, energies and powers hardly ever repeat, so trying a
-        // dictionary for them (estimating each page's distinct values) costs time and saves nothing
-        // that zstd does not. Integers and strings keep Polars' dictionary attempt (cheap for
-        // integers, which are few distinct values: replica, stage, counts).
-        let encodings = schema
-            .iter_values()
-            .map(|f| match f.dtype {
-                ArrowDataType::Float64 | ArrowDataType::Float32 => vec![Encoding::Plain],
-                _ => polars_parquet::write::get_dtype_encoding(&f.dtype),
-            })
-            .collect();
+        let fields = to_parquet_schema(&schema)?.fields().to_vec();
+        let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(zstd_err)?;
         Ok(ParquetFile {
             writer: FileWriter::try_new(w, schema.clone(), options)?,
+            pending: (0..schema.len()).map(|_| Vec::new()).collect(),
+            pending_rows: 0,
             schema,
+            fields,
             options,
-            encodings,
+            zstd,
+            scratch: Vec::new(),
         })
     }
 
-    /// Appends `df` (the file's schema) as one row group per chunk; an empty frame writes nothing.
+    /// Appends `df` (the file's schema): its rows are encoded and compressed now, and every row group
+    /// they fill is written. An empty frame writes nothing.
     pub fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
-        let mut df = df.clone();
-        df.align_chunks();
-        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
-            let rows = batch.len() as u64;
-            if rows == 0 {
-                continue;
+        let mut offset = 0;
+        while offset < df.height() {
+            let take = (ROW_GROUP_ROWS - self.pending_rows).min(df.height() - offset);
+            let mut piece = df.slice(offset as i64, take);
+            piece.align_chunks();
+            for batch in piece.iter_chunks(CompatLevel::oldest(), false) {
+                let rows = batch.len();
+                for (i, array) in batch.into_arrays().into_iter().enumerate() {
+                    let leaves = array_to_columns(
+                        array,
+                        self.fields[i].clone(),
+                        self.options,
+                        &[Encoding::Plain],
+                    )?;
+                    for pages in leaves {
+                        for page in pages {
+                            let page = compress_page(&mut self.zstd, &mut self.scratch, page?)?;
+                            self.pending[i].push(page);
+                        }
+                    }
+                }
+                self.pending_rows += rows;
             }
-            let groups = RowGroupIterator::try_new(
-                std::iter::once(Ok(batch)),
-                &self.schema,
-                self.options,
-                self.encodings.clone().into(),
-            )?;
-            for group in groups {
-                self.writer.write(rows, group?)?;
+            offset += take;
+            if self.pending_rows >= ROW_GROUP_ROWS {
+                self.write_group()?;
             }
         }
         Ok(())
     }
 
+    /// Writes the gathered pages as one row group, if there are any.
+    fn write_group(&mut self) -> PolarsResult<()> {
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let columns: Vec<_> = self.pending.iter_mut().map(std::mem::take).collect();
+        let columns = DynIter::new(columns.into_iter().map(|pages| {
+            Ok(DynStreamingIterator::new(GatheredPages {
+                pages: pages.into_iter(),
+                current: None,
+            }))
+        }));
+        self.writer.write(self.pending_rows as u64, columns)?;
+        self.pending_rows = 0;
+        Ok(())
+    }
+
     /// Writes the footer: the Arrow schema, then `meta` as key-value metadata.
     pub fn finish(mut self, meta: &[(String, String)]) -> PolarsResult<W> {
+        self.write_group()?;
         let mut kv = vec![schema_to_metadata_key(&self.schema)];
         kv.extend(meta.iter().map(|(k, v)| KeyValue {
             key: k.clone(),
@@ -649,8 +696,69 @@ impl<W: Write> ParquetFile<W> {
     }
 }
 
-/// Rows buffered before a chunk is written (one Parquet row group / CSV block).
-pub const CHUNK_ROWS: usize = 1 << 16;
+/// A column's gathered pages, handed to the file writer one at a time.
+struct GatheredPages {
+    pages: std::vec::IntoIter<CompressedPage>,
+    current: Option<CompressedPage>,
+}
+
+impl FallibleStreamingIterator for GatheredPages {
+    type Item = CompressedPage;
+    type Error = PolarsError;
+
+    fn advance(&mut self) -> PolarsResult<()> {
+        self.current = self.pages.next();
+        Ok(())
+    }
+
+    fn get(&self) -> Option<&CompressedPage> {
+        self.current.as_ref()
+    }
+}
+
+/// A (version 1) data page compressed by `zstd`, the file's one compression context, in `scratch`.
+fn compress_page(
+    zstd: &mut zstd::bulk::Compressor<'static>,
+    scratch: &mut Vec<u8>,
+    page: Page,
+) -> PolarsResult<CompressedPage> {
+    let Page::Data(page) = page else {
+        polars_bail!(ComputeError: "a dictionary page in a table written plain");
+    };
+    if !matches!(page.header(), DataPageHeader::V1(_)) {
+        polars_bail!(ComputeError: "a version 2 data page in a table written as version 1");
+    }
+    let raw = page.buffer();
+    // Compressed into the file's scratch buffer, then copied to a buffer of its size: the page is
+    // held until its row group is written, and a buffer of the compression bound would hold (and
+    // fault in) several times the memory the page needs.
+    scratch.clear();
+    scratch.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+    zstd.compress_to_buffer(raw, scratch).map_err(zstd_err)?;
+    let out = scratch.clone();
+    let rows = page
+        .num_rows
+        .ok_or_else(|| polars_err!(ComputeError: "a data page without its row count"))?;
+    Ok(CompressedPage::Data(CompressedDataPage::new(
+        page.header().clone(),
+        CowBuffer::Owned(out),
+        Compression::Zstd,
+        raw.len(),
+        page.descriptor.clone(),
+        rows,
+    )))
+}
+
+fn zstd_err(e: std::io::Error) -> PolarsError {
+    polars_err!(ComputeError: "zstd: {e}")
+}
+
+/// Rows the event loop buffers before it hands a chunk of a table to the table's writer thread (and
+/// rows of a CSV block). Small, so that a table is encoded and compressed on the second core while the
+/// loop runs rather than after it: a 10,000-request run's batch log (about 50,000 rows) would otherwise
+/// be written whole after the loop ends. The row groups of the files are [`ROW_GROUP_ROWS`] whatever
+/// this is.
+pub const CHUNK_ROWS: usize = 1 << 13;
 
 /// A Parquet file written chunk by chunk on a background thread, so a table never has to be held
 /// whole in memory and compression runs beside the event loop rather than inside it. Chunks arrive as
@@ -743,14 +851,17 @@ impl BatchesWriter {
             .as_ref()
             .clone();
         Ok(BatchesWriter {
-            buf: BatchLog::default(),
+            buf: BatchLog::with_capacity(CHUNK_ROWS),
             out: ParquetStream::create_with(path, &schema, Vec::new(), |b| batches_frame(&b))?,
         })
     }
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.out.write(std::mem::take(&mut self.buf))?;
+            // The next chunk's buffers are made whole now: grown row by row they would be reallocated
+            // (and their fresh pages faulted in) several times per chunk.
+            let next = BatchLog::with_capacity(CHUNK_ROWS);
+            self.out.write(std::mem::replace(&mut self.buf, next))?;
         }
         Ok(())
     }
@@ -785,6 +896,24 @@ struct PowerCols {
     power_w: Vec<f64>,
     energy_j: Vec<f64>,
     idle_energy_j: Vec<f64>,
+}
+
+impl PowerCols {
+    fn with_capacity(rows: usize) -> PowerCols {
+        PowerCols {
+            gpus: Vec::with_capacity(rows),
+            replica: Vec::with_capacity(rows),
+            stage: Vec::with_capacity(rows),
+            start_s: Vec::with_capacity(rows),
+            end_s: Vec::with_capacity(rows),
+            busy_s: Vec::with_capacity(rows),
+            host_s: Vec::with_capacity(rows),
+            idle_s: Vec::with_capacity(rows),
+            power_w: Vec::with_capacity(rows),
+            energy_j: Vec::with_capacity(rows),
+            idle_energy_j: Vec::with_capacity(rows),
+        }
+    }
 }
 
 /// The default width of a power.parquet interval, seconds: the period at which `nvidia-smi` and the
@@ -912,7 +1041,7 @@ impl PowerSegments {
             interval: crate::units::secs_to_ns(interval_s),
             last_end: vec![0; groups],
             open: vec![Open::default(); groups],
-            buf: PowerCols::default(),
+            buf: PowerCols::with_capacity(CHUNK_ROWS),
             out,
         })
     }
@@ -1006,7 +1135,8 @@ impl PowerSegments {
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.replica.is_empty() {
-            self.out.write(std::mem::take(&mut self.buf))?;
+            let next = PowerCols::with_capacity(CHUNK_ROWS);
+            self.out.write(std::mem::replace(&mut self.buf, next))?;
         }
         Ok(())
     }
@@ -1107,6 +1237,22 @@ pub fn write_requests(dir: &Path, files: RequestFiles, rows: &[RequestRow]) -> R
     write_requests_chunked(dir, files, &mut || Ok(chunks.next().map(|c| c.to_vec())))
 }
 
+/// The header line of a CSV file of `schema`, as Polars writes it: the column names, comma-separated, a
+/// name quoted (its quotes doubled) only if it holds a comma, a quote or a line break.
+fn csv_header(schema: &Schema) -> Vec<u8> {
+    let names: Vec<String> = schema
+        .iter_names()
+        .map(|n| {
+            if n.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", n.replace('"', "\"\""))
+            } else {
+                n.to_string()
+            }
+        })
+        .collect();
+    format!("{}\n", names.join(",")).into_bytes()
+}
+
 /// Writes requests.parquet (and requests.csv, as `files` says) from the chunks `next` returns, in
 /// order, until `None`.
 pub fn write_requests_chunked(
@@ -1120,9 +1266,14 @@ pub fn write_requests_chunked(
     let mut pq = ParquetStream::create(&pq_path, &schema, Vec::new())?;
     let mut csv = match files {
         RequestFiles::ParquetAndCsv => {
-            let f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+            let mut f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
+            // The header is written here: Polars' CSV header makes an empty array, which allocates
+            // and zeroes its 8 MiB of shared zeroes on first use, a tenth of a short run's time.
+            f.write_all(&csv_header(&schema))
+                .map_err(|e| Error::io(&csv_path, e))?;
             Some(
                 CsvWriter::new(f)
+                    .include_header(false)
                     .batched(&schema)
                     .map_err(frame_err(&csv_path))?,
             )
@@ -1137,7 +1288,6 @@ pub fn write_requests_chunked(
         pq.write(df)?;
     }
     if let Some(mut csv) = csv {
-        // The header alone when there were no rows.
         csv.finish().map_err(frame_err(&csv_path))?;
     }
     pq.finish()
@@ -1298,6 +1448,84 @@ impl Drop for SpillReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Frames of `sizes` rows, one after another: an integer, a float and a string column, every value
+    /// distinct to its row.
+    fn frames(sizes: &[usize]) -> Vec<DataFrame> {
+        let mut start = 0u64;
+        sizes
+            .iter()
+            .map(|&n| {
+                let ids: Vec<u64> = (start..start + n as u64).collect();
+                start += n as u64;
+                df!(
+                    "id" => ids.clone(),
+                    "x" => ids.iter().map(|&i| i as f64 * 0.25).collect::<Vec<_>>(),
+                    "s" => ids.iter().map(|i| format!("r{}", i % 7)).collect::<Vec<_>>()
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parquet_row_groups_hold_row_group_rows_whatever_the_frames_written() {
+        // Chunks smaller than a row group, one that straddles two, one larger than two, an empty one.
+        let sizes = [
+            CHUNK_ROWS,
+            1,
+            ROW_GROUP_ROWS - 3,
+            0,
+            2 * ROW_GROUP_ROWS + 17,
+            5,
+        ];
+        let parts = frames(&sizes);
+        let mut w = ParquetFile::new(Vec::new(), parts[0].schema()).unwrap();
+        for f in &parts {
+            w.write(f).unwrap();
+        }
+        let bytes = w.finish(&[]).unwrap();
+        let mut reader = ParquetReader::new(std::io::Cursor::new(bytes));
+        let groups: Vec<usize> = reader
+            .get_metadata()
+            .unwrap()
+            .row_groups
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        let total: usize = sizes.iter().sum();
+        let full = total / ROW_GROUP_ROWS;
+        let mut want = vec![ROW_GROUP_ROWS; full];
+        want.push(total - full * ROW_GROUP_ROWS);
+        assert_eq!(groups, want);
+        // The rows read back are the rows written, in order.
+        let back = reader.finish().unwrap();
+        let mut whole = parts[0].clone();
+        for f in &parts[1..] {
+            whole.vstack_mut(f).unwrap();
+        }
+        assert!(back.equals(&whole), "{back:?}");
+    }
+
+    #[test]
+    fn the_requests_csv_header_is_the_one_polars_writes() {
+        let df = df!(
+            "request_id" => [1u64],
+            "a,b" => [1.5f64],
+            "say \"hi\"" => ["x"],
+            "line\nbreak" => [true]
+        )
+        .unwrap();
+        let mut polars_csv = Vec::new();
+        CsvWriter::new(&mut polars_csv)
+            .finish(&mut df.clone())
+            .unwrap();
+        let header_end = polars_csv.len() - "1,1.5,x,true\n".len();
+        assert_eq!(
+            String::from_utf8(csv_header(df.schema())).unwrap(),
+            String::from_utf8(polars_csv[..header_end].to_vec()).unwrap()
+        );
+    }
 
     #[test]
     fn requests_csv_by_default_only_up_to_the_limit_and_as_asked_otherwise() {

@@ -197,6 +197,31 @@ impl BatchSink for BatchLog {
 }
 
 impl BatchLog {
+    /// An empty log with room for `rows` rows, so that filling it reallocates nothing.
+    pub fn with_capacity(rows: usize) -> BatchLog {
+        BatchLog {
+            replica: Vec::with_capacity(rows),
+            stage: Vec::with_capacity(rows),
+            start_ns: Vec::with_capacity(rows),
+            end_ns: Vec::with_capacity(rows),
+            steps: Vec::with_capacity(rows),
+            num_requests: Vec::with_capacity(rows),
+            prefill_tokens: Vec::with_capacity(rows),
+            decode_tokens: Vec::with_capacity(rows),
+            padding_seqs: Vec::with_capacity(rows),
+            kv_blocks_used: Vec::with_capacity(rows),
+            flops: Vec::with_capacity(rows),
+            bytes: Vec::with_capacity(rows),
+            host_ns: Vec::with_capacity(rows),
+            clock: Vec::with_capacity(rows),
+            power_w: Vec::with_capacity(rows),
+            host_power_w: Vec::with_capacity(rows),
+            energy_j: Vec::with_capacity(rows),
+            host_cpu_j: Vec::with_capacity(rows),
+            transfers: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.replica.len()
     }
