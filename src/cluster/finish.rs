@@ -29,43 +29,67 @@ impl TokenGaps {
             sum_ns: 0,
         })
     }
-
-    /// Records `count` gaps of `gap` ns.
-    fn record_n(&mut self, gap: u64, count: u64) {
-        self.hist.saturating_record_n(gap, count);
-        self.sum_ns += gap as u128 * count as u128;
-    }
 }
 
-/// Equal gaps in a row, recorded as one histogram entry with a count: the requests of a batch that
-/// also ran in the previous one all wait the same time for their next token, so most of a batch's
-/// gaps are one value.
+/// Gaps in a row that the histogram cannot tell apart (one bucket at its 3 significant digits),
+/// recorded as one histogram entry with a count: the requests of a batch that also ran in the previous
+/// one all wait the same time for their next token, and a run of decode steps' durations differ by
+/// nanoseconds. Every figure read from the histogram (counts, percentiles, minimum, maximum, mean)
+/// depends only on each value's bucket, so this records exactly what recording each gap would; the
+/// sum is kept exact, gap by gap.
 struct GapRun<'a> {
     gaps: &'a mut TokenGaps,
+    /// The first gap of the run, and the bounds of its bucket.
     gap: u64,
+    lo: u64,
+    hi: u64,
     count: u64,
 }
 
-impl GapRun<'_> {
+impl<'a> GapRun<'a> {
+    fn new(gaps: &'a mut TokenGaps) -> Self {
+        GapRun {
+            gaps,
+            gap: 0,
+            lo: 0,
+            hi: 0,
+            count: 0,
+        }
+    }
+
     fn add(&mut self, gap: u64) {
         self.add_n(gap, 1);
     }
 
     fn add_n(&mut self, gap: u64, n: u64) {
-        if gap != self.gap && self.count > 0 {
-            self.gaps.record_n(self.gap, self.count);
+        self.gaps.sum_ns += gap as u128 * n as u128;
+        if self.count > 0 && self.lo <= gap && gap <= self.hi {
+            self.count += n;
+            return;
+        }
+        self.flush();
+        let h = &self.gaps.hist;
+        (self.lo, self.hi) = if gap <= h.high() {
+            (h.lowest_equivalent(gap), h.highest_equivalent(gap))
+        } else {
+            // Beyond the histogram's range (recorded as its highest value): never merged.
+            (gap, gap)
+        };
+        self.gap = gap;
+        self.count = n;
+    }
+
+    fn flush(&mut self) {
+        if self.count > 0 {
+            self.gaps.hist.saturating_record_n(self.gap, self.count);
             self.count = 0;
         }
-        self.gap = gap;
-        self.count += n;
     }
 }
 
 impl Drop for GapRun<'_> {
     fn drop(&mut self) {
-        if self.count > 0 {
-            self.gaps.record_n(self.gap, self.count);
-        }
+        self.flush();
     }
 }
 
@@ -88,11 +112,7 @@ pub fn finish_batch(
         Error::Internal(format!("a token at {now} ns streamed past the end of time"))
     })?;
     let mut completed = 0;
-    let mut run = GapRun {
-        gaps,
-        gap: 0,
-        count: 0,
-    };
+    let mut run = GapRun::new(gaps);
     for item in &batch.items {
         let req = &mut requests[item.request as usize];
         if req.phase != Phase::Running || !req.in_flight {
@@ -227,11 +247,7 @@ fn finish_run(
         .checked_add(stream_ns)
         .ok_or_else(|| internal(format!("streams past the end of time at {now} ns")))?;
     let later_max = steps[1..].iter().copied().max().unwrap_or(0);
-    let mut run = GapRun {
-        gaps,
-        gap: 0,
-        count: 0,
-    };
+    let mut run = GapRun::new(gaps);
     // The gap before each step's token after the first is that step's duration, for every request.
     for &d in &steps[1..] {
         run.add_n(d, batch.items.len() as u64);
@@ -269,4 +285,63 @@ fn finish_run(
         drop_finished(replica, requests);
     }
     Ok(completed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_merged_by_bucket_read_back_as_gaps_recorded_one_by_one() {
+        // Runs of nearly equal gaps (a run of decode steps), equal gaps with counts (a batch's
+        // requests), a zero gap, gaps beyond the histogram's range, and a spread of values.
+        let mut gaps: Vec<(u64, u64)> = Vec::new();
+        for k in 0..500u64 {
+            gaps.push((20_000_000 + 7 * k, 1));
+        }
+        gaps.extend([
+            (0, 1),
+            (1, 3),
+            (2, 1),
+            (1 << 52, 2),
+            ((1 << 50) + 1, 1),
+            (999, 4),
+        ]);
+        let mut x = 12_345u64;
+        for _ in 0..2_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            gaps.push((x % 400_000_000, 1 + x % 3));
+        }
+        let mut merged = TokenGaps::new().unwrap();
+        {
+            let mut run = GapRun::new(&mut merged);
+            for &(g, n) in &gaps {
+                run.add_n(g, n);
+            }
+        }
+        let mut one_by_one = TokenGaps::new().unwrap();
+        for &(g, n) in &gaps {
+            for _ in 0..n {
+                one_by_one.hist.saturating_record(g);
+                one_by_one.sum_ns += g as u128;
+            }
+        }
+        let (a, b) = (&merged.hist, &one_by_one.hist);
+        assert_eq!(merged.sum_ns, one_by_one.sum_ns);
+        assert_eq!(a.len(), b.len());
+        assert_eq!(
+            (a.min(), a.min_nz(), a.max()),
+            (b.min(), b.min_nz(), b.max())
+        );
+        assert_eq!(a.mean().to_bits(), b.mean().to_bits());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q), "q {q}");
+        }
+        let buckets = |h: &Histogram<u64>| -> Vec<(u64, u64)> {
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect()
+        };
+        assert_eq!(buckets(a), buckets(b));
+    }
 }
