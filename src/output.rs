@@ -760,53 +760,31 @@ fn zstd_err(e: std::io::Error) -> PolarsError {
 /// this is.
 pub const CHUNK_ROWS: usize = 1 << 13;
 
-/// A Parquet file written chunk by chunk on a background thread, so a table never has to be held
-/// whole in memory and compression runs beside the event loop rather than inside it. Chunks arrive as
-/// `T` (the columns a sink collects) and become frames on the writer's thread, so the loop only moves
-/// vectors.
-pub struct ParquetStream<T: Send + 'static = DataFrame> {
+/// A file written on a background thread from the chunks sent to it: at most two chunks wait, so
+/// memory stays bounded if the disk is slower than the sender, and the thread's work (encoding,
+/// compression) runs beside the sender's.
+struct WriterThread<T: Send + 'static> {
     path: PathBuf,
     tx: Option<std::sync::mpsc::SyncSender<T>>,
     worker: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
-impl ParquetStream<DataFrame> {
-    /// Starts the file at `path` for frames with `schema`; `meta` goes into its footer as key-value
-    /// metadata.
-    pub fn create(path: &Path, schema: &Schema, meta: Vec<(String, String)>) -> Result<Self> {
-        ParquetStream::create_with(path, schema, meta, Ok)
-    }
-}
-
-impl<T: Send + 'static> ParquetStream<T> {
-    /// Like [`ParquetStream::create`], each chunk made a frame by `frame` on the writer's thread.
-    pub fn create_with(
+impl<T: Send + 'static> WriterThread<T> {
+    /// Starts `work` on its own thread over the chunks that [`WriterThread::write`] sends, until
+    /// [`WriterThread::finish`].
+    fn spawn(
         path: &Path,
-        schema: &Schema,
-        meta: Vec<(String, String)>,
-        frame: fn(T) -> Result<DataFrame>,
-    ) -> Result<Self> {
-        let f = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut writer =
-            ParquetFile::new(std::io::BufWriter::new(f), schema).map_err(frame_err(path))?;
-        // Two chunks in flight at most: memory stays bounded if the disk is slower than the loop.
+        work: impl FnOnce(std::sync::mpsc::Receiver<T>) -> Result<()> + Send + 'static,
+    ) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<T>(2);
-        let p = path.to_path_buf();
-        let worker = std::thread::spawn(move || -> Result<()> {
-            for chunk in rx {
-                writer.write(&frame(chunk)?).map_err(frame_err(&p))?;
-            }
-            let mut f = writer.finish(&meta).map_err(frame_err(&p))?;
-            f.flush().map_err(|e| Error::io(&p, e))
-        });
-        Ok(ParquetStream {
+        WriterThread {
             path: path.to_path_buf(),
             tx: Some(tx),
-            worker: Some(worker),
-        })
+            worker: Some(std::thread::spawn(move || work(rx))),
+        }
     }
 
-    pub fn write(&mut self, chunk: T) -> Result<()> {
+    fn write(&mut self, chunk: T) -> Result<()> {
         let sent = self
             .tx
             .as_ref()
@@ -833,8 +811,84 @@ impl<T: Send + 'static> ParquetStream<T> {
         }
     }
 
-    pub fn finish(mut self) -> Result<()> {
+    fn finish(mut self) -> Result<()> {
         self.join()
+    }
+}
+
+/// A Parquet file written chunk by chunk on a background thread, so a table never has to be held
+/// whole in memory and compression runs beside the event loop rather than inside it. Chunks arrive as
+/// `T` (the columns a sink collects) and become frames on the writer's thread, so the loop only moves
+/// vectors.
+pub struct ParquetStream<T: Send + 'static = DataFrame> {
+    out: WriterThread<T>,
+}
+
+impl ParquetStream<DataFrame> {
+    /// Starts the file at `path` for frames with `schema`; `meta` goes into its footer as key-value
+    /// metadata.
+    pub fn create(path: &Path, schema: &Schema, meta: Vec<(String, String)>) -> Result<Self> {
+        ParquetStream::create_with(path, schema, meta, Ok)
+    }
+}
+
+impl<T: Send + 'static> ParquetStream<T> {
+    /// Like [`ParquetStream::create`], each chunk made a frame by `frame` on the writer's thread.
+    pub fn create_with(
+        path: &Path,
+        schema: &Schema,
+        meta: Vec<(String, String)>,
+        frame: fn(T) -> Result<DataFrame>,
+    ) -> Result<Self> {
+        let f = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut writer =
+            ParquetFile::new(std::io::BufWriter::new(f), schema).map_err(frame_err(path))?;
+        let p = path.to_path_buf();
+        let out = WriterThread::spawn(path, move |rx| {
+            for chunk in rx {
+                writer.write(&frame(chunk)?).map_err(frame_err(&p))?;
+            }
+            let mut f = writer.finish(&meta).map_err(frame_err(&p))?;
+            f.flush().map_err(|e| Error::io(&p, e))
+        });
+        Ok(ParquetStream { out })
+    }
+
+    pub fn write(&mut self, chunk: T) -> Result<()> {
+        self.out.write(chunk)
+    }
+
+    pub fn finish(self) -> Result<()> {
+        self.out.finish()
+    }
+}
+
+/// A CSV file of frames with one schema, written on a background thread by Polars' serializer (on
+/// that one thread: its pool's threads would each fault in fresh buffers for a table of this size).
+/// The header is written here, before the first frame: Polars' CSV header makes an empty array,
+/// which allocates and zeroes its 8 MiB of shared zeroes on first use.
+struct CsvStream {
+    out: WriterThread<DataFrame>,
+}
+
+impl CsvStream {
+    fn create(path: &Path, schema: &Schema) -> Result<Self> {
+        let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+        f.write_all(&csv_header(schema))
+            .map_err(|e| Error::io(path, e))?;
+        let mut csv = CsvWriter::new(f)
+            .include_header(false)
+            .n_threads(1)
+            .batched(schema)
+            .map_err(frame_err(path))?;
+        let p = path.to_path_buf();
+        let out = WriterThread::spawn(path, move |rx| {
+            for df in rx {
+                csv.write_batch(&df).map_err(frame_err(&p))?;
+            }
+            csv.finish().map_err(frame_err(&p))
+        });
+        Ok(CsvStream { out })
     }
 }
 
@@ -1265,30 +1319,18 @@ pub fn write_requests_chunked(
     let schema = requests_frame(&[])?.schema().as_ref().clone();
     let mut pq = ParquetStream::create(&pq_path, &schema, Vec::new())?;
     let mut csv = match files {
-        RequestFiles::ParquetAndCsv => {
-            let mut f = File::create(&csv_path).map_err(|e| Error::io(&csv_path, e))?;
-            // The header is written here: Polars' CSV header makes an empty array, which allocates
-            // and zeroes its 8 MiB of shared zeroes on first use, a tenth of a short run's time.
-            f.write_all(&csv_header(&schema))
-                .map_err(|e| Error::io(&csv_path, e))?;
-            Some(
-                CsvWriter::new(f)
-                    .include_header(false)
-                    .batched(&schema)
-                    .map_err(frame_err(&csv_path))?,
-            )
-        }
+        RequestFiles::ParquetAndCsv => Some(CsvStream::create(&csv_path, &schema)?),
         RequestFiles::ParquetOnly => None,
     };
     while let Some(chunk) = next()? {
         let df = requests_frame(&chunk)?;
         if let Some(csv) = csv.as_mut() {
-            csv.write_batch(&df).map_err(frame_err(&csv_path))?;
+            csv.out.write(df.clone())?;
         }
         pq.write(df)?;
     }
-    if let Some(mut csv) = csv {
-        csv.finish().map_err(frame_err(&csv_path))?;
+    if let Some(csv) = csv {
+        csv.out.finish()?;
     }
     pq.finish()
 }
