@@ -13,12 +13,6 @@ use simwatt::report::{self, ReportOptions};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// mimalloc keeps freed pages for reuse: the run's many large, short-lived buffers (batch stages on
-/// their way to the writers, Parquet pages) otherwise cost a fresh mapping and page faults each time
-/// under the system allocator (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
