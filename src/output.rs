@@ -25,10 +25,10 @@ use polars_parquet::parquet::compression::Compression;
 use polars_parquet::parquet::page::DataPageHeader;
 use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    array_to_columns, schema_to_metadata_key, to_parquet_schema, CompressedDataPage,
-    CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding,
-    FallibleStreamingIterator, FileWriter, KeyValue, Page, ParquetType, StatisticsOptions, Version,
-    WriteOptions, ZstdLevel,
+    array_to_columns, get_dtype_encoding, schema_to_metadata_key, to_parquet_schema,
+    CompressedDataPage, CompressedPage, CompressionOptions, DynIter, DynStreamingIterator,
+    Encoding, FallibleStreamingIterator, FileWriter, KeyValue, Page, ParquetType,
+    StatisticsOptions, Version, WriteOptions, ZstdLevel,
 };
 use std::fs::File;
 use std::io::Write;
@@ -591,8 +591,11 @@ pub struct ParquetFile<W: Write> {
     writer: FileWriter<W>,
     schema: ArrowSchema,
     fields: Vec<ParquetType>,
+    /// Plain, for each leaf of each field (a nested field has several).
+    encodings: Vec<Vec<Encoding>>,
     options: WriteOptions,
-    /// Compressed pages of the row group being gathered, one list per column, and its rows.
+    /// Compressed pages of the row group being gathered, one list per leaf column (in the order of
+    /// the fields, a nested field's leaves in its order), and its rows.
     pending: Vec<Vec<CompressedPage>>,
     pending_rows: usize,
     zstd: zstd::bulk::Compressor<'static>,
@@ -619,13 +622,19 @@ impl<W: Write> ParquetFile<W> {
             data_page_size: None,
         };
         let fields = to_parquet_schema(&schema)?.fields().to_vec();
+        let encodings: Vec<Vec<Encoding>> = schema
+            .iter_values()
+            .map(|f| vec![Encoding::Plain; get_dtype_encoding(&f.dtype).len()])
+            .collect();
+        let leaves = encodings.iter().map(Vec::len).sum();
         let zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(zstd_err)?;
         Ok(ParquetFile {
             writer: FileWriter::try_new(w, schema.clone(), options)?,
-            pending: (0..schema.len()).map(|_| Vec::new()).collect(),
+            pending: (0..leaves).map(|_| Vec::new()).collect(),
             pending_rows: 0,
             schema,
             fields,
+            encodings,
             options,
             zstd,
             scratch: Vec::new(),
@@ -642,18 +651,20 @@ impl<W: Write> ParquetFile<W> {
             piece.align_chunks();
             for batch in piece.iter_chunks(CompatLevel::oldest(), false) {
                 let rows = batch.len();
+                let mut leaf = 0;
                 for (i, array) in batch.into_arrays().into_iter().enumerate() {
                     let leaves = array_to_columns(
                         array,
                         self.fields[i].clone(),
                         self.options,
-                        &[Encoding::Plain],
+                        &self.encodings[i],
                     )?;
                     for pages in leaves {
                         for page in pages {
                             let page = compress_page(&mut self.zstd, &mut self.scratch, page?)?;
-                            self.pending[i].push(page);
+                            self.pending[leaf].push(page);
                         }
+                        leaf += 1;
                     }
                 }
                 self.pending_rows += rows;
@@ -1547,6 +1558,43 @@ mod tests {
             whole.vstack_mut(f).unwrap();
         }
         assert!(back.equals(&whole), "{back:?}");
+    }
+
+    #[test]
+    fn a_nested_column_written_in_chunks_reads_back_whole() {
+        // A list column (definition and repetition levels on its one leaf) beside flat ones, with
+        // nulls, over several chunks and a row-group boundary.
+        let part = |start: usize, n: usize| {
+            let lists: Vec<Series> = (start..start + n)
+                .map(|i| Series::new(PlSmallStr::EMPTY, vec![i as i64; i % 4]))
+                .collect();
+            let xs: Vec<Option<f64>> = (start..start + n)
+                .map(|i| (i % 5 != 0).then_some(i as f64))
+                .collect();
+            df!("l" => lists, "x" => xs).unwrap()
+        };
+        let sizes = [3, ROW_GROUP_ROWS - 1, 10];
+        let mut start = 0;
+        let parts: Vec<DataFrame> = sizes
+            .iter()
+            .map(|&n| {
+                start += n;
+                part(start - n, n)
+            })
+            .collect();
+        let mut w = ParquetFile::new(Vec::new(), parts[0].schema()).unwrap();
+        for f in &parts {
+            w.write(f).unwrap();
+        }
+        let bytes = w.finish(&[]).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        let mut whole = parts[0].clone();
+        for f in &parts[1..] {
+            whole.vstack_mut(f).unwrap();
+        }
+        assert!(back.equals_missing(&whole), "{back:?}");
     }
 
     #[test]
