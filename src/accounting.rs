@@ -390,6 +390,12 @@ pub struct RegionReport {
     pub notes: Vec<String>,
 }
 
+/// Grams CO2e per joule of GPU (IT) energy in a region of constant intensity: the intensity times the
+/// PUE. The carbon of a request's attributed energy.
+pub fn constant_g_per_j(f: &RegionFile) -> f64 {
+    f.carbon_intensity_g_per_kwh.value * f.pue.value / J_PER_KWH
+}
+
 /// The footprint of `e` in `region`, for a run that started at `start` and produced `output_tokens`:
 /// rental and embodied carbon per device of `e.fleet`, each part's GPU-hours at its device's price
 /// and embodied carbon.
@@ -482,10 +488,11 @@ pub fn region_report(
         name: f.name.clone(),
         pue,
         carbon_intensity_kind: kind.to_string(),
-        carbon_intensity_g_per_kwh: if facility_kwh > 0.0 {
-            carbon_g / facility_kwh
-        } else {
-            f.carbon_intensity_g_per_kwh.value
+        // A constant intensity is reported as it is, not as carbon over energy (which may differ in
+        // the last bit): request rows priced as they finish use it too.
+        carbon_intensity_g_per_kwh: match region.hourly_carbon {
+            Some(_) if facility_kwh > 0.0 => carbon_g / facility_kwh,
+            _ => f.carbon_intensity_g_per_kwh.value,
         },
         energy_kwh_facility: facility_kwh,
         carbon_g,

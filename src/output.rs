@@ -1298,8 +1298,11 @@ impl CsvPolicy {
 
 /// Writes the request table to requests.parquet (and requests.csv, as `files` says) in chunks.
 pub fn write_requests(dir: &Path, files: RequestFiles, rows: &[RequestRow]) -> Result<()> {
-    let mut chunks = rows.chunks(CHUNK_ROWS);
-    write_requests_chunked(dir, files, &mut || Ok(chunks.next().map(|c| c.to_vec())))
+    let mut w = RequestsWriter::create(dir, files)?;
+    for r in rows {
+        w.push(r.clone())?;
+    }
+    w.finish()
 }
 
 /// The header line of a CSV file of `schema`, as Polars writes it: the column names, comma-separated, a
@@ -1318,32 +1321,70 @@ fn csv_header(schema: &Schema) -> Vec<u8> {
     format!("{}\n", names.join(",")).into_bytes()
 }
 
-/// Writes requests.parquet (and requests.csv, as `files` says) from the chunks `next` returns, in
-/// order, until `None`.
-pub fn write_requests_chunked(
-    dir: &Path,
-    files: RequestFiles,
-    next: &mut dyn FnMut() -> Result<Option<Vec<RequestRow>>>,
-) -> Result<()> {
-    let csv_path = dir.join("requests.csv");
-    let pq_path = dir.join("requests.parquet");
-    let schema = requests_frame(&[])?.schema().as_ref().clone();
-    let mut pq = ParquetStream::create(&pq_path, &schema, Vec::new())?;
-    let mut csv = match files {
-        RequestFiles::ParquetAndCsv => Some(CsvStream::create(&csv_path, &schema)?),
-        RequestFiles::ParquetOnly => None,
-    };
-    while let Some(chunk) = next()? {
-        let df = requests_frame(&chunk)?;
-        if let Some(csv) = csv.as_mut() {
-            csv.out.write(df.clone())?;
+/// requests.parquet (and requests.csv, as `files` says) written from rows pushed in order: each
+/// [`CHUNK_ROWS`] rows go to a background thread, which makes them a frame, hands it to requests.csv's
+/// own writer thread and writes it to requests.parquet. So a run whose request rows are final when
+/// each request finishes writes its request table beside the event loop, and the loop only moves rows.
+pub struct RequestsWriter {
+    buf: Vec<RequestRow>,
+    out: WriterThread<Vec<RequestRow>>,
+}
+
+impl RequestsWriter {
+    /// Starts the files of `files` in the folder `dir`.
+    pub fn create(dir: &Path, files: RequestFiles) -> Result<Self> {
+        let pq_path = dir.join("requests.parquet");
+        let schema = requests_frame(&[])?.schema().as_ref().clone();
+        let f = File::create(&pq_path).map_err(|e| Error::io(&pq_path, e))?;
+        let mut pq =
+            ParquetFile::new(std::io::BufWriter::new(f), &schema).map_err(frame_err(&pq_path))?;
+        let mut csv = match files {
+            RequestFiles::ParquetAndCsv => {
+                Some(CsvStream::create(&dir.join("requests.csv"), &schema)?)
+            }
+            RequestFiles::ParquetOnly => None,
+        };
+        let p = pq_path.clone();
+        let out = WriterThread::spawn(
+            &pq_path,
+            move |rx: std::sync::mpsc::Receiver<Vec<RequestRow>>| {
+                for rows in rx {
+                    let df = requests_frame(&rows)?;
+                    if let Some(csv) = csv.as_mut() {
+                        csv.out.write(df.clone())?;
+                    }
+                    pq.write(&df).map_err(frame_err(&p))?;
+                }
+                if let Some(csv) = csv {
+                    csv.out.finish()?;
+                }
+                let mut f = pq.finish(&[]).map_err(frame_err(&p))?;
+                f.flush().map_err(|e| Error::io(&p, e))
+            },
+        );
+        Ok(RequestsWriter {
+            buf: Vec::with_capacity(CHUNK_ROWS),
+            out,
+        })
+    }
+
+    /// Appends the next row.
+    pub fn push(&mut self, row: RequestRow) -> Result<()> {
+        self.buf.push(row);
+        if self.buf.len() >= CHUNK_ROWS {
+            let next = Vec::with_capacity(CHUNK_ROWS);
+            self.out.write(std::mem::replace(&mut self.buf, next))?;
         }
-        pq.write(df)?;
+        Ok(())
     }
-    if let Some(csv) = csv {
-        csv.out.finish()?;
+
+    /// Writes the rows still held and closes the files.
+    pub fn finish(mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.out.write(std::mem::take(&mut self.buf))?;
+        }
+        self.out.finish()
     }
-    pq.finish()
 }
 
 /// Finished requests kept on disk until the run's energy is known, so a long run need not hold them

@@ -16,8 +16,10 @@ use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::metrics::{summarize, EnergySummary, RequestRow, RequestStats, Summary};
 use crate::microgrid;
-use crate::output::{self, RunDir, RunKind};
-use crate::output::{BatchesWriter, CsvPolicy, PowerSegments, RequestSpill, CHUNK_ROWS};
+use crate::output::{
+    BatchesWriter, CsvPolicy, PowerSegments, RequestFiles, RequestSpill, RequestsWriter, CHUNK_ROWS,
+};
+use crate::output::{RunDir, RunKind};
 use crate::power::{PowerProfile, StageEnergy};
 use crate::predictor::offload::{OffloadRoofline, Split};
 use crate::predictor::profile::{
@@ -288,22 +290,50 @@ pub fn simulate(
 }
 
 /// Finished requests of a run that does not keep them: summary statistics in memory and, when a run
-/// folder is being written, the requests themselves spilled to disk until their energy columns can be
-/// filled.
+/// folder is being written, the requests themselves: written as they finish when their energy columns
+/// are known then, else spilled to disk until they can be filled.
 struct StreamedRequests {
     stats: RequestStats,
     slo: Option<SloConfig>,
-    spill: Option<RequestSpill>,
+    out: Option<RequestsOut>,
+}
+
+/// Where a streamed run's finished requests go.
+enum RequestsOut {
+    /// Straight to the request table, each row's energy columns filled as [`RowEnergy`] says.
+    Written(RequestsWriter, RowEnergy),
+    /// To a scratch file, until the run's carbon per joule is known.
+    Spilled(RequestSpill),
+}
+
+/// How a request row's energy columns are filled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RowEnergy {
+    /// Left null: the run has no power profile.
+    Unpriced,
+    /// From the request's attributed energy, its carbon at this many grams per joule (null without a
+    /// region).
+    Priced(Option<f64>),
+}
+
+impl RowEnergy {
+    fn fill(self, row: &mut RequestRow, r: &Request) {
+        if let RowEnergy::Priced(g) = self {
+            fill_request_energy(row, r, g);
+        }
+    }
 }
 
 impl RequestSink for StreamedRequests {
     fn finished(&mut self, id: u32, r: &Request) -> Result<()> {
-        self.stats.add(
-            r,
-            &RequestRow::from_request(id as usize, r, self.slo.as_ref()),
-        );
-        match self.spill.as_mut() {
-            Some(s) => s.push(id, r),
+        let mut row = RequestRow::from_request(id as usize, r, self.slo.as_ref());
+        self.stats.add(r, &row);
+        match self.out.as_mut() {
+            Some(RequestsOut::Written(w, energy)) => {
+                energy.fill(&mut row, r);
+                w.push(row)
+            }
+            Some(RequestsOut::Spilled(s)) => s.push(id, r),
             None => Ok(()),
         }
     }
@@ -527,6 +557,26 @@ fn simulate_requests(
         .1
         .as_ref()
         .map_or(0, |t| t.turns.iter().map(Vec::len).sum());
+    let files = match keep {
+        Keep::Stream(_, csv, ..) => {
+            let (files, note) = csv.files(specs.len());
+            if let Some(n) = note {
+                progress.note(&n);
+            }
+            files
+        }
+        _ => RequestFiles::ParquetOnly,
+    };
+    // A request's energy columns are final when it finishes, and its carbon too where the headline
+    // region's intensity is constant: then its row is written as it finishes, beside the loop.
+    let row_energy = match (&profile, regions.first()) {
+        (None, _) => Some(RowEnergy::Unpriced),
+        (Some(_), None) => Some(RowEnergy::Priced(None)),
+        (Some(_), Some(r)) if r.hourly_carbon.is_none() => Some(RowEnergy::Priced(Some(
+            accounting::constant_g_per_j(&r.file),
+        ))),
+        (Some(_), Some(_)) => None,
+    };
     progress.started((specs.len() + later_turns) as u64);
     let t0 = Instant::now();
     let (result, streamed_requests) = run_loop(
@@ -543,6 +593,7 @@ fn simulate_requests(
         &|n| progress.finished(n),
         keep,
         keys,
+        (files, row_energy),
     )?;
     let wall_s = t0.elapsed().as_secs_f64();
     if main_energy
@@ -599,33 +650,37 @@ fn simulate_requests(
             fill_request_energy(row, r, g);
         }
     }
-    if let (Some(spill), Keep::Stream(dir, csv, ..)) =
-        (streamed_requests.and_then(|f| f.spill), keep)
-    {
-        let (files, note) = csv.files(specs.len());
-        if let Some(n) = note {
-            progress.note(&n);
-        }
-        let mut spill = spill.finish()?;
-        output::write_requests_chunked(dir, files, &mut || {
-            let chunk = spill.next_chunk(CHUNK_ROWS)?;
-            if chunk.is_empty() {
-                return Ok(None);
+    let after = match g_per_j {
+        Some(g) => RowEnergy::Priced(g),
+        None => RowEnergy::Unpriced,
+    };
+    match (streamed_requests.and_then(|f| f.out), keep) {
+        (Some(RequestsOut::Written(w, before)), _) => {
+            // The rows were filled as their requests finished: with what the run's summary says.
+            if before != after {
+                return Err(Error::Internal(format!(
+                    "request rows were written with energy columns {before:?}, but the run's are {after:?}"
+                )));
             }
-            Ok(Some(
-                chunk
-                    .iter()
-                    .map(|(id, r)| {
-                        let mut row =
-                            RequestRow::from_request(*id as usize, r, scenario.slo.as_ref());
-                        if let Some(g) = g_per_j {
-                            fill_request_energy(&mut row, r, g);
-                        }
-                        row
-                    })
-                    .collect(),
-            ))
-        })?;
+            w.finish()?;
+        }
+        (Some(RequestsOut::Spilled(spill)), Keep::Stream(dir, ..)) => {
+            let mut w = RequestsWriter::create(dir, files)?;
+            let mut spill = spill.finish()?;
+            loop {
+                let chunk = spill.next_chunk(CHUNK_ROWS)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                for (id, r) in &chunk {
+                    let mut row = RequestRow::from_request(*id as usize, r, scenario.slo.as_ref());
+                    after.fill(&mut row, r);
+                    w.push(row)?;
+                }
+            }
+            w.finish()?;
+        }
+        _ => {}
     }
     summary.energy = energy;
     summary.energy.fill_energy_delay(&summary.latency);
@@ -1024,8 +1079,10 @@ fn apply_microgrid(
 
 /// Runs the event loop with the batch sinks and request sink that `keep` asks for: the in-memory log
 /// and requests, or the run folder's batches.parquet, power.parquet (with `idle_w`, when the run has a
-/// power profile) and a request spill; `acc`, when given, accumulates energy as stages run. Returns the
-/// result and, unless the requests were kept in memory, what was streamed of them.
+/// power profile) and the request table (`files`), written as requests finish when `row_energy` says
+/// how to fill their energy columns, else spilled until the run's carbon per joule is known; `acc`,
+/// when given, accumulates energy as stages run. Returns the result and, unless the requests were kept
+/// in memory, what was streamed of them.
 #[allow(clippy::too_many_arguments)] // the loop's inputs and the sinks' settings, each used once
 fn run_loop(
     scenario: &Scenario,
@@ -1036,6 +1093,7 @@ fn run_loop(
     progress: sim::Progress,
     keep: Keep,
     (keys, sessions): (Arc<PrefixKeys>, Option<Arc<workload::SessionTurns>>),
+    (files, row_energy): (RequestFiles, Option<RowEnergy>),
 ) -> Result<(SimResult, Option<StreamedRequests>)> {
     let dir = keep.dir();
     let mut log = matches!(keep, Keep::Memory(_)).then(BatchLog::default);
@@ -1057,12 +1115,17 @@ fn run_loop(
         .with(power.as_mut().map(|p| p as &mut dyn BatchSink))
         .with(acc.map(|a| a as &mut dyn BatchSink));
     let mut kept_requests = Vec::new();
+    let out = match dir {
+        Some(d) => Some(match row_energy {
+            Some(e) => RequestsOut::Written(RequestsWriter::create(d, files)?, e),
+            None => RequestsOut::Spilled(RequestSpill::create(&d.join(".requests.spill"))?),
+        }),
+        None => None,
+    };
     let mut streamed = StreamedRequests {
         stats: RequestStats::default(),
         slo: scenario.slo,
-        spill: dir
-            .map(|d| RequestSpill::create(&d.join(".requests.spill")))
-            .transpose()?,
+        out,
     };
     let finished: &mut dyn RequestSink = match keep {
         Keep::Memory(_) => &mut kept_requests,

@@ -208,16 +208,25 @@ fn streamed_and_in_memory_runs_hold_the_same_tables() {
     // `simulate` streams batches, power and requests to disk while it runs; the in-memory path (used
     // by validation's replays) keeps them. Both must hold the same rows: the requests written by the
     // same writer give the same bytes, and the streamed batch log has the in-memory one's values.
+    // A region of hourly intensity has the streamed requests spilled until the run's carbon per
+    // joule is known; one of constant intensity has them written as they finish.
     let tmp = tempfile::tempdir().unwrap();
-    for policy in ["vllm", "faster_transformer"] {
-        let streamed = tmp.path().join(format!("streamed-{policy}"));
+    for (policy, region) in [
+        ("vllm", "aws-us-east-1"),
+        ("vllm", "aws-us-west-2"),
+        ("faster_transformer", "aws-us-west-2"),
+    ] {
+        let streamed = tmp.path().join(format!("streamed-{policy}-{region}"));
         let set = format!("scheduler.policy={policy}");
+        let set_region = format!("region={region}");
         let o = simwatt(&[
             "simulate",
             "-c",
             "experiments/quickstart.yaml",
             "--set",
             &set,
+            "--set",
+            &set_region,
             "--set",
             "workload.requests=96",
             "-o",
@@ -228,8 +237,12 @@ fn streamed_and_in_memory_runs_hold_the_same_tables() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         // In memory as on disk, a static batch's run of decode steps is one row.
-        let mem = simulate(&quickstart(), &[&set, "workload.requests=96"]);
-        let in_memory = tmp.path().join(format!("memory-{policy}"));
+        let mem = simulate(&quickstart(), &[&set, &set_region, "workload.requests=96"]);
+        assert!(
+            mem.rows.iter().all(|r| r.carbon_g.is_some_and(|g| g > 0.0)),
+            "{policy} in {region}: every request has its carbon"
+        );
+        let in_memory = tmp.path().join(format!("memory-{policy}-{region}"));
         std::fs::create_dir(&in_memory).unwrap();
         let files = simwatt::output::RequestFiles::ParquetAndCsv;
         simwatt::output::write_requests(&in_memory, files, &mem.rows).unwrap();
