@@ -93,7 +93,7 @@ fn simulate(cmd: SimulateCmd) -> anyhow::Result<()> {
             simwatt::sim::BatchRows::Runs
         },
     };
-    let caches = simwatt::drivers::Caches::new()?;
+    let caches = simwatt::drivers::Caches::new()?.with_hash_index();
     let scenario = simulate::load_scenario(&args, &caches.catalogs)?;
     let fallbacks = scenario.fallbacks();
     if cmd.strict && !fallbacks.is_empty() {

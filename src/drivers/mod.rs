@@ -45,4 +45,14 @@ impl Caches {
             tables: TableCache::default(),
         })
     }
+
+    /// The same, the table cache taking profile files' hashes from its index
+    /// ([`TableCache::with_hash_index`]): for a command that runs once and checks them
+    /// ([`TableCache::verify`]) before it writes what it found.
+    pub fn with_hash_index(self) -> Self {
+        Caches {
+            tables: self.tables.with_hash_index(),
+            ..self
+        }
+    }
 }

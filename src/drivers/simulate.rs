@@ -1459,6 +1459,8 @@ pub fn simulate_and_write(
     })?;
     let keep = Keep::Stream(dir.path(), args.csv, args.power_interval_s, args.batch_rows);
     let o = simulate_impl(scenario, &caches.tables, progress, keep)?;
+    // Nothing is written from tables whose profiles' hashes are unchecked.
+    caches.tables.verify()?;
     write_rest(&o, args, &dir, report, caches)?;
     let path = dir.commit()?;
     Ok((o, path))

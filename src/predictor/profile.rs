@@ -25,7 +25,7 @@ use super::fit::{
 use super::roofline::{Roofline, StageParts};
 use super::{BatchShape, CostModel, DecodeRun, Predictor, PredictorInfo, StageCost};
 use crate::csvio::CsvTable;
-use crate::digest::sha256_hex;
+use crate::digest::{sha256_hex, HashIndex};
 use crate::error::{Error, Result};
 use crate::units::duration_ns;
 use serde::{Deserialize, Serialize};
@@ -644,7 +644,7 @@ fn cache_key(cache: &TableCache, src: &ProfileSources, settings: &FitSettings) -
     .into_iter()
     .flatten()
     {
-        text.push_str(&cache.file_sha(p)?);
+        text.push_str(&cache.key_sha(p)?);
     }
     Ok(sha256_hex(text.as_bytes()))
 }
@@ -669,7 +669,19 @@ pub struct TableCache {
     tables: Mutex<HashMap<String, Arc<Mutex<Option<FittedTables>>>>>,
     /// Tables fitted from the profiles (not loaded from memory or disk).
     fits: AtomicUsize,
+    /// The on-disk index of profile files' hashes, when cache keys may be taken from it
+    /// ([`TableCache::with_hash_index`]).
+    index: Option<Mutex<HashIndex>>,
+    /// Hashes taken from the index for cache keys, each being checked by hashing its file on a
+    /// background thread: the hash taken, and the thread.
+    verifying: Mutex<HashMap<PathBuf, Verifying>>,
 }
+
+/// A hash taken from the [`HashIndex`], and the background thread hashing its file.
+type Verifying = (String, std::thread::JoinHandle<std::io::Result<String>>);
+
+/// The file in the cache folder that holds the [`HashIndex`] of profile files.
+const HASH_INDEX: &str = "profile-hashes.json";
 
 impl Default for TableCache {
     fn default() -> Self {
@@ -685,7 +697,70 @@ impl TableCache {
             hashes: Mutex::default(),
             tables: Mutex::default(),
             fits: AtomicUsize::new(0),
+            index: None,
+            verifying: Mutex::default(),
         }
+    }
+
+    /// The same, taking the hashes of profile files that name fitted tables from the cache folder's
+    /// index of hashes (by size, modification time and inode) where it holds them, so a run need not
+    /// read megabytes of profiles before it starts. Each hash so taken is checked by hashing its file
+    /// on a background thread, and [`TableCache::verify`] (or [`TableCache::file_sha`] of the file)
+    /// waits for that check: a driver calls it before it reports anything the tables priced.
+    pub fn with_hash_index(mut self) -> Self {
+        self.index = Some(Mutex::new(HashIndex::load(&self.dir.join(HASH_INDEX))));
+        self
+    }
+
+    /// Waits for the checks of the hashes taken from the index: an error names a file whose contents
+    /// are no longer those its recorded hash was taken from (its entry is dropped; a rerun hashes it).
+    pub fn verify(&self) -> Result<()> {
+        let files: Vec<PathBuf> = match self.verifying.lock() {
+            Ok(v) => v.keys().cloned().collect(),
+            Err(_) => return Err(Error::Internal("the table cache is poisoned".into())),
+        };
+        for f in files {
+            self.file_sha(&f)?;
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of `p` for a cache key: from the index when it holds it (the file then hashed on a
+    /// background thread, for [`TableCache::verify`]), else [`TableCache::file_sha`].
+    fn key_sha(&self, p: &Path) -> Result<String> {
+        let Some(index) = &self.index else {
+            return self.file_sha(p);
+        };
+        let taken = self.verifying.lock().ok();
+        if let Some(sha) = taken.and_then(|v| v.get(p).map(|(sha, _)| sha.clone())) {
+            return Ok(sha);
+        }
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+        let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
+        let recorded = index
+            .lock()
+            .ok()
+            .and_then(|i| i.get(&abs, &meta).map(str::to_string));
+        let Some(sha) = recorded else {
+            let (sha, hashed_at) = self.hash(p)?;
+            if let Some(at) = hashed_at {
+                if let Ok(mut i) = index.lock() {
+                    // Only a cache: a failed write costs a hash next time.
+                    if i.put(&abs, &meta, &sha, at) {
+                        let _ = i.save();
+                    }
+                }
+            }
+            return Ok(sha);
+        };
+        let file = p.to_path_buf();
+        let check = std::thread::spawn(move || {
+            std::fs::File::open(&file).and_then(crate::digest::sha256_reader_hex)
+        });
+        if let Ok(mut v) = self.verifying.lock() {
+            v.insert(p.to_path_buf(), (sha.clone(), check));
+        }
+        Ok(sha)
     }
 
     /// How many tables this cache has fitted from the profiles.
@@ -694,23 +769,58 @@ impl TableCache {
     }
 
     /// SHA-256 of the file `p`, hashed once while its length and modification time stay the same.
+    /// A hash taken from the index for `p` is first checked (waiting for its background hashing).
     pub fn file_sha(&self, p: &Path) -> Result<String> {
+        self.hash(p).map(|(sha, _)| sha)
+    }
+
+    /// [`TableCache::file_sha`], and when the file was read for it, the moment before.
+    fn hash(&self, p: &Path) -> Result<(String, Option<SystemTime>)> {
         let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
         let stamp = (meta.len(), meta.modified().ok());
+        let pending = self.verifying.lock().ok().and_then(|mut v| v.remove(p));
+        if let Some((taken, check)) = pending {
+            let sha = check
+                .join()
+                .map_err(|_| Error::Internal(format!("{}: hashing panicked", p.display())))?
+                .map_err(|e| Error::io(p, e))?;
+            if sha != taken {
+                if let (Some(index), Ok(abs)) = (&self.index, std::path::absolute(p)) {
+                    if let Ok(mut i) = index.lock() {
+                        i.remove(&abs);
+                        let _ = i.save();
+                    }
+                }
+                return Err(Error::io(
+                    p,
+                    std::io::Error::other(format!(
+                        "its SHA-256 is {sha}, not the {taken} recorded in {} for its size and \
+                         modification time, so the run may have used tables fitted on other \
+                         contents; the entry is dropped: run it again",
+                        self.dir.join(HASH_INDEX).display()
+                    )),
+                ));
+            }
+            if let Ok(mut m) = self.hashes.lock() {
+                m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
+            }
+            return Ok((sha, None));
+        }
         if let Ok(m) = self.hashes.lock() {
             if let Some((len, modified, sha)) = m.get(p) {
                 if (*len, *modified) == stamp {
-                    return Ok(sha.clone());
+                    return Ok((sha.clone(), None));
                 }
             }
         }
+        let hashed_at = SystemTime::now();
         let sha = std::fs::File::open(p)
             .and_then(crate::digest::sha256_reader_hex)
             .map_err(|e| Error::io(p, e))?;
         if let Ok(mut m) = self.hashes.lock() {
             m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
         }
-        Ok(sha)
+        Ok((sha, Some(hashed_at)))
     }
 
     /// The slot of cache key `key`, made empty when new.
@@ -1267,5 +1377,63 @@ impl Predictor for ProfilePredictor {
             }),
             out_of_range: self.counts.snapshot(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_taken_from_the_index_is_checked_and_a_wrong_one_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mlp.csv");
+        let bytes = b"num_tokens,time_ms\n1,2\n";
+        std::fs::write(&f, bytes).unwrap();
+        let old = SystemTime::now() - std::time::Duration::from_secs(60);
+        let h = std::fs::File::options().write(true).open(&f).unwrap();
+        h.set_modified(old).unwrap();
+        let meta = std::fs::metadata(&f).unwrap();
+        let abs = std::path::absolute(&f).unwrap();
+        let real = sha256_hex(bytes);
+        let wrong = "0".repeat(64);
+        let mut index = HashIndex::load(&dir.path().join(HASH_INDEX));
+        index.put(&abs, &meta, &wrong, SystemTime::now());
+        index.save().unwrap();
+        let cache = || TableCache::new(dir.path().to_path_buf()).with_hash_index();
+
+        // The key takes the recorded hash; the check finds it wrong, names both and drops it.
+        let c = cache();
+        assert_eq!(c.key_sha(&f).unwrap(), wrong);
+        let e = c.verify().unwrap_err().to_string();
+        assert!(
+            e.contains("mlp.csv") && e.contains(&real) && e.contains(&wrong),
+            "{e}"
+        );
+        assert_eq!(
+            HashIndex::load(&dir.path().join(HASH_INDEX)).get(&abs, &meta),
+            None
+        );
+
+        // The next run hashes the file and records it ...
+        let c = cache();
+        assert_eq!(c.key_sha(&f).unwrap(), real);
+        assert!(c.verifying.lock().unwrap().is_empty());
+        c.verify().unwrap();
+        let index = HashIndex::load(&dir.path().join(HASH_INDEX));
+        assert_eq!(index.get(&abs, &meta), Some(real.as_str()));
+
+        // ... and the one after takes it from the index, checked on a thread.
+        let c = cache();
+        assert_eq!(c.key_sha(&f).unwrap(), real);
+        assert!(c.verifying.lock().unwrap().contains_key(&f));
+        assert_eq!(c.file_sha(&f).unwrap(), real);
+        assert!(c.verifying.lock().unwrap().is_empty());
+        c.verify().unwrap();
+
+        // Without the index, nothing is recorded or taken from it.
+        let plain = TableCache::new(dir.path().join("other"));
+        assert_eq!(plain.key_sha(&f).unwrap(), real);
+        assert!(!dir.path().join("other").join(HASH_INDEX).exists());
     }
 }
