@@ -769,7 +769,7 @@ fn zstd_err(e: std::io::Error) -> PolarsError {
 /// loop runs rather than after it: a 10,000-request run's batch log (about 50,000 rows) would otherwise
 /// be written whole after the loop ends. The row groups of the files are [`ROW_GROUP_ROWS`] whatever
 /// this is.
-pub const CHUNK_ROWS: usize = 1 << 13;
+pub const CHUNK_ROWS: usize = 1 << 12;
 
 /// A file written on a background thread from the chunks sent to it: at most two chunks wait, so
 /// memory stays bounded if the disk is slower than the sender, and the thread's work (encoding,
@@ -822,6 +822,11 @@ impl<T: Send + 'static> WriterThread<T> {
         }
     }
 
+    /// Tells the thread no more chunks come; [`WriterThread::finish`] waits for it.
+    fn close(&mut self) {
+        self.tx.take();
+    }
+
     fn finish(mut self) -> Result<()> {
         self.join()
     }
@@ -867,6 +872,11 @@ impl<T: Send + 'static> ParquetStream<T> {
 
     pub fn write(&mut self, chunk: T) -> Result<()> {
         self.out.write(chunk)
+    }
+
+    /// Tells the writer no more chunks come, so it finishes the file while the caller goes on.
+    pub fn close(&mut self) {
+        self.out.close()
     }
 
     pub fn finish(self) -> Result<()> {
@@ -931,8 +941,16 @@ impl BatchesWriter {
         Ok(())
     }
 
-    pub fn finish(mut self) -> Result<()> {
+    /// Sends the rows still held and tells the writer no more come: it finishes the file while the
+    /// caller goes on (closing the other tables), and [`BatchesWriter::finish`] waits for it.
+    pub fn close(&mut self) -> Result<()> {
         self.flush()?;
+        self.out.close();
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.close()?;
         self.out.finish()
     }
 }
@@ -1062,6 +1080,8 @@ pub struct PowerSegments {
     open: Vec<Open>,
     buf: PowerCols,
     out: ParquetStream<PowerCols>,
+    /// [`PowerSegments::close`] has ended the timelines.
+    closed: bool,
 }
 
 impl PowerSegments {
@@ -1108,6 +1128,7 @@ impl PowerSegments {
             open: vec![Open::default(); groups],
             buf: PowerCols::with_capacity(CHUNK_ROWS),
             out,
+            closed: false,
         })
     }
 
@@ -1207,7 +1228,14 @@ impl PowerSegments {
     }
 
     /// Ends every group at `end_ns` (idle after its last stage) and closes the file.
-    pub fn finish(mut self, end_ns: SimTime) -> Result<()> {
+    /// Ends every group's timeline at `end_ns` (idle since its last stage), sends the rows still held
+    /// and tells the writer no more come: it finishes the file while the caller goes on, and
+    /// [`PowerSegments::finish`] waits for it.
+    pub fn close(&mut self, end_ns: SimTime) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
         for g in 0..self.last_end.len() {
             if end_ns > self.last_end[g] {
                 let (a, w) = (self.last_end[g], self.idle_w[g]);
@@ -1216,6 +1244,13 @@ impl PowerSegments {
             self.emit(g);
         }
         self.flush()?;
+        self.out.close();
+        Ok(())
+    }
+
+    /// [`PowerSegments::close`] (once), then waits for the file to be written.
+    pub fn finish(mut self, end_ns: SimTime) -> Result<()> {
+        self.close(end_ns)?;
         self.out.finish()
     }
 }
@@ -1378,11 +1413,19 @@ impl RequestsWriter {
         Ok(())
     }
 
-    /// Writes the rows still held and closes the files.
-    pub fn finish(mut self) -> Result<()> {
+    /// Sends the rows still held and tells the writer no more come: it finishes the files while the
+    /// caller goes on, and [`RequestsWriter::finish`] waits for it.
+    pub fn close(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
             self.out.write(std::mem::take(&mut self.buf))?;
         }
+        self.out.close();
+        Ok(())
+    }
+
+    /// Writes the rows still held and closes the files.
+    pub fn finish(mut self) -> Result<()> {
+        self.close()?;
         self.out.finish()
     }
 }

@@ -1150,6 +1150,16 @@ fn run_loop(
     if let Some(m) = scenario.energy.min_span_s {
         result.end_ns = result.end_ns.max(crate::units::secs_to_ns(m));
     }
+    // Every table's last rows go to its writer before any is waited for: they finish side by side.
+    if let Some(b) = batches.as_mut() {
+        b.close()?;
+    }
+    if let Some(p) = power.as_mut() {
+        p.close(result.end_ns)?;
+    }
+    if let Some(RequestsOut::Written(w, _)) = streamed.out.as_mut() {
+        w.close()?;
+    }
     if let Some(b) = batches {
         b.finish()?;
     }
