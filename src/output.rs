@@ -1644,6 +1644,82 @@ mod tests {
         assert!(back.equals(&whole), "{back:?}");
     }
 
+    /// `n` request rows, every value distinct to its row, some columns null on some rows.
+    fn request_rows(n: usize) -> Vec<RequestRow> {
+        (0..n)
+            .map(|i| {
+                let t = i as f64 * 0.125;
+                RequestRow {
+                    request_id: i as u64,
+                    arrival_s: t,
+                    prompt_tokens: 512 + (i % 1536) as u32,
+                    output_tokens: 128 + (i % 384) as u32,
+                    replica: (i % 3) as u32,
+                    prefill_replica: (i % 5 == 0).then_some(1),
+                    status: if i % 97 == 0 {
+                        "rejected_kv_capacity"
+                    } else {
+                        "completed"
+                    },
+                    scheduled_s: Some(t + 0.01),
+                    first_token_s: (i % 97 != 0).then_some(t + 0.1),
+                    completion_s: (i % 97 != 0).then_some(t + 2.0),
+                    ttft_s: (i % 97 != 0).then_some(0.1),
+                    e2e_s: (i % 97 != 0).then_some(2.0),
+                    tpot_s: Some(0.02 + i as f64 * 1e-7),
+                    itl_max_s: Some(0.05),
+                    preemptions: (i % 11) as u32,
+                    cached_tokens: (i % 13) as u32,
+                    session: None,
+                    turn: None,
+                    slo_met: Some(i % 2 == 0),
+                    held_s: None,
+                    deadline_s: None,
+                    deadline_met: None,
+                    energy_j: Some(1.5 + i as f64),
+                    prefill_energy_j: Some(0.5),
+                    decode_energy_j: Some(1.0 + i as f64),
+                    carbon_g: Some((1.5 + i as f64) * 1e-4),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn request_rows_pushed_one_by_one_read_back_as_the_table_written_whole() {
+        // More rows than two chunks, so that the writer hands on full chunks and a partial last one.
+        let rows = request_rows(2 * CHUNK_ROWS + 37);
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = RequestsWriter::create(dir.path(), RequestFiles::ParquetAndCsv).unwrap();
+        for r in &rows {
+            w.push(r.clone()).unwrap();
+        }
+        w.finish().unwrap();
+        let whole = requests_frame(&rows).unwrap();
+        let f = File::open(dir.path().join("requests.parquet")).unwrap();
+        let back = ParquetReader::new(f).finish().unwrap();
+        assert!(back.equals_missing(&whole), "{back:?}");
+        // The CSV is the whole table as Polars writes it in one go.
+        let mut expected = Vec::new();
+        CsvWriter::new(&mut expected)
+            .include_header(true)
+            .finish(&mut whole.clone())
+            .unwrap();
+        let csv = std::fs::read(dir.path().join("requests.csv")).unwrap();
+        assert_eq!(csv.len(), expected.len());
+        assert!(
+            csv == expected,
+            "requests.csv differs from the table written whole"
+        );
+        // Only the CSV asked for is written.
+        let only = tempfile::tempdir().unwrap();
+        let mut w = RequestsWriter::create(only.path(), RequestFiles::ParquetOnly).unwrap();
+        w.push(rows[0].clone()).unwrap();
+        w.finish().unwrap();
+        assert!(only.path().join("requests.parquet").exists());
+        assert!(!only.path().join("requests.csv").exists());
+    }
+
     #[test]
     fn a_nested_column_written_in_chunks_reads_back_whole() {
         // A list column (definition and repetition levels on its one leaf) beside flat ones, with
