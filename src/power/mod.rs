@@ -349,13 +349,27 @@ impl StageEnergy {
         }
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
+        // Full clocks when no limit binds: what `operating_point_clocks` returns then, without its
+        // clamps and branches (most stages of most runs).
+        let free = |limit: f64| !limit.is_finite() || limit >= 1.0;
+        let demand = self.profile.demand_w(u);
+        let unlimited = free(clock_limit)
+            && free(self.memory_clock)
+            && !(demand > cap_w && demand > self.profile.p0_w);
         let OperatingPoint {
             clock,
             stretch,
             power_w: w,
-        } = self
-            .profile
-            .operating_point_clocks(u, clock_limit, self.memory_clock, cap_w);
+        } = if unlimited {
+            OperatingPoint {
+                clock: 1.0,
+                stretch: 1.0,
+                power_w: demand,
+            }
+        } else {
+            self.profile
+                .operating_point_clocks(u, clock_limit, self.memory_clock, cap_w)
+        };
         let gpu_ns = if stretch > 1.0 {
             duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
         } else {
@@ -506,6 +520,56 @@ mod tests {
 
     fn profile() -> PowerProfile {
         crate::config::power_profile::example_profile()
+    }
+
+    #[test]
+    fn a_stage_no_limit_binds_runs_at_full_clocks_as_the_operating_point_says() {
+        // `price_limited` skips `operating_point_clocks` when no clock limit, memory clock or cap
+        // binds; the operating point must then be full clocks at the demanded power, whatever the
+        // unbinding limits are written as.
+        let p = profile();
+        for &(compute, memory) in &[(0.0, 0.0), (0.3, 0.9), (0.9, 0.2), (1.0, 1.0)] {
+            let u = Utilisation { compute, memory };
+            let demand = p.demand_w(u);
+            for &clock in &[1.0, 1.5, f64::INFINITY] {
+                for &mem in &[1.0, 2.0, f64::INFINITY] {
+                    for &cap in &[demand, demand + 50.0, f64::INFINITY] {
+                        assert_eq!(
+                            p.operating_point_clocks(u, clock, mem, cap),
+                            OperatingPoint {
+                                clock: 1.0,
+                                stretch: 1.0,
+                                power_w: demand
+                            },
+                            "u {u:?}, clock {clock}, memory clock {mem}, cap {cap}"
+                        );
+                    }
+                }
+            }
+        }
+        // And the price is the same through either path: a binding limit taken away gives the
+        // unlimited price.
+        let device = crate::catalog::Catalog::builtin()
+            .unwrap()
+            .device("a100")
+            .unwrap()
+            .1
+            .clone();
+        let e = StageEnergy::new(p.clone(), device, 1, 1.0);
+        let c = StageCost {
+            time_ns: 2_000_000,
+            host_ns: 500_000,
+            flops: 2e11,
+            bytes: 1e9,
+            idle_ns: 0,
+            cpu_ns: 0,
+            cpu_flops: 0.0,
+            cpu_bytes: 0.0,
+        };
+        let full = e.price_limited(&c, f64::INFINITY, f64::INFINITY);
+        assert_eq!(e.price_limited(&c, 1.0, p.cap_w.max(1e9)), full);
+        assert_eq!((full.clock, full.gpu_ns), (1.0, c.time_ns));
+        assert!(e.price_limited(&c, 0.5, f64::INFINITY).gpu_ns > c.time_ns);
     }
 
     #[test]
