@@ -114,7 +114,33 @@ impl PowerProfile {
     /// stretches by its inverse too, `T' = T (s / f + (1 - s) / f_mem)`, and the stage's dynamic energy
     /// stays what it is at full memory clock (the same bytes move, more slowly), so the power above
     /// `P_0` falls by the extra stretch. The clock the cap allows is the one at full memory clock.
+    ///
+    /// When no limit binds (no clock limit below 1, no memory clock below 1, the demand within the
+    /// cap: most stages of most runs) the answer, full clocks at the demanded power, is given at once,
+    /// without the search's clamps (`operating_point_search`, which gives the same).
+    #[inline]
     pub fn operating_point_clocks(
+        &self,
+        u: Utilisation,
+        clock_limit: f64,
+        memory_clock: f64,
+        cap_w: f64,
+    ) -> OperatingPoint {
+        let unbound = |limit: f64| !limit.is_finite() || limit >= 1.0;
+        let demand = self.demand_w(u);
+        if unbound(clock_limit) && unbound(memory_clock) && !(demand > cap_w && demand > self.p0_w)
+        {
+            return OperatingPoint {
+                clock: 1.0,
+                stretch: 1.0,
+                power_w: demand,
+            };
+        }
+        self.operating_point_search(u, clock_limit, memory_clock, cap_w)
+    }
+
+    /// [`PowerProfile::operating_point_clocks`] by the clamps and the cap's clock.
+    fn operating_point_search(
         &self,
         u: Utilisation,
         clock_limit: f64,
@@ -349,27 +375,13 @@ impl StageEnergy {
         }
         let t = c.time_ns as f64 / 1e9;
         let u = Utilisation::of(c.flops, c.bytes, t, &self.device);
-        // Full clocks when no limit binds: what `operating_point_clocks` returns then, without its
-        // clamps and branches (most stages of most runs).
-        let free = |limit: f64| !limit.is_finite() || limit >= 1.0;
-        let demand = self.profile.demand_w(u);
-        let unlimited = free(clock_limit)
-            && free(self.memory_clock)
-            && !(demand > cap_w && demand > self.profile.p0_w);
         let OperatingPoint {
             clock,
             stretch,
             power_w: w,
-        } = if unlimited {
-            OperatingPoint {
-                clock: 1.0,
-                stretch: 1.0,
-                power_w: demand,
-            }
-        } else {
-            self.profile
-                .operating_point_clocks(u, clock_limit, self.memory_clock, cap_w)
-        };
+        } = self
+            .profile
+            .operating_point_clocks(u, clock_limit, self.memory_clock, cap_w);
         let gpu_ns = if stretch > 1.0 {
             duration_ns(c.time_ns as f64 * stretch).max(c.time_ns)
         } else {
@@ -524,8 +536,8 @@ mod tests {
 
     #[test]
     fn a_stage_no_limit_binds_runs_at_full_clocks_as_the_operating_point_says() {
-        // `price_limited` skips `operating_point_clocks` when no clock limit, memory clock or cap
-        // binds; the operating point must then be full clocks at the demanded power, whatever the
+        // `operating_point_clocks` answers at once when no clock limit, memory clock or cap binds;
+        // the search must then give the same, full clocks at the demanded power, whatever the
         // unbinding limits are written as.
         let p = profile();
         for &(compute, memory) in &[(0.0, 0.0), (0.3, 0.9), (0.9, 0.2), (1.0, 1.0)] {
@@ -535,7 +547,7 @@ mod tests {
                 for &mem in &[1.0, 2.0, f64::INFINITY] {
                     for &cap in &[demand, demand + 50.0, f64::INFINITY] {
                         assert_eq!(
-                            p.operating_point_clocks(u, clock, mem, cap),
+                            p.operating_point_search(u, clock, mem, cap),
                             OperatingPoint {
                                 clock: 1.0,
                                 stretch: 1.0,
