@@ -390,10 +390,10 @@ pub struct RegionReport {
     pub notes: Vec<String>,
 }
 
-/// Grams CO2e per joule of GPU (IT) energy in a region of constant intensity: the intensity times the
-/// PUE. The carbon of a request's attributed energy.
-pub fn constant_g_per_j(f: &RegionFile) -> f64 {
-    f.carbon_intensity_g_per_kwh.value * f.pue.value / J_PER_KWH
+/// Grams CO2e per joule of GPU (IT) energy at a grid intensity (g/kWh) and a PUE: what a request's
+/// attributed energy is charged.
+pub fn g_per_j(intensity_g_per_kwh: f64, pue: f64) -> f64 {
+    intensity_g_per_kwh * pue / J_PER_KWH
 }
 
 /// The footprint of `e` in `region`, for a run that started at `start` and produced `output_tokens`:

@@ -23,6 +23,11 @@ pub fn sha256_reader_hex(mut r: impl std::io::Read) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// Hex SHA-256 of the file at `path`, streamed ([`sha256_reader_hex`]).
+pub fn sha256_file_hex(path: &Path) -> std::io::Result<String> {
+    std::fs::File::open(path).and_then(sha256_reader_hex)
+}
+
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }

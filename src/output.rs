@@ -1227,7 +1227,6 @@ impl PowerSegments {
         Ok(())
     }
 
-    /// Ends every group at `end_ns` (idle after its last stage) and closes the file.
     /// Ends every group's timeline at `end_ns` (idle since its last stage), sends the rows still held
     /// and tells the writer no more come: it finishes the file while the caller goes on, and
     /// [`PowerSegments::finish`] waits for it.

@@ -184,9 +184,7 @@ impl Origin {
     /// SHA-256 of the file's bytes.
     pub fn sha256(&self) -> Result<String> {
         match self {
-            Origin::File(p) => std::fs::File::open(p)
-                .and_then(crate::digest::sha256_reader_hex)
-                .map_err(|e| Error::io(p, e)),
+            Origin::File(p) => crate::digest::sha256_file_hex(p).map_err(|e| Error::io(p, e)),
             Origin::BuiltIn(f) => Ok(sha256_hex(f.text.as_bytes())),
         }
     }

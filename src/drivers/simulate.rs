@@ -317,9 +317,15 @@ enum RowEnergy {
 }
 
 impl RowEnergy {
+    /// Fills `row`'s energy columns from `r`'s attributed energy, and its carbon at the grams per
+    /// joule priced.
     fn fill(self, row: &mut RequestRow, r: &Request) {
-        if let RowEnergy::Priced(g) = self {
-            fill_request_energy(row, r, g);
+        if let RowEnergy::Priced(g_per_j) = self {
+            let total = r.prefill_energy_j + r.decode_energy_j;
+            row.energy_j = Some(total);
+            row.prefill_energy_j = Some(r.prefill_energy_j);
+            row.decode_energy_j = Some(r.decode_energy_j);
+            row.carbon_g = g_per_j.map(|k| total * k);
         }
     }
 }
@@ -573,7 +579,7 @@ fn simulate_requests(
         (None, _) => Some(RowEnergy::Unpriced),
         (Some(_), None) => Some(RowEnergy::Priced(None)),
         (Some(_), Some(r)) if r.hourly_carbon.is_none() => Some(RowEnergy::Priced(Some(
-            accounting::constant_g_per_j(&r.file),
+            accounting::g_per_j(r.file.carbon_intensity_g_per_kwh.value, r.file.pue.value),
         ))),
         (Some(_), Some(_)) => None,
     };
@@ -644,16 +650,13 @@ fn simulate_requests(
         },
     };
     // Each request's energy columns (null without a power profile).
-    let g_per_j = energy.energy_j.map(|_| carbon_g_per_j(&energy));
-    if let Some(g) = g_per_j {
-        for (row, r) in rows.iter_mut().zip(&result.requests) {
-            fill_request_energy(row, r, g);
-        }
-    }
-    let after = match g_per_j {
-        Some(g) => RowEnergy::Priced(g),
+    let after = match energy.energy_j {
+        Some(_) => RowEnergy::Priced(carbon_g_per_j(&energy)),
         None => RowEnergy::Unpriced,
     };
+    for (row, r) in rows.iter_mut().zip(&result.requests) {
+        after.fill(row, r);
+    }
     match (streamed_requests.and_then(|f| f.out), keep) {
         (Some(RequestsOut::Written(w, before)), _) => {
             // The rows were filled as their requests finished: with what the run's summary says.
@@ -1264,16 +1267,7 @@ fn energy_summary(
 fn carbon_g_per_j(e: &EnergySummary) -> Option<f64> {
     e.regions
         .first()
-        .map(|r| r.carbon_intensity_g_per_kwh * r.pue / accounting::J_PER_KWH)
-}
-
-/// Fills a request's energy columns from its attributed energy, and its carbon at `g_per_j`.
-fn fill_request_energy(row: &mut RequestRow, r: &Request, g_per_j: Option<f64>) {
-    let total = r.prefill_energy_j + r.decode_energy_j;
-    row.energy_j = Some(total);
-    row.prefill_energy_j = Some(r.prefill_energy_j);
-    row.decode_energy_j = Some(r.decode_energy_j);
-    row.carbon_g = g_per_j.map(|k| total * k);
+        .map(|r| accounting::g_per_j(r.carbon_intensity_g_per_kwh, r.pue))
 }
 
 #[derive(Serialize)]

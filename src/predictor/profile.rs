@@ -754,9 +754,7 @@ impl TableCache {
             return Ok(sha);
         };
         let file = p.to_path_buf();
-        let check = std::thread::spawn(move || {
-            std::fs::File::open(&file).and_then(crate::digest::sha256_reader_hex)
-        });
+        let check = std::thread::spawn(move || crate::digest::sha256_file_hex(&file));
         if let Ok(mut v) = self.verifying.lock() {
             v.insert(p.to_path_buf(), (sha.clone(), check));
         }
@@ -814,9 +812,7 @@ impl TableCache {
             }
         }
         let hashed_at = SystemTime::now();
-        let sha = std::fs::File::open(p)
-            .and_then(crate::digest::sha256_reader_hex)
-            .map_err(|e| Error::io(p, e))?;
+        let sha = crate::digest::sha256_file_hex(p).map_err(|e| Error::io(p, e))?;
         if let Ok(mut m) = self.hashes.lock() {
             m.insert(p.to_path_buf(), (stamp.0, stamp.1, sha.clone()));
         }
