@@ -10,7 +10,9 @@
 # 2. h100-large-batch: the shipped engine fit sees no dense row above 256 sequences. Refit the shipped
 #    fit's parameters (host terms, sampler passes, H100 power) on its dense H100 cases plus
 #    gpt-oss-20b on H100 (rows up to 2,048 sequences); replay the H100 cases. Held out: the other H100
-#    mixture-of-experts cases (the FP8 ones lose the fitted fp8_linear section: its template has none).
+#    mixture-of-experts cases (the FP8 ones lose the fitted fp8_linear section: its template has none;
+#    the template's fused_moe efficiency is set to the shipped fitted value, so the bf16 MoE cases keep
+#    it).
 #
 # Prints, per case, mean |error| of four metrics as shipped -> refitted. About 5 minutes.
 #   scripts/engine_host_study.sh [BIN]     (default: target/release/simwatt; run from the repository)
@@ -93,7 +95,12 @@ echo
 echo "## 2. h100-large-batch"
 cases=()
 for f in "$V"/mlenergy-v3-h100-*.yaml "$V"/heldout-v3-h100-gpt-oss-20b.yaml; do cases+=(--cases "$f"); done
-"$BIN" fit engine --template profiles/engine/templates/vllm-0.11.yaml \
+eff=$(sed -n 's/^  default_config_efficiency: \(.*\)$/\1/p' profiles/engine/vllm-0.11.yaml)
+[ -n "$eff" ] || { echo "no fused_moe.default_config_efficiency in the shipped profile" >&2; exit 1; }
+sed "s/^  default_config_efficiency: .*$/  default_config_efficiency: $eff/" \
+  profiles/engine/templates/vllm-0.11.yaml > "$tmp/template-h100.yaml"
+grep -q "default_config_efficiency: $eff$" "$tmp/template-h100.yaml" || { echo "template has no fused_moe efficiency to set" >&2; exit 1; }
+"$BIN" fit engine --template "$tmp/template-h100.yaml" \
   --power-profile profiles/power/templates/h100.yaml --power-out "$tmp/h100.yaml" "${cases[@]}" \
   --param iteration.host_ms --param iteration.host_us_per_seq --param iteration.overlap \
   --param sampler.logit_passes --param power.p0_w --param power.k_compute_w --param power.k_memory_w \

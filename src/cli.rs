@@ -160,8 +160,9 @@ pub struct FitEngineCmd {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Parameter to fit (e.g. host_ms, host_us_per_seq, overlap, eager_us_per_layer, admission_ms,
-    /// stream_ms, fp8_linear.efficiency, fp8_linear.us_per_layer). Repeatable. Fitting only the
-    /// fp8_linear parameters gives that section a provenance of its own and keeps the profile's.
+    /// stream_ms, fp8_linear.efficiency, fp8_linear.us_per_layer,
+    /// fused_moe.default_config_efficiency). Repeatable. Fitting only the parameters of the
+    /// fp8_linear and fused_moe sections gives each a provenance of its own and keeps the profile's.
     #[arg(long = "param", value_name = "NAME", required = true)]
     pub params: Vec<String>,
     /// Skip the leave-one-model-out evaluation (faster; the report then shows in-sample errors).

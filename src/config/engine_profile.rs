@@ -152,6 +152,55 @@ fn one() -> f64 {
     1.0
 }
 
+/// The engine's fused mixture-of-experts kernel for 16-bit routed experts (vLLM's Triton
+/// `fused_moe`), as measured against the roofline. vLLM picks the kernel's tiles from a tuned
+/// configuration for the layer's local shape (local experts E, expert width N per GPU) on the GPU
+/// model when its release ships one, and otherwise from a default configuration; that default uses
+/// small tiles while a batch has at most E tokens and 64-token tiles above. A 64-token tile over an
+/// expert that received a few tokens reaches less of the device than the roofline says, so for an
+/// untuned shape and a batch of more than E tokens, the routed experts' roofline time is divided by
+/// `default_config_efficiency`. Tuned shapes, batches of at most E tokens, dense models and other
+/// expert formats (FP8, MXFP4, quantised) are not affected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FusedMoe {
+    /// Achieved fraction of the roofline time of the routed experts under the default
+    /// configuration with 64-token tiles, in (0, 1].
+    #[serde(default = "one")]
+    pub default_config_efficiency: f64,
+    /// The local shapes the engine's release ships a tuned 16-bit configuration for.
+    #[serde(default)]
+    pub tuned: Vec<TunedMoeShape>,
+    /// Where `tuned` was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Where `default_config_efficiency` comes from when it is fitted apart from the rest of the
+    /// profile, as for [`Fp8Linear::provenance`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<EngineProvenance>,
+}
+
+/// One tuned fused-MoE configuration: a device of the catalog and a layer's local shape on it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TunedMoeShape {
+    /// Device name as the device catalog writes it (`h100`, `b200`).
+    pub device: String,
+    /// Routed experts held by one GPU (vLLM's E).
+    pub experts: u32,
+    /// Width of one expert's up/gate projection on one GPU (vLLM's N).
+    pub n: u32,
+}
+
+impl FusedMoe {
+    /// Whether the engine has a tuned configuration for `experts` local experts `n` wide on `device`.
+    pub fn is_tuned(&self, device: &str, experts: u32, n: u32) -> bool {
+        self.tuned
+            .iter()
+            .any(|t| t.device == device && t.experts == experts && t.n == n)
+    }
+}
+
 /// Which batches are eligible for a CUDA graph.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
@@ -180,6 +229,10 @@ pub struct EngineProfile {
     /// FP8 linear-layer kernels (`None`: priced by the roofline's bytes and FLOPs alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp8_linear: Option<Fp8Linear>,
+    /// The fused mixture-of-experts kernel for 16-bit experts (`None`: priced by the roofline's
+    /// bytes and FLOPs alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fused_moe: Option<FusedMoe>,
     pub provenance: EngineProvenance,
 }
 
@@ -257,6 +310,30 @@ impl EngineProfile {
                 ));
             }
         }
+        if let Some(f) = &self.fused_moe {
+            let e = f.default_config_efficiency;
+            if !(e.is_finite() && e > 0.0 && e <= 1.0) {
+                return Err(Error::invalid(
+                    path,
+                    "fused_moe.default_config_efficiency",
+                    e,
+                    "must be a number in (0, 1]",
+                ));
+            }
+            for (i, t) in f.tuned.iter().enumerate() {
+                if t.device.trim().is_empty() || t.experts == 0 || t.n == 0 {
+                    return Err(Error::invalid(
+                        path,
+                        format!("fused_moe.tuned[{i}]"),
+                        format!(
+                            "{{ device: {:?}, experts: {}, n: {} }}",
+                            t.device, t.experts, t.n
+                        ),
+                        "must name a device and give positive experts and n",
+                    ));
+                }
+            }
+        }
         let e = self.sampler.memory_efficiency;
         if !(e.is_finite() && e > 0.0 && e <= 1.0) {
             return Err(Error::invalid(
@@ -308,6 +385,7 @@ impl EngineProfile {
                 memory_efficiency: default_sampler_efficiency(),
             },
             fp8_linear: None,
+            fused_moe: None,
             provenance: EngineProvenance {
                 method: "published".into(),
                 data: vec!["Vidur's cpu_overheads profiles (profiles/vidur/cpu_overheads), where they cover the model; else predictor.iteration_overhead_ms".into()],
@@ -380,6 +458,79 @@ mod tests {
             let e = parse(&with(bad)).unwrap_err().to_string();
             assert!(e.contains(field) && e.contains("e.yaml"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn fused_moe_values_are_checked_and_named() {
+        let with = |f: &str| format!("{OK}fused_moe: {{ {f} }}\n");
+        let p = parse(&with(
+            "default_config_efficiency: 0.6, tuned: [{ device: h100, experts: 16, n: 768 }]",
+        ))
+        .unwrap();
+        let f = p.fused_moe.unwrap();
+        assert_eq!(f.default_config_efficiency, 0.6);
+        assert!(f.is_tuned("h100", 16, 768));
+        assert!(!f.is_tuned("h100", 16, 1536) && !f.is_tuned("b200", 16, 768));
+        // Efficiency defaults to 1: the roofline's.
+        let f = parse(&with("tuned: []")).unwrap().fused_moe.unwrap();
+        assert_eq!(f.default_config_efficiency, 1.0);
+        for (bad, field) in [
+            (
+                "default_config_efficiency: 0",
+                "fused_moe.default_config_efficiency",
+            ),
+            (
+                "default_config_efficiency: 1.5",
+                "fused_moe.default_config_efficiency",
+            ),
+            (
+                "default_config_efficiency: .nan",
+                "fused_moe.default_config_efficiency",
+            ),
+            (
+                "tuned: [{ device: h100, experts: 0, n: 768 }]",
+                "fused_moe.tuned[0]",
+            ),
+            (
+                "tuned: [{ device: ' ', experts: 16, n: 768 }]",
+                "fused_moe.tuned[0]",
+            ),
+            (
+                "tuned: [{ device: h100, experts: 16, n: 0 }]",
+                "fused_moe.tuned[0]",
+            ),
+            (
+                "tuned: [{ device: h100, experts: -1, n: 8 }]",
+                "fused_moe.tuned[0].experts",
+            ),
+            (
+                "tuned: [{ device: h100, experts: 16 }]",
+                "fused_moe.tuned[0]",
+            ),
+            ("tuned: [{ device: h100, expert: 16, n: 8 }]", "expert"),
+        ] {
+            let e = parse(&with(bad)).unwrap_err().to_string();
+            assert!(e.contains(field) && e.contains("e.yaml"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_vllm_profile_lists_tuned_shapes_and_a_fitted_efficiency() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let p = EngineProfile::load(&root.join("profiles/engine/vllm-0.11.yaml")).unwrap();
+        let f = p.fused_moe.expect("vllm-0.11 has a fused_moe section");
+        // Qwen3-30B-A3B on one GPU is tuned; Qwen3-235B-A22B expert-parallel over 8 is not.
+        assert!(f.is_tuned("h100", 128, 768) && f.is_tuned("b200", 128, 768));
+        assert!(!f.is_tuned("h100", 16, 1536) && !f.is_tuned("b200", 32, 1536));
+        assert!(f.default_config_efficiency < 1.0);
+        let prov = f
+            .provenance
+            .expect("the efficiency carries its own provenance");
+        assert_eq!(prov.method, "fitted");
+        assert!(prov
+            .data
+            .iter()
+            .any(|d| d.contains("heldout-v3-h100-qwen3-235b-a22b.yaml")));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::fit_power::fit::nnls;
 use super::validate::suite::{load_case, run_case, MeasuredSpec};
 use super::validate::{rel_error, CaseResult};
 use super::Caches;
-use crate::config::engine_profile::{EngineProfile, Fp8Linear};
+use crate::config::engine_profile::{EngineProfile, Fp8Linear, FusedMoe};
 use crate::config::PowerProfile;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -25,6 +25,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A section of an engine profile that keeps a provenance of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Fp8Linear,
+    FusedMoe,
+}
 
 /// A parameter of an engine profile that the fit may move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +51,11 @@ pub enum Param {
     PowerLoadedIdle,
     Fp8Efficiency,
     Fp8UsPerLayer,
+    FusedMoeEfficiency,
 }
 
 impl Param {
-    pub const ALL: [Param; 15] = [
+    pub const ALL: [Param; 16] = [
         Param::HostMs,
         Param::HostUsPerSeq,
         Param::HostUsPerToken,
@@ -63,6 +71,7 @@ impl Param {
         Param::PowerLoadedIdle,
         Param::Fp8Efficiency,
         Param::Fp8UsPerLayer,
+        Param::FusedMoeEfficiency,
     ];
 
     /// A parameter of the power profile (fitted jointly with `--power-profile`).
@@ -73,9 +82,14 @@ impl Param {
         )
     }
 
-    /// A parameter of the profile's `fp8_linear` section, which keeps a provenance of its own.
-    pub fn is_fp8(self) -> bool {
-        matches!(self, Param::Fp8Efficiency | Param::Fp8UsPerLayer)
+    /// The section of the profile, with a provenance of its own, that holds this parameter:
+    /// `fp8_linear` or `fused_moe` (`None`: a parameter the profile's provenance covers).
+    pub fn section(self) -> Option<Section> {
+        match self {
+            Param::Fp8Efficiency | Param::Fp8UsPerLayer => Some(Section::Fp8Linear),
+            Param::FusedMoeEfficiency => Some(Section::FusedMoe),
+            _ => None,
+        }
     }
 
     /// The profile field, as written in the file.
@@ -96,6 +110,7 @@ impl Param {
             Param::PowerLoadedIdle => "power.loaded_idle_w",
             Param::Fp8Efficiency => "fp8_linear.efficiency",
             Param::Fp8UsPerLayer => "fp8_linear.us_per_layer",
+            Param::FusedMoeEfficiency => "fused_moe.default_config_efficiency",
         }
     }
 
@@ -132,6 +147,10 @@ impl Param {
             Param::StreamMs => p.front_end.stream_ms,
             Param::Fp8Efficiency => p.fp8_linear.as_ref().map_or(1.0, |f| f.efficiency),
             Param::Fp8UsPerLayer => p.fp8_linear.as_ref().map_or(0.0, |f| f.us_per_layer),
+            Param::FusedMoeEfficiency => p
+                .fused_moe
+                .as_ref()
+                .map_or(1.0, |f| f.default_config_efficiency),
         }
     }
 
@@ -172,6 +191,16 @@ impl Param {
                     f.us_per_layer = v;
                 }
             }
+            Param::FusedMoeEfficiency => {
+                p.fused_moe
+                    .get_or_insert(FusedMoe {
+                        default_config_efficiency: 1.0,
+                        tuned: Vec::new(),
+                        source: None,
+                        provenance: None,
+                    })
+                    .default_config_efficiency = v;
+            }
             _ => {}
         }
     }
@@ -190,7 +219,7 @@ impl Param {
             Param::StreamMs => 1.0,
             Param::PowerP0 | Param::PowerLoadedIdle => 10.0,
             Param::PowerKCompute | Param::PowerKMemory => 30.0,
-            Param::Fp8Efficiency => 0.05,
+            Param::Fp8Efficiency | Param::FusedMoeEfficiency => 0.05,
             Param::Fp8UsPerLayer => 10.0,
         }
     }
@@ -198,14 +227,14 @@ impl Param {
     fn lower(self) -> f64 {
         match self {
             // The kernels reach at least a twentieth of the roofline.
-            Param::Fp8Efficiency => 0.05,
+            Param::Fp8Efficiency | Param::FusedMoeEfficiency => 0.05,
             _ => 0.0,
         }
     }
 
     fn upper(self) -> f64 {
         match self {
-            Param::Overlap | Param::Fp8Efficiency => 1.0,
+            Param::Overlap | Param::Fp8Efficiency | Param::FusedMoeEfficiency => 1.0,
             _ => 600_000.0,
         }
     }
@@ -213,7 +242,9 @@ impl Param {
     /// Rounds a fitted value for the profile file.
     fn round(self, v: f64) -> f64 {
         match self {
-            Param::Overlap | Param::Fp8Efficiency => (v * 1000.0).round() / 1000.0,
+            Param::Overlap | Param::Fp8Efficiency | Param::FusedMoeEfficiency => {
+                (v * 1000.0).round() / 1000.0
+            }
             _ if self.is_power() => (v * 10.0).round() / 10.0,
             _ => (v * 100.0).round() / 100.0,
         }
@@ -744,19 +775,29 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
         error,
         notes: Some(how),
     };
-    if args.params.iter().all(|p| p.is_fp8()) {
-        // A fit of the FP8 kernels alone: the rest of the profile, and its provenance, stay as the
-        // template has them; the section carries its own.
-        if let Some(f) = profile.fp8_linear.as_mut() {
-            f.provenance = Some(provenance);
-        }
-    } else {
-        // FP8 kernels fitted with the rest are covered by the profile's provenance.
-        if args.params.iter().any(|p| p.is_fp8()) {
-            if let Some(f) = profile.fp8_linear.as_mut() {
-                f.provenance = None;
+    let fitted_sections: Vec<Section> = args.params.iter().filter_map(|p| p.section()).collect();
+    let alone = args.params.iter().all(|p| p.section().is_some());
+    // A fit of sections alone (the FP8 kernels, the fused-MoE kernel): the rest of the profile, and
+    // its provenance, stay as the template has them, and each fitted section carries the fit's. A
+    // section fitted with the rest is covered by the profile's provenance.
+    for section in [Section::Fp8Linear, Section::FusedMoe] {
+        if fitted_sections.contains(&section) {
+            let to = alone.then(|| provenance.clone());
+            match section {
+                Section::Fp8Linear => {
+                    if let Some(f) = profile.fp8_linear.as_mut() {
+                        f.provenance = to;
+                    }
+                }
+                Section::FusedMoe => {
+                    if let Some(f) = profile.fused_moe.as_mut() {
+                        f.provenance = to;
+                    }
+                }
             }
         }
+    }
+    if !alone {
         profile.provenance = provenance;
     }
     profile.validate(&args.out)?;

@@ -101,6 +101,7 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
     )
     .with_expert_parallel(s.hardware.expert_parallel)
     .with_fp8_linear(s.engine.profile.fp8_linear.as_ref())
+    .with_fused_moe(s.engine.profile.fused_moe.as_ref())
 }
 
 /// The partial-offload roofline of a scenario with `hardware.gpu_layers` (`None` without): the GPU's

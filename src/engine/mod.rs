@@ -218,6 +218,7 @@ mod tests {
                 launch,
                 sampler: Default::default(),
                 fp8_linear: None,
+                fused_moe: None,
                 provenance: EngineProvenance {
                     method: "published".into(),
                     data: vec![],

@@ -17,7 +17,7 @@
 
 use super::{BatchShape, CostModel, DecodeRun, Predictor, PredictorInfo, StageCost};
 use crate::catalog::{DeviceSpec, ModelSpec, MoeSpec};
-use crate::config::engine_profile::Fp8Linear;
+use crate::config::engine_profile::{EngineProvenance, Fp8Linear, FusedMoe};
 use crate::precision::Precision;
 use crate::units::duration_ns;
 
@@ -61,6 +61,36 @@ pub struct Roofline {
     experts_linear: Option<LinearPrecision>,
     /// The engine's FP8 kernel cost, when it applies to this run ([`Roofline::with_fp8_linear`]).
     fp8_linear: Option<Fp8Linear>,
+    /// The engine's fused mixture-of-experts kernel ([`Roofline::with_fused_moe`]), and what it
+    /// costs this run: `None` where it does not apply.
+    fused_moe: Option<FusedMoe>,
+    moe_default: Option<MoeDefaultConfig>,
+}
+
+/// A fused mixture-of-experts layer run with the engine's default kernel configuration
+/// ([`FusedMoe`]): batches of more than `local_experts` tokens take `time_factor` times the routed
+/// experts' roofline time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MoeDefaultConfig {
+    local_experts: f64,
+    time_factor: f64,
+}
+
+/// How a section of the engine profile with a provenance of its own was made, in a few words:
+/// `fitted on case, case`, or that the profile's provenance covers it.
+fn fitted_on(p: Option<&EngineProvenance>) -> String {
+    match p {
+        Some(p) => format!(
+            "{} on {}",
+            p.method,
+            p.data
+                .iter()
+                .map(|d| d.split(": ").next().unwrap_or(d))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "as the profile's provenance says".into(),
+    }
 }
 
 /// What prices the linear layers: bytes per weight and per input and output activation, achieved
@@ -144,6 +174,8 @@ impl Roofline {
             linear_profiled,
             experts_linear,
             fp8_linear: None,
+            fused_moe: None,
+            moe_default: None,
             params,
             model: model.clone(),
             tp,
@@ -168,7 +200,52 @@ impl Roofline {
     /// parallelism). No effect on a dense model or with one GPU.
     pub fn with_expert_parallel(mut self, ep: bool) -> Self {
         self.ep = ep && self.tp > 1 && self.model.moe.is_some();
+        self.moe_default = self.moe_default_config();
         self
+    }
+
+    /// Prices the routed experts of a mixture-of-experts model with the engine's fused kernel
+    /// ([`FusedMoe`]): where its release has no tuned configuration for this layer's local shape on
+    /// this device, a batch of more than as many tokens as the GPU holds experts takes the routed
+    /// experts' roofline time / `default_config_efficiency`. Applies to 16-bit experts only (bf16 or
+    /// fp16 weights and arithmetic, stored as the other weights); no effect with `None`.
+    pub fn with_fused_moe(mut self, fused: Option<&FusedMoe>) -> Self {
+        self.fused_moe = fused.cloned();
+        self.moe_default = self.moe_default_config();
+        self
+    }
+
+    /// The local shape of a mixture-of-experts layer on one GPU, as the engine names it: routed
+    /// experts held (E) and the width of one expert's up/gate projection (N). Under expert
+    /// parallelism each GPU holds `num_experts / tp` whole experts; under tensor parallelism every
+    /// expert, `1 / tp` of each.
+    pub fn moe_local_shape(&self) -> Option<(u32, u32)> {
+        let moe = self.model.moe.as_ref()?;
+        Some(if self.ep {
+            (moe.num_experts / self.tp, moe.expert_intermediate_size)
+        } else {
+            (moe.num_experts, moe.expert_intermediate_size / self.tp)
+        })
+    }
+
+    fn moe_default_config(&self) -> Option<MoeDefaultConfig> {
+        let f = self.fused_moe.as_ref()?;
+        let sixteen_bit = |s: &str| matches!(s, "bf16" | "fp16");
+        if self.experts_linear.is_some()
+            || !sixteen_bit(&self.precision.weights)
+            || !sixteen_bit(&self.precision.compute_used)
+            || f.default_config_efficiency >= 1.0
+        {
+            return None;
+        }
+        let (e, n) = self.moe_local_shape()?;
+        if f.is_tuned(&self.device_name, e, n) {
+            return None;
+        }
+        Some(MoeDefaultConfig {
+            local_experts: e as f64,
+            time_factor: 1.0 / f.default_config_efficiency,
+        })
     }
 
     /// Prices W8A8-FP8 linear layers (fp8 weights, fp8 arithmetic on a device with an fp8 peak) with
@@ -214,13 +291,17 @@ impl Roofline {
     /// layer the router (gate, `hidden x experts`, replicated on every TP rank), the top-k and shared
     /// experts' FLOPs for every token, and the weights of the shared experts and of the expected number
     /// of distinct routed experts the batch touches ([`MoeSpec::expected_distinct_experts`]); each
-    /// expert is split across the TP group. A dense layer (`moe` `None`) reads its MLP once.
+    /// expert is split across the TP group. A dense layer (`moe` `None`) reads its MLP once. Under the
+    /// engine's default fused-MoE configuration ([`Roofline::with_fused_moe`]) the routed experts'
+    /// work grows by its time factor.
     fn mlp_work(&self, tokens: f64, p: &LinearPrecision, moe: Option<&MoeSpec>) -> (f64, f64) {
         let m = &self.model;
         let tp = self.tp as f64;
         let mats = m.mlp_matrices() as f64;
-        // The routed experts' share of the weights read, for an expert precision of their own.
+        // The routed experts' share of the weights read (for an expert precision of their own and
+        // the engine's fused kernel) and of the weights every token passes through.
         let mut expert_read = 0.0;
+        let mut expert_flop = 0.0;
         let (flop_weights, read_weights, act_width) = match moe {
             Some(e) if self.ep => {
                 // Whole experts, num_experts / tp of them per GPU; the shared experts split across
@@ -234,9 +315,10 @@ impl Roofline {
                     (0.0, 0.0)
                 };
                 expert_read = touched * expert;
+                expert_flop = routed_per_token * expert;
                 (
-                    router + routed_per_token * expert + shared * expert / tp,
-                    router + touched * expert + shared * expert / tp,
+                    router + expert_flop + shared * expert / tp,
+                    router + expert_read + shared * expert / tp,
                     e.num_experts as f64
                         + e.expert_intermediate_size as f64
                             * mats
@@ -258,6 +340,7 @@ impl Roofline {
                     0.0
                 };
                 expert_read = distinct * expert;
+                expert_flop = e.experts_per_token as f64 * expert;
                 (
                     router + active * expert,
                     router + touched * expert,
@@ -269,7 +352,7 @@ impl Roofline {
                 (w, w, m.intermediate_size as f64 * mats / tp)
             }
         };
-        match self.experts_linear.as_ref().filter(|_| moe.is_some()) {
+        let (flops, bytes) = match self.experts_linear.as_ref().filter(|_| moe.is_some()) {
             // Router and shared experts as the other weights, routed experts in their own format,
             // read into the same arithmetic.
             Some(pe) => {
@@ -289,6 +372,23 @@ impl Roofline {
                     + tokens * act_width * (p.input_bytes + p.output_bytes);
                 (flops, bytes)
             }
+        };
+        match self
+            .moe_default
+            .filter(|d| moe.is_some() && tokens > d.local_experts)
+        {
+            // The engine's default kernel configuration: the routed experts' matrix work takes
+            // `time_factor` times its roofline time. The extra is work the roofline does not count
+            // (64-token tiles over experts that received a few tokens), so FLOPs and bytes grow
+            // with it, as for the FP8 kernels.
+            Some(d) => {
+                let grow = d.time_factor - 1.0;
+                (
+                    flops + grow * 2.0 * expert_flop * tokens,
+                    bytes + grow * expert_read * p.weight_bytes,
+                )
+            }
+            None => (flops, bytes),
         }
     }
 
@@ -819,19 +919,22 @@ impl Predictor for Roofline {
                              (engine profile fp8_linear, {})",
                             f.efficiency,
                             f.us_per_layer,
-                            match &f.provenance {
-                                Some(p) => format!(
-                                    "{} on {}",
-                                    p.method,
-                                    p.data
-                                        .iter()
-                                        .map(|d| d.split(": ").next().unwrap_or(d))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                                None => "as the profile's provenance says".into(),
-                            }
+                            fitted_on(f.provenance.as_ref())
                         ),
+                        _ => how,
+                    };
+                    let how = match (&self.fused_moe, self.moe_default, *o) {
+                        (Some(f), Some(d), "linear_layers") => {
+                            let (e, n) = self.moe_local_shape().unwrap_or((0, 0));
+                            format!(
+                                "{how}; the engine's fused-MoE kernel has no tuned configuration \
+                                 for E={e},N={n} on {}: batches of more than {e} tokens take the \
+                                 routed experts' time / {} (engine profile fused_moe, {})",
+                                self.device_name,
+                                1.0 / d.time_factor,
+                                fitted_on(f.provenance.as_ref())
+                            )
+                        }
                         _ => how,
                     };
                     (o.to_string(), how)
@@ -981,6 +1084,156 @@ mod fp8_kernel_tests {
         assert_eq!(
             h100("fp8", "a100", None).precision().compute_used,
             "bf16".to_string()
+        );
+    }
+}
+
+#[cfg(test)]
+mod fused_moe_tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::config::engine_profile::TunedMoeShape;
+
+    /// Qwen3-235B-A22B (128 experts 1,536 wide, top 8, 94 layers) over 8 H100s at `weights`,
+    /// expert-parallel or not, with the engine's fused-MoE kernel `fused` applied.
+    fn qwen(weights: &str, ep: bool, fused: Option<&FusedMoe>) -> Roofline {
+        let c = Catalog::builtin().unwrap();
+        let (_, m) = c.model("Qwen/Qwen3-235B-A22B").unwrap();
+        let (name, d) = c.device("h100").unwrap();
+        let prec = Precision::resolve(Some(weights), None, None, 2, d).unwrap();
+        let p = RooflineParams {
+            compute_efficiency: 0.6,
+            memory_efficiency: 0.8,
+            layer_overhead_us: 0.0,
+            iteration_overhead_ms: 0.0,
+        };
+        Roofline::new(m, name, d, &prec, 8, 1, p)
+            .with_fused_moe(fused)
+            .with_expert_parallel(ep)
+    }
+
+    fn fused(efficiency: f64, tuned: &[(&str, u32, u32)]) -> FusedMoe {
+        FusedMoe {
+            default_config_efficiency: efficiency,
+            tuned: tuned
+                .iter()
+                .map(|&(device, experts, n)| TunedMoeShape {
+                    device: device.into(),
+                    experts,
+                    n,
+                })
+                .collect(),
+            source: None,
+            provenance: None,
+        }
+    }
+
+    fn decode(n: u32) -> BatchShape {
+        let mut s = BatchShape::default();
+        for _ in 0..n {
+            s.add_decode(100);
+        }
+        s
+    }
+
+    #[test]
+    fn the_local_shape_is_whole_experts_under_expert_parallelism_and_slices_under_tensor_parallelism(
+    ) {
+        assert_eq!(qwen("bf16", true, None).moe_local_shape(), Some((16, 1536)));
+        assert_eq!(
+            qwen("bf16", false, None).moe_local_shape(),
+            Some((128, 192))
+        );
+    }
+
+    #[test]
+    fn an_untuned_shape_takes_the_routed_experts_time_over_the_efficiency_above_e_tokens() {
+        let half = fused(0.5, &[]);
+        let plain = qwen("bf16", true, None);
+        let slow = qwen("bf16", true, Some(&half));
+        // At most E = 16 tokens: the small-tile configuration, the roofline bit for bit. Either
+        // order of the builder calls gives the same roofline.
+        assert_eq!(
+            slow.stage_cost(&decode(16), 0),
+            plain.stage_cost(&decode(16), 0)
+        );
+        let other_order = Roofline::new(
+            &plain.model,
+            "h100",
+            Catalog::builtin().unwrap().device("h100").unwrap().1,
+            &plain.precision,
+            8,
+            1,
+            plain.params,
+        )
+        .with_expert_parallel(true)
+        .with_fused_moe(Some(&half));
+        assert_eq!(
+            other_order.stage_cost(&decode(32), 0),
+            slow.stage_cost(&decode(32), 0)
+        );
+        // 32 tokens: the busiest GPU's routed experts take twice their roofline time. A decode
+        // step reads weights, so the routed experts' bytes double: 94 layers x the experts the
+        // busiest GPU touches x 18,874,368 weights x 2 bytes more.
+        let base = plain.stage_cost(&decode(32), 0);
+        let c = slow.stage_cost(&decode(32), 0);
+        let moe = plain.model.moe.as_ref().unwrap();
+        let (_, touched) = moe.busiest_expert_parallel_rank(32.0, 8);
+        assert_eq!(plain.model.expert_params(), 3 * 4096 * 1536);
+        let expected = 94.0 * touched * 18_874_368.0 * 2.0;
+        assert!(
+            ((c.bytes - base.bytes) / expected - 1.0).abs() < 1e-9,
+            "{} vs {expected}",
+            c.bytes - base.bytes
+        );
+        assert!(c.time_ns > base.time_ns);
+    }
+
+    #[test]
+    fn tuned_shapes_other_formats_and_efficiency_one_keep_the_roofline() {
+        let s = decode(32);
+        let plain = qwen("bf16", true, None).stage_cost(&s, 0);
+        // A tuned configuration for this device and shape.
+        let tuned = fused(0.5, &[("h100", 16, 1536)]);
+        assert_eq!(qwen("bf16", true, Some(&tuned)).stage_cost(&s, 0), plain);
+        // Tuned on another device only: the default configuration here.
+        let elsewhere = fused(0.5, &[("b200", 16, 1536)]);
+        assert!(
+            qwen("bf16", true, Some(&elsewhere))
+                .stage_cost(&s, 0)
+                .time_ns
+                > plain.time_ns
+        );
+        // Efficiency 1.
+        assert_eq!(
+            qwen("bf16", true, Some(&fused(1.0, &[]))).stage_cost(&s, 0),
+            plain
+        );
+        // FP8 experts run other kernels (the engine's fp8_linear section prices them).
+        let fp8 = qwen("fp8", true, None).stage_cost(&s, 0);
+        assert_eq!(
+            qwen("fp8", true, Some(&fused(0.5, &[]))).stage_cost(&s, 0),
+            fp8
+        );
+    }
+
+    #[test]
+    fn without_expert_parallelism_the_shape_and_the_token_threshold_are_all_experts() {
+        let half = fused(0.5, &[]);
+        let plain = qwen("bf16", false, None);
+        let slow = qwen("bf16", false, Some(&half));
+        assert_eq!(
+            slow.stage_cost(&decode(128), 0),
+            plain.stage_cost(&decode(128), 0)
+        );
+        assert!(
+            slow.stage_cost(&decode(129), 0).time_ns > plain.stage_cost(&decode(129), 0).time_ns
+        );
+        // E=128,N=192 tuned on the H100.
+        let tuned = fused(0.5, &[("h100", 128, 192)]);
+        assert_eq!(
+            qwen("bf16", false, Some(&tuned)).stage_cost(&decode(129), 0),
+            plain.stage_cost(&decode(129), 0)
         );
     }
 }

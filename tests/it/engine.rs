@@ -542,3 +542,70 @@ fn a_fit_of_the_fp8_kernels_alone_keeps_the_profiles_provenance() {
     // The same cases and start give the shipped value.
     assert_eq!(f.efficiency, recorded);
 }
+
+#[test]
+fn the_vllm_0_11_fused_moe_kernel_reproduces_its_recorded_fit() {
+    // The fused-MoE section was fitted apart from the rest of the profile and carries its own
+    // provenance: its recorded in-sample errors are what a rerun of its cases gives.
+    let p = simwatt::config::EngineProfile::load(&root().join("profiles/engine/vllm-0.11.yaml"))
+        .unwrap();
+    let f = p.fused_moe.expect("a fused_moe section");
+    assert!(f.default_config_efficiency < 1.0, "{f:?}");
+    let prov = f.provenance.expect("its own provenance");
+    assert_eq!(prov.method, "fitted");
+    check_recorded_fit("vllm-0.11 fused_moe", &prov);
+}
+
+#[test]
+fn a_fit_of_the_fused_moe_kernel_alone_keeps_every_other_section() {
+    // Refit the fused-MoE efficiency from the shipped profile with it reset to 1 (the tuned shapes
+    // kept): the fit writes the section's own provenance and leaves every other parameter, the FP8
+    // section's provenance and the profile's provenance as they were.
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
+    let mut v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
+    let recorded = v["fused_moe"]["default_config_efficiency"]
+        .as_f64()
+        .unwrap();
+    v["fused_moe"]["default_config_efficiency"] = serde_yaml::Value::from(1.0);
+    v["fused_moe"]
+        .as_mapping_mut()
+        .unwrap()
+        .remove("provenance");
+    let start = write(
+        tmp.path(),
+        "start.yaml",
+        &serde_yaml::to_string(&v).unwrap(),
+    );
+    let out = tmp.path().join("fitted.yaml");
+    let o = simwatt(&[
+        "fit",
+        "engine",
+        "--cases",
+        "experiments/validation/heldout-v3-h100-qwen3-235b-a22b.yaml",
+        "--template",
+        start.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--param",
+        "fused_moe.default_config_efficiency",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = simwatt::config::EngineProfile::load(&start).unwrap();
+    let after = simwatt::config::EngineProfile::load(&out).unwrap();
+    assert_eq!(after.provenance, before.provenance);
+    assert_eq!(after.iteration, before.iteration);
+    assert_eq!(after.fp8_linear, before.fp8_linear);
+    let f = after.fused_moe.unwrap();
+    assert_eq!(f.tuned, before.fused_moe.unwrap().tuned);
+    let prov = f.provenance.unwrap();
+    assert!(prov.data[0].contains("heldout-v3-h100-qwen3-235b-a22b.yaml"));
+    assert!(
+        prov.error["fit_itl_p50_s_mape_pct"] < 10.0,
+        "{:?}",
+        prov.error
+    );
+    // The same cases and start give the shipped value.
+    assert_eq!(f.default_config_efficiency, recorded);
+}
