@@ -159,8 +159,11 @@ fn one() -> f64 {
 /// small tiles while a batch has at most E tokens and 64-token tiles above. A 64-token tile over an
 /// expert that received a few tokens reaches less of the device than the roofline says, so for an
 /// untuned shape and a batch of more than E tokens, the routed experts' roofline time is divided by
-/// `default_config_efficiency`. Tuned shapes, batches of at most E tokens, dense models and other
-/// expert formats (FP8, MXFP4, quantised) are not affected.
+/// `default_config_efficiency`; that extra time is work (tiles padded past the tokens an expert
+/// received), so FLOPs and bytes grow with it. On a device listed in `device_efficiency` the kernel
+/// reaches that fraction of the roofline at every batch size and shape, tuned or not, and its extra
+/// time is not work (the GPU is less busy through it, so its utilisation, and power, fall). Dense
+/// models and other expert formats (FP8, MXFP4, quantised) are not affected.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FusedMoe {
@@ -168,6 +171,10 @@ pub struct FusedMoe {
     /// configuration with 64-token tiles, in (0, 1].
     #[serde(default = "one")]
     pub default_config_efficiency: f64,
+    /// Achieved fraction of the roofline time of the routed experts on a device (a device catalog
+    /// name), in (0, 1]; 1 on a device not listed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub device_efficiency: std::collections::BTreeMap<String, f64>,
     /// The local shapes the engine's release ships a tuned 16-bit configuration for.
     #[serde(default)]
     pub tuned: Vec<TunedMoeShape>,
@@ -178,6 +185,9 @@ pub struct FusedMoe {
     /// profile, as for [`Fp8Linear::provenance`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<EngineProvenance>,
+    /// Where `device_efficiency` comes from when it is fitted apart from the rest of the profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_provenance: Option<EngineProvenance>,
 }
 
 /// One tuned fused-MoE configuration: a device of the catalog and a layer's local shape on it.
@@ -193,6 +203,11 @@ pub struct TunedMoeShape {
 }
 
 impl FusedMoe {
+    /// The kernel's achieved fraction of the roofline on `device` at any batch (1 if not listed).
+    pub fn efficiency_on(&self, device: &str) -> f64 {
+        self.device_efficiency.get(device).copied().unwrap_or(1.0)
+    }
+
     /// Whether the engine has a tuned configuration for `experts` local experts `n` wide on `device`.
     pub fn is_tuned(&self, device: &str, experts: u32, n: u32) -> bool {
         self.tuned
@@ -319,6 +334,16 @@ impl EngineProfile {
                     e,
                     "must be a number in (0, 1]",
                 ));
+            }
+            for (device, e) in &f.device_efficiency {
+                if !(e.is_finite() && *e > 0.0 && *e <= 1.0) {
+                    return Err(Error::invalid(
+                        path,
+                        format!("fused_moe.device_efficiency.{device}"),
+                        e,
+                        "must be a number in (0, 1]",
+                    ));
+                }
             }
             for (i, t) in f.tuned.iter().enumerate() {
                 if t.device.trim().is_empty() || t.experts == 0 || t.n == 0 {
@@ -471,6 +496,18 @@ mod tests {
         assert_eq!(f.default_config_efficiency, 0.6);
         assert!(f.is_tuned("h100", 16, 768));
         assert!(!f.is_tuned("h100", 16, 1536) && !f.is_tuned("b200", 16, 768));
+        assert_eq!(
+            (f.efficiency_on("h100"), f.efficiency_on("b200")),
+            (1.0, 1.0)
+        );
+        let f = parse(&with("device_efficiency: { b200: 0.7 }"))
+            .unwrap()
+            .fused_moe
+            .unwrap();
+        assert_eq!(
+            (f.efficiency_on("b200"), f.efficiency_on("h100")),
+            (0.7, 1.0)
+        );
         // Efficiency defaults to 1: the roofline's.
         let f = parse(&with("tuned: []")).unwrap().fused_moe.unwrap();
         assert_eq!(f.default_config_efficiency, 1.0);
@@ -508,6 +545,18 @@ mod tests {
                 "fused_moe.tuned[0]",
             ),
             ("tuned: [{ device: h100, expert: 16, n: 8 }]", "expert"),
+            (
+                "device_efficiency: { b200: 0 }",
+                "fused_moe.device_efficiency.b200",
+            ),
+            (
+                "device_efficiency: { b200: 1.2 }",
+                "fused_moe.device_efficiency.b200",
+            ),
+            (
+                "device_efficiency: { b200: .nan }",
+                "fused_moe.device_efficiency.b200",
+            ),
         ] {
             let e = parse(&with(bad)).unwrap_err().to_string();
             assert!(e.contains(field) && e.contains("e.yaml"), "{bad}: {e}");

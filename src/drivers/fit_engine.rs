@@ -52,10 +52,11 @@ pub enum Param {
     Fp8Efficiency,
     Fp8UsPerLayer,
     FusedMoeEfficiency,
+    FusedMoeDeviceEfficiency,
 }
 
 impl Param {
-    pub const ALL: [Param; 16] = [
+    pub const ALL: [Param; 17] = [
         Param::HostMs,
         Param::HostUsPerSeq,
         Param::HostUsPerToken,
@@ -72,6 +73,7 @@ impl Param {
         Param::Fp8Efficiency,
         Param::Fp8UsPerLayer,
         Param::FusedMoeEfficiency,
+        Param::FusedMoeDeviceEfficiency,
     ];
 
     /// A parameter of the power profile (fitted jointly with `--power-profile`).
@@ -87,7 +89,7 @@ impl Param {
     pub fn section(self) -> Option<Section> {
         match self {
             Param::Fp8Efficiency | Param::Fp8UsPerLayer => Some(Section::Fp8Linear),
-            Param::FusedMoeEfficiency => Some(Section::FusedMoe),
+            Param::FusedMoeEfficiency | Param::FusedMoeDeviceEfficiency => Some(Section::FusedMoe),
             _ => None,
         }
     }
@@ -111,6 +113,8 @@ impl Param {
             Param::Fp8Efficiency => "fp8_linear.efficiency",
             Param::Fp8UsPerLayer => "fp8_linear.us_per_layer",
             Param::FusedMoeEfficiency => "fused_moe.default_config_efficiency",
+            // The efficiency on the device of the fitted cases (they must share one).
+            Param::FusedMoeDeviceEfficiency => "fused_moe.device_efficiency",
         }
     }
 
@@ -151,6 +155,10 @@ impl Param {
                 .fused_moe
                 .as_ref()
                 .map_or(1.0, |f| f.default_config_efficiency),
+            Param::FusedMoeDeviceEfficiency => match (&p.fused_moe, &c.device) {
+                (Some(f), Some(d)) => f.efficiency_on(d),
+                _ => 1.0,
+            },
         }
     }
 
@@ -191,15 +199,20 @@ impl Param {
                     f.us_per_layer = v;
                 }
             }
-            Param::FusedMoeEfficiency => {
-                p.fused_moe
-                    .get_or_insert(FusedMoe {
-                        default_config_efficiency: 1.0,
-                        tuned: Vec::new(),
-                        source: None,
-                        provenance: None,
-                    })
-                    .default_config_efficiency = v;
+            Param::FusedMoeEfficiency | Param::FusedMoeDeviceEfficiency => {
+                let f = p.fused_moe.get_or_insert(FusedMoe {
+                    default_config_efficiency: 1.0,
+                    device_efficiency: Default::default(),
+                    tuned: Vec::new(),
+                    source: None,
+                    provenance: None,
+                    device_provenance: None,
+                });
+                if self == Param::FusedMoeEfficiency {
+                    f.default_config_efficiency = v;
+                } else if let Some(d) = &c.device {
+                    f.device_efficiency.insert(d.clone(), v);
+                }
             }
             _ => {}
         }
@@ -219,7 +232,9 @@ impl Param {
             Param::StreamMs => 1.0,
             Param::PowerP0 | Param::PowerLoadedIdle => 10.0,
             Param::PowerKCompute | Param::PowerKMemory => 30.0,
-            Param::Fp8Efficiency | Param::FusedMoeEfficiency => 0.05,
+            Param::Fp8Efficiency | Param::FusedMoeEfficiency | Param::FusedMoeDeviceEfficiency => {
+                0.05
+            }
             Param::Fp8UsPerLayer => 10.0,
         }
     }
@@ -227,14 +242,19 @@ impl Param {
     fn lower(self) -> f64 {
         match self {
             // The kernels reach at least a twentieth of the roofline.
-            Param::Fp8Efficiency | Param::FusedMoeEfficiency => 0.05,
+            Param::Fp8Efficiency | Param::FusedMoeEfficiency | Param::FusedMoeDeviceEfficiency => {
+                0.05
+            }
             _ => 0.0,
         }
     }
 
     fn upper(self) -> f64 {
         match self {
-            Param::Overlap | Param::Fp8Efficiency | Param::FusedMoeEfficiency => 1.0,
+            Param::Overlap
+            | Param::Fp8Efficiency
+            | Param::FusedMoeEfficiency
+            | Param::FusedMoeDeviceEfficiency => 1.0,
             _ => 600_000.0,
         }
     }
@@ -242,9 +262,10 @@ impl Param {
     /// Rounds a fitted value for the profile file.
     fn round(self, v: f64) -> f64 {
         match self {
-            Param::Overlap | Param::Fp8Efficiency | Param::FusedMoeEfficiency => {
-                (v * 1000.0).round() / 1000.0
-            }
+            Param::Overlap
+            | Param::Fp8Efficiency
+            | Param::FusedMoeEfficiency
+            | Param::FusedMoeDeviceEfficiency => (v * 1000.0).round() / 1000.0,
             _ if self.is_power() => (v * 10.0).round() / 10.0,
             _ => (v * 100.0).round() / 100.0,
         }
@@ -278,6 +299,8 @@ pub const REPORTED: [&str; 9] = [
 pub struct Candidate {
     pub engine: EngineProfile,
     pub power: Option<PowerProfile>,
+    /// The device (catalog name) the fitted cases share, for `fused_moe.device_efficiency`.
+    pub device: Option<String>,
 }
 
 /// What `fit engine` was asked.
@@ -309,6 +332,46 @@ struct Case {
     measured: MeasuredSpec,
     /// The group it is held out with: the config's model.
     group: String,
+}
+
+/// The one device (catalog name) of `cases`' `hardware.gpu`, for a per-device parameter.
+fn cases_device(cases: &[Case], catalog: &crate::catalog::Catalog) -> Result<String> {
+    let mut device: Option<String> = None;
+    for c in cases {
+        let gpu = c
+            .tree
+            .get("hardware")
+            .and_then(|h| h.get("gpu"))
+            .and_then(Value::as_str)
+            .unwrap_or("a100");
+        let name = catalog
+            .device(gpu)
+            .map(|(n, _)| n.to_string())
+            .ok_or_else(|| {
+                Error::invalid(
+                    &c.path,
+                    "config.hardware.gpu",
+                    gpu,
+                    "not in the device catalog",
+                )
+            })?;
+        match &device {
+            Some(d) if *d != name => {
+                return Err(Error::Output {
+                    path: PathBuf::from("--param"),
+                    message: format!(
+                        "fused_moe.device_efficiency is fitted for one device, but the cases run on {d} and {name} ({})",
+                        c.path.display()
+                    ),
+                })
+            }
+            _ => device = Some(name),
+        }
+    }
+    device.ok_or_else(|| Error::Output {
+        path: PathBuf::from("--cases"),
+        message: "no case to fit".into(),
+    })
 }
 
 fn read_cases(paths: &[PathBuf]) -> Result<Vec<Case>> {
@@ -654,8 +717,13 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
             .as_deref()
             .map(PowerProfile::load)
             .transpose()?,
+        device: None,
     };
     let cases = read_cases(&args.cases)?;
+    let mut template = template;
+    if args.params.contains(&Param::FusedMoeDeviceEfficiency) {
+        template.device = Some(cases_device(&cases, caches.catalogs.builtin())?);
+    }
     let ev = Evaluator {
         caches: &caches,
         scratch: tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?,
@@ -791,7 +859,12 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
                 }
                 Section::FusedMoe => {
                     if let Some(f) = profile.fused_moe.as_mut() {
-                        f.provenance = to;
+                        if args.params.contains(&Param::FusedMoeEfficiency) {
+                            f.provenance = to.clone();
+                        }
+                        if args.params.contains(&Param::FusedMoeDeviceEfficiency) {
+                            f.device_provenance = to;
+                        }
                     }
                 }
             }

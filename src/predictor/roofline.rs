@@ -67,13 +67,14 @@ pub struct Roofline {
     moe_default: Option<MoeDefaultConfig>,
 }
 
-/// A fused mixture-of-experts layer run with the engine's default kernel configuration
-/// ([`FusedMoe`]): batches of more than `local_experts` tokens take `time_factor` times the routed
-/// experts' roofline time.
+/// What the engine's fused mixture-of-experts kernel ([`FusedMoe`]) costs this run: the routed
+/// experts take `device_factor` times their roofline time, and batches of more than
+/// `local_experts` tokens `default_factor` times that again (1 where the shape is tuned).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct MoeDefaultConfig {
     local_experts: f64,
-    time_factor: f64,
+    device_factor: f64,
+    default_factor: f64,
 }
 
 /// How a section of the engine profile with a provenance of its own was made, in a few words:
@@ -207,8 +208,10 @@ impl Roofline {
     /// Prices the routed experts of a mixture-of-experts model with the engine's fused kernel
     /// ([`FusedMoe`]): where its release has no tuned configuration for this layer's local shape on
     /// this device, a batch of more than as many tokens as the GPU holds experts takes the routed
-    /// experts' roofline time / `default_config_efficiency`. Applies to 16-bit experts only (bf16 or
-    /// fp16 weights and arithmetic, stored as the other weights); no effect with `None`.
+    /// experts' roofline time / `default_config_efficiency` (as work); on a device with a
+    /// `device_efficiency`, every batch's routed experts take their time / it (not as work).
+    /// Applies to 16-bit experts only (bf16 or fp16 weights and arithmetic, stored as the other
+    /// weights); no effect with `None`.
     pub fn with_fused_moe(mut self, fused: Option<&FusedMoe>) -> Self {
         self.fused_moe = fused.cloned();
         self.moe_default = self.moe_default_config();
@@ -234,17 +237,20 @@ impl Roofline {
         if self.experts_linear.is_some()
             || !sixteen_bit(&self.precision.weights)
             || !sixteen_bit(&self.precision.compute_used)
-            || f.default_config_efficiency >= 1.0
         {
             return None;
         }
         let (e, n) = self.moe_local_shape()?;
-        if f.is_tuned(&self.device_name, e, n) {
-            return None;
-        }
-        Some(MoeDefaultConfig {
+        let device_factor = 1.0 / f.efficiency_on(&self.device_name);
+        let default_factor = if f.is_tuned(&self.device_name, e, n) {
+            1.0
+        } else {
+            1.0 / f.default_config_efficiency
+        };
+        (device_factor != 1.0 || default_factor != 1.0).then_some(MoeDefaultConfig {
             local_experts: e as f64,
-            time_factor: 1.0 / f.default_config_efficiency,
+            device_factor,
+            default_factor,
         })
     }
 
@@ -293,8 +299,10 @@ impl Roofline {
     /// of distinct routed experts the batch touches ([`MoeSpec::expected_distinct_experts`]); each
     /// expert is split across the TP group. A dense layer (`moe` `None`) reads its MLP once. Under the
     /// engine's default fused-MoE configuration ([`Roofline::with_fused_moe`]) the routed experts'
-    /// work grows by its time factor.
-    fn mlp_work(&self, tokens: f64, p: &LinearPrecision, moe: Option<&MoeSpec>) -> (f64, f64) {
+    /// work grows by its time factor; the third value is the seconds the kernel adds on this device
+    /// beyond its roofline time without doing work (its device efficiency), which the caller adds to
+    /// the layer's time.
+    fn mlp_work(&self, tokens: f64, p: &LinearPrecision, moe: Option<&MoeSpec>) -> (f64, f64, f64) {
         let m = &self.model;
         let tp = self.tp as f64;
         let mats = m.mlp_matrices() as f64;
@@ -373,22 +381,28 @@ impl Roofline {
                 (flops, bytes)
             }
         };
-        match self
-            .moe_default
-            .filter(|d| moe.is_some() && tokens > d.local_experts)
-        {
-            // The engine's default kernel configuration: the routed experts' matrix work takes
-            // `time_factor` times its roofline time. The extra is work the roofline does not count
-            // (64-token tiles over experts that received a few tokens), so FLOPs and bytes grow
-            // with it, as for the FP8 kernels.
+        match self.moe_default.filter(|_| moe.is_some() && tokens > 0.0) {
+            // The engine's fused kernel: the routed experts' matrix work takes its device factor
+            // times its roofline time, and under the default configuration above E tokens the
+            // default factor again. The extra is work the roofline does not count (tiles over
+            // experts that received a few tokens), so FLOPs and bytes grow with it, as for the FP8
+            // kernels.
             Some(d) => {
-                let grow = d.time_factor - 1.0;
+                let factor = if tokens > d.local_experts {
+                    d.default_factor
+                } else {
+                    1.0
+                };
+                let grow = factor - 1.0;
+                let (rf, rb) = (2.0 * expert_flop * tokens, expert_read * p.weight_bytes);
+                let routed_s = factor * (rf / p.flops_per_s).max(rb / self.bytes_per_s);
                 (
-                    flops + grow * 2.0 * expert_flop * tokens,
-                    bytes + grow * expert_read * p.weight_bytes,
+                    flops + grow * rf,
+                    bytes + grow * rb,
+                    (d.device_factor - 1.0) * routed_s,
                 )
             }
-            None => (flops, bytes),
+            None => (flops, bytes, 0.0),
         }
     }
 
@@ -405,11 +419,12 @@ impl Roofline {
         let h = m.hidden_size as f64;
         let w = m.attention_params_per_layer() as f64 / tp;
         let act_width = m.attention_activation_width() as f64 / tp + h;
-        let (mlp_flops, mlp_bytes) = self.mlp_work(tokens, p, moe);
+        let (mlp_flops, mlp_bytes, stall_s) = self.mlp_work(tokens, p, moe);
         let flops = 2.0 * w * tokens + p.dequant_flops_per_weight.max(0.0) * w + mlp_flops;
         let bytes =
             w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes) + mlp_bytes;
-        p.priced(flops, bytes, self.bytes_per_s, true)
+        let (f, b, t) = p.priced(flops, bytes, self.bytes_per_s, true);
+        (f, b, t + stall_s)
     }
 
     /// Seconds of one layer's MLP alone (router and experts for an MoE layer) over `tokens` tokens
@@ -420,10 +435,10 @@ impl Roofline {
             return 0.0;
         }
         let moe = self.model.moe.as_ref().filter(|_| moe_layer);
-        let (f, b) = self.mlp_work(tokens as f64, &self.linear, moe);
+        let (f, b, stall_s) = self.mlp_work(tokens as f64, &self.linear, moe);
         // The per-layer kernel cost is the linear layers' (priced with the attention's projections
         // through `linear_scale`), not the MLP's alone.
-        self.linear.priced(f, b, self.bytes_per_s, false).2
+        self.linear.priced(f, b, self.bytes_per_s, false).2 + stall_s
     }
 
     /// The model this roofline prices.
@@ -926,13 +941,30 @@ impl Predictor for Roofline {
                     let how = match (&self.fused_moe, self.moe_default, *o) {
                         (Some(f), Some(d), "linear_layers") => {
                             let (e, n) = self.moe_local_shape().unwrap_or((0, 0));
+                            let mut parts = Vec::new();
+                            if d.default_factor != 1.0 {
+                                parts.push(format!(
+                                    "no tuned configuration for E={e},N={n} on {}: batches of \
+                                     more than {e} tokens take the routed experts' time / {} \
+                                     (fused_moe.default_config_efficiency, {})",
+                                    self.device_name,
+                                    f.default_config_efficiency,
+                                    fitted_on(f.provenance.as_ref())
+                                ));
+                            }
+                            if d.device_factor != 1.0 {
+                                parts.push(format!(
+                                    "on {} every batch's routed experts take that time / {}, \
+                                     the GPU less busy through it \
+                                     (fused_moe.device_efficiency, {})",
+                                    self.device_name,
+                                    f.efficiency_on(&self.device_name),
+                                    fitted_on(f.device_provenance.as_ref())
+                                ));
+                            }
                             format!(
-                                "{how}; the engine's fused-MoE kernel has no tuned configuration \
-                                 for E={e},N={n} on {}: batches of more than {e} tokens take the \
-                                 routed experts' time / {} (engine profile fused_moe, {})",
-                                self.device_name,
-                                1.0 / d.time_factor,
-                                fitted_on(f.provenance.as_ref())
+                                "{how}; the engine's fused-MoE kernel (engine profile): {}",
+                                parts.join("; ")
                             )
                         }
                         _ => how,
@@ -1115,6 +1147,7 @@ mod fused_moe_tests {
     fn fused(efficiency: f64, tuned: &[(&str, u32, u32)]) -> FusedMoe {
         FusedMoe {
             default_config_efficiency: efficiency,
+            device_efficiency: Default::default(),
             tuned: tuned
                 .iter()
                 .map(|&(device, experts, n)| TunedMoeShape {
@@ -1125,6 +1158,7 @@ mod fused_moe_tests {
                 .collect(),
             source: None,
             provenance: None,
+            device_provenance: None,
         }
     }
 
@@ -1187,6 +1221,42 @@ mod fused_moe_tests {
             c.bytes - base.bytes
         );
         assert!(c.time_ns > base.time_ns);
+    }
+
+    #[test]
+    fn a_device_efficiency_adds_time_at_every_batch_without_adding_work() {
+        // Tuned, so only the device's efficiency applies: half the roofline.
+        let mut f = fused(1.0, &[("h100", 16, 1536)]);
+        f.device_efficiency.insert("h100".into(), 0.5);
+        let plain = qwen("bf16", true, None);
+        let slow = qwen("bf16", true, Some(&f));
+        for n in [8, 16, 32] {
+            let (base, c) = (
+                plain.stage_cost(&decode(n), 0),
+                slow.stage_cost(&decode(n), 0),
+            );
+            // The work is the roofline's; the time grows by the routed experts' roofline time of
+            // the busiest GPU in each of the 94 layers (a decode step reads their weights).
+            assert_eq!((c.flops, c.bytes), (base.flops, base.bytes), "{n} tokens");
+            let moe = plain.model.moe.as_ref().unwrap();
+            let (per_token, touched) = moe.busiest_expert_parallel_rank(n as f64, 8);
+            let expert = plain.model.expert_params() as f64;
+            let routed_s = (2.0 * per_token * expert * n as f64 / plain.linear.flops_per_s)
+                .max(touched * expert * 2.0 / plain.bytes_per_s);
+            let added = c.time_ns as f64 - base.time_ns as f64;
+            assert!(
+                (added - 94.0 * routed_s * 1e9).abs() <= 2.0,
+                "{n} tokens: {added} ns against {}",
+                94.0 * routed_s * 1e9
+            );
+        }
+        // Another device's efficiency does not apply here.
+        let mut elsewhere = fused(1.0, &[]);
+        elsewhere.device_efficiency.insert("b200".into(), 0.5);
+        assert_eq!(
+            qwen("bf16", true, Some(&elsewhere)).stage_cost(&decode(8), 0),
+            plain.stage_cost(&decode(8), 0)
+        );
     }
 
     #[test]

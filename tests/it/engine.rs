@@ -609,3 +609,88 @@ fn a_fit_of_the_fused_moe_kernel_alone_keeps_every_other_section() {
     // The same cases and start give the shipped value.
     assert_eq!(f.default_config_efficiency, recorded);
 }
+
+#[test]
+fn the_vllm_0_11_fused_moe_device_efficiency_reproduces_its_recorded_fit() {
+    // The B200 efficiency of the fused-MoE kernel was fitted apart from the section's other
+    // parameter and carries a provenance of its own.
+    let p = simwatt::config::EngineProfile::load(&root().join("profiles/engine/vllm-0.11.yaml"))
+        .unwrap();
+    let f = p.fused_moe.expect("a fused_moe section");
+    assert!(
+        f.efficiency_on("b200") < 1.0 && f.efficiency_on("h100") == 1.0,
+        "{f:?}"
+    );
+    let prov = f.device_provenance.expect("its own provenance");
+    assert_eq!(prov.method, "fitted");
+    assert!(prov.data[0].contains("heldout-v3-b200-qwen3-30b-a3b.yaml"));
+    check_recorded_fit("vllm-0.11 fused_moe.device_efficiency", &prov);
+}
+
+#[test]
+fn a_fit_of_the_device_efficiency_alone_keeps_the_sections_other_provenance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
+    let mut v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
+    let recorded = v["fused_moe"]["device_efficiency"]["b200"]
+        .as_f64()
+        .unwrap();
+    let f = v["fused_moe"].as_mapping_mut().unwrap();
+    f.remove("device_efficiency");
+    f.remove("device_provenance");
+    let start = write(
+        tmp.path(),
+        "start.yaml",
+        &serde_yaml::to_string(&v).unwrap(),
+    );
+    let out = tmp.path().join("fitted.yaml");
+    let o = simwatt(&[
+        "fit",
+        "engine",
+        "--cases",
+        "experiments/validation/heldout-v3-b200-qwen3-30b-a3b.yaml",
+        "--template",
+        start.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--param",
+        "fused_moe.device_efficiency",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = simwatt::config::EngineProfile::load(&start).unwrap();
+    let after = simwatt::config::EngineProfile::load(&out).unwrap();
+    assert_eq!(after.provenance, before.provenance);
+    let (b, a) = (before.fused_moe.unwrap(), after.fused_moe.unwrap());
+    assert_eq!(a.provenance, b.provenance);
+    assert_eq!(a.default_config_efficiency, b.default_config_efficiency);
+    assert_eq!(a.device_efficiency.keys().collect::<Vec<_>>(), ["b200"]);
+    assert!(a.device_provenance.is_some());
+    // The same cases and start give the shipped value.
+    assert_eq!(a.efficiency_on("b200"), recorded);
+}
+
+#[test]
+fn a_device_efficiency_fit_over_cases_on_two_devices_is_refused() {
+    let o = simwatt(&[
+        "fit",
+        "engine",
+        "--cases",
+        "experiments/validation/heldout-v3-b200-qwen3-30b-a3b.yaml",
+        "--cases",
+        "experiments/validation/heldout-v3-h100-qwen3-30b-a3b.yaml",
+        "--template",
+        "profiles/engine/vllm-0.11.yaml",
+        "--out",
+        "/nonexistent/never-written.yaml",
+        "--param",
+        "fused_moe.device_efficiency",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("fused_moe.device_efficiency") && e.contains("b200") && e.contains("h100"),
+        "{e}"
+    );
+}
