@@ -343,7 +343,9 @@ fn cases_device(cases: &[Case], catalog: &crate::catalog::Catalog) -> Result<Str
             .get("hardware")
             .and_then(|h| h.get("gpu"))
             .and_then(Value::as_str)
-            .unwrap_or("a100");
+            .ok_or_else(|| {
+                Error::invalid(&c.path, "config.hardware.gpu", "(none)", "names no device")
+            })?;
         let name = catalog
             .device(gpu)
             .map(|(n, _)| n.to_string())
@@ -710,7 +712,7 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
         });
     }
     let caches = Caches::new()?;
-    let template = Candidate {
+    let mut template = Candidate {
         engine: EngineProfile::load(&args.template)?,
         power: args
             .power_profile
@@ -720,7 +722,6 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
         device: None,
     };
     let cases = read_cases(&args.cases)?;
-    let mut template = template;
     if args.params.contains(&Param::FusedMoeDeviceEfficiency) {
         template.device = Some(cases_device(&cases, caches.catalogs.builtin())?);
     }
@@ -843,31 +844,24 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
         error,
         notes: Some(how),
     };
-    let fitted_sections: Vec<Section> = args.params.iter().filter_map(|p| p.section()).collect();
+    // A fit of sections alone (the FP8 kernels, the fused-MoE kernel's parameters): the rest of
+    // the profile, and its provenance, stay as the template has them, and each fitted parameter's
+    // section carries the fit's. A section fitted with the rest is covered by the profile's
+    // provenance.
     let alone = args.params.iter().all(|p| p.section().is_some());
-    // A fit of sections alone (the FP8 kernels, the fused-MoE kernel): the rest of the profile, and
-    // its provenance, stay as the template has them, and each fitted section carries the fit's. A
-    // section fitted with the rest is covered by the profile's provenance.
-    for section in [Section::Fp8Linear, Section::FusedMoe] {
-        if fitted_sections.contains(&section) {
-            let to = alone.then(|| provenance.clone());
-            match section {
-                Section::Fp8Linear => {
-                    if let Some(f) = profile.fp8_linear.as_mut() {
-                        f.provenance = to;
-                    }
-                }
-                Section::FusedMoe => {
-                    if let Some(f) = profile.fused_moe.as_mut() {
-                        if args.params.contains(&Param::FusedMoeEfficiency) {
-                            f.provenance = to.clone();
-                        }
-                        if args.params.contains(&Param::FusedMoeDeviceEfficiency) {
-                            f.device_provenance = to;
-                        }
-                    }
-                }
-            }
+    let to = alone.then(|| provenance.clone());
+    let fitted_any = |q: &[Param]| args.params.iter().any(|p| q.contains(p));
+    if let Some(f) = profile.fp8_linear.as_mut() {
+        if fitted_any(&[Param::Fp8Efficiency, Param::Fp8UsPerLayer]) {
+            f.provenance = to.clone();
+        }
+    }
+    if let Some(f) = profile.fused_moe.as_mut() {
+        if fitted_any(&[Param::FusedMoeEfficiency]) {
+            f.provenance = to.clone();
+        }
+        if fitted_any(&[Param::FusedMoeDeviceEfficiency]) {
+            f.device_provenance = to;
         }
     }
     if !alone {

@@ -64,14 +64,14 @@ pub struct Roofline {
     /// The engine's fused mixture-of-experts kernel ([`Roofline::with_fused_moe`]), and what it
     /// costs this run: `None` where it does not apply.
     fused_moe: Option<FusedMoe>,
-    moe_default: Option<MoeDefaultConfig>,
+    fused_moe_cost: Option<FusedMoeCost>,
 }
 
 /// What the engine's fused mixture-of-experts kernel ([`FusedMoe`]) costs this run: the routed
 /// experts take `device_factor` times their roofline time, and batches of more than
 /// `local_experts` tokens `default_factor` times that again (1 where the shape is tuned).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct MoeDefaultConfig {
+struct FusedMoeCost {
     local_experts: f64,
     device_factor: f64,
     default_factor: f64,
@@ -176,7 +176,7 @@ impl Roofline {
             experts_linear,
             fp8_linear: None,
             fused_moe: None,
-            moe_default: None,
+            fused_moe_cost: None,
             params,
             model: model.clone(),
             tp,
@@ -201,7 +201,7 @@ impl Roofline {
     /// parallelism). No effect on a dense model or with one GPU.
     pub fn with_expert_parallel(mut self, ep: bool) -> Self {
         self.ep = ep && self.tp > 1 && self.model.moe.is_some();
-        self.moe_default = self.moe_default_config();
+        self.fused_moe_cost = self.resolve_fused_moe_cost();
         self
     }
 
@@ -214,7 +214,7 @@ impl Roofline {
     /// weights); no effect with `None`.
     pub fn with_fused_moe(mut self, fused: Option<&FusedMoe>) -> Self {
         self.fused_moe = fused.cloned();
-        self.moe_default = self.moe_default_config();
+        self.fused_moe_cost = self.resolve_fused_moe_cost();
         self
     }
 
@@ -231,7 +231,7 @@ impl Roofline {
         })
     }
 
-    fn moe_default_config(&self) -> Option<MoeDefaultConfig> {
+    fn resolve_fused_moe_cost(&self) -> Option<FusedMoeCost> {
         let f = self.fused_moe.as_ref()?;
         let sixteen_bit = |s: &str| matches!(s, "bf16" | "fp16");
         if self.experts_linear.is_some()
@@ -247,7 +247,7 @@ impl Roofline {
         } else {
             1.0 / f.default_config_efficiency
         };
-        (device_factor != 1.0 || default_factor != 1.0).then_some(MoeDefaultConfig {
+        (device_factor != 1.0 || default_factor != 1.0).then_some(FusedMoeCost {
             local_experts: e as f64,
             device_factor,
             default_factor,
@@ -381,12 +381,16 @@ impl Roofline {
                 (flops, bytes)
             }
         };
-        match self.moe_default.filter(|_| moe.is_some() && tokens > 0.0) {
-            // The engine's fused kernel: the routed experts' matrix work takes its device factor
-            // times its roofline time, and under the default configuration above E tokens the
-            // default factor again. The extra is work the roofline does not count (tiles over
-            // experts that received a few tokens), so FLOPs and bytes grow with it, as for the FP8
-            // kernels.
+        match self
+            .fused_moe_cost
+            .filter(|_| moe.is_some() && tokens > 0.0)
+        {
+            // The engine's fused kernel. Under the default configuration above E tokens the
+            // routed experts' matrix work takes the default factor times its roofline time; that
+            // extra is work the roofline does not count (tiles padded past the tokens an expert
+            // received), so FLOPs and bytes grow with it, as for the FP8 kernels. On a device with
+            // an efficiency of its own, the kernel then takes the device factor times that time,
+            // and the extra is returned as time without work.
             Some(d) => {
                 let factor = if tokens > d.local_experts {
                     d.default_factor
@@ -938,7 +942,7 @@ impl Predictor for Roofline {
                         ),
                         _ => how,
                     };
-                    let how = match (&self.fused_moe, self.moe_default, *o) {
+                    let how = match (&self.fused_moe, self.fused_moe_cost, *o) {
                         (Some(f), Some(d), "linear_layers") => {
                             let (e, n) = self.moe_local_shape().unwrap_or((0, 0));
                             let mut parts = Vec::new();
