@@ -28,20 +28,22 @@ for r in csv.DictReader(open(table)):
            int(r["max_num_seqs"]))
     measured.setdefault(key, {})[fp8] = float(r["median_itl_ms"])
 
-# Simulated ITL by (model as the case names it, gpu, GPUs, max_num_seqs), from the suite run.
+# Simulated ITL by (gpu, GPUs, max_num_seqs, FP8, task), from the suite run (the chat cases, and the
+# GPQA cases named with a -gpqa suffix).
 simulated = {}
 if suite.exists():
     for c in json.load(open(suite))["cases"]:
         if c["status"] != "ok":
             continue
-        m = re.search(r"heldout-v3-(h100|b200)-(qwen3-235b-a22b)(-fp8)?$", c["name"])
+        m = re.search(r"heldout-v3-(h100|b200)-(qwen3-235b-a22b)(-fp8)?(-gpqa)?$", c["name"])
         if not m:
             continue
         for p in c["points"]:
             n = re.search(r"max_num_seqs (\d+) \(TP\d+, (\d+) GPU\)", p["label"])
             e = p["metrics"].get("itl_p50_s")
             if n and e:
-                simulated[(m.group(1).upper(), int(n.group(2)), int(n.group(1)), bool(m.group(3)))] = e["simulated"]
+                task = "gpqa" if m.group(4) else "lm-arena-chat"
+                simulated[(m.group(1).upper(), int(n.group(2)), int(n.group(1)), bool(m.group(3)), task)] = e["simulated"]
 else:
     print(f"({suite} not found: measured ratios only)\n")
 
@@ -51,8 +53,8 @@ for (model, task, gpu, gpus, dp, seqs), v in sorted(measured.items()):
     if True not in v or False not in v:
         continue
     sim = ""
-    b, f = simulated.get((gpu, gpus, seqs, False)), simulated.get((gpu, gpus, seqs, True))
-    if b and f and task == "lm-arena-chat" and dp == 1:
+    b, f = simulated.get((gpu, gpus, seqs, False, task)), simulated.get((gpu, gpus, seqs, True, task))
+    if b and f and dp == 1:
         sim = f"{f / b:.2f}"
     print(f"| {model.split('/')[1]} | {task} | {gpu} | {gpus} | {dp} | {seqs} | {v[False]:.1f} | {v[True]:.1f} | "
           f"{v[True] / v[False]:.2f} | {sim or '-'} |")
