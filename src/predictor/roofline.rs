@@ -1052,12 +1052,7 @@ mod fp8_kernel_tests {
         let (_, m) = c.model("meta-llama/Llama-2-7b-hf").unwrap();
         let (name, d) = c.device(gpu).unwrap();
         let prec = Precision::resolve(Some(weights), None, None, 2, d).unwrap();
-        let p = RooflineParams {
-            compute_efficiency: 0.6,
-            memory_efficiency: 0.8,
-            layer_overhead_us: 0.0,
-            iteration_overhead_ms: 0.0,
-        };
+        let p = test_params();
         let f = fp8.map(|(efficiency, us_per_layer)| Fp8Linear {
             efficiency,
             us_per_layer,
@@ -1066,7 +1061,18 @@ mod fp8_kernel_tests {
         Roofline::new(m, name, d, &prec, 1, 1, p).with_fp8_linear(f.as_ref())
     }
 
-    fn decode(n: u32) -> BatchShape {
+    /// The roofline parameters of these tests: 60% of peak compute, 80% of bandwidth, no overheads.
+    pub(super) fn test_params() -> RooflineParams {
+        RooflineParams {
+            compute_efficiency: 0.6,
+            memory_efficiency: 0.8,
+            layer_overhead_us: 0.0,
+            iteration_overhead_ms: 0.0,
+        }
+    }
+
+    /// `n` decode sequences of 100 tokens of context each.
+    pub(super) fn decode(n: u32) -> BatchShape {
         let mut s = BatchShape::default();
         for _ in 0..n {
             s.add_decode(100);
@@ -1126,6 +1132,7 @@ mod fp8_kernel_tests {
 
 #[cfg(test)]
 mod fused_moe_tests {
+    use super::fp8_kernel_tests::{decode, test_params};
     use super::*;
     use crate::catalog::Catalog;
     use crate::config::engine_profile::TunedMoeShape;
@@ -1137,13 +1144,7 @@ mod fused_moe_tests {
         let (_, m) = c.model("Qwen/Qwen3-235B-A22B").unwrap();
         let (name, d) = c.device("h100").unwrap();
         let prec = Precision::resolve(Some(weights), None, None, 2, d).unwrap();
-        let p = RooflineParams {
-            compute_efficiency: 0.6,
-            memory_efficiency: 0.8,
-            layer_overhead_us: 0.0,
-            iteration_overhead_ms: 0.0,
-        };
-        Roofline::new(m, name, d, &prec, 8, 1, p)
+        Roofline::new(m, name, d, &prec, 8, 1, test_params())
             .with_fused_moe(fused)
             .with_expert_parallel(ep)
     }
@@ -1164,14 +1165,6 @@ mod fused_moe_tests {
             provenance: None,
             device_provenance: None,
         }
-    }
-
-    fn decode(n: u32) -> BatchShape {
-        let mut s = BatchShape::default();
-        for _ in 0..n {
-            s.add_decode(100);
-        }
-        s
     }
 
     #[test]

@@ -495,39 +495,67 @@ fn the_vllm_0_11_fp8_kernels_reproduce_their_recorded_fit() {
     check_recorded_fit("vllm-0.11 fp8_linear", &prov);
 }
 
-#[test]
-fn a_fit_of_the_fp8_kernels_alone_keeps_the_profiles_provenance() {
-    // Refit the FP8 section from the shipped profile with it removed: the fit writes the section's
-    // own provenance and leaves every other parameter, and the profile's provenance, as they were.
+/// Refits the parameters `params` of the shipped vLLM 0.11 profile, edited by `edit` first (the
+/// fitted section removed or reset), on the case `case`; returns the starting and the fitted profile.
+fn refit_shipped(
+    edit: impl FnOnce(&mut serde_yaml::Value),
+    case: &str,
+    params: &[&str],
+) -> (
+    simwatt::config::EngineProfile,
+    simwatt::config::EngineProfile,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
     let mut v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
-    let recorded = v["fp8_linear"]["efficiency"].as_f64().unwrap();
-    v.as_mapping_mut().unwrap().remove("fp8_linear");
+    edit(&mut v);
     let start = write(
         tmp.path(),
         "start.yaml",
         &serde_yaml::to_string(&v).unwrap(),
     );
     let out = tmp.path().join("fitted.yaml");
-    let o = simwatt(&[
+    let mut args = vec![
         "fit",
         "engine",
         "--cases",
-        "experiments/validation/heldout-v3-h100-qwen3-235b-a22b-fp8.yaml",
+        case,
         "--template",
         start.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-        "--param",
-        "fp8_linear.efficiency",
-        "--param",
-        "fp8_linear.us_per_layer",
         "--quiet",
-    ]);
+    ];
+    for q in params {
+        args.extend(["--param", q]);
+    }
+    let o = simwatt(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let before = simwatt::config::EngineProfile::load(&start).unwrap();
-    let after = simwatt::config::EngineProfile::load(&out).unwrap();
+    (
+        simwatt::config::EngineProfile::load(&start).unwrap(),
+        simwatt::config::EngineProfile::load(&out).unwrap(),
+    )
+}
+
+/// The shipped vLLM 0.11 profile's value at `path` (keys), as a number.
+fn shipped_value(path: &[&str]) -> f64 {
+    let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
+    let v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
+    path.iter().fold(&v, |v, k| &v[*k]).as_f64().unwrap()
+}
+
+#[test]
+fn a_fit_of_the_fp8_kernels_alone_keeps_the_profiles_provenance() {
+    // Refit the FP8 section from the shipped profile with it removed: the fit writes the section's
+    // own provenance and leaves every other parameter, and the profile's provenance, as they were.
+    let recorded = shipped_value(&["fp8_linear", "efficiency"]);
+    let (before, after) = refit_shipped(
+        |v| {
+            v.as_mapping_mut().unwrap().remove("fp8_linear");
+        },
+        "experiments/validation/heldout-v3-h100-qwen3-235b-a22b-fp8.yaml",
+        &["fp8_linear.efficiency", "fp8_linear.us_per_layer"],
+    );
     assert_eq!(after.provenance, before.provenance);
     assert_eq!(after.iteration, before.iteration);
     assert_eq!(after.sampler, before.sampler);
@@ -561,39 +589,18 @@ fn a_fit_of_the_fused_moe_kernel_alone_keeps_every_other_section() {
     // Refit the fused-MoE efficiency from the shipped profile with it reset to 1 (the tuned shapes
     // kept): the fit writes the section's own provenance and leaves every other parameter, the FP8
     // section's provenance and the profile's provenance as they were.
-    let tmp = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
-    let mut v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
-    let recorded = v["fused_moe"]["default_config_efficiency"]
-        .as_f64()
-        .unwrap();
-    v["fused_moe"]["default_config_efficiency"] = serde_yaml::Value::from(1.0);
-    v["fused_moe"]
-        .as_mapping_mut()
-        .unwrap()
-        .remove("provenance");
-    let start = write(
-        tmp.path(),
-        "start.yaml",
-        &serde_yaml::to_string(&v).unwrap(),
-    );
-    let out = tmp.path().join("fitted.yaml");
-    let o = simwatt(&[
-        "fit",
-        "engine",
-        "--cases",
+    let recorded = shipped_value(&["fused_moe", "default_config_efficiency"]);
+    let (before, after) = refit_shipped(
+        |v| {
+            v["fused_moe"]["default_config_efficiency"] = serde_yaml::Value::from(1.0);
+            v["fused_moe"]
+                .as_mapping_mut()
+                .unwrap()
+                .remove("provenance");
+        },
         "experiments/validation/heldout-v3-h100-qwen3-235b-a22b.yaml",
-        "--template",
-        start.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--param",
-        "fused_moe.default_config_efficiency",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let before = simwatt::config::EngineProfile::load(&start).unwrap();
-    let after = simwatt::config::EngineProfile::load(&out).unwrap();
+        &["fused_moe.default_config_efficiency"],
+    );
     assert_eq!(after.provenance, before.provenance);
     assert_eq!(after.iteration, before.iteration);
     assert_eq!(after.fp8_linear, before.fp8_linear);
@@ -629,37 +636,16 @@ fn the_vllm_0_11_fused_moe_device_efficiency_reproduces_its_recorded_fit() {
 
 #[test]
 fn a_fit_of_the_device_efficiency_alone_keeps_the_sections_other_provenance() {
-    let tmp = tempfile::tempdir().unwrap();
-    let shipped = std::fs::read_to_string(root().join("profiles/engine/vllm-0.11.yaml")).unwrap();
-    let mut v: serde_yaml::Value = serde_yaml::from_str(&shipped).unwrap();
-    let recorded = v["fused_moe"]["device_efficiency"]["b200"]
-        .as_f64()
-        .unwrap();
-    let f = v["fused_moe"].as_mapping_mut().unwrap();
-    f.remove("device_efficiency");
-    f.remove("device_provenance");
-    let start = write(
-        tmp.path(),
-        "start.yaml",
-        &serde_yaml::to_string(&v).unwrap(),
-    );
-    let out = tmp.path().join("fitted.yaml");
-    let o = simwatt(&[
-        "fit",
-        "engine",
-        "--cases",
+    let recorded = shipped_value(&["fused_moe", "device_efficiency", "b200"]);
+    let (before, after) = refit_shipped(
+        |v| {
+            let f = v["fused_moe"].as_mapping_mut().unwrap();
+            f.remove("device_efficiency");
+            f.remove("device_provenance");
+        },
         "experiments/validation/heldout-v3-b200-qwen3-30b-a3b.yaml",
-        "--template",
-        start.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--param",
-        "fused_moe.device_efficiency",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let before = simwatt::config::EngineProfile::load(&start).unwrap();
-    let after = simwatt::config::EngineProfile::load(&out).unwrap();
+        &["fused_moe.device_efficiency"],
+    );
     assert_eq!(after.provenance, before.provenance);
     let (b, a) = (before.fused_moe.unwrap(), after.fused_moe.unwrap());
     assert_eq!(a.provenance, b.provenance);
