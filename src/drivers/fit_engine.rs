@@ -26,13 +26,6 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A section of an engine profile that keeps a provenance of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    Fp8Linear,
-    FusedMoe,
-}
-
 /// A parameter of an engine profile that the fit may move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Param {
@@ -84,14 +77,16 @@ impl Param {
         )
     }
 
-    /// The section of the profile, with a provenance of its own, that holds this parameter:
-    /// `fp8_linear` or `fused_moe` (`None`: a parameter the profile's provenance covers).
-    pub fn section(self) -> Option<Section> {
-        match self {
-            Param::Fp8Efficiency | Param::Fp8UsPerLayer => Some(Section::Fp8Linear),
-            Param::FusedMoeEfficiency | Param::FusedMoeDeviceEfficiency => Some(Section::FusedMoe),
-            _ => None,
-        }
+    /// A parameter of the profile's `fp8_linear` or `fused_moe` section, whose fit alone gives it a
+    /// provenance of its own (the profile's provenance covers the others).
+    pub fn has_own_provenance(self) -> bool {
+        matches!(
+            self,
+            Param::Fp8Efficiency
+                | Param::Fp8UsPerLayer
+                | Param::FusedMoeEfficiency
+                | Param::FusedMoeDeviceEfficiency
+        )
     }
 
     /// The profile field, as written in the file.
@@ -848,7 +843,7 @@ pub fn run(args: &FitEngineArgs, log: &dyn Fn(&str)) -> Result<FitEngineOutcome>
     // the profile, and its provenance, stay as the template has them, and each fitted parameter's
     // section carries the fit's. A section fitted with the rest is covered by the profile's
     // provenance.
-    let alone = args.params.iter().all(|p| p.section().is_some());
+    let alone = args.params.iter().all(|p| p.has_own_provenance());
     let to = alone.then(|| provenance.clone());
     let fitted_any = |q: &[Param]| args.params.iter().any(|p| q.contains(p));
     if let Some(f) = profile.fp8_linear.as_mut() {
