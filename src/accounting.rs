@@ -81,7 +81,8 @@ pub struct FleetPart {
 /// The power figures of one pool's GPUs.
 struct PoolPower {
     idle_w: f64,
-    tp: f64,
+    /// GPUs per pipeline stage (a tensor-parallel group, times its data-parallel ranks).
+    stage_gpus: f64,
     tdp_w: f64,
     device: DeviceSpec,
     embodied: Option<Embodied>,
@@ -157,7 +158,7 @@ impl EnergyAcc {
         let gpus = s.total_gpus();
         let pool = |p: &Scenario, profile: &PowerProfile, replicas: u32| PoolPower {
             idle_w: profile.between_batches_w(),
-            tp: p.hardware.tensor_parallel as f64,
+            stage_gpus: p.gpus_per_stage() as f64,
             tdp_w: p.device.tdp_w,
             device: p.power_device.clone(),
             embodied: p.energy.embodied,
@@ -212,7 +213,11 @@ impl EnergyAcc {
         self.busy_j_group[g] += e;
         let p = &self.pools[self.group_pool[g]];
         let u = Utilisation::of(r.flops, r.bytes, dur, &p.device);
-        self.vidur_busy_j += energy_j(vidur_energy_w(p.idle_w, p.tdp_w, u.compute), dur, p.tp);
+        self.vidur_busy_j += energy_j(
+            vidur_energy_w(p.idle_w, p.tdp_w, u.compute),
+            dur,
+            p.stage_gpus,
+        );
         // The host CPU's energy above idle goes with the row's hours, as the row's own does.
         self.host_cpu_j += r.host_cpu_j;
         let e_here = e + r.host_cpu_j;
@@ -255,7 +260,7 @@ impl EnergyAcc {
             .enumerate()
             .map(|(g, (b, j))| GroupEnergy {
                 busy_j: *j,
-                idle_j: energy_j(pool(g).idle_w, (span_s - b).max(0.0), pool(g).tp),
+                idle_j: energy_j(pool(g).idle_w, (span_s - b).max(0.0), pool(g).stage_gpus),
             })
             .collect();
         let idle_j: f64 = groups.iter().map(|g| g.idle_j).sum();
@@ -271,7 +276,7 @@ impl EnergyAcc {
                     energy_j(
                         pool(g).idle_w,
                         (overlap - bh.get(h).copied().unwrap_or(0.0)).max(0.0),
-                        pool(g).tp,
+                        pool(g).stage_gpus,
                     )
                 })
                 .sum();

@@ -1112,7 +1112,7 @@ impl PowerSegments {
         let (mut gpus, mut idle) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
         for r in 0..hw.replicas {
             for _ in 0..hw.pipeline_stages {
-                gpus.push(s.pool_of(r).hardware.tensor_parallel);
+                gpus.push(s.pool_of(r).gpus_per_stage());
                 idle.push(match own(r) {
                     true => prefill_idle_w.unwrap_or(idle_w),
                     false => idle_w,

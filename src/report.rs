@@ -162,10 +162,17 @@ fn write_heading(m: &mut String, run: &RunFolder, s: &Summary, builtin_catalog: 
         Some(_) => s.replicas - s.prefill_replicas,
         None => s.replicas,
     };
+    // Data-parallel attention ranks, when the replica has them.
+    let dp = run
+        .config_value("hardware.data_parallel")
+        .and_then(|v| v.as_u64())
+        .filter(|&d| d > 1)
+        .map(|d| format!("DP {d} with expert parallelism, "))
+        .unwrap_or_default();
     let _ = writeln!(m, "# simwatt run summary\n");
     let _ = writeln!(
         m,
-        "{} on {} x {} (TP {}, PP {}, {} replica(s)), policy `{}`, router `{}`, seed {}.\n",
+        "{} on {} x {} (TP {}, {dp}PP {}, {} replica(s)), policy `{}`, router `{}`, seed {}.\n",
         s.model,
         s.gpus_per_replica as u64 * own as u64,
         gpu_name,

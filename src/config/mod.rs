@@ -216,8 +216,12 @@ pub struct Engine {
 pub struct Hardware {
     /// GPUs per pipeline stage.
     pub tensor_parallel: u32,
-    /// A mixture-of-experts model's experts spread whole over the tensor-parallel GPUs.
+    /// A mixture-of-experts model's experts spread whole over the tensor-parallel GPUs (and over
+    /// the data-parallel ranks').
     pub expert_parallel: bool,
+    /// Data-parallel attention ranks of `tensor_parallel` GPUs each in a replica, the experts spread
+    /// over all of them (`hardware.data_parallel`; 1: none).
+    pub data_parallel: u32,
     /// Pipeline-parallel stages per replica.
     pub pipeline_stages: u32,
     /// Independent model replicas.
@@ -596,6 +600,7 @@ impl Scenario {
         let hardware = Hardware {
             tensor_parallel: hw.tensor_parallel,
             expert_parallel: hw.expert_parallel,
+            data_parallel: hw.data_parallel,
             pipeline_stages: hw.pipeline_stages,
             replicas: hw.replicas,
             gpu_memory_utilization: hw.gpu_memory_utilization,
@@ -719,7 +724,13 @@ impl Scenario {
 
     /// GPUs in one replica.
     pub fn gpus_per_replica(&self) -> u32 {
-        self.hardware.tensor_parallel * self.hardware.pipeline_stages
+        self.gpus_per_stage() * self.hardware.pipeline_stages
+    }
+
+    /// GPUs in one pipeline stage of a replica: the tensor-parallel group, times the data-parallel
+    /// ranks when the replica has them.
+    pub fn gpus_per_stage(&self) -> u32 {
+        self.hardware.tensor_parallel * self.hardware.data_parallel
     }
 
     /// The scenario whose hardware replica `r` runs on: the prefill pool's for a prefill replica
@@ -1451,15 +1462,25 @@ fn validate_hardware(
     if hw.replicas == 0 {
         return Err(inv("hardware.replicas", &0, "must be at least 1"));
     }
+    if hw.data_parallel == 0 {
+        return Err(inv("hardware.data_parallel", &0, "must be at least 1"));
+    }
     // A bound on the cluster: each GPU carries simulator state, and the largest clusters on record
     // hold on the order of 100,000 GPUs.
-    let gpus = hw.replicas as u64 * hw.tensor_parallel as u64 * hw.pipeline_stages as u64;
+    let gpus = hw.replicas as u64
+        * hw.tensor_parallel as u64
+        * hw.data_parallel as u64
+        * hw.pipeline_stages as u64;
     if gpus > MAX_GPUS {
+        let dp = match hw.data_parallel {
+            1 => String::new(),
+            d => format!(", data_parallel {d}"),
+        };
         return Err(inv(
             "hardware.replicas",
             &hw.replicas,
             &format!(
-                "with tensor_parallel {} and pipeline_stages {} that is {gpus} GPUs; simwatt simulates at most {MAX_GPUS} (the largest clusters on record hold about 100,000)",
+                "with tensor_parallel {}{dp} and pipeline_stages {} that is {gpus} GPUs; simwatt simulates at most {MAX_GPUS} (the largest clusters on record hold about 100,000)",
                 hw.tensor_parallel, hw.pipeline_stages
             ),
         ));
@@ -1495,14 +1516,47 @@ fn validate_hardware(
                 ),
             ));
         };
-        if e.num_experts % tp != 0 {
+        let ep = tp * hw.data_parallel;
+        if e.num_experts % ep != 0 {
+            let over = match hw.data_parallel {
+                1 => format!("hardware.tensor_parallel = {tp} GPUs"),
+                d => format!("hardware.data_parallel x tensor_parallel = {d} x {tp} = {ep} GPUs"),
+            };
             return Err(inv(
                 "hardware.expert_parallel",
                 &true,
                 &format!(
-                    "spreads the {} experts of {model_name} over hardware.tensor_parallel = {tp} GPUs, which does not divide them",
+                    "spreads the {} experts of {model_name} over {over}, which does not divide them",
                     e.num_experts
                 ),
+            ));
+        }
+    }
+    if hw.data_parallel > 1 {
+        // Data parallelism inside a replica is the attention's, around experts spread over every
+        // rank; without them the ranks would be independent copies of the model.
+        if !hw.expert_parallel {
+            return Err(inv(
+                "hardware.data_parallel",
+                &hw.data_parallel,
+                "needs hardware.expert_parallel: true (data-parallel attention around experts spread over every rank); independent copies of the model are hardware.replicas",
+            ));
+        }
+        if hw.pipeline_stages != 1 {
+            return Err(inv(
+                "hardware.data_parallel",
+                &hw.data_parallel,
+                &format!(
+                    "is modelled with one pipeline stage only, not hardware.pipeline_stages = {}",
+                    hw.pipeline_stages
+                ),
+            ));
+        }
+        if hw.prefill_pool.is_some() || hw.prefill_replicas > 0 {
+            return Err(inv(
+                "hardware.data_parallel",
+                &hw.data_parallel,
+                "is not modelled with a prefill pool (disaggregated prefill); use replicas of data_parallel 1 there",
             ));
         }
     }
@@ -2050,12 +2104,28 @@ fn plan_memory(
     } else {
         layers_per_stage * model.linear_params_per_layer() as f64 * precision.weight_bytes
     };
-    let weight_bytes_per_gpu =
-        (stage_linear_bytes + embed_on_heaviest * embed * precision.embedding_bytes) / tp;
+    // With data-parallel attention each rank of `tp` GPUs holds the attention, dense and shared
+    // weights, and the routed experts are spread over all `dp x tp` GPUs.
+    let dp = hw.data_parallel as f64;
+    let routed_bytes_spread = if hw.data_parallel > 1 {
+        let routed = model.routed_expert_params_in(0, model.num_layers) as f64;
+        let bytes = precision
+            .experts
+            .as_ref()
+            .map_or(precision.weight_bytes, |e| e.weight_bytes);
+        routed * bytes * (1.0 - 1.0 / dp)
+    } else {
+        0.0
+    };
+    let weight_bytes_per_gpu = (stage_linear_bytes - routed_bytes_spread
+        + embed_on_heaviest * embed * precision.embedding_bytes)
+        / tp;
     // Activations of one forward pass over max_num_batched_tokens: the residual stream and its
     // normalised copy, the QKV output, the MLP intermediate (two for gated MLPs) and the logits of the
     // sequences that sample, each on this GPU's shard.
-    let tokens = raw.scheduler.max_num_batched_tokens as f64;
+    // The scheduler's limits are the replica's; with data-parallel attention a rank forwards its
+    // share of them.
+    let tokens = raw.scheduler.max_num_batched_tokens as f64 / dp;
     let h = model.hidden_size as f64;
     let mut mlp_inter = model.intermediate_size as f64 * if model.gated_mlp { 2.0 } else { 1.0 };
     if let Some(e) = &model.moe {
@@ -2073,7 +2143,7 @@ fn plan_memory(
     }
     let qkv = model.attention_activation_width() as f64;
     let per_token = 2.0 * h + (qkv + mlp_inter) / tp;
-    let logits = raw.scheduler.max_num_seqs as f64 * model.vocab_size as f64 / tp * 4.0;
+    let logits = raw.scheduler.max_num_seqs as f64 / dp * model.vocab_size as f64 / tp * 4.0;
     let activation_bytes_per_gpu = tokens * per_token * dtype + logits;
 
     let usable = device.memory_bytes() * hw.gpu_memory_utilization;
@@ -2170,7 +2240,9 @@ fn plan_memory(
                     ),
                 ));
             }
-            (blocks, false)
+            // Each data-parallel rank caches its own sequences: the replica holds a rank's blocks
+            // times the ranks.
+            (blocks * hw.data_parallel as u64, false)
         }
     };
     Ok(MemoryPlan {

@@ -151,6 +151,9 @@ pub fn host_cpu(
     if hw.pipeline_stages != 1 {
         return refuse("hardware.pipeline_stages", &hw.pipeline_stages, "must be 1");
     }
+    if hw.data_parallel != 1 {
+        return refuse("hardware.data_parallel", &hw.data_parallel, "must be 1");
+    }
     if hw.prefill_replicas != 0 {
         return refuse(
             "hardware.prefill_replicas",

@@ -253,6 +253,7 @@ pub fn prefill_pool(
         gpu: gpu.clone(),
         tensor_parallel: pool.tensor_parallel.unwrap_or(hw.tensor_parallel),
         expert_parallel: hw.expert_parallel,
+        data_parallel: hw.data_parallel,
         pipeline_stages: hw.pipeline_stages,
         replicas: hw.prefill_replicas,
         gpu_memory_utilization: pool

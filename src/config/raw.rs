@@ -608,6 +608,14 @@ pub struct HardwareConfig {
     /// of split across them (vLLM's `--enable-expert-parallel`); attention stays tensor-parallel.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expert_parallel: bool,
+    /// Data-parallel attention ranks of a replica (vLLM's `--data-parallel-size` with
+    /// `--enable-expert-parallel`): each of `data_parallel` ranks of `tensor_parallel` GPUs runs the
+    /// attention of its own share of the sequences, and the routed experts are spread whole over all
+    /// `data_parallel x tensor_parallel` GPUs, with tokens dispatched to them and combined back. The
+    /// scheduler's `max_num_seqs` and `max_num_batched_tokens` are then the replica's, all ranks
+    /// together. 1: no data parallelism inside a replica (independent copies are `replicas`).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub data_parallel: u32,
     /// Pipeline-parallel stages per replica.
     #[serde(default = "one")]
     pub pipeline_stages: u32,
@@ -729,6 +737,10 @@ pub struct KvLinkNumbers {
 
 fn one() -> u32 {
     1
+}
+
+fn is_one(v: &u32) -> bool {
+    *v == 1
 }
 
 fn default_gpu_memory_utilization() -> f64 {

@@ -15,7 +15,7 @@ const VLLM_ARGS: &[(&str, &str)] = &[
     ("pipeline_parallel_size", "`hardware.pipeline_stages`"),
     (
         "data_parallel_size",
-        "`hardware.replicas` (independent replicas, behind `router`)",
+        "`hardware.replicas` (independent replicas, behind `router`); with `enable_expert_parallel`, `hardware.data_parallel` (attention ranks around experts spread over all of them)",
     ),
     (
         "gpu_memory_utilization",

@@ -100,6 +100,10 @@ fn roofline(s: &Scenario, r: &RooflineConfig) -> Roofline {
         },
     )
     .with_expert_parallel(s.hardware.expert_parallel)
+    .with_data_parallel(
+        s.hardware.data_parallel,
+        s.scheduler.max_num_batched_tokens / s.hardware.data_parallel.max(1),
+    )
     .with_fp8_linear(s.engine.profile.fp8_linear.as_ref())
     .with_fused_moe(s.engine.profile.fused_moe.as_ref())
 }
@@ -141,9 +145,10 @@ fn offload_roofline(s: &Scenario, r: &RooflineConfig) -> Option<OffloadRoofline>
 
 /// Locates the profiles of a scenario's (device, model, TP) under `p.dir`. None for a model with
 /// latent attention: Vidur's attention profiles time multi-head and grouped-query kernels, which
-/// would misprice it, so it runs on the roofline.
+/// would misprice it, so it runs on the roofline; None with data-parallel attention, which only the
+/// roofline splits over its ranks.
 pub fn profile_sources(s: &Scenario, p: &ProfilesConfig) -> Option<ProfileSources> {
-    if s.model.mla.is_some() {
+    if s.model.mla.is_some() || s.hardware.data_parallel > 1 {
         return None;
     }
     ProfileSources::locate(
@@ -209,6 +214,17 @@ pub fn build_predictor(s: &Scenario, tables: &TableCache) -> Result<Box<dyn Pred
                 format!(
                     "{} has multi-head latent attention, which Vidur's attention profiles (multi-head and grouped-query kernels) do not time; use the roofline (predictor.type: roofline, or auto)",
                     s.model_name
+                ),
+            ));
+        }
+        if required && s.hardware.data_parallel > 1 {
+            return Err(Error::invalid(
+                &s.source,
+                "predictor.type",
+                "profiles",
+                format!(
+                    "hardware.data_parallel = {} spreads each batch over data-parallel attention ranks, which only the roofline prices; use predictor.type: roofline, or auto",
+                    s.hardware.data_parallel
                 ),
             ));
         }
@@ -518,7 +534,7 @@ fn simulate_requests(
         StageEnergy::new(
             p.clone(),
             s.power_device.clone(),
-            s.hardware.tensor_parallel,
+            s.gpus_per_stage(),
             s.hardware.clock_limit,
         )
         .with_memory_clock(s.hardware.memory_clock)

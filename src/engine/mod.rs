@@ -23,6 +23,9 @@ pub struct EngineCost<'a> {
     stages: u32,
     /// GPUs of a replica beyond the first.
     extra_gpus: u32,
+    /// Data-parallel attention ranks of the replica (`hardware.data_parallel`): each runs its even
+    /// share of the batch in an engine core of its own, all stepping together.
+    dp: u32,
     /// Bytes of one sequence's fp32 logits on one GPU of the last stage (vocabulary split over TP).
     logit_bytes: f64,
     /// Bytes per second the sampler's passes achieve.
@@ -37,6 +40,7 @@ impl<'a> EngineCost<'a> {
             layers: s.model.num_layers / s.hardware.pipeline_stages.max(1),
             stages: s.hardware.pipeline_stages.max(1),
             extra_gpus: s.gpus_per_replica().saturating_sub(1),
+            dp: s.hardware.data_parallel.max(1),
             logit_bytes: 4.0 * s.model.vocab_size as f64 / s.hardware.tensor_parallel.max(1) as f64,
             sampler_bytes_per_s: s.device.memory_bandwidth_bytes_s()
                 * s.engine.profile.sampler.memory_efficiency,
@@ -50,8 +54,12 @@ impl<'a> EngineCost<'a> {
         let Some(&largest) = l.graph_sizes.last() else {
             return (*shape, true);
         };
+        // With data-parallel ranks each rank pads its share to a captured size, and every rank runs
+        // the same size (the experts' collectives need them in step): the batch pads to that size
+        // times the ranks.
         let tokens = shape.total_tokens();
-        let eligible = tokens <= largest
+        let rank_tokens = tokens.div_ceil(self.dp);
+        let eligible = rank_tokens <= largest
             && match l.graph_batches {
                 GraphBatches::DecodeOnly => shape.prefill_seqs == 0,
                 GraphBatches::All => true,
@@ -63,10 +71,10 @@ impl<'a> EngineCost<'a> {
             .graph_sizes
             .iter()
             .copied()
-            .find(|&g| g >= tokens)
+            .find(|&g| g >= rank_tokens)
             .unwrap_or(largest);
         let mut padded = *shape;
-        padded.add_padding(size - tokens);
+        padded.add_padding(size.saturating_mul(self.dp) - tokens);
         (padded, false)
     }
 
@@ -77,10 +85,12 @@ impl<'a> EngineCost<'a> {
         if it.host_from_predictor {
             return predictor_host_ns as f64;
         }
-        let seqs = (shape.prefill_seqs + shape.decode_seqs) as f64;
+        // A data-parallel rank's engine core handles its share, all ranks at once.
+        let dp = self.dp as f64;
+        let seqs = (shape.prefill_seqs + shape.decode_seqs) as f64 / dp;
         it.host_ms * 1e6
             + it.host_us_per_seq * 1e3 * seqs
-            + it.host_us_per_token * 1e3 * shape.total_tokens() as f64
+            + it.host_us_per_token * 1e3 * shape.total_tokens() as f64 / dp
             + it.host_ms_per_extra_gpu * 1e6 * self.extra_gpus as f64
     }
 }
@@ -98,7 +108,7 @@ impl EngineCost<'_> {
         let passes = self.profile.sampler.logit_passes;
         let sampler =
             (stage + 1 == self.stages && passes > 0.0 && shape.sampled_seqs > 0).then(|| {
-                let bytes = passes * self.logit_bytes * shape.sampled_seqs as f64;
+                let bytes = passes * self.logit_bytes * shape.sampled_seqs as f64 / self.dp as f64;
                 (bytes, duration_ns(bytes / self.sampler_bytes_per_s * 1e9))
             });
         // The iteration's host work runs once, around the last stage (sampling, output processing and
@@ -229,6 +239,7 @@ mod tests {
             layers: 10,
             stages: 1,
             extra_gpus: 0,
+            dp: 1,
             logit_bytes: 4000.0,
             sampler_bytes_per_s: 1e12,
         }

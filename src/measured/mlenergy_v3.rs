@@ -23,6 +23,10 @@ pub struct MlEnergyV3Row {
     pub tensor_parallel: u32,
     /// Expert-parallel degree (1: none): the GPUs a mixture-of-experts model's experts are spread over.
     pub expert_parallel: u32,
+    /// Data-parallel degree (1: none): vLLM data-parallel ranks, each with its own engine core and
+    /// a `max_num_seqs / data_parallel` share of the batch cap.
+    pub data_parallel: u32,
+    /// The batch cap of all the run's ranks together.
     pub max_num_seqs: u32,
     /// Mean of the running requests over the steady state.
     pub avg_batch_size: f64,
@@ -74,10 +78,11 @@ pub fn read_mlenergy_v3(path: &Path) -> Result<Vec<MlEnergyV3Row>> {
         text("weight_precision")?,
         text("gpu_model")?,
     );
-    let (gpus, tp, ep, mns) = (
+    let (gpus, tp, ep, dp, mns) = (
         whole("num_gpus")?,
         whole("tensor_parallel")?,
         whole("expert_parallel")?,
+        whole("data_parallel")?,
         whole("max_num_seqs")?,
     );
     let (bs, out, pw, jpt, tput, itl) = (
@@ -99,6 +104,7 @@ pub fn read_mlenergy_v3(path: &Path) -> Result<Vec<MlEnergyV3Row>> {
             num_gpus: gpus[r],
             tensor_parallel: tp[r],
             expert_parallel: ep[r],
+            data_parallel: dp[r],
             max_num_seqs: mns[r],
             avg_batch_size: bs[r],
             avg_output_len: out[r],
@@ -125,6 +131,7 @@ mod tests {
         let r = read_mlenergy_v3(&p).unwrap();
         assert_eq!(r[0].max_num_seqs, 8);
         assert_eq!(r[0].expert_parallel, 1);
+        assert_eq!(r[0].data_parallel, 1);
         assert_eq!(r[0].median_itl_ms, 8.2);
         assert_eq!(r[0].power_per_gpu_w(), 427.0);
         std::fs::write(&p, format!("{HEAD}{}", row.replace(",8.2,", ",-1,"))).unwrap();

@@ -42,8 +42,15 @@ pub struct Roofline {
     params: RooflineParams,
     model: ModelSpec,
     tp: u32,
-    /// Expert parallelism over the tensor-parallel group ([`Roofline::with_expert_parallel`]).
+    /// Expert parallelism over the tensor-parallel group and its data-parallel ranks
+    /// ([`Roofline::with_expert_parallel`]); `ep_asked`: what the run asked for, before checking the
+    /// model has experts and the group more than one GPU.
     ep: bool,
+    ep_asked: bool,
+    /// Data-parallel attention ranks of `tp` GPUs each ([`Roofline::with_data_parallel`]); 1: none.
+    dp: u32,
+    /// A rank's tokens per iteration (its engine core's token budget).
+    rank_token_budget: f64,
     stages: u32,
     flops_per_s: f64,
     bytes_per_s: f64,
@@ -181,6 +188,9 @@ impl Roofline {
             model: model.clone(),
             tp,
             ep: false,
+            ep_asked: false,
+            dp: 1,
+            rank_token_budget: f64::INFINITY,
             stages,
             flops_per_s: device.peak_flops() * params.compute_efficiency,
             bytes_per_s: device.memory_bandwidth_bytes_s() * params.memory_efficiency,
@@ -200,9 +210,40 @@ impl Roofline {
     /// layer's output is all-reduced over the group as with tensor parallelism (vLLM without data
     /// parallelism). No effect on a dense model or with one GPU.
     pub fn with_expert_parallel(mut self, ep: bool) -> Self {
-        self.ep = ep && self.tp > 1 && self.model.moe.is_some();
+        self.ep_asked = ep;
+        self.resolve_parallelism()
+    }
+
+    /// Runs the attention data-parallel (vLLM's `--data-parallel-size` with expert parallelism): the
+    /// batch is spread over `dp` ranks of `tp` GPUs, each running the attention, dense layers, shared
+    /// experts, router and output head of its sequences (its own KV cache), while the routed experts
+    /// are spread whole over all `dp x tp` GPUs and see every token of the batch, dispatched to them
+    /// by an all-gather and combined by a reduce-scatter over the `dp x tp` GPUs (vLLM 0.11's default
+    /// `allgather_reducescatter` all-to-all). The ranks step together, so a step takes the busiest
+    /// rank's time: it holds an even share of the decode sequences and as many of the step's prefill
+    /// tokens as its `rank_token_budget` allows (at least an even share): a lone prompt is prefilled
+    /// on one rank while the others wait. A stage's cost is that rank's GPU's. Applies with expert
+    /// parallelism on a mixture-of-experts model only; 1: none.
+    pub fn with_data_parallel(mut self, dp: u32, rank_token_budget: u32) -> Self {
+        self.dp = dp.max(1);
+        self.rank_token_budget = rank_token_budget as f64;
+        self.resolve_parallelism()
+    }
+
+    fn resolve_parallelism(mut self) -> Self {
+        let moe = self.model.moe.is_some();
+        self.ep = self.ep_asked && moe && self.tp * self.dp > 1;
+        if !self.ep {
+            self.dp = 1;
+        }
         self.fused_moe_cost = self.resolve_fused_moe_cost();
         self
+    }
+
+    /// GPUs the routed experts are spread over: the tensor-parallel group times the data-parallel
+    /// ranks under expert parallelism.
+    fn ep_ranks(&self) -> u32 {
+        self.tp * self.dp
     }
 
     /// Prices the routed experts of a mixture-of-experts model with the engine's fused kernel
@@ -225,7 +266,10 @@ impl Roofline {
     pub fn moe_local_shape(&self) -> Option<(u32, u32)> {
         let moe = self.model.moe.as_ref()?;
         Some(if self.ep {
-            (moe.num_experts / self.tp, moe.expert_intermediate_size)
+            (
+                moe.num_experts / self.ep_ranks(),
+                moe.expert_intermediate_size,
+            )
         } else {
             (moe.num_experts, moe.expert_intermediate_size / self.tp)
         })
@@ -302,7 +346,16 @@ impl Roofline {
     /// work grows by its time factor; the third value is the seconds the kernel adds on this device
     /// beyond its roofline time without doing work (its device efficiency), which the caller adds to
     /// the layer's time.
-    fn mlp_work(&self, tokens: f64, p: &LinearPrecision, moe: Option<&MoeSpec>) -> (f64, f64, f64) {
+    ///
+    /// `routed_tokens`: the tokens the routed experts see, the whole batch's under data-parallel
+    /// attention (`tokens` are then the busiest rank's); `tokens` otherwise.
+    fn mlp_work(
+        &self,
+        tokens: f64,
+        routed_tokens: f64,
+        p: &LinearPrecision,
+        moe: Option<&MoeSpec>,
+    ) -> (f64, f64, f64) {
         let m = &self.model;
         let tp = self.tp as f64;
         let mats = m.mlp_matrices() as f64;
@@ -312,13 +365,21 @@ impl Roofline {
         let mut expert_flop = 0.0;
         let (flop_weights, read_weights, act_width) = match moe {
             Some(e) if self.ep => {
-                // Whole experts, num_experts / tp of them per GPU; the shared experts split across
-                // the group as in tensor parallelism. The busiest GPU sets the layer's time.
+                // Whole experts, num_experts / (tp x dp) of them per GPU; the shared experts split
+                // across the group as in tensor parallelism. The busiest GPU sets the layer's time.
+                // With data-parallel attention `tokens` are the busiest rank's, and the experts see
+                // the whole batch: the busiest GPU's expert passes are counted per token of the rank.
                 let router = m.router_params() as f64;
                 let expert = m.expert_params() as f64;
                 let shared = e.shared_experts as f64;
                 let (routed_per_token, touched) = if tokens > 0.0 {
-                    e.busiest_expert_parallel_rank(tokens, self.tp)
+                    let (per_token, touched) =
+                        e.busiest_expert_parallel_rank(routed_tokens, self.ep_ranks());
+                    if self.dp > 1 {
+                        (per_token * routed_tokens / tokens, touched)
+                    } else {
+                        (per_token, touched)
+                    }
                 } else {
                     (0.0, 0.0)
                 };
@@ -392,7 +453,8 @@ impl Roofline {
             // an efficiency of its own, the kernel then takes the device factor times that time,
             // and the extra is returned as time without work.
             Some(d) => {
-                let factor = if tokens > d.local_experts {
+                // The kernel's configuration is chosen by the tokens it receives: every rank's.
+                let factor = if routed_tokens > d.local_experts {
                     d.default_factor
                 } else {
                     1.0
@@ -415,6 +477,7 @@ impl Roofline {
     fn moe_linear_work(
         &self,
         tokens: f64,
+        routed_tokens: f64,
         p: &LinearPrecision,
         moe: Option<&MoeSpec>,
     ) -> (f64, f64, f64) {
@@ -423,7 +486,7 @@ impl Roofline {
         let h = m.hidden_size as f64;
         let w = m.attention_params_per_layer() as f64 / tp;
         let act_width = m.attention_activation_width() as f64 / tp + h;
-        let (mlp_flops, mlp_bytes, stall_s) = self.mlp_work(tokens, p, moe);
+        let (mlp_flops, mlp_bytes, stall_s) = self.mlp_work(tokens, routed_tokens, p, moe);
         let flops = 2.0 * w * tokens + p.dequant_flops_per_weight.max(0.0) * w + mlp_flops;
         let bytes =
             w * p.weight_bytes + tokens * act_width * (p.input_bytes + p.output_bytes) + mlp_bytes;
@@ -439,7 +502,7 @@ impl Roofline {
             return 0.0;
         }
         let moe = self.model.moe.as_ref().filter(|_| moe_layer);
-        let (f, b, stall_s) = self.mlp_work(tokens as f64, &self.linear, moe);
+        let (f, b, stall_s) = self.mlp_work(tokens as f64, tokens as f64, &self.linear, moe);
         // The per-layer kernel cost is the linear layers' (priced with the attention's projections
         // through `linear_scale`), not the MLP's alone.
         self.linear.priced(f, b, self.bytes_per_s, false).2 + stall_s
@@ -479,11 +542,24 @@ impl Roofline {
         let dt = self.precision.activation_bytes;
         let kvb = self.precision.kv_bytes;
         let h = m.hidden_size as f64;
-        let tokens = s.total_tokens() as f64;
+        // With data-parallel attention, the busiest rank's share of the batch
+        // ([`Self::with_data_parallel`]): an even share of the decode sequences and as many of the
+        // prefill tokens as its token budget holds, at least an even share of them.
+        let dp = self.dp as f64;
+        let all_tokens = s.total_tokens() as f64;
+        let (tokens, prefill_tokens, pair_share) = if self.dp > 1 {
+            let p = s.prefill_tokens as f64;
+            let busiest = p.min((p / dp).max(self.rank_token_budget));
+            let decode = s.decode_seqs as f64 / dp;
+            let share = if p > 0.0 { busiest / p } else { 0.0 };
+            (decode + busiest, busiest, share)
+        } else {
+            (all_tokens, s.prefill_tokens as f64, 1.0)
+        };
 
         let (lin_flops, lin_bytes, t_lin) = if m.moe.is_some() {
             let moe = m.moe.as_ref().filter(|_| moe_layer);
-            self.moe_linear_work(tokens, &self.linear, moe)
+            self.moe_linear_work(tokens, all_tokens, &self.linear, moe)
         } else {
             self.linear_work(tokens, &self.linear)
         };
@@ -498,16 +574,17 @@ impl Roofline {
         let pairs = match self.model.sliding_window.filter(|_| sliding) {
             Some(w) => w.prefill_pairs(s.prefill_attn_pairs, s.prefill_tokens),
             None => s.prefill_attn_pairs,
-        };
+        } as f64
+            * pair_share;
         let (pre_flops, pre_bytes, dec_flops_per_token) = match &m.mla {
             None => {
                 let hd = m.head_dim as f64;
                 let kv_heads = (m.num_kv_heads as f64 / tp).max(1.0);
                 (
-                    4.0 * heads * hd * pairs as f64,
+                    4.0 * heads * hd * pairs,
                     // Queries read and keys and values written to the cache, and as many again read
                     // back.
-                    s.prefill_tokens as f64 * (heads * dt + 2.0 * kv_heads * kvb) * hd * 2.0,
+                    prefill_tokens * (heads * dt + 2.0 * kv_heads * kvb) * hd * 2.0,
                     4.0 * heads * hd,
                 )
             }
@@ -523,10 +600,8 @@ impl Roofline {
                 let v = a.v_head_dim as f64;
                 let latent = a.kv_lora_rank as f64;
                 (
-                    2.0 * heads * (qk + v) * pairs as f64,
-                    s.prefill_tokens as f64
-                        * (heads * (2.0 * qk + v) * dt + kv_elements * kvb)
-                        * 2.0,
+                    2.0 * heads * (qk + v) * pairs,
+                    prefill_tokens * (heads * (2.0 * qk + v) * dt + kv_elements * kvb) * 2.0,
                     2.0 * heads * (2.0 * latent + a.qk_rope_head_dim as f64),
                 )
             }
@@ -537,8 +612,18 @@ impl Roofline {
             0.0
         };
 
-        // Tensor parallelism: two all-reduces of the layer's activations.
-        let t_ar = if self.tp > 1 {
+        // Tensor parallelism: two all-reduces of the layer's activations. With data-parallel
+        // attention an MoE layer's experts instead take every rank's tokens by an all-gather and give
+        // them back by a reduce-scatter over all the GPUs, after the attention's all-reduce within
+        // the rank.
+        let t_ar = if self.dp > 1 && moe_layer {
+            let within = if self.tp > 1 {
+                self.all_reduce_s(tokens * h * dt)
+            } else {
+                0.0
+            };
+            within + 2.0 * self.ring_s(self.ep_ranks(), all_tokens * h * dt)
+        } else if self.tp > 1 {
             2.0 * self.all_reduce_s(tokens * h * dt)
         } else {
             0.0
@@ -549,9 +634,10 @@ impl Roofline {
             bytes: lin_bytes + elem_bytes + pre_bytes,
             time: t_lin + t_elem + t_pre,
             decode: s.decode_seqs > 0,
-            kv_elements,
+            // A rank's decode sequences: an even share of the context.
+            kv_elements: kv_elements / dp,
             kvb,
-            dec_flops_per_token,
+            dec_flops_per_token: dec_flops_per_token / dp,
             flops_per_s: self.flops_per_s,
             bytes_per_s: self.bytes_per_s,
             t_ar,
@@ -637,9 +723,10 @@ impl Roofline {
             // iteration (scheduling, sampling, preparing inputs), paid once per batch, is host time (the
             // engine model decides how much of it the GPU waits through).
             let head_w = m.vocab_size as f64 * h / self.tp as f64;
-            let hf = 2.0 * head_w * s.sampled_seqs as f64;
+            let sampled = s.sampled_seqs as f64 / self.dp as f64;
+            let hf = 2.0 * head_w * sampled;
             let hb = head_w * self.precision.embedding_bytes
-                + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
+                + sampled * m.vocab_size as f64 / self.tp as f64 * 4.0;
             (
                 StageEnd::Head {
                     flops: hf,
@@ -858,6 +945,16 @@ impl Roofline {
             + COMM_LATENCY_US * 1e-6
     }
 
+    /// One ring all-gather (or reduce-scatter) of `bytes` in all over `n` GPUs, seconds: n-1 steps, each
+    /// moving a chunk of bytes/n over one link and paying one hop latency, plus the fixed
+    /// per-collective cost.
+    pub fn ring_s(&self, n: u32, bytes: f64) -> f64 {
+        let n = n as f64;
+        (n - 1.0) / n * bytes / self.link_bytes_per_s
+            + (n - 1.0) * self.hop_latency_s
+            + COMM_LATENCY_US * 1e-6
+    }
+
     /// Sending `bytes` to the next pipeline stage, seconds: one hop plus the fixed per-transfer cost.
     pub fn send_recv_s(&self, bytes: f64) -> f64 {
         bytes / self.link_bytes_per_s + self.hop_latency_s + COMM_LATENCY_US * 1e-6
@@ -872,9 +969,10 @@ impl Roofline {
     fn lm_head_work(&self, s: &BatchShape) -> (f64, f64) {
         let m = &self.model;
         let head_w = m.vocab_size as f64 * m.hidden_size as f64 / self.tp as f64;
-        let flops = 2.0 * head_w * s.sampled_seqs as f64;
+        let sampled = s.sampled_seqs as f64 / self.dp as f64;
+        let flops = 2.0 * head_w * sampled;
         let bytes = head_w * self.precision.embedding_bytes
-            + s.sampled_seqs as f64 * m.vocab_size as f64 / self.tp as f64 * 4.0;
+            + sampled * m.vocab_size as f64 / self.tp as f64 * 4.0;
         (flops, bytes)
     }
 }

@@ -67,6 +67,8 @@ fn cases() -> Vec<Case> {
         case!("TP not dividing heads", [QS], &["--set", "hardware.tensor_parallel=3"], ["hardware.tensor_parallel", "= 3", "heads"]),
         case!("PP not dividing layers", [QS], &["--set", "hardware.pipeline_stages=5"], ["hardware.pipeline_stages", "= 5", "layers"]),
         case!("zero replicas", [QS], &["--set", "hardware.replicas=0"], ["hardware.replicas", "= 0"]),
+        case!("zero data-parallel ranks", [QS], &["--set", "hardware.data_parallel=0"], ["hardware.data_parallel", "= 0"]),
+        case!("data parallelism without experts to spread", [QS], &["--set", "hardware.data_parallel=2"], ["hardware.data_parallel", "= 2", "expert_parallel"]),
         case!("prefill pool as large as the cluster", [QS], &["--set", "hardware.replicas=2", "--set", "hardware.prefill_replicas=2", "--set", "hardware.kv_link=nvlink4"], ["hardware.prefill_replicas", "= 2", "less than"]),
         case!("disaggregation without a link", [QS], &["--set", "hardware.replicas=2", "--set", "hardware.prefill_replicas=1"], ["hardware.kv_link", "needed"]),
         case!("unknown link preset", [QS], &["--set", "hardware.kv_link=smoke_signals"], ["hardware.kv_link", "smoke_signals", "presets"]),

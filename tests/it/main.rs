@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod common;
 mod cpu_threads;
+mod data_parallel;
 mod disaggregation;
 mod edge;
 mod edge_logs;

@@ -412,10 +412,11 @@ pub fn warm_predictors(
         let pool = s.prefill_pool.as_deref().cloned();
         for s in std::iter::once(s).chain(pool) {
             let key = format!(
-                "{}|{}|{}|{}",
+                "{}|{}|{}|{}|{}",
                 s.device_name,
                 s.model_name,
                 s.hardware.tensor_parallel,
+                s.hardware.data_parallel,
                 serde_json::to_string(&s.predictor).unwrap_or_default()
             );
             if seen.insert(key) {

@@ -333,7 +333,7 @@ impl PowerTimeline {
         }
         PowerTimeline {
             groups,
-            gpus_per_group: hw.tensor_parallel as f64,
+            gpus_per_group: s.gpus_per_stage() as f64,
             idle_w: profile.between_batches_w(),
             tdp_w: s.device.tdp_w,
         }
@@ -448,8 +448,12 @@ pub fn simulated_setup(
     m.insert(
         "hardware".into(),
         format!(
-            "TP {} x PP {} x {} replica(s), gpu_memory_utilization {}",
+            "TP {}{} x PP {} x {} replica(s), gpu_memory_utilization {}",
             s.hardware.tensor_parallel,
+            match s.hardware.data_parallel {
+                1 => String::new(),
+                d => format!(" x DP {d} (expert parallel)"),
+            },
             s.hardware.pipeline_stages,
             s.hardware.replicas,
             s.hardware.gpu_memory_utilization

@@ -115,9 +115,7 @@ pub fn validate_run(
     let (meas_ttft, meas_e2e) = compare_latency(&mut p, reqs, &o.rows);
     let window = compare_throughput(&mut p, &mut notes, run, s);
     // Power and energy.
-    let gpus = (o.scenario.hardware.tensor_parallel
-        * o.scenario.hardware.pipeline_stages
-        * o.scenario.hardware.replicas) as f64;
+    let gpus = (o.scenario.gpus_per_replica() * o.scenario.hardware.replicas) as f64;
     // The GPU the power log names, against the one simulated.
     let mut named: Vec<&str> = run
         .traces

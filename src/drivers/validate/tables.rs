@@ -578,18 +578,39 @@ pub fn validate_mlenergy_v3(
     let mut simulated = BTreeMap::new();
     for row in &rows {
         let specs = mlenergy_v3_requests(row, spec);
-        // A row whose experts are spread over several GPUs (vLLM's --enable-expert-parallel, no data
-        // parallelism) is replayed with hardware.expert_parallel over as many GPUs: attention and
-        // dense layers tensor-parallel over them, each GPU holding its share of whole experts.
-        let tp = row.tensor_parallel.max(row.expert_parallel);
-        let ep = row.expert_parallel > row.tensor_parallel;
+        // A row whose experts are spread over several GPUs (vLLM's --enable-expert-parallel) without
+        // data parallelism is replayed with hardware.expert_parallel over as many GPUs: attention
+        // and dense layers tensor-parallel over them, each GPU holding its share of whole experts.
+        // With data parallelism (vLLM's --data-parallel-size, the benchmark giving each rank
+        // max_num_seqs / ranks) it is replayed with hardware.data_parallel: ranks of
+        // tensor_parallel GPUs, the scheduler's limits the ranks' together.
+        let dp = row.data_parallel.max(1);
+        let (tp, ep) = if dp > 1 {
+            (row.tensor_parallel, true)
+        } else {
+            (
+                row.tensor_parallel.max(row.expert_parallel),
+                row.expert_parallel > row.tensor_parallel,
+            )
+        };
         let mut overrides = vec![
             format!("scheduler.max_num_seqs={}", row.max_num_seqs),
             format!("hardware.tensor_parallel={tp}"),
-            format!("hardware.replicas={}", (row.num_gpus / tp).max(1)),
+            format!("hardware.replicas={}", (row.num_gpus / (tp * dp)).max(1)),
         ];
         if ep {
             overrides.push("hardware.expert_parallel=true".into());
+        }
+        if dp > 1 {
+            // Each rank's engine core has the case's per-iteration token budget (a request's chunk
+            // stays on one rank: the chunk size is unchanged).
+            overrides.push(format!("hardware.data_parallel={dp}"));
+            let one = replay_scenario(&caches.catalogs, config_path, tree, &overrides, 1)?;
+            let sc = &one.scheduler;
+            overrides.push(format!(
+                "scheduler.max_num_batched_tokens={}",
+                sc.max_num_batched_tokens.saturating_mul(dp)
+            ));
         }
         let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
         let (profile, profile_path, energy_note) = simulate::power_profile(&sc);
@@ -622,7 +643,12 @@ pub fn validate_mlenergy_v3(
             ),
             o.predictor.kind.clone(),
         );
-        if ep {
+        if dp > 1 {
+            p.notes.push(format!(
+                "measured with {dp} data-parallel ranks of TP{tp} and expert parallelism over {} GPUs; replayed with hardware.data_parallel {dp}, the batch spread evenly over the ranks",
+                row.expert_parallel
+            ));
+        } else if ep {
             p.notes.push(format!(
                 "measured with expert parallelism over {} GPUs (MoE TP{}); replayed with hardware.expert_parallel, attention TP{tp}",
                 row.expert_parallel, row.tensor_parallel
