@@ -213,9 +213,10 @@ pub fn sweep_chart(
 }
 
 /// Units of the config keys a sweep commonly varies whose names carry none.
-const AXIS_UNITS: [(&str, &str); 7] = [
+const AXIS_UNITS: [(&str, &str); 8] = [
     ("workload.arrival.rate", "requests/s"),
     ("hardware.tensor_parallel", "GPUs"),
+    ("hardware.data_parallel", "ranks"),
     ("hardware.pipeline_stages", "stages"),
     ("hardware.replicas", "replicas"),
     ("scheduler.max_num_seqs", "sequences"),

@@ -717,7 +717,7 @@ pub fn validate_mlenergy_v3(
             &mut simulated,
             &o,
             &profile_path,
-            "scheduler.max_num_seqs, hardware.tensor_parallel and replicas (num_gpus / TP) from each row",
+            "scheduler.max_num_seqs, hardware.tensor_parallel, hardware.expert_parallel and data_parallel, and replicas (num_gpus / (TP x DP)) from each row; with data parallelism max_num_batched_tokens x DP",
         );
         points.push(p);
     }
