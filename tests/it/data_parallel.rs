@@ -288,3 +288,41 @@ fn bad_layouts_are_refused_by_name() {
         "{e}"
     );
 }
+
+/// The shipped example (experiments/data-parallel-deepseek.yaml, docs/latency-model.md): 8 ranks of
+/// one GPU against tensor parallelism over the 8 at 6 req/s. The latents cached once per rank give
+/// more than 6 times the tokens of cache; a GPU reading only its rank's latents decodes faster at the
+/// median; a prompt prefilled by one rank while the others wait lengthens the tail; every GPU priced
+/// busy through the busiest rank's work costs energy per token.
+#[test]
+fn the_deepseek_example_trades_cache_and_median_itl_for_tail_latency_and_energy() {
+    let p = root().join("experiments/data-parallel-deepseek.yaml");
+    let dp = simulate(&p, &["workload.arrival.rate=6"]);
+    let tp = simulate(
+        &p,
+        &[
+            "workload.arrival.rate=6",
+            "hardware.data_parallel=1",
+            "hardware.tensor_parallel=8",
+            "scheduler.max_num_batched_tokens=8192",
+        ],
+    );
+    let (a, b) = (&dp.summary, &tp.summary);
+    assert_eq!(a.requests_completed, 3000);
+    assert_eq!(b.requests_completed, 3000);
+    assert!(a.kv_blocks_per_replica > 6 * b.kv_blocks_per_replica);
+    let l = |s: &simwatt::metrics::Summary| {
+        let l = &s.latency;
+        (
+            l.itl_p50_s.unwrap(),
+            l.itl_p99_s.unwrap(),
+            l.ttft_p90_s.unwrap(),
+        )
+    };
+    let (x, y) = (l(a), l(b));
+    assert!(x.0 < 0.95 * y.0, "ITL p50 {} against {}", x.0, y.0);
+    assert!(x.1 > 2.0 * y.1, "ITL p99 {} against {}", x.1, y.1);
+    assert!(x.2 > y.2, "TTFT p90 {} against {}", x.2, y.2);
+    let j = |s: &simwatt::metrics::Summary| s.energy.j_per_output_token.unwrap();
+    assert!(j(a) > 1.05 * j(b));
+}
