@@ -18,7 +18,7 @@ pub mod suite;
 pub mod tables;
 
 use crate::catalog::Catalogs;
-use crate::config::{self, Scenario};
+use crate::config::{self, RawConfig, Scenario};
 use crate::drivers::Caches;
 use crate::error::{Error, Result};
 use crate::power::{vidur_energy_w, PowerProfile, Utilisation};
@@ -399,16 +399,14 @@ fn placeholder_workload(n: usize) -> Value {
     Value::Mapping(w)
 }
 
-/// The scenario of a replay: the config tree's model, hardware, scheduler, predictor and energy
-/// settings with `overrides` applied, and its workload replaced by `n` placeholder requests (the
-/// measured requests go to the event loop directly). `path` names the config in errors.
-pub fn replay_scenario(
-    catalogs: &Catalogs,
+/// The config of a replay as parsed, before it is resolved: the config tree with `overrides`
+/// applied and its workload replaced by `n` placeholder requests ([`replay_scenario`]).
+pub fn replay_config(
     path: &Path,
     tree: &Value,
     overrides: &[String],
     n: usize,
-) -> Result<Scenario> {
+) -> Result<RawConfig> {
     let mut tree = tree.clone();
     if !tree.is_mapping() {
         return Err(Error::Yaml {
@@ -422,7 +420,20 @@ pub fn replay_scenario(
     if let Value::Mapping(m) = &mut tree {
         m.insert("workload".into(), placeholder_workload(n));
     }
-    let raw = config::parse_tree(path, tree)?;
+    config::parse_tree(path, tree)
+}
+
+/// The scenario of a replay: the config tree's model, hardware, scheduler, predictor and energy
+/// settings with `overrides` applied, and its workload replaced by `n` placeholder requests (the
+/// measured requests go to the event loop directly). `path` names the config in errors.
+pub fn replay_scenario(
+    catalogs: &Catalogs,
+    path: &Path,
+    tree: &Value,
+    overrides: &[String],
+    n: usize,
+) -> Result<Scenario> {
+    let raw = replay_config(path, tree, overrides, n)?;
     let s = Scenario::resolve(catalogs, path, raw)?;
     if s.prefill_pool.is_some() {
         return Err(Error::invalid(

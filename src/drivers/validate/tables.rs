@@ -8,7 +8,9 @@
 //! J per output token (with the two baselines), and the inter-token latency (ML.ENERGY) or batch
 //! latency (Argonne).
 
-use super::{replay_scenario, simulated_setup, CaseResult, MetricValue, Point, PowerTimeline};
+use super::{
+    replay_config, replay_scenario, simulated_setup, CaseResult, MetricValue, Point, PowerTimeline,
+};
 use crate::drivers::fit_power::replay::{
     mlenergy_requests, prompt_chars, prompt_tokens_of, tokens_by,
 };
@@ -576,6 +578,16 @@ pub fn validate_mlenergy_v3(
     rows.sort_by_key(|r| (r.tensor_parallel, r.max_num_seqs));
     let mut points = Vec::new();
     let mut simulated = BTreeMap::new();
+    // A data-parallel row's replica gets the case's token budget per rank: read it once, as the
+    // case's config gives it.
+    let rank_budget = match rows.iter().any(|r| r.data_parallel > 1) {
+        true => Some(
+            replay_config(config_path, tree, &[], 1)?
+                .scheduler
+                .max_num_batched_tokens,
+        ),
+        false => None,
+    };
     for row in &rows {
         let specs = mlenergy_v3_requests(row, spec);
         // A row whose experts are spread over several GPUs (vLLM's --enable-expert-parallel) without
@@ -601,15 +613,13 @@ pub fn validate_mlenergy_v3(
         if ep {
             overrides.push("hardware.expert_parallel=true".into());
         }
-        if dp > 1 {
+        if let Some(budget) = rank_budget.filter(|_| dp > 1) {
             // Each rank's engine core has the case's per-iteration token budget (a request's chunk
             // stays on one rank: the chunk size is unchanged).
             overrides.push(format!("hardware.data_parallel={dp}"));
-            let one = replay_scenario(&caches.catalogs, config_path, tree, &overrides, 1)?;
-            let sc = &one.scheduler;
             overrides.push(format!(
                 "scheduler.max_num_batched_tokens={}",
-                sc.max_num_batched_tokens.saturating_mul(dp)
+                budget.saturating_mul(dp)
             ));
         }
         let sc = replay_scenario(&caches.catalogs, config_path, tree, &overrides, specs.len())?;
@@ -645,7 +655,7 @@ pub fn validate_mlenergy_v3(
         );
         if dp > 1 {
             p.notes.push(format!(
-                "measured with {dp} data-parallel ranks of TP{tp} and expert parallelism over {} GPUs; replayed with hardware.data_parallel {dp}, the batch spread evenly over the ranks",
+                "measured with {dp} data-parallel ranks of TP{tp} and expert parallelism over {} GPUs; replayed with hardware.data_parallel {dp}: the decode sequences spread evenly over the ranks, a step's prompts on as few ranks as their token budgets hold",
                 row.expert_parallel
             ));
         } else if ep {
