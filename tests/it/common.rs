@@ -107,6 +107,12 @@ pub fn assert_clean_failure(o: &Output, needles: &[&str]) {
     }
 }
 
+/// Loads and resolves the config at `path` as written (the error, for a config that must be refused).
+pub fn resolve(path: &Path) -> simwatt::error::Result<Scenario> {
+    let raw = config::load(path, &[])?;
+    Scenario::resolve(&caches().catalogs, path, raw)
+}
+
 /// Loads a config with overrides and simulates it in memory.
 pub fn simulate(config: &Path, overrides: &[&str]) -> RunOutcome {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();

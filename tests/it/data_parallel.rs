@@ -5,7 +5,6 @@
 
 use crate::common::*;
 use simwatt::catalog::Catalog;
-use simwatt::config::{self, Scenario};
 use simwatt::engine::EngineCost;
 use simwatt::predictor::roofline::Roofline;
 use simwatt::predictor::{BatchShape, CostModel};
@@ -40,11 +39,6 @@ fn config(dir: &std::path::Path, hardware: &str) -> std::path::PathBuf {
              lengths: {{ type: uniform, prompt: [128, 512], output: [16, 64] }}\n"
         ),
     )
-}
-
-fn resolve(path: &std::path::Path) -> simwatt::error::Result<Scenario> {
-    let raw = config::load(path, &[])?;
-    Scenario::resolve(&caches().catalogs, path, raw)
 }
 
 /// One rank is expert parallelism as before, bit for bit, at any batch.

@@ -4,17 +4,11 @@
 
 use crate::common::*;
 use simwatt::catalog::Catalog;
-use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate;
 use simwatt::predictor::roofline::Roofline;
 use simwatt::predictor::{BatchShape, CostModel};
 
 const DEEPSEEK: &str = "deepseek-ai/DeepSeek-V3";
-
-fn resolve(path: &std::path::Path) -> simwatt::error::Result<Scenario> {
-    let raw = config::load(path, &[])?;
-    Scenario::resolve(&caches().catalogs, path, raw)
-}
 
 /// DeepSeek-V3 served as ML.ENERGY v3 served it: 8 B200 with expert parallelism, FP8 weights and
 /// arithmetic; `extra` YAML appended.

@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use simwatt::catalog::Catalog;
-use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate;
 use simwatt::predictor::roofline::Roofline;
 use simwatt::predictor::{BatchShape, CostModel};
@@ -28,11 +27,6 @@ fn config_with(dir: &std::path::Path, model: &str, gpu: &str, extra: &str) -> Pa
              lengths: {{ type: uniform, prompt: [128, 512], output: [16, 32] }}\n{extra}"
         ),
     )
-}
-
-fn resolve(path: &std::path::Path) -> simwatt::error::Result<Scenario> {
-    let raw = config::load(path, &[])?;
-    Scenario::resolve(&caches().catalogs, path, raw)
 }
 
 /// Qwen3-30B-A3B on an H100 at bf16, no overheads, efficiencies 0.6 and 0.8.

@@ -2,7 +2,6 @@
 //! times and the energy, and say what priced them (docs/precision.md).
 
 use crate::common::*;
-use simwatt::config::{self, Scenario};
 use simwatt::drivers::simulate;
 use std::path::PathBuf;
 
@@ -18,11 +17,6 @@ fn config(dir: &std::path::Path, model: &str, gpu: &str, tp: u32, extra: &str) -
              lengths: {{ type: uniform, prompt: [128, 512], output: [64, 128] }}\n{extra}"
         ),
     )
-}
-
-fn resolve(path: &std::path::Path) -> simwatt::error::Result<Scenario> {
-    let raw = config::load(path, &[])?;
-    Scenario::resolve(&caches().catalogs, path, raw)
 }
 
 const INT4: &str = "precision: { weights: int4 }\n";
