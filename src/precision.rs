@@ -28,6 +28,9 @@ pub enum WeightFormat {
     Q4KM,
     /// llama.cpp GGUF Q5_1: blocks of 32 5-bit weights with an fp16 scale and minimum.
     Q5_1,
+    /// llama.cpp GGUF Q6_K: super-blocks of 256 6-bit weights with 8-bit sub-block scales and an fp16
+    /// scale; what llama.cpp's quantiser stores the output head in for most types.
+    Q6K,
     /// llama.cpp GGUF Q8_0: blocks of 32 8-bit weights and one fp16 scale.
     Q8_0,
     /// OCP microscaling MXFP4: blocks of 32 FP4 (e2m1) weights sharing one 8-bit power-of-two (E8M0)
@@ -36,7 +39,7 @@ pub enum WeightFormat {
 }
 
 /// Every weight format with its config name.
-pub const WEIGHT_FORMATS: [(&str, WeightFormat); 10] = [
+pub const WEIGHT_FORMATS: [(&str, WeightFormat); 11] = [
     ("bf16", WeightFormat::Bf16),
     ("fp16", WeightFormat::Fp16),
     ("fp8", WeightFormat::Fp8),
@@ -45,6 +48,7 @@ pub const WEIGHT_FORMATS: [(&str, WeightFormat); 10] = [
     ("q4_0", WeightFormat::Q4_0),
     ("q4_k_m", WeightFormat::Q4KM),
     ("q5_1", WeightFormat::Q5_1),
+    ("q6_k", WeightFormat::Q6K),
     ("q8_0", WeightFormat::Q8_0),
     ("mxfp4", WeightFormat::Mxfp4),
 ];
@@ -64,6 +68,9 @@ impl WeightFormat {
             WeightFormat::Q4KM => 4.84,
             // block_q5_1: fp16 d and m, 4 bytes of fifth bits, 16 bytes of nibbles = 24 bytes / 32.
             WeightFormat::Q5_1 => 24.0 * 8.0 / 32.0,
+            // block_q6_K: 128 bytes of low nibbles, 64 of high bits, 16 int8 sub-block scales and an
+            // fp16 d = 210 bytes / 256 weights.
+            WeightFormat::Q6K => 210.0 * 8.0 / 256.0,
             // block_q8_0: fp16 d + 32 int8 = 34 bytes / 32.
             WeightFormat::Q8_0 => 34.0 * 8.0 / 32.0,
             // OCP MX v1.0: 32 x 4-bit elements + one 8-bit shared scale = 136 bits / 32.
@@ -199,9 +206,13 @@ pub struct Precision {
     pub kv_cache: String,
     /// Bytes per weight of the linear layers of the transformer blocks.
     pub weight_bytes: f64,
-    /// Bytes per weight of the input embedding and the output head (kept at 16 bit by every
-    /// quantisation scheme modelled here).
+    /// Bytes per weight of the input embedding and the output head: 16-bit unless
+    /// `precision.embeddings` names a format ([`Precision::with_embeddings`]).
     pub embedding_bytes: f64,
+    /// The input embedding's and output head's format when `precision.embeddings` sets one (a GGUF
+    /// file's Q6_K head); `None`: 16-bit, as every non-GGUF scheme modelled here keeps them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<String>,
     /// Bytes per KV-cache element.
     pub kv_bytes: f64,
     /// Bytes per activation between layers (residual stream, all-reduce, pipeline sends).
@@ -266,6 +277,7 @@ impl Precision {
             kv_cache: name.into(),
             weight_bytes: b,
             embedding_bytes: b,
+            embeddings: None,
             kv_bytes: b,
             activation_bytes: b,
             gemm_input_bytes: b,
@@ -357,6 +369,7 @@ impl Precision {
             kv_cache: kv_name,
             weight_bytes,
             embedding_bytes: base.embedding_bytes,
+            embeddings: None,
             kv_bytes,
             activation_bytes: base.activation_bytes,
             gemm_input_bytes,
@@ -379,6 +392,15 @@ impl Precision {
             weight_bytes: f.bits() / 8.0,
             dequant_flops_per_weight: dequant_flops(f, used, device),
         });
+        self
+    }
+
+    /// The same precision with the input embedding and the output head stored as `f` (from
+    /// [`weight_format`]). Only their bytes change: the head's matrix multiplication stays in this
+    /// precision's arithmetic, and a lookup in the embedding reads one row whatever its format.
+    pub fn with_embeddings(mut self, f: WeightFormat) -> Precision {
+        self.embedding_bytes = f.bits() / 8.0;
+        self.embeddings = Some(weight_name(f).to_string());
         self
     }
 
@@ -495,6 +517,7 @@ mod tests {
     fn gguf_bits_per_weight_follow_the_block_layouts() {
         assert_eq!(WeightFormat::Q4_0.bits(), 4.5);
         assert_eq!(WeightFormat::Q5_1.bits(), 6.0);
+        assert_eq!(WeightFormat::Q6K.bits(), 6.5625);
         assert_eq!(WeightFormat::Q8_0.bits(), 8.5);
         assert_eq!(WeightFormat::Int4.bits(), 4.15625);
         // OCP MX: 32 FP4 elements and one E8M0 scale.

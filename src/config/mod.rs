@@ -2030,6 +2030,13 @@ fn resolve_precision(
         Some(f) => p.with_experts(f, device),
         None => p,
     };
+    let p = match pc.embeddings.as_deref() {
+        Some(name) => p.with_embeddings(
+            crate::precision::weight_format("precision.embeddings", name)
+                .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?,
+        ),
+        None => p,
+    };
     // `catalog` (a catalog dtype other than 2 bytes) is no format name: left unset.
     for (slot, name) in [
         (&mut pc.weights, &p.weights),

@@ -485,7 +485,7 @@ pub struct SloConfig {
 #[serde(deny_unknown_fields)]
 pub struct PrecisionConfig {
     /// Storage of the linear layers' weights: bf16, fp16, fp8, int8, int4 (AWQ/GPTQ, group 128), or a
-    /// llama.cpp GGUF type q4_0, q4_k_m, q5_1, q8_0 (default: the catalog's `dtype_bytes`, bf16).
+    /// llama.cpp GGUF type q4_0, q4_k_m, q5_1, q6_k, q8_0 (default: the catalog's `dtype_bytes`, bf16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<String>,
     /// Arithmetic of the matrix multiplications: bf16, fp16, fp8 (needs fp8 weights), int8 (needs
@@ -499,6 +499,11 @@ pub struct PrecisionConfig {
     /// weight format, e.g. mxfp4 (default: the catalog's `moe.expert_weights`, else `weights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experts: Option<String>,
+    /// Storage of the input embedding and the output head: any weight format, e.g. q6_k, where
+    /// llama.cpp's quantiser keeps the head of a q4_k_m file (default: 16-bit, as vLLM's quantised
+    /// checkpoints keep them). Prices the head's weight reads and the memory plan's embedding bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<String>,
     /// Dequantisation work per weight of the linear layers per forward pass, FLOPs at the peak that
     /// prices them, in place of the built-in estimate (docs/precision.md). 0 for an engine whose
     /// kernels multiply the quantised weights without widening them first, as llama.cpp's CPU dot

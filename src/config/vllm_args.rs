@@ -58,7 +58,7 @@ const VLLM_ARGS: &[(&str, &str)] = &[
     ),
     (
         "quantization",
-        "`precision.weights` (fp8, int8, int4 for AWQ/GPTQ, or a GGUF type q4_0, q4_k_m, q5_1, q8_0) \
+        "`precision.weights` (fp8, int8, int4 for AWQ/GPTQ, or a GGUF type q4_0, q4_k_m, q5_1, q6_k, q8_0) \
          and `precision.compute` (fp8 or int8 for W8A8)",
     ),
     (
