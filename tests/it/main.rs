@@ -15,6 +15,7 @@ mod edge_logs;
 mod energy;
 mod engine;
 mod fuzz;
+mod gpu_llama_cpp;
 mod latency;
 mod limits;
 mod measure;
