@@ -81,41 +81,59 @@ def rate(bin_, out, gpu, model, test, sets=()):
 
 
 def fit(bin_, out):
-    """Least squares on log time per token over the fitted decode rows of t = A / eff + B * u, with A
-    (the time at memory_efficiency 1) and B (seconds per microsecond of layer overhead) read from two
-    simwatt runs per row; then compute_efficiency from the fitted prefill row."""
-    base = ("predictor.memory_efficiency=1.0", "predictor.layer_overhead_us=0")
+    """Least squares on log time per token over the fitted decode rows of
+    t = A / memory_efficiency + B * layer_overhead_us + C * iteration_overhead_ms, with A (the time at
+    memory_efficiency 1 and no overheads), B and C read from three simwatt runs per row; the overheads
+    at least 0. Then compute_efficiency from the fitted prefill row."""
+    zero = ("predictor.memory_efficiency=1.0", "predictor.layer_overhead_us=0",
+            "predictor.iteration_overhead_ms=0")
     terms = []
     for gpu, model, test, pub, role, _ in ROWS:
         if role != "fitted" or test != "tg128":
             continue
-        a = 1.0 / rate(bin_, out, gpu, model, test, base)
-        b = (1.0 / rate(bin_, out, gpu, model, test,
-                        ("predictor.memory_efficiency=1.0", "predictor.layer_overhead_us=100")) - a) / 100.0
-        terms.append((a, b, math.log(1.0 / pub)))
+        t = lambda sets: 1.0 / rate(bin_, out, gpu, model, test, sets)
+        a = t(zero)
+        b = (t(zero[:1] + ("predictor.layer_overhead_us=100",) + zero[2:]) - a) / 100.0
+        c = t(zero[:2] + ("predictor.iteration_overhead_ms=1",)) - a
+        terms.append((a, b, c, math.log(1.0 / pub)))
 
-    def loss(eff, u):
-        return sum((math.log(a / eff + b * u) - y) ** 2 for a, b, y in terms)
+    def loss(p):
+        eff, u, ms = p
+        return sum((math.log(a / eff + b * u + c * ms) - y) ** 2 for a, b, c, y in terms)
 
+    # A coarse grid, then finer grids around the best point: memory_efficiency to 0.001,
+    # layer_overhead_us to 0.1 us, iteration_overhead_ms to 0.001 ms.
+    steps = [(0.01, 1.0, 0.01), (0.001, 0.1, 0.001)]
+    lo, hi = (0.3, 0.0, 0.0), (1.2, 50.0, 2.0)
     best = None
-    for i in range(300, 1201):
-        eff = i / 1000.0
-        for j in range(0, 1001):
-            u = j / 10.0
-            l = loss(eff, u)
-            if best is None or l < best[0]:
-                best = (l, eff, u)
-    _, eff, u = best
+    for k, step in enumerate(steps):
+        axes = []
+        for d in range(3):
+            if k == 0:
+                a0, a1 = lo[d], hi[d]
+            else:
+                a0 = max(lo[d], best[1][d] - 2 * steps[0][d])
+                a1 = min(hi[d], best[1][d] + 2 * steps[0][d])
+            n = int(round((a1 - a0) / step[d]))
+            axes.append([round(a0 + i * step[d], 6) for i in range(n + 1)])
+        for eff in axes[0]:
+            for u in axes[1]:
+                for ms in axes[2]:
+                    l = loss((eff, u, ms))
+                    if best is None or l < best[0]:
+                        best = (l, (eff, u, ms))
+    eff, u, ms = best[1]
     # Prefill: the one fitted row, at the fitted decode terms; time scales as 1 / compute_efficiency
-    # where prefill is compute-bound, so one correction step is exact up to the memory-bound parts.
-    sets = (f"predictor.memory_efficiency={eff}", f"predictor.layer_overhead_us={u}")
+    # where prefill is compute-bound, so a few correction steps converge.
+    sets = (f"predictor.memory_efficiency={eff}", f"predictor.layer_overhead_us={u}",
+            f"predictor.iteration_overhead_ms={ms}")
     ce = 0.6
     for gpu, model, test, pub, role, _ in ROWS:
         if role == "fitted" and test == "pp512":
             for _ in range(6):
                 sim = rate(bin_, out, gpu, model, test, sets + (f"predictor.compute_efficiency={ce}",))
                 ce = round(ce * pub / sim, 3)
-    return eff, u, ce
+    return eff, u, ms, ce
 
 
 def main():
@@ -123,13 +141,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run")
         if "--fit" in sys.argv[1:]:
-            eff, u, ce = fit(bin_, out)
-            print(f"fitted: memory_efficiency {eff:.3f}, layer_overhead_us {u:.1f}, compute_efficiency {ce:.3f}")
+            eff, u, ms, ce = fit(bin_, out)
+            print(f"fitted: memory_efficiency {eff:g}, layer_overhead_us {u:g}, "
+                  f"iteration_overhead_ms {ms:g}, compute_efficiency {ce:g}")
             with open(os.path.join(ROOT, CFG)) as f:
                 text = f.read()
-            shipped = all(s in text for s in (f"memory_efficiency: {eff:.3f}".rstrip("0"),
-                                               f"layer_overhead_us: {u:g}",
-                                               f"compute_efficiency: {ce:.3f}".rstrip("0")))
+            shipped = all(s in text for s in (f"memory_efficiency: {eff:g}\n",
+                                               f"layer_overhead_us: {u:g}\n",
+                                               f"iteration_overhead_ms: {ms:g}\n",
+                                               f"compute_efficiency: {ce:g}\n"))
             print(f"{CFG} holds these values: {'yes' if shipped else 'NO, update it'}")
             print()
         print("| GPU | model | test | row | published tok/s | source | simwatt tok/s | error |")
