@@ -38,18 +38,14 @@ fn intensity() -> Vec<f64> {
         .collect()
 }
 
-fn f(o: &RunOutcome, key: &str) -> f64 {
-    let v = serde_json::to_value(&o.summary).unwrap();
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{key}: {}", v[key]))
-}
-
 #[test]
 fn holding_lowers_carbon_and_every_request_meets_its_deadline() {
     let held = run(&[]);
     let base = run(&["carbon_aware=null"]);
-    let (c_held, c_base) = (f(&held, "carbon_g"), f(&base, "carbon_g"));
+    let (c_held, c_base) = (
+        summary_f64(&held, "carbon_g"),
+        summary_f64(&base, "carbon_g"),
+    );
     assert!(
         c_held < 0.95 * c_base,
         "carbon with holding {c_held} g, without {c_base} g"
@@ -58,7 +54,7 @@ fn holding_lowers_carbon_and_every_request_meets_its_deadline() {
         assert_eq!(o.summary.requests_completed, 20_000);
         assert_eq!(o.summary.deadline_attainment, Some(1.0));
         // The same window for both: 12 hours of two A100s at their TDP.
-        assert!((f(o, "tdp_baseline_energy_j") - 2.0 * 400.0 * 43_200.0).abs() < 1e-3);
+        assert!((summary_f64(o, "tdp_baseline_energy_j") - 2.0 * 400.0 * 43_200.0).abs() < 1e-3);
     }
     assert_eq!(held.summary.deferrable_requests, Some(20_000));
     assert_eq!(base.summary.deferrable_requests, Some(20_000));
@@ -301,8 +297,8 @@ fn a_power_limit_following_the_grid_lowers_carbon_and_holds_each_hour() {
         "{peak_by_hour:?}"
     );
     // Less busy energy and carbon, paid in time per output token.
-    assert!(f(&cap, "busy_energy_j") < 0.95 * f(&free, "busy_energy_j"));
-    assert!(f(&cap, "carbon_g") < f(&free, "carbon_g"));
-    assert!(f(&cap, "tpot_mean_s") > f(&free, "tpot_mean_s"));
+    assert!(summary_f64(&cap, "busy_energy_j") < 0.95 * summary_f64(&free, "busy_energy_j"));
+    assert!(summary_f64(&cap, "carbon_g") < summary_f64(&free, "carbon_g"));
+    assert!(summary_f64(&cap, "tpot_mean_s") > summary_f64(&free, "tpot_mean_s"));
     assert_eq!(cap.summary.requests_completed, 40_000);
 }

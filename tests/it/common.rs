@@ -121,6 +121,22 @@ pub fn simulate(config: &Path, overrides: &[&str]) -> RunOutcome {
     simulate::simulate(scenario, &caches().tables, &|_| {}).expect("simulation runs")
 }
 
+/// The run's summary field `key` as a number (a panic naming it when it is absent or not a number).
+pub fn summary_f64(o: &RunOutcome, key: &str) -> f64 {
+    let v = serde_json::to_value(&o.summary).unwrap();
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key}: {}", v[key]))
+}
+
+/// The shipped config at `rel` under the repository root, which must exist: a test that reads a
+/// shipped calibration fails, not skips, when it is gone.
+pub fn shipped_config(rel: &str) -> PathBuf {
+    let p = root().join(rel);
+    assert!(p.exists(), "{} is missing", p.display());
+    p
+}
+
 /// Writes into `dir` the quick start as `c.yaml` on a device of its own catalog (`mygpu`, an A100 by
 /// another name) that has no power profile, neither in the config's data directory `dir/data` (which
 /// has no Vidur profiles either) nor built into the binary; returns the config's path.

@@ -4,19 +4,9 @@
 
 use crate::common::*;
 use simwatt::catalog::Catalog;
-use simwatt::drivers::simulate::RunOutcome;
-
-fn f(o: &RunOutcome, key: &str) -> f64 {
-    let v = serde_json::to_value(&o.summary).unwrap();
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{key}: {}", v[key]))
-}
 
 fn config() -> std::path::PathBuf {
-    let p = root().join("experiments/llama-cpp-13900k.yaml");
-    assert!(p.exists(), "{} is missing", p.display());
-    p
+    shipped_config("experiments/llama-cpp-13900k.yaml")
 }
 
 /// (threads, published tg128 tok/s, published pp512 tok/s, the documented bound on the error of
@@ -44,7 +34,7 @@ fn calibrated_13900k_matches_the_published_llama_cpp_rates() {
     for (t, tg, pp, tg_err, pp_err) in PUBLISHED {
         let threads = format!("hardware.threads={t}");
         let o = simulate(&config(), &[&threads]);
-        let sim_tg = 1.0 / f(&o, "tpot_mean_s");
+        let sim_tg = 1.0 / summary_f64(&o, "tpot_mean_s");
         let o = simulate(
             &config(),
             &[
@@ -52,7 +42,7 @@ fn calibrated_13900k_matches_the_published_llama_cpp_rates() {
                 "workload.lengths={type: fixed, prompt: 512, output: 1}",
             ],
         );
-        let sim_pp = 512.0 / f(&o, "ttft_mean_s");
+        let sim_pp = 512.0 / summary_f64(&o, "ttft_mean_s");
         let (e_tg, e_pp) = ((sim_tg - tg) / tg, (sim_pp - pp) / pp);
         assert!(
             e_tg.abs() <= tg_err,
@@ -70,7 +60,7 @@ fn calibrated_13900k_matches_the_published_llama_cpp_rates() {
 #[test]
 fn e_cores_joining_slow_decode_down() {
     let tpot = |t: u32| {
-        f(
+        summary_f64(
             &simulate(&config(), &[&format!("hardware.threads={t}")]),
             "tpot_mean_s",
         )
@@ -110,7 +100,7 @@ fn few_threads_draw_less_than_all_of_them() {
                 "workload.lengths={type: fixed, prompt: 512, output: 1}",
             ],
         );
-        f(&o, "avg_power_w")
+        summary_f64(&o, "avg_power_w")
     };
     let (p4, p24) = (power(4), power(24));
     assert!(p4 < p24, "{p4} W on 4 threads, {p24} W on 24");

@@ -4,19 +4,9 @@
 //! (`precision.embeddings`).
 
 use crate::common::*;
-use simwatt::drivers::simulate::RunOutcome;
-
-fn f(o: &RunOutcome, key: &str) -> f64 {
-    let v = serde_json::to_value(&o.summary).unwrap();
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{key}: {}", v[key]))
-}
 
 fn config() -> std::path::PathBuf {
-    let p = root().join("experiments/llama-cpp-vulkan-gpus.yaml");
-    assert!(p.exists(), "{} is missing", p.display());
-    p
+    shipped_config("experiments/llama-cpp-vulkan-gpus.yaml")
 }
 
 const LLAMA3B: &str = "meta-llama/Llama-3.2-3B";
@@ -50,11 +40,11 @@ fn rate(gpu: &str, model: &str, test: &str) -> f64 {
     let gpu = format!("hardware.gpu={gpu}");
     let model = format!("model={model}");
     if test == "tg128" {
-        1.0 / f(&simulate(&config(), &[&gpu, &model]), "tpot_mean_s")
+        1.0 / summary_f64(&simulate(&config(), &[&gpu, &model]), "tpot_mean_s")
     } else {
         let prefill = "workload.lengths={type: fixed, prompt: 512, output: 1}";
         512.0
-            / f(
+            / summary_f64(
                 &simulate(&config(), &[&gpu, &model, prefill]),
                 "ttft_mean_s",
             )
@@ -98,7 +88,7 @@ fn a_q6_k_head_reads_fewer_bytes_than_a_16_bit_one() {
     let saved = 2.0 * 128_256.0 * 3_072.0 * (2.0 - 210.0 / 256.0);
     let plan = |s: &simwatt::config::Scenario| s.memory.weight_bytes_per_gpu;
     assert!(((plan(&bf16) - plan(&q6)) - saved).abs() < 1e3);
-    let tpot = |p: &std::path::Path| f(&simulate(p, &[]), "tpot_mean_s");
+    let tpot = |p: &std::path::Path| summary_f64(&simulate(p, &[]), "tpot_mean_s");
     assert!(tpot(&cfg) < tpot(&dir.path().join("bf16-head.yaml")));
 }
 

@@ -6,14 +6,12 @@
 use crate::common::*;
 use simwatt::catalog::ModelSpec;
 use simwatt::config::{self, Scenario};
-use simwatt::drivers::simulate::{build_predictor, RunOutcome};
+use simwatt::drivers::simulate::build_predictor;
 use simwatt::predictor::BatchShape;
 
 /// The shipped example: LLaMA 7B (Llama-2-7b-hf) in Q8_0 on an RTX 3060 and an i9-13900K host.
 fn config() -> std::path::PathBuf {
-    let p = root().join("experiments/llama-cpp-offload-3060.yaml");
-    assert!(p.exists(), "{} is missing", p.display());
-    p
+    shipped_config("experiments/llama-cpp-offload-3060.yaml")
 }
 
 fn resolve(path: &std::path::Path, overrides: &[&str]) -> simwatt::error::Result<Scenario> {
@@ -28,13 +26,6 @@ fn refused(overrides: &[&str]) -> String {
         Ok(_) => panic!("{overrides:?} was accepted"),
         Err(e) => format!("{e:#}"),
     }
-}
-
-fn f(o: &RunOutcome, key: &str) -> f64 {
-    let v = serde_json::to_value(&o.summary).unwrap();
-    v[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{key}: {}", v[key]))
 }
 
 fn llama_7b() -> ModelSpec {
@@ -160,9 +151,9 @@ fn zero_gpu_layers_decodes_as_the_cpu_run() {
     );
     let offload = simulate(&config(), &["hardware.gpu_layers=0"]);
     // The same to the nanosecond: the layers and the head are rounded to whole nanoseconds apart.
-    let diff = f(&alone, "tpot_mean_s") - f(&offload, "tpot_mean_s");
+    let diff = summary_f64(&alone, "tpot_mean_s") - summary_f64(&offload, "tpot_mean_s");
     assert!(diff.abs() < 2e-9, "{diff} s");
-    assert!(f(&alone, "tpot_mean_s") > 0.0);
+    assert!(summary_f64(&alone, "tpot_mean_s") > 0.0);
 }
 
 /// gpu_layers = 33 (every layer and the output layer) decodes as the GPU alone plus the two
@@ -182,7 +173,7 @@ fn every_layer_on_the_gpu_decodes_as_the_gpu_run_plus_two_crossings() {
     let offload = simulate(&config(), &["hardware.gpu_layers=33"]);
     let crossing = |bytes: f64| bytes / 31.5e9 + 1e-6 + 10e-6;
     let expected = crossing(4096.0 * 4.0) + crossing(32000.0 * 4.0);
-    let diff = f(&offload, "tpot_mean_s") - f(&gpu, "tpot_mean_s");
+    let diff = summary_f64(&offload, "tpot_mean_s") - summary_f64(&gpu, "tpot_mean_s");
     assert!(
         (diff - expected).abs() < 3e-9,
         "{diff} s against {expected} s"
@@ -466,20 +457,20 @@ fn host_cpu_energy_is_its_idle_over_the_span_and_its_stages_above_idle() {
     assert!(stages_s > 1.0, "{stages_s} s");
     let span_s = o.result.end_ns as f64 / 1e9;
     let expected = 10.0 * span_s + (20.0 - 10.0) * stages_s;
-    let got = f(&o, "host_cpu_energy_j");
+    let got = summary_f64(&o, "host_cpu_energy_j");
     assert!(
         (got - expected).abs() < 1e-9 * expected,
         "{got} J against {expected} J"
     );
     // Not in the GPU's energy, which the CPU's profile does not change; the total per token is both.
     let real = simulate(&config(), &["hardware.gpu_layers=0"]);
-    assert_eq!(f(&o, "energy_j"), f(&real, "energy_j"));
-    let tokens = f(&o, "output_tokens");
+    assert_eq!(summary_f64(&o, "energy_j"), summary_f64(&real, "energy_j"));
+    let tokens = summary_f64(&o, "output_tokens");
     assert_eq!(tokens, 4.0 * 128.0);
-    let total = f(&o, "gpu_and_host_cpu_j_per_output_token");
-    assert!(((total - (f(&o, "energy_j") + got) / tokens) / total).abs() < 1e-12);
+    let total = summary_f64(&o, "gpu_and_host_cpu_j_per_output_token");
+    assert!(((total - (summary_f64(&o, "energy_j") + got) / tokens) / total).abs() < 1e-12);
     // The shipped i9-13900K profile draws more: above its 25.3 W idle while it computes.
-    assert!(f(&real, "host_cpu_energy_j") > 25.0 * span_s);
+    assert!(summary_f64(&real, "host_cpu_energy_j") > 25.0 * span_s);
 }
 
 /// Every layer and the output layer on the GPU: the host CPU runs nothing, and its energy is its
@@ -492,7 +483,7 @@ fn with_every_layer_on_the_gpu_the_host_cpu_only_idles_and_without_offload_it_is
     let o = simulate(&config(), &["hardware.gpu_layers=33", &profile]);
     let span_s = o.result.end_ns as f64 / 1e9;
     assert!(span_s > 100.0, "{span_s}");
-    let got = f(&o, "host_cpu_energy_j");
+    let got = summary_f64(&o, "host_cpu_energy_j");
     assert!(
         (got - 10.0 * span_s).abs() < 1e-9 * got,
         "{got} J against {} J",
