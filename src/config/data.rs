@@ -43,6 +43,16 @@ pub struct DataDir {
 }
 
 impl DataDir {
+    /// The directory as a message shows it: `.` for the current directory (an empty relative path,
+    /// which a relative config path in the current directory resolves to), else the path.
+    pub fn shown(&self) -> String {
+        if self.path.as_os_str().is_empty() {
+            ".".into()
+        } else {
+            self.path.display().to_string()
+        }
+    }
+
     /// Finds the data directory of the config at `config` (see the module header for the order).
     /// `explicit` is the config's `data_dir`, relative to the config file.
     pub fn find(config: &Path, explicit: Option<&Path>) -> Option<DataDir> {
@@ -217,4 +227,23 @@ pub fn locate(dir: &Path, rel: &Path, builtin_dir: &str) -> Option<Origin> {
         return Some(Origin::File(p));
     }
     builtin::get(&Path::new(builtin_dir).join(rel)).map(Origin::BuiltIn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_directory_is_shown_as_a_dot_not_as_nothing() {
+        let here = DataDir {
+            path: PathBuf::new(),
+            how: "the current directory".into(),
+        };
+        assert_eq!(here.shown(), ".");
+        let there = DataDir {
+            path: PathBuf::from("/opt/simwatt"),
+            how: "the config's data_dir".into(),
+        };
+        assert_eq!(there.shown(), "/opt/simwatt");
+    }
 }

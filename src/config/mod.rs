@@ -982,7 +982,7 @@ fn resolve_energy(
         None => {
             let note = format!(
                 "no power profile for {device_name} (none in the data directory{} and none built in; set energy.power_profile), so energy, carbon, cost and water are not computed",
-                data.map_or_else(String::new, |d| format!(" {}", d.path.display()))
+                data.map_or_else(String::new, |d| format!(" {}", d.shown()))
             );
             (None, String::new(), Some(note))
         }
@@ -1098,7 +1098,7 @@ fn resolve_host_cpu_power(
             cpu,
             format!(
                 "there is no power profile for it (no {POWER_PROFILES_DIR}/{cpu}.yaml in the data directory{} and none built in), so the host CPU's energy under offload cannot be priced; set energy.host_cpu_power_profile to one",
-                data.map_or_else(String::new, |d| format!(" {}", d.path.display()))
+                data.map_or_else(String::new, |d| format!(" {}", d.shown()))
             ),
         ));
     };

@@ -1537,7 +1537,7 @@ fn write_rest(
         data_dir: s
             .data_dir
             .as_ref()
-            .map(|d| format!("{} ({})", d.path.display(), d.how)),
+            .map(|d| format!("{} ({})", d.shown(), d.how)),
         inputs,
         predictor: &o.predictor,
         memory: &s.memory,
