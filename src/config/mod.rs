@@ -2001,6 +2001,10 @@ fn resolve_precision(
             None => p,
         });
     };
+    // A bad format name in the config: the error names the config file, the field and the value.
+    let bad = |(field, value, message): crate::precision::BadName| {
+        Error::invalid(path, field, value, message)
+    };
     let p = crate::precision::Precision::resolve(
         pc.weights.as_deref(),
         pc.compute.as_deref(),
@@ -2008,7 +2012,7 @@ fn resolve_precision(
         model.dtype_bytes,
         device,
     )
-    .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?;
+    .map_err(bad)?;
     if pc.experts.is_some() && model.moe.is_none() {
         return Err(Error::invalid(
             path,
@@ -2020,21 +2024,17 @@ fn resolve_precision(
             ),
         ));
     }
-    let configured = pc
-        .experts
-        .as_deref()
-        .map(|name| crate::precision::weight_format("precision.experts", name))
-        .transpose()
-        .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?;
-    let p = match configured.or(catalog_experts) {
+    let format = |field: &'static str, name: Option<&str>| {
+        name.map(|n| crate::precision::weight_format(field, n))
+            .transpose()
+            .map_err(bad)
+    };
+    let p = match format("precision.experts", pc.experts.as_deref())?.or(catalog_experts) {
         Some(f) => p.with_experts(f, device),
         None => p,
     };
-    let p = match pc.embeddings.as_deref() {
-        Some(name) => p.with_embeddings(
-            crate::precision::weight_format("precision.embeddings", name)
-                .map_err(|(field, value, message)| Error::invalid(path, field, value, message))?,
-        ),
+    let p = match format("precision.embeddings", pc.embeddings.as_deref())? {
+        Some(f) => p.with_embeddings(f),
         None => p,
     };
     // `catalog` (a catalog dtype other than 2 bytes) is no format name: left unset.
