@@ -129,6 +129,20 @@ pub fn summary_f64(o: &RunOutcome, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key}: {}", v[key]))
 }
 
+/// llama-bench's `tg128` as simwatt gives it for a one-stream config whose workload is a one-token
+/// prompt and 128 generated tokens: 1 / the mean time per output token, tokens/s.
+pub fn llama_bench_tg128(config: &Path, overrides: &[&str]) -> f64 {
+    1.0 / summary_f64(&simulate(config, overrides), "tpot_mean_s")
+}
+
+/// llama-bench's `pp512` as simwatt gives it: a 512-token prompt priced as one batch and one generated
+/// token, 512 / the time to first token, tokens/s.
+pub fn llama_bench_pp512(config: &Path, overrides: &[&str]) -> f64 {
+    let mut o = overrides.to_vec();
+    o.push("workload.lengths={type: fixed, prompt: 512, output: 1}");
+    512.0 / summary_f64(&simulate(config, &o), "ttft_mean_s")
+}
+
 /// The shipped config at `rel` under the repository root, which must exist: a test that reads a
 /// shipped calibration fails, not skips, when it is gone.
 pub fn shipped_config(rel: &str) -> PathBuf {

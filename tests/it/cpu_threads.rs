@@ -33,16 +33,8 @@ fn calibrated_13900k_matches_the_published_llama_cpp_rates() {
     assert!(cpu.p_core_bandwidth_gb_s.is_some() && cpu.e_core_bandwidth_gb_s.is_some());
     for (t, tg, pp, tg_err, pp_err) in PUBLISHED {
         let threads = format!("hardware.threads={t}");
-        let o = simulate(&config(), &[&threads]);
-        let sim_tg = 1.0 / summary_f64(&o, "tpot_mean_s");
-        let o = simulate(
-            &config(),
-            &[
-                &threads,
-                "workload.lengths={type: fixed, prompt: 512, output: 1}",
-            ],
-        );
-        let sim_pp = 512.0 / summary_f64(&o, "ttft_mean_s");
+        let sim_tg = llama_bench_tg128(&config(), &[&threads]);
+        let sim_pp = llama_bench_pp512(&config(), &[&threads]);
         let (e_tg, e_pp) = ((sim_tg - tg) / tg, (sim_pp - pp) / pp);
         assert!(
             e_tg.abs() <= tg_err,

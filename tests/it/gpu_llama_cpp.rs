@@ -40,14 +40,9 @@ fn rate(gpu: &str, model: &str, test: &str) -> f64 {
     let gpu = format!("hardware.gpu={gpu}");
     let model = format!("model={model}");
     if test == "tg128" {
-        1.0 / summary_f64(&simulate(&config(), &[&gpu, &model]), "tpot_mean_s")
+        llama_bench_tg128(&config(), &[&gpu, &model])
     } else {
-        let prefill = "workload.lengths={type: fixed, prompt: 512, output: 1}";
-        512.0
-            / summary_f64(
-                &simulate(&config(), &[&gpu, &model, prefill]),
-                "ttft_mean_s",
-            )
+        llama_bench_pp512(&config(), &[&gpu, &model])
     }
 }
 
